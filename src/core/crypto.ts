@@ -1,0 +1,69 @@
+/**
+ * Random identifiers and secrets, hashing for stored secrets, constant-time comparison.
+ * Server-generated 256-bit secrets need only a fast keyed hash (no brute force is possible); user passwords
+ * and admin-chosen secrets use scrypt (core/password.ts).
+ */
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** A 256-bit random token, base64url (43 chars). Used for codes, refresh tokens, secrets. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** A shorter random identifier (128 bits) for ids that are not secrets on their own. */
+export function randomId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** SHA-256 of a high-entropy token, base64url. Lookup key for codes, refresh tokens, registration tokens. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** HMAC-SHA-256 keyed hash, base64url (used for server-generated client secrets with a server pepper). */
+export function keyedHash(key: string | Buffer, value: string): string {
+  return createHmac('sha256', key).update(value).digest('base64url');
+}
+
+/** Constant-time string equality (lengths leak, contents do not). */
+export function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  if (ab.length !== bb.length) {
+    // Compare against itself so timing does not depend on where the strings differ.
+    timingSafeEqual(ab, ab);
+    return false;
+  }
+  return timingSafeEqual(ab, bb);
+}
+
+/** base64url SHA-256 of a string (PKCE S256, at_hash halves). */
+export function sha256(input: string): Buffer {
+  return createHash('sha256').update(input).digest();
+}
+
+/**
+ * AES-256-GCM with a key derived (HKDF) from `secret` and `context`. Used to keep a value that only the holder
+ * of `secret` may read back: e.g. the response of a refresh rotation, encrypted under the old refresh token, so
+ * a retry inside the grace window gets the same pair while the store holds nothing usable.
+ */
+export function sealWithSecret(secret: string, context: string, plaintext: string): string {
+  const key = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), context, 32));
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+}
+
+/** Inverse of {@link sealWithSecret}; returns undefined if the secret or data is wrong. */
+export function openWithSecret(secret: string, context: string, sealed: string): string | undefined {
+  try {
+    const raw = Buffer.from(sealed, 'base64url');
+    const key = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), context, 32));
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}

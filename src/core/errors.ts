@@ -1,0 +1,184 @@
+/**
+ * OAuth error types: one class per wire error code (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 7591 §3.2.2;
+ * RFC 8707 §2). `description` is safe to send to a client; `detail` and `cause` are for logs only.
+ */
+
+/** Every error code Gatehouse puts on the wire. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'invalid_target'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required'
+  | 'server_error'
+  | 'temporarily_unavailable';
+
+interface OAuthErrorOptions {
+  /** Internal detail for logs; never sent to the client. */
+  detail?: string;
+  cause?: unknown;
+  /** Extra response headers (WWW-Authenticate, Retry-After). */
+  headers?: Record<string, string>;
+}
+
+/** Base class: a protocol error with its HTTP status and whether it may be sent back via redirect. */
+export class OAuthError extends Error {
+  readonly code: OAuthErrorCode;
+  readonly status: number;
+  readonly description: string;
+  readonly detail: string | undefined;
+  readonly headers: Record<string, string>;
+  /** False when the redirect_uri or client is not trusted, so the error must be shown, not redirected. */
+  redirectable = true;
+
+  constructor(code: OAuthErrorCode, status: number, description: string, options: OAuthErrorOptions = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OAuthError';
+    this.code = code;
+    this.status = status;
+    this.description = description;
+    this.detail = options.detail;
+    this.headers = options.headers ?? {};
+  }
+
+  /** The RFC 6749 §5.2 JSON body. */
+  toJSON(): { error: OAuthErrorCode; error_description: string } {
+    return { error: this.code, error_description: this.description };
+  }
+}
+
+/** invalid_request (400): a parameter is missing, repeated, malformed or unsupported. */
+export class InvalidRequest extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_request', 400, description, options);
+  }
+}
+
+/** invalid_client (401): client authentication failed (RFC 6749 §5.2). */
+export class InvalidClient extends OAuthError {
+  constructor(description = 'client authentication failed', options?: OAuthErrorOptions) {
+    super('invalid_client', 401, description, options);
+    this.redirectable = false;
+  }
+}
+
+/** invalid_grant (400): code, refresh token or verifier is invalid, expired, revoked or not the client's. */
+export class InvalidGrant extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_grant', 400, description, options);
+  }
+}
+
+/** unauthorized_client (400): the client may not use this grant or response type. */
+export class UnauthorizedClient extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('unauthorized_client', 400, description, options);
+  }
+}
+
+/** unsupported_grant_type (400). */
+export class UnsupportedGrantType extends OAuthError {
+  constructor(description = 'grant_type is not supported', options?: OAuthErrorOptions) {
+    super('unsupported_grant_type', 400, description, options);
+  }
+}
+
+/** unsupported_response_type (400): only `code` is supported (OAuth 2.1). */
+export class UnsupportedResponseType extends OAuthError {
+  constructor(description = 'only response_type=code is supported', options?: OAuthErrorOptions) {
+    super('unsupported_response_type', 400, description, options);
+  }
+}
+
+/** invalid_scope (400). */
+export class InvalidScope extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_scope', 400, description, options);
+  }
+}
+
+/** access_denied (403 when not redirected): the user or policy refused. */
+export class AccessDenied extends OAuthError {
+  constructor(description = 'the resource owner denied the request', options?: OAuthErrorOptions) {
+    super('access_denied', 403, description, options);
+  }
+}
+
+/** invalid_target (400): RFC 8707 §2, a resource indicator is malformed or not allowed. */
+export class InvalidTarget extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_target', 400, description, options);
+  }
+}
+
+/** invalid_token (401): RFC 6750 §3.1. */
+export class InvalidToken extends OAuthError {
+  constructor(description = 'the access token is invalid', options?: OAuthErrorOptions) {
+    super('invalid_token', 401, description, options);
+  }
+}
+
+/** insufficient_scope (403): RFC 6750 §3.1. */
+export class InsufficientScope extends OAuthError {
+  constructor(description = 'the access token lacks a required scope', options?: OAuthErrorOptions) {
+    super('insufficient_scope', 403, description, options);
+  }
+}
+
+/** invalid_redirect_uri (400): RFC 7591 §3.2.2. Never redirected. */
+export class InvalidRedirectUri extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_redirect_uri', 400, description, options);
+    this.redirectable = false;
+  }
+}
+
+/** invalid_client_metadata (400): RFC 7591 §3.2.2. */
+export class InvalidClientMetadata extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_client_metadata', 400, description, options);
+  }
+}
+
+/** login_required / consent_required / interaction_required (OIDC Core §3.1.2.6), for prompt=none. */
+export class InteractionRequired extends OAuthError {
+  constructor(code: 'login_required' | 'consent_required' | 'interaction_required', description: string) {
+    super(code, 400, description);
+  }
+}
+
+/** server_error (500): reveals nothing; the cause goes to the log. */
+export class ServerError extends OAuthError {
+  constructor(detail?: string, options?: OAuthErrorOptions) {
+    super('server_error', 500, 'the server encountered an unexpected condition', { ...options, detail });
+  }
+}
+
+/** temporarily_unavailable (503): the store is unreachable; the client may retry. */
+export class TemporarilyUnavailable extends OAuthError {
+  constructor(retryAfterSeconds = 5, options?: OAuthErrorOptions) {
+    super('temporarily_unavailable', 503, 'the service is temporarily unavailable, retry later', {
+      ...options,
+      headers: { 'retry-after': String(retryAfterSeconds), ...(options?.headers ?? {}) },
+    });
+  }
+}
+
+/** Thrown by a store when its backend cannot be reached; the HTTP layer maps it to 503. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageUnavailableError';
+  }
+}

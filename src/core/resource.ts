@@ -1,0 +1,34 @@
+/** Resource indicators, RFC 8707: absolute URIs without a fragment, optionally mapped to configured resources. */
+import { InvalidTarget } from './errors.js';
+
+/**
+ * Validates `resource` values (RFC 8707 §2) and maps each to its configured canonical form when it differs from
+ * one only by a trailing slash (clients disagree on `https://mcp.example.com` vs `https://mcp.example.com/`).
+ * When `allowed` is non-empty, any other resource is refused with invalid_target.
+ */
+export function resolveResources(values: readonly string[], allowed: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new InvalidTarget('resource must be an absolute URI');
+    }
+    if (value.includes('#')) throw new InvalidTarget('resource must not contain a fragment');
+    if (url.protocol !== 'https:' && url.protocol !== 'http:' && !value.includes(':')) {
+      throw new InvalidTarget('resource must be an absolute URI');
+    }
+    const canonical = canonicalResource(value, allowed);
+    if (canonical === undefined) throw new InvalidTarget(`resource is not served by this authorization server: ${value}`);
+    if (!out.includes(canonical)) out.push(canonical);
+  }
+  return out;
+}
+
+function canonicalResource(value: string, allowed: readonly string[]): string | undefined {
+  if (allowed.length === 0) return value;
+  if (allowed.includes(value)) return value;
+  const alt = value.endsWith('/') ? value.slice(0, -1) : `${value}/`;
+  return allowed.includes(alt) ? alt : undefined;
+}

@@ -1,0 +1,25 @@
+import type { Clock } from '../core/clock.js';
+
+/** Minimal logger shape stores use (pino satisfies it). */
+export interface StoreLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Options every backend accepts. */
+export interface StoreOptions {
+  clock: Clock;
+  logger?: StoreLogger;
+  /** Redis: key prefix (default `gatehouse:`). */
+  redisKeyPrefix?: string;
+  /** Redis Sentinel: `{ sentinels: [{host, port}], name }`; Redis Cluster: `{ nodes: [{host, port}] }`. */
+  redisSentinel?: { sentinels: { host: string; port: number }[]; name: string };
+  redisCluster?: { nodes: { host: string; port: number }[] };
+  /** SQL: schema to use (default `public`), so tests and tenants can share a database. */
+  sqlSchema?: string;
+  /** SQL: pool size for PostgreSQL. */
+  sqlPoolSize?: number;
+  /** How often the periodic cleanup of expired rows runs, ms (SQL, memory). 0 disables it. */
+  cleanupIntervalMs?: number;
+}

@@ -1,0 +1,321 @@
+/**
+ * The Storage interface: everything a second replica needs. Small named interfaces per concern, with `Storage`
+ * their intersection; handlers ask for the narrow piece, backends implement the whole, and one contract suite
+ * (storage/contract) proves every backend.
+ *
+ * Conventions for every backend:
+ * - Times are epoch milliseconds. Every expiring record has `expiresAt`; reads treat a record whose
+ *   `expiresAt <= clock.now()` as absent (so an injected clock drives expiry everywhere), and the backend also
+ *   lets the record disappear on its own (Redis PEXPIRE, SQL cleanup job, memory sweep).
+ * - Secrets never reach a store in plaintext: codes, refresh tokens and registration tokens are keyed by their
+ *   SHA-256 (`*Hash` fields); client secrets are stored as a keyed hash or scrypt hash.
+ * - Methods throw StorageUnavailableError (core/errors) when the backend cannot be reached.
+ */
+
+/** How a client authenticates at the token endpoint (RFC 7591 §2). */
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** Where a client came from. */
+export type ClientSource = 'dynamic' | 'static' | 'metadata_document';
+
+/** A registered client (RFC 7591 metadata in camelCase, plus server-side fields). */
+export interface ClientRecord {
+  clientId: string;
+  /** `hmac:<b64u>` (server-generated 256-bit secret) or `scrypt:...` (admin-chosen secret); absent for public clients. */
+  clientSecretHash?: string;
+  /** SHA-256 of the RFC 7592 registration access token. */
+  registrationAccessTokenHash?: string;
+  redirectUris: string[];
+  grantTypes: string[];
+  responseTypes: string[];
+  /** The client's scope allow-list; empty means "what the server supports". */
+  scope: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  applicationType: 'web' | 'native';
+  clientName?: string;
+  clientUri?: string;
+  logoUri?: string;
+  contacts?: string[];
+  tosUri?: string;
+  policyUri?: string;
+  softwareId?: string;
+  softwareVersion?: string;
+  /** Public keys for private_key_jwt (CIMD clients). */
+  jwks?: { keys: Record<string, unknown>[] };
+  jwksUri?: string;
+  source: ClientSource;
+  /** Epoch ms. */
+  createdAt: number;
+  updatedAt: number;
+  /** 0 = the secret never expires (RFC 7591 §3.2.1 client_secret_expires_at). */
+  clientSecretExpiresAt: number;
+}
+
+/** A local user. `id` is the stable `sub`. */
+export interface UserRecord {
+  id: string;
+  username: string;
+  /** scrypt hash in PHC-like form (core/password.ts). */
+  passwordHash: string;
+  email?: string;
+  emailVerified?: boolean;
+  name?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A signing key pair as JWKs. `status` active keys sign; retired keys are only published until `expiresAt`. */
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'ES256' | 'RS256' | 'EdDSA';
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+  status: 'active' | 'retired';
+  /** When a retired key leaves the JWKS (after every token it signed has expired). Undefined for active keys. */
+  expiresAt?: number;
+}
+
+/** A pending authorization request (the "interaction"), finished by any replica. */
+export interface InteractionRecord {
+  id: string;
+  clientId: string;
+  /** The redirect URI as the client sent it (may differ from the registered one by a loopback port). */
+  redirectUri: string;
+  state?: string;
+  nonce?: string;
+  scope: string[];
+  resource: string[];
+  codeChallenge: string;
+  codeChallengeMethod: 'S256';
+  prompt: string[];
+  maxAge?: number;
+  responseMode: 'query';
+  /** Set once the user has signed in for this interaction. */
+  userId?: string;
+  authTime?: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A browser login session (the cookie carries its id). */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  authTime: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** An authorization code, keyed by the SHA-256 of the code. */
+export interface AuthorizationCodeRecord {
+  codeHash: string;
+  /** The grant this code starts; pre-allocated so a replayed code can revoke what it issued. */
+  grantId: string;
+  clientId: string;
+  userId: string;
+  redirectUri: string;
+  scope: string[];
+  resource: string[];
+  codeChallenge: string;
+  nonce?: string;
+  authTime: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Outcome of {@link AuthorizationCodeStore.consumeAuthorizationCode}. */
+export type ConsumeCodeResult =
+  | { status: 'consumed'; code: AuthorizationCodeRecord }
+  /** The code was redeemed before: the caller must revoke the grant it started (RFC 6749 §4.1.2, RFC 9700 §4.5). */
+  | { status: 'reused'; grantId: string; clientId: string }
+  | { status: 'not_found' };
+
+/** A grant: the family of tokens one authorization started. */
+export interface GrantRecord {
+  id: string;
+  clientId: string;
+  userId: string;
+  scope: string[];
+  resource: string[];
+  authTime: number;
+  nonce?: string;
+  createdAt: number;
+  /** Absolute end of the family (refresh tokens cannot outlive it). */
+  expiresAt: number;
+  revokedAt?: number;
+}
+
+/** A refresh token, keyed by its SHA-256. */
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  grantId: string;
+  clientId: string;
+  /** Scope of this token (may be narrower than the grant's). */
+  scope: string[];
+  createdAt: number;
+  expiresAt: number;
+  /** Set when rotated: the time of rotation. */
+  rotatedAt?: number;
+  /**
+   * The response of the rotation, sealed under the old token itself (core/crypto sealWithSecret), so a retry inside
+   * the grace window returns the same pair. Useless to anyone without the old token.
+   */
+  successor?: string;
+}
+
+/** An issued access token id tied to a grant, so revoking the grant revokes it. */
+export interface AccessTokenRef {
+  jti: string;
+  expiresAt: number;
+}
+
+/** Outcome of {@link RefreshTokenStore.rotateRefreshToken}. */
+export type RotateResult =
+  | { status: 'rotated' }
+  /** Already rotated within the grace window: here is the sealed response of that rotation. */
+  | { status: 'grace'; successor: string }
+  /** Already rotated before the grace window: reuse, the grant has been revoked by the store. */
+  | { status: 'reused'; grantId: string }
+  | { status: 'not_found' };
+
+/** A remembered consent for (user, client). */
+export interface ConsentRecord {
+  userId: string;
+  clientId: string;
+  scope: string[];
+  resource: string[];
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface ClientStore {
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+  /** Inserts or replaces a client. */
+  saveClient(client: ClientRecord): Promise<void>;
+  /** Deletes a client and everything issued to it (grants, tokens, consents). Returns false if absent. */
+  deleteClient(clientId: string): Promise<boolean>;
+  listClients(): Promise<ClientRecord[]>;
+}
+
+export interface UserStore {
+  getUser(id: string): Promise<UserRecord | undefined>;
+  getUserByUsername(username: string): Promise<UserRecord | undefined>;
+  /** Inserts or replaces by id; usernames are unique. */
+  saveUser(user: UserRecord): Promise<void>;
+  deleteUser(id: string): Promise<boolean>;
+  listUsers(): Promise<UserRecord[]>;
+}
+
+export interface KeyStore {
+  /** All keys, newest first, expired retired keys excluded. */
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  /**
+   * Atomically: if the store holds no usable key, stores `initial`; then returns the keys. Replicas starting together
+   * thus agree on one key set.
+   */
+  initSigningKeys(initial: SigningKeyRecord[]): Promise<SigningKeyRecord[]>;
+  /** Adds `key` as active and retires every other active key of the same alg until `retireUntil`. */
+  rotateSigningKey(key: SigningKeyRecord, retireUntil: number): Promise<void>;
+  /**
+   * A named server secret (cookie signing, keyed hashes), created from `candidate` on first use: every replica
+   * gets the same value.
+   */
+  getOrCreateSecret(name: string, candidate: string): Promise<string>;
+}
+
+export interface InteractionStore {
+  saveInteraction(interaction: InteractionRecord): Promise<void>;
+  getInteraction(id: string): Promise<InteractionRecord | undefined>;
+  /** Removes and returns the interaction (finishing it twice yields undefined the second time). */
+  takeInteraction(id: string): Promise<InteractionRecord | undefined>;
+}
+
+export interface SessionStore {
+  saveSession(session: SessionRecord): Promise<void>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  deleteSession(id: string): Promise<void>;
+}
+
+export interface AuthorizationCodeStore {
+  saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>;
+  /**
+   * Atomically redeems a code: returns it the first time (`consumed`), and `reused` with its grant id on every later
+   * call until the code expires, even when many replicas race. An expired or unknown code is `not_found`.
+   */
+  consumeAuthorizationCode(codeHash: string): Promise<ConsumeCodeResult>;
+}
+
+export interface GrantStore {
+  /**
+   * Creates a grant with its first refresh token (optional) and access token id, in one atomic write.
+   */
+  createGrant(grant: GrantRecord, refreshToken: RefreshTokenRecord | undefined, accessToken: AccessTokenRef): Promise<void>;
+  getGrant(id: string): Promise<GrantRecord | undefined>;
+  /** Reads a refresh token with its grant. Rotated tokens are returned too (with rotatedAt), so reuse can be told. */
+  getRefreshToken(tokenHash: string): Promise<{ token: RefreshTokenRecord; grant: GrantRecord } | undefined>;
+  /**
+   * Atomically rotates `oldHash` into `next` exactly once:
+   * - not yet rotated, grant live: marks it rotated at `now` with `successor`, stores `next`, records `accessToken`
+   *   under the grant; returns `rotated`.
+   * - rotated at most `graceMs` ago: returns `grace` with the winner's sealed successor; stores nothing.
+   * - rotated longer ago: revokes the whole grant (as revokeGrant) and returns `reused`.
+   * - unknown, expired, or grant revoked: `not_found`.
+   */
+  rotateRefreshToken(
+    oldHash: string,
+    next: RefreshTokenRecord,
+    successor: string,
+    accessToken: AccessTokenRef,
+    now: number,
+    graceMs: number,
+  ): Promise<RotateResult>;
+  /** Records another access token issued under a grant (e.g. re-issued without rotation). */
+  addAccessToken(grantId: string, accessToken: AccessTokenRef): Promise<void>;
+  /**
+   * Revokes a whole grant in one atomic step: marks it revoked, deletes its refresh tokens, and adds the ids of its
+   * access tokens to the revocation list. Idempotent. Returns false if the grant is unknown.
+   */
+  revokeGrant(grantId: string, now: number): Promise<boolean>;
+  /** Revokes every grant of a (user, client) pair, e.g. when consent is withdrawn. Returns how many. */
+  revokeGrantsFor(userId: string, clientId: string, now: number): Promise<number>;
+}
+
+export interface RevocationStore {
+  /** Marks an access token id revoked until `expiresAt` (after which the token is expired anyway). */
+  revokeAccessToken(jti: string, expiresAt: number): Promise<void>;
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
+}
+
+export interface ConsentStore {
+  getConsent(userId: string, clientId: string): Promise<ConsentRecord | undefined>;
+  saveConsent(consent: ConsentRecord): Promise<void>;
+  deleteConsent(userId: string, clientId: string): Promise<void>;
+}
+
+/** Backend liveness, for /health and for failing fast with 503. */
+export interface StoreHealth {
+  /** Round-trips to the backend; throws StorageUnavailableError when it cannot be reached. */
+  ping(): Promise<void>;
+}
+
+/** Everything Gatehouse keeps. Every backend implements all of it; the contract suite proves it. */
+export interface Storage
+  extends ClientStore,
+    UserStore,
+    KeyStore,
+    InteractionStore,
+    SessionStore,
+    AuthorizationCodeStore,
+    GrantStore,
+    RevocationStore,
+    ConsentStore,
+    StoreHealth {
+  /** A short name for logs and /health: memory, embedded, postgres, redis. */
+  readonly kind: string;
+  /** Creates tables / scripts; safe to call from many replicas at once. */
+  init(): Promise<void>;
+  /** Removes expired records now (memory sweep, SQL cleanup). Redis expires on its own. */
+  cleanup(): Promise<number>;
+  close(): Promise<void>;
+}
