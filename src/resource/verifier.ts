@@ -1,0 +1,445 @@
+/**
+ * Access-token verification for resource servers: RFC 9068 JWT access tokens checked locally against the issuer's
+ * JWKS, or opaque tokens checked by RFC 7662 introspection. Audience binding follows RFC 8707 / MCP.
+ */
+import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
+import { discoverAuthorizationServer } from './discovery.js';
+import type { AuthorizationServerMetadata, FetchLike } from './discovery.js';
+import { ResourceAuthError } from './errors.js';
+import { protectedResourceMetadataUrl } from './metadata.js';
+
+/** Options of {@link createResourceVerifier}. */
+export interface ResourceVerifierOptions {
+  /** The authorization server's issuer identifier, exactly as it appears in its metadata and in `iss`. */
+  issuer: string;
+  /** This resource's canonical URI (RFC 8707), e.g. `https://mcp.example.com/mcp`; tokens must name it in `aud`. */
+  resource: string;
+  /** Scopes every request must carry; `verify` may add more per call. */
+  requiredScopes?: readonly string[];
+  /** `jwt` (default): check RFC 9068 JWTs locally. `introspection`: ask the authorization server (RFC 7662). */
+  mode?: 'jwt' | 'introspection';
+  /** Client credentials for the introspection endpoint (client_secret_basic); required in introspection mode. */
+  introspection?: IntrospectionOptions;
+  /** Allowed clock skew for `exp`/`nbf`, in seconds. Default 0. */
+  clockToleranceSeconds?: number;
+  /** fetch implementation for discovery, JWKS and introspection; default the global one. */
+  fetch?: FetchLike;
+  /** Minimum seconds between JWKS refetches triggered by an unknown `kid`. Default 30. */
+  jwksCooldownSeconds?: number;
+  /** Seconds a fetched JWKS is used before it is refetched. Default 600. */
+  jwksCacheMaxAgeSeconds?: number;
+  /** Timeout of each HTTP request to the authorization server, in milliseconds. Default 5000. */
+  timeoutMs?: number;
+}
+
+/** Introspection-mode settings (RFC 7662). */
+export interface IntrospectionOptions {
+  /** This resource server's client_id at the authorization server. */
+  clientId: string;
+  /** Its client secret, sent with client_secret_basic (RFC 6749 §2.3.1). */
+  clientSecret: string;
+  /** Cache active results for this many seconds (never past the token's `exp`). Default 0: no cache. */
+  cacheTtlSeconds?: number;
+  /** Most tokens kept in that cache; the oldest is dropped first. Default 1000. */
+  cacheMaxEntries?: number;
+}
+
+/** Per-call options of {@link ResourceVerifier.verify}. */
+export interface VerifyOptions {
+  /** Scopes this request needs, in addition to the verifier's `requiredScopes`. */
+  requiredScopes?: readonly string[];
+}
+
+/** Claims of a verified token: the RFC 9068 JWT payload, or the RFC 7662 introspection response. */
+export interface AccessTokenClaims extends JWTPayload {
+  client_id?: string;
+  scope?: string;
+}
+
+/** What a verified access token says. */
+export interface AuthInfo {
+  /** The access token as received. */
+  token: string;
+  /** `sub`: the resource owner, or the client itself for client-credentials tokens (RFC 9068 §2.2). */
+  subject: string;
+  /** `client_id` of the client the token was issued to. */
+  clientId: string;
+  /** Granted scopes, split from the `scope` claim. */
+  scopes: string[];
+  /** `aud` as an array. */
+  audience: string[];
+  /** `exp`, in seconds since the epoch. */
+  expiresAt: number;
+  /** `jti` (always present for JWT access tokens; optional in introspection responses). */
+  jti: string | undefined;
+  /** Every claim of the token (JWT payload or introspection response). */
+  claims: AccessTokenClaims;
+}
+
+/** Verifies access tokens for one resource; made by {@link createResourceVerifier}. */
+export interface ResourceVerifier {
+  /** The configured issuer. */
+  readonly issuer: string;
+  /** The configured resource (canonical URI). */
+  readonly resource: string;
+  /** Scopes every request must carry. */
+  readonly requiredScopes: readonly string[];
+  /** `jwt` or `introspection`. */
+  readonly mode: 'jwt' | 'introspection';
+  /** RFC 9728 metadata URL of the resource, for `resource_metadata` in challenges. */
+  readonly resourceMetadataUrl: string;
+  /** Verifies a token; throws {@link ResourceAuthError}. */
+  verify(token: string, options?: VerifyOptions): Promise<AuthInfo>;
+  /** The discovered authorization-server metadata (discovering it when not yet done). */
+  authorizationServerMetadata(): Promise<AuthorizationServerMetadata>;
+}
+
+// RFC 9068 §4 / OAuth 2.1: asymmetric signatures only; `none` and HMAC are never accepted.
+const ALGORITHMS = ['ES256', 'RS256', 'EdDSA'];
+// RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are REQUIRED (iss and aud are added by jose's options).
+const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'client_id', 'jti'];
+
+interface JwtState {
+  metadata: AuthorizationServerMetadata;
+  jwks: JWTVerifyGetKey;
+  options: JWTVerifyOptions;
+}
+
+interface IntrospectionState {
+  metadata: AuthorizationServerMetadata;
+  endpoint: string;
+}
+
+interface CacheEntry {
+  info: AuthInfo;
+  until: number;
+}
+
+function invalidToken(description: string, cause?: unknown): ResourceAuthError {
+  return new ResourceAuthError('invalid_token', description, { cause });
+}
+
+/** The other spelling of a URI that differs only by a trailing slash. */
+function slashVariant(uri: string): string {
+  return uri.endsWith('/') ? uri.slice(0, -1) : `${uri}/`;
+}
+
+function checkIssuer(issuer: string): void {
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new TypeError(`issuer must be an absolute URL: ${issuer}`);
+  }
+  // RFC 8414 §2: the issuer identifier has no query or fragment.
+  if (url.search !== '' || issuer.includes('#')) throw new TypeError('issuer must not have a query or fragment');
+}
+
+function checkResource(resource: string): void {
+  try {
+    new URL(resource);
+  } catch {
+    throw new TypeError(`resource must be an absolute URI: ${resource}`);
+  }
+  // RFC 8707 §2: a resource indicator MUST NOT include a fragment.
+  if (resource.includes('#')) throw new TypeError('resource must not contain a fragment');
+}
+
+/** Endpoint URLs from the metadata: absolute, and https whenever the issuer is https (no downgrade). */
+function endpoint(metadata: AuthorizationServerMetadata, member: string, issuer: string): string {
+  const value = metadata[member];
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (issuer.startsWith('https:') && url.protocol !== 'https:')) {
+    throw new ResourceAuthError('temporarily_unavailable', `the authorization server metadata has no usable ${member}`);
+  }
+  return url.href;
+}
+
+/** Maps a jose verification error to a client-safe {@link ResourceAuthError}. */
+function fromJoseError(error: unknown): ResourceAuthError {
+  if (error instanceof ResourceAuthError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return invalidToken('the access token has expired', error);
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+      const { claim, reason } = error as { claim?: string; reason?: string };
+      if (claim === 'typ') return invalidToken('the token is not a JWT access token (typ must be at+jwt)', error);
+      if (reason === 'missing') return invalidToken(`the access token lacks the "${claim}" claim`, error);
+      if (claim === 'aud') return invalidToken('the access token was not issued for this resource', error);
+      if (claim === 'iss') return invalidToken('the access token was issued by an untrusted issuer', error);
+      if (claim === 'nbf') return invalidToken('the access token is not valid yet', error);
+      return invalidToken(`the access token "${claim}" claim is invalid`, error);
+    }
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return invalidToken('the access token signature is invalid', error);
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return invalidToken('no signing key matches the access token', error);
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return invalidToken('the access token does not identify its signing key', error);
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return invalidToken('the access token signing algorithm is not accepted', error);
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return invalidToken('the access token is malformed', error);
+    default:
+      // JWKS timeout, non-200 or unparsable JWKS, network failure: not the token's fault.
+      return new ResourceAuthError('temporarily_unavailable', 'the signing keys could not be loaded', { cause: error });
+  }
+}
+
+function splitScope(scope: string | undefined): string[] {
+  if (scope === undefined || scope === '') return [];
+  const parts = scope.split(' ');
+  return parts.includes('') ? parts.filter((s) => s !== '') : parts;
+}
+
+function hasAll(granted: readonly string[], required: readonly string[]): boolean {
+  for (let i = 0; i < required.length; i++) if (!granted.includes(required[i]!)) return false;
+  return true;
+}
+
+class Verifier implements ResourceVerifier {
+  readonly issuer: string;
+  readonly resource: string;
+  readonly requiredScopes: readonly string[];
+  readonly mode: 'jwt' | 'introspection';
+  readonly resourceMetadataUrl: string;
+  readonly #opts: ResourceVerifierOptions;
+  readonly #audiences: readonly string[];
+  readonly #fetch: FetchLike | undefined;
+  readonly #tolerance: number;
+  #jwt: JwtState | undefined;
+  #introspection: IntrospectionState | undefined;
+  #pending: Promise<JwtState | IntrospectionState> | undefined;
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #basic: string | undefined;
+
+  constructor(opts: ResourceVerifierOptions) {
+    checkIssuer(opts.issuer);
+    checkResource(opts.resource);
+    this.#opts = opts;
+    this.issuer = opts.issuer;
+    this.resource = opts.resource;
+    this.requiredScopes = Object.freeze([...(opts.requiredScopes ?? [])]);
+    this.mode = opts.mode ?? 'jwt';
+    this.resourceMetadataUrl = protectedResourceMetadataUrl(opts.resource);
+    // RFC 8707 / MCP: the token's audience must be this resource; a trailing-slash difference is not a different resource.
+    this.#audiences = Object.freeze([opts.resource, slashVariant(opts.resource)]);
+    this.#fetch = opts.fetch;
+    this.#tolerance = opts.clockToleranceSeconds ?? 0;
+    if (this.mode === 'introspection') {
+      const creds = opts.introspection;
+      if (creds === undefined || !creds.clientId || !creds.clientSecret) {
+        throw new TypeError('introspection mode needs introspection.clientId and introspection.clientSecret');
+      }
+      // RFC 6749 §2.3.1: client_secret_basic encodes id and secret with application/x-www-form-urlencoded first.
+      const form = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+      this.#basic = `Basic ${btoa(`${form(creds.clientId)}:${form(creds.clientSecret)}`)}`;
+    } else if (this.mode !== 'jwt') {
+      throw new TypeError(`unknown mode: ${String(this.mode)}`);
+    }
+  }
+
+  async authorizationServerMetadata(): Promise<AuthorizationServerMetadata> {
+    return (this.#jwt ?? this.#introspection ?? (await this.#discover())).metadata;
+  }
+
+  /** Discovers once; concurrent callers share the attempt, and a failed attempt is forgotten so the next call retries. */
+  #discover(): Promise<JwtState | IntrospectionState> {
+    this.#pending ??= this.#load().then(
+      (state) => state,
+      (error: unknown) => {
+        this.#pending = undefined;
+        throw error;
+      },
+    );
+    return this.#pending;
+  }
+
+  async #load(): Promise<JwtState | IntrospectionState> {
+    const opts = this.#opts;
+    const metadata = await discoverAuthorizationServer(opts.issuer, { fetch: opts.fetch, timeoutMs: opts.timeoutMs });
+    if (this.mode === 'introspection') {
+      const state = { metadata, endpoint: endpoint(metadata, 'introspection_endpoint', opts.issuer) };
+      this.#introspection = state;
+      return state;
+    }
+    const jwksUri = endpoint(metadata, 'jwks_uri', opts.issuer);
+    const jwks = createRemoteJWKSet(new URL(jwksUri), {
+      // Unknown kid → at most one refetch per cooldown, so forged kids cannot cause a fetch storm.
+      cooldownDuration: (opts.jwksCooldownSeconds ?? 30) * 1000,
+      cacheMaxAge: (opts.jwksCacheMaxAgeSeconds ?? 600) * 1000,
+      timeoutDuration: opts.timeoutMs ?? 5000,
+      ...(this.#fetch ? { [customFetch]: this.#fetch } : {}),
+    });
+    const state: JwtState = {
+      metadata,
+      jwks,
+      options: {
+        // RFC 9068 §4: iss MUST exactly match the issuer; aud MUST contain this resource; typ MUST be at+jwt
+        // (jose compares media types, so `application/at+jwt` is accepted too); exp MUST be in the future.
+        issuer: opts.issuer,
+        audience: [...this.#audiences],
+        typ: 'at+jwt',
+        algorithms: ALGORITHMS,
+        requiredClaims: REQUIRED_CLAIMS,
+        clockTolerance: this.#tolerance,
+      },
+    };
+    this.#jwt = state;
+    return state;
+  }
+
+  async verify(token: string, options?: VerifyOptions): Promise<AuthInfo> {
+    if (typeof token !== 'string' || token === '') throw new ResourceAuthError('invalid_request', 'no access token');
+    if (this.mode === 'introspection') return this.#verifyIntrospection(token, options);
+    const state = this.#jwt ?? ((await this.#discover()) as JwtState);
+    let payload: AccessTokenClaims;
+    try {
+      ({ payload } = await jwtVerify<AccessTokenClaims>(token, state.jwks, state.options));
+    } catch (error) {
+      throw fromJoseError(error);
+    }
+    const { sub, client_id: clientId, scope, jti, aud, exp } = payload;
+    if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof jti !== 'string') {
+      throw invalidToken('the access token sub, client_id or jti claim is not a string');
+    }
+    if (scope !== undefined && typeof scope !== 'string') throw invalidToken('the access token scope claim is not a string');
+    const scopes = splitScope(scope);
+    this.#checkScopes(scopes, options);
+    return {
+      token,
+      subject: sub,
+      clientId,
+      scopes,
+      audience: typeof aud === 'string' ? [aud] : (aud as string[]),
+      expiresAt: exp as number,
+      jti,
+      claims: payload,
+    };
+  }
+
+  #checkScopes(scopes: readonly string[], options: VerifyOptions | undefined): void {
+    const extra = options?.requiredScopes;
+    if (hasAll(scopes, this.requiredScopes) && (extra === undefined || hasAll(scopes, extra))) return;
+    const required = [...new Set([...this.requiredScopes, ...(extra ?? [])])];
+    // RFC 6750 §3.1: insufficient_scope → 403, naming the scopes needed (MCP step-up authorization).
+    throw new ResourceAuthError('insufficient_scope', 'the access token lacks a required scope', {
+      requiredScopes: required,
+    });
+  }
+
+  async #verifyIntrospection(token: string, options: VerifyOptions | undefined): Promise<AuthInfo> {
+    const ttl = this.#opts.introspection?.cacheTtlSeconds ?? 0;
+    let info: AuthInfo | undefined;
+    if (ttl > 0) {
+      const hit = this.#cache.get(token);
+      if (hit !== undefined) {
+        if (hit.until > Date.now()) info = hit.info;
+        else this.#cache.delete(token);
+      }
+    }
+    if (info === undefined) {
+      const state = this.#introspection ?? ((await this.#discover()) as IntrospectionState);
+      info = await this.#introspect(token, state);
+      if (ttl > 0) this.#remember(token, info, ttl);
+    }
+    this.#checkScopes(info.scopes, options);
+    return { ...info };
+  }
+
+  #remember(token: string, info: AuthInfo, ttl: number): void {
+    const max = this.#opts.introspection?.cacheMaxEntries ?? 1000;
+    while (this.#cache.size >= max) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done === true) break;
+      this.#cache.delete(oldest.value);
+    }
+    this.#cache.set(token, { info, until: Math.min(Date.now() + ttl * 1000, (info.expiresAt - this.#tolerance) * 1000) });
+  }
+
+  async #introspect(token: string, state: IntrospectionState): Promise<AuthInfo> {
+    const fetchImpl = this.#fetch ?? fetch;
+    let response: Response;
+    try {
+      // RFC 7662 §2.1: POST, form-encoded `token`, with client authentication.
+      response = await fetchImpl(state.endpoint, {
+        method: 'POST',
+        headers: {
+          authorization: this.#basic!,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#opts.timeoutMs ?? 5000),
+      });
+    } catch (cause) {
+      throw new ResourceAuthError('temporarily_unavailable', 'the introspection endpoint could not be reached', { cause });
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new ResourceAuthError('temporarily_unavailable', 'the introspection endpoint refused the request', {
+        cause: new Error(`introspection returned HTTP ${response.status}`),
+      });
+    }
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch (cause) {
+      throw new ResourceAuthError('temporarily_unavailable', 'the introspection response is not JSON', { cause });
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new ResourceAuthError('temporarily_unavailable', 'the introspection response is not a JSON object');
+    }
+    const claims = body as AccessTokenClaims & { active?: unknown; token_type?: unknown };
+    // RFC 7662 §2.2: `active` is REQUIRED; anything but true means the token must not be accepted.
+    if (claims.active !== true) throw invalidToken('the access token is not active');
+    if (typeof claims.token_type === 'string' && !/^(bearer|access_token)$/i.test(claims.token_type)) {
+      throw invalidToken('the token is not a bearer access token');
+    }
+    if (claims.iss !== undefined && claims.iss !== this.issuer) {
+      throw invalidToken('the access token was issued by an untrusted issuer');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const { exp, nbf, aud, client_id: clientId, scope, sub, jti } = claims;
+    if (typeof exp !== 'number') throw invalidToken('the access token has no expiry');
+    if (exp <= now - this.#tolerance) throw invalidToken('the access token has expired');
+    if (typeof nbf === 'number' && nbf > now + this.#tolerance) throw invalidToken('the access token is not valid yet');
+    // RFC 8707 / MCP: the token must have been issued for this resource.
+    const audience = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a) => typeof a === 'string') : [];
+    if (!audience.some((a) => this.#audiences.includes(a))) {
+      throw invalidToken('the access token was not issued for this resource');
+    }
+    if (typeof clientId !== 'string') throw invalidToken('the introspection response has no client_id');
+    if (scope !== undefined && typeof scope !== 'string') throw invalidToken('the access token scope is not a string');
+    return {
+      token,
+      subject: typeof sub === 'string' ? sub : clientId,
+      clientId,
+      scopes: splitScope(scope),
+      audience,
+      expiresAt: exp,
+      jti: typeof jti === 'string' ? jti : undefined,
+      claims,
+    };
+  }
+}
+
+/**
+ * Creates a verifier for one resource. Authorization-server discovery happens lazily on the first `verify`.
+ * @example
+ * const verifier = createResourceVerifier({ issuer: 'https://auth.example.com', resource: 'https://mcp.example.com/mcp', requiredScopes: ['mcp'] });
+ * const auth = await verifier.verify(token); // auth.subject, auth.scopes, ...
+ */
+export function createResourceVerifier(options: ResourceVerifierOptions): ResourceVerifier {
+  return new Verifier(options);
+}
