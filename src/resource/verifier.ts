@@ -241,7 +241,7 @@ class Verifier implements ResourceVerifier {
         throw new TypeError('introspection mode needs introspection.clientId and introspection.clientSecret');
       }
       // RFC 6749 §2.3.1: client_secret_basic encodes id and secret with application/x-www-form-urlencoded first.
-      const form = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+      const form = (s: string) => new URLSearchParams([['', s]]).toString().slice(1);
       this.#basic = `Basic ${btoa(`${form(creds.clientId)}:${form(creds.clientSecret)}`)}`;
     } else if (this.mode !== 'jwt') {
       throw new TypeError(`unknown mode: ${String(this.mode)}`);
