@@ -1,0 +1,140 @@
+/**
+ * The one typed configuration. This zod schema is the single source of defaults; a bad value stops the start with
+ * a message naming the field (config/load.ts). Server settings are camelCase; static `users` and `clients` use the
+ * RFC 7591 / DESIGN.md names.
+ */
+import { z } from 'zod';
+
+const seconds = (def: number) => z.number().int().positive().default(def);
+
+/** A static user declared in the config file. */
+export const staticUserSchema = z
+  .object({
+    username: z.string().min(1).max(200),
+    password: z.string().min(1).optional(),
+    password_hash: z.string().startsWith('scrypt$', 'must be a hash made by `gatehouse hash-password`').optional(),
+    email: z.string().email().optional(),
+    name: z.string().max(200).optional(),
+    sub: z.string().min(1).max(255).optional(),
+  })
+  .strict()
+  .refine((u) => (u.password === undefined) !== (u.password_hash === undefined), {
+    message: 'exactly one of password or password_hash is required',
+  });
+
+/** A static client declared in the config file (RFC 7591 metadata names). */
+export const staticClientSchema = z
+  .object({
+    client_id: z.string().min(1).max(255),
+    client_secret: z.string().min(1).optional(),
+    redirect_uris: z.array(z.string()).optional(),
+    grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).optional(),
+    response_types: z.array(z.literal('code')).optional(),
+    scope: z.string().optional(),
+    token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+    client_name: z.string().max(200).optional(),
+    application_type: z.enum(['web', 'native']).optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(8080),
+    host: z.string().default('127.0.0.1'),
+    /** Default `http://localhost:$PORT` (filled in by the loader). */
+    issuer: z.string().url().optional(),
+    /** `memory`, `redis(s)://…`, `postgres(ql)://…`, or a directory for the embedded store. */
+    storage: z.string().min(1).default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Scopes the server knows, besides openid, profile, email, offline_access and every static client's scopes. */
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default([]),
+    /** Refuse unknown or not-allowed scopes (invalid_scope) instead of narrowing them away. */
+    strictScopes: z.boolean().default(false),
+    /** Resource servers (RFC 8707) tokens may be bound to; empty = any absolute URI the client asks for. */
+    resources: z.array(z.string().url()).default([]),
+    /** Resource used when a request names none; absent = the token's aud is the client_id (RFC 9068 §3). */
+    defaultResource: z.string().url().optional(),
+    tokens: z
+      .object({
+        accessTokenTtl: seconds(3600),
+        refreshTokenTtl: seconds(30 * 24 * 3600),
+        /** Absolute lifetime of a grant (refresh chain). */
+        grantTtl: seconds(90 * 24 * 3600),
+        authorizationCodeTtl: z.number().int().positive().max(600).default(60),
+        idTokenTtl: seconds(3600),
+        /** A concurrent retry of the same refresh token within this window gets the same new pair. */
+        refreshGraceSeconds: z.number().int().min(0).max(300).default(10),
+        /** Issue refresh tokens only when offline_access is granted (false: always for clients with the grant). */
+        refreshRequiresOfflineAccess: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    signing: z
+      .object({
+        /** Algorithm of the key that signs access and ID tokens. */
+        alg: z.enum(['ES256', 'RS256', 'EdDSA']).default('ES256'),
+        /** Other algorithms to keep a key for and publish (clients that need them may ask via registration). */
+        additionalAlgs: z.array(z.enum(['ES256', 'RS256', 'EdDSA'])).default(['RS256']),
+        /** How often a replica re-reads keys from the store (picks up `gatehouse key rotate`). */
+        keyRefreshSeconds: seconds(60),
+      })
+      .strict()
+      .prefault({}),
+    registration: z
+      .object({
+        /** Allow RFC 7591 dynamic client registration. */
+        enabled: z.boolean().default(true),
+        /** If set, registration requires `Authorization: Bearer <this>` (closes open registration). */
+        initialAccessToken: z.string().min(16).optional(),
+        /** Lifetime of client secrets issued by registration; 0 = never expire. */
+        clientSecretTtl: z.number().int().min(0).default(0),
+      })
+      .strict()
+      .prefault({}),
+    session: z
+      .object({
+        ttl: seconds(24 * 3600),
+        cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gatehouse_session'),
+      })
+      .strict()
+      .prefault({}),
+    consent: z
+      .object({
+        /** How long an approved consent is remembered for (user, client). */
+        ttl: seconds(30 * 24 * 3600),
+      })
+      .strict()
+      .prefault({}),
+    interactionTtl: z.number().int().positive().max(3600).default(600),
+    /** Maximum request body, bytes. */
+    bodyLimit: z.number().int().positive().max(10 * 1024 * 1024).default(64 * 1024),
+    /** scrypt cost for user passwords (N = 2^log2N). */
+    passwordHashing: z
+      .object({ log2N: z.number().int().min(14).max(20).default(15) })
+      .strict()
+      .prefault({}),
+    /** Seconds a replica answers 503 with Retry-After while its store is unreachable. */
+    retryAfterSeconds: z.number().int().positive().default(5),
+    /** Key for encrypting secrets at rest that must be read back (base64, 32 bytes). */
+    encryptionKey: z.string().optional(),
+    redis: z
+      .object({
+        keyPrefix: z.string().default('gatehouse:'),
+        sentinel: z
+          .object({ name: z.string(), sentinels: z.array(z.object({ host: z.string(), port: z.number().int() })) })
+          .optional(),
+        cluster: z.object({ nodes: z.array(z.object({ host: z.string(), port: z.number().int() })) }).optional(),
+      })
+      .strict()
+      .prefault({}),
+    users: z.array(staticUserSchema).default([]),
+    clients: z.array(staticClientSchema).default([]),
+  })
+  .strict();
+
+/** The validated configuration (with the issuer always filled in). */
+export type Config = z.output<typeof configSchema> & { issuer: string };
+/** What a config file may contain. */
+export type ConfigInput = z.input<typeof configSchema>;
+export type StaticUser = z.output<typeof staticUserSchema>;
+export type StaticClient = z.output<typeof staticClientSchema>;

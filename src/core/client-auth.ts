@@ -1,0 +1,110 @@
+/**
+ * Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3, RFC 7591 §2
+ * token_endpoint_auth_method). The HTTP edge extracts what the client presented; this module decides.
+ */
+import { safeEqual, keyedHash, randomToken } from './crypto.js';
+import { InvalidClient, InvalidRequest } from './errors.js';
+import { hashPassword, verifyPassword } from './password.js';
+import type { Clock } from './clock.js';
+import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js';
+
+/** What the client presented, as parsed at the HTTP edge. */
+export interface PresentedClientCredentials {
+  method: Exclude<TokenEndpointAuthMethod, 'private_key_jwt'>;
+  clientId: string;
+  clientSecret?: string;
+}
+
+/** Looks a client up (the store, or a wrapper that also resolves Client ID Metadata Documents). */
+export interface ClientResolver {
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+}
+
+/** A fresh server-generated client secret and its stored form (fast keyed hash: 256 bits cannot be guessed). */
+export function newClientSecret(pepper: string): { secret: string; hash: string } {
+  const secret = randomToken(32);
+  return { secret, hash: `hmac:${keyedHash(pepper, secret)}` };
+}
+
+/**
+ * Stored form of an admin-chosen secret (config file). Long random-looking secrets get the fast keyed hash;
+ * shorter ones are slow-hashed with scrypt so a stolen store does not reveal them.
+ */
+export async function hashAdminSecret(secret: string, pepper: string): Promise<string> {
+  return secret.length >= 32 ? `hmac:${keyedHash(pepper, secret)}` : hashPassword(secret);
+}
+
+/** Checks a presented secret against its stored form, in constant time. */
+export async function verifyClientSecret(secret: string, stored: string, pepper: string): Promise<boolean> {
+  if (stored.startsWith('hmac:')) return safeEqual(`hmac:${keyedHash(pepper, secret)}`, stored);
+  if (stored.startsWith('scrypt$')) return verifyPassword(secret, stored);
+  return false;
+}
+
+/**
+ * Authenticates a client. Fails with invalid_client (401; with `WWW-Authenticate: Basic` when Basic was used,
+ * RFC 6749 §5.2) for an unknown client, a wrong or expired secret, or a method other than the registered one.
+ */
+export async function authenticateClient(
+  presented: PresentedClientCredentials,
+  deps: { clients: ClientResolver; pepper: string; clock: Clock },
+): Promise<ClientRecord> {
+  const headers: Record<string, string> =
+    presented.method === 'client_secret_basic' ? { 'www-authenticate': 'Basic realm="gatehouse"' } : {};
+  const fail = (detail: string) => new InvalidClient('client authentication failed', { detail, headers });
+
+  const client = await deps.clients.getClient(presented.clientId);
+  if (!client) throw fail('unknown client');
+  const registered = client.tokenEndpointAuthMethod;
+  if (registered === 'none') {
+    if (presented.method !== 'none') throw fail('public client presented a secret');
+    return client;
+  }
+  if (presented.method === 'none') throw fail('confidential client sent no credentials');
+  // The registered method is the only one accepted (RFC 7591 §2), so a secret leaked via one channel
+  // cannot be replayed through another.
+  if (presented.method !== registered) throw fail(`client must use ${registered}`);
+  if (!client.clientSecretHash || presented.clientSecret === undefined) throw fail('no secret');
+  if (client.clientSecretExpiresAt !== 0 && client.clientSecretExpiresAt <= deps.clock.now()) throw fail('secret expired');
+  if (!(await verifyClientSecret(presented.clientSecret, client.clientSecretHash, deps.pepper))) throw fail('wrong secret');
+  return client;
+}
+
+/** Parses an `Authorization: Basic` header into client credentials (RFC 6749 §2.3.1: form-urlencoded parts). */
+export function parseBasicAuth(header: string): { clientId: string; clientSecret: string } {
+  const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header.trim());
+  if (!match) throw new InvalidClient('malformed Basic authorization header', { headers: { 'www-authenticate': 'Basic realm="gatehouse"' } });
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw new InvalidClient('malformed Basic authorization header', { headers: { 'www-authenticate': 'Basic realm="gatehouse"' } });
+  try {
+    return {
+      clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
+      clientSecret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
+    };
+  } catch {
+    throw new InvalidRequest('malformed Basic authorization header encoding');
+  }
+}
+
+/** Decides which method the client used from the header and form fields; refuses more than one (RFC 6749 §2.3). */
+export function presentedCredentials(
+  authorization: string | undefined,
+  form: { client_id?: string; client_secret?: string },
+): PresentedClientCredentials | undefined {
+  if (authorization !== undefined && /^basic /i.test(authorization)) {
+    if (form.client_secret !== undefined) {
+      throw new InvalidRequest('client authentication must use only one method');
+    }
+    const basic = parseBasicAuth(authorization);
+    if (form.client_id !== undefined && form.client_id !== basic.clientId) {
+      throw new InvalidRequest('client_id does not match the authenticated client');
+    }
+    return { method: 'client_secret_basic', clientId: basic.clientId, clientSecret: basic.clientSecret };
+  }
+  if (form.client_id === undefined) return undefined;
+  if (form.client_secret !== undefined) {
+    return { method: 'client_secret_post', clientId: form.client_id, clientSecret: form.client_secret };
+  }
+  return { method: 'none', clientId: form.client_id };
+}

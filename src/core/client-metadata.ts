@@ -1,0 +1,186 @@
+/**
+ * Client metadata rules for dynamic registration (RFC 7591 §2, RFC 7592) and static clients: redirect URIs,
+ * grant/response type consistency, auth method, application_type (OIDC Registration §2). Pure: returns the
+ * normalised metadata or throws InvalidClientMetadata / InvalidRedirectUri.
+ */
+import { z } from 'zod';
+import { InvalidClientMetadata, InvalidRedirectUri } from './errors.js';
+import { checkRedirectUriForRegistration, describeRedirectUriProblem, isLoopback } from './redirect-uri.js';
+import { parseScope } from './scope.js';
+import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js';
+
+const httpsUrl = z.string().url().refine((u) => u.startsWith('https://'), 'must be an https URL');
+
+/** The RFC 7591 registration request as it arrives on the wire (unknown fields are ignored, RFC 7591 §2). */
+export const registrationRequestSchema = z.object({
+  redirect_uris: z.array(z.string().max(2000)).max(50).optional(),
+  token_endpoint_auth_method: z.string().optional(),
+  grant_types: z.array(z.string()).max(10).optional(),
+  response_types: z.array(z.string()).max(10).optional(),
+  client_name: z.string().max(200).optional(),
+  client_uri: httpsUrl.optional(),
+  logo_uri: httpsUrl.optional(),
+  scope: z.string().max(2000).optional(),
+  contacts: z.array(z.string().max(320)).max(20).optional(),
+  tos_uri: httpsUrl.optional(),
+  policy_uri: httpsUrl.optional(),
+  software_id: z.string().max(200).optional(),
+  software_version: z.string().max(100).optional(),
+  application_type: z.string().optional(),
+});
+export type RegistrationRequest = z.infer<typeof registrationRequestSchema>;
+
+/** The metadata part of a client record (what registration decides). */
+export type ClientMetadata = Pick<
+  ClientRecord,
+  | 'redirectUris'
+  | 'grantTypes'
+  | 'responseTypes'
+  | 'scope'
+  | 'tokenEndpointAuthMethod'
+  | 'applicationType'
+  | 'clientName'
+  | 'clientUri'
+  | 'logoUri'
+  | 'contacts'
+  | 'tosUri'
+  | 'policyUri'
+  | 'softwareId'
+  | 'softwareVersion'
+>;
+
+const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+const AUTH_METHODS = new Set<TokenEndpointAuthMethod>(['none', 'client_secret_basic', 'client_secret_post']);
+
+/** Parses unknown JSON into a registration request, with clear invalid_client_metadata messages. */
+export function parseRegistrationRequest(body: unknown): RegistrationRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidClientMetadata('the registration request must be a JSON object');
+  }
+  const result = registrationRequestSchema.safeParse(body);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    if (issue.path[0] === 'redirect_uris') throw new InvalidRedirectUri(`redirect_uris: ${issue.message}`);
+    throw new InvalidClientMetadata(`${issue.path.join('.') || 'body'}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+/**
+ * Validates and normalises registration metadata.
+ * `supportedScopes` narrows the client's requested scope allow-list (unknown scopes dropped unless `strictScopes`).
+ */
+export function validateClientMetadata(
+  req: RegistrationRequest,
+  supportedScopes: readonly string[],
+  strictScopes: boolean,
+): ClientMetadata {
+  const grantTypes = req.grant_types ?? ['authorization_code'];
+  for (const g of grantTypes) {
+    if (!GRANT_TYPES.has(g)) throw new InvalidClientMetadata(`grant_types: unsupported grant type ${JSON.stringify(g)}`);
+  }
+  const usesCode = grantTypes.includes('authorization_code');
+  // RFC 7591 §2.1: response_types and grant_types must be consistent.
+  const responseTypes = req.response_types ?? (usesCode ? ['code'] : []);
+  for (const r of responseTypes) {
+    if (r !== 'code') throw new InvalidClientMetadata(`response_types: only "code" is supported, got ${JSON.stringify(r)}`);
+  }
+  if (usesCode && !responseTypes.includes('code')) {
+    throw new InvalidClientMetadata('grant_types includes authorization_code, so response_types must include code');
+  }
+  if (!usesCode && responseTypes.length > 0) {
+    throw new InvalidClientMetadata('response_types "code" requires the authorization_code grant type');
+  }
+  if (grantTypes.includes('refresh_token') && !usesCode) {
+    throw new InvalidClientMetadata('grant_types: refresh_token requires authorization_code');
+  }
+
+  const method = (req.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;
+  if (!AUTH_METHODS.has(method)) {
+    throw new InvalidClientMetadata(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
+  }
+  if (grantTypes.includes('client_credentials') && method === 'none') {
+    throw new InvalidClientMetadata('client_credentials requires a confidential client (a client secret)');
+  }
+
+  const redirectUris = req.redirect_uris ?? [];
+  if (usesCode && redirectUris.length === 0) {
+    throw new InvalidRedirectUri('redirect_uris is required for the authorization_code grant');
+  }
+  if (req.application_type !== undefined && req.application_type !== 'web' && req.application_type !== 'native') {
+    throw new InvalidClientMetadata('application_type must be "web" or "native"');
+  }
+  const applicationType = req.application_type ?? inferApplicationType(redirectUris);
+  for (const uri of redirectUris) {
+    const problem = checkRedirectUriForRegistration(uri, applicationType);
+    if (problem) throw new InvalidRedirectUri(describeRedirectUriProblem(problem, uri));
+  }
+
+  let scope: string[] = [];
+  if (req.scope !== undefined) {
+    const requested = parseScope(req.scope);
+    const known = new Set(supportedScopes);
+    const unknown = requested.filter((s) => !known.has(s));
+    if (unknown.length > 0 && strictScopes) {
+      throw new InvalidClientMetadata(`scope: unknown scope ${unknown.join(' ')}`);
+    }
+    scope = requested.filter((s) => known.has(s));
+  }
+
+  return {
+    redirectUris: [...new Set(redirectUris)],
+    grantTypes: [...new Set(grantTypes)],
+    responseTypes: [...new Set(responseTypes)],
+    scope,
+    tokenEndpointAuthMethod: method,
+    applicationType,
+    clientName: req.client_name,
+    clientUri: req.client_uri,
+    logoUri: req.logo_uri,
+    contacts: req.contacts,
+    tosUri: req.tos_uri,
+    policyUri: req.policy_uri,
+    softwareId: req.software_id,
+    softwareVersion: req.software_version,
+  };
+}
+
+/** Clients that omit application_type but use loopback or private-use redirects are native apps (RFC 8252). */
+function inferApplicationType(redirectUris: readonly string[]): 'web' | 'native' {
+  const native = redirectUris.some((uri) => {
+    try {
+      const url = new URL(uri);
+      return (url.protocol === 'http:' && isLoopback(url)) || (url.protocol !== 'http:' && url.protocol !== 'https:');
+    } catch {
+      return false;
+    }
+  });
+  return native ? 'native' : 'web';
+}
+
+/** The RFC 7591 §3.2.1 view of a client (no secrets). */
+export function clientMetadataResponse(client: ClientRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    client_id: client.clientId,
+    client_id_issued_at: Math.floor(client.createdAt / 1000),
+    redirect_uris: client.redirectUris,
+    grant_types: client.grantTypes,
+    response_types: client.responseTypes,
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    application_type: client.applicationType,
+  };
+  if (client.clientSecretHash) out.client_secret_expires_at = Math.floor(client.clientSecretExpiresAt / 1000);
+  if (client.scope.length > 0) out.scope = client.scope.join(' ');
+  const optional: [string, unknown][] = [
+    ['client_name', client.clientName],
+    ['client_uri', client.clientUri],
+    ['logo_uri', client.logoUri],
+    ['contacts', client.contacts],
+    ['tos_uri', client.tosUri],
+    ['policy_uri', client.policyUri],
+    ['software_id', client.softwareId],
+    ['software_version', client.softwareVersion],
+  ];
+  for (const [k, v] of optional) if (v !== undefined) out[k] = v;
+  return out;
+}

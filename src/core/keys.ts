@@ -1,0 +1,134 @@
+/**
+ * Signing keys: generated on first start and kept in the store so every replica signs and publishes the same
+ * keys; imported once per process and cached (no per-request import). Rotation adds a new active key and keeps
+ * the old one published until every token it signed has expired.
+ */
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type CryptoKey,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
+import type { Clock } from './clock.js';
+import type { KeyStore, SigningKeyRecord } from '../storage/types.js';
+
+export type SigningAlg = SigningKeyRecord['alg'];
+
+/** A key ready to sign with. */
+export interface ActiveKey {
+  kid: string;
+  alg: SigningAlg;
+  key: CryptoKey;
+}
+
+/** Generates a new key record for `alg`; kid is the RFC 7638 thumbprint. */
+export async function generateSigningKey(alg: SigningAlg, clock: Clock): Promise<SigningKeyRecord> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'RS256' ? { extractable: true, modulusLength: 2048 } : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+  const privateJwk = await exportJWK(privateKey);
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return {
+    kid,
+    alg,
+    privateJwk: { ...privateJwk, kid, alg },
+    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+    createdAt: clock.now(),
+    status: 'active',
+  };
+}
+
+/** Holds the current key set in memory, refreshed from the store periodically. */
+export class KeyManager {
+  private signers = new Map<SigningAlg, ActiveKey>();
+  private jwks: { keys: JWK[] } = { keys: [] };
+  private jwksJson = '{"keys":[]}';
+  private localKeySet: JWTVerifyGetKey = createLocalJWKSet({ keys: [] });
+  private timer: NodeJS.Timeout | undefined;
+  private lastKids = '';
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly clock: Clock,
+    private readonly algs: SigningAlg[],
+  ) {}
+
+  /** Creates keys on first start (race-safe across replicas) and loads them. */
+  async init(refreshMs: number): Promise<void> {
+    let keys = await this.store.listSigningKeys();
+    const missing = this.algs.filter((alg) => !keys.some((k) => k.alg === alg && k.status === 'active'));
+    if (keys.length === 0) {
+      const initial = await Promise.all(this.algs.map((alg) => generateSigningKey(alg, this.clock)));
+      keys = await this.store.initSigningKeys(initial);
+    } else if (missing.length > 0) {
+      // A newly configured algorithm on an existing store: add its key without retiring others.
+      for (const alg of missing) {
+        await this.store.rotateSigningKey(await generateSigningKey(alg, this.clock), this.clock.now());
+      }
+      keys = await this.store.listSigningKeys();
+    }
+    await this.load(keys);
+    if (refreshMs > 0) {
+      this.timer = setInterval(() => {
+        this.refresh().catch(() => undefined);
+      }, refreshMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Re-reads keys from the store (picks up a rotation done by the CLI or another replica). */
+  async refresh(): Promise<void> {
+    await this.load(await this.store.listSigningKeys());
+  }
+
+  private async load(keys: SigningKeyRecord[]): Promise<void> {
+    const kids = keys.map((k) => `${k.kid}:${k.status}`).join(',');
+    if (kids === this.lastKids) return;
+    const signers = new Map<SigningAlg, ActiveKey>();
+    // listSigningKeys is newest first: the first active key of each alg signs.
+    for (const record of keys) {
+      if (record.status !== 'active' || signers.has(record.alg)) continue;
+      const key = (await importJWK(record.privateJwk as JWK, record.alg)) as CryptoKey;
+      signers.set(record.alg, { kid: record.kid, alg: record.alg, key });
+    }
+    this.signers = signers;
+    this.jwks = { keys: keys.map((k) => k.publicJwk as JWK) };
+    this.jwksJson = JSON.stringify(this.jwks);
+    this.localKeySet = createLocalJWKSet(this.jwks);
+    this.lastKids = kids;
+  }
+
+  /** The key that signs with `alg` (default: the first configured alg). */
+  signer(alg: SigningAlg = this.algs[0]!): ActiveKey {
+    const key = this.signers.get(alg) ?? this.signers.get(this.algs[0]!);
+    if (!key) throw new Error('no active signing key loaded');
+    return key;
+  }
+
+  /** The published JWKS (public keys only). */
+  publicJwks(): { keys: JWK[] } {
+    return this.jwks;
+  }
+
+  /** The JWKS serialized once per key change. */
+  publicJwksJson(): string {
+    return this.jwksJson;
+  }
+
+  /** Key lookup for verifying our own tokens (introspection, revocation, userinfo). */
+  verificationKeys(): JWTVerifyGetKey {
+    return this.localKeySet;
+  }
+
+  /** Algorithms with an active key. */
+  algorithms(): SigningAlg[] {
+    return [...this.signers.keys()];
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

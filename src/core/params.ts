@@ -1,0 +1,37 @@
+/**
+ * Request parameter rules shared by every endpoint (RFC 6749 §3.1, §3.2): parameters without a value are treated
+ * as omitted, and parameters must not be included more than once unless the spec says they repeat.
+ */
+import { InvalidRequest } from './errors.js';
+
+/** Raw parameters: every name with all of its values, as parsed at the HTTP edge. */
+export type RawParams = Record<string, string[]>;
+
+/** Collapses raw parameters to single values, keeping lists for `repeatable` names. Refuses duplicates. */
+export function collapseParams(
+  raw: RawParams,
+  repeatable: readonly string[] = [],
+): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const [name, values] of Object.entries(raw)) {
+    const present = values.filter((v) => v !== '');
+    if (present.length === 0) continue;
+    if (repeatable.includes(name)) {
+      out[name] = present;
+    } else if (present.length > 1 || values.length > 1) {
+      throw new InvalidRequest(`parameter ${name} must not be included more than once`);
+    } else {
+      out[name] = present[0];
+    }
+  }
+  return out;
+}
+
+/** Parses an application/x-www-form-urlencoded string or a query string into raw parameters. */
+export function parseRawParams(text: string): RawParams {
+  const out: RawParams = Object.create(null) as RawParams;
+  for (const [k, v] of new URLSearchParams(text)) {
+    (out[k] ??= []).push(v);
+  }
+  return out;
+}

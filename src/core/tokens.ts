@@ -1,0 +1,101 @@
+/**
+ * Token minting. Access tokens are RFC 9068 JWTs (`typ: at+jwt`); ID tokens follow OIDC Core §2 with at_hash
+ * (§3.1.3.6). Refresh tokens and codes are opaque random strings (core/crypto).
+ */
+import { createHash } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { epochSeconds, type Clock } from './clock.js';
+import { randomId, sha256 } from './crypto.js';
+import type { KeyManager, SigningAlg } from './keys.js';
+
+/** What an access token says. */
+export interface AccessTokenClaims {
+  /** User id, or the client_id for client_credentials (RFC 9068 §2.2). */
+  sub: string;
+  clientId: string;
+  scope: string[];
+  /** The resource(s) the token is for (RFC 8707); the client_id when none was named. */
+  audience: string[];
+  /** When the user signed in, epoch ms. */
+  authTime?: number;
+}
+
+/** A minted access token with its id and expiry (epoch ms). */
+export interface MintedAccessToken {
+  token: string;
+  jti: string;
+  expiresAt: number;
+  expiresIn: number;
+}
+
+/** Mints JWT access and ID tokens with the current keys. */
+export class TokenMinter {
+  constructor(
+    private readonly issuer: string,
+    private readonly keys: KeyManager,
+    private readonly clock: Clock,
+    private readonly ttls: { accessTokenTtl: number; idTokenTtl: number },
+  ) {}
+
+  /** RFC 9068 access token. */
+  async accessToken(claims: AccessTokenClaims, alg?: SigningAlg): Promise<MintedAccessToken> {
+    const signer = this.keys.signer(alg);
+    const iat = epochSeconds(this.clock);
+    const exp = iat + this.ttls.accessTokenTtl;
+    const jti = randomId();
+    const payload: Record<string, unknown> = {
+      iss: this.issuer,
+      sub: claims.sub,
+      aud: claims.audience.length === 1 ? claims.audience[0] : claims.audience,
+      client_id: claims.clientId,
+      iat,
+      exp,
+      jti,
+    };
+    if (claims.scope.length > 0) payload.scope = claims.scope.join(' ');
+    if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000);
+    const token = await new SignJWT(payload)
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
+      .sign(signer.key);
+    return { token, jti, expiresAt: exp * 1000, expiresIn: this.ttls.accessTokenTtl };
+  }
+
+  /** OIDC ID token for `clientId`, with at_hash of the access token it accompanies. */
+  async idToken(input: {
+    sub: string;
+    clientId: string;
+    nonce?: string;
+    /** epoch ms */
+    authTime: number;
+    accessToken: string;
+    claims?: Record<string, unknown>;
+    alg?: SigningAlg;
+  }): Promise<string> {
+    const signer = this.keys.signer(input.alg);
+    const iat = epochSeconds(this.clock);
+    const payload: Record<string, unknown> = {
+      ...input.claims,
+      iss: this.issuer,
+      sub: input.sub,
+      aud: input.clientId,
+      iat,
+      exp: iat + this.ttls.idTokenTtl,
+      auth_time: Math.floor(input.authTime / 1000),
+      at_hash: atHash(input.accessToken, signer.alg),
+    };
+    if (input.nonce !== undefined) payload.nonce = input.nonce;
+    return new SignJWT(payload).setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' }).sign(signer.key);
+  }
+}
+
+/** OIDC Core §3.1.3.6: left half of the hash of the access token, base64url. SHA-256 for ES256/RS256. */
+export function atHash(accessToken: string, alg: SigningAlg): string {
+  // EdDSA with Ed25519 uses SHA-512 per OIDC errata; ES256/RS256 use SHA-256.
+  if (alg === 'EdDSA') {
+    const digest = createHash('sha512').update(accessToken).digest();
+    return digest.subarray(0, digest.length / 2).toString('base64url');
+  }
+  const digest = sha256(accessToken);
+  return digest.subarray(0, 16).toString('base64url');
+}
+

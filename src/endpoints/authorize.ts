@@ -1,0 +1,210 @@
+/**
+ * Authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1, RFC 7636, RFC 8707, RFC 9207, OIDC Core §3.1.2).
+ * Checks run in order: client and redirect_uri first (errors shown on a page: never redirect to an untrusted
+ * URI, RFC 9700 §4.11), then everything else (errors redirected to the client with `iss`).
+ */
+import { hashToken, randomId, randomToken } from '../core/crypto.js';
+import {
+  InteractionRequired,
+  InvalidRequest,
+  OAuthError,
+  UnauthorizedClient,
+  UnsupportedResponseType,
+} from '../core/errors.js';
+import { checkCodeChallenge } from '../core/pkce.js';
+import { collapseParams, type RawParams } from '../core/params.js';
+import { matchRedirectUri } from '../core/redirect-uri.js';
+import { resolveResources } from '../core/resource.js';
+import { isSubset, parseScope, resolveRequestedScopes, unionScopes } from '../core/scope.js';
+import type { Deps } from '../context.js';
+import type { ClientRecord, ConsentRecord, InteractionRecord, SessionRecord } from '../storage/types.js';
+
+/** What the HTTP layer should do next. */
+export type AuthorizeOutcome =
+  | { kind: 'redirect'; location: string }
+  | { kind: 'interaction'; interactionId: string }
+  /** The client or redirect_uri cannot be trusted: show the error, do not redirect. */
+  | { kind: 'error_page'; error: OAuthError };
+
+const PROMPTS = new Set(['none', 'login', 'consent']);
+
+/** Builds the redirect back to the client with RFC 9207 `iss` on every response. */
+export function clientRedirect(redirectUri: string, params: Record<string, string | undefined>, issuer: string): string {
+  const url = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
+  url.searchParams.append('iss', issuer);
+  return url.href;
+}
+
+/** Redirect carrying an OAuth error (RFC 6749 §4.1.2.1). */
+export function errorRedirect(redirectUri: string, error: OAuthError, state: string | undefined, issuer: string): string {
+  return clientRedirect(redirectUri, { error: error.code, error_description: error.description, state }, issuer);
+}
+
+/** Single value of a raw parameter for the pre-trust checks (client_id, redirect_uri). */
+function singleRaw(raw: RawParams, name: string): string | undefined | null {
+  const values = raw[name]?.filter((v) => v !== '') ?? [];
+  if (values.length > 1) return null;
+  return values[0];
+}
+
+/** Handles GET/POST /authorize. `session` is the browser's signed-in session, if any. */
+export async function authorizeEndpoint(
+  raw: RawParams,
+  session: SessionRecord | undefined,
+  deps: Deps,
+): Promise<AuthorizeOutcome> {
+  const clientId = singleRaw(raw, 'client_id');
+  if (clientId === null) return page(new InvalidRequest('client_id must not be included more than once'));
+  if (!clientId) return page(new InvalidRequest('client_id is required'));
+  let client: ClientRecord | undefined;
+  try {
+    client = await deps.clients.getClient(clientId);
+  } catch (err) {
+    if (err instanceof OAuthError) return page(err);
+    throw err;
+  }
+  if (!client) return page(new InvalidRequest('unknown client_id'));
+
+  const requestedRedirect = singleRaw(raw, 'redirect_uri');
+  if (requestedRedirect === null) return page(new InvalidRequest('redirect_uri must not be included more than once'));
+  let redirectUri: string | undefined;
+  if (requestedRedirect === undefined) {
+    // OAuth 2.1 §4.1.1: optional only when exactly one URI is registered.
+    if (client.redirectUris.length === 1) redirectUri = client.redirectUris[0];
+  } else if (matchRedirectUri(client.redirectUris, requestedRedirect)) {
+    redirectUri = requestedRedirect;
+  }
+  if (!redirectUri) {
+    return page(new InvalidRequest(requestedRedirect === undefined ? 'redirect_uri is required' : 'redirect_uri is not registered for this client'));
+  }
+  const stateValue = singleRaw(raw, 'state');
+  const state = stateValue ?? undefined;
+
+  try {
+    if (stateValue === null) throw new InvalidRequest('state must not be included more than once');
+    return await authorizeTrusted(raw, client, redirectUri, state, session, deps);
+  } catch (err) {
+    if (err instanceof OAuthError && err.redirectable) {
+      return { kind: 'redirect', location: errorRedirect(redirectUri, err, state, deps.config.issuer) };
+    }
+    if (err instanceof OAuthError) return page(err);
+    throw err;
+  }
+}
+
+function page(error: OAuthError): AuthorizeOutcome {
+  error.redirectable = false;
+  return { kind: 'error_page', error };
+}
+
+async function authorizeTrusted(
+  raw: RawParams,
+  client: ClientRecord,
+  redirectUri: string,
+  state: string | undefined,
+  session: SessionRecord | undefined,
+  deps: Deps,
+): Promise<AuthorizeOutcome> {
+  const params = collapseParams(raw, ['resource']);
+  const responseType = params.response_type as string | undefined;
+  if (!responseType) throw new InvalidRequest('response_type is required');
+  if (responseType !== 'code') throw new UnsupportedResponseType();
+  if (!client.grantTypes.includes('authorization_code') || !client.responseTypes.includes('code')) {
+    throw new UnauthorizedClient('the client is not allowed to use the authorization code flow');
+  }
+  if (params.request !== undefined || params.request_uri !== undefined) {
+    throw new InvalidRequest('request objects are not supported');
+  }
+  if (params.response_mode !== undefined && params.response_mode !== 'query') {
+    throw new InvalidRequest('only response_mode=query is supported');
+  }
+  const codeChallenge = checkCodeChallenge(params.code_challenge as string | undefined, params.code_challenge_method as string | undefined);
+  const requestedScope = parseScope(params.scope as string | undefined);
+  const scope = resolveRequestedScopes(requestedScope, client.scope, deps.scopesSupported, deps.config.strictScopes);
+  const resource = resolveResources((params.resource as string[] | undefined) ?? [], deps.config.resources);
+  const prompt = ((params.prompt as string | undefined) ?? '').split(' ').filter(Boolean);
+  for (const p of prompt) if (!PROMPTS.has(p)) throw new InvalidRequest(`unsupported prompt value ${p}`);
+  if (prompt.includes('none') && prompt.length > 1) throw new InvalidRequest('prompt=none cannot be combined');
+  let maxAge: number | undefined;
+  if (params.max_age !== undefined) {
+    maxAge = Number(params.max_age);
+    if (!Number.isInteger(maxAge) || maxAge < 0) throw new InvalidRequest('max_age must be a non-negative integer');
+  }
+  const nonce = params.nonce as string | undefined;
+  if (nonce !== undefined && nonce.length > 512) throw new InvalidRequest('nonce is too long');
+  if (state !== undefined && state.length > 2048) throw new InvalidRequest('state is too long');
+
+  const now = deps.clock.now();
+  const interaction: InteractionRecord = {
+    id: randomToken(24),
+    clientId: client.clientId,
+    redirectUri,
+    state,
+    nonce,
+    scope,
+    resource,
+    codeChallenge,
+    codeChallengeMethod: 'S256',
+    prompt,
+    maxAge,
+    responseMode: 'query',
+    createdAt: now,
+    expiresAt: now + deps.config.interactionTtl * 1000,
+  };
+
+  const user = session && !prompt.includes('login') && !sessionTooOld(session, maxAge, now) ? session : undefined;
+  if (!user) {
+    if (prompt.includes('none')) throw new InteractionRequired('login_required', 'the user is not signed in');
+    await deps.storage.saveInteraction(interaction);
+    return { kind: 'interaction', interactionId: interaction.id };
+  }
+  const consent = await deps.storage.getConsent(user.userId, client.clientId);
+  if (!prompt.includes('consent') && consentCovers(consent, scope, resource)) {
+    const location = await issueCode({ ...interaction, userId: user.userId, authTime: user.authTime }, consent, deps);
+    return { kind: 'redirect', location };
+  }
+  if (prompt.includes('none')) throw new InteractionRequired('consent_required', 'the user has not approved this client');
+  await deps.storage.saveInteraction({ ...interaction, userId: user.userId, authTime: user.authTime });
+  return { kind: 'interaction', interactionId: interaction.id };
+}
+
+/** OIDC Core §3.1.2.1 max_age: the sign-in must be recent enough. */
+function sessionTooOld(session: SessionRecord, maxAge: number | undefined, now: number): boolean {
+  return maxAge !== undefined && now - session.authTime > maxAge * 1000;
+}
+
+/** True when a remembered consent covers every requested scope and resource. */
+export function consentCovers(consent: ConsentRecord | undefined, scope: readonly string[], resource: readonly string[]): boolean {
+  return consent !== undefined && isSubset(scope, consent.scope) && isSubset(resource, consent.resource);
+}
+
+/**
+ * Issues the authorization code for a completed interaction and returns the redirect to the client.
+ * Incremental authorization: the code carries the union of what the user approved before for this client and
+ * what is asked now (a step-up request does not lose earlier scopes); resources are never widened.
+ */
+export async function issueCode(
+  interaction: InteractionRecord & { userId: string; authTime: number },
+  consent: ConsentRecord | undefined,
+  deps: Pick<Deps, 'storage' | 'clock' | 'config'>,
+): Promise<string> {
+  const now = deps.clock.now();
+  const code = randomToken();
+  const scope = consent ? unionScopes(interaction.scope, consent.scope) : interaction.scope;
+  await deps.storage.saveAuthorizationCode({
+    codeHash: hashToken(code),
+    grantId: randomId(),
+    clientId: interaction.clientId,
+    userId: interaction.userId,
+    redirectUri: interaction.redirectUri,
+    scope,
+    resource: interaction.resource,
+    codeChallenge: interaction.codeChallenge,
+    nonce: interaction.nonce,
+    authTime: interaction.authTime,
+    createdAt: now,
+    expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
+  });
+  return clientRedirect(interaction.redirectUri, { code, state: interaction.state }, deps.config.issuer);
+}

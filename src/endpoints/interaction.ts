@@ -1,0 +1,113 @@
+/**
+ * The interaction: sign-in and consent for a pending authorization request. Any replica can serve any step, since
+ * the interaction lives in the store. Outcomes are typed; ui/ renders them and http/ sets cookies.
+ */
+import { randomToken } from '../core/crypto.js';
+import { AccessDenied, InvalidRequest, OAuthError } from '../core/errors.js';
+import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
+import { unionScopes } from '../core/scope.js';
+import { consentCovers, errorRedirect, issueCode } from './authorize.js';
+import type { Deps } from '../context.js';
+import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../storage/types.js';
+
+/** The interaction is gone (expired, finished, or never existed): shown as a page, never redirected. */
+export class InteractionExpired extends InvalidRequest {
+  constructor() {
+    super('this sign-in request has expired or was already completed; return to the application and start again');
+    this.redirectable = false;
+  }
+}
+
+export type InteractionView =
+  | { stage: 'login'; interaction: InteractionRecord; client: ClientRecord; error?: string; username?: string }
+  | { stage: 'consent'; interaction: InteractionRecord; client: ClientRecord; user: UserRecord; newScopes: string[] }
+  | { stage: 'done'; location: string };
+
+async function load(id: string, deps: Pick<Deps, 'storage' | 'clients'>): Promise<{ interaction: InteractionRecord; client: ClientRecord }> {
+  const interaction = await deps.storage.getInteraction(id);
+  if (!interaction) throw new InteractionExpired();
+  const client = await deps.clients.getClient(interaction.clientId);
+  if (!client) throw new InteractionExpired();
+  return { interaction, client };
+}
+
+/** Decides what the browser sees for GET /interaction/:id. */
+export async function viewInteraction(id: string, session: SessionRecord | undefined, deps: Deps): Promise<InteractionView> {
+  const { interaction, client } = await load(id, deps);
+  // The interaction's own sign-in wins; else a session counts unless prompt=login demanded a fresh one.
+  const userId = interaction.userId ?? (interaction.prompt.includes('login') ? undefined : session?.userId);
+  if (!userId || (session && session.userId !== userId)) return { stage: 'login', interaction, client };
+  const user = await deps.storage.getUser(userId);
+  if (!user) return { stage: 'login', interaction, client };
+  const consent = await deps.storage.getConsent(userId, client.clientId);
+  if (!interaction.prompt.includes('consent') && consentCovers(consent, interaction.scope, interaction.resource)) {
+    const taken = await deps.storage.takeInteraction(id);
+    if (!taken) throw new InteractionExpired();
+    const authTime = interaction.authTime ?? session?.authTime ?? deps.clock.now();
+    return { stage: 'done', location: await issueCode({ ...taken, userId, authTime }, consent, deps) };
+  }
+  const known = new Set(consent?.scope ?? []);
+  return { stage: 'consent', interaction, client, user, newScopes: interaction.scope.filter((s) => !known.has(s)) };
+}
+
+/** Outcome of a sign-in attempt. */
+export type LoginOutcome =
+  | { ok: true; session: SessionRecord }
+  | { ok: false; view: InteractionView };
+
+/** Checks the username and password for POST /interaction/:id/login and starts a session. */
+export async function submitLogin(id: string, username: string, password: string, deps: Deps): Promise<LoginOutcome> {
+  const { interaction, client } = await load(id, deps);
+  const user = username ? await deps.storage.getUserByUsername(username) : undefined;
+  // Burn the same time for unknown users so usernames cannot be enumerated by timing.
+  const valid = user ? await verifyPassword(password, user.passwordHash) : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
+  if (!user || !valid) {
+    deps.logger.info({ clientId: client.clientId }, 'sign-in failed');
+    return { ok: false, view: { stage: 'login', interaction, client, error: 'Invalid username or password.', username } };
+  }
+  const now = deps.clock.now();
+  const session: SessionRecord = {
+    id: randomToken(),
+    userId: user.id,
+    authTime: now,
+    createdAt: now,
+    expiresAt: now + deps.config.session.ttl * 1000,
+  };
+  await deps.storage.saveSession(session);
+  await deps.storage.saveInteraction({ ...interaction, userId: user.id, authTime: now });
+  return { ok: true, session };
+}
+
+/** POST /interaction/:id/consent: approve issues the code, deny returns access_denied (RFC 6749 §4.1.2.1). */
+export async function submitConsent(
+  id: string,
+  session: SessionRecord | undefined,
+  decision: string | undefined,
+  deps: Deps,
+): Promise<string> {
+  const { interaction } = await load(id, deps);
+  const userId = interaction.userId ?? (interaction.prompt.includes('login') ? undefined : session?.userId);
+  // Consent must come from the browser that signed in.
+  if (!userId || !session || session.userId !== userId) throw new InteractionExpired();
+  if (decision !== 'approve' && decision !== 'deny') throw new InvalidRequest('decision must be approve or deny');
+  const taken = await deps.storage.takeInteraction(id);
+  if (!taken) throw new InteractionExpired();
+  if (decision === 'deny') {
+    return errorRedirect(taken.redirectUri, new AccessDenied(), taken.state, deps.config.issuer);
+  }
+  const now = deps.clock.now();
+  const previous = await deps.storage.getConsent(userId, taken.clientId);
+  const consent = {
+    userId,
+    clientId: taken.clientId,
+    scope: unionScopes(previous?.scope ?? [], taken.scope),
+    resource: unionScopes(previous?.resource ?? [], taken.resource),
+    createdAt: now,
+    expiresAt: now + deps.config.consent.ttl * 1000,
+  };
+  await deps.storage.saveConsent(consent);
+  const authTime = taken.authTime ?? session.authTime;
+  return issueCode({ ...taken, userId, authTime }, consent, deps);
+}
+
+export { OAuthError };

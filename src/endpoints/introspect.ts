@@ -1,0 +1,64 @@
+/**
+ * Introspection endpoint, RFC 7662. Only authenticated confidential clients (resource servers) may call it
+ * (§2.1). Revoked, expired or unknown tokens answer `{"active": false}` and nothing more (§2.2).
+ */
+import { hashToken } from '../core/crypto.js';
+import { InvalidClient, InvalidRequest } from '../core/errors.js';
+import { verifyOwnAccessToken } from '../core/access-token.js';
+import { collapseParams, type RawParams } from '../core/params.js';
+import { formatScope } from '../core/scope.js';
+import { requireClient } from './client-request.js';
+import type { Deps } from '../context.js';
+
+export type IntrospectionResponse = { active: false } | ({ active: true } & Record<string, unknown>);
+
+const INACTIVE: IntrospectionResponse = { active: false };
+
+export async function introspectEndpoint(
+  raw: RawParams,
+  authorization: string | undefined,
+  deps: Deps,
+): Promise<IntrospectionResponse> {
+  const params = collapseParams(raw);
+  const client = await requireClient(params, authorization, deps);
+  if (client.tokenEndpointAuthMethod === 'none') {
+    throw new InvalidClient('introspection requires an authenticated (confidential) client');
+  }
+  const token = params.token as string | undefined;
+  if (!token) throw new InvalidRequest('token is required');
+
+  if (token.includes('.')) {
+    const claims = await verifyOwnAccessToken(token, deps);
+    if (!claims || (await deps.storage.isAccessTokenRevoked(claims.jti))) return INACTIVE;
+    const out: Record<string, unknown> = {
+      active: true,
+      token_type: 'Bearer',
+      client_id: claims.client_id,
+      sub: claims.sub,
+      aud: claims.aud,
+      iss: claims.iss,
+      exp: claims.exp,
+      iat: claims.iat,
+      jti: claims.jti,
+    };
+    if (claims.scope) out.scope = claims.scope;
+    if (claims.auth_time !== undefined) out.auth_time = claims.auth_time;
+    return out as IntrospectionResponse;
+  }
+
+  const found = await deps.storage.getRefreshToken(hashToken(token));
+  // A refresh token is only revealed to the client it was issued to.
+  if (!found || found.token.clientId !== client.clientId) return INACTIVE;
+  const { token: record, grant } = found;
+  if (record.rotatedAt !== undefined || grant.revokedAt !== undefined) return INACTIVE;
+  return {
+    active: true,
+    token_type: 'refresh_token',
+    client_id: record.clientId,
+    sub: grant.userId,
+    scope: formatScope(record.scope),
+    iss: deps.config.issuer,
+    exp: Math.floor(record.expiresAt / 1000),
+    iat: Math.floor(record.createdAt / 1000),
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592). Secrets and registration access
+ * tokens are returned once and stored hashed. Unknown client_ids are never auto-registered.
+ */
+import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
+import { newClientSecret } from '../core/client-auth.js';
+import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
+import { InvalidClientMetadata, InvalidToken, OAuthError } from '../core/errors.js';
+import type { Deps } from '../context.js';
+import type { ClientRecord } from '../storage/types.js';
+
+/** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
+export const REGISTRATION_PATH = '/register';
+
+/** 403-free refusal of registration when it is disabled or the initial access token is wrong (RFC 7591 §3.2.2). */
+class RegistrationForbidden extends OAuthError {
+  constructor(description: string, headers: Record<string, string> = {}) {
+    super('invalid_token', 401, description, { headers });
+  }
+}
+
+function bearer(authorization: string | undefined): string | undefined {
+  const m = authorization ? /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim()) : null;
+  return m ? m[1] : undefined;
+}
+
+/** POST /register. Returns the 201 body. */
+export async function registerClient(body: unknown, authorization: string | undefined, deps: Deps): Promise<Record<string, unknown>> {
+  const { registration } = deps.config;
+  if (!registration.enabled) throw new RegistrationForbidden('dynamic client registration is disabled');
+  if (registration.initialAccessToken !== undefined) {
+    const presented = bearer(authorization);
+    if (!presented || !safeEqual(presented, registration.initialAccessToken)) {
+      throw new RegistrationForbidden('a valid initial access token is required', {
+        'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"',
+      });
+    }
+  }
+  const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);
+  const now = deps.clock.now();
+  const registrationAccessToken = randomToken();
+  const secret = metadata.tokenEndpointAuthMethod === 'none' ? undefined : newClientSecret(deps.pepper);
+  const client: ClientRecord = {
+    ...metadata,
+    clientId: randomId(),
+    clientSecretHash: secret?.hash,
+    registrationAccessTokenHash: hashToken(registrationAccessToken),
+    source: 'dynamic',
+    createdAt: now,
+    updatedAt: now,
+    clientSecretExpiresAt: secret && registration.clientSecretTtl > 0 ? now + registration.clientSecretTtl * 1000 : 0,
+  };
+  await deps.storage.saveClient(client);
+  deps.logger.info({ clientId: client.clientId, clientName: client.clientName }, 'client registered');
+  return registrationResponse(client, deps, secret?.secret, registrationAccessToken);
+}
+
+function registrationResponse(
+  client: ClientRecord,
+  deps: Pick<Deps, 'config'>,
+  secret: string | undefined,
+  registrationAccessToken: string | undefined,
+): Record<string, unknown> {
+  const out = clientMetadataResponse(client);
+  if (secret) out.client_secret = secret;
+  if (registrationAccessToken) out.registration_access_token = registrationAccessToken;
+  out.registration_client_uri = `${deps.config.issuer}${REGISTRATION_PATH}/${encodeURIComponent(client.clientId)}`;
+  return out;
+}
+
+/** RFC 7592 §2: the registration access token must match the client; otherwise 401 (and no hint which failed). */
+async function authorizeManagement(clientId: string, authorization: string | undefined, deps: Deps): Promise<ClientRecord> {
+  const token = bearer(authorization);
+  const fail = () =>
+    new InvalidToken('the registration access token is invalid', {
+      headers: { 'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"' },
+    });
+  if (!token) throw fail();
+  const client = await deps.storage.getClient(clientId);
+  if (!client?.registrationAccessTokenHash || !safeEqual(hashToken(token), client.registrationAccessTokenHash)) throw fail();
+  return client;
+}
+
+/** GET /register/:id (RFC 7592 §2.1). */
+export async function readClientRegistration(clientId: string, authorization: string | undefined, deps: Deps): Promise<Record<string, unknown>> {
+  const client = await authorizeManagement(clientId, authorization, deps);
+  return registrationResponse(client, deps, undefined, undefined);
+}
+
+/** PUT /register/:id (RFC 7592 §2.2): replaces the metadata; a newly confidential client gets a new secret. */
+export async function updateClientRegistration(
+  clientId: string,
+  body: unknown,
+  authorization: string | undefined,
+  deps: Deps,
+): Promise<Record<string, unknown>> {
+  const client = await authorizeManagement(clientId, authorization, deps);
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
+    const b = body as Record<string, unknown>;
+    if (b.client_id !== clientId) throw new InvalidClientMetadata('client_id in the body must match the client');
+    // RFC 7592 §2.2: a client_secret in the body must be the current one; we hold only its hash, so refuse others.
+    if ('registration_access_token' in b || 'registration_client_uri' in b || 'client_secret_expires_at' in b || 'client_id_issued_at' in b) {
+      throw new InvalidClientMetadata('server-managed fields must not be sent in an update');
+    }
+  }
+  const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);
+  const now = deps.clock.now();
+  let secret: { secret: string; hash: string } | undefined;
+  let clientSecretHash = client.clientSecretHash;
+  if (metadata.tokenEndpointAuthMethod === 'none') clientSecretHash = undefined;
+  else if (!clientSecretHash) {
+    secret = newClientSecret(deps.pepper);
+    clientSecretHash = secret.hash;
+  }
+  const updated: ClientRecord = { ...client, ...metadata, clientSecretHash, updatedAt: now };
+  await deps.storage.saveClient(updated);
+  return registrationResponse(updated, deps, secret?.secret, undefined);
+}
+
+/** DELETE /register/:id (RFC 7592 §2.3): removes the client and everything issued to it. */
+export async function deleteClientRegistration(clientId: string, authorization: string | undefined, deps: Deps): Promise<void> {
+  await authorizeManagement(clientId, authorization, deps);
+  await deps.storage.deleteClient(clientId);
+  deps.logger.info({ clientId }, 'client deleted');
+}

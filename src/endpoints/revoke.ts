@@ -1,0 +1,39 @@
+/**
+ * Revocation endpoint, RFC 7009. A refresh token revokes its whole grant (its refresh tokens and the access tokens
+ * issued under it); an access token is revoked by its jti. Unknown tokens and tokens of other clients answer 200
+ * with no effect (RFC 7009 §2.2), so the endpoint cannot be used to probe tokens.
+ */
+import { hashToken } from '../core/crypto.js';
+import { InvalidRequest } from '../core/errors.js';
+import { verifyOwnAccessToken } from '../core/access-token.js';
+import { collapseParams, type RawParams } from '../core/params.js';
+import { requireClient } from './client-request.js';
+import type { Deps } from '../context.js';
+
+export async function revokeEndpoint(raw: RawParams, authorization: string | undefined, deps: Deps): Promise<void> {
+  const params = collapseParams(raw);
+  const client = await requireClient(params, authorization, deps);
+  const token = params.token as string | undefined;
+  if (!token) throw new InvalidRequest('token is required');
+  const hint = params.token_type_hint as string | undefined;
+
+  // Try the hinted type first (RFC 7009 §2.1), then the other.
+  const order = hint === 'access_token' ? ['access', 'refresh'] : ['refresh', 'access'];
+  for (const kind of order) {
+    if (kind === 'refresh') {
+      // JWTs contain dots; refresh tokens never do, so skip the lookup for obvious access tokens.
+      if (token.includes('.')) continue;
+      const found = await deps.storage.getRefreshToken(hashToken(token));
+      if (found) {
+        if (found.token.clientId === client.clientId) await deps.storage.revokeGrant(found.grant.id, deps.clock.now());
+        return;
+      }
+    } else {
+      const claims = await verifyOwnAccessToken(token, deps);
+      if (claims) {
+        if (claims.client_id === client.clientId) await deps.storage.revokeAccessToken(claims.jti, claims.exp * 1000);
+        return;
+      }
+    }
+  }
+}

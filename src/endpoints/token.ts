@@ -1,0 +1,33 @@
+/**
+ * Token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2): parse, refuse duplicates, authenticate the client, look the grant
+ * up, check the client may use it, dispatch. The response is a typed object; the HTTP layer serializes it.
+ */
+import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
+import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../core/errors.js';
+import { collapseParams, type RawParams } from '../core/params.js';
+import { grantHandlers, type TokenResponse } from '../grants/index.js';
+import type { Deps } from '../context.js';
+
+/** Handles one token request. */
+export async function tokenEndpoint(raw: RawParams, authorization: string | undefined, deps: Deps): Promise<TokenResponse> {
+  const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
+  if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');
+  if (grantTypeValues.length > 1) throw new InvalidRequest('parameter grant_type must not be included more than once');
+  const handler = grantHandlers.get(grantTypeValues[0]!);
+  if (!handler) throw new UnsupportedGrantType(`grant_type ${grantTypeValues[0]} is not supported`);
+  const params = collapseParams(raw, handler.repeatableParams);
+
+  const presented = presentedCredentials(authorization, {
+    client_id: params.client_id as string | undefined,
+    client_secret: params.client_secret as string | undefined,
+  });
+  if (!presented) throw new InvalidClient('client authentication is required', { detail: 'no client credentials' });
+  const client = await authenticateClient(presented, deps);
+  if (!client.grantTypes.includes(handler.grantType)) {
+    throw new UnauthorizedClient(`the client is not allowed to use ${handler.grantType}`);
+  }
+  if (!handler.allowsPublicClients && client.tokenEndpointAuthMethod === 'none') {
+    throw new UnauthorizedClient(`public clients cannot use ${handler.grantType}`);
+  }
+  return handler.handle(params, client, deps);
+}

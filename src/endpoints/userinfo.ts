@@ -1,0 +1,26 @@
+/** OIDC UserInfo endpoint (OIDC Core §5.3), bearer token per RFC 6750 §2.1. */
+import { InsufficientScope, InvalidToken } from '../core/errors.js';
+import { verifyOwnAccessToken } from '../core/access-token.js';
+import { userClaims } from '../grants/issue.js';
+import type { Deps } from '../context.js';
+
+const challenge = (error?: string) =>
+  error ? `Bearer realm="gatehouse", error="${error}"` : 'Bearer realm="gatehouse"';
+
+/** Returns the claims the token's scope allows. `token` was extracted from the Authorization header or form body. */
+export async function userinfoEndpoint(token: string | undefined, deps: Deps): Promise<Record<string, unknown>> {
+  if (!token) throw new InvalidToken('a bearer token is required', { headers: { 'www-authenticate': challenge() } });
+  const claims = await verifyOwnAccessToken(token, deps);
+  if (!claims || (await deps.storage.isAccessTokenRevoked(claims.jti))) {
+    throw new InvalidToken('the access token is invalid', { headers: { 'www-authenticate': challenge('invalid_token') } });
+  }
+  const scope = (claims.scope ?? '').split(' ');
+  if (!scope.includes('openid')) {
+    throw new InsufficientScope('the openid scope is required', {
+      headers: { 'www-authenticate': `${challenge('insufficient_scope')}, scope="openid"` },
+    });
+  }
+  const user = await deps.storage.getUser(claims.sub);
+  if (!user) throw new InvalidToken('the user no longer exists', { headers: { 'www-authenticate': challenge('invalid_token') } });
+  return userClaims(user, scope);
+}

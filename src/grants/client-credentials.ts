@@ -1,0 +1,28 @@
+/** client_credentials grant (RFC 6749 §4.4, OAuth 2.1 §4.2): confidential clients acting for themselves. */
+import { UnauthorizedClient } from '../core/errors.js';
+import { resolveResources } from '../core/resource.js';
+import { parseScope, resolveRequestedScopes } from '../core/scope.js';
+import { audienceFor, tokenResponse } from './issue.js';
+import { list, single, type GrantHandler } from './types.js';
+
+export const clientCredentialsGrant: GrantHandler = {
+  grantType: 'client_credentials',
+  repeatableParams: ['resource'],
+  allowsPublicClients: false,
+  async handle(params, client, deps) {
+    if (client.tokenEndpointAuthMethod === 'none') throw new UnauthorizedClient('public clients cannot use client_credentials');
+    const requested = parseScope(single(params, 'scope'));
+    // No user is present, so user-only scopes never apply.
+    const scope = resolveRequestedScopes(requested, client.scope, deps.scopesSupported, deps.config.strictScopes).filter(
+      (s) => s !== 'openid' && s !== 'offline_access',
+    );
+    const resources = resolveResources(list(params, 'resource'), deps.config.resources);
+    const access = await deps.minter.accessToken({
+      sub: client.clientId,
+      clientId: client.clientId,
+      scope,
+      audience: audienceFor(resources, client.clientId, deps),
+    });
+    return tokenResponse(access, scope);
+  },
+};

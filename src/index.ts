@@ -1,0 +1,9 @@
+/** Gatehouse as a library: build a server from a config, or use its parts. */
+export { createGatehouse, createLogger, STANDARD_SCOPES, type Gatehouse, type GatehouseOptions } from './server.js';
+export { loadConfig, parseConfig, ConfigError } from './config/load.js';
+export type { Config, ConfigInput } from './config/schema.js';
+export { createStorage, storageKind, type StorageKind } from './storage/index.js';
+export type * from './storage/types.js';
+export { ManualClock, systemClock, type Clock } from './core/clock.js';
+export { OAuthError } from './core/errors.js';
+export { hashPassword, verifyPassword } from './core/password.js';

@@ -1,0 +1,176 @@
+/**
+ * Wires a Gatehouse instance: config -> logger, store, secrets, keys, static users and clients -> HTTP app.
+ * Used by the CLI (`gatehouse serve`) and by anyone embedding Gatehouse as a library.
+ */
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { randomToken, randomId } from './core/crypto.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { hashAdminSecret, type ClientResolver } from './core/client-auth.js';
+import { validateClientMetadata } from './core/client-metadata.js';
+import { KeyManager, type SigningAlg } from './core/keys.js';
+import { hashPassword } from './core/password.js';
+import { TokenMinter } from './core/tokens.js';
+import { ConfigError } from './config/load.js';
+import type { Config } from './config/schema.js';
+import type { Deps } from './context.js';
+import { buildApp, type AppOptions } from './http/app.js';
+import { createStorage } from './storage/index.js';
+import type { ClientRecord, Storage } from './storage/types.js';
+
+/** Scopes every Gatehouse knows. */
+export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
+
+/** Paths in log objects that may carry secrets: censored by pino before anything is written. */
+export const LOG_REDACT_PATHS = [
+  'password',
+  '*.password',
+  'client_secret',
+  '*.client_secret',
+  'code',
+  '*.code',
+  'code_verifier',
+  '*.code_verifier',
+  'refresh_token',
+  '*.refresh_token',
+  'access_token',
+  '*.access_token',
+  'id_token',
+  '*.id_token',
+  'registration_access_token',
+  '*.registration_access_token',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+];
+
+/** Creates the pino logger with redaction. */
+export function createLogger(level: Config['logLevel'], destination?: pino.DestinationStream): Logger {
+  return pino({ level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'gatehouse' } }, destination);
+}
+
+export interface GatehouseOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Use this store instead of the one `config.storage` names (tests, embedding). */
+  storage?: Storage;
+  /** Wrap client lookup (e.g. Client ID Metadata Documents). */
+  clientResolver?: (storage: Storage, deps: Omit<Deps, 'clients'>) => ClientResolver;
+  app?: AppOptions;
+}
+
+/** A running Gatehouse: its app (not yet listening), deps, and a close function. */
+export interface Gatehouse {
+  app: FastifyInstance;
+  deps: Deps;
+  close(): Promise<void>;
+}
+
+/** Builds a Gatehouse from a validated config. */
+export async function createGatehouse(config: Config, options: GatehouseOptions = {}): Promise<Gatehouse> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const storage =
+    options.storage ??
+    (await createStorage(config.storage, {
+      clock,
+      logger,
+      redisKeyPrefix: config.redis.keyPrefix,
+      redisSentinel: config.redis.sentinel,
+      redisCluster: config.redis.cluster,
+    }));
+  try {
+    const pepper = await storage.getOrCreateSecret('client-secret-pepper', randomToken());
+    const cookieKey = await storage.getOrCreateSecret('cookie-key', randomToken());
+    const algs = [...new Set<SigningAlg>([config.signing.alg, ...config.signing.additionalAlgs])];
+    const keys = new KeyManager(storage, clock, algs);
+    await keys.init(config.signing.keyRefreshSeconds * 1000);
+    const scopesSupported = [
+      ...new Set([...STANDARD_SCOPES, ...config.scopes, ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean))]),
+    ];
+    const minter = new TokenMinter(config.issuer, keys, clock, config.tokens);
+    const base = { config, storage, clock, keys, minter, pepper, cookieKey, logger, scopesSupported };
+    const deps: Deps = { ...base, clients: options.clientResolver?.(storage, base) ?? storage };
+    await loadStaticUsers(deps);
+    await loadStaticClients(deps);
+    const app = buildApp(deps, options.app);
+    return {
+      app,
+      deps,
+      async close() {
+        keys.close();
+        await app.close();
+        if (!options.storage) await storage.close();
+      },
+    };
+  } catch (err) {
+    if (!options.storage) await storage.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Upserts the config file's users; a plaintext password is hashed and logged as a warning. */
+async function loadStaticUsers(deps: Deps): Promise<void> {
+  const { config, storage, clock, logger } = deps;
+  for (const u of config.users) {
+    const existing = await storage.getUserByUsername(u.username);
+    let passwordHash = u.password_hash;
+    if (passwordHash === undefined) {
+      logger.warn({ username: u.username }, 'config user has a plaintext password; use password_hash (`gatehouse hash-password`)');
+      passwordHash = await hashPassword(u.password!, config.passwordHashing.log2N);
+    }
+    const now = clock.now();
+    await storage.saveUser({
+      id: u.sub ?? existing?.id ?? randomId(),
+      username: u.username,
+      passwordHash,
+      email: u.email,
+      emailVerified: u.email !== undefined,
+      name: u.name,
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    });
+  }
+}
+
+/** Upserts the config file's clients, validated by the same rules as registration. */
+async function loadStaticClients(deps: Deps): Promise<void> {
+  const { config, storage, clock, logger, pepper } = deps;
+  for (const c of config.clients) {
+    const field = `clients[${c.client_id}]`;
+    const hasRedirects = (c.redirect_uris ?? []).length > 0;
+    const grantTypes = c.grant_types ?? (hasRedirects ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+    const method = c.token_endpoint_auth_method ?? (c.client_secret ? 'client_secret_basic' : 'none');
+    let metadata;
+    try {
+      metadata = validateClientMetadata(
+        { ...c, grant_types: grantTypes, token_endpoint_auth_method: method },
+        deps.scopesSupported,
+        config.strictScopes,
+      );
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  ${field}: ${(err as Error).message}`);
+    }
+    if (method !== 'none' && !c.client_secret) throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: required for ${method}`);
+    if (method === 'none' && c.client_secret) throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: a public client (none) has no secret`);
+    if (c.client_secret !== undefined && c.client_secret.length < 16) {
+      throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: too short (at least 16 characters; 32+ random characters recommended)`);
+    }
+    if (c.client_secret !== undefined && c.client_secret.length < 32) {
+      logger.warn({ clientId: c.client_id }, 'config client secret is shorter than 32 characters; stored with scrypt, which slows every token request of this client');
+    }
+    const existing = await storage.getClient(c.client_id);
+    const now = clock.now();
+    const record: ClientRecord = {
+      ...metadata,
+      clientId: c.client_id,
+      clientSecretHash: c.client_secret ? await hashAdminSecret(c.client_secret, pepper) : undefined,
+      source: 'static',
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+      clientSecretExpiresAt: 0,
+    };
+    await storage.saveClient(record);
+  }
+}

@@ -1,0 +1,37 @@
+/** Minimal, safe HTML building: every interpolated value is escaped. */
+import { createHash } from 'node:crypto';
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for HTML content and attribute values. */
+export function esc(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+const STYLE = `
+*{box-sizing:border-box}body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1c1f24}
+main{max-width:420px;margin:8vh auto;background:#fff;border-radius:12px;padding:32px;box-shadow:0 2px 12px rgba(0,0,0,.08)}
+h1{font-size:1.35rem;margin:0 0 16px}label{display:block;margin:12px 0 4px;font-weight:600}
+input[type=text],input[type=password]{width:100%;padding:10px;border:1px solid #c4c8d0;border-radius:8px;font-size:1rem}
+button{margin-top:20px;padding:10px 18px;border:0;border-radius:8px;font-size:1rem;cursor:pointer;background:#1f5eff;color:#fff}
+button.secondary{background:#e7e9ee;color:#1c1f24;margin-left:8px}.error{color:#b00020;margin:8px 0}.warn{background:#fff4e0;border:1px solid #f0c36d;padding:8px 12px;border-radius:8px}
+ul{padding-left:20px}.muted{color:#5b6270;font-size:.9rem}code{background:#f0f1f4;padding:1px 4px;border-radius:4px}
+`;
+
+/** CSP hash of the one inline stylesheet, computed once. */
+const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
+
+/** Headers every HTML page gets: no framing (clickjacking), no scripts, no caching, no referrer leaks. */
+export const PAGE_HEADERS: Record<string, string> = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': `default-src 'none'; style-src ${STYLE_HASH}; img-src https: data:; frame-ancestors 'none'; base-uri 'none'`,
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+/** Wraps a page body in the document shell. */
+export function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+}
