@@ -193,7 +193,11 @@ export interface ClientStore {
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   /** Inserts or replaces a client. */
   saveClient(client: ClientRecord): Promise<void>;
-  /** Deletes a client and everything issued to it (grants, tokens, consents). Returns false if absent. */
+  /**
+   * Deletes a client and everything issued to it: its grants are revoked (as revokeGrant, so their access token ids
+   * land on the revocation list) and may then be removed, with their refresh tokens; its consents are deleted.
+   * Returns false if absent.
+   */
   deleteClient(clientId: string): Promise<boolean>;
   listClients(): Promise<ClientRecord[]>;
 }
@@ -201,7 +205,10 @@ export interface ClientStore {
 export interface UserStore {
   getUser(id: string): Promise<UserRecord | undefined>;
   getUserByUsername(username: string): Promise<UserRecord | undefined>;
-  /** Inserts or replaces by id; usernames are unique. */
+  /**
+   * Inserts or replaces by id. Usernames are unique: saving another id under a taken username throws and stores
+   * nothing; renaming a user frees the old username.
+   */
   saveUser(user: UserRecord): Promise<void>;
   deleteUser(id: string): Promise<boolean>;
   listUsers(): Promise<UserRecord[]>;

@@ -1,0 +1,237 @@
+/**
+ * Realistic records for the storage contract suite. Every time is relative to the test's clock, ids and secrets are
+ * random (so tests never collide even against a shared database), and stored secrets are hashed as in production.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { Clock } from '../../core/clock.js';
+import { hashToken, randomId, randomToken, sealWithSecret, sha256 } from '../../core/crypto.js';
+import type {
+  AccessTokenRef,
+  AuthorizationCodeRecord,
+  ClientRecord,
+  ConsentRecord,
+  GrantRecord,
+  InteractionRecord,
+  RefreshTokenRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  UserRecord,
+} from '../types.js';
+
+export const SECOND = 1000;
+export const MINUTE = 60 * SECOND;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
+
+/** A confidential web client as dynamic registration would store it. */
+export function clientFixture(clock: Clock, overrides: Partial<ClientRecord> = {}): ClientRecord {
+  const now = clock.now();
+  return {
+    clientId: randomId(),
+    clientSecretHash: `hmac:${randomToken()}`,
+    registrationAccessTokenHash: hashToken(randomToken()),
+    redirectUris: ['https://notes.example.com/oauth/callback'],
+    grantTypes: ['authorization_code', 'refresh_token'],
+    responseTypes: ['code'],
+    scope: ['openid', 'profile', 'email', 'offline_access'],
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    applicationType: 'web',
+    clientName: 'Example Notes',
+    clientUri: 'https://notes.example.com',
+    logoUri: 'https://notes.example.com/logo.png',
+    contacts: ['ops@notes.example.com'],
+    source: 'dynamic',
+    createdAt: now,
+    updatedAt: now,
+    clientSecretExpiresAt: 0,
+    ...overrides,
+  };
+}
+
+/** A public native client (an MCP desktop app) authenticating with nothing but PKCE, with a JWKS of its own. */
+export function publicClientFixture(clock: Clock, overrides: Partial<ClientRecord> = {}): ClientRecord {
+  const { clientSecretHash: _secret, registrationAccessTokenHash: _rat, ...base } = clientFixture(clock);
+  return {
+    ...base,
+    redirectUris: ['http://127.0.0.1/callback', 'com.example.desktop:/oauth'],
+    tokenEndpointAuthMethod: 'none',
+    applicationType: 'native',
+    clientName: 'Example Desktop',
+    softwareId: 'b7c1d0a2-5f8e-4e8a-9c3d-2f1e0a9b8c7d',
+    softwareVersion: '2.4.1',
+    jwks: { keys: [{ ...signingKeyFixture(clock, 'EdDSA').publicJwk }] },
+    ...overrides,
+  };
+}
+
+/** A local user with a scrypt password hash. */
+export function userFixture(clock: Clock, overrides: Partial<UserRecord> = {}): UserRecord {
+  const now = clock.now();
+  const id = randomId();
+  return {
+    id,
+    username: `alice-${id.slice(0, 8).toLowerCase()}`,
+    passwordHash: `scrypt$ln=17,r=8,p=1$${randomToken(16)}$${randomToken(32)}`,
+    email: `alice-${id.slice(0, 8).toLowerCase()}@example.com`,
+    emailVerified: true,
+    name: 'Alice Example',
+    createdAt: now,
+    updatedAt: now,
+    ...overrides,
+  };
+}
+
+let rsaPair: { privateKey: KeyObject; publicKey: KeyObject } | undefined;
+
+/** A real key pair as JWKs (RSA is generated once per process because it is slow). */
+export function signingKeyFixture(
+  clock: Clock,
+  alg: SigningKeyRecord['alg'] = 'ES256',
+  overrides: Partial<SigningKeyRecord> = {},
+): SigningKeyRecord {
+  const pair =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : alg === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : (rsaPair ??= generateKeyPairSync('rsa', { modulusLength: 2048 }));
+  const kid = randomId();
+  return {
+    kid,
+    alg,
+    privateJwk: { ...pair.privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' },
+    publicJwk: { ...pair.publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' },
+    createdAt: clock.now(),
+    status: 'active',
+    ...overrides,
+  };
+}
+
+/** A pending authorization request with PKCE, before the user has signed in. */
+export function interactionFixture(clock: Clock, overrides: Partial<InteractionRecord> = {}): InteractionRecord {
+  const now = clock.now();
+  return {
+    id: randomId(),
+    clientId: randomId(),
+    redirectUri: 'http://127.0.0.1:53682/callback',
+    state: randomToken(16),
+    nonce: randomToken(16),
+    scope: ['openid', 'profile', 'offline_access'],
+    resource: ['https://mcp.example.com/'],
+    codeChallenge: sha256(randomToken()).toString('base64url'),
+    codeChallengeMethod: 'S256',
+    prompt: ['consent'],
+    maxAge: 3600,
+    responseMode: 'query',
+    createdAt: now,
+    expiresAt: now + 10 * MINUTE,
+    ...overrides,
+  };
+}
+
+/** A browser login session. */
+export function sessionFixture(clock: Clock, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = clock.now();
+  return {
+    id: randomToken(),
+    userId: randomId(),
+    authTime: now,
+    createdAt: now,
+    expiresAt: now + 8 * HOUR,
+    ...overrides,
+  };
+}
+
+/** An authorization code (the plaintext `code` is what the client would hold; the store sees only its hash). */
+export function codeFixture(
+  clock: Clock,
+  overrides: Partial<AuthorizationCodeRecord> = {},
+): { code: string; record: AuthorizationCodeRecord } {
+  const now = clock.now();
+  const code = randomToken();
+  return {
+    code,
+    record: {
+      codeHash: hashToken(code),
+      grantId: randomId(),
+      clientId: randomId(),
+      userId: randomId(),
+      redirectUri: 'https://notes.example.com/oauth/callback',
+      scope: ['openid', 'profile', 'offline_access'],
+      resource: ['https://mcp.example.com/'],
+      codeChallenge: sha256(randomToken()).toString('base64url'),
+      nonce: randomToken(16),
+      authTime: now - MINUTE,
+      createdAt: now,
+      expiresAt: now + MINUTE,
+      ...overrides,
+    },
+  };
+}
+
+/** A grant living 30 days. */
+export function grantFixture(clock: Clock, overrides: Partial<GrantRecord> = {}): GrantRecord {
+  const now = clock.now();
+  return {
+    id: randomId(),
+    clientId: randomId(),
+    userId: randomId(),
+    scope: ['openid', 'profile', 'offline_access'],
+    resource: ['https://mcp.example.com/'],
+    authTime: now - MINUTE,
+    nonce: randomToken(16),
+    createdAt: now,
+    expiresAt: now + 30 * DAY,
+    ...overrides,
+  };
+}
+
+/** A refresh token of `grant` (plaintext `token` plus the stored record), living 14 days but never past the grant. */
+export function refreshTokenFixture(
+  clock: Clock,
+  grant: GrantRecord,
+  overrides: Partial<RefreshTokenRecord> = {},
+): { token: string; record: RefreshTokenRecord } {
+  const now = clock.now();
+  const token = randomToken();
+  return {
+    token,
+    record: {
+      tokenHash: hashToken(token),
+      grantId: grant.id,
+      clientId: grant.clientId,
+      scope: grant.scope,
+      createdAt: now,
+      expiresAt: Math.min(now + 14 * DAY, grant.expiresAt),
+      ...overrides,
+    },
+  };
+}
+
+/** An access token id living one hour. */
+export function accessTokenFixture(clock: Clock, overrides: Partial<AccessTokenRef> = {}): AccessTokenRef {
+  return { jti: randomId(), expiresAt: clock.now() + HOUR, ...overrides };
+}
+
+/** The sealed token response a rotation stores, as the token endpoint would build it. */
+export function successorFixture(oldToken: string, newToken: string): string {
+  return sealWithSecret(
+    oldToken,
+    'gatehouse refresh successor',
+    JSON.stringify({ access_token: randomToken(), refresh_token: newToken, token_type: 'Bearer', expires_in: 3600 }),
+  );
+}
+
+/** A remembered consent living 90 days. */
+export function consentFixture(clock: Clock, overrides: Partial<ConsentRecord> = {}): ConsentRecord {
+  const now = clock.now();
+  return {
+    userId: randomId(),
+    clientId: randomId(),
+    scope: ['openid', 'profile'],
+    resource: ['https://mcp.example.com/'],
+    createdAt: now,
+    expiresAt: now + 90 * DAY,
+    ...overrides,
+  };
+}
