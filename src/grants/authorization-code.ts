@@ -20,6 +20,9 @@ export const authorizationCodeGrant: GrantHandler = {
     const result = await deps.storage.consumeAuthorizationCode(hashToken(code));
     if (result.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
     if (result.status === 'reused') {
+      // The first redemption may not have created its grant yet: leave a tombstone first, then revoke, so the
+      // first redeemer (which checks the tombstone after creating the grant) cannot end up with a live grant.
+      await deps.storage.revokeAccessToken(grantTombstone(result.grantId), deps.clock.now() + deps.config.tokens.grantTtl * 1000);
       await deps.storage.revokeGrant(result.grantId, deps.clock.now());
       deps.logger.warn({ clientId: result.clientId, grantId: result.grantId }, 'authorization code replayed; grant revoked');
       throw new InvalidGrant('the authorization code has already been used');
@@ -79,6 +82,10 @@ export const authorizationCodeGrant: GrantHandler = {
         : undefined,
       { jti: access.jti, expiresAt: access.expiresAt },
     );
+    if (await deps.storage.isAccessTokenRevoked(grantTombstone(record.grantId))) {
+      await deps.storage.revokeGrant(record.grantId, deps.clock.now());
+      throw new InvalidGrant('the authorization code has already been used');
+    }
 
     let idToken: string | undefined;
     if (record.scope.includes('openid')) {
@@ -96,3 +103,8 @@ export const authorizationCodeGrant: GrantHandler = {
     return tokenResponse(access, record.scope, { refreshToken, idToken });
   },
 };
+
+/** Revocation-list entry marking a grant whose code was replayed, so it is born revoked if created late. */
+function grantTombstone(grantId: string): string {
+  return `grant:${grantId}`;
+}
