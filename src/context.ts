@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from './core/clock.js';
-import type { ClientResolver } from './core/client-auth.js';
+import type { AssertionVerifier, ClientResolver } from './core/client-auth.js';
 import type { KeyManager } from './core/keys.js';
 import type { TokenMinter } from './core/tokens.js';
 import type { Config } from './config/schema.js';
@@ -23,6 +23,8 @@ export interface Deps {
   /** Key for signing cookies and CSRF tokens (shared by replicas through the store). */
   cookieKey: string;
   logger: Logger;
+  /** RFC 7523 private_key_jwt assertion check (signature, iss/sub/aud/exp, single use). */
+  verifyAssertion: AssertionVerifier;
   /** Every scope the server knows (config + standard + static clients' scopes). */
   scopesSupported: string[];
 }

@@ -15,6 +15,9 @@ import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Deps } from './context.js';
 import { buildApp, type AppOptions } from './http/app.js';
+import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/metadata-document.js';
+import { createAssertionVerifier } from './clients/client-assertion.js';
+import { PATHS } from './endpoints/metadata.js';
 import { createStorage } from './storage/index.js';
 import type { ClientRecord, Storage } from './storage/types.js';
 
@@ -90,11 +93,26 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       ...new Set([...STANDARD_SCOPES, ...config.scopes, ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean))]),
     ];
     const minter = new TokenMinter(config.issuer, keys, clock, config.tokens);
-    const base = { config, storage, clock, keys, minter, pepper, cookieKey, logger, scopesSupported };
-    const deps: Deps = { ...base, clients: options.clientResolver?.(storage, base) ?? storage };
+    const verifyAssertion = createAssertionVerifier({
+      issuer: config.issuer,
+      tokenEndpoint: config.issuer + PATHS.token,
+      clock,
+      store: storage,
+      policy: config.clientIdMetadataDocuments,
+    });
+    const base = { config, storage, clock, keys, minter, pepper, cookieKey, logger, scopesSupported, verifyAssertion };
+    const cimd = config.clientIdMetadataDocuments;
+    const clients =
+      options.clientResolver?.(storage, base) ??
+      (cimd.enabled ? new MetadataDocumentResolver(storage, cimd, clock, scopesSupported) : storage);
+    const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);
-    const app = buildApp(deps, options.app);
+    const app = buildApp(deps, {
+      metadataExtra: cimd.enabled ? { client_id_metadata_document_supported: true } : {},
+      consentWarnings: metadataDocumentWarnings,
+      ...options.app,
+    });
     return {
       app,
       deps,

@@ -127,6 +127,27 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Client ID Metadata Documents (MCP 2025-11-25): https client_ids resolved by fetching the document. */
+    clientIdMetadataDocuments: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Development only: allow http:// client_ids. */
+        allowHttp: z.boolean().default(false),
+        /** Development only: allow documents on loopback, private, link-local addresses. */
+        allowPrivateAddresses: z.boolean().default(false),
+        /** If non-empty, only these hosts (`example.com`, `*.example.com`) may serve documents. */
+        allowedHosts: z.array(z.string()).default([]),
+        /** Hosts that may never serve documents. */
+        deniedHosts: z.array(z.string()).default([]),
+        maxBytes: z.number().int().positive().max(1024 * 1024).default(5 * 1024),
+        timeoutMs: z.number().int().positive().max(30_000).default(5000),
+        cacheMaxEntries: z.number().int().positive().default(1000),
+        /** Bounds applied to the document's HTTP caching headers. */
+        minCacheSeconds: z.number().int().min(0).default(60),
+        maxCacheSeconds: z.number().int().positive().default(24 * 3600),
+      })
+      .strict()
+      .prefault({}),
     users: z.array(staticUserSchema).default([]),
     clients: z.array(staticClientSchema).default([]),
   })

@@ -10,10 +10,17 @@ import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js'
 
 /** What the client presented, as parsed at the HTTP edge. */
 export interface PresentedClientCredentials {
-  method: Exclude<TokenEndpointAuthMethod, 'private_key_jwt'>;
+  method: TokenEndpointAuthMethod;
   clientId: string;
   clientSecret?: string;
+  /** RFC 7523 §2.2 client assertion (private_key_jwt). */
+  clientAssertion?: string;
 }
+
+/** Verifies an RFC 7523 client assertion for a client; supplied by the server (needs keys, store, issuer). */
+export type AssertionVerifier = (client: ClientRecord, assertion: string) => Promise<boolean>;
+
+const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /** Looks a client up (the store, or a wrapper that also resolves Client ID Metadata Documents). */
 export interface ClientResolver {
@@ -47,7 +54,7 @@ export async function verifyClientSecret(secret: string, stored: string, pepper:
  */
 export async function authenticateClient(
   presented: PresentedClientCredentials,
-  deps: { clients: ClientResolver; pepper: string; clock: Clock },
+  deps: { clients: ClientResolver; pepper: string; clock: Clock; verifyAssertion?: AssertionVerifier },
 ): Promise<ClientRecord> {
   const headers: Record<string, string> =
     presented.method === 'client_secret_basic' ? { 'www-authenticate': 'Basic realm="gatehouse"' } : {};
@@ -61,6 +68,11 @@ export async function authenticateClient(
     return client;
   }
   if (presented.method === 'none') throw fail('confidential client sent no credentials');
+  if (registered === 'private_key_jwt') {
+    if (presented.method !== 'private_key_jwt' || !presented.clientAssertion || !deps.verifyAssertion) throw fail('client must use private_key_jwt');
+    if (!(await deps.verifyAssertion(client, presented.clientAssertion))) throw fail('client assertion invalid');
+    return client;
+  }
   // The registered method is the only one accepted (RFC 7591 §2), so a secret leaked via one channel
   // cannot be replayed through another.
   if (presented.method !== registered) throw fail(`client must use ${registered}`);
@@ -90,8 +102,22 @@ export function parseBasicAuth(header: string): { clientId: string; clientSecret
 /** Decides which method the client used from the header and form fields; refuses more than one (RFC 6749 §2.3). */
 export function presentedCredentials(
   authorization: string | undefined,
-  form: { client_id?: string; client_secret?: string },
+  form: { client_id?: string; client_secret?: string; client_assertion?: string; client_assertion_type?: string },
 ): PresentedClientCredentials | undefined {
+  if (form.client_assertion !== undefined || form.client_assertion_type !== undefined) {
+    if (form.client_assertion_type !== JWT_BEARER || !form.client_assertion) {
+      throw new InvalidRequest(`client_assertion_type must be ${JWT_BEARER}`);
+    }
+    if (form.client_secret !== undefined || (authorization !== undefined && /^basic /i.test(authorization))) {
+      throw new InvalidRequest('client authentication must use only one method');
+    }
+    // RFC 7523 §3: iss (= sub) names the client; client_id, if sent, must agree.
+    const issuer = assertionIssuer(form.client_assertion);
+    if (!issuer || (form.client_id !== undefined && form.client_id !== issuer)) {
+      throw new InvalidClient('client assertion issuer is missing or does not match client_id');
+    }
+    return { method: 'private_key_jwt', clientId: issuer, clientAssertion: form.client_assertion };
+  }
   if (authorization !== undefined && /^basic /i.test(authorization)) {
     if (form.client_secret !== undefined) {
       throw new InvalidRequest('client authentication must use only one method');
@@ -107,4 +133,16 @@ export function presentedCredentials(
     return { method: 'client_secret_post', clientId: form.client_id, clientSecret: form.client_secret };
   }
   return { method: 'none', clientId: form.client_id };
+}
+
+/** The unverified `iss` of a JWT, to find the client whose keys will verify it. */
+function assertionIssuer(jwt: string): string | undefined {
+  const part = jwt.split('.')[1];
+  if (!part) return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as { iss?: unknown; sub?: unknown };
+    return typeof payload.iss === 'string' && payload.iss === payload.sub ? payload.iss : undefined;
+  } catch {
+    return undefined;
+  }
 }

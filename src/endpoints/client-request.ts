@@ -8,12 +8,20 @@ import type { ClientRecord } from '../storage/types.js';
 export async function requireClient(
   params: Record<string, string | string[] | undefined>,
   authorization: string | undefined,
-  deps: Pick<Deps, 'clients' | 'pepper' | 'clock'>,
+  deps: Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion'>,
 ): Promise<ClientRecord> {
-  const presented = presentedCredentials(authorization, {
-    client_id: params.client_id as string | undefined,
-    client_secret: params.client_secret as string | undefined,
-  });
+  const presented = presentedCredentials(authorization, formCredentials(params));
   if (!presented) throw new InvalidClient('client authentication is required');
   return authenticateClient(presented, deps);
+}
+
+/** The credential fields of a form (RFC 6749 §2.3.1, RFC 7523 §2.2). */
+export function formCredentials(params: Record<string, string | string[] | undefined>) {
+  const one = (name: string) => params[name] as string | undefined;
+  return {
+    client_id: one('client_id'),
+    client_secret: one('client_secret'),
+    client_assertion: one('client_assertion'),
+    client_assertion_type: one('client_assertion_type'),
+  };
 }

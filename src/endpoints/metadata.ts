@@ -18,7 +18,8 @@ export const PATHS = {
 /** The metadata document (same content for both well-known names). */
 export function buildMetadata(deps: Pick<Deps, 'config' | 'keys' | 'scopesSupported'>, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const { issuer, registration } = deps.config;
-  const authMethods = ['client_secret_basic', 'client_secret_post', 'none'];
+  const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+  const assertionAlgs = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
   const algs = deps.keys.algorithms();
   const metadata: Record<string, unknown> = {
     issuer,
@@ -34,7 +35,8 @@ export function buildMetadata(deps: Pick<Deps, 'config' | 'keys' | 'scopesSuppor
     grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     token_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    token_endpoint_auth_signing_alg_values_supported: assertionAlgs,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
     subject_types_supported: ['public'],

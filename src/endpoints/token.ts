@@ -7,6 +7,7 @@ import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType
 import { collapseParams, type RawParams } from '../core/params.js';
 import { grantHandlers, type TokenResponse } from '../grants/index.js';
 import type { Deps } from '../context.js';
+import { formCredentials } from './client-request.js';
 
 /** Handles one token request. */
 export async function tokenEndpoint(raw: RawParams, authorization: string | undefined, deps: Deps): Promise<TokenResponse> {
@@ -17,10 +18,7 @@ export async function tokenEndpoint(raw: RawParams, authorization: string | unde
   if (!handler) throw new UnsupportedGrantType(`grant_type ${grantTypeValues[0]} is not supported`);
   const params = collapseParams(raw, handler.repeatableParams);
 
-  const presented = presentedCredentials(authorization, {
-    client_id: params.client_id as string | undefined,
-    client_secret: params.client_secret as string | undefined,
-  });
+  const presented = presentedCredentials(authorization, formCredentials(params));
   if (!presented) throw new InvalidClient('client authentication is required', { detail: 'no client credentials' });
   const client = await authenticateClient(presented, deps);
   if (!client.grantTypes.includes(handler.grantType)) {

@@ -1,0 +1,59 @@
+/**
+ * private_key_jwt client authentication (RFC 7523 §2.2 and §3, OIDC Core §9): the client signs a short JWT with a
+ * key from its `jwks` (inline) or `jwks_uri` (fetched SSRF-safely, cached). Each assertion is single use: its jti
+ * goes on the revocation list until it expires.
+ */
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { AssertionVerifier } from '../core/client-auth.js';
+import type { Clock } from '../core/clock.js';
+import type { RevocationStore } from '../storage/types.js';
+import { safeGet, type OutboundPolicy } from './ssrf.js';
+
+const MAX_LIFETIME_S = 600;
+
+/** Builds the verifier the token, revocation and introspection endpoints use. */
+export function createAssertionVerifier(deps: {
+  issuer: string;
+  tokenEndpoint: string;
+  clock: Clock;
+  store: RevocationStore;
+  policy: OutboundPolicy;
+}): AssertionVerifier {
+  const remote = new Map<string, { keys: JWTVerifyGetKey; expiresAt: number }>();
+  const keysFor = async (jwks: { keys: Record<string, unknown>[] } | undefined, jwksUri: string | undefined) => {
+    if (jwks) return createLocalJWKSet(jwks as JSONWebKeySet);
+    if (!jwksUri) return undefined;
+    const cached = remote.get(jwksUri);
+    if (cached && cached.expiresAt > deps.clock.now()) return cached.keys;
+    const res = await safeGet(new URL(jwksUri), deps.policy, 'application/jwk-set+json, application/json');
+    if (res.status !== 200) return undefined;
+    const keys = createLocalJWKSet(JSON.parse(res.body) as JSONWebKeySet);
+    remote.set(jwksUri, { keys, expiresAt: deps.clock.now() + 300_000 });
+    if (remote.size > 1000) remote.delete(remote.keys().next().value!);
+    return keys;
+  };
+  return async (client, assertion) => {
+    try {
+      const keys = await keysFor(client.jwks, client.jwksUri);
+      if (!keys) return false;
+      const { payload } = await jwtVerify(assertion, keys, {
+        issuer: client.clientId,
+        subject: client.clientId,
+        // RFC 7523 §3: the audience identifies the AS; the issuer or the token endpoint URL are accepted.
+        audience: [deps.issuer, deps.tokenEndpoint],
+        currentDate: new Date(deps.clock.now()),
+        requiredClaims: ['exp', 'jti'],
+        algorithms: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
+      });
+      const now = Math.floor(deps.clock.now() / 1000);
+      if (payload.exp! - (payload.iat ?? now) > MAX_LIFETIME_S) return false;
+      const marker = `assertion:${client.clientId}:${payload.jti}`;
+      if (await deps.store.isAccessTokenRevoked(marker)) return false;
+      await deps.store.revokeAccessToken(marker, payload.exp! * 1000);
+      return true;
+    } catch (err) {
+      if (err instanceof errors.JOSEError || err instanceof SyntaxError || (err as Error).name === 'OutboundFetchError') return false;
+      throw err;
+    }
+  };
+}
