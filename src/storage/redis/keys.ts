@@ -1,0 +1,125 @@
+/**
+ * The Redis key layout (documented in docs/storage-redis.md). Every key starts with the store's prefix. Keys that one
+ * Lua script or MULTI touches together carry the same hash tag, so Redis Cluster puts them in one slot:
+ * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents,
+ * and `{clients}`, `{users}`, `{keys}` for the small catalogues that are listed or updated as a whole.
+ */
+
+/**
+ * Escapes an id that sits inside a hash tag or in the middle of a key, so that no id can close the tag early (`}`)
+ * or make two different (id, suffix) pairs spell the same key.
+ */
+export function keyPart(id: string): string {
+  return id.replace(/[%{}:]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** Every key (and key prefix) the Redis store uses, for one key prefix. */
+export interface RedisKeys {
+  readonly prefix: string;
+
+  /** STRING: client JSON. No TTL. */
+  client(clientId: string): string;
+  /** SET of client ids (listClients). No TTL. Same slot as client records. */
+  readonly clients: string;
+
+  /** STRING: user JSON. No TTL. */
+  user(userId: string): string;
+  /** STRING: user id owning a username. No TTL. */
+  username(username: string): string;
+  /** Prefix of `username()` keys, for Lua (same slot). */
+  readonly usernamePrefix: string;
+  /** HASH user id -> username: lists users and frees a renamed user's old username. No TTL. */
+  readonly users: string;
+
+  /** HASH kid -> signing key JSON (without status/expiresAt). No TTL. */
+  readonly signingKeys: string;
+  /** HASH kid -> `status|alg|expiresAt|seq`. No TTL. */
+  readonly signingMeta: string;
+  /** STRING counter ordering keys created in the same millisecond. No TTL. */
+  readonly signingSeq: string;
+  /** STRING: a named server secret. No TTL. */
+  secret(name: string): string;
+
+  /** STRING: interaction JSON, PX until expiresAt. */
+  interaction(id: string): string;
+  /** STRING: session JSON, PX until expiresAt. */
+  session(id: string): string;
+  /** HASH {d, exp, gid, cid, used}: authorization code, PX until expiresAt. */
+  code(codeHash: string): string;
+
+  /** HASH {d, exp, rev}: grant. PX until expiresAt (once revoked: until its last access token expires, if later). */
+  grant(grantId: string): string;
+  /** ZSET token hash -> expiresAt: the grant's refresh tokens. PX = latest member. */
+  grantRefreshTokens(grantId: string): string;
+  /** HASH {d, exp, rot, suc}: refresh token in its grant's slot. PX until expiresAt. */
+  refreshToken(grantId: string, tokenHash: string): string;
+  /** Prefix of `refreshToken()` keys of one grant, for Lua (same slot). */
+  refreshTokenPrefix(grantId: string): string;
+  /** ZSET jti -> expiresAt: access tokens issued under the grant. PX = latest member. */
+  grantAccessTokens(grantId: string): string;
+
+  /** STRING: grant id of a refresh token (the lookup that finds the grant's slot). PX until the token expires. */
+  refreshPointer(tokenHash: string): string;
+  /** STRING: grant id of an access token id. PX until the token expires. */
+  accessPointer(jti: string): string;
+  /** STRING: expiresAt of a revoked access token id. PX until expiresAt. */
+  revokedJti(jti: string): string;
+
+  /** ZSET grant id -> expiresAt: every grant of a client (deleteClient). PX = latest member. */
+  clientGrants(clientId: string): string;
+  /** ZSET grant id -> expiresAt: grants of one (user, client) pair (revokeGrantsFor). PX = latest member. */
+  userClientGrants(userId: string, clientId: string): string;
+  /** ZSET user id -> expiresAt: consents given to a client (deleteClient). PX = latest member. */
+  clientConsents(clientId: string): string;
+  /** ZSET code hash -> expiresAt: a client's outstanding codes (deleteClient). PX = latest member. */
+  clientCodes(clientId: string): string;
+  /** ZSET interaction id -> expiresAt: a client's pending interactions (deleteClient). PX = latest member. */
+  clientInteractions(clientId: string): string;
+
+  /** STRING: consent JSON, PX until expiresAt. */
+  consent(userId: string, clientId: string): string;
+  /** Prefix of `consent()` keys of one user, for Lua (same slot). */
+  consentPrefix(userId: string): string;
+  /** ZSET client id -> expiresAt: a user's consents (deleteUser). PX = latest member. */
+  userConsents(userId: string): string;
+}
+
+/** Builds the key layout for `prefix`. */
+export function redisKeys(prefix: string): RedisKeys {
+  const p = prefix;
+  const g = (grantId: string): string => `${p}{g:${keyPart(grantId)}}:`;
+  const c = (clientId: string): string => `${p}{c:${keyPart(clientId)}}:`;
+  const u = (userId: string): string => `${p}{u:${keyPart(userId)}}:`;
+  return {
+    prefix,
+    client: (clientId) => `${p}{clients}:c:${clientId}`,
+    clients: `${p}{clients}:all`,
+    user: (userId) => `${p}{users}:u:${userId}`,
+    username: (username) => `${p}{users}:name:${username}`,
+    usernamePrefix: `${p}{users}:name:`,
+    users: `${p}{users}:all`,
+    signingKeys: `${p}{keys}:signing`,
+    signingMeta: `${p}{keys}:signing:meta`,
+    signingSeq: `${p}{keys}:signing:seq`,
+    secret: (name) => `${p}secret:${name}`,
+    interaction: (id) => `${p}ix:${id}`,
+    session: (id) => `${p}sess:${id}`,
+    code: (codeHash) => `${p}code:${codeHash}`,
+    grant: (grantId) => `${g(grantId)}grant`,
+    grantRefreshTokens: (grantId) => `${g(grantId)}rts`,
+    refreshToken: (grantId, tokenHash) => `${g(grantId)}rt:${tokenHash}`,
+    refreshTokenPrefix: (grantId) => `${g(grantId)}rt:`,
+    grantAccessTokens: (grantId) => `${g(grantId)}ats`,
+    refreshPointer: (tokenHash) => `${p}rtp:${tokenHash}`,
+    accessPointer: (jti) => `${p}atp:${jti}`,
+    revokedJti: (jti) => `${p}rev:${jti}`,
+    clientGrants: (clientId) => `${c(clientId)}grants`,
+    userClientGrants: (userId, clientId) => `${c(clientId)}ugrants:${userId}`,
+    clientConsents: (clientId) => `${c(clientId)}consents`,
+    clientCodes: (clientId) => `${c(clientId)}codes`,
+    clientInteractions: (clientId) => `${c(clientId)}ixs`,
+    consent: (userId, clientId) => `${u(userId)}consent:${clientId}`,
+    consentPrefix: (userId) => `${u(userId)}consent:`,
+    userConsents: (userId) => `${u(userId)}consents`,
+  };
+}
