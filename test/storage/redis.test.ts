@@ -1,0 +1,566 @@
+/**
+ * The Redis store against a real server (GATEHOUSE_TEST_REDIS_URL, default redis://127.0.0.1:6379): the shared
+ * contract, then what only Redis shows: the key layout and TTLs, races across several connections (replicas),
+ * and failing fast / reconnecting when the connection drops. Each store gets its own key prefix, deleted afterwards.
+ *
+ * Never skips silently: without Redis the file fails when CI=true, and otherwise skips with a visible message.
+ * GATEHOUSE_TEST_REDIS_CLUSTER=host:port,... also runs the contract against a Redis Cluster.
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import net from 'node:net';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { StorageUnavailableError } from '../../src/core/errors.js';
+import { describeStorageContract } from '../../src/storage/contract/contract.js';
+import {
+  DAY,
+  HOUR,
+  MINUTE,
+  SECOND,
+  accessTokenFixture,
+  clientFixture,
+  codeFixture,
+  consentFixture,
+  grantFixture,
+  interactionFixture,
+  refreshTokenFixture,
+  sessionFixture,
+  signingKeyFixture,
+  successorFixture,
+  userFixture,
+} from '../../src/storage/contract/fixtures.js';
+import type { StoreLogger, StoreOptions } from '../../src/storage/options.js';
+import { redisKeys } from '../../src/storage/redis/keys.js';
+import { createRedisStorage, type RedisStorage } from '../../src/storage/redis/redis-storage.js';
+import type { Storage } from '../../src/storage/types.js';
+
+const REDIS_URL = process.env.GATEHOUSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const CLUSTER_NODES = (process.env.GATEHOUSE_TEST_REDIS_CLUSTER ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map((node) => {
+    const [host = '127.0.0.1', port = '6379'] = node.split(':');
+    return { host, port: Number(port) };
+  });
+
+async function probe(url: string): Promise<string | undefined> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    client.disconnect();
+  }
+}
+
+const unreachable = await probe(REDIS_URL);
+if (unreachable !== undefined) {
+  const message = `Redis is not reachable at ${REDIS_URL} (${unreachable})`;
+  // In CI a missing Redis is a broken pipeline, not a reason to pass.
+  if (process.env.CI === 'true') throw new Error(`${message}; CI=true, so the Redis store tests must run`);
+  console.warn(`\n[test/storage/redis.test.ts] SKIPPING the Redis store tests: ${message}.\n` +
+    'Start one (e.g. `docker run -p 6379:6379 redis:7`) or set GATEHOUSE_TEST_REDIS_URL.\n');
+}
+const describeRedis = unreachable === undefined ? describe : describe.skip;
+
+// ---- store factory with per-store key prefixes ----
+
+const admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+admin.on('error', () => {});
+const prefixes = new Map<Storage, string>();
+const opened: RedisStorage[] = [];
+
+/** A fresh store on its own key prefix (or a given one, to act as another replica of the same deployment). */
+async function openStore(
+  clock: ManualClock,
+  options: Partial<StoreOptions> & { prefix?: string; url?: string } = {},
+): Promise<RedisStorage> {
+  const { prefix = `gh-test:${randomUUID()}:`, url = REDIS_URL, ...rest } = options;
+  const store = createRedisStorage(url, { clock, redisKeyPrefix: prefix, ...rest });
+  opened.push(store);
+  await store.init();
+  prefixes.set(store, prefix);
+  return store;
+}
+
+/** Every key under a prefix (SCAN: fine in tests, never on a hot path). */
+async function keysUnder(prefix: string, client: Redis = admin): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+    found.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+async function dropPrefix(prefix: string): Promise<void> {
+  const keys = await keysUnder(prefix);
+  for (let i = 0; i < keys.length; i += 500) await admin.unlink(...keys.slice(i, i + 500));
+}
+
+async function teardown(store: Storage): Promise<void> {
+  await store.close();
+  const prefix = prefixes.get(store);
+  if (prefix !== undefined) await dropPrefix(prefix);
+  prefixes.delete(store);
+}
+
+afterAll(async () => {
+  await Promise.all(opened.map((store) => store.close().catch(() => {})));
+  for (const prefix of new Set(prefixes.values())) await dropPrefix(prefix).catch(() => {});
+  admin.disconnect();
+});
+
+/** A logger that records every line, to check connection changes are logged once. */
+function recordingLogger(): StoreLogger & { lines: { level: string; msg: string }[] } {
+  const lines: { level: string; msg: string }[] = [];
+  const push = (level: string) => (_obj: object, msg?: string) => void lines.push({ level, msg: msg ?? '' });
+  return { lines, info: push('info'), warn: push('warn'), error: push('error') };
+}
+
+async function waitFor<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/** A TCP proxy to Redis that a test can cut (dropping every connection) and restore on the same port. */
+class Proxy {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  private stalled = false;
+  port = 0;
+
+  async start(): Promise<void> {
+    const target = new URL(REDIS_URL);
+    this.server = net.createServer((downstream) => {
+      const upstream = net.connect(Number(target.port || 6379), target.hostname);
+      for (const socket of [downstream, upstream]) {
+        this.sockets.add(socket);
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          this.sockets.delete(socket);
+          downstream.destroy();
+          upstream.destroy();
+        });
+      }
+      downstream.on('data', (chunk) => {
+        if (!this.stalled) upstream.write(chunk);
+      });
+      upstream.pipe(downstream);
+    });
+    this.server.listen(this.port, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Redis "gone": close the listener and every open connection. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
+
+  /** Redis "hung": the connection stays open but nothing sent reaches the server. */
+  stall(on: boolean): void {
+    this.stalled = on;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+}
+
+// ---- the shared contract ----
+
+describeRedis('Redis store', () => {
+  describeStorageContract('redis', (clock) => openStore(clock), { teardown });
+});
+
+(CLUSTER_NODES.length > 0 ? describe : describe.skip)('Redis store on a Cluster (GATEHOUSE_TEST_REDIS_CLUSTER)', () => {
+  describeStorageContract('redis cluster', (clock) => openStore(clock, { redisCluster: { nodes: CLUSTER_NODES } }), {
+    teardown: async (store) => {
+      await store.close();
+      const prefix = prefixes.get(store);
+      prefixes.delete(store);
+      if (prefix === undefined) return;
+      // Each master holds its own slots: scan and delete on every one.
+      const cluster = new Cluster(CLUSTER_NODES);
+      try {
+        await cluster.ping();
+        for (const node of cluster.nodes('master')) {
+          for (const key of await keysUnder(prefix, node)) await node.unlink(key);
+        }
+      } finally {
+        cluster.disconnect();
+      }
+    },
+  });
+});
+
+// ---- what only Redis shows ----
+
+describeRedis('Redis store specifics', () => {
+  const logs = recordingLogger();
+  let clock: ManualClock;
+  let store: RedisStorage;
+  let prefix: string;
+
+  afterEach(async () => {
+    // Tests that open no store leave the previous one here; teardown is idempotent.
+    if (store) await teardown(store);
+  });
+
+  async function setup(): Promise<void> {
+    clock = new ManualClock(Date.now());
+    store = await openStore(clock, { logger: logs });
+    prefix = prefixes.get(store)!;
+  }
+
+  async function pttl(key: string): Promise<number> {
+    return admin.pttl(key);
+  }
+
+  /** PTTL is within a second of `expiresAt - now` (the time the test itself takes). */
+  async function expectTtl(key: string, expiresAt: number): Promise<void> {
+    const ttl = await pttl(key);
+    const expected = expiresAt - clock.now();
+    expect(ttl, key).toBeGreaterThan(expected - 1000);
+    expect(ttl, key).toBeLessThanOrEqual(expected);
+  }
+
+  describe('key layout and TTLs', () => {
+    it('writes every key of a grant family under the documented names, each with its owner’s TTL', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      const client = clientFixture(clock);
+      const user = userFixture(clock);
+      await store.saveClient(client);
+      await store.saveUser(user);
+      const grant = grantFixture(clock, { clientId: client.clientId, userId: user.id });
+      const refresh = refreshTokenFixture(clock, grant).record;
+      const access = accessTokenFixture(clock);
+      await store.createGrant(grant, refresh, access);
+      const { record: code } = codeFixture(clock, { clientId: client.clientId, grantId: grant.id });
+      await store.saveAuthorizationCode(code);
+      const consent = consentFixture(clock, { userId: user.id, clientId: client.clientId });
+      await store.saveConsent(consent);
+      const interaction = interactionFixture(clock, { clientId: client.clientId });
+      await store.saveInteraction(interaction);
+      const session = sessionFixture(clock, { userId: user.id });
+      await store.saveSession(session);
+      await store.revokeAccessToken('revoked-jti', clock.now() + HOUR);
+      await store.initSigningKeys([signingKeyFixture(clock)]);
+      await store.getOrCreateSecret('cookie', 'secret');
+
+      const expiring: [string, number][] = [
+        [k.grant(grant.id), grant.expiresAt],
+        [k.refreshToken(grant.id, refresh.tokenHash), refresh.expiresAt],
+        [k.grantRefreshTokens(grant.id), refresh.expiresAt],
+        [k.grantAccessTokens(grant.id), access.expiresAt],
+        [k.refreshPointer(refresh.tokenHash), refresh.expiresAt],
+        [k.accessPointer(access.jti), access.expiresAt],
+        [k.clientGrants(client.clientId), grant.expiresAt],
+        [k.userClientGrants(user.id, client.clientId), grant.expiresAt],
+        [k.code(code.codeHash), code.expiresAt],
+        [k.clientCodes(client.clientId), code.expiresAt],
+        [k.consent(user.id, client.clientId), consent.expiresAt],
+        [k.userConsents(user.id), consent.expiresAt],
+        [k.clientConsents(client.clientId), consent.expiresAt],
+        [k.interaction(interaction.id), interaction.expiresAt],
+        [k.clientInteractions(client.clientId), interaction.expiresAt],
+        [k.session(session.id), session.expiresAt],
+        [k.revokedJti('revoked-jti'), clock.now() + HOUR],
+      ];
+      const permanent = [
+        k.client(client.clientId),
+        k.clients,
+        k.user(user.id),
+        k.username(user.username),
+        k.users,
+        k.signingKeys,
+        k.signingMeta,
+        k.signingSeq,
+        k.secret('cookie'),
+      ];
+      // Exactly these keys exist: nothing undocumented, nothing outside the prefix's namespace.
+      expect(await keysUnder(prefix)).toEqual([...expiring.map(([key]) => key), ...permanent].sort());
+      for (const [key, expiresAt] of expiring) await expectTtl(key, expiresAt);
+      for (const key of permanent) expect(await pttl(key), key).toBe(-1);
+
+      // A grant family shares one hash tag (one Cluster slot); so do a client's indexes and a user's consents.
+      expect(k.refreshToken(grant.id, refresh.tokenHash)).toContain(`{g:${grant.id}}`);
+      expect(k.userClientGrants(user.id, client.clientId)).toContain(`{c:${client.clientId}}`);
+      expect(k.consent(user.id, client.clientId)).toContain(`{u:${user.id}}`);
+    });
+
+    it('escapes ids inside hash tags so no id can close a tag or collide with another key', () => {
+      const k = redisKeys('p:');
+      expect(k.grant('a}b')).toBe('p:{g:a%7Db}:grant');
+      expect(k.userClientGrants('u', 'x}:ugrants:y')).not.toBe(k.userClientGrants('y}:ugrants:u', 'x'));
+      expect(k.consent('a:b', 'c')).toBe('p:{u:a%3Ab}:consent:c');
+    });
+
+    it('does not store records that have already expired', async () => {
+      await setup();
+      const past = clock.now() - 1;
+      await store.saveSession(sessionFixture(clock, { expiresAt: past }));
+      await store.saveAuthorizationCode(codeFixture(clock, { expiresAt: past }).record);
+      await store.saveInteraction(interactionFixture(clock, { expiresAt: past }));
+      await store.createGrant(grantFixture(clock, { expiresAt: past }), undefined, accessTokenFixture(clock));
+      await store.revokeAccessToken('old', past);
+      expect(await keysUnder(prefix)).toEqual([]);
+    });
+
+    it('a revoked grant (and its revocation of access tokens) lives until its last access token expires', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      const grant = grantFixture(clock, { expiresAt: clock.now() + HOUR });
+      const access = accessTokenFixture(clock, { expiresAt: clock.now() + 2 * HOUR });
+      await store.createGrant(grant, refreshTokenFixture(clock, grant).record, access);
+      await expectTtl(k.grant(grant.id), grant.expiresAt);
+      await store.revokeGrant(grant.id, clock.now());
+      await expectTtl(k.grant(grant.id), access.expiresAt);
+      expect(await admin.exists(k.grantRefreshTokens(grant.id))).toBe(0);
+
+      clock.set(grant.expiresAt);
+      expect(await store.getGrant(grant.id)).toBeUndefined();
+      expect(await store.isAccessTokenRevoked(access.jti)).toBe(true);
+      clock.set(access.expiresAt);
+      expect(await store.isAccessTokenRevoked(access.jti)).toBe(false);
+    });
+
+    it('index ZSETs drop expired members and live as long as their latest member', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      const clientId = clientFixture(clock).clientId;
+      const short = consentFixture(clock, { clientId, expiresAt: clock.now() + MINUTE });
+      await store.saveConsent(short);
+      await expectTtl(k.clientConsents(clientId), short.expiresAt);
+      const long = consentFixture(clock, { clientId, expiresAt: clock.now() + DAY });
+      await store.saveConsent(long);
+      await expectTtl(k.clientConsents(clientId), long.expiresAt);
+      clock.advance(2 * MINUTE);
+      const later = consentFixture(clock, { clientId, expiresAt: clock.now() + HOUR });
+      await store.saveConsent(later);
+      expect((await admin.zrange(k.clientConsents(clientId), 0, -1)).sort()).toEqual([long.userId, later.userId].sort());
+      await expectTtl(k.clientConsents(clientId), long.expiresAt);
+      await store.deleteConsent(long.userId, clientId);
+      await expectTtl(k.clientConsents(clientId), later.expiresAt);
+      expect(await admin.exists(k.userConsents(long.userId))).toBe(0);
+    });
+
+    it('deleteClient leaves no key of the client behind except revocations', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      const client = clientFixture(clock);
+      await store.saveClient(client);
+      const user = userFixture(clock);
+      const grant = grantFixture(clock, { clientId: client.clientId, userId: user.id });
+      const refresh = refreshTokenFixture(clock, grant);
+      const access = accessTokenFixture(clock);
+      await store.createGrant(grant, refresh.record, access);
+      await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
+      const { record: code } = codeFixture(clock, { clientId: client.clientId });
+      await store.saveAuthorizationCode(code);
+      const interaction = interactionFixture(clock, { clientId: client.clientId });
+      await store.saveInteraction(interaction);
+
+      expect(await store.deleteClient(client.clientId)).toBe(true);
+      expect(await store.consumeAuthorizationCode(code.codeHash)).toEqual({ status: 'not_found' });
+      expect(await store.getInteraction(interaction.id)).toBeUndefined();
+      expect(await store.isAccessTokenRevoked(access.jti)).toBe(true);
+      // Only the revocation entry (and the jti pointer, which expires with the token) remain.
+      expect(await keysUnder(prefix)).toEqual([k.accessPointer(access.jti), k.revokedJti(access.jti)].sort());
+      await expectTtl(k.revokedJti(access.jti), access.expiresAt);
+    });
+
+    it('deleteUser also removes the user’s consents from both indexes', async () => {
+      await setup();
+      const user = userFixture(clock);
+      await store.saveUser(user);
+      const consent = consentFixture(clock, { userId: user.id });
+      await store.saveConsent(consent);
+      expect(await store.deleteUser(user.id)).toBe(true);
+      expect(await store.getConsent(user.id, consent.clientId)).toBeUndefined();
+      expect(await keysUnder(prefix)).toEqual([]);
+    });
+  });
+
+  describe('races across replicas (separate connections, one key prefix)', () => {
+    const replicas: RedisStorage[] = [];
+    afterEach(async () => {
+      await Promise.all(replicas.splice(0).map((replica) => replica.close()));
+    });
+
+    async function withReplicas(n: number): Promise<RedisStorage[]> {
+      await setup();
+      replicas.push(store);
+      for (let i = 1; i < n; i++) replicas.push(await openStore(clock, { prefix }));
+      return [...replicas];
+    }
+
+    it('50 parallel consumes of one code over 5 replicas: exactly one consumed, 49 reused', async () => {
+      const nodes = await withReplicas(5);
+      const { record } = codeFixture(clock);
+      await nodes[0]!.saveAuthorizationCode(record);
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => nodes[i % nodes.length]!.consumeAuthorizationCode(record.codeHash)),
+      );
+      expect(results.filter((r) => r.status === 'consumed')).toEqual([{ status: 'consumed', code: record }]);
+      expect(results.filter((r) => r.status === 'reused')).toHaveLength(49);
+    });
+
+    it('50 parallel rotations of one refresh token over 5 replicas: one rotated, 49 grace, one live successor', async () => {
+      const nodes = await withReplicas(5);
+      const grant = grantFixture(clock);
+      const { token, record } = refreshTokenFixture(clock, grant);
+      await nodes[0]!.createGrant(grant, record, accessTokenFixture(clock));
+      const attempts = Array.from({ length: 50 }, () => {
+        const next = refreshTokenFixture(clock, grant);
+        return { next, successor: successorFixture(token, next.token), access: accessTokenFixture(clock) };
+      });
+      const results = await Promise.all(
+        attempts.map((a, i) =>
+          nodes[i % nodes.length]!.rotateRefreshToken(record.tokenHash, a.next.record, a.successor, a.access, clock.now(), 10 * SECOND),
+        ),
+      );
+      const winners = attempts.filter((_, i) => results[i]!.status === 'rotated');
+      expect(winners).toHaveLength(1);
+      const winner = winners[0]!;
+      expect(results.filter((r) => r.status === 'grace')).toEqual(
+        Array.from({ length: 49 }, () => ({ status: 'grace', successor: winner.successor })),
+      );
+      // Only the winner's token and jti were stored; the losers left no pointer behind.
+      const k = redisKeys(prefix);
+      expect(await admin.zrange(k.grantRefreshTokens(grant.id), 0, -1)).toHaveLength(2);
+      expect(await admin.zcard(k.grantAccessTokens(grant.id))).toBe(2);
+      const pointers = (await keysUnder(prefix)).filter((key) => key.includes(':rtp:') || key.includes(':atp:'));
+      expect(pointers).toHaveLength(4);
+
+      // A replay after the grace window on any replica revokes the family for all of them.
+      clock.advance(11 * SECOND);
+      const late = refreshTokenFixture(clock, grant);
+      expect(
+        await nodes[3]!.rotateRefreshToken(record.tokenHash, late.record, 'x', accessTokenFixture(clock), clock.now(), 10 * SECOND),
+      ).toEqual({ status: 'reused', grantId: grant.id });
+      for (const node of nodes) {
+        expect(await node.getRefreshToken(winner.next.record.tokenHash)).toBeUndefined();
+        expect(await node.isAccessTokenRevoked(winner.access.jti)).toBe(true);
+      }
+    });
+
+    it('replicas starting together agree on one signing key set and one secret', async () => {
+      const nodes = await withReplicas(5);
+      const keySets = await Promise.all(nodes.map((node) => node.initSigningKeys([signingKeyFixture(clock)])));
+      for (const set of keySets) expect(set).toEqual(keySets[0]);
+      const secrets = await Promise.all(nodes.map((node, i) => node.getOrCreateSecret('cookie', `candidate-${i}`)));
+      expect(new Set(secrets).size).toBe(1);
+    });
+
+    it('a username is unique across replicas even when saved concurrently', async () => {
+      const nodes = await withReplicas(5);
+      const username = `race-${randomUUID()}`;
+      const results = await Promise.allSettled(nodes.map((node) => node.saveUser(userFixture(clock, { username }))));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(await nodes[0]!.listUsers()).toHaveLength(1);
+    });
+  });
+
+  describe('connection loss', () => {
+    const proxies: Proxy[] = [];
+    afterEach(async () => {
+      await Promise.all(proxies.splice(0).map((proxy) => proxy.stop()));
+    });
+
+    it('init() fails fast with StorageUnavailableError when nothing listens, and logs it once', async () => {
+      const logger = recordingLogger();
+      // A port that was free a moment ago: connection refused.
+      const server = net.createServer().listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as net.AddressInfo).port;
+      await new Promise((resolve) => server.close(resolve));
+
+      const dead = createRedisStorage(`redis://127.0.0.1:${port}`, { clock: new ManualClock(), logger });
+      opened.push(dead);
+      const started = Date.now();
+      await expect(dead.init()).rejects.toBeInstanceOf(StorageUnavailableError);
+      for (let i = 0; i < 20; i++) await expect(dead.getClient('x')).rejects.toBeInstanceOf(StorageUnavailableError);
+      await expect(dead.ping()).rejects.toBeInstanceOf(StorageUnavailableError);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(logger.lines.filter((line) => line.level === 'error')).toHaveLength(1);
+      await dead.close();
+    });
+
+    it('while Redis is gone calls fail fast; when it returns the same store reconnects on its own', async () => {
+      const proxy = new Proxy();
+      proxies.push(proxy);
+      await proxy.start();
+      const logger = recordingLogger();
+      clock = new ManualClock(Date.now());
+      store = await openStore(clock, { url: proxy.url, logger });
+      const client = clientFixture(clock);
+      await store.saveClient(client);
+
+      await proxy.stop();
+      await waitFor(async () => {
+        await expect(store.getClient(client.clientId)).rejects.toBeInstanceOf(StorageUnavailableError);
+      }, 2000);
+      const started = Date.now();
+      for (let i = 0; i < 50; i++) {
+        await expect(store.consumeAuthorizationCode('x')).rejects.toBeInstanceOf(StorageUnavailableError);
+      }
+      await expect(store.ping()).rejects.toBeInstanceOf(StorageUnavailableError);
+      expect(Date.now() - started).toBeLessThan(1000);
+
+      await proxy.start();
+      expect(await waitFor(() => store.getClient(client.clientId), 5000)).toEqual(client);
+      // One line for the loss, one for the return: not one per failed call or reconnect attempt.
+      expect(logger.lines.map((line) => line.level)).toEqual(['info', 'error', 'info']);
+      expect(logger.lines[2]!.msg).toMatch(/restored/);
+    });
+
+    it('recovers after CLIENT KILL of its connection', async () => {
+      await setup();
+      const client = clientFixture(clock);
+      await store.saveClient(client);
+      const list = await admin.client('LIST');
+      const ids = String(list)
+        .split('\n')
+        .filter((line) => line.includes(` name=gatehouse:${prefix} `))
+        .map((line) => /\bid=(\d+)/.exec(line)?.[1])
+        .filter((id): id is string => id !== undefined);
+      expect(ids).toHaveLength(1);
+      await admin.client('KILL', 'ID', ids[0]!);
+      expect(await waitFor(() => store.getClient(client.clientId), 5000)).toEqual(client);
+    });
+
+    it('a hung server fails calls with StorageUnavailableError after the command timeout instead of hanging', async () => {
+      const proxy = new Proxy();
+      proxies.push(proxy);
+      await proxy.start();
+      clock = new ManualClock(Date.now());
+      store = await openStore(clock, { url: proxy.url });
+      proxy.stall(true);
+      const started = Date.now();
+      await expect(store.getClient('x')).rejects.toBeInstanceOf(StorageUnavailableError);
+      expect(Date.now() - started).toBeLessThan(7000);
+      proxy.stall(false);
+    }, 15_000);
+  });
+});
