@@ -2,6 +2,7 @@
  * Wires a Gatehouse instance: config -> logger, store, secrets, keys, static users and clients -> HTTP app.
  * Used by the CLI (`gatehouse serve`) and by anyone embedding Gatehouse as a library.
  */
+import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { randomToken, randomId } from './core/crypto.js';
@@ -93,18 +94,19 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       ...new Set([...STANDARD_SCOPES, ...config.scopes, ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean))]),
     ];
     const minter = new TokenMinter(config.issuer, keys, clock, config.tokens);
+    const cimd = config.clientIdMetadataDocuments;
+    const outboundPolicy = { ...cimd, ca: cimd.trustedCaFile ? readFileSync(cimd.trustedCaFile, 'utf8') : undefined };
     const verifyAssertion = createAssertionVerifier({
       issuer: config.issuer,
       tokenEndpoint: config.issuer + PATHS.token,
       clock,
       store: storage,
-      policy: config.clientIdMetadataDocuments,
+      policy: outboundPolicy,
     });
     const base = { config, storage, clock, keys, minter, pepper, cookieKey, logger, scopesSupported, verifyAssertion };
-    const cimd = config.clientIdMetadataDocuments;
     const clients =
       options.clientResolver?.(storage, base) ??
-      (cimd.enabled ? new MetadataDocumentResolver(storage, cimd, clock, scopesSupported) : storage);
+      (cimd.enabled ? new MetadataDocumentResolver(storage, outboundPolicy, clock, scopesSupported) : storage);
     const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);

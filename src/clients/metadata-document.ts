@@ -11,7 +11,7 @@ import type { Config } from '../config/schema.js';
 import type { ClientRecord } from '../storage/types.js';
 import { OutboundFetchError, safeGet, type OutboundPolicy } from './ssrf.js';
 
-type CimdConfig = Config['clientIdMetadataDocuments'];
+type CimdConfig = Config['clientIdMetadataDocuments'] & { ca?: string };
 
 /** True when `clientId` is meant as a metadata document URL (https, or http when allowed, with a path). */
 export function isMetadataDocumentUrl(clientId: string, allowHttp: boolean): boolean {

@@ -7,6 +7,7 @@ import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 
 /** Why an outbound fetch was refused or failed. */
 export class OutboundFetchError extends Error {
@@ -26,6 +27,8 @@ export interface OutboundPolicy {
   deniedHosts: string[];
   maxBytes: number;
   timeoutMs: number;
+  /** Extra trusted CA certificates (PEM), added to Node's defaults. */
+  ca?: string;
 }
 
 // Special-purpose ranges (RFC 6890 and friends) that a public document can never live on.
@@ -115,6 +118,7 @@ export async function safeGet(url: URL, policy: OutboundPolicy, accept = 'applic
           else cb(null, address, family);
         },
         timeout: policy.timeoutMs,
+        ...(policy.ca ? { ca: [...tls.rootCertificates, policy.ca] } : {}),
       },
       (res) => {
         const status = res.statusCode ?? 0;

@@ -86,6 +86,17 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** If set, registration requires `Authorization: Bearer <this>` (closes open registration). */
         initialAccessToken: z.string().min(16).optional(),
+        /**
+         * Let dynamically registered clients use client_credentials. Off by default: with open registration anyone
+         * could mint machine tokens. Always allowed when registration requires an initial access token.
+         */
+        allowClientCredentials: z.boolean().default(false),
+        /**
+         * Treat a dynamic client's registered `scope` as a hard allow-list for user-delegated grants. Off by default:
+         * MCP clients register with the first scope they see and later need step-up; user consent is the gate.
+         * (Static clients' scope is always an allow-list; client_credentials always honours the registered scope.)
+         */
+        enforceRegisteredScope: z.boolean().default(false),
         /** Lifetime of client secrets issued by registration; 0 = never expire. */
         clientSecretTtl: z.number().int().min(0).default(0),
       })
@@ -139,6 +150,8 @@ export const configSchema = z
         allowedHosts: z.array(z.string()).default([]),
         /** Hosts that may never serve documents. */
         deniedHosts: z.array(z.string()).default([]),
+        /** PEM file of extra CAs trusted for https fetches (private PKI; tests). */
+        trustedCaFile: z.string().optional(),
         maxBytes: z.number().int().positive().max(1024 * 1024).default(5 * 1024),
         timeoutMs: z.number().int().positive().max(30_000).default(5000),
         cacheMaxEntries: z.number().int().positive().default(1000),

@@ -121,7 +121,7 @@ async function authorizeTrusted(
   }
   const codeChallenge = checkCodeChallenge(params.code_challenge as string | undefined, params.code_challenge_method as string | undefined);
   const requestedScope = parseScope(params.scope as string | undefined);
-  const scope = resolveRequestedScopes(requestedScope, client.scope, deps.scopesSupported, deps.config.strictScopes);
+  const scope = resolveRequestedScopes(requestedScope, userGrantAllowList(client, deps), deps.scopesSupported, deps.config.strictScopes);
   const resource = resolveResources((params.resource as string[] | undefined) ?? [], deps.config.resources);
   const prompt = ((params.prompt as string | undefined) ?? '').split(' ').filter(Boolean);
   for (const p of prompt) if (!PROMPTS.has(p)) throw new InvalidRequest(`unsupported prompt value ${p}`);
@@ -207,4 +207,13 @@ export async function issueCode(
     expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
   });
   return clientRedirect(interaction.redirectUri, { code, state: interaction.state }, deps.config.issuer);
+}
+
+/**
+ * The scopes a client may ask a user for: static clients' `scope` is a hard allow-list; a dynamic or metadata-document
+ * client's registered scope is only a hint unless `registration.enforceRegisteredScope` (MCP clients register with
+ * the first scope they see and later step up; the user's consent is the gate).
+ */
+export function userGrantAllowList(client: ClientRecord, deps: Pick<Deps, 'config'>): string[] {
+  return client.source === 'static' || deps.config.registration.enforceRegisteredScope ? client.scope : [];
 }

@@ -37,6 +37,7 @@ export async function registerClient(body: unknown, authorization: string | unde
     }
   }
   const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);
+  refuseUnallowedGrants(metadata.grantTypes, deps);
   const now = deps.clock.now();
   const registrationAccessToken = randomToken();
   const secret = metadata.tokenEndpointAuthMethod === 'none' ? undefined : newClientSecret(deps.pepper);
@@ -104,6 +105,7 @@ export async function updateClientRegistration(
     }
   }
   const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);
+  refuseUnallowedGrants(metadata.grantTypes, deps);
   const now = deps.clock.now();
   let secret: { secret: string; hash: string } | undefined;
   let clientSecretHash = client.clientSecretHash;
@@ -122,4 +124,12 @@ export async function deleteClientRegistration(clientId: string, authorization: 
   await authorizeManagement(clientId, authorization, deps);
   await deps.storage.deleteClient(clientId);
   deps.logger.info({ clientId }, 'client deleted');
+}
+
+/** Open registration must not hand out machine tokens: client_credentials needs explicit permission. */
+function refuseUnallowedGrants(grantTypes: readonly string[], deps: Pick<Deps, 'config'>): void {
+  const { registration } = deps.config;
+  if (grantTypes.includes('client_credentials') && !registration.allowClientCredentials && registration.initialAccessToken === undefined) {
+    throw new InvalidClientMetadata('client_credentials is not available to dynamically registered clients on this server');
+  }
 }

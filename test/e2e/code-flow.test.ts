@@ -15,7 +15,7 @@ let server: TestServer;
 let as: oauth.AuthorizationServer;
 
 beforeAll(async () => {
-  server = await startServer({ scopes: ['mcp:read', 'mcp:write'] });
+  server = await startServer({ scopes: ['mcp:read', 'mcp:write'], registration: { allowClientCredentials: true } });
   const issuer = new URL(server.issuer);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
 });

@@ -14,7 +14,7 @@ let server: TestServer;
 const clock = new ManualClock(Date.now());
 
 beforeAll(async () => {
-  server = await startServer({ scopes: ['mcp:read', 'mcp:write'] }, { clock });
+  server = await startServer({ scopes: ['mcp:read', 'mcp:write'], registration: { allowClientCredentials: true } }, { clock });
 });
 afterAll(() => server.close());
 
@@ -263,6 +263,19 @@ describe('authorization endpoint refusals', () => {
     // A different browser (no CSRF cookie) cannot post the form either.
     const other = await new FormBrowser().submit(html, step.url, server.origin, { username: ALICE.username, password: ALICE.password });
     expect(other.res.status).toBe(400);
+  });
+});
+
+describe('registration refusals', () => {
+  it('open registration cannot create client_credentials clients unless the server allows it', async () => {
+    const closed = await startServer();
+    try {
+      const r = await postJson(`${closed.issuer}/register`, { grant_types: ['client_credentials'] });
+      expect(r.status).toBe(400);
+      expect(r.json.error).toBe('invalid_client_metadata');
+    } finally {
+      await closed.close();
+    }
   });
 });
 

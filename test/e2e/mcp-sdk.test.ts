@@ -1,0 +1,245 @@
+/**
+ * The MCP authorization spec end to end with the official SDK client: 401 -> RFC 9728 discovery -> RFC 8414
+ * discovery -> DCR (and, separately, a Client ID Metadata Document) -> PKCE code flow through the real pages ->
+ * resource-bound token -> tools/list, whoami -> refresh -> step-up to more scope.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:https';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server/server.js';
+import { TestOAuthProvider } from '../helpers/mcp-client.js';
+import { ALICE, startServer, type TestServer } from '../helpers/server.js';
+import { postForm } from '../helpers/oauth.js';
+
+let gatehouse: TestServer;
+let mcp: ExampleMcpServer;
+let other: ExampleMcpServer;
+let cimdServer: Server;
+let cimdOrigin: string;
+const cimdDocs = new Map<string, { status?: number; body: string; type?: string; delayMs?: number }>();
+
+beforeAll(async () => {
+  // A local https server for Client ID Metadata Documents, with a throwaway self-signed certificate.
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cimd-'));
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+  ], { stdio: 'ignore' });
+  cimdServer = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+    const doc = cimdDocs.get(req.url ?? '');
+    if (!doc) return void res.writeHead(404).end();
+    setTimeout(() => res.writeHead(doc.status ?? 200, { 'content-type': doc.type ?? 'application/json' }).end(doc.body), doc.delayMs ?? 0);
+  });
+  await new Promise<void>((r) => cimdServer.listen(0, '127.0.0.1', () => r()));
+  cimdOrigin = `https://localhost:${(cimdServer.address() as { port: number }).port}`;
+
+  gatehouse = await startServer({
+    scopes: ['mcp:read', 'mcp:write'],
+    clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: join(dir, 'cert.pem'), timeoutMs: 1000 },
+  });
+  mcp = await startExampleMcpServer({ port: 0, issuer: gatehouse.issuer });
+  other = await startExampleMcpServer({ port: 0, issuer: gatehouse.issuer });
+});
+afterAll(async () => {
+  await mcp?.close();
+  await other?.close();
+  await gatehouse?.close();
+  cimdServer?.close();
+});
+
+/** Connects, handling the one interactive authorization the SDK asks for. */
+async function connect(provider: TestOAuthProvider, url = mcp.url): Promise<Client> {
+  const client = new Client({ name: 'test', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
+  try {
+    await client.connect(transport);
+    return client;
+  } catch (err) {
+    if (!(err instanceof UnauthorizedError)) throw err;
+  }
+  expect(provider.lastCode).toBeTruthy();
+  await transport.finishAuth(provider.lastCode!);
+  const next = new Client({ name: 'test', version: '1.0.0' });
+  await next.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider }));
+  return next;
+}
+
+function claims(jwt: string) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString());
+}
+
+describe('MCP SDK client against the example server', () => {
+  it('discovers, registers (DCR), authorizes, calls whoami, refreshes, and steps up', async () => {
+    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    const client = await connect(provider);
+    // The authorization request carried PKCE S256 and the MCP server's resource.
+    const authUrl = provider.lastAuthorizationUrl!;
+    expect(authUrl.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(authUrl.searchParams.get('resource')).toBe(mcp.resource);
+
+    const tools = await client.listTools();
+    expect(tools.tools.map((t) => t.name).sort()).toEqual(['whoami', 'write_note']);
+    const token = provider.tokens()!.access_token;
+    expect(claims(token).aud).toBe(mcp.resource);
+    const who = await client.callTool({ name: 'whoami', arguments: {} });
+    const me = JSON.parse((who.content as { text: string }[])[0]!.text);
+    expect(me.client_id).toBe(provider.clientInformation()!.client_id);
+    expect(me.scopes).toContain('mcp:read');
+    expect(me.subject).toBe(claims(token).sub);
+
+    // Refresh through the SDK: a new pair, and the new access token works.
+    const oldRefresh = provider.tokens()!.refresh_token;
+    expect(await auth(provider, { serverUrl: mcp.url })).toBe('AUTHORIZED');
+    expect(provider.tokens()!.refresh_token).not.toBe(oldRefresh);
+    const client2 = new Client({ name: 'test', version: '1.0.0' });
+    await client2.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider }));
+    await client2.callTool({ name: 'whoami', arguments: {} });
+
+    // Step-up: write_note needs mcp:write -> 403 insufficient_scope naming it.
+    const direct = await fetch(mcp.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${provider.tokens()!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'write_note', arguments: { text: 'x' } } }),
+    });
+    expect(direct.status).toBe(403);
+    const challenge = direct.headers.get('www-authenticate')!;
+    expect(challenge).toContain('error="insufficient_scope"');
+    expect(challenge).toContain('scope="mcp:write"');
+    expect(challenge).toContain('resource_metadata=');
+
+    // The SDK first tries its refresh token (which cannot widen scope), then the app starts a new authorization.
+    await expect(client2.callTool({ name: 'write_note', arguments: { text: 'x' } })).rejects.toThrow(/403/);
+    const grantRefresh = provider.tokens()!.refresh_token!;
+    provider.forgetRefreshToken();
+    expect(await auth(provider, { serverUrl: mcp.url, scope: 'mcp:write' })).toBe('REDIRECT');
+    expect(await auth(provider, { serverUrl: mcp.url, authorizationCode: provider.lastCode! })).toBe('AUTHORIZED');
+    // Union of what it had and what the challenge named.
+    expect(provider.tokens()!.scope!.split(' ').sort()).toEqual(['mcp:read', 'mcp:write']);
+    const client3 = new Client({ name: 'test', version: '1.0.0' });
+    await client3.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider }));
+    const note = await client3.callTool({ name: 'write_note', arguments: { text: 'hello' } });
+    expect((note.content as { text: string }[])[0]!.text).toBe('saved: hello');
+    // The earlier grant was not lost.
+    const info = provider.clientInformation()!;
+    const stillValid = await postForm(`${gatehouse.issuer}/token`, { grant_type: 'refresh_token', client_id: info.client_id, refresh_token: grantRefresh });
+    expect(stillValid.status).toBe(200);
+  });
+
+  it('registers with a Client ID Metadata Document instead of DCR', async () => {
+    const clientId = `${cimdOrigin}/clients/claude.json`;
+    cimdDocs.set('/clients/claude.json', {
+      body: JSON.stringify({
+        client_id: clientId,
+        client_name: 'Claude-like CIMD client',
+        redirect_uris: ['http://localhost/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+      }),
+    });
+    const provider = new TestOAuthProvider({
+      redirectUrl: 'http://localhost:53682/callback',
+      asOrigin: gatehouse.origin,
+      user: ALICE,
+      clientMetadataUrl: clientId,
+    });
+    const client = await connect(provider);
+    expect(provider.clientInformation()!.client_id).toBe(clientId);
+    const who = await client.callTool({ name: 'whoami', arguments: {} });
+    expect(JSON.parse((who.content as { text: string }[])[0]!.text).client_id).toBe(clientId);
+    // Nothing was registered in the store: the document is the registration.
+    expect(await gatehouse.gatehouse.deps.storage.getClient(clientId)).toBeUndefined();
+  });
+
+  it('a token for another MCP server is refused by this one', async () => {
+    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    await connect(provider, other.url);
+    const res = await fetch(mcp.url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${provider.tokens()!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+  });
+});
+
+describe('Client ID Metadata Document refusals', () => {
+  const authorizeWith = async (clientId: string) => {
+    const u = new URL(`${gatehouse.issuer}/authorize`);
+    u.search = new URLSearchParams({
+      client_id: clientId,
+      redirect_uri: 'http://localhost/callback',
+      response_type: 'code',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    }).toString();
+    const res = await fetch(u, { redirect: 'manual' });
+    return { status: res.status, location: res.headers.get('location'), html: await res.text() };
+  };
+
+  it('refuses a document whose client_id lies about its URL', async () => {
+    cimdDocs.set('/liar.json', { body: JSON.stringify({ client_id: `${cimdOrigin}/someone-else.json`, redirect_uris: ['http://localhost/callback'] }) });
+    const r = await authorizeWith(`${cimdOrigin}/liar.json`);
+    expect(r.status).toBe(401);
+    expect(r.location).toBeNull();
+    expect(r.html).toContain('does not match its URL');
+  });
+
+  it('refuses a document that is too large', async () => {
+    const id = `${cimdOrigin}/big.json`;
+    cimdDocs.set('/big.json', { body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'], pad: 'x'.repeat(10_000) }) });
+    expect((await authorizeWith(id)).html).toContain('larger than');
+  });
+
+  it('refuses a document that is too slow', async () => {
+    const id = `${cimdOrigin}/slow.json`;
+    cimdDocs.set('/slow.json', { delayMs: 2500, body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'] }) });
+    const started = Date.now();
+    const r = await authorizeWith(id);
+    expect(Date.now() - started).toBeLessThan(2400);
+    expect(r.html).toMatch(/within 1000 ms/);
+  });
+
+  it('refuses documents on forbidden addresses unless allowed, and http URLs', async () => {
+    const strict = await startServer({ scopes: ['mcp:read'] });
+    try {
+      for (const [id, expected] of [
+        [`${cimdOrigin}/clients/claude.json`, 'forbidden address'],
+        ['https://127.0.0.1:1/x.json', 'not allowed'],
+        ['https://[::1]:1/x.json', 'not allowed'],
+        ['https://169.254.169.254/latest/meta-data', 'not allowed'],
+      ] as const) {
+        const u = new URL(`${strict.issuer}/authorize`);
+        u.search = new URLSearchParams({ client_id: id, redirect_uri: 'http://localhost/callback', response_type: 'code' }).toString();
+        const res = await fetch(u, { redirect: 'manual' });
+        expect(res.status, id).toBe(401);
+        expect(await res.text(), id).toContain(expected);
+      }
+      // http:// client_ids are not metadata documents at all without allowHttp: plain unknown client.
+      const u = new URL(`${strict.issuer}/authorize`);
+      u.search = new URLSearchParams({ client_id: 'http://example.com/x.json', redirect_uri: 'http://localhost/callback', response_type: 'code' }).toString();
+      expect((await fetch(u, { redirect: 'manual' })).status).toBe(400);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('refuses documents that carry a secret or a shared-secret auth method', async () => {
+    const id = `${cimdOrigin}/secret.json`;
+    cimdDocs.set('/secret.json', { body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'], token_endpoint_auth_method: 'client_secret_basic' }) });
+    expect((await authorizeWith(id)).html).toContain('none or private_key_jwt');
+  });
+
+  it('advertises CIMD support and `none` auth in metadata', async () => {
+    const meta = await (await fetch(`${gatehouse.origin}/.well-known/oauth-authorization-server`)).json();
+    expect(meta.client_id_metadata_document_supported).toBe(true);
+    expect(meta.token_endpoint_auth_methods_supported).toContain('none');
+  });
+});
