@@ -2,11 +2,12 @@
  * Access-token verification for resource servers: RFC 9068 JWT access tokens checked locally against the issuer's
  * JWKS, or opaque tokens checked by RFC 7662 introspection. Audience binding follows RFC 8707 / MCP.
  */
-import { createRemoteJWKSet, customFetch, jwtVerify } from 'jose';
+import { jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { discoverAuthorizationServer } from './discovery.js';
 import type { AuthorizationServerMetadata, FetchLike } from './discovery.js';
 import { ResourceAuthError } from './errors.js';
+import { remoteKeys } from './keys.js';
 import { protectedResourceMetadataUrl } from './metadata.js';
 
 /** Options of {@link createResourceVerifier}. */
@@ -273,12 +274,12 @@ class Verifier implements ResourceVerifier {
       return state;
     }
     const jwksUri = endpoint(metadata, 'jwks_uri', opts.issuer);
-    const jwks = createRemoteJWKSet(new URL(jwksUri), {
-      // Unknown kid → at most one refetch per cooldown, so forged kids cannot cause a fetch storm.
-      cooldownDuration: (opts.jwksCooldownSeconds ?? 30) * 1000,
-      cacheMaxAge: (opts.jwksCacheMaxAgeSeconds ?? 600) * 1000,
-      timeoutDuration: opts.timeoutMs ?? 5000,
-      ...(this.#fetch ? { [customFetch]: this.#fetch } : {}),
+    // Unknown kid → at most one JWKS refetch per cooldown, so forged kids cannot cause a fetch storm.
+    const jwks = remoteKeys(jwksUri, {
+      fetch: this.#fetch,
+      cooldownMs: (opts.jwksCooldownSeconds ?? 30) * 1000,
+      cacheMaxAgeMs: (opts.jwksCacheMaxAgeSeconds ?? 600) * 1000,
+      timeoutMs: opts.timeoutMs ?? 5000,
     });
     const state: JwtState = {
       metadata,

@@ -151,6 +151,22 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
     expect(as.jwksFetches()).toBe(2);
   });
 
+  it('stops accepting a key removed from the JWKS once the cache expires (revocation)', async () => {
+    const as = await issuerFor();
+    const verifier = verifierFor(as, { jwksCacheMaxAgeSeconds: 0.1, jwksCooldownSeconds: 0.1 });
+    const old = as.keys[0]!;
+    const token = await as.sign();
+    await verifier.verify(token);
+    await verifier.verify(token); // served from the key memo
+    expect(as.jwksFetches()).toBe(1);
+    const next = await as.addKey('ES256');
+    as.keys.splice(as.keys.indexOf(old), 1);
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await rejection(verifier.verify(token))).description).toMatch(/no signing key/);
+    await expect(verifier.verify(await as.sign({}, {}, next))).resolves.toBeDefined();
+    expect(as.jwksFetches()).toBe(2);
+  });
+
   it('does not let a flood of unknown kids cause a fetch storm', async () => {
     const as = await issuerFor();
     const verifier = verifierFor(as, { jwksCooldownSeconds: 0.2 });
