@@ -4,11 +4,6 @@
  * resource-bound token -> tools/list, whoami -> refresh -> step-up to more scope.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:https';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -16,33 +11,22 @@ import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp
 import { TestOAuthProvider } from '../helpers/mcp-client.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 import { postForm } from '../helpers/oauth.js';
+import { startCimdServer, type CimdServer } from '../helpers/cimd-server.js';
 
 let gatehouse: TestServer;
 let mcp: ExampleMcpServer;
 let other: ExampleMcpServer;
-let cimdServer: Server;
+let cimd: CimdServer;
 let cimdOrigin: string;
-const cimdDocs = new Map<string, { status?: number; body: string; type?: string; delayMs?: number }>();
+let cimdDocs: CimdServer['docs'];
 
 beforeAll(async () => {
-  // A local https server for Client ID Metadata Documents, with a throwaway self-signed certificate.
-  const dir = mkdtempSync(join(tmpdir(), 'gh-cimd-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-  ], { stdio: 'ignore' });
-  cimdServer = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
-    const doc = cimdDocs.get(req.url ?? '');
-    if (!doc) return void res.writeHead(404).end();
-    setTimeout(() => res.writeHead(doc.status ?? 200, { 'content-type': doc.type ?? 'application/json' }).end(doc.body), doc.delayMs ?? 0);
-  });
-  await new Promise<void>((r) => cimdServer.listen(0, '127.0.0.1', () => r()));
-  cimdOrigin = `https://localhost:${(cimdServer.address() as { port: number }).port}`;
-
+  cimd = await startCimdServer();
+  cimdOrigin = cimd.origin;
+  cimdDocs = cimd.docs;
   gatehouse = await startServer({
     scopes: ['mcp:read', 'mcp:write'],
-    clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: join(dir, 'cert.pem'), timeoutMs: 1000 },
+    clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: cimd.caFile, timeoutMs: 1000 },
   });
   mcp = await startExampleMcpServer({ port: 0, issuer: gatehouse.issuer });
   other = await startExampleMcpServer({ port: 0, issuer: gatehouse.issuer });
@@ -51,7 +35,7 @@ afterAll(async () => {
   await mcp?.close();
   await other?.close();
   await gatehouse?.close();
-  cimdServer?.close();
+  cimd?.close();
 });
 
 /** Connects, handling the one interactive authorization the SDK asks for. */
