@@ -4,7 +4,8 @@
  * and failing fast / reconnecting when the connection drops. Each store gets its own key prefix, deleted afterwards.
  *
  * Never skips silently: without Redis the file fails when CI=true, and otherwise skips with a visible message.
- * GATEHOUSE_TEST_REDIS_CLUSTER=host:port,... also runs the contract against a Redis Cluster.
+ * GATEHOUSE_TEST_REDIS_CLUSTER=host:port,... also runs the contract against a Redis Cluster, and
+ * GATEHOUSE_TEST_REDIS_SENTINEL=host:port,.../masterName against a Sentinel-managed master.
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -44,6 +45,17 @@ const CLUSTER_NODES = (process.env.GATEHOUSE_TEST_REDIS_CLUSTER ?? '')
     const [host = '127.0.0.1', port = '6379'] = node.split(':');
     return { host, port: Number(port) };
   });
+
+const SENTINEL = ((): { sentinels: { host: string; port: number }[]; name: string } | undefined => {
+  const value = process.env.GATEHOUSE_TEST_REDIS_SENTINEL;
+  if (!value) return undefined;
+  const [list = '', name = 'mymaster'] = value.split('/');
+  const sentinels = list.split(',').map((node) => {
+    const [host = '127.0.0.1', port = '26379'] = node.split(':');
+    return { host, port: Number(port) };
+  });
+  return { sentinels, name };
+})();
 
 async function probe(url: string): Promise<string | undefined> {
   const client = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -181,8 +193,9 @@ class Proxy {
     this.stalled = on;
   }
 
+  /** The proxy's URL, with Redis's scheme (bytes pass through, so rediss:// keeps working). */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `${new URL(REDIS_URL).protocol}//127.0.0.1:${this.port}`;
   }
 }
 
@@ -208,6 +221,23 @@ describeRedis('Redis store', () => {
         }
       } finally {
         cluster.disconnect();
+      }
+    },
+  });
+});
+
+(SENTINEL ? describe : describe.skip)('Redis store via Sentinel (GATEHOUSE_TEST_REDIS_SENTINEL)', () => {
+  describeStorageContract('redis sentinel', (clock) => openStore(clock, { redisSentinel: SENTINEL! }), {
+    teardown: async (store) => {
+      await store.close();
+      const prefix = prefixes.get(store);
+      prefixes.delete(store);
+      if (prefix === undefined) return;
+      const master = new Redis({ sentinels: SENTINEL!.sentinels, name: SENTINEL!.name });
+      try {
+        for (const key of await keysUnder(prefix, master)) await master.unlink(key);
+      } finally {
+        master.disconnect();
       }
     },
   });

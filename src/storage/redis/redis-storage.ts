@@ -68,6 +68,8 @@ export class RedisStorage implements Storage {
   private client: Client;
   /** Connection state as last logged, so each change is logged once. */
   private link: 'unknown' | 'up' | 'down' = 'unknown';
+  /** Per-node state on Cluster, logged the same way. */
+  private readonly nodeLinks = new Map<string, 'up' | 'down'>();
   private closing = false;
 
   constructor(url: string, options: StoreOptions) {
@@ -615,8 +617,28 @@ export class RedisStorage implements Storage {
     client.on('ready', () => this.linkUp());
     client.on('error', (err: unknown) => this.linkDown(err));
     client.on('close', () => this.linkDown(undefined));
-    if (client instanceof Cluster) client.on('node error', (err: unknown) => this.linkDown(err));
+    if (client instanceof Cluster) {
+      // One node can fail while the cluster as a whole stays up: track and log each node on its own.
+      client.on('+node', (node: Redis) => {
+        node.on('ready', () => this.nodeUp(`${node.options.host ?? ''}:${node.options.port ?? ''}`));
+      });
+      client.on('node error', (err: unknown, key: string) => this.nodeDown(key, err));
+    }
     return client;
+  }
+
+  private nodeUp(node: string): void {
+    if (this.nodeLinks.get(node) === 'down') this.logger?.info({ store: 'redis', node }, 'redis: cluster node restored');
+    this.nodeLinks.set(node, 'up');
+  }
+
+  private nodeDown(node: string, err: unknown): void {
+    if (this.closing || this.nodeLinks.get(node) === 'down') return;
+    this.nodeLinks.set(node, 'down');
+    this.logger?.error(
+      { store: 'redis', node, err: errorMessage(err) },
+      'redis: cluster node unreachable; calls for its slots fail with StorageUnavailableError until it returns',
+    );
   }
 
   private linkUp(): void {
