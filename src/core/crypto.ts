@@ -67,3 +67,36 @@ export function openWithSecret(secret: string, context: string, sealed: string):
     return undefined;
   }
 }
+
+/**
+ * Encryption at rest for secrets the server must read back (e.g. upstream tokens): AES-256-GCM with a 32-byte key
+ * from config (`encryptionKey`, base64). Output: `v1.<iv>.<tag>.<ciphertext>` (base64url). The `aad` binds a value
+ * to its record, so a ciphertext copied to another record does not decrypt.
+ */
+export class SecretBox {
+  private readonly key: Buffer;
+
+  constructor(base64Key: string) {
+    const key = Buffer.from(base64Key, 'base64');
+    if (key.length !== 32) throw new TypeError('encryptionKey must be 32 bytes, base64-encoded');
+    this.key = key;
+  }
+
+  seal(plaintext: string, aad = ''): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    cipher.setAAD(Buffer.from(aad));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+  }
+
+  /** Decrypts; throws if the key, aad or data is wrong. */
+  open(sealed: string, aad = ''): string {
+    const [version, iv, tag, body] = sealed.split('.');
+    if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('not a sealed value');
+    const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+    decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+  }
+}
