@@ -127,7 +127,10 @@ export const configSchema = z
     /** Seconds a replica answers 503 with Retry-After while its store is unreachable. */
     retryAfterSeconds: z.number().int().positive().default(5),
     /** Key for encrypting secrets at rest that must be read back (base64, 32 bytes). */
-    encryptionKey: z.string().optional(),
+    encryptionKey: z
+      .string()
+      .refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 random bytes, base64 (openssl rand -base64 32)')
+      .optional(),
     redis: z
       .object({
         keyPrefix: z.string().default('gatehouse:'),
