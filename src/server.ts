@@ -110,6 +110,9 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);
+    if (config.users.length === 0 && (await storage.listUsers()).length === 0) {
+      logger.warn('no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`');
+    }
     const app = buildApp(deps, {
       metadataExtra: cimd.enabled ? { client_id_metadata_document_supported: true } : {},
       consentWarnings: metadataDocumentWarnings,
