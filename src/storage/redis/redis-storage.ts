@@ -89,7 +89,9 @@ export class RedisStorage implements Storage {
     this.closing = false;
     try {
       const client = this.client;
-      if (client.status === 'wait') await withTimeout(client.connect(), CONNECT_TIMEOUT_MS, 'connect');
+      if (client.status === 'wait' || client.status === 'end') {
+        await withTimeout(client.connect(), CONNECT_TIMEOUT_MS, 'connect');
+      }
       await client.ping();
     } catch (err) {
       this.linkDown(err);
@@ -437,12 +439,15 @@ export class RedisStorage implements Storage {
     const k = this.keys;
     const now = this.clock.now();
     if (accessToken.expiresAt <= now) return;
-    await this.setPointer(k.accessPointer(accessToken.jti), grantId, accessToken.expiresAt, now);
-    await this.script('addAccessToken', [k.grant(grantId), k.grantAccessTokens(grantId)], [
+    const pointer = k.accessPointer(accessToken.jti);
+    await this.setPointer(pointer, grantId, accessToken.expiresAt, now);
+    const recorded = await this.script<number>('addAccessToken', [k.grant(grantId), k.grantAccessTokens(grantId)], [
       now,
       accessToken.jti,
       accessToken.expiresAt,
     ]);
+    // Unknown grant: nothing was recorded, so the pointer leads nowhere.
+    if (recorded !== 1) await this.dropKey(pointer);
   }
 
   async revokeGrant(grantId: string, now: number): Promise<boolean> {
