@@ -1,0 +1,416 @@
+import { describe, expect, it } from 'vitest';
+import {
+  clientMetadataResponse,
+  parseRegistrationRequest,
+  validateClientMetadata,
+} from './client-metadata.js';
+import { InvalidClientMetadata, InvalidRedirectUri, OAuthError } from './errors.js';
+import type { ClientRecord } from '../storage/types.js';
+
+const SUPPORTED = ['openid', 'profile', 'email', 'offline_access', 'mcp:tools'];
+
+function validate(body: unknown, strict = false) {
+  return validateClientMetadata(parseRegistrationRequest(body), SUPPORTED, strict);
+}
+
+function error(fn: () => unknown): OAuthError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof OAuthError) return err;
+    throw err;
+  }
+  throw new Error('expected an OAuthError');
+}
+
+describe('parseRegistrationRequest (RFC 7591 §2, §3.2.2)', () => {
+  it.each([null, 'string', 42, [], [{ redirect_uris: [] }]])('refuses a non-object body: %j', (body) => {
+    const err = error(() => parseRegistrationRequest(body));
+    expect(err).toBeInstanceOf(InvalidClientMetadata);
+    expect(err.code).toBe('invalid_client_metadata');
+    expect(err.description).toBe('the registration request must be a JSON object');
+  });
+
+  it('ignores unknown fields (RFC 7591 §2) and drops them from the result', () => {
+    const parsed = parseRegistrationRequest({
+      redirect_uris: ['https://app.example.com/cb'],
+      software_statement_extra: 'x',
+      jwks: { keys: [] },
+      frobnicate: true,
+    });
+    expect(parsed).toEqual({ redirect_uris: ['https://app.example.com/cb'] });
+  });
+
+  it('a malformed redirect_uris is invalid_redirect_uri', () => {
+    const err = error(() => parseRegistrationRequest({ redirect_uris: 'https://app.example.com/cb' }));
+    expect(err).toBeInstanceOf(InvalidRedirectUri);
+    expect(err.code).toBe('invalid_redirect_uri');
+    expect(err.description.startsWith('redirect_uris: ')).toBe(true);
+    expect(error(() => parseRegistrationRequest({ redirect_uris: [42] }))).toBeInstanceOf(InvalidRedirectUri);
+  });
+
+  it('other malformed fields are invalid_client_metadata naming the field', () => {
+    const err = error(() => parseRegistrationRequest({ redirect_uris: ['https://a.example/cb'], grant_types: 'authorization_code' }));
+    expect(err).toBeInstanceOf(InvalidClientMetadata);
+    expect(err.description.startsWith('grant_types: ')).toBe(true);
+  });
+
+  it.each(['client_uri', 'logo_uri', 'tos_uri', 'policy_uri'])('%s must be an https URL', (field) => {
+    expect(parseRegistrationRequest({ [field]: 'https://app.example.com/x' })).toEqual({ [field]: 'https://app.example.com/x' });
+    const err = error(() => parseRegistrationRequest({ [field]: 'http://app.example.com/x' }));
+    expect(err).toBeInstanceOf(InvalidClientMetadata);
+    expect(err.description).toBe(`${field}: must be an https URL`);
+    expect(error(() => parseRegistrationRequest({ [field]: 'javascript:alert(1)' }))).toBeInstanceOf(InvalidClientMetadata);
+  });
+
+  it('bounds list and string sizes', () => {
+    expect(error(() => parseRegistrationRequest({ redirect_uris: Array.from({ length: 51 }, (_, i) => `https://a.example/${i}`) }))).toBeInstanceOf(
+      InvalidRedirectUri,
+    );
+    expect(error(() => parseRegistrationRequest({ client_name: 'x'.repeat(201) })).description.startsWith('client_name: ')).toBe(true);
+  });
+});
+
+describe('validateClientMetadata (RFC 7591 §2)', () => {
+  describe('defaults', () => {
+    it('authorization_code + code + client_secret_basic + web', () => {
+      const md = validate({ redirect_uris: ['https://app.example.com/cb'] });
+      expect(md).toEqual({
+        redirectUris: ['https://app.example.com/cb'],
+        grantTypes: ['authorization_code'],
+        responseTypes: ['code'],
+        scope: [],
+        tokenEndpointAuthMethod: 'client_secret_basic',
+        applicationType: 'web',
+        clientName: undefined,
+        clientUri: undefined,
+        logoUri: undefined,
+        contacts: undefined,
+        tosUri: undefined,
+        policyUri: undefined,
+        softwareId: undefined,
+        softwareVersion: undefined,
+      });
+    });
+
+    it('copies the descriptive metadata through', () => {
+      const md = validate({
+        redirect_uris: ['https://app.example.com/cb'],
+        client_name: 'App',
+        client_uri: 'https://app.example.com',
+        logo_uri: 'https://app.example.com/logo.png',
+        contacts: ['ops@example.com'],
+        tos_uri: 'https://app.example.com/tos',
+        policy_uri: 'https://app.example.com/privacy',
+        software_id: 'app-id',
+        software_version: '1.2.3',
+      });
+      expect(md).toMatchObject({
+        clientName: 'App',
+        clientUri: 'https://app.example.com',
+        logoUri: 'https://app.example.com/logo.png',
+        contacts: ['ops@example.com'],
+        tosUri: 'https://app.example.com/tos',
+        policyUri: 'https://app.example.com/privacy',
+        softwareId: 'app-id',
+        softwareVersion: '1.2.3',
+      });
+    });
+
+    it('de-duplicates redirect_uris, grant_types and response_types', () => {
+      const md = validate({
+        redirect_uris: ['https://a.example/cb', 'https://a.example/cb'],
+        grant_types: ['authorization_code', 'refresh_token', 'authorization_code'],
+        response_types: ['code', 'code'],
+      });
+      expect(md.redirectUris).toEqual(['https://a.example/cb']);
+      expect(md.grantTypes).toEqual(['authorization_code', 'refresh_token']);
+      expect(md.responseTypes).toEqual(['code']);
+    });
+  });
+
+  describe('grant_types / response_types consistency (RFC 7591 §2.1)', () => {
+    it('refuses an unsupported grant type (implicit, password, device code)', () => {
+      for (const g of ['implicit', 'password', 'urn:ietf:params:oauth:grant-type:device_code']) {
+        const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], grant_types: ['authorization_code', g] }));
+        expect(err).toBeInstanceOf(InvalidClientMetadata);
+        expect(err.description).toBe(`grant_types: unsupported grant type ${JSON.stringify(g)}`);
+      }
+    });
+
+    it('refuses response types other than code (OAuth 2.1 removes token)', () => {
+      for (const r of ['token', 'id_token', 'code id_token']) {
+        const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], response_types: [r] }));
+        expect(err.description).toBe(`response_types: only "code" is supported, got ${JSON.stringify(r)}`);
+      }
+    });
+
+    it('authorization_code requires response_types to include code', () => {
+      const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], response_types: [] }));
+      expect(err).toBeInstanceOf(InvalidClientMetadata);
+      expect(err.description).toBe('grant_types includes authorization_code, so response_types must include code');
+    });
+
+    it('response_types code without the authorization_code grant is refused', () => {
+      const err = error(() => validate({ grant_types: ['client_credentials'], response_types: ['code'] }));
+      expect(err.description).toBe('response_types "code" requires the authorization_code grant type');
+    });
+
+    it('refresh_token alone (without authorization_code) is refused', () => {
+      const err = error(() => validate({ grant_types: ['refresh_token'], response_types: [] }));
+      expect(err.description).toBe('grant_types: refresh_token requires authorization_code');
+    });
+
+    it('an empty grant_types list is consistent (response_types then defaults to [])', () => {
+      // No grant at all is consistent per RFC 7591 (response_types defaults to [] without authorization_code).
+      const md = validate({ grant_types: [] });
+      expect(md.grantTypes).toEqual([]);
+      expect(md.responseTypes).toEqual([]);
+    });
+  });
+
+  describe('token_endpoint_auth_method', () => {
+    it.each(['none', 'client_secret_basic', 'client_secret_post'] as const)('accepts %s', (method) => {
+      expect(validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: method }).tokenEndpointAuthMethod).toBe(method);
+    });
+
+    it.each(['private_key_jwt', 'client_secret_jwt', 'tls_client_auth', 'NONE', ''])('refuses %j', (method) => {
+      const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: method }));
+      expect(err).toBeInstanceOf(InvalidClientMetadata);
+      expect(err.description).toBe(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
+    });
+
+    it('client_credentials requires a confidential client', () => {
+      const err = error(() => validate({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }));
+      expect(err.description).toBe('client_credentials requires a confidential client (a client secret)');
+      const md = validate({ grant_types: ['client_credentials'] });
+      expect(md).toMatchObject({ grantTypes: ['client_credentials'], responseTypes: [], redirectUris: [], tokenEndpointAuthMethod: 'client_secret_basic' });
+      expect(validate({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' }).tokenEndpointAuthMethod).toBe(
+        'client_secret_post',
+      );
+    });
+  });
+
+  describe('redirect_uris', () => {
+    it('are required for the authorization_code grant (invalid_redirect_uri)', () => {
+      for (const body of [{}, { redirect_uris: [] }]) {
+        const err = error(() => validate(body));
+        expect(err).toBeInstanceOf(InvalidRedirectUri);
+        expect(err.description).toBe('redirect_uris is required for the authorization_code grant');
+      }
+    });
+
+    it('every URI is checked; one bad URI refuses the registration, naming it', () => {
+      const err = error(() => validate({ redirect_uris: ['https://a.example/cb', 'http://evil.example/cb'] }));
+      expect(err).toBeInstanceOf(InvalidRedirectUri);
+      expect(err.description).toBe('redirect_uri "http://evil.example/cb" uses http but is not a loopback address; use https');
+    });
+
+    it.each(['https://a.example/cb#f', 'javascript:alert(1)', 'data:text/html,x', 'https://u:p@a.example/cb', 'relative/cb'])(
+      'refuses %s',
+      (uri) => {
+        expect(error(() => validate({ redirect_uris: [uri] }))).toBeInstanceOf(InvalidRedirectUri);
+      },
+    );
+
+    it('are still checked for non-code clients that send them', () => {
+      expect(error(() => validate({ grant_types: ['client_credentials'], redirect_uris: ['javascript:x'] }))).toBeInstanceOf(InvalidRedirectUri);
+    });
+  });
+
+  describe('application_type (OIDC Registration §2, RFC 8252)', () => {
+    it.each([
+      [['http://127.0.0.1/'], 'native'],
+      [['http://localhost:3000/cb'], 'native'],
+      [['http://[::1]/cb'], 'native'],
+      [['com.example.app:/cb'], 'native'],
+      [['https://app.example.com/cb', 'cursor://anysphere.cursor-mcp/oauth/callback'], 'native'],
+      [['https://app.example.com/cb'], 'web'],
+      [['https://localhost/cb'], 'web'],
+    ] as const)('is inferred from %j as %s', (uris, expected) => {
+      expect(validate({ redirect_uris: [...uris] }).applicationType).toBe(expected);
+    });
+
+    it('is inferred as web for a client without redirect URIs', () => {
+      expect(validate({ grant_types: ['client_credentials'] }).applicationType).toBe('web');
+    });
+
+    it('an explicit web client may not use a custom scheme', () => {
+      const err = error(() => validate({ application_type: 'web', redirect_uris: ['cursor://anysphere.cursor-mcp/oauth/callback'] }));
+      expect(err).toBeInstanceOf(InvalidRedirectUri);
+      expect(err.description).toContain('web clients must use https or loopback http');
+    });
+
+    it('an explicit web client may use loopback http (development)', () => {
+      expect(validate({ application_type: 'web', redirect_uris: ['http://localhost:3000/cb'] }).applicationType).toBe('web');
+    });
+
+    it('an explicit native client may use https', () => {
+      expect(validate({ application_type: 'native', redirect_uris: ['https://app.example.com/cb'] }).applicationType).toBe('native');
+    });
+
+    it('refuses other values', () => {
+      for (const t of ['browser', 'Native', '']) {
+        const err = error(() => validate({ application_type: t, redirect_uris: ['https://a.example/cb'] }));
+        expect(err).toBeInstanceOf(InvalidClientMetadata);
+        expect(err.description).toBe('application_type must be "web" or "native"');
+      }
+    });
+  });
+
+  describe('scope', () => {
+    it('keeps known scopes in order, de-duplicated', () => {
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'profile openid profile' }).scope).toEqual(['profile', 'openid']);
+    });
+
+    it('narrows unknown scopes away when not strict', () => {
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid admin mcp:tools root' }).scope).toEqual(['openid', 'mcp:tools']);
+    });
+
+    it('refuses unknown scopes when strict, naming them', () => {
+      const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid admin root' }, true));
+      expect(err).toBeInstanceOf(InvalidClientMetadata);
+      expect(err.description).toBe('scope: unknown scope admin root');
+    });
+
+    it('strict accepts known scopes', () => {
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid offline_access' }, true).scope).toEqual([
+        'openid',
+        'offline_access',
+      ]);
+    });
+
+    it('absent or empty scope means an empty allow-list', () => {
+      expect(validate({ redirect_uris: ['https://a.example/cb'] }).scope).toEqual([]);
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: '' }).scope).toEqual([]);
+    });
+
+    // BUG: an illegal character in the registration `scope` surfaces as invalid_scope (parseScope's error), but
+    // RFC 7591 §3.2.2 only defines invalid_redirect_uri / invalid_client_metadata / software statement errors for
+    // the registration endpoint; a bad metadata value must be invalid_client_metadata.
+    it.fails('RFC 7591 §3.2.2: a malformed scope value is invalid_client_metadata', () => {
+      const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid "quoted"' }));
+      expect(err.code).toBe('invalid_client_metadata');
+    });
+  });
+
+  describe('real MCP client registrations', () => {
+    it('VS Code (loopback with port, port-less loopback, vscode.dev) → native public client', () => {
+      const md = validate({
+        client_name: 'Visual Studio Code',
+        redirect_uris: ['http://127.0.0.1:33418/', 'http://127.0.0.1/', 'https://vscode.dev/redirect'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      });
+      expect(md).toMatchObject({
+        redirectUris: ['http://127.0.0.1:33418/', 'http://127.0.0.1/', 'https://vscode.dev/redirect'],
+        grantTypes: ['authorization_code', 'refresh_token'],
+        responseTypes: ['code'],
+        tokenEndpointAuthMethod: 'none',
+        applicationType: 'native',
+        clientName: 'Visual Studio Code',
+      });
+    });
+
+    it('Claude-like (http://localhost/callback and https web callback)', () => {
+      const md = validate({
+        client_name: 'Claude Code',
+        redirect_uris: ['http://localhost/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      });
+      expect(md.applicationType).toBe('native');
+      expect(md.redirectUris).toEqual(['http://localhost/callback']);
+
+      const web = validate({
+        client_name: 'claudeai',
+        redirect_uris: ['https://claude.ai/api/mcp/auth_callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      });
+      expect(web).toMatchObject({ applicationType: 'web', tokenEndpointAuthMethod: 'client_secret_post' });
+    });
+
+    it('Cursor (private-use scheme) → native', () => {
+      const md = validate({
+        client_name: 'Cursor',
+        redirect_uris: ['cursor://anysphere.cursor-mcp/oauth/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      });
+      expect(md).toMatchObject({ applicationType: 'native', redirectUris: ['cursor://anysphere.cursor-mcp/oauth/callback'] });
+    });
+
+    it('MCP Inspector (localhost:6274), with the extra fields the SDK sends', () => {
+      const md = validate({
+        client_name: 'MCP Inspector',
+        client_uri: 'https://github.com/modelcontextprotocol/inspector',
+        redirect_uris: ['http://localhost:6274/oauth/callback', 'http://localhost:6274/oauth/callback/debug'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+        scope: 'openid mcp:tools not-a-server-scope',
+        software_statement: undefined,
+        some_future_field: { nested: true },
+      });
+      expect(md).toMatchObject({
+        applicationType: 'native',
+        tokenEndpointAuthMethod: 'none',
+        scope: ['openid', 'mcp:tools'],
+        clientUri: 'https://github.com/modelcontextprotocol/inspector',
+      });
+    });
+  });
+});
+
+describe('clientMetadataResponse (RFC 7591 §3.2.1)', () => {
+  const base: ClientRecord = {
+    clientId: 'abc',
+    redirectUris: ['https://a.example/cb'],
+    grantTypes: ['authorization_code'],
+    responseTypes: ['code'],
+    scope: [],
+    tokenEndpointAuthMethod: 'none',
+    applicationType: 'web',
+    source: 'dynamic',
+    createdAt: 1_700_000_000_999,
+    updatedAt: 1_700_000_000_999,
+    clientSecretExpiresAt: 0,
+  };
+
+  it('public client: seconds since epoch, no secret fields, no empty scope', () => {
+    expect(clientMetadataResponse(base)).toEqual({
+      client_id: 'abc',
+      client_id_issued_at: 1_700_000_000,
+      redirect_uris: ['https://a.example/cb'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      application_type: 'web',
+    });
+  });
+
+  it('confidential client: client_secret_expires_at in seconds (0 = never), scope joined, optional fields, never the hash', () => {
+    const out = clientMetadataResponse({
+      ...base,
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      clientSecretHash: 'hmac:xyz',
+      clientSecretExpiresAt: 1_800_000_000_500,
+      scope: ['openid', 'mcp:tools'],
+      clientName: 'App',
+      contacts: ['a@example.com'],
+    });
+    expect(out).toMatchObject({
+      client_secret_expires_at: 1_800_000_000,
+      scope: 'openid mcp:tools',
+      client_name: 'App',
+      contacts: ['a@example.com'],
+    });
+    expect(JSON.stringify(out)).not.toContain('hmac:xyz');
+    expect(clientMetadataResponse({ ...base, clientSecretHash: 'hmac:x' }).client_secret_expires_at).toBe(0);
+  });
+});
