@@ -3,7 +3,7 @@
  * JWKS, or opaque tokens checked by RFC 7662 introspection. Audience binding follows RFC 8707 / MCP.
  */
 import { jwtVerify } from 'jose';
-import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
+import type { CryptoKey, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { discoverAuthorizationServer } from './discovery.js';
 import type { AuthorizationServerMetadata, FetchLike } from './discovery.js';
 import { ResourceAuthError } from './errors.js';
@@ -182,8 +182,6 @@ function fromJoseError(error: unknown): ResourceAuthError {
       return invalidToken('the access token signature is invalid', error);
     case 'ERR_JWKS_NO_MATCHING_KEY':
       return invalidToken('no signing key matches the access token', error);
-    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
-      return invalidToken('the access token does not identify its signing key', error);
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
     case 'ERR_JOSE_NOT_SUPPORTED':
       return invalidToken('the access token signing algorithm is not accepted', error);
@@ -194,6 +192,22 @@ function fromJoseError(error: unknown): ResourceAuthError {
       // JWKS timeout, non-200 or unparsable JWKS, network failure: not the token's fault.
       return new ResourceAuthError('temporarily_unavailable', 'the signing keys could not be loaded', { cause: error });
   }
+}
+
+/**
+ * A token without `kid` while the JWKS holds several keys for its `alg` (e.g. mid-rotation): jose hands back the
+ * candidates, and the token is accepted if one of them verifies it. Any other error is mapped and rethrown.
+ */
+async function retryEachKey(token: string, options: JWTVerifyOptions, error: unknown): Promise<AccessTokenClaims> {
+  if ((error as { code?: unknown } | null)?.code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw fromJoseError(error);
+  for await (const key of error as AsyncIterable<CryptoKey>) {
+    try {
+      return (await jwtVerify<AccessTokenClaims>(token, key, options)).payload;
+    } catch (inner) {
+      if ((inner as { code?: unknown } | null)?.code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw fromJoseError(inner);
+    }
+  }
+  throw invalidToken('the access token signature is invalid', error);
 }
 
 function splitScope(scope: string | undefined): string[] {
@@ -307,7 +321,7 @@ class Verifier implements ResourceVerifier {
     try {
       ({ payload } = await jwtVerify<AccessTokenClaims>(token, state.jwks, state.options));
     } catch (error) {
-      throw fromJoseError(error);
+      payload = await retryEachKey(token, state.options, error);
     }
     const { sub, client_id: clientId, scope, jti, aud, exp } = payload;
     if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof jti !== 'string') {

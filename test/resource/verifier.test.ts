@@ -138,6 +138,24 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
     expect((await rejection(verifier.verify(''))).code).toBe('invalid_request');
   });
 
+  it('tries each candidate key for a token without kid', async () => {
+    const as = await issuerFor();
+    const second = await as.addKey('ES256');
+    const verifier = verifierFor(as);
+    await expect(verifier.verify(await as.sign({ sub: 'k1' }, { kid: undefined }))).resolves.toMatchObject({ subject: 'k1' });
+    await expect(verifier.verify(await as.sign({ sub: 'k2' }, { kid: undefined }, second))).resolves.toMatchObject({
+      subject: 'k2',
+    });
+    const stranger = await makeKey('ES256');
+    expect((await rejection(verifier.verify(await as.sign({}, { kid: undefined }, stranger)))).description).toMatch(
+      /signature/,
+    );
+    // The typ/aud checks still apply on this path.
+    expect((await rejection(verifier.verify(await as.sign({ aud: 'https://x' }, { kid: undefined }, second)))).description).toMatch(
+      /not issued for this resource/,
+    );
+  });
+
   it('refetches the JWKS once for an unknown kid (key rotation)', async () => {
     const as = await issuerFor();
     const verifier = verifierFor(as, { jwksCooldownSeconds: 0.1 });
