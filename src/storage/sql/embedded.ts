@@ -1,0 +1,76 @@
+/**
+ * Embedded backend: PostgreSQL compiled to WASM (PGlite), persisted in a local directory, running the same SQL as the
+ * PostgreSQL store. For a single process only: PGlite holds the directory exclusively and has one connection.
+ */
+import { mkdirSync } from 'node:fs';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { StorageUnavailableError } from '../../core/errors.js';
+import type { StoreOptions } from '../options.js';
+import type { Storage } from '../types.js';
+import { SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
+
+/**
+ * Creates the embedded store in `dir` (created if missing; `memory://` keeps it in memory, for tests). Call `init()`
+ * before use.
+ */
+export function createEmbeddedStorage(dir: string, options: StoreOptions): Storage {
+  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
+  return new SqlStorage(new PgliteExecutor(new PGlite(dir), true), 'embedded', options);
+}
+
+/**
+ * An embedded store on a PGlite instance the caller owns (close() leaves it open). Stores with different
+ * `sqlSchema`s can share one instance, which is how tests avoid starting a PGlite (seconds each) per store.
+ */
+export function createEmbeddedStorageOn(db: PGlite, options: StoreOptions): Storage {
+  return new SqlStorage(new PgliteExecutor(db, false), 'embedded', options);
+}
+
+/**
+ * {@link SqlExecutor} over one PGlite instance. PGlite has a single connection, so statements and transactions must
+ * not interleave: every call goes through one FIFO queue (PGlite also serialises internally; the queue keeps our
+ * ordering explicit and independent of that).
+ */
+class PgliteExecutor implements SqlExecutor {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly db: PGlite,
+    private readonly ownsDb: boolean,
+  ) {}
+
+  query<R = SqlRow>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
+    return this.exclusive(() => run<R>(this.db, text, params));
+  }
+
+  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+    return this.exclusive(() =>
+      this.db.transaction((t) => fn({ query: <R = SqlRow>(text: string, params?: readonly unknown[]) => run<R>(t, text, params) })),
+    );
+  }
+
+  close(): Promise<void> {
+    // Queued behind earlier work, so what was already asked for completes and the data directory is left consistent.
+    return this.exclusive(async () => {
+      this.closed = true;
+      if (this.ownsDb && !this.db.closed) await this.db.close();
+    }, true);
+  }
+
+  private exclusive<T>(work: () => Promise<T>, closing = false): Promise<T> {
+    const result = this.queue.then(() => {
+      if (!closing && (this.closed || this.db.closed)) throw new StorageUnavailableError('embedded storage is closed');
+      return work();
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+async function run<R>(db: PGlite | Transaction, text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
+  // PGlite does not turn undefined into NULL the way pg does.
+  const values = params?.map((v) => (v === undefined ? null : v));
+  const res = await db.query<R>(text, values);
+  return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+}

@@ -1,0 +1,203 @@
+/**
+ * Versioned schema migrations for the SQL stores (PostgreSQL and PGlite run the same statements). Applied by
+ * {@link migrate} inside one transaction under a per-schema advisory lock, so replicas starting together apply each
+ * version exactly once and never see a half-built schema. Never edit a released migration: append a new version.
+ */
+import type { SqlQueryable } from './sql-storage.js';
+
+/** One schema version: `up` runs with `s` = the quoted schema name. */
+export interface Migration {
+  version: number;
+  name: string;
+  up(s: string): string[];
+}
+
+/** Every migration, in order. Times are epoch ms in `bigint`; list fields are `text[]`, structured ones `jsonb`. */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    up: (s) => [
+      `CREATE TABLE ${s}.clients (
+        client_id text PRIMARY KEY,
+        client_secret_hash text,
+        registration_access_token_hash text,
+        redirect_uris text[] NOT NULL,
+        grant_types text[] NOT NULL,
+        response_types text[] NOT NULL,
+        scope text[] NOT NULL,
+        token_endpoint_auth_method text NOT NULL,
+        application_type text NOT NULL,
+        source text NOT NULL,
+        -- display and key metadata (client_name, uris, contacts, software_*, jwks, jwks_uri): read as a whole
+        metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+        client_secret_expires_at bigint NOT NULL DEFAULT 0,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      )`,
+      `CREATE TABLE ${s}.users (
+        id text PRIMARY KEY,
+        username text NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        email text,
+        email_verified boolean,
+        name text,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      )`,
+      `CREATE TABLE ${s}.signing_keys (
+        kid text PRIMARY KEY,
+        alg text NOT NULL,
+        private_jwk jsonb NOT NULL,
+        public_jwk jsonb NOT NULL,
+        status text NOT NULL CHECK (status IN ('active', 'retired')),
+        created_at bigint NOT NULL,
+        expires_at bigint
+      )`,
+      `CREATE INDEX signing_keys_expires_at_idx ON ${s}.signing_keys (expires_at)`,
+      `CREATE TABLE ${s}.secrets (
+        name text PRIMARY KEY,
+        value text NOT NULL,
+        created_at bigint NOT NULL
+      )`,
+      `CREATE TABLE ${s}.interactions (
+        id text PRIMARY KEY,
+        client_id text NOT NULL,
+        redirect_uri text NOT NULL,
+        state text,
+        nonce text,
+        scope text[] NOT NULL,
+        resource text[] NOT NULL,
+        code_challenge text NOT NULL,
+        code_challenge_method text NOT NULL,
+        prompt text[] NOT NULL,
+        max_age integer,
+        response_mode text NOT NULL,
+        user_id text,
+        auth_time bigint,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      )`,
+      `CREATE INDEX interactions_expires_at_idx ON ${s}.interactions (expires_at)`,
+      `CREATE TABLE ${s}.sessions (
+        id text PRIMARY KEY,
+        user_id text NOT NULL,
+        auth_time bigint NOT NULL,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      )`,
+      `CREATE INDEX sessions_expires_at_idx ON ${s}.sessions (expires_at)`,
+      `CREATE TABLE ${s}.authorization_codes (
+        code_hash text PRIMARY KEY,
+        grant_id text NOT NULL,
+        client_id text NOT NULL,
+        user_id text NOT NULL,
+        redirect_uri text NOT NULL,
+        scope text[] NOT NULL,
+        resource text[] NOT NULL,
+        code_challenge text NOT NULL,
+        nonce text,
+        auth_time bigint NOT NULL,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        -- kept after redemption until expiry so a replay is reported as reuse, not as unknown
+        consumed boolean NOT NULL DEFAULT false
+      )`,
+      `CREATE INDEX authorization_codes_expires_at_idx ON ${s}.authorization_codes (expires_at)`,
+      `CREATE INDEX authorization_codes_client_id_idx ON ${s}.authorization_codes (client_id)`,
+      `CREATE TABLE ${s}.grants (
+        id text PRIMARY KEY,
+        client_id text NOT NULL,
+        user_id text NOT NULL,
+        scope text[] NOT NULL,
+        resource text[] NOT NULL,
+        auth_time bigint NOT NULL,
+        nonce text,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        revoked_at bigint
+      )`,
+      `CREATE INDEX grants_user_client_idx ON ${s}.grants (user_id, client_id)`,
+      `CREATE INDEX grants_client_id_idx ON ${s}.grants (client_id)`,
+      `CREATE INDEX grants_expires_at_idx ON ${s}.grants (expires_at)`,
+      `CREATE TABLE ${s}.refresh_tokens (
+        token_hash text PRIMARY KEY,
+        grant_id text NOT NULL REFERENCES ${s}.grants (id) ON DELETE CASCADE,
+        client_id text NOT NULL,
+        scope text[] NOT NULL,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        rotated_at bigint,
+        successor text
+      )`,
+      `CREATE INDEX refresh_tokens_grant_id_idx ON ${s}.refresh_tokens (grant_id)`,
+      `CREATE INDEX refresh_tokens_expires_at_idx ON ${s}.refresh_tokens (expires_at)`,
+      // The primary key's leading grant_id column is the index revokeGrant uses.
+      `CREATE TABLE ${s}.access_token_refs (
+        grant_id text NOT NULL REFERENCES ${s}.grants (id) ON DELETE CASCADE,
+        jti text NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (grant_id, jti)
+      )`,
+      `CREATE INDEX access_token_refs_expires_at_idx ON ${s}.access_token_refs (expires_at)`,
+      `CREATE TABLE ${s}.revoked_jtis (
+        jti text PRIMARY KEY,
+        expires_at bigint NOT NULL
+      )`,
+      `CREATE INDEX revoked_jtis_expires_at_idx ON ${s}.revoked_jtis (expires_at)`,
+      `CREATE TABLE ${s}.consents (
+        user_id text NOT NULL,
+        client_id text NOT NULL,
+        scope text[] NOT NULL,
+        resource text[] NOT NULL,
+        created_at bigint NOT NULL,
+        expires_at bigint NOT NULL,
+        PRIMARY KEY (user_id, client_id)
+      )`,
+      `CREATE INDEX consents_client_id_idx ON ${s}.consents (client_id)`,
+      `CREATE INDEX consents_expires_at_idx ON ${s}.consents (expires_at)`,
+    ],
+  },
+];
+
+/** Double-quotes an SQL identifier (schema names come from configuration). */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Advisory-lock key text for a purpose and schema; hashed server-side with `hashtext`. */
+export function lockKey(purpose: 'migrate' | 'cleanup' | 'keys', schema: string): string {
+  return `gatehouse.${purpose}.${schema}`;
+}
+
+/**
+ * Creates the schema if missing and applies every pending migration in one transaction, holding a transaction-scoped
+ * advisory lock so concurrent replicas wait instead of racing on DDL. Returns the versions applied now.
+ */
+export async function migrate(
+  tx: SqlQueryable,
+  schema: string,
+  list: readonly Migration[] = migrations,
+): Promise<number[]> {
+  const s = quoteIdent(schema);
+  await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey('migrate', schema)]);
+  // Under the lock: CREATE SCHEMA IF NOT EXISTS is not itself race-free between sessions.
+  await tx.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+  await tx.query(
+    `CREATE TABLE IF NOT EXISTS ${s}.gatehouse_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`,
+  );
+  const { rows } = await tx.query<{ version: number }>(`SELECT version FROM ${s}.gatehouse_migrations`);
+  const applied = new Set(rows.map((r) => Number(r.version)));
+  const done: number[] = [];
+  for (const m of [...list].sort((a, b) => a.version - b.version)) {
+    if (applied.has(m.version)) continue;
+    for (const statement of m.up(s)) await tx.query(statement);
+    await tx.query(`INSERT INTO ${s}.gatehouse_migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+    done.push(m.version);
+  }
+  return done;
+}
