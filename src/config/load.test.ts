@@ -215,10 +215,10 @@ describe('loadConfig(env)', () => {
     }
   });
 
-  // BUG: Number(' ') is 0, so a whitespace-only PORT (e.g. `PORT= ` from a templated .env) passes the integer check and
+  // Regression (was a bug): Number(' ') is 0, so a whitespace-only PORT (e.g. `PORT= ` from a templated .env) passes the integer check and
   // the server silently binds an ephemeral port with issuer http://localhost:0. Hex and exponent forms ('0x1F90',
   // '1e3') are likewise accepted. Parsing with /^\d+$/ before Number() would refuse these.
-  it.fails('a whitespace-only PORT is refused rather than becoming port 0', () => {
+  it('a whitespace-only PORT is refused rather than becoming port 0', () => {
     expect(() => loadConfig({ PORT: ' ' })).toThrow(ConfigError);
   });
 

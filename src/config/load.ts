@@ -57,7 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const merged: Record<string, unknown> = { ...file };
   if (env.PORT !== undefined && env.PORT !== '') {
-    const port = Number(env.PORT);
+    const port = /^\d+$/.test(env.PORT.trim()) ? Number(env.PORT.trim()) : NaN;
     if (!Number.isInteger(port)) throw new ConfigError(`invalid configuration:\n  PORT: not an integer: ${env.PORT}`);
     merged.port = port;
   }

@@ -285,10 +285,10 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
       expect(validate({ redirect_uris: ['https://a.example/cb'], scope: '' }).scope).toEqual([]);
     });
 
-    // BUG: an illegal character in the registration `scope` surfaces as invalid_scope (parseScope's error), but
+    // Regression (was a bug): an illegal character in the registration `scope` surfaces as invalid_scope (parseScope's error), but
     // RFC 7591 §3.2.2 only defines invalid_redirect_uri / invalid_client_metadata / software statement errors for
     // the registration endpoint; a bad metadata value must be invalid_client_metadata.
-    it.fails('RFC 7591 §3.2.2: a malformed scope value is invalid_client_metadata', () => {
+    it('RFC 7591 §3.2.2: a malformed scope value is invalid_client_metadata', () => {
       const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid "quoted"' }));
       expect(err.code).toBe('invalid_client_metadata');
     });

@@ -118,7 +118,12 @@ export function validateClientMetadata(
 
   let scope: string[] = [];
   if (req.scope !== undefined) {
-    const requested = parseScope(req.scope);
+    let requested: string[];
+    try {
+      requested = parseScope(req.scope);
+    } catch (err) {
+      throw new InvalidClientMetadata(`scope: ${(err as { description?: string }).description ?? 'malformed'}`);
+    }
     const known = new Set(supportedScopes);
     const unknown = requested.filter((s) => !known.has(s));
     if (unknown.length > 0 && strictScopes) {

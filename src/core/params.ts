@@ -12,13 +12,13 @@ export function collapseParams(
   raw: RawParams,
   repeatable: readonly string[] = [],
 ): Record<string, string | string[] | undefined> {
-  const out: Record<string, string | string[] | undefined> = {};
+  const out: Record<string, string | string[] | undefined> = Object.create(null) as Record<string, string | string[] | undefined>;
   for (const [name, values] of Object.entries(raw)) {
     const present = values.filter((v) => v !== '');
     if (present.length === 0) continue;
     if (repeatable.includes(name)) {
       out[name] = present;
-    } else if (present.length > 1 || values.length > 1) {
+    } else if (present.length > 1) {
       throw new InvalidRequest(`parameter ${name} must not be included more than once`);
     } else {
       out[name] = present[0];

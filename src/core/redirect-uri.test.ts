@@ -192,10 +192,10 @@ describe('matchRedirectUri (RFC 9700 §4.1.3 exact match, RFC 8252 §7.3 loopbac
     expect(matchRedirectUri(registered, 'cursor://anysphere.cursor-mcp/oauth/callback2')).toBeUndefined();
   });
 
-  // BUG: the port group is /\d{1,5}/, so "ports" above 65535 match. The endpoint then echoes a redirect_uri that is
+  // Regression (was a bug): the port group is /\d{1,5}/, so "ports" above 65535 match. The endpoint then echoes a redirect_uri that is
   // not a valid URL (new URL('http://localhost:99999/cb') throws), which turns a client error into a 500 or an
   // unusable redirect. RFC 8252 §7.3 is about real ports only.
-  it.fails('RFC 8252 §7.3: does not match a loopback "port" outside 0..65535', () => {
+  it('RFC 8252 §7.3: does not match a loopback "port" outside 0..65535', () => {
     expect(matchRedirectUri(['http://localhost/cb'], 'http://localhost:99999/cb')).toBeUndefined();
   });
 });

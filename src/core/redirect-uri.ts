@@ -20,7 +20,11 @@ export function isLoopback(url: URL): boolean {
   return LOOPBACK_HOSTS.has(url.hostname);
 }
 
-/** Private-use URI schemes per RFC 8252 §7.1 must contain a period (reverse domain name), e.g. `com.example.app:`. */
+/**
+ * Private-use URI schemes (RFC 8252 §7.1). The RFC recommends reverse-domain names (`com.example.app:`), but real MCP
+ * clients register simple vendor schemes (`cursor://`, `vscode://`), so any syntactically valid scheme is accepted
+ * except those that could execute or read locally.
+ */
 function isPrivateUseScheme(protocol: string): boolean {
   const scheme = protocol.slice(0, -1);
   // Also accept simple vendor schemes seen in practice (cursor://, vscode://) but never dangerous ones.
@@ -78,6 +82,7 @@ export function matchRedirectUri(registered: readonly string[], requested: strin
   if (registered.includes(requested)) return requested;
   const withoutPort = LOOPBACK_WITH_PORT.exec(requested);
   if (!withoutPort) return undefined;
+  if (Number(withoutPort[2]) > 65535) return undefined;
   const portless = withoutPort[1]! + withoutPort[3]!;
   if (portless.includes('#')) return undefined;
   // The registered form must itself be port-less loopback http, and match character for character.
