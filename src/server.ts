@@ -110,6 +110,10 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);
+    const issuerUrl = new URL(config.issuer);
+    if (issuerUrl.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname)) {
+      logger.warn({ issuer: config.issuer }, 'the issuer is not https: RFC 8414 requires https outside local development');
+    }
     if (config.users.length === 0 && (await storage.listUsers()).length === 0) {
       logger.warn('no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`');
     }

@@ -90,7 +90,7 @@ describe('parseConfig issuer (RFC 8414 §2)', () => {
 
   it('refuses a non-http(s) scheme', () => {
     expect(configError(() => parseConfig({ issuer: 'ftp://auth.example.com' })).message).toBe(
-      'invalid configuration:\n  issuer: must be an https URL',
+      'invalid configuration:\n  issuer: must be an https (or, for development, http) URL',
     );
   });
 

@@ -25,12 +25,13 @@ export function parseConfig(input: unknown): Config {
   const cfg = result.data;
   const issuer = cfg.issuer ?? `http://localhost:${cfg.port}`;
   const url = new URL(issuer);
-  // RFC 8414 §2: the issuer is https (http only for local development), with no query or fragment.
+  // RFC 8414 §2: the issuer has no query or fragment. Plain http is allowed (local development, TLS ended by a
+  // proxy in front) and warned about at start for non-loopback hosts.
   if (url.search || url.hash || issuer.includes('?') || issuer.includes('#')) {
     throw new ConfigError('invalid configuration:\n  issuer: must not contain a query or fragment');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new ConfigError('invalid configuration:\n  issuer: must be an https URL');
+    throw new ConfigError('invalid configuration:\n  issuer: must be an https (or, for development, http) URL');
   }
   return { ...cfg, issuer: issuer.replace(/\/$/, '') };
 }

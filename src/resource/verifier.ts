@@ -293,7 +293,7 @@ class Verifier implements ResourceVerifier {
       fetch: this.#fetch,
       cooldownMs: (opts.jwksCooldownSeconds ?? 30) * 1000,
       cacheMaxAgeMs: (opts.jwksCacheMaxAgeSeconds ?? 600) * 1000,
-      timeoutMs: opts.timeoutMs ?? 5000,
+      timeoutMs: Math.round(opts.timeoutMs ?? 5000),
     });
     const state: JwtState = {
       metadata,
@@ -378,7 +378,7 @@ class Verifier implements ResourceVerifier {
       if (oldest.done === true) break;
       this.#cache.delete(oldest.value);
     }
-    this.#cache.set(token, { info, until: Math.min(Date.now() + ttl * 1000, (info.expiresAt - this.#tolerance) * 1000) });
+    this.#cache.set(token, { info, until: Math.min(Date.now() + ttl * 1000, info.expiresAt * 1000) });
   }
 
   async #introspect(token: string, state: IntrospectionState): Promise<AuthInfo> {

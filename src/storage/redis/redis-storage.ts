@@ -106,7 +106,9 @@ export class RedisStorage implements Storage {
 
   /** Redis expires records on its own; this only drops retired signing keys past their expiry. */
   async cleanup(): Promise<number> {
-    const removed = await this.script<number>('pruneSigningKeys', [this.keys.signingKeys, this.keys.signingMeta], []);
+    const removed = await this.script<number>('pruneSigningKeys', [this.keys.signingKeys, this.keys.signingMeta], [
+      this.clock.now(),
+    ]);
     return Number(removed);
   }
 
