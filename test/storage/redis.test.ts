@@ -7,7 +7,7 @@
  * GATEHOUSE_TEST_REDIS_CLUSTER=host:port,... also runs the contract against a Redis Cluster, and
  * GATEHOUSE_TEST_REDIS_SENTINEL=host:port,.../masterName against a Sentinel-managed master.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import net from 'node:net';
 import { Cluster, Redis } from 'ioredis';
@@ -34,6 +34,7 @@ import {
 } from '../../src/storage/contract/fixtures.js';
 import type { StoreLogger, StoreOptions } from '../../src/storage/options.js';
 import { redisKeys } from '../../src/storage/redis/keys.js';
+import { SCRIPTS } from '../../src/storage/redis/scripts.js';
 import { createRedisStorage, type RedisStorage } from '../../src/storage/redis/redis-storage.js';
 import type { Storage } from '../../src/storage/types.js';
 
@@ -148,6 +149,36 @@ async function waitFor<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+}
+
+/** The Redis Cluster slot of a key (CRC16/XMODEM of its hash tag, or of the whole key, mod 16384). */
+function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of Buffer.from(hashed)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+/** The key arguments of one command as MONITOR shows it (only the commands the store sends). */
+function commandKeys(args: string[]): string[] {
+  const name = (args[0] ?? '').toLowerCase();
+  if (name === 'eval' || name === 'evalsha') return args.slice(3, 3 + Number(args[2]));
+  if (['del', 'unlink', 'mget', 'exists'].includes(name)) return args.slice(1);
+  if (['multi', 'exec', 'ping', 'info', 'client', 'select', 'script', 'quit', 'monitor'].includes(name)) return [];
+  return args.slice(1, 2);
+}
+
+/** Undoes the escaping MONITOR applies to arguments (sdscatrepr), e.g. to a script body sent with EVAL. */
+function unescapeMonitorArg(arg: string): string {
+  const named: Record<string, string> = { n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' };
+  return arg.replace(/\\(x[0-9a-f]{2}|[\s\S])/g, (_, escape: string) =>
+    escape.length === 3 ? String.fromCharCode(parseInt(escape.slice(1), 16)) : (named[escape] ?? escape),
+  );
 }
 
 /** A TCP proxy to Redis that a test can cut (dropping every connection) and restore on the same port. */
@@ -420,6 +451,18 @@ describeRedis('Redis store specifics', () => {
       await expectTtl(k.revokedJti(access.jti), access.expiresAt);
     });
 
+    it('cleanup() deletes retired signing keys past their expiry (Redis expires everything else itself)', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      await store.initSigningKeys([signingKeyFixture(clock)]);
+      await store.rotateSigningKey(signingKeyFixture(clock), clock.now() + HOUR);
+      expect(await store.cleanup()).toBe(0);
+      clock.advance(HOUR);
+      expect(await store.cleanup()).toBe(1);
+      expect(await admin.hlen(k.signingKeys)).toBe(1);
+      expect(await admin.hlen(k.signingMeta)).toBe(1);
+    });
+
     it('deleteUser also removes the user’s consents from both indexes', async () => {
       await setup();
       const user = userFixture(clock);
@@ -429,6 +472,100 @@ describeRedis('Redis store specifics', () => {
       expect(await store.deleteUser(user.id)).toBe(true);
       expect(await store.getConsent(user.id, consent.clientId)).toBeUndefined();
       expect(await keysUnder(prefix)).toEqual([]);
+    });
+  });
+
+  describe('Cluster slots (checked on a single server with MONITOR)', () => {
+    it('computes slots like Redis', () => {
+      // CLUSTER KEYSLOT values from the Redis documentation.
+      expect(keySlot('foo')).toBe(12182);
+      expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
+    });
+
+    it('every script run, transaction and multi-key command touches keys of one slot only', async () => {
+      await setup();
+      const monitor = await admin.monitor();
+      // Script bodies run atomically, so the "lua" lines of one run are contiguous in the MONITOR stream.
+      const events: { source: string; args: string[] }[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => events.push({ source, args }));
+      try {
+        const client = clientFixture(clock);
+        const user = userFixture(clock);
+        await store.saveClient(client);
+        await store.saveUser(user);
+        await store.saveUser({ ...user, username: `${user.username}-renamed` });
+        await store.initSigningKeys([signingKeyFixture(clock)]);
+        await store.rotateSigningKey(signingKeyFixture(clock), clock.now() + HOUR);
+        await store.cleanup();
+        await store.getOrCreateSecret('cookie', 'x');
+        await store.saveInteraction(interactionFixture(clock, { clientId: client.clientId }));
+        const { record: code } = codeFixture(clock, { clientId: client.clientId });
+        await store.saveAuthorizationCode(code);
+        await store.consumeAuthorizationCode(code.codeHash);
+        await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
+        const grant = grantFixture(clock, { clientId: client.clientId, userId: user.id });
+        const first = refreshTokenFixture(clock, grant);
+        await store.createGrant(grant, first.record, accessTokenFixture(clock));
+        await store.addAccessToken(grant.id, accessTokenFixture(clock));
+        const next = refreshTokenFixture(clock, grant);
+        const rotate = (n = refreshTokenFixture(clock, grant)) =>
+          store.rotateRefreshToken(first.record.tokenHash, n.record, successorFixture(first.token, n.token), accessTokenFixture(clock), clock.now(), SECOND);
+        expect((await rotate(next)).status).toBe('rotated');
+        expect((await rotate()).status).toBe('grace');
+        clock.advance(2 * SECOND);
+        expect((await rotate()).status).toBe('reused');
+        await store.isAccessTokenRevoked('some-jti');
+        await store.revokeAccessToken('some-jti', clock.now() + HOUR);
+        const second = grantFixture(clock, { clientId: client.clientId, userId: user.id });
+        const access = accessTokenFixture(clock);
+        await store.createGrant(second, refreshTokenFixture(clock, second).record, access);
+        await store.isAccessTokenRevoked(access.jti);
+        await store.revokeGrant(second.id, clock.now());
+        await store.revokeGrantsFor(user.id, client.clientId, clock.now());
+        await store.deleteConsent(user.id, client.clientId);
+        await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
+        await store.deleteClient(client.clientId);
+        await store.deleteUser(user.id);
+        await store.ping();
+      } finally {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        monitor.disconnect();
+      }
+
+      const mine = (key: string): boolean => key.startsWith(prefix);
+      const problems: string[] = [];
+      const check = (what: string, keys: string[]): void => {
+        const slots = new Set(keys.filter(mine).map(keySlot));
+        if (slots.size > 1) problems.push(`${what}: ${keys.join(' ')}`);
+      };
+      const shas = new Map(Object.entries(SCRIPTS).map(([name, lua]) => [createHash('sha1').update(lua).digest('hex'), name]));
+      const seen = new Set<string>();
+      const transactions = new Map<string, string[]>();
+      let run: string[] = [];
+      for (const { source, args } of events) {
+        if (source === 'lua') {
+          run.push(...commandKeys(args));
+          continue;
+        }
+        check('script run', run);
+        run = [];
+        const name = (args[0] ?? '').toLowerCase();
+        if (name === 'eval' || name === 'evalsha') {
+          const sha = name === 'eval' ? createHash('sha1').update(unescapeMonitorArg(args[1] ?? '')).digest('hex') : args[1];
+          const script = shas.get(sha ?? '');
+          if (script && commandKeys(args).some(mine)) seen.add(script);
+        }
+        check(name, commandKeys(args));
+        if (name === 'multi') transactions.set(source, []);
+        else if (name === 'exec') {
+          check('transaction', transactions.get(source) ?? []);
+          transactions.delete(source);
+        } else transactions.get(source)?.push(...commandKeys(args));
+      }
+      check('script run', run);
+      expect(problems).toEqual([]);
+      // The scenario exercised every script.
+      expect([...seen].sort()).toEqual(Object.keys(SCRIPTS).sort());
     });
   });
 
