@@ -181,8 +181,10 @@ export async function migrate(
 ): Promise<number[]> {
   const s = quoteIdent(schema);
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey('migrate', schema)]);
-  // Under the lock: CREATE SCHEMA IF NOT EXISTS is not itself race-free between sessions.
-  await tx.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+  // Look first: CREATE SCHEMA needs the database CREATE privilege even when the schema exists, which a
+  // least-privileged role given an existing schema lacks. Under the lock, so two replicas cannot both create it.
+  const existing = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+  if (existing.rows.length === 0) await tx.query(`CREATE SCHEMA ${s}`);
   await tx.query(
     `CREATE TABLE IF NOT EXISTS ${s}.gatehouse_migrations (
       version integer PRIMARY KEY,
