@@ -1,0 +1,92 @@
+/**
+ * Load generators. Single-request scenarios use autocannon (fixed request, N connections). Multi-step scenarios use
+ * a closed loop of virtual users over undici: each user runs its iteration back to back until the time is up.
+ * Both run a warm-up first and count only what completes inside the measured window.
+ */
+import autocannon from 'autocannon';
+
+/** Percentile of an ascending-sorted array (nearest rank). */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * Runs `iterate(vu)` for every virtual user back to back: `warmupMs` unmeasured, then `durationMs` measured.
+ * `iterate` may return a number: the latency (ms) to record instead of the iteration's own duration.
+ * A failed iteration is counted and, when `recover` is given, the user is reset by it before going on.
+ */
+export async function runLoop({ vus, iterate, recover, durationMs, warmupMs }) {
+  const start = performance.now();
+  const from = start + warmupMs;
+  const end = from + durationMs;
+  const latencies = [];
+  let ops = 0;
+  let errors = 0;
+  let firstError;
+  await Promise.all(
+    vus.map(async (vu) => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        try {
+          const custom = await iterate(vu);
+          const t1 = performance.now();
+          if (t1 >= from && t1 <= end) {
+            ops++;
+            latencies.push(typeof custom === 'number' ? custom : t1 - t0);
+          }
+        } catch (err) {
+          errors++;
+          firstError ??= err;
+          if (recover) {
+            try {
+              await recover(vu);
+            } catch (e) {
+              firstError ??= e;
+              return; // this user is gone; the others go on
+            }
+          }
+          if (errors > 1000) return;
+        }
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return {
+    rate: ops / (durationMs / 1000),
+    ops,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+    error: firstError ? String(firstError.message ?? firstError).slice(0, 300) : undefined,
+  };
+}
+
+/** One autocannon run of a fixed POST; non-2xx answers count as errors. */
+export async function runCannon({ url, headers, body, connections, durationMs, warmupMs }) {
+  const opts = {
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body,
+    connections,
+    pipelining: 1,
+    duration: durationMs / 1000,
+    timeout: 10,
+    sampleInt: 100, // autocannon stops on a sample tick: the default 1 s tick would round every run up to whole seconds
+  };
+  if (warmupMs > 0) await autocannon({ ...opts, duration: warmupMs / 1000 });
+  const t0 = performance.now();
+  const result = await autocannon(opts);
+  const elapsed = (performance.now() - t0) / 1000;
+  const ok = result['2xx'];
+  const errors = result.non2xx + result.errors + result.timeouts;
+  return {
+    rate: ok / Math.max(elapsed, durationMs / 1000),
+    ops: ok,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors,
+    error: errors ? `${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts` : undefined,
+  };
+}

@@ -1,0 +1,146 @@
+/** Aggregation (median of runs, min, max), ratios, target checks, and the markdown tables. */
+
+export function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Summary of one (row, target) cell from its runs; failed when no run succeeded. */
+export function summariseRuns(runs) {
+  const ok = runs.filter((r) => r.error === undefined || r.ops > 0);
+  const failed = runs.find((r) => r.failed);
+  if (ok.length === 0 || ok.every((r) => r.failed)) {
+    return { status: 'failed', reason: failed?.failed ?? runs.find((r) => r.error)?.error ?? 'no successful run', runs };
+  }
+  const good = ok.filter((r) => !r.failed);
+  const rates = good.map((r) => r.rate);
+  return {
+    status: 'ok',
+    median: median(rates),
+    min: Math.min(...rates),
+    max: Math.max(...rates),
+    p50: median(good.map((r) => r.p50)),
+    p99: median(good.map((r) => r.p99)),
+    errors: runs.reduce((n, r) => n + (r.errors ?? 0), 0),
+    firstError: runs.find((r) => r.error)?.error,
+    runs,
+  };
+}
+
+const fmt = (n) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)) : '–');
+const fmtMs = (n) => (Number.isFinite(n) ? (n >= 10 ? n.toFixed(0) : n.toFixed(1)) : '–');
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : NaN);
+const fmtRatio = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '–');
+
+/** Ratios for every Gatehouse store: vs oidc-provider and vs the memory store. */
+export function computeRatios(cells, gatehouseTargets) {
+  const op = cells['oidc-provider'];
+  const mem = cells['gatehouse:memory'];
+  const out = {};
+  for (const t of gatehouseTargets) {
+    const c = cells[t];
+    if (c?.status !== 'ok') continue;
+    out[t] = {
+      vsOidcProvider: op?.status === 'ok' ? ratio(c.median, op.median) : null,
+      vsMemory: mem?.status === 'ok' ? ratio(c.median, mem.median) : null,
+    };
+  }
+  return out;
+}
+
+/** The performance targets of the issue, checked on this run's ratios. */
+export function checkTargets(rows, resource) {
+  const checks = [];
+  const get = (id) => rows.find((r) => r.id === id);
+  const vsOp = (id, min, what) => {
+    const r = get(id)?.ratios?.['gatehouse:memory']?.vsOidcProvider;
+    if (r === undefined) return;
+    checks.push({ target: `${what} ≥ ${min}× oidc-provider (memory store)`, value: r, pass: r !== null && r >= min });
+  };
+  vsOp('client_credentials', 3, 'client_credentials');
+  vsOp('introspect_at', 3, 'introspection (access token)');
+  vsOp('introspect_rt', 3, 'introspection (refresh token)');
+  vsOp('code_flow', 3, 'full code flows');
+  for (const store of ['postgres', 'redis']) {
+    const name = `gatehouse:${store}`;
+    for (const row of rows) {
+      if (row.id === 'sign_in') continue; // scrypt-bound by design
+      const cell = row.cells[name];
+      if (!cell) continue;
+      const v = row.ratios?.[name]?.vsMemory ?? null;
+      checks.push({
+        target: `${store === 'postgres' ? 'PostgreSQL' : 'Redis'} ≥ 70% of memory: ${row.label}`,
+        value: v,
+        pass: v !== null && v >= 0.7,
+        note: cell.status === 'failed' ? `failed: ${cell.reason}` : undefined,
+      });
+    }
+  }
+  if (resource?.ratio !== undefined) {
+    checks.push({ target: 'gatehouse/resource ≥ 90% of raw jose', value: resource.ratio, pass: resource.ratio >= 0.9 });
+  }
+  return checks;
+}
+
+const COLUMN_LABELS = {
+  'oidc-provider': 'oidc-provider 8.8.1 (memory)',
+  'gatehouse:memory': 'Gatehouse memory',
+  'gatehouse:embedded': 'Gatehouse embedded',
+  'gatehouse:postgres': 'Gatehouse PostgreSQL',
+  'gatehouse:redis': 'Gatehouse Redis',
+};
+
+/** Markdown: throughput with ratios, latency, resource verification, target checks. */
+export function markdown(result) {
+  const targets = result.targetOrder;
+  const gh = targets.filter((t) => t !== 'oidc-provider');
+  const lines = [];
+  const cellText = (c) => (c === undefined ? '–' : c.status === 'failed' ? 'failed¹' : `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})`);
+  lines.push(`Throughput, median of ${result.settings.reps} runs (min–max), per second:`, '');
+  lines.push(`| Scenario | ${targets.map((t) => COLUMN_LABELS[t] ?? t).join(' | ')} |`);
+  lines.push(`|---|${targets.map(() => '---:').join('|')}|`);
+  for (const row of result.rows) lines.push(`| ${row.label} (${row.unit}) | ${targets.map((t) => cellText(row.cells[t])).join(' | ')} |`);
+  lines.push('');
+  lines.push('Ratios of medians (Gatehouse ÷ oidc-provider; store ÷ Gatehouse memory):', '');
+  const ratioCols = [...gh.map((t) => `${COLUMN_LABELS[t].replace('Gatehouse ', '')} ÷ OP`), ...gh.filter((t) => t !== 'gatehouse:memory').map((t) => `${COLUMN_LABELS[t].replace('Gatehouse ', '')} ÷ memory`)];
+  lines.push(`| Scenario | ${ratioCols.join(' | ')} |`);
+  lines.push(`|---|${ratioCols.map(() => '---:').join('|')}|`);
+  for (const row of result.rows) {
+    const vals = [...gh.map((t) => fmtRatio(row.ratios[t]?.vsOidcProvider ?? NaN)), ...gh.filter((t) => t !== 'gatehouse:memory').map((t) => fmtRatio(row.ratios[t]?.vsMemory ?? NaN))];
+    lines.push(`| ${row.label} | ${vals.join(' | ')} |`);
+  }
+  lines.push('');
+  lines.push('Latency p50 / p99 in ms (median over runs; per request, per whole flow for b, per login POST for sign-in):', '');
+  lines.push(`| Scenario | ${targets.map((t) => COLUMN_LABELS[t] ?? t).join(' | ')} |`);
+  lines.push(`|---|${targets.map(() => '---:').join('|')}|`);
+  for (const row of result.rows) {
+    lines.push(`| ${row.label} | ${targets.map((t) => (row.cells[t]?.status === 'ok' ? `${fmtMs(row.cells[t].p50)} / ${fmtMs(row.cells[t].p99)}` : '–')).join(' | ')} |`);
+  }
+  if (result.resource) {
+    const r = result.resource;
+    lines.push('', `In-process bearer verification (scenario e, against ${r.against}; ${result.settings.concurrency} in flight):`, '');
+    lines.push('| Verifier | verifications/s, median (min–max) | p50 / p99 ms |', '|---|---:|---:|');
+    for (const row of r.rows) {
+      const c = row.cell;
+      lines.push(`| ${row.label} | ${c.status === 'ok' ? `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})` : 'failed¹'} | ${c.status === 'ok' ? `${fmtMs(c.p50)} / ${fmtMs(c.p99)}` : '–'} |`);
+    }
+    lines.push('', `gatehouse/resource ÷ raw jose: ${fmtRatio(r.ratio)}`);
+  }
+  if (result.checks.length) {
+    lines.push('', 'Targets (from this run):', '');
+    for (const c of result.checks) lines.push(`- ${c.pass ? 'PASS' : 'FAIL'} ${c.target}: ${c.value === null ? 'n/a' : c.target.includes('%') ? `${(100 * c.value).toFixed(0)}%` : fmtRatio(c.value)}${c.note ? ` (${c.note})` : ''}`);
+  }
+  const failures = [];
+  for (const row of result.rows) for (const [t, c] of Object.entries(row.cells)) if (c.status === 'failed') failures.push(`${row.label} on ${t}: ${c.reason}`);
+  for (const [t, s] of Object.entries(result.targets)) if (s.status === 'failed') failures.unshift(`${t} did not start: ${s.reason}`);
+  if (failures.length) {
+    lines.push('', '¹ Failed:', '');
+    for (const f of [...new Set(failures)]) lines.push(`- ${f.slice(0, 400)}`);
+  }
+  const errs = [];
+  for (const row of result.rows) for (const [t, c] of Object.entries(row.cells)) if (c.status === 'ok' && c.errors > 0) errs.push(`${row.label} on ${t}: ${c.errors} errors (${c.firstError})`);
+  if (errs.length) lines.push('', 'Errors during measured runs:', '', ...errs.map((e) => `- ${e.slice(0, 300)}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,224 @@
+/**
+ * The scenarios, each written once against standard OAuth endpoints found through discovery, so Gatehouse and
+ * oidc-provider are driven by exactly the same requests.
+ */
+import { OPAQUE_RESOURCE, RESOURCE } from './targets.mjs';
+import { basicAuth, browserAuthorize, CookieJar, createPool, pkce, postJson, randomState, readForm, send } from './http.mjs';
+import { runCannon, runLoop } from './load.mjs';
+
+const REQUEST_SCOPE = 'offline_access bench:read';
+
+/** Discovery, a connection pool and client credentials for a started target. */
+export async function connect(target, identity, concurrency) {
+  const res = await fetch(`${target.origin}/.well-known/openid-configuration`);
+  if (res.status !== 200) throw new Error(`discovery: HTTP ${res.status}`);
+  const meta = await res.json();
+  const path = (url) => {
+    const u = new URL(url);
+    if (u.origin !== target.origin) throw new Error(`endpoint ${url} is not on ${target.origin}`);
+    return u.pathname;
+  };
+  target.meta = meta;
+  target.endpoints = {
+    authorize: path(meta.authorization_endpoint),
+    token: path(meta.token_endpoint),
+    introspect: path(meta.introspection_endpoint),
+    jwks: meta.jwks_uri,
+  };
+  target.pool = createPool(target.origin, concurrency + 2);
+  target.identity = identity;
+  target.auth = { authorization: basicAuth(identity.client.client_id, identity.client.client_secret) };
+}
+
+function authorizePath(target, challenge, state) {
+  const q = new URLSearchParams({
+    response_type: 'code',
+    client_id: target.identity.client.client_id,
+    redirect_uri: target.identity.client.redirect_uris[0],
+    scope: REQUEST_SCOPE,
+    resource: RESOURCE,
+    state,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  });
+  return `${target.endpoints.authorize}?${q}`;
+}
+
+/** Redeems the code of a callback URL; returns the token response. */
+async function redeem(target, callback, state, verifier) {
+  if (callback.searchParams.get('state') !== state) throw new Error(`callback state mismatch: ${callback.href.slice(0, 200)}`);
+  const code = callback.searchParams.get('code');
+  if (!code) throw new Error(`no code in callback: ${callback.href.slice(0, 300)}`);
+  const tokens = await postJson(
+    target.pool,
+    target.endpoints.token,
+    { grant_type: 'authorization_code', code, redirect_uri: target.identity.client.redirect_uris[0], code_verifier: verifier },
+    target.auth,
+  );
+  if (!tokens.access_token || !tokens.refresh_token) throw new Error(`code exchange gave no access/refresh token: ${JSON.stringify(tokens).slice(0, 200)}`);
+  return tokens;
+}
+
+/** Authorization with a signed-in, consented browser: the authorize request must redirect straight to the client. */
+async function silentCode(target, vu) {
+  const { verifier, challenge } = pkce();
+  const state = randomState();
+  const res = await send(target.pool, { path: authorizePath(target, challenge, state), jar: vu.jar });
+  const location = res.headers.location;
+  if (res.status < 300 || res.status >= 400 || !location) throw new Error(`authorize: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+  const callback = new URL(location, target.origin);
+  if (!callback.href.startsWith(target.identity.client.redirect_uris[0])) {
+    throw new Error(`authorize did not go straight back to the client (went to ${callback.pathname})`);
+  }
+  return redeem(target, callback, state, verifier);
+}
+
+/**
+ * Signs in `count` virtual users through the real login (and, for the first, consent) forms; each keeps its cookie
+ * jar. The first goes alone so consent is given once; the others only sign in.
+ */
+export async function signInUsers(target, count) {
+  const one = async () => {
+    const jar = new CookieJar();
+    const { verifier, challenge } = pkce();
+    const state = randomState();
+    const callback = await browserAuthorize(target.pool, target.origin, target.origin + authorizePath(target, challenge, state), jar, target.identity.user);
+    const tokens = await redeem(target, callback, state, verifier);
+    return { jar, refreshToken: tokens.refresh_token };
+  };
+  const vus = [await one()];
+  while (vus.length < count) vus.push(...(await Promise.all(Array.from({ length: Math.min(4, count - vus.length) }, one))));
+  target.vus = vus;
+}
+
+/** A fresh client_credentials access token for `resource`. */
+export async function clientCredentialsToken(target, resource = RESOURCE) {
+  const tokens = await postJson(target.pool, target.endpoints.token, { grant_type: 'client_credentials', scope: 'bench:read', resource }, target.auth);
+  if (!tokens.access_token) throw new Error('client_credentials gave no access token');
+  return tokens.access_token;
+}
+
+const ccBody = new URLSearchParams({ grant_type: 'client_credentials', scope: 'bench:read', resource: RESOURCE }).toString();
+
+/**
+ * Each scenario: `run(target, settings)` returns { rate, p50, p99, errors, error }. `settings` holds
+ * concurrency, durationMs and warmupMs.
+ */
+export const SCENARIOS = [
+  {
+    id: 'client_credentials',
+    label: 'a. client_credentials token',
+    unit: 'req/s',
+    driver: 'autocannon',
+    async run(target, s) {
+      await clientCredentialsToken(target); // fails loudly if the grant does not work at all
+      return runCannon({ url: target.origin + target.endpoints.token, headers: target.auth, body: ccBody, connections: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs });
+    },
+  },
+  {
+    id: 'code_flow',
+    label: 'b. code flow: authorize → code → token (PKCE) → refresh',
+    unit: 'flows/s',
+    driver: 'undici',
+    async run(target, s) {
+      return runLoop({
+        vus: target.vus,
+        durationMs: s.durationMs,
+        warmupMs: s.warmupMs,
+        iterate: async (vu) => {
+          const tokens = await silentCode(target, vu);
+          const next = await postJson(target.pool, target.endpoints.token, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token }, target.auth);
+          if (!next.access_token || !next.refresh_token) throw new Error('refresh gave no token pair');
+        },
+      });
+    },
+  },
+  {
+    id: 'sign_in',
+    label: 'b. sign-in: login form POST (scrypt)',
+    unit: 'sign-ins/s',
+    driver: 'undici',
+    // A handful of scrypt hashes per second: at least 1 s so a window counts more than a few. Four in flight (the
+    // libuv threadpool size) keeps the CPU saturated without measuring queueing as latency.
+    minDurationMs: 1000,
+    async run(target, s) {
+      const vus = Array.from({ length: 4 }, () => ({}));
+      return runLoop({
+        vus,
+        durationMs: s.durationMs,
+        warmupMs: s.warmupMs,
+        // New browser each time: authorize → login page → POST username/password; the POST's latency is recorded.
+        iterate: async () => {
+          const jar = new CookieJar();
+          const { challenge } = pkce();
+          const r1 = await send(target.pool, { path: authorizePath(target, challenge, randomState()), jar });
+          if (r1.status < 300 || r1.status >= 400) throw new Error(`authorize: HTTP ${r1.status}`);
+          const pageUrl = new URL(r1.headers.location, target.origin);
+          if (pageUrl.origin !== target.origin) throw new Error('authorize skipped the login page');
+          const r2 = await send(target.pool, { path: pageUrl.pathname + pageUrl.search, jar });
+          if (r2.status !== 200 || !r2.text.includes('name="password"')) throw new Error(`login page: HTTP ${r2.status}`);
+          const form = readForm(r2.text, pageUrl);
+          const body = new URLSearchParams({ ...form.fields, username: target.identity.user.username, password: target.identity.user.password }).toString();
+          const t0 = performance.now();
+          const r3 = await send(target.pool, { path: form.action.pathname + form.action.search, method: 'POST', jar, body });
+          const latency = performance.now() - t0;
+          if (r3.status < 300 || r3.status >= 400) throw new Error(`login POST: HTTP ${r3.status} ${r3.text.slice(0, 200)}`);
+          return latency;
+        },
+      });
+    },
+  },
+  {
+    id: 'refresh',
+    label: 'c. refresh-token rotation',
+    unit: 'rotations/s',
+    driver: 'undici',
+    async run(target, s) {
+      // Each virtual user starts from a fresh refresh token of its own and follows its rotation chain.
+      await Promise.all(target.vus.map(async (vu) => (vu.refreshToken = (await silentCode(target, vu)).refresh_token)));
+      return runLoop({
+        vus: target.vus,
+        durationMs: s.durationMs,
+        warmupMs: s.warmupMs,
+        iterate: async (vu) => {
+          const next = await postJson(target.pool, target.endpoints.token, { grant_type: 'refresh_token', refresh_token: vu.refreshToken }, target.auth);
+          if (!next.refresh_token) throw new Error('rotation gave no refresh token');
+          vu.refreshToken = next.refresh_token;
+        },
+        recover: async (vu) => {
+          vu.refreshToken = (await silentCode(target, vu)).refresh_token;
+        },
+      });
+    },
+  },
+  {
+    id: 'introspect_at',
+    label: 'd. introspection of an access token',
+    unit: 'req/s',
+    driver: 'autocannon',
+    async run(target, s) {
+      // oidc-provider refuses to introspect JWT access tokens, so it gets an opaque one; Gatehouse only issues JWTs.
+      const token = await clientCredentialsToken(target, target.kind === 'oidc-provider' ? OPAQUE_RESOURCE : RESOURCE);
+      const body = new URLSearchParams({ token, token_type_hint: 'access_token' }).toString();
+      await checkActive(target, body);
+      return runCannon({ url: target.origin + target.endpoints.introspect, headers: target.auth, body, connections: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs });
+    },
+  },
+  {
+    id: 'introspect_rt',
+    label: 'd. introspection of a refresh token',
+    unit: 'req/s',
+    driver: 'autocannon',
+    async run(target, s) {
+      const token = (await silentCode(target, target.vus[0])).refresh_token;
+      const body = new URLSearchParams({ token, token_type_hint: 'refresh_token' }).toString();
+      await checkActive(target, body);
+      return runCannon({ url: target.origin + target.endpoints.introspect, headers: target.auth, body, connections: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs });
+    },
+  },
+];
+
+async function checkActive(target, body) {
+  const res = await send(target.pool, { path: target.endpoints.introspect, method: 'POST', headers: target.auth, body });
+  if (res.status !== 200 || JSON.parse(res.text).active !== true) throw new Error(`introspection did not answer active: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+}

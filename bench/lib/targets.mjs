@@ -1,0 +1,280 @@
+/**
+ * Targets: a server process under test plus the store it uses. Gatehouse runs from the production build
+ * (`node bin/gatehouse.mjs serve`), configured only through the documented env vars and a generated config file;
+ * oidc-provider runs bench/servers/oidc-provider.mjs. Each target is one Node process on its own loopback port.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes, scryptSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const BENCH = join(ROOT, 'bench');
+
+export const STORES = ['memory', 'embedded', 'postgres', 'redis'];
+export const STORE_LABELS = { memory: 'memory', embedded: 'embedded (PGlite)', postgres: 'PostgreSQL', redis: 'Redis' };
+
+export const RESOURCE = 'https://api.bench.example/';
+export const OPAQUE_RESOURCE = 'urn:bench:opaque';
+export const SCOPES = ['bench:read', 'bench:write'];
+
+/** A scrypt hash in Gatehouse's format (core/password.ts), cost as Gatehouse's default (N = 2^15). */
+function scryptHash(password, log2N = 15) {
+  const salt = randomBytes(16);
+  const N = 2 ** log2N;
+  const key = scryptSync(password.normalize('NFC'), salt, 32, { N, r: 8, p: 1, maxmem: 256 * N * 8 + 1024 * 1024 });
+  return `scrypt$${log2N}$8$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
+}
+
+/** The bench identity shared by every target: one user, one confidential client (48-char secret). */
+export function benchIdentity() {
+  const password = 'bench-password-' + randomBytes(8).toString('hex');
+  return {
+    user: { username: 'bench', sub: 'bench-user-1', password, password_hash: scryptHash(password), email: 'bench@example.com', name: 'Bench User' },
+    client: {
+      client_id: 'bench-client',
+      client_secret: randomBytes(36).toString('base64url'),
+      redirect_uris: ['http://127.0.0.1:9/bench/callback'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: ['offline_access', ...SCOPES].join(' '),
+      client_name: 'Bench client',
+    },
+    resource: RESOURCE,
+    opaqueResource: OPAQUE_RESOURCE,
+    scopes: SCOPES,
+    cookieKey: randomBytes(32).toString('base64url'),
+  };
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Keeps the last lines a child wrote, for failure reports. */
+function tail(child) {
+  const lines = [];
+  const keep = (chunk) => {
+    for (const line of String(chunk).split('\n')) if (line.trim()) lines.push(line);
+    while (lines.length > 30) lines.shift();
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  return lines;
+}
+
+/** Polls GET /health until 200, the child exits, or the timeout passes. */
+async function waitHealthy(origin, child, lines, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`exited (${child.exitCode ?? child.signalCode}) during start: ${lines.slice(-6).join(' | ').slice(0, 800)}`);
+    }
+    try {
+      const res = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(2000) });
+      const text = await res.text();
+      if (res.status === 200) return;
+      last = `health ${res.status}: ${text.slice(0, 200)}`;
+    } catch (err) {
+      last = String(err.cause?.code ?? err.message);
+    }
+    await sleep(100);
+  }
+  throw new Error(`not healthy after ${timeoutMs / 1000}s (${last}): ${lines.slice(-4).join(' | ').slice(0, 600)}`);
+}
+
+/** Stops a child with SIGTERM (it writes its CPU profile on exit), SIGKILL after a grace period. */
+export async function stopChild(child, graceMs = 10_000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Creates the backing store for a Gatehouse target; returns the GATEHOUSE_STORAGE value and a cleanup. */
+async function prepareStore(store, runId, workDir, redisPrefix) {
+  switch (store) {
+    case 'memory':
+      return { storage: 'memory', cleanup: async () => undefined };
+    case 'embedded': {
+      const dir = join(workDir, 'embedded-data');
+      return { storage: dir, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    }
+    case 'postgres': {
+      // A database of its own, so the bench never touches the tables tests or other engineers use.
+      const base = new URL(process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+      const db = `gatehouse_bench_${runId}`;
+      const { default: pg } = await import('pg');
+      const admin = new pg.Client({ connectionString: base.href, connectionTimeoutMillis: 5000 });
+      await admin.connect();
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS ${db}`);
+        await admin.query(`CREATE DATABASE ${db}`);
+      } finally {
+        await admin.end();
+      }
+      const url = new URL(base.href);
+      url.pathname = `/${db}`;
+      return {
+        storage: url.href,
+        cleanup: async () => {
+          const c = new pg.Client({ connectionString: base.href, connectionTimeoutMillis: 5000 });
+          await c.connect();
+          try {
+            await c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+          } finally {
+            await c.end();
+          }
+        },
+      };
+    }
+    case 'redis': {
+      const url = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+      return {
+        storage: url,
+        cleanup: async () => {
+          // Only our own unique prefix is deleted.
+          const { Redis } = await import('ioredis');
+          const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+          await r.connect();
+          try {
+            let cursor = '0';
+            do {
+              const [next, keys] = await r.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+              cursor = next;
+              if (keys.length) await r.unlink(...keys);
+            } while (cursor !== '0');
+          } finally {
+            r.disconnect();
+          }
+        },
+      };
+    }
+    default:
+      throw new Error(`unknown store ${store}`);
+  }
+}
+
+/**
+ * Starts Gatehouse on `store`. Never throws: a target that cannot start is returned with `error` set, so its rows
+ * are reported as failed while the rest of the run goes on.
+ */
+export async function startGatehouse(store, identity, { runId, workDir, cpuProfDir, label } = {}) {
+  const name = label ?? `gatehouse:${store}`;
+  const target = { name, kind: 'gatehouse', store, error: undefined, child: undefined, cleanup: async () => undefined };
+  const dir = join(workDir, name.replace(/[^a-z0-9]+/gi, '-'));
+  mkdirSync(dir, { recursive: true });
+  const redisPrefix = `gatehouse-bench:${runId}:${store}:`;
+  try {
+    const prepared = await prepareStore(store, `${runId}_${store}`.replace(/[^a-z0-9_]/gi, '_'), dir, redisPrefix);
+    target.cleanup = prepared.cleanup;
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const configPath = join(dir, 'gatehouse.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify(
+        {
+          scopes: SCOPES,
+          resources: [RESOURCE],
+          defaultResource: RESOURCE,
+          redis: { keyPrefix: redisPrefix },
+          users: [
+            {
+              username: identity.user.username,
+              password_hash: identity.user.password_hash,
+              sub: identity.user.sub,
+              email: identity.user.email,
+              name: identity.user.name,
+            },
+          ],
+          clients: [identity.client],
+        },
+        null,
+        2,
+      ),
+    );
+    const args = [];
+    if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
+    args.push(join(ROOT, 'bin/gatehouse.mjs'), 'serve');
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        GATEHOUSE_ISSUER: origin,
+        GATEHOUSE_STORAGE: prepared.storage,
+        GATEHOUSE_LOG_LEVEL: 'warn',
+        GATEHOUSE_CONFIG: configPath,
+        NODE_ENV: 'production',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    target.child = child;
+    target.log = tail(child);
+    await waitHealthy(origin, child, target.log);
+    Object.assign(target, { origin, issuer: origin, storage: prepared.storage });
+  } catch (err) {
+    target.error = `${store} store: ${err.message}`;
+    await stopChild(target.child, 2000);
+  }
+  return target;
+}
+
+/** Starts oidc-provider (its built-in in-memory adapter). Never throws, like {@link startGatehouse}. */
+export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) {
+  const target = { name: 'oidc-provider', kind: 'oidc-provider', store: 'memory', error: undefined, child: undefined, cleanup: async () => undefined };
+  try {
+    const dir = join(workDir, 'oidc-provider');
+    mkdirSync(dir, { recursive: true });
+    const configPath = join(dir, 'bench.json');
+    writeFileSync(configPath, JSON.stringify(identity));
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const args = [];
+    if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
+    args.push(join(BENCH, 'servers/oidc-provider.mjs'));
+    const child = spawn(process.execPath, args, {
+      cwd: BENCH,
+      env: { ...process.env, PORT: String(port), ISSUER: origin, BENCH_CONFIG: configPath, NODE_ENV: 'production' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    target.child = child;
+    target.log = tail(child);
+    await waitHealthy(origin, child, target.log);
+    Object.assign(target, { origin, issuer: origin });
+  } catch (err) {
+    target.error = `oidc-provider: ${err.message}`;
+    await stopChild(target.child, 2000);
+  }
+  return target;
+}
+
+/** Stops the process and removes what the target created in its store. */
+export async function stopTarget(target) {
+  await stopChild(target.child);
+  try {
+    await target.cleanup();
+  } catch (err) {
+    process.stderr.write(`bench: cleanup of ${target.name} failed: ${err.message}\n`);
+  }
+}
+
+export function makeWorkDir() {
+  return mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+}
