@@ -2,10 +2,11 @@
  * Wires a Gatehouse instance: config -> logger, store, secrets, keys, static users and clients -> HTTP app.
  * Used by the CLI (`gatehouse serve`) and by anyone embedding Gatehouse as a library.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { randomToken, randomId } from './core/crypto.js';
+import { randomToken } from './core/crypto.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { hashAdminSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
@@ -83,6 +84,9 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       redisKeyPrefix: config.redis.keyPrefix,
       redisSentinel: config.redis.sentinel,
       redisCluster: config.redis.cluster,
+      sqlSchema: config.postgres.schema,
+      sqlPoolSize: config.postgres.poolSize,
+      cleanupIntervalMs: config.cleanupIntervalSeconds * 1000,
     }));
   try {
     const pepper = await storage.getOrCreateSecret('client-secret-pepper', randomToken());
@@ -149,7 +153,8 @@ async function loadStaticUsers(deps: Deps): Promise<void> {
     }
     const now = clock.now();
     await storage.saveUser({
-      id: u.sub ?? existing?.id ?? randomId(),
+      // Deterministic, so replicas starting together upsert the same user instead of racing on the username.
+      id: u.sub ?? existing?.id ?? staticUserId(u.username),
       username: u.username,
       passwordHash,
       email: u.email,
@@ -159,6 +164,11 @@ async function loadStaticUsers(deps: Deps): Promise<void> {
       updatedAt: now,
     });
   }
+}
+
+/** A stable `sub` for a config user without one. */
+function staticUserId(username: string): string {
+  return createHash('sha256').update(`gatehouse static user:${username}`).digest('base64url').slice(0, 22);
 }
 
 /** Upserts the config file's clients, validated by the same rules as registration. */

@@ -27,7 +27,15 @@ Commands:
 async function openStore() {
   const config = loadConfig();
   const logger = createLogger('warn');
-  const storage = await createStorage(config.storage, { clock: systemClock, logger, redisKeyPrefix: config.redis.keyPrefix, cleanupIntervalMs: 0 });
+  const storage = await createStorage(config.storage, {
+    clock: systemClock,
+    logger,
+    redisKeyPrefix: config.redis.keyPrefix,
+    redisSentinel: config.redis.sentinel,
+    redisCluster: config.redis.cluster,
+    sqlSchema: config.postgres.schema,
+    cleanupIntervalMs: 0,
+  });
   return { config, storage };
 }
 

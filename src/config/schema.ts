@@ -164,6 +164,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    postgres: z
+      .object({
+        /** Schema for Gatehouse's tables (created if missing), so it can share a database. */
+        schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lowercase SQL identifier').default('public'),
+        poolSize: z.number().int().positive().max(200).default(10),
+      })
+      .strict()
+      .prefault({}),
+    /** How often expired rows / records are deleted (SQL, memory), seconds; 0 disables. */
+    cleanupIntervalSeconds: z.number().int().min(0).default(60),
     users: z.array(staticUserSchema).default([]),
     clients: z.array(staticClientSchema).default([]),
   })
