@@ -2,7 +2,8 @@
  * Embedded backend: PostgreSQL compiled to WASM (PGlite), persisted in a local directory, running the same SQL as the
  * PostgreSQL store. For a single process only: PGlite holds the directory exclusively and has one connection.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { StorageUnavailableError } from '../../core/errors.js';
 import type { StoreOptions } from '../options.js';
@@ -14,8 +15,56 @@ import { SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type S
  * before use.
  */
 export function createEmbeddedStorage(dir: string, options: StoreOptions): Storage {
-  if (!dir.startsWith('memory://')) mkdirSync(dir, { recursive: true });
-  return new SqlStorage(new PgliteExecutor(new PGlite(dir), true), 'embedded', options);
+  if (dir.startsWith('memory://')) return new SqlStorage(new PgliteExecutor(new PGlite(dir), true), 'embedded', options);
+  mkdirSync(dir, { recursive: true });
+  const release = lockDirectory(dir);
+  try {
+    return new SqlStorage(new PgliteExecutor(new PGlite(dir), true, release), 'embedded', options);
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/**
+ * PGlite does not guard its directory against a second process, and two writers corrupt it. A pid lock file makes a
+ * second `gatehouse serve` (or a CLI command while the server runs) fail with a clear message instead.
+ */
+const lockedHere = new Set<string>();
+
+function lockDirectory(dir: string): () => void {
+  const file = resolve(dir, 'gatehouse.lock');
+  if (lockedHere.has(file)) throw new Error(`the embedded store in ${dir} is already open in this process`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      lockedHere.add(file);
+      return () => {
+        lockedHere.delete(file);
+        rmSync(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(file, 'utf8'));
+      // Our own pid in the file is stale (a restarted container is often pid 1 again): we hold no lock we did not record.
+      if (owner && owner !== process.pid && processAlive(owner)) {
+        throw new Error(
+          `the embedded store in ${dir} is in use by process ${owner}; stop it first, or use PostgreSQL or Redis to share a store`,
+        );
+      }
+      rmSync(file, { force: true }); // stale lock of a process that died
+    }
+  }
+  throw new Error(`cannot lock the embedded store in ${dir}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -38,6 +87,7 @@ class PgliteExecutor implements SqlExecutor {
   constructor(
     private readonly db: PGlite,
     private readonly ownsDb: boolean,
+    private readonly onClose: () => void = () => undefined,
   ) {}
 
   query<R = SqlRow>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
@@ -55,6 +105,7 @@ class PgliteExecutor implements SqlExecutor {
     return this.exclusive(async () => {
       this.closed = true;
       if (this.ownsDb && !this.db.closed) await this.db.close();
+      this.onClose();
     }, true);
   }
 
