@@ -173,7 +173,7 @@ async function prepareStore(store, runId, workDir, redisPrefix) {
  * Starts Gatehouse on `store`. Never throws: a target that cannot start is returned with `error` set, so its rows
  * are reported as failed while the rest of the run goes on.
  */
-export async function startGatehouse(store, identity, { runId, workDir, cpuProfDir, label } = {}) {
+export async function startGatehouse(store, identity, { runId, workDir, cpuProfDir, label, bin = join(ROOT, 'bin/gatehouse.mjs') } = {}) {
   const name = label ?? `gatehouse:${store}`;
   const target = { name, kind: 'gatehouse', store, error: undefined, child: undefined, cleanup: async () => undefined };
   const dir = join(workDir, name.replace(/[^a-z0-9]+/gi, '-'));
@@ -210,7 +210,7 @@ export async function startGatehouse(store, identity, { runId, workDir, cpuProfD
     );
     const args = [];
     if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
-    args.push(join(ROOT, 'bin/gatehouse.mjs'), 'serve');
+    args.push(bin, 'serve');
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: {
