@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from './load.js';
+import { thrown } from '../../test/helpers/thrown.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,15 +15,7 @@ function configFile(content: unknown): string {
   return path;
 }
 
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
+const configError = (fn: () => unknown): ConfigError => thrown(fn, ConfigError);
 
 describe('parseConfig defaults', () => {
   const cfg = parseConfig({});

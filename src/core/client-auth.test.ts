@@ -14,6 +14,7 @@ import { keyedHash } from './crypto.js';
 import { InvalidClient, InvalidRequest, OAuthError } from './errors.js';
 import { hashPassword } from './password.js';
 import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js';
+import { thrown } from '../../test/helpers/thrown.js';
 
 const PEPPER = 'test-pepper-0123456789';
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
@@ -59,15 +60,7 @@ async function rejection(p: Promise<unknown>): Promise<OAuthError> {
   throw new Error('expected an OAuthError');
 }
 
-function syncError(fn: () => unknown): OAuthError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof OAuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an OAuthError');
-}
+const syncError = (fn: () => unknown): OAuthError => thrown(fn, OAuthError);
 
 describe('parseBasicAuth (RFC 6749 §2.3.1)', () => {
   it('decodes id and secret', () => {

@@ -6,6 +6,7 @@ import {
 } from './client-metadata.js';
 import { InvalidClientMetadata, InvalidRedirectUri, OAuthError } from './errors.js';
 import type { ClientRecord } from '../storage/types.js';
+import { thrown } from '../../test/helpers/thrown.js';
 
 const SUPPORTED = ['openid', 'profile', 'email', 'offline_access', 'mcp:tools'];
 
@@ -13,15 +14,7 @@ function validate(body: unknown, strict = false) {
   return validateClientMetadata(parseRegistrationRequest(body), SUPPORTED, strict);
 }
 
-function error(fn: () => unknown): OAuthError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof OAuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an OAuthError');
-}
+const error = (fn: () => unknown): OAuthError => thrown(fn, OAuthError);
 
 describe('parseRegistrationRequest (RFC 7591 §2, §3.2.2)', () => {
   it.each([null, 'string', 42, [], [{ redirect_uris: [] }]])('refuses a non-object body: %j', (body) => {

@@ -10,20 +10,13 @@ vi.mock('./crypto.js', async (importOriginal) => {
 import { safeEqual } from './crypto.js';
 import { InvalidGrant, InvalidRequest, OAuthError } from './errors.js';
 import { checkCodeChallenge, s256, verifyCodeVerifier } from './pkce.js';
+import { thrown } from '../../test/helpers/thrown.js';
 
 // RFC 7636 Appendix B.
 const RFC_VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
 const RFC_CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
 
-function caught(fn: () => unknown): OAuthError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof OAuthError) return err;
-    throw err;
-  }
-  throw new Error('expected an OAuthError, nothing was thrown');
-}
+const caught = (fn: () => unknown): OAuthError => thrown(fn, OAuthError);
 
 describe('s256 (RFC 7636 §4.2)', () => {
   it('matches the RFC 7636 Appendix B test vector', () => {
