@@ -7,15 +7,26 @@ export interface HealthReport {
   keys: { status: 'up' | 'down'; count: number };
 }
 
+/** A hung store must not hang the health check that load balancers poll. */
+const PING_TIMEOUT_MS = 2000;
+
 export async function healthCheck(deps: Pick<Deps, 'storage' | 'keys'>): Promise<HealthReport> {
   const started = performance.now();
   let storage: HealthReport['storage'];
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await deps.storage.ping();
+    await Promise.race([
+      deps.storage.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('ping timed out')), PING_TIMEOUT_MS);
+      }),
+    ]);
     storage = { kind: deps.storage.kind, status: 'up', latencyMs: round(performance.now() - started) };
   } catch (err) {
-    storage = { kind: deps.storage.kind, status: 'down', latencyMs: round(performance.now() - started), error: 'unreachable' };
-    void err;
+    const error = err instanceof Error && err.message === 'ping timed out' ? 'timeout' : 'unreachable';
+    storage = { kind: deps.storage.kind, status: 'down', latencyMs: round(performance.now() - started), error };
+  } finally {
+    clearTimeout(timer);
   }
   const count = deps.keys.publicJwks().keys.length;
   const keys: HealthReport['keys'] = { status: count > 0 ? 'up' : 'down', count };

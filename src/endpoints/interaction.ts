@@ -3,7 +3,7 @@
  * the interaction lives in the store. Outcomes are typed; ui/ renders them and http/ sets cookies.
  */
 import { randomToken } from '../core/crypto.js';
-import { AccessDenied, InvalidRequest, OAuthError } from '../core/errors.js';
+import { AccessDenied, InvalidRequest } from '../core/errors.js';
 import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
 import { unionScopes } from '../core/scope.js';
 import { consentCovers, errorRedirect, issueCode } from './authorize.js';
@@ -109,5 +109,3 @@ export async function submitConsent(
   const authTime = taken.authTime ?? session.authTime;
   return issueCode({ ...taken, userId, authTime }, consent, deps);
 }
-
-export { OAuthError };

@@ -12,7 +12,10 @@ import type { ClientRecord } from '../storage/types.js';
 /** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
 export const REGISTRATION_PATH = '/register';
 
-/** 403-free refusal of registration when it is disabled or the initial access token is wrong (RFC 7591 §3.2.2). */
+/**
+ * Registration refused: disabled, or the initial access token is missing or wrong (RFC 7591 §3 treats the initial
+ * access token as an OAuth 2.0 bearer token, so the refusal is RFC 6750 invalid_token, 401).
+ */
 class RegistrationForbidden extends OAuthError {
   constructor(description: string, headers: Record<string, string> = {}) {
     super('invalid_token', 401, description, { headers });
