@@ -99,7 +99,7 @@ describe('KeyManager', () => {
 
   it('signer() throws before init', () => {
     const km = manager(new MemoryStorage({ clock, cleanupIntervalMs: 0 }), clock);
-    expect(() => km.signer()).toThrow('no active signing key loaded');
+    expect(() => km.signer()).toThrow('no signing key loaded');
     expect(km.publicJwks()).toEqual({ keys: [] });
     expect(km.publicJwksJson()).toBe('{"keys":[]}');
   });
@@ -109,6 +109,30 @@ describe('KeyManager rotation', () => {
   let sharedRsa: Awaited<ReturnType<typeof generateSigningKey>>;
   beforeAll(async () => {
     sharedRsa = await generateSigningKey('RS256', new ManualClock(T0));
+  });
+
+  it('a rotated key is published at once but signs only after one refresh interval (every replica publishes it)', async () => {
+    const clock = new ManualClock(T0);
+    const store = new MemoryStorage({ clock, cleanupIntervalMs: 0 });
+    await store.initSigningKeys([await generateSigningKey('ES256', clock), sharedRsa]);
+    const km = manager(store, clock);
+    await km.init(60_000);
+    try {
+      // A first key set signs at once.
+      const oldKid = km.signer('ES256').kid;
+      clock.advance(120_000);
+      const fresh = await generateSigningKey('ES256', clock);
+      await store.rotateSigningKey(fresh, clock.now() + 3600_000);
+      await km.refresh();
+      expect(km.publicJwks().keys.map((k) => k.kid)).toContain(fresh.kid);
+      expect(km.signer('ES256').kid).toBe(oldKid);
+      clock.advance(59_999);
+      expect(km.signer('ES256').kid).toBe(oldKid);
+      clock.advance(1);
+      expect(km.signer('ES256').kid).toBe(fresh.kid);
+    } finally {
+      km.close();
+    }
   });
 
   it('rotateSigningKey + refresh(): new kid signs, old key stays in the JWKS until its retirement', async () => {

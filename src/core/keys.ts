@@ -43,7 +43,11 @@ export async function generateSigningKey(alg: SigningAlg, clock: Clock): Promise
 
 /** Holds the current key set in memory, refreshed from the store periodically. */
 export class KeyManager {
-  private signers = new Map<SigningAlg, ActiveKey>();
+  /** Per alg, newest first: the keys that may sign (active ones, and retired ones still inside their overlap). */
+  private candidates = new Map<SigningAlg, (ActiveKey & { createdAt: number })[]>();
+  private imported = new Map<string, CryptoKey>();
+  /** A new key signs only once every replica has had time to publish it (one refresh interval). */
+  private publishDelayMs = 0;
   private jwks: { keys: JWK[] } = { keys: [] };
   private jwksJson = '{"keys":[]}';
   private localKeySet: JWTVerifyGetKey = createLocalJWKSet({ keys: [] });
@@ -58,6 +62,7 @@ export class KeyManager {
 
   /** Creates keys on first start (race-safe across replicas) and loads them. */
   async init(refreshMs: number): Promise<void> {
+    this.publishDelayMs = refreshMs;
     let keys = await this.store.listSigningKeys();
     const missing = this.algs.filter((alg) => !keys.some((k) => k.alg === alg && k.status === 'active'));
     if (keys.length === 0) {
@@ -87,25 +92,34 @@ export class KeyManager {
   private async load(keys: SigningKeyRecord[]): Promise<void> {
     const kids = keys.map((k) => `${k.kid}:${k.status}`).join(',');
     if (kids === this.lastKids) return;
-    const signers = new Map<SigningAlg, ActiveKey>();
-    // listSigningKeys is newest first: the first active key of each alg signs.
+    const candidates = new Map<SigningAlg, (ActiveKey & { createdAt: number })[]>();
+    const imported = new Map<string, CryptoKey>();
+    // listSigningKeys is newest first and leaves out retired keys past their overlap.
     for (const record of keys) {
-      if (record.status !== 'active' || signers.has(record.alg)) continue;
-      const key = (await importJWK(record.privateJwk as JWK, record.alg)) as CryptoKey;
-      signers.set(record.alg, { kid: record.kid, alg: record.alg, key });
+      const key = this.imported.get(record.kid) ?? ((await importJWK(record.privateJwk as JWK, record.alg)) as CryptoKey);
+      imported.set(record.kid, key);
+      const list = candidates.get(record.alg) ?? [];
+      list.push({ kid: record.kid, alg: record.alg, key, createdAt: record.createdAt });
+      candidates.set(record.alg, list);
     }
-    this.signers = signers;
+    this.candidates = candidates;
+    this.imported = imported;
     this.jwks = { keys: keys.map((k) => k.publicJwk as JWK) };
     this.jwksJson = JSON.stringify(this.jwks);
     this.localKeySet = createLocalJWKSet(this.jwks);
     this.lastKids = kids;
   }
 
-  /** The key that signs with `alg` (default: the first configured alg). */
+  /**
+   * The key that signs with `alg` (default: the first configured alg): the newest key that every replica has been
+   * publishing for at least one refresh interval, so a resource server that refetches the JWKS from any replica finds
+   * it. A brand-new key set (first start) signs at once.
+   */
   signer(alg: SigningAlg = this.algs[0]!): ActiveKey {
-    const key = this.signers.get(alg) ?? this.signers.get(this.algs[0]!);
-    if (!key) throw new Error('no active signing key loaded');
-    return key;
+    const list = this.candidates.get(alg) ?? this.candidates.get(this.algs[0]!);
+    if (!list || list.length === 0) throw new Error('no signing key loaded');
+    const cutoff = this.clock.now() - this.publishDelayMs;
+    return list.find((k) => k.createdAt <= cutoff) ?? list[0]!;
   }
 
   /** The published JWKS (public keys only). */
@@ -125,7 +139,7 @@ export class KeyManager {
 
   /** Algorithms with an active key. */
   algorithms(): SigningAlg[] {
-    return [...this.signers.keys()];
+    return [...this.candidates.keys()];
   }
 
   close(): void {

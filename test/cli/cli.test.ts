@@ -86,6 +86,7 @@ describe('gatehouse key rotate', () => {
       storage: 'postgres://postgres@127.0.0.1:5432/test',
       postgres: { schema },
       logLevel: 'silent' as const,
+      signing: { keyRefreshSeconds: 1 },
       clients: [{ client_id: 'svc', client_secret: secret, grant_types: ['client_credentials' as const] }],
     };
     writeFileSync(configFile, JSON.stringify(fileConfig));
@@ -112,6 +113,11 @@ describe('gatehouse key rotate', () => {
       expect(list.stdout).toContain(`${oldKid}\tES256\tretired`);
 
       await g.deps.keys.refresh(); // what the periodic refresh does on every replica
+      // The new key is published at once but signs only after one refresh interval, when every replica publishes it.
+      const jwksNow = (await g.app.inject({ method: 'GET', url: '/jwks.json' })).json();
+      expect(jwksNow.keys.length).toBe(3);
+      expect(decodeProtectedHeader(await token()).kid).toBe(oldKid);
+      await new Promise((r) => setTimeout(r, 1100));
       const after = await token();
       const newKid = decodeProtectedHeader(after).kid;
       expect(newKid).not.toBe(oldKid);
