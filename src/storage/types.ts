@@ -300,6 +300,41 @@ export interface ConsentStore {
   deleteConsent(userId: string, clientId: string): Promise<void>;
 }
 
+/**
+ * Fixed-window hit counters shared by every replica (login throttling). A counter's window is fixed when the counter
+ * is created: it ends at {@link rateLimitWindowEnd}(now, windowMs), the next multiple of `windowMs` since the epoch,
+ * so every replica and backend agrees on the boundaries and a caller can compute Retry-After without asking the
+ * store. From that end on the counter reads as absent, and the backend drops it on its own (memory sweep, SQL
+ * cleanup, Redis PEXPIRE).
+ *
+ * Keys are opaque strings the caller builds and namespaces (e.g. `login:user:<hash>`); the store never parses them.
+ * Never pass a raw username, IP address or other personal data: pass a keyed hash of it, so the store holds nothing
+ * that names a person. `now` is the caller's clock (epoch ms): it decides both the window and whether a counter has
+ * expired, so an injected clock drives expiry in every backend.
+ */
+export interface RateLimitStore {
+  /**
+   * Adds one hit to `key` and returns the count in its current window, this hit included: 1 when no live counter
+   * exists (one is created for the window containing `now`), else the previous count + 1 (the counter keeps the
+   * window it was created in). One atomic step, across replicas too: n concurrent hits on one key, from any number
+   * of replicas, return exactly 1..n in some order. `windowMs` must be a positive integer (RangeError otherwise).
+   */
+  hitRateLimit(key: string, windowMs: number, now: number): Promise<number>;
+  /** The count of `key` in the window live at `now`, or 0 when there is none. Adds nothing. */
+  peekRateLimit(key: string, now: number): Promise<number>;
+  /** Deletes the counter of `key` (e.g. after a successful sign-in), so the next hit counts 1. Idempotent. */
+  resetRateLimit(key: string): Promise<void>;
+}
+
+/**
+ * End (epoch ms, exclusive) of the rate-limit window containing `now`: windows are aligned to multiples of
+ * `windowMs` since the epoch. Throws RangeError unless `windowMs` is a positive integer.
+ */
+export function rateLimitWindowEnd(now: number, windowMs: number): number {
+  if (!Number.isSafeInteger(windowMs) || windowMs <= 0) throw new RangeError('windowMs must be a positive integer');
+  return (Math.floor(now / windowMs) + 1) * windowMs;
+}
+
 /** Backend liveness, for /health and for failing fast with 503. */
 export interface StoreHealth {
   /** Round-trips to the backend; throws StorageUnavailableError when it cannot be reached. */
@@ -317,6 +352,7 @@ export interface Storage
     GrantStore,
     RevocationStore,
     ConsentStore,
+    RateLimitStore,
     StoreHealth {
   /** A short name for logs and /health: memory, embedded, postgres, redis. */
   readonly kind: string;

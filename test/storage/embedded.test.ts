@@ -131,7 +131,7 @@ describe('embedded storage on disk', () => {
     await Promise.all(stores.map((s) => s.init()));
     await stores[0]!.init();
     const { rows } = await shared.query('SELECT version FROM gh_test_migrate.gatehouse_migrations');
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
     await Promise.all(stores.map((s) => s.close()));
   });
 });
@@ -152,6 +152,22 @@ describe('embedded storage cleanup', () => {
       expect(await store.cleanup()).toBe(4);
       expect(await store.cleanup()).toBe(0);
       expect(await store.getSession(live.id)).toEqual(live);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('cleanup() deletes expired rate-limit counters and keeps live ones', async () => {
+    // 30 s into an hour: the one-minute window ends in 30 s, the one-hour window in 59.5 minutes.
+    const clock = new ManualClock(Date.UTC(2030, 0, 1, 0, 0, 30));
+    const store = await openShared(clock);
+    try {
+      await store.hitRateLimit('login:user:brief', MINUTE, clock.now());
+      await store.hitRateLimit('login:user:brief', MINUTE, clock.now());
+      await store.hitRateLimit('login:ip:long', 60 * MINUTE, clock.now());
+      clock.advance(MINUTE);
+      expect(await store.cleanup()).toBe(1);
+      expect(await store.peekRateLimit('login:ip:long', clock.now())).toBe(1);
     } finally {
       await store.close();
     }

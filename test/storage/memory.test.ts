@@ -163,6 +163,20 @@ describe('MemoryStorage specifics', () => {
     expect(await store.isAccessTokenRevoked('jti-0')).toBe(false);
   });
 
+  it('bounds and sweeps rate-limit counters like every other expiring map', async () => {
+    const clock = new ManualClock(Date.UTC(2030, 0, 1));
+    const store = create(clock, { maxEntries: 10 });
+    for (let i = 0; i < 100; i++) await store.hitRateLimit(`login:ip:${i}`, MINUTE, clock.now());
+    const kept = store.stats().rateLimits!;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(10);
+    // The newest counters survive eviction (ties on expiry go in insertion order).
+    expect(await store.peekRateLimit('login:ip:99', clock.now())).toBe(1);
+    clock.advance(MINUTE);
+    expect(await store.cleanup()).toBe(kept);
+    expect(store.stats().rateLimits).toBe(0);
+  });
+
   it('evicting a grant takes its refresh tokens and access token ids with it', async () => {
     const clock = new ManualClock(Date.now());
     const store = create(clock, { maxEntries: 2 });

@@ -151,12 +151,12 @@ if (unreachable === undefined) {
       const list = Array.from({ length: 5 }, () => open(schema, clock, { sqlPoolSize: 2 }));
       await Promise.all(list.map((s) => s.init()));
       const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations`);
-      expect(rows).toEqual([{ version: 1 }]);
+      expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
         [schema],
       );
-      expect(tables.rows[0].n).toBe(13); // 12 data tables + gatehouse_migrations
+      expect(tables.rows[0].n).toBe(14); // 13 data tables + gatehouse_migrations
       await Promise.all(list.map((s) => s.close()));
     });
 
@@ -240,6 +240,17 @@ if (unreachable === undefined) {
         grant.id,
       ]);
       for (const { jti } of refs.rows) expect(await list[2]!.isAccessTokenRevoked(jti)).toBe(true);
+      await Promise.all(list.map((s) => s.close()));
+    });
+
+    it('50 parallel rate-limit hits on one key over 3 replicas return exactly 1..50', async () => {
+      const clock = new ManualClock();
+      const { list } = await replicas(3, clock);
+      const key = `login:user:${randomBytes(16).toString('hex')}`;
+      const counts = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => list[i % list.length]!.hitRateLimit(key, 15 * MINUTE, clock.now())),
+      );
+      expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
       await Promise.all(list.map((s) => s.close()));
     });
 

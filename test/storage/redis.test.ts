@@ -36,7 +36,7 @@ import type { StoreLogger, StoreOptions } from '../../src/storage/options.js';
 import { redisKeys } from '../../src/storage/redis/keys.js';
 import { SCRIPTS } from '../../src/storage/redis/scripts.js';
 import { createRedisStorage, type RedisStorage } from '../../src/storage/redis/redis-storage.js';
-import type { Storage } from '../../src/storage/types.js';
+import { rateLimitWindowEnd, type Storage } from '../../src/storage/types.js';
 
 const REDIS_URL = process.env.GATEHOUSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CLUSTER_NODES = (process.env.GATEHOUSE_TEST_REDIS_CLUSTER ?? '')
@@ -451,6 +451,21 @@ describeRedis('Redis store specifics', () => {
       await expectTtl(k.revokedJti(access.jti), access.expiresAt);
     });
 
+    it('keeps a rate-limit counter at `rl:<key>` as {n, exp}, with a TTL to the end of its window', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      const key = `login:user:${randomUUID()}`;
+      const windowEnd = rateLimitWindowEnd(clock.now(), 15 * MINUTE);
+      await store.hitRateLimit(key, 15 * MINUTE, clock.now());
+      await store.hitRateLimit(key, 15 * MINUTE, clock.now());
+      expect(await keysUnder(prefix)).toEqual([k.rateLimit(key)]);
+      expect(k.rateLimit(key)).toBe(`${prefix}rl:${key}`);
+      expect(await admin.hgetall(k.rateLimit(key))).toEqual({ n: '2', exp: String(windowEnd) });
+      await expectTtl(k.rateLimit(key), windowEnd);
+      await store.resetRateLimit(key);
+      expect(await keysUnder(prefix)).toEqual([]);
+    });
+
     it('cleanup() deletes retired signing keys past their expiry (Redis expires everything else itself)', async () => {
       await setup();
       const k = redisKeys(prefix);
@@ -526,6 +541,10 @@ describeRedis('Redis store specifics', () => {
         await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
         await store.deleteClient(client.clientId);
         await store.deleteUser(user.id);
+        await store.hitRateLimit('login:user:x', MINUTE, clock.now());
+        await store.hitRateLimit('login:user:x', MINUTE, clock.now());
+        await store.peekRateLimit('login:user:x', clock.now());
+        await store.resetRateLimit('login:user:x');
         await store.ping();
       } finally {
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -630,6 +649,15 @@ describeRedis('Redis store specifics', () => {
         expect(await node.getRefreshToken(winner.next.record.tokenHash)).toBeUndefined();
         expect(await node.isAccessTokenRevoked(winner.access.jti)).toBe(true);
       }
+    });
+
+    it('50 parallel rate-limit hits on one key over 5 replicas return exactly 1..50', async () => {
+      const nodes = await withReplicas(5);
+      const key = `login:user:${randomUUID()}`;
+      const counts = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => nodes[i % nodes.length]!.hitRateLimit(key, 15 * MINUTE, clock.now())),
+      );
+      expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     });
 
     it('replicas starting together agree on one signing key set and one secret', async () => {

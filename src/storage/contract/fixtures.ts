@@ -235,3 +235,8 @@ export function consentFixture(clock: Clock, overrides: Partial<ConsentRecord> =
     ...overrides,
   };
 }
+
+/** A rate-limit key as the login throttle builds it: a namespace and a keyed hash, never the raw username or IP. */
+export function rateLimitKeyFixture(namespace = 'login:user'): string {
+  return `${namespace}:${hashToken(randomToken())}`;
+}

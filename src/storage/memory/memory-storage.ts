@@ -21,6 +21,7 @@ import type {
   Storage,
   UserRecord,
 } from '../types.js';
+import { rateLimitWindowEnd } from '../types.js';
 
 /** MemoryStorage options: the common store options plus a per-map size cap. */
 export interface MemoryStoreOptions extends StoreOptions {
@@ -210,6 +211,12 @@ function copy<T>(value: T): T {
   return out as T;
 }
 
+/** A rate-limit counter: hits in the window ending at `expiresAt`. */
+interface RateCounter {
+  count: number;
+  expiresAt: number;
+}
+
 /** Unambiguous composite key for (user, client). */
 const pairKey = (userId: string, clientId: string): string => JSON.stringify([userId, clientId]);
 
@@ -238,6 +245,7 @@ export class MemoryStorage implements Storage {
   private readonly accessTokens: BoundedMap<StoredAccessToken>;
   private readonly revokedJtis: BoundedMap<number>;
   private readonly consents: BoundedMap<ConsentRecord>;
+  private readonly rateLimits: BoundedMap<RateCounter>;
   private readonly maps: BoundedMap<unknown>[];
 
   constructor(options: MemoryStoreOptions) {
@@ -279,6 +287,9 @@ export class MemoryStorage implements Storage {
     );
     this.revokedJtis = new BoundedMap('revokedAccessTokens', max, (expiresAt) => expiresAt, log);
     this.consents = new BoundedMap<ConsentRecord>('consents', max, byExpiresAt, log);
+    // Full of live counters, it evicts those whose window ends soonest (a flood of distinct keys can thus shorten
+    // some lockouts, but never exhaust memory).
+    this.rateLimits = new BoundedMap<RateCounter>('rateLimits', max, byExpiresAt, log);
     // Grants first, so their cascades run before the token maps are swept.
     this.maps = [
       this.grants,
@@ -293,6 +304,7 @@ export class MemoryStorage implements Storage {
       this.accessTokens,
       this.revokedJtis,
       this.consents,
+      this.rateLimits,
     ] as BoundedMap<unknown>[];
   }
 
@@ -621,5 +633,24 @@ export class MemoryStorage implements Storage {
 
   async deleteConsent(userId: string, clientId: string): Promise<void> {
     this.consents.delete(pairKey(userId, clientId));
+  }
+
+  // ---- rate limits ----
+
+  async hitRateLimit(key: string, windowMs: number, now: number): Promise<number> {
+    const expiresAt = rateLimitWindowEnd(now, windowMs);
+    // Read and write run without an await in between: nothing can interleave in one thread.
+    const counter = this.rateLimits.get(key, now);
+    if (counter) return ++counter.count;
+    this.rateLimits.set(key, { count: 1, expiresAt }, now);
+    return 1;
+  }
+
+  async peekRateLimit(key: string, now: number): Promise<number> {
+    return this.rateLimits.get(key, now)?.count ?? 0;
+  }
+
+  async resetRateLimit(key: string): Promise<void> {
+    this.rateLimits.delete(key);
   }
 }

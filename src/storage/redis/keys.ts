@@ -64,6 +64,8 @@ export interface RedisKeys {
   accessPointer(jti: string): string;
   /** STRING: expiresAt of a revoked access token id. PX until expiresAt. */
   revokedJti(jti: string): string;
+  /** HASH {n, exp}: a rate-limit counter (key built and hashed by the caller). PX until its window ends (exp). */
+  rateLimit(key: string): string;
 
   /** ZSET grant id -> expiresAt: every grant of a client (deleteClient). PX = latest member. */
   clientGrants(clientId: string): string;
@@ -113,6 +115,7 @@ export function redisKeys(prefix: string): RedisKeys {
     refreshPointer: (tokenHash) => `${p}rtp:${tokenHash}`,
     accessPointer: (jti) => `${p}atp:${jti}`,
     revokedJti: (jti) => `${p}rev:${jti}`,
+    rateLimit: (key) => `${p}rl:${key}`,
     clientGrants: (clientId) => `${c(clientId)}grants`,
     userClientGrants: (userId, clientId) => `${c(clientId)}ugrants:${userId}`,
     clientConsents: (clientId) => `${c(clientId)}consents`,

@@ -29,6 +29,7 @@ import type {
   Storage,
   UserRecord,
 } from '../types.js';
+import { rateLimitWindowEnd } from '../types.js';
 import { redisKeys, type RedisKeys } from './keys.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 
@@ -513,6 +514,22 @@ export class RedisStorage implements Storage {
     const now = this.clock.now();
     await this.script('putIndexed', [k.consent(userId, clientId), k.userConsents(userId)], [now, '', 0, clientId]);
     await this.script('indexRemove', [k.clientConsents(clientId)], [now, userId]);
+  }
+
+  // ---- rate limits ----
+
+  async hitRateLimit(key: string, windowMs: number, now: number): Promise<number> {
+    const windowEnd = rateLimitWindowEnd(now, windowMs);
+    return Number(await this.script<number>('hitRateLimit', [this.keys.rateLimit(key)], [now, windowEnd]));
+  }
+
+  async peekRateLimit(key: string, now: number): Promise<number> {
+    const [count, exp] = await this.guard(() => this.client.hmget(this.keys.rateLimit(key), 'n', 'exp'));
+    return count !== null && exp !== null && Number(exp) > now ? Number(count) : 0;
+  }
+
+  async resetRateLimit(key: string): Promise<void> {
+    await this.guard(() => this.client.del(this.keys.rateLimit(key)));
   }
 
   // ---- internals ----

@@ -158,6 +158,19 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX consents_expires_at_idx ON ${s}.consents (expires_at)`,
     ],
   },
+  {
+    version: 2,
+    name: 'rate-limit counters',
+    up: (s) => [
+      // key: opaque and already hashed by the caller; expires_at: end of the counter's fixed window
+      `CREATE TABLE ${s}.rate_limits (
+        key text PRIMARY KEY,
+        count bigint NOT NULL,
+        expires_at bigint NOT NULL
+      )`,
+      `CREATE INDEX rate_limits_expires_at_idx ON ${s}.rate_limits (expires_at)`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

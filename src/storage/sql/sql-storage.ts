@@ -20,6 +20,7 @@ import type {
   Storage,
   UserRecord,
 } from '../types.js';
+import { rateLimitWindowEnd } from '../types.js';
 import { lockKey, migrate, quoteIdent } from './migrations.js';
 
 /** A row as the driver returns it. */
@@ -65,6 +66,7 @@ const TABLES = [
   'access_token_refs',
   'revoked_jtis',
   'consents',
+  'rate_limits',
 ] as const;
 type Table = (typeof TABLES)[number];
 
@@ -586,6 +588,35 @@ export class SqlStorage implements Storage {
     await this.db.query(`DELETE FROM ${this.t.consents} WHERE user_id = $1 AND client_id = $2`, [userId, clientId]);
   }
 
+  // ---- rate limits ----
+
+  async hitRateLimit(key: string, windowMs: number, now: number): Promise<number> {
+    const expiresAt = rateLimitWindowEnd(now, windowMs);
+    // One statement, one round trip: concurrent upserts of a key queue on its row lock, and each re-reads the row the
+    // previous one committed, so n racing hits return 1..n. An expired row starts over in the current window.
+    const { rows } = await this.db.query<{ count: unknown }>(
+      `INSERT INTO ${this.t.rate_limits} AS r (key, count, expires_at) VALUES ($1, 1, $3)
+       ON CONFLICT (key) DO UPDATE SET
+         count = CASE WHEN r.expires_at > $2 THEN r.count + 1 ELSE 1 END,
+         expires_at = CASE WHEN r.expires_at > $2 THEN r.expires_at ELSE EXCLUDED.expires_at END
+       RETURNING count`,
+      [key, now, expiresAt],
+    );
+    return Number(rows[0]?.count);
+  }
+
+  async peekRateLimit(key: string, now: number): Promise<number> {
+    const { rows } = await this.db.query<{ count: unknown }>(
+      `SELECT count FROM ${this.t.rate_limits} WHERE key = $1 AND expires_at > $2`,
+      [key, now],
+    );
+    return rows[0] ? Number(rows[0].count) : 0;
+  }
+
+  async resetRateLimit(key: string): Promise<void> {
+    await this.db.query(`DELETE FROM ${this.t.rate_limits} WHERE key = $1`, [key]);
+  }
+
   // ---- internals ----
 
   /** Runs `fn` in a transaction, retrying a few times on deadlock / serialization failure. */
@@ -686,6 +717,7 @@ export class SqlStorage implements Storage {
       'revoked_jtis',
       'consents',
       'grants',
+      'rate_limits',
     ] as const) {
       total += (await tx.query(`DELETE FROM ${this.t[table]} WHERE expires_at <= $1`, [now])).rowCount;
     }
