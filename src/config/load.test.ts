@@ -53,6 +53,7 @@ describe('parseConfig defaults', () => {
     expect(cfg.session).toEqual({ ttl: 86400, cookieName: 'gatehouse_session' });
     expect(cfg.consent).toEqual({ ttl: 2_592_000 });
     expect(cfg.passwordHashing).toEqual({ log2N: 15 });
+    expect(cfg.loginRateLimit).toEqual({ maxFailuresPerUsername: 10, maxFailuresPerIp: 50, windowSeconds: 900 });
     expect(cfg.redis).toEqual({ keyPrefix: 'gatehouse:' });
   });
 

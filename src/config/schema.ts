@@ -124,6 +124,27 @@ export const configSchema = z
       .object({ log2N: z.number().int().min(14).max(20).default(15) })
       .strict()
       .prefault({}),
+    /**
+     * Throttling of password guessing on the login form. Counters live in the store, so every replica shares them.
+     * Over a limit the form answers 429 with Retry-After until the window ends, without checking the password.
+     */
+    loginRateLimit: z
+      .object({
+        /**
+         * Failed sign-ins per username (case-insensitive, known or not) per window; the next attempt is refused even
+         * with the right password. A successful sign-in resets it. 0 = no per-username limit.
+         */
+        maxFailuresPerUsername: z.number().int().min(0).default(10),
+        /**
+         * Failed sign-ins per client address (IPv6: per /64) per window, across all usernames. This is the TCP peer
+         * address: behind a reverse proxy every user shares the proxy's, so raise this or set 0 (= no limit).
+         */
+        maxFailuresPerIp: z.number().int().min(0).default(50),
+        /** Length of the fixed window, seconds; windows are aligned to multiples of it since the epoch. */
+        windowSeconds: seconds(900),
+      })
+      .strict()
+      .prefault({}),
     /** Seconds a replica answers 503 with Retry-After while its store is unreachable. */
     retryAfterSeconds: z.number().int().positive().default(5),
     /** Key for encrypting secrets at rest that must be read back (base64, 32 bytes). */

@@ -7,6 +7,7 @@ import { AccessDenied, InvalidRequest } from '../core/errors.js';
 import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
 import { unionScopes } from '../core/scope.js';
 import { consentCovers, errorRedirect, issueCode } from './authorize.js';
+import { admitLogin } from './login-throttle.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../storage/types.js';
 
@@ -50,21 +51,40 @@ export async function viewInteraction(id: string, session: SessionRecord | undef
   return { stage: 'consent', interaction, client, user, newScopes: interaction.scope.filter((s) => !known.has(s)) };
 }
 
-/** Outcome of a sign-in attempt. */
+/** Outcome of a sign-in attempt; `retryAfterSeconds` is set when it was refused by the throttle (429). */
 export type LoginOutcome =
   | { ok: true; session: SessionRecord }
-  | { ok: false; view: InteractionView };
+  | { ok: false; view: InteractionView; retryAfterSeconds?: number };
 
-/** Checks the username and password for POST /interaction/:id/login and starts a session. */
-export async function submitLogin(id: string, username: string, password: string, deps: Deps): Promise<LoginOutcome> {
+/**
+ * Checks the username and password for POST /interaction/:id/login and starts a session. `clientAddress` is the
+ * remote address, for the per-address limit of the login throttle (config `loginRateLimit`).
+ */
+export async function submitLogin(
+  id: string,
+  username: string,
+  password: string,
+  clientAddress: string,
+  deps: Deps,
+): Promise<LoginOutcome> {
   const { interaction, client } = await load(id, deps);
+  // Before any lookup or hashing: a throttled attempt costs no scrypt, and reads the same for every username.
+  const admission = await admitLogin(username, clientAddress, deps);
+  if (!admission.allowed) {
+    deps.logger.warn({ clientId: client.clientId, limit: admission.limit }, 'sign-in throttled');
+    const minutes = Math.ceil(admission.retryAfterSeconds / 60);
+    const error = `Too many failed sign-in attempts. Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`;
+    return { ok: false, retryAfterSeconds: admission.retryAfterSeconds, view: { stage: 'login', interaction, client, error, username } };
+  }
   const user = username ? await deps.storage.getUserByUsername(username) : undefined;
   // Burn the same time for unknown users so usernames cannot be enumerated by timing.
   const valid = user ? await verifyPassword(password, user.passwordHash) : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
   if (!user || !valid) {
+    await admission.failed();
     deps.logger.info({ clientId: client.clientId }, 'sign-in failed');
     return { ok: false, view: { stage: 'login', interaction, client, error: 'Invalid username or password.', username } };
   }
+  await admission.succeeded();
   const now = deps.clock.now();
   const session: SessionRecord = {
     id: randomToken(),

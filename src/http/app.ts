@@ -217,7 +217,18 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     try {
       const form = formParams(request);
       requireCsrf(request, request.params.id, form);
-      const outcome = await submitLogin(request.params.id, field(form, 'username') ?? '', field(form, 'password') ?? '', deps);
+      const outcome = await submitLogin(
+        request.params.id,
+        field(form, 'username') ?? '',
+        field(form, 'password') ?? '',
+        request.ip,
+        deps,
+      );
+      if (!outcome.ok && outcome.retryAfterSeconds !== undefined) {
+        // Throttled: the password was not checked; the form comes back with when to try again.
+        reply.header('retry-after', String(outcome.retryAfterSeconds));
+        return renderView(request, reply, outcome.view, 429);
+      }
       if (!outcome.ok) return renderView(request, reply, outcome.view, 401);
       reply.header(
         'set-cookie',

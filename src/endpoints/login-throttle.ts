@@ -1,0 +1,86 @@
+/**
+ * Password-guessing throttle for the login form (config `loginRateLimit`). Failures are counted per username and per
+ * client address in the store's fixed-window counters, so every replica enforces one shared limit. Keys are keyed
+ * hashes under the server pepper: the store never holds a username or an address.
+ *
+ * Per username the attempt is counted *before* the password is checked, so a burst of parallel guesses cannot all
+ * pass the check before the first failure lands; a successful sign-in resets the counter, so in the end only failures
+ * count. Per address only failures are counted (after the check), so the successful sign-ins of many users behind one
+ * NAT never add up; the price is that a burst of parallel requests can overshoot that limit by its own size.
+ */
+import { isIPv6 } from 'node:net';
+import { keyedHash } from '../core/crypto.js';
+import type { Deps } from '../context.js';
+import { rateLimitWindowEnd } from '../storage/types.js';
+
+type ThrottleDeps = Pick<Deps, 'storage' | 'config' | 'clock' | 'pepper'>;
+
+/** What {@link admitLogin} decided. */
+export type LoginAdmission =
+  | {
+      allowed: true;
+      /** Call after a wrong password (or unknown user): counts the failure against the address. */
+      failed(): Promise<void>;
+      /** Call after a successful sign-in: clears the username's counter. */
+      succeeded(): Promise<void>;
+    }
+  /** Over a limit: refuse without checking the password, and tell the browser when the window ends. */
+  | { allowed: false; limit: 'username' | 'ip'; retryAfterSeconds: number };
+
+/**
+ * The address a per-address limit counts: IPv4 as is (also IPv4-mapped IPv6), IPv6 by its /64, which a single
+ * subscriber usually holds whole (counting single IPv6 addresses would give one attacker 2^64 of them).
+ */
+export function addressBucket(address: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const bare = address.split('%', 1)[0]!;
+  if (!isIPv6(bare)) return address;
+  const [head = '', tail] = bare.split('::');
+  const groups = head ? head.split(':') : [];
+  if (tail !== undefined) {
+    const rest = tail ? tail.split(':') : [];
+    // A dotted IPv4 tail stands for two groups.
+    const restGroups = rest.length + (rest.at(-1)?.includes('.') ? 1 : 0);
+    groups.push(...Array<string>(8 - groups.length - restGroups).fill('0'), ...rest);
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+function counterKey(pepper: string, kind: 'user' | 'ip', value: string): string {
+  return `login:${kind}:${keyedHash(pepper, `gatehouse login throttle\n${kind}\n${value}`)}`;
+}
+
+/**
+ * Decides whether a sign-in attempt for `username` from `address` may check its password, counting the attempt
+ * against the username (see the module comment). Throws StorageUnavailableError when the store is down: the login
+ * then fails closed with 503, as it would without the throttle.
+ */
+export async function admitLogin(username: string, address: string, deps: ThrottleDeps): Promise<LoginAdmission> {
+  const { maxFailuresPerUsername, maxFailuresPerIp, windowSeconds } = deps.config.loginRateLimit;
+  const { storage, clock } = deps;
+  const windowMs = windowSeconds * 1000;
+  const userKey = counterKey(deps.pepper, 'user', username.toLowerCase());
+  const ipKey = counterKey(deps.pepper, 'ip', addressBucket(address));
+  const refuse = (limit: 'username' | 'ip'): LoginAdmission => {
+    const now = clock.now();
+    return { allowed: false, limit, retryAfterSeconds: Math.max(1, Math.ceil((rateLimitWindowEnd(now, windowMs) - now) / 1000)) };
+  };
+
+  if (maxFailuresPerIp > 0 && (await storage.peekRateLimit(ipKey, clock.now())) >= maxFailuresPerIp) return refuse('ip');
+  if (maxFailuresPerUsername > 0 && (await storage.hitRateLimit(userKey, windowMs, clock.now())) > maxFailuresPerUsername) {
+    return refuse('username');
+  }
+  return {
+    allowed: true,
+    async failed() {
+      if (maxFailuresPerIp > 0) await storage.hitRateLimit(ipKey, windowMs, clock.now());
+    },
+    async succeeded() {
+      if (maxFailuresPerUsername > 0) await storage.resetRateLimit(userKey);
+    },
+  };
+}
