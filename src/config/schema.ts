@@ -118,6 +118,11 @@ export const configSchema = z
       .prefault({}),
     interactionTtl: z.number().int().positive().max(3600).default(600),
     /** Maximum request body, bytes. */
+    /**
+     * Behind a reverse proxy: which hops to trust for X-Forwarded-For (client address for login throttling and logs).
+     * `false` (default) trusts none; `true` trusts all; or a list of proxy addresses / CIDRs; or a hop count.
+     */
+    trustProxy: z.union([z.boolean(), z.array(z.string()), z.number().int().min(0)]).default(false),
     bodyLimit: z.number().int().positive().max(10 * 1024 * 1024).default(64 * 1024),
     /** scrypt cost for user passwords (N = 2^log2N). */
     passwordHashing: z

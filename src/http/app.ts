@@ -44,6 +44,8 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     // Per-request lines only at debug: they cost throughput and add nothing an access log does not.
     logController: new LogController({ disableRequestLogging: !logger.isLevelEnabled('debug') }),
     bodyLimit: config.bodyLimit,
+    // Fastify also accepts a hop count at run time; its types omit it.
+    trustProxy: config.trustProxy as boolean | string[],
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false },
   });

@@ -150,4 +150,27 @@ describe('login throttle', () => {
     for (let i = 0; i < 3; i++) expect((await next.submit(ALICE.username, `wrong-again-${i}`)).status).toBe(401);
     expect((await next.submit(ALICE.username, ALICE.password)).status).toBe(429);
   });
+
+  it('behind a trusted proxy, addresses come from X-Forwarded-For', async () => {
+    const clock = new ManualClock(Date.now());
+    const server = await startServer({ trustProxy: true, loginRateLimit: { maxFailuresPerUsername: 100, maxFailuresPerIp: 2 } }, { clock });
+    servers.push(server);
+    const reg = await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+    const browser = new FormBrowser();
+    const url = new URL(`${server.issuer}/authorize`);
+    url.search = new URLSearchParams({ client_id: reg.json.client_id, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(verifier()), code_challenge_method: 'S256' }).toString();
+    const step = await browser.follow(url.href, server.origin);
+    const { action, fields } = FormBrowser.form(await step.res.text(), step.url);
+    const post = (from: string, password: string) =>
+      browser.request(action, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': from },
+        body: new URLSearchParams({ ...fields, username: ALICE.username, password }).toString(),
+      });
+    expect((await post('203.0.113.7', 'wrong-1')).status).toBe(401);
+    expect((await post('203.0.113.7', 'wrong-2')).status).toBe(401);
+    expect((await post('203.0.113.7', ALICE.password)).status).toBe(429);
+    // Another client behind the same proxy is not affected.
+    expect((await post('198.51.100.9', ALICE.password)).status).toBe(303);
+  });
 });
