@@ -16,7 +16,7 @@ const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
 if (args.includes('--help') || args.includes('-h')) {
   process.stdout.write(`Usage: npm run bench -- [options]
-  --quick                 short run (3 × ~1 s per cell), under 2 minutes
+  --quick                 short run (3 × 0.5 s per cell), under 2 minutes: a smoke test, not a measurement
   --stores=a,b            Gatehouse stores: memory, embedded, postgres, redis (default: all)
   --scenarios=a,b         client_credentials, code_flow, sign_in, refresh, introspect_at, introspect_rt, resource
   --reps=N --duration=S --warmup=S --concurrency=N   override the run shape

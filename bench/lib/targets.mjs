@@ -80,7 +80,9 @@ async function waitHealthy(origin, child, lines, timeoutMs = 60_000) {
   let last = '';
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`exited (${child.exitCode ?? child.signalCode}) during start: ${lines.slice(-6).join(' | ').slice(0, 800)}`);
+      // The error line itself, not the stack frames after it.
+      const message = lines.filter((l) => !/^\s+at /.test(l)).slice(-3).join(' | ');
+      throw new Error(`exited (${child.exitCode ?? child.signalCode}) during start: ${message.slice(0, 600)}`);
     }
     try {
       const res = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(2000) });
@@ -149,9 +151,10 @@ async function prepareStore(store, runId, workDir, redisPrefix) {
         cleanup: async () => {
           // Only our own unique prefix is deleted.
           const { Redis } = await import('ioredis');
-          const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-          await r.connect();
+          // No reconnecting: an unreachable Redis must not keep the bench process alive.
+          const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
           try {
+            await r.connect();
             let cursor = '0';
             do {
               const [next, keys] = await r.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
