@@ -161,7 +161,7 @@ async function authorizeTrusted(
   }
   const consent = await deps.storage.getConsent(user.userId, client.clientId);
   if (!prompt.includes('consent') && consentCovers(consent, scope, resource)) {
-    const location = await issueCode({ ...interaction, userId: user.userId, authTime: user.authTime }, consent, deps);
+    const location = await issueCode({ ...interaction, userId: user.userId, authTime: user.authTime }, client, consent, deps);
     return { kind: 'redirect', location };
   }
   if (prompt.includes('none')) throw new InteractionRequired('consent_required', 'the user has not approved this client');
@@ -186,12 +186,17 @@ export function consentCovers(consent: ConsentRecord | undefined, scope: readonl
  */
 export async function issueCode(
   interaction: InteractionRecord & { userId: string; authTime: number },
+  client: ClientRecord,
   consent: ConsentRecord | undefined,
-  deps: Pick<Deps, 'storage' | 'clock' | 'config'>,
+  deps: Pick<Deps, 'storage' | 'clock' | 'config' | 'scopesSupported'>,
 ): Promise<string> {
   const now = deps.clock.now();
   const code = randomToken();
-  const scope = consent ? unionScopes(interaction.scope, consent.scope) : interaction.scope;
+  // Earlier consent may name scopes the server or the client's allow-list has dropped since: re-check them.
+  const earlier = consent?.scope.length
+    ? resolveRequestedScopes(consent!.scope, userGrantAllowList(client, deps), deps.scopesSupported, false)
+    : [];
+  const scope = unionScopes(interaction.scope, earlier);
   await deps.storage.saveAuthorizationCode({
     codeHash: hashToken(code),
     grantId: randomId(),

@@ -45,7 +45,7 @@ export async function viewInteraction(id: string, session: SessionRecord | undef
     const taken = await deps.storage.takeInteraction(id);
     if (!taken) throw new InteractionExpired();
     const authTime = interaction.authTime ?? session?.authTime ?? deps.clock.now();
-    return { stage: 'done', location: await issueCode({ ...taken, userId, authTime }, consent, deps) };
+    return { stage: 'done', location: await issueCode({ ...taken, userId, authTime }, client, consent, deps) };
   }
   const known = new Set(consent?.scope ?? []);
   return { stage: 'consent', interaction, client, user, newScopes: interaction.scope.filter((s) => !known.has(s)) };
@@ -105,7 +105,7 @@ export async function submitConsent(
   decision: string | undefined,
   deps: Deps,
 ): Promise<string> {
-  const { interaction } = await load(id, deps);
+  const { interaction, client } = await load(id, deps);
   const userId = interaction.userId ?? (interaction.prompt.includes('login') ? undefined : session?.userId);
   // Consent must come from the browser that signed in.
   if (!userId || !session || session.userId !== userId) throw new InteractionExpired();
@@ -127,5 +127,5 @@ export async function submitConsent(
   };
   await deps.storage.saveConsent(consent);
   const authTime = taken.authTime ?? session.authTime;
-  return issueCode({ ...taken, userId, authTime }, consent, deps);
+  return issueCode({ ...taken, userId, authTime }, client, consent, deps);
 }
