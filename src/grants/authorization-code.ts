@@ -20,9 +20,8 @@ export const authorizationCodeGrant: GrantHandler = {
     const result = await deps.storage.consumeAuthorizationCode(hashToken(code));
     if (result.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
     if (result.status === 'reused') {
-      // The first redemption may not have created its grant yet: leave a tombstone first, then revoke, so the
-      // first redeemer (which checks the tombstone after creating the grant) cannot end up with a live grant.
-      await deps.storage.revokeAccessToken(grantTombstone(result.grantId), deps.clock.now() + deps.config.tokens.grantTtl * 1000);
+      // The first redemption may not have created its grant yet: revokeGrant then leaves a tombstone, and that
+      // redeemer's createGrant reports created: false instead of storing a live grant (one atomic step in the store).
       await deps.storage.revokeGrant(result.grantId, deps.clock.now());
       deps.logger.warn({ clientId: result.clientId, grantId: result.grantId }, 'authorization code replayed; grant revoked');
       throw new InvalidGrant('the authorization code has already been used');
@@ -58,7 +57,7 @@ export const authorizationCodeGrant: GrantHandler = {
     const grantExpiresAt = now + deps.config.tokens.grantTtl * 1000;
     let refreshToken: string | undefined;
     if (issuesRefreshToken(client.grantTypes, record.scope, deps)) refreshToken = randomToken();
-    await deps.storage.createGrant(
+    const { created } = await deps.storage.createGrant(
       {
         id: record.grantId,
         clientId: client.clientId,
@@ -82,10 +81,8 @@ export const authorizationCodeGrant: GrantHandler = {
         : undefined,
       { jti: access.jti, expiresAt: access.expiresAt },
     );
-    if (await deps.storage.isAccessTokenRevoked(grantTombstone(record.grantId))) {
-      await deps.storage.revokeGrant(record.grantId, deps.clock.now());
-      throw new InvalidGrant('the authorization code has already been used');
-    }
+    // The code was replayed (and its grant revoked) while this redemption was in flight: nothing was stored.
+    if (!created) throw new InvalidGrant('the authorization code has already been used');
 
     let idToken: string | undefined;
     if (record.scope.includes('openid')) {
@@ -103,8 +100,3 @@ export const authorizationCodeGrant: GrantHandler = {
     return tokenResponse(access, record.scope, { refreshToken, idToken });
   },
 };
-
-/** Revocation-list entry marking a grant whose code was replayed, so it is born revoked if created late. */
-function grantTombstone(grantId: string): string {
-  return `grant:${grantId}`;
-}

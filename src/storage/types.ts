@@ -170,7 +170,13 @@ export interface AccessTokenRef {
   expiresAt: number;
 }
 
-/** Outcome of {@link RefreshTokenStore.rotateRefreshToken}. */
+/**
+ * How long revokeGrant remembers an id it did not know (ms): at least the longest authorization-code lifetime, since a
+ * code's grant can only be created while the code is live.
+ */
+export const GRANT_TOMBSTONE_TTL_MS = 10 * 60_000;
+
+/** Outcome of {@link GrantStore.rotateRefreshToken}. */
 export type RotateResult =
   | { status: 'rotated' }
   /** Already rotated within the grace window: here is the sealed response of that rotation. */
@@ -255,9 +261,18 @@ export interface AuthorizationCodeStore {
 
 export interface GrantStore {
   /**
-   * Creates a grant with its first refresh token (optional) and access token id, in one atomic write.
+   * Creates a grant with its first refresh token (optional) and access token id, in one atomic write, unless the id
+   * carries a tombstone (revokeGrant was called for it before it existed: its authorization code was replayed while
+   * the first redemption was still in flight). Then nothing usable is stored (no live grant, no refresh token, the
+   * access token id is revoked or never recorded) and it returns `{ created: false }`; otherwise `{ created: true }`.
+   * The tombstone check and the write are one atomic step, across replicas too: of a createGrant and a revokeGrant
+   * racing on one id, either the grant is created and then revoked, or it is never created.
    */
-  createGrant(grant: GrantRecord, refreshToken: RefreshTokenRecord | undefined, accessToken: AccessTokenRef): Promise<void>;
+  createGrant(
+    grant: GrantRecord,
+    refreshToken: RefreshTokenRecord | undefined,
+    accessToken: AccessTokenRef,
+  ): Promise<{ created: boolean }>;
   getGrant(id: string): Promise<GrantRecord | undefined>;
   /** Reads a refresh token with its grant. Rotated tokens are returned too (with rotatedAt), so reuse can be told. */
   getRefreshToken(tokenHash: string): Promise<{ token: RefreshTokenRecord; grant: GrantRecord } | undefined>;
@@ -281,7 +296,9 @@ export interface GrantStore {
   addAccessToken(grantId: string, accessToken: AccessTokenRef): Promise<void>;
   /**
    * Revokes a whole grant in one atomic step: marks it revoked, deletes its refresh tokens, and adds the ids of its
-   * access tokens to the revocation list. Idempotent. Returns false if the grant is unknown.
+   * access tokens to the revocation list. Idempotent. Returns false if the grant is unknown; an unknown id is then
+   * recorded as revoked (a tombstone living at least {@link GRANT_TOMBSTONE_TTL_MS}), so a createGrant of that id
+   * afterwards stores nothing usable and reports `created: false`. getGrant never returns a tombstone.
    */
   revokeGrant(grantId: string, now: number): Promise<boolean>;
   /** Revokes every grant of a (user, client) pair, e.g. when consent is withdrawn. Returns how many. */

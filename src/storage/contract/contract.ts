@@ -373,6 +373,65 @@ export function describeStorageContract(
         expect(await store.consumeAuthorizationCode(record.codeHash)).toEqual({ status: 'not_found' });
       });
 
+      it('a code replayed before its grant exists: revokeGrant tombstones the id, createGrant reports created: false', async () => {
+        const { record } = codeFixture(clock);
+        await store.saveAuthorizationCode(record);
+        const first = await store.consumeAuthorizationCode(record.codeHash);
+        expect(first.status).toBe('consumed');
+        const replay = await store.consumeAuthorizationCode(record.codeHash);
+        expect(replay).toEqual({ status: 'reused', grantId: record.grantId, clientId: record.clientId });
+        // The replay's revocation lands before the first redemption got to createGrant.
+        expect(await store.revokeGrant(record.grantId, clock.now())).toBe(false);
+        expect(await store.getGrant(record.grantId)).toBeUndefined();
+
+        clock.advance(MINUTE);
+        const grant = grantFixture(clock, { id: record.grantId, clientId: record.clientId, userId: record.userId });
+        const { token, record: refresh } = refreshTokenFixture(clock, grant);
+        const access = accessTokenFixture(clock);
+        expect(await store.createGrant(grant, refresh, access)).toEqual({ created: false });
+        expect(await store.getGrant(grant.id)).toBeUndefined();
+        expect(await store.getRefreshToken(refresh.tokenHash)).toBeUndefined();
+        expect(await store.isAccessTokenRevoked(access.jti)).toBe(true);
+        expect(await rotate(refresh.tokenHash, successorOf(grant, token), 10 * SECOND)).toEqual({ status: 'not_found' });
+        // Still revoked, still nothing to revoke; a second createGrant is refused too.
+        expect(await store.revokeGrant(grant.id, clock.now())).toBe(false);
+        expect(await store.createGrant(grant, undefined, accessTokenFixture(clock))).toEqual({ created: false });
+        expect(await store.getGrant(grant.id)).toBeUndefined();
+
+        // An unrelated grant is untouched, and createGrant reports created: true.
+        const other = grantFixture(clock);
+        expect(await store.createGrant(other, undefined, accessTokenFixture(clock))).toEqual({ created: true });
+        expect(await store.getGrant(other.id)).toEqual(other);
+      });
+
+      it('the tombstone lives at least 10 minutes (the longest code lifetime)', async () => {
+        const grant = grantFixture(clock);
+        expect(await store.revokeGrant(grant.id, clock.now())).toBe(false);
+        clock.advance(10 * MINUTE - 1);
+        const late = { ...grant, createdAt: clock.now() };
+        expect(await store.createGrant(late, undefined, accessTokenFixture(clock))).toEqual({ created: false });
+        expect(await store.getGrant(grant.id)).toBeUndefined();
+      });
+
+      it('createGrant racing a replay’s revokeGrant: the grant is created then revoked, or never created', async () => {
+        for (let round = 0; round < 10; round++) {
+          const grant = grantFixture(clock);
+          const { record: refresh } = refreshTokenFixture(clock, grant);
+          const access = accessTokenFixture(clock);
+          const [created, revoked] = await Promise.all([
+            store.createGrant(grant, refresh, access),
+            store.revokeGrant(grant.id, clock.now()),
+          ]);
+          // revokeGrant found the grant exactly when createGrant got there first.
+          expect(revoked).toBe(created.created);
+          expect(await store.getRefreshToken(refresh.tokenHash)).toBeUndefined();
+          expect(await store.isAccessTokenRevoked(access.jti)).toBe(true);
+          const stored = await store.getGrant(grant.id);
+          if (created.created) expect(stored?.revokedAt).toBe(clock.now());
+          else expect(stored).toBeUndefined();
+        }
+      });
+
       it('50 parallel consumes of one code: exactly one consumed, 49 reused', async () => {
         const { record } = codeFixture(clock);
         await store.saveAuthorizationCode(record);

@@ -21,7 +21,7 @@ import type {
   Storage,
   UserRecord,
 } from '../types.js';
-import { rateLimitWindowEnd } from '../types.js';
+import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
 
 /** MemoryStorage options: the common store options plus a per-map size cap. */
 export interface MemoryStoreOptions extends StoreOptions {
@@ -244,6 +244,8 @@ export class MemoryStorage implements Storage {
   private readonly refreshTokens: BoundedMap<RefreshTokenRecord>;
   private readonly accessTokens: BoundedMap<StoredAccessToken>;
   private readonly revokedJtis: BoundedMap<number>;
+  /** Grant ids revoked before they were created (replayed codes): value = expiry. */
+  private readonly grantTombstones: BoundedMap<number>;
   private readonly consents: BoundedMap<ConsentRecord>;
   private readonly rateLimits: BoundedMap<RateCounter>;
   private readonly maps: BoundedMap<unknown>[];
@@ -286,6 +288,7 @@ export class MemoryStorage implements Storage {
       this.accessByGrant.remove(ref.grantId, jti),
     );
     this.revokedJtis = new BoundedMap('revokedAccessTokens', max, (expiresAt) => expiresAt, log);
+    this.grantTombstones = new BoundedMap('grantTombstones', max, (expiresAt) => expiresAt, log);
     this.consents = new BoundedMap<ConsentRecord>('consents', max, byExpiresAt, log);
     // Full of live counters, it evicts those whose window ends soonest (a flood of distinct keys can thus shorten
     // some lockouts, but never exhaust memory).
@@ -303,6 +306,7 @@ export class MemoryStorage implements Storage {
       this.refreshTokens,
       this.accessTokens,
       this.revokedJtis,
+      this.grantTombstones,
       this.consents,
       this.rateLimits,
     ] as BoundedMap<unknown>[];
@@ -500,11 +504,17 @@ export class MemoryStorage implements Storage {
     grant: GrantRecord,
     refreshToken: RefreshTokenRecord | undefined,
     accessToken: AccessTokenRef,
-  ): Promise<void> {
+  ): Promise<{ created: boolean }> {
     const now = this.clock.now();
+    if (this.grantTombstones.get(grant.id, now) !== undefined) {
+      // Revoked before it existed: store nothing, and make sure the access token minted for it is dead.
+      this.revokeJti(accessToken.jti, accessToken.expiresAt, now);
+      return { created: false };
+    }
     this.grants.set(grant.id, copy(grant), now);
     if (refreshToken) this.putRefreshToken(copy(refreshToken), now);
     this.recordAccessToken(grant.id, accessToken, now);
+    return { created: true };
   }
 
   async getGrant(id: string): Promise<GrantRecord | undefined> {
@@ -549,7 +559,12 @@ export class MemoryStorage implements Storage {
   }
 
   async revokeGrant(grantId: string, now: number): Promise<boolean> {
-    return this.revokeGrantNow(grantId, now);
+    if (this.revokeGrantNow(grantId, now)) return true;
+    // Unknown (yet): leave a tombstone so a late createGrant of this id stores nothing.
+    const current = this.clock.now();
+    const until = current + GRANT_TOMBSTONE_TTL_MS;
+    this.grantTombstones.set(grantId, Math.max(this.grantTombstones.get(grantId, current) ?? 0, until), current);
+    return false;
   }
 
   async revokeGrantsFor(userId: string, clientId: string, now: number): Promise<number> {

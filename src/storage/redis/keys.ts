@@ -57,6 +57,8 @@ export interface RedisKeys {
   refreshTokenPrefix(grantId: string): string;
   /** ZSET jti -> expiresAt: access tokens issued under the grant. PX = latest member. */
   grantAccessTokens(grantId: string): string;
+  /** STRING: set by revokeGrant on an id that has no grant yet, so a late createGrant stores nothing. PX 10 min. */
+  grantTombstone(grantId: string): string;
 
   /** STRING: grant id of a refresh token (the lookup that finds the grant's slot). PX until the token expires. */
   refreshPointer(tokenHash: string): string;
@@ -112,6 +114,7 @@ export function redisKeys(prefix: string): RedisKeys {
     refreshToken: (grantId, tokenHash) => `${g(grantId)}rt:${tokenHash}`,
     refreshTokenPrefix: (grantId) => `${g(grantId)}rt:`,
     grantAccessTokens: (grantId) => `${g(grantId)}ats`,
+    grantTombstone: (grantId) => `${g(grantId)}tomb`,
     refreshPointer: (tokenHash) => `${p}rtp:${tokenHash}`,
     accessPointer: (jti) => `${p}atp:${jti}`,
     revokedJti: (jti) => `${p}rev:${jti}`,

@@ -29,7 +29,7 @@ import type {
   Storage,
   UserRecord,
 } from '../types.js';
-import { rateLimitWindowEnd } from '../types.js';
+import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
 import { redisKeys, type RedisKeys } from './keys.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 
@@ -329,24 +329,29 @@ export class RedisStorage implements Storage {
 
   // ---- grants, refresh tokens, access token ids ----
 
-  async createGrant(grant: GrantRecord, refreshToken: RefreshTokenRecord | undefined, accessToken: AccessTokenRef): Promise<void> {
+  async createGrant(
+    grant: GrantRecord,
+    refreshToken: RefreshTokenRecord | undefined,
+    accessToken: AccessTokenRef,
+  ): Promise<{ created: boolean }> {
     const k = this.keys;
     const now = this.clock.now();
     // An already-expired grant would read as absent; storing it would only leave keys behind.
-    if (grant.expiresAt <= now) return;
-    // Pointers first: the moment the grant exists, its token and jti resolve to it.
-    await Promise.all([
+    if (grant.expiresAt <= now) return { created: true };
+    // Pointers, grant and client index in one round trip. Nobody can look the new refresh token or jti up before
+    // this call returns (the caller has not handed them out yet), so they need not be written before the grant.
+    const { revokedAt, ...stored } = grant;
+    const [, , status] = await Promise.all([
       refreshToken && this.setPointer(k.refreshPointer(refreshToken.tokenHash), grant.id, refreshToken.expiresAt, now),
       this.setPointer(k.accessPointer(accessToken.jti), grant.id, accessToken.expiresAt, now),
-    ]);
-    const { revokedAt, ...stored } = grant;
-    await this.script(
+      this.script<number>(
       'createGrant',
       [
         k.grant(grant.id),
         k.grantRefreshTokens(grant.id),
         k.grantAccessTokens(grant.id),
         k.refreshToken(grant.id, refreshToken?.tokenHash ?? ''),
+        k.grantTombstone(grant.id),
       ],
       [
         now,
@@ -359,12 +364,26 @@ export class RedisStorage implements Storage {
         accessToken.jti,
         accessToken.expiresAt,
       ],
-    );
-    await this.script('indexAdd', [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)], [
-      now,
-      grant.id,
-      grant.expiresAt,
+      ),
+      this.script('indexAdd', [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)], [
+        now,
+        grant.id,
+        grant.expiresAt,
+      ]),
     ]);
+    if (Number(status) !== -1) return { created: true };
+    // Revoked before it existed (a replayed code): nothing was written in the grant's slot. Undo the rest, and put
+    // the jti minted for it on the revocation list.
+    await Promise.all([
+      refreshToken ? this.dropKey(k.refreshPointer(refreshToken.tokenHash)) : undefined,
+      this.dropKey(k.accessPointer(accessToken.jti)),
+      this.script('indexRemove', [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)], [
+        now,
+        grant.id,
+      ]),
+      this.revokeAccessToken(accessToken.jti, accessToken.expiresAt),
+    ]);
+    return { created: false };
   }
 
   async getGrant(id: string): Promise<GrantRecord | undefined> {
@@ -396,15 +415,15 @@ export class RedisStorage implements Storage {
   ): Promise<RotateResult> {
     const k = this.keys;
     const current = this.clock.now();
-    const grantId = await this.guard(() => this.client.get(k.refreshPointer(oldHash)));
-    if (grantId === null) return { status: 'not_found' };
-    // Written before the script so the new token and jti resolve the instant it commits; if the rotation loses,
-    // they point at a grant that never lists them, which reads as absent.
-    await Promise.all([
+    // The caller read `next.grantId` from this very token (getRefreshToken), so no pointer lookup: the old token's
+    // key lives in that grant's slot, and the script finds nothing (not_found) if the token is not that grant's.
+    const grantId = next.grantId;
+    // Pointers and script in one round trip: nobody can present the new token or jti before this call returns. If
+    // the rotation loses, they point at a grant that never lists them, which reads as absent, and are dropped below.
+    const [, , reply] = await Promise.all([
       this.setPointer(k.refreshPointer(next.tokenHash), grantId, next.expiresAt, current),
       this.setPointer(k.accessPointer(accessToken.jti), grantId, accessToken.expiresAt, current),
-    ]);
-    const reply = await this.script<[string, ...unknown[]]>(
+      this.script<[string, ...unknown[]]>(
       'rotateRefreshToken',
       [
         k.grant(grantId),
@@ -425,7 +444,8 @@ export class RedisStorage implements Storage {
         accessToken.jti,
         accessToken.expiresAt,
       ],
-    );
+      ),
+    ]);
     if (reply[0] === 'rotated') return { status: 'rotated' };
     // The losing attempt's pointers lead nowhere; drop them rather than leave them for the token's lifetime.
     await Promise.all([
@@ -454,7 +474,7 @@ export class RedisStorage implements Storage {
   }
 
   async revokeGrant(grantId: string, now: number): Promise<boolean> {
-    const { status } = await this.revoke(grantId, now);
+    const { status } = await this.revoke(grantId, now, true);
     return status !== 0;
   }
 
@@ -538,12 +558,13 @@ export class RedisStorage implements Storage {
   private async revoke(
     grantId: string,
     now: number,
+    tombstone = false,
   ): Promise<{ status: number; jtis: [string, number][]; grant: string }> {
     const k = this.keys;
     const [status, hashes, pairs, grant] = await this.script<[number, string[], string[], string]>(
       'revokeGrant',
-      [k.grant(grantId), k.grantRefreshTokens(grantId), k.grantAccessTokens(grantId)],
-      [this.clock.now(), now, k.refreshTokenPrefix(grantId)],
+      [k.grant(grantId), k.grantRefreshTokens(grantId), k.grantAccessTokens(grantId), k.grantTombstone(grantId)],
+      [this.clock.now(), now, k.refreshTokenPrefix(grantId), tombstone ? GRANT_TOMBSTONE_TTL_MS : ''],
     );
     await Promise.all(this.dropPointers(hashes));
     const jtis: [string, number][] = [];

@@ -87,12 +87,15 @@ return {'consumed', f[5]}
   },
 
   /**
-   * Writes a grant, its first refresh token and its first access token id. KEYS: grant, rts, ats, rt.
-   * ARGV: now, grantJson, grantExp, revokedAt|'', rtHash|'', rtJson, rtExp, jti, jtiExp. Returns 1, or 0 if expired.
+   * Writes a grant, its first refresh token and its first access token id, unless the grant id is tombstoned.
+   * KEYS: grant, rts, ats, rt, tombstone. ARGV: now, grantJson, grantExp, revokedAt|'', rtHash|'', rtJson, rtExp,
+   * jti, jtiExp. Returns 1, 0 if expired, or -1 if tombstoned (revoked before it was created: nothing written).
    */
   createGrant: {
     lua: `
 local now = tonumber(ARGV[1])
+local tomb = redis.call('GET', KEYS[5])
+if tomb and tonumber(tomb) > now then return -1 end
 if tonumber(ARGV[3]) <= now then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'd', ARGV[2], 'exp', ARGV[3])
@@ -148,11 +151,23 @@ return {'rotated'}
   },
 
   /**
-   * Revokes a grant. KEYS: grant, rts, ats. ARGV: now, at (revokedAt), rtPrefix.
-   * Returns {status, hashes, jti/expiry pairs, grantJson} (status as in \`revoke\`).
+   * Revokes a grant. KEYS: grant, rts, ats, tombstone. ARGV: now, at (revokedAt), rtPrefix, tombstoneTtlMs|''.
+   * Returns {status, hashes, jti/expiry pairs, grantJson} (status as in \`revoke\`). With a tombstone TTL, an
+   * unknown grant id is tombstoned for that long, so a createGrant of it afterwards writes nothing.
    */
   revokeGrant: {
-    lua: `return revoke(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[1], ARGV[2])`,
+    lua: `
+local r = revoke(KEYS[1], KEYS[2], KEYS[3], ARGV[3], ARGV[1], ARGV[2])
+if r[1] == 0 and ARGV[4] ~= '' then
+  local exp = tonumber(ARGV[1]) + tonumber(ARGV[4])
+  local cur = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if cur < exp then
+    redis.call('SET', KEYS[4], string.format('%d', exp))
+    expire_at(KEYS[4], exp, tonumber(ARGV[1]))
+  end
+end
+return r
+`,
   },
 
   /**

@@ -171,6 +171,64 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX rate_limits_expires_at_idx ON ${s}.rate_limits (expires_at)`,
     ],
   },
+  {
+    version: 3,
+    name: 'grant tombstones, one-call refresh rotation',
+    up: (s) => [
+      // A grant id revoked before it was created (a replayed code) is kept as a revoked row with tombstone = true, so
+      // createGrant's INSERT ... ON CONFLICT and revokeGrant's upsert serialise on the primary key. getGrant skips it.
+      `ALTER TABLE ${s}.grants ADD COLUMN tombstone boolean NOT NULL DEFAULT false`,
+      // rotateRefreshToken in one round trip. Every statement of a VOLATILE plpgsql function takes a fresh snapshot,
+      // so after waiting for the grant row lock it sees what the previous holder committed, exactly as the separate
+      // statements of a transaction would. Lock order as everywhere: grant row, then its tokens.
+      `CREATE FUNCTION ${s}.gatehouse_rotate_refresh_token(
+        p_old text, p_grant text, p_now bigint, p_clock bigint, p_grace bigint, p_successor text,
+        p_hash text, p_client text, p_scope text[], p_created bigint, p_expires bigint,
+        p_jti text, p_jti_expires bigint,
+        OUT o_status text, OUT o_successor text)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        g record;
+        t record;
+      BEGIN
+        SELECT revoked_at, expires_at INTO g FROM ${s}.grants WHERE id = p_grant FOR UPDATE;
+        IF NOT FOUND OR g.revoked_at IS NOT NULL OR g.expires_at <= p_clock THEN
+          o_status := 'not_found';
+          RETURN;
+        END IF;
+        UPDATE ${s}.refresh_tokens SET rotated_at = p_now, successor = p_successor
+          WHERE token_hash = p_old AND grant_id = p_grant AND rotated_at IS NULL AND expires_at > p_clock;
+        IF FOUND THEN
+          INSERT INTO ${s}.refresh_tokens (token_hash, grant_id, client_id, scope, created_at, expires_at)
+            VALUES (p_hash, p_grant, p_client, p_scope, p_created, p_expires);
+          INSERT INTO ${s}.access_token_refs AS a (grant_id, jti, expires_at) VALUES (p_grant, p_jti, p_jti_expires)
+            ON CONFLICT (grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at);
+          o_status := 'rotated';
+          RETURN;
+        END IF;
+        SELECT rotated_at, successor INTO t FROM ${s}.refresh_tokens
+          WHERE token_hash = p_old AND grant_id = p_grant AND expires_at > p_clock;
+        IF NOT FOUND OR t.rotated_at IS NULL THEN
+          o_status := 'not_found';
+          RETURN;
+        END IF;
+        IF p_now - t.rotated_at <= p_grace THEN
+          o_status := 'grace';
+          o_successor := COALESCE(t.successor, '');
+          RETURN;
+        END IF;
+        -- A token rotated long ago came back: it leaked. Revoke the whole family (RFC 9700 4.14.2), as revokeGrant.
+        UPDATE ${s}.grants SET revoked_at = COALESCE(revoked_at, p_now) WHERE id = p_grant;
+        DELETE FROM ${s}.refresh_tokens WHERE grant_id = p_grant;
+        INSERT INTO ${s}.revoked_jtis AS r (jti, expires_at)
+          SELECT jti, max(expires_at) FROM ${s}.access_token_refs
+          WHERE grant_id = p_grant AND expires_at > p_clock GROUP BY jti
+          ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at);
+        o_status := 'reused';
+      END
+      $fn$`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

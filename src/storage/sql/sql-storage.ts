@@ -20,7 +20,7 @@ import type {
   Storage,
   UserRecord,
 } from '../types.js';
-import { rateLimitWindowEnd } from '../types.js';
+import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
 import { lockKey, migrate, quoteIdent } from './migrations.js';
 
 /** A row as the driver returns it. */
@@ -93,6 +93,8 @@ export class SqlStorage implements Storage {
   private readonly schema: string;
   private readonly cleanupIntervalMs: number;
   private readonly t: Record<Table, string>;
+  /** Schema-qualified functions (migration 3). */
+  private readonly fn: { rotate: string };
   private timer: NodeJS.Timeout | undefined;
   private cleanupRunning = false;
   private closing: Promise<void> | undefined;
@@ -107,6 +109,7 @@ export class SqlStorage implements Storage {
     // Names are schema-qualified rather than relying on search_path, which poolers such as PgBouncer do not keep.
     const s = quoteIdent(this.schema);
     this.t = Object.fromEntries(TABLES.map((name) => [name, `${s}.${name}`])) as Record<Table, string>;
+    this.fn = { rotate: `${s}.gatehouse_rotate_refresh_token` };
   }
 
   // ---- lifecycle ----
@@ -387,31 +390,61 @@ export class SqlStorage implements Storage {
 
   async consumeAuthorizationCode(codeHash: string): Promise<ConsumeCodeResult> {
     const now = this.clock.now();
-    // The conditional UPDATE is the race: concurrent updaters of the row queue on its lock, re-check NOT consumed
-    // after the winner commits, and match nothing.
-    const won = await this.db.query(
-      `UPDATE ${this.t.authorization_codes} SET consumed = true
-       WHERE code_hash = $1 AND NOT consumed AND expires_at > $2 RETURNING *`,
-      [codeHash, now],
-    );
-    if (won.rows[0]) return { status: 'consumed', code: toCode(won.rows[0]) };
-    const { rows } = await this.db.query<{ grant_id: string; client_id: string; consumed: boolean }>(
-      `SELECT grant_id, client_id, consumed FROM ${this.t.authorization_codes} WHERE code_hash = $1 AND expires_at > $2`,
+    // One statement. The conditional UPDATE is the race: concurrent updaters of the row queue on its lock, re-check
+    // NOT consumed after the winner commits, and match nothing. The second branch reads the statement's snapshot,
+    // which may predate that winner, so it is not asked whether the row is consumed: a live code this UPDATE did not
+    // win was redeemed by someone else, now or before.
+    const { rows } = await this.db.query(
+      `WITH won AS (
+         UPDATE ${this.t.authorization_codes} SET consumed = true
+         WHERE code_hash = $1 AND NOT consumed AND expires_at > $2 RETURNING *
+       )
+       SELECT true AS won, * FROM won
+       UNION ALL
+       SELECT false AS won, c.* FROM ${this.t.authorization_codes} c
+       WHERE c.code_hash = $1 AND c.expires_at > $2 AND NOT EXISTS (SELECT 1 FROM won)`,
       [codeHash, now],
     );
     const r = rows[0];
-    if (r?.consumed) return { status: 'reused', grantId: r.grant_id, clientId: r.client_id };
-    return { status: 'not_found' };
+    if (!r) return { status: 'not_found' };
+    if (r.won === true) return { status: 'consumed', code: toCode(r) };
+    return { status: 'reused', grantId: String(r.grant_id), clientId: String(r.client_id) };
   }
 
   // ---- grants and tokens ----
 
-  async createGrant(grant: GrantRecord, refreshToken: RefreshTokenRecord | undefined, accessToken: AccessTokenRef): Promise<void> {
-    await this.tx(async (tx) => {
-      await tx.query(
-        `INSERT INTO ${this.t.grants} (id, client_id, user_id, scope, resource, auth_time, nonce, created_at, expires_at,
-           revoked_at)
-         VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10)`,
+  async createGrant(
+    grant: GrantRecord,
+    refreshToken: RefreshTokenRecord | undefined,
+    accessToken: AccessTokenRef,
+  ): Promise<{ created: boolean }> {
+    const r = refreshToken;
+    // One statement. ON CONFLICT on the primary key is the race with revokeGrant's tombstone upsert: whichever
+    // inserts the row first makes the other wait for its commit. A tombstoned id inserts nothing (so neither do the
+    // token CTEs, which read from g), and the access token id minted for it goes on the revocation list instead.
+    const { rows } = await this.retrying(() =>
+      this.db.query<{ created: number }>(
+        `WITH g AS (
+           INSERT INTO ${this.t.grants} (id, client_id, user_id, scope, resource, auth_time, nonce, created_at,
+             expires_at, revoked_at)
+           VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10)
+           ON CONFLICT (id) DO NOTHING
+           RETURNING id
+         ), rt AS (
+           INSERT INTO ${this.t.refresh_tokens} (token_hash, grant_id, client_id, scope, created_at, expires_at,
+             rotated_at, successor)
+           SELECT $11::text, g.id, $12, $13::text[], $14::bigint, $15::bigint, $16::bigint, $17::text FROM g
+           WHERE $11::text IS NOT NULL
+         ), a AS (
+           INSERT INTO ${this.t.access_token_refs} AS a (grant_id, jti, expires_at)
+           SELECT g.id, $18::text, $19::bigint FROM g
+           ON CONFLICT (grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at)
+         ), dead AS (
+           INSERT INTO ${this.t.revoked_jtis} AS d (jti, expires_at)
+           SELECT $18::text, $19::bigint WHERE NOT EXISTS (SELECT 1 FROM g) AND $19::bigint > $20::bigint
+           ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(d.expires_at, EXCLUDED.expires_at)
+         )
+         SELECT count(*)::int AS created FROM g`,
         [
           grant.id,
           grant.clientId,
@@ -423,15 +456,24 @@ export class SqlStorage implements Storage {
           grant.createdAt,
           grant.expiresAt,
           grant.revokedAt ?? null,
+          r?.tokenHash ?? null,
+          r?.clientId ?? null,
+          r?.scope ?? null,
+          r?.createdAt ?? null,
+          r?.expiresAt ?? null,
+          r?.rotatedAt ?? null,
+          r?.successor ?? null,
+          accessToken.jti,
+          accessToken.expiresAt,
+          this.clock.now(),
         ],
-      );
-      if (refreshToken) await this.insertRefreshToken(tx, refreshToken);
-      await this.insertAccessRef(tx, grant.id, accessToken);
-    });
+      ),
+    );
+    return { created: Number(rows[0]?.created) > 0 };
   }
 
   async getGrant(id: string): Promise<GrantRecord | undefined> {
-    const { rows } = await this.db.query(`SELECT * FROM ${this.t.grants} WHERE id = $1 AND expires_at > $2`, [
+    const { rows } = await this.db.query(`SELECT * FROM ${this.t.grants} WHERE id = $1 AND expires_at > $2 AND NOT tombstone`, [
       id,
       this.clock.now(),
     ]);
@@ -469,44 +511,38 @@ export class SqlStorage implements Storage {
     now: number,
     graceMs: number,
   ): Promise<RotateResult> {
-    const clockNow = this.clock.now();
-    return this.tx(async (tx): Promise<RotateResult> => {
-      const head = await tx.query<{ grant_id: string }>(
-        `SELECT grant_id FROM ${this.t.refresh_tokens} WHERE token_hash = $1`,
-        [oldHash],
-      );
-      const grantId = head.rows[0]?.grant_id;
-      if (grantId === undefined) return { status: 'not_found' };
-      // Grant row first (same order as revokeGrant), so rotation and revocation serialise instead of deadlocking.
-      const grant = await tx.query<{ revoked_at: unknown; expires_at: unknown }>(
-        `SELECT revoked_at, expires_at FROM ${this.t.grants} WHERE id = $1 FOR UPDATE`,
-        [grantId],
-      );
-      const g = grant.rows[0];
-      if (!g || g.revoked_at !== null || Number(g.expires_at) <= clockNow) return { status: 'not_found' };
-
-      const won = await tx.query(
-        `UPDATE ${this.t.refresh_tokens} SET rotated_at = $2, successor = $3
-         WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $4 RETURNING token_hash`,
-        [oldHash, now, successor, clockNow],
-      );
-      if (won.rowCount > 0) {
-        await this.insertRefreshToken(tx, next);
-        await this.insertAccessRef(tx, next.grantId, accessToken);
+    // One call: the function (migration 3) runs the steps of the former transaction, each with a fresh snapshot.
+    // `next.grantId` is the grant the caller read this token with; a token of another grant is not_found.
+    const { rows } = await this.retrying(() =>
+      this.db.query<{ o_status: string; o_successor: string | null }>(
+        `SELECT o_status, o_successor FROM ${this.fn.rotate}($1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10, $11, $12, $13)`,
+        [
+          oldHash,
+          next.grantId,
+          now,
+          this.clock.now(),
+          graceMs,
+          successor,
+          next.tokenHash,
+          next.clientId,
+          next.scope,
+          next.createdAt,
+          next.expiresAt,
+          accessToken.jti,
+          accessToken.expiresAt,
+        ],
+      ),
+    );
+    switch (rows[0]?.o_status) {
+      case 'rotated':
         return { status: 'rotated' };
-      }
-
-      const cur = await tx.query<{ rotated_at: unknown; successor: string | null }>(
-        `SELECT rotated_at, successor FROM ${this.t.refresh_tokens} WHERE token_hash = $1 AND expires_at > $2`,
-        [oldHash, clockNow],
-      );
-      const c = cur.rows[0];
-      if (!c || c.rotated_at === null) return { status: 'not_found' };
-      if (now - Number(c.rotated_at) <= graceMs) return { status: 'grace', successor: c.successor ?? '' };
-      // A token rotated long ago came back: it leaked. Revoke the whole family (RFC 9700 §4.14.2).
-      await this.revokeGrantTx(tx, grantId, now, clockNow);
-      return { status: 'reused', grantId };
-    });
+      case 'grace':
+        return { status: 'grace', successor: rows[0].o_successor ?? '' };
+      case 'reused':
+        return { status: 'reused', grantId: next.grantId };
+      default:
+        return { status: 'not_found' };
+    }
   }
 
   async addAccessToken(grantId: string, accessToken: AccessTokenRef): Promise<void> {
@@ -619,6 +655,18 @@ export class SqlStorage implements Storage {
 
   // ---- internals ----
 
+  /** Runs one statement, retrying a few times on deadlock / serialization failure. */
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (attempt >= 3 || typeof code !== 'string' || !RETRYABLE.has(code)) throw err;
+      }
+    }
+  }
+
   /** Runs `fn` in a transaction, retrying a few times on deadlock / serialization failure. */
   private async tx<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -631,35 +679,36 @@ export class SqlStorage implements Storage {
     }
   }
 
+  /**
+   * Marks the grant revoked, or, when there is no such grant (yet), upserts a tombstone row for its id: the primary
+   * key makes this and a concurrent createGrant of the id serialise. Then drops a real grant's tokens.
+   */
   private async revokeGrantTx(tx: SqlQueryable, grantId: string, now: number, clockNow: number): Promise<boolean> {
     // COALESCE keeps the first revocation time, which makes the call idempotent.
-    const { rowCount } = await tx.query(
-      `UPDATE ${this.t.grants} SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`,
-      [grantId, now],
+    const { rows } = await tx.query<{ tombstone: boolean }>(
+      `INSERT INTO ${this.t.grants} AS g (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at,
+         revoked_at, tombstone)
+       VALUES ($1, '', '', '{}', '{}', 0, $3, $4, $2, true)
+       ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(g.revoked_at, EXCLUDED.revoked_at),
+         expires_at = CASE WHEN g.tombstone THEN GREATEST(g.expires_at, EXCLUDED.expires_at) ELSE g.expires_at END
+       RETURNING tombstone`,
+      [grantId, now, clockNow, clockNow + GRANT_TOMBSTONE_TTL_MS],
     );
-    if (rowCount === 0) return false;
+    if (rows[0]?.tombstone !== false) return false;
     await this.dropGrantTokens(tx, [grantId], clockNow);
     return true;
   }
 
   /** Deletes the grants' refresh tokens and copies their live access-token ids to the revocation list. */
   private async dropGrantTokens(tx: SqlQueryable, grantIds: string[], clockNow: number): Promise<void> {
-    await tx.query(`DELETE FROM ${this.t.refresh_tokens} WHERE grant_id = ANY($1::text[])`, [grantIds]);
+    // One statement: the caller already holds the grant rows' locks, so this snapshot sees every token of theirs.
     await tx.query(
-      `INSERT INTO ${this.t.revoked_jtis} (jti, expires_at)
+      `WITH dropped AS (DELETE FROM ${this.t.refresh_tokens} WHERE grant_id = ANY($1::text[]))
+       INSERT INTO ${this.t.revoked_jtis} (jti, expires_at)
        SELECT jti, max(expires_at) FROM ${this.t.access_token_refs}
        WHERE grant_id = ANY($1::text[]) AND expires_at > $2 GROUP BY jti
        ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(${this.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
       [grantIds, clockNow],
-    );
-  }
-
-  private async insertRefreshToken(tx: SqlQueryable, r: RefreshTokenRecord): Promise<void> {
-    await tx.query(
-      `INSERT INTO ${this.t.refresh_tokens} (token_hash, grant_id, client_id, scope, created_at, expires_at, rotated_at,
-         successor)
-       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8)`,
-      [r.tokenHash, r.grantId, r.clientId, r.scope, r.createdAt, r.expiresAt, r.rotatedAt ?? null, r.successor ?? null],
     );
   }
 
