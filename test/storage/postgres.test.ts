@@ -290,6 +290,22 @@ if (unreachable === undefined) {
       await store.close();
     });
 
+    it('named statements survive a newer migration changing a table they read (stale cached plan)', async () => {
+      const clock = new ManualClock();
+      const schema = newSchema();
+      const store = open(schema, clock, { sqlPoolSize: 1 });
+      await store.init();
+      const alice = userFixture(clock);
+      await store.saveUser(alice);
+      expect(await store.getUser(alice.id)).toEqual(alice); // prepares SELECT * FROM users on the one connection
+      await admin!.query(`ALTER TABLE "${schema}".users ADD COLUMN added_later text`);
+      expect(await store.getUser(alice.id)).toEqual(alice);
+      await admin!.query(`ALTER TABLE "${schema}".users DROP COLUMN added_later`);
+      expect(await store.deleteClient('nobody')).toBe(false); // a transaction
+      expect(await store.getUser(alice.id)).toEqual(alice);
+      await store.close();
+    });
+
     it('keeps constraint errors as they are (not StorageUnavailableError)', async () => {
       const clock = new ManualClock();
       const store = open(newSchema(), clock);

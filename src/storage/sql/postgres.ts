@@ -3,6 +3,7 @@
  * Connection failures become StorageUnavailableError (HTTP 503); the pool drops broken connections and opens new
  * ones on the next call, so the store recovers by itself once the database is back.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
@@ -109,10 +110,25 @@ class Reachability {
   }
 }
 
-/** {@link SqlExecutor} over a pg.Pool. */
+/** At most this many distinct statements get a name (SqlStorage has a few dozen; the rest run unnamed). */
+const MAX_NAMED_STATEMENTS = 256;
+
+/** "cached plan must not change result type": a table a named statement reads changed shape (a newer migration). */
+function isStalePlan(err: unknown): boolean {
+  return (err as { code?: unknown }).code === '0A000' && /cached plan must not change result type/i.test(String((err as Error).message));
+}
+
+/**
+ * {@link SqlExecutor} over a pg.Pool. Statements with parameters run as named prepared statements: each connection
+ * parses and plans one once, then only binds and executes it (SqlStorage's statements are a fixed set of texts).
+ * If a newer replica's migration changes a table a named statement returns, PostgreSQL refuses the stale plan once;
+ * the executor then moves every statement to fresh names and runs the call (or transaction) again.
+ */
 class PgExecutor implements SqlExecutor {
   private readonly pool: pg.Pool;
   private readonly health: Reachability;
+  private readonly names = new Map<string, string>();
+  private generation = 0;
 
   constructor(url: string, options: StoreOptions) {
     const { connectionString, ssl } = sslFromUrl(url);
@@ -133,16 +149,51 @@ class PgExecutor implements SqlExecutor {
   }
 
   async query<R = SqlRow>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
-    try {
-      const res = await this.pool.query(text, params as unknown[] | undefined);
-      this.health.succeeded();
-      return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
-    } catch (err) {
-      throw this.mapError(err);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.pool.query(this.config(text, params));
+        this.health.succeeded();
+        return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      } catch (err) {
+        if (attempt === 1 && isStalePlan(err)) {
+          this.renameAll();
+          continue;
+        }
+        throw this.mapError(err);
+      }
     }
   }
 
   async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+    try {
+      return await this.transactionOnce(fn);
+    } catch (err) {
+      if (!isStalePlan(err)) throw err;
+      this.renameAll();
+      return this.transactionOnce(fn);
+    }
+  }
+
+  /** A named statement for parameterised texts (see the class comment); BEGIN, COMMIT and DDL stay unnamed. */
+  private config(text: string, params: readonly unknown[] | undefined): pg.QueryConfig {
+    const values = params as unknown[] | undefined;
+    if (!values || values.length === 0) return { text };
+    let name = this.names.get(text);
+    if (name === undefined) {
+      if (this.names.size >= MAX_NAMED_STATEMENTS) return { text, values };
+      name = `gh${this.generation}_${createHash('sha256').update(text).digest('base64url').slice(0, 32)}`;
+      this.names.set(text, name);
+    }
+    return { name, text, values };
+  }
+
+  /** Gives every statement a new name, so each connection parses and plans it afresh. */
+  private renameAll(): void {
+    this.generation++;
+    this.names.clear();
+  }
+
+  private async transactionOnce<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -158,7 +209,7 @@ class PgExecutor implements SqlExecutor {
     const tx: SqlQueryable = {
       query: async <R = SqlRow>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>> => {
         try {
-          const res = await client.query(text, params as unknown[] | undefined);
+          const res = await client.query(this.config(text, params));
           return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
         } catch (err) {
           throw this.mapError(err);
