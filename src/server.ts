@@ -86,6 +86,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       redisCluster: config.redis.cluster,
       sqlSchema: config.postgres.schema,
       sqlPoolSize: config.postgres.poolSize,
+      sqlPreparedStatements: config.postgres.preparedStatements,
       cleanupIntervalMs: config.cleanupIntervalSeconds * 1000,
     }));
   try {

@@ -20,6 +20,8 @@ export interface StoreOptions {
   sqlSchema?: string;
   /** SQL: pool size for PostgreSQL. */
   sqlPoolSize?: number;
+  /** SQL: use named prepared statements (default true); turn off behind PgBouncer < 1.21 in transaction mode. */
+  sqlPreparedStatements?: boolean;
   /** How often the periodic cleanup of expired rows runs, ms (SQL, memory). 0 disables it. */
   cleanupIntervalMs?: number;
 }

@@ -306,6 +306,39 @@ if (unreachable === undefined) {
       await store.close();
     });
 
+    it('prepares named statements by default, and none with sqlPreparedStatements: false (PgBouncer)', async () => {
+      const clock = new ManualClock();
+      // Record what reaches the driver: a named statement is a query config with a `name`.
+      const names: (string | undefined)[] = [];
+      const original = pg.Client.prototype.query;
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        const config = args[0];
+        if (typeof config === 'object' && config !== null && 'values' in config) names.push((config as { name?: string }).name);
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof original;
+      try {
+        const run = async (prepared: boolean | undefined) => {
+          names.length = 0;
+          const store = open(newSchema(), clock, { sqlPoolSize: 1, ...(prepared === undefined ? {} : { sqlPreparedStatements: prepared }) });
+          await store.init();
+          names.length = 0;
+          const alice = userFixture(clock);
+          await store.saveUser(alice);
+          expect(await store.getUser(alice.id)).toEqual(alice);
+          await store.close();
+          return [...names];
+        };
+        const byDefault = await run(undefined);
+        expect(byDefault.length).toBeGreaterThan(0);
+        expect(byDefault.every((n) => typeof n === 'string' && n.length > 0)).toBe(true);
+        const plain = await run(false);
+        expect(plain.length).toBeGreaterThan(0);
+        expect(plain.every((n) => n === undefined)).toBe(true);
+      } finally {
+        pg.Client.prototype.query = original;
+      }
+    });
+
     it('keeps constraint errors as they are (not StorageUnavailableError)', async () => {
       const clock = new ManualClock();
       const store = open(newSchema(), clock);

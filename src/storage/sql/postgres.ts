@@ -130,7 +130,10 @@ class PgExecutor implements SqlExecutor {
   private readonly names = new Map<string, string>();
   private generation = 0;
 
+  private readonly prepared: boolean;
+
   constructor(url: string, options: StoreOptions) {
+    this.prepared = options.sqlPreparedStatements ?? true;
     const { connectionString, ssl } = sslFromUrl(url);
     this.health = new Reachability(options.logger);
     this.pool = new pg.Pool({
@@ -178,6 +181,7 @@ class PgExecutor implements SqlExecutor {
   private config(text: string, params: readonly unknown[] | undefined): pg.QueryConfig {
     const values = params as unknown[] | undefined;
     if (!values || values.length === 0) return { text };
+    if (!this.prepared) return { text, values };
     let name = this.names.get(text);
     if (name === undefined) {
       if (this.names.size >= MAX_NAMED_STATEMENTS) return { text, values };
