@@ -19,6 +19,7 @@ import type { Deps } from './context.js';
 import { buildApp, type AppOptions } from './http/app.js';
 import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/metadata-document.js';
 import { createAssertionVerifier } from './clients/client-assertion.js';
+import { CachingClientResolver } from './clients/client-cache.js';
 import { PATHS } from './endpoints/metadata.js';
 import { createStorage } from './storage/index.js';
 import type { ClientRecord, Storage } from './storage/types.js';
@@ -109,9 +110,10 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       policy: outboundPolicy,
     });
     const base = { config, storage, clock, keys, minter, pepper, cookieKey, logger, scopesSupported, verifyAssertion };
+    const stored = config.clientCacheSeconds > 0 ? new CachingClientResolver(storage, config.clientCacheSeconds * 1000, clock) : storage;
     const clients =
       options.clientResolver?.(storage, base) ??
-      (cimd.enabled ? new MetadataDocumentResolver(storage, outboundPolicy, clock, scopesSupported) : storage);
+      (cimd.enabled ? new MetadataDocumentResolver(stored, outboundPolicy, clock, scopesSupported) : stored);
     const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);

@@ -53,6 +53,11 @@ export class MetadataDocumentResolver implements ClientResolver {
     this.policy = config;
   }
 
+  forget(clientId: string): void {
+    this.cache.delete(clientId);
+    this.store.forget?.(clientId);
+  }
+
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
     if (!this.config.enabled || !isMetadataDocumentUrl(clientId, this.config.allowHttp)) return this.store.getClient(clientId);
     const cached = this.cache.get(clientId);

@@ -200,6 +200,11 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Seconds a replica may reuse a client record it read (saves a store round trip per token request). Changes made
+     * on this replica apply at once; on other replicas within this time. 0 disables the cache.
+     */
+    clientCacheSeconds: z.number().int().min(0).max(300).default(5),
     /** How often expired rows / records are deleted (SQL, memory), seconds; 0 disables. */
     cleanupIntervalSeconds: z.number().int().min(0).default(60),
     users: z.array(staticUserSchema).default([]),

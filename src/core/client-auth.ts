@@ -25,6 +25,8 @@ const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Looks a client up (the store, or a wrapper that also resolves Client ID Metadata Documents). */
 export interface ClientResolver {
   getClient(clientId: string): Promise<ClientRecord | undefined>;
+  /** Drops any cached copy after this process changed or deleted the client. */
+  forget?(clientId: string): void;
 }
 
 /** A fresh server-generated client secret and its stored form (fast keyed hash: 256 bits cannot be guessed). */

@@ -119,6 +119,7 @@ export async function updateClientRegistration(
   }
   const updated: ClientRecord = { ...client, ...metadata, clientSecretHash, updatedAt: now };
   await deps.storage.saveClient(updated);
+  deps.clients.forget?.(clientId);
   return registrationResponse(updated, deps, secret?.secret, undefined);
 }
 
@@ -126,6 +127,7 @@ export async function updateClientRegistration(
 export async function deleteClientRegistration(clientId: string, authorization: string | undefined, deps: Deps): Promise<void> {
   await authorizeManagement(clientId, authorization, deps);
   await deps.storage.deleteClient(clientId);
+  deps.clients.forget?.(clientId);
   deps.logger.info({ clientId }, 'client deleted');
 }
 

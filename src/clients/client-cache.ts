@@ -1,0 +1,40 @@
+/**
+ * A short-lived, per-process cache of client records in front of the store: token, introspection and revocation
+ * requests would otherwise read the client on every call. Safe to lose. A change made through this replica (RFC 7592
+ * update or delete) is forgotten at once; other replicas see it within `ttlMs`.
+ */
+import type { ClientResolver } from '../core/client-auth.js';
+import type { Clock } from '../core/clock.js';
+import type { ClientRecord } from '../storage/types.js';
+
+const MAX_ENTRIES = 10_000;
+
+export class CachingClientResolver implements ClientResolver {
+  private entries = new Map<string, { client: ClientRecord | undefined; until: number }>();
+
+  constructor(
+    private readonly inner: ClientResolver,
+    private readonly ttlMs: number,
+    private readonly clock: Clock,
+  ) {}
+
+  async getClient(clientId: string): Promise<ClientRecord | undefined> {
+    const now = this.clock.now();
+    const hit = this.entries.get(clientId);
+    if (hit && hit.until > now) return hit.client;
+    const client = await this.inner.getClient(clientId);
+    // Unknown ids are not cached: a registration on another replica must work at once.
+    if (client) {
+      if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(clientId, { client, until: now + this.ttlMs });
+    } else {
+      this.entries.delete(clientId);
+    }
+    return client;
+  }
+
+  /** Drops a client after this replica changed or deleted it. */
+  forget(clientId: string): void {
+    this.entries.delete(clientId);
+  }
+}
