@@ -32,11 +32,21 @@ async function load(id: string, deps: Pick<Deps, 'storage' | 'clients'>): Promis
   return { interaction, client };
 }
 
+/**
+ * The browser session's user, when it may stand in for a sign-in in this interaction: not when prompt=login asked
+ * for a fresh one, nor when the sign-in is older than max_age (OIDC Core §3.1.2.1).
+ */
+function sessionUser(interaction: InteractionRecord, session: SessionRecord | undefined, now: number): string | undefined {
+  if (!session || interaction.prompt.includes('login')) return undefined;
+  if (interaction.maxAge !== undefined && now - session.authTime > interaction.maxAge * 1000) return undefined;
+  return session.userId;
+}
+
 /** Decides what the browser sees for GET /interaction/:id. */
 export async function viewInteraction(id: string, session: SessionRecord | undefined, deps: Deps): Promise<InteractionView> {
   const { interaction, client } = await load(id, deps);
   // The interaction's own sign-in wins; else a session counts unless prompt=login demanded a fresh one.
-  const userId = interaction.userId ?? (interaction.prompt.includes('login') ? undefined : session?.userId);
+  const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
   if (!userId || (session && session.userId !== userId)) return { stage: 'login', interaction, client };
   const user = await deps.storage.getUser(userId);
   if (!user) return { stage: 'login', interaction, client };
@@ -106,7 +116,7 @@ export async function submitConsent(
   deps: Deps,
 ): Promise<string> {
   const { interaction, client } = await load(id, deps);
-  const userId = interaction.userId ?? (interaction.prompt.includes('login') ? undefined : session?.userId);
+  const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
   // Consent must come from the browser that signed in.
   if (!userId || !session || session.userId !== userId) throw new InteractionExpired();
   if (decision !== 'approve' && decision !== 'deny') throw new InvalidRequest('decision must be approve or deny');
