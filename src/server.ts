@@ -10,6 +10,7 @@ import { randomToken } from './core/crypto.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { hashAdminSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
+import { isLoopback } from './core/redirect-uri.js';
 import { KeyManager, type SigningAlg } from './core/keys.js';
 import { hashPassword } from './core/password.js';
 import { TokenMinter } from './core/tokens.js';
@@ -118,7 +119,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     await loadStaticUsers(deps);
     await loadStaticClients(deps);
     const issuerUrl = new URL(config.issuer);
-    if (issuerUrl.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(issuerUrl.hostname)) {
+    if (issuerUrl.protocol === 'http:' && !isLoopback(issuerUrl)) {
       logger.warn({ issuer: config.issuer }, 'the issuer is not https: RFC 8414 requires https outside local development');
     }
     if (config.users.length === 0 && (await storage.listUsers()).length === 0) {

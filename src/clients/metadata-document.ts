@@ -5,6 +5,7 @@
  */
 import { InvalidClient, InvalidClientMetadata, OAuthError } from '../core/errors.js';
 import { validateClientMetadata, parseRegistrationRequest } from '../core/client-metadata.js';
+import { isLoopback } from '../core/redirect-uri.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../config/schema.js';
@@ -178,8 +179,7 @@ export function metadataDocumentWarnings(client: ClientRecord): string[] {
   const warnings = [`This application is identified by ${new URL(client.clientId).host}.`];
   const allLocal = client.redirectUris.length > 0 && client.redirectUris.every((uri) => {
     try {
-      const host = new URL(uri).hostname;
-      return host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+      return isLoopback(new URL(uri));
     } catch {
       return false;
     }

@@ -27,6 +27,12 @@ export function collapseParams(
   return out;
 }
 
+/** The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1 b64token syntax), else undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  const m = authorization ? /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim()) : null;
+  return m ? m[1] : undefined;
+}
+
 /** Parses an application/x-www-form-urlencoded string or a query string into raw parameters. */
 export function parseRawParams(text: string): RawParams {
   const out: RawParams = Object.create(null) as RawParams;

@@ -6,6 +6,7 @@ import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
 import { newClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../core/errors.js';
+import { bearerToken } from '../core/params.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord } from '../storage/types.js';
 
@@ -22,17 +23,12 @@ class RegistrationForbidden extends OAuthError {
   }
 }
 
-function bearer(authorization: string | undefined): string | undefined {
-  const m = authorization ? /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim()) : null;
-  return m ? m[1] : undefined;
-}
-
 /** POST /register. Returns the 201 body. */
 export async function registerClient(body: unknown, authorization: string | undefined, deps: Deps): Promise<Record<string, unknown>> {
   const { registration } = deps.config;
   if (!registration.enabled) throw new RegistrationForbidden('dynamic client registration is disabled');
   if (registration.initialAccessToken !== undefined) {
-    const presented = bearer(authorization);
+    const presented = bearerToken(authorization);
     if (!presented || !safeEqual(presented, registration.initialAccessToken)) {
       throw new RegistrationForbidden('a valid initial access token is required', {
         'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"',
@@ -74,7 +70,7 @@ function registrationResponse(
 
 /** RFC 7592 §2: the registration access token must match the client; otherwise 401 (and no hint which failed). */
 async function authorizeManagement(clientId: string, authorization: string | undefined, deps: Deps): Promise<ClientRecord> {
-  const token = bearer(authorization);
+  const token = bearerToken(authorization);
   const fail = () =>
     new InvalidToken('the registration access token is invalid', {
       headers: { 'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"' },

@@ -5,7 +5,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Deps } from '../context.js';
 import { InvalidRequest } from '../core/errors.js';
-import { parseRawParams, type RawParams } from '../core/params.js';
+import { bearerToken, parseRawParams, type RawParams } from '../core/params.js';
 import { authorizeEndpoint } from '../endpoints/authorize.js';
 import { healthCheck } from '../endpoints/health.js';
 import { submitConsent, submitLogin, viewInteraction, type InteractionView } from '../endpoints/interaction.js';
@@ -270,9 +270,8 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     const header = request.headers.authorization;
     let token: string | undefined;
     if (header !== undefined) {
-      const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
-      if (!m) throw new InvalidRequest('malformed Authorization header');
-      token = m[1];
+      token = bearerToken(header);
+      if (!token) throw new InvalidRequest('malformed Authorization header');
     }
     if (request.method === 'POST') {
       const bodyToken = formParams(request).access_token;
