@@ -21,7 +21,6 @@ import { buildApp, type AppOptions } from './http/app.js';
 import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/metadata-document.js';
 import { createAssertionVerifier } from './clients/client-assertion.js';
 import { CachingClientResolver } from './clients/client-cache.js';
-import { PATHS } from './endpoints/metadata.js';
 import { createStorage } from './storage/index.js';
 import type { ClientRecord, Storage } from './storage/types.js';
 
@@ -105,7 +104,6 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     const outboundPolicy = { ...cimd, ca: cimd.trustedCaFile ? readFileSync(cimd.trustedCaFile, 'utf8') : undefined };
     const verifyAssertion = createAssertionVerifier({
       issuer: config.issuer,
-      tokenEndpoint: config.issuer + PATHS.token,
       clock,
       store: storage,
       policy: outboundPolicy,

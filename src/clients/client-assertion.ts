@@ -9,12 +9,14 @@ import type { Clock } from '../core/clock.js';
 import type { RevocationStore } from '../storage/types.js';
 import { safeGet, type OutboundPolicy } from './ssrf.js';
 
+/** Longest an assertion may still be valid for, counted from now (bounds the jti replay list too). */
 const MAX_LIFETIME_S = 600;
+/** How far ahead of ours a client's clock may run, for `iat` and the lifetime cap. */
+const CLOCK_SKEW_S = 60;
 
 /** Builds the verifier the token, revocation and introspection endpoints use. */
 export function createAssertionVerifier(deps: {
   issuer: string;
-  tokenEndpoint: string;
   clock: Clock;
   store: RevocationStore;
   policy: OutboundPolicy;
@@ -39,13 +41,19 @@ export function createAssertionVerifier(deps: {
       const { payload } = await jwtVerify(assertion, keys, {
         issuer: client.clientId,
         subject: client.clientId,
-        // RFC 7523 §3: the audience identifies the AS; the issuer or the token endpoint URL are accepted.
-        audience: [deps.issuer, deps.tokenEndpoint],
+        // draft-ietf-oauth-rfc7523bis: the issuer identifier is the only audience value (checked as the sole value
+        // below). The token endpoint URL that RFC 7523 §3 and OIDC Core §9 allowed is refused: a client told a
+        // "token endpoint" by a malicious AS would sign an assertion that AS could replay here (audience injection).
+        audience: deps.issuer,
         currentDate: new Date(deps.clock.now()),
         requiredClaims: ['exp', 'jti'],
         algorithms: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
       });
+      if (Array.isArray(payload.aud) && payload.aud.length !== 1) return false;
       const now = Math.floor(deps.clock.now() / 1000);
+      // Measured from now, not from iat, which the client picks: a future iat must not stretch the lifetime.
+      if (payload.exp! - now > MAX_LIFETIME_S + CLOCK_SKEW_S) return false;
+      if (payload.iat !== undefined && payload.iat > now + CLOCK_SKEW_S) return false;
       if (payload.exp! - (payload.iat ?? now) > MAX_LIFETIME_S) return false;
       const marker = `assertion:${client.clientId}:${payload.jti}`;
       if (await deps.store.isAccessTokenRevoked(marker)) return false;
