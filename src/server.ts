@@ -12,7 +12,7 @@ import { hashAdminSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
 import { isLoopback } from './core/redirect-uri.js';
 import { KeyManager, type SigningAlg } from './core/keys.js';
-import { hashPassword } from './core/password.js';
+import { hashCost, hashPassword } from './core/password.js';
 import { TokenMinter } from './core/tokens.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -152,6 +152,9 @@ async function loadStaticUsers(deps: Deps): Promise<void> {
     if (passwordHash === undefined) {
       logger.warn({ username: u.username }, 'config user has a plaintext password; use password_hash (`gatehouse hash-password`)');
       passwordHash = await hashPassword(u.password!, config.passwordHashing.log2N);
+    } else if (hashCost(passwordHash) !== config.passwordHashing.log2N) {
+      // Rehashed at the first sign-in, but reset by every start: until then its timing differs from unknown users'.
+      logger.warn({ username: u.username, log2N: hashCost(passwordHash) }, 'config user password_hash is not at passwordHashing.log2N; make it again with `gatehouse hash-password`');
     }
     const now = clock.now();
     await storage.saveUser({

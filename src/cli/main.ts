@@ -18,6 +18,7 @@ Commands:
   serve                   start the authorization server (config: GATEHOUSE_CONFIG, PORT, HOST,
                           GATEHOUSE_ISSUER, GATEHOUSE_STORAGE)
   hash-password           read a password from stdin, print an scrypt hash for the config file
+                          (at the config's passwordHashing.log2N, GATEHOUSE_CONFIG)
   key rotate [--alg A]    add a new active signing key; the old one stays published until its tokens expire
   key list                list signing keys
   client list             list registered clients
@@ -74,9 +75,11 @@ export async function main(argv: string[]): Promise<number> {
         await serve();
         return -1; // keep running
       case 'hash-password': {
+        // The configured cost: a hash at another cost is told apart from an unknown username by its timing.
+        const { log2N } = loadConfig().passwordHashing;
         const password = await readSecretFromStdin('Password: ');
         if (!password) throw new ConfigError('no password given on stdin');
-        process.stdout.write(`${await hashPassword(password)}\n`);
+        process.stdout.write(`${await hashPassword(password, log2N)}\n`);
         return 0;
       }
       case 'key': {
@@ -126,13 +129,13 @@ export async function main(argv: string[]): Promise<number> {
         }
         const password = await readSecretFromStdin('Password: ');
         if (!password) throw new ConfigError('no password given on stdin');
-        const { storage } = await openStore();
+        const { config, storage } = await openStore();
         try {
           const existing = await storage.getUserByUsername(rest[0]);
           const now = Date.now();
           await storage.saveUser({
             ...(existing ?? { id: randomId(), username: rest[0], createdAt: now }),
-            passwordHash: await hashPassword(password),
+            passwordHash: await hashPassword(password, config.passwordHashing.log2N),
             updatedAt: now,
           });
           process.stdout.write(`user ${rest[0]} saved\n`);

@@ -1,5 +1,17 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword, verifyPassword } from './password.js';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { hashCost, hashPassword, needsRehash, verifyPassword, verifyPasswordDummy } from './password.js';
+
+// A pass-through spy on the real scrypt, to see the cost each check spends (not wall-clock timing).
+const scryptCalls = vi.hoisted(() => [] as { N: number; keylen: number }[]);
+vi.mock('node:crypto', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:crypto')>();
+  const scrypt = (...args: Parameters<typeof real.scrypt>) => {
+    const options = args[3] as { N: number };
+    scryptCalls.push({ N: options.N, keylen: args[2] });
+    return (real.scrypt as (...a: unknown[]) => void)(...args);
+  };
+  return { ...real, default: { ...real, scrypt }, scrypt };
+});
 
 // log2N 14 keeps each scrypt call in the tens of milliseconds.
 const FAST = 14;
@@ -68,5 +80,43 @@ describe('hashPassword / verifyPassword (scrypt)', () => {
     it('a well-formed hash of another password is false', async () => {
       await expect(verifyPassword('pw', `scrypt$14$8$1$${salt}$${key}`)).resolves.toBe(false);
     });
+  });
+});
+
+describe('verifyPasswordDummy (unknown usernames)', () => {
+  beforeEach(() => {
+    scryptCalls.length = 0;
+  });
+
+  it.each([14, 16, 15, 14])('spends exactly one scrypt at the given cost 2^%i, as a real check would', async (log2N) => {
+    await verifyPasswordDummy('some guess', log2N);
+    expect(scryptCalls).toEqual([{ N: 2 ** log2N, keylen: 32 }]);
+  });
+
+  it('does the same scrypt work as verifying a real hash at that cost', async () => {
+    const real = await hashPassword('pw', FAST);
+    scryptCalls.length = 0;
+    await verifyPassword('guess', real);
+    const realWork = scryptCalls.splice(0);
+    await verifyPasswordDummy('guess', FAST);
+    expect(scryptCalls).toEqual(realWork);
+  });
+});
+
+describe('hashCost / needsRehash', () => {
+  it('reads the cost recorded in a hash', async () => {
+    expect(hashCost(await hashPassword('pw', 10))).toBe(10);
+    expect(hashCost('not a hash')).toBeUndefined();
+  });
+
+  it('a hash at the configured cost is current; another cost (either way) or other parameters are not', async () => {
+    const at14 = await hashPassword('pw', 14);
+    expect(needsRehash(at14, 14)).toBe(false);
+    expect(needsRehash(at14, 15)).toBe(true);
+    expect(needsRehash(await hashPassword('pw', 15), 14)).toBe(true);
+    const salt = Buffer.alloc(16, 1).toString('base64url');
+    expect(needsRehash(`scrypt$14$16$1$${salt}$${Buffer.alloc(32).toString('base64url')}`, 14)).toBe(true);
+    expect(needsRehash(`scrypt$14$8$2$${salt}$${Buffer.alloc(32).toString('base64url')}`, 14)).toBe(true);
+    expect(needsRehash(`scrypt$14$8$1$${salt}$${Buffer.alloc(64).toString('base64url')}`, 14)).toBe(true);
   });
 });

@@ -36,9 +36,36 @@ export async function verifyPassword(password: string, encoded: string): Promise
   return timingSafeEqual(key, expected);
 }
 
-let dummyHash: Promise<string> | undefined;
-/** Burns the same time as a real check, so unknown usernames are not distinguishable by timing. */
+/** The scrypt cost (log2N) recorded in a hash from {@link hashPassword}; undefined when it is not one. */
+export function hashCost(encoded: string): number | undefined {
+  const parts = encoded.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
+  const log2N = Number(parts[1]);
+  return Number.isInteger(log2N) ? log2N : undefined;
+}
+
+/**
+ * True when a hash that just verified should be replaced by one at the configured cost: a stored cost other than
+ * the configured one makes that user's sign-in slower or faster than the dummy check for unknown usernames, which
+ * would let the username be found by timing. Other parameters than ours (r, p, key length) count as outdated too.
+ */
+export function needsRehash(encoded: string, log2N: number): boolean {
+  const parts = encoded.split('$');
+  return hashCost(encoded) !== log2N || parts[2] !== '8' || parts[3] !== '1' || Buffer.from(parts[5]!, 'base64url').length !== 32;
+}
+
+const dummyHashes = new Map<number, string>();
+/**
+ * Does the work of one real check at cost `log2N` (the configured one: stored hashes converge on it, see
+ * {@link needsRehash}), so unknown usernames are not distinguishable by timing. The dummy "hash" is random bytes in
+ * the stored format: verifying it costs the same scrypt as a real one, it can never match, and it needs no hashing
+ * up front (which would make the first unknown-user attempt slower).
+ */
 export async function verifyPasswordDummy(password: string, log2N = 15): Promise<void> {
-  dummyHash ??= hashPassword('gatehouse-dummy-password', log2N);
-  await verifyPassword(password, await dummyHash);
+  let dummy = dummyHashes.get(log2N);
+  if (!dummy) {
+    dummy = `scrypt$${log2N}$8$1$${randomBytes(16).toString('base64url')}$${randomBytes(32).toString('base64url')}`;
+    dummyHashes.set(log2N, dummy);
+  }
+  await verifyPassword(password, dummy);
 }

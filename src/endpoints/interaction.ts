@@ -8,6 +8,7 @@ import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
 import { unionScopes } from '../core/scope.js';
 import { consentCovers, errorRedirect, issueCode } from './authorize.js';
 import { admitLogin } from './login-throttle.js';
+import { upgradePasswordHash } from './password-upgrade.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../storage/types.js';
 
@@ -95,6 +96,7 @@ export async function submitLogin(
     return { ok: false, view: { stage: 'login', interaction, client, error: 'Invalid username or password.', username } };
   }
   await admission.succeeded();
+  await upgradePasswordHash(user, password, deps);
   const now = deps.clock.now();
   const session: SessionRecord = {
     id: randomToken(),

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/load.js';
-import { verifyPassword } from '../../src/core/password.js';
+import { hashCost, verifyPassword } from '../../src/core/password.js';
 import { createGatehouse, createLogger } from '../../src/server.js';
 import { createStorage } from '../../src/storage/index.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -48,6 +48,30 @@ describe('gatehouse CLI', () => {
     expect(hash).toMatch(/^scrypt\$/);
     expect(await verifyPassword('a very good password', hash)).toBe(true);
   });
+
+  it('hash-password and user add hash at the config\'s passwordHashing.log2N, not a fixed cost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-cost-'));
+    const file = join(dir, 'config.json');
+    for (const log2N of [14, 16]) {
+      writeFileSync(file, JSON.stringify({ passwordHashing: { log2N } }));
+      const r = gatehouse(['hash-password'], { GATEHOUSE_CONFIG: file }, 'a very good password\n');
+      expect(r.status).toBe(0);
+      expect(hashCost(r.stdout.trim())).toBe(log2N);
+      expect(await verifyPassword('a very good password', r.stdout.trim())).toBe(true);
+    }
+    const data = join(dir, 'data');
+    const added = gatehouse(['user', 'add', 'dave'], { GATEHOUSE_CONFIG: file, GATEHOUSE_STORAGE: data }, 'daves password\n');
+    expect(added.stderr).toBe('');
+    expect(added.status).toBe(0);
+    const store = await createStorage(data, { clock: systemClock, cleanupIntervalMs: 0 });
+    try {
+      const dave = await store.getUserByUsername('dave');
+      expect(hashCost(dave!.passwordHash)).toBe(16);
+      expect(await verifyPassword('daves password', dave!.passwordHash)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 
   it('user add writes a user into the embedded store', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-cli-data-'));
