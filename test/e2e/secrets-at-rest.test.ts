@@ -5,7 +5,11 @@
  * stops the start with one line naming encryptionKey. Without a key, one warning at start says what a store reader can
  * do (and the test shows they can).
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { PGlite } from '@electric-sql/pglite';
 import { Redis } from 'ioredis';
@@ -22,6 +26,7 @@ import { createGatehouse, createLogger } from '../../src/server.js';
 import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
 import { redisKeys } from '../../src/storage/redis/keys.js';
 import { createEmbeddedStorageOn } from '../../src/storage/sql/embedded.js';
+import { createStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/types.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
@@ -364,7 +369,7 @@ for (const backend of BACKENDS) {
         expect(dump.length).toBeGreaterThan(500); // the dump really holds the store's content
         expect(dump).toContain(clientId);
         // No private JWK member `d` (grants and codes in Redis have a `d` field too, but it holds JSON, not base64url).
-        expect(dump).not.toMatch(/\\*"d\\*":\\*"[A-Za-z0-9_-]{40,}/);
+        expect(dump).not.toMatch(/\\*"d\\*":\s*\\*"[A-Za-z0-9_-]{40,}/);
         for (const [name, value] of Object.entries({ cookieKey, pepper, sessionId, interactionId: interactionId! })) {
           expect(dump.includes(value), `${name} is in the store in clear`).toBe(false);
         }
@@ -485,3 +490,35 @@ for (const backend of BACKENDS) {
     }, 120_000);
   });
 }
+
+describe('gatehouse key rotate with encryptionKey', () => {
+  const ROOT = new URL('../..', import.meta.url).pathname;
+  const cli = (args: string[], env: Record<string, string>) =>
+    spawnSync(process.execPath, [join(ROOT, 'bin/gatehouse.mjs'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+
+  it('seals the new key with the current key, and refuses a wrong or missing key in one line', async () => {
+    execFileSync(process.execPath, [join(ROOT, 'scripts/ensure-ready.mjs')], { cwd: ROOT, stdio: 'inherit' });
+    const dir = join(mkdtempSync(join(tmpdir(), 'gh-sar-cli-')), 'data');
+    const key = newKey();
+    const first = await createGatehouse(parseConfig({ storage: dir, encryptionKey: key, logLevel: 'silent' }), { logger: createLogger('silent') });
+    await first.close();
+
+    const ok = cli(['key', 'rotate'], { GATEHOUSE_STORAGE: dir, GATEHOUSE_ENCRYPTION_KEY: key });
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    for (const env of [{ GATEHOUSE_ENCRYPTION_KEY: newKey() }, {}]) {
+      const refused = cli(['key', 'rotate'], { GATEHOUSE_STORAGE: dir, GATEHOUSE_ENCRYPTION_KEY: '', ...env });
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/^gatehouse: encryptionKey: [^\n]+\n$/);
+    }
+
+    const store = await createStorage(dir, { clock: systemClock, cleanupIntervalMs: 0 });
+    try {
+      const keys = await store.listSigningKeys();
+      expect(keys.map((k) => k.alg).sort()).toEqual(['ES256', 'ES256', 'RS256']);
+      for (const k of keys) expect(envelopeKeyIds([String(k.privateJwk.sealed)])).toEqual([encryptionKeyId(key)]);
+    } finally {
+      await store.close();
+    }
+  }, 180_000);
+});
