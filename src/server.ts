@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { randomToken } from './core/crypto.js';
+import { getOrCreateSealedSecret, sealerFromConfig } from './core/sealing.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { hashAdminSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
@@ -22,6 +22,7 @@ import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/me
 import { createAssertionVerifier } from './clients/client-assertion.js';
 import { CachingClientResolver } from './clients/client-cache.js';
 import { createStorage } from './storage/index.js';
+import { withHashedIds } from './storage/hashed-ids.js';
 import type { ClientRecord, Storage } from './storage/types.js';
 
 /** Scopes every Gatehouse knows. */
@@ -77,7 +78,7 @@ export interface Gatehouse {
 export async function createGatehouse(config: Config, options: GatehouseOptions = {}): Promise<Gatehouse> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const storage =
+  const backend =
     options.storage ??
     (await createStorage(config.storage, {
       clock,
@@ -90,12 +91,17 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       sqlPreparedStatements: config.postgres.preparedStatements,
       cleanupIntervalMs: config.cleanupIntervalSeconds * 1000,
     }));
+  // Session and interaction ids are bearer secrets: the store only sees their hash.
+  const storage = withHashedIds(backend);
   try {
-    const pepper = await storage.getOrCreateSecret('client-secret-pepper', randomToken());
-    const cookieKey = await storage.getOrCreateSecret('cookie-key', randomToken());
+    const sealer = sealerFromConfig(config);
+    const pepper = await getOrCreateSealedSecret(storage, 'client-secret-pepper', sealer);
+    const cookieKey = await getOrCreateSealedSecret(storage, 'cookie-key', sealer);
     const algs = [...new Set<SigningAlg>([config.signing.alg, ...config.signing.additionalAlgs])];
-    const keys = new KeyManager(storage, clock, algs);
+    const keys = new KeyManager(storage, clock, algs, sealer);
     await keys.init(config.signing.keyRefreshSeconds * 1000);
+    const secretsInClear = [pepper.inClear && 'client-secret-pepper', cookieKey.inClear && 'cookie-key'].filter((n): n is string => !!n);
+    warnSecretsInClear(logger, storage.kind, sealer !== undefined, keys.keysInClear(), secretsInClear);
     const scopesSupported = [
       ...new Set([...STANDARD_SCOPES, ...config.scopes, ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean))]),
     ];
@@ -108,7 +114,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       store: storage,
       policy: outboundPolicy,
     });
-    const base = { config, storage, clock, keys, minter, pepper, cookieKey, logger, scopesSupported, verifyAssertion };
+    const base = { config, storage, clock, keys, minter, pepper: pepper.value, cookieKey: cookieKey.value, logger, scopesSupported, verifyAssertion };
     const stored = config.clientCacheSeconds > 0 ? new CachingClientResolver(storage, config.clientCacheSeconds * 1000, clock) : storage;
     const clients =
       options.clientResolver?.(storage, base) ??
@@ -134,13 +140,33 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       async close() {
         keys.close();
         await app.close();
-        if (!options.storage) await storage.close();
+        if (!options.storage) await backend.close();
       },
     };
   } catch (err) {
-    if (!options.storage) await storage.close().catch(() => undefined);
+    if (!options.storage) await backend.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * One warning at start when the store holds secrets in clear: without encryptionKey (not for the in-process memory
+ * store), or records written before it was set.
+ */
+function warnSecretsInClear(logger: Logger, kind: string, encrypted: boolean, kids: string[], secrets: string[]): void {
+  if (!encrypted) {
+    if (kind === 'memory') return;
+    logger.warn(
+      { storage: kind },
+      'encryptionKey is not set: signing keys, the cookie key and the client-secret pepper are stored in clear, so anyone who can read the store can mint access tokens and forge session cookies. Set encryptionKey (GATEHOUSE_ENCRYPTION_KEY=$(openssl rand -base64 32))',
+    );
+    return;
+  }
+  if (kids.length === 0 && secrets.length === 0) return;
+  logger.warn(
+    { signingKeysInClear: kids, secretsInClear: secrets },
+    'the store still holds values written in clear before encryptionKey was set: a reader of the store can use them. `gatehouse key rotate` replaces clear signing keys (they leave once retired); the cookie key and pepper are kept (replacing them would sign everyone out / void client secrets)',
+  );
 }
 
 /** Upserts the config file's users; a plaintext password is hashed and logged as a warning. */

@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
-import { generateSigningKey } from '../core/keys.js';
+import { generateSigningKey, openPrivateJwk, sealSigningKey } from '../core/keys.js';
+import { sealerFromConfig } from '../core/sealing.js';
 import { hashPassword } from '../core/password.js';
 import { randomId } from '../core/crypto.js';
 import { createGatehouse, createLogger } from '../server.js';
@@ -89,7 +90,10 @@ export async function main(argv: string[]): Promise<number> {
           if (sub === 'rotate') {
             const alg = (values.alg ?? config.signing.alg) as 'ES256' | 'RS256' | 'EdDSA';
             if (!['ES256', 'RS256', 'EdDSA'].includes(alg)) throw new ConfigError(`unsupported --alg ${alg}`);
-            const key = await generateSigningKey(alg, systemClock);
+            const sealer = sealerFromConfig(config);
+            // Refuse to add a key the servers could not open (or a clear one beside sealed ones): same encryptionKey.
+            for (const existing of await storage.listSigningKeys()) openPrivateJwk(existing, sealer);
+            const key = sealSigningKey(await generateSigningKey(alg, systemClock), sealer);
             // Old keys stay in the JWKS until the longest-lived token they signed has expired, plus a margin.
             const overlap = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl) * 1000 + 5 * 60_000;
             await storage.rotateSigningKey(key, Date.now() + overlap);

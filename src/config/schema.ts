@@ -7,6 +7,10 @@ import { z } from 'zod';
 
 const seconds = (def: number) => z.number().int().positive().default(def);
 
+const encryptionKeySchema = z
+  .string()
+  .refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 random bytes, base64 (openssl rand -base64 32)');
+
 /** A static user declared in the config file. */
 export const staticUserSchema = z
   .object({
@@ -152,11 +156,13 @@ export const configSchema = z
       .prefault({}),
     /** Seconds a replica answers 503 with Retry-After while its store is unreachable. */
     retryAfterSeconds: z.number().int().positive().default(5),
-    /** Key for encrypting secrets at rest that must be read back (base64, 32 bytes). */
-    encryptionKey: z
-      .string()
-      .refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 random bytes, base64 (openssl rand -base64 32)')
-      .optional(),
+    /**
+     * Key sealing what the store must not reveal (signing private keys, cookie key, client-secret pepper): base64 of
+     * 32 random bytes. Without it a reader of the store can mint tokens and forge session cookies.
+     */
+    encryptionKey: encryptionKeySchema.optional(),
+    /** Former encryption keys: they only open what they sealed; new values are sealed with `encryptionKey`. */
+    encryptionKeysPrevious: z.array(encryptionKeySchema).default([]),
     redis: z
       .object({
         keyPrefix: z.string().default('gatehouse:'),

@@ -14,6 +14,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { Clock } from './clock.js';
+import { openStored, type Sealer } from './sealing.js';
 import type { KeyStore, SigningKeyRecord } from '../storage/types.js';
 
 export type SigningAlg = SigningKeyRecord['alg'];
@@ -41,6 +42,23 @@ export async function generateSigningKey(alg: SigningAlg, clock: Clock): Promise
   };
 }
 
+/**
+ * With a sealer, the record's privateJwk becomes `{ sealed: <envelope> }` (AAD: the kid), so the store never holds
+ * the private key in clear.
+ */
+export function sealSigningKey(record: SigningKeyRecord, sealer: Sealer | undefined): SigningKeyRecord {
+  if (!sealer) return record;
+  return { ...record, privateJwk: { sealed: sealer.seal(JSON.stringify(record.privateJwk), `signing-key:${record.kid}`) } };
+}
+
+/** The private JWK of a stored record: opened if sealed; `inClear` for a record written without encryptionKey. */
+export function openPrivateJwk(record: SigningKeyRecord, sealer: Sealer | undefined): { jwk: JWK; inClear: boolean } {
+  const sealed = record.privateJwk.sealed;
+  if (typeof sealed !== 'string') return { jwk: record.privateJwk as JWK, inClear: true };
+  const { value } = openStored(sealed, sealer, `signing-key:${record.kid}`, `signing key ${record.kid}`);
+  return { jwk: JSON.parse(value) as JWK, inClear: false };
+}
+
 /** Holds the current key set in memory, refreshed from the store periodically. */
 export class KeyManager {
   /** Per alg, newest first: the keys that may sign (active ones, and retired ones still inside their overlap). */
@@ -53,11 +71,14 @@ export class KeyManager {
   private localKeySet: JWTVerifyGetKey = createLocalJWKSet({ keys: [] });
   private timer: NodeJS.Timeout | undefined;
   private lastKids = '';
+  private clearKids: string[] = [];
 
   constructor(
     private readonly store: KeyStore,
     private readonly clock: Clock,
     private readonly algs: SigningAlg[],
+    /** Seals new private keys and opens stored ones (config `encryptionKey`); absent: kept in clear. */
+    private readonly sealer?: Sealer,
   ) {}
 
   /** Creates keys on first start (race-safe across replicas) and loads them. */
@@ -66,12 +87,12 @@ export class KeyManager {
     let keys = await this.store.listSigningKeys();
     const missing = this.algs.filter((alg) => !keys.some((k) => k.alg === alg && k.status === 'active'));
     if (keys.length === 0) {
-      const initial = await Promise.all(this.algs.map((alg) => generateSigningKey(alg, this.clock)));
+      const initial = await Promise.all(this.algs.map(async (alg) => sealSigningKey(await generateSigningKey(alg, this.clock), this.sealer)));
       keys = await this.store.initSigningKeys(initial);
     } else if (missing.length > 0) {
       // A newly configured algorithm on an existing store: add its key without retiring others.
       for (const alg of missing) {
-        await this.store.rotateSigningKey(await generateSigningKey(alg, this.clock), this.clock.now());
+        await this.store.rotateSigningKey(sealSigningKey(await generateSigningKey(alg, this.clock), this.sealer), this.clock.now());
       }
       keys = await this.store.listSigningKeys();
     }
@@ -94,9 +115,11 @@ export class KeyManager {
     if (kids === this.lastKids) return;
     const candidates = new Map<SigningAlg, (ActiveKey & { createdAt: number })[]>();
     const imported = new Map<string, CryptoKey>();
+    const clearKids: string[] = [];
     // listSigningKeys is newest first and leaves out retired keys past their overlap.
     for (const record of keys) {
-      const key = this.imported.get(record.kid) ?? ((await importJWK(record.privateJwk as JWK, record.alg)) as CryptoKey);
+      if (typeof record.privateJwk.sealed !== 'string') clearKids.push(record.kid);
+      const key = this.imported.get(record.kid) ?? ((await importJWK(openPrivateJwk(record, this.sealer).jwk, record.alg)) as CryptoKey);
       imported.set(record.kid, key);
       const list = candidates.get(record.alg) ?? [];
       list.push({ kid: record.kid, alg: record.alg, key, createdAt: record.createdAt });
@@ -108,6 +131,12 @@ export class KeyManager {
     this.jwksJson = JSON.stringify(this.jwks);
     this.localKeySet = createLocalJWKSet(this.jwks);
     this.lastKids = kids;
+    this.clearKids = clearKids;
+  }
+
+  /** Kids of loaded keys whose private key the store holds in clear (written before encryptionKey was set). */
+  keysInClear(): string[] {
+    return this.clearKids;
   }
 
   /**

@@ -8,7 +8,9 @@
  *   `expiresAt <= clock.now()` as absent (so an injected clock drives expiry everywhere), and the backend also
  *   lets the record disappear on its own (Redis PEXPIRE, SQL cleanup job, memory sweep).
  * - Secrets never reach a store in plaintext: codes, refresh tokens and registration tokens are keyed by their
- *   SHA-256 (`*Hash` fields); client secrets are stored as a keyed hash or scrypt hash.
+ *   SHA-256 (`*Hash` fields); client secrets are stored as a keyed hash or scrypt hash. Above the store (so no
+ *   backend knows): session and interaction ids arrive already hashed (storage/hashed-ids.ts), and with
+ *   `encryptionKey` private JWKs and named secrets arrive sealed (core/sealing.ts).
  * - Methods throw StorageUnavailableError (core/errors) when the backend cannot be reached.
  */
 
@@ -68,6 +70,7 @@ export interface UserRecord {
 export interface SigningKeyRecord {
   kid: string;
   alg: 'ES256' | 'RS256' | 'EdDSA';
+  /** The private JWK, or `{ sealed: <envelope> }` when written with `encryptionKey` (core/keys.ts sealSigningKey). */
   privateJwk: Record<string, unknown>;
   publicJwk: Record<string, unknown>;
   createdAt: number;
