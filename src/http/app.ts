@@ -138,7 +138,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     const nonce = browserNonce(request, reply);
     const csrf = csrfToken(deps.cookieKey, nonce, view.interaction.id);
     if (view.stage === 'login') {
-      return sendPage(reply, status, loginPage({ action: `${interactionPath(view.interaction.id)}/login`, csrf, client: view.client, error: view.error, username: view.username }));
+      return sendPage(reply, status, loginPage({ action: `${interactionPath(view.interaction.id)}/login`, csrf, client: view.client, redirectUri: view.interaction.redirectUri, error: view.error, username: view.username }));
     }
     return sendPage(
       reply,
