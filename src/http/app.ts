@@ -36,11 +36,31 @@ export interface AppOptions {
   consentWarnings?: (client: import('../storage/types.js').ClientRecord) => string[];
 }
 
+/**
+ * The request path as logged: without the query (a client may put `?access_token=` in a URL) and with the interaction
+ * id redacted (it names a pending sign-in; the browser binding guards it, but logs are read by more people).
+ */
+export function loggedPath(url: string): string {
+  return url.split('?', 1)[0]!.replace(/\/interaction\/[^/]+/, '/interaction/[redacted]');
+}
+
+/** Fastify's request serializer, with the path made safe (see loggedPath). */
+function serializeRequest(req: FastifyRequest) {
+  return {
+    method: req.method,
+    url: typeof req.url === 'string' ? loggedPath(req.url) : undefined,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
 /** Builds the Fastify app. Call `listen` on it, or `inject` in tests. */
 export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance {
   const { config, logger } = deps;
   const app = Fastify({
-    loggerInstance: logger as unknown as FastifyBaseLogger,
+    // A child whose req serializer replaces Fastify's (Fastify merges the instance's serializers over its own).
+    loggerInstance: logger.child({}, { serializers: { req: serializeRequest } }) as unknown as FastifyBaseLogger,
     // Per-request lines only at debug: they cost throughput and add nothing an access log does not.
     logController: new LogController({ disableRequestLogging: !logger.isLevelEnabled('debug') }),
     bodyLimit: config.bodyLimit,
