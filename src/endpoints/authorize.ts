@@ -48,11 +48,15 @@ function singleRaw(raw: RawParams, name: string): string | undefined | null {
   return values[0];
 }
 
-/** Handles GET/POST /authorize. `session` is the browser's signed-in session, if any. */
+/**
+ * Handles GET/POST /authorize. `session` is the browser's signed-in session, if any; `bindBrowser` returns the
+ * binding of this browser (http/ sets its nonce cookie when it has none), called only when an interaction is created.
+ */
 export async function authorizeEndpoint(
   raw: RawParams,
   session: SessionRecord | undefined,
   deps: Deps,
+  bindBrowser: () => string,
 ): Promise<AuthorizeOutcome> {
   const clientId = singleRaw(raw, 'client_id');
   if (clientId === null) return page(new InvalidRequest('client_id must not be included more than once'));
@@ -83,7 +87,7 @@ export async function authorizeEndpoint(
 
   try {
     if (stateValue === null) throw new InvalidRequest('state must not be included more than once');
-    return await authorizeTrusted(raw, client, redirectUri, state, session, deps);
+    return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser);
   } catch (err) {
     if (err instanceof OAuthError && err.redirectable) {
       return { kind: 'redirect', location: errorRedirect(redirectUri, err, state, deps.config.issuer) };
@@ -105,6 +109,7 @@ async function authorizeTrusted(
   state: string | undefined,
   session: SessionRecord | undefined,
   deps: Deps,
+  bindBrowser: () => string,
 ): Promise<AuthorizeOutcome> {
   const params = collapseParams(raw, ['resource']);
   const responseType = params.response_type as string | undefined;
@@ -136,7 +141,7 @@ async function authorizeTrusted(
   if (state !== undefined && state.length > 2048) throw new InvalidRequest('state is too long');
 
   const now = deps.clock.now();
-  const interaction: InteractionRecord = {
+  const interaction: Omit<InteractionRecord, 'browserBinding'> = {
     id: randomToken(24),
     clientId: client.clientId,
     redirectUri,
@@ -156,7 +161,7 @@ async function authorizeTrusted(
   const user = session && !prompt.includes('login') && !sessionTooOld(session, maxAge, now) ? session : undefined;
   if (!user) {
     if (prompt.includes('none')) throw new InteractionRequired('login_required', 'the user is not signed in');
-    await deps.storage.saveInteraction(interaction);
+    await deps.storage.saveInteraction({ ...interaction, browserBinding: bindBrowser() });
     return { kind: 'interaction', interactionId: interaction.id };
   }
   const consent = await deps.storage.getConsent(user.userId, client.clientId);
@@ -165,7 +170,7 @@ async function authorizeTrusted(
     return { kind: 'redirect', location };
   }
   if (prompt.includes('none')) throw new InteractionRequired('consent_required', 'the user has not approved this client');
-  await deps.storage.saveInteraction({ ...interaction, userId: user.userId, authTime: user.authTime });
+  await deps.storage.saveInteraction({ ...interaction, browserBinding: bindBrowser(), userId: user.userId, authTime: user.authTime });
   return { kind: 'interaction', interactionId: interaction.id };
 }
 
@@ -185,7 +190,7 @@ export function consentCovers(consent: ConsentRecord | undefined, scope: readonl
  * what is asked now (a step-up request does not lose earlier scopes); resources are never widened.
  */
 export async function issueCode(
-  interaction: InteractionRecord & { userId: string; authTime: number },
+  interaction: Omit<InteractionRecord, 'browserBinding'> & { userId: string; authTime: number },
   client: ClientRecord,
   consent: ConsentRecord | undefined,
   deps: Pick<Deps, 'storage' | 'clock' | 'config' | 'scopesSupported'>,

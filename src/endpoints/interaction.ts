@@ -2,7 +2,7 @@
  * The interaction: sign-in and consent for a pending authorization request. Any replica can serve any step, since
  * the interaction lives in the store. Outcomes are typed; ui/ renders them and http/ sets cookies.
  */
-import { randomToken } from '../core/crypto.js';
+import { randomToken, safeEqual } from '../core/crypto.js';
 import { AccessDenied, InvalidRequest } from '../core/errors.js';
 import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
 import { unionScopes } from '../core/scope.js';
@@ -12,10 +12,13 @@ import { upgradePasswordHash } from './password-upgrade.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../storage/types.js';
 
-/** The interaction is gone (expired, finished, or never existed): shown as a page, never redirected. */
+/**
+ * The interaction is gone (expired, finished, or never existed) or belongs to another browser: shown as a page,
+ * never redirected. One message for all, so a stranger's request learns nothing about whether the id is live.
+ */
 export class InteractionExpired extends InvalidRequest {
   constructor() {
-    super('this sign-in request has expired or was already completed; return to the application and start again');
+    super('this sign-in request has expired, was already completed, or was opened in another browser; return to the application and start again');
     this.redirectable = false;
   }
 }
@@ -25,9 +28,19 @@ export type InteractionView =
   | { stage: 'consent'; interaction: InteractionRecord; client: ClientRecord; user: UserRecord; newScopes: string[] }
   | { stage: 'done'; location: string };
 
-async function load(id: string, deps: Pick<Deps, 'storage' | 'clients'>): Promise<{ interaction: InteractionRecord; client: ClientRecord }> {
+/**
+ * Loads the interaction for the browser whose binding is `binding` (http/cookies browserBinding of its nonce cookie).
+ * Only the browser that started the request may continue it: its id in a URL is not a credential (RFC 9700 §4.7).
+ */
+async function load(
+  id: string,
+  binding: string | undefined,
+  deps: Pick<Deps, 'storage' | 'clients'>,
+): Promise<{ interaction: InteractionRecord; client: ClientRecord }> {
   const interaction = await deps.storage.getInteraction(id);
-  if (!interaction) throw new InteractionExpired();
+  if (!interaction || !binding || !interaction.browserBinding || !safeEqual(binding, interaction.browserBinding)) {
+    throw new InteractionExpired();
+  }
   const client = await deps.clients.getClient(interaction.clientId);
   if (!client) throw new InteractionExpired();
   return { interaction, client };
@@ -43,19 +56,28 @@ function sessionUser(interaction: InteractionRecord, session: SessionRecord | un
   return session.userId;
 }
 
-/** Decides what the browser sees for GET /interaction/:id. */
-export async function viewInteraction(id: string, session: SessionRecord | undefined, deps: Deps): Promise<InteractionView> {
-  const { interaction, client } = await load(id, deps);
+/**
+ * Decides what the browser sees for GET /interaction/:id. `binding` names the requesting browser (see load).
+ */
+export async function viewInteraction(
+  id: string,
+  session: SessionRecord | undefined,
+  binding: string | undefined,
+  deps: Deps,
+): Promise<InteractionView> {
+  const { interaction, client } = await load(id, binding, deps);
   // The interaction's own sign-in wins; else a session counts unless prompt=login demanded a fresh one.
   const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
-  if (!userId || (session && session.userId !== userId)) return { stage: 'login', interaction, client };
+  // A code, or the consent page naming the user, only for this browser's session of that very user (OIDC Core
+  // §3.1.2.3): a sign-in recorded on the interaction is not enough on its own.
+  if (!userId || !session || session.userId !== userId) return { stage: 'login', interaction, client };
   const user = await deps.storage.getUser(userId);
   if (!user) return { stage: 'login', interaction, client };
   const consent = await deps.storage.getConsent(userId, client.clientId);
   if (!interaction.prompt.includes('consent') && consentCovers(consent, interaction.scope, interaction.resource)) {
     const taken = await deps.storage.takeInteraction(id);
     if (!taken) throw new InteractionExpired();
-    const authTime = interaction.authTime ?? session?.authTime ?? deps.clock.now();
+    const authTime = interaction.authTime ?? session.authTime;
     return { stage: 'done', location: await issueCode({ ...taken, userId, authTime }, client, consent, deps) };
   }
   const known = new Set(consent?.scope ?? []);
@@ -73,12 +95,13 @@ export type LoginOutcome =
  */
 export async function submitLogin(
   id: string,
+  binding: string | undefined,
   username: string,
   password: string,
   clientAddress: string,
   deps: Deps,
 ): Promise<LoginOutcome> {
-  const { interaction, client } = await load(id, deps);
+  const { interaction, client } = await load(id, binding, deps);
   // Before any lookup or hashing: a throttled attempt costs no scrypt, and reads the same for every username.
   const admission = await admitLogin(username, clientAddress, deps);
   if (!admission.allowed) {
@@ -114,10 +137,11 @@ export async function submitLogin(
 export async function submitConsent(
   id: string,
   session: SessionRecord | undefined,
+  binding: string | undefined,
   decision: string | undefined,
   deps: Deps,
 ): Promise<string> {
-  const { interaction, client } = await load(id, deps);
+  const { interaction, client } = await load(id, binding, deps);
   const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
   // Consent must come from the browser that signed in.
   if (!userId || !session || session.userId !== userId) throw new InteractionExpired();

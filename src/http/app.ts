@@ -22,7 +22,7 @@ import { tokenEndpoint } from '../endpoints/token.js';
 import { userinfoEndpoint } from '../endpoints/userinfo.js';
 import { consentPage, errorPage, loginPage } from '../ui/pages.js';
 import { PAGE_HEADERS } from '../ui/html.js';
-import { checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from './cookies.js';
+import { browserBinding, checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from './cookies.js';
 import { makeErrorHandler, StoreStatus, toOAuthError } from './errors.js';
 import type { SessionRecord } from '../storage/types.js';
 
@@ -36,11 +36,31 @@ export interface AppOptions {
   consentWarnings?: (client: import('../storage/types.js').ClientRecord) => string[];
 }
 
+/**
+ * The request path as logged: without the query (a client may put `?access_token=` in a URL) and with the interaction
+ * id redacted (it names a pending sign-in; the browser binding guards it, but logs are read by more people).
+ */
+export function loggedPath(url: string): string {
+  return url.split('?', 1)[0]!.replace(/\/interaction\/[^/]+/, '/interaction/[redacted]');
+}
+
+/** Fastify's request serializer, with the path made safe (see loggedPath). */
+function serializeRequest(req: FastifyRequest) {
+  return {
+    method: req.method,
+    url: typeof req.url === 'string' ? loggedPath(req.url) : undefined,
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
 /** Builds the Fastify app. Call `listen` on it, or `inject` in tests. */
 export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance {
   const { config, logger } = deps;
   const app = Fastify({
-    loggerInstance: logger as unknown as FastifyBaseLogger,
+    // A child whose req serializer replaces Fastify's (Fastify merges the instance's serializers over its own).
+    loggerInstance: logger.child({}, { serializers: { req: serializeRequest } }) as unknown as FastifyBaseLogger,
     // Per-request lines only at debug: they cost throughput and add nothing an access log does not.
     logController: new LogController({ disableRequestLogging: !logger.isLevelEnabled('debug') }),
     bodyLimit: config.bodyLimit,
@@ -113,6 +133,11 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     const id = unsignValue(cookies(request)[config.session.cookieName], deps.cookieKey);
     return id ? deps.storage.getSession(id) : undefined;
   };
+  /** The binding of the requesting browser, from its signed nonce cookie; undefined without one. */
+  const requestBinding = (request: FastifyRequest): string | undefined => {
+    const nonce = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
+    return nonce ? browserBinding(nonce) : undefined;
+  };
   const browserNonce = (request: FastifyRequest, reply: FastifyReply): string => {
     const existing = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
     if (existing) return existing;
@@ -133,7 +158,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     const nonce = browserNonce(request, reply);
     const csrf = csrfToken(deps.cookieKey, nonce, view.interaction.id);
     if (view.stage === 'login') {
-      return sendPage(reply, status, loginPage({ action: `${interactionPath(view.interaction.id)}/login`, csrf, client: view.client, error: view.error, username: view.username }));
+      return sendPage(reply, status, loginPage({ action: `${interactionPath(view.interaction.id)}/login`, csrf, client: view.client, redirectUri: view.interaction.redirectUri, error: view.error, username: view.username }));
     }
     return sendPage(
       reply,
@@ -181,7 +206,10 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       const raw = request.method === 'POST' ? formParams(request) : queryParams(request);
-      const outcome = await authorizeEndpoint(raw, await currentSession(request), deps);
+      // The nonce cookie is set here, before the 303 to the interaction: a top-level navigation, so SameSite=Lax
+      // cookies come back on every interaction step.
+      const bindBrowser = () => browserBinding(browserNonce(request, reply));
+      const outcome = await authorizeEndpoint(raw, await currentSession(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return reply.header('cache-control', 'no-store').redirect(outcome.location, 303);
       if (outcome.kind === 'interaction') return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
       return sendPage(reply, outcome.error.status, errorPage(outcome.error));
@@ -194,7 +222,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
 
   app.get<{ Params: { id: string } }>(`${prefix}/interaction/:id`, async (request, reply) => {
     try {
-      return renderView(request, reply, await viewInteraction(request.params.id, await currentSession(request), deps));
+      return renderView(request, reply, await viewInteraction(request.params.id, await currentSession(request), requestBinding(request), deps));
     } catch (err) {
       return pageError(reply, err);
     }
@@ -221,6 +249,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
       requireCsrf(request, request.params.id, form);
       const outcome = await submitLogin(
         request.params.id,
+        requestBinding(request),
         field(form, 'username') ?? '',
         field(form, 'password') ?? '',
         request.ip,
@@ -250,7 +279,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     try {
       const form = formParams(request);
       requireCsrf(request, request.params.id, form);
-      const location = await submitConsent(request.params.id, await currentSession(request), field(form, 'decision'), deps);
+      const location = await submitConsent(request.params.id, await currentSession(request), requestBinding(request), field(form, 'decision'), deps);
       return reply.header('cache-control', 'no-store').redirect(location, 303);
     } catch (err) {
       return pageError(reply, err);

@@ -1,5 +1,5 @@
 /** Signed cookies (HMAC-SHA-256) and CSRF tokens bound to a per-browser random value. */
-import { keyedHash, randomToken, safeEqual } from '../core/crypto.js';
+import { hashToken, keyedHash, randomToken, safeEqual } from '../core/crypto.js';
 
 /** Parses a Cookie header. */
 export function parseCookies(header: string | undefined): Record<string, string> {
@@ -39,6 +39,14 @@ export function setCookie(name: string, value: string, opts: { maxAgeSeconds?: n
 /** A new per-browser CSRF binding value. */
 export function newBrowserNonce(): string {
   return randomToken(16);
+}
+
+/**
+ * What an interaction stores to name the browser that started it: a hash of the browser's nonce, so a copy of the
+ * store cannot be replayed as the cookie.
+ */
+export function browserBinding(browserNonce: string): string {
+  return hashToken(`browser-binding:${browserNonce}`);
 }
 
 /** CSRF token for a form of interaction `id`, bound to the browser's nonce cookie. */

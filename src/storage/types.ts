@@ -94,6 +94,11 @@ export interface InteractionRecord {
   prompt: string[];
   maxAge?: number;
   responseMode: 'query';
+  /**
+   * Hash of the nonce cookie of the browser that started the request (never the nonce itself): every interaction
+   * step must come from that browser (RFC 9700 §4.7). Empty on records from before it existed, which match nothing.
+   */
+  browserBinding: string;
   /** Set once the user has signed in for this interaction. */
   userId?: string;
   authTime?: number;

@@ -10,8 +10,41 @@ const SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay connected when you are not using it (refresh tokens)',
 };
 
+/**
+ * Text a client chose, made safe to show: without control and format characters (Unicode Cc, Cf: bidi overrides and
+ * isolates U+202A–U+202E, U+2066–U+2069, marks U+200E/F, zero-width characters, BOM) or line separators, which can
+ * reorder or hide what the user reads, and with runs of white space collapsed.
+ */
+export function displayText(value: string): string {
+  return value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '').replace(/\s+/gu, ' ').trim();
+}
+
+/** The name the client gave itself (cleaned), else its id. Never the identity on its own: see clientHost. */
 function clientLabel(client: ClientRecord): string {
-  return client.clientName ?? client.clientId;
+  return (client.clientName && displayText(client.clientName)) || client.clientId;
+}
+
+/**
+ * What the user can check the client by, since anyone can register any name: a metadata-document client's URL host,
+ * else the host of the redirect URI the browser goes back to (a private-use scheme for native apps). Hosts come from
+ * WHATWG URL parsing, so an internationalised host shows in its punycode (xn--) form.
+ */
+export function clientHost(client: ClientRecord, redirectUri: string): string {
+  try {
+    if (client.source === 'metadata_document') return new URL(client.clientId).hostname;
+    const url = new URL(redirectUri);
+    return url.hostname || url.protocol.slice(0, -1);
+  } catch {
+    return displayText(redirectUri);
+  }
+}
+
+/** Host first, then the self-chosen name in quotes (omitted when it is just the host or the id again). */
+function clientIdentity(client: ClientRecord, redirectUri: string): string {
+  const host = clientHost(client, redirectUri);
+  const label = clientLabel(client);
+  const name = label === host || label === client.clientId ? '' : ` <span class="muted">(calls itself &ldquo;${esc(label)}&rdquo;)</span>`;
+  return `<strong>${esc(host)}</strong>${name}`;
 }
 
 /** The host users should recognise: where the browser will be sent back to. */
@@ -29,12 +62,14 @@ export function loginPage(input: {
   action: string;
   csrf: string;
   client: ClientRecord;
+  /** The redirect URI of the request: it names the client (clientHost). */
+  redirectUri: string;
   error?: string;
   username?: string;
 }): string {
   return layout(
     'Sign in',
-    `<h1>Sign in</h1><p class="muted">to continue to <strong>${esc(clientLabel(input.client))}</strong></p>
+    `<h1>Sign in</h1><p class="muted">to continue to ${clientIdentity(input.client, input.redirectUri)}</p>
 ${input.error ? `<p class="error" role="alert">${esc(input.error)}</p>` : ''}
 <form method="post" action="${esc(input.action)}">
 <input type="hidden" name="csrf" value="${esc(input.csrf)}">
@@ -64,10 +99,11 @@ export function consentPage(input: {
   const warnings = input.warnings.map((w) => `<p class="warn">${esc(w)}</p>`).join('');
   return layout(
     'Authorize access',
-    `<h1>Allow ${esc(clientLabel(client))}?</h1>
+    `<h1>Allow access?</h1>
+<p>${clientIdentity(client, interaction.redirectUri)} wants access to your account.</p>
 <p class="muted">Signed in as <strong>${esc(input.user.username)}</strong>. After you decide you will be sent to <strong>${esc(redirectHost(interaction.redirectUri))}</strong>.</p>
 ${warnings}
-<p><strong>${esc(clientLabel(client))}</strong> asks to:</p>${scopes}${resources}
+<p>It asks to:</p>${scopes}${resources}
 <form method="post" action="${esc(input.action)}">
 <input type="hidden" name="csrf" value="${esc(input.csrf)}">
 <button type="submit" name="decision" value="approve">Allow</button><button type="submit" name="decision" value="deny" class="secondary">Deny</button>

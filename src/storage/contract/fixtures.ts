@@ -123,6 +123,7 @@ export function interactionFixture(clock: Clock, overrides: Partial<InteractionR
     prompt: ['consent'],
     maxAge: 3600,
     responseMode: 'query',
+    browserBinding: sha256(randomToken()).toString('base64url'),
     createdAt: now,
     expiresAt: now + 10 * MINUTE,
     ...overrides,

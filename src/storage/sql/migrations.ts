@@ -229,6 +229,14 @@ export const migrations: readonly Migration[] = [
       $fn$`,
     ],
   },
+  {
+    version: 4,
+    name: 'interactions bound to the browser that started them',
+    up: (s) => [
+      // Hash of the starting browser's nonce cookie; '' (rows from before) matches no browser, so they just expire.
+      `ALTER TABLE ${s}.interactions ADD COLUMN browser_binding text NOT NULL DEFAULT ''`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

@@ -287,14 +287,14 @@ export class SqlStorage implements Storage {
   async saveInteraction(i: InteractionRecord): Promise<void> {
     await this.db.query(
       `INSERT INTO ${this.t.interactions} (id, client_id, redirect_uri, state, nonce, scope, resource, code_challenge,
-         code_challenge_method, prompt, max_age, response_mode, user_id, auth_time, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10::text[], $11, $12, $13, $14, $15, $16)
+         code_challenge_method, prompt, max_age, response_mode, user_id, auth_time, created_at, expires_at, browser_binding)
+       VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10::text[], $11, $12, $13, $14, $15, $16, $17)
        ON CONFLICT (id) DO UPDATE SET client_id = EXCLUDED.client_id, redirect_uri = EXCLUDED.redirect_uri,
          state = EXCLUDED.state, nonce = EXCLUDED.nonce, scope = EXCLUDED.scope, resource = EXCLUDED.resource,
          code_challenge = EXCLUDED.code_challenge, code_challenge_method = EXCLUDED.code_challenge_method,
          prompt = EXCLUDED.prompt, max_age = EXCLUDED.max_age, response_mode = EXCLUDED.response_mode,
          user_id = EXCLUDED.user_id, auth_time = EXCLUDED.auth_time, created_at = EXCLUDED.created_at,
-         expires_at = EXCLUDED.expires_at`,
+         expires_at = EXCLUDED.expires_at, browser_binding = EXCLUDED.browser_binding`,
       [
         i.id,
         i.clientId,
@@ -312,6 +312,7 @@ export class SqlStorage implements Storage {
         i.authTime ?? null,
         i.createdAt,
         i.expiresAt,
+        i.browserBinding,
       ],
     );
   }
@@ -884,6 +885,7 @@ function toInteraction(r: SqlRow): InteractionRecord {
     prompt: strings(r.prompt),
     maxAge: optNumber(r.max_age),
     responseMode: 'query',
+    browserBinding: String(r.browser_binding ?? ''),
     userId: optString(r.user_id),
     authTime: optNumber(r.auth_time),
     createdAt: Number(r.created_at),
