@@ -36,7 +36,8 @@ export const refreshTokenGrant: GrantHandler = {
     }
 
     const scope = parseScope(single(params, 'scope'));
-    if (scope.length > 0) requireScopeSubset(scope, grant.scope);
+    // RFC 6749 §6: only narrowing of what the presented token carries; anything more is invalid_scope, never dropped.
+    if (scope.length > 0) requireScopeSubset(scope, token.scope);
     const accessScope = scope.length > 0 ? scope : token.scope;
     let resources = grant.resource;
     const requested = list(params, 'resource');
