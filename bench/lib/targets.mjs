@@ -206,6 +206,8 @@ export async function startGatehouse(store, identity, { runId, workDir, cpuProfD
             },
           ],
           clients: [identity.client],
+          // The bench client also plays the resource server that introspects.
+          introspection: { allowedClients: [identity.client.client_id] },
         },
         null,
         2,

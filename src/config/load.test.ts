@@ -26,7 +26,8 @@ describe('parseConfig defaults', () => {
     expect(cfg.storage).toBe('./data');
     expect(cfg.issuer).toBe('http://localhost:8080');
     expect(cfg.logLevel).toBe('info');
-    expect(cfg.strictScopes).toBe(false);
+    expect(cfg.strictScopes).toBe(true);
+    expect(cfg.introspection).toEqual({ allowedClients: [] });
     expect(cfg.scopes).toEqual([]);
     expect(cfg.resources).toEqual([]);
     expect(cfg.defaultResource).toBeUndefined();

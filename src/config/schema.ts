@@ -52,8 +52,12 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Scopes the server knows, besides openid, profile, email, offline_access and every static client's scopes. */
     scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default([]),
-    /** Refuse unknown or not-allowed scopes (invalid_scope) instead of narrowing them away. */
-    strictScopes: z.boolean().default(false),
+    /**
+     * Refuse (invalid_scope / invalid_client_metadata) a scope the server does not know or the client may not have, at
+     * /authorize and /register. `false` is the lenient mode: such scopes are narrowed away silently (an MCP client that
+     * asked for a scope and did not get it may then loop on step-up). client_credentials and refresh never narrow.
+     */
+    strictScopes: z.boolean().default(true),
     /** Resource servers (RFC 8707) tokens may be bound to; empty = any absolute URI the client asks for. */
     resources: z.array(z.string().url()).default([]),
     /** Resource used when a request names none; absent = the token's aud is the client_id (RFC 9068 §3). */
@@ -103,6 +107,16 @@ export const configSchema = z
         enforceRegisteredScope: z.boolean().default(false),
         /** Lifetime of client secrets issued by registration; 0 = never expire. */
         clientSecretTtl: z.number().int().min(0).default(0),
+      })
+      .strict()
+      .prefault({}),
+    introspection: z
+      .object({
+        /**
+         * client_ids of the resource servers that may introspect any access token (RFC 7662). Any other confidential
+         * client only learns about tokens whose `aud` names its client_id, and about its own refresh tokens.
+         */
+        allowedClients: z.array(z.string().min(1)).default([]),
       })
       .strict()
       .prefault({}),

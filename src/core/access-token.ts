@@ -55,9 +55,28 @@ async function verifySignature(
       currentDate: new Date(deps.clock.now()),
       requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat'],
     });
-    return payload as AccessTokenPayload;
+    // Our key signed it, but a claim of the wrong type (e.g. an array `scope`) must read as a bad token, not a 500.
+    return isWellFormed(payload) ? payload : undefined;
   } catch (err) {
     if (err instanceof errors.JOSEError || err instanceof TypeError) return undefined;
     throw err;
   }
+}
+
+function isWellFormed(p: JWTPayload): p is AccessTokenPayload {
+  const aud = p.aud;
+  return (
+    typeof p.sub === 'string' &&
+    typeof p.client_id === 'string' &&
+    typeof p.jti === 'string' &&
+    (p.scope === undefined || typeof p.scope === 'string') &&
+    (p.auth_time === undefined || typeof p.auth_time === 'number') &&
+    (aud === undefined || typeof aud === 'string' || (Array.isArray(aud) && aud.every((a) => typeof a === 'string')))
+  );
+}
+
+/** The token's audience as a list (RFC 7519 §4.1.3: a string or an array of strings). */
+export function audienceOf(claims: AccessTokenPayload): string[] {
+  if (claims.aud === undefined) return [];
+  return typeof claims.aud === 'string' ? [claims.aud] : claims.aud;
 }

@@ -72,7 +72,7 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
         redirectUris: ['https://app.example.com/cb'],
         grantTypes: ['authorization_code'],
         responseTypes: ['code'],
-        scope: [],
+        scope: undefined,
         tokenEndpointAuthMethod: 'client_secret_basic',
         applicationType: 'web',
         clientName: undefined,
@@ -263,7 +263,9 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
     it('refuses unknown scopes when strict, naming them', () => {
       const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid admin root' }, true));
       expect(err).toBeInstanceOf(InvalidClientMetadata);
-      expect(err.description).toBe('scope: unknown scope admin root');
+      expect(err.description).toBe(
+        'scope: not known to this server: admin root (the server\'s "scopes" setting declares the scopes it knows)',
+      );
     });
 
     it('strict accepts known scopes', () => {
@@ -273,9 +275,13 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
       ]);
     });
 
-    it('absent or empty scope means an empty allow-list', () => {
-      expect(validate({ redirect_uris: ['https://a.example/cb'] }).scope).toEqual([]);
+    it('absent scope means no allow-list; an empty scope means an empty one (they stay different)', () => {
+      expect(validate({ redirect_uris: ['https://a.example/cb'] }).scope).toBeUndefined();
       expect(validate({ redirect_uris: ['https://a.example/cb'], scope: '' }).scope).toEqual([]);
+    });
+
+    it('a scope of only unknown scopes narrows to an empty allow-list (grants nothing), never to "no allow-list"', () => {
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'legacy:read legacy:write' }).scope).toEqual([]);
     });
 
     // Regression (was a bug): an illegal character in the registration `scope` surfaces as invalid_scope (parseScope's error), but
@@ -375,8 +381,8 @@ describe('clientMetadataResponse (RFC 7591 §3.2.1)', () => {
     clientSecretExpiresAt: 0,
   };
 
-  it('public client: seconds since epoch, no secret fields, no empty scope', () => {
-    expect(clientMetadataResponse(base)).toEqual({
+  it('public client: seconds since epoch, no secret fields, no scope when it has no allow-list', () => {
+    expect(clientMetadataResponse({ ...base, scope: undefined })).toEqual({
       client_id: 'abc',
       client_id_issued_at: 1_700_000_000,
       redirect_uris: ['https://a.example/cb'],
@@ -405,5 +411,9 @@ describe('clientMetadataResponse (RFC 7591 §3.2.1)', () => {
     });
     expect(JSON.stringify(out)).not.toContain('hmac:xyz');
     expect(clientMetadataResponse({ ...base, clientSecretHash: 'hmac:x' }).client_secret_expires_at).toBe(0);
+  });
+
+  it('an empty allow-list is returned as scope "" (the client learns it was narrowed to nothing)', () => {
+    expect(clientMetadataResponse({ ...base, scope: [] }).scope).toBe('');
   });
 });

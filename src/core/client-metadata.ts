@@ -68,7 +68,8 @@ export function parseRegistrationRequest(body: unknown): RegistrationRequest {
 
 /**
  * Validates and normalises registration metadata.
- * `supportedScopes` narrows the client's requested scope allow-list (unknown scopes dropped unless `strictScopes`).
+ * `supportedScopes` narrows the client's requested scope allow-list: an unknown scope is refused when `strictScopes`,
+ * else dropped (possibly leaving an empty allow-list, which grants nothing). No `scope` = no allow-list.
  */
 export function validateClientMetadata(
   req: RegistrationRequest,
@@ -116,7 +117,8 @@ export function validateClientMetadata(
     if (problem) throw new InvalidRedirectUri(describeRedirectUriProblem(problem, uri));
   }
 
-  let scope: string[] = [];
+  // Absent stays absent (no allow-list); a scope that narrows to nothing is stored as nothing, never as "everything".
+  let scope: string[] | undefined;
   if (req.scope !== undefined) {
     let requested: string[];
     try {
@@ -127,7 +129,9 @@ export function validateClientMetadata(
     const known = new Set(supportedScopes);
     const unknown = requested.filter((s) => !known.has(s));
     if (unknown.length > 0 && strictScopes) {
-      throw new InvalidClientMetadata(`scope: unknown scope ${unknown.join(' ')}`);
+      throw new InvalidClientMetadata(
+        `scope: not known to this server: ${unknown.join(' ')} (the server's "scopes" setting declares the scopes it knows)`,
+      );
     }
     scope = requested.filter((s) => known.has(s));
   }
@@ -175,7 +179,8 @@ export function clientMetadataResponse(client: ClientRecord): Record<string, unk
     application_type: client.applicationType,
   };
   if (client.clientSecretHash) out.client_secret_expires_at = Math.floor(client.clientSecretExpiresAt / 1000);
-  if (client.scope.length > 0) out.scope = client.scope.join(' ');
+  // An empty allow-list is returned as "" so the client sees it was narrowed to nothing (RFC 7591 §3.2.1).
+  if (client.scope !== undefined) out.scope = client.scope.join(' ');
   const optional: [string, unknown][] = [
     ['client_name', client.clientName],
     ['client_uri', client.clientUri],

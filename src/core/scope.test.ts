@@ -115,16 +115,23 @@ describe('resolveRequestedScopes', () => {
     ]);
   });
 
-  it('empty request with an empty client allow-list: every server scope except offline_access', () => {
-    expect(resolveRequestedScopes([], [], server, false)).toEqual(['openid', 'profile', 'email', 'mcp:tools']);
+  it('empty request without a client allow-list: every server scope except offline_access', () => {
+    expect(resolveRequestedScopes([], undefined, server, false)).toEqual(['openid', 'profile', 'email', 'mcp:tools']);
   });
 
   it('empty request in strict mode behaves the same (nothing was asked, nothing refused)', () => {
-    expect(resolveRequestedScopes([], [], server, true)).toEqual(['openid', 'profile', 'email', 'mcp:tools']);
+    expect(resolveRequestedScopes([], undefined, server, true)).toEqual(['openid', 'profile', 'email', 'mcp:tools']);
+  });
+
+  it('an empty client allow-list grants nothing, never "every server scope" (absent and empty differ)', () => {
+    expect(resolveRequestedScopes([], [], server, false)).toEqual([]);
+    expect(resolveRequestedScopes([], [], server, true)).toEqual([]);
+    expect(resolveRequestedScopes(['mcp:tools', 'openid'], [], server, false)).toEqual([]);
+    expect(() => resolveRequestedScopes(['mcp:tools'], [], server, true)).toThrow(InvalidScope);
   });
 
   it('offline_access is granted when explicitly requested and allowed', () => {
-    expect(resolveRequestedScopes(['openid', 'offline_access'], [], server, false)).toEqual(['openid', 'offline_access']);
+    expect(resolveRequestedScopes(['openid', 'offline_access'], undefined, server, false)).toEqual(['openid', 'offline_access']);
   });
 
   it('narrows unknown and not-allowed scopes away (RFC 6749 §3.3), keeping request order', () => {
@@ -142,7 +149,7 @@ describe('resolveRequestedScopes', () => {
     expect(resolveRequestedScopes(['legacy'], ['legacy', 'openid'], server, false)).toEqual([]);
   });
 
-  it('strict: refuses with invalid_scope naming the refused scopes', () => {
+  it('strict: refuses with invalid_scope naming the unknown scopes and the setting, apart from the not-allowed ones', () => {
     let err: unknown;
     try {
       resolveRequestedScopes(['openid', 'admin', 'profile', 'root'], ['openid'], server, true);
@@ -150,7 +157,16 @@ describe('resolveRequestedScopes', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(InvalidScope);
-    expect((err as InvalidScope).description).toBe('scope not allowed for this client: admin profile root');
+    expect((err as InvalidScope).description).toBe(
+      'scope not known to this server: admin root (the server\'s "scopes" setting declares the scopes it knows); ' +
+        'scope not allowed for this client: profile',
+    );
+  });
+
+  it('strict: an unknown scope is refused even for a client without an allow-list', () => {
+    expect(() => resolveRequestedScopes(['mcp:read'], undefined, server, true)).toThrow(
+      'scope not known to this server: mcp:read (the server\'s "scopes" setting declares the scopes it knows)',
+    );
   });
 
   it('strict: grants everything when everything is allowed', () => {

@@ -39,22 +39,36 @@ export function unionScopes(a: readonly string[], b: readonly string[]): string[
 }
 
 /**
- * Decides the scopes of an authorization request.
+ * A client's scope allow-list: `undefined` = none set (every scope the server supports may be asked for), `[]` = the
+ * client may have no scope at all. The two must never be confused: an empty list never widens to "everything".
+ */
+export type ScopeAllowList = readonly string[] | undefined;
+
+/**
+ * Decides the scopes of an authorization or client_credentials request.
  * - `requested` empty: the client's default (its allow-list, minus offline_access which must be asked for).
- * - Unknown or not-allowed scopes are narrowed away (RFC 6749 §3.3 lets the AS issue less), unless `strict`.
+ * - A scope the server does not know, or one outside the client's allow-list, is refused with invalid_scope
+ *   (RFC 6749 §5.2) naming it, unless `strict` is false: then it is narrowed away (RFC 6749 §3.3 lets the AS issue less).
  */
 export function resolveRequestedScopes(
   requested: readonly string[],
-  clientAllowed: readonly string[],
+  clientAllowed: ScopeAllowList,
   serverSupported: readonly string[],
   strict: boolean,
 ): string[] {
-  const allowed = clientAllowed.length > 0 ? intersectScopes(clientAllowed, serverSupported) : [...serverSupported];
+  const allowed = clientAllowed === undefined ? [...serverSupported] : intersectScopes(clientAllowed, serverSupported);
   if (requested.length === 0) return allowed.filter((s) => s !== 'offline_access');
   const granted = intersectScopes(requested, allowed);
   if (strict && granted.length !== requested.length) {
-    const refused = requested.filter((s) => !granted.includes(s));
-    throw new InvalidScope(`scope not allowed for this client: ${refused.join(' ')}`);
+    const known = new Set(serverSupported);
+    const unknown = requested.filter((s) => !known.has(s));
+    const notAllowed = requested.filter((s) => known.has(s) && !granted.includes(s));
+    const problems: string[] = [];
+    if (unknown.length > 0) {
+      problems.push(`scope not known to this server: ${unknown.join(' ')} (the server's "scopes" setting declares the scopes it knows)`);
+    }
+    if (notAllowed.length > 0) problems.push(`scope not allowed for this client: ${notAllowed.join(' ')}`);
+    throw new InvalidScope(problems.join('; '));
   }
   return granted;
 }

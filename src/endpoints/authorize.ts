@@ -15,7 +15,7 @@ import { checkCodeChallenge } from '../core/pkce.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
-import { isSubset, parseScope, resolveRequestedScopes, unionScopes } from '../core/scope.js';
+import { isSubset, parseScope, resolveRequestedScopes, unionScopes, type ScopeAllowList } from '../core/scope.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord, ConsentRecord, InteractionRecord, SessionRecord } from '../storage/types.js';
 
@@ -220,10 +220,11 @@ export async function issueCode(
 }
 
 /**
- * The scopes a client may ask a user for: static clients' `scope` is a hard allow-list; a dynamic or metadata-document
- * client's registered scope is only a hint unless `registration.enforceRegisteredScope` (MCP clients register with
- * the first scope they see and later step up; the user's consent is the gate).
+ * The scopes a client may ask a user for (undefined = any the server supports): static clients' `scope` is a hard
+ * allow-list (none set = no allow-list; an empty one = nothing); a dynamic or metadata-document client's registered
+ * scope is only a hint unless `registration.enforceRegisteredScope` (MCP clients register with the first scope they
+ * see and later step up; the user's consent is the gate).
  */
-export function userGrantAllowList(client: ClientRecord, deps: Pick<Deps, 'config'>): string[] {
-  return client.source === 'static' || deps.config.registration.enforceRegisteredScope ? client.scope : [];
+export function userGrantAllowList(client: ClientRecord, deps: Pick<Deps, 'config'>): ScopeAllowList {
+  return client.source === 'static' || deps.config.registration.enforceRegisteredScope ? client.scope : undefined;
 }

@@ -1,10 +1,12 @@
 /**
- * Introspection endpoint, RFC 7662. Only authenticated confidential clients (resource servers) may call it
- * (§2.1). Revoked, expired or unknown tokens answer `{"active": false}` and nothing more (§2.2).
+ * Introspection endpoint, RFC 7662. Only authenticated confidential clients may call it (§2.1), and an access token is
+ * only described to a resource server named in `introspection.allowedClients` or to a client named in the token's
+ * audience (§4: otherwise any client, even one registered a second ago, could read anybody's token). Revoked,
+ * expired, unknown or not-yours tokens answer `{"active": false}` and nothing more (§2.2).
  */
 import { hashToken } from '../core/crypto.js';
 import { InvalidClient, InvalidRequest } from '../core/errors.js';
-import { verifyOwnAccessToken } from '../core/access-token.js';
+import { audienceOf, verifyOwnAccessToken, type AccessTokenPayload } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { formatScope } from '../core/scope.js';
 import { requireClient } from './client-request.js';
@@ -29,7 +31,9 @@ export async function introspectEndpoint(
 
   if (token.includes('.')) {
     const claims = await verifyOwnAccessToken(token, deps);
-    if (!claims || (await deps.storage.isAccessTokenRevoked(claims.jti))) return INACTIVE;
+    // RFC 7662 §2.2: a caller not allowed to introspect this token is told it is inactive, like for an unknown one.
+    if (!claims || !mayIntrospect(client.clientId, claims, deps)) return INACTIVE;
+    if (await deps.storage.isAccessTokenRevoked(claims.jti)) return INACTIVE;
     const out: Record<string, unknown> = {
       active: true,
       token_type: 'Bearer',
@@ -61,4 +65,8 @@ export async function introspectEndpoint(
     exp: Math.floor(record.expiresAt / 1000),
     iat: Math.floor(record.createdAt / 1000),
   };
+}
+
+function mayIntrospect(clientId: string, claims: AccessTokenPayload, deps: Pick<Deps, 'config'>): boolean {
+  return deps.config.introspection.allowedClients.includes(clientId) || audienceOf(claims).includes(clientId);
 }

@@ -1,6 +1,7 @@
 /** OIDC UserInfo endpoint (OIDC Core §5.3), bearer token per RFC 6750 §2.1. */
 import { InsufficientScope, InvalidToken } from '../core/errors.js';
-import { verifyOwnAccessToken } from '../core/access-token.js';
+import { audienceOf, verifyOwnAccessToken } from '../core/access-token.js';
+import { PATHS } from './metadata.js';
 import { userClaims } from '../grants/issue.js';
 import type { Deps } from '../context.js';
 
@@ -13,6 +14,16 @@ export async function userinfoEndpoint(token: string | undefined, deps: Deps): P
   const claims = await verifyOwnAccessToken(token, deps);
   if (!claims || (await deps.storage.isAccessTokenRevoked(claims.jti))) {
     throw new InvalidToken('the access token is invalid', { headers: { 'www-authenticate': challenge('invalid_token') } });
+  }
+  // A token bound to a resource server (RFC 8707) is for that server: /userinfo only takes tokens issued for this
+  // issuer or its userinfo endpoint, or bound to no resource (aud = the client_id), so no resource server can replay
+  // a user's token to read their profile.
+  const ownAudience = new Set([deps.config.issuer, deps.config.issuer + PATHS.userinfo, claims.client_id]);
+  const audience = audienceOf(claims);
+  if (audience.length === 0 || !audience.every((a) => ownAudience.has(a))) {
+    throw new InvalidToken('the access token is not intended for the userinfo endpoint', {
+      headers: { 'www-authenticate': challenge('invalid_token') },
+    });
   }
   const scope = (claims.scope ?? '').split(' ');
   if (!scope.includes('openid')) {

@@ -12,8 +12,9 @@ export const clientCredentialsGrant: GrantHandler = {
   async handle(params, client, deps) {
     if (client.tokenEndpointAuthMethod === 'none') throw new UnauthorizedClient('public clients cannot use client_credentials');
     const requested = parseScope(single(params, 'scope'));
-    // No user is present, so user-only scopes never apply.
-    const scope = resolveRequestedScopes(requested, client.scope, deps.scopesSupported, deps.config.strictScopes).filter(
+    // Only an explicit allow-list grants machine scopes (none set = nothing); anything else asked for is invalid_scope
+    // (RFC 6749 §5.2), never narrowed. No user is present, so user-only scopes never apply.
+    const scope = resolveRequestedScopes(requested, client.scope ?? [], deps.scopesSupported, true).filter(
       (s) => s !== 'openid' && s !== 'offline_access',
     );
     const resources = resolveResources(list(params, 'resource'), deps.config.resources);

@@ -29,14 +29,17 @@ export const refreshTokenGrant: GrantHandler = {
     const graceMs = deps.config.tokens.refreshGraceSeconds * 1000;
     if (grant.revokedAt !== undefined) throw new InvalidGrant('the refresh token is invalid, expired or revoked');
 
+    // RFC 6749 §6: only narrowing of what the presented token carries; anything more is invalid_scope, never dropped
+    // (checked before the grace replay too, so a retry asking for more does not silently get the pair).
+    const scope = parseScope(single(params, 'scope'));
+    if (scope.length > 0) requireScopeSubset(scope, token.scope);
+
     // Already rotated: skip minting and let the store decide between grace (same pair) and reuse (revoke).
     if (token.rotatedAt !== undefined && token.successor !== undefined && now - token.rotatedAt <= graceMs) {
       const replay = openWithSecret(presented, SEAL_CONTEXT, token.successor);
       if (replay) return JSON.parse(replay) as TokenResponse;
     }
 
-    const scope = parseScope(single(params, 'scope'));
-    if (scope.length > 0) requireScopeSubset(scope, grant.scope);
     const accessScope = scope.length > 0 ? scope : token.scope;
     let resources = grant.resource;
     const requested = list(params, 'resource');

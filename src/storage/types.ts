@@ -30,8 +30,11 @@ export interface ClientRecord {
   redirectUris: string[];
   grantTypes: string[];
   responseTypes: string[];
-  /** The client's scope allow-list; empty means "what the server supports". */
-  scope: string[];
+  /**
+   * The client's scope allow-list. Absent: none was set (user grants may ask for any scope the server supports;
+   * client_credentials gets none). `[]`: the client may have no scope. Stores keep the two apart.
+   */
+  scope?: string[];
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   applicationType: 'web' | 'native';
   clientName?: string;

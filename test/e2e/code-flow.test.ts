@@ -10,12 +10,19 @@ import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
 const REDIRECT = 'http://127.0.0.1/callback';
 const RESOURCE = 'https://mcp.example.com/mcp';
+/** The resource server's own client, allowed to introspect any token (introspection.allowedClients). */
+const RS = { client: { client_id: 'mcp-rs', token_endpoint_auth_method: 'client_secret_basic' } as oauth.Client, secret: 'resource-server-secret-0123456789abcdef' };
 
 let server: TestServer;
 let as: oauth.AuthorizationServer;
 
 beforeAll(async () => {
-  server = await startServer({ scopes: ['mcp:read', 'mcp:write'], registration: { allowClientCredentials: true } });
+  server = await startServer({
+    scopes: ['mcp:read', 'mcp:write'],
+    registration: { allowClientCredentials: true },
+    clients: [{ client_id: RS.client.client_id, client_secret: RS.secret, grant_types: ['client_credentials'] }],
+    introspection: { allowedClients: [RS.client.client_id] },
+  });
   const issuer = new URL(server.issuer);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
 });
@@ -90,7 +97,7 @@ describe('authorization code flow', () => {
   it('completes with PKCE through login and consent, with an ID token and userinfo', async () => {
     const client = await registerPublicClient();
     const nonce = oauth.generateRandomNonce();
-    const { tokens, callback } = await codeFlow(client, { scope: 'openid profile email mcp:read', resource: RESOURCE, nonce });
+    const { tokens, callback, browser } = await codeFlow(client, { scope: 'openid profile email mcp:read', resource: RESOURCE, nonce });
     expect(callback.searchParams.get('iss')).toBe(server.issuer);
     expect(tokens.token_type).toBe('bearer');
     expect(tokens.scope).toBe('openid profile email mcp:read');
@@ -106,7 +113,14 @@ describe('authorization code flow', () => {
     expect(claims.client_id).toBe(client.client_id);
     expect(claims.scope).toBe('openid profile email mcp:read');
 
-    const info = await oauth.processUserInfoResponse(as, client, idClaims.sub, await oauth.userInfoRequest(as, client, tokens.access_token, insecure));
+    // That token is the resource server's: /userinfo refuses it (a resource server cannot replay it for the profile).
+    const replayed = await oauth.userInfoRequest(as, client, tokens.access_token, insecure);
+    expect(replayed.status).toBe(401);
+    expect(replayed.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    // A token bound to no resource is the client's own and reads userinfo.
+    const own = await codeFlow(client, { scope: 'openid profile email', browser });
+    const ownClaims = oauth.getValidatedIdTokenClaims(own.tokens)!;
+    const info = await oauth.processUserInfoResponse(as, client, ownClaims.sub, await oauth.userInfoRequest(as, client, own.tokens.access_token, insecure));
     expect(info.email).toBe(ALICE.email);
     expect(info.name).toBe(ALICE.name);
   });
@@ -193,7 +207,7 @@ describe('revocation and introspection', () => {
   it('revoking a refresh token revokes its family and its access tokens', async () => {
     const client = await registerPublicClient();
     const { tokens } = await codeFlow(client, { scope: 'mcp:read', resource: RESOURCE });
-    const rs = await registerConfidential({ grant_types: ['client_credentials'] });
+    const rs = RS;
     const introspect = async (token: string) =>
       oauth.processIntrospectionResponse(as, rs.client, await oauth.introspectionRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), token, insecure));
     const before = await introspect(tokens.access_token);
@@ -215,7 +229,7 @@ describe('revocation and introspection', () => {
       await oauth.clientCredentialsGrantRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), new URLSearchParams({ resource: RESOURCE }), insecure),
     );
     const introspect = async (token: string) =>
-      oauth.processIntrospectionResponse(as, rs.client, await oauth.introspectionRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), token, insecure));
+      oauth.processIntrospectionResponse(as, RS.client, await oauth.introspectionRequest(as, RS.client, oauth.ClientSecretBasic(RS.secret), token, insecure));
     expect((await introspect(cc.access_token)).active).toBe(true);
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), cc.access_token, insecure));
     expect(await introspect(cc.access_token)).toEqual({ active: false });
@@ -239,10 +253,12 @@ describe('client_credentials', () => {
     const r = await oauth.processClientCredentialsResponse(
       as,
       basic.client,
-      await oauth.clientCredentialsGrantRequest(as, basic.client, oauth.ClientSecretBasic(basic.secret), new URLSearchParams({ scope: 'mcp:read mcp:write', resource: RESOURCE }), insecure),
+      await oauth.clientCredentialsGrantRequest(as, basic.client, oauth.ClientSecretBasic(basic.secret), new URLSearchParams({ scope: 'mcp:read', resource: RESOURCE }), insecure),
     );
-    // Scope narrowed to the client's allow-list.
     expect(r.scope).toBe('mcp:read');
+    // A scope beyond the client's allow-list is refused, not narrowed (RFC 6749 §5.2).
+    const wider = await oauth.clientCredentialsGrantRequest(as, basic.client, oauth.ClientSecretBasic(basic.secret), new URLSearchParams({ scope: 'mcp:read mcp:write' }), insecure);
+    await expect(oauth.processClientCredentialsResponse(as, basic.client, wider)).rejects.toMatchObject({ error: 'invalid_scope' });
     const claims = await oauth.validateJwtAccessToken(as, new Request(RESOURCE, { headers: { authorization: `Bearer ${r.access_token}` } }), RESOURCE, insecure);
     expect(claims.sub).toBe(basic.client.client_id);
     const post = await registerConfidential({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' });

@@ -233,20 +233,34 @@ describe('authorization endpoint refusals', () => {
     expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('login_required');
   });
 
-  it('unknown scopes are narrowed away, and refused in strict mode', async () => {
+  it('unknown scopes are refused by default, and narrowed away in the lenient mode (strictScopes: false)', async () => {
     const clientId = await registerPublic();
-    const { code, verifier: v } = await getCode(clientId, 'mcp:read admin:everything');
-    const t = await redeem(clientId, code, v);
-    expect(t.json.scope).toBe('mcp:read');
-    const strict = await startServer({ strictScopes: true, scopes: ['mcp:read'] });
+    const res = await get(authorizeUrl({ ...(await base(clientId)), scope: 'mcp:read admin:everything' }));
+    expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_scope');
+    const lenient = await startServer({ strictScopes: false, scopes: ['mcp:read'] });
     try {
-      const reg = await postJson(`${strict.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
-      const u = new URL(`${strict.issuer}/authorize`);
-      u.search = new URLSearchParams({ ...(await base(reg.json.client_id)), scope: 'mcp:read admin:everything' }).toString();
-      const res = await get(u.href);
-      expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_scope');
+      const reg = await postJson(`${lenient.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+      const v = verifier();
+      const u = new URL(`${lenient.issuer}/authorize`);
+      u.search = new URLSearchParams({
+        client_id: reg.json.client_id,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        code_challenge: challenge(v),
+        code_challenge_method: 'S256',
+        scope: 'mcp:read admin:everything',
+      }).toString();
+      const cb = await new FormBrowser().authorize(u.href, lenient.origin, ALICE);
+      const t = await postForm(`${lenient.issuer}/token`, {
+        grant_type: 'authorization_code',
+        client_id: reg.json.client_id,
+        code: cb.searchParams.get('code')!,
+        code_verifier: v,
+        redirect_uri: REDIRECT,
+      });
+      expect(t.json.scope).toBe('mcp:read');
     } finally {
-      await strict.close();
+      await lenient.close();
     }
   });
 

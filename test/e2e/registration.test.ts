@@ -23,13 +23,19 @@ async function manage(method: string, uri: string, token: string, body?: unknown
 
 describe('RFC 7591 registration', () => {
   it('registers a confidential client: secret returned once, stored only as a hash', async () => {
-    const r = await reg({ client_name: 'Svc', grant_types: ['client_credentials'], scope: 'mcp:read unknown:scope' });
+    // Strict by default: a scope the server does not know is refused, naming it and the setting that declares scopes.
+    const unknown = await reg({ client_name: 'Svc', grant_types: ['client_credentials'], scope: 'mcp:read unknown:scope' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json.error).toBe('invalid_client_metadata');
+    expect(unknown.json.error_description).toContain('unknown:scope');
+    expect(unknown.json.error_description).toContain('"scopes" setting');
+    const r = await reg({ client_name: 'Svc', grant_types: ['client_credentials'], scope: 'mcp:read' });
     expect(r.status).toBe(201);
     expect(r.headers.get('cache-control')).toBe('no-store');
     expect(r.json.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(r.json.client_secret_expires_at).toBe(0);
     expect(r.json.token_endpoint_auth_method).toBe('client_secret_basic');
-    expect(r.json.scope).toBe('mcp:read'); // unknown scope narrowed away
+    expect(r.json.scope).toBe('mcp:read');
     expect(r.json.registration_client_uri).toBe(`${server.issuer}/register/${r.json.client_id}`);
     const stored = await server.gatehouse.deps.storage.getClient(r.json.client_id);
     expect(JSON.stringify(stored)).not.toContain(r.json.client_secret);

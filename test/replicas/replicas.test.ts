@@ -20,6 +20,8 @@ import { requireService } from '../helpers/services.js';
 const ROOT = new URL('../..', import.meta.url).pathname;
 const REDIRECT = 'http://127.0.0.1/callback';
 const RESOURCE = 'https://mcp.example.com/mcp';
+/** The resource server's client, allowed to introspect any token (introspection.allowedClients). */
+const RS = { id: 'mcp-rs', secret: 'resource-server-secret-0123456789abcdef' };
 
 interface Replica {
   origin: string;
@@ -64,6 +66,8 @@ for (const store of stores) {
           passwordHashing: { log2N: 14 },
           users: [ALICE],
           registration: { allowClientCredentials: true },
+          clients: [{ client_id: RS.id, client_secret: RS.secret, grant_types: ['client_credentials'] }],
+          introspection: { allowedClients: [RS.id] },
           postgres: { schema: isolation, poolSize: 4 },
           redis: { keyPrefix: `${isolation}:` },
           retryAfterSeconds: 3,
@@ -125,7 +129,6 @@ for (const store of stores) {
       const reg = await postJson(`${A}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] });
       expect(reg.status).toBe(201);
       const clientId = reg.json.client_id as string;
-      const rs = await postJson(`${A}/register`, { grant_types: ['client_credentials'] });
 
       // Authorize, sign in and consent at B.
       const codeAt = async (browser: FormBrowser) => {
@@ -154,7 +157,7 @@ for (const store of stores) {
       expect(kept.status).toBe(200);
 
       // Revocation at B is seen by introspection at C.
-      const auth = { authorization: basic(rs.json.client_id, rs.json.client_secret) };
+      const auth = { authorization: basic(RS.id, RS.secret) };
       const live = await postForm(`${C}/introspect`, { token: kept.json.access_token as string }, auth);
       expect(live.json.active).toBe(true);
       await postForm(`${B}/revoke`, { client_id: clientId, token: refreshed.json.refresh_token as string });

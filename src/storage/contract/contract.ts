@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import type {
   AccessTokenRef,
+  ClientRecord,
   GrantRecord,
   RefreshTokenRecord,
   RotateResult,
@@ -145,6 +146,27 @@ export function describeStorageContract(
         expect(listed).toEqual([updated, pub].sort(byKey((c) => c.clientId)));
       });
 
+      it('keeps "no scope allow-list" (absent) apart from "empty allow-list" ([]), also when replacing and listing', async () => {
+        const { scope: _scope, ...rest } = clientFixture(clock);
+        const unrestricted: ClientRecord = rest;
+        const nothing = clientFixture(clock, { scope: [] });
+        await store.saveClient(unrestricted);
+        await store.saveClient(nothing);
+        const readUnrestricted = await store.getClient(unrestricted.clientId);
+        const readNothing = await store.getClient(nothing.clientId);
+        expect(readUnrestricted!.scope).toBeUndefined();
+        expect(readNothing!.scope).toStrictEqual([]);
+        // Replacing each with the other's form flips it (an upsert does not keep the old value).
+        await store.saveClient({ ...unrestricted, scope: [] });
+        await store.saveClient({ ...rest, clientId: nothing.clientId });
+        expect((await store.getClient(unrestricted.clientId))!.scope).toStrictEqual([]);
+        expect((await store.getClient(nothing.clientId))!.scope).toBeUndefined();
+        const listed = new Map((await store.listClients()).map((c) => [c.clientId, c.scope]));
+        expect(listed.get(unrestricted.clientId)).toStrictEqual([]);
+        expect(listed.has(nothing.clientId)).toBe(true);
+        expect(listed.get(nothing.clientId)).toBeUndefined();
+      });
+
       it('hands out copies: mutating a saved or returned record does not change the store', async () => {
         const client = clientFixture(clock);
         const expected = structuredClone(client);
@@ -152,7 +174,7 @@ export function describeStorageContract(
         client.redirectUris.push('https://evil.example/cb');
         const read = await store.getClient(client.clientId);
         expect(read).toEqual(expected);
-        read!.scope.push('admin');
+        read!.scope!.push('admin');
         expect(await store.getClient(client.clientId)).toEqual(expected);
       });
 

@@ -83,6 +83,8 @@ const CLIENT_METADATA = {
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
 } as const satisfies Partial<Record<keyof ClientRecord, string>>;
+/** Key in `metadata` marking a client without a scope allow-list (ClientRecord.scope absent, not []). */
+const SCOPE_UNSET = 'scope_unset';
 
 /** Storage over SQL; see {@link SqlExecutor}. `kind` is `postgres` or `embedded`. */
 export class SqlStorage implements Storage {
@@ -148,6 +150,8 @@ export class SqlStorage implements Storage {
       const value = c[key as keyof typeof CLIENT_METADATA];
       if (value !== undefined) metadata[column] = value;
     }
+    // The scope column is NOT NULL (schema v1): "no allow-list" is kept as a marker beside it, so it never reads back as [].
+    if (c.scope === undefined) metadata[SCOPE_UNSET] = true;
     await this.db.query(
       `INSERT INTO ${this.t.clients} (client_id, client_secret_hash, registration_access_token_hash, redirect_uris,
          grant_types, response_types, scope, token_endpoint_auth_method, application_type, source, metadata,
@@ -169,7 +173,7 @@ export class SqlStorage implements Storage {
         c.redirectUris,
         c.grantTypes,
         c.responseTypes,
-        c.scope,
+        c.scope ?? [],
         c.tokenEndpointAuthMethod,
         c.applicationType,
         c.source,
@@ -832,7 +836,7 @@ function toClient(r: SqlRow): ClientRecord {
     redirectUris: strings(r.redirect_uris),
     grantTypes: strings(r.grant_types),
     responseTypes: strings(r.response_types),
-    scope: strings(r.scope),
+    scope: meta[SCOPE_UNSET] === true ? undefined : strings(r.scope),
     tokenEndpointAuthMethod: String(r.token_endpoint_auth_method) as ClientRecord['tokenEndpointAuthMethod'],
     applicationType: String(r.application_type) as ClientRecord['applicationType'],
     source: String(r.source) as ClientRecord['source'],
