@@ -280,8 +280,8 @@ function authorizeUrl(server: TestServer, clientId: string, v: string): string {
     response_type: 'code',
     code_challenge: challenge(v),
     code_challenge_method: 'S256',
+    // No resource: the token's aud is the client, so /userinfo accepts it (a resource-bound token is refused there).
     scope: 'openid mcp:read',
-    resource: RESOURCE,
     state: 'st',
   }).toString();
   return u.href;
@@ -295,7 +295,7 @@ async function signIn(server: TestServer) {
   const v = verifier();
   const browser = new FormBrowser();
   const cb = await browser.authorize(authorizeUrl(server, clientId, v), server.origin, ALICE);
-  const t = await postForm(`${server.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code: cb.searchParams.get('code')!, code_verifier: v, redirect_uri: REDIRECT, resource: RESOURCE });
+  const t = await postForm(`${server.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code: cb.searchParams.get('code')!, code_verifier: v, redirect_uri: REDIRECT });
   expect(t.status).toBe(200);
   const sessionCookie = (browser as unknown as { jar: Map<string, string> }).jar.get('gatehouse_session');
   expect(sessionCookie).toBeTruthy();
@@ -316,17 +316,19 @@ async function sessionWorks(server: TestServer, clientId: string, cookieValue: s
 async function forgedTokenAccepted(server: TestServer, clientId: string, key: CryptoKey, alg: string, kid: string) {
   const alice = (await server.gatehouse.deps.storage.getUserByUsername(ALICE.username))!;
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ client_id: clientId, scope: 'openid mcp:read', jti: randomUUID() })
-    .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
-    .setIssuer(server.issuer)
-    .setSubject(alice.id)
-    .setAudience(RESOURCE)
-    .setIssuedAt(now)
-    .setExpirationTime(now + 365 * 24 * 3600)
-    .sign(key);
-  const userinfo = await fetch(`${server.issuer}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+  // One forgery per target: /userinfo takes tokens bound to no resource (aud = client_id), the verifier its resource.
+  const forge = (aud: string) =>
+    new SignJWT({ client_id: clientId, scope: 'openid mcp:read', jti: randomUUID() })
+      .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
+      .setIssuer(server.issuer)
+      .setSubject(alice.id)
+      .setAudience(aud)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 365 * 24 * 3600)
+      .sign(key);
+  const userinfo = await fetch(`${server.issuer}/userinfo`, { headers: { authorization: `Bearer ${await forge(clientId)}` } });
   const verified = await createResourceVerifier({ issuer: server.issuer, resource: RESOURCE })
-    .verify(token)
+    .verify(await forge(RESOURCE))
     .then(() => true, () => false);
   return { userinfo: userinfo.status === 200, verifier: verified };
 }
@@ -359,7 +361,8 @@ for (const backend of BACKENDS) {
       try {
         const { clientId, sessionCookie } = await signIn(server);
         // A second browser leaves a pending interaction (on its login page).
-        const pending = await new FormBrowser().follow(authorizeUrl(server, clientId, verifier()), server.origin);
+        const second = new FormBrowser();
+        const pending = await second.follow(authorizeUrl(server, clientId, verifier()), server.origin);
         const interactionId = /\/interaction\/([^/?#]+)/.exec(pending.url)?.[1];
         expect(interactionId).toBeTruthy();
         const { cookieKey, pepper } = server.gatehouse.deps;
@@ -397,8 +400,9 @@ for (const backend of BACKENDS) {
           expect(res.status).toBe(400);
           expect(await res.text()).not.toContain('name="password"');
         }
-        const own = await fetch(`${server.issuer}/interaction/${interactionId}`);
-        expect(own.status).toBe(200);
+        // The raw id opens it, in the browser it is bound to.
+        const own = await second.follow(`${server.issuer}/interaction/${interactionId}`, server.origin);
+        expect(own.res.status).toBe(200);
       } finally {
         await server.close();
       }
