@@ -1,22 +1,29 @@
 /**
  * private_key_jwt client authentication (RFC 7523 §2.2 and §3, OIDC Core §9): the client signs a short JWT with a
- * key from its `jwks` (inline) or `jwks_uri` (fetched SSRF-safely, cached). Each assertion is single use: its jti
- * goes on the revocation list until it expires.
+ * key from its `jwks` (inline) or `jwks_uri` (fetched SSRF-safely, cached). Each assertion is single use: its
+ * (client, jti) pair is claimed in the store's replay guard in one atomic step, so of concurrent uses on any number of
+ * replicas exactly one passes.
  */
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { AssertionVerifier } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
-import type { RevocationStore } from '../storage/types.js';
+import { hashToken } from '../core/crypto.js';
+import type { ReplayGuard } from '../storage/types.js';
 import { safeGet, type OutboundPolicy } from './ssrf.js';
 
 const MAX_LIFETIME_S = 600;
+/**
+ * How long past `exp` the replay guard keeps an assertion's key: replicas whose clocks run behind the one that
+ * recorded it (or Redis's own clock, which drops the key) still see it used while they would accept the assertion.
+ */
+const REPLAY_SKEW_MS = 60_000;
 
 /** Builds the verifier the token, revocation and introspection endpoints use. */
 export function createAssertionVerifier(deps: {
   issuer: string;
   tokenEndpoint: string;
   clock: Clock;
-  store: RevocationStore;
+  store: ReplayGuard;
   policy: OutboundPolicy;
 }): AssertionVerifier {
   const remote = new Map<string, { keys: JWTVerifyGetKey; expiresAt: number }>();
@@ -46,11 +53,12 @@ export function createAssertionVerifier(deps: {
         algorithms: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
       });
       const now = Math.floor(deps.clock.now() / 1000);
-      if (payload.exp! - (payload.iat ?? now) > MAX_LIFETIME_S) return false;
-      const marker = `assertion:${client.clientId}:${payload.jti}`;
-      if (await deps.store.isAccessTokenRevoked(marker)) return false;
-      await deps.store.revokeAccessToken(marker, payload.exp! * 1000);
-      return true;
+      // The lifetime counts from now at the latest: an iat in the future must not stretch it (jose accepts one),
+      // else a pre-minted assertion stays usable, and its replay-guard key stored, for as long as the client likes.
+      if (payload.exp! - Math.min(payload.iat ?? now, now) > MAX_LIFETIME_S) return false;
+      // Hashed: the store holds no client-chosen string; JSON keeps (client, jti) pairs unambiguous.
+      const key = `jwt-assertion:${hashToken(JSON.stringify([client.clientId, payload.jti]))}`;
+      return await deps.store.firstUse(key, payload.exp! * 1000 + REPLAY_SKEW_MS);
     } catch (err) {
       if (err instanceof errors.JOSEError || err instanceof SyntaxError || (err as Error).name === 'OutboundFetchError') return false;
       throw err;

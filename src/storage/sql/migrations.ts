@@ -229,6 +229,18 @@ export const migrations: readonly Migration[] = [
       $fn$`,
     ],
   },
+  {
+    version: 4,
+    name: 'replay guard',
+    up: (s) => [
+      // key: opaque and already hashed by the caller; expires_at: until when a second use is refused
+      `CREATE TABLE ${s}.replay_guard (
+        key text PRIMARY KEY,
+        expires_at bigint NOT NULL
+      )`,
+      `CREATE INDEX replay_guard_expires_at_idx ON ${s}.replay_guard (expires_at)`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */
