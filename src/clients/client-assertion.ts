@@ -8,6 +8,7 @@ import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerif
 import type { AssertionVerifier } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
 import { hashToken } from '../core/crypto.js';
+import { ExpiringCache } from '../core/expiring-cache.js';
 import type { ReplayGuard } from '../storage/types.js';
 import { safeGet, type OutboundPolicy } from './ssrf.js';
 
@@ -17,6 +18,9 @@ const MAX_LIFETIME_S = 600;
  * recorded it (or Redis's own clock, which drops the key) still see it used while they would accept the assertion.
  */
 const REPLAY_SKEW_MS = 60_000;
+/** A fetched jwks_uri is reused for five minutes, for at most this many clients' URIs. */
+const JWKS_CACHE_MS = 300_000;
+const JWKS_CACHE_MAX = 1000;
 
 /** Builds the verifier the token, revocation and introspection endpoints use. */
 export function createAssertionVerifier(deps: {
@@ -26,17 +30,16 @@ export function createAssertionVerifier(deps: {
   store: ReplayGuard;
   policy: OutboundPolicy;
 }): AssertionVerifier {
-  const remote = new Map<string, { keys: JWTVerifyGetKey; expiresAt: number }>();
+  const remote = new ExpiringCache<JWTVerifyGetKey>(JWKS_CACHE_MAX, deps.clock);
   const keysFor = async (jwks: { keys: Record<string, unknown>[] } | undefined, jwksUri: string | undefined) => {
     if (jwks) return createLocalJWKSet(jwks as JSONWebKeySet);
     if (!jwksUri) return undefined;
     const cached = remote.get(jwksUri);
-    if (cached && cached.expiresAt > deps.clock.now()) return cached.keys;
+    if (cached) return cached;
     const res = await safeGet(new URL(jwksUri), deps.policy, 'application/jwk-set+json, application/json');
     if (res.status !== 200) return undefined;
     const keys = createLocalJWKSet(JSON.parse(res.body) as JSONWebKeySet);
-    remote.set(jwksUri, { keys, expiresAt: deps.clock.now() + 300_000 });
-    if (remote.size > 1000) remote.delete(remote.keys().next().value!);
+    remote.set(jwksUri, keys, deps.clock.now() + JWKS_CACHE_MS);
     return keys;
   };
   return async (client, assertion) => {
