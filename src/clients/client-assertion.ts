@@ -1,37 +1,47 @@
 /**
  * private_key_jwt client authentication (RFC 7523 §2.2 and §3, OIDC Core §9): the client signs a short JWT with a
- * key from its `jwks` (inline) or `jwks_uri` (fetched SSRF-safely, cached). Each assertion is single use: its jti
- * goes on the revocation list until it expires.
+ * key from its `jwks` (inline) or `jwks_uri` (fetched SSRF-safely, cached). Each assertion is single use: its
+ * (client, jti) pair is claimed in the store's replay guard in one atomic step, so of concurrent uses on any number of
+ * replicas exactly one passes.
  */
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { AssertionVerifier } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
-import type { RevocationStore } from '../storage/types.js';
+import { hashToken } from '../core/crypto.js';
+import { ExpiringCache } from '../core/expiring-cache.js';
+import type { ReplayGuard } from '../storage/types.js';
 import { safeGet, type OutboundPolicy } from './ssrf.js';
 
 /** Longest an assertion may still be valid for, counted from now (bounds the jti replay list too). */
 const MAX_LIFETIME_S = 600;
 /** How far ahead of ours a client's clock may run, for `iat` and the lifetime cap. */
 const CLOCK_SKEW_S = 60;
+/**
+ * How long past `exp` the replay guard keeps an assertion's key: replicas whose clocks run behind the one that
+ * recorded it (or Redis's own clock, which drops the key) still see it used while they would accept the assertion.
+ */
+const REPLAY_SKEW_MS = 60_000;
+/** A fetched jwks_uri is reused for five minutes, for at most this many clients' URIs. */
+const JWKS_CACHE_MS = 300_000;
+const JWKS_CACHE_MAX = 1000;
 
 /** Builds the verifier the token, revocation and introspection endpoints use. */
 export function createAssertionVerifier(deps: {
   issuer: string;
   clock: Clock;
-  store: RevocationStore;
+  store: ReplayGuard;
   policy: OutboundPolicy;
 }): AssertionVerifier {
-  const remote = new Map<string, { keys: JWTVerifyGetKey; expiresAt: number }>();
+  const remote = new ExpiringCache<JWTVerifyGetKey>(JWKS_CACHE_MAX, deps.clock);
   const keysFor = async (jwks: { keys: Record<string, unknown>[] } | undefined, jwksUri: string | undefined) => {
     if (jwks) return createLocalJWKSet(jwks as JSONWebKeySet);
     if (!jwksUri) return undefined;
     const cached = remote.get(jwksUri);
-    if (cached && cached.expiresAt > deps.clock.now()) return cached.keys;
+    if (cached) return cached;
     const res = await safeGet(new URL(jwksUri), deps.policy, 'application/jwk-set+json, application/json');
     if (res.status !== 200) return undefined;
     const keys = createLocalJWKSet(JSON.parse(res.body) as JSONWebKeySet);
-    remote.set(jwksUri, { keys, expiresAt: deps.clock.now() + 300_000 });
-    if (remote.size > 1000) remote.delete(remote.keys().next().value!);
+    remote.set(jwksUri, keys, deps.clock.now() + JWKS_CACHE_MS);
     return keys;
   };
   return async (client, assertion) => {
@@ -54,11 +64,10 @@ export function createAssertionVerifier(deps: {
       // Measured from now, not from iat, which the client picks: a future iat must not stretch the lifetime.
       if (payload.exp! - now > MAX_LIFETIME_S + CLOCK_SKEW_S) return false;
       if (payload.iat !== undefined && payload.iat > now + CLOCK_SKEW_S) return false;
-      if (payload.exp! - (payload.iat ?? now) > MAX_LIFETIME_S) return false;
-      const marker = `assertion:${client.clientId}:${payload.jti}`;
-      if (await deps.store.isAccessTokenRevoked(marker)) return false;
-      await deps.store.revokeAccessToken(marker, payload.exp! * 1000);
-      return true;
+      if (payload.exp! - Math.min(payload.iat ?? now, now) > MAX_LIFETIME_S) return false;
+      // Hashed: the store holds no client-chosen string; JSON keeps (client, jti) pairs unambiguous.
+      const key = `jwt-assertion:${hashToken(JSON.stringify([client.clientId, payload.jti]))}`;
+      return await deps.store.firstUse(key, payload.exp! * 1000 + REPLAY_SKEW_MS);
     } catch (err) {
       if (err instanceof errors.JOSEError || err instanceof SyntaxError || (err as Error).name === 'OutboundFetchError') return false;
       throw err;

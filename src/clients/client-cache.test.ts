@@ -29,6 +29,21 @@ describe('CachingClientResolver', () => {
     expect(inner.reads).toEqual(['a', 'a']);
   });
 
+  it('when full, drops the least recently used client, not the first one cached', async () => {
+    const clock = new ManualClock(0);
+    const records: Record<string, Partial<ClientRecord>> = {};
+    for (let i = 0; i <= 10_000; i++) records[`c${i}`] = { clientId: `c${i}` };
+    const inner = store(records);
+    const cache = new CachingClientResolver(inner, 60_000, clock);
+    for (let i = 0; i < 10_000; i++) await cache.getClient(`c${i}`);
+    await cache.getClient('c0'); // a hit: c0 is now the most recently used
+    await cache.getClient('c10000'); // full: makes room
+    inner.reads.length = 0;
+    await cache.getClient('c0');
+    await cache.getClient('c1');
+    expect(inner.reads).toEqual(['c1']);
+  });
+
   it('never caches an unknown client (a registration elsewhere works at once), and forgets on request', async () => {
     const clock = new ManualClock(0);
     const inner = store({});

@@ -5,31 +5,30 @@
  */
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
+import { ExpiringCache } from '../core/expiring-cache.js';
 import type { ClientRecord } from '../storage/types.js';
 
 const MAX_ENTRIES = 10_000;
 
 export class CachingClientResolver implements ClientResolver {
-  private entries = new Map<string, { client: ClientRecord | undefined; until: number }>();
+  private readonly entries: ExpiringCache<ClientRecord>;
 
   constructor(
     private readonly inner: ClientResolver,
     private readonly ttlMs: number,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.entries = new ExpiringCache(MAX_ENTRIES, clock);
+  }
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
-    const now = this.clock.now();
     const hit = this.entries.get(clientId);
-    if (hit && hit.until > now) return hit.client;
+    if (hit) return hit;
+    const now = this.clock.now();
     const client = await this.inner.getClient(clientId);
     // Unknown ids are not cached: a registration on another replica must work at once.
-    if (client) {
-      if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(clientId, { client, until: now + this.ttlMs });
-    } else {
-      this.entries.delete(clientId);
-    }
+    if (client) this.entries.set(clientId, client, now + this.ttlMs);
+    else this.entries.delete(clientId);
     return client;
   }
 

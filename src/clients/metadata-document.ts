@@ -8,6 +8,7 @@ import { validateClientMetadata, parseRegistrationRequest } from '../core/client
 import { isLoopback } from '../core/redirect-uri.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
+import { ExpiringCache } from '../core/expiring-cache.js';
 import type { Config } from '../config/schema.js';
 import type { ClientRecord } from '../storage/types.js';
 import { OutboundFetchError, safeGet, type OutboundPolicy } from './ssrf.js';
@@ -34,14 +35,10 @@ function checkClientIdUrl(clientId: string): URL {
   return url;
 }
 
-interface CacheEntry {
-  client: ClientRecord;
-  expiresAt: number;
-}
-
 /** Resolves metadata-document clients; other client_ids go to the store. */
 export class MetadataDocumentResolver implements ClientResolver {
-  private cache = new Map<string, CacheEntry>();
+  /** Validated documents, least recently used dropped first when full. */
+  private readonly cache: ExpiringCache<ClientRecord>;
   private inflight = new Map<string, Promise<ClientRecord>>();
   private readonly policy: OutboundPolicy;
 
@@ -52,6 +49,7 @@ export class MetadataDocumentResolver implements ClientResolver {
     private readonly scopesSupported: readonly string[],
   ) {
     this.policy = config;
+    this.cache = new ExpiringCache(config.cacheMaxEntries, clock);
   }
 
   forget(clientId: string): void {
@@ -62,12 +60,7 @@ export class MetadataDocumentResolver implements ClientResolver {
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
     if (!this.config.enabled || !isMetadataDocumentUrl(clientId, this.config.allowHttp)) return this.store.getClient(clientId);
     const cached = this.cache.get(clientId);
-    if (cached && cached.expiresAt > this.clock.now()) {
-      // Refresh LRU position.
-      this.cache.delete(clientId);
-      this.cache.set(clientId, cached);
-      return cached.client;
-    }
+    if (cached) return cached;
     let pending = this.inflight.get(clientId);
     if (!pending) {
       pending = this.fetchClient(clientId).finally(() => this.inflight.delete(clientId));
@@ -98,10 +91,7 @@ export class MetadataDocumentResolver implements ClientResolver {
     }
     const client = this.validate(clientId, doc);
     const ttl = cacheSeconds(res.headers['cache-control'], res.headers['expires'], this.config);
-    if (ttl > 0) {
-      this.cache.set(clientId, { client, expiresAt: this.clock.now() + ttl * 1000 });
-      while (this.cache.size > this.config.cacheMaxEntries) this.cache.delete(this.cache.keys().next().value!);
-    }
+    if (ttl > 0) this.cache.set(clientId, client, this.clock.now() + ttl * 1000);
     return client;
   }
 

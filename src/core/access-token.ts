@@ -1,6 +1,7 @@
 /** Verifies access tokens this server issued (for introspection, revocation and userinfo). */
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Deps } from '../context.js';
+import { ExpiringCache } from './expiring-cache.js';
 
 /** The claims of a valid RFC 9068 access token. */
 export interface AccessTokenPayload extends JWTPayload {
@@ -17,7 +18,7 @@ export interface AccessTokenPayload extends JWTPayload {
  * every request costs a map lookup instead of an ECDSA verification. Safe to lose; bounded; an entry is only used
  * until the token's `exp`, and a key leaves the JWKS only after every token it signed has expired.
  */
-const verifiedBy = new WeakMap<object, Map<string, AccessTokenPayload>>();
+const verifiedBy = new WeakMap<object, ExpiringCache<AccessTokenPayload>>();
 const VERIFIED_MAX = 10_000;
 
 /**
@@ -30,17 +31,11 @@ export async function verifyOwnAccessToken(
 ): Promise<AccessTokenPayload | undefined> {
   // One cache per key manager: another Gatehouse in the same process has other keys.
   let verified = verifiedBy.get(deps.keys);
-  if (!verified) verifiedBy.set(deps.keys, (verified = new Map()));
+  if (!verified) verifiedBy.set(deps.keys, (verified = new ExpiringCache(VERIFIED_MAX, deps.clock)));
   const cached = verified.get(token);
-  if (cached) {
-    if (cached.exp * 1000 > deps.clock.now()) return cached;
-    verified.delete(token);
-  }
+  if (cached) return cached;
   const payload = await verifySignature(token, deps);
-  if (payload) {
-    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
-    verified.set(token, payload);
-  }
+  if (payload) verified.set(token, payload, payload.exp * 1000);
   return payload;
 }
 

@@ -3,6 +3,7 @@
  * JWKS, or opaque tokens checked by RFC 7662 introspection. Audience binding follows RFC 8707 / MCP.
  */
 import { jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { CryptoKey, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { discoverAuthorizationServer } from './discovery.js';
 import type { AuthorizationServerMetadata, FetchLike } from './discovery.js';
@@ -42,7 +43,7 @@ export interface IntrospectionOptions {
   clientSecret: string;
   /** Cache active results for this many seconds (never past the token's `exp`). Default 0: no cache. */
   cacheTtlSeconds?: number;
-  /** Most tokens kept in that cache; the oldest is dropped first. Default 1000. */
+  /** Most tokens kept in that cache; the least recently used is dropped first. Default 1000. */
   cacheMaxEntries?: number;
 }
 
@@ -110,11 +111,6 @@ interface JwtState {
 interface IntrospectionState {
   metadata: AuthorizationServerMetadata;
   endpoint: string;
-}
-
-interface CacheEntry {
-  info: AuthInfo;
-  until: number;
 }
 
 function invalidToken(description: string, cause?: unknown): ResourceAuthError {
@@ -234,7 +230,8 @@ class Verifier implements ResourceVerifier {
   #jwt: JwtState | undefined;
   #introspection: IntrospectionState | undefined;
   #pending: Promise<JwtState | IntrospectionState> | undefined;
-  readonly #cache = new Map<string, CacheEntry>();
+  /** Active introspection results (introspection mode with cacheTtlSeconds > 0 only). */
+  readonly #cache: LRUCache<string, AuthInfo> | undefined;
   readonly #basic: string | undefined;
 
   constructor(opts: ResourceVerifierOptions) {
@@ -258,6 +255,12 @@ class Verifier implements ResourceVerifier {
       // RFC 6749 §2.3.1: client_secret_basic encodes id and secret with application/x-www-form-urlencoded first.
       const form = (s: string) => new URLSearchParams([['', s]]).toString().slice(1);
       this.#basic = `Basic ${btoa(`${form(creds.clientId)}:${form(creds.clientSecret)}`)}`;
+      const ttlSeconds = creds.cacheTtlSeconds ?? 0;
+      if (ttlSeconds > 0) {
+        const max = creds.cacheMaxEntries ?? 1000;
+        if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('introspection.cacheMaxEntries must be a positive integer');
+        this.#cache = new LRUCache({ max, ttl: Math.max(1, Math.floor(ttlSeconds * 1000)) });
+      }
     } else if (this.mode !== 'jwt') {
       throw new TypeError(`unknown mode: ${String(this.mode)}`);
     }
@@ -353,32 +356,22 @@ class Verifier implements ResourceVerifier {
   }
 
   async #verifyIntrospection(token: string, options: VerifyOptions | undefined): Promise<AuthInfo> {
-    const ttl = this.#opts.introspection?.cacheTtlSeconds ?? 0;
-    let info: AuthInfo | undefined;
-    if (ttl > 0) {
-      const hit = this.#cache.get(token);
-      if (hit !== undefined) {
-        if (hit.until > Date.now()) info = hit.info;
-        else this.#cache.delete(token);
-      }
-    }
+    let info = this.#cache?.get(token);
     if (info === undefined) {
       const state = this.#introspection ?? ((await this.#discover()) as IntrospectionState);
       info = await this.#introspect(token, state);
-      if (ttl > 0) this.#remember(token, info, ttl);
+      this.#remember(token, info);
     }
     this.#checkScopes(info.scopes, options);
     return { ...info };
   }
 
-  #remember(token: string, info: AuthInfo, ttl: number): void {
-    const max = this.#opts.introspection?.cacheMaxEntries ?? 1000;
-    while (this.#cache.size >= max) {
-      const oldest = this.#cache.keys().next();
-      if (oldest.done === true) break;
-      this.#cache.delete(oldest.value);
-    }
-    this.#cache.set(token, { info, until: Math.min(Date.now() + ttl * 1000, info.expiresAt * 1000) });
+  /** Caches an active result for cacheTtlSeconds, never past the token's exp (lru-cache's own per-entry TTL). */
+  #remember(token: string, info: AuthInfo): void {
+    if (this.#cache === undefined) return;
+    const ttlMs = Math.min((this.#opts.introspection?.cacheTtlSeconds ?? 0) * 1000, info.expiresAt * 1000 - Date.now());
+    // A TTL of 0 would mean "forever" to lru-cache: a token at (or within clock tolerance past) its exp is not kept.
+    if (ttlMs >= 1) this.#cache.set(token, info, { ttl: Math.floor(ttlMs) });
   }
 
   async #introspect(token: string, state: IntrospectionState): Promise<AuthInfo> {

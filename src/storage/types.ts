@@ -363,6 +363,23 @@ export function rateLimitWindowEnd(now: number, windowMs: number): number {
   return (Math.floor(now / windowMs) + 1) * windowMs;
 }
 
+/**
+ * Single-use markers shared by every replica: the replay guard behind private_key_jwt assertions (and later DPoP
+ * proofs and ID-JAG assertions). Keys are opaque strings the caller builds, namespaces and hashes (e.g.
+ * `jwt-assertion:<sha256>`); the store never parses them.
+ */
+export interface ReplayGuard {
+  /**
+   * Records `key` as used until `expiresAt` (epoch ms) and returns true, unless a live record of it exists: then
+   * returns false and changes nothing. One atomic step, across replicas too: n concurrent calls on one key, from any
+   * number of replicas, return true exactly once. From `expiresAt` on (by the store's injected clock) the record
+   * reads as gone, so the key may be used again; callers make sure whatever the key guards is refused by then on its
+   * own (an assertion's `exp`). An `expiresAt` already past is refused (false) and stores nothing: an expired thing
+   * has no first use.
+   */
+  firstUse(key: string, expiresAt: number): Promise<boolean>;
+}
+
 /** Backend liveness, for /health and for failing fast with 503. */
 export interface StoreHealth {
   /** Round-trips to the backend; throws StorageUnavailableError when it cannot be reached. */
@@ -381,6 +398,7 @@ export interface Storage
     RevocationStore,
     ConsentStore,
     RateLimitStore,
+    ReplayGuard,
     StoreHealth {
   /** A short name for logs and /health: memory, embedded, postgres, redis. */
   readonly kind: string;

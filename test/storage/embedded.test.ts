@@ -131,7 +131,7 @@ describe('embedded storage on disk', () => {
     await Promise.all(stores.map((s) => s.init()));
     await stores[0]!.init();
     const { rows } = await shared.query('SELECT version FROM gh_test_migrate.gatehouse_migrations');
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
     await Promise.all(stores.map((s) => s.close()));
   });
 });
@@ -148,10 +148,13 @@ describe('embedded storage cleanup', () => {
       const { record: code } = codeFixture(clock); // expires in one minute
       await store.saveAuthorizationCode(code);
       await store.revokeAccessToken('jti-1', clock.now() + MINUTE);
+      await store.firstUse('jwt-assertion:brief', clock.now() + MINUTE);
+      await store.firstUse('jwt-assertion:live', clock.now() + 10 * MINUTE);
       clock.advance(MINUTE);
-      expect(await store.cleanup()).toBe(4);
+      expect(await store.cleanup()).toBe(5);
       expect(await store.cleanup()).toBe(0);
       expect(await store.getSession(live.id)).toEqual(live);
+      expect(await store.firstUse('jwt-assertion:live', clock.now() + MINUTE)).toBe(false);
     } finally {
       await store.close();
     }

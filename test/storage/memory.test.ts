@@ -177,6 +177,20 @@ describe('MemoryStorage specifics', () => {
     expect(store.stats().rateLimits).toBe(0);
   });
 
+  it('bounds and sweeps replay-guard keys like every other expiring map', async () => {
+    const clock = new ManualClock(Date.now());
+    const store = create(clock, { maxEntries: 10 });
+    for (let i = 0; i < 100; i++) expect(await store.firstUse(`jwt-assertion:${i}`, clock.now() + MINUTE + i)).toBe(true);
+    const kept = store.stats().replayGuard!;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(10);
+    // The longest-lived keys survive eviction.
+    expect(await store.firstUse('jwt-assertion:99', clock.now() + HOUR)).toBe(false);
+    clock.advance(MINUTE + 100);
+    expect(await store.cleanup()).toBe(kept);
+    expect(store.stats().replayGuard).toBe(0);
+  });
+
   it('evicting a grant takes its refresh tokens and access token ids with it', async () => {
     const clock = new ManualClock(Date.now());
     const store = create(clock, { maxEntries: 2 });

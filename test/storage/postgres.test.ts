@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it, vi, type Mock } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { StorageUnavailableError } from '../../src/core/errors.js';
 import { describeStorageContract } from '../../src/storage/contract/contract.js';
+import { replayKeyFixture } from '../../src/storage/contract/replay-guard.js';
 import {
   MINUTE,
   SECOND,
@@ -151,12 +152,12 @@ if (unreachable === undefined) {
       const list = Array.from({ length: 5 }, () => open(schema, clock, { sqlPoolSize: 2 }));
       await Promise.all(list.map((s) => s.init()));
       const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations`);
-      expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+      expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
         [schema],
       );
-      expect(tables.rows[0].n).toBe(14); // 13 data tables + gatehouse_migrations
+      expect(tables.rows[0].n).toBe(15); // 14 data tables + gatehouse_migrations
       await Promise.all(list.map((s) => s.close()));
     });
 
@@ -251,6 +252,23 @@ if (unreachable === undefined) {
         Array.from({ length: 50 }, (_, i) => list[i % list.length]!.hitRateLimit(key, 15 * MINUTE, clock.now())),
       );
       expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      await Promise.all(list.map((s) => s.close()));
+    });
+
+    it('50 parallel first uses of one replay-guard key over 3 replicas: exactly one true, also after expiry', async () => {
+      const clock = new ManualClock();
+      const { list } = await replicas(3, clock);
+      const race = async (key: string): Promise<number> => {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => list[i % list.length]!.firstUse(key, clock.now() + MINUTE)),
+        );
+        return results.filter(Boolean).length;
+      };
+      for (let round = 0; round < 3; round++) expect(await race(replayKeyFixture())).toBe(1);
+      const key = replayKeyFixture();
+      expect(await race(key)).toBe(1);
+      clock.advance(MINUTE);
+      expect(await race(key)).toBe(1);
       await Promise.all(list.map((s) => s.close()));
     });
 

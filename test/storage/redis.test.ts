@@ -466,6 +466,19 @@ describeRedis('Redis store specifics', () => {
       expect(await keysUnder(prefix)).toEqual([]);
     });
 
+    it('keeps a replay-guard key at `once:<key>` holding its expiresAt, with a TTL to it', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      const key = `jwt-assertion:${randomUUID()}`;
+      const until = clock.now() + 5 * MINUTE;
+      expect(await store.firstUse(key, until)).toBe(true);
+      expect(await store.firstUse(key, until + HOUR)).toBe(false);
+      expect(await keysUnder(prefix)).toEqual([k.replayGuard(key)]);
+      expect(k.replayGuard(key)).toBe(`${prefix}once:${key}`);
+      expect(await admin.get(k.replayGuard(key))).toBe(String(until));
+      await expectTtl(k.replayGuard(key), until);
+    });
+
     it('cleanup() deletes retired signing keys past their expiry (Redis expires everything else itself)', async () => {
       await setup();
       const k = redisKeys(prefix);
@@ -545,6 +558,7 @@ describeRedis('Redis store specifics', () => {
         await store.hitRateLimit('login:user:x', MINUTE, clock.now());
         await store.peekRateLimit('login:user:x', clock.now());
         await store.resetRateLimit('login:user:x');
+        await store.firstUse('jwt-assertion:x', clock.now() + MINUTE);
         await store.ping();
       } finally {
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -658,6 +672,21 @@ describeRedis('Redis store specifics', () => {
         Array.from({ length: 50 }, (_, i) => nodes[i % nodes.length]!.hitRateLimit(key, 15 * MINUTE, clock.now())),
       );
       expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    });
+
+    it('50 parallel first uses of one replay-guard key over 5 replicas: exactly one true, also after expiry', async () => {
+      const nodes = await withReplicas(5);
+      const race = async (key: string): Promise<number> => {
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => nodes[i % nodes.length]!.firstUse(key, clock.now() + MINUTE)),
+        );
+        return results.filter(Boolean).length;
+      };
+      for (let round = 0; round < 3; round++) expect(await race(`jwt-assertion:${randomUUID()}`)).toBe(1);
+      const key = `jwt-assertion:${randomUUID()}`;
+      expect(await race(key)).toBe(1);
+      clock.advance(MINUTE);
+      expect(await race(key)).toBe(1);
     });
 
     it('replicas starting together agree on one signing key set and one secret', async () => {

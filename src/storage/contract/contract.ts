@@ -34,6 +34,7 @@ import {
   successorFixture,
   userFixture,
 } from './fixtures.js';
+import { describeReplayGuardContract } from './replay-guard.js';
 
 /** Options for {@link describeStorageContract}. */
 export interface StorageContractOptions {
@@ -753,5 +754,7 @@ export function describeStorageContract(
         expect(await peek(key)).toBe(50);
       });
     });
+
+    describeReplayGuardContract(() => ({ store, clock }));
   });
 }

@@ -248,6 +248,8 @@ export class MemoryStorage implements Storage {
   private readonly grantTombstones: BoundedMap<number>;
   private readonly consents: BoundedMap<ConsentRecord>;
   private readonly rateLimits: BoundedMap<RateCounter>;
+  /** Replay-guard keys: value = expiry. */
+  private readonly replayGuard: BoundedMap<number>;
   private readonly maps: BoundedMap<unknown>[];
 
   constructor(options: MemoryStoreOptions) {
@@ -293,6 +295,9 @@ export class MemoryStorage implements Storage {
     // Full of live counters, it evicts those whose window ends soonest (a flood of distinct keys can thus shorten
     // some lockouts, but never exhaust memory).
     this.rateLimits = new BoundedMap<RateCounter>('rateLimits', max, byExpiresAt, log);
+    // Full of live keys, it evicts those expiring soonest (as the revocation list does): bounded memory over a
+    // perfect memory of every use; what a key guards is refused by its own expiry soon after anyway.
+    this.replayGuard = new BoundedMap('replayGuard', max, (expiresAt) => expiresAt, log);
     // Grants first, so their cascades run before the token maps are swept.
     this.maps = [
       this.grants,
@@ -309,6 +314,7 @@ export class MemoryStorage implements Storage {
       this.grantTombstones,
       this.consents,
       this.rateLimits,
+      this.replayGuard,
     ] as BoundedMap<unknown>[];
   }
 
@@ -667,5 +673,16 @@ export class MemoryStorage implements Storage {
 
   async resetRateLimit(key: string): Promise<void> {
     this.rateLimits.delete(key);
+  }
+
+  // ---- replay guard ----
+
+  async firstUse(key: string, expiresAt: number): Promise<boolean> {
+    const now = this.clock.now();
+    if (expiresAt <= now) return false;
+    // Check and set run without an await in between: nothing can interleave in one thread.
+    if (this.replayGuard.get(key, now) !== undefined) return false;
+    this.replayGuard.set(key, expiresAt, now);
+    return true;
   }
 }

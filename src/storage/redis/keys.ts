@@ -68,6 +68,8 @@ export interface RedisKeys {
   revokedJti(jti: string): string;
   /** HASH {n, exp}: a rate-limit counter (key built and hashed by the caller). PX until its window ends (exp). */
   rateLimit(key: string): string;
+  /** STRING: expiresAt of a replay-guard key (built and hashed by the caller). PX until expiresAt. */
+  replayGuard(key: string): string;
 
   /** ZSET grant id -> expiresAt: every grant of a client (deleteClient). PX = latest member. */
   clientGrants(clientId: string): string;
@@ -119,6 +121,7 @@ export function redisKeys(prefix: string): RedisKeys {
     accessPointer: (jti) => `${p}atp:${jti}`,
     revokedJti: (jti) => `${p}rev:${jti}`,
     rateLimit: (key) => `${p}rl:${key}`,
+    replayGuard: (key) => `${p}once:${key}`,
     clientGrants: (clientId) => `${c(clientId)}grants`,
     userClientGrants: (userId, clientId) => `${c(clientId)}ugrants:${userId}`,
     clientConsents: (clientId) => `${c(clientId)}consents`,

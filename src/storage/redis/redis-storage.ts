@@ -552,7 +552,15 @@ export class RedisStorage implements Storage {
     await this.guard(() => this.client.del(this.keys.rateLimit(key)));
   }
 
-  // ---- internals ----
+  // ---- replay guard ----
+
+  async firstUse(key: string, expiresAt: number): Promise<boolean> {
+    const now = this.clock.now();
+    if (expiresAt <= now) return false;
+    return (await this.script<number>('firstUse', [this.keys.replayGuard(key)], [now, expiresAt])) === 1;
+  }
+
+    // ---- internals ----
 
   /** Runs revokeGrant's script and drops the deleted tokens' pointers. */
   private async revoke(

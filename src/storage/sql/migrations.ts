@@ -237,6 +237,18 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE ${s}.interactions ADD COLUMN browser_binding text NOT NULL DEFAULT ''`,
     ],
   },
+  {
+    version: 5,
+    name: 'replay guard',
+    up: (s) => [
+      // key: opaque and already hashed by the caller; expires_at: until when a second use is refused
+      `CREATE TABLE ${s}.replay_guard (
+        key text PRIMARY KEY,
+        expires_at bigint NOT NULL
+      )`,
+      `CREATE INDEX replay_guard_expires_at_idx ON ${s}.replay_guard (expires_at)`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

@@ -22,6 +22,7 @@ import type {
 } from '../types.js';
 import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
 import { lockKey, migrate, quoteIdent } from './migrations.js';
+import { sqlFirstUse } from './replay-guard.js';
 
 /** A row as the driver returns it. */
 export type SqlRow = Record<string, unknown>;
@@ -67,6 +68,7 @@ const TABLES = [
   'revoked_jtis',
   'consents',
   'rate_limits',
+  'replay_guard',
 ] as const;
 type Table = (typeof TABLES)[number];
 
@@ -658,6 +660,12 @@ export class SqlStorage implements Storage {
     await this.db.query(`DELETE FROM ${this.t.rate_limits} WHERE key = $1`, [key]);
   }
 
+  // ---- replay guard ----
+
+  async firstUse(key: string, expiresAt: number): Promise<boolean> {
+    return sqlFirstUse(this.db, this.t.replay_guard, key, expiresAt, this.clock.now());
+  }
+
   // ---- internals ----
 
   /** Runs one statement, retrying a few times on deadlock / serialization failure. */
@@ -772,6 +780,7 @@ export class SqlStorage implements Storage {
       'consents',
       'grants',
       'rate_limits',
+      'replay_guard',
     ] as const) {
       total += (await tx.query(`DELETE FROM ${this.t[table]} WHERE expires_at <= $1`, [now])).rowCount;
     }
