@@ -293,7 +293,7 @@ for (const store of stores) {
 
       it('a retry inside the window with other parameters is reuse: invalid_grant, family revoked', async (t) => {
         if (!(await available)) return t.skip();
-        for (const extra of [{ scope: 'mcp:read' }, { resource: 'https://mcp.example.com/mcp' }]) {
+        for (const extra of [{ scope: 'mcp:read' }, { resource: 'https://mcp.example.com/mcp' }] as Record<string, string>[]) {
           const { clientId, old, rotated } = await tokens();
           const retry = await h.refresh(clientId, old, extra);
           expect(retry.status).toBe(400);
