@@ -230,7 +230,8 @@ export const migrations: readonly Migration[] = [
     ],
   },
   {
-    version: 4,
+    // 5, not 4: main's version 4 (interactions bound to the browser) lands in parallel; versions need not be contiguous.
+    version: 5,
     name: 'redirect_uri sent in the authorization request',
     up: (s) => [
       // RFC 6749 §4.1.3: when the authorization request carried redirect_uri, the token request must repeat it. Rows
