@@ -45,7 +45,7 @@ describe('parseConfig defaults', () => {
       grantTtl: 7_776_000,
       authorizationCodeTtl: 60,
       idTokenTtl: 3600,
-      refreshGraceSeconds: 10,
+      refreshGraceSeconds: 2,
       refreshRequiresOfflineAccess: false,
     });
     expect(cfg.signing).toEqual({ alg: 'ES256', additionalAlgs: ['RS256'], keyRefreshSeconds: 60 });

@@ -70,8 +70,8 @@ export const configSchema = z
         grantTtl: seconds(90 * 24 * 3600),
         authorizationCodeTtl: z.number().int().positive().max(600).default(60),
         idTokenTtl: seconds(3600),
-        /** A concurrent retry of the same refresh token within this window gets the same new pair. */
-        refreshGraceSeconds: z.number().int().min(0).max(300).default(10),
+        /** A retry of a rotated refresh token within this window, by the same client with identical parameters, gets the same new pair (logged); anything else is reuse. */
+        refreshGraceSeconds: z.number().int().min(0).max(300).default(2),
         /** Issue refresh tokens only when offline_access is granted (false: always for clients with the grant). */
         refreshRequiresOfflineAccess: z.boolean().default(false),
       })

@@ -20,6 +20,8 @@ export interface AccessTokenPayload extends JWTPayload {
  */
 const verifiedBy = new WeakMap<object, ExpiringCache<AccessTokenPayload>>();
 const VERIFIED_MAX = 10_000;
+/** How far in the future `iat` may be: clock drift between replicas. */
+const IAT_FUTURE_SKEW_SECONDS = 60;
 
 /**
  * Returns the token's claims when it is a well-formed, correctly signed, unexpired access token of this issuer,
@@ -50,6 +52,8 @@ async function verifySignature(
       currentDate: new Date(deps.clock.now()),
       requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat'],
     });
+    // jose checks iat only with maxTokenAge; a token issued in the future was not issued by this server's clock.
+    if (typeof payload.iat !== 'number' || payload.iat > deps.clock.now() / 1000 + IAT_FUTURE_SKEW_SECONDS) return undefined;
     // Our key signed it, but a claim of the wrong type (e.g. an array `scope`) must read as a bad token, not a 500.
     return isWellFormed(payload) ? payload : undefined;
   } catch (err) {

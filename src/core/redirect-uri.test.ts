@@ -55,6 +55,14 @@ describe('checkRedirectUriForRegistration (RFC 7591 §2, RFC 8252 §7, OAuth 2.1
     expect(checkRedirectUriForRegistration(uri, 'web')).toBe(problem);
   });
 
+  it.each(['http://127.0.0.1:080/cb', 'http://localhost:0/cb', 'http://[::1]:00/cb', 'http://localhost:/cb'])(
+    'refuses a loopback port that is not canonical decimal 1-65535: %s',
+    (uri) => {
+      expect(checkRedirectUriForRegistration(uri, 'native')).toBe<RedirectUriProblem>('bad_loopback_port');
+      expect(describeRedirectUriProblem('bad_loopback_port', uri)).toContain('without leading zeros');
+    },
+  );
+
   it.each([
     ['https://app.example.com/cb#frag', 'has_fragment'],
     ['https://app.example.com/cb#', 'has_fragment'],
@@ -140,13 +148,37 @@ describe('matchRedirectUri (RFC 9700 §4.1.3 exact match, RFC 8252 §7.3 loopbac
     expect(matchRedirectUri(['https://other.example/cb', registered], requested)).toBe(registered);
   });
 
-  it('does not wildcard the port when the registered loopback URI has one', () => {
-    expect(matchRedirectUri(['http://127.0.0.1:33418/'], 'http://127.0.0.1:33419/')).toBeUndefined();
-    expect(matchRedirectUri(['http://localhost:6274/oauth/callback'], 'http://localhost:6275/oauth/callback')).toBeUndefined();
+  // RFC 8252 §7.3 / OAuth 2.1: any port at request time, also when the registered URI names one (VS Code registers
+  // http://127.0.0.1:33418/ and falls back to a random port when 33418 is busy).
+  it.each([
+    ['http://127.0.0.1:33418/', 'http://127.0.0.1:51234/'],
+    ['http://127.0.0.1:33418/cb', 'http://127.0.0.1:1/cb'],
+    ['http://127.0.0.1:33418/', 'http://127.0.0.1:65535/'],
+    ['http://127.0.0.1:33418/', 'http://127.0.0.1/'],
+    ['http://[::1]:8080/cb', 'http://[::1]:51000/cb'],
+    ['http://localhost:6274/oauth/callback', 'http://localhost:6275/oauth/callback'],
+    ['http://localhost:6274/cb?x=1', 'http://localhost:40000/cb?x=1'],
+  ])('RFC 8252 §7.3: registered loopback %s with a port matches %s', (registered, requested) => {
+    expect(matchRedirectUri(['https://other.example/cb', registered], requested)).toBe(registered);
   });
 
-  it('does not let a port-less request match a registered URI with a port', () => {
-    expect(matchRedirectUri(['http://127.0.0.1:33418/'], 'http://127.0.0.1/')).toBeUndefined();
+  it.each([
+    ['leading zero', 'http://127.0.0.1:33418/cb', 'http://127.0.0.1:080/cb'],
+    ['leading zero, port-less registration', 'http://127.0.0.1/cb', 'http://127.0.0.1:080/cb'],
+    ['leading zero, registered verbatim', 'http://127.0.0.1:080/cb', 'http://127.0.0.1:080/cb'],
+    ['port 0', 'http://localhost/cb', 'http://localhost:0/cb'],
+    ['port above 65535', 'http://[::1]:8080/cb', 'http://[::1]:65536/cb'],
+    ['six digits', 'http://localhost/cb', 'http://localhost:000080/cb'],
+  ])('refuses a non-canonical loopback port (%s)', (_label, registered, requested) => {
+    expect(matchRedirectUri([registered], requested)).toBeUndefined();
+  });
+
+  it('keeps host, path and query exact for loopback URIs registered with a port', () => {
+    expect(matchRedirectUri(['http://127.0.0.1:33418/cb'], 'http://localhost:33418/cb')).toBeUndefined();
+    expect(matchRedirectUri(['http://127.0.0.1:33418/cb'], 'http://127.0.0.1:40000/cb2')).toBeUndefined();
+    expect(matchRedirectUri(['http://127.0.0.1:33418/cb?a=1'], 'http://127.0.0.1:40000/cb?a=2')).toBeUndefined();
+    expect(matchRedirectUri(['http://127.0.0.1:33418/cb'], 'https://127.0.0.1:40000/cb')).toBeUndefined();
+    expect(matchRedirectUri(['http://127.0.0.1:33418/cb'], 'http://127.0.0.1:40000/cb#x')).toBeUndefined();
   });
 
   it.each([
@@ -172,6 +204,9 @@ describe('matchRedirectUri (RFC 9700 §4.1.3 exact match, RFC 8252 §7.3 loopbac
 
   it('gives non-loopback hosts no port wildcard', () => {
     expect(matchRedirectUri(['https://app.example.com/cb'], 'https://app.example.com:444/cb')).toBeUndefined();
+    expect(matchRedirectUri(['https://app.example.com:443/cb'], 'https://app.example.com:444/cb')).toBeUndefined();
+    expect(matchRedirectUri(['https://localhost:8443/cb'], 'https://localhost:8444/cb')).toBeUndefined();
+    expect(matchRedirectUri(['http://127.0.0.2:8080/cb'], 'http://127.0.0.2:8081/cb')).toBeUndefined();
   });
 
   it('has no trailing-slash leniency', () => {

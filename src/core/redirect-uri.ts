@@ -1,7 +1,7 @@
 /**
  * Redirect URI rules. Registration (RFC 7591 §2, RFC 8252 §7, OAuth 2.1 §2.3.1) and matching at the
  * authorization endpoint: exact string match (RFC 9700 §4.1.3), except the RFC 8252 §7.3 loopback rule:
- * a registered loopback URI without a port matches the same URI with any port.
+ * a registered http loopback URI matches the same URI with any port, whether or not it was registered with one.
  */
 
 /** Why a redirect URI was refused at registration. */
@@ -11,7 +11,8 @@ export type RedirectUriProblem =
   | 'http_not_loopback'
   | 'insecure_scheme'
   | 'web_client_non_https'
-  | 'has_userinfo';
+  | 'has_userinfo'
+  | 'bad_loopback_port';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
@@ -50,7 +51,11 @@ export function checkRedirectUriForRegistration(
   if (raw.includes('#')) return 'has_fragment';
   if (url.username || url.password) return 'has_userinfo';
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:') return isLoopback(url) ? undefined : 'http_not_loopback';
+  if (url.protocol === 'http:') {
+    if (!isLoopback(url)) return 'http_not_loopback';
+    // Matching refuses such a port at request time, so the URI could never be used.
+    return splitLoopback(raw) === null ? 'bad_loopback_port' : undefined;
+  }
   if (!isPrivateUseScheme(url.protocol)) return 'insecure_scheme';
   return applicationType === 'web' ? 'web_client_non_https' : undefined;
 }
@@ -68,6 +73,8 @@ export function describeRedirectUriProblem(problem: RedirectUriProblem, uri: str
       return `redirect_uri ${JSON.stringify(uri)} uses http but is not a loopback address; use https`;
     case 'insecure_scheme':
       return `redirect_uri ${JSON.stringify(uri)} uses a forbidden scheme`;
+    case 'bad_loopback_port':
+      return `redirect_uri ${JSON.stringify(uri)}: a loopback port must be a decimal number 1-65535 without leading zeros`;
     case 'web_client_non_https':
       return `redirect_uri ${JSON.stringify(uri)}: web clients must use https or loopback http (use application_type=native for custom schemes)`;
   }
@@ -75,19 +82,35 @@ export function describeRedirectUriProblem(problem: RedirectUriProblem, uri: str
 
 /**
  * Finds the registered redirect URI that `requested` matches, or undefined.
- * Exact string match, or RFC 8252 §7.3: a registered http loopback URI without a port matches the same URI
- * text with any port (clients bind an ephemeral port at run time).
+ * Exact string match, or RFC 8252 §7.3 / OAuth 2.1 §8.4.2: for an http loopback URI (127.0.0.1, [::1], localhost)
+ * the port is ignored, with or without a port in the registered URI (clients bind whatever port is free at run
+ * time); scheme, host, path and query still match character for character. A port must be canonical decimal
+ * (1-65535, no leading zero), so `:080` or `:0` never matches; other hosts never get the port exemption.
  */
 export function matchRedirectUri(registered: readonly string[], requested: string): string | undefined {
+  const asked = splitLoopback(requested);
+  // An http loopback URI with a non-canonical port is refused even when registered verbatim.
+  if (asked === null) return undefined;
   if (registered.includes(requested)) return requested;
-  const withoutPort = LOOPBACK_WITH_PORT.exec(requested);
-  if (!withoutPort) return undefined;
-  if (Number(withoutPort[2]) > 65535) return undefined;
-  const portless = withoutPort[1]! + withoutPort[3]!;
-  if (portless.includes('#')) return undefined;
-  // The registered form must itself be port-less loopback http, and match character for character.
-  return registered.find((candidate) => candidate === portless);
+  if (asked === undefined || asked.rest.includes('#')) return undefined;
+  return registered.find((candidate) => {
+    const c = splitLoopback(candidate);
+    return c != null && c.host === asked.host && c.rest === asked.rest;
+  });
 }
 
-// http://<loopback host>:<port><rest>  -> groups: prefix, port, rest
-const LOOPBACK_WITH_PORT = /^(http:\/\/(?:127\.0\.0\.1|\[::1\]|localhost)):(\d{1,5})((?:[/?].*)?)$/;
+// http://<loopback host>[:<port>]<rest> -> groups: host, port, rest. The port group takes any digits so a
+// non-canonical port is recognised (and refused) instead of slipping into `rest`.
+const LOOPBACK_URI = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::(\d*))?((?:[/?].*)?)$/s;
+
+/**
+ * Host and rest of an http loopback URI; undefined when it is not one; null when its port is not canonical
+ * decimal 1-65535 without a leading zero.
+ */
+function splitLoopback(uri: string): { host: string; rest: string } | null | undefined {
+  const m = LOOPBACK_URI.exec(uri);
+  if (!m) return undefined;
+  const port = m[2];
+  if (port !== undefined && !(/^[1-9]\d{0,4}$/.test(port) && Number(port) <= 65535)) return null;
+  return { host: m[1]!, rest: m[3]! };
+}

@@ -27,6 +27,7 @@ export type AuthorizeOutcome =
   | { kind: 'error_page'; error: OAuthError };
 
 const PROMPTS = new Set(['none', 'login', 'consent']);
+const MAX_STATE_LENGTH = 2048;
 
 /** Builds the redirect back to the client with RFC 9207 `iss` on every response. */
 export function clientRedirect(redirectUri: string, params: Record<string, string | undefined>, issuer: string): string {
@@ -83,10 +84,13 @@ export async function authorizeEndpoint(
     return page(new InvalidRequest(requestedRedirect === undefined ? 'redirect_uri is required' : 'redirect_uri is not registered for this client'));
   }
   const stateValue = singleRaw(raw, 'state');
-  const state = stateValue ?? undefined;
+  // An over-long state is never echoed: checked before anything can redirect with it, then left out of the redirect.
+  const stateTooLong = typeof stateValue === 'string' && stateValue.length > MAX_STATE_LENGTH;
+  const state = stateTooLong ? undefined : (stateValue ?? undefined);
 
   try {
     if (stateValue === null) throw new InvalidRequest('state must not be included more than once');
+    if (stateTooLong) throw new InvalidRequest('state is too long');
     return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser);
   } catch (err) {
     if (err instanceof OAuthError && err.redirectable) {
@@ -138,13 +142,13 @@ async function authorizeTrusted(
   }
   const nonce = params.nonce as string | undefined;
   if (nonce !== undefined && nonce.length > 512) throw new InvalidRequest('nonce is too long');
-  if (state !== undefined && state.length > 2048) throw new InvalidRequest('state is too long');
 
   const now = deps.clock.now();
   const interaction: Omit<InteractionRecord, 'browserBinding'> = {
     id: randomToken(24),
     clientId: client.clientId,
     redirectUri,
+    redirectUriSent: singleRaw(raw, 'redirect_uri') !== undefined,
     state,
     nonce,
     scope,
@@ -208,6 +212,7 @@ export async function issueCode(
     clientId: interaction.clientId,
     userId: interaction.userId,
     redirectUri: interaction.redirectUri,
+    redirectUriSent: interaction.redirectUriSent,
     scope,
     resource: interaction.resource,
     codeChallenge: interaction.codeChallenge,

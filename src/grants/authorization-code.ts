@@ -5,10 +5,21 @@
 import { hashToken, randomToken } from '../core/crypto.js';
 import { InvalidGrant, InvalidTarget } from '../core/errors.js';
 import { verifyCodeVerifier } from '../core/pkce.js';
-import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './issue.js';
+import type { Deps } from '../context.js';
 import { list, single, type GrantHandler } from './types.js';
+
+/**
+ * A redeemed code came back: revoke everything it issued. The first redemption may not have created its grant yet:
+ * revokeGrant then leaves a tombstone, and that redeemer's createGrant reports created: false instead of storing a
+ * live grant (one atomic step in the store).
+ */
+async function codeReplayed(replay: { grantId: string; clientId: string }, deps: Deps): Promise<never> {
+  await deps.storage.revokeGrant(replay.grantId, deps.clock.now());
+  deps.logger.warn({ clientId: replay.clientId, grantId: replay.grantId }, 'authorization code replayed; grant revoked');
+  throw new InvalidGrant('the authorization code has already been used');
+}
 
 export const authorizationCodeGrant: GrantHandler = {
   grantType: 'authorization_code',
@@ -17,23 +28,23 @@ export const authorizationCodeGrant: GrantHandler = {
   async handle(params, client, deps) {
     const code = single(params, 'code');
     if (!code) throw new InvalidGrant('code is required');
-    const result = await deps.storage.consumeAuthorizationCode(hashToken(code));
-    if (result.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
-    if (result.status === 'reused') {
-      // The first redemption may not have created its grant yet: revokeGrant then leaves a tombstone, and that
-      // redeemer's createGrant reports created: false instead of storing a live grant (one atomic step in the store).
-      await deps.storage.revokeGrant(result.grantId, deps.clock.now());
-      deps.logger.warn({ clientId: result.clientId, grantId: result.grantId }, 'authorization code replayed; grant revoked');
-      throw new InvalidGrant('the authorization code has already been used');
-    }
-    const record = result.code;
+    const codeHash = hashToken(code);
+    // Read, check, then consume: a request with the wrong client, redirect_uri or verifier must not use the code up,
+    // or anyone holding the code could make the legitimate redemption fail. The record never changes after it is
+    // saved, so checks made on the read still hold when the atomic consume below wins.
+    const found = await deps.storage.getAuthorizationCode(codeHash);
+    if (found.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
+    if (found.status === 'reused') return codeReplayed(found, deps);
+    const record = found.code;
     if (record.clientId !== client.clientId) throw new InvalidGrant('the authorization code was issued to another client');
 
-    // RFC 6749 §4.1.3: redirect_uri must be identical to the one in the authorization request. Omitted only when
-    // the client has a single registered URI that the authorization request defaulted to.
+    // RFC 6749 §4.1.3: when the authorization request carried redirect_uri, the token request must carry the
+    // identical value; when it did not, a redirect_uri sent anyway must still be the one the code was issued for.
     const redirectUri = single(params, 'redirect_uri');
-    if (redirectUri !== undefined ? redirectUri !== record.redirectUri : !(client.redirectUris.length === 1 && matchRedirectUri(client.redirectUris, record.redirectUri))) {
-      throw new InvalidGrant('redirect_uri does not match the authorization request');
+    if (redirectUri !== undefined ? redirectUri !== record.redirectUri : record.redirectUriSent === true) {
+      throw new InvalidGrant(
+        redirectUri === undefined ? 'redirect_uri is required: the authorization request carried one' : 'redirect_uri does not match the authorization request',
+      );
     }
     verifyCodeVerifier(single(params, 'code_verifier'), record.codeChallenge);
 
@@ -45,6 +56,11 @@ export const authorizationCodeGrant: GrantHandler = {
       if (!asked.every((r) => record.resource.includes(r))) throw new InvalidTarget('resource was not authorized');
       resources = asked;
     }
+
+    // Exactly one redemption wins; a concurrent one that lost is a replay (another holder of the code).
+    const result = await deps.storage.consumeAuthorizationCode(codeHash);
+    if (result.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
+    if (result.status === 'reused') return codeReplayed(result, deps);
 
     const now = deps.clock.now();
     const access = await deps.minter.accessToken({

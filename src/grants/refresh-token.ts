@@ -1,16 +1,33 @@
 /**
  * refresh_token grant (RFC 6749 §6, OAuth 2.1 §4.3, RFC 9700 §4.14.2): rotation on every use; reuse of a rotated
- * token revokes the whole family; scope may only narrow. A concurrent retry of the same token inside the grace
- * window gets the very same new pair, sealed under the old token (core/crypto sealWithSecret).
+ * token revokes the whole family; scope may only narrow. A retry of the same token inside the (short) grace window by
+ * the same client with identical parameters gets the very same new pair, sealed under the old token (core/crypto
+ * sealWithSecret) together with a hash of the request that rotated; every such replay is logged.
  */
-import { hashToken, openWithSecret, randomToken, sealWithSecret } from '../core/crypto.js';
+import { hashToken, openWithSecret, randomToken, safeEqual, sealWithSecret } from '../core/crypto.js';
 import { InvalidGrant, InvalidTarget } from '../core/errors.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, requireScopeSubset } from '../core/scope.js';
 import { audienceFor, tokenResponse, userClaims } from './issue.js';
-import { list, single, type GrantHandler, type TokenResponse } from './types.js';
+import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
 
-const SEAL_CONTEXT = 'gatehouse refresh successor v1';
+// v2: the sealed successor carries the binding of the request that rotated (v1 sealed the bare response).
+const SEAL_CONTEXT = 'gatehouse refresh successor v2';
+
+/** What a grace retry must repeat exactly to get the same pair: the client, the requested scope and resources. */
+function requestBinding(clientId: string, params: TokenParams): string {
+  const scope = [...new Set(parseScope(single(params, 'scope')))].sort();
+  const resource = [...new Set(list(params, 'resource'))].sort();
+  return hashToken(JSON.stringify([clientId, scope, resource]));
+}
+
+/** The winner's response, if `sealed` opens under the presented token; `bound` says whether the request matches. */
+function openSuccessor(presented: string, sealed: string, binding: string): { response: TokenResponse; bound: boolean } | undefined {
+  const opened = openWithSecret(presented, SEAL_CONTEXT, sealed);
+  if (opened === undefined) return undefined;
+  const { bind, response } = JSON.parse(opened) as { bind: string; response: TokenResponse };
+  return { response, bound: safeEqual(bind, binding) };
+}
 
 export const refreshTokenGrant: GrantHandler = {
   grantType: 'refresh_token',
@@ -21,24 +38,44 @@ export const refreshTokenGrant: GrantHandler = {
     if (!presented) throw new InvalidGrant('refresh_token is required');
     const tokenHash = hashToken(presented);
     const found = await deps.storage.getRefreshToken(tokenHash);
-    if (!found || found.token.clientId !== client.clientId) {
-      throw new InvalidGrant('the refresh token is invalid, expired or revoked');
-    }
+    if (!found) throw new InvalidGrant('the refresh token is invalid, expired or revoked');
     const { token, grant } = found;
     const now = deps.clock.now();
     const graceMs = deps.config.tokens.refreshGraceSeconds * 1000;
     if (grant.revokedAt !== undefined) throw new InvalidGrant('the refresh token is invalid, expired or revoked');
+    const binding = requestBinding(client.clientId, params);
 
     // RFC 6749 §6: only narrowing of what the presented token carries; anything more is invalid_scope, never dropped
     // (checked before the grace replay too, so a retry asking for more does not silently get the pair).
     const scope = parseScope(single(params, 'scope'));
     if (scope.length > 0) requireScopeSubset(scope, token.scope);
 
-    // Already rotated: skip minting and let the store decide between grace (same pair) and reuse (revoke).
-    if (token.rotatedAt !== undefined && token.successor !== undefined && now - token.rotatedAt <= graceMs) {
-      const replay = openWithSecret(presented, SEAL_CONTEXT, token.successor);
-      if (replay) return JSON.parse(replay) as TokenResponse;
+    /**
+     * RFC 9700 §4.14.2: a rotated token is good only for a retry inside the grace window by the same client with
+     * identical parameters, which gets the very same pair; anything else is reuse and revokes the family.
+     */
+    const replayOrReuse = async (sealed: string | undefined): Promise<TokenResponse> => {
+      const replay = sealed !== undefined ? openSuccessor(presented, sealed, binding) : undefined;
+      // Sealed under another context (before an upgrade): cannot tell a retry from reuse, refuse without revoking.
+      if (sealed !== undefined && replay === undefined) throw new InvalidGrant('the refresh token is invalid, expired or revoked');
+      if (replay?.bound) {
+        deps.logger.warn({ clientId: client.clientId, grantId: grant.id }, 'refresh token replayed inside the grace window; same pair returned');
+        return replay.response;
+      }
+      return reused('inside the grace window with another client or other parameters');
+    };
+    const reused = async (reason: string): Promise<never> => {
+      await deps.storage.revokeGrant(grant.id, deps.clock.now());
+      deps.logger.warn({ clientId: client.clientId, grantId: grant.id, reason }, 'refresh token reused; grant revoked');
+      throw new InvalidGrant('the refresh token has already been used');
+    };
+
+    if (token.rotatedAt !== undefined) {
+      // Skip minting: inside the window the winner's pair (or a revocation), after it reuse whoever presents it.
+      if (now - token.rotatedAt <= graceMs) return replayOrReuse(token.successor);
+      return reused('after the grace window');
     }
+    if (token.clientId !== client.clientId) throw new InvalidGrant('the refresh token is invalid, expired or revoked');
 
     const accessScope = scope.length > 0 ? scope : token.scope;
     let resources = grant.resource;
@@ -81,7 +118,7 @@ export const refreshTokenGrant: GrantHandler = {
         createdAt: now,
         expiresAt: Math.min(now + deps.config.tokens.refreshTokenTtl * 1000, grant.expiresAt),
       },
-      sealWithSecret(presented, SEAL_CONTEXT, JSON.stringify(response)),
+      sealWithSecret(presented, SEAL_CONTEXT, JSON.stringify({ bind: binding, response })),
       { jti: access.jti, expiresAt: access.expiresAt },
       now,
       graceMs,
@@ -89,12 +126,11 @@ export const refreshTokenGrant: GrantHandler = {
     switch (result.status) {
       case 'rotated':
         return response;
-      case 'grace': {
-        const replay = openWithSecret(presented, SEAL_CONTEXT, result.successor);
-        if (replay) return JSON.parse(replay) as TokenResponse;
-        throw new InvalidGrant('the refresh token is invalid, expired or revoked');
-      }
+      case 'grace':
+        // A concurrent request with the same token won the rotation.
+        return replayOrReuse(result.successor);
       case 'reused':
+        // The store has revoked the family already.
         deps.logger.warn({ clientId: client.clientId, grantId: result.grantId }, 'refresh token reused; grant revoked');
         throw new InvalidGrant('the refresh token has already been used');
       case 'not_found':

@@ -23,7 +23,7 @@ export interface ResourceVerifierOptions {
   mode?: 'jwt' | 'introspection';
   /** Client credentials for the introspection endpoint (client_secret_basic); required in introspection mode. */
   introspection?: IntrospectionOptions;
-  /** Allowed clock skew for `exp`/`nbf`, in seconds. Default 0. */
+  /** Allowed clock skew for `exp`/`nbf`, in seconds. Default 0. `iat` may lie up to max(this, 60) seconds ahead. */
   clockToleranceSeconds?: number;
   /** fetch implementation for discovery, JWKS and introspection; default the global one. */
   fetch?: FetchLike;
@@ -101,6 +101,11 @@ export interface ResourceVerifier {
 const ALGORITHMS = ['ES256', 'RS256', 'EdDSA'];
 // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are REQUIRED (iss and aud are added by jose's options).
 const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'client_id', 'jti'];
+/**
+ * How far in the future `iat` may lie (or clockToleranceSeconds, if larger): this server's clock may lag the
+ * authorization server's a little, but a token from further ahead was not issued now.
+ */
+const IAT_FUTURE_SKEW_SECONDS = 60;
 
 interface JwtState {
   metadata: AuthorizationServerMetadata;
@@ -227,6 +232,7 @@ class Verifier implements ResourceVerifier {
   readonly #audiences: readonly string[];
   readonly #fetch: FetchLike | undefined;
   readonly #tolerance: number;
+  readonly #iatSkew: number;
   #jwt: JwtState | undefined;
   #introspection: IntrospectionState | undefined;
   #pending: Promise<JwtState | IntrospectionState> | undefined;
@@ -247,6 +253,7 @@ class Verifier implements ResourceVerifier {
     this.#audiences = Object.freeze([opts.resource, slashVariant(opts.resource)]);
     this.#fetch = opts.fetch;
     this.#tolerance = opts.clockToleranceSeconds ?? 0;
+    this.#iatSkew = Math.max(this.#tolerance, IAT_FUTURE_SKEW_SECONDS);
     if (this.mode === 'introspection') {
       const creds = opts.introspection;
       if (creds === undefined || !creds.clientId || !creds.clientSecret) {
@@ -325,6 +332,10 @@ class Verifier implements ResourceVerifier {
       ({ payload } = await jwtVerify<AccessTokenClaims>(token, state.jwks, state.options));
     } catch (error) {
       payload = await retryEachKey(token, state.options, error);
+    }
+    // jose checks iat only when given maxTokenAge: refuse a token issued in the future, beyond the clock skew.
+    if (typeof payload.iat !== 'number' || payload.iat > Date.now() / 1000 + this.#iatSkew) {
+      throw invalidToken('the access token iat claim is in the future');
     }
     const { sub, client_id: clientId, scope, jti, aud, exp } = payload;
     if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof jti !== 'string') {

@@ -88,6 +88,8 @@ export interface InteractionRecord {
   clientId: string;
   /** The redirect URI as the client sent it (may differ from the registered one by a loopback port). */
   redirectUri: string;
+  /** The request carried redirect_uri (else the single registered one was used): the token request must repeat it. */
+  redirectUriSent: boolean;
   state?: string;
   nonce?: string;
   scope: string[];
@@ -126,6 +128,8 @@ export interface AuthorizationCodeRecord {
   clientId: string;
   userId: string;
   redirectUri: string;
+  /** The authorization request carried redirect_uri: the token request must carry the identical value (RFC 6749 §4.1.3). */
+  redirectUriSent: boolean;
   scope: string[];
   resource: string[];
   codeChallenge: string;
@@ -139,6 +143,13 @@ export interface AuthorizationCodeRecord {
 export type ConsumeCodeResult =
   | { status: 'consumed'; code: AuthorizationCodeRecord }
   /** The code was redeemed before: the caller must revoke the grant it started (RFC 6749 §4.1.2, RFC 9700 §4.5). */
+  | { status: 'reused'; grantId: string; clientId: string }
+  | { status: 'not_found' };
+
+/** Outcome of {@link AuthorizationCodeStore.getAuthorizationCode}. */
+export type CodeLookupResult =
+  | { status: 'live'; code: AuthorizationCodeRecord }
+  /** Redeemed before: as {@link ConsumeCodeResult} `reused`. */
   | { status: 'reused'; grantId: string; clientId: string }
   | { status: 'not_found' };
 
@@ -263,6 +274,12 @@ export interface SessionStore {
 
 export interface AuthorizationCodeStore {
   saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>;
+  /**
+   * Reads a code without redeeming it: `live` while unredeemed, `reused` once redeemed, `not_found` when unknown or
+   * expired. The token endpoint checks client, redirect_uri and PKCE on this read, so a failed check never uses the
+   * code up; the record is never changed after it is saved, so the checks still hold when consume wins.
+   */
+  getAuthorizationCode(codeHash: string): Promise<CodeLookupResult>;
   /**
    * Atomically redeems a code: returns it the first time (`consumed`), and `reused` with its grant id on every later
    * call until the code expires, even when many replicas race. An expired or unknown code is `not_found`.

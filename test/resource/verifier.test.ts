@@ -103,6 +103,18 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
     await rejection(verifierFor(as).verify(await as.sign({ nbf: now + 120 })));
   });
 
+  it('refuses a token whose iat lies beyond the clock skew in the future, accepting small skew', async () => {
+    const as = await issuerFor();
+    const now = Math.floor(Date.now() / 1000);
+    const future = await as.sign({ iat: now + 3600, exp: now + 7200 });
+    const e = await rejection(verifierFor(as).verify(future));
+    expect(e).toMatchObject({ code: 'invalid_token', description: 'the access token iat claim is in the future' });
+    // A resource server whose clock lags the issuer's by a few seconds still accepts fresh tokens.
+    await expect(verifierFor(as).verify(await as.sign({ iat: now + 5, exp: now + 300 }))).resolves.toBeDefined();
+    // A larger clockToleranceSeconds widens the allowance.
+    await expect(verifierFor(as, { clockToleranceSeconds: 7200 }).verify(future)).resolves.toBeDefined();
+  });
+
   it('refuses a token whose typ is not at+jwt (RFC 9068 §4)', async () => {
     const as = await issuerFor();
     const verifier = verifierFor(as);

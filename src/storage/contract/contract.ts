@@ -387,6 +387,34 @@ export function describeStorageContract(
         expect(await store.consumeAuthorizationCode(record.codeHash)).toEqual({ status: 'not_found' });
       });
 
+      it('getAuthorizationCode reads without redeeming: live, then reused once consumed, not_found when expired', async () => {
+        const { record } = codeFixture(clock);
+        await store.saveAuthorizationCode(record);
+        expect(await store.getAuthorizationCode(record.codeHash)).toEqual({ status: 'live', code: record });
+        // Reading any number of times leaves the code redeemable exactly once.
+        expect(await store.getAuthorizationCode(record.codeHash)).toEqual({ status: 'live', code: record });
+        expect(await store.consumeAuthorizationCode(record.codeHash)).toEqual({ status: 'consumed', code: record });
+        const reused = { status: 'reused', grantId: record.grantId, clientId: record.clientId };
+        expect(await store.getAuthorizationCode(record.codeHash)).toEqual(reused);
+        expect(await store.consumeAuthorizationCode(record.codeHash)).toEqual(reused);
+        clock.set(record.expiresAt);
+        expect(await store.getAuthorizationCode(record.codeHash)).toEqual({ status: 'not_found' });
+        expect(await store.getAuthorizationCode(codeFixture(clock).record.codeHash)).toEqual({ status: 'not_found' });
+      });
+
+      it('keeps redirectUriSent on codes and interactions, true and false', async () => {
+        for (const redirectUriSent of [true, false]) {
+          const { record } = codeFixture(clock, { redirectUriSent });
+          await store.saveAuthorizationCode(record);
+          expect(await store.getAuthorizationCode(record.codeHash)).toEqual({ status: 'live', code: record });
+          expect(await store.consumeAuthorizationCode(record.codeHash)).toEqual({ status: 'consumed', code: record });
+          const interaction = interactionFixture(clock, { redirectUriSent });
+          await store.saveInteraction(interaction);
+          expect(await store.getInteraction(interaction.id)).toEqual(interaction);
+          expect(await store.takeInteraction(interaction.id)).toEqual(interaction);
+        }
+      });
+
       it('is not_found when unknown or expired before use', async () => {
         const unknown = codeFixture(clock).record;
         expect(await store.consumeAuthorizationCode(unknown.codeHash)).toEqual({ status: 'not_found' });
@@ -453,6 +481,19 @@ export function describeStorageContract(
           if (created.created) expect(stored?.revokedAt).toBe(clock.now());
           else expect(stored).toBeUndefined();
         }
+      });
+
+      it('50 parallel read-then-consume redemptions of one code: exactly one consumed, 49 reused', async () => {
+        const { record } = codeFixture(clock);
+        await store.saveAuthorizationCode(record);
+        const results = await Promise.all(
+          Array.from({ length: 50 }, async () => {
+            const read = await store.getAuthorizationCode(record.codeHash);
+            return read.status === 'live' ? store.consumeAuthorizationCode(record.codeHash) : read;
+          }),
+        );
+        expect(results.filter((r) => r.status === 'consumed')).toEqual([{ status: 'consumed', code: record }]);
+        expect(results.filter((r) => r.status === 'reused')).toHaveLength(49);
       });
 
       it('50 parallel consumes of one code: exactly one consumed, 49 reused', async () => {

@@ -9,6 +9,7 @@ import type { StoreLogger, StoreOptions } from '../options.js';
 import type {
   AccessTokenRef,
   AuthorizationCodeRecord,
+  CodeLookupResult,
   ClientRecord,
   ConsentRecord,
   ConsumeCodeResult,
@@ -494,6 +495,13 @@ export class MemoryStorage implements Storage {
 
   async saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void> {
     this.codes.set(code.codeHash, { code: copy(code), consumed: false }, this.clock.now());
+  }
+
+  async getAuthorizationCode(codeHash: string): Promise<CodeLookupResult> {
+    const entry = this.codes.get(codeHash, this.clock.now());
+    if (!entry) return { status: 'not_found' };
+    if (entry.consumed) return { status: 'reused', grantId: entry.code.grantId, clientId: entry.code.clientId };
+    return { status: 'live', code: copy(entry.code) };
   }
 
   async consumeAuthorizationCode(codeHash: string): Promise<ConsumeCodeResult> {

@@ -249,6 +249,16 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX replay_guard_expires_at_idx ON ${s}.replay_guard (expires_at)`,
     ],
   },
+  {
+    version: 6,
+    name: 'redirect_uri sent in the authorization request',
+    up: (s) => [
+      // RFC 6749 §4.1.3: when the authorization request carried redirect_uri, the token request must repeat it. Rows
+      // from before this version (codes live at most 10 minutes) keep the old rule: omission allowed.
+      `ALTER TABLE ${s}.interactions ADD COLUMN redirect_uri_sent boolean NOT NULL DEFAULT false`,
+      `ALTER TABLE ${s}.authorization_codes ADD COLUMN redirect_uri_sent boolean NOT NULL DEFAULT false`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

@@ -10,6 +10,7 @@ import type {
   AuthorizationCodeRecord,
   ClientRecord,
   ConsentRecord,
+  CodeLookupResult,
   ConsumeCodeResult,
   GrantRecord,
   InteractionRecord,
@@ -293,9 +294,11 @@ export class SqlStorage implements Storage {
   async saveInteraction(i: InteractionRecord): Promise<void> {
     await this.db.query(
       `INSERT INTO ${this.t.interactions} (id, client_id, redirect_uri, state, nonce, scope, resource, code_challenge,
-         code_challenge_method, prompt, max_age, response_mode, user_id, auth_time, created_at, expires_at, browser_binding)
-       VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10::text[], $11, $12, $13, $14, $15, $16, $17)
+         code_challenge_method, prompt, max_age, response_mode, user_id, auth_time, created_at, expires_at, browser_binding,
+         redirect_uri_sent)
+       VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10::text[], $11, $12, $13, $14, $15, $16, $17, $18)
        ON CONFLICT (id) DO UPDATE SET client_id = EXCLUDED.client_id, redirect_uri = EXCLUDED.redirect_uri,
+         redirect_uri_sent = EXCLUDED.redirect_uri_sent,
          state = EXCLUDED.state, nonce = EXCLUDED.nonce, scope = EXCLUDED.scope, resource = EXCLUDED.resource,
          code_challenge = EXCLUDED.code_challenge, code_challenge_method = EXCLUDED.code_challenge_method,
          prompt = EXCLUDED.prompt, max_age = EXCLUDED.max_age, response_mode = EXCLUDED.response_mode,
@@ -319,6 +322,7 @@ export class SqlStorage implements Storage {
         i.createdAt,
         i.expiresAt,
         i.browserBinding,
+        i.redirectUriSent,
       ],
     );
   }
@@ -375,8 +379,8 @@ export class SqlStorage implements Storage {
     // DO NOTHING, not an upsert: re-saving must never reset `consumed`.
     await this.db.query(
       `INSERT INTO ${this.t.authorization_codes} (code_hash, grant_id, client_id, user_id, redirect_uri, scope, resource,
-         code_challenge, nonce, auth_time, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10, $11, $12)
+         code_challenge, nonce, auth_time, created_at, expires_at, redirect_uri_sent)
+       VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10, $11, $12, $13)
        ON CONFLICT (code_hash) DO NOTHING`,
       [
         c.codeHash,
@@ -391,8 +395,20 @@ export class SqlStorage implements Storage {
         c.authTime,
         c.createdAt,
         c.expiresAt,
+        c.redirectUriSent,
       ],
     );
+  }
+
+  async getAuthorizationCode(codeHash: string): Promise<CodeLookupResult> {
+    const { rows } = await this.db.query(
+      `SELECT * FROM ${this.t.authorization_codes} WHERE code_hash = $1 AND expires_at > $2`,
+      [codeHash, this.clock.now()],
+    );
+    const r = rows[0];
+    if (!r) return { status: 'not_found' };
+    if (r.consumed === true) return { status: 'reused', grantId: String(r.grant_id), clientId: String(r.client_id) };
+    return { status: 'live', code: toCode(r) };
   }
 
   async consumeAuthorizationCode(codeHash: string): Promise<ConsumeCodeResult> {
@@ -889,6 +905,7 @@ function toInteraction(r: SqlRow): InteractionRecord {
     id: String(r.id),
     clientId: String(r.client_id),
     redirectUri: String(r.redirect_uri),
+    redirectUriSent: r.redirect_uri_sent === true,
     state: optString(r.state),
     nonce: optString(r.nonce),
     scope: strings(r.scope),
@@ -913,6 +930,7 @@ function toCode(r: SqlRow): AuthorizationCodeRecord {
     clientId: String(r.client_id),
     userId: String(r.user_id),
     redirectUri: String(r.redirect_uri),
+    redirectUriSent: r.redirect_uri_sent === true,
     scope: strings(r.scope),
     resource: strings(r.resource),
     codeChallenge: String(r.code_challenge),
