@@ -61,6 +61,10 @@ describe.skipIf(!existsSync(CHROMIUM))('login and consent in Chromium', () => {
     const page = await context.newPage();
     const first = await page.goto(u.href);
     expect(first!.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+    // RFC 9700 §4.16 clickjacking, §4.2 leakage through Referer, §4.3 browser history and caches.
+    expect(first!.headers()['x-frame-options']).toBe('DENY');
+    expect(first!.headers()['referrer-policy']).toBe('no-referrer');
+    expect(first!.headers()['cache-control']).toBe('no-store');
     await page.fill('input[name=username]', ALICE.username);
     await page.fill('input[name=password]', 'wrong password');
     await page.click('button[type=submit]');
