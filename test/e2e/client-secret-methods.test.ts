@@ -22,6 +22,7 @@ async function register(method: SecretMethod | 'none') {
     client_name: `registered for ${method}`,
     redirect_uris: ['http://127.0.0.1/callback'],
     grant_types: method === 'none' ? ['authorization_code'] : ['client_credentials'],
+    scope: 'mcp:read',
     token_endpoint_auth_method: method,
   });
   expect(reg.status).toBe(201);
