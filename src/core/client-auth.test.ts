@@ -285,15 +285,17 @@ describe('authenticateClient (RFC 6749 §2.3, §5.2)', () => {
     );
   });
 
-  it('method mismatch: a basic client using post is refused, even with the right secret (RFC 7591 §2)', async () => {
-    const err = await rejection(auth({ method: 'client_secret_post', clientId: 'conf-basic', clientSecret: secret }));
-    expect(err.detail).toBe('client must use client_secret_basic');
+  it('a client registered for client_secret_basic may send its secret in the body (RFC 6749 §2.3.1)', async () => {
+    await expect(auth({ method: 'client_secret_post', clientId: 'conf-basic', clientSecret: secret })).resolves.toBe(confidentialBasic);
+    const err = await rejection(auth({ method: 'client_secret_post', clientId: 'conf-basic', clientSecret: 'wrong' }));
+    expect(err.detail).toBe('wrong secret');
     expect(err.headers).toEqual({});
   });
 
-  it('method mismatch: a post client using Basic is refused with WWW-Authenticate Basic', async () => {
-    const err = await rejection(auth({ method: 'client_secret_basic', clientId: 'conf-post', clientSecret: secret }));
-    expect(err.detail).toBe('client must use client_secret_post');
+  it('a client registered for client_secret_post may use Basic; a wrong secret still gets WWW-Authenticate Basic', async () => {
+    await expect(auth({ method: 'client_secret_basic', clientId: 'conf-post', clientSecret: secret })).resolves.toBe(confidentialPost);
+    const err = await rejection(auth({ method: 'client_secret_basic', clientId: 'conf-post', clientSecret: 'wrong' }));
+    expect(err.detail).toBe('wrong secret');
     expect(err.headers['www-authenticate']).toBe(BASIC_CHALLENGE);
   });
 

@@ -52,7 +52,8 @@ export async function verifyClientSecret(secret: string, stored: string, pepper:
 
 /**
  * Authenticates a client. Fails with invalid_client (401; with `WWW-Authenticate: Basic` when Basic was used,
- * RFC 6749 §5.2) for an unknown client, a wrong or expired secret, or a method other than the registered one.
+ * RFC 6749 §5.2) for an unknown client, a wrong or expired secret, or a method of the wrong kind (a secret for a
+ * public or private_key_jwt client, no secret or an assertion for a secret client).
  */
 export async function authenticateClient(
   presented: PresentedClientCredentials,
@@ -75,9 +76,10 @@ export async function authenticateClient(
     if (!(await deps.verifyAssertion(client, presented.clientAssertion))) throw fail('client assertion invalid');
     return client;
   }
-  // The registered method is the only one accepted (RFC 7591 §2), so a secret leaked via one channel
-  // cannot be replayed through another.
-  if (presented.method !== registered) throw fail(`client must use ${registered}`);
+  // A secret client may send its secret either way: RFC 6749 §2.3.1 makes Basic mandatory for every client issued
+  // a secret, clients pick the method from our metadata rather than their registration, and both carry the same
+  // secret. Only the secret methods are interchangeable; none and private_key_jwt stay strict.
+  if (presented.method !== 'client_secret_basic' && presented.method !== 'client_secret_post') throw fail(`client must use ${registered}`);
   if (!client.clientSecretHash || presented.clientSecret === undefined) throw fail('no secret');
   if (client.clientSecretExpiresAt !== 0 && client.clientSecretExpiresAt <= deps.clock.now()) throw fail('secret expired');
   if (!(await verifyClientSecret(presented.clientSecret, client.clientSecretHash, deps.pepper))) throw fail('wrong secret');

@@ -106,9 +106,11 @@ describe('token endpoint refusals', () => {
     const wrong = await postForm(url('/token'), { grant_type: 'client_credentials' }, { authorization: basic(reg.json.client_id, 'wrong') });
     expect(wrong.status).toBe(401);
     expect(wrong.json.error).toBe('invalid_client');
-    // Registered for basic: the same secret via the body is refused.
-    const viaPost = await postForm(url('/token'), { grant_type: 'client_credentials', client_id: reg.json.client_id, client_secret: reg.json.client_secret });
-    expect(viaPost.json.error).toBe('invalid_client');
+    // Registered for basic, a wrong secret via the body is refused too (without the Basic challenge).
+    const wrongViaPost = await postForm(url('/token'), { grant_type: 'client_credentials', client_id: reg.json.client_id, client_secret: 'wrong' });
+    expect(wrongViaPost.status).toBe(401);
+    expect(wrongViaPost.json.error).toBe('invalid_client');
+    expect(wrongViaPost.headers.get('www-authenticate')).toBeNull();
     const ok = await postForm(url('/token'), { grant_type: 'client_credentials' }, { authorization: basic(reg.json.client_id, reg.json.client_secret) });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('cache-control')).toBe('no-store');
