@@ -11,7 +11,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { verifyPassword } from '../../src/core/password.js';
 import { createGatehouse, createLogger } from '../../src/server.js';
 import { createStorage } from '../../src/storage/index.js';
-import { systemClock } from '../../src/core/clock.js';
+import { ManualClock, systemClock } from '../../src/core/clock.js';
 import { requireService } from '../helpers/services.js';
 import { basic } from '../helpers/oauth.js';
 
@@ -90,7 +90,10 @@ describe('gatehouse key rotate', () => {
       clients: [{ client_id: 'svc', client_secret: secret, grant_types: ['client_credentials' as const] }],
     };
     writeFileSync(configFile, JSON.stringify(fileConfig));
-    const g = await createGatehouse(parseConfig({ ...fileConfig, port: 0 }), { logger: createLogger('silent') });
+    // The server's clock stands still until the test moves it: whether the new key signs yet must not depend on how
+    // long the CLI processes take (it did with a wall-clock sleep, and failed on a slow machine).
+    const clock = new ManualClock();
+    const g = await createGatehouse(parseConfig({ ...fileConfig, port: 0 }), { logger: createLogger('silent'), clock });
     try {
       const token = async () => {
         const res = await g.app.inject({
@@ -111,23 +114,29 @@ describe('gatehouse key rotate', () => {
       expect(r.stdout).toMatch(/new ES256 key .* is active/);
       const list = gatehouse(['key', 'list'], { GATEHOUSE_CONFIG: configFile });
       expect(list.stdout).toContain(`${oldKid}\tES256\tretired`);
+      const created = /^(\S+)\tES256\tactive\t(\S+)/m.exec(list.stdout);
+      expect(created).not.toBeNull();
+      const newKeyCreatedAt = Date.parse(created![2]!);
+      expect(newKeyCreatedAt).toBeGreaterThanOrEqual(clock.now());
 
       await g.deps.keys.refresh(); // what the periodic refresh does on every replica
       // The new key is published at once but signs only after one refresh interval, when every replica publishes it.
       const jwksNow = (await g.app.inject({ method: 'GET', url: '/jwks.json' })).json();
       expect(jwksNow.keys.length).toBe(3);
+      clock.set(newKeyCreatedAt + 999);
       expect(decodeProtectedHeader(await token()).kid).toBe(oldKid);
-      await new Promise((r) => setTimeout(r, 1100));
+      clock.set(newKeyCreatedAt + 1000); // one refresh interval (keyRefreshSeconds: 1) after the rotation
       const after = await token();
       const newKid = decodeProtectedHeader(after).kid;
-      expect(newKid).not.toBe(oldKid);
+      expect(newKid).toBe(created![1]);
       const jwks = (await g.app.inject({ method: 'GET', url: '/jwks.json' })).json();
       const kids = jwks.keys.map((k: { kid: string }) => k.kid);
       expect(kids).toContain(oldKid);
       expect(kids).toContain(newKid);
       const keySet = createLocalJWKSet(jwks);
-      await expect(jwtVerify(before, keySet)).resolves.toBeTruthy();
-      await expect(jwtVerify(after, keySet)).resolves.toBeTruthy();
+      const currentDate = new Date(clock.now());
+      await expect(jwtVerify(before, keySet, { currentDate })).resolves.toBeTruthy();
+      await expect(jwtVerify(after, keySet, { currentDate })).resolves.toBeTruthy();
     } finally {
       await g.close();
     }
