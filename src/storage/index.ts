@@ -24,6 +24,17 @@ export class UnknownStorageError extends TypeError {
   }
 }
 
+/** The embedded store's directory is held by another live process (PGlite allows one writer). */
+export class StorageLockedError extends Error {
+  constructor(
+    readonly directory: string,
+    readonly owner: number,
+  ) {
+    super(`the embedded store in ${directory} is in use by process ${owner}; stop it first, or use PostgreSQL or Redis to share a store`);
+    this.name = 'StorageLockedError';
+  }
+}
+
 /**
  * Classifies a GATEHOUSE_STORAGE value: `memory`, `redis(s)://`, `postgres(ql)://`, a `file:` URL or a plain path
  * (embedded). Anything else that starts like a URL scheme is refused: a mistyped `postgress://` must not silently
