@@ -11,25 +11,156 @@ import { sealerFromConfig } from '../core/sealing.js';
 import { hashPassword } from '../core/password.js';
 import { randomId } from '../core/crypto.js';
 import { createGatehouse, createLogger } from '../server.js';
-import { createStorage } from '../storage/index.js';
+import type { Config } from '../config/schema.js';
+import { StorageUnavailableError } from '../core/errors.js';
+import { createStorage, describeStorage, StorageLockedError, storageKind, UnknownStorageError } from '../storage/index.js';
 
 const USAGE = `Usage: gatehouse <command>
 
 Commands:
-  serve                   start the authorization server (config: GATEHOUSE_CONFIG, PORT, HOST,
-                          GATEHOUSE_ISSUER, GATEHOUSE_STORAGE)
+  serve                   start the authorization server (what \`npm start\` runs; config: GATEHOUSE_CONFIG,
+                          PORT, HOST, GATEHOUSE_ISSUER, GATEHOUSE_STORAGE, GATEHOUSE_LOG_LEVEL)
   hash-password           read a password from stdin, print an scrypt hash for the config file
                           (at the config's passwordHashing.log2N, GATEHOUSE_CONFIG)
   key rotate [--alg A]    add a new active signing key; the old one stays published until its tokens expire
   key list                list signing keys
   client list             list registered clients
   user add <username>     add or update a user (password from stdin)
+  help                    print this text (also --help, -h)
+
+Without a command this text goes to stderr and the exit code is 2. Errors are one line; GATEHOUSE_LOG_LEVEL=debug
+adds the stack trace.
 `;
+
+/** A failure with a known cause and fix, reported as one line (the cause's stack only at debug level). */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+/** The errors along `err`'s cause chain (and an AggregateError's parts), outermost first. */
+function causes(err: unknown): Error[] {
+  const out: Error[] = [];
+  const queue: unknown[] = [err];
+  while (queue.length > 0 && out.length < 20) {
+    const e = queue.shift();
+    if (!(e instanceof Error) || out.includes(e)) continue;
+    out.push(e);
+    if (e instanceof AggregateError) queue.push(...e.errors);
+    queue.push(e.cause);
+  }
+  return out;
+}
+
+function codeOf(e: Error): string | undefined {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Where a storage URL points, for messages: host:port (credentials never appear). */
+function storageAddress(url: string, defaultPort: number): { host: string; port: string; db: string } {
+  try {
+    const parsed = new URL(url);
+    return {
+      host: parsed.hostname || parsed.searchParams.get('host') || 'localhost',
+      port: parsed.port || String(defaultPort),
+      db: decodeURIComponent(parsed.pathname.slice(1)),
+    };
+  } catch {
+    return { host: 'localhost', port: String(defaultPort), db: '' };
+  }
+}
+
+const FIX_STORAGE = 'GATEHOUSE_STORAGE (config: storage)';
+
+/**
+ * Turns a start-up failure with a known cause (store unreachable, missing database, refused login, port in use,
+ * embedded store locked) into one line that names the setting and the fix; undefined for anything else.
+ */
+export function describeStartupFailure(err: unknown, config: Config): string | undefined {
+  const chain = causes(err);
+  const codes = chain.map(codeOf).filter((c): c is string => c !== undefined);
+  const innermost = chain[chain.length - 1];
+  const reason = innermost?.message || chain[0]?.message || String(err);
+  const locked = chain.find((e): e is StorageLockedError => e instanceof StorageLockedError);
+  if (locked) {
+    return `the embedded store in ${locked.directory} is in use by process ${locked.owner}: stop that process first, or set ${FIX_STORAGE} to another directory, or to PostgreSQL or Redis to share one store between processes`;
+  }
+  const listen = chain.find((e) => (e as { syscall?: unknown }).syscall === 'listen');
+  if (listen) {
+    const where = `${config.host}:${config.port}`;
+    switch (codeOf(listen)) {
+      case 'EADDRINUSE':
+        return `port ${config.port} on ${config.host} is already in use: stop the other process or set PORT (config: port) to a free port`;
+      case 'EACCES':
+        return `not allowed to listen on ${where}: set PORT (config: port) to a port above 1023, or let the process bind low ports`;
+      case 'EADDRNOTAVAIL':
+        return `cannot listen on ${where}: ${config.host} is not an address of this machine; set HOST (config: host), e.g. 0.0.0.0 for every interface`;
+      default:
+        return `cannot listen on ${where} (${listen.message}): check PORT and HOST (config: port, host)`;
+    }
+  }
+  let kind: ReturnType<typeof storageKind>;
+  try {
+    kind = storageKind(config.storage);
+  } catch {
+    return undefined;
+  }
+  if (kind === 'postgres') {
+    const { host, port, db } = storageAddress(config.storage, 5432);
+    if (codes.includes('3D000')) {
+      return `PostgreSQL database "${db}" does not exist on ${host}:${port}: create it (createdb -h ${host} -p ${port} ${db}) or name an existing database in ${FIX_STORAGE}`;
+    }
+    if (codes.includes('28P01') || codes.includes('28000')) {
+      return `PostgreSQL on ${host}:${port} refused the login (${reason}): fix the user or password in ${FIX_STORAGE}`;
+    }
+    if (codes.includes('42501')) {
+      return `the PostgreSQL user may not create Gatehouse's tables (${reason}): grant it CREATE on database "${db}", or set postgres.schema to a schema it owns`;
+    }
+    if (chain.some((e) => e instanceof StorageUnavailableError)) {
+      return `cannot connect to PostgreSQL at ${host}:${port} (${reason}): start PostgreSQL there or fix the address in ${FIX_STORAGE}`;
+    }
+  }
+  if (kind === 'redis') {
+    const { host, port } = storageAddress(config.storage, 6379);
+    const where = config.redis.cluster
+      ? `Redis Cluster ${config.redis.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`
+      : config.redis.sentinel
+        ? `Redis via Sentinel "${config.redis.sentinel.name}" at ${config.redis.sentinel.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`
+        : `Redis at ${host}:${port}`;
+    if (/WRONGPASS|NOAUTH|NOPERM/.test(reason)) {
+      return `${where} refused the login (${reason}): fix the user or password in ${FIX_STORAGE}`;
+    }
+    if (chain.some((e) => e instanceof StorageUnavailableError)) {
+      const setting = config.redis.cluster ? 'redis.cluster' : config.redis.sentinel ? 'redis.sentinel' : FIX_STORAGE;
+      return `cannot connect to ${where} (${reason}): start Redis there or fix the address in ${setting}`;
+    }
+  }
+  return undefined;
+}
+
+/** True when GATEHOUSE_LOG_LEVEL (or the config) asks for debug output: stack traces are shown then. */
+export function debugOutput(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.GATEHOUSE_LOG_LEVEL === 'debug' || env.GATEHOUSE_LOG_LEVEL === 'trace';
+}
+
+/** Runs `fn`; a failure with a known cause becomes a {@link StartupError} naming the setting and the fix. */
+async function explained<T>(config: Config, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const message = describeStartupFailure(err, config);
+    if (message === undefined) throw err;
+    throw new StartupError(message, { cause: err });
+  }
+}
 
 async function openStore() {
   const config = loadConfig();
   const logger = createLogger('warn');
-  const storage = await createStorage(config.storage, {
+  const storage = await explained(config, () => createStorage(config.storage, {
     clock: systemClock,
     logger,
     redisKeyPrefix: config.redis.keyPrefix,
@@ -37,7 +168,7 @@ async function openStore() {
     redisCluster: config.redis.cluster,
     sqlSchema: config.postgres.schema,
     cleanupIntervalMs: 0,
-  });
+  }));
   return { config, storage };
 }
 
@@ -51,12 +182,19 @@ async function readSecretFromStdin(prompt: string): Promise<string> {
 
 async function serve(): Promise<void> {
   const config = loadConfig();
-  const gatehouse = await createGatehouse(config);
+  const gatehouse = await explained(config, () => createGatehouse(config));
   const { app, deps } = gatehouse;
-  await app.listen({ port: config.port, host: config.host });
+  await explained(config, async () => {
+    try {
+      await app.listen({ port: config.port, host: config.host });
+    } catch (err) {
+      await gatehouse.close().catch(() => undefined); // releases the store (and the embedded store's lock)
+      throw err;
+    }
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  deps.logger.info({ issuer: config.issuer, port, host: config.host, storage: deps.storage.kind }, 'gatehouse listening');
+  deps.logger.info({ issuer: config.issuer, port, host: config.host, storage: describeStorage(config.storage) }, 'gatehouse listening');
   const stop = async (signal: string) => {
     deps.logger.info({ signal }, 'shutting down');
     await gatehouse.close();
@@ -69,10 +207,17 @@ async function serve(): Promise<void> {
 /** Runs the CLI. */
 export async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
+  // `gatehouse <command> --help` asks for help too, and must not run the command.
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
-      case 'serve':
       case undefined:
+        process.stderr.write(USAGE);
+        return 2;
+      case 'serve':
         await serve();
         return -1; // keep running
       case 'hash-password': {
@@ -158,8 +303,9 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof StartupError || err instanceof UnknownStorageError) {
       process.stderr.write(`gatehouse: ${err.message}\n`);
+      if (debugOutput() && err.cause instanceof Error) process.stderr.write(`${err.cause.stack ?? ''}\n`);
       return 1;
     }
     throw err;

@@ -68,10 +68,20 @@ describe('parseConfig defaults', () => {
 });
 
 describe('parseConfig issuer (RFC 8414 §2)', () => {
-  it('keeps an https issuer, with a path, minus a trailing slash', () => {
+  it('keeps an https issuer, with or without a path, exactly as configured', () => {
     expect(parseConfig({ issuer: 'https://auth.example.com' }).issuer).toBe('https://auth.example.com');
-    expect(parseConfig({ issuer: 'https://auth.example.com/' }).issuer).toBe('https://auth.example.com');
-    expect(parseConfig({ issuer: 'https://example.com/tenant/a/' }).issuer).toBe('https://example.com/tenant/a');
+    expect(parseConfig({ issuer: 'https://example.com/tenant/a' }).issuer).toBe('https://example.com/tenant/a');
+  });
+
+  // RFC 8414 §3.3 compares issuers exactly: silently dropping the slash made every verifier configured with it fail.
+  it.each([
+    ['https://auth.example.com/', 'https://auth.example.com'],
+    ['https://example.com/tenant/a/', 'https://example.com/tenant/a'],
+    ['http://localhost:5100//', 'http://localhost:5100'],
+  ])('refuses a trailing slash, naming the spelling to use: %s', (issuer, fixed) => {
+    expect(configError(() => parseConfig({ issuer })).message).toBe(
+      `invalid configuration:\n  issuer (GATEHOUSE_ISSUER): must not end with "/"; use ${fixed} here and in every resource server`,
+    );
   });
 
   it.each(['https://auth.example.com/?tenant=a', 'https://auth.example.com?', 'https://auth.example.com/#x', 'https://auth.example.com#'])(
@@ -91,6 +101,31 @@ describe('parseConfig issuer (RFC 8414 §2)', () => {
 
   it('refuses a non-URL', () => {
     expect(configError(() => parseConfig({ issuer: 'auth.example.com' })).message).toMatch(/^invalid configuration:\n {2}issuer: /);
+  });
+});
+
+describe('parseConfig storage (GATEHOUSE_STORAGE)', () => {
+  it.each(['memory', 'redis://localhost:6379', 'rediss://h:6380/1', 'postgres://u@h/db', 'postgresql://u@h/db', './data', 'data', '/var/lib/gatehouse', './odd:name', 'file:///var/lib/gatehouse'])(
+    'accepts %s',
+    (storage) => {
+      expect(parseConfig({ storage }).storage).toBe(storage);
+    },
+  );
+
+  it.each(['postgress://postgres@127.0.0.1/gatehouse', 'redis+tls://h:6379', 'mysql://u@h/db', 'sqlite:data.db', 'memory:'])(
+    'refuses an unknown scheme instead of making a directory of it: %s',
+    (storage) => {
+      const message = configError(() => parseConfig({ storage })).message;
+      expect(message).toMatch(/^invalid configuration:\n {2}storage \(GATEHOUSE_STORAGE\): unknown storage scheme "[^"]+:"/);
+      for (const form of ['memory', 'redis://', 'rediss://', 'postgres://', 'postgresql://', 'file:']) expect(message).toContain(form);
+      expect(message).not.toContain('@127.0.0.1'); // only the scheme is echoed, never credentials
+    },
+  );
+
+  it('refuses a file: URL that names no local path', () => {
+    expect(configError(() => parseConfig({ storage: 'file://remote-host/share' })).message).toMatch(
+      /^invalid configuration:\n {2}storage \(GATEHOUSE_STORAGE\): not a usable file: URL/,
+    );
   });
 });
 
@@ -172,7 +207,7 @@ describe('loadConfig(env)', () => {
       GATEHOUSE_CONFIG: path,
       PORT: '7000',
       HOST: '::',
-      GATEHOUSE_ISSUER: 'https://env.example/',
+      GATEHOUSE_ISSUER: 'https://env.example',
       GATEHOUSE_STORAGE: 'redis://localhost:6379',
       GATEHOUSE_LOG_LEVEL: 'debug',
     });

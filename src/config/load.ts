@@ -1,6 +1,7 @@
 /** Loads the configuration: file named by GATEHOUSE_CONFIG, then env overrides, validated once at start. */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { embeddedDirectory, storageKind } from '../storage/index.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
 
 /** A configuration problem, naming the field. */
@@ -33,7 +34,20 @@ export function parseConfig(input: unknown): Config {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new ConfigError('invalid configuration:\n  issuer: must be an https (or, for development, http) URL');
   }
-  return { ...cfg, issuer: issuer.replace(/\/$/, '') };
+  // RFC 8414 §3.3: resource servers compare the metadata issuer with their configured one exactly, so there is one
+  // spelling, kept exactly as configured; a trailing slash is refused rather than silently dropped (a verifier
+  // configured with the slash would then fail every call).
+  if (issuer.endsWith('/')) {
+    throw new ConfigError(
+      `invalid configuration:\n  issuer (GATEHOUSE_ISSUER): must not end with "/"; use ${issuer.replace(/\/+$/, '')} here and in every resource server`,
+    );
+  }
+  try {
+    if (storageKind(cfg.storage) === 'embedded') embeddedDirectory(cfg.storage);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  storage (GATEHOUSE_STORAGE): ${(err as Error).message}`);
+  }
+  return { ...cfg, issuer };
 }
 
 /** Reads GATEHOUSE_CONFIG (JSON) and applies PORT, HOST, GATEHOUSE_ISSUER, GATEHOUSE_STORAGE, GATEHOUSE_LOG_LEVEL. */

@@ -1,6 +1,7 @@
 /** The `gatehouse` command, run as a real process from the production build. */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +12,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { hashCost, verifyPassword } from '../../src/core/password.js';
 import { createGatehouse, createLogger } from '../../src/server.js';
 import { createStorage } from '../../src/storage/index.js';
-import { systemClock } from '../../src/core/clock.js';
+import { ManualClock, systemClock } from '../../src/core/clock.js';
 import { requireService } from '../helpers/services.js';
 import { basic } from '../helpers/oauth.js';
 
@@ -114,7 +115,10 @@ describe('gatehouse key rotate', () => {
       clients: [{ client_id: 'svc', client_secret: secret, grant_types: ['client_credentials' as const] }],
     };
     writeFileSync(configFile, JSON.stringify(fileConfig));
-    const g = await createGatehouse(parseConfig({ ...fileConfig, port: 0 }), { logger: createLogger('silent') });
+    // The server's clock stands still until the test moves it: whether the new key signs yet must not depend on how
+    // long the CLI processes take (it did with a wall-clock sleep, and failed on a slow machine).
+    const clock = new ManualClock();
+    const g = await createGatehouse(parseConfig({ ...fileConfig, port: 0 }), { logger: createLogger('silent'), clock });
     try {
       const token = async () => {
         const res = await g.app.inject({
@@ -135,25 +139,183 @@ describe('gatehouse key rotate', () => {
       expect(r.stdout).toMatch(/new ES256 key .* is active/);
       const list = gatehouse(['key', 'list'], { GATEHOUSE_CONFIG: configFile });
       expect(list.stdout).toContain(`${oldKid}\tES256\tretired`);
+      const created = /^(\S+)\tES256\tactive\t(\S+)/m.exec(list.stdout);
+      expect(created).not.toBeNull();
+      const newKeyCreatedAt = Date.parse(created![2]!);
+      expect(newKeyCreatedAt).toBeGreaterThanOrEqual(clock.now());
 
       await g.deps.keys.refresh(); // what the periodic refresh does on every replica
       // The new key is published at once but signs only after one refresh interval, when every replica publishes it.
       const jwksNow = (await g.app.inject({ method: 'GET', url: '/jwks.json' })).json();
       expect(jwksNow.keys.length).toBe(3);
+      clock.set(newKeyCreatedAt + 999);
       expect(decodeProtectedHeader(await token()).kid).toBe(oldKid);
-      await new Promise((r) => setTimeout(r, 1100));
+      clock.set(newKeyCreatedAt + 1000); // one refresh interval (keyRefreshSeconds: 1) after the rotation
       const after = await token();
       const newKid = decodeProtectedHeader(after).kid;
-      expect(newKid).not.toBe(oldKid);
+      expect(newKid).toBe(created![1]);
       const jwks = (await g.app.inject({ method: 'GET', url: '/jwks.json' })).json();
       const kids = jwks.keys.map((k: { kid: string }) => k.kid);
       expect(kids).toContain(oldKid);
       expect(kids).toContain(newKid);
       const keySet = createLocalJWKSet(jwks);
-      await expect(jwtVerify(before, keySet)).resolves.toBeTruthy();
-      await expect(jwtVerify(after, keySet)).resolves.toBeTruthy();
+      const currentDate = new Date(clock.now());
+      await expect(jwtVerify(before, keySet, { currentDate })).resolves.toBeTruthy();
+      await expect(jwtVerify(after, keySet, { currentDate })).resolves.toBeTruthy();
     } finally {
       await g.close();
     }
   }, 60_000);
+});
+
+describe('gatehouse usage', () => {
+  it.each(['--help', 'help', '-h', 'serve --help'])('`gatehouse %s` prints the usage on stdout and exits 0 without serving', (args) => {
+    const r = gatehouse(args.split(' '), { GATEHOUSE_STORAGE: 'memory', PORT: '0' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: gatehouse <command>/);
+    expect(r.stdout).toContain('serve');
+    expect(r.stderr).toBe('');
+  });
+
+  it('without a command prints the usage on stderr and exits 2 instead of serving', () => {
+    const r = gatehouse([], { GATEHOUSE_STORAGE: 'memory', PORT: '0' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^Usage: gatehouse <command>/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('an unknown command names it, prints the usage on stderr and exits 2', () => {
+    const r = gatehouse(['srve'], { GATEHOUSE_STORAGE: 'memory', PORT: '0' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^unknown command srve\nUsage: gatehouse <command>/);
+  });
+
+  it('npm start runs `gatehouse serve`', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`node ${pkg.bin.gatehouse} serve`);
+  });
+});
+
+/** Runs `gatehouse serve` and waits for it to exit (at most 30 s). */
+function serveFails(env: Record<string, string>, cwd = ROOT) {
+  const started = Date.now();
+  const r = spawnSync(process.execPath, [BIN, 'serve'], {
+    cwd,
+    env: { ...process.env, GATEHOUSE_LOG_LEVEL: 'silent', ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { ...r, ms: Date.now() - started };
+}
+
+/** stderr is one line, without stack frames; returns it. */
+function oneLine(r: { stderr: string; status: number | null; ms: number }): string {
+  expect(r.status).toBe(1);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  expect(r.stderr.endsWith('\n')).toBe(true);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(r.ms).toBeLessThan(20_000); // no endless reconnect loop
+  return lines[0]!;
+}
+
+/** A TCP port on 127.0.0.1 where nothing listens. */
+async function closedPort(): Promise<number> {
+  const srv = createNetServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+describe('gatehouse serve start-up failures: one line naming the setting and the fix, exit 1', () => {
+  const postgres = requireService('postgres');
+  const redis = requireService('redis');
+
+  it('PostgreSQL refusing the connection', async (ctx) => {
+    if (!(await postgres)) return ctx.skip();
+    const port = await closedPort();
+    const line = oneLine(serveFails({ GATEHOUSE_STORAGE: `postgres://postgres:s3cret@127.0.0.1:${port}/test`, PORT: '0' }));
+    expect(line).toBe(
+      `gatehouse: cannot connect to PostgreSQL at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}): start PostgreSQL there or fix the address in GATEHOUSE_STORAGE (config: storage)`,
+    );
+  });
+
+  it('a PostgreSQL database that does not exist', async (ctx) => {
+    if (!(await postgres)) return ctx.skip();
+    const line = oneLine(serveFails({ GATEHOUSE_STORAGE: 'postgres://postgres@127.0.0.1:5432/does_not_exist_xyz', PORT: '0' }));
+    expect(line).toBe(
+      'gatehouse: PostgreSQL database "does_not_exist_xyz" does not exist on 127.0.0.1:5432: create it (createdb -h 127.0.0.1 -p 5432 does_not_exist_xyz) or name an existing database in GATEHOUSE_STORAGE (config: storage)',
+    );
+  });
+
+  it('Redis unreachable, without retrying forever', async (ctx) => {
+    if (!(await redis)) return ctx.skip();
+    const port = await closedPort();
+    const line = oneLine(serveFails({ GATEHOUSE_STORAGE: `redis://:pw@127.0.0.1:${port}`, PORT: '0' }));
+    expect(line).toBe(
+      `gatehouse: cannot connect to Redis at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}): start Redis there or fix the address in GATEHOUSE_STORAGE (config: storage)`,
+    );
+  });
+
+  it('the port already in use', async () => {
+    const busy = createNetServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const line = oneLine(serveFails({ GATEHOUSE_STORAGE: 'memory', PORT: String(port), HOST: '127.0.0.1' }));
+      expect(line).toBe(`gatehouse: port ${port} on 127.0.0.1 is already in use: stop the other process or set PORT (config: port) to a free port`);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('at debug level the stack trace follows the line', async () => {
+    const port = await closedPort();
+    const r = serveFails({ GATEHOUSE_STORAGE: `redis://127.0.0.1:${port}`, PORT: '0', GATEHOUSE_LOG_LEVEL: 'debug' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^gatehouse: cannot connect to Redis at .*\n/);
+    expect(r.stderr).toMatch(/^\s+at /m);
+  });
+
+  it('a mistyped storage scheme is refused, lists the schemes, and creates no directory', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'gh-cli-cwd-'));
+    const r = serveFails({ GATEHOUSE_STORAGE: 'postgress://postgres:s3cret@127.0.0.1:5432/test', PORT: '0' }, cwd);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('storage (GATEHOUSE_STORAGE): unknown storage scheme "postgress:"');
+    for (const form of ['memory', 'redis://', 'rediss://', 'postgres://', 'postgresql://', 'file:']) expect(r.stderr).toContain(form);
+    expect(r.stderr).not.toContain('s3cret');
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it('the embedded store locked by a running server; the start log names its absolute directory', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'gh-cli-cwd-'));
+    const first = spawn(process.execPath, [BIN, 'serve'], {
+      cwd,
+      env: { ...process.env, GATEHOUSE_STORAGE: './store', PORT: '0', GATEHOUSE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        let out = '';
+        first.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          for (const line of out.split('\n')) {
+            if (line.includes('"gatehouse listening"')) resolve(JSON.parse(line) as Record<string, unknown>);
+          }
+        });
+        first.once('exit', (code) => reject(new Error(`first server exited with ${code}: ${out}`)));
+      });
+      const dir = join(cwd, 'store');
+      expect(listening.storage).toBe(`embedded (${dir})`);
+      const line = oneLine(serveFails({ GATEHOUSE_STORAGE: dir, PORT: '0' }));
+      expect(line).toBe(
+        `gatehouse: the embedded store in ${dir} is in use by process ${first.pid}: stop that process first, or set GATEHOUSE_STORAGE (config: storage) to another directory, or to PostgreSQL or Redis to share one store between processes`,
+      );
+    } finally {
+      const exited = new Promise((resolve) => first.once('exit', resolve));
+      first.kill('SIGTERM');
+      await exited;
+    }
+  }, 120_000);
 });

@@ -8,6 +8,7 @@ import {
 import type { ResourceVerifierOptions } from '../../src/resource/index.js';
 import { INTROSPECTION_CLIENT, makeKey, startIssuer } from './issuer.js';
 import type { TestIssuer, TestIssuerOptions } from './issuer.js';
+import { startServer } from '../helpers/server.js';
 
 const RESOURCE = 'https://mcp.example.com/mcp';
 const issuers: TestIssuer[] = [];
@@ -238,8 +239,32 @@ describe('authorization-server discovery', () => {
     const as = await issuerFor({ metadataIssuer: 'https://evil.example.com' });
     const e = await rejection(verifierFor(as).verify(await as.sign()));
     expect(e).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
-    expect(e.description).toMatch(/different issuer/);
+    expect(e.description).toBe(`the metadata issuer "https://evil.example.com" differs from the configured issuer "${as.issuer}"`);
     expect(as.jwksFetches()).toBe(0);
+  });
+
+  it('a trailing-slash difference from a real Gatehouse is named as such, and the exact spelling works', async () => {
+    const server = await startServer({ clients: [{ client_id: 'svc', client_secret: 'svc-secret-that-is-long-enough', grant_types: ['client_credentials'] }] });
+    try {
+      const res = await fetch(`${server.origin}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa('svc:svc-secret-that-is-long-enough')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: RESOURCE }),
+      });
+      expect(res.status).toBe(200);
+      const token = ((await res.json()) as { access_token: string }).access_token;
+      const slashed = createResourceVerifier({ issuer: `${server.issuer}/`, resource: RESOURCE });
+      const e = await rejection(slashed.verify(token));
+      expect(e).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
+      expect(e.description).toBe(
+        `the metadata issuer "${server.issuer}" differs from the configured issuer "${server.issuer}/" ` +
+          "(only by a trailing slash: RFC 8414 §3.3 compares them exactly; configure the metadata's spelling)",
+      );
+      const exact = createResourceVerifier({ issuer: server.issuer, resource: RESOURCE });
+      await expect(exact.verify(token)).resolves.toMatchObject({ clientId: 'svc', audience: [RESOURCE] });
+    } finally {
+      await server.close();
+    }
   });
 
   it('uses the path-inserted metadata URL for an issuer with a path', async () => {

@@ -73,6 +73,8 @@ export class RedisStorage implements Storage {
   /** Per-node state on Cluster, logged the same way. */
   private readonly nodeLinks = new Map<string, 'up' | 'down'>();
   private closing = false;
+  /** The last socket error, so a failed first connect reports ECONNREFUSED rather than "Connection is closed." */
+  private lastError: unknown;
 
   constructor(url: string, options: StoreOptions) {
     if (!/^rediss?:\/\//i.test(url)) throw new TypeError('Redis storage needs a redis:// or rediss:// URL');
@@ -89,6 +91,7 @@ export class RedisStorage implements Storage {
   /** Connects and checks the server answers; throws StorageUnavailableError if it cannot within a few seconds. */
   async init(): Promise<void> {
     this.closing = false;
+    this.lastError = undefined;
     try {
       const client = this.client;
       if (client.status === 'wait' || client.status === 'end') {
@@ -102,7 +105,9 @@ export class RedisStorage implements Storage {
       const failed = this.client;
       this.client = this.createClient();
       failed.disconnect();
-      throw new StorageUnavailableError(`redis: cannot connect (${errorMessage(err)})`, { cause: err });
+      const reason = this.lastError ?? err;
+      this.lastError = undefined;
+      throw new StorageUnavailableError(`redis: cannot connect (${errorMessage(reason)})`, { cause: reason });
     }
   }
 
@@ -679,7 +684,10 @@ export class RedisStorage implements Storage {
     const client = connectRedis(this.url, this.options);
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
     client.on('ready', () => this.linkUp());
-    client.on('error', (err: unknown) => this.linkDown(err));
+    client.on('error', (err: unknown) => {
+      this.lastError = err;
+      this.linkDown(err);
+    });
     client.on('close', () => this.linkDown(undefined));
     if (client instanceof Cluster) {
       // One node can fail while the cluster as a whole stays up: track and log each node on its own.

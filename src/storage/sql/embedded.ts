@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { StorageUnavailableError } from '../../core/errors.js';
+import { StorageLockedError } from '../index.js';
 import type { StoreOptions } from '../options.js';
 import type { Storage } from '../types.js';
 import { SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
@@ -48,9 +49,7 @@ function lockDirectory(dir: string): () => void {
       const owner = Number(readFileSync(file, 'utf8'));
       // Our own pid in the file is stale (a restarted container is often pid 1 again): we hold no lock we did not record.
       if (owner && owner !== process.pid && processAlive(owner)) {
-        throw new Error(
-          `the embedded store in ${dir} is in use by process ${owner}; stop it first, or use PostgreSQL or Redis to share a store`,
-        );
+        throw new StorageLockedError(resolve(dir), owner);
       }
       rmSync(file, { force: true }); // stale lock of a process that died
     }
