@@ -64,7 +64,7 @@ export function createAssertionVerifier(deps: {
       // Measured from now, not from iat, which the client picks: a future iat must not stretch the lifetime.
       if (payload.exp! - now > MAX_LIFETIME_S + CLOCK_SKEW_S) return false;
       if (payload.iat !== undefined && payload.iat > now + CLOCK_SKEW_S) return false;
-      if (payload.exp! - Math.min(payload.iat ?? now, now) > MAX_LIFETIME_S) return false;
+      if (payload.exp! - (payload.iat ?? now) > MAX_LIFETIME_S) return false;
       // Hashed: the store holds no client-chosen string; JSON keeps (client, jti) pairs unambiguous.
       const key = `jwt-assertion:${hashToken(JSON.stringify([client.clientId, payload.jti]))}`;
       return await deps.store.firstUse(key, payload.exp! * 1000 + REPLAY_SKEW_MS);

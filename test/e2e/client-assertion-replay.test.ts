@@ -75,13 +75,13 @@ async function startReplicas(n: number, config: Partial<ConfigInput>): Promise<{
   return { issuer, origins: ports.map((p) => `http://localhost:${p}`), list };
 }
 
-/** A fresh assertion: iss = sub = client_id, aud = the token endpoint, one-minute life, a random jti. */
+/** A fresh assertion: iss = sub = client_id, aud = the issuer (the only audience accepted), one-minute life, a random jti. */
 function assertion(issuer: string, iat = Math.floor(Date.now() / 1000)): Promise<string> {
   return new SignJWT({})
     .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
     .setIssuer(clientId)
     .setSubject(clientId)
-    .setAudience(`${issuer}/token`)
+    .setAudience(issuer)
     .setIssuedAt(iat)
     .setExpirationTime(iat + 60)
     .setJti(randomUUID())
