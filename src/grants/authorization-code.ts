@@ -4,7 +4,8 @@
  */
 import { hashToken, randomToken } from '../core/crypto.js';
 import { InvalidGrant, InvalidTarget } from '../core/errors.js';
-import { verifyCodeVerifier } from '../core/pkce.js';
+import { requiredParam } from '../core/params.js';
+import { checkCodeVerifierSyntax, verifyCodeVerifier } from '../core/pkce.js';
 import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './issue.js';
@@ -15,8 +16,9 @@ export const authorizationCodeGrant: GrantHandler = {
   repeatableParams: ['resource'],
   allowsPublicClients: true,
   async handle(params, client, deps) {
-    const code = single(params, 'code');
-    if (!code) throw new InvalidGrant('code is required');
+    const code = requiredParam(params, 'code');
+    // Syntax first (invalid_request): a malformed request must not spend the code.
+    checkCodeVerifierSyntax(requiredParam(params, 'code_verifier'));
     const result = await deps.storage.consumeAuthorizationCode(hashToken(code));
     if (result.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
     if (result.status === 'reused') {
