@@ -403,6 +403,33 @@ describe('POST /register', () => {
   });
 });
 
+// RFC 7591 §3: the initial access token is an RFC 6750 bearer token: missing → 401 with a challenge without an
+// error code (RFC 6750 §3.1), wrong → 401 invalid_token.
+describe('POST /register with an initial access token', () => {
+  const INITIAL = 'initial-access-token-0123456789';
+  let closed: TestServer;
+  beforeAll(async () => {
+    closed = await startServer({ registration: { initialAccessToken: INITIAL } });
+  });
+  afterAll(() => closed.close());
+  const rows: { name: string; authorization?: string; status: number; challengeError?: boolean }[] = [
+    { name: 'token missing', status: 401, challengeError: false },
+    { name: 'another scheme', authorization: 'Basic YTpi', status: 401, challengeError: false },
+    { name: 'token wrong', authorization: 'Bearer wrong-initial-access-token', status: 401, challengeError: true },
+    { name: 'control', authorization: `Bearer ${INITIAL}`, status: 201 },
+  ];
+  it.each(rows)('$name → $status', async (row) => {
+    const res = await postJson(`${closed.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }, row.authorization ? { authorization: row.authorization } : {});
+    expect(res.status, row.name).toBe(row.status);
+    expect(res.headers.get('cache-control'), row.name).toBe('no-store');
+    if (row.status === 201) return;
+    expect(res.json.error, row.name).toBe('invalid_token');
+    const challengeHeader = res.headers.get('www-authenticate') ?? '';
+    expect(challengeHeader, row.name).toMatch(/^Bearer realm="gatehouse"/);
+    expect(challengeHeader.includes('error='), row.name).toBe(row.challengeError);
+  });
+});
+
 // RFC 7592 §2: a missing or invalid registration access token is answered as RFC 6750 describes: 401 with a
 // WWW-Authenticate Bearer challenge; §3.1 of RFC 6750: when the request carried no token at all, the challenge
 // carries no error code. Unknown client ids answer the same 401 (RFC 7592 §2), so ids cannot be probed.
