@@ -31,7 +31,8 @@ export async function registerClient(body: unknown, authorization: string | unde
     const presented = bearerToken(authorization);
     if (!presented || !safeEqual(presented, registration.initialAccessToken)) {
       throw new RegistrationForbidden('a valid initial access token is required', {
-        'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"',
+        // RFC 6750 §3.1: no error code in the challenge when no token was sent.
+        'www-authenticate': presented ? 'Bearer realm="gatehouse", error="invalid_token"' : 'Bearer realm="gatehouse"',
       });
     }
   }
