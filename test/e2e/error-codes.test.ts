@@ -54,10 +54,10 @@ function authorizeUrl(params: Params): string {
 }
 
 /** A fresh code through the real pages (the shared browser signs in and consents once, then is redirected at once). */
-async function freshCode(scope = 'openid mcp:read') {
+async function freshCode(scope = 'openid mcp:read', resource: string[] = [MCP]) {
   const v = verifier();
   const cb = await browser.authorize(
-    authorizeUrl({ client_id: publicClient, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', scope, resource: MCP, state: 's' }),
+    authorizeUrl({ client_id: publicClient, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', scope, resource, state: 's' }),
     server.origin,
     ALICE,
   );
@@ -66,8 +66,8 @@ async function freshCode(scope = 'openid mcp:read') {
   return { code: code!, verifier: v };
 }
 
-async function freshTokens() {
-  const { code, verifier: v } = await freshCode();
+async function freshTokens(resource?: string[]) {
+  const { code, verifier: v } = await freshCode(undefined, resource);
   const t = await postForm(url('/token'), { grant_type: 'authorization_code', client_id: publicClient, code, code_verifier: v, redirect_uri: REDIRECT });
   expect(t.status).toBe(200);
   return t.json as { access_token: string; refresh_token: string };
@@ -336,6 +336,7 @@ describe('POST /introspect', () => {
     { name: 'token empty', change: { token: '' }, error: 'invalid_request', status: 400 },
     { name: 'token duplicated', change: { token: ['AT', 'AT'] }, error: 'invalid_request', status: 400 },
     { name: 'no client authentication', change: {}, authorization: '', error: 'invalid_client', status: 401 },
+    { name: 'a public client (nothing to authenticate with)', change: { client_id: 'PUBLIC' }, authorization: '', error: 'invalid_client', status: 401 },
     { name: 'token_type_hint unknown', change: { token_type_hint: 'unknown_type' }, status: 200, active: true },
     { name: 'token unknown', change: { token: 'not-a-token' }, status: 200, active: false },
     { name: 'control', change: {}, status: 200, active: true },
@@ -344,15 +345,13 @@ describe('POST /introspect', () => {
     const cc = await postForm(url('/token'), { grant_type: 'client_credentials', scope: 'mcp:read' }, { authorization: basic(RS.id, RS.secret) });
     const at = cc.json.access_token as string;
     const change = Object.fromEntries(
-      Object.entries(row.change).map(([k, val]) => [k, Array.isArray(val) ? val.map((x) => (x === 'AT' ? at : x)) : val]),
+      Object.entries(row.change).map(([k, val]) => [k, Array.isArray(val) ? val.map((x) => (x === 'AT' ? at : x)) : val === 'PUBLIC' ? publicClient : val]),
     );
     const authorization = row.authorization ?? basic(RS.id, RS.secret);
     const res = await postForm(url('/introspect'), edit({ token: at }, change), authorization ? { authorization } : {});
     expectJsonError(res, row);
     if (row.active !== undefined) expect(res.json.active, row.name).toBe(row.active);
   });
-
-  it.todo('a public client calling /introspect → the code the "who may introspect" item decides (filled on merge)');
 });
 
 // RFC 7591 §3.2.2: invalid_redirect_uri for a bad redirect_uris value, invalid_client_metadata for any other field
@@ -491,7 +490,8 @@ describe('/userinfo', () => {
     { name: 'control', method: 'GET', authorization: 'AT', status: 200 },
   ];
   it.each(rows)('$name → $status $error', async (row) => {
-    const t = await freshTokens();
+    // No resource: a token bound to a resource server is not for /userinfo.
+    const t = await freshTokens([]);
     const cc = await postForm(url('/token'), { grant_type: 'client_credentials', scope: 'mcp:read' }, { authorization: basic(RS.id, RS.secret) });
     const real: Record<string, string> = { AT: t.access_token, CC: cc.json.access_token as string };
     const authorization = row.authorization && real[row.authorization] ? `Bearer ${real[row.authorization]}` : row.authorization;
