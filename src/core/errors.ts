@@ -21,6 +21,8 @@ export type OAuthErrorCode =
   | 'login_required'
   | 'consent_required'
   | 'interaction_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
   | 'server_error'
   | 'temporarily_unavailable';
 
@@ -154,6 +156,13 @@ export class InvalidClientMetadata extends OAuthError {
 /** login_required / consent_required / interaction_required (OIDC Core §3.1.2.6), for prompt=none. */
 export class InteractionRequired extends OAuthError {
   constructor(code: 'login_required' | 'consent_required' | 'interaction_required', description: string) {
+    super(code, 400, description);
+  }
+}
+
+/** request_not_supported / request_uri_not_supported (OIDC Core §3.1.2.6): no request objects (RFC 9101). */
+export class RequestNotSupported extends OAuthError {
+  constructor(code: 'request_not_supported' | 'request_uri_not_supported', description: string) {
     super(code, 400, description);
   }
 }

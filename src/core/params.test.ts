@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidRequest } from './errors.js';
-import { collapseParams, parseRawParams } from './params.js';
+import { collapseParams, parseRawParams, requiredParam } from './params.js';
 
 describe('parseRawParams', () => {
   it('collects every value of every name, in order', () => {
@@ -101,5 +101,33 @@ describe('collapseParams (RFC 6749 §3.1)', () => {
   // layers disagree.
   it('RFC 6749 §3.1: an empty duplicate is omitted, so the other value stands', () => {
     expect(collapseParams({ scope: ['', 'openid'] })).toEqual({ scope: 'openid' });
+  });
+});
+
+describe('requiredParam (RFC 6749 §5.2: a missing parameter is invalid_request)', () => {
+  it('returns the single value', () => {
+    expect(requiredParam({ code: 'abc' }, 'code')).toBe('abc');
+    expect(requiredParam({ resource: ['https://a.example/'] }, 'resource')).toBe('https://a.example/');
+  });
+
+  it.each([
+    ['missing', {}],
+    ['undefined', { code: undefined }],
+    ['empty', { code: '' }],
+    ['an empty list', { code: [] }],
+  ])('refuses %s with invalid_request', (_label, params) => {
+    const err = (() => {
+      try {
+        requiredParam(params as Record<string, string | string[] | undefined>, 'code');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(InvalidRequest);
+    expect((err as InvalidRequest).description).toBe('code is required');
+  });
+
+  it('refuses a repeated value with invalid_request', () => {
+    expect(() => requiredParam({ code: ['a', 'b'] }, 'code')).toThrow(InvalidRequest);
   });
 });

@@ -27,6 +27,18 @@ export function collapseParams(
   return out;
 }
 
+/**
+ * A required single-valued parameter of collapsed parameters (RFC 6749 §5.2, OAuth 2.1 §3.2.4): missing (or empty,
+ * which collapseParams drops) is invalid_request, not invalid_grant — the grant was never presented.
+ */
+export function requiredParam(params: Record<string, string | string[] | undefined>, name: string): string {
+  const value = params[name];
+  if (Array.isArray(value) && value.length > 1) throw new InvalidRequest(`parameter ${name} must not be included more than once`);
+  const one = Array.isArray(value) ? value[0] : value;
+  if (one === undefined || one === '') throw new InvalidRequest(`${name} is required`);
+  return one;
+}
+
 /** The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1 b64token syntax), else undefined. */
 export function bearerToken(authorization: string | undefined): string | undefined {
   const m = authorization ? /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim()) : null;

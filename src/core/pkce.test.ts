@@ -102,9 +102,12 @@ describe('verifyCodeVerifier (RFC 7636 §4.6)', () => {
     expect(caught(() => verifyCodeVerifier(RFC_CHALLENGE, RFC_CHALLENGE))).toBeInstanceOf(InvalidGrant);
   });
 
-  it('refuses a missing or empty verifier', () => {
-    expect(caught(() => verifyCodeVerifier(undefined, RFC_CHALLENGE)).description).toBe('code_verifier is required');
-    expect(caught(() => verifyCodeVerifier('', RFC_CHALLENGE)).description).toBe('code_verifier is required');
+  it('refuses a missing or empty verifier with invalid_request (a missing parameter, OAuth 2.1 §3.2.4)', () => {
+    for (const missing of [undefined, '']) {
+      const err = caught(() => verifyCodeVerifier(missing, RFC_CHALLENGE));
+      expect(err).toBeInstanceOf(InvalidRequest);
+      expect(err.description).toBe('code_verifier is required');
+    }
   });
 
   it('accepts the boundary lengths 43 and 128 (RFC 7636 §4.1)', () => {
@@ -127,9 +130,9 @@ describe('verifyCodeVerifier (RFC 7636 §4.6)', () => {
     ['a space', `${'a'.repeat(42)} `],
     ['a percent-encoded char', `${'a'.repeat(40)}%7E`],
     ['a non-ASCII letter', `${'a'.repeat(42)}é`],
-  ])('refuses a malformed verifier even if its hash would match: %s', (_label, verifier) => {
+  ])('refuses a malformed verifier with invalid_request even if its hash would match: %s', (_label, verifier) => {
     const err = caught(() => verifyCodeVerifier(verifier, s256(verifier)));
-    expect(err).toBeInstanceOf(InvalidGrant);
+    expect(err).toBeInstanceOf(InvalidRequest);
     expect(err.description).toBe('code_verifier is malformed');
   });
 

@@ -22,9 +22,18 @@ export function s256(verifier: string): string {
   return sha256(verifier).toString('base64url');
 }
 
+/**
+ * Syntax of a token request's code_verifier (RFC 7636 §4.1). Missing or malformed is a bad request, invalid_request
+ * (OAuth 2.1 §3.2.4), checked before the code is spent; only a well-formed verifier that fails to verify is
+ * invalid_grant (RFC 7636 §4.6).
+ */
+export function checkCodeVerifierSyntax(verifier: string | undefined): asserts verifier is string {
+  if (!verifier) throw new InvalidRequest('code_verifier is required');
+  if (!VERIFIER.test(verifier)) throw new InvalidRequest('code_verifier is malformed');
+}
+
 /** Checks a token request's code_verifier against the stored challenge in constant time. */
 export function verifyCodeVerifier(verifier: string | undefined, challenge: string): void {
-  if (!verifier) throw new InvalidGrant('code_verifier is required');
-  if (!VERIFIER.test(verifier)) throw new InvalidGrant('code_verifier is malformed');
+  checkCodeVerifierSyntax(verifier);
   if (!safeEqual(s256(verifier), challenge)) throw new InvalidGrant('PKCE verification failed');
 }

@@ -8,6 +8,7 @@ import {
   InteractionRequired,
   InvalidRequest,
   OAuthError,
+  RequestNotSupported,
   UnauthorizedClient,
   UnsupportedResponseType,
 } from '../core/errors.js';
@@ -122,9 +123,8 @@ async function authorizeTrusted(
   if (!client.grantTypes.includes('authorization_code') || !client.responseTypes.includes('code')) {
     throw new UnauthorizedClient('the client is not allowed to use the authorization code flow');
   }
-  if (params.request !== undefined || params.request_uri !== undefined) {
-    throw new InvalidRequest('request objects are not supported');
-  }
+  if (params.request !== undefined) throw new RequestNotSupported('request_not_supported', 'request objects are not supported');
+  if (params.request_uri !== undefined) throw new RequestNotSupported('request_uri_not_supported', 'request_uri is not supported');
   if (params.response_mode !== undefined && params.response_mode !== 'query') {
     throw new InvalidRequest('only response_mode=query is supported');
   }

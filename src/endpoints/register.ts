@@ -31,7 +31,8 @@ export async function registerClient(body: unknown, authorization: string | unde
     const presented = bearerToken(authorization);
     if (!presented || !safeEqual(presented, registration.initialAccessToken)) {
       throw new RegistrationForbidden('a valid initial access token is required', {
-        'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"',
+        // RFC 6750 §3.1: no error code in the challenge when no token was sent.
+        'www-authenticate': presented ? 'Bearer realm="gatehouse", error="invalid_token"' : 'Bearer realm="gatehouse"',
       });
     }
   }
@@ -71,11 +72,10 @@ function registrationResponse(
 /** RFC 7592 §2: the registration access token must match the client; otherwise 401 (and no hint which failed). */
 async function authorizeManagement(clientId: string, authorization: string | undefined, deps: Deps): Promise<ClientRecord> {
   const token = bearerToken(authorization);
-  const fail = () =>
-    new InvalidToken('the registration access token is invalid', {
-      headers: { 'www-authenticate': 'Bearer realm="gatehouse", error="invalid_token"' },
-    });
-  if (!token) throw fail();
+  const fail = (challenge = 'Bearer realm="gatehouse", error="invalid_token"') =>
+    new InvalidToken('the registration access token is invalid', { headers: { 'www-authenticate': challenge } });
+  // RFC 6750 §3.1: a request with no token at all gets a challenge without an error code.
+  if (!token) throw fail('Bearer realm="gatehouse"');
   const client = await deps.storage.getClient(clientId);
   if (!client?.registrationAccessTokenHash || !safeEqual(hashToken(token), client.registrationAccessTokenHash)) throw fail();
   return client;

@@ -3,8 +3,9 @@
  * A code is redeemed once; a replay revokes everything the code issued (RFC 9700 §4.5.3.1 / RFC 6749 §4.1.2).
  */
 import { hashToken, randomToken } from '../core/crypto.js';
-import { InvalidGrant, InvalidTarget } from '../core/errors.js';
-import { verifyCodeVerifier } from '../core/pkce.js';
+import { InvalidGrant, InvalidRequest, InvalidTarget } from '../core/errors.js';
+import { requiredParam } from '../core/params.js';
+import { checkCodeVerifierSyntax, verifyCodeVerifier } from '../core/pkce.js';
 import { resolveResources } from '../core/resource.js';
 import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './issue.js';
 import type { Deps } from '../context.js';
@@ -26,8 +27,9 @@ export const authorizationCodeGrant: GrantHandler = {
   repeatableParams: ['resource'],
   allowsPublicClients: true,
   async handle(params, client, deps) {
-    const code = single(params, 'code');
-    if (!code) throw new InvalidGrant('code is required');
+    const code = requiredParam(params, 'code');
+    // Syntax first (invalid_request): a malformed request must not spend the code.
+    checkCodeVerifierSyntax(requiredParam(params, 'code_verifier'));
     const codeHash = hashToken(code);
     // Read, check, then consume: a request with the wrong client, redirect_uri or verifier must not use the code up,
     // or anyone holding the code could make the legitimate redemption fail. The record never changes after it is
@@ -41,10 +43,12 @@ export const authorizationCodeGrant: GrantHandler = {
     // RFC 6749 §4.1.3: when the authorization request carried redirect_uri, the token request must carry the
     // identical value; when it did not, a redirect_uri sent anyway must still be the one the code was issued for.
     const redirectUri = single(params, 'redirect_uri');
-    if (redirectUri !== undefined ? redirectUri !== record.redirectUri : record.redirectUriSent === true) {
-      throw new InvalidGrant(
-        redirectUri === undefined ? 'redirect_uri is required: the authorization request carried one' : 'redirect_uri does not match the authorization request',
-      );
+    // Missing when required is a missing parameter (invalid_request, §5.2); a different value is invalid_grant.
+    if (redirectUri === undefined && record.redirectUriSent === true) {
+      throw new InvalidRequest('redirect_uri is required: the authorization request carried one');
+    }
+    if (redirectUri !== undefined && redirectUri !== record.redirectUri) {
+      throw new InvalidGrant('redirect_uri does not match the authorization request');
     }
     verifyCodeVerifier(single(params, 'code_verifier'), record.codeChallenge);
 

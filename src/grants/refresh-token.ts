@@ -6,6 +6,7 @@
  */
 import { hashToken, openWithSecret, randomToken, safeEqual, sealWithSecret } from '../core/crypto.js';
 import { InvalidGrant, InvalidTarget } from '../core/errors.js';
+import { requiredParam } from '../core/params.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, requireScopeSubset } from '../core/scope.js';
 import { audienceFor, tokenResponse, userClaims } from './issue.js';
@@ -34,8 +35,7 @@ export const refreshTokenGrant: GrantHandler = {
   repeatableParams: ['resource'],
   allowsPublicClients: true,
   async handle(params, client, deps) {
-    const presented = single(params, 'refresh_token');
-    if (!presented) throw new InvalidGrant('refresh_token is required');
+    const presented = requiredParam(params, 'refresh_token');
     const tokenHash = hashToken(presented);
     const found = await deps.storage.getRefreshToken(tokenHash);
     if (!found) throw new InvalidGrant('the refresh token is invalid, expired or revoked');

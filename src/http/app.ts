@@ -295,18 +295,21 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   app.post(prefix + PATHS.introspect, async (request, reply) =>
     json(reply, 200, await introspectEndpoint(formParams(request), request.headers.authorization, deps)),
   );
+  // RFC 6750 §3: a request without a usable token gets the challenge, here with error="invalid_request" (§3.1).
+  const malformedBearer = (description: string) =>
+    new InvalidRequest(description, { headers: { 'www-authenticate': 'Bearer realm="gatehouse", error="invalid_request"' } });
   const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers.authorization;
     let token: string | undefined;
     if (header !== undefined) {
       token = bearerToken(header);
-      if (!token) throw new InvalidRequest('malformed Authorization header');
+      if (!token) throw malformedBearer('malformed Authorization header');
     }
     if (request.method === 'POST') {
       const bodyToken = formParams(request).access_token;
-      if (bodyToken && token) throw new InvalidRequest('use only one method to send the access token');
+      if (bodyToken && token) throw malformedBearer('use only one method to send the access token');
       if (bodyToken) {
-        if (bodyToken.length > 1) throw new InvalidRequest('access_token must not be included more than once');
+        if (bodyToken.length > 1) throw malformedBearer('access_token must not be included more than once');
         token = bodyToken[0];
       }
     }

@@ -177,7 +177,7 @@ for (const store of stores) {
         const clientId = await h.registerPublic();
         const { code, verifier: v } = await h.getCode(clientId);
         expect((await h.redeem(clientId, code, verifier())).json.error).toBe('invalid_grant');
-        expect((await h.redeem(clientId, code, v, { code_verifier: undefined })).json.error).toBe('invalid_grant');
+        expect((await h.redeem(clientId, code, v, { code_verifier: undefined })).json.error).toBe('invalid_request');
         const legit = await h.redeem(clientId, code, v);
         expect(legit.status).toBe(200);
       });
@@ -226,13 +226,13 @@ for (const store of stores) {
     });
 
     describe('redirect_uri at the token endpoint (RFC 6749 §4.1.3)', () => {
-      it('when the authorization request carried redirect_uri, a token request without it is invalid_grant', async (t) => {
+      it('when the authorization request carried redirect_uri, a token request without it is invalid_request', async (t) => {
         if (!(await available)) return t.skip();
         const clientId = await h.registerPublic();
         const { code, verifier: v } = await h.getCode(clientId, { redirectUri: REDIRECT });
         const missing = await h.redeem(clientId, code, v, { redirect_uri: undefined });
         expect(missing.status).toBe(400);
-        expect(missing.json.error).toBe('invalid_grant');
+        expect(missing.json.error).toBe('invalid_request');
         // Not used up: the identical value works.
         expect((await h.redeem(clientId, code, v)).status).toBe(200);
       });

@@ -3,6 +3,7 @@
  * client does, authorizes with the redirect URI it really uses, and redeems the code.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createResourceVerifier, type ResourceVerifier } from '../../src/resource/index.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { startCimdServer, type CimdServer } from '../helpers/cimd-server.js';
 import { challenge, postForm, verifier } from '../helpers/oauth.js';
@@ -65,6 +66,10 @@ async function flow(clientId: string, redirectUri: string, extra: Record<string,
   return token.json;
 }
 
+/** The MCP server's view: the gatehouse/resource verifier for MCP. */
+let verifierForMcp: ResourceVerifier | undefined;
+const mcpVerifier = () => (verifierForMcp ??= createResourceVerifier({ issuer: server.issuer, resource: MCP }));
+
 const aud = (jwt: unknown) => JSON.parse(Buffer.from(String(jwt).split('.')[1]!, 'base64url').toString()).aud;
 
 describe('real MCP client fixtures', () => {
@@ -98,8 +103,18 @@ describe('real MCP client fixtures', () => {
     const t = await flow(clientId, 'http://localhost:61234/callback', { resource: MCP, scope: 'mcp:read offline_access' });
     expect(t.scope).toBe('mcp:read offline_access');
     expect(t.refresh_token).toBeTruthy();
-    const r = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: t.refresh_token as string });
-    expect(r.status).toBe(200);
+    expect((await mcpVerifier().verify(t.access_token as string)).clientId).toBe(clientId);
+    // The refresh token rotates: each use returns a new one, which works in turn and keeps the resource.
+    let refresh = t.refresh_token as string;
+    for (let i = 0; i < 2; i++) {
+      const r = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: refresh });
+      expect(r.status).toBe(200);
+      expect(r.json.refresh_token).toBeTruthy();
+      expect(r.json.refresh_token).not.toBe(refresh);
+      expect(aud(r.json.access_token)).toBe(MCP);
+      await mcpVerifier().verify(r.json.access_token as string);
+      refresh = r.json.refresh_token as string;
+    }
   });
 
   it('Claude: the consent page names the document host and warns about localhost-only redirects', async () => {
@@ -117,15 +132,19 @@ describe('real MCP client fixtures', () => {
     expect(html).toContain('any program on this computer');
   });
 
-  it('Cursor: a private-use scheme redirect', async () => {
+  it('Cursor: a private-use scheme, an https and a loopback redirect in one registration, each usable', async () => {
+    const uris = ['cursor://anysphere.cursor-mcp/oauth/callback', 'https://www.cursor.com/agents/mcp/oauth/callback', 'http://127.0.0.1:61000/oauth/callback'];
     const id = await register({
       client_name: 'Cursor',
-      redirect_uris: ['cursor://anysphere.cursor-mcp/oauth/callback'],
+      redirect_uris: uris,
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'none',
     });
-    const t = await flow(id, 'cursor://anysphere.cursor-mcp/oauth/callback', { resource: MCP });
-    expect(aud(t.access_token)).toBe(MCP);
+    for (const uri of uris) {
+      const t = await flow(id, uri, { resource: MCP, scope: 'mcp:read' });
+      expect(aud(t.access_token), uri).toBe(MCP);
+      expect((await mcpVerifier().verify(t.access_token as string)).clientId, uri).toBe(id);
+    }
   });
 
   it('MCP Inspector: a browser client that needs CORS on register and token', async () => {

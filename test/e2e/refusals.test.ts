@@ -66,13 +66,13 @@ describe('token endpoint refusals', () => {
     expect(revoked).toBe(true);
   });
 
-  it('PKCE: a wrong verifier is invalid_grant; a missing one too (RFC 7636 §4.6)', async () => {
+  it('PKCE: a wrong verifier is invalid_grant (RFC 7636 §4.6); a missing one is invalid_request (OAuth 2.1 §3.2.4)', async () => {
     const clientId = await registerPublic();
     const a = await getCode(clientId);
     expect((await redeem(clientId, a.code, verifier())).json.error).toBe('invalid_grant');
     const b = await getCode(clientId, 'mcp:read', a.browser);
     const res = await postForm(url('/token'), { grant_type: 'authorization_code', client_id: clientId, code: b.code, redirect_uri: REDIRECT });
-    expect(res.json.error).toBe('invalid_grant');
+    expect(res.json.error).toBe('invalid_request');
   });
 
   it('a code redeemed with another redirect_uri or by another client is refused', async () => {
