@@ -357,11 +357,13 @@ export function contentTypeArb(usual: string): fc.Arbitrary<string | undefined> 
 export function authorizationArb(basicPairs: readonly (readonly [string, string])[], opts: { nul: boolean }): fc.Arbitrary<HeaderSpec['authorization']> {
   const str = stringArb(opts);
   const refs = basicPairs.flat();
-  const part: fc.Arbitrary<Val> = fc.oneof(refArb(refs, opts), str);
-  const pair = fc.tuple(fc.constantFrom(...basicPairs), mutationArb(opts), fc.boolean()).map(([[id, secret], m, bendSecret]): [Val, Val] => [
-    { ref: id, m: bendSecret ? 'as-is' : m },
-    { ref: secret, m: bendSecret ? m : 'as-is' },
-  ]);
+  const part: fc.Arbitrary<Val> = refs.length ? fc.oneof(refArb(refs, opts), str) : str;
+  const pair = basicPairs.length
+    ? fc.tuple(fc.constantFrom(...basicPairs), mutationArb(opts), fc.boolean()).map(([[id, secret], m, bendSecret]): [Val, Val] => [
+        { ref: id, m: bendSecret ? 'as-is' : m },
+        { ref: secret, m: bendSecret ? m : 'as-is' },
+      ])
+    : fc.tuple(part, part);
   return fc.oneof(
     { weight: 6, arbitrary: fc.constant(undefined) },
     { weight: 3, arbitrary: pair.map((basic) => ({ basic })) },
