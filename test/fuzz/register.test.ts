@@ -117,7 +117,7 @@ for (const store of FUZZ_STORES) {
       await fc.assert(
         fc.asyncProperty(body, headers, async (payload, h) => {
           const before = await clientCount();
-          const res = await server.inject({ method: 'POST', url: '/register', headers: buildHeaders(h, () => ''), payload });
+          const res = await server.inject({ method: 'POST', url: '/register', headers: buildHeaders(h, () => '', opts), payload });
           expectSafe(res, REGISTER_ERRORS);
           const after = await clientCount();
           if (res.status === 201) {

@@ -97,7 +97,7 @@ for (const store of FUZZ_STORES) {
           };
           const r = (name: string) => values[name]!;
           const payload = c.kind === 'form' ? encodeForm(c.pairs, r) : c.body;
-          const headers = buildHeaders(c.headers, r);
+          const headers = buildHeaders(c.headers, r, opts);
           const res = await server.inject({ method: 'POST', url: '/token', headers, payload });
           expectSafe(res, TOKEN_ERRORS);
           if (res.status === 200) {
