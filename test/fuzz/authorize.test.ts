@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomToken } from '../../src/core/crypto.js';
 import { signValue } from '../../src/http/cookies.js';
 import {
-  APP, bentArb, buildHeaders, encodeForm, expectSafe, formArb, FUZZ_STORES, headersArb, ISSUER, printStats, rawBodyArb, REDIRECT,
+  APP, bentArb, buildHeaders, encodeForm, expectSafe, formArb, FUZZ_STORES, headersArb, ISSUER, printStats, rarely, rawBodyArb, REDIRECT,
   refArb, runsFor, startFuzzServer, stringArb, SVC, template, timeoutFor, WEB, type FuzzServer, type Val,
 } from './harness.js';
 import { ALICE } from '../helpers/server.js';
@@ -57,7 +57,7 @@ for (const store of FUZZ_STORES) {
     const authorizeCase = fc.record({
       method: fc.constantFrom('GET', 'GET', 'POST'),
       query,
-      raw: fc.option(rawBodyArb(opts), { freq: 8 }),
+      raw: rarely(rawBodyArb(opts), 8),
       /** With alice's signed-in session cookie (she already consented to every client), or random cookies. */
       signedIn: fc.boolean(),
       headers: headersArb('application/x-www-form-urlencoded', [], opts),

@@ -158,7 +158,10 @@ const STACK = [/\bat [^\n]*\([^\n]*:\d+:\d+\)/, /^\s+at [^\n]+:\d+:\d+$/m, /\b(?
  */
 export function expectSafe(res: Sent, allowed: readonly string[]): void {
   if (STATS) {
-    const key = `${res.status} ${res.json?.error ?? ''} ${String(res.json?.error_description ?? '').slice(0, 70)}`;
+    // HTML pages: the error code and description of the error page, or the page's alert.
+    const page = /<code>([^<]*)<\/code><\/p><p>([^<]*)/.exec(res.body) ?? /role="alert">([^<]*)/.exec(res.body) ?? /<h1>([^<]*)/.exec(res.body);
+    const detail = res.json ? `${res.json.error ?? ''} ${String(res.json.error_description ?? '')}` : page ? page.slice(1).filter(Boolean).join(' ') : String(res.headers.location ?? '').replace(/[?&](code|state|iss)=[^&]*/g, '');
+    const key = `${res.status} ${detail.slice(0, 90)}`;
     STATS.set(key, (STATS.get(key) ?? 0) + 1);
   }
   const where = `${res.request}\n-> ${res.status} ${res.body.slice(0, 500)}`;
@@ -413,6 +416,10 @@ export function buildHeaders(spec: HeaderSpec, r: Resolver, opts: { nul: boolean
   if (!opts.nul && h.authorization && /^basic /i.test(h.authorization) && Buffer.from(h.authorization.slice(6), 'base64').includes(0)) delete h.authorization;
   return h;
 }
+
+/** `arb` in one case of `n`, else null. */
+export const rarely = <T>(arb: fc.Arbitrary<T>, n: number): fc.Arbitrary<T | null> =>
+  fc.oneof({ weight: n - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb });
 
 /** A raw body: random bytes, random text, or random JSON. */
 export function rawBodyArb(opts: { nul: boolean }): fc.Arbitrary<string | Buffer> {
