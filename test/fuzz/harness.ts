@@ -3,7 +3,7 @@
  * store and (fewer cases) on PostgreSQL, value arbitraries built from the real parameter names with hostile values,
  * and the checks every response must pass: no 5xx, answered within 2 s, no stack trace, an RFC error code.
  *
- * Runs per property: FUZZ_RUNS (default 150; `npm run fuzz` uses 5000). FUZZ_SEED replays a failure (fast-check
+ * Runs per property: FUZZ_RUNS (default 300; `npm run fuzz` uses 5000). FUZZ_SEED replays a failure (fast-check
  * prints the seed and path of a counterexample).
  */
 import { randomBytes, createHash } from 'node:crypto';
@@ -18,7 +18,7 @@ import { createGatehouse, createLogger, type Gatehouse } from '../../src/server.
 import { requireService } from '../helpers/services.js';
 import { ALICE, BOB } from '../helpers/server.js';
 
-export const RUNS = Math.max(1, Number(process.env.FUZZ_RUNS ?? 150));
+export const RUNS = Math.max(1, Number(process.env.FUZZ_RUNS ?? 300));
 if (process.env.FUZZ_SEED) fc.configureGlobal({ seed: Number(process.env.FUZZ_SEED) });
 
 export const ISSUER = 'http://localhost:9999';
