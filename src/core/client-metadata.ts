@@ -52,11 +52,29 @@ export type ClientMetadata = Pick<
 const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
 const AUTH_METHODS = new Set<TokenEndpointAuthMethod>(['none', 'client_secret_basic', 'client_secret_post']);
 
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * The first metadata field holding a string with an unpaired UTF-16 surrogate (JSON allows the escape, RFC 8259 §8.2
+ * leaves its meaning undefined, and PostgreSQL's jsonb refuses it): refused on every store alike.
+ */
+function unpairedSurrogateField(body: Record<string, unknown>): string | undefined {
+  for (const name of Object.keys(registrationRequestSchema.shape)) {
+    const value = body[name];
+    const strings = Array.isArray(value) ? value : [value];
+    if (strings.some((v) => typeof v === 'string' && UNPAIRED_SURROGATE.test(v))) return name;
+  }
+  return undefined;
+}
+
 /** Parses unknown JSON into a registration request, with clear invalid_client_metadata messages. */
 export function parseRegistrationRequest(body: unknown): RegistrationRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidClientMetadata('the registration request must be a JSON object');
   }
+  const unpaired = unpairedSurrogateField(body as Record<string, unknown>);
+  if (unpaired === 'redirect_uris') throw new InvalidRedirectUri('redirect_uris: must be well-formed Unicode');
+  if (unpaired) throw new InvalidClientMetadata(`${unpaired}: must be well-formed Unicode`);
   const result = registrationRequestSchema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0]!;

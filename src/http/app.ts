@@ -23,7 +23,7 @@ import { userinfoEndpoint } from '../endpoints/userinfo.js';
 import { consentPage, errorPage, loginPage } from '../ui/pages.js';
 import { PAGE_HEADERS } from '../ui/html.js';
 import { browserBinding, checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from './cookies.js';
-import { makeErrorHandler, StoreStatus, toOAuthError } from './errors.js';
+import { makeErrorHandler, sendOAuthError, StoreStatus, toOAuthError } from './errors.js';
 import type { SessionRecord } from '../storage/types.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
@@ -68,6 +68,9 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     trustProxy: config.trustProxy as boolean | string[],
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false },
+    // The router refuses a malformed percent-encoding or an over-long path parameter before any route or error
+    // handler runs; answer those as OAuth JSON too, not with Fastify's own body.
+    frameworkErrors: (err, _request, reply) => sendOAuthError(reply, toOAuthError(err, config.retryAfterSeconds)),
   });
   const storeStatus = new StoreStatus(logger);
   const issuerUrl = new URL(config.issuer);
