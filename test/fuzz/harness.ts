@@ -458,6 +458,7 @@ export async function mintCode(fz: FuzzServer, clientId: string, scope = ['openi
     clientId,
     userId: alice!.id,
     redirectUri: REDIRECT,
+    redirectUriSent: true,
     scope,
     resource: [],
     codeChallenge: createHash('sha256').update(verifier).digest('base64url'),
