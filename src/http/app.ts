@@ -24,6 +24,7 @@ import { consentPage, errorPage, loginPage } from '../ui/pages.js';
 import { PAGE_HEADERS } from '../ui/html.js';
 import { checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from './cookies.js';
 import { makeErrorHandler, StoreStatus, toOAuthError } from './errors.js';
+import { serverLimitOptions } from './limits.js';
 import type { SessionRecord } from '../storage/types.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
@@ -48,6 +49,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     trustProxy: config.trustProxy as boolean | string[],
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false },
+    ...serverLimitOptions(config.http),
   });
   const storeStatus = new StoreStatus(logger);
   const issuerUrl = new URL(config.issuer);
