@@ -206,6 +206,8 @@ export interface ClientStore {
    */
   deleteClient(clientId: string): Promise<boolean>;
   listClients(): Promise<ClientRecord[]>;
+  /** How many clients are stored (every source): cheap enough to ask on every registration. */
+  countClients(): Promise<number>;
 }
 
 export interface UserStore {
