@@ -25,6 +25,7 @@ import { PAGE_HEADERS } from '../ui/html.js';
 import { checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from './cookies.js';
 import { makeErrorHandler, StoreStatus, toOAuthError } from './errors.js';
 import { serverLimitOptions } from './limits.js';
+import { refuseNulCharacters } from './nul-guard.js';
 import type { SessionRecord } from '../storage/types.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
@@ -50,6 +51,8 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false },
     ...serverLimitOptions(config.http),
+    // Routing errors (malformed URL, over-long path parameter) get the same mapping as every other error.
+    frameworkErrors: (err, request, reply) => errorHandler(err, request, reply),
   });
   const storeStatus = new StoreStatus(logger);
   const issuerUrl = new URL(config.issuer);
@@ -61,7 +64,14 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, parseRawParams(body as string));
   });
-  app.setErrorHandler(makeErrorHandler(logger, storeStatus, config.retryAfterSeconds));
+  const isPagePath = (request: FastifyRequest) => {
+    const path = request.url.split('?', 1)[0]!;
+    return path === prefix + PATHS.authorize || path.startsWith(`${prefix}/interaction/`);
+  };
+  const errorHandler = makeErrorHandler(logger, storeStatus, config.retryAfterSeconds, isPagePath);
+  app.setErrorHandler(errorHandler);
+  // After body parsing, before any handler: no value may carry U+0000.
+  app.addHook('preValidation', async (request) => refuseNulCharacters(request));
   app.setNotFoundHandler((_req, reply) => {
     reply.code(404).type('application/json').send('{"error":"not_found","error_description":"no such endpoint"}');
   });

@@ -3,9 +3,19 @@
  * client cap (config `registration.rateLimit`, `registration.maxClients`) shared across replicas, NUL bytes refused
  * before they reach a store, and framework errors (bad URL, over-long path parameter) answered as OAuth errors.
  */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/server.js';
+import { FormBrowser } from '../helpers/browser.js';
+import { basic, challenge, postJson, verifier } from '../helpers/oauth.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { requireService } from '../helpers/services.js';
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -133,5 +143,202 @@ describe('connection limits (config http)', () => {
 
   it('refuses a headersTimeoutMs above requestTimeoutMs at start', async () => {
     await expect(start({ http: { requestTimeoutMs: 1000, headersTimeoutMs: 2000 } })).rejects.toThrow(/headersTimeoutMs/);
+  });
+});
+
+/** Log lines of a server, to prove a refusal logged no error and no stack trace. */
+function logSink(): { lines: string[]; logger: ReturnType<typeof createLogger> } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { lines, logger: createLogger('info', sink) };
+}
+
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const REDIRECT = 'http://127.0.0.1/callback';
+
+/** The stores a NUL byte is driven against: memory keeps it, PostgreSQL (and PGlite) cannot store it. */
+const nulStores = [
+  { name: 'memory', config: () => ({ storage: 'memory' }), available: async () => true, cleanup: async () => undefined },
+  {
+    name: 'postgres',
+    config: (isolation: string) => ({ storage: PG_URL, postgres: { schema: isolation } }),
+    available: () => requireService('postgres'),
+    cleanup: async (isolation: string) => {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${isolation} CASCADE`);
+      await client.end();
+    },
+  },
+  {
+    name: 'embedded',
+    config: (isolation: string) => ({ storage: join(tmpdir(), isolation) }),
+    available: async () => true,
+    cleanup: async (isolation: string) => rmSync(join(tmpdir(), isolation), { recursive: true, force: true }),
+  },
+] as const;
+
+for (const store of nulStores) {
+  describe(`a NUL byte in any request value (${store.name} store)`, () => {
+    const isolation = `gh_nul_${randomBytes(4).toString('hex')}`;
+    const { lines, logger } = logSink();
+    let server: TestServer | undefined;
+    let clientId = '';
+    let loginPage: { browser: FormBrowser; html: string; url: string } | undefined;
+    let available = false;
+
+    beforeAll(async () => {
+      available = await store.available();
+      if (!available) return;
+      server = await startServer(store.config(isolation), { logger });
+      const reg = await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+      expect(reg.status).toBe(201);
+      clientId = reg.json.client_id as string;
+      const browser = new FormBrowser();
+      const url = new URL(`${server.issuer}/authorize`);
+      url.search = new URLSearchParams({
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        code_challenge: challenge(verifier()),
+        code_challenge_method: 'S256',
+        scope: 'openid',
+      }).toString();
+      const step = await browser.follow(url.href, server.origin);
+      const html = await step.res.text();
+      expect(html).toContain('name="password"');
+      loginPage = { browser, html, url: step.url };
+    }, 60_000);
+
+    afterAll(async () => {
+      await server?.close();
+      if (available) await store.cleanup(isolation);
+    });
+
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const cases: { name: string; page: boolean; send: (issuer: string) => Promise<Response> }[] = [
+      {
+        name: 'authorize query',
+        page: true,
+        send: (issuer) => fetch(`${issuer}/authorize?client_id=a%00b&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT)}`),
+      },
+      {
+        name: 'token form',
+        page: false,
+        send: (issuer) => fetch(`${issuer}/token`, { method: 'POST', headers: form, body: 'grant_type=authorization_code&code=x&code_verifier=y&client_id=a%00b' }),
+      },
+      {
+        name: 'Basic header',
+        page: false,
+        send: (issuer) =>
+          fetch(`${issuer}/token`, { method: 'POST', headers: { ...form, authorization: basic('a\u0000b', 'secret') }, body: 'grant_type=client_credentials' }),
+      },
+      {
+        name: 'revoke form',
+        page: false,
+        send: (issuer) => fetch(`${issuer}/revoke`, { method: 'POST', headers: form, body: 'token=x&client_id=a%00b' }),
+      },
+      {
+        name: 'register JSON',
+        page: false,
+        send: (issuer) =>
+          fetch(`${issuer}/register`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', client_name: 'a\u0000b' }),
+          }),
+      },
+      {
+        name: 'RFC 7592 path',
+        page: false,
+        send: (issuer) => fetch(`${issuer}/register/a%00b`, { headers: { authorization: 'Bearer some-registration-token' } }),
+      },
+      {
+        name: 'login form',
+        page: true,
+        send: async (issuer) => {
+          const { action, fields } = FormBrowser.form(loginPage!.html, loginPage!.url);
+          expect(action.startsWith(`${issuer}/interaction/`)).toBe(true);
+          return loginPage!.browser.request(action, {
+            method: 'POST',
+            headers: form,
+            body: new URLSearchParams({ ...fields, username: 'a\u0000b', password: 'whatever it is' }).toString(),
+          });
+        },
+      },
+      { name: 'interaction path', page: true, send: (issuer) => fetch(`${issuer}/interaction/a%00b`) },
+    ];
+
+    for (const c of cases) {
+      it(`${c.name}: 400 invalid_request with no-store, never a 500, and no error or stack in the log`, async (ctx) => {
+        if (!available) return ctx.skip();
+        const before = lines.length;
+        const res = await c.send(server!.issuer);
+        const body = await res.text();
+        expect(res.status, body.slice(0, 300)).toBe(400);
+        expect(res.headers.get('cache-control')).toBe('no-store');
+        if (c.page) {
+          expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+          expect(body).toContain('<code>invalid_request</code>');
+        } else {
+          expect(JSON.parse(body)).toMatchObject({ error: 'invalid_request' });
+        }
+        const logged = lines.slice(before);
+        expect(logged.filter((l) => (JSON.parse(l) as { level: number }).level >= 50)).toEqual([]);
+        expect(logged.filter((l) => l.includes('"stack"'))).toEqual([]);
+      });
+    }
+
+    it('a literal "%00" (sent as %2500) is an ordinary value, not refused', async (ctx) => {
+      if (!available) return ctx.skip();
+      const res = await fetch(`${server!.issuer}/revoke`, { method: 'POST', headers: form, body: `token=x%2500y&client_id=${clientId}` });
+      expect(res.status).toBe(200);
+    });
+  });
+}
+
+describe('framework errors are OAuth errors', () => {
+  const checkJson = async (res: Response, status: number, notEchoed: string) => {
+    const body = await res.text();
+    expect(res.status).toBe(status);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(JSON.parse(body)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+    expect(body).not.toContain(notEchoed);
+  };
+  const checkPage = async (res: Response, status: number, notEchoed: string) => {
+    const body = await res.text();
+    expect(res.status).toBe(status);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(body).toContain('<code>invalid_request</code>');
+    expect(body).not.toContain(notEchoed);
+  };
+
+  it('a malformed URL (/%zz) answers 400 invalid_request JSON, without the URL', async () => {
+    const { lines, logger } = logSink();
+    const server = await start({}, { logger });
+    await checkJson(await fetch(`${server.origin}/%zzsecret-looking-path`), 400, 'secret-looking-path');
+    await checkJson(await fetch(`${server.origin}/register/%zzsecret`, { headers: { authorization: 'Bearer x' } }), 400, 'zzsecret');
+    expect(lines.filter((l) => (JSON.parse(l) as { level: number }).level >= 50)).toEqual([]);
+  });
+
+  it('an over-long path parameter answers 414 invalid_request JSON, without the URL', async () => {
+    const server = await start();
+    const long = 'L'.repeat(300);
+    await checkJson(await fetch(`${server.origin}/register/${long}`, { headers: { authorization: 'Bearer x' } }), 414, long.slice(0, 50));
+  });
+
+  it('on the browser pages (interaction) the same errors are the error page', async () => {
+    const server = await start();
+    const long = 'L'.repeat(300);
+    await checkPage(await fetch(`${server.origin}/interaction/${long}`), 414, long.slice(0, 50));
+    await checkPage(await fetch(`${server.origin}/interaction/%zzsecret`), 400, 'zzsecret');
   });
 });
