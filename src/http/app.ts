@@ -306,7 +306,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     return request.body;
   };
   app.post(prefix + PATHS.register, async (request, reply) =>
-    json(reply, 201, await registerClient(jsonBody(request), request.headers.authorization, deps)),
+    json(reply, 201, await registerClient(jsonBody(request), request.headers.authorization, deps, request.ip)),
   );
   app.get<{ Params: { id: string } }>(`${prefix}${PATHS.register}/:id`, async (request, reply) =>
     json(reply, 200, await readClientRegistration(request.params.id, request.headers.authorization, deps)),

@@ -354,6 +354,11 @@ export function rateLimitWindowEnd(now: number, windowMs: number): number {
   return (Math.floor(now / windowMs) + 1) * windowMs;
 }
 
+/** Whole seconds (at least 1) from `now` to the end of its window: the Retry-After of a refusal over a limit. */
+export function secondsUntilWindowEnd(now: number, windowMs: number): number {
+  return Math.max(1, Math.ceil((rateLimitWindowEnd(now, windowMs) - now) / 1000));
+}
+
 /** Backend liveness, for /health and for failing fast with 503. */
 export interface StoreHealth {
   /** Round-trips to the backend; throws StorageUnavailableError when it cannot be reached. */

@@ -9,8 +9,10 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
 import { createLogger } from '../../src/server.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { basic, challenge, postJson, verifier } from '../helpers/oauth.js';
@@ -341,4 +343,98 @@ describe('framework errors are OAuth errors', () => {
     await checkPage(await fetch(`${server.origin}/interaction/${long}`), 414, long.slice(0, 50));
     await checkPage(await fetch(`${server.origin}/interaction/%zzsecret`), 400, 'zzsecret');
   });
+});
+
+describe('registration rate limit and client cap', () => {
+  const WINDOW = 600;
+  const metadata = { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' };
+  const from = (address: string) => ({ 'x-forwarded-for': address });
+  /** A clock in the middle of the current window, so a test never straddles a window boundary. */
+  const midWindowClock = () => new ManualClock(Math.floor(Date.now() / (WINDOW * 1000)) * WINDOW * 1000 + (WINDOW * 1000) / 2);
+
+  it('N registrations per address, then 429 with Retry-After until the window ends; IPv6 counts per /64', async () => {
+    const clock = midWindowClock();
+    const server = await start({ trustProxy: true, registration: { rateLimit: { perIp: 3, windowSeconds: WINDOW } } }, { clock });
+    const register = (address: string) => postJson(`${server.issuer}/register`, metadata, from(address));
+    for (let i = 0; i < 3; i++) expect((await register('203.0.113.7')).status).toBe(201);
+    const refused = await register('203.0.113.7');
+    expect(refused.status).toBe(429);
+    expect(refused.json).toEqual({ error: 'temporarily_unavailable', error_description: expect.any(String) });
+    expect(refused.headers.get('cache-control')).toBe('no-store');
+    expect(Number(refused.headers.get('retry-after'))).toBe(WINDOW / 2);
+    // Another address has its own count; a whole IPv6 /64 shares one.
+    expect((await register('203.0.113.8')).status).toBe(201);
+    for (let i = 0; i < 3; i++) expect((await register(`2001:db8:1:2::${i + 1}`)).status).toBe(201);
+    expect((await register('2001:db8:1:2:ffff:ffff:ffff:ffff')).status).toBe(429);
+    expect((await register('2001:db8:1:3::1')).status).toBe(201);
+    // The next window starts afresh.
+    clock.advance((WINDOW / 2) * 1000);
+    expect((await register('203.0.113.7')).status).toBe(201);
+  });
+
+  it('is not applied when registration requires an initial access token', async () => {
+    const token = 'an-initial-access-token-of-enough-length';
+    const server = await start({ registration: { initialAccessToken: token, rateLimit: { perIp: 1, windowSeconds: WINDOW } } });
+    for (let i = 0; i < 3; i++) {
+      expect((await postJson(`${server.issuer}/register`, metadata, { authorization: `Bearer ${token}` })).status).toBe(201);
+    }
+  });
+
+  it('at registration.maxClients clients: 503 temporarily_unavailable until one is deleted', async () => {
+    const server = await start({ registration: { maxClients: 2 } });
+    const first = await postJson(`${server.issuer}/register`, metadata);
+    expect(first.status).toBe(201);
+    expect((await postJson(`${server.issuer}/register`, metadata)).status).toBe(201);
+    const full = await postJson(`${server.issuer}/register`, metadata);
+    expect(full.status).toBe(503);
+    expect(full.json).toEqual({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/cannot register more clients/) });
+    expect(full.headers.get('cache-control')).toBe('no-store');
+    const del = await fetch(first.json.registration_client_uri as string, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${first.json.registration_access_token as string}` },
+    });
+    expect(del.status).toBe(204);
+    expect((await postJson(`${server.issuer}/register`, metadata)).status).toBe(201);
+  });
+
+  const shared = [
+    { kind: 'postgres', config: (isolation: string) => ({ storage: PG_URL, postgres: { schema: isolation } }) },
+    { kind: 'redis', config: (isolation: string) => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }) },
+  ] as const;
+  for (const store of shared) {
+    it(`counters and the cap are shared by two instances on one ${store.kind} store`, async (ctx) => {
+      if (!(await requireService(store.kind))) return ctx.skip();
+      const isolation = `gh_reg_${randomBytes(4).toString('hex')}`;
+      const clock = midWindowClock();
+      const config = { ...store.config(isolation), trustProxy: true, registration: { rateLimit: { perIp: 3, windowSeconds: WINDOW }, maxClients: 5 } };
+      try {
+        const a = await start(config, { clock });
+        const b = await start(config, { clock });
+        const register = (server: TestServer, address: string) => postJson(`${server.issuer}/register`, metadata, from(address));
+        expect((await register(a, '198.51.100.1')).status).toBe(201);
+        expect((await register(b, '198.51.100.1')).status).toBe(201);
+        expect((await register(a, '198.51.100.1')).status).toBe(201);
+        expect((await register(b, '198.51.100.1')).status).toBe(429);
+        expect((await register(a, '198.51.100.1')).status).toBe(429);
+        // Five clients in the store, registered through either instance: both refuse the sixth.
+        expect((await register(b, '198.51.100.2')).status).toBe(201);
+        expect((await register(a, '198.51.100.3')).status).toBe(201);
+        expect((await register(a, '198.51.100.4')).status).toBe(503);
+        expect((await register(b, '198.51.100.4')).status).toBe(503);
+      } finally {
+        await Promise.all(servers.splice(0).map((s) => s.close()));
+        if (store.kind === 'postgres') {
+          const client = new pg.Client({ connectionString: PG_URL });
+          await client.connect();
+          await client.query(`DROP SCHEMA IF EXISTS ${isolation} CASCADE`);
+          await client.end();
+        } else {
+          const redis = new Redis(6379, '127.0.0.1');
+          const keys = await redis.keys(`${isolation}:*`);
+          if (keys.length) await redis.del(...keys);
+          redis.disconnect();
+        }
+      }
+    });
+  }
 });
