@@ -89,7 +89,22 @@ describe('connection limits (config http)', () => {
     // requestTimeoutMs plus one sweep of Node's connection check (a quarter of the smaller timeout) and slack.
     expect(ms).toBeGreaterThanOrEqual(900);
     expect(ms).toBeLessThan(4000);
-    expect(client.received()).toMatch(/^HTTP\/1\.1 408 /);
+    const [head, body] = client.received().split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 408 /);
+    expect(head).toMatch(/\r\ncache-control: no-store/i);
+    expect(JSON.parse(body!)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+  });
+
+  it('answers unparsable HTTP with RFC 6749 JSON (400, no-store) and closes', async () => {
+    const server = await start({ http });
+    const client = await rawClient(server.origin);
+    client.socket.write('GET /health?secret-looking HTTP/1.1\r\nHost: localhost\r\nBad Header\r\n\r\n');
+    expect(await client.closedWithin(4000)).toBeLessThan(4000);
+    const [head, body] = client.received().split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(head).toMatch(/\r\ncache-control: no-store/i);
+    expect(JSON.parse(body!)).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+    expect(client.received()).not.toContain('secret-looking');
   });
 
   it('closes a connection whose headers trickle in slower than headersTimeoutMs', async () => {
