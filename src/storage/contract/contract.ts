@@ -182,20 +182,6 @@ export function describeStorageContract(
         expect(listed).toEqual([updated, pub].sort(byKey((c) => c.clientId)));
       });
 
-      it('countClients counts each stored client once: replacing does not add, deleting subtracts', async () => {
-        expect(await store.countClients()).toBe(0);
-        const confidential = clientFixture(clock);
-        const pub = publicClientFixture(clock);
-        await store.saveClient(confidential);
-        await store.saveClient(pub);
-        await store.saveClient({ ...confidential, clientName: 'renamed', updatedAt: clock.now() + 1 });
-        expect(await store.countClients()).toBe(2);
-        expect(await store.deleteClient(pub.clientId)).toBe(true);
-        expect(await store.deleteClient(pub.clientId)).toBe(false);
-        expect(await store.countClients()).toBe(1);
-        expect(await store.countClients()).toBe((await store.listClients()).length);
-      });
-
       it('hands out copies: mutating a saved or returned record does not change the store', async () => {
         const client = clientFixture(clock);
         const expected = structuredClone(client);
@@ -239,6 +225,20 @@ export function describeStorageContract(
         expect(await store.getConsent(userId, other.clientId)).toEqual(otherConsent);
 
         expect(await store.deleteClient(doomed.clientId)).toBe(false);
+      });
+
+      it('countClients counts each stored client once: replacing does not add, deleting subtracts', async () => {
+        expect(await store.countClients()).toBe(0);
+        const confidential = clientFixture(clock);
+        const pub = publicClientFixture(clock);
+        await store.saveClient(confidential);
+        await store.saveClient(pub);
+        await store.saveClient({ ...confidential, clientName: 'renamed', updatedAt: clock.now() + 1 });
+        expect(await store.countClients()).toBe(2);
+        expect(await store.deleteClient(pub.clientId)).toBe(true);
+        expect(await store.deleteClient(pub.clientId)).toBe(false);
+        expect(await store.countClients()).toBe(1);
+        expect(await store.countClients()).toBe((await store.listClients()).length);
       });
     });
 
