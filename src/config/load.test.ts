@@ -53,7 +53,7 @@ describe('parseConfig defaults', () => {
       allowClientCredentials: false,
       enforceRegisteredScope: false,
       clientSecretTtl: 0,
-      rateLimit: { perIp: 20, windowSeconds: 3600 },
+      rateLimit: { perIp: 100, windowSeconds: 3600 },
       maxClients: 50_000,
     });
     expect(cfg.http).toEqual({

@@ -106,8 +106,8 @@ export const configSchema = z
          */
         rateLimit: z
           .object({
-            /** Registrations per address per window; 0 = no limit. */
-            perIp: z.number().int().min(0).default(20),
+            /** Registration requests (refused ones too, counted before any work) per address per window; 0 = no limit. */
+            perIp: z.number().int().min(0).default(100),
             /** Length of the fixed window, seconds; windows are aligned to multiples of it since the epoch. */
             windowSeconds: seconds(3600),
           })
