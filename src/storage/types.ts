@@ -345,6 +345,11 @@ export interface RateLimitStore {
   resetRateLimit(key: string): Promise<void>;
 }
 
+/** Whole seconds (at least 1) from `now` to the end of its window: the Retry-After of a refusal over a limit. */
+export function secondsUntilWindowEnd(now: number, windowMs: number): number {
+  return Math.max(1, Math.ceil((rateLimitWindowEnd(now, windowMs) - now) / 1000));
+}
+
 /**
  * End (epoch ms, exclusive) of the rate-limit window containing `now`: windows are aligned to multiples of
  * `windowMs` since the epoch. Throws RangeError unless `windowMs` is a positive integer.
@@ -352,11 +357,6 @@ export interface RateLimitStore {
 export function rateLimitWindowEnd(now: number, windowMs: number): number {
   if (!Number.isSafeInteger(windowMs) || windowMs <= 0) throw new RangeError('windowMs must be a positive integer');
   return (Math.floor(now / windowMs) + 1) * windowMs;
-}
-
-/** Whole seconds (at least 1) from `now` to the end of its window: the Retry-After of a refusal over a limit. */
-export function secondsUntilWindowEnd(now: number, windowMs: number): number {
-  return Math.max(1, Math.ceil((rateLimitWindowEnd(now, windowMs) - now) / 1000));
 }
 
 /** Backend liveness, for /health and for failing fast with 503. */
