@@ -49,7 +49,21 @@ describe('parseConfig defaults', () => {
       refreshRequiresOfflineAccess: false,
     });
     expect(cfg.signing).toEqual({ alg: 'ES256', additionalAlgs: ['RS256'], keyRefreshSeconds: 60 });
-    expect(cfg.registration).toEqual({ enabled: true, allowClientCredentials: false, enforceRegisteredScope: false, clientSecretTtl: 0 });
+    expect(cfg.registration).toEqual({
+      enabled: true,
+      allowClientCredentials: false,
+      enforceRegisteredScope: false,
+      clientSecretTtl: 0,
+      rateLimit: { perIp: 100, windowSeconds: 3600 },
+      maxClients: 50_000,
+    });
+    expect(cfg.http).toEqual({
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      connectionTimeoutMs: 60_000,
+      maxRequestsPerSocket: 1000,
+    });
     expect(cfg.clientIdMetadataDocuments).toMatchObject({ enabled: true, allowHttp: false, allowPrivateAddresses: false, maxBytes: 5120 });
     expect(cfg.session).toEqual({ ttl: 86400, cookieName: 'gatehouse_session' });
     expect(cfg.consent).toEqual({ ttl: 2_592_000 });

@@ -107,6 +107,26 @@ export const configSchema = z
         enforceRegisteredScope: z.boolean().default(false),
         /** Lifetime of client secrets issued by registration; 0 = never expire. */
         clientSecretTtl: z.number().int().min(0).default(0),
+        /**
+         * Registrations per client address (IPv6: per /64) per window, counted in the store so every replica shares
+         * one limit; over it POST /register answers 429 with Retry-After. Not applied when registration requires an
+         * initial access token. Behind a reverse proxy set `trustProxy`, or every client shares the proxy's address.
+         */
+        rateLimit: z
+          .object({
+            /** Registration requests (refused ones too, counted before any work) per address per window; 0 = no limit. */
+            perIp: z.number().int().min(0).default(100),
+            /** Length of the fixed window, seconds; windows are aligned to multiples of it since the epoch. */
+            windowSeconds: seconds(3600),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * Most clients the store may hold (all sources); at this many, open registration answers 503
+         * temporarily_unavailable until clients are deleted. 0 = no cap. Parallel registrations may overshoot by their
+         * number. Keep it below the memory store's 100000 records per map.
+         */
+        maxClients: z.number().int().min(0).default(50_000),
       })
       .strict()
       .prefault({}),
@@ -167,6 +187,29 @@ export const configSchema = z
         windowSeconds: seconds(900),
       })
       .strict()
+      .prefault({}),
+    /**
+     * HTTP server limits, so slow or idle connections cannot hold sockets (file descriptors) forever. Fastify's own
+     * defaults turn Node's request timeout off.
+     */
+    http: z
+      .object({
+        /** Time to receive a whole request (headers and body), ms; over it the server answers 408 and closes. */
+        requestTimeoutMs: z.number().int().positive().default(30_000),
+        /** Time to receive the request headers, ms; at most requestTimeoutMs. */
+        headersTimeoutMs: z.number().int().positive().default(10_000),
+        /** How long an idle keep-alive connection stays open, ms (behind a load balancer: above its idle timeout). */
+        keepAliveTimeoutMs: z.number().int().positive().default(5_000),
+        /** A socket with no traffic either way for this long is destroyed, ms; 0 = never. */
+        connectionTimeoutMs: z.number().int().min(0).default(60_000),
+        /** Requests served on one keep-alive connection before it is closed; 0 = unlimited. */
+        maxRequestsPerSocket: z.number().int().min(0).default(1000),
+      })
+      .strict()
+      .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, {
+        message: 'headersTimeoutMs must not exceed requestTimeoutMs',
+        path: ['headersTimeoutMs'],
+      })
       .prefault({}),
     /** Seconds a replica answers 503 with Retry-After while its store is unreachable. */
     retryAfterSeconds: z.number().int().positive().default(5),

@@ -11,7 +11,7 @@
 import { isIPv6 } from 'node:net';
 import { keyedHash } from '../core/crypto.js';
 import type { Deps } from '../context.js';
-import { rateLimitWindowEnd } from '../storage/types.js';
+import { secondsUntilWindowEnd } from '../storage/types.js';
 
 type ThrottleDeps = Pick<Deps, 'storage' | 'config' | 'clock' | 'pepper'>;
 
@@ -65,10 +65,11 @@ export async function admitLogin(username: string, address: string, deps: Thrott
   const windowMs = windowSeconds * 1000;
   const userKey = counterKey(deps.pepper, 'user', username.toLowerCase());
   const ipKey = counterKey(deps.pepper, 'ip', addressBucket(address));
-  const refuse = (limit: 'username' | 'ip'): LoginAdmission => {
-    const now = clock.now();
-    return { allowed: false, limit, retryAfterSeconds: Math.max(1, Math.ceil((rateLimitWindowEnd(now, windowMs) - now) / 1000)) };
-  };
+  const refuse = (limit: 'username' | 'ip'): LoginAdmission => ({
+    allowed: false,
+    limit,
+    retryAfterSeconds: secondsUntilWindowEnd(clock.now(), windowMs),
+  });
 
   if (maxFailuresPerIp > 0 && (await storage.peekRateLimit(ipKey, clock.now())) >= maxFailuresPerIp) return refuse('ip');
   if (maxFailuresPerUsername > 0 && (await storage.hitRateLimit(userKey, windowMs, clock.now())) > maxFailuresPerUsername) {

@@ -2,13 +2,14 @@
  * Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592). Secrets and registration access
  * tokens are returned once and stored hashed. Unknown client_ids are never auto-registered.
  */
-import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
+import { hashToken, keyedHash, randomId, randomToken, safeEqual } from '../core/crypto.js';
 import { newClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../core/errors.js';
 import { bearerToken } from '../core/params.js';
 import type { Deps } from '../context.js';
-import type { ClientRecord } from '../storage/types.js';
+import { secondsUntilWindowEnd, type ClientRecord } from '../storage/types.js';
+import { addressBucket } from './login-throttle.js';
 
 /** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
 export const REGISTRATION_PATH = '/register';
@@ -23,8 +24,36 @@ class RegistrationForbidden extends OAuthError {
   }
 }
 
-/** POST /register. Returns the 201 body. */
-export async function registerClient(body: unknown, authorization: string | undefined, deps: Deps): Promise<Record<string, unknown>> {
+/**
+ * Over the per-address registration limit (config `registration.rateLimit`): 429 (RFC 6585) with Retry-After. RFC 7591
+ * defines no code for it; temporarily_unavailable (RFC 6749 §4.1.2.1) is the registered code that says "retry later".
+ */
+class RegistrationRateLimited extends OAuthError {
+  constructor(retryAfterSeconds: number) {
+    super('temporarily_unavailable', 429, 'too many client registrations from this address; retry later', {
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    });
+  }
+}
+
+/**
+ * The store holds `registration.maxClients` clients: 503 temporarily_unavailable. Not a 4xx, since no change to the
+ * request would help (invalid_client_metadata would send the client hunting for a fault in its metadata); it lasts
+ * until clients are deleted, so no Retry-After is promised.
+ */
+class RegistryFull extends OAuthError {
+  constructor() {
+    super('temporarily_unavailable', 503, 'this server cannot register more clients at the moment; contact its operator');
+  }
+}
+
+/** POST /register. `address` is the client's IP (request.ip). Returns the 201 body. */
+export async function registerClient(
+  body: unknown,
+  authorization: string | undefined,
+  deps: Deps,
+  address: string,
+): Promise<Record<string, unknown>> {
   const { registration } = deps.config;
   if (!registration.enabled) throw new RegistrationForbidden('dynamic client registration is disabled');
   if (registration.initialAccessToken !== undefined) {
@@ -35,6 +64,12 @@ export async function registerClient(body: unknown, authorization: string | unde
         'www-authenticate': presented ? 'Bearer realm="gatehouse", error="invalid_token"' : 'Bearer realm="gatehouse"',
       });
     }
+  } else {
+    await limitOpenRegistration(address, deps);
+  }
+  if (registration.maxClients > 0 && (await deps.storage.countClients()) >= registration.maxClients) {
+    deps.logger.warn({ maxClients: registration.maxClients }, 'registration refused: the store holds registration.maxClients clients');
+    throw new RegistryFull();
   }
   const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);
   refuseUnallowedGrants(metadata.grantTypes, deps);
@@ -125,6 +160,20 @@ export async function deleteClientRegistration(clientId: string, authorization: 
   await deps.storage.deleteClient(clientId);
   deps.clients.forget?.(clientId);
   deps.logger.info({ clientId }, 'client deleted');
+}
+
+/**
+ * Counts the attempt against the address (IPv6: its /64, as for the login throttle) in the store's shared counters,
+ * before any work, so a burst of parallel requests cannot overshoot; refuses over `registration.rateLimit.perIp`.
+ */
+async function limitOpenRegistration(address: string, deps: Deps): Promise<void> {
+  const { perIp, windowSeconds } = deps.config.registration.rateLimit;
+  if (perIp === 0) return;
+  const windowMs = windowSeconds * 1000;
+  const key = `register:ip:${keyedHash(deps.pepper, `gatehouse registration limit\nip\n${addressBucket(address)}`)}`;
+  if ((await deps.storage.hitRateLimit(key, windowMs, deps.clock.now())) > perIp) {
+    throw new RegistrationRateLimited(secondsUntilWindowEnd(deps.clock.now(), windowMs));
+  }
 }
 
 /** Open registration must not hand out machine tokens: client_credentials needs explicit permission. */

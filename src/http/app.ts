@@ -23,7 +23,9 @@ import { userinfoEndpoint } from '../endpoints/userinfo.js';
 import { consentPage, errorPage, loginPage } from '../ui/pages.js';
 import { PAGE_HEADERS } from '../ui/html.js';
 import { browserBinding, checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from './cookies.js';
-import { makeErrorHandler, sendOAuthError, StoreStatus, toOAuthError } from './errors.js';
+import { makeErrorHandler, StoreStatus, toOAuthError } from './errors.js';
+import { serverLimitOptions } from './limits.js';
+import { refuseNulCharacters } from './nul-guard.js';
 import type { SessionRecord } from '../storage/types.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
@@ -68,9 +70,9 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     trustProxy: config.trustProxy as boolean | string[],
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false },
-    // The router refuses a malformed percent-encoding or an over-long path parameter before any route or error
-    // handler runs; answer those as OAuth JSON too, not with Fastify's own body.
-    frameworkErrors: (err, _request, reply) => sendOAuthError(reply, toOAuthError(err, config.retryAfterSeconds)),
+    ...serverLimitOptions(config.http),
+    // Routing errors (malformed URL, over-long path parameter) get the same mapping as every other error.
+    frameworkErrors: (err, request, reply) => errorHandler(err, request, reply),
   });
   const storeStatus = new StoreStatus(logger);
   const issuerUrl = new URL(config.issuer);
@@ -82,7 +84,14 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, parseRawParams(body as string));
   });
-  app.setErrorHandler(makeErrorHandler(logger, storeStatus, config.retryAfterSeconds));
+  const isPagePath = (request: FastifyRequest) => {
+    const path = request.url.split('?', 1)[0]!;
+    return path === prefix + PATHS.authorize || path.startsWith(`${prefix}/interaction/`);
+  };
+  const errorHandler = makeErrorHandler(logger, storeStatus, config.retryAfterSeconds, isPagePath);
+  app.setErrorHandler(errorHandler);
+  // After body parsing, before any handler: no value may carry U+0000.
+  app.addHook('preValidation', async (request) => refuseNulCharacters(request));
   app.setNotFoundHandler((_req, reply) => {
     reply.code(404).type('application/json').send('{"error":"not_found","error_description":"no such endpoint"}');
   });
@@ -329,7 +338,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     return request.body;
   };
   app.post(prefix + PATHS.register, async (request, reply) =>
-    json(reply, 201, await registerClient(jsonBody(request), request.headers.authorization, deps)),
+    json(reply, 201, await registerClient(jsonBody(request), request.headers.authorization, deps, request.ip)),
   );
   app.get<{ Params: { id: string } }>(`${prefix}${PATHS.register}/:id`, async (request, reply) =>
     json(reply, 200, await readClientRegistration(request.params.id, request.headers.authorization, deps)),

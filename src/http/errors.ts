@@ -1,11 +1,14 @@
 /**
- * The one mapper from thrown errors to HTTP responses: OAuth errors become RFC 6749 §5.2 JSON with no-store;
- * an unreachable store becomes 503 temporarily_unavailable with Retry-After; anything else is a server_error
- * that reveals nothing (the cause goes to the log).
+ * The one mapper from thrown errors to HTTP responses: OAuth errors become RFC 6749 §5.2 JSON with no-store (or the
+ * error page on the browser-facing paths); an unreachable store becomes 503 temporarily_unavailable with Retry-After;
+ * anything else is a server_error that reveals nothing (the cause goes to the log). Fastify's own routing errors
+ * (malformed URL, over-long path parameter) come here too, via the `frameworkErrors` option.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { InvalidRequest, OAuthError, ServerError, StorageUnavailableError, TemporarilyUnavailable } from '../core/errors.js';
+import { PAGE_HEADERS } from '../ui/html.js';
+import { errorPage } from '../ui/pages.js';
 
 /** Tracks the store's reachability so a failure is logged once per state change, not once per request. */
 export class StoreStatus {
@@ -36,7 +39,12 @@ export function toOAuthError(err: unknown, retryAfterSeconds: number): OAuthErro
   if (err instanceof StorageUnavailableError) return new TemporarilyUnavailable(retryAfterSeconds, { cause: err });
   const code = (err as { code?: string }).code;
   const status = (err as { statusCode?: number }).statusCode;
+  // Descriptions never echo the URL or body: they may carry codes or tokens, and the client knows what it sent.
   switch (code) {
+    case 'FST_ERR_BAD_URL':
+      return new InvalidRequest('the request URL is malformed');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return withStatus(new InvalidRequest('a path segment of the request URL is too long'), 414);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return withStatus(new InvalidRequest('the request body is too large'), 413);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -64,12 +72,25 @@ export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyR
   return reply.type('application/json').send(JSON.stringify(error.toJSON()));
 }
 
-/** Fastify error handler: logs server errors with their cause, maps everything to OAuth JSON. */
-export function makeErrorHandler(logger: Logger, storeStatus: StoreStatus, retryAfterSeconds: number) {
+/**
+ * Fastify error handler (also its `frameworkErrors`): logs unexpected errors with their cause, maps everything to
+ * OAuth JSON, or to the error page when `isPage` says the request came from a browser page (authorize, interaction).
+ */
+export function makeErrorHandler(
+  logger: Logger,
+  storeStatus: StoreStatus,
+  retryAfterSeconds: number,
+  isPage: (request: FastifyRequest) => boolean = () => false,
+) {
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toOAuthError(err, retryAfterSeconds);
     if (err instanceof StorageUnavailableError) storeStatus.failed(err);
-    else if (error.status >= 500) logger.error({ err, url: request.routeOptions.url, detail: error.detail }, 'request failed');
+    // A deliberate refusal with a 5xx status (e.g. a full client registry) is not a failure worth a stack trace.
+    else if (error.code === 'server_error') logger.error({ err, url: request.routeOptions?.url, detail: error.detail }, 'request failed');
+    if (isPage(request)) {
+      reply.code(error.status).headers({ ...PAGE_HEADERS, ...error.headers });
+      return reply.send(errorPage(error));
+    }
     return sendOAuthError(reply, error);
   };
 }

@@ -228,6 +228,8 @@ export interface ClientStore {
    */
   deleteClient(clientId: string): Promise<boolean>;
   listClients(): Promise<ClientRecord[]>;
+  /** How many clients are stored (every source): cheap enough to ask on every registration. */
+  countClients(): Promise<number>;
 }
 
 export interface UserStore {
@@ -369,6 +371,11 @@ export interface RateLimitStore {
   peekRateLimit(key: string, now: number): Promise<number>;
   /** Deletes the counter of `key` (e.g. after a successful sign-in), so the next hit counts 1. Idempotent. */
   resetRateLimit(key: string): Promise<void>;
+}
+
+/** Whole seconds (at least 1) from `now` to the end of its window: the Retry-After of a refusal over a limit. */
+export function secondsUntilWindowEnd(now: number, windowMs: number): number {
+  return Math.max(1, Math.ceil((rateLimitWindowEnd(now, windowMs) - now) / 1000));
 }
 
 /**

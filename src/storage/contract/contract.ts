@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
+import { InvalidRequest } from '../../core/errors.js';
 import type {
   AccessTokenRef,
   ClientRecord,
@@ -128,6 +129,42 @@ export function describeStorageContract(
       });
     });
 
+    describe('values containing U+0000', () => {
+      // PostgreSQL cannot hold a NUL byte in text or jsonb; such a value is the request's fault, so a backend either
+      // handles it or refuses it as invalid_request (HTTP 400), never with an error that would become a 500.
+      const NUL = 'a\u0000b';
+      const handledOrInvalidRequest = async (what: string, op: () => Promise<unknown>) => {
+        const outcome = await op().then(
+          () => 'ok',
+          (err: unknown) => (err instanceof InvalidRequest ? 'invalid_request' : `${what}: ${String(err)}`),
+        );
+        expect(['ok', 'invalid_request']).toContain(outcome);
+      };
+
+      it('reads by a key with a NUL byte find nothing or are refused as invalid_request', async () => {
+        await handledOrInvalidRequest('getClient', async () => expect(await store.getClient(NUL)).toBeUndefined());
+        await handledOrInvalidRequest('getUserByUsername', async () => expect(await store.getUserByUsername(NUL)).toBeUndefined());
+        await handledOrInvalidRequest('getInteraction', async () => expect(await store.getInteraction(NUL)).toBeUndefined());
+        await handledOrInvalidRequest('getSession', async () => expect(await store.getSession(NUL)).toBeUndefined());
+        await handledOrInvalidRequest('consumeAuthorizationCode', async () =>
+          expect(await store.consumeAuthorizationCode(NUL)).toEqual({ status: 'not_found' }),
+        );
+      });
+
+      it('writes of a NUL byte (text and JSON fields) are stored intact or refused as invalid_request', async () => {
+        const client = { ...clientFixture(clock), clientName: NUL, contacts: [NUL] };
+        await handledOrInvalidRequest('saveClient', async () => {
+          await store.saveClient(client);
+          expect(await store.getClient(client.clientId)).toEqual(client);
+        });
+        const user = { ...userFixture(clock), name: NUL };
+        await handledOrInvalidRequest('saveUser', async () => {
+          await store.saveUser(user);
+          expect(await store.getUser(user.id)).toEqual(user);
+        });
+      });
+    });
+
     describe('clients', () => {
       it('saves, reads, replaces and lists clients', async () => {
         const confidential = clientFixture(clock);
@@ -211,6 +248,20 @@ export function describeStorageContract(
         expect(await store.getConsent(userId, other.clientId)).toEqual(otherConsent);
 
         expect(await store.deleteClient(doomed.clientId)).toBe(false);
+      });
+
+      it('countClients counts each stored client once: replacing does not add, deleting subtracts', async () => {
+        expect(await store.countClients()).toBe(0);
+        const confidential = clientFixture(clock);
+        const pub = publicClientFixture(clock);
+        await store.saveClient(confidential);
+        await store.saveClient(pub);
+        await store.saveClient({ ...confidential, clientName: 'renamed', updatedAt: clock.now() + 1 });
+        expect(await store.countClients()).toBe(2);
+        expect(await store.deleteClient(pub.clientId)).toBe(true);
+        expect(await store.deleteClient(pub.clientId)).toBe(false);
+        expect(await store.countClients()).toBe(1);
+        expect(await store.countClients()).toBe((await store.listClients()).length);
       });
     });
 

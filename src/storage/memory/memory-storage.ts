@@ -392,6 +392,10 @@ export class MemoryStorage implements Storage {
     return existed;
   }
 
+  async countClients(): Promise<number> {
+    return this.clients.size; // clients never expire
+  }
+
   async listClients(): Promise<ClientRecord[]> {
     return this.clients.live(this.clock.now()).map(([, client]) => copy(client));
   }

@@ -19,7 +19,7 @@ export interface RedisKeys {
 
   /** STRING: client JSON. No TTL. */
   client(clientId: string): string;
-  /** SET of client ids (listClients). No TTL. Same slot as client records. */
+  /** SET of client ids (listClients, countClients). No TTL. Same slot as client records. */
   readonly clients: string;
 
   /** STRING: user JSON. No TTL. */

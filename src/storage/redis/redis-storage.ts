@@ -178,6 +178,10 @@ export class RedisStorage implements Storage {
     return deleted === 1;
   }
 
+  async countClients(): Promise<number> {
+    return this.guard(() => this.client.scard(this.keys.clients));
+  }
+
   async listClients(): Promise<ClientRecord[]> {
     const ids = await this.guard(() => this.client.smembers(this.keys.clients));
     const clients = await this.mget<ClientRecord>(ids.map((id) => this.keys.client(id)));

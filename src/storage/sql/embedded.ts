@@ -9,7 +9,7 @@ import { StorageUnavailableError } from '../../core/errors.js';
 import { StorageLockedError } from '../index.js';
 import type { StoreOptions } from '../options.js';
 import type { Storage } from '../types.js';
-import { SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
+import { mapUnstorableValue, SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
 
 /**
  * Creates the embedded store in `dir` (created if missing; `memory://` keeps it in memory, for tests). Call `init()`
@@ -121,6 +121,11 @@ class PgliteExecutor implements SqlExecutor {
 async function run<R>(db: PGlite | Transaction, text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
   // PGlite does not turn undefined into NULL the way pg does.
   const values = params?.map((v) => (v === undefined ? null : v));
-  const res = await db.query<R>(text, values);
+  let res;
+  try {
+    res = await db.query<R>(text, values);
+  } catch (err) {
+    throw mapUnstorableValue(err);
+  }
   return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
 }

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { StorageUnavailableError } from '../../core/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type { Storage } from '../types.js';
-import { SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
+import { mapUnstorableValue, SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
 
 /** Default number of pooled connections per replica. */
 export const DEFAULT_POOL_SIZE = 10;
@@ -249,7 +249,7 @@ class PgExecutor implements SqlExecutor {
 
   private mapError(err: unknown): unknown {
     if (err instanceof StorageUnavailableError) return err;
-    if (!isConnectionError(err)) return err;
+    if (!isConnectionError(err)) return mapUnstorableValue(err);
     this.health.failed(err);
     const reason = err instanceof Error ? err.message : String(err);
     return new StorageUnavailableError(`postgres unavailable: ${reason}`, { cause: err });

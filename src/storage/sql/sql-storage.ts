@@ -4,6 +4,7 @@
  * stay exactly-once when many replicas share one database. Lock order is always grant row, then its tokens.
  */
 import type { Clock } from '../../core/clock.js';
+import { InvalidRequest } from '../../core/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type {
   AccessTokenRef,
@@ -51,6 +52,20 @@ export interface SqlExecutor extends SqlQueryable {
 
 /** Default period of the background cleanup, ms. */
 export const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
+
+/**
+ * SQLSTATEs of a value PostgreSQL cannot hold: a NUL byte in text (22021) or `\u0000` in jsonb (22P05). The request
+ * carried it, so it is the client's error (400), never a server error. The HTTP edge refuses NUL bytes before they get
+ * here; this is the backstop for any path it misses.
+ */
+const UNSTORABLE_VALUE_SQLSTATES = new Set(['22021', '22P05']);
+
+/** Drivers pass every statement error through this: unstorable values become invalid_request, the rest stay. */
+export function mapUnstorableValue(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !UNSTORABLE_VALUE_SQLSTATES.has(code)) return err;
+  return new InvalidRequest('the request contains a character that is not allowed (U+0000)', { cause: err });
+}
 
 /** SQLSTATEs worth retrying a whole transaction for (serialization failure, deadlock). */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -207,6 +222,11 @@ export class SqlStorage implements Storage {
       await tx.query(`DELETE FROM ${this.t.interactions} WHERE client_id = $1`, [clientId]);
       return deleted.rowCount > 0;
     });
+  }
+
+  async countClients(): Promise<number> {
+    const { rows } = await this.db.query<{ count: unknown }>(`SELECT count(*) AS count FROM ${this.t.clients}`);
+    return Number(rows[0]?.count ?? 0);
   }
 
   async listClients(): Promise<ClientRecord[]> {
