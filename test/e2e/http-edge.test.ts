@@ -9,7 +9,6 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
@@ -17,7 +16,7 @@ import { createLogger } from '../../src/server.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { basic, challenge, postJson, verifier } from '../helpers/oauth.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { requireService } from '../helpers/services.js';
+import { dropIsolation, requireService } from '../helpers/services.js';
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -438,17 +437,7 @@ describe('registration rate limit and client cap', () => {
         expect((await register(b, '198.51.100.4')).status).toBe(503);
       } finally {
         await Promise.all(servers.splice(0).map((s) => s.close()));
-        if (store.kind === 'postgres') {
-          const client = new pg.Client({ connectionString: PG_URL });
-          await client.connect();
-          await client.query(`DROP SCHEMA IF EXISTS ${isolation} CASCADE`);
-          await client.end();
-        } else {
-          const redis = new Redis(6379, '127.0.0.1');
-          const keys = await redis.keys(`${isolation}:*`);
-          if (keys.length) await redis.del(...keys);
-          redis.disconnect();
-        }
+        await dropIsolation(store.kind, isolation);
       }
     });
   }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResourceVerifier, type ResourceVerifier } from '../../src/resource/index.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { startCimdServer, type CimdServer } from '../helpers/cimd-server.js';
-import { challenge, postForm, verifier } from '../helpers/oauth.js';
+import { authorizeThroughPages, challenge, postForm, verifier } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 
 const MCP = 'https://mcp.example.com/mcp';
@@ -39,19 +39,7 @@ async function register(metadata: Record<string, unknown>, origin?: string) {
 
 /** authorize (pages) -> code -> token, with the redirect URI the client uses at run time. */
 async function flow(clientId: string, redirectUri: string, extra: Record<string, string | string[]> = {}, origin?: string) {
-  const v = verifier();
-  const u = new URL(`${server.issuer}/authorize`);
-  const params: Record<string, string | string[]> = {
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    response_type: 'code',
-    code_challenge: challenge(v),
-    code_challenge_method: 'S256',
-    state: 'st',
-    ...extra,
-  };
-  for (const [k, val] of Object.entries(params)) for (const one of Array.isArray(val) ? val : [val]) u.searchParams.append(k, one);
-  const callback = await new FormBrowser().authorize(u.href, server.origin, ALICE);
+  const { callback, verifier: v } = await authorizeThroughPages(server, clientId, redirectUri, ALICE, extra);
   expect(callback.href.startsWith(redirectUri.split('?')[0]!)).toBe(true);
   expect(callback.searchParams.get('iss')).toBe(server.issuer);
   const code = callback.searchParams.get('code');

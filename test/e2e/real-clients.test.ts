@@ -5,8 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResourceVerifier, type ResourceVerifier } from '../../src/resource/index.js';
-import { FormBrowser } from '../helpers/browser.js';
-import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
+import { authorizeThroughPages, postForm, postJson } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 
 const MCP = 'https://mcp.example.com/mcp';
@@ -15,19 +14,7 @@ type Params = Record<string, string | string[]>;
 
 /** authorize (pages) → code → token; `tokenExtra` adds form fields (client_secret, resource) to the token request. */
 async function flow(server: TestServer, clientId: string, redirectUri: string, extra: Params = {}, tokenExtra: Params = {}) {
-  const v = verifier();
-  const u = new URL(`${server.issuer}/authorize`);
-  const params: Params = {
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    response_type: 'code',
-    code_challenge: challenge(v),
-    code_challenge_method: 'S256',
-    state: 'st',
-    ...extra,
-  };
-  for (const [k, val] of Object.entries(params)) for (const one of Array.isArray(val) ? val : [val]) u.searchParams.append(k, one);
-  const callback = await new FormBrowser().authorize(u.href, server.origin, ALICE);
+  const { callback, verifier: v } = await authorizeThroughPages(server, clientId, redirectUri, ALICE, extra);
   expect(callback.origin + callback.pathname).toBe(redirectUri);
   expect(callback.searchParams.get('state')).toBe('st');
   expect(callback.searchParams.get('iss')).toBe(server.issuer);

@@ -28,3 +28,30 @@ export async function postJson(url: string, payload: unknown, headers: Record<st
 
 export const basic = (id: string, secret: string) =>
   `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+/**
+ * Authorizes `clientId` through the real login and consent pages as `user` (PKCE S256, state `st`) and returns the
+ * callback URL and the verifier; `extra` adds or overrides authorization parameters (repeatable as arrays).
+ */
+export async function authorizeThroughPages(
+  server: { issuer: string; origin: string },
+  clientId: string,
+  redirectUri: string,
+  user: { username: string; password: string },
+  extra: Record<string, string | string[]> = {},
+): Promise<{ callback: URL; verifier: string }> {
+  const { FormBrowser } = await import('./browser.js');
+  const v = verifier();
+  const u = new URL(`${server.issuer}/authorize`);
+  const params: Record<string, string | string[]> = {
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    response_type: 'code',
+    code_challenge: challenge(v),
+    code_challenge_method: 'S256',
+    state: 'st',
+    ...extra,
+  };
+  for (const [k, val] of Object.entries(params)) for (const one of Array.isArray(val) ? val : [val]) u.searchParams.append(k, one);
+  return { callback: await new FormBrowser().authorize(u.href, server.origin, user), verifier: v };
+}

@@ -30,3 +30,20 @@ export async function requireService(kind: keyof typeof PORTS): Promise<boolean>
   console.warn(`SKIPPING: ${msg}`);
   return false;
 }
+
+/** Removes what a test stored under `isolation`: its PostgreSQL schema, or its Redis keys (`isolation:*`). */
+export async function dropIsolation(kind: keyof typeof PORTS, isolation: string): Promise<void> {
+  if (kind === 'postgres') {
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${isolation} CASCADE`);
+    await client.end();
+    return;
+  }
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(6379, '127.0.0.1');
+  const keys = await redis.keys(`${isolation}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+}

@@ -9,13 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import { FormBrowser } from '../helpers/browser.js';
 import { basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, freePort } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { requireService } from '../helpers/services.js';
+import { dropIsolation, requireService } from '../helpers/services.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const REDIRECT = 'http://127.0.0.1/callback';
@@ -103,17 +101,7 @@ for (const store of stores) {
       for (const r of replicas) r.proc.kill('SIGTERM');
       await proxy.stop();
       if (!(await available)) return;
-      if (store.kind === 'postgres') {
-        const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS ${isolation} CASCADE`);
-        await client.end();
-      } else {
-        const redis = new Redis(6379, '127.0.0.1');
-        const keys = await redis.keys(`${isolation}:*`);
-        if (keys.length) await redis.del(...keys);
-        redis.disconnect();
-      }
+      await dropIsolation(store.kind, isolation);
     });
 
     it('runs one flow across replicas A, B and C, then survives the store going away', async (ctx) => {
