@@ -202,6 +202,22 @@ describe('header injection', () => {
   });
 });
 
+describe('Host header injection', () => {
+  // A server that builds its URLs from Host / X-Forwarded-Host would advertise the attacker's endpoints (or send the
+  // browser there): the issuer comes from configuration only.
+  it('metadata and the interaction redirect ignore a forged Host and X-Forwarded-Host', async () => {
+    const forged = { host: 'evil.example.com', 'x-forwarded-host': 'evil.example.com', 'x-forwarded-proto': 'https' };
+    const meta = await server.gatehouse.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server', headers: forged });
+    expect(meta.body).not.toContain('evil.example.com');
+    expect(meta.json().authorization_endpoint).toBe(`${server.issuer}/authorize`);
+    const clientId = (await register()).client_id;
+    const q = new URLSearchParams({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params });
+    const res = await server.gatehouse.app.inject({ method: 'GET', url: `/authorize?${q}`, headers: forged });
+    expect(res.statusCode).toBe(303);
+    expect(String(res.headers.location)).toMatch(/^\/interaction\//);
+  });
+});
+
 describe('XSS through client metadata and reflected input', () => {
   const XSS = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'';
 
@@ -261,6 +277,18 @@ describe('XSS through client metadata and reflected input', () => {
     const page = await fetch(url(`/interaction/${encodeURIComponent(XSS)}`));
     expect(page.status).toBe(400);
     expect(await page.text()).not.toContain('<script>alert');
+  });
+
+  // The username is echoed into the login form after a failed attempt: attribute injection.
+  it('a username with markup is escaped when the login form comes back', async () => {
+    const clientId = (await register()).client_id;
+    const browser = new FormBrowser();
+    const step = await browser.follow(authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params }), server.origin);
+    const res = await browser.submit(await step.res.text(), step.url, server.origin, { username: `"><script>alert(1)</script>`, password: 'x' });
+    expect(res.res.status).toBe(401);
+    const html = await res.res.text();
+    expect(html).not.toContain('<script>alert');
+    expect(html).toContain('value="&quot;&gt;&lt;script&gt;');
   });
 
   // The consent page names the client by a host the user can check, never only by the name it chose.
@@ -359,6 +387,8 @@ describe('CSRF and session fixation', () => {
     const fresh = /gatehouse_session=([^;]+)/.exec(login.headers.getSetCookie().join())?.[1];
     expect(fresh).toBeDefined();
     expect(fresh).not.toBe(planted);
+    // Not readable by scripts, not sent on cross-site posts.
+    expect(login.headers.getSetCookie().find((c) => c.startsWith(SESSION_COOKIE))).toMatch(/HttpOnly.*SameSite=Lax/);
     const { storage } = server.gatehouse.deps;
     const sessionId = (signed: string) => signed.slice(0, signed.lastIndexOf('.'));
     expect((await storage.getSession(sessionId(planted)))?.userId).not.toBe((await storage.getSession(sessionId(fresh!)))?.userId);
@@ -412,6 +442,25 @@ describe('token confusion', () => {
       const res = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: clientId, refresh_token: token });
       expect(res.status).toBe(400);
       expect(res.json.error).toBe('invalid_grant');
+    }
+  });
+
+  // RFC 6750 §2.3 / MCP: access tokens must not travel in the query string, so /userinfo does not read one there.
+  it('an access token in the query string of /userinfo is not accepted', async () => {
+    const res = await fetch(url(`/userinfo?access_token=${encodeURIComponent(tokens.access_token!)}`));
+    expect(res.status).toBe(401);
+  });
+
+  // alg=none and a re-signed copy: the claims of a real token with the signature stripped or replaced.
+  it('an unsigned (alg=none) or re-signed copy of a real access token is refused at /userinfo and by the toolkit', async () => {
+    const [, payload] = tokens.access_token!.split('.');
+    const header = (h: object) => Buffer.from(JSON.stringify(h)).toString('base64url');
+    const unsigned = `${header({ alg: 'none', typ: 'at+jwt' })}.${payload}.`;
+    const hmac = `${header({ alg: 'HS256', typ: 'at+jwt' })}.${payload}.${Buffer.from('forged').toString('base64url')}`;
+    const verify = createResourceVerifier({ issuer: server.issuer, resource: clientId });
+    for (const forged of [unsigned, hmac]) {
+      expect((await userinfo(forged)).status).toBe(401);
+      await expect(verify.verify(forged)).rejects.toMatchObject({ code: 'invalid_token' });
     }
   });
 
