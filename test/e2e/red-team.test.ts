@@ -533,6 +533,37 @@ describe('audience confusion at the resource toolkit', () => {
   );
 });
 
+describe('cross-client use and widening', () => {
+  // Client B (any registrant) tries to revoke client A's grant: RFC 7009 §2.1 says only the client it was issued to.
+  it("another client's revocation request answers 200 but leaves the refresh token working", async () => {
+    const a = (await register()).client_id;
+    const b = (await register()).client_id;
+    const t = (await tokensFor(a, 'mcp:read', RESOURCE_A)).json;
+    const revoke = await postForm(url('/revoke'), { client_id: b, token: t.refresh_token! });
+    expect(revoke.status).toBe(200);
+    const still = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: a, refresh_token: t.refresh_token! });
+    expect(still.status).toBe(200);
+  });
+
+  // A refresh (or the code exchange) asking for a resource the user never approved: audience widening.
+  it('a refresh token for resource A cannot mint a token for resource B (invalid_target)', async () => {
+    const a = (await register()).client_id;
+    const t = (await tokensFor(a, 'mcp:read', RESOURCE_A)).json;
+    const wider = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: a, refresh_token: t.refresh_token!, resource: RESOURCE_B });
+    expect(wider.status).toBe(400);
+    expect(wider.json.error).toBe('invalid_target');
+  });
+
+  it('a code authorized without a resource cannot be exchanged for a resource-bound token', async () => {
+    const a = (await register()).client_id;
+    const { v, params } = pkce();
+    const cb = await new FormBrowser().authorize(authorizeUrl({ client_id: a, redirect_uri: LOOPBACK, response_type: 'code', scope: 'mcp:read', ...params }), server.origin, ALICE);
+    const res = await postForm(url('/token'), { grant_type: 'authorization_code', client_id: a, code: cb.searchParams.get('code')!, code_verifier: v, redirect_uri: LOOPBACK, resource: RESOURCE_A });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe('invalid_target');
+  });
+});
+
 describe('user enumeration', () => {
   /** One failed sign-in: status, page text with the echoed username removed, and elapsed ms. */
   async function attempt(username: string) {
