@@ -11,7 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { Writable } from 'node:stream';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createGatehouse, createLogger } from '../../src/server.js';
 import { createResourceVerifier } from '../../src/resource/index.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { startCimdServer, type CimdServer } from '../helpers/cimd-server.js';
@@ -63,6 +66,46 @@ async function tokens(s: TestServer, clientId: string, scope: string, browser = 
   expect(res.status, JSON.stringify(res.json)).toBe(200);
   return res.json as Record<string, string>;
 }
+
+describe('discovery and communication security', () => {
+  // Security considerations: an AS that offers OpenID Connect Discovery must list code_challenge_methods_supported.
+  it('both well-known documents list code_challenge_methods_supported = [S256]', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const meta = await (await fetch(`${server.origin}${path}`)).json();
+      expect(meta.issuer, path).toBe(server.issuer);
+      expect(meta.code_challenge_methods_supported, path).toEqual(['S256']);
+    }
+  });
+
+  // Every AS endpoint must be https: TLS is the deployment's (usually a proxy's), so Gatehouse warns at start when the
+  // issuer is plain http on a host other than loopback, and stays quiet for local development.
+  it('warns at start about a non-loopback http issuer, not about a loopback one', async () => {
+    const warnings = async (issuer: string) => {
+      const lines: string[] = [];
+      const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+      const g = await createGatehouse(parseConfig({ storage: 'memory', issuer, users: [ALICE], passwordHashing: { log2N: 14 } }), { logger: createLogger('warn', sink) });
+      await g.close();
+      return lines.join('');
+    };
+    expect(await warnings('http://auth.example.com')).toContain('the issuer is not https');
+    expect(await warnings('http://127.0.0.1:9999')).not.toContain('the issuer is not https');
+    expect(await warnings('https://auth.example.com')).not.toContain('the issuer is not https');
+  });
+});
+
+describe('resource parameter: canonical server URI', () => {
+  // The canonical form is lower-case scheme and host, but an upper-case spelling should be accepted: the token's
+  // audience is the configured canonical URI, so the MCP server's verifier accepts it.
+  it('an upper-case scheme and host map to the configured resource, and the token is for it', async () => {
+    const clientId = (await register(server)).client_id;
+    const { v, params } = pkce();
+    const shouted = 'HTTPS://MCP.EXAMPLE.COM/mcp';
+    const cb = await new FormBrowser().authorize(authorizeUrl(server, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'mcp:read', resource: shouted, ...params }), server.origin, ALICE);
+    const res = await postForm(`${server.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code: cb.searchParams.get('code')!, code_verifier: v, redirect_uri: REDIRECT, resource: shouted });
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    await expect(createResourceVerifier({ issuer: server.issuer, resource: RESOURCE }).verify(res.json.access_token as string)).resolves.toMatchObject({ audience: [RESOURCE] });
+  });
+});
 
 describe('RFC 9207 iss on every authorization response, errors included', () => {
   it('advertises authorization_response_iss_parameter_supported', async () => {
