@@ -13,6 +13,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createGatehouse, createLogger } from '../../src/server.js';
 import { createResourceVerifier } from '../../src/resource/index.js';
@@ -168,6 +169,48 @@ describe('Client ID Metadata Document required fields', () => {
     expect(r.location).toBeNull();
     expect(r.html).toContain('invalid_client');
     expect(r.html).toContain(field);
+  });
+});
+
+describe('Client ID Metadata Document caching follows the HTTP caching headers', () => {
+  // Within the configured bounds (minCacheSeconds 60, maxCacheSeconds 24 h by default): max-age is honoured, no-store
+  // and no-cache are never cached, a tiny max-age is raised to the minimum, a huge one capped at the maximum.
+  it.each([
+    ['max-age=600', 'max-age=600', [599, 601]],
+    ['no-store', 'no-store', [0, 1]],
+    ['no-cache', 'no-cache, max-age=600', [0, 1]],
+    ['a max-age below the minimum', 'max-age=5', [59, 61]],
+    ['a max-age above the maximum', 'max-age=999999999', [24 * 3600 - 1, 24 * 3600 + 1]],
+  ])('%s', async (_name, cacheControl, [stillCached, refetched]: number[]) => {
+    const clock = new ManualClock(Date.now());
+    const s = await startServer({ clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: cimd.caFile, timeoutMs: 2000 } }, { clock });
+    try {
+      const path = `/cache-${randomBytes(4).toString('hex')}.json`;
+      const clientId = `${cimd.origin}${path}`;
+      let fetches = 0;
+      cimd.docs.set(path, {
+        headers: { 'cache-control': cacheControl },
+        get body() {
+          fetches++;
+          return JSON.stringify({ client_id: clientId, client_name: 'cached', redirect_uris: [REDIRECT] });
+        },
+      });
+      const open = async () => {
+        const res = await fetch(authorizeUrl(s, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', ...pkce().params }), { redirect: 'manual' });
+        expect(res.status).toBe(303);
+      };
+      await open();
+      expect(fetches).toBe(1);
+      const start = clock.now();
+      clock.set(start + stillCached! * 1000);
+      await open();
+      expect(fetches, 'still cached').toBe(stillCached === 0 ? 2 : 1);
+      clock.set(start + refetched! * 1000);
+      await open();
+      expect(fetches, 'fetched again').toBe(stillCached === 0 ? 3 : 2);
+    } finally {
+      await s.close();
+    }
   });
 });
 
