@@ -670,6 +670,28 @@ describe('registration abuse', () => {
     expect((await server.gatehouse.deps.storage.getClient(b.client_id))?.redirectUris).toEqual([GOOD, LOOPBACK]);
   });
 
+  // RFC 7592 §2.2: an update may not choose the client's secret, nor smuggle in what registration refuses.
+  it('an RFC 7592 update cannot set a chosen client_secret, a javascript: redirect or another client_id', async () => {
+    const reg = await postJson(url('/register'), { redirect_uris: [GOOD], token_endpoint_auth_method: 'client_secret_basic' });
+    expect(reg.status).toBe(201);
+    const { client_id: id, client_secret: secret, registration_access_token: rat } = reg.json;
+    const put = (body: Record<string, unknown>) =>
+      fetch(url(`/register/${encodeURIComponent(id)}`), {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${rat}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ client_id: id, redirect_uris: [GOOD], token_endpoint_auth_method: 'client_secret_basic', ...body }),
+      });
+    for (const body of [{ client_secret: 'attacker-chosen-secret' }, { client_secret: 42 }, { redirect_uris: ['javascript:alert(1)'] }, { client_id: 'admin' }]) {
+      const res = await put(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+    }
+    const chosen = await postForm(url('/introspect'), { token: 'x' }, { authorization: basic(id, 'attacker-chosen-secret') });
+    expect(chosen.status).toBe(401);
+    // The current secret may be repeated (RFC 7592 §2.2), and still works afterwards.
+    expect((await put({ client_secret: secret, client_name: 'renamed' })).status).toBe(200);
+    expect((await postForm(url('/introspect'), { token: 'x' }, { authorization: basic(id, secret) })).status).toBe(200);
+  });
+
   // A registration that tries to plant a metadata-document-shaped client_id to impersonate a CIMD client.
   it('a dynamic client cannot take a URL client_id of a metadata document', async () => {
     const docId = `${cimd.origin}/victim.json`;
