@@ -564,6 +564,36 @@ describe('cross-client use and widening', () => {
   });
 });
 
+describe('consent reuse', () => {
+  // The user approved the client for resource A; a silent request for resource B (or a wider scope) must not ride on it.
+  it('consent for resource A is not reused for resource B or for more scope', async () => {
+    const clientId = (await register()).client_id;
+    const browser = new FormBrowser();
+    await tokensFor(clientId, 'mcp:read', RESOURCE_A, browser);
+    const silent = async (extra: Record<string, string>) => {
+      const r = await browser.request(authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', prompt: 'none', scope: 'mcp:read', ...pkce().params, ...extra }));
+      return new URL(r.headers.get('location')!).searchParams;
+    };
+    expect((await silent({ resource: RESOURCE_A })).get('code')).toBeTruthy();
+    expect((await silent({ resource: RESOURCE_B })).get('error')).toBe('consent_required');
+    expect((await silent({ resource: RESOURCE_A, scope: 'mcp:read openid' })).get('error')).toBe('consent_required');
+  });
+
+  // Replaying the approval POST (a double submit, or an attacker with the page) must not mint a second code.
+  it('a replayed consent approval issues no second code', async () => {
+    const clientId = (await register()).client_id;
+    const browser = new FormBrowser();
+    const step = await browser.follow(authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', scope: 'openid', ...pkce().params }), server.origin);
+    const consent = await browser.submit(await step.res.text(), step.url, server.origin, { username: ALICE.username, password: ALICE.password });
+    const html = await consent.res.text();
+    const first = await browser.submit(html, consent.url, server.origin, { decision: 'approve' });
+    expect(new URL(first.callback!).searchParams.get('code')).toBeTruthy();
+    const again = await browser.submit(html, consent.url, server.origin, { decision: 'approve' });
+    expect(again.callback).toBeUndefined();
+    expect(again.res.status).toBe(400);
+  });
+});
+
 describe('user enumeration', () => {
   /** One failed sign-in: status, page text with the echoed username removed, and elapsed ms. */
   async function attempt(username: string) {
