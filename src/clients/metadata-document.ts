@@ -1,7 +1,8 @@
 /**
  * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document, MCP 2025-11-25): a client_id that is
  * an https URL names a JSON document with the client's metadata. Fetched SSRF-safely (clients/ssrf.ts), validated
- * (its client_id must equal the URL; no shared secrets), cached per its HTTP caching headers within bounds.
+ * (its client_id must equal the URL; client_name and redirect_uris present; no shared secrets), cached per its HTTP
+ * caching headers within bounds.
  */
 import { InvalidClient, InvalidClientMetadata, OAuthError } from '../core/errors.js';
 import { validateClientMetadata, parseRegistrationRequest } from '../core/client-metadata.js';
@@ -111,6 +112,13 @@ export class MetadataDocumentResolver implements ClientResolver {
     }
     if (Array.isArray(d.grant_types) && d.grant_types.includes('client_credentials')) {
       throw new InvalidClient('client metadata document clients cannot use client_credentials');
+    }
+    // MCP 2026-07-28 client registration: a document must carry client_id, client_name and redirect_uris.
+    if (typeof d.client_name !== 'string' || d.client_name.trim() === '') {
+      throw new InvalidClient('client metadata document must include a client_name');
+    }
+    if (!Array.isArray(d.redirect_uris) || d.redirect_uris.length === 0) {
+      throw new InvalidClient('client metadata document must include redirect_uris');
     }
     let metadata;
     try {

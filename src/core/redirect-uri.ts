@@ -12,7 +12,8 @@ export type RedirectUriProblem =
   | 'insecure_scheme'
   | 'web_client_non_https'
   | 'has_userinfo'
-  | 'bad_loopback_port';
+  | 'bad_loopback_port'
+  | 'has_control_or_space';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
@@ -42,6 +43,9 @@ export function checkRedirectUriForRegistration(
   raw: string,
   applicationType: 'web' | 'native',
 ): RedirectUriProblem | undefined {
+  // WHATWG URL parsing drops tabs and newlines and trims spaces and controls, so such a URI would be validated as
+  // another string than the one stored, matched and shown: refuse it outright.
+  if (/[\u0000-\u0020\u007f-\u009f]/.test(raw)) return 'has_control_or_space';
   let url: URL;
   try {
     url = new URL(raw);
@@ -67,6 +71,8 @@ export function describeRedirectUriProblem(problem: RedirectUriProblem, uri: str
       return `redirect_uri ${JSON.stringify(uri)} is not an absolute URI`;
     case 'has_fragment':
       return `redirect_uri ${JSON.stringify(uri)} must not contain a fragment`;
+    case 'has_control_or_space':
+      return `redirect_uri ${JSON.stringify(uri)} must not contain spaces or control characters`;
     case 'has_userinfo':
       return `redirect_uri ${JSON.stringify(uri)} must not contain user info`;
     case 'http_not_loopback':

@@ -78,6 +78,12 @@ describe('resolveResources (RFC 8707 §2)', () => {
       expect(() => resolveResources(['https://mcp.example.com///'], allowed)).toThrow(InvalidTarget);
     });
 
+    it('maps an upper-case scheme or host to the configured form, never the path (MCP canonical server URI)', () => {
+      expect(resolveResources(['HTTPS://MCP.EXAMPLE.COM/'], allowed)).toEqual(['https://mcp.example.com/']);
+      expect(resolveResources(['https://MCP.example.com'], allowed)).toEqual(['https://mcp.example.com/']);
+      expect(resolveResources(['Https://API.Example.com/v1/'], allowed)).toEqual(['https://api.example.com/v1']);
+    });
+
     it('de-duplicates after mapping', () => {
       expect(resolveResources(['https://mcp.example.com', 'https://mcp.example.com/'], allowed)).toEqual([
         'https://mcp.example.com/',
@@ -92,6 +98,8 @@ describe('resolveResources (RFC 8707 §2)', () => {
       'https://api.example.com/v',
       'http://mcp.example.com/',
       'https://MCP.example.com/x',
+      'https://api.example.com/V1',
+      'https://user@MCP.example.com/',
     ])('refuses an unknown resource with invalid_target: %s', (value) => {
       expect(targetError(() => resolveResources([value], allowed)).description).toBe(
         `resource is not served by this authorization server: ${value}`,

@@ -3,7 +3,8 @@ import { InvalidTarget } from './errors.js';
 
 /**
  * Validates `resource` values (RFC 8707 §2) and maps each to its configured canonical form when it differs from
- * one only by a trailing slash (clients disagree on `https://mcp.example.com` vs `https://mcp.example.com/`).
+ * one only by a trailing slash (clients disagree on `https://mcp.example.com` vs `https://mcp.example.com/`) or by the
+ * case of its scheme and host.
  * When `allowed` is non-empty, any other resource is refused with invalid_target.
  */
 export function resolveResources(values: readonly string[], allowed: readonly string[]): string[] {
@@ -28,7 +29,16 @@ export function resolveResources(values: readonly string[], allowed: readonly st
 
 function canonicalResource(value: string, allowed: readonly string[]): string | undefined {
   if (allowed.length === 0) return value;
-  if (allowed.includes(value)) return value;
-  const alt = value.endsWith('/') ? value.slice(0, -1) : `${value}/`;
-  return allowed.includes(alt) ? alt : undefined;
+  // MCP (canonical server URI): scheme and host are case-insensitive, so an upper-case spelling maps too.
+  for (const candidate of new Set([value, lowerSchemeAndHost(value)])) {
+    if (allowed.includes(candidate)) return candidate;
+    const alt = candidate.endsWith('/') ? candidate.slice(0, -1) : `${candidate}/`;
+    if (allowed.includes(alt)) return alt;
+  }
+  return undefined;
+}
+
+/** `HTTPS://MCP.Example.COM/Path` -> `https://mcp.example.com/Path`: only the scheme and authority (no userinfo). */
+function lowerSchemeAndHost(value: string): string {
+  return value.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#@]*(?=[/?#]|$)/i, (prefix) => prefix.toLowerCase());
 }

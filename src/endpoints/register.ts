@@ -3,7 +3,7 @@
  * tokens are returned once and stored hashed. Unknown client_ids are never auto-registered.
  */
 import { hashToken, keyedHash, randomId, randomToken, safeEqual } from '../core/crypto.js';
-import { newClientSecret } from '../core/client-auth.js';
+import { newClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../core/errors.js';
 import { bearerToken } from '../core/params.js';
@@ -136,6 +136,11 @@ export async function updateClientRegistration(
     // RFC 7592 §2.2: a client_secret in the body must be the current one; we hold only its hash, so refuse others.
     if ('registration_access_token' in b || 'registration_client_uri' in b || 'client_secret_expires_at' in b || 'client_id_issued_at' in b) {
       throw new InvalidClientMetadata('server-managed fields must not be sent in an update');
+    }
+    if ('client_secret' in b) {
+      const sent = b.client_secret;
+      const current = typeof sent === 'string' && client.clientSecretHash !== undefined && (await verifyClientSecret(sent, client.clientSecretHash, deps.pepper));
+      if (!current) throw new InvalidClientMetadata('client_secret in the body must be the current secret (a client cannot choose its own)');
     }
   }
   const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);

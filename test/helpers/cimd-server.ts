@@ -10,6 +10,8 @@ export interface CimdDoc {
   body: string;
   type?: string;
   delayMs?: number;
+  /** Extra response headers (e.g. cache-control). */
+  headers?: Record<string, string>;
 }
 
 export interface CimdServer {
@@ -31,7 +33,7 @@ export async function startCimdServer(): Promise<CimdServer> {
   const server: Server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
     const doc = docs.get(req.url ?? '');
     if (!doc) return void res.writeHead(404).end();
-    setTimeout(() => res.writeHead(doc.status ?? 200, { 'content-type': doc.type ?? 'application/json' }).end(doc.body), doc.delayMs ?? 0);
+    setTimeout(() => res.writeHead(doc.status ?? 200, { 'content-type': doc.type ?? 'application/json', ...doc.headers }).end(doc.body), doc.delayMs ?? 0);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const origin = `https://localhost:${(server.address() as { port: number }).port}`;
