@@ -24,6 +24,7 @@ import { consentPage, errorPage, loginPage } from '../ui/pages.js';
 import { PAGE_HEADERS } from '../ui/html.js';
 import { browserBinding, checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from './cookies.js';
 import { makeErrorHandler, StoreStatus, toOAuthError } from './errors.js';
+import { requestIdFor, sendRequestId } from './request-id.js';
 import type { SessionRecord } from '../storage/types.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
@@ -68,7 +69,11 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     trustProxy: config.trustProxy as boolean | string[],
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: false },
+    // X-Request-Id is read (validated) by requestIdFor, not taken verbatim by Fastify.
+    requestIdHeader: false,
+    genReqId: requestIdFor,
   });
+  app.addHook('onSend', sendRequestId);
   const storeStatus = new StoreStatus(logger);
   const issuerUrl = new URL(config.issuer);
   const prefix = issuerUrl.pathname.replace(/\/$/, '');
@@ -148,9 +153,9 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   const sendPage = (reply: FastifyReply, status: number, html: string) => reply.code(status).headers(PAGE_HEADERS).send(html);
   const pageError = (reply: FastifyReply, err: unknown) => {
     const error = toOAuthError(err, config.retryAfterSeconds);
-    if (error.status >= 500) logger.error({ err }, 'interaction failed');
+    if (error.status >= 500) reply.log.error({ err }, 'interaction failed');
     for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
-    return sendPage(reply, error.status, errorPage(error));
+    return sendPage(reply, error.status, errorPage(error, reply.request.id));
   };
   const interactionPath = (id: string) => `${prefix}/interaction/${encodeURIComponent(id)}`;
   const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
@@ -212,7 +217,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
       const outcome = await authorizeEndpoint(raw, await currentSession(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return reply.header('cache-control', 'no-store').redirect(outcome.location, 303);
       if (outcome.kind === 'interaction') return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
-      return sendPage(reply, outcome.error.status, errorPage(outcome.error));
+      return sendPage(reply, outcome.error.status, errorPage(outcome.error, request.id));
     } catch (err) {
       return pageError(reply, err);
     }

@@ -6,6 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { InvalidRequest, OAuthError, ServerError, StorageUnavailableError, TemporarilyUnavailable } from '../core/errors.js';
+import { REQUEST_ID_HEADER } from './request-id.js';
 
 /** Tracks the store's reachability so a failure is logged once per state change, not once per request. */
 export class StoreStatus {
@@ -60,6 +61,8 @@ function withStatus(error: OAuthError, status: number): OAuthError {
 /** Sends an OAuth error as JSON (never a stack trace). */
 export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
   reply.code(error.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
+  // Also here for replies that skip the onSend hooks (Fastify's frameworkErrors).
+  reply.header(REQUEST_ID_HEADER, reply.request.id);
   for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
   return reply.type('application/json').send(JSON.stringify(error.toJSON()));
 }
@@ -69,7 +72,7 @@ export function makeErrorHandler(logger: Logger, storeStatus: StoreStatus, retry
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toOAuthError(err, retryAfterSeconds);
     if (err instanceof StorageUnavailableError) storeStatus.failed(err);
-    else if (error.status >= 500) logger.error({ err, url: request.routeOptions.url, detail: error.detail }, 'request failed');
+    else if (error.status >= 500) request.log.error({ err, url: request.routeOptions.url, detail: error.detail }, 'request failed');
     return sendOAuthError(reply, error);
   };
 }
