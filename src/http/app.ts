@@ -103,7 +103,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     const path = request.url.split('?', 1)[0]!;
     if (!corsPaths.has(path) && !path.startsWith(prefix + PATHS.register + '/')) return;
     reply.header('access-control-allow-origin', '*');
-    reply.header('access-control-expose-headers', 'WWW-Authenticate, Retry-After');
+    reply.header('access-control-expose-headers', 'WWW-Authenticate, Retry-After, X-Request-Id');
     if (request.method === 'OPTIONS') {
       reply
         .code(204)

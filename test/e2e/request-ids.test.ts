@@ -103,6 +103,11 @@ describe('request ids', () => {
     }
   });
 
+  it('browser clients may read it on CORS responses', async () => {
+    const res = await fetch(`${server.issuer}/.well-known/oauth-authorization-server`, { headers: { origin: 'https://inspector.example' } });
+    expect(res.headers.get('access-control-expose-headers')?.split(/,\s*/).map((h) => h.toLowerCase())).toContain('x-request-id');
+  });
+
   it('an error page shows the request id (given or generated)', async () => {
     const given = await fetch(authorizeUrl('unknown-client'), { headers: { 'x-request-id': 'support-ticket-42' } });
     expect(given.status).toBe(400);
