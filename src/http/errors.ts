@@ -61,8 +61,6 @@ function withStatus(error: OAuthError, status: number): OAuthError {
 /** Sends an OAuth error as JSON (never a stack trace). */
 export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyReply {
   reply.code(error.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
-  // Also here for replies that skip the onSend hooks (Fastify's frameworkErrors).
-  reply.header(REQUEST_ID_HEADER, reply.request.id);
   for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
   return reply.type('application/json').send(JSON.stringify(error.toJSON()));
 }
@@ -71,6 +69,8 @@ export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyR
 export function makeErrorHandler(logger: Logger, storeStatus: StoreStatus, retryAfterSeconds: number) {
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toOAuthError(err, retryAfterSeconds);
+    // Also here for replies that skip the onSend hooks (Fastify's frameworkErrors).
+    reply.header(REQUEST_ID_HEADER, request.id);
     if (err instanceof StorageUnavailableError) storeStatus.failed(err);
     else if (error.status >= 500) request.log.error({ err, url: request.routeOptions.url, detail: error.detail }, 'request failed');
     return sendOAuthError(reply, error);
