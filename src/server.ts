@@ -54,7 +54,11 @@ export const LOG_REDACT_PATHS = [
 
 /** Creates the pino logger with redaction. */
 export function createLogger(level: Config['logLevel'], destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'gatehouse' } }, destination);
+  return pino(
+    // ISO times: readable in `journalctl`/`docker logs` and by log shippers without a conversion step.
+    { level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'gatehouse' }, timestamp: pino.stdTimeFunctions.isoTime },
+    destination,
+  );
 }
 
 export interface GatehouseOptions {

@@ -26,6 +26,7 @@ import { browserBinding, checkCsrf, csrfToken, newBrowserNonce, parseCookies, se
 import { makeErrorHandler, StoreStatus, toOAuthError } from './errors.js';
 import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
+import { requestIdFor, sendRequestId } from './request-id.js';
 import type { SessionRecord } from '../storage/types.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
@@ -73,7 +74,11 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     ...serverLimitOptions(config.http),
     // Routing errors (malformed URL, over-long path parameter) get the same mapping as every other error.
     frameworkErrors: (err, request, reply) => errorHandler(err, request, reply),
+    // X-Request-Id is read (validated) by requestIdFor, not taken verbatim by Fastify.
+    requestIdHeader: false,
+    genReqId: requestIdFor,
   });
+  app.addHook('onSend', sendRequestId);
   const storeStatus = new StoreStatus(logger);
   const issuerUrl = new URL(config.issuer);
   const prefix = issuerUrl.pathname.replace(/\/$/, '');
@@ -110,7 +115,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     const path = request.url.split('?', 1)[0]!;
     if (!corsPaths.has(path) && !path.startsWith(prefix + PATHS.register + '/')) return;
     reply.header('access-control-allow-origin', '*');
-    reply.header('access-control-expose-headers', 'WWW-Authenticate, Retry-After');
+    reply.header('access-control-expose-headers', 'WWW-Authenticate, Retry-After, X-Request-Id');
     if (request.method === 'OPTIONS') {
       reply
         .code(204)
@@ -160,9 +165,9 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   const sendPage = (reply: FastifyReply, status: number, html: string) => reply.code(status).headers(PAGE_HEADERS).send(html);
   const pageError = (reply: FastifyReply, err: unknown) => {
     const error = toOAuthError(err, config.retryAfterSeconds);
-    if (error.status >= 500) logger.error({ err }, 'interaction failed');
+    if (error.status >= 500) reply.log.error({ err }, 'interaction failed');
     for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
-    return sendPage(reply, error.status, errorPage(error));
+    return sendPage(reply, error.status, errorPage(error, reply.request.id));
   };
   const interactionPath = (id: string) => `${prefix}/interaction/${encodeURIComponent(id)}`;
   const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
@@ -224,7 +229,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
       const outcome = await authorizeEndpoint(raw, await currentSession(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return reply.header('cache-control', 'no-store').redirect(outcome.location, 303);
       if (outcome.kind === 'interaction') return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
-      return sendPage(reply, outcome.error.status, errorPage(outcome.error));
+      return sendPage(reply, outcome.error.status, errorPage(outcome.error, request.id));
     } catch (err) {
       return pageError(reply, err);
     }

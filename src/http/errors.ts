@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { InvalidRequest, OAuthError, ServerError, StorageUnavailableError, TemporarilyUnavailable } from '../core/errors.js';
 import { PAGE_HEADERS } from '../ui/html.js';
 import { errorPage } from '../ui/pages.js';
+import { REQUEST_ID_HEADER } from './request-id.js';
 
 /** Tracks the store's reachability so a failure is logged once per state change, not once per request. */
 export class StoreStatus {
@@ -84,12 +85,14 @@ export function makeErrorHandler(
 ) {
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toOAuthError(err, retryAfterSeconds);
+    // Also here for replies that skip the onSend hooks (Fastify's frameworkErrors).
+    reply.header(REQUEST_ID_HEADER, request.id);
     if (err instanceof StorageUnavailableError) storeStatus.failed(err);
     // A deliberate refusal with a 5xx status (e.g. a full client registry) is not a failure worth a stack trace.
-    else if (error.code === 'server_error') logger.error({ err, url: request.routeOptions?.url, detail: error.detail }, 'request failed');
+    else if (error.code === 'server_error') request.log.error({ err, url: request.routeOptions?.url, detail: error.detail }, 'request failed');
     if (isPage(request)) {
       reply.code(error.status).headers({ ...PAGE_HEADERS, ...error.headers });
-      return reply.send(errorPage(error));
+      return reply.send(errorPage(error, request.id));
     }
     return sendOAuthError(reply, error);
   };

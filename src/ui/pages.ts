@@ -111,10 +111,14 @@ ${warnings}
   );
 }
 
-/** An error that cannot be redirected to the client. Shows the code and a safe description only. */
-export function errorPage(error: OAuthError): string {
+/**
+ * An error that cannot be redirected to the client. Shows the code and a safe description only, and the request id
+ * so a user's report can be matched with the server's log line.
+ */
+export function errorPage(error: OAuthError, requestId?: string): string {
+  const reference = requestId ? `<p class="muted">Request id: <code>${esc(requestId)}</code></p>` : '';
   return layout(
     'Authorization error',
-    `<h1>Something went wrong</h1><p class="error"><code>${esc(error.code)}</code></p><p>${esc(error.description)}</p>`,
+    `<h1>Something went wrong</h1><p class="error"><code>${esc(error.code)}</code></p><p>${esc(error.description)}</p>${reference}`,
   );
 }
