@@ -17,7 +17,7 @@ import {
   requireBearerAuth,
   ResourceAuthError,
   type RequestAuth,
-} from '../../src/resource/index.js';
+} from 'gatehouse/resource';
 
 export const READ_SCOPE = 'mcp:read';
 export const WRITE_SCOPE = 'mcp:write';
@@ -72,15 +72,18 @@ export async function startExampleMcpServer(options: { port: number; issuer: str
   );
   app.use('/mcp', express.json({ limit: '256kb' }));
   app.use('/mcp', requireBearerAuth(verifier));
-  // Step-up (MCP 2025-11-25): a tool that needs more scope gets 403 insufficient_scope naming it.
+  // Step-up (MCP 2025-11-25): a tool that needs more scope gets 403 insufficient_scope. The challenge names the scopes
+  // already granted plus the missing ones, because clients (the MCP SDK among them) authorize for exactly that list.
   app.use('/mcp', (req, res, next) => {
     const body = req.body as { method?: string; params?: { name?: string } } | undefined;
     const needed = body?.method === 'tools/call' ? TOOL_SCOPES[body.params?.name ?? ''] : undefined;
-    const auth = (req as unknown as { auth: RequestAuth }).auth;
-    const missing = needed?.filter((s) => !auth.scopes.includes(s)) ?? [];
+    const granted = req.auth?.scopes ?? [];
+    const missing = needed?.filter((s) => !granted.includes(s)) ?? [];
     if (missing.length === 0) return next();
     const out = bearerErrorResponse(
-      new ResourceAuthError('insufficient_scope', `this tool needs ${missing.join(' ')}`, { requiredScopes: missing }),
+      new ResourceAuthError('insufficient_scope', `this tool needs ${missing.join(' ')}`, {
+        requiredScopes: [...new Set([...granted, ...missing])],
+      }),
       { resourceMetadataUrl: verifier.resourceMetadataUrl },
     );
     res.status(out.status).set(out.headers).json(out.body);

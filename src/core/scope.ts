@@ -75,7 +75,12 @@ export function resolveRequestedScopes(
 
 /** For parameters that must be a single scope string (refresh narrowing). */
 export function requireScopeSubset(requested: readonly string[], granted: readonly string[]): void {
-  if (!isSubset(requested, granted)) {
-    throw new InvalidScope('requested scope exceeds the scope originally granted');
+  const held = new Set(granted);
+  const extra = requested.filter((s) => !held.has(s));
+  if (extra.length > 0) {
+    // Names what is missing so a client knows to send a new authorization request rather than retry the refresh.
+    throw new InvalidScope(
+      `requested scope exceeds the scope originally granted (not granted: ${extra.join(' ')}); a refresh cannot add scope, send a new authorization request`,
+    );
   }
 }

@@ -4,9 +4,20 @@
  */
 import { ResourceAuthError } from './errors.js';
 import { authenticate, bearerContext, contextErrorResponse, metadataRoute, PREFLIGHT_HEADERS } from './http.js';
-import type { BearerAuthOptions } from './http.js';
+import type { BearerAuthOptions, RequestAuth } from './http.js';
 import type { ProtectedResourceMetadataOptions } from './metadata.js';
 import type { ResourceVerifier } from './verifier.js';
+
+declare global {
+  // Express merges this namespace into its Request (@types/express-serve-static-core), so importing
+  // `gatehouse/resource` types `req.auth`; the global form needs no @types/express for Fastify or fetch users.
+  namespace Express {
+    interface Request {
+      /** Set by {@link requireBearerAuth}: the verified access token. */
+      auth?: RequestAuth;
+    }
+  }
+}
 
 /** The parts of an Express / node:http request the middleware reads. */
 export interface NodeRequestLike {
@@ -48,13 +59,13 @@ function authorizationOf(req: NodeRequestLike): string | readonly string[] | und
  * Express middleware: accepts only `Authorization: Bearer`, sets `req.auth` ({@link RequestAuth}, compatible with
  * the MCP SDK), or answers 401 / 403 / 400 with a `WWW-Authenticate` challenge and `{ error, error_description }`.
  * @example
- * app.post('/mcp', requireBearerAuth(verifier, { requiredScopes: ['mcp'] }), (req, res) => { req.auth.clientId; ... });
+ * app.post('/mcp', requireBearerAuth(verifier, { requiredScopes: ['mcp'] }), (req, res) => { req.auth?.clientId; ... });
  */
 export function requireBearerAuth(verifier: ResourceVerifier, options: BearerAuthOptions = {}): NodeMiddleware {
   const ctx = bearerContext(verifier, options);
   return async (req, res, next) => {
     try {
-      (req as { auth?: unknown }).auth = await authenticate(ctx, authorizationOf(req), req.originalUrl ?? req.url);
+      (req as { auth?: RequestAuth }).auth = await authenticate(ctx, authorizationOf(req), req.originalUrl ?? req.url);
     } catch (error) {
       if (!(error instanceof ResourceAuthError)) return next(error);
       const out = contextErrorResponse(ctx, error);

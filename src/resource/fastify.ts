@@ -6,6 +6,13 @@ import type { BearerAuthOptions, RequestAuth } from './http.js';
 import type { ProtectedResourceMetadataOptions } from './metadata.js';
 import type { ResourceVerifier } from './verifier.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by {@link fastifyBearerAuth} / {@link fastifyBearerAuthPlugin}: the verified access token. */
+    auth?: RequestAuth;
+  }
+}
+
 /** A Fastify request after {@link fastifyBearerAuth} ran: `request.auth` is set. */
 export type AuthenticatedFastifyRequest = FastifyRequest & { auth: RequestAuth };
 
@@ -16,7 +23,7 @@ export type FastifyBearerAuthHook = (request: FastifyRequest, reply: FastifyRepl
  * Fastify preHandler hook: accepts only `Authorization: Bearer`, sets `request.auth` ({@link RequestAuth}), or
  * replies 401 / 403 / 400 with a `WWW-Authenticate` challenge and `{ error, error_description }`.
  * @example
- * app.post('/mcp', { preHandler: fastifyBearerAuth(verifier) }, async (request) => (request as AuthenticatedFastifyRequest).auth.subject);
+ * app.post('/mcp', { preHandler: fastifyBearerAuth(verifier) }, async (request) => request.auth?.subject);
  */
 export function fastifyBearerAuth(verifier: ResourceVerifier, options: BearerAuthOptions = {}): FastifyBearerAuthHook {
   const ctx = bearerContext(verifier, options);
@@ -24,7 +31,7 @@ export function fastifyBearerAuth(verifier: ResourceVerifier, options: BearerAut
     const distinct = request.raw.headersDistinct?.['authorization'];
     const header = distinct !== undefined && distinct.length > 1 ? distinct : request.headers.authorization;
     try {
-      (request as { auth?: RequestAuth }).auth = await authenticate(ctx, header, request.url);
+      request.auth = await authenticate(ctx, header, request.url);
       return undefined;
     } catch (error) {
       if (!(error instanceof ResourceAuthError)) throw error;
@@ -43,7 +50,7 @@ export function fastifyBearerAuth(verifier: ResourceVerifier, options: BearerAut
 export function fastifyBearerAuthPlugin(verifier: ResourceVerifier, options: BearerAuthOptions = {}): FastifyPluginAsync {
   const hook = fastifyBearerAuth(verifier, options);
   const plugin = async (app: FastifyInstance): Promise<void> => {
-    if (!app.hasRequestDecorator('auth')) app.decorateRequest('auth', null);
+    if (!app.hasRequestDecorator('auth')) app.decorateRequest('auth', undefined);
     app.addHook('preHandler', hook);
   };
   // What fastify-plugin does: apply hooks and decorators to the registering context rather than a child.

@@ -1,13 +1,14 @@
 /**
  * The MCP authorization spec end to end with the official SDK client: 401 -> RFC 9728 discovery -> RFC 8414
  * discovery -> DCR (and, separately, a Client ID Metadata Document) -> PKCE code flow through the real pages ->
- * resource-bound token -> tools/list, whoami -> refresh -> step-up to more scope.
+ * resource-bound token -> tools/list, whoami -> refresh -> step-up to more scope (with examples/mcp-client/step-up.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startExampleMcpServer, type ExampleMcpServer } from '../../examples/mcp-server/server.js';
+import { stepUpFetch } from '../../examples/mcp-client/step-up.js';
 import { TestOAuthProvider } from '../helpers/mcp-client.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 import { postForm } from '../helpers/oauth.js';
@@ -60,7 +61,7 @@ function claims(jwt: string) {
 }
 
 describe('MCP SDK client against the example server', () => {
-  it('discovers, registers (DCR), authorizes, calls whoami, refreshes, and steps up', async () => {
+  it('discovers, registers (DCR), authorizes, calls whoami, refreshes, and challenges for more scope', async () => {
     const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
     const client = await connect(provider);
     // The authorization request carried PKCE S256 and the MCP server's resource.
@@ -86,7 +87,7 @@ describe('MCP SDK client against the example server', () => {
     await client2.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider }));
     await client2.callTool({ name: 'whoami', arguments: {} });
 
-    // Step-up: write_note needs mcp:write -> 403 insufficient_scope naming it.
+    // Step-up: write_note needs mcp:write -> 403 insufficient_scope naming what was granted plus what is missing.
     const direct = await fetch(mcp.url, {
       method: 'POST',
       headers: { authorization: `Bearer ${provider.tokens()!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
@@ -95,27 +96,74 @@ describe('MCP SDK client against the example server', () => {
     expect(direct.status).toBe(403);
     const challenge = direct.headers.get('www-authenticate')!;
     expect(challenge).toContain('error="insufficient_scope"');
-    expect(challenge).toContain('scope="mcp:write"');
+    expect(challenge).toContain('scope="mcp:read mcp:write"');
     expect(challenge).toContain('resource_metadata=');
+  });
 
-    // The SDK first tries its refresh token (which cannot widen scope), then the app starts a new authorization.
-    await expect(client2.callTool({ name: 'write_note', arguments: { text: 'x' } })).rejects.toThrow(/403/);
+  it('steps up to more scope through the SDK with the stepUpFetch recipe', async () => {
+    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    // The first authorization asks for mcp:read only (what the 401 challenge names).
+    const first = await connect(provider);
+    await first.close();
+    expect(provider.tokens()!.scope).toBe('mcp:read');
     const grantRefresh = provider.tokens()!.refresh_token!;
-    provider.forgetRefreshToken();
-    expect(await auth(provider, { serverUrl: mcp.url, scope: 'mcp:write' })).toBe('REDIRECT');
-    expect(await auth(provider, { serverUrl: mcp.url, authorizationCode: provider.lastCode! })).toBe('AUTHORIZED');
-    // Union of what it had and what the challenge named.
+
+    const transport = new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider, fetch: stepUpFetch(provider) });
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(transport);
+    // 403 -> the SDK starts a new authorization for the challenge's scope (login and consent in the browser) -> redirect.
+    await expect(client.callTool({ name: 'write_note', arguments: { text: 'hello' } })).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(provider.lastAuthorizationUrl!.searchParams.get('scope')).toBe('mcp:read mcp:write');
+    expect(provider.lastAuthorizationUrl!.searchParams.get('resource')).toBe(mcp.resource);
+    await transport.finishAuth(provider.lastCode!);
     expect(provider.tokens()!.scope!.split(' ').sort()).toEqual(['mcp:read', 'mcp:write']);
-    const client3 = new Client({ name: 'test', version: '1.0.0' });
-    await client3.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider }));
-    const note = await client3.callTool({ name: 'write_note', arguments: { text: 'hello' } });
+    expect(claims(provider.tokens()!.access_token).aud).toBe(mcp.resource);
+    // The same client and transport now succeed.
+    const note = await client.callTool({ name: 'write_note', arguments: { text: 'hello' } });
     expect((note.content as { text: string }[])[0]!.text).toBe('saved: hello');
-    // The earlier grant was not lost.
+    const who = await client.callTool({ name: 'whoami', arguments: {} });
+    expect(JSON.parse((who.content as { text: string }[])[0]!.text).scopes.sort()).toEqual(['mcp:read', 'mcp:write']);
+    await client.close();
+    // The earlier grant was not lost, and refresh tokens now carry the wider scope.
     const info = provider.clientInformation()!;
     const stillValid = await postForm(`${gatehouse.issuer}/token`, { grant_type: 'refresh_token', client_id: info.client_id, refresh_token: grantRefresh });
     expect(stillValid.status).toBe(200);
+    expect(await auth(provider, { serverUrl: mcp.url })).toBe('AUTHORIZED');
+    expect(provider.tokens()!.scope!.split(' ').sort()).toEqual(['mcp:read', 'mcp:write']);
   });
 
+  it('without the recipe, MCP SDK 1.x refreshes on 403 and dead-ends (the limitation the README documents)', async () => {
+    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    const client = await connect(provider);
+    const before = provider.lastAuthorizationUrl;
+    const refresh = provider.tokens()!.refresh_token;
+    await expect(client.callTool({ name: 'write_note', arguments: { text: 'x' } })).rejects.toThrow(/403 after trying upscoping/);
+    // It refreshed (a refresh cannot add scope) instead of asking the user: no new authorization, same scope.
+    expect(provider.lastAuthorizationUrl).toBe(before);
+    expect(provider.tokens()!.refresh_token).not.toBe(refresh);
+    expect(provider.tokens()!.scope).toBe('mcp:read');
+    await client.close();
+  });
+});
+
+describe('refresh cannot add scope (RFC 6749 §6)', () => {
+  it('answers invalid_scope naming the scope that was not granted', async () => {
+    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    await (await connect(provider)).close();
+    const res = await postForm(`${gatehouse.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: provider.clientInformation()!.client_id,
+      refresh_token: provider.tokens()!.refresh_token!,
+      scope: 'mcp:read mcp:write',
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe('invalid_scope');
+    expect(res.json.error_description).toContain('mcp:write');
+    expect(res.json.error_description).not.toContain('mcp:read');
+  });
+});
+
+describe('MCP SDK client, other registrations', () => {
   it('registers with a Client ID Metadata Document instead of DCR', async () => {
     const clientId = `${cimdOrigin}/clients/claude.json`;
     cimdDocs.set('/clients/claude.json', {

@@ -1,22 +1,20 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-// Type-only: pulls in the SDK's `req.auth` augmentation, so this file also proves our middleware fits SDK apps.
-import type {} from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import type { AuthInfo as SdkAuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { expressProtectedResourceMetadata, requireBearerAuth } from '../../src/resource/index.js';
-import type { RequestAuth } from '../../src/resource/index.js';
 import { describeAuth, describeMiddleware, nodeRequest } from './middleware-suite.js';
 
 describeMiddleware('Express', async (verifier, metadata) => {
   const app = express();
   app.use(expressProtectedResourceMetadata(metadata));
   app.get('/mcp', requireBearerAuth(verifier), (req, res) => {
-    const sdkAuth: SdkAuthInfo | undefined = req.auth; // what SDK transports read
-    const auth = sdkAuth as RequestAuth;
-    res.json(describeAuth(auth));
+    // req.auth is typed by gatehouse/resource's augmentation and fits what SDK transports read.
+    const sdkAuth: SdkAuthInfo | undefined = req.auth;
+    void sdkAuth;
+    res.json(describeAuth(req.auth!));
   });
   app.get('/mcp/admin', requireBearerAuth(verifier, { requiredScopes: ['admin'] }), (req, res) => {
-    res.json(describeAuth(req.auth as RequestAuth));
+    res.json(describeAuth(req.auth!));
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
