@@ -4,7 +4,7 @@
  * (its client_id must equal the URL; no shared secrets), cached per its HTTP caching headers within bounds.
  */
 import { InvalidClient, InvalidClientMetadata, OAuthError } from '../core/errors.js';
-import { validateClientMetadata, parseRegistrationRequest } from '../core/client-metadata.js';
+import { validateClientMetadata, parseRegistrationRequest, type GrantClientRules } from '../core/client-metadata.js';
 import { isLoopback } from '../core/redirect-uri.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
@@ -47,6 +47,8 @@ export class MetadataDocumentResolver implements ClientResolver {
     private readonly config: CimdConfig,
     private readonly clock: Clock,
     private readonly scopesSupported: readonly string[],
+    /** The server's grants with their client rules (src/grants `clientRulesOf`). */
+    private readonly grants: readonly GrantClientRules[],
   ) {
     this.policy = config;
     this.cache = new ExpiringCache(config.cacheMaxEntries, clock);
@@ -109,15 +111,15 @@ export class MetadataDocumentResolver implements ClientResolver {
     if (method === 'private_key_jwt' && !(isObject(d.jwks) || typeof d.jwks_uri === 'string')) {
       throw new InvalidClient('private_key_jwt requires jwks or jwks_uri');
     }
-    if (Array.isArray(d.grant_types) && d.grant_types.includes('client_credentials')) {
-      throw new InvalidClient('client metadata document clients cannot use client_credentials');
-    }
+    const barred = this.grants.find((g) => g.metadataDocumentClients === false && Array.isArray(d.grant_types) && d.grant_types.includes(g.grantType));
+    if (barred) throw new InvalidClient(`client metadata document clients cannot use ${barred.grantType}`);
     let metadata;
     try {
       metadata = validateClientMetadata(
         parseRegistrationRequest({ ...d, token_endpoint_auth_method: 'none' }),
         this.scopesSupported,
         false,
+        this.grants,
       );
     } catch (err) {
       if (err instanceof InvalidClientMetadata || err instanceof OAuthError) {
