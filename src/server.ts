@@ -17,6 +17,7 @@ import { TokenMinter } from './core/tokens.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Deps } from './context.js';
+import { clientRulesOf, staticClientDefaultGrants } from './grants/index.js';
 import { buildApp, type AppOptions } from './http/app.js';
 import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/metadata-document.js';
 import { createAssertionVerifier } from './clients/client-assertion.js';
@@ -122,7 +123,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     const stored = config.clientCacheSeconds > 0 ? new CachingClientResolver(storage, config.clientCacheSeconds * 1000, clock) : storage;
     const clients =
       options.clientResolver?.(storage, base) ??
-      (cimd.enabled ? new MetadataDocumentResolver(stored, outboundPolicy, clock, scopesSupported) : stored);
+      (cimd.enabled ? new MetadataDocumentResolver(stored, outboundPolicy, clock, scopesSupported, clientRulesOf(config)) : stored);
     const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);
@@ -212,7 +213,7 @@ async function loadStaticClients(deps: Deps): Promise<void> {
   for (const c of config.clients) {
     const field = `clients[${c.client_id}]`;
     const hasRedirects = (c.redirect_uris ?? []).length > 0;
-    const grantTypes = c.grant_types ?? (hasRedirects ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+    const grantTypes = c.grant_types ?? staticClientDefaultGrants(hasRedirects, config);
     const method = c.token_endpoint_auth_method ?? (c.client_secret ? 'client_secret_basic' : 'none');
     let metadata;
     try {
@@ -220,6 +221,7 @@ async function loadStaticClients(deps: Deps): Promise<void> {
         { ...c, grant_types: grantTypes, token_endpoint_auth_method: method },
         deps.scopesSupported,
         config.strictScopes,
+        clientRulesOf(config),
       );
     } catch (err) {
       throw new ConfigError(`invalid configuration:\n  ${field}: ${(err as Error).message}`);

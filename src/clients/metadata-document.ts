@@ -5,7 +5,7 @@
  * caching headers within bounds.
  */
 import { InvalidClient, InvalidClientMetadata, OAuthError } from '../core/errors.js';
-import { validateClientMetadata, parseRegistrationRequest } from '../core/client-metadata.js';
+import { validateClientMetadata, parseRegistrationRequest, type GrantClientRules } from '../core/client-metadata.js';
 import { isLoopback } from '../core/redirect-uri.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
@@ -48,6 +48,8 @@ export class MetadataDocumentResolver implements ClientResolver {
     private readonly config: CimdConfig,
     private readonly clock: Clock,
     private readonly scopesSupported: readonly string[],
+    /** The server's grants with their client rules (src/grants `clientRulesOf`). */
+    private readonly grants: readonly GrantClientRules[],
   ) {
     this.policy = config;
     this.cache = new ExpiringCache(config.cacheMaxEntries, clock);
@@ -110,9 +112,8 @@ export class MetadataDocumentResolver implements ClientResolver {
     if (method === 'private_key_jwt' && !(isObject(d.jwks) || typeof d.jwks_uri === 'string')) {
       throw new InvalidClient('private_key_jwt requires jwks or jwks_uri');
     }
-    if (Array.isArray(d.grant_types) && d.grant_types.includes('client_credentials')) {
-      throw new InvalidClient('client metadata document clients cannot use client_credentials');
-    }
+    const barred = this.grants.find((g) => g.metadataDocumentClients === false && Array.isArray(d.grant_types) && d.grant_types.includes(g.grantType));
+    if (barred) throw new InvalidClient(`client metadata document clients cannot use ${barred.grantType}`);
     // MCP 2026-07-28 client registration: a document must carry client_id, client_name and redirect_uris.
     if (typeof d.client_name !== 'string' || d.client_name.trim() === '') {
       throw new InvalidClient('client metadata document must include a client_name');
@@ -126,6 +127,7 @@ export class MetadataDocumentResolver implements ClientResolver {
         parseRegistrationRequest({ ...d, token_endpoint_auth_method: 'none' }),
         this.scopesSupported,
         false,
+        this.grants,
       );
     } catch (err) {
       if (err instanceof InvalidClientMetadata || err instanceof OAuthError) {

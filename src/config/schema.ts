@@ -4,6 +4,9 @@
  * RFC 7591 / DESIGN.md names.
  */
 import { z } from 'zod';
+// The grant registry, not a list of its own. grants/ imports only types from config/ (erased at build), so this adds
+// no runtime cycle.
+import { knownGrantTypes } from '../grants/index.js';
 
 const seconds = (def: number) => z.number().int().positive().default(def);
 
@@ -32,7 +35,7 @@ export const staticClientSchema = z
     client_id: z.string().min(1).max(255),
     client_secret: z.string().min(1).optional(),
     redirect_uris: z.array(z.string()).optional(),
-    grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).optional(),
+    grant_types: z.array(z.enum(knownGrantTypes as [string, ...string[]])).optional(),
     response_types: z.array(z.literal('code')).optional(),
     scope: z.string().optional(),
     token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),

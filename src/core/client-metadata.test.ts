@@ -3,15 +3,18 @@ import {
   clientMetadataResponse,
   parseRegistrationRequest,
   validateClientMetadata,
+  type GrantClientRules,
 } from './client-metadata.js';
 import { InvalidClientMetadata, InvalidRedirectUri, OAuthError } from './errors.js';
 import type { ClientRecord } from '../storage/types.js';
+// The real registry, so these tests check the rules the server runs with (core itself never imports grants).
+import { grantModules } from '../grants/index.js';
 import { thrown } from '../../test/helpers/thrown.js';
 
 const SUPPORTED = ['openid', 'profile', 'email', 'offline_access', 'mcp:tools'];
 
 function validate(body: unknown, strict = false) {
-  return validateClientMetadata(parseRegistrationRequest(body), SUPPORTED, strict);
+  return validateClientMetadata(parseRegistrationRequest(body), SUPPORTED, strict, grantModules);
 }
 
 const error = (fn: () => unknown): OAuthError => thrown(fn, OAuthError);
@@ -415,5 +418,43 @@ describe('clientMetadataResponse (RFC 7591 §3.2.1)', () => {
 
   it('an empty allow-list is returned as scope "" (the client learns it was narrowed to nothing)', () => {
     expect(clientMetadataResponse({ ...base, scope: [] }).scope).toBe('');
+  });
+});
+
+describe('validateClientMetadata takes the grant rules from the caller (grant modules declare them)', () => {
+  const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const tokenExchange: GrantClientRules = {
+    grantType: TOKEN_EXCHANGE,
+    allowsPublicClients: false,
+    checkClient(md) {
+      if (md.clientName === undefined) throw new InvalidClientMetadata(`${TOKEN_EXCHANGE} requires client_name`);
+    },
+  };
+  const run = (body: unknown, grants: readonly GrantClientRules[]) =>
+    validateClientMetadata(parseRegistrationRequest(body), SUPPORTED, false, grants);
+
+  it('a grant type known only from the rules passed in is accepted, with no response types and no redirect URIs', () => {
+    const md = run({ grant_types: [TOKEN_EXCHANGE], client_name: 'svc' }, [...grantModules, tokenExchange]);
+    expect(md.grantTypes).toEqual([TOKEN_EXCHANGE]);
+    expect(md.responseTypes).toEqual([]);
+    expect(md.redirectUris).toEqual([]);
+  });
+
+  it("its declared rules apply: allowsPublicClients false refuses none; its own checkClient runs", () => {
+    const grants = [...grantModules, tokenExchange];
+    expect(error(() => run({ grant_types: [TOKEN_EXCHANGE], client_name: 'svc', token_endpoint_auth_method: 'none' }, grants)).description).toBe(
+      `${TOKEN_EXCHANGE} requires a confidential client (a client secret)`,
+    );
+    expect(error(() => run({ grant_types: [TOKEN_EXCHANGE] }, grants)).description).toBe(`${TOKEN_EXCHANGE} requires client_name`);
+  });
+
+  it('a grant type the caller did not pass is unsupported, even a standard one', () => {
+    const err = error(() => run({ grant_types: ['client_credentials'] }, [tokenExchange]));
+    expect(err).toBeInstanceOf(InvalidClientMetadata);
+    expect(err.description).toBe('grant_types: unsupported grant type "client_credentials"');
+  });
+
+  it('the registration default comes from the rules: with no registrationDefault grant, absent grant_types is none', () => {
+    expect(run({ client_name: 'svc' }, [tokenExchange]).grantTypes).toEqual([]);
   });
 });

@@ -49,7 +49,31 @@ export type ClientMetadata = Pick<
   | 'softwareVersion'
 >;
 
-const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+/**
+ * What a grant type asks of the clients that list it. Each grant module declares its own (src/grants); the caller
+ * passes the server's grants in, so this module knows no grant type by name.
+ */
+export interface GrantClientRules {
+  grantType: string;
+  /**
+   * Response types (RFC 7591 §2.1) that go with this grant: a client listing the grant must register one of them
+   * (the default when response_types is absent), and a response type needs a grant that declares it.
+   */
+  responseTypes?: readonly string[];
+  /** Grant types a client listing this one must list too. */
+  requiresGrantTypes?: readonly string[];
+  /** False: public clients (token_endpoint_auth_method none) cannot list it (also enforced at the token endpoint). */
+  allowsPublicClients: boolean;
+  /** Clients listing it must register at least one redirect URI. */
+  requiresRedirectUris?: boolean;
+  /** Listed when a registration request omits grant_types (RFC 7591 §2: the default is authorization_code). */
+  registrationDefault?: boolean;
+  /** False: Client ID Metadata Document clients cannot list it. */
+  metadataDocumentClients?: boolean;
+  /** Any further rule, run after the common ones; throws InvalidClientMetadata / InvalidRedirectUri. */
+  checkClient?(metadata: ClientMetadata): void;
+}
+
 const AUTH_METHODS = new Set<TokenEndpointAuthMethod>(['none', 'client_secret_basic', 'client_secret_post']);
 
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -88,43 +112,61 @@ export function parseRegistrationRequest(body: unknown): RegistrationRequest {
  * Validates and normalises registration metadata.
  * `supportedScopes` narrows the client's requested scope allow-list: an unknown scope is refused when `strictScopes`,
  * else dropped (possibly leaving an empty allow-list, which grants nothing). No `scope` = no allow-list.
+ * `grants` are the server's grant types with their rules (src/grants `clientRulesOf`); no other grant type is accepted.
  */
 export function validateClientMetadata(
   req: RegistrationRequest,
   supportedScopes: readonly string[],
   strictScopes: boolean,
+  grants: readonly GrantClientRules[],
 ): ClientMetadata {
-  const grantTypes = req.grant_types ?? ['authorization_code'];
+  const grantTypes = req.grant_types ?? grants.filter((g) => g.registrationDefault).map((g) => g.grantType);
+  const known = new Set(grants.map((g) => g.grantType));
   for (const g of grantTypes) {
-    if (!GRANT_TYPES.has(g)) throw new InvalidClientMetadata(`grant_types: unsupported grant type ${JSON.stringify(g)}`);
+    if (!known.has(g)) throw new InvalidClientMetadata(`grant_types: unsupported grant type ${JSON.stringify(g)}`);
   }
-  const usesCode = grantTypes.includes('authorization_code');
+  // In the server's order, so the first problem reported does not depend on the order the client listed them in.
+  const listed = grants.filter((g) => grantTypes.includes(g.grantType));
   // RFC 7591 §2.1: response_types and grant_types must be consistent.
-  const responseTypes = req.response_types ?? (usesCode ? ['code'] : []);
+  const supportedResponseTypes = [...new Set(grants.flatMap((g) => g.responseTypes ?? []))];
+  const responseTypes = req.response_types ?? [...new Set(listed.flatMap((g) => g.responseTypes ?? []))];
   for (const r of responseTypes) {
-    if (r !== 'code') throw new InvalidClientMetadata(`response_types: only "code" is supported, got ${JSON.stringify(r)}`);
+    if (!supportedResponseTypes.includes(r)) {
+      const names = supportedResponseTypes.map((t) => JSON.stringify(t)).join(', ');
+      throw new InvalidClientMetadata(`response_types: only ${names} ${supportedResponseTypes.length === 1 ? 'is' : 'are'} supported, got ${JSON.stringify(r)}`);
+    }
   }
-  if (usesCode && !responseTypes.includes('code')) {
-    throw new InvalidClientMetadata('grant_types includes authorization_code, so response_types must include code');
+  for (const g of listed) {
+    if (g.responseTypes && g.responseTypes.length > 0 && !g.responseTypes.some((r) => responseTypes.includes(r))) {
+      throw new InvalidClientMetadata(`grant_types includes ${g.grantType}, so response_types must include ${g.responseTypes.join(' or ')}`);
+    }
   }
-  if (!usesCode && responseTypes.length > 0) {
-    throw new InvalidClientMetadata('response_types "code" requires the authorization_code grant type');
+  for (const r of responseTypes) {
+    if (!listed.some((g) => g.responseTypes?.includes(r))) {
+      const owners = grants.filter((g) => g.responseTypes?.includes(r)).map((g) => g.grantType);
+      throw new InvalidClientMetadata(`response_types ${JSON.stringify(r)} requires the ${owners.join(' or ')} grant type`);
+    }
   }
-  if (grantTypes.includes('refresh_token') && !usesCode) {
-    throw new InvalidClientMetadata('grant_types: refresh_token requires authorization_code');
+  for (const g of listed) {
+    const missing = (g.requiresGrantTypes ?? []).filter((other) => !grantTypes.includes(other));
+    if (missing.length > 0) throw new InvalidClientMetadata(`grant_types: ${g.grantType} requires ${missing.join(', ')}`);
   }
 
   const method = (req.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;
   if (!AUTH_METHODS.has(method)) {
     throw new InvalidClientMetadata(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
   }
-  if (grantTypes.includes('client_credentials') && method === 'none') {
-    throw new InvalidClientMetadata('client_credentials requires a confidential client (a client secret)');
+  for (const g of listed) {
+    if (!g.allowsPublicClients && method === 'none') {
+      throw new InvalidClientMetadata(`${g.grantType} requires a confidential client (a client secret)`);
+    }
   }
 
   const redirectUris = req.redirect_uris ?? [];
-  if (usesCode && redirectUris.length === 0) {
-    throw new InvalidRedirectUri('redirect_uris is required for the authorization_code grant');
+  for (const g of listed) {
+    if (g.requiresRedirectUris && redirectUris.length === 0) {
+      throw new InvalidRedirectUri(`redirect_uris is required for the ${g.grantType} grant`);
+    }
   }
   if (req.application_type !== undefined && req.application_type !== 'web' && req.application_type !== 'native') {
     throw new InvalidClientMetadata('application_type must be "web" or "native"');
@@ -154,7 +196,7 @@ export function validateClientMetadata(
     scope = requested.filter((s) => known.has(s));
   }
 
-  return {
+  const metadata: ClientMetadata = {
     redirectUris: [...new Set(redirectUris)],
     grantTypes: [...new Set(grantTypes)],
     responseTypes: [...new Set(responseTypes)],
@@ -170,6 +212,8 @@ export function validateClientMetadata(
     softwareId: req.software_id,
     softwareVersion: req.software_version,
   };
+  for (const g of listed) g.checkClient?.(metadata);
+  return metadata;
 }
 
 /** Clients that omit application_type but use loopback or private-use redirects are native apps (RFC 8252). */

@@ -3,6 +3,7 @@
  * advertised is one the server really supports.
  */
 import type { Deps } from '../context.js';
+import { grantMetadata } from '../grants/index.js';
 
 /** Endpoint paths relative to the issuer. */
 export const PATHS = {
@@ -21,6 +22,7 @@ export function buildMetadata(deps: Pick<Deps, 'config' | 'keys' | 'scopesSuppor
   const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
   const assertionAlgs = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
   const algs = deps.keys.algorithms();
+  const grants = grantMetadata(deps.config);
   const metadata: Record<string, unknown> = {
     issuer,
     authorization_endpoint: issuer + PATHS.authorize,
@@ -30,14 +32,13 @@ export function buildMetadata(deps: Pick<Deps, 'config' | 'keys' | 'scopesSuppor
     revocation_endpoint: issuer + PATHS.revoke,
     introspection_endpoint: issuer + PATHS.introspect,
     scopes_supported: deps.scopesSupported,
-    response_types_supported: ['code'],
+    response_types_supported: grants.responseTypesSupported,
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: grants.grantTypesSupported,
     token_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
     token_endpoint_auth_signing_alg_values_supported: assertionAlgs,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    code_challenge_methods_supported: ['S256'],
     authorization_response_iss_parameter_supported: true,
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: algs,
@@ -47,6 +48,7 @@ export function buildMetadata(deps: Pick<Deps, 'config' | 'keys' | 'scopesSuppor
     request_uri_parameter_supported: false,
     claims_parameter_supported: false,
     resource_indicators_supported: true,
+    ...grants.fields,
     ...extra,
   };
   if (registration.enabled) metadata.registration_endpoint = issuer + PATHS.register;

@@ -8,6 +8,7 @@ import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadat
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../core/errors.js';
 import { bearerToken } from '../core/params.js';
 import type { Deps } from '../context.js';
+import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { secondsUntilWindowEnd, type ClientRecord } from '../storage/types.js';
 import { addressBucket } from './login-throttle.js';
 
@@ -71,7 +72,12 @@ export async function registerClient(
     deps.logger.warn({ maxClients: registration.maxClients }, 'registration refused: the store holds registration.maxClients clients');
     throw new RegistryFull();
   }
-  const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);
+  const metadata = validateClientMetadata(
+    parseRegistrationRequest(body),
+    deps.scopesSupported,
+    deps.config.strictScopes,
+    clientRulesOf(deps.config),
+  );
   refuseUnallowedGrants(metadata.grantTypes, deps);
   const now = deps.clock.now();
   const registrationAccessToken = randomToken();
@@ -143,7 +149,12 @@ export async function updateClientRegistration(
       if (!current) throw new InvalidClientMetadata('client_secret in the body must be the current secret (a client cannot choose its own)');
     }
   }
-  const metadata = validateClientMetadata(parseRegistrationRequest(body), deps.scopesSupported, deps.config.strictScopes);
+  const metadata = validateClientMetadata(
+    parseRegistrationRequest(body),
+    deps.scopesSupported,
+    deps.config.strictScopes,
+    clientRulesOf(deps.config),
+  );
   refuseUnallowedGrants(metadata.grantTypes, deps);
   const now = deps.clock.now();
   let secret: { secret: string; hash: string } | undefined;
@@ -181,10 +192,10 @@ async function limitOpenRegistration(address: string, deps: Deps): Promise<void>
   }
 }
 
-/** Open registration must not hand out machine tokens: client_credentials needs explicit permission. */
+/** Each grant's registration policy (e.g. open registration must not hand out machine tokens). */
 function refuseUnallowedGrants(grantTypes: readonly string[], deps: Pick<Deps, 'config'>): void {
-  const { registration } = deps.config;
-  if (grantTypes.includes('client_credentials') && !registration.allowClientCredentials && registration.initialAccessToken === undefined) {
-    throw new InvalidClientMetadata('client_credentials is not available to dynamically registered clients on this server');
+  const refused = refusedForRegistration(grantTypes, deps.config);
+  if (refused.length > 0) {
+    throw new InvalidClientMetadata(`${refused[0]} is not available to dynamically registered clients on this server`);
   }
 }

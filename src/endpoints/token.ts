@@ -5,7 +5,7 @@
 import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../core/errors.js';
 import { collapseParams, type RawParams } from '../core/params.js';
-import { grantHandlers, type TokenResponse } from '../grants/index.js';
+import { grantHandler, type TokenResponse } from '../grants/index.js';
 import type { Deps } from '../context.js';
 import { formCredentials } from './client-request.js';
 
@@ -14,7 +14,7 @@ export async function tokenEndpoint(raw: RawParams, authorization: string | unde
   const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
   if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');
   if (grantTypeValues.length > 1) throw new InvalidRequest('parameter grant_type must not be included more than once');
-  const handler = grantHandlers.get(grantTypeValues[0]!);
+  const handler = grantHandler(grantTypeValues[0]!, deps.config);
   if (!handler) throw new UnsupportedGrantType(`grant_type ${grantTypeValues[0]} is not supported`);
   const params = collapseParams(raw, handler.repeatableParams);
 

@@ -26,6 +26,14 @@ export const authorizationCodeGrant: GrantHandler = {
   grantType: 'authorization_code',
   repeatableParams: ['resource'],
   allowsPublicClients: true,
+  // Client metadata (RFC 7591 §2, §2.1): the RFC's default grant; it goes with response type code and redirect URIs.
+  responseTypes: ['code'],
+  requiresRedirectUris: true,
+  registrationDefault: true,
+  staticClientDefault: (hasRedirectUris) => hasRedirectUris,
+  // PKCE is mandatory and S256 only (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1).
+  metadata: () => ({ code_challenge_methods_supported: ['S256'] }),
+  errorCodes: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'invalid_target'],
   async handle(params, client, deps) {
     const code = requiredParam(params, 'code');
     // Syntax first (invalid_request): a malformed request must not spend the code.

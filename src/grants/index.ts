@@ -1,10 +1,57 @@
-/** The grant registry: a new grant is one module plus one line here. */
+/** The grant registry: a new grant is one module plus one line here. Nothing else lists grant types. */
+import type { GrantClientRules } from '../core/client-metadata.js';
+import type { Config } from '../config/schema.js';
 import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
 import { refreshTokenGrant } from './refresh-token.js';
 import type { GrantHandler } from './types.js';
 
-export const grantHandlers: ReadonlyMap<string, GrantHandler> = new Map(
-  [authorizationCodeGrant, refreshTokenGrant, clientCredentialsGrant].map((g) => [g.grantType, g]),
-);
+/** Every grant module, in the order discovery advertises them and client metadata rules are checked. */
+export const grantModules: readonly GrantHandler[] = [authorizationCodeGrant, refreshTokenGrant, clientCredentialsGrant];
+
+/** Every grant type name the code knows (enabled or not): what a config file's static clients may list. */
+export const knownGrantTypes: readonly string[] = grantModules.map((g) => g.grantType);
+
+/** The grants this configuration offers. */
+export function enabledGrants(config: Config): GrantHandler[] {
+  return grantModules.filter((g) => g.enabled?.(config) ?? true);
+}
+
+/** The handler for `grantType`, if this configuration offers it. */
+export function grantHandler(grantType: string, config: Config): GrantHandler | undefined {
+  return enabledGrants(config).find((g) => g.grantType === grantType);
+}
+
+/** The client-metadata rules of the offered grants, for core/client-metadata (which knows no grant by name). */
+export function clientRulesOf(config: Config): GrantClientRules[] {
+  return enabledGrants(config);
+}
+
+/** Grant types dynamically registered clients may not list under this registration policy. */
+export function refusedForRegistration(grantTypes: readonly string[], config: Config): string[] {
+  return enabledGrants(config)
+    .filter((g) => grantTypes.includes(g.grantType) && !(g.dynamicRegistration?.(config.registration) ?? true))
+    .map((g) => g.grantType);
+}
+
+/** The grant types of a config-file client that omits `grant_types`. */
+export function staticClientDefaultGrants(hasRedirectUris: boolean, config: Config): string[] {
+  return enabledGrants(config)
+    .filter((g) => g.staticClientDefault?.(hasRedirectUris) ?? false)
+    .map((g) => g.grantType);
+}
+
+/** What the grants add to the discovery document: grant_types_supported, response_types_supported, their own fields. */
+export function grantMetadata(config: Config): {
+  grantTypesSupported: string[];
+  responseTypesSupported: string[];
+  fields: Record<string, unknown>;
+} {
+  const grants = enabledGrants(config);
+  return {
+    grantTypesSupported: grants.map((g) => g.grantType),
+    responseTypesSupported: [...new Set(grants.flatMap((g) => g.responseTypes ?? []))],
+    fields: Object.assign({}, ...grants.map((g) => g.metadata?.(config) ?? {})) as Record<string, unknown>,
+  };
+}
 export type { GrantHandler, TokenResponse, TokenParams } from './types.js';

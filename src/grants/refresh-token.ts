@@ -34,6 +34,10 @@ export const refreshTokenGrant: GrantHandler = {
   grantType: 'refresh_token',
   repeatableParams: ['resource'],
   allowsPublicClients: true,
+  // Refresh tokens are only issued by the code grant, so the grant alone would be useless.
+  requiresGrantTypes: ['authorization_code'],
+  staticClientDefault: (hasRedirectUris) => hasRedirectUris,
+  errorCodes: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'invalid_scope', 'invalid_target'],
   async handle(params, client, deps) {
     const presented = requiredParam(params, 'refresh_token');
     const tokenHash = hashToken(presented);

@@ -1,4 +1,6 @@
 /** What every grant module exports, and what the token endpoint returns (RFC 6749 §5.1). */
+import type { GrantClientRules } from '../core/client-metadata.js';
+import type { Config } from '../config/schema.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord } from '../storage/types.js';
 
@@ -15,13 +17,28 @@ export interface TokenResponse {
 /** Form parameters after the HTTP edge rejected duplicates: single values, or lists for repeatable ones. */
 export type TokenParams = Record<string, string | string[] | undefined>;
 
-/** A grant type handler: parses its own parameters and returns a token response; writes no HTTP. */
-export interface GrantHandler {
-  grantType: string;
+/**
+ * A grant module: everything the server needs to know about one grant type. The registry (grants/index.ts) lists the
+ * modules; token dispatch, discovery, client-metadata validation (registration, static clients, metadata documents)
+ * and the config schema all read it, so a new grant is one module plus one line there.
+ *
+ * From GrantClientRules (what clients listing it must satisfy): `grantType`, `allowsPublicClients` (also checked at
+ * the token endpoint), `responseTypes`, `requiresGrantTypes`, `requiresRedirectUris`, `registrationDefault`,
+ * `metadataDocumentClients`, `checkClient`.
+ */
+export interface GrantHandler extends GrantClientRules {
   /** Parameters that may appear more than once (e.g. RFC 8707 `resource`). */
   repeatableParams: readonly string[];
-  /** True if public clients (auth method `none`) may use it. */
-  allowsPublicClients: boolean;
+  /** Its config switch: false = the server does not offer it at all (not advertised, refused everywhere). Default on. */
+  enabled?(config: Config): boolean;
+  /** Whether dynamically registered clients (RFC 7591) may list it under this registration policy. Default yes. */
+  dynamicRegistration?(registration: Config['registration']): boolean;
+  /** Whether a config-file client gets it when its `grant_types` is absent, given whether it has redirect_uris. */
+  staticClientDefault?(hasRedirectUris: boolean): boolean;
+  /** What it adds to the discovery document (RFC 8414 / OIDC Discovery), besides its grant_types_supported entry. */
+  metadata?(config: Config): Record<string, unknown>;
+  /** The token-endpoint error codes it may answer with (RFC 6749 §5.2 and extensions): documentation only. */
+  errorCodes: readonly string[];
   handle(params: TokenParams, client: ClientRecord, deps: Deps): Promise<TokenResponse>;
 }
 

@@ -1,0 +1,150 @@
+/** The browser side: /authorize and the login / consent interaction (pages, cookies, CSRF). */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidRequest } from '../../core/errors.js';
+import type { RawParams } from '../../core/params.js';
+import { authorizeEndpoint } from '../../endpoints/authorize.js';
+import { submitConsent, submitLogin, viewInteraction, type InteractionView } from '../../endpoints/interaction.js';
+import { PATHS } from '../../endpoints/metadata.js';
+import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
+import { PAGE_HEADERS } from '../../ui/html.js';
+import type { SessionRecord } from '../../storage/types.js';
+import { browserBinding, checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from '../cookies.js';
+import { toOAuthError } from '../errors.js';
+import { formParams, queryParams, type RouteContext } from './context.js';
+
+const CSRF_COOKIE = 'gatehouse_csrf';
+
+export async function authorizationRoutes(app: FastifyInstance, { deps, options, issuerPath }: RouteContext): Promise<void> {
+  const { config } = deps;
+  const secureCookies = new URL(config.issuer).protocol === 'https:';
+  const cookiePath = issuerPath || '/';
+
+  const cookies = (request: FastifyRequest) => parseCookies(request.headers.cookie);
+  const currentSession = async (request: FastifyRequest): Promise<SessionRecord | undefined> => {
+    const id = unsignValue(cookies(request)[config.session.cookieName], deps.cookieKey);
+    return id ? deps.storage.getSession(id) : undefined;
+  };
+  /** The binding of the requesting browser, from its signed nonce cookie; undefined without one. */
+  const requestBinding = (request: FastifyRequest): string | undefined => {
+    const nonce = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
+    return nonce ? browserBinding(nonce) : undefined;
+  };
+  const browserNonce = (request: FastifyRequest, reply: FastifyReply): string => {
+    const existing = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
+    if (existing) return existing;
+    const nonce = newBrowserNonce();
+    reply.header('set-cookie', setCookie(CSRF_COOKIE, signValue(nonce, deps.cookieKey), { secure: secureCookies, path: cookiePath }));
+    return nonce;
+  };
+  const sendPage = (reply: FastifyReply, status: number, html: string) => reply.code(status).headers(PAGE_HEADERS).send(html);
+  const pageError = (reply: FastifyReply, err: unknown) => {
+    const error = toOAuthError(err, config.retryAfterSeconds);
+    if (error.status >= 500) reply.log.error({ err }, 'interaction failed');
+    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+    return sendPage(reply, error.status, errorPage(error, reply.request.id));
+  };
+  const interactionPath = (id: string) => `${issuerPath}/interaction/${encodeURIComponent(id)}`;
+  const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
+    if (view.stage === 'done') return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
+    const nonce = browserNonce(request, reply);
+    const csrf = csrfToken(deps.cookieKey, nonce, view.interaction.id);
+    if (view.stage === 'login') {
+      return sendPage(reply, status, loginPage({ action: `${interactionPath(view.interaction.id)}/login`, csrf, client: view.client, redirectUri: view.interaction.redirectUri, error: view.error, username: view.username }));
+    }
+    return sendPage(
+      reply,
+      status,
+      consentPage({
+        action: `${interactionPath(view.interaction.id)}/consent`,
+        csrf,
+        client: view.client,
+        interaction: view.interaction,
+        user: view.user,
+        warnings: options.consentWarnings?.(view.client) ?? [],
+      }),
+    );
+  };
+
+  const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      const raw = request.method === 'POST' ? formParams(request) : queryParams(request);
+      // The nonce cookie is set here, before the 303 to the interaction: a top-level navigation, so SameSite=Lax
+      // cookies come back on every interaction step.
+      const bindBrowser = () => browserBinding(browserNonce(request, reply));
+      const outcome = await authorizeEndpoint(raw, await currentSession(request), deps, bindBrowser);
+      if (outcome.kind === 'redirect') return reply.header('cache-control', 'no-store').redirect(outcome.location, 303);
+      if (outcome.kind === 'interaction') return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
+      return sendPage(reply, outcome.error.status, errorPage(outcome.error, request.id));
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  };
+  app.get(issuerPath + PATHS.authorize, authorize);
+  app.post(issuerPath + PATHS.authorize, authorize);
+
+  app.get<{ Params: { id: string } }>(`${issuerPath}/interaction/:id`, async (request, reply) => {
+    try {
+      return renderView(request, reply, await viewInteraction(request.params.id, await currentSession(request), requestBinding(request), deps));
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  });
+
+  const requireCsrf = (request: FastifyRequest, id: string, form: RawParams) => {
+    const nonce = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
+    const submitted = form.csrf?.length === 1 ? form.csrf[0] : undefined;
+    if (!checkCsrf(deps.cookieKey, nonce, id, submitted)) {
+      const err = new InvalidRequest('the form has expired or did not come from this site; go back and try again');
+      err.redirectable = false;
+      throw err;
+    }
+  };
+  const field = (form: RawParams, name: string): string | undefined => {
+    const v = form[name];
+    if (v && v.length > 1) throw new InvalidRequest(`parameter ${name} must not be included more than once`);
+    return v?.[0];
+  };
+
+  app.post<{ Params: { id: string } }>(`${issuerPath}/interaction/:id/login`, async (request, reply) => {
+    try {
+      const form = formParams(request);
+      requireCsrf(request, request.params.id, form);
+      const outcome = await submitLogin(
+        request.params.id,
+        requestBinding(request),
+        field(form, 'username') ?? '',
+        field(form, 'password') ?? '',
+        request.ip,
+        deps,
+      );
+      if (!outcome.ok && outcome.retryAfterSeconds !== undefined) {
+        // Throttled: the password was not checked; the form comes back with when to try again.
+        reply.header('retry-after', String(outcome.retryAfterSeconds));
+        return renderView(request, reply, outcome.view, 429);
+      }
+      if (!outcome.ok) return renderView(request, reply, outcome.view, 401);
+      reply.header(
+        'set-cookie',
+        setCookie(config.session.cookieName, signValue(outcome.session.id, deps.cookieKey), {
+          secure: secureCookies,
+          path: cookiePath,
+          maxAgeSeconds: config.session.ttl,
+        }),
+      );
+      return reply.header('cache-control', 'no-store').redirect(interactionPath(request.params.id), 303);
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  });
+
+  app.post<{ Params: { id: string } }>(`${issuerPath}/interaction/:id/consent`, async (request, reply) => {
+    try {
+      const form = formParams(request);
+      requireCsrf(request, request.params.id, form);
+      const location = await submitConsent(request.params.id, await currentSession(request), requestBinding(request), field(form, 'decision'), deps);
+      return reply.header('cache-control', 'no-store').redirect(location, 303);
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  });
+}

@@ -1,0 +1,47 @@
+/** What the route plugins share: the deps, the app options, the issuer's path and the HTTP framing helpers. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Deps } from '../../context.js';
+import { InvalidRequest } from '../../core/errors.js';
+import { parseRawParams, type RawParams } from '../../core/params.js';
+import type { ClientRecord } from '../../storage/types.js';
+import type { StoreStatus } from '../errors.js';
+
+/** Options for the HTTP app beyond the deps. */
+export interface AppOptions {
+  /** Extra metadata fields (e.g. client_id_metadata_document_supported). */
+  metadataExtra?: Record<string, unknown>;
+  /** Extra consent-page warnings for a client (e.g. CIMD localhost-only redirect URIs). */
+  consentWarnings?: (client: ClientRecord) => string[];
+}
+
+/**
+ * Passed to every route plugin as its options. (Not named `prefix`: Fastify would read that as a route prefix.)
+ */
+export interface RouteContext {
+  deps: Deps;
+  options: AppOptions;
+  /** The issuer's path without a trailing slash ('' at the root): every endpoint lives under it. */
+  issuerPath: string;
+  storeStatus: StoreStatus;
+}
+
+/** The form body as parsed by the app's content-type parser; anything else is invalid_request. */
+export function formParams(request: FastifyRequest): RawParams {
+  const body = request.body;
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body) || request.headers['content-type']?.includes('json')) {
+    throw new InvalidRequest('the body must be application/x-www-form-urlencoded');
+  }
+  return body as RawParams;
+}
+
+/** The query string, keeping every value so duplicates can be refused. */
+export function queryParams(request: FastifyRequest): RawParams {
+  const q = request.url.indexOf('?');
+  return q < 0 ? {} : parseRawParams(request.url.slice(q + 1));
+}
+
+/** A JSON response that no cache may keep (RFC 6749 §5.1). */
+export function json(reply: FastifyReply, status: number, body: unknown) {
+  return reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache').type('application/json').send(JSON.stringify(body));
+}

@@ -1,0 +1,43 @@
+/** The back-channel endpoints: token, revocation, introspection, userinfo. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { InvalidRequest } from '../../core/errors.js';
+import { bearerToken } from '../../core/params.js';
+import { introspectEndpoint } from '../../endpoints/introspect.js';
+import { PATHS } from '../../endpoints/metadata.js';
+import { revokeEndpoint } from '../../endpoints/revoke.js';
+import { tokenEndpoint } from '../../endpoints/token.js';
+import { userinfoEndpoint } from '../../endpoints/userinfo.js';
+import { formParams, json, type RouteContext } from './context.js';
+
+export async function tokenRoutes(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
+  app.post(issuerPath + PATHS.token, async (request, reply) => json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps)));
+  app.post(issuerPath + PATHS.revoke, async (request, reply) => {
+    await revokeEndpoint(formParams(request), request.headers.authorization, deps);
+    return reply.code(200).header('cache-control', 'no-store').send();
+  });
+  app.post(issuerPath + PATHS.introspect, async (request, reply) =>
+    json(reply, 200, await introspectEndpoint(formParams(request), request.headers.authorization, deps)),
+  );
+  // RFC 6750 §3: a request without a usable token gets the challenge, here with error="invalid_request" (§3.1).
+  const malformedBearer = (description: string) =>
+    new InvalidRequest(description, { headers: { 'www-authenticate': 'Bearer realm="gatehouse", error="invalid_request"' } });
+  const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization;
+    let token: string | undefined;
+    if (header !== undefined) {
+      token = bearerToken(header);
+      if (!token) throw malformedBearer('malformed Authorization header');
+    }
+    if (request.method === 'POST') {
+      const bodyToken = formParams(request).access_token;
+      if (bodyToken && token) throw malformedBearer('use only one method to send the access token');
+      if (bodyToken) {
+        if (bodyToken.length > 1) throw malformedBearer('access_token must not be included more than once');
+        token = bodyToken[0];
+      }
+    }
+    return json(reply, 200, await userinfoEndpoint(token, deps));
+  };
+  app.get(issuerPath + PATHS.userinfo, userinfo);
+  app.post(issuerPath + PATHS.userinfo, userinfo);
+}
