@@ -45,8 +45,7 @@ describe('addressBucket', () => {
     for (const mapped of ['::ffff:1.2.3.4', '::FFFF:1.2.3.4', '::ffff:102:304', '0:0:0:0:0:ffff:0102:0304', '::ffff:1.2.3.4%eth0']) {
       expect(addressBucket(mapped), mapped).toBe('1.2.3.4');
     }
-    // Not mapped: an IPv6 address that merely ends in the same bits stays in its own /64.
-    expect(addressBucket('::1.2.3.4')).toBe('0:0:0:0::/64');
+    // Not mapped: a NAT64 address that merely ends in the same bits stays in its own /64.
     expect(addressBucket('64:ff9b::1.2.3.4')).toBe('64:ff9b:0:0::/64');
   });
 
