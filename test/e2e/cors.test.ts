@@ -40,7 +40,7 @@ for (const issuerPath of ['', '/tenant']) {
 
     it('answers a preflight on every listed endpoint: 204, any origin, no credentials', async () => {
       for (const path of listed()) {
-        for (const headers of [{ origin: ORIGIN, 'access-control-request-method': 'POST' }, {}]) {
+        for (const headers of [{ origin: ORIGIN, 'access-control-request-method': 'POST' }, {}] as Record<string, string>[]) {
           const res = await fetch(server.origin + path, { method: 'OPTIONS', headers });
           expect(res.status, path).toBe(204);
           expect(corsHeaders(res), path).toEqual({
@@ -62,6 +62,8 @@ for (const issuerPath of ['', '/tenant']) {
           'access-control-allow-origin': '*',
           'access-control-expose-headers': 'WWW-Authenticate, Retry-After',
         });
+        // One answer for every origin: a shared cache keeps one copy of the (publicly cacheable) metadata and JWKS.
+        expect(res.headers.get('vary') ?? '', path).not.toMatch(/origin/i);
       }
     });
 
@@ -70,6 +72,7 @@ for (const issuerPath of ['', '/tenant']) {
       for (const path of [`${p}/authorize`, `${p}/interaction/x`, `${p}/interaction/x/login`, `${p}/health`, `${p}/nope`, `${p}/tokens`, `${p}/registerx`]) {
         const get = await fetch(server.origin + path, { headers: { origin: ORIGIN } });
         expect(corsHeaders(get), `GET ${path} (${get.status})`).toEqual({});
+        expect(get.headers.get('vary') ?? '', path).not.toMatch(/origin/i);
         const pre = await fetch(server.origin + path, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST' } });
         expect(pre.status, `OPTIONS ${path}`).not.toBe(204);
         expect(corsHeaders(pre), `OPTIONS ${path}`).toEqual({});
