@@ -282,5 +282,3 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema> & { issuer: string };
 /** What a config file may contain. */
 export type ConfigInput = z.input<typeof configSchema>;
-export type StaticUser = z.output<typeof staticUserSchema>;
-export type StaticClient = z.output<typeof staticClientSchema>;

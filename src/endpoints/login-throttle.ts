@@ -8,7 +8,7 @@
  * count. Per address only failures are counted (after the check), so the successful sign-ins of many users behind one
  * NAT never add up; the price is that a burst of parallel requests can overshoot that limit by its own size.
  */
-import { isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { keyedHash } from '../core/crypto.js';
 import type { Deps } from '../context.js';
 import { secondsUntilWindowEnd } from '../storage/types.js';
@@ -32,21 +32,18 @@ export type LoginAdmission =
  * subscriber usually holds whole (counting single IPv6 addresses would give one attacker 2^64 of them).
  */
 export function addressBucket(address: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  const bare = address.split('%', 1)[0]!;
-  if (!isIPv6(bare)) return address;
-  const [head = '', tail] = bare.split('::');
-  const groups = head ? head.split(':') : [];
-  if (tail !== undefined) {
-    const rest = tail ? tail.split(':') : [];
-    // A dotted IPv4 tail stands for two groups.
-    const restGroups = rest.length + (rest.at(-1)?.includes('.') ? 1 : 0);
-    groups.push(...Array<string>(8 - groups.length - restGroups).fill('0'), ...rest);
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    // process(): any IPv6 spelling (compressed, zone id, dotted tail), and IPv4-mapped IPv6 turned into its IPv4.
+    parsed = ipaddr.process(address);
+  } catch {
+    return address;
   }
-  return `${groups
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  // Same spelling as before ipaddr.js, so counters keep their keys across an upgrade.
+  return `${(parsed as ipaddr.IPv6).parts
     .slice(0, 4)
-    .map((g) => parseInt(g, 16).toString(16))
+    .map((part) => part.toString(16))
     .join(':')}::/64`;
 }
 

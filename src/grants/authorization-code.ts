@@ -73,6 +73,9 @@ export const authorizationCodeGrant: GrantHandler = {
     const result = await deps.storage.consumeAuthorizationCode(codeHash);
     if (result.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
     if (result.status === 'reused') return codeReplayed(result, deps);
+    // Whatever the scope: a code outlives nothing of a deleted user (deleteUser cannot find codes by user).
+    const user = await deps.storage.getUser(record.userId);
+    if (!user) throw new InvalidGrant('the user no longer exists');
 
     const now = deps.clock.now();
     const access = await deps.minter.accessToken({
@@ -114,8 +117,6 @@ export const authorizationCodeGrant: GrantHandler = {
 
     let idToken: string | undefined;
     if (record.scope.includes('openid')) {
-      const user = await deps.storage.getUser(record.userId);
-      if (!user) throw new InvalidGrant('the user no longer exists');
       idToken = await deps.minter.idToken({
         sub: user.id,
         clientId: client.clientId,

@@ -240,6 +240,18 @@ export interface UserStore {
    * nothing; renaming a user frees the old username.
    */
   saveUser(user: UserRecord): Promise<void>;
+  /**
+   * Deletes a user and everything that signs them in or acts for them, identically on every backend:
+   * 1. every grant of theirs is revoked as {@link GrantStore.revokeGrant} (refresh tokens gone, recorded access-token
+   *    ids on the revocation list until their `exp`; the revoked grants may stay, as revoked, until they expire);
+   * 2. their sessions are deleted (a browser holding one is signed out);
+   * 3. their consents are deleted;
+   * 4. the user record goes (the username is free again).
+   * The user record goes last and the cascade runs even when it is already gone, so a retry after an interrupted call
+   * completes it. SQL runs it in one transaction; memory in one synchronous step; Redis (keys in many slots) as this
+   * idempotent sequence. Outstanding authorization codes are not looked up (no backend indexes them by user): the
+   * token endpoint refuses a code whose user no longer exists. Returns false if the user was absent.
+   */
   deleteUser(id: string): Promise<boolean>;
   listUsers(): Promise<UserRecord[]>;
 }
@@ -331,7 +343,11 @@ export interface GrantStore {
    * afterwards stores nothing usable and reports `created: false`. getGrant never returns a tombstone.
    */
   revokeGrant(grantId: string, now: number): Promise<boolean>;
-  /** Revokes every grant of a (user, client) pair, e.g. when consent is withdrawn. Returns how many. */
+  /**
+   * Revokes every live grant of a (user, client) pair, each as {@link revokeGrant}, e.g. when consent is withdrawn
+   * (the caller deletes the consent itself with deleteConsent; this leaves consents, sessions and the user alone).
+   * Returns how many were revoked now (already revoked or expired ones do not count, so a repeat returns 0).
+   */
   revokeGrantsFor(userId: string, clientId: string, now: number): Promise<number>;
 }
 
@@ -344,6 +360,7 @@ export interface RevocationStore {
 export interface ConsentStore {
   getConsent(userId: string, clientId: string): Promise<ConsentRecord | undefined>;
   saveConsent(consent: ConsentRecord): Promise<void>;
+  /** Deletes that one consent (idempotent). Grants already issued stay: revokeGrantsFor withdraws them. */
   deleteConsent(userId: string, clientId: string): Promise<void>;
 }
 

@@ -346,6 +346,8 @@ describeRedis('Redis store specifics', () => {
         [k.interaction(interaction.id), interaction.expiresAt],
         [k.clientInteractions(client.clientId), interaction.expiresAt],
         [k.session(session.id), session.expiresAt],
+        [k.userSessions(user.id), session.expiresAt],
+        [k.userGrants(user.id), grant.expiresAt],
         [k.revokedJti('revoked-jti'), clock.now() + HOUR],
       ];
       const permanent = [
@@ -553,6 +555,16 @@ describeRedis('Redis store specifics', () => {
         await store.deleteConsent(user.id, client.clientId);
         await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
         await store.deleteClient(client.clientId);
+        // deleteUser then has a grant (of another client), a session and a consent to cascade to.
+        const other = clientFixture(clock);
+        await store.saveClient(other);
+        const third = grantFixture(clock, { clientId: other.clientId, userId: user.id });
+        await store.createGrant(third, refreshTokenFixture(clock, third).record, accessTokenFixture(clock));
+        await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: other.clientId }));
+        const [ended, kept] = [sessionFixture(clock, { userId: user.id }), sessionFixture(clock, { userId: user.id })];
+        await store.saveSession(ended);
+        await store.saveSession(kept);
+        await store.deleteSession(ended.id);
         await store.deleteUser(user.id);
         await store.hitRateLimit('login:user:x', MINUTE, clock.now());
         await store.hitRateLimit('login:user:x', MINUTE, clock.now());

@@ -35,6 +35,7 @@ import {
   successorFixture,
   userFixture,
 } from './fixtures.js';
+import { describeCascadeContract } from './cascade.js';
 import { describeReplayGuardContract } from './replay-guard.js';
 
 /** Options for {@link describeStorageContract}. */
@@ -848,5 +849,6 @@ export function describeStorageContract(
     });
 
     describeReplayGuardContract(() => ({ store, clock }));
+    describeCascadeContract(() => ({ store, clock }));
   });
 }

@@ -422,6 +422,11 @@ export class MemoryStorage implements Storage {
   }
 
   async deleteUser(id: string): Promise<boolean> {
+    const now = this.clock.now();
+    // Everything of theirs first, the user last (as every store does; see UserStore.deleteUser).
+    for (const [grantId, grant] of this.grants.live(now)) if (grant.userId === id) this.revokeGrantNow(grantId, now);
+    for (const [key, consent] of this.consents.live(now)) if (consent.userId === id) this.consents.delete(key);
+    for (const [key, session] of this.sessions.live(now)) if (session.userId === id) this.sessions.delete(key);
     return this.users.delete(id);
   }
 

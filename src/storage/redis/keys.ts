@@ -1,7 +1,7 @@
 /**
  * The Redis key layout (documented in docs/storage-redis.md). Every key starts with the store's prefix. Keys that one
  * Lua script or MULTI touches together carry the same hash tag, so Redis Cluster puts them in one slot:
- * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents,
+ * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents and their grant and session indexes,
  * and `{clients}`, `{users}`, `{keys}` for the small catalogues that are listed or updated as a whole.
  */
 
@@ -88,6 +88,10 @@ export interface RedisKeys {
   consentPrefix(userId: string): string;
   /** ZSET client id -> expiresAt: a user's consents (deleteUser). PX = latest member. */
   userConsents(userId: string): string;
+  /** ZSET grant id -> grant expiresAt: every grant of a user (deleteUser). PX = latest member. */
+  userGrants(userId: string): string;
+  /** ZSET session id -> expiresAt: a user's sessions, whose keys live outside this slot (deleteUser). PX = latest member. */
+  userSessions(userId: string): string;
 }
 
 /** Builds the key layout for `prefix`. */
@@ -130,5 +134,7 @@ export function redisKeys(prefix: string): RedisKeys {
     consent: (userId, clientId) => `${u(userId)}consent:${clientId}`,
     consentPrefix: (userId) => `${u(userId)}consent:`,
     userConsents: (userId) => `${u(userId)}consents`,
+    userGrants: (userId) => `${u(userId)}grants`,
+    userSessions: (userId) => `${u(userId)}sessions`,
   };
 }

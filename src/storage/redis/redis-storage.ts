@@ -211,13 +211,27 @@ export class RedisStorage implements Storage {
     if (saved !== 1) throw new Error(`username "${user.username}" is taken`);
   }
 
+  /**
+   * Spans slots (grants, sessions, consents, the user catalogue), so it is a sequence, not one script: each step is
+   * idempotent and the user record goes last, so an interrupted call leaves the user in place and a retry completes it.
+   */
   async deleteUser(id: string): Promise<boolean> {
     const k = this.keys;
     const now = this.clock.now();
-    const existed = await this.script<number>('deleteUser', [k.user(id), k.users], [now, id, k.usernamePrefix]);
-    // A deleted user's consents go too (user -> consents index), and leave their clients' indexes.
-    const clientIds = await this.script<string[]>('dropIndexed', [k.userConsents(id)], [now, k.consentPrefix(id)]);
+    // 1. Every grant of theirs, as revokeGrant. With a tombstone: a grant whose index entry is written but whose
+    // createGrant has not run yet (a code redeemed right now) is then never created.
+    const grantIds = await this.guard(() => this.client.zrange(k.userGrants(id), 0, -1));
+    await inBatches(grantIds, (grantId) => this.revoke(grantId, now, true));
+    // 2. Their sessions (each key in its own slot), then the index.
+    const sessionIds = await this.guard(() => this.client.zrange(k.userSessions(id), 0, -1));
+    await inBatches(sessionIds, (sessionId) => this.guard(() => this.client.del(k.session(sessionId))));
+    await this.guard(() => this.client.del(k.userSessions(id)));
+    // 3. Their consents leave the clients' indexes, then go with the user's index.
+    const clientIds = await this.guard(() => this.client.zrange(k.userConsents(id), 0, -1));
     await inBatches(clientIds, (clientId) => this.script('indexRemove', [k.clientConsents(clientId)], [now, id]));
+    await this.script<string[]>('dropIndexed', [k.userConsents(id)], [now, k.consentPrefix(id)]);
+    // 4. The user.
+    const existed = await this.script<number>('deleteUser', [k.user(id), k.users], [now, id, k.usernamePrefix]);
     return existed === 1;
   }
 
@@ -294,7 +308,10 @@ export class RedisStorage implements Storage {
   }
 
   async saveSession(session: SessionRecord): Promise<void> {
-    await this.setExpiring(this.keys.session(session.id), session, this.clock.now());
+    const now = this.clock.now();
+    await this.setExpiring(this.keys.session(session.id), session, now);
+    // After the record, so the index over-approximates (deleteUser finds every session).
+    await this.script('indexAdd', [this.keys.userSessions(session.userId)], [now, session.id, session.expiresAt]);
   }
 
   async getSession(id: string): Promise<SessionRecord | undefined> {
@@ -302,7 +319,8 @@ export class RedisStorage implements Storage {
   }
 
   async deleteSession(id: string): Promise<void> {
-    await this.guard(() => this.client.del(this.keys.session(id)));
+    const session = parse<SessionRecord>(await this.guard(() => this.client.getdel(this.keys.session(id))));
+    if (session) await this.script('indexRemove', [this.keys.userSessions(session.userId)], [this.clock.now(), id]);
   }
 
   // ---- authorization codes ----
@@ -358,8 +376,8 @@ export class RedisStorage implements Storage {
     const now = this.clock.now();
     // An already-expired grant would read as absent; storing it would only leave keys behind.
     if (grant.expiresAt <= now) return { created: true };
-    // Pointers, grant and client index in one round trip. Nobody can look the new refresh token or jti up before
-    // this call returns (the caller has not handed them out yet), so they need not be written before the grant.
+    // Pointers, grant and the client and user indexes in one round trip. Nobody can look the new refresh token or jti
+    // up before this call returns (the caller has not handed them out yet), so they need not precede the grant.
     const { revokedAt, ...stored } = grant;
     const [, , status] = await Promise.all([
       refreshToken && this.setPointer(k.refreshPointer(refreshToken.tokenHash), grant.id, refreshToken.expiresAt, now),
@@ -390,6 +408,7 @@ export class RedisStorage implements Storage {
         grant.id,
         grant.expiresAt,
       ]),
+      this.script('indexAdd', [k.userGrants(grant.userId)], [now, grant.id, grant.expiresAt]),
     ]);
     if (Number(status) !== -1) return { created: true };
     // Revoked before it existed (a replayed code): nothing was written in the grant's slot. Undo the rest, and put
@@ -401,6 +420,7 @@ export class RedisStorage implements Storage {
         now,
         grant.id,
       ]),
+      this.script('indexRemove', [k.userGrants(grant.userId)], [now, grant.id]),
       this.revokeAccessToken(accessToken.jti, accessToken.expiresAt),
     ]);
     return { created: false };
@@ -612,7 +632,10 @@ export class RedisStorage implements Storage {
     await this.guard(() =>
       this.client.del(k.grant(grantId), k.grantRefreshTokens(grantId), k.grantAccessTokens(grantId)),
     );
-    return grant === '' ? undefined : (JSON.parse(grant) as GrantRecord).userId;
+    if (grant === '') return undefined;
+    const { userId } = JSON.parse(grant) as GrantRecord;
+    await this.script('indexRemove', [k.userGrants(userId)], [now, grantId]);
+    return userId;
   }
 
   /** Deletes refresh-token pointers whose tokens are gone. */

@@ -259,8 +259,20 @@ export class SqlStorage implements Storage {
   }
 
   async deleteUser(id: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(`DELETE FROM ${this.t.users} WHERE id = $1`, [id]);
-    return rowCount > 0;
+    const clockNow = this.clock.now();
+    // One transaction: the user's grants revoked (as revokeGrant), consents and sessions gone, then the user row.
+    return this.tx(async (tx) => {
+      const { rows } = await tx.query<{ id: string }>(
+        `UPDATE ${this.t.grants} SET revoked_at = $2
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING id`,
+        [id, clockNow],
+      );
+      if (rows.length > 0) await this.dropGrantTokens(tx, rows.map((r) => r.id), clockNow);
+      await tx.query(`DELETE FROM ${this.t.consents} WHERE user_id = $1`, [id]);
+      await tx.query(`DELETE FROM ${this.t.sessions} WHERE user_id = $1`, [id]);
+      const deleted = await tx.query(`DELETE FROM ${this.t.users} WHERE id = $1`, [id]);
+      return deleted.rowCount > 0;
+    });
   }
 
   async listUsers(): Promise<UserRecord[]> {
