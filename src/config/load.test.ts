@@ -62,7 +62,7 @@ describe('parseConfig defaults', () => {
       headersTimeoutMs: 10_000,
       keepAliveTimeoutMs: 5_000,
       connectionTimeoutMs: 60_000,
-      maxRequestsPerSocket: 1000,
+      maxRequestsPerSocket: 10_000,
     });
     expect(cfg.clientIdMetadataDocuments).toMatchObject({ enabled: true, allowHttp: false, allowPrivateAddresses: false, maxBytes: 5120 });
     expect(cfg.session).toEqual({ ttl: 86400, cookieName: 'gatehouse_session' });
