@@ -859,6 +859,7 @@ function strings(v: unknown): string[] {
 }
 
 function optString(v: unknown): string | undefined {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a driver value of a text column, never an object
   return v === null || v === undefined ? undefined : String(v);
 }
 
@@ -935,7 +936,7 @@ function toInteraction(r: SqlRow): InteractionRecord {
     prompt: strings(r.prompt),
     maxAge: optNumber(r.max_age),
     responseMode: 'query',
-    browserBinding: String(r.browser_binding ?? ''),
+    browserBinding: optString(r.browser_binding) ?? '',
     userId: optString(r.user_id),
     authTime: optNumber(r.auth_time),
     createdAt: Number(r.created_at),
