@@ -5,6 +5,75 @@ import { defineConfig, globalIgnores } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+// ---- Import boundaries -----------------------------------------------------------------------------------------
+// Which folders of src/ each layer may not import (matched on the relative specifier as written). `context`, `server`
+// and `index` are src/context.ts (the composition root: Deps), src/server.ts and src/index.ts (the public API).
+// docs/architecture.md explains the layers. Tests (*.test.ts) are exempt: they compose whatever they need.
+const UPPER = {
+  core: ['storage', 'config', 'clients', 'grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server', 'index'],
+  storage: ['config', 'clients', 'grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server'],
+  config: ['clients', 'grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server', 'index'],
+  clients: ['grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server', 'index'],
+  ui: ['storage', 'config', 'clients', 'grants', 'endpoints', 'http', 'cli', 'resource', 'context', 'server', 'index'],
+  grants: ['endpoints', 'ui', 'http', 'cli', 'resource', 'server', 'index'],
+  endpoints: ['http', 'cli', 'resource', 'server', 'index'],
+  http: ['cli', 'resource', 'server', 'index'],
+};
+const ROOT_MODULES = new Set(['context', 'server', 'index']);
+
+/**
+ * Known violations, to remove as the layers are fixed (the list only shrinks; a new file or a new import fails).
+ * Each entry: the importing files, and the specifier they may still use.
+ */
+const KNOWN_VIOLATIONS = [
+  // known: core → storage/types (the records and the store ports live there; they move to src/model in the
+  // architecture issue, then core imports src/model and these entries go).
+  {
+    files: ['src/core/client-auth.ts', 'src/core/client-metadata.ts', 'src/core/keys.ts', 'src/core/sealing.ts'],
+    allow: 'storage/types',
+  },
+  // known: ui → storage/types (the consent page renders ClientRecord / InteractionRecord; same move to src/model).
+  { files: ['src/ui/pages.ts'], allow: 'storage/types' },
+];
+
+/** no-restricted-imports patterns forbidding `names` (minus the one `allow`ed module) for a layer's files. */
+function forbidden(layer, names, allow) {
+  return names.map((name) => {
+    // A layer folder or src/context.ts, server.ts from any depth (`../storage/x.js`, `../../context.js`); `index` only
+    // from a layer's top folder, since deeper `../index.js` is the layer's own index (storage/sql → storage/index.ts).
+    const up = name === 'index' ? '\\.\\./' : '(\\.\\./)+';
+    const target = ROOT_MODULES.has(name) ? `${up}${name}\\.js$` : `${up}${name}/`;
+    const except = allow?.startsWith(`${name}/`) ? `(?!${allow.slice(name.length + 1)}\\.js$)` : '';
+    return {
+      regex: `^${target}${except}`,
+      message: `${layer}/ may not import ${name}${ROOT_MODULES.has(name) ? '.ts' : '/'} (layers: docs/architecture.md)`,
+    };
+  });
+}
+
+const boundaries = [
+  ...Object.entries(UPPER).map(([layer, names]) => ({
+    files: [`src/${layer}/**/*.ts`],
+    ignores: ['src/**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: forbidden(layer, names) }] },
+  })),
+  // The published toolkit (gatehouse/resource) stands alone: nothing from the server's layers.
+  {
+    files: ['src/resource/**/*.ts'],
+    ignores: ['src/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^\\.\\./', message: 'resource/ is the published toolkit: it may import only resource/' }] },
+      ],
+    },
+  },
+  ...KNOWN_VIOLATIONS.map(({ files, allow }) => {
+    const layer = files[0].split('/')[1];
+    return { files, rules: { 'no-restricted-imports': ['error', { patterns: forbidden(layer, UPPER[layer], allow) }] } };
+  }),
+];
+
 export default defineConfig(
   globalIgnores(['dist/', 'coverage/', 'data/', 'bench/results/', '**/node_modules/']),
 
@@ -57,4 +126,6 @@ export default defineConfig(
       '@typescript-eslint/restrict-template-expressions': 'off',
     },
   },
+
+  ...boundaries,
 );
