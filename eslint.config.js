@@ -9,15 +9,18 @@ import tseslint from 'typescript-eslint';
 // Which folders of src/ each layer may not import (matched on the relative specifier as written). `context`, `server`
 // and `index` are src/context.ts (the composition root: Deps), src/server.ts and src/index.ts (the public API).
 // docs/architecture.md explains the layers. Tests (*.test.ts) are exempt: they compose whatever they need.
+/** What only the top imports: the HTTP app, the CLI, the published toolkit, src/server.ts and src/index.ts. */
+const TOP = ['http', 'cli', 'resource', 'server', 'index'];
 const UPPER = {
-  core: ['storage', 'config', 'clients', 'grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server', 'index'],
-  storage: ['config', 'clients', 'grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server'],
-  config: ['clients', 'grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server', 'index'],
-  clients: ['grants', 'endpoints', 'ui', 'http', 'cli', 'resource', 'context', 'server', 'index'],
-  ui: ['storage', 'config', 'clients', 'grants', 'endpoints', 'http', 'cli', 'resource', 'context', 'server', 'index'],
-  grants: ['endpoints', 'ui', 'http', 'cli', 'resource', 'server', 'index'],
-  endpoints: ['http', 'cli', 'resource', 'server', 'index'],
-  http: ['cli', 'resource', 'server', 'index'],
+  core: ['storage', 'config', 'clients', 'grants', 'endpoints', 'ui', 'context', ...TOP],
+  // storage/sql/x.ts may import `../index.js`: that is storage/index.ts, so `index` is not listed here.
+  storage: ['config', 'clients', 'grants', 'endpoints', 'ui', 'context', 'http', 'cli', 'resource', 'server'],
+  config: ['clients', 'grants', 'endpoints', 'ui', 'context', ...TOP],
+  clients: ['grants', 'endpoints', 'ui', 'context', ...TOP],
+  ui: ['storage', 'config', 'clients', 'grants', 'endpoints', 'context', ...TOP],
+  grants: ['endpoints', 'ui', ...TOP],
+  endpoints: TOP,
+  http: TOP.filter((name) => name !== 'http'),
 };
 const ROOT_MODULES = new Set(['context', 'server', 'index']);
 
@@ -64,13 +67,20 @@ const boundaries = [
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ regex: '^\\.\\./', message: 'resource/ is the published toolkit: it may import only resource/' }] },
+        {
+          patterns: [
+            { regex: '^\\.\\./', message: 'resource/ is the published toolkit: it may import only resource/' },
+          ],
+        },
       ],
     },
   },
   ...KNOWN_VIOLATIONS.map(({ files, allow }) => {
     const layer = files[0].split('/')[1];
-    return { files, rules: { 'no-restricted-imports': ['error', { patterns: forbidden(layer, UPPER[layer], allow) }] } };
+    return {
+      files,
+      rules: { 'no-restricted-imports': ['error', { patterns: forbidden(layer, UPPER[layer], allow) }] },
+    };
   }),
 ];
 

@@ -47,7 +47,11 @@ for (const file of files) {
       ts.isStringLiteral(node.arguments[0])
     ) {
       add(node.arguments[0].text, node);
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       add(node.argument.literal.text, node);
     }
     ts.forEachChild(node, visit);
@@ -103,7 +107,9 @@ function loopThrough(component) {
       if (w === start) {
         const path = [v];
         for (let p = previous.get(v); p !== undefined; p = previous.get(p)) path.unshift(p);
-        return [...path, start].map((p, i, all) => (i < all.length - 1 ? `${rel(p)}:${graph.get(p).get(all[i + 1])}` : rel(p)));
+        return [...path, start].map((p, i, all) =>
+          i < all.length - 1 ? `${rel(p)}:${graph.get(p).get(all[i + 1])}` : rel(p),
+        );
       }
       if (!previous.has(w)) {
         previous.set(w, v);

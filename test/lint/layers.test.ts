@@ -24,15 +24,31 @@ describe('import boundaries (no-restricted-imports in eslint.config.js)', () => 
   const refused: [string, string, RegExp][] = [
     // The violation this check was added with: core reached into the composition root for its Deps type.
     ['src/core/access-token.ts', "import type { Deps } from '../context.js';", /core\/ may not import context\.ts/],
-    ['src/core/access-token.ts', "import type { ClientRecord } from '../storage/types.js';", /core\/ may not import storage\//],
+    [
+      'src/core/access-token.ts',
+      "import type { ClientRecord } from '../storage/types.js';",
+      /core\/ may not import storage\//,
+    ],
     ['src/core/keys.ts', "import { createStorage } from '../storage/index.js';", /core\/ may not import storage\//],
     ['src/core/sealing.ts', "import { ConfigError } from '../config/load.js';", /core\/ may not import config\//],
     ['src/core/scope.ts', "export { buildApp } from '../http/app.js';", /core\/ may not import http\//],
-    ['src/storage/sql/embedded.ts', "import type { Deps } from '../../context.js';", /storage\/ may not import context\.ts/],
-    ['src/storage/memory/memory-storage.ts', "import { x } from '../../grants/index.js';", /storage\/ may not import grants\//],
+    [
+      'src/storage/sql/embedded.ts',
+      "import type { Deps } from '../../context.js';",
+      /storage\/ may not import context\.ts/,
+    ],
+    [
+      'src/storage/memory/memory-storage.ts',
+      "import { x } from '../../grants/index.js';",
+      /storage\/ may not import grants\//,
+    ],
     ['src/ui/html.ts', "import { x } from '../storage/index.js';", /ui\/ may not import storage\//],
     ['src/ui/pages.ts', "import { x } from '../http/app.js';", /ui\/ may not import http\//],
-    ['src/resource/verifier.ts', "import { InvalidToken } from '../core/errors.js';", /resource\/ is the published toolkit/],
+    [
+      'src/resource/verifier.ts',
+      "import { InvalidToken } from '../core/errors.js';",
+      /resource\/ is the published toolkit/,
+    ],
     ['src/grants/issue.ts', "import { x } from '../endpoints/token.js';", /grants\/ may not import endpoints\//],
     ['src/endpoints/token.ts', "import { buildApp } from '../http/app.js';", /endpoints\/ may not import http\//],
   ];
