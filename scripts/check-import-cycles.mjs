@@ -2,10 +2,17 @@
 // Fails when the modules of src/ import each other in a cycle. Builds the import graph with the TypeScript compiler
 // API (the same module resolution as tsc, so `./x.js` finds `./x.ts`), counting every import and re-export, type-only
 // ones too: a type-only cycle costs nothing at run time but still ties two layers into one.
+// An import that closes a cycle and cannot be removed yet goes in KNOWN_EDGES with its reason; the check ignores that
+// edge, and fails once the import is gone so the list only shrinks.
 // Usage: node scripts/check-import-cycles.mjs [--graph] [path/to/project]   (--graph prints every edge of the graph)
 import { readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import ts from 'typescript';
+
+/** Imports excused from the check, as 'src/from.ts -> src/to.ts', each with why it is still there. */
+const KNOWN_EDGES = new Map([
+  // ['src/config/schema.ts -> src/grants/index.ts', 'the grant registry names the grant types; moves in issue #N'],
+]);
 
 const root = resolve(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? new URL('..', import.meta.url).pathname);
 const src = join(root, 'src');
@@ -58,6 +65,14 @@ for (const file of files) {
   };
   visit(sf);
   graph.set(file, edges);
+}
+
+const problems = [];
+for (const edge of KNOWN_EDGES.keys()) {
+  const [from, to] = edge.split(' -> ').map((p) => join(root, p));
+  if (graph.get(from)?.delete(to) !== true) {
+    problems.push(`known import gone, remove it from KNOWN_EDGES in scripts/check-import-cycles.mjs: ${edge}`);
+  }
 }
 
 if (process.argv.includes('--graph')) {
@@ -120,10 +135,13 @@ function loopThrough(component) {
   return component.map(rel);
 }
 
-if (components.length > 0) {
-  for (const component of components) {
-    console.error(`import cycle: ${loopThrough(component).join(' → ')} (modules in the cycle: ${component.length})`);
-  }
+for (const component of components) {
+  problems.push(`import cycle: ${loopThrough(component).join(' → ')} (modules in the cycle: ${component.length})`);
+}
+if (problems.length > 0) {
+  for (const p of problems) console.error(p);
   process.exit(1);
 }
-console.log(`import cycles: none in ${files.length} modules of src/`);
+const known =
+  KNOWN_EDGES.size > 0 ? ` (${KNOWN_EDGES.size} known import${KNOWN_EDGES.size > 1 ? 's' : ''} excused)` : '';
+console.log(`import cycles: none in ${files.length} modules of src/${known}`);
