@@ -48,7 +48,7 @@ function causes(err: unknown): Error[] {
     const e = queue.shift();
     if (!(e instanceof Error) || out.includes(e)) continue;
     out.push(e);
-    if (e instanceof AggregateError) queue.push(...e.errors);
+    if (e instanceof AggregateError) queue.push(...(e.errors as unknown[]));
     queue.push(e.cause);
   }
   return out;

@@ -34,7 +34,7 @@ export function createAssertionVerifier(deps: {
 }): AssertionVerifier {
   const remote = new ExpiringCache<JWTVerifyGetKey>(JWKS_CACHE_MAX, deps.clock);
   const keysFor = async (jwks: { keys: Record<string, unknown>[] } | undefined, jwksUri: string | undefined) => {
-    if (jwks) return createLocalJWKSet(jwks as JSONWebKeySet);
+    if (jwks) return createLocalJWKSet(jwks);
     if (!jwksUri) return undefined;
     const cached = remote.get(jwksUri);
     if (cached) return cached;

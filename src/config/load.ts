@@ -3,14 +3,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { embeddedDirectory, storageKind } from '../storage/index.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
+import { ConfigError } from '../core/errors.js';
 
-/** A configuration problem, naming the field. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError } from '../core/errors.js';
 
 /** Formats zod issues as `path: message` lines. */
 function formatIssues(error: z.ZodError): string {

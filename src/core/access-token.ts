@@ -1,7 +1,8 @@
 /** Verifies access tokens this server issued (for introspection, revocation and userinfo). */
 import { errors, jwtVerify, type JWTPayload } from 'jose';
-import type { Deps } from '../context.js';
+import type { Clock } from './clock.js';
 import { ExpiringCache } from './expiring-cache.js';
+import type { KeyManager } from './keys.js';
 
 /** The claims of a valid RFC 9068 access token. */
 export interface AccessTokenPayload extends JWTPayload {
@@ -11,6 +12,13 @@ export interface AccessTokenPayload extends JWTPayload {
   exp: number;
   iat: number;
   scope?: string;
+}
+
+/** What verifying needs (a slice of the server's Deps, declared here so core does not import the composition root). */
+export interface AccessTokenVerifierDeps {
+  keys: Pick<KeyManager, 'verificationKeys'>;
+  config: { issuer: string };
+  clock: Clock;
 }
 
 /**
@@ -29,7 +37,7 @@ const IAT_FUTURE_SKEW_SECONDS = 60;
  */
 export async function verifyOwnAccessToken(
   token: string,
-  deps: Pick<Deps, 'keys' | 'config' | 'clock'>,
+  deps: AccessTokenVerifierDeps,
 ): Promise<AccessTokenPayload | undefined> {
   // One cache per key manager: another Gatehouse in the same process has other keys.
   let verified = verifiedBy.get(deps.keys);
@@ -43,7 +51,7 @@ export async function verifyOwnAccessToken(
 
 async function verifySignature(
   token: string,
-  deps: Pick<Deps, 'keys' | 'config' | 'clock'>,
+  deps: AccessTokenVerifierDeps,
 ): Promise<AccessTokenPayload | undefined> {
   try {
     const { payload } = await jwtVerify(token, deps.keys.verificationKeys(), {

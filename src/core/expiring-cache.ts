@@ -7,7 +7,8 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from './clock.js';
 
-export class ExpiringCache<V extends {}> {
+/** `V` is non-nullish: LRUCache stores no undefined or null. */
+export class ExpiringCache<V extends NonNullable<unknown>> {
   private readonly lru: LRUCache<string, { value: V; expiresAt: number }>;
 
   /** `max`: most entries kept; when full, the least recently used entry makes room. */

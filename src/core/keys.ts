@@ -54,7 +54,7 @@ export function sealSigningKey(record: SigningKeyRecord, sealer: Sealer | undefi
 /** The private JWK of a stored record: opened if sealed; `inClear` for a record written without encryptionKey. */
 export function openPrivateJwk(record: SigningKeyRecord, sealer: Sealer | undefined): { jwk: JWK; inClear: boolean } {
   const sealed = record.privateJwk.sealed;
-  if (typeof sealed !== 'string') return { jwk: record.privateJwk as JWK, inClear: true };
+  if (typeof sealed !== 'string') return { jwk: record.privateJwk, inClear: true };
   const { value } = openStored(sealed, sealer, `signing-key:${record.kid}`, `signing key ${record.kid}`);
   return { jwk: JSON.parse(value) as JWK, inClear: false };
 }

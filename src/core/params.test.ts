@@ -118,7 +118,7 @@ describe('requiredParam (RFC 6749 §5.2: a missing parameter is invalid_request)
   ])('refuses %s with invalid_request', (_label, params) => {
     const err = (() => {
       try {
-        requiredParam(params as Record<string, string | string[] | undefined>, 'code');
+        requiredParam(params, 'code');
       } catch (e) {
         return e;
       }

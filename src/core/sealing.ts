@@ -6,7 +6,7 @@
  * into another record does not open).
  */
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from './errors.js';
 import { SecretBox, randomToken } from './crypto.js';
 import type { KeyStore } from '../storage/types.js';
 

@@ -2,7 +2,7 @@
  * Token minting. Access tokens are RFC 9068 JWTs (`typ: at+jwt`); ID tokens follow OIDC Core §2 with at_hash
  * (§3.1.3.6). Refresh tokens and codes are opaque random strings (core/crypto).
  */
-import { createHash, KeyObject, sign, type webcrypto } from 'node:crypto';
+import { createHash, KeyObject, sign } from 'node:crypto';
 import { epochSeconds, type Clock } from './clock.js';
 import { randomId, sha256 } from './crypto.js';
 import type { ActiveKey, KeyManager, SigningAlg } from './keys.js';
@@ -18,7 +18,7 @@ const keyObjects = new WeakMap<object, KeyObject>();
 function signJws(header: Record<string, unknown>, payload: Record<string, unknown>, signer: ActiveKey): Promise<string> {
   let key = keyObjects.get(signer.key);
   if (!key) {
-    key = KeyObject.from(signer.key as unknown as webcrypto.CryptoKey);
+    key = KeyObject.from(signer.key);
     keyObjects.set(signer.key, key);
   }
   const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;

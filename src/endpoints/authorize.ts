@@ -203,7 +203,7 @@ export async function issueCode(
   const code = randomToken();
   // Earlier consent may name scopes the server or the client's allow-list has dropped since: re-check them.
   const earlier = consent?.scope.length
-    ? resolveRequestedScopes(consent!.scope, userGrantAllowList(client, deps), deps.scopesSupported, false)
+    ? resolveRequestedScopes(consent.scope, userGrantAllowList(client, deps), deps.scopesSupported, false)
     : [];
   const scope = unionScopes(interaction.scope, earlier);
   await deps.storage.saveAuthorizationCode({

@@ -56,7 +56,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     routerOptions: { ignoreTrailingSlash: false },
     ...serverLimitOptions(config.http),
     // Routing errors (malformed URL, over-long path parameter) get the same mapping as every other error.
-    frameworkErrors: (err, request, reply) => errorHandler(err, request, reply),
+    frameworkErrors: (err, request, reply) => void errorHandler(err, request, reply),
     // X-Request-Id is read (validated) by requestIdFor, not taken verbatim by Fastify.
     requestIdHeader: false,
     genReqId: requestIdFor,

@@ -6,6 +6,7 @@ import type { StoreOptions } from './options.js';
 
 export type { Storage } from './types.js';
 export type { StoreOptions, StoreLogger } from './options.js';
+export { StorageLockedError } from './errors.js';
 
 /** Which backend a storage URL selects. */
 export type StorageKind = 'memory' | 'redis' | 'postgres' | 'embedded';
@@ -21,17 +22,6 @@ export class UnknownStorageError extends TypeError {
       `unknown storage scheme "${scheme}" (accepted: ${STORAGE_FORMS}; a directory whose name contains ":" is written ./name)`,
     );
     this.name = 'UnknownStorageError';
-  }
-}
-
-/** The embedded store's directory is held by another live process (PGlite allows one writer). */
-export class StorageLockedError extends Error {
-  constructor(
-    readonly directory: string,
-    readonly owner: number,
-  ) {
-    super(`the embedded store in ${directory} is in use by process ${owner}; stop it first, or use PostgreSQL or Redis to share a store`);
-    this.name = 'StorageLockedError';
   }
 }
 
@@ -56,7 +46,9 @@ export function embeddedDirectory(url: string): string {
     try {
       return fileURLToPath(url);
     } catch (err) {
-      throw new TypeError(`not a usable file: URL (${(err as Error).message}); write file:///absolute/path or a plain path`);
+      throw new TypeError(`not a usable file: URL (${(err as Error).message}); write file:///absolute/path or a plain path`, {
+        cause: err,
+      });
     }
   }
   return resolve(url);

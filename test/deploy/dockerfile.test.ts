@@ -56,7 +56,7 @@ function parseDockerfile(text: string): Instruction[] {
 function execForm(args: string): string[] {
   const parsed: unknown = JSON.parse(args);
   if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw new Error(`not an exec form: ${args}`);
-  return parsed as string[];
+  return parsed;
 }
 
 /** ENV of a stage: `K=V K2=V2` forms (quotes not used in our Dockerfile). */
@@ -224,7 +224,7 @@ function parseYamlSubset(text: string): Yaml {
     if (v.startsWith('[')) {
       try {
         const arr: unknown = JSON.parse(v);
-        if (Array.isArray(arr) && arr.every((a) => typeof a === 'string')) return arr as string[];
+        if (Array.isArray(arr) && arr.every((a) => typeof a === 'string')) return arr;
       } catch {
         /* falls through */
       }

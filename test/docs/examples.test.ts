@@ -30,8 +30,8 @@ async function run(file: string, env: Record<string, string>, ready: RegExp): Pr
         resolve();
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${file} exited with ${code}: ${output}`));

@@ -23,7 +23,7 @@ let privateKey: CryptoKey;
 beforeAll(async () => {
   cimd = await startCimdServer();
   const pair = await generateKeyPair('ES256', { extractable: true });
-  privateKey = pair.privateKey as CryptoKey;
+  privateKey = pair.privateKey;
   clientId = `${cimd.origin}/agent.json`;
   cimd.docs.set('/agent.json', {
     body: JSON.stringify({

@@ -44,7 +44,7 @@ for (const store of FUZZ_STORES) {
     const valueFor = (name: string): fc.Arbitrary<Val> =>
       fc.oneof(
         { weight: name === 'client_id' ? 8 : 1, arbitrary: ref },
-        { weight: specific[name] ? 6 : 1, arbitrary: specific[name] ? (fc.constantFrom(...specific[name]!) as fc.Arbitrary<Val>) : ref },
+        { weight: specific[name] ? 6 : 1, arbitrary: specific[name] ? (fc.constantFrom(...specific[name]) as fc.Arbitrary<Val>) : ref },
         { weight: 3, arbitrary: str },
       );
     const valid = (client: string, extra: Record<string, string> = {}) =>

@@ -274,7 +274,7 @@ export function formArb(
   const known = fc
     .tuple(...names.map((name) => occurrencesArb(valueFor(name), absentWeight(name)).chain((vs) => fc.tuple(...vs.map((value) => raw.map((r) => ({ name, value, raw: r })))))))
     .map((l) => l.flat());
-  const extra = fc.array(fc.record({ name: fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...names) }, { weight: 4, arbitrary: str }), value: str as fc.Arbitrary<Val>, raw }), { maxLength: 3 });
+  const extra = fc.array(fc.record({ name: fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...names) }, { weight: 4, arbitrary: str }), value: str, raw }), { maxLength: 3 });
   return fc.tuple(known, extra).chain(([k, e]) => {
     const all = [...k, ...e];
     return fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length });

@@ -85,7 +85,7 @@ for (const store of FUZZ_STORES) {
           const h = buildHeaders(c.headers, () => '', opts);
           if (c.csrfCookie === 'valid-elsewhere') h.cookie = cookie('gatehouse_csrf', signValue(newBrowserNonce(), server.gatehouse.deps.cookieKey));
           else if (c.csrfCookie !== 'none') h.cookie = cookie('gatehouse_csrf', c.csrfCookie);
-          const res = await server.inject({ method: c.method as 'GET', url: `/interaction/${c.id}${c.tail}`, headers: h, payload: c.method === 'GET' ? undefined : (c.raw ?? encodeForm(c.form, () => '')) });
+          const res = await server.inject({ method: c.method, url: `/interaction/${c.id}${c.tail}`, headers: h, payload: c.method === 'GET' ? undefined : (c.raw ?? encodeForm(c.form, () => '')) });
           expectSafe(res, PAGE_ERRORS);
           expect(res.status, res.request).toBeGreaterThanOrEqual(400);
           expect(setCookies(res), res.request).not.toContain(sessionName());
@@ -156,7 +156,7 @@ for (const store of FUZZ_STORES) {
         (name) =>
           fc.oneof(
             { weight: name === 'csrf' ? 16 : 6, arbitrary: name === 'csrf' ? real(['csrf']) : (fc.constantFrom('approve', 'deny') as fc.Arbitrary<Val>) },
-            { weight: 1, arbitrary: fc.constantFrom('APPROVE', 'allow', 'yes', 'approve ', '1') as fc.Arbitrary<Val> },
+            { weight: 1, arbitrary: fc.constantFrom('APPROVE', 'allow', 'yes', 'approve ', '1') },
             { weight: 3, arbitrary: str },
           ),
         opts,

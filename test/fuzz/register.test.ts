@@ -26,7 +26,7 @@ for (const store of FUZZ_STORES) {
     const clean = <T>(a: fc.Arbitrary<T>) => (store.nul ? a : a.map(withoutNul));
     const wrongType = clean(fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(null, 0, -1, 1e308, true, [], {}, [null], [[]], '')));
     /** A field: mostly a plausible value, sometimes any JSON value of the wrong type. */
-    const field = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 5, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: wrongType });
+    const field = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 5, arbitrary: valid }, { weight: 1, arbitrary: wrongType });
     const uri = fc.oneof(
       fc.constantFrom(REDIRECT, 'http://localhost:3000/cb', 'http://[::1]/cb', 'https://app.example/cb', 'com.example.app:/cb', 'http://127.0.0.1:0/x', 'javascript:alert(1)', 'https://app.example/cb#f', 'https://*.example/cb', 'http://evil.example/cb', 'https://user:pw@app.example/', 'urn:ietf:wg:oauth:2.0:oob', 'file:///x', ''),
       fc.webUrl({ withQueryParameters: true, withFragments: true }),
@@ -69,11 +69,11 @@ for (const store of FUZZ_STORES) {
     );
     const metadata = fc.oneof(
       // Any subset of the fields with any values, plus unknown keys.
-      fc.tuple(fc.record(fields, { requiredKeys: [] }), extraKeys).map(([known, extra]) => ({ ...extra, ...known }) as Record<string, unknown>),
+      fc.tuple(fc.record(fields, { requiredKeys: [] }), extraKeys).map(([known, extra]) => ({ ...extra, ...known })),
       // A valid registration with one or two fields bent, sometimes an unknown key.
       fc
         .tuple(fc.constantFrom(...bases), fc.subarray(Object.keys(fields), { maxLength: 2 }).chain((keys) => fc.record(pick(keys))), fc.option(extraKeys))
-        .map(([base, bent, extra]) => ({ ...(extra ?? {}), ...base, ...bent }) as Record<string, unknown>),
+        .map(([base, bent, extra]) => ({ ...(extra ?? {}), ...base, ...bent })),
     );
     /** A JSON body: a metadata object (sometimes with a raw `"__proto__"` key), random JSON, or raw bytes. */
     const body = fc.oneof(
@@ -164,7 +164,7 @@ for (const store of FUZZ_STORES) {
           if (c.method === 'PUT' || c.method === 'POST' || c.method === 'PATCH') {
             payload = 'raw' in c.body ? c.body.raw : JSON.stringify(c.body.keepId ? { ...c.body.m, client_id: managed.id } : c.body.m);
           }
-          const res = await server.inject({ method: c.method as 'GET', url, headers: h, payload });
+          const res = await server.inject({ method: c.method, url, headers: h, payload });
           expectSafe(res, MANAGE_ERRORS);
           const after = await snapshot();
           expect(await clientCount(), `client count changed: ${res.request}`).toBeLessThanOrEqual(count);

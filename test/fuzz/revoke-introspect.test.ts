@@ -32,7 +32,7 @@ for (const store of FUZZ_STORES) {
       return fc.oneof(
         { weight: own ? 8 : 1, arbitrary: own ? refArb(own, opts) : ref },
         { weight: 1, arbitrary: ref },
-        { weight: specific[name] ? 3 : 1, arbitrary: specific[name] ? (fc.constantFrom(...specific[name]!) as fc.Arbitrary<Val>) : ref },
+        { weight: specific[name] ? 3 : 1, arbitrary: specific[name] ? (fc.constantFrom(...specific[name]) as fc.Arbitrary<Val>) : ref },
         { weight: 2, arbitrary: str },
       );
     };

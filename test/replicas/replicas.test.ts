@@ -87,8 +87,8 @@ for (const store of stores) {
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-        proc.stdout!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
-        proc.stderr!.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
+        proc.stdout.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
+        proc.stderr.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
         replicas.push({ origin: `http://localhost:${port}`, proc, log });
       }
       // Started together: migrations, key creation and secrets must agree across them.

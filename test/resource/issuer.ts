@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import type { CryptoKey, JWK, JWTPayload } from 'jose';
+import type { CryptoKey, JWK } from 'jose';
 
 export interface SigningKey {
   kid: string;
@@ -141,7 +141,7 @@ export async function startIssuer(options: TestIssuerOptions = {}): Promise<Test
       for (const name of Object.keys(payload)) if (payload[name] === undefined) delete payload[name];
       const protectedHeader: Record<string, unknown> = { alg: key.alg, typ: 'at+jwt', kid: key.kid, ...header };
       for (const name of Object.keys(protectedHeader)) if (protectedHeader[name] === undefined) delete protectedHeader[name];
-      return new SignJWT(payload as JWTPayload)
+      return new SignJWT(payload)
         .setProtectedHeader(protectedHeader as { alg: string })
         .sign(key.privateKey);
     },

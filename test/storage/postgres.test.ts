@@ -163,7 +163,7 @@ if (unreachable === undefined) {
 
     it('50 parallel consumes of one code over 3 replicas: exactly one wins, every time', async () => {
       const clock = new ManualClock();
-      const { list, schema } = await replicas(3, clock);
+      const { list } = await replicas(3, clock);
       for (let round = 0; round < 5; round++) {
         const { record } = codeFixture(clock);
         await list[0]!.saveAuthorizationCode(record);

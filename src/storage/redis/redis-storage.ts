@@ -172,7 +172,12 @@ export class RedisStorage implements Storage {
     await inBatches([...codes.map((h) => k.code(h)), ...interactions.map((id) => k.interaction(id))], (key) =>
       this.guard(() => this.client.del(key)),
     );
-    const indexes = [k.clientGrants, k.clientConsents, k.clientCodes, k.clientInteractions].map((f) => f(clientId));
+    const indexes = [
+      k.clientGrants(clientId),
+      k.clientConsents(clientId),
+      k.clientCodes(clientId),
+      k.clientInteractions(clientId),
+    ];
     for (const userId of userIds) indexes.push(k.userClientGrants(userId, clientId));
     await this.guard(() => this.client.del(...indexes));
     return deleted === 1;

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { StorageUnavailableError } from '../../core/errors.js';
-import { StorageLockedError } from '../index.js';
+import { StorageLockedError } from '../errors.js';
 import type { StoreOptions } from '../options.js';
 import type { Storage } from '../types.js';
 import { mapUnstorableValue, SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';

@@ -3,7 +3,7 @@
  * {@link migrate} inside one transaction under a per-schema advisory lock, so replicas starting together apply each
  * version exactly once and never see a half-built schema. Never edit a released migration: append a new version.
  */
-import type { SqlQueryable } from './sql-storage.js';
+import type { SqlQueryable } from './driver.js';
 
 /** One schema version: `up` runs with `s` = the quoted schema name. */
 export interface Migration {

@@ -2,7 +2,7 @@
  * The SQL replay guard (ReplayGuard.firstUse), table `replay_guard` (migration 4). Kept apart from sql-storage.ts,
  * which delegates to it.
  */
-import type { SqlQueryable } from './sql-storage.js';
+import type { SqlQueryable } from './driver.js';
 
 /**
  * One statement, one round trip. A new key inserts; a key whose row has expired by the caller's clock (`now`) is

@@ -25,30 +25,9 @@ import type {
 import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
 import { lockKey, migrate, quoteIdent } from './migrations.js';
 import { sqlFirstUse } from './replay-guard.js';
+import type { SqlExecutor, SqlQueryable, SqlRow } from './driver.js';
 
-/** A row as the driver returns it. */
-export type SqlRow = Record<string, unknown>;
-
-/** Rows and affected-row count of one statement. */
-export interface SqlResult<R = SqlRow> {
-  rows: R[];
-  rowCount: number;
-}
-
-/** Runs one parameterised statement: a pool, a single connection or an open transaction. */
-export interface SqlQueryable {
-  query<R = SqlRow>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>>;
-}
-
-/**
- * The driver seam pg and PGlite implement. Connection failures must surface as StorageUnavailableError; database
- * errors (constraints, deadlocks) keep their SQLSTATE `code`.
- */
-export interface SqlExecutor extends SqlQueryable {
-  /** Runs `fn` in BEGIN/COMMIT on one connection, rolling back if it throws. */
-  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
+export type { SqlExecutor, SqlQueryable, SqlResult, SqlRow } from './driver.js';
 
 /** Default period of the background cleanup, ms. */
 export const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
@@ -871,6 +850,7 @@ function strings(v: unknown): string[] {
 }
 
 function optString(v: unknown): string | undefined {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a driver value of a text column, never an object
   return v === null || v === undefined ? undefined : String(v);
 }
 
@@ -947,7 +927,7 @@ function toInteraction(r: SqlRow): InteractionRecord {
     prompt: strings(r.prompt),
     maxAge: optNumber(r.max_age),
     responseMode: 'query',
-    browserBinding: String(r.browser_binding ?? ''),
+    browserBinding: optString(r.browser_binding) ?? '',
     userId: optString(r.user_id),
     authTime: optNumber(r.auth_time),
     createdAt: Number(r.created_at),
