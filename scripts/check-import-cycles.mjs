@@ -11,7 +11,10 @@ import ts from 'typescript';
 
 /** Imports excused from the check, as 'src/from.ts -> src/to.ts', each with why it is still there. */
 const KNOWN_EDGES = new Map([
-  // ['src/config/schema.ts -> src/grants/index.ts', 'the grant registry names the grant types; moves in issue #N'],
+  [
+    'src/config/schema.ts -> src/grants/index.ts',
+    'the static-client grant_types enum reads the grant registry (grants import Config only as a type, so no runtime cycle); goes when the schema takes the names from the composition root',
+  ],
 ]);
 
 const root = resolve(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? new URL('..', import.meta.url).pathname);
