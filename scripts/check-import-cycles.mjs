@@ -73,7 +73,8 @@ for (const file of files) {
 const problems = [];
 for (const edge of KNOWN_EDGES.keys()) {
   const [from, to] = edge.split(' -> ').map((p) => join(root, p));
-  if (graph.get(from)?.delete(to) !== true) {
+  // Only for trees that hold the importing file (the tests run this script on small trees of their own).
+  if (graph.has(from) && graph.get(from).delete(to) !== true) {
     problems.push(`known import gone, remove it from KNOWN_EDGES in scripts/check-import-cycles.mjs: ${edge}`);
   }
 }
