@@ -36,4 +36,6 @@ if (problems.length > 0) {
   console.error('engine check: pin or override these in package.json (see "overrides"), then npm install');
   process.exit(1);
 }
-console.log(`engine check: every package accepts node ${running}${lowest ? ` and runtime packages node ${lowest}` : ''}`);
+console.log(
+  `engine check: every package accepts node ${running}${lowest ? ` and runtime packages node ${lowest}` : ''}`,
+);

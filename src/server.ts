@@ -57,7 +57,12 @@ export const LOG_REDACT_PATHS = [
 export function createLogger(level: Config['logLevel'], destination?: pino.DestinationStream): Logger {
   return pino(
     // ISO times: readable in `journalctl`/`docker logs` and by log shippers without a conversion step.
-    { level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' }, base: { service: 'gatehouse' }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level,
+      redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+      base: { service: 'gatehouse' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
     destination,
   );
 }
@@ -105,10 +110,16 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     const algs = [...new Set<SigningAlg>([config.signing.alg, ...config.signing.additionalAlgs])];
     const keys = new KeyManager(storage, clock, algs, sealer);
     await keys.init(config.signing.keyRefreshSeconds * 1000);
-    const secretsInClear = [pepper.inClear && 'client-secret-pepper', cookieKey.inClear && 'cookie-key'].filter((n): n is string => !!n);
+    const secretsInClear = [pepper.inClear && 'client-secret-pepper', cookieKey.inClear && 'cookie-key'].filter(
+      (n): n is string => !!n,
+    );
     warnSecretsInClear(logger, storage.kind, sealer !== undefined, keys.keysInClear(), secretsInClear);
     const scopesSupported = [
-      ...new Set([...STANDARD_SCOPES, ...config.scopes, ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean))]),
+      ...new Set([
+        ...STANDARD_SCOPES,
+        ...config.scopes,
+        ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean)),
+      ]),
     ];
     const minter = new TokenMinter(config.issuer, keys, clock, config.tokens);
     const cimd = config.clientIdMetadataDocuments;
@@ -119,20 +130,41 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       store: storage,
       policy: outboundPolicy,
     });
-    const base = { config, storage, clock, keys, minter, pepper: pepper.value, cookieKey: cookieKey.value, logger, scopesSupported, verifyAssertion };
-    const stored = config.clientCacheSeconds > 0 ? new CachingClientResolver(storage, config.clientCacheSeconds * 1000, clock) : storage;
+    const base = {
+      config,
+      storage,
+      clock,
+      keys,
+      minter,
+      pepper: pepper.value,
+      cookieKey: cookieKey.value,
+      logger,
+      scopesSupported,
+      verifyAssertion,
+    };
+    const stored =
+      config.clientCacheSeconds > 0
+        ? new CachingClientResolver(storage, config.clientCacheSeconds * 1000, clock)
+        : storage;
     const clients =
       options.clientResolver?.(storage, base) ??
-      (cimd.enabled ? new MetadataDocumentResolver(stored, outboundPolicy, clock, scopesSupported, clientRulesOf(config)) : stored);
+      (cimd.enabled
+        ? new MetadataDocumentResolver(stored, outboundPolicy, clock, scopesSupported, clientRulesOf(config))
+        : stored);
     const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);
     const issuerUrl = new URL(config.issuer);
     if (issuerUrl.protocol === 'http:' && !isLoopback(issuerUrl)) {
-      logger.warn({ issuer: config.issuer }, 'the issuer is not https: RFC 8414 requires https outside local development');
+      logger.warn(
+        { issuer: config.issuer },
+        'the issuer is not https: RFC 8414 requires https outside local development',
+      );
     }
     if (config.users.length === 0 && (await storage.listUsers()).length === 0) {
-      logger.warn('no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`');
+      logger.warn(
+        'no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`',
+      );
     }
     const app = buildApp(deps, {
       metadataExtra: cimd.enabled ? { client_id_metadata_document_supported: true } : {},
@@ -181,11 +213,17 @@ async function loadStaticUsers(deps: Deps): Promise<void> {
     const existing = await storage.getUserByUsername(u.username);
     let passwordHash = u.password_hash;
     if (passwordHash === undefined) {
-      logger.warn({ username: u.username }, 'config user has a plaintext password; use password_hash (`gatehouse hash-password`)');
+      logger.warn(
+        { username: u.username },
+        'config user has a plaintext password; use password_hash (`gatehouse hash-password`)',
+      );
       passwordHash = await hashPassword(u.password!, config.passwordHashing.log2N);
     } else if (hashCost(passwordHash) !== config.passwordHashing.log2N) {
       // Rehashed at the first sign-in, but reset by every start: until then its timing differs from unknown users'.
-      logger.warn({ username: u.username, log2N: hashCost(passwordHash) }, 'config user password_hash is not at passwordHashing.log2N; make it again with `gatehouse hash-password`');
+      logger.warn(
+        { username: u.username, log2N: hashCost(passwordHash) },
+        'config user password_hash is not at passwordHashing.log2N; make it again with `gatehouse hash-password`',
+      );
     }
     const now = clock.now();
     await storage.saveUser({
@@ -226,13 +264,20 @@ async function loadStaticClients(deps: Deps): Promise<void> {
     } catch (err) {
       throw new ConfigError(`invalid configuration:\n  ${field}: ${(err as Error).message}`);
     }
-    if (method !== 'none' && !c.client_secret) throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: required for ${method}`);
-    if (method === 'none' && c.client_secret) throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: a public client (none) has no secret`);
+    if (method !== 'none' && !c.client_secret)
+      throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: required for ${method}`);
+    if (method === 'none' && c.client_secret)
+      throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: a public client (none) has no secret`);
     if (c.client_secret !== undefined && c.client_secret.length < 16) {
-      throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: too short (at least 16 characters; 32+ random characters recommended)`);
+      throw new ConfigError(
+        `invalid configuration:\n  ${field}.client_secret: too short (at least 16 characters; 32+ random characters recommended)`,
+      );
     }
     if (c.client_secret !== undefined && c.client_secret.length < 32) {
-      logger.warn({ clientId: c.client_id }, 'config client secret is shorter than 32 characters; stored with scrypt, which slows every token request of this client');
+      logger.warn(
+        { clientId: c.client_id },
+        'config client secret is shorter than 32 characters; stored with scrypt, which slows every token request of this client',
+      );
     }
     const existing = await storage.getClient(c.client_id);
     const now = clock.now();

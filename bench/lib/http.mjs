@@ -82,7 +82,13 @@ export async function postJson(pool, path, form, headers = {}, expect = 200) {
 }
 
 function unescapeHtml(s) {
-  return s.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&#x2F;/gi, '/');
+  return s
+    .replace(/&amp;/g, '&')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&#x2F;/gi, '/');
 }
 
 /** Reads the first form of a page: its action (absolute) and its hidden inputs. */
@@ -114,7 +120,8 @@ export async function browserAuthorize(pool, origin, url, jar, user) {
       res = await send(pool, { path: current.pathname + current.search, jar });
       continue;
     }
-    if (res.status !== 200) throw new Error(`authorize: HTTP ${res.status} at ${current.pathname}: ${res.text.slice(0, 300)}`);
+    if (res.status !== 200)
+      throw new Error(`authorize: HTTP ${res.status} at ${current.pathname}: ${res.text.slice(0, 300)}`);
     const form = readForm(res.text, current);
     let extra;
     if (res.text.includes('name="password"')) extra = { username: user.username, password: user.password };

@@ -12,7 +12,16 @@ import { profileMarkdown, summarise } from './profile.mjs';
 import { checkTargets, computeRatios, markdown, summariseRuns } from './report.mjs';
 import { prepareResource, RESOURCE_ROWS, runInProcess } from './resource.mjs';
 import { connect, SCENARIOS, signInUsers } from './scenarios.mjs';
-import { BENCH, benchIdentity, makeWorkDir, ROOT, startGatehouse, startOidcProvider, STORES, stopTarget } from './targets.mjs';
+import {
+  BENCH,
+  benchIdentity,
+  makeWorkDir,
+  ROOT,
+  startGatehouse,
+  startOidcProvider,
+  STORES,
+  stopTarget,
+} from './targets.mjs';
 
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 
@@ -22,7 +31,10 @@ function parseArgs(args) {
   const list = (name, all) => {
     const v = opt(name);
     if (!v) return all;
-    const picked = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const picked = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const unknown = picked.filter((p) => !all.includes(p));
     if (unknown.length) throw new Error(`unknown --${name}: ${unknown.join(', ')} (known: ${all.join(', ')})`);
     return picked;
@@ -66,8 +78,13 @@ function versions() {
   let commit;
   let dirty;
   try {
-    commit = execSync('git rev-parse --short HEAD', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    dirty = execSync('git status --porcelain -- src', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+    commit = execSync('git rev-parse --short HEAD', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    dirty =
+      execSync('git status --porcelain -- src', { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim() !== '';
   } catch {
     /* not a git checkout */
   }
@@ -98,7 +115,9 @@ async function startTargets(opts, identity, workDir, runId, cpuProfDir) {
         const t0 = Date.now();
         await connect(t, identity, opts.settings.concurrency);
         await signInUsers(t, opts.settings.concurrency);
-        log(`${t.name} ready at ${t.origin} (${opts.settings.concurrency} users signed in, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+        log(
+          `${t.name} ready at ${t.origin} (${opts.settings.concurrency} users signed in, ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+        );
       } catch (err) {
         t.error = `setup: ${err.message}`;
         log(`${t.name} FAILED setup: ${t.error}`);
@@ -117,7 +136,12 @@ const alive = (t) => !t.error && t.child && t.child.exitCode === null && t.child
 
 /** Runs one cell; a failure becomes a failed run, never an exception. */
 async function runCell(scenario, target, settings) {
-  if (!alive(target)) return { failed: target.error ?? `${target.name} is not running (exit ${target.child?.exitCode}): ${target.log?.slice(-3).join(' | ')}` };
+  if (!alive(target))
+    return {
+      failed:
+        target.error ??
+        `${target.name} is not running (exit ${target.child?.exitCode}): ${target.log?.slice(-3).join(' | ')}`,
+    };
   const s = { ...settings, durationMs: Math.max(settings.durationMs, scenario.minDurationMs ?? 0) };
   try {
     return await scenario.run(target, s);
@@ -134,7 +158,13 @@ async function compare(opts, meta) {
   const targets = await startTargets(opts, identity, workDir, runId);
   const targetOrder = targets.map((t) => t.name);
   const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
-  const rows = scenarios.map((s) => ({ id: s.id, label: s.label, unit: s.unit, driver: s.driver, runs: Object.fromEntries(targets.map((t) => [t.name, []])) }));
+  const rows = scenarios.map((s) => ({
+    id: s.id,
+    label: s.label,
+    unit: s.unit,
+    driver: s.driver,
+    runs: Object.fromEntries(targets.map((t) => [t.name, []])),
+  }));
   let resource;
   try {
     for (const [i, scenario] of scenarios.entries()) {
@@ -144,7 +174,9 @@ async function compare(opts, meta) {
           const c0 = Date.now();
           const r = await runCell(scenario, target, opts.settings);
           rows[i].runs[target.name].push(r);
-          log(`${scenario.id} #${rep + 1} ${target.name}: ${r.failed ? `FAILED ${r.failed}` : `${r.rate.toFixed(0)} ${scenario.unit}, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.errors ? `, ${r.errors} errors` : ''}`} [${((Date.now() - c0) / 1000).toFixed(1)} s]`);
+          log(
+            `${scenario.id} #${rep + 1} ${target.name}: ${r.failed ? `FAILED ${r.failed}` : `${r.rate.toFixed(0)} ${scenario.unit}, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.errors ? `, ${r.errors} errors` : ''}`} [${((Date.now() - c0) / 1000).toFixed(1)} s]`,
+          );
         }
       }
     }
@@ -165,7 +197,12 @@ async function compare(opts, meta) {
     durationSeconds: Math.round((Date.now() - t0) / 1000),
     settings: opts.settings,
     targetOrder,
-    targets: Object.fromEntries(targets.map((t) => [t.name, t.error ? { status: 'failed', reason: t.error } : { status: 'ok', storage: t.storage ?? t.store }])),
+    targets: Object.fromEntries(
+      targets.map((t) => [
+        t.name,
+        t.error ? { status: 'failed', reason: t.error } : { status: 'ok', storage: t.storage ?? t.store },
+      ]),
+    ),
     rows,
     resource,
   };
@@ -194,7 +231,11 @@ async function runResource(targets, settings) {
   }
   const rows = RESOURCE_ROWS.map((r) => ({ ...r, cell: summariseRuns(runs[r.id]) }));
   const [gh, floor] = rows.map((r) => r.cell);
-  return { against: target.name, rows, ratio: gh.status === 'ok' && floor.status === 'ok' ? gh.median / floor.median : undefined };
+  return {
+    against: target.name,
+    rows,
+    ratio: gh.status === 'ok' && floor.status === 'ok' ? gh.median / floor.median : undefined,
+  };
 }
 
 /** --profile: for each store and scenario, a fresh server under --cpu-prof runs that scenario alone. */
@@ -204,18 +245,34 @@ async function profile(opts, meta) {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const outDir = join(BENCH, 'results', `profile-${stamp}`);
   mkdirSync(outDir, { recursive: true });
-  const sections = [`# Gatehouse CPU profiles (${stamp})`, '', `Node ${process.version}, ${meta.machine.cpu} × ${meta.machine.cores}; each server ran one scenario for ${opts.settings.durationMs / 1000} s after ${opts.settings.warmupMs / 1000} s warm-up at concurrency ${opts.settings.concurrency}; setup (sign-ins) included.`, ''];
+  const sections = [
+    `# Gatehouse CPU profiles (${stamp})`,
+    '',
+    `Node ${process.version}, ${meta.machine.cpu} × ${meta.machine.cores}; each server ran one scenario for ${opts.settings.durationMs / 1000} s after ${opts.settings.warmupMs / 1000} s warm-up at concurrency ${opts.settings.concurrency}; setup (sign-ins) included.`,
+    '',
+  ];
   try {
     for (const store of opts.stores) {
       for (const scenario of SCENARIOS.filter((s) => opts.scenarios.includes(s.id))) {
         const dir = join(workDir, `prof-${store}-${scenario.id}`);
         mkdirSync(dir, { recursive: true });
-        const [target] = await startTargets({ ...opts, stores: [store], withOidcProvider: false }, identity, workDir, `prof_${process.pid}_${scenario.id}`, dir);
+        const [target] = await startTargets(
+          { ...opts, stores: [store], withOidcProvider: false },
+          identity,
+          workDir,
+          `prof_${process.pid}_${scenario.id}`,
+          dir,
+        );
         const r = await runCell(scenario, target, opts.settings);
         await stopTargets([target]);
         const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
         if (!file) {
-          sections.push(`### ${store} / ${scenario.id}`, '', `no profile: ${r.failed ?? target.error ?? 'server wrote none'}`, '');
+          sections.push(
+            `### ${store} / ${scenario.id}`,
+            '',
+            `no profile: ${r.failed ?? target.error ?? 'server wrote none'}`,
+            '',
+          );
           continue;
         }
         const kept = join(outDir, `${store}-${scenario.id}.cpuprofile`);
@@ -243,9 +300,17 @@ export async function main(args, { build }) {
     log(err.message);
     return 2;
   }
-  const meta = { timestamp: new Date().toISOString(), node: process.version, machine: machine(), versions: versions(), build };
+  const meta = {
+    timestamp: new Date().toISOString(),
+    node: process.version,
+    machine: machine(),
+    versions: versions(),
+    build,
+  };
   if (opts.profile) return profile(opts, meta);
-  log(`${opts.quick ? 'quick' : 'full'} run: stores ${opts.stores.join(', ')}${opts.withOidcProvider ? ' + oidc-provider' : ''}; ${opts.settings.reps} × ${opts.settings.durationMs / 1000} s (+${opts.settings.warmupMs / 1000} s warm-up) per cell, concurrency ${opts.settings.concurrency}`);
+  log(
+    `${opts.quick ? 'quick' : 'full'} run: stores ${opts.stores.join(', ')}${opts.withOidcProvider ? ' + oidc-provider' : ''}; ${opts.settings.reps} × ${opts.settings.durationMs / 1000} s (+${opts.settings.warmupMs / 1000} s warm-up) per cell, concurrency ${opts.settings.concurrency}`,
+  );
   const result = await compare(opts, meta);
   const header = `Gatehouse benchmark, ${result.mode} run, ${result.timestamp} — Node ${result.node}, ${result.machine.cpu} × ${result.machine.cores} cores, ${result.machine.memoryGiB} GiB; load average ${result.machine.loadAverageAtStart.join(' ')} at start; ${result.durationSeconds} s.\n\n`;
   const md = header + markdown(result);

@@ -61,17 +61,27 @@ export function summarise(path, top = 25) {
     totalMs: total,
     idleMs: idle,
     busyMs: busy,
-    functions: sort(fns).slice(0, top).map(([fn, ms]) => ({ fn, ms, pct: (100 * ms) / busy })),
-    origins: sort(origins).slice(0, 15).map(([origin, ms]) => ({ origin, ms, pct: (100 * ms) / busy })),
+    functions: sort(fns)
+      .slice(0, top)
+      .map(([fn, ms]) => ({ fn, ms, pct: (100 * ms) / busy })),
+    origins: sort(origins)
+      .slice(0, 15)
+      .map(([origin, ms]) => ({ origin, ms, pct: (100 * ms) / busy })),
   };
 }
 
 /** Markdown for one summary. */
 export function profileMarkdown(title, s) {
-  const lines = [`### ${title}`, '', `Profiled ${(s.totalMs / 1000).toFixed(1)} s, main thread busy ${(s.busyMs / 1000).toFixed(1)} s (${((100 * s.busyMs) / s.totalMs).toFixed(0)}%).`, ''];
+  const lines = [
+    `### ${title}`,
+    '',
+    `Profiled ${(s.totalMs / 1000).toFixed(1)} s, main thread busy ${(s.busyMs / 1000).toFixed(1)} s (${((100 * s.busyMs) / s.totalMs).toFixed(0)}%).`,
+    '',
+  ];
   lines.push('| self time by origin | ms | % of busy |', '|---|---:|---:|');
   for (const o of s.origins) lines.push(`| ${o.origin} | ${o.ms.toFixed(0)} | ${o.pct.toFixed(1)} |`);
   lines.push('', '| top self-time functions | ms | % of busy |', '|---|---:|---:|');
-  for (const f of s.functions) lines.push(`| \`${f.fn.replace(/\|/g, '\\|')}\` | ${f.ms.toFixed(0)} | ${f.pct.toFixed(1)} |`);
+  for (const f of s.functions)
+    lines.push(`| \`${f.fn.replace(/\|/g, '\\|')}\` | ${f.ms.toFixed(0)} | ${f.pct.toFixed(1)} |`);
   return lines.join('\n') + '\n';
 }

@@ -12,7 +12,11 @@ export function summariseRuns(runs) {
   const ok = runs.filter((r) => r.error === undefined || r.ops > 0);
   const failed = runs.find((r) => r.failed);
   if (ok.length === 0 || ok.every((r) => r.failed)) {
-    return { status: 'failed', reason: failed?.failed ?? runs.find((r) => r.error)?.error ?? 'no successful run', runs };
+    return {
+      status: 'failed',
+      reason: failed?.failed ?? runs.find((r) => r.error)?.error ?? 'no successful run',
+      runs,
+    };
   }
   const good = ok.filter((r) => !r.failed);
   const rates = good.map((r) => r.rate);
@@ -97,50 +101,77 @@ export function markdown(result) {
   const targets = result.targetOrder;
   const gh = targets.filter((t) => t !== 'oidc-provider');
   const lines = [];
-  const cellText = (c) => (c === undefined ? '–' : c.status === 'failed' ? 'failed¹' : `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})`);
+  const cellText = (c) =>
+    c === undefined ? '–' : c.status === 'failed' ? 'failed¹' : `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})`;
   lines.push(`Throughput, median of ${result.settings.reps} runs (min–max), per second:`, '');
   lines.push(`| Scenario | ${targets.map((t) => COLUMN_LABELS[t] ?? t).join(' | ')} |`);
   lines.push(`|---|${targets.map(() => '---:').join('|')}|`);
-  for (const row of result.rows) lines.push(`| ${row.label} (${row.unit}) | ${targets.map((t) => cellText(row.cells[t])).join(' | ')} |`);
+  for (const row of result.rows)
+    lines.push(`| ${row.label} (${row.unit}) | ${targets.map((t) => cellText(row.cells[t])).join(' | ')} |`);
   lines.push('');
   lines.push('Ratios of medians (Gatehouse ÷ oidc-provider; store ÷ Gatehouse memory):', '');
-  const ratioCols = [...gh.map((t) => `${COLUMN_LABELS[t].replace('Gatehouse ', '')} ÷ OP`), ...gh.filter((t) => t !== 'gatehouse:memory').map((t) => `${COLUMN_LABELS[t].replace('Gatehouse ', '')} ÷ memory`)];
+  const ratioCols = [
+    ...gh.map((t) => `${COLUMN_LABELS[t].replace('Gatehouse ', '')} ÷ OP`),
+    ...gh.filter((t) => t !== 'gatehouse:memory').map((t) => `${COLUMN_LABELS[t].replace('Gatehouse ', '')} ÷ memory`),
+  ];
   lines.push(`| Scenario | ${ratioCols.join(' | ')} |`);
   lines.push(`|---|${ratioCols.map(() => '---:').join('|')}|`);
   for (const row of result.rows) {
-    const vals = [...gh.map((t) => fmtRatio(row.ratios[t]?.vsOidcProvider ?? NaN)), ...gh.filter((t) => t !== 'gatehouse:memory').map((t) => fmtRatio(row.ratios[t]?.vsMemory ?? NaN))];
+    const vals = [
+      ...gh.map((t) => fmtRatio(row.ratios[t]?.vsOidcProvider ?? NaN)),
+      ...gh.filter((t) => t !== 'gatehouse:memory').map((t) => fmtRatio(row.ratios[t]?.vsMemory ?? NaN)),
+    ];
     lines.push(`| ${row.label} | ${vals.join(' | ')} |`);
   }
   lines.push('');
-  lines.push('Latency p50 / p99 in ms (median over runs; per request, per whole flow for b, per login POST for sign-in):', '');
+  lines.push(
+    'Latency p50 / p99 in ms (median over runs; per request, per whole flow for b, per login POST for sign-in):',
+    '',
+  );
   lines.push(`| Scenario | ${targets.map((t) => COLUMN_LABELS[t] ?? t).join(' | ')} |`);
   lines.push(`|---|${targets.map(() => '---:').join('|')}|`);
   for (const row of result.rows) {
-    lines.push(`| ${row.label} | ${targets.map((t) => (row.cells[t]?.status === 'ok' ? `${fmtMs(row.cells[t].p50)} / ${fmtMs(row.cells[t].p99)}` : '–')).join(' | ')} |`);
+    lines.push(
+      `| ${row.label} | ${targets.map((t) => (row.cells[t]?.status === 'ok' ? `${fmtMs(row.cells[t].p50)} / ${fmtMs(row.cells[t].p99)}` : '–')).join(' | ')} |`,
+    );
   }
   if (result.resource) {
     const r = result.resource;
-    lines.push('', `In-process bearer verification (scenario e, against ${r.against}; ${result.settings.concurrency} in flight):`, '');
+    lines.push(
+      '',
+      `In-process bearer verification (scenario e, against ${r.against}; ${result.settings.concurrency} in flight):`,
+      '',
+    );
     lines.push('| Verifier | verifications/s, median (min–max) | p50 / p99 ms |', '|---|---:|---:|');
     for (const row of r.rows) {
       const c = row.cell;
-      lines.push(`| ${row.label} | ${c.status === 'ok' ? `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})` : 'failed¹'} | ${c.status === 'ok' ? `${fmtMs(c.p50)} / ${fmtMs(c.p99)}` : '–'} |`);
+      lines.push(
+        `| ${row.label} | ${c.status === 'ok' ? `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})` : 'failed¹'} | ${c.status === 'ok' ? `${fmtMs(c.p50)} / ${fmtMs(c.p99)}` : '–'} |`,
+      );
     }
     lines.push('', `gatehouse/resource ÷ raw jose: ${fmtRatio(r.ratio)}`);
   }
   if (result.checks.length) {
     lines.push('', 'Targets (from this run):', '');
-    for (const c of result.checks) lines.push(`- ${c.pass ? 'PASS' : 'FAIL'} ${c.target}: ${c.value === null ? 'n/a' : c.target.includes('%') ? `${(100 * c.value).toFixed(0)}%` : fmtRatio(c.value)}${c.note ? ` (${c.note})` : ''}`);
+    for (const c of result.checks)
+      lines.push(
+        `- ${c.pass ? 'PASS' : 'FAIL'} ${c.target}: ${c.value === null ? 'n/a' : c.target.includes('%') ? `${(100 * c.value).toFixed(0)}%` : fmtRatio(c.value)}${c.note ? ` (${c.note})` : ''}`,
+      );
   }
   const failures = [];
-  for (const row of result.rows) for (const [t, c] of Object.entries(row.cells)) if (c.status === 'failed') failures.push(`${row.label} on ${t}: ${c.reason}`);
-  for (const [t, s] of Object.entries(result.targets)) if (s.status === 'failed') failures.unshift(`${t} did not start: ${s.reason}`);
+  for (const row of result.rows)
+    for (const [t, c] of Object.entries(row.cells))
+      if (c.status === 'failed') failures.push(`${row.label} on ${t}: ${c.reason}`);
+  for (const [t, s] of Object.entries(result.targets))
+    if (s.status === 'failed') failures.unshift(`${t} did not start: ${s.reason}`);
   if (failures.length) {
     lines.push('', '¹ Failed:', '');
     for (const f of [...new Set(failures)]) lines.push(`- ${f.slice(0, 400)}`);
   }
   const errs = [];
-  for (const row of result.rows) for (const [t, c] of Object.entries(row.cells)) if (c.status === 'ok' && c.errors > 0) errs.push(`${row.label} on ${t}: ${c.errors} errors (${c.firstError})`);
+  for (const row of result.rows)
+    for (const [t, c] of Object.entries(row.cells))
+      if (c.status === 'ok' && c.errors > 0) errs.push(`${row.label} on ${t}: ${c.errors} errors (${c.firstError})`);
   if (errs.length) lines.push('', 'Errors during measured runs:', '', ...errs.map((e) => `- ${e.slice(0, 300)}`));
   return lines.join('\n') + '\n';
 }

@@ -3,7 +3,17 @@
  * oidc-provider are driven by exactly the same requests.
  */
 import { OPAQUE_RESOURCE, RESOURCE } from './targets.mjs';
-import { basicAuth, browserAuthorize, CookieJar, createPool, pkce, postJson, randomState, readForm, send } from './http.mjs';
+import {
+  basicAuth,
+  browserAuthorize,
+  CookieJar,
+  createPool,
+  pkce,
+  postJson,
+  randomState,
+  readForm,
+  send,
+} from './http.mjs';
 import { runCannon, runLoop } from './load.mjs';
 
 const REQUEST_SCOPE = 'offline_access bench:read';
@@ -46,16 +56,23 @@ function authorizePath(target, challenge, state) {
 
 /** Redeems the code of a callback URL; returns the token response. */
 async function redeem(target, callback, state, verifier) {
-  if (callback.searchParams.get('state') !== state) throw new Error(`callback state mismatch: ${callback.href.slice(0, 200)}`);
+  if (callback.searchParams.get('state') !== state)
+    throw new Error(`callback state mismatch: ${callback.href.slice(0, 200)}`);
   const code = callback.searchParams.get('code');
   if (!code) throw new Error(`no code in callback: ${callback.href.slice(0, 300)}`);
   const tokens = await postJson(
     target.pool,
     target.endpoints.token,
-    { grant_type: 'authorization_code', code, redirect_uri: target.identity.client.redirect_uris[0], code_verifier: verifier },
+    {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: target.identity.client.redirect_uris[0],
+      code_verifier: verifier,
+    },
     target.auth,
   );
-  if (!tokens.access_token || !tokens.refresh_token) throw new Error(`code exchange gave no access/refresh token: ${JSON.stringify(tokens).slice(0, 200)}`);
+  if (!tokens.access_token || !tokens.refresh_token)
+    throw new Error(`code exchange gave no access/refresh token: ${JSON.stringify(tokens).slice(0, 200)}`);
   return tokens;
 }
 
@@ -65,7 +82,8 @@ async function silentCode(target, vu) {
   const state = randomState();
   const res = await send(target.pool, { path: authorizePath(target, challenge, state), jar: vu.jar });
   const location = res.headers.location;
-  if (res.status < 300 || res.status >= 400 || !location) throw new Error(`authorize: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+  if (res.status < 300 || res.status >= 400 || !location)
+    throw new Error(`authorize: HTTP ${res.status} ${res.text.slice(0, 200)}`);
   const callback = new URL(location, target.origin);
   if (!callback.href.startsWith(target.identity.client.redirect_uris[0])) {
     throw new Error(`authorize did not go straight back to the client (went to ${callback.pathname})`);
@@ -82,23 +100,39 @@ export async function signInUsers(target, count) {
     const jar = new CookieJar();
     const { verifier, challenge } = pkce();
     const state = randomState();
-    const callback = await browserAuthorize(target.pool, target.origin, target.origin + authorizePath(target, challenge, state), jar, target.identity.user);
+    const callback = await browserAuthorize(
+      target.pool,
+      target.origin,
+      target.origin + authorizePath(target, challenge, state),
+      jar,
+      target.identity.user,
+    );
     const tokens = await redeem(target, callback, state, verifier);
     return { jar, refreshToken: tokens.refresh_token };
   };
   const vus = [await one()];
-  while (vus.length < count) vus.push(...(await Promise.all(Array.from({ length: Math.min(4, count - vus.length) }, one))));
+  while (vus.length < count)
+    vus.push(...(await Promise.all(Array.from({ length: Math.min(4, count - vus.length) }, one))));
   target.vus = vus;
 }
 
 /** A fresh client_credentials access token for `resource`. */
 export async function clientCredentialsToken(target, resource = RESOURCE) {
-  const tokens = await postJson(target.pool, target.endpoints.token, { grant_type: 'client_credentials', scope: 'bench:read', resource }, target.auth);
+  const tokens = await postJson(
+    target.pool,
+    target.endpoints.token,
+    { grant_type: 'client_credentials', scope: 'bench:read', resource },
+    target.auth,
+  );
   if (!tokens.access_token) throw new Error('client_credentials gave no access token');
   return tokens.access_token;
 }
 
-const ccBody = new URLSearchParams({ grant_type: 'client_credentials', scope: 'bench:read', resource: RESOURCE }).toString();
+const ccBody = new URLSearchParams({
+  grant_type: 'client_credentials',
+  scope: 'bench:read',
+  resource: RESOURCE,
+}).toString();
 
 /**
  * Each scenario: `run(target, settings)` returns { rate, p50, p99, errors, error }. `settings` holds
@@ -112,7 +146,14 @@ export const SCENARIOS = [
     driver: 'autocannon',
     async run(target, s) {
       await clientCredentialsToken(target); // fails loudly if the grant does not work at all
-      return runCannon({ url: target.origin + target.endpoints.token, headers: target.auth, body: ccBody, connections: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs });
+      return runCannon({
+        url: target.origin + target.endpoints.token,
+        headers: target.auth,
+        body: ccBody,
+        connections: s.concurrency,
+        durationMs: s.durationMs,
+        warmupMs: s.warmupMs,
+      });
     },
   },
   {
@@ -127,7 +168,12 @@ export const SCENARIOS = [
         warmupMs: s.warmupMs,
         iterate: async (vu) => {
           const tokens = await silentCode(target, vu);
-          const next = await postJson(target.pool, target.endpoints.token, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token }, target.auth);
+          const next = await postJson(
+            target.pool,
+            target.endpoints.token,
+            { grant_type: 'refresh_token', refresh_token: tokens.refresh_token },
+            target.auth,
+          );
           if (!next.access_token || !next.refresh_token) throw new Error('refresh gave no token pair');
         },
       });
@@ -156,13 +202,24 @@ export const SCENARIOS = [
           const pageUrl = new URL(r1.headers.location, target.origin);
           if (pageUrl.origin !== target.origin) throw new Error('authorize skipped the login page');
           const r2 = await send(target.pool, { path: pageUrl.pathname + pageUrl.search, jar });
-          if (r2.status !== 200 || !r2.text.includes('name="password"')) throw new Error(`login page: HTTP ${r2.status}`);
+          if (r2.status !== 200 || !r2.text.includes('name="password"'))
+            throw new Error(`login page: HTTP ${r2.status}`);
           const form = readForm(r2.text, pageUrl);
-          const body = new URLSearchParams({ ...form.fields, username: target.identity.user.username, password: target.identity.user.password }).toString();
+          const body = new URLSearchParams({
+            ...form.fields,
+            username: target.identity.user.username,
+            password: target.identity.user.password,
+          }).toString();
           const t0 = performance.now();
-          const r3 = await send(target.pool, { path: form.action.pathname + form.action.search, method: 'POST', jar, body });
+          const r3 = await send(target.pool, {
+            path: form.action.pathname + form.action.search,
+            method: 'POST',
+            jar,
+            body,
+          });
           const latency = performance.now() - t0;
-          if (r3.status < 300 || r3.status >= 400) throw new Error(`login POST: HTTP ${r3.status} ${r3.text.slice(0, 200)}`);
+          if (r3.status < 300 || r3.status >= 400)
+            throw new Error(`login POST: HTTP ${r3.status} ${r3.text.slice(0, 200)}`);
           return latency;
         },
       });
@@ -181,7 +238,12 @@ export const SCENARIOS = [
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
         iterate: async (vu) => {
-          const next = await postJson(target.pool, target.endpoints.token, { grant_type: 'refresh_token', refresh_token: vu.refreshToken }, target.auth);
+          const next = await postJson(
+            target.pool,
+            target.endpoints.token,
+            { grant_type: 'refresh_token', refresh_token: vu.refreshToken },
+            target.auth,
+          );
           if (!next.refresh_token) throw new Error('rotation gave no refresh token');
           vu.refreshToken = next.refresh_token;
         },
@@ -201,7 +263,14 @@ export const SCENARIOS = [
       const token = await clientCredentialsToken(target, target.kind === 'oidc-provider' ? OPAQUE_RESOURCE : RESOURCE);
       const body = new URLSearchParams({ token, token_type_hint: 'access_token' }).toString();
       await checkActive(target, body);
-      return runCannon({ url: target.origin + target.endpoints.introspect, headers: target.auth, body, connections: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs });
+      return runCannon({
+        url: target.origin + target.endpoints.introspect,
+        headers: target.auth,
+        body,
+        connections: s.concurrency,
+        durationMs: s.durationMs,
+        warmupMs: s.warmupMs,
+      });
     },
   },
   {
@@ -213,12 +282,25 @@ export const SCENARIOS = [
       const token = (await silentCode(target, target.vus[0])).refresh_token;
       const body = new URLSearchParams({ token, token_type_hint: 'refresh_token' }).toString();
       await checkActive(target, body);
-      return runCannon({ url: target.origin + target.endpoints.introspect, headers: target.auth, body, connections: s.concurrency, durationMs: s.durationMs, warmupMs: s.warmupMs });
+      return runCannon({
+        url: target.origin + target.endpoints.introspect,
+        headers: target.auth,
+        body,
+        connections: s.concurrency,
+        durationMs: s.durationMs,
+        warmupMs: s.warmupMs,
+      });
     },
   },
 ];
 
 async function checkActive(target, body) {
-  const res = await send(target.pool, { path: target.endpoints.introspect, method: 'POST', headers: target.auth, body });
-  if (res.status !== 200 || JSON.parse(res.text).active !== true) throw new Error(`introspection did not answer active: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+  const res = await send(target.pool, {
+    path: target.endpoints.introspect,
+    method: 'POST',
+    headers: target.auth,
+    body,
+  });
+  if (res.status !== 200 || JSON.parse(res.text).active !== true)
+    throw new Error(`introspection did not answer active: HTTP ${res.status} ${res.text.slice(0, 200)}`);
 }

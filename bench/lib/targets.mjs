@@ -33,7 +33,14 @@ function scryptHash(password, log2N = 15) {
 export function benchIdentity() {
   const password = 'bench-password-' + randomBytes(8).toString('hex');
   return {
-    user: { username: 'bench', sub: 'bench-user-1', password, password_hash: scryptHash(password), email: 'bench@example.com', name: 'Bench User' },
+    user: {
+      username: 'bench',
+      sub: 'bench-user-1',
+      password,
+      password_hash: scryptHash(password),
+      email: 'bench@example.com',
+      name: 'Bench User',
+    },
     client: {
       client_id: 'bench-client',
       client_secret: randomBytes(36).toString('base64url'),
@@ -81,7 +88,10 @@ async function waitHealthy(origin, child, lines, timeoutMs = 60_000) {
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       // The error line itself, not the stack frames after it.
-      const message = lines.filter((l) => !/^\s+at /.test(l)).slice(-3).join(' | ');
+      const message = lines
+        .filter((l) => !/^\s+at /.test(l))
+        .slice(-3)
+        .join(' | ');
       throw new Error(`exited (${child.exitCode ?? child.signalCode}) during start: ${message.slice(0, 600)}`);
     }
     try {
@@ -176,7 +186,11 @@ async function prepareStore(store, runId, workDir, redisPrefix) {
  * Starts Gatehouse on `store`. Never throws: a target that cannot start is returned with `error` set, so its rows
  * are reported as failed while the rest of the run goes on.
  */
-export async function startGatehouse(store, identity, { runId, workDir, cpuProfDir, label, bin = join(ROOT, 'bin/gatehouse.mjs') } = {}) {
+export async function startGatehouse(
+  store,
+  identity,
+  { runId, workDir, cpuProfDir, label, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
+) {
   const name = label ?? `gatehouse:${store}`;
   const target = { name, kind: 'gatehouse', store, error: undefined, child: undefined, cleanup: async () => undefined };
   const dir = join(workDir, name.replace(/[^a-z0-9]+/gi, '-'));
@@ -243,7 +257,14 @@ export async function startGatehouse(store, identity, { runId, workDir, cpuProfD
 
 /** Starts oidc-provider (its built-in in-memory adapter). Never throws, like {@link startGatehouse}. */
 export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) {
-  const target = { name: 'oidc-provider', kind: 'oidc-provider', store: 'memory', error: undefined, child: undefined, cleanup: async () => undefined };
+  const target = {
+    name: 'oidc-provider',
+    kind: 'oidc-provider',
+    store: 'memory',
+    error: undefined,
+    child: undefined,
+    cleanup: async () => undefined,
+  };
   try {
     const dir = join(workDir, 'oidc-provider');
     mkdirSync(dir, { recursive: true });

@@ -24,8 +24,12 @@ function verifyPassword(password, encoded) {
   const expected = Buffer.from(hash, 'base64url');
   const N = 2 ** Number(log2N);
   return new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFC'), Buffer.from(salt, 'base64url'), expected.length, { N, r: Number(r), p: Number(p), maxmem: 128 * N * Number(r) * 2 + 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(timingSafeEqual(key, expected)),
+    scrypt(
+      password.normalize('NFC'),
+      Buffer.from(salt, 'base64url'),
+      expected.length,
+      { N, r: Number(r), p: Number(p), maxmem: 128 * N * Number(r) * 2 + 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(timingSafeEqual(key, expected))),
     );
   });
 }
@@ -36,7 +40,12 @@ async function signingKey(alg) {
 }
 
 const resourceServers = {
-  [resource]: { scope: scopes.join(' '), accessTokenFormat: 'jwt', accessTokenTTL: 3600, jwt: { sign: { alg: 'ES256' } } },
+  [resource]: {
+    scope: scopes.join(' '),
+    accessTokenFormat: 'jwt',
+    accessTokenTTL: 3600,
+    jwt: { sign: { alg: 'ES256' } },
+  },
   // Only opaque access tokens can be introspected by oidc-provider (it refuses JWTs at /token/introspection).
   [opaqueResource]: { scope: scopes.join(' '), accessTokenFormat: 'opaque', accessTokenTTL: 3600 },
 };
@@ -133,9 +142,15 @@ async function interaction(req, res, uid, action) {
   }
   const form = await readBody(req);
   if (action === 'login') {
-    const ok = form.get('username') === user.username && (await verifyPassword(form.get('password') ?? '', user.password_hash));
+    const ok =
+      form.get('username') === user.username && (await verifyPassword(form.get('password') ?? '', user.password_hash));
     if (!ok) return page(res, 401, 'Invalid username or password.');
-    return provider.interactionFinished(req, res, { login: { accountId: user.sub } }, { mergeWithLastSubmission: false });
+    return provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: user.sub } },
+      { mergeWithLastSubmission: false },
+    );
   }
   if (action === 'consent') {
     if (form.get('decision') !== 'approve') {
@@ -147,7 +162,8 @@ async function interaction(req, res, uid, action) {
     const missing = prompt.details;
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, s] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, s.join(' '));
+    for (const [indicator, s] of Object.entries(missing.missingResourceScopes ?? {}))
+      grant.addResourceScope(indicator, s.join(' '));
     const grantId = await grant.save();
     return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   }

@@ -14,7 +14,8 @@ export function stepUpFetch(provider: OAuthClientProvider, fetchFn: FetchLike = 
     if (tokens?.refresh_token !== undefined) {
       const held = new Set(tokens.scope?.split(' '));
       const missing = (scope ?? '').split(' ').filter((s) => s !== '' && !held.has(s));
-      if (missing.length > 0 || tokens.scope === undefined) await provider.saveTokens({ ...tokens, refresh_token: undefined });
+      if (missing.length > 0 || tokens.scope === undefined)
+        await provider.saveTokens({ ...tokens, refresh_token: undefined });
     }
     return response;
   };

@@ -51,7 +51,11 @@ export interface ExampleMcpServer {
 }
 
 /** Starts the example on `port` (0 = random) and resolves once it listens. */
-export async function startExampleMcpServer(options: { port: number; issuer: string; publicUrl?: string }): Promise<ExampleMcpServer> {
+export async function startExampleMcpServer(options: {
+  port: number;
+  issuer: string;
+  publicUrl?: string;
+}): Promise<ExampleMcpServer> {
   const app = express();
   const listening = await new Promise<Server>((resolve) => {
     const s = app.listen(options.port, '127.0.0.1', () => resolve(s));

@@ -13,7 +13,13 @@ import { randomId } from '../core/crypto.js';
 import { createGatehouse, createLogger } from '../server.js';
 import type { Config } from '../config/schema.js';
 import { StorageUnavailableError } from '../core/errors.js';
-import { createStorage, describeStorage, StorageLockedError, storageKind, UnknownStorageError } from '../storage/index.js';
+import {
+  createStorage,
+  describeStorage,
+  StorageLockedError,
+  storageKind,
+  UnknownStorageError,
+} from '../storage/index.js';
 
 const USAGE = `Usage: gatehouse <command>
 
@@ -160,15 +166,17 @@ async function explained<T>(config: Config, fn: () => Promise<T>): Promise<T> {
 async function openStore() {
   const config = loadConfig();
   const logger = createLogger('warn');
-  const storage = await explained(config, () => createStorage(config.storage, {
-    clock: systemClock,
-    logger,
-    redisKeyPrefix: config.redis.keyPrefix,
-    redisSentinel: config.redis.sentinel,
-    redisCluster: config.redis.cluster,
-    sqlSchema: config.postgres.schema,
-    cleanupIntervalMs: 0,
-  }));
+  const storage = await explained(config, () =>
+    createStorage(config.storage, {
+      clock: systemClock,
+      logger,
+      redisKeyPrefix: config.redis.keyPrefix,
+      redisSentinel: config.redis.sentinel,
+      redisCluster: config.redis.cluster,
+      sqlSchema: config.postgres.schema,
+      cleanupIntervalMs: 0,
+    }),
+  );
   return { config, storage };
 }
 
@@ -194,7 +202,10 @@ async function serve(): Promise<void> {
   });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  deps.logger.info({ issuer: config.issuer, port, host: config.host, storage: describeStorage(config.storage) }, 'gatehouse listening');
+  deps.logger.info(
+    { issuer: config.issuer, port, host: config.host, storage: describeStorage(config.storage) },
+    'gatehouse listening',
+  );
   const stop = async (signal: string) => {
     deps.logger.info({ signal }, 'shutting down');
     await gatehouse.close();
@@ -242,10 +253,14 @@ export async function main(argv: string[]): Promise<number> {
             // Old keys stay in the JWKS until the longest-lived token they signed has expired, plus a margin.
             const overlap = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl) * 1000 + 5 * 60_000;
             await storage.rotateSigningKey(key, Date.now() + overlap);
-            process.stdout.write(`new ${alg} key ${key.kid} is active; replicas pick it up within ${config.signing.keyRefreshSeconds}s\n`);
+            process.stdout.write(
+              `new ${alg} key ${key.kid} is active; replicas pick it up within ${config.signing.keyRefreshSeconds}s\n`,
+            );
           } else if (sub === 'list') {
             for (const k of await storage.listSigningKeys()) {
-              process.stdout.write(`${k.kid}\t${k.alg}\t${k.status}\t${new Date(k.createdAt).toISOString()}${k.expiresAt ? `\tunpublished after ${new Date(k.expiresAt).toISOString()}` : ''}\n`);
+              process.stdout.write(
+                `${k.kid}\t${k.alg}\t${k.status}\t${new Date(k.createdAt).toISOString()}${k.expiresAt ? `\tunpublished after ${new Date(k.expiresAt).toISOString()}` : ''}\n`,
+              );
             }
           } else {
             process.stderr.write(USAGE);
@@ -264,7 +279,9 @@ export async function main(argv: string[]): Promise<number> {
         const { storage } = await openStore();
         try {
           for (const c of await storage.listClients()) {
-            process.stdout.write(`${c.clientId}\t${c.source}\t${c.tokenEndpointAuthMethod}\t${c.clientName ?? ''}\t${c.redirectUris.join(' ')}\n`);
+            process.stdout.write(
+              `${c.clientId}\t${c.source}\t${c.tokenEndpointAuthMethod}\t${c.clientName ?? ''}\t${c.redirectUris.join(' ')}\n`,
+            );
           }
         } finally {
           await storage.close();

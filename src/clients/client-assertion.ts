@@ -69,7 +69,8 @@ export function createAssertionVerifier(deps: {
       const key = `jwt-assertion:${hashToken(JSON.stringify([client.clientId, payload.jti]))}`;
       return await deps.store.firstUse(key, payload.exp! * 1000 + REPLAY_SKEW_MS);
     } catch (err) {
-      if (err instanceof errors.JOSEError || err instanceof SyntaxError || (err as Error).name === 'OutboundFetchError') return false;
+      if (err instanceof errors.JOSEError || err instanceof SyntaxError || (err as Error).name === 'OutboundFetchError')
+        return false;
       throw err;
     }
   };

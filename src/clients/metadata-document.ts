@@ -29,9 +29,11 @@ function checkClientIdUrl(clientId: string): URL {
   } catch {
     throw new InvalidClient('client_id is not a valid URL');
   }
-  if (clientId.includes('#') || url.username || url.password) throw new InvalidClient('client_id URL must not contain a fragment or credentials');
+  if (clientId.includes('#') || url.username || url.password)
+    throw new InvalidClient('client_id URL must not contain a fragment or credentials');
   if (url.pathname === '/' || url.pathname === '') throw new InvalidClient('client_id URL must contain a path');
-  if (/\/\.\.?(\/|$)/.test(clientId.split('?')[0]!.slice(url.origin.length))) throw new InvalidClient('client_id URL must not contain dot segments');
+  if (/\/\.\.?(\/|$)/.test(clientId.split('?')[0]!.slice(url.origin.length)))
+    throw new InvalidClient('client_id URL must not contain dot segments');
   if (url.href !== clientId) throw new InvalidClient('client_id URL must be in normalized form');
   return url;
 }
@@ -61,7 +63,8 @@ export class MetadataDocumentResolver implements ClientResolver {
   }
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
-    if (!this.config.enabled || !isMetadataDocumentUrl(clientId, this.config.allowHttp)) return this.store.getClient(clientId);
+    if (!this.config.enabled || !isMetadataDocumentUrl(clientId, this.config.allowHttp))
+      return this.store.getClient(clientId);
     const cached = this.cache.get(clientId);
     if (cached) return cached;
     let pending = this.inflight.get(clientId);
@@ -78,7 +81,8 @@ export class MetadataDocumentResolver implements ClientResolver {
     try {
       res = await safeGet(url, this.policy);
     } catch (err) {
-      if (err instanceof OutboundFetchError) throw new InvalidClient(`client metadata document refused: ${err.message}`, { cause: err });
+      if (err instanceof OutboundFetchError)
+        throw new InvalidClient(`client metadata document refused: ${err.message}`, { cause: err });
       throw err;
     }
     if (res.status !== 200) throw new InvalidClient(`client metadata document answered HTTP ${res.status}`);
@@ -99,7 +103,8 @@ export class MetadataDocumentResolver implements ClientResolver {
   }
 
   private validate(clientId: string, doc: unknown): ClientRecord {
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new InvalidClient('client metadata document must be a JSON object');
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+      throw new InvalidClient('client metadata document must be a JSON object');
     const d = doc as Record<string, unknown>;
     if (d.client_id !== clientId) throw new InvalidClient('client metadata document client_id does not match its URL');
     if ('client_secret' in d || 'client_secret_expires_at' in d) {
@@ -107,12 +112,16 @@ export class MetadataDocumentResolver implements ClientResolver {
     }
     const method = d.token_endpoint_auth_method ?? 'none';
     if (method !== 'none' && method !== 'private_key_jwt') {
-      throw new InvalidClient('client metadata document clients must use token_endpoint_auth_method none or private_key_jwt');
+      throw new InvalidClient(
+        'client metadata document clients must use token_endpoint_auth_method none or private_key_jwt',
+      );
     }
     if (method === 'private_key_jwt' && !(isObject(d.jwks) || typeof d.jwks_uri === 'string')) {
       throw new InvalidClient('private_key_jwt requires jwks or jwks_uri');
     }
-    const barred = this.grants.find((g) => g.metadataDocumentClients === false && Array.isArray(d.grant_types) && d.grant_types.includes(g.grantType));
+    const barred = this.grants.find(
+      (g) => g.metadataDocumentClients === false && Array.isArray(d.grant_types) && d.grant_types.includes(g.grantType),
+    );
     if (barred) throw new InvalidClient(`client metadata document clients cannot use ${barred.grantType}`);
     // MCP 2026-07-28 client registration: a document must carry client_id, client_name and redirect_uris.
     if (typeof d.client_name !== 'string' || d.client_name.trim() === '') {
@@ -177,13 +186,15 @@ export function cacheSeconds(
 export function metadataDocumentWarnings(client: ClientRecord): string[] {
   if (client.source !== 'metadata_document') return [];
   const warnings = [`This application is identified by ${new URL(client.clientId).host}.`];
-  const allLocal = client.redirectUris.length > 0 && client.redirectUris.every((uri) => {
-    try {
-      return isLoopback(new URL(uri));
-    } catch {
-      return false;
-    }
-  });
+  const allLocal =
+    client.redirectUris.length > 0 &&
+    client.redirectUris.every((uri) => {
+      try {
+        return isLoopback(new URL(uri));
+      } catch {
+        return false;
+      }
+    });
   if (allLocal) {
     warnings.push(
       'It only returns to addresses on this computer (localhost), so any program on this computer could present itself under this name. Continue only if you started this sign-in yourself.',

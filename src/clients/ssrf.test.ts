@@ -2,7 +2,14 @@ import { lookup } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { startCimdServer, type CimdServer } from '../../test/helpers/cimd-server.js';
-import { hostMatches, ipIdentity, isForbiddenAddress, OutboundFetchError, safeGet, type OutboundPolicy } from './ssrf.js';
+import {
+  hostMatches,
+  ipIdentity,
+  isForbiddenAddress,
+  OutboundFetchError,
+  safeGet,
+  type OutboundPolicy,
+} from './ssrf.js';
 
 describe('isForbiddenAddress: the IANA special-purpose registries', () => {
   // [block, an address inside it]; every one must be refused.
@@ -71,20 +78,50 @@ describe('isForbiddenAddress: the IANA special-purpose registries', () => {
 
   // Globally reachable neighbours of those blocks, and the embedding forms around a public IPv4 address.
   it.each([
-    '1.1.1.1', '8.8.8.8', '9.255.255.255', '11.0.0.0', '100.63.255.255', '100.128.0.0', '126.255.255.255', '128.0.0.0',
-    '169.253.255.255', '169.255.0.0', '172.15.255.255', '172.32.0.0', '192.0.1.1', '192.88.98.255', '192.167.255.255',
-    '192.169.0.0', '198.17.255.255', '198.20.0.0', '223.255.255.255', '93.184.216.34',
-    '2606:4700:4700::1111', '2001:200::1', '2001:4860:4860::8888', '2003::1', '2001:db9::1', '3fff:1000::1',
+    '1.1.1.1',
+    '8.8.8.8',
+    '9.255.255.255',
+    '11.0.0.0',
+    '100.63.255.255',
+    '100.128.0.0',
+    '126.255.255.255',
+    '128.0.0.0',
+    '169.253.255.255',
+    '169.255.0.0',
+    '172.15.255.255',
+    '172.32.0.0',
+    '192.0.1.1',
+    '192.88.98.255',
+    '192.167.255.255',
+    '192.169.0.0',
+    '198.17.255.255',
+    '198.20.0.0',
+    '223.255.255.255',
+    '93.184.216.34',
+    '2606:4700:4700::1111',
+    '2001:200::1',
+    '2001:4860:4860::8888',
+    '2003::1',
+    '2001:db9::1',
+    '3fff:1000::1',
     '2400:cb00::1',
-    '::ffff:8.8.8.8', '::ffff:808:808', '64:ff9b::8.8.8.8', '64:ff9b::808:808', '2002:808:808::1', '::ffff:0:8.8.8.8',
+    '::ffff:8.8.8.8',
+    '::ffff:808:808',
+    '64:ff9b::8.8.8.8',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
+    '::ffff:0:8.8.8.8',
     '::8.8.8.8',
   ])('%s is allowed', (address) => {
     expect(isForbiddenAddress(address)).toBe(false);
   });
 
-  it.each(['', 'localhost', 'example.com', '1.2.3', '999.1.1.1', '1::2::3', '[::1]'])('%j (not an address) is forbidden', (address) => {
-    expect(isForbiddenAddress(address)).toBe(true);
-  });
+  it.each(['', 'localhost', 'example.com', '1.2.3', '999.1.1.1', '1::2::3', '[::1]'])(
+    '%j (not an address) is forbidden',
+    (address) => {
+      expect(isForbiddenAddress(address)).toBe(true);
+    },
+  );
 });
 
 describe('ipIdentity', () => {
@@ -154,7 +191,15 @@ describe('safeGet: the deny list against URL hosts and resolved addresses', () =
     cimd.docs.set('/doc.json', { body: '{"ok":true}' });
     port = new URL(cimd.origin).port;
     // Private addresses allowed, so that only the deny list can refuse these loopback fetches.
-    policy = { allowHttp: false, allowPrivateAddresses: true, allowedHosts: [], deniedHosts: [], maxBytes: 1024, timeoutMs: 5000, ca: readFileSync(cimd.caFile, 'utf8') };
+    policy = {
+      allowHttp: false,
+      allowPrivateAddresses: true,
+      allowedHosts: [],
+      deniedHosts: [],
+      maxBytes: 1024,
+      timeoutMs: 5000,
+      ca: readFileSync(cimd.caFile, 'utf8'),
+    };
   });
   afterAll(() => cimd.close());
 
@@ -205,10 +250,15 @@ describe('safeGet: the deny list against URL hosts and resolved addresses', () =
     expect(await allow(`https://127.0.0.1:${port}/doc.json`, ['localhost'])).toBe('host_denied');
   });
 
-  it.each(['https://[::ffff:7f00:1]/x', 'https://[64:ff9b::a9fe:a9fe]/x', 'https://[2002:a9fe:a9fe::]/x', 'https://[fec0::1]/x', 'https://[::7f00:1]/x'])(
-    'without allowPrivateAddresses, %s is address_forbidden',
-    async (url) => {
-      await expect(safeGet(new URL(url), { ...policy, allowPrivateAddresses: false })).rejects.toMatchObject({ reason: 'address_forbidden' });
-    },
-  );
+  it.each([
+    'https://[::ffff:7f00:1]/x',
+    'https://[64:ff9b::a9fe:a9fe]/x',
+    'https://[2002:a9fe:a9fe::]/x',
+    'https://[fec0::1]/x',
+    'https://[::7f00:1]/x',
+  ])('without allowPrivateAddresses, %s is address_forbidden', async (url) => {
+    await expect(safeGet(new URL(url), { ...policy, allowPrivateAddresses: false })).rejects.toMatchObject({
+      reason: 'address_forbidden',
+    });
+  });
 });

@@ -12,7 +12,17 @@ import tls from 'node:tls';
 /** Why an outbound fetch was refused or failed. */
 export class OutboundFetchError extends Error {
   constructor(
-    readonly reason: 'scheme' | 'host_denied' | 'address_forbidden' | 'dns' | 'redirect' | 'status' | 'too_large' | 'timeout' | 'network' | 'content_type',
+    readonly reason:
+      | 'scheme'
+      | 'host_denied'
+      | 'address_forbidden'
+      | 'dns'
+      | 'redirect'
+      | 'status'
+      | 'too_large'
+      | 'timeout'
+      | 'network'
+      | 'content_type',
     message: string,
   ) {
     super(message);
@@ -44,15 +54,40 @@ export interface OutboundPolicy {
  */
 const FORBIDDEN_V4 = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4], ['255.255.255.255', 32],
-] as const) FORBIDDEN_V4.addSubnet(net, prefix, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+  ['255.255.255.255', 32],
+] as const)
+  FORBIDDEN_V4.addSubnet(net, prefix, 'ipv4');
 const FORBIDDEN_V6 = new BlockList();
 for (const [net, prefix] of [
-  ['::', 128], ['::1', 128], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23], ['2001:db8::', 32], ['3fff::', 20],
-  ['5f00::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) FORBIDDEN_V6.addSubnet(net, prefix, 'ipv6');
+  ['::', 128],
+  ['::1', 128],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 23],
+  ['2001:db8::', 32],
+  ['3fff::', 20],
+  ['5f00::', 16],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
+] as const)
+  FORBIDDEN_V6.addSubnet(net, prefix, 'ipv6');
 const GLOBAL_UNICAST_V6 = new BlockList();
 GLOBAL_UNICAST_V6.addSubnet('2000::', 3, 'ipv6');
 
@@ -153,12 +188,17 @@ export interface OutboundResponse {
 }
 
 /** GETs `url` under `policy`. Throws OutboundFetchError on every refusal. */
-export async function safeGet(url: URL, policy: OutboundPolicy, accept = 'application/json'): Promise<OutboundResponse> {
+export async function safeGet(
+  url: URL,
+  policy: OutboundPolicy,
+  accept = 'application/json',
+): Promise<OutboundResponse> {
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.allowHttp)) {
     throw new OutboundFetchError('scheme', 'only https URLs may be fetched');
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (hostMatches(host, policy.deniedHosts, true)) throw new OutboundFetchError('host_denied', `host ${host} is denied`);
+  if (hostMatches(host, policy.deniedHosts, true))
+    throw new OutboundFetchError('host_denied', `host ${host} is denied`);
   if (policy.allowedHosts.length > 0 && !hostMatches(host, policy.allowedHosts)) {
     throw new OutboundFetchError('host_denied', `host ${host} is not on the allow list`);
   }
@@ -199,7 +239,8 @@ export async function safeGet(url: URL, policy: OutboundPolicy, accept = 'applic
         headers: { accept, 'user-agent': 'gatehouse' },
         // Pin the vetted address: the connection goes where the check looked (no DNS rebinding).
         lookup: (_hostname, options, cb) => {
-          if ((options as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
+          if ((options as { all?: boolean }).all)
+            (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
           else cb(null, address, family);
         },
         timeout: policy.timeoutMs,

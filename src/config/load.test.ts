@@ -64,7 +64,12 @@ describe('parseConfig defaults', () => {
       connectionTimeoutMs: 60_000,
       maxRequestsPerSocket: 10_000,
     });
-    expect(cfg.clientIdMetadataDocuments).toMatchObject({ enabled: true, allowHttp: false, allowPrivateAddresses: false, maxBytes: 5120 });
+    expect(cfg.clientIdMetadataDocuments).toMatchObject({
+      enabled: true,
+      allowHttp: false,
+      allowPrivateAddresses: false,
+      maxBytes: 5120,
+    });
     expect(cfg.session).toEqual({ ttl: 86400, cookieName: 'gatehouse_session' });
     expect(cfg.consent).toEqual({ ttl: 2_592_000 });
     expect(cfg.passwordHashing).toEqual({ log2N: 15 });
@@ -73,7 +78,10 @@ describe('parseConfig defaults', () => {
   });
 
   it('a partial section keeps the other defaults', () => {
-    expect(parseConfig({ tokens: { accessTokenTtl: 60 } }).tokens).toMatchObject({ accessTokenTtl: 60, refreshTokenTtl: 2_592_000 });
+    expect(parseConfig({ tokens: { accessTokenTtl: 60 } }).tokens).toMatchObject({
+      accessTokenTtl: 60,
+      refreshTokenTtl: 2_592_000,
+    });
   });
 
   it('the default issuer follows the port', () => {
@@ -98,14 +106,16 @@ describe('parseConfig issuer (RFC 8414 §2)', () => {
     );
   });
 
-  it.each(['https://auth.example.com/?tenant=a', 'https://auth.example.com?', 'https://auth.example.com/#x', 'https://auth.example.com#'])(
-    'refuses a query or fragment: %s',
-    (issuer) => {
-      expect(configError(() => parseConfig({ issuer })).message).toBe(
-        'invalid configuration:\n  issuer: must not contain a query or fragment',
-      );
-    },
-  );
+  it.each([
+    'https://auth.example.com/?tenant=a',
+    'https://auth.example.com?',
+    'https://auth.example.com/#x',
+    'https://auth.example.com#',
+  ])('refuses a query or fragment: %s', (issuer) => {
+    expect(configError(() => parseConfig({ issuer })).message).toBe(
+      'invalid configuration:\n  issuer: must not contain a query or fragment',
+    );
+  });
 
   it('refuses a non-http(s) scheme', () => {
     expect(configError(() => parseConfig({ issuer: 'ftp://auth.example.com' })).message).toBe(
@@ -114,27 +124,43 @@ describe('parseConfig issuer (RFC 8414 §2)', () => {
   });
 
   it('refuses a non-URL', () => {
-    expect(configError(() => parseConfig({ issuer: 'auth.example.com' })).message).toMatch(/^invalid configuration:\n {2}issuer: /);
+    expect(configError(() => parseConfig({ issuer: 'auth.example.com' })).message).toMatch(
+      /^invalid configuration:\n {2}issuer: /,
+    );
   });
 });
 
 describe('parseConfig storage (GATEHOUSE_STORAGE)', () => {
-  it.each(['memory', 'redis://localhost:6379', 'rediss://h:6380/1', 'postgres://u@h/db', 'postgresql://u@h/db', './data', 'data', '/var/lib/gatehouse', './odd:name', 'file:///var/lib/gatehouse'])(
-    'accepts %s',
-    (storage) => {
-      expect(parseConfig({ storage }).storage).toBe(storage);
-    },
-  );
+  it.each([
+    'memory',
+    'redis://localhost:6379',
+    'rediss://h:6380/1',
+    'postgres://u@h/db',
+    'postgresql://u@h/db',
+    './data',
+    'data',
+    '/var/lib/gatehouse',
+    './odd:name',
+    'file:///var/lib/gatehouse',
+  ])('accepts %s', (storage) => {
+    expect(parseConfig({ storage }).storage).toBe(storage);
+  });
 
-  it.each(['postgress://postgres@127.0.0.1/gatehouse', 'redis+tls://h:6379', 'mysql://u@h/db', 'sqlite:data.db', 'memory:'])(
-    'refuses an unknown scheme instead of making a directory of it: %s',
-    (storage) => {
-      const message = configError(() => parseConfig({ storage })).message;
-      expect(message).toMatch(/^invalid configuration:\n {2}storage \(GATEHOUSE_STORAGE\): unknown storage scheme "[^"]+:"/);
-      for (const form of ['memory', 'redis://', 'rediss://', 'postgres://', 'postgresql://', 'file:']) expect(message).toContain(form);
-      expect(message).not.toContain('@127.0.0.1'); // only the scheme is echoed, never credentials
-    },
-  );
+  it.each([
+    'postgress://postgres@127.0.0.1/gatehouse',
+    'redis+tls://h:6379',
+    'mysql://u@h/db',
+    'sqlite:data.db',
+    'memory:',
+  ])('refuses an unknown scheme instead of making a directory of it: %s', (storage) => {
+    const message = configError(() => parseConfig({ storage })).message;
+    expect(message).toMatch(
+      /^invalid configuration:\n {2}storage \(GATEHOUSE_STORAGE\): unknown storage scheme "[^"]+:"/,
+    );
+    for (const form of ['memory', 'redis://', 'rediss://', 'postgres://', 'postgresql://', 'file:'])
+      expect(message).toContain(form);
+    expect(message).not.toContain('@127.0.0.1'); // only the scheme is echoed, never credentials
+  });
 
   it('refuses a file: URL that names no local path', () => {
     expect(configError(() => parseConfig({ storage: 'file://remote-host/share' })).message).toMatch(
@@ -162,7 +188,15 @@ describe('parseConfig errors name the field path', () => {
     [{ users: [{ username: 'alice' }] }, 'users.0'],
     [{ users: [{ username: 'alice', password: 'x', password_hash: 'scrypt$1' }] }, 'users.0'],
     [{ users: [{ username: 'alice', password_hash: 'bcrypt$x' }] }, 'users.0.password_hash'],
-    [{ users: [{ username: 'a', password: 'x' }, { username: 'b', password: 'y', email: 'nope' }] }, 'users.1.email'],
+    [
+      {
+        users: [
+          { username: 'a', password: 'x' },
+          { username: 'b', password: 'y', email: 'nope' },
+        ],
+      },
+      'users.1.email',
+    ],
     [{ clients: [{ client_id: 'c', redirect_uris: 'https://a.example/cb' }] }, 'clients.0.redirect_uris'],
     [{ clients: [{ client_id: 'c', grant_types: ['implicit'] }] }, 'clients.0.grant_types.0'],
     [{ clients: [{ client_id: '' }] }, 'clients.0.client_id'],
@@ -196,7 +230,9 @@ describe('parseConfig errors name the field path', () => {
   it('refuses an unknown nested key, naming the section and key', () => {
     const err = configError(() => parseConfig({ tokens: { accesTokenTtl: 60 } }));
     expect(err.message).toMatch(/^ {2}tokens: .*accesTokenTtl/m);
-    expect(configError(() => parseConfig({ clients: [{ client_id: 'c', secret: 'x' }] })).message).toMatch(/^ {2}clients\.0: .*secret/m);
+    expect(configError(() => parseConfig({ clients: [{ client_id: 'c', secret: 'x' }] })).message).toMatch(
+      /^ {2}clients\.0: .*secret/m,
+    );
   });
 });
 
@@ -216,7 +252,13 @@ describe('loadConfig(env)', () => {
   });
 
   it('PORT, HOST, GATEHOUSE_ISSUER, GATEHOUSE_STORAGE, GATEHOUSE_LOG_LEVEL override the file', () => {
-    const path = configFile({ port: 9100, host: '0.0.0.0', issuer: 'https://file.example', storage: './file-data', logLevel: 'warn' });
+    const path = configFile({
+      port: 9100,
+      host: '0.0.0.0',
+      issuer: 'https://file.example',
+      storage: './file-data',
+      logLevel: 'warn',
+    });
     const cfg = loadConfig({
       GATEHOUSE_CONFIG: path,
       PORT: '7000',
@@ -244,7 +286,9 @@ describe('loadConfig(env)', () => {
   it('GATEHOUSE_ENCRYPTION_KEY is applied when it is 32 bytes of base64, refused (naming encryptionKey) otherwise', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     expect(loadConfig({ GATEHOUSE_ENCRYPTION_KEY: key }).encryptionKey).toBe(key);
-    expect(configError(() => loadConfig({ GATEHOUSE_ENCRYPTION_KEY: 'a2V5' })).message).toMatch(/^ {2}encryptionKey: /m);
+    expect(configError(() => loadConfig({ GATEHOUSE_ENCRYPTION_KEY: 'a2V5' })).message).toMatch(
+      /^ {2}encryptionKey: /m,
+    );
   });
 
   it('empty env values are ignored', () => {
@@ -255,7 +299,9 @@ describe('loadConfig(env)', () => {
 
   it('a non-integer PORT is a ConfigError naming PORT', () => {
     for (const PORT of ['abc', '80.5', '8080x']) {
-      expect(configError(() => loadConfig({ PORT })).message).toBe(`invalid configuration:\n  PORT: not an integer: ${PORT}`);
+      expect(configError(() => loadConfig({ PORT })).message).toBe(
+        `invalid configuration:\n  PORT: not an integer: ${PORT}`,
+      );
     }
   });
 
@@ -297,12 +343,16 @@ describe('loadConfig(env)', () => {
 
   it('invalid JSON is a ConfigError', () => {
     const path = configFile('{ "port": 8080, }');
-    expect(configError(() => loadConfig({ GATEHOUSE_CONFIG: path })).message).toContain(`GATEHOUSE_CONFIG ${path} is not valid JSON`);
+    expect(configError(() => loadConfig({ GATEHOUSE_CONFIG: path })).message).toContain(
+      `GATEHOUSE_CONFIG ${path} is not valid JSON`,
+    );
   });
 
   it.each(['[]', 'null', '42', '"text"'])('a JSON file that is not an object (%s) is a ConfigError', (text) => {
     const path = configFile(text);
-    expect(configError(() => loadConfig({ GATEHOUSE_CONFIG: path })).message).toBe(`GATEHOUSE_CONFIG ${path} must hold a JSON object`);
+    expect(configError(() => loadConfig({ GATEHOUSE_CONFIG: path })).message).toBe(
+      `GATEHOUSE_CONFIG ${path} must hold a JSON object`,
+    );
   });
 
   it('does not read process.env when an env object is given', () => {

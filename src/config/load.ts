@@ -77,7 +77,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (env.GATEHOUSE_LOG_LEVEL) merged.logLevel = env.GATEHOUSE_LOG_LEVEL;
   if (env.GATEHOUSE_ENCRYPTION_KEY) merged.encryptionKey = env.GATEHOUSE_ENCRYPTION_KEY;
   if (env.GATEHOUSE_ENCRYPTION_KEYS_PREVIOUS) {
-    merged.encryptionKeysPrevious = env.GATEHOUSE_ENCRYPTION_KEYS_PREVIOUS.split(',').map((k) => k.trim()).filter(Boolean);
+    merged.encryptionKeysPrevious = env.GATEHOUSE_ENCRYPTION_KEYS_PREVIOUS.split(',')
+      .map((k) => k.trim())
+      .filter(Boolean);
   }
   return parseConfig(merged);
 }

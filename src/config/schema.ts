@@ -146,7 +146,10 @@ export const configSchema = z
     session: z
       .object({
         ttl: seconds(24 * 3600),
-        cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gatehouse_session'),
+        cookieName: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('gatehouse_session'),
       })
       .strict()
       .prefault({}),
@@ -164,7 +167,12 @@ export const configSchema = z
      * `false` (default) trusts none; `true` trusts all; or a list of proxy addresses / CIDRs; or a hop count.
      */
     trustProxy: z.union([z.boolean(), z.array(z.string()), z.number().int().min(0)]).default(false),
-    bodyLimit: z.number().int().positive().max(10 * 1024 * 1024).default(64 * 1024),
+    bodyLimit: z
+      .number()
+      .int()
+      .positive()
+      .max(10 * 1024 * 1024)
+      .default(64 * 1024),
     /** scrypt cost for user passwords (N = 2^log2N). */
     passwordHashing: z
       .object({ log2N: z.number().int().min(14).max(20).default(15) })
@@ -250,19 +258,31 @@ export const configSchema = z
         deniedHosts: z.array(z.string()).default([]),
         /** PEM file of extra CAs trusted for https fetches (private PKI; tests). */
         trustedCaFile: z.string().optional(),
-        maxBytes: z.number().int().positive().max(1024 * 1024).default(5 * 1024),
+        maxBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(1024 * 1024)
+          .default(5 * 1024),
         timeoutMs: z.number().int().positive().max(30_000).default(5000),
         cacheMaxEntries: z.number().int().positive().default(1000),
         /** Bounds applied to the document's HTTP caching headers. */
         minCacheSeconds: z.number().int().min(0).default(60),
-        maxCacheSeconds: z.number().int().positive().default(24 * 3600),
+        maxCacheSeconds: z
+          .number()
+          .int()
+          .positive()
+          .default(24 * 3600),
       })
       .strict()
       .prefault({}),
     postgres: z
       .object({
         /** Schema for Gatehouse's tables (created if missing), so it can share a database. */
-        schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lowercase SQL identifier').default('public'),
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/, 'a lowercase SQL identifier')
+          .default('public'),
         poolSize: z.number().int().positive().max(200).default(10),
         /** Named prepared statements (faster). Turn off behind PgBouncer < 1.21 in transaction pooling mode. */
         preparedStatements: z.boolean().default(true),

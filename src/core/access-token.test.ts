@@ -24,7 +24,15 @@ async function signWithServerKey(claims: Record<string, unknown>): Promise<strin
   const [record] = await store.listSigningKeys();
   const key = await importJWK(record!.privateJwk, record!.alg);
   const now = Math.floor(clock.now() / 1000);
-  return new SignJWT({ iss: ISSUER, sub: 'u1', client_id: 'c1', jti: `j-${Math.random()}`, iat: now, exp: now + 60, ...claims })
+  return new SignJWT({
+    iss: ISSUER,
+    sub: 'u1',
+    client_id: 'c1',
+    jti: `j-${Math.random()}`,
+    iat: now,
+    exp: now + 60,
+    ...claims,
+  })
     .setProtectedHeader({ alg: record!.alg, kid: record!.kid, typ: 'at+jwt' })
     .sign(key);
 }
@@ -32,7 +40,12 @@ async function signWithServerKey(claims: Record<string, unknown>): Promise<strin
 describe('verifyOwnAccessToken', () => {
   it('accepts a token the minter issued, with its claims', async () => {
     const minter = new TokenMinter(ISSUER, keys, clock, { accessTokenTtl: 60, idTokenTtl: 60 });
-    const { token } = await minter.accessToken({ sub: 'u1', clientId: 'c1', scope: ['openid', 'mcp:read'], audience: ['c1'] });
+    const { token } = await minter.accessToken({
+      sub: 'u1',
+      clientId: 'c1',
+      scope: ['openid', 'mcp:read'],
+      audience: ['c1'],
+    });
     const claims = await verifyOwnAccessToken(token, deps);
     expect(claims).toMatchObject({ sub: 'u1', client_id: 'c1', scope: 'openid mcp:read' });
     expect(audienceOf(claims!)).toEqual(['c1']);

@@ -49,10 +49,7 @@ export async function verifyOwnAccessToken(
   return payload;
 }
 
-async function verifySignature(
-  token: string,
-  deps: AccessTokenVerifierDeps,
-): Promise<AccessTokenPayload | undefined> {
+async function verifySignature(token: string, deps: AccessTokenVerifierDeps): Promise<AccessTokenPayload | undefined> {
   try {
     const { payload } = await jwtVerify(token, deps.keys.verificationKeys(), {
       issuer: deps.config.issuer,
@@ -61,7 +58,8 @@ async function verifySignature(
       requiredClaims: ['sub', 'client_id', 'jti', 'exp', 'iat'],
     });
     // jose checks iat only with maxTokenAge; a token issued in the future was not issued by this server's clock.
-    if (typeof payload.iat !== 'number' || payload.iat > deps.clock.now() / 1000 + IAT_FUTURE_SKEW_SECONDS) return undefined;
+    if (typeof payload.iat !== 'number' || payload.iat > deps.clock.now() / 1000 + IAT_FUTURE_SKEW_SECONDS)
+      return undefined;
     // Our key signed it, but a claim of the wrong type (e.g. an array `scope`) must read as a bad token, not a 500.
     return isWellFormed(payload) ? payload : undefined;
   } catch (err) {

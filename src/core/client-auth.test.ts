@@ -79,15 +79,24 @@ describe('parseBasicAuth (RFC 6749 §2.3.1)', () => {
   });
 
   it('treats a literal + as a space (application/x-www-form-urlencoded)', () => {
-    expect(parseBasicAuth(`Basic ${Buffer.from('a+b:c+d').toString('base64')}`)).toEqual({ clientId: 'a b', clientSecret: 'c d' });
+    expect(parseBasicAuth(`Basic ${Buffer.from('a+b:c+d').toString('base64')}`)).toEqual({
+      clientId: 'a b',
+      clientSecret: 'c d',
+    });
   });
 
   it('accepts the scheme case-insensitively and surrounding whitespace', () => {
-    expect(parseBasicAuth(`  basic ${Buffer.from('id:s').toString('base64')} `)).toEqual({ clientId: 'id', clientSecret: 's' });
+    expect(parseBasicAuth(`  basic ${Buffer.from('id:s').toString('base64')} `)).toEqual({
+      clientId: 'id',
+      clientSecret: 's',
+    });
   });
 
   it('allows an empty secret', () => {
-    expect(parseBasicAuth(`Basic ${Buffer.from('id:').toString('base64')}`)).toEqual({ clientId: 'id', clientSecret: '' });
+    expect(parseBasicAuth(`Basic ${Buffer.from('id:').toString('base64')}`)).toEqual({
+      clientId: 'id',
+      clientSecret: '',
+    });
   });
 
   it.each([
@@ -127,11 +136,15 @@ describe('presentedCredentials (RFC 6749 §2.3)', () => {
   });
 
   it('Basic header plus a matching body client_id is fine', () => {
-    expect(presentedCredentials(basic('client-1', 'sec'), { client_id: 'client-1' })?.method).toBe('client_secret_basic');
+    expect(presentedCredentials(basic('client-1', 'sec'), { client_id: 'client-1' })?.method).toBe(
+      'client_secret_basic',
+    );
   });
 
   it('refuses Basic together with a body client_secret (only one method, RFC 6749 §2.3)', () => {
-    const err = syncError(() => presentedCredentials(basic('client-1', 'sec'), { client_id: 'client-1', client_secret: 'sec' }));
+    const err = syncError(() =>
+      presentedCredentials(basic('client-1', 'sec'), { client_id: 'client-1', client_secret: 'sec' }),
+    );
     expect(err).toBeInstanceOf(InvalidRequest);
     expect(err.description).toBe('client authentication must use only one method');
   });
@@ -208,8 +221,16 @@ describe('newClientSecret / hashAdminSecret / verifyClientSecret', () => {
 describe('authenticateClient (RFC 6749 §2.3, §5.2)', () => {
   const clock = new ManualClock(NOW);
   const { secret, hash } = newClientSecret(PEPPER);
-  const confidentialBasic = client({ clientId: 'conf-basic', tokenEndpointAuthMethod: 'client_secret_basic', clientSecretHash: hash });
-  const confidentialPost = client({ clientId: 'conf-post', tokenEndpointAuthMethod: 'client_secret_post', clientSecretHash: hash });
+  const confidentialBasic = client({
+    clientId: 'conf-basic',
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    clientSecretHash: hash,
+  });
+  const confidentialPost = client({
+    clientId: 'conf-post',
+    tokenEndpointAuthMethod: 'client_secret_post',
+    clientSecretHash: hash,
+  });
   const publicClient = client({ clientId: 'public', tokenEndpointAuthMethod: 'none' });
   const expiring = client({
     clientId: 'expiring',
@@ -219,7 +240,14 @@ describe('authenticateClient (RFC 6749 §2.3, §5.2)', () => {
   });
   const noSecretStored = client({ clientId: 'no-hash', tokenEndpointAuthMethod: 'client_secret_basic' });
   const jwtClient = client({ clientId: 'jwt', tokenEndpointAuthMethod: 'private_key_jwt' });
-  const resolver = new MemoryResolver([confidentialBasic, confidentialPost, publicClient, expiring, noSecretStored, jwtClient]);
+  const resolver = new MemoryResolver([
+    confidentialBasic,
+    confidentialPost,
+    publicClient,
+    expiring,
+    noSecretStored,
+    jwtClient,
+  ]);
   const deps = { clients: resolver, pepper: PEPPER, clock };
 
   const auth = (p: PresentedClientCredentials) => authenticateClient(p, deps);
@@ -230,7 +258,9 @@ describe('authenticateClient (RFC 6749 §2.3, §5.2)', () => {
   });
 
   it('accepts client_secret_post with the right secret', async () => {
-    expect((await auth({ method: 'client_secret_post', clientId: 'conf-post', clientSecret: secret })).clientId).toBe('conf-post');
+    expect((await auth({ method: 'client_secret_post', clientId: 'conf-post', clientSecret: secret })).clientId).toBe(
+      'conf-post',
+    );
   });
 
   it('accepts a public client presenting only its id', async () => {
@@ -255,7 +285,9 @@ describe('authenticateClient (RFC 6749 §2.3, §5.2)', () => {
   });
 
   it('wrong secret → invalid_client (same public description, detail for logs)', async () => {
-    const err = await rejection(auth({ method: 'client_secret_basic', clientId: 'conf-basic', clientSecret: `${secret}x` }));
+    const err = await rejection(
+      auth({ method: 'client_secret_basic', clientId: 'conf-basic', clientSecret: `${secret}x` }),
+    );
     expect(err).toBeInstanceOf(InvalidClient);
     expect(err.description).toBe('client authentication failed');
     expect(err.detail).toBe('wrong secret');
@@ -271,29 +303,37 @@ describe('authenticateClient (RFC 6749 §2.3, §5.2)', () => {
   it('expired secret (RFC 7591 client_secret_expires_at) is refused, even when correct', async () => {
     const c = new ManualClock(NOW);
     const d = { ...deps, clock: c };
-    await expect(authenticateClient({ method: 'client_secret_basic', clientId: 'expiring', clientSecret: secret }, d)).resolves.toBe(expiring);
+    await expect(
+      authenticateClient({ method: 'client_secret_basic', clientId: 'expiring', clientSecret: secret }, d),
+    ).resolves.toBe(expiring);
     c.set(NOW + 60_000); // exactly at expiry
-    const err = await rejection(authenticateClient({ method: 'client_secret_basic', clientId: 'expiring', clientSecret: secret }, d));
+    const err = await rejection(
+      authenticateClient({ method: 'client_secret_basic', clientId: 'expiring', clientSecret: secret }, d),
+    );
     expect(err.detail).toBe('secret expired');
     expect(err.headers['www-authenticate']).toBe(BASIC_CHALLENGE);
   });
 
   it('clientSecretExpiresAt 0 means never expires', async () => {
     const far = { ...deps, clock: new ManualClock(NOW + 100 * 365 * 24 * 3600_000) };
-    await expect(authenticateClient({ method: 'client_secret_basic', clientId: 'conf-basic', clientSecret: secret }, far)).resolves.toBe(
-      confidentialBasic,
-    );
+    await expect(
+      authenticateClient({ method: 'client_secret_basic', clientId: 'conf-basic', clientSecret: secret }, far),
+    ).resolves.toBe(confidentialBasic);
   });
 
   it('a client registered for client_secret_basic may send its secret in the body (RFC 6749 §2.3.1)', async () => {
-    await expect(auth({ method: 'client_secret_post', clientId: 'conf-basic', clientSecret: secret })).resolves.toBe(confidentialBasic);
+    await expect(auth({ method: 'client_secret_post', clientId: 'conf-basic', clientSecret: secret })).resolves.toBe(
+      confidentialBasic,
+    );
     const err = await rejection(auth({ method: 'client_secret_post', clientId: 'conf-basic', clientSecret: 'wrong' }));
     expect(err.detail).toBe('wrong secret');
     expect(err.headers).toEqual({});
   });
 
   it('a client registered for client_secret_post may use Basic; a wrong secret still gets WWW-Authenticate Basic', async () => {
-    await expect(auth({ method: 'client_secret_basic', clientId: 'conf-post', clientSecret: secret })).resolves.toBe(confidentialPost);
+    await expect(auth({ method: 'client_secret_basic', clientId: 'conf-post', clientSecret: secret })).resolves.toBe(
+      confidentialPost,
+    );
     const err = await rejection(auth({ method: 'client_secret_basic', clientId: 'conf-post', clientSecret: 'wrong' }));
     expect(err.detail).toBe('wrong secret');
     expect(err.headers['www-authenticate']).toBe(BASIC_CHALLENGE);
@@ -334,7 +374,11 @@ describe('authenticateClient (RFC 6749 §2.3, §5.2)', () => {
 
   it('works end to end from a Basic header with special characters', async () => {
     const weird = newClientSecret(PEPPER);
-    const c = client({ clientId: 'urn:app:1 2', tokenEndpointAuthMethod: 'client_secret_basic', clientSecretHash: weird.hash });
+    const c = client({
+      clientId: 'urn:app:1 2',
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      clientSecretHash: weird.hash,
+    });
     const presented = presentedCredentials(basic('urn:app:1 2', weird.secret), {});
     const result = await authenticateClient(presented!, { ...deps, clients: new MemoryResolver([c]) });
     expect(result.clientId).toBe('urn:app:1 2');
@@ -345,7 +389,11 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
   const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const assertion = (payload: Record<string, unknown>) => `${b64({ alg: 'ES256' })}.${b64(payload)}.c2ln`;
-  const good = assertion({ iss: 'https://client.example/meta.json', sub: 'https://client.example/meta.json', aud: 'x' });
+  const good = assertion({
+    iss: 'https://client.example/meta.json',
+    sub: 'https://client.example/meta.json',
+    aud: 'x',
+  });
 
   describe('presentedCredentials', () => {
     it('a jwt-bearer assertion → private_key_jwt, client id from iss = sub', () => {
@@ -358,16 +406,28 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
 
     it('a matching client_id is fine; a different one is invalid_client', () => {
       expect(
-        presentedCredentials(undefined, { client_assertion: good, client_assertion_type: JWT_BEARER, client_id: 'https://client.example/meta.json' })
-          ?.method,
+        presentedCredentials(undefined, {
+          client_assertion: good,
+          client_assertion_type: JWT_BEARER,
+          client_id: 'https://client.example/meta.json',
+        })?.method,
       ).toBe('private_key_jwt');
-      const err = syncError(() => presentedCredentials(undefined, { client_assertion: good, client_assertion_type: JWT_BEARER, client_id: 'other' }));
+      const err = syncError(() =>
+        presentedCredentials(undefined, {
+          client_assertion: good,
+          client_assertion_type: JWT_BEARER,
+          client_id: 'other',
+        }),
+      );
       expect(err).toBeInstanceOf(InvalidClient);
       expect(err.description).toBe('client assertion issuer is missing or does not match client_id');
     });
 
     it.each([
-      ['wrong type', { client_assertion: good, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }],
+      [
+        'wrong type',
+        { client_assertion: good, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' },
+      ],
       ['type without assertion', { client_assertion_type: JWT_BEARER }],
       ['assertion without type', { client_assertion: good }],
       ['empty assertion', { client_assertion: '', client_assertion_type: JWT_BEARER }],
@@ -382,7 +442,9 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
       expect(syncError(() => presentedCredentials(undefined, { ...both, client_secret: 's' })).description).toBe(
         'client authentication must use only one method',
       );
-      expect(syncError(() => presentedCredentials(basic('a', 'b'), both)).description).toBe('client authentication must use only one method');
+      expect(syncError(() => presentedCredentials(basic('a', 'b'), both)).description).toBe(
+        'client authentication must use only one method',
+      );
     });
 
     it.each([
@@ -392,7 +454,9 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
       ['not a JWT', 'opaque'],
       ['payload not JSON', `${b64({})}.bm90IGpzb24.sig`],
     ])('refuses an assertion whose issuer cannot name the client: %s', (_label, jwt) => {
-      const err = syncError(() => presentedCredentials(undefined, { client_assertion: jwt, client_assertion_type: JWT_BEARER }));
+      const err = syncError(() =>
+        presentedCredentials(undefined, { client_assertion: jwt, client_assertion_type: JWT_BEARER }),
+      );
       expect(err).toBeInstanceOf(InvalidClient);
     });
   });
@@ -405,7 +469,11 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
       tokenEndpointAuthMethod: 'client_secret_post',
       clientSecretHash: newClientSecret(PEPPER).hash,
     });
-    const resolver = new MemoryResolver([jwtClient, secretClient, client({ clientId: 'pub', tokenEndpointAuthMethod: 'none' })]);
+    const resolver = new MemoryResolver([
+      jwtClient,
+      secretClient,
+      client({ clientId: 'pub', tokenEndpointAuthMethod: 'none' }),
+    ]);
     const calls: [string, string][] = [];
     const verifyAssertion = async (c: ClientRecord, a: string) => {
       calls.push([c.clientId, a]);
@@ -415,12 +483,16 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
 
     it('accepts when the verifier accepts, passing it the resolved client and the assertion', async () => {
       calls.length = 0;
-      await expect(authenticateClient({ method: 'private_key_jwt', clientId: 'jwt-client', clientAssertion: 'valid' }, deps)).resolves.toBe(jwtClient);
+      await expect(
+        authenticateClient({ method: 'private_key_jwt', clientId: 'jwt-client', clientAssertion: 'valid' }, deps),
+      ).resolves.toBe(jwtClient);
       expect(calls).toEqual([['jwt-client', 'valid']]);
     });
 
     it('refuses when the verifier refuses', async () => {
-      const err = await rejection(authenticateClient({ method: 'private_key_jwt', clientId: 'jwt-client', clientAssertion: 'forged' }, deps));
+      const err = await rejection(
+        authenticateClient({ method: 'private_key_jwt', clientId: 'jwt-client', clientAssertion: 'forged' }, deps),
+      );
       expect(err).toBeInstanceOf(InvalidClient);
       expect(err.detail).toBe('client assertion invalid');
       expect(err.headers).toEqual({});
@@ -428,24 +500,32 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
 
     it('refuses when no verifier is configured (fails closed)', async () => {
       const { verifyAssertion: _v, ...noVerifier } = deps;
-      const err = await rejection(authenticateClient({ method: 'private_key_jwt', clientId: 'jwt-client', clientAssertion: 'valid' }, noVerifier));
+      const err = await rejection(
+        authenticateClient({ method: 'private_key_jwt', clientId: 'jwt-client', clientAssertion: 'valid' }, noVerifier),
+      );
       expect(err.detail).toBe('client must use private_key_jwt');
     });
 
     it('refuses a private_key_jwt client presenting a secret', async () => {
-      const err = await rejection(authenticateClient({ method: 'client_secret_post', clientId: 'jwt-client', clientSecret: 'x' }, deps));
+      const err = await rejection(
+        authenticateClient({ method: 'client_secret_post', clientId: 'jwt-client', clientSecret: 'x' }, deps),
+      );
       expect(err.detail).toBe('client must use private_key_jwt');
     });
 
     it('refuses an assertion for a secret-based client without calling the verifier', async () => {
       calls.length = 0;
-      const err = await rejection(authenticateClient({ method: 'private_key_jwt', clientId: 'secret-client', clientAssertion: 'valid' }, deps));
+      const err = await rejection(
+        authenticateClient({ method: 'private_key_jwt', clientId: 'secret-client', clientAssertion: 'valid' }, deps),
+      );
       expect(err.detail).toBe('client must use client_secret_post');
       expect(calls).toEqual([]);
     });
 
     it('refuses an assertion from a public client', async () => {
-      const err = await rejection(authenticateClient({ method: 'private_key_jwt', clientId: 'pub', clientAssertion: 'valid' }, deps));
+      const err = await rejection(
+        authenticateClient({ method: 'private_key_jwt', clientId: 'pub', clientAssertion: 'valid' }, deps),
+      );
       expect(err.detail).toBe('public client presented a secret');
     });
   });

@@ -72,27 +72,37 @@ export async function authenticateClient(
   }
   if (presented.method === 'none') throw fail('confidential client sent no credentials');
   if (registered === 'private_key_jwt') {
-    if (presented.method !== 'private_key_jwt' || !presented.clientAssertion || !deps.verifyAssertion) throw fail('client must use private_key_jwt');
+    if (presented.method !== 'private_key_jwt' || !presented.clientAssertion || !deps.verifyAssertion)
+      throw fail('client must use private_key_jwt');
     if (!(await deps.verifyAssertion(client, presented.clientAssertion))) throw fail('client assertion invalid');
     return client;
   }
   // A secret client may send its secret either way: RFC 6749 §2.3.1 makes Basic mandatory for every client issued
   // a secret, clients pick the method from our metadata rather than their registration, and both carry the same
   // secret. Only the secret methods are interchangeable; none and private_key_jwt stay strict.
-  if (presented.method !== 'client_secret_basic' && presented.method !== 'client_secret_post') throw fail(`client must use ${registered}`);
+  if (presented.method !== 'client_secret_basic' && presented.method !== 'client_secret_post')
+    throw fail(`client must use ${registered}`);
   if (!client.clientSecretHash || presented.clientSecret === undefined) throw fail('no secret');
-  if (client.clientSecretExpiresAt !== 0 && client.clientSecretExpiresAt <= deps.clock.now()) throw fail('secret expired');
-  if (!(await verifyClientSecret(presented.clientSecret, client.clientSecretHash, deps.pepper))) throw fail('wrong secret');
+  if (client.clientSecretExpiresAt !== 0 && client.clientSecretExpiresAt <= deps.clock.now())
+    throw fail('secret expired');
+  if (!(await verifyClientSecret(presented.clientSecret, client.clientSecretHash, deps.pepper)))
+    throw fail('wrong secret');
   return client;
 }
 
 /** Parses an `Authorization: Basic` header into client credentials (RFC 6749 §2.3.1: form-urlencoded parts). */
 export function parseBasicAuth(header: string): { clientId: string; clientSecret: string } {
   const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header.trim());
-  if (!match) throw new InvalidClient('malformed Basic authorization header', { headers: { 'www-authenticate': 'Basic realm="gatehouse"' } });
+  if (!match)
+    throw new InvalidClient('malformed Basic authorization header', {
+      headers: { 'www-authenticate': 'Basic realm="gatehouse"' },
+    });
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) throw new InvalidClient('malformed Basic authorization header', { headers: { 'www-authenticate': 'Basic realm="gatehouse"' } });
+  if (colon < 0)
+    throw new InvalidClient('malformed Basic authorization header', {
+      headers: { 'www-authenticate': 'Basic realm="gatehouse"' },
+    });
   try {
     return {
       clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),

@@ -46,24 +46,34 @@ describe('parseRegistrationRequest (RFC 7591 §2, §3.2.2)', () => {
   });
 
   it('other malformed fields are invalid_client_metadata naming the field', () => {
-    const err = error(() => parseRegistrationRequest({ redirect_uris: ['https://a.example/cb'], grant_types: 'authorization_code' }));
+    const err = error(() =>
+      parseRegistrationRequest({ redirect_uris: ['https://a.example/cb'], grant_types: 'authorization_code' }),
+    );
     expect(err).toBeInstanceOf(InvalidClientMetadata);
     expect(err.description.startsWith('grant_types: ')).toBe(true);
   });
 
   it.each(['client_uri', 'logo_uri', 'tos_uri', 'policy_uri'])('%s must be an https URL', (field) => {
-    expect(parseRegistrationRequest({ [field]: 'https://app.example.com/x' })).toEqual({ [field]: 'https://app.example.com/x' });
+    expect(parseRegistrationRequest({ [field]: 'https://app.example.com/x' })).toEqual({
+      [field]: 'https://app.example.com/x',
+    });
     const err = error(() => parseRegistrationRequest({ [field]: 'http://app.example.com/x' }));
     expect(err).toBeInstanceOf(InvalidClientMetadata);
     expect(err.description).toBe(`${field}: must be an https URL`);
-    expect(error(() => parseRegistrationRequest({ [field]: 'javascript:alert(1)' }))).toBeInstanceOf(InvalidClientMetadata);
+    expect(error(() => parseRegistrationRequest({ [field]: 'javascript:alert(1)' }))).toBeInstanceOf(
+      InvalidClientMetadata,
+    );
   });
 
   it('bounds list and string sizes', () => {
-    expect(error(() => parseRegistrationRequest({ redirect_uris: Array.from({ length: 51 }, (_, i) => `https://a.example/${i}`) }))).toBeInstanceOf(
-      InvalidRedirectUri,
-    );
-    expect(error(() => parseRegistrationRequest({ client_name: 'x'.repeat(201) })).description.startsWith('client_name: ')).toBe(true);
+    expect(
+      error(() =>
+        parseRegistrationRequest({ redirect_uris: Array.from({ length: 51 }, (_, i) => `https://a.example/${i}`) }),
+      ),
+    ).toBeInstanceOf(InvalidRedirectUri);
+    expect(
+      error(() => parseRegistrationRequest({ client_name: 'x'.repeat(201) })).description.startsWith('client_name: '),
+    ).toBe(true);
   });
 });
 
@@ -128,7 +138,9 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
   describe('grant_types / response_types consistency (RFC 7591 §2.1)', () => {
     it('refuses an unsupported grant type (implicit, password, device code)', () => {
       for (const g of ['implicit', 'password', 'urn:ietf:params:oauth:grant-type:device_code']) {
-        const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], grant_types: ['authorization_code', g] }));
+        const err = error(() =>
+          validate({ redirect_uris: ['https://a.example/cb'], grant_types: ['authorization_code', g] }),
+        );
         expect(err).toBeInstanceOf(InvalidClientMetadata);
         expect(err.description).toBe(`grant_types: unsupported grant type ${JSON.stringify(g)}`);
       }
@@ -167,11 +179,16 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
 
   describe('token_endpoint_auth_method', () => {
     it.each(['none', 'client_secret_basic', 'client_secret_post'] as const)('accepts %s', (method) => {
-      expect(validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: method }).tokenEndpointAuthMethod).toBe(method);
+      expect(
+        validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: method })
+          .tokenEndpointAuthMethod,
+      ).toBe(method);
     });
 
     it.each(['private_key_jwt', 'client_secret_jwt', 'tls_client_auth', 'NONE', ''])('refuses %j', (method) => {
-      const err = error(() => validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: method }));
+      const err = error(() =>
+        validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: method }),
+      );
       expect(err).toBeInstanceOf(InvalidClientMetadata);
       expect(err.description).toBe(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
     });
@@ -180,10 +197,16 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
       const err = error(() => validate({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }));
       expect(err.description).toBe('client_credentials requires a confidential client (a client secret)');
       const md = validate({ grant_types: ['client_credentials'] });
-      expect(md).toMatchObject({ grantTypes: ['client_credentials'], responseTypes: [], redirectUris: [], tokenEndpointAuthMethod: 'client_secret_basic' });
-      expect(validate({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' }).tokenEndpointAuthMethod).toBe(
-        'client_secret_post',
-      );
+      expect(md).toMatchObject({
+        grantTypes: ['client_credentials'],
+        responseTypes: [],
+        redirectUris: [],
+        tokenEndpointAuthMethod: 'client_secret_basic',
+      });
+      expect(
+        validate({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' })
+          .tokenEndpointAuthMethod,
+      ).toBe('client_secret_post');
     });
   });
 
@@ -199,18 +222,25 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
     it('every URI is checked; one bad URI refuses the registration, naming it', () => {
       const err = error(() => validate({ redirect_uris: ['https://a.example/cb', 'http://evil.example/cb'] }));
       expect(err).toBeInstanceOf(InvalidRedirectUri);
-      expect(err.description).toBe('redirect_uri "http://evil.example/cb" uses http but is not a loopback address; use https');
+      expect(err.description).toBe(
+        'redirect_uri "http://evil.example/cb" uses http but is not a loopback address; use https',
+      );
     });
 
-    it.each(['https://a.example/cb#f', 'javascript:alert(1)', 'data:text/html,x', 'https://u:p@a.example/cb', 'relative/cb'])(
-      'refuses %s',
-      (uri) => {
-        expect(error(() => validate({ redirect_uris: [uri] }))).toBeInstanceOf(InvalidRedirectUri);
-      },
-    );
+    it.each([
+      'https://a.example/cb#f',
+      'javascript:alert(1)',
+      'data:text/html,x',
+      'https://u:p@a.example/cb',
+      'relative/cb',
+    ])('refuses %s', (uri) => {
+      expect(error(() => validate({ redirect_uris: [uri] }))).toBeInstanceOf(InvalidRedirectUri);
+    });
 
     it('are still checked for non-code clients that send them', () => {
-      expect(error(() => validate({ grant_types: ['client_credentials'], redirect_uris: ['javascript:x'] }))).toBeInstanceOf(InvalidRedirectUri);
+      expect(
+        error(() => validate({ grant_types: ['client_credentials'], redirect_uris: ['javascript:x'] })),
+      ).toBeInstanceOf(InvalidRedirectUri);
     });
   });
 
@@ -232,17 +262,23 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
     });
 
     it('an explicit web client may not use a custom scheme', () => {
-      const err = error(() => validate({ application_type: 'web', redirect_uris: ['cursor://anysphere.cursor-mcp/oauth/callback'] }));
+      const err = error(() =>
+        validate({ application_type: 'web', redirect_uris: ['cursor://anysphere.cursor-mcp/oauth/callback'] }),
+      );
       expect(err).toBeInstanceOf(InvalidRedirectUri);
       expect(err.description).toContain('web clients must use https or loopback http');
     });
 
     it('an explicit web client may use loopback http (development)', () => {
-      expect(validate({ application_type: 'web', redirect_uris: ['http://localhost:3000/cb'] }).applicationType).toBe('web');
+      expect(validate({ application_type: 'web', redirect_uris: ['http://localhost:3000/cb'] }).applicationType).toBe(
+        'web',
+      );
     });
 
     it('an explicit native client may use https', () => {
-      expect(validate({ application_type: 'native', redirect_uris: ['https://app.example.com/cb'] }).applicationType).toBe('native');
+      expect(
+        validate({ application_type: 'native', redirect_uris: ['https://app.example.com/cb'] }).applicationType,
+      ).toBe('native');
     });
 
     it('refuses other values', () => {
@@ -256,11 +292,16 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
 
   describe('scope', () => {
     it('keeps known scopes in order, de-duplicated', () => {
-      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'profile openid profile' }).scope).toEqual(['profile', 'openid']);
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'profile openid profile' }).scope).toEqual([
+        'profile',
+        'openid',
+      ]);
     });
 
     it('narrows unknown scopes away when not strict', () => {
-      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid admin mcp:tools root' }).scope).toEqual(['openid', 'mcp:tools']);
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid admin mcp:tools root' }).scope).toEqual(
+        ['openid', 'mcp:tools'],
+      );
     });
 
     it('refuses unknown scopes when strict, naming them', () => {
@@ -272,10 +313,9 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
     });
 
     it('strict accepts known scopes', () => {
-      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid offline_access' }, true).scope).toEqual([
-        'openid',
-        'offline_access',
-      ]);
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'openid offline_access' }, true).scope).toEqual(
+        ['openid', 'offline_access'],
+      );
     });
 
     it('absent scope means no allow-list; an empty scope means an empty one (they stay different)', () => {
@@ -284,7 +324,9 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
     });
 
     it('a scope of only unknown scopes narrows to an empty allow-list (grants nothing), never to "no allow-list"', () => {
-      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'legacy:read legacy:write' }).scope).toEqual([]);
+      expect(validate({ redirect_uris: ['https://a.example/cb'], scope: 'legacy:read legacy:write' }).scope).toEqual(
+        [],
+      );
     });
 
     // Regression (was a bug): an illegal character in the registration `scope` surfaces as invalid_scope (parseScope's error), but
@@ -344,7 +386,10 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
         response_types: ['code'],
         token_endpoint_auth_method: 'none',
       });
-      expect(md).toMatchObject({ applicationType: 'native', redirectUris: ['cursor://anysphere.cursor-mcp/oauth/callback'] });
+      expect(md).toMatchObject({
+        applicationType: 'native',
+        redirectUris: ['cursor://anysphere.cursor-mcp/oauth/callback'],
+      });
     });
 
     it('MCP Inspector (localhost:6274), with the extra fields the SDK sends', () => {
@@ -440,12 +485,16 @@ describe('validateClientMetadata takes the grant rules from the caller (grant mo
     expect(md.redirectUris).toEqual([]);
   });
 
-  it("its declared rules apply: allowsPublicClients false refuses none; its own checkClient runs", () => {
+  it('its declared rules apply: allowsPublicClients false refuses none; its own checkClient runs', () => {
     const grants = [...grantModules, tokenExchange];
-    expect(error(() => run({ grant_types: [TOKEN_EXCHANGE], client_name: 'svc', token_endpoint_auth_method: 'none' }, grants)).description).toBe(
-      `${TOKEN_EXCHANGE} requires a confidential client (a client secret)`,
+    expect(
+      error(() =>
+        run({ grant_types: [TOKEN_EXCHANGE], client_name: 'svc', token_endpoint_auth_method: 'none' }, grants),
+      ).description,
+    ).toBe(`${TOKEN_EXCHANGE} requires a confidential client (a client secret)`);
+    expect(error(() => run({ grant_types: [TOKEN_EXCHANGE] }, grants)).description).toBe(
+      `${TOKEN_EXCHANGE} requires client_name`,
     );
-    expect(error(() => run({ grant_types: [TOKEN_EXCHANGE] }, grants)).description).toBe(`${TOKEN_EXCHANGE} requires client_name`);
   });
 
   it('a grant type the caller did not pass is unsupported, even a standard one', () => {

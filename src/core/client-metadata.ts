@@ -9,7 +9,10 @@ import { checkRedirectUriForRegistration, describeRedirectUriProblem, isLoopback
 import { parseScope } from './scope.js';
 import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js';
 
-const httpsUrl = z.string().url().refine((u) => u.startsWith('https://'), 'must be an https URL');
+const httpsUrl = z
+  .string()
+  .url()
+  .refine((u) => u.startsWith('https://'), 'must be an https URL');
 
 /** The RFC 7591 registration request as it arrives on the wire (unknown fields are ignored, RFC 7591 §2). */
 export const registrationRequestSchema = z.object({
@@ -133,23 +136,30 @@ export function validateClientMetadata(
   for (const r of responseTypes) {
     if (!supportedResponseTypes.includes(r)) {
       const names = supportedResponseTypes.map((t) => JSON.stringify(t)).join(', ');
-      throw new InvalidClientMetadata(`response_types: only ${names} ${supportedResponseTypes.length === 1 ? 'is' : 'are'} supported, got ${JSON.stringify(r)}`);
+      throw new InvalidClientMetadata(
+        `response_types: only ${names} ${supportedResponseTypes.length === 1 ? 'is' : 'are'} supported, got ${JSON.stringify(r)}`,
+      );
     }
   }
   for (const g of listed) {
     if (g.responseTypes && g.responseTypes.length > 0 && !g.responseTypes.some((r) => responseTypes.includes(r))) {
-      throw new InvalidClientMetadata(`grant_types includes ${g.grantType}, so response_types must include ${g.responseTypes.join(' or ')}`);
+      throw new InvalidClientMetadata(
+        `grant_types includes ${g.grantType}, so response_types must include ${g.responseTypes.join(' or ')}`,
+      );
     }
   }
   for (const r of responseTypes) {
     if (!listed.some((g) => g.responseTypes?.includes(r))) {
       const owners = grants.filter((g) => g.responseTypes?.includes(r)).map((g) => g.grantType);
-      throw new InvalidClientMetadata(`response_types ${JSON.stringify(r)} requires the ${owners.join(' or ')} grant type`);
+      throw new InvalidClientMetadata(
+        `response_types ${JSON.stringify(r)} requires the ${owners.join(' or ')} grant type`,
+      );
     }
   }
   for (const g of listed) {
     const missing = (g.requiresGrantTypes ?? []).filter((other) => !grantTypes.includes(other));
-    if (missing.length > 0) throw new InvalidClientMetadata(`grant_types: ${g.grantType} requires ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new InvalidClientMetadata(`grant_types: ${g.grantType} requires ${missing.join(', ')}`);
   }
 
   const method = (req.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { hashToken, keyedHash, openWithSecret, randomId, randomToken, safeEqual, sealWithSecret, sha256 } from './crypto.js';
+import {
+  hashToken,
+  keyedHash,
+  openWithSecret,
+  randomId,
+  randomToken,
+  safeEqual,
+  sealWithSecret,
+  sha256,
+} from './crypto.js';
 
 describe('randomToken / randomId', () => {
   it('randomToken is 256 bits of base64url (43 chars) by default, and unique', () => {
@@ -33,7 +42,9 @@ describe('hashToken / sha256 / keyedHash', () => {
   });
 
   it('keyedHash is HMAC-SHA-256 base64url (RFC 4231 test case 2)', () => {
-    const expected = Buffer.from('5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843', 'hex').toString('base64url');
+    const expected = Buffer.from('5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843', 'hex').toString(
+      'base64url',
+    );
     expect(keyedHash('Jefe', 'what do ya want for nothing?')).toBe(expected);
     expect(keyedHash(Buffer.from('Jefe'), 'what do ya want for nothing?')).toBe(expected);
     expect(keyedHash('other', 'what do ya want for nothing?')).not.toBe(expected);
@@ -107,7 +118,9 @@ describe('sealWithSecret / openWithSecret (AES-256-GCM, HKDF key)', () => {
     const sealed = sealWithSecret(secret, context, 'hello world');
     const raw = Buffer.from(sealed, 'base64url');
     expect(openWithSecret(secret, context, raw.subarray(0, raw.length - 1).toString('base64url'))).toBeUndefined();
-    expect(openWithSecret(secret, context, Buffer.concat([raw, Buffer.from([0])]).toString('base64url'))).toBeUndefined();
+    expect(
+      openWithSecret(secret, context, Buffer.concat([raw, Buffer.from([0])]).toString('base64url')),
+    ).toBeUndefined();
     expect(openWithSecret(secret, context, raw.subarray(0, 28).toString('base64url'))).toBeUndefined();
     expect(openWithSecret(secret, context, '')).toBeUndefined();
     expect(openWithSecret(secret, context, '!!!not base64!!!')).toBeUndefined();

@@ -3,7 +3,15 @@
  * Server-generated 256-bit secrets need only a fast keyed hash (no brute force is possible); user passwords
  * and admin-chosen secrets use scrypt (core/password.ts).
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 /** A 256-bit random token, base64url (43 chars). Used for codes, refresh tokens, secrets. */
 export function randomToken(bytes = 32): string {
@@ -87,7 +95,9 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     cipher.setAAD(Buffer.from(aad));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+    return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join(
+      '.',
+    );
   }
 
   /** Decrypts; throws if the key, aad or data is wrong. */

@@ -1,4 +1,11 @@
-import { calculateJwkThumbprint, compactVerify, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  compactVerify,
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  jwtVerify,
+  type JWK,
+} from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../storage/memory/memory-storage.js';
 import { ManualClock } from './clock.js';
@@ -39,7 +46,6 @@ describe('generateSigningKey', () => {
     const { kid: _k, alg: _a, use: _u, ...bare } = record.publicJwk;
     expect(record.kid).toBe(await calculateJwkThumbprint(bare as JWK));
   });
-
 });
 
 describe('KeyManager', () => {
@@ -88,7 +94,7 @@ describe('KeyManager', () => {
     expect(second.publicJwksJson()).toBe(first.publicJwksJson());
   });
 
-  it('a JWT signed by one manager verifies with the other manager\'s verificationKeys()', async () => {
+  it("a JWT signed by one manager verifies with the other manager's verificationKeys()", async () => {
     const second = manager(store, clock);
     await second.init(0);
     const minter = new TokenMinter('https://as.example', first, clock, { accessTokenTtl: 60, idTokenTtl: 60 });
@@ -177,7 +183,12 @@ describe('KeyManager rotation', () => {
     // Once the retirement time passes, the old key leaves the JWKS and its tokens stop verifying.
     clock.set(T0 + 1000 + 3600_000);
     await km.refresh();
-    expect(km.publicJwks().keys.map((k) => k.kid).sort()).toEqual([fresh.kid, rsaKid].sort());
+    expect(
+      km
+        .publicJwks()
+        .keys.map((k) => k.kid)
+        .sort(),
+    ).toEqual([fresh.kid, rsaKid].sort());
     await expect(
       jwtVerify(before.token, km.verificationKeys(), { issuer: 'https://as.example', currentDate: new Date(T0) }),
     ).rejects.toThrow();

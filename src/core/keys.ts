@@ -28,7 +28,12 @@ export interface ActiveKey {
 
 /** Generates a new key record for `alg`; kid is the RFC 7638 thumbprint. */
 export async function generateSigningKey(alg: SigningAlg, clock: Clock): Promise<SigningKeyRecord> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, alg === 'RS256' ? { extractable: true, modulusLength: 2048 } : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+  const { privateKey, publicKey } = await generateKeyPair(
+    alg,
+    alg === 'RS256'
+      ? { extractable: true, modulusLength: 2048 }
+      : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined },
+  );
   const privateJwk = await exportJWK(privateKey);
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
@@ -48,7 +53,10 @@ export async function generateSigningKey(alg: SigningAlg, clock: Clock): Promise
  */
 export function sealSigningKey(record: SigningKeyRecord, sealer: Sealer | undefined): SigningKeyRecord {
   if (!sealer) return record;
-  return { ...record, privateJwk: { sealed: sealer.seal(JSON.stringify(record.privateJwk), `signing-key:${record.kid}`) } };
+  return {
+    ...record,
+    privateJwk: { sealed: sealer.seal(JSON.stringify(record.privateJwk), `signing-key:${record.kid}`) },
+  };
 }
 
 /** The private JWK of a stored record: opened if sealed; `inClear` for a record written without encryptionKey. */
@@ -87,12 +95,17 @@ export class KeyManager {
     let keys = await this.store.listSigningKeys();
     const missing = this.algs.filter((alg) => !keys.some((k) => k.alg === alg && k.status === 'active'));
     if (keys.length === 0) {
-      const initial = await Promise.all(this.algs.map(async (alg) => sealSigningKey(await generateSigningKey(alg, this.clock), this.sealer)));
+      const initial = await Promise.all(
+        this.algs.map(async (alg) => sealSigningKey(await generateSigningKey(alg, this.clock), this.sealer)),
+      );
       keys = await this.store.initSigningKeys(initial);
     } else if (missing.length > 0) {
       // A newly configured algorithm on an existing store: add its key without retiring others.
       for (const alg of missing) {
-        await this.store.rotateSigningKey(sealSigningKey(await generateSigningKey(alg, this.clock), this.sealer), this.clock.now());
+        await this.store.rotateSigningKey(
+          sealSigningKey(await generateSigningKey(alg, this.clock), this.sealer),
+          this.clock.now(),
+        );
       }
       keys = await this.store.listSigningKeys();
     }
@@ -119,7 +132,9 @@ export class KeyManager {
     // listSigningKeys is newest first and leaves out retired keys past their overlap.
     for (const record of keys) {
       if (typeof record.privateJwk.sealed !== 'string') clearKids.push(record.kid);
-      const key = this.imported.get(record.kid) ?? ((await importJWK(openPrivateJwk(record, this.sealer).jwk, record.alg)) as CryptoKey);
+      const key =
+        this.imported.get(record.kid) ??
+        ((await importJWK(openPrivateJwk(record, this.sealer).jwk, record.alg)) as CryptoKey);
       imported.set(record.kid, key);
       const list = candidates.get(record.alg) ?? [];
       list.push({ kid: record.kid, alg: record.alg, key, createdAt: record.createdAt });

@@ -67,7 +67,9 @@ describe('collapseParams (RFC 6749 §3.1)', () => {
     expect(collapseParams({ resource: ['https://a.example/', '', 'https://b.example/'] }, ['resource'])).toEqual({
       resource: ['https://a.example/', 'https://b.example/'],
     });
-    expect(collapseParams({ resource: ['https://a.example/'] }, ['resource'])).toEqual({ resource: ['https://a.example/'] });
+    expect(collapseParams({ resource: ['https://a.example/'] }, ['resource'])).toEqual({
+      resource: ['https://a.example/'],
+    });
     expect(collapseParams({ resource: [''] }, ['resource'])).toEqual({});
   });
 
@@ -88,7 +90,11 @@ describe('collapseParams (RFC 6749 §3.1)', () => {
   });
 
   it('works end to end with parseRawParams', () => {
-    expect(collapseParams(parseRawParams('grant_type=authorization_code&code=xyz&state=&resource=r1&resource=r2'), ['resource'])).toEqual({
+    expect(
+      collapseParams(parseRawParams('grant_type=authorization_code&code=xyz&state=&resource=r1&resource=r2'), [
+        'resource',
+      ]),
+    ).toEqual({
       grant_type: 'authorization_code',
       code: 'xyz',
       resource: ['r1', 'r2'],

@@ -12,7 +12,10 @@ export function collapseParams(
   raw: RawParams,
   repeatable: readonly string[] = [],
 ): Record<string, string | string[] | undefined> {
-  const out: Record<string, string | string[] | undefined> = Object.create(null) as Record<string, string | string[] | undefined>;
+  const out: Record<string, string | string[] | undefined> = Object.create(null) as Record<
+    string,
+    string | string[] | undefined
+  >;
   for (const [name, values] of Object.entries(raw)) {
     const present = values.filter((v) => v !== '');
     if (present.length === 0) continue;
@@ -33,7 +36,8 @@ export function collapseParams(
  */
 export function requiredParam(params: Record<string, string | string[] | undefined>, name: string): string {
   const value = params[name];
-  if (Array.isArray(value) && value.length > 1) throw new InvalidRequest(`parameter ${name} must not be included more than once`);
+  if (Array.isArray(value) && value.length > 1)
+    throw new InvalidRequest(`parameter ${name} must not be included more than once`);
   const one = Array.isArray(value) ? value[0] : value;
   if (one === undefined || one === '') throw new InvalidRequest(`${name} is required`);
   return one;

@@ -88,10 +88,13 @@ describe('verifyPasswordDummy (unknown usernames)', () => {
     scryptCalls.length = 0;
   });
 
-  it.each([14, 16, 15, 14])('spends exactly one scrypt at the given cost 2^%i, as a real check would', async (log2N) => {
-    await verifyPasswordDummy('some guess', log2N);
-    expect(scryptCalls).toEqual([{ N: 2 ** log2N, keylen: 32 }]);
-  });
+  it.each([14, 16, 15, 14])(
+    'spends exactly one scrypt at the given cost 2^%i, as a real check would',
+    async (log2N) => {
+      await verifyPasswordDummy('some guess', log2N);
+      expect(scryptCalls).toEqual([{ N: 2 ** log2N, keylen: 32 }]);
+    },
+  );
 
   it('does the same scrypt work as verifying a real hash at that cost', async () => {
     const real = await hashPassword('pw', FAST);

@@ -51,7 +51,12 @@ export function hashCost(encoded: string): number | undefined {
  */
 export function needsRehash(encoded: string, log2N: number): boolean {
   const parts = encoded.split('$');
-  return hashCost(encoded) !== log2N || parts[2] !== '8' || parts[3] !== '1' || Buffer.from(parts[5]!, 'base64url').length !== 32;
+  return (
+    hashCost(encoded) !== log2N ||
+    parts[2] !== '8' ||
+    parts[3] !== '1' ||
+    Buffer.from(parts[5]!, 'base64url').length !== 32
+  );
 }
 
 const dummyHashes = new Map<number, string>();

@@ -36,13 +36,14 @@ describe('checkRedirectUriForRegistration (RFC 7591 §2, RFC 8252 §7, OAuth 2.1
   });
 
   describe('private-use URI schemes (RFC 8252 §7.1): native only', () => {
-    it.each(['cursor://anysphere.cursor-mcp/oauth/callback', 'com.example.app:/cb', 'vscode://vscode.github-authentication/did-authenticate'])(
-      '%s is allowed for native and refused for web',
-      (uri) => {
-        expect(checkRedirectUriForRegistration(uri, 'native')).toBeUndefined();
-        expect(checkRedirectUriForRegistration(uri, 'web')).toBe<RedirectUriProblem>('web_client_non_https');
-      },
-    );
+    it.each([
+      'cursor://anysphere.cursor-mcp/oauth/callback',
+      'com.example.app:/cb',
+      'vscode://vscode.github-authentication/did-authenticate',
+    ])('%s is allowed for native and refused for web', (uri) => {
+      expect(checkRedirectUriForRegistration(uri, 'native')).toBeUndefined();
+      expect(checkRedirectUriForRegistration(uri, 'web')).toBe<RedirectUriProblem>('web_client_non_https');
+    });
   });
 
   it.each([
@@ -97,21 +98,32 @@ describe('checkRedirectUriForRegistration (RFC 7591 §2, RFC 8252 §7, OAuth 2.1
     expect(checkRedirectUriForRegistration(uri, 'web')).toBe<RedirectUriProblem>('insecure_scheme');
   });
 
-  it.each(['/callback', 'callback', '//app.example.com/cb', '', 'https://'])('refuses a non-absolute URI: %j', (uri) => {
-    expect(checkRedirectUriForRegistration(uri, 'web')).toBe<RedirectUriProblem>('not_absolute');
-  });
+  it.each(['/callback', 'callback', '//app.example.com/cb', '', 'https://'])(
+    'refuses a non-absolute URI: %j',
+    (uri) => {
+      expect(checkRedirectUriForRegistration(uri, 'web')).toBe<RedirectUriProblem>('not_absolute');
+    },
+  );
 });
 
 describe('describeRedirectUriProblem', () => {
   it('names the URI and the reason for every problem', () => {
     const uri = 'http://example.com/cb';
-    expect(describeRedirectUriProblem('not_absolute', uri)).toBe('redirect_uri "http://example.com/cb" is not an absolute URI');
-    expect(describeRedirectUriProblem('has_fragment', uri)).toBe('redirect_uri "http://example.com/cb" must not contain a fragment');
-    expect(describeRedirectUriProblem('has_userinfo', uri)).toBe('redirect_uri "http://example.com/cb" must not contain user info');
+    expect(describeRedirectUriProblem('not_absolute', uri)).toBe(
+      'redirect_uri "http://example.com/cb" is not an absolute URI',
+    );
+    expect(describeRedirectUriProblem('has_fragment', uri)).toBe(
+      'redirect_uri "http://example.com/cb" must not contain a fragment',
+    );
+    expect(describeRedirectUriProblem('has_userinfo', uri)).toBe(
+      'redirect_uri "http://example.com/cb" must not contain user info',
+    );
     expect(describeRedirectUriProblem('http_not_loopback', uri)).toBe(
       'redirect_uri "http://example.com/cb" uses http but is not a loopback address; use https',
     );
-    expect(describeRedirectUriProblem('insecure_scheme', uri)).toBe('redirect_uri "http://example.com/cb" uses a forbidden scheme');
+    expect(describeRedirectUriProblem('insecure_scheme', uri)).toBe(
+      'redirect_uri "http://example.com/cb" uses a forbidden scheme',
+    );
     expect(describeRedirectUriProblem('web_client_non_https', uri)).toContain('application_type=native');
   });
 

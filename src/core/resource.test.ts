@@ -20,11 +20,9 @@ describe('resolveResources (RFC 8707 §2)', () => {
 
   describe('no configured list: any absolute URI', () => {
     it('accepts absolute URIs unchanged, including non-http ones', () => {
-      expect(resolveResources(['https://mcp.example.com/mcp', 'http://localhost:3000', 'urn:example:api'], [])).toEqual([
-        'https://mcp.example.com/mcp',
-        'http://localhost:3000',
-        'urn:example:api',
-      ]);
+      expect(resolveResources(['https://mcp.example.com/mcp', 'http://localhost:3000', 'urn:example:api'], [])).toEqual(
+        ['https://mcp.example.com/mcp', 'http://localhost:3000', 'urn:example:api'],
+      );
     });
 
     it('does not rewrite the trailing slash when there is nothing to map to', () => {
@@ -40,12 +38,15 @@ describe('resolveResources (RFC 8707 §2)', () => {
     });
   });
 
-  it.each(['/mcp', 'mcp.example.com', '', '//mcp.example.com/'])('refuses a non-absolute URI with invalid_target: %j', (value) => {
-    const err = targetError(() => resolveResources([value], []));
-    expect(err.code).toBe('invalid_target');
-    expect(err.status).toBe(400);
-    expect(err.description).toBe('resource must be an absolute URI');
-  });
+  it.each(['/mcp', 'mcp.example.com', '', '//mcp.example.com/'])(
+    'refuses a non-absolute URI with invalid_target: %j',
+    (value) => {
+      const err = targetError(() => resolveResources([value], []));
+      expect(err.code).toBe('invalid_target');
+      expect(err.status).toBe(400);
+      expect(err.description).toBe('resource must be an absolute URI');
+    },
+  );
 
   it.each(['https://mcp.example.com/#x', 'https://mcp.example.com/mcp#', 'urn:example:api#frag'])(
     'refuses a fragment (RFC 8707 §2 "MUST NOT include a fragment"): %s',
@@ -107,7 +108,9 @@ describe('resolveResources (RFC 8707 §2)', () => {
     });
 
     it('refuses the whole request when any one value is unknown', () => {
-      expect(() => resolveResources(['https://mcp.example.com/', 'https://evil.example.com/'], allowed)).toThrow(InvalidTarget);
+      expect(() => resolveResources(['https://mcp.example.com/', 'https://evil.example.com/'], allowed)).toThrow(
+        InvalidTarget,
+      );
     });
   });
 });

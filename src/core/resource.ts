@@ -21,7 +21,8 @@ export function resolveResources(values: readonly string[], allowed: readonly st
       throw new InvalidTarget('resource must be an absolute URI');
     }
     const canonical = canonicalResource(value, allowed);
-    if (canonical === undefined) throw new InvalidTarget(`resource is not served by this authorization server: ${value}`);
+    if (canonical === undefined)
+      throw new InvalidTarget(`resource is not served by this authorization server: ${value}`);
     if (!out.includes(canonical)) out.push(canonical);
   }
   return out;

@@ -131,14 +131,16 @@ describe('resolveRequestedScopes', () => {
   });
 
   it('offline_access is granted when explicitly requested and allowed', () => {
-    expect(resolveRequestedScopes(['openid', 'offline_access'], undefined, server, false)).toEqual(['openid', 'offline_access']);
+    expect(resolveRequestedScopes(['openid', 'offline_access'], undefined, server, false)).toEqual([
+      'openid',
+      'offline_access',
+    ]);
   });
 
   it('narrows unknown and not-allowed scopes away (RFC 6749 §3.3), keeping request order', () => {
-    expect(resolveRequestedScopes(['mcp:tools', 'admin', 'profile', 'openid'], ['openid', 'mcp:tools'], server, false)).toEqual([
-      'mcp:tools',
-      'openid',
-    ]);
+    expect(
+      resolveRequestedScopes(['mcp:tools', 'admin', 'profile', 'openid'], ['openid', 'mcp:tools'], server, false),
+    ).toEqual(['mcp:tools', 'openid']);
   });
 
   it('may narrow to nothing when nothing requested is allowed', () => {
@@ -170,6 +172,9 @@ describe('resolveRequestedScopes', () => {
   });
 
   it('strict: grants everything when everything is allowed', () => {
-    expect(resolveRequestedScopes(['profile', 'openid'], ['openid', 'profile'], server, true)).toEqual(['profile', 'openid']);
+    expect(resolveRequestedScopes(['profile', 'openid'], ['openid', 'profile'], server, true)).toEqual([
+      'profile',
+      'openid',
+    ]);
   });
 });

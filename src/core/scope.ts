@@ -65,7 +65,9 @@ export function resolveRequestedScopes(
     const notAllowed = requested.filter((s) => known.has(s) && !granted.includes(s));
     const problems: string[] = [];
     if (unknown.length > 0) {
-      problems.push(`scope not known to this server: ${unknown.join(' ')} (the server's "scopes" setting declares the scopes it knows)`);
+      problems.push(
+        `scope not known to this server: ${unknown.join(' ')} (the server's "scopes" setting declares the scopes it knows)`,
+      );
     }
     if (notAllowed.length > 0) problems.push(`scope not allowed for this client: ${notAllowed.join(' ')}`);
     throw new InvalidScope(problems.join('; '));

@@ -32,21 +32,30 @@ describe('Sealer', () => {
   it('refuses an unknown key, another record (AAD) and tampering with one line naming encryptionKey', () => {
     const sealer = new Sealer(key());
     const sealed = sealer.seal('s3cret', 'secret:a');
-    expect(oneLineConfigError(() => new Sealer(key()).open(sealed, 'secret:a', 'secret a'))).toContain('neither encryptionKey');
+    expect(oneLineConfigError(() => new Sealer(key()).open(sealed, 'secret:a', 'secret a'))).toContain(
+      'neither encryptionKey',
+    );
     oneLineConfigError(() => sealer.open(sealed, 'secret:b', 'secret b'));
     oneLineConfigError(() => sealer.open(sealed.slice(0, -4) + 'AAAA', 'secret:a', 'secret a'));
-    expect(oneLineConfigError(() => openStored(sealed, undefined, 'secret:a', 'secret a'))).toContain('no encryptionKey is set');
+    expect(oneLineConfigError(() => openStored(sealed, undefined, 'secret:a', 'secret a'))).toContain(
+      'no encryptionKey is set',
+    );
   });
 
   it('passes a value written in clear through, flagged', () => {
-    expect(openStored('plain-token', new Sealer(key()), 'secret:a', 'a')).toEqual({ value: 'plain-token', inClear: true });
+    expect(openStored('plain-token', new Sealer(key()), 'secret:a', 'a')).toEqual({
+      value: 'plain-token',
+      inClear: true,
+    });
     expect(isSealed('plain-token')).toBe(false);
   });
 
   it('getOrCreateSealedSecret: every caller gets the first value; the store holds only the envelope', async () => {
     const store = new MemoryStorage({ clock: systemClock, cleanupIntervalMs: 0 });
     const sealer = new Sealer(key());
-    const results = await Promise.all(Array.from({ length: 5 }, () => getOrCreateSealedSecret(store, 'cookie-key', sealer)));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => getOrCreateSealedSecret(store, 'cookie-key', sealer)),
+    );
     expect(new Set(results.map((r) => r.value)).size).toBe(1);
     const stored = await store.getOrCreateSecret('cookie-key', 'ignored');
     expect(isSealed(stored)).toBe(true);

@@ -54,13 +54,18 @@ export class Sealer {
     try {
       return box.open(rest.slice(colon + 1), aad);
     } catch {
-      throw new ConfigError(`encryptionKey: ${what} in the store does not open with encryption key ${keyId} (altered, or copied from another record)`);
+      throw new ConfigError(
+        `encryptionKey: ${what} in the store does not open with encryption key ${keyId} (altered, or copied from another record)`,
+      );
     }
   }
 }
 
 /** Builds the sealer the config asks for (undefined without `encryptionKey`). */
-export function sealerFromConfig(config: { encryptionKey?: string; encryptionKeysPrevious?: string[] }): Sealer | undefined {
+export function sealerFromConfig(config: {
+  encryptionKey?: string;
+  encryptionKeysPrevious?: string[];
+}): Sealer | undefined {
   return config.encryptionKey ? new Sealer(config.encryptionKey, config.encryptionKeysPrevious ?? []) : undefined;
 }
 
@@ -68,7 +73,12 @@ export function sealerFromConfig(config: { encryptionKey?: string; encryptionKey
  * Opens `value` if sealed. A plaintext value (written before `encryptionKey` was set) is returned as is, flagged
  * `inClear`; a sealed value without a sealer is a start error.
  */
-export function openStored(value: string, sealer: Sealer | undefined, aad: string, what: string): { value: string; inClear: boolean } {
+export function openStored(
+  value: string,
+  sealer: Sealer | undefined,
+  aad: string,
+  what: string,
+): { value: string; inClear: boolean } {
   if (!isSealed(value)) return { value, inClear: true };
   if (!sealer) {
     throw new ConfigError(

@@ -83,7 +83,9 @@ describe('TokenMinter.accessToken (RFC 9068)', () => {
   it('RS256 on request, with the RS256 kid', async () => {
     const { token } = await minter.accessToken(claims, 'RS256');
     expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'RS256', kid: keys.signer('RS256').kid, typ: 'at+jwt' });
-    await expect(jwtVerify(token, createLocalJWKSet(keys.publicJwks()), { currentDate: new Date(clock.now()) })).resolves.toBeDefined();
+    await expect(
+      jwtVerify(token, createLocalJWKSet(keys.publicJwks()), { currentDate: new Date(clock.now()) }),
+    ).resolves.toBeDefined();
   });
 
   it('several audiences → aud array; no scope → no scope claim; auth_time in seconds', async () => {
@@ -123,8 +125,12 @@ describe('TokenMinter.accessToken (RFC 9068)', () => {
     clock.set(T0);
     const { token } = await minter.accessToken(claims);
     const jwks = createLocalJWKSet(keys.publicJwks());
-    await expect(jwtVerify(token, jwks, { currentDate: new Date(T0 + (ACCESS_TTL - 1) * 1000) })).resolves.toBeDefined();
-    await expect(jwtVerify(token, jwks, { currentDate: new Date(T0 + (ACCESS_TTL + 1) * 1000) })).rejects.toThrow(/exp/);
+    await expect(
+      jwtVerify(token, jwks, { currentDate: new Date(T0 + (ACCESS_TTL - 1) * 1000) }),
+    ).resolves.toBeDefined();
+    await expect(jwtVerify(token, jwks, { currentDate: new Date(T0 + (ACCESS_TTL + 1) * 1000) })).rejects.toThrow(
+      /exp/,
+    );
   });
 });
 
@@ -182,7 +188,13 @@ describe('TokenMinter.idToken (OIDC Core §2)', () => {
 
   it('at_hash follows the signing alg (RS256 → SHA-256)', async () => {
     const access = await minter.accessToken(claims, 'RS256');
-    const idToken = await minter.idToken({ sub: 's', clientId: 'c', authTime: T0, accessToken: access.token, alg: 'RS256' });
+    const idToken = await minter.idToken({
+      sub: 's',
+      clientId: 'c',
+      authTime: T0,
+      accessToken: access.token,
+      alg: 'RS256',
+    });
     expect(decodeProtectedHeader(idToken).alg).toBe('RS256');
     expect(decodeJwt(idToken).at_hash).toBe(referenceAtHash(access.token, 'sha256'));
   });
@@ -218,7 +230,12 @@ describe('verifyOwnAccessToken', () => {
     clock.set(T0);
     const minted = await minter.accessToken(claims);
     const payload = await verifyOwnAccessToken(minted.token, deps());
-    expect(payload).toMatchObject({ sub: 'user-42', client_id: 'client-7', jti: minted.jti, scope: 'openid mcp:tools' });
+    expect(payload).toMatchObject({
+      sub: 'user-42',
+      client_id: 'client-7',
+      jti: minted.jti,
+      scope: 'openid mcp:tools',
+    });
   });
 
   it('undefined once expired by the injected clock', async () => {
@@ -235,7 +252,13 @@ describe('verifyOwnAccessToken', () => {
     const foreign = new TokenMinter('https://other.example', keys, clock, { accessTokenTtl: 60, idTokenTtl: 60 });
     expect(await verifyOwnAccessToken((await foreign.accessToken(claims)).token, deps())).toBeUndefined();
 
-    const idToken = await minter.idToken({ sub: 's', clientId: 'c', authTime: T0, accessToken: minted.token, claims: { client_id: 'c', jti: 'j' } });
+    const idToken = await minter.idToken({
+      sub: 's',
+      clientId: 'c',
+      authTime: T0,
+      accessToken: minted.token,
+      claims: { client_id: 'c', jti: 'j' },
+    });
     expect(await verifyOwnAccessToken(idToken, deps())).toBeUndefined();
 
     const [h, p, s] = minted.token.split('.');

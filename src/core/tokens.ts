@@ -15,7 +15,11 @@ const keyObjects = new WeakMap<object, KeyObject>();
  * the libuv threadpool: WebCrypto (what jose's SignJWT uses) does the ECDSA work on the event loop in Node 20 and
  * costs about three times the main-thread time per token.
  */
-function signJws(header: Record<string, unknown>, payload: Record<string, unknown>, signer: ActiveKey): Promise<string> {
+function signJws(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  signer: ActiveKey,
+): Promise<string> {
   let key = keyObjects.get(signer.key);
   if (!key) {
     key = KeyObject.from(signer.key);
@@ -24,7 +28,8 @@ function signJws(header: Record<string, unknown>, payload: Record<string, unknow
   const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   const data = Buffer.from(input);
   return new Promise((resolve, reject) => {
-    const done = (err: Error | null, signature: Buffer) => (err ? reject(err) : resolve(`${input}.${signature.toString('base64url')}`));
+    const done = (err: Error | null, signature: Buffer) =>
+      err ? reject(err) : resolve(`${input}.${signature.toString('base64url')}`);
     if (signer.alg === 'EdDSA') sign(null, data, key, done);
     else if (signer.alg === 'ES256') sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, done);
     else sign('sha256', data, key, done); // RS256: RSASSA-PKCS1-v1_5
@@ -119,4 +124,3 @@ export function atHash(accessToken: string, alg: SigningAlg): string {
   const digest = sha256(accessToken);
   return digest.subarray(0, 16).toString('base64url');
 }
-

@@ -31,7 +31,11 @@ const PROMPTS = new Set(['none', 'login', 'consent']);
 const MAX_STATE_LENGTH = 2048;
 
 /** Builds the redirect back to the client with RFC 9207 `iss` on every response. */
-export function clientRedirect(redirectUri: string, params: Record<string, string | undefined>, issuer: string): string {
+export function clientRedirect(
+  redirectUri: string,
+  params: Record<string, string | undefined>,
+  issuer: string,
+): string {
   const url = new URL(redirectUri);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
   url.searchParams.append('iss', issuer);
@@ -39,7 +43,12 @@ export function clientRedirect(redirectUri: string, params: Record<string, strin
 }
 
 /** Redirect carrying an OAuth error (RFC 6749 §4.1.2.1). */
-export function errorRedirect(redirectUri: string, error: OAuthError, state: string | undefined, issuer: string): string {
+export function errorRedirect(
+  redirectUri: string,
+  error: OAuthError,
+  state: string | undefined,
+  issuer: string,
+): string {
   return clientRedirect(redirectUri, { error: error.code, error_description: error.description, state }, issuer);
 }
 
@@ -82,7 +91,11 @@ export async function authorizeEndpoint(
     redirectUri = requestedRedirect;
   }
   if (!redirectUri) {
-    return page(new InvalidRequest(requestedRedirect === undefined ? 'redirect_uri is required' : 'redirect_uri is not registered for this client'));
+    return page(
+      new InvalidRequest(
+        requestedRedirect === undefined ? 'redirect_uri is required' : 'redirect_uri is not registered for this client',
+      ),
+    );
   }
   const stateValue = singleRaw(raw, 'state');
   // An over-long state is never echoed: checked before anything can redirect with it, then left out of the redirect.
@@ -123,14 +136,24 @@ async function authorizeTrusted(
   if (!client.grantTypes.includes('authorization_code') || !client.responseTypes.includes('code')) {
     throw new UnauthorizedClient('the client is not allowed to use the authorization code flow');
   }
-  if (params.request !== undefined) throw new RequestNotSupported('request_not_supported', 'request objects are not supported');
-  if (params.request_uri !== undefined) throw new RequestNotSupported('request_uri_not_supported', 'request_uri is not supported');
+  if (params.request !== undefined)
+    throw new RequestNotSupported('request_not_supported', 'request objects are not supported');
+  if (params.request_uri !== undefined)
+    throw new RequestNotSupported('request_uri_not_supported', 'request_uri is not supported');
   if (params.response_mode !== undefined && params.response_mode !== 'query') {
     throw new InvalidRequest('only response_mode=query is supported');
   }
-  const codeChallenge = checkCodeChallenge(params.code_challenge as string | undefined, params.code_challenge_method as string | undefined);
+  const codeChallenge = checkCodeChallenge(
+    params.code_challenge as string | undefined,
+    params.code_challenge_method as string | undefined,
+  );
   const requestedScope = parseScope(params.scope as string | undefined);
-  const scope = resolveRequestedScopes(requestedScope, userGrantAllowList(client, deps), deps.scopesSupported, deps.config.strictScopes);
+  const scope = resolveRequestedScopes(
+    requestedScope,
+    userGrantAllowList(client, deps),
+    deps.scopesSupported,
+    deps.config.strictScopes,
+  );
   const resource = resolveResources((params.resource as string[] | undefined) ?? [], deps.config.resources);
   const prompt = ((params.prompt as string | undefined) ?? '').split(' ').filter(Boolean);
   for (const p of prompt) if (!PROMPTS.has(p)) throw new InvalidRequest(`unsupported prompt value ${p}`);
@@ -170,11 +193,22 @@ async function authorizeTrusted(
   }
   const consent = await deps.storage.getConsent(user.userId, client.clientId);
   if (!prompt.includes('consent') && consentCovers(consent, scope, resource)) {
-    const location = await issueCode({ ...interaction, userId: user.userId, authTime: user.authTime }, client, consent, deps);
+    const location = await issueCode(
+      { ...interaction, userId: user.userId, authTime: user.authTime },
+      client,
+      consent,
+      deps,
+    );
     return { kind: 'redirect', location };
   }
-  if (prompt.includes('none')) throw new InteractionRequired('consent_required', 'the user has not approved this client');
-  await deps.storage.saveInteraction({ ...interaction, browserBinding: bindBrowser(), userId: user.userId, authTime: user.authTime });
+  if (prompt.includes('none'))
+    throw new InteractionRequired('consent_required', 'the user has not approved this client');
+  await deps.storage.saveInteraction({
+    ...interaction,
+    browserBinding: bindBrowser(),
+    userId: user.userId,
+    authTime: user.authTime,
+  });
   return { kind: 'interaction', interactionId: interaction.id };
 }
 
@@ -184,7 +218,11 @@ function sessionTooOld(session: SessionRecord, maxAge: number | undefined, now: 
 }
 
 /** True when a remembered consent covers every requested scope and resource. */
-export function consentCovers(consent: ConsentRecord | undefined, scope: readonly string[], resource: readonly string[]): boolean {
+export function consentCovers(
+  consent: ConsentRecord | undefined,
+  scope: readonly string[],
+  resource: readonly string[],
+): boolean {
   return consent !== undefined && isSubset(scope, consent.scope) && isSubset(resource, consent.resource);
 }
 

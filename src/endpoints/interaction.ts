@@ -18,7 +18,9 @@ import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from 
  */
 export class InteractionExpired extends InvalidRequest {
   constructor() {
-    super('this sign-in request has expired, was already completed, or was opened in another browser; return to the application and start again');
+    super(
+      'this sign-in request has expired, was already completed, or was opened in another browser; return to the application and start again',
+    );
     this.redirectable = false;
   }
 }
@@ -50,7 +52,11 @@ async function load(
  * The browser session's user, when it may stand in for a sign-in in this interaction: not when prompt=login asked
  * for a fresh one, nor when the sign-in is older than max_age (OIDC Core §3.1.2.1).
  */
-function sessionUser(interaction: InteractionRecord, session: SessionRecord | undefined, now: number): string | undefined {
+function sessionUser(
+  interaction: InteractionRecord,
+  session: SessionRecord | undefined,
+  now: number,
+): string | undefined {
   if (!session || interaction.prompt.includes('login')) return undefined;
   if (interaction.maxAge !== undefined && now - session.authTime > interaction.maxAge * 1000) return undefined;
   return session.userId;
@@ -86,8 +92,7 @@ export async function viewInteraction(
 
 /** Outcome of a sign-in attempt; `retryAfterSeconds` is set when it was refused by the throttle (429). */
 export type LoginOutcome =
-  | { ok: true; session: SessionRecord }
-  | { ok: false; view: InteractionView; retryAfterSeconds?: number };
+  { ok: true; session: SessionRecord } | { ok: false; view: InteractionView; retryAfterSeconds?: number };
 
 /**
  * Checks the username and password for POST /interaction/:id/login and starts a session. `clientAddress` is the
@@ -108,15 +113,24 @@ export async function submitLogin(
     deps.logger.warn({ clientId: client.clientId, limit: admission.limit }, 'sign-in throttled');
     const minutes = Math.ceil(admission.retryAfterSeconds / 60);
     const error = `Too many failed sign-in attempts. Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`;
-    return { ok: false, retryAfterSeconds: admission.retryAfterSeconds, view: { stage: 'login', interaction, client, error, username } };
+    return {
+      ok: false,
+      retryAfterSeconds: admission.retryAfterSeconds,
+      view: { stage: 'login', interaction, client, error, username },
+    };
   }
   const user = username ? await deps.storage.getUserByUsername(username) : undefined;
   // Burn the same time for unknown users so usernames cannot be enumerated by timing.
-  const valid = user ? await verifyPassword(password, user.passwordHash) : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
+  const valid = user
+    ? await verifyPassword(password, user.passwordHash)
+    : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
   if (!user || !valid) {
     await admission.failed();
     deps.logger.info({ clientId: client.clientId }, 'sign-in failed');
-    return { ok: false, view: { stage: 'login', interaction, client, error: 'Invalid username or password.', username } };
+    return {
+      ok: false,
+      view: { stage: 'login', interaction, client, error: 'Invalid username or password.', username },
+    };
   }
   await admission.succeeded();
   await upgradePasswordHash(user, password, deps);

@@ -42,7 +42,13 @@ describe('addressBucket', () => {
   });
 
   it('buckets an IPv4-mapped IPv6 address with its IPv4 address, in every spelling', () => {
-    for (const mapped of ['::ffff:1.2.3.4', '::FFFF:1.2.3.4', '::ffff:102:304', '0:0:0:0:0:ffff:0102:0304', '::ffff:1.2.3.4%eth0']) {
+    for (const mapped of [
+      '::ffff:1.2.3.4',
+      '::FFFF:1.2.3.4',
+      '::ffff:102:304',
+      '0:0:0:0:0:ffff:0102:0304',
+      '::ffff:1.2.3.4%eth0',
+    ]) {
       expect(addressBucket(mapped), mapped).toBe('1.2.3.4');
     }
     // Not mapped: a NAT64 address that merely ends in the same bits stays in its own /64.
@@ -52,7 +58,12 @@ describe('addressBucket', () => {
   it('ignores zone ids and puts every spelling of one /64 in one bucket', () => {
     expect(addressBucket('fe80::1%eth0')).toBe(addressBucket('fe80::1'));
     expect(addressBucket('fe80::1%25')).toBe('fe80:0:0:0::/64');
-    const spellings = ['2001:db8:0:0:1::1', '2001:db8::1:0:0:1', '2001:0DB8:0000:0000:0001:0000:0000:0001', '2001:db8:0:0:ffff::'];
+    const spellings = [
+      '2001:db8:0:0:1::1',
+      '2001:db8::1:0:0:1',
+      '2001:0DB8:0000:0000:0001:0000:0000:0001',
+      '2001:db8:0:0:ffff::',
+    ];
     for (const a of spellings) expect(addressBucket(a), a).toBe('2001:db8:0:0::/64');
     expect(addressBucket('2001:db8:0:1::1')).toBe('2001:db8:0:1::/64');
   });

@@ -68,8 +68,12 @@ export async function admitLogin(username: string, address: string, deps: Thrott
     retryAfterSeconds: secondsUntilWindowEnd(clock.now(), windowMs),
   });
 
-  if (maxFailuresPerIp > 0 && (await storage.peekRateLimit(ipKey, clock.now())) >= maxFailuresPerIp) return refuse('ip');
-  if (maxFailuresPerUsername > 0 && (await storage.hitRateLimit(userKey, windowMs, clock.now())) > maxFailuresPerUsername) {
+  if (maxFailuresPerIp > 0 && (await storage.peekRateLimit(ipKey, clock.now())) >= maxFailuresPerIp)
+    return refuse('ip');
+  if (
+    maxFailuresPerUsername > 0 &&
+    (await storage.hitRateLimit(userKey, windowMs, clock.now())) > maxFailuresPerUsername
+  ) {
     return refuse('username');
   }
   return {

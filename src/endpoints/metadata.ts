@@ -17,7 +17,10 @@ export const PATHS = {
 } as const;
 
 /** The metadata document (same content for both well-known names). */
-export function buildMetadata(deps: Pick<Deps, 'config' | 'keys' | 'scopesSupported'>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function buildMetadata(
+  deps: Pick<Deps, 'config' | 'keys' | 'scopesSupported'>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   const { issuer, registration } = deps.config;
   const authMethods = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
   const assertionAlgs = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
@@ -42,7 +45,20 @@ export function buildMetadata(deps: Pick<Deps, 'config' | 'keys' | 'scopesSuppor
     authorization_response_iss_parameter_supported: true,
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: algs,
-    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'nonce',
+      'at_hash',
+      'name',
+      'preferred_username',
+      'email',
+      'email_verified',
+    ],
     prompt_values_supported: ['none', 'login', 'consent'],
     request_parameter_supported: false,
     request_uri_parameter_supported: false,

@@ -8,7 +8,11 @@ import type { Deps } from '../context.js';
 import type { UserRecord } from '../storage/types.js';
 
 /** Rehashes `user`'s password at the configured cost when needed. Never fails the sign-in: errors are logged. */
-export async function upgradePasswordHash(user: UserRecord, password: string, deps: Pick<Deps, 'config' | 'storage' | 'clock' | 'logger'>): Promise<void> {
+export async function upgradePasswordHash(
+  user: UserRecord,
+  password: string,
+  deps: Pick<Deps, 'config' | 'storage' | 'clock' | 'logger'>,
+): Promise<void> {
   const log2N = deps.config.passwordHashing.log2N;
   if (!needsRehash(user.passwordHash, log2N)) return;
   try {

@@ -44,7 +44,11 @@ class RegistrationRateLimited extends OAuthError {
  */
 class RegistryFull extends OAuthError {
   constructor() {
-    super('temporarily_unavailable', 503, 'this server cannot register more clients at the moment; contact its operator');
+    super(
+      'temporarily_unavailable',
+      503,
+      'this server cannot register more clients at the moment; contact its operator',
+    );
   }
 }
 
@@ -69,7 +73,10 @@ export async function registerClient(
     await limitOpenRegistration(address, deps);
   }
   if (registration.maxClients > 0 && (await deps.storage.countClients()) >= registration.maxClients) {
-    deps.logger.warn({ maxClients: registration.maxClients }, 'registration refused: the store holds registration.maxClients clients');
+    deps.logger.warn(
+      { maxClients: registration.maxClients },
+      'registration refused: the store holds registration.maxClients clients',
+    );
     throw new RegistryFull();
   }
   const metadata = validateClientMetadata(
@@ -111,19 +118,28 @@ function registrationResponse(
 }
 
 /** RFC 7592 §2: the registration access token must match the client; otherwise 401 (and no hint which failed). */
-async function authorizeManagement(clientId: string, authorization: string | undefined, deps: Deps): Promise<ClientRecord> {
+async function authorizeManagement(
+  clientId: string,
+  authorization: string | undefined,
+  deps: Deps,
+): Promise<ClientRecord> {
   const token = bearerToken(authorization);
   const fail = (challenge = 'Bearer realm="gatehouse", error="invalid_token"') =>
     new InvalidToken('the registration access token is invalid', { headers: { 'www-authenticate': challenge } });
   // RFC 6750 §3.1: a request with no token at all gets a challenge without an error code.
   if (!token) throw fail('Bearer realm="gatehouse"');
   const client = await deps.storage.getClient(clientId);
-  if (!client?.registrationAccessTokenHash || !safeEqual(hashToken(token), client.registrationAccessTokenHash)) throw fail();
+  if (!client?.registrationAccessTokenHash || !safeEqual(hashToken(token), client.registrationAccessTokenHash))
+    throw fail();
   return client;
 }
 
 /** GET /register/:id (RFC 7592 §2.1). */
-export async function readClientRegistration(clientId: string, authorization: string | undefined, deps: Deps): Promise<Record<string, unknown>> {
+export async function readClientRegistration(
+  clientId: string,
+  authorization: string | undefined,
+  deps: Deps,
+): Promise<Record<string, unknown>> {
   const client = await authorizeManagement(clientId, authorization, deps);
   return registrationResponse(client, deps, undefined, undefined);
 }
@@ -140,13 +156,24 @@ export async function updateClientRegistration(
     const b = body as Record<string, unknown>;
     if (b.client_id !== clientId) throw new InvalidClientMetadata('client_id in the body must match the client');
     // RFC 7592 §2.2: a client_secret in the body must be the current one; we hold only its hash, so refuse others.
-    if ('registration_access_token' in b || 'registration_client_uri' in b || 'client_secret_expires_at' in b || 'client_id_issued_at' in b) {
+    if (
+      'registration_access_token' in b ||
+      'registration_client_uri' in b ||
+      'client_secret_expires_at' in b ||
+      'client_id_issued_at' in b
+    ) {
       throw new InvalidClientMetadata('server-managed fields must not be sent in an update');
     }
     if ('client_secret' in b) {
       const sent = b.client_secret;
-      const current = typeof sent === 'string' && client.clientSecretHash !== undefined && (await verifyClientSecret(sent, client.clientSecretHash, deps.pepper));
-      if (!current) throw new InvalidClientMetadata('client_secret in the body must be the current secret (a client cannot choose its own)');
+      const current =
+        typeof sent === 'string' &&
+        client.clientSecretHash !== undefined &&
+        (await verifyClientSecret(sent, client.clientSecretHash, deps.pepper));
+      if (!current)
+        throw new InvalidClientMetadata(
+          'client_secret in the body must be the current secret (a client cannot choose its own)',
+        );
     }
   }
   const metadata = validateClientMetadata(
@@ -171,7 +198,11 @@ export async function updateClientRegistration(
 }
 
 /** DELETE /register/:id (RFC 7592 §2.3): removes the client and everything issued to it. */
-export async function deleteClientRegistration(clientId: string, authorization: string | undefined, deps: Deps): Promise<void> {
+export async function deleteClientRegistration(
+  clientId: string,
+  authorization: string | undefined,
+  deps: Deps,
+): Promise<void> {
   await authorizeManagement(clientId, authorization, deps);
   await deps.storage.deleteClient(clientId);
   deps.clients.forget?.(clientId);

@@ -10,7 +10,11 @@ import type { Deps } from '../context.js';
 import { formCredentials } from './client-request.js';
 
 /** Handles one token request. */
-export async function tokenEndpoint(raw: RawParams, authorization: string | undefined, deps: Deps): Promise<TokenResponse> {
+export async function tokenEndpoint(
+  raw: RawParams,
+  authorization: string | undefined,
+  deps: Deps,
+): Promise<TokenResponse> {
   const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
   if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');
   if (grantTypeValues.length > 1) throw new InvalidRequest('parameter grant_type must not be included more than once');

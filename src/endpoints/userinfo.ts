@@ -13,7 +13,9 @@ export async function userinfoEndpoint(token: string | undefined, deps: Deps): P
   if (!token) throw new InvalidToken('a bearer token is required', { headers: { 'www-authenticate': challenge() } });
   const claims = await verifyOwnAccessToken(token, deps);
   if (!claims || (await deps.storage.isAccessTokenRevoked(claims.jti))) {
-    throw new InvalidToken('the access token is invalid', { headers: { 'www-authenticate': challenge('invalid_token') } });
+    throw new InvalidToken('the access token is invalid', {
+      headers: { 'www-authenticate': challenge('invalid_token') },
+    });
   }
   // A token bound to a resource server (RFC 8707) is for that server: /userinfo only takes tokens issued for this
   // issuer or its userinfo endpoint, or bound to no resource (aud = the client_id), so no resource server can replay
@@ -32,6 +34,9 @@ export async function userinfoEndpoint(token: string | undefined, deps: Deps): P
     });
   }
   const user = await deps.storage.getUser(claims.sub);
-  if (!user) throw new InvalidToken('the user no longer exists', { headers: { 'www-authenticate': challenge('invalid_token') } });
+  if (!user)
+    throw new InvalidToken('the user no longer exists', {
+      headers: { 'www-authenticate': challenge('invalid_token') },
+    });
   return userClaims(user, scope);
 }

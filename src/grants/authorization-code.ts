@@ -18,7 +18,10 @@ import { list, single, type GrantHandler } from './types.js';
  */
 async function codeReplayed(replay: { grantId: string; clientId: string }, deps: Deps): Promise<never> {
   await deps.storage.revokeGrant(replay.grantId, deps.clock.now());
-  deps.logger.warn({ clientId: replay.clientId, grantId: replay.grantId }, 'authorization code replayed; grant revoked');
+  deps.logger.warn(
+    { clientId: replay.clientId, grantId: replay.grantId },
+    'authorization code replayed; grant revoked',
+  );
   throw new InvalidGrant('the authorization code has already been used');
 }
 
@@ -46,7 +49,8 @@ export const authorizationCodeGrant: GrantHandler = {
     if (found.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
     if (found.status === 'reused') return codeReplayed(found, deps);
     const record = found.code;
-    if (record.clientId !== client.clientId) throw new InvalidGrant('the authorization code was issued to another client');
+    if (record.clientId !== client.clientId)
+      throw new InvalidGrant('the authorization code was issued to another client');
 
     // RFC 6749 §4.1.3: when the authorization request carried redirect_uri, the token request must carry the
     // identical value; when it did not, a redirect_uri sent anyway must still be the one the code was issued for.

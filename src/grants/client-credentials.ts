@@ -12,12 +12,14 @@ export const clientCredentialsGrant: GrantHandler = {
   // A metadata document client has no secret of its own to act with; the document is public.
   metadataDocumentClients: false,
   // Open registration must not hand out machine tokens: only with explicit permission or an initial access token.
-  dynamicRegistration: (registration) => registration.allowClientCredentials || registration.initialAccessToken !== undefined,
+  dynamicRegistration: (registration) =>
+    registration.allowClientCredentials || registration.initialAccessToken !== undefined,
   // A config-file client without redirect URIs is a machine client.
   staticClientDefault: (hasRedirectUris) => !hasRedirectUris,
   errorCodes: ['invalid_request', 'invalid_client', 'unauthorized_client', 'invalid_scope', 'invalid_target'],
   async handle(params, client, deps) {
-    if (client.tokenEndpointAuthMethod === 'none') throw new UnauthorizedClient('public clients cannot use client_credentials');
+    if (client.tokenEndpointAuthMethod === 'none')
+      throw new UnauthorizedClient('public clients cannot use client_credentials');
     const requested = parseScope(single(params, 'scope'));
     // Only an explicit allow-list grants machine scopes (none set = nothing); anything else asked for is invalid_scope
     // (RFC 6749 §5.2), never narrowed. No user is present, so user-only scopes never apply.

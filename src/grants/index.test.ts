@@ -16,7 +16,14 @@ beforeAll(async () => {
 });
 afterAll(() => gatehouse.close());
 
-const REGISTERED_ERRORS = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'invalid_scope', 'invalid_target']);
+const REGISTERED_ERRORS = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'invalid_scope',
+  'invalid_target',
+]);
 
 describe('the grant registry', () => {
   it('names each grant type once', () => {
@@ -35,7 +42,10 @@ describe('the grant registry', () => {
     const res = await gatehouse.app.inject({
       method: 'POST',
       url: '/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`machine:${'s'.repeat(32)}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`machine:${'s'.repeat(32)}`).toString('base64')}`,
+      },
       payload: new URLSearchParams({ grant_type: grantType }).toString(),
     });
     expect(res.statusCode).not.toBe(500);
@@ -55,7 +65,9 @@ describe('the grant registry', () => {
 
   it('a static client without grant_types or redirect_uris gets the grants whose modules default it (a machine client)', async () => {
     const client = await gatehouse.deps.storage.getClient('machine');
-    expect(client?.grantTypes).toEqual(grantModules.filter((g) => g.staticClientDefault?.(false)).map((g) => g.grantType));
+    expect(client?.grantTypes).toEqual(
+      grantModules.filter((g) => g.staticClientDefault?.(false)).map((g) => g.grantType),
+    );
     expect(client?.grantTypes.length).toBeGreaterThan(0);
   });
 

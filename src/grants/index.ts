@@ -7,7 +7,11 @@ import { refreshTokenGrant } from './refresh-token.js';
 import type { GrantHandler } from './types.js';
 
 /** Every grant module, in the order discovery advertises them and client metadata rules are checked. */
-export const grantModules: readonly GrantHandler[] = [authorizationCodeGrant, refreshTokenGrant, clientCredentialsGrant];
+export const grantModules: readonly GrantHandler[] = [
+  authorizationCodeGrant,
+  refreshTokenGrant,
+  clientCredentialsGrant,
+];
 
 /** Every grant type name the code knows (enabled or not): what a config file's static clients may list. */
 export const knownGrantTypes: readonly string[] = grantModules.map((g) => g.grantType);

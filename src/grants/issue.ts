@@ -25,7 +25,11 @@ export function tokenResponse(
 }
 
 /** Whether the client gets a refresh token for this grant (it must hold the grant type; optionally offline_access). */
-export function issuesRefreshToken(grantTypes: readonly string[], scope: readonly string[], deps: Pick<Deps, 'config'>): boolean {
+export function issuesRefreshToken(
+  grantTypes: readonly string[],
+  scope: readonly string[],
+  deps: Pick<Deps, 'config'>,
+): boolean {
   if (!grantTypes.includes('refresh_token')) return false;
   return !deps.config.tokens.refreshRequiresOfflineAccess || scope.includes('offline_access');
 }

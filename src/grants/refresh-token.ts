@@ -23,7 +23,11 @@ function requestBinding(clientId: string, params: TokenParams): string {
 }
 
 /** The winner's response, if `sealed` opens under the presented token; `bound` says whether the request matches. */
-function openSuccessor(presented: string, sealed: string, binding: string): { response: TokenResponse; bound: boolean } | undefined {
+function openSuccessor(
+  presented: string,
+  sealed: string,
+  binding: string,
+): { response: TokenResponse; bound: boolean } | undefined {
   const opened = openWithSecret(presented, SEAL_CONTEXT, sealed);
   if (opened === undefined) return undefined;
   const { bind, response } = JSON.parse(opened) as { bind: string; response: TokenResponse };
@@ -37,7 +41,14 @@ export const refreshTokenGrant: GrantHandler = {
   // Refresh tokens are only issued by the code grant, so the grant alone would be useless.
   requiresGrantTypes: ['authorization_code'],
   staticClientDefault: (hasRedirectUris) => hasRedirectUris,
-  errorCodes: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'invalid_scope', 'invalid_target'],
+  errorCodes: [
+    'invalid_request',
+    'invalid_client',
+    'invalid_grant',
+    'unauthorized_client',
+    'invalid_scope',
+    'invalid_target',
+  ],
   async handle(params, client, deps) {
     const presented = requiredParam(params, 'refresh_token');
     const tokenHash = hashToken(presented);
@@ -61,9 +72,13 @@ export const refreshTokenGrant: GrantHandler = {
     const replayOrReuse = async (sealed: string | undefined): Promise<TokenResponse> => {
       const replay = sealed !== undefined ? openSuccessor(presented, sealed, binding) : undefined;
       // Sealed under another context (before an upgrade): cannot tell a retry from reuse, refuse without revoking.
-      if (sealed !== undefined && replay === undefined) throw new InvalidGrant('the refresh token is invalid, expired or revoked');
+      if (sealed !== undefined && replay === undefined)
+        throw new InvalidGrant('the refresh token is invalid, expired or revoked');
       if (replay?.bound) {
-        deps.logger.warn({ clientId: client.clientId, grantId: grant.id }, 'refresh token replayed inside the grace window; same pair returned');
+        deps.logger.warn(
+          { clientId: client.clientId, grantId: grant.id },
+          'refresh token replayed inside the grace window; same pair returned',
+        );
         return replay.response;
       }
       return reused('inside the grace window with another client or other parameters');

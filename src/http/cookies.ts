@@ -29,7 +29,11 @@ export function unsignValue(signed: string | undefined, key: string): string | u
 }
 
 /** Serializes a Set-Cookie header: HttpOnly, SameSite=Lax, Secure on https, scoped to the issuer path. */
-export function setCookie(name: string, value: string, opts: { maxAgeSeconds?: number; secure: boolean; path: string }): string {
+export function setCookie(
+  name: string,
+  value: string,
+  opts: { maxAgeSeconds?: number; secure: boolean; path: string },
+): string {
   const parts = [`${name}=${value}`, `Path=${opts.path}`, 'HttpOnly', 'SameSite=Lax'];
   if (opts.secure) parts.push('Secure');
   if (opts.maxAgeSeconds !== undefined) parts.push(`Max-Age=${opts.maxAgeSeconds}`);
@@ -55,7 +59,12 @@ export function csrfToken(key: string, browserNonce: string, id: string): string
 }
 
 /** Checks a submitted CSRF token in constant time. */
-export function checkCsrf(key: string, browserNonce: string | undefined, id: string, submitted: string | undefined): boolean {
+export function checkCsrf(
+  key: string,
+  browserNonce: string | undefined,
+  id: string,
+  submitted: string | undefined,
+): boolean {
   if (!browserNonce || !submitted) return false;
   return safeEqual(csrfToken(key, browserNonce, id), submitted);
 }

@@ -6,7 +6,13 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { InvalidRequest, OAuthError, ServerError, StorageUnavailableError, TemporarilyUnavailable } from '../core/errors.js';
+import {
+  InvalidRequest,
+  OAuthError,
+  ServerError,
+  StorageUnavailableError,
+  TemporarilyUnavailable,
+} from '../core/errors.js';
 import { PAGE_HEADERS } from '../ui/html.js';
 import { errorPage } from '../ui/pages.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
@@ -57,7 +63,8 @@ export function toOAuthError(err: unknown, retryAfterSeconds: number): OAuthErro
       return new InvalidRequest('invalid content length');
   }
   if (err instanceof SyntaxError && status === 400) return new InvalidRequest('the request body is not valid JSON');
-  if (status !== undefined && status >= 400 && status < 500) return withStatus(new InvalidRequest('malformed request'), status);
+  if (status !== undefined && status >= 400 && status < 500)
+    return withStatus(new InvalidRequest('malformed request'), status);
   return new ServerError(describe(err), { cause: err });
 }
 
@@ -89,7 +96,8 @@ export function makeErrorHandler(
     reply.header(REQUEST_ID_HEADER, request.id);
     if (err instanceof StorageUnavailableError) storeStatus.failed(err);
     // A deliberate refusal with a 5xx status (e.g. a full client registry) is not a failure worth a stack trace.
-    else if (error.code === 'server_error') request.log.error({ err, url: request.routeOptions?.url, detail: error.detail }, 'request failed');
+    else if (error.code === 'server_error')
+      request.log.error({ err, url: request.routeOptions?.url, detail: error.detail }, 'request failed');
     if (isPage(request)) {
       reply.code(error.status).headers({ ...PAGE_HEADERS, ...error.headers });
       return reply.send(errorPage(error, request.id));

@@ -9,8 +9,10 @@ import type { Config } from '../config/schema.js';
 
 /** Status and description for an error Node raises before there is a request (Fastify's clientErrorHandler). */
 function clientErrorResponse(code: string | undefined): { status: string; description: string } {
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: '408 Request Timeout', description: 'the request was not received in time' };
-  if (code === 'HPE_HEADER_OVERFLOW') return { status: '431 Request Header Fields Too Large', description: 'the request headers are too large' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return { status: '408 Request Timeout', description: 'the request was not received in time' };
+  if (code === 'HPE_HEADER_OVERFLOW')
+    return { status: '431 Request Header Fields Too Large', description: 'the request headers are too large' };
   return { status: '400 Bad Request', description: 'the request is not valid HTTP' };
 }
 
@@ -32,7 +34,9 @@ function oauthClientErrorHandler(err: Error & { code?: string }, socket: Socket)
 }
 
 /** The Fastify() options that bound connections. */
-export function serverLimitOptions(limits: Config['http']): Pick<
+export function serverLimitOptions(
+  limits: Config['http'],
+): Pick<
   FastifyServerOptions,
   'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout' | 'maxRequestsPerSocket' | 'clientErrorHandler'
 > & { http: { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } } {
@@ -47,7 +51,10 @@ export function serverLimitOptions(limits: Config['http']): Pick<
     http: {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4))),
+      connectionsCheckingInterval: Math.min(
+        30_000,
+        Math.max(100, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)),
+      ),
     },
   };
 }

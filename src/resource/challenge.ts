@@ -27,7 +27,10 @@ function quoted(value: string): string {
 
 // RFC 6750 §3: error_description and error_uri are limited to %x20-21 / %x23-5B / %x5D-7E.
 function restricted(value: string): string {
-  return value.replace(/"/g, "'").replace(/\\/g, '/').replace(/[^\x20-\x7e]/g, '?');
+  return value
+    .replace(/"/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/[^\x20-\x7e]/g, '?');
 }
 
 /**
@@ -94,7 +97,9 @@ export function extractBearerToken(authorization: string | readonly string[] | n
   if (!B64TOKEN.test(token)) {
     throw new ResourceAuthError(
       'invalid_request',
-      token.includes(',') ? 'the Authorization header carries more than one scheme' : 'the Authorization header is malformed',
+      token.includes(',')
+        ? 'the Authorization header carries more than one scheme'
+        : 'the Authorization header is malformed',
     );
   }
   return token;

@@ -88,11 +88,15 @@ export async function discoverAuthorizationServer(
     // RFC 8414 §3.3: the issuer value returned MUST be identical to the issuer the metadata URL was built from.
     // No normalisation on either side: the configured issuer must be spelt exactly as the server publishes it.
     if (metadata.issuer !== issuer) {
-      const named = typeof metadata.issuer === 'string' ? `"${metadata.issuer}"` : `${String(metadata.issuer)} (not a string)`;
-      const slashOnly = typeof metadata.issuer === 'string' && metadata.issuer.replace(/\/$/, '') === issuer.replace(/\/$/, '');
+      const named =
+        typeof metadata.issuer === 'string' ? `"${metadata.issuer}"` : `${String(metadata.issuer)} (not a string)`;
+      const slashOnly =
+        typeof metadata.issuer === 'string' && metadata.issuer.replace(/\/$/, '') === issuer.replace(/\/$/, '');
       throw unavailable(
         `the metadata issuer ${named} differs from the configured issuer "${issuer}"` +
-          (slashOnly ? ' (only by a trailing slash: RFC 8414 §3.3 compares them exactly; configure the metadata\'s spelling)' : ''),
+          (slashOnly
+            ? " (only by a trailing slash: RFC 8414 §3.3 compares them exactly; configure the metadata's spelling)"
+            : ''),
         new Error(`metadata at ${url} names issuer ${named}, configured issuer "${issuer}"`),
       );
     }

@@ -4,7 +4,8 @@
  */
 
 /** The RFC 6750 §3.1 error codes, plus `temporarily_unavailable` when the authorization server is unreachable. */
-export type ResourceAuthErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
+export type ResourceAuthErrorCode =
+  'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
 
 /** HTTP status for each {@link ResourceAuthErrorCode} (RFC 6750 §3.1). */
 const STATUS: Readonly<Record<ResourceAuthErrorCode, 400 | 401 | 403 | 503>> = {

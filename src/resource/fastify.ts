@@ -47,7 +47,10 @@ export function fastifyBearerAuth(verifier: ResourceVerifier, options: BearerAut
  * @example
  * app.register(async (api) => { await api.register(fastifyBearerAuthPlugin(verifier)); api.post('/mcp', handler); });
  */
-export function fastifyBearerAuthPlugin(verifier: ResourceVerifier, options: BearerAuthOptions = {}): FastifyPluginAsync {
+export function fastifyBearerAuthPlugin(
+  verifier: ResourceVerifier,
+  options: BearerAuthOptions = {},
+): FastifyPluginAsync {
   const hook = fastifyBearerAuth(verifier, options);
   const plugin = async (app: FastifyInstance): Promise<void> => {
     if (!app.hasRequestDecorator('auth')) app.decorateRequest('auth', undefined);

@@ -71,7 +71,10 @@ export async function authenticate(
 ): Promise<RequestAuth> {
   // RFC 6750 §2.3 / §5.3 and MCP: tokens MUST NOT travel in the query string; only the header (§2.1) is accepted.
   if (hasQueryAccessToken(url)) {
-    throw new ResourceAuthError('invalid_request', 'access tokens must be sent in the Authorization header, not the URL');
+    throw new ResourceAuthError(
+      'invalid_request',
+      'access tokens must be sent in the Authorization header, not the URL',
+    );
   }
   const token = extractBearerToken(authorization);
   const info = await ctx.verifier.verify(token, ctx.verifyOptions);

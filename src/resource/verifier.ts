@@ -205,7 +205,8 @@ async function retryEachKey(token: string, options: JWTVerifyOptions, error: unk
     try {
       return (await jwtVerify<AccessTokenClaims>(token, key, options)).payload;
     } catch (inner) {
-      if ((inner as { code?: unknown } | null)?.code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw fromJoseError(inner);
+      if ((inner as { code?: unknown } | null)?.code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED')
+        throw fromJoseError(inner);
     }
   }
   throw invalidToken('the access token signature is invalid', error);
@@ -265,7 +266,8 @@ class Verifier implements ResourceVerifier {
       const ttlSeconds = creds.cacheTtlSeconds ?? 0;
       if (ttlSeconds > 0) {
         const max = creds.cacheMaxEntries ?? 1000;
-        if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('introspection.cacheMaxEntries must be a positive integer');
+        if (!Number.isSafeInteger(max) || max < 1)
+          throw new TypeError('introspection.cacheMaxEntries must be a positive integer');
         this.#cache = new LRUCache({ max, ttl: Math.max(1, Math.floor(ttlSeconds * 1000)) });
       }
     } else if (this.mode !== 'jwt') {
@@ -341,7 +343,8 @@ class Verifier implements ResourceVerifier {
     if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof jti !== 'string') {
       throw invalidToken('the access token sub, client_id or jti claim is not a string');
     }
-    if (scope !== undefined && typeof scope !== 'string') throw invalidToken('the access token scope claim is not a string');
+    if (scope !== undefined && typeof scope !== 'string')
+      throw invalidToken('the access token scope claim is not a string');
     const scopes = splitScope(scope);
     this.#checkScopes(scopes, options);
     return {
@@ -402,7 +405,9 @@ class Verifier implements ResourceVerifier {
         signal: AbortSignal.timeout(this.#opts.timeoutMs ?? 5000),
       });
     } catch (cause) {
-      throw new ResourceAuthError('temporarily_unavailable', 'the introspection endpoint could not be reached', { cause });
+      throw new ResourceAuthError('temporarily_unavailable', 'the introspection endpoint could not be reached', {
+        cause,
+      });
     }
     if (response.status !== 200) {
       await response.body?.cancel();
@@ -434,7 +439,8 @@ class Verifier implements ResourceVerifier {
     if (exp <= now - this.#tolerance) throw invalidToken('the access token has expired');
     if (typeof nbf === 'number' && nbf > now + this.#tolerance) throw invalidToken('the access token is not valid yet');
     // RFC 8707 / MCP: the token must have been issued for this resource.
-    const audience = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a) => typeof a === 'string') : [];
+    const audience =
+      typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a) => typeof a === 'string') : [];
     if (!audience.some((a) => this.#audiences.includes(a))) {
       throw invalidToken('the access token was not issued for this resource');
     }

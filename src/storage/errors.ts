@@ -6,7 +6,9 @@ export class StorageLockedError extends Error {
     readonly directory: string,
     readonly owner: number,
   ) {
-    super(`the embedded store in ${directory} is in use by process ${owner}; stop it first, or use PostgreSQL or Redis to share a store`);
+    super(
+      `the embedded store in ${directory} is in use by process ${owner}; stop it first, or use PostgreSQL or Redis to share a store`,
+    );
     this.name = 'StorageLockedError';
   }
 }

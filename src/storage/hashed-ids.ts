@@ -18,7 +18,8 @@ export function withHashedIds(storage: Storage): Storage {
     saveSession: (session: SessionRecord) => storage.saveSession({ ...session, id: hashToken(session.id) }),
     getSession: async (id: string) => withRawId(await storage.getSession(hashToken(id)), id),
     deleteSession: (id: string) => storage.deleteSession(hashToken(id)),
-    saveInteraction: (interaction: InteractionRecord) => storage.saveInteraction({ ...interaction, id: hashToken(interaction.id) }),
+    saveInteraction: (interaction: InteractionRecord) =>
+      storage.saveInteraction({ ...interaction, id: hashToken(interaction.id) }),
     getInteraction: async (id: string) => withRawId(await storage.getInteraction(hashToken(id)), id),
     takeInteraction: async (id: string) => withRawId(await storage.takeInteraction(hashToken(id)), id),
   };

@@ -46,9 +46,12 @@ export function embeddedDirectory(url: string): string {
     try {
       return fileURLToPath(url);
     } catch (err) {
-      throw new TypeError(`not a usable file: URL (${(err as Error).message}); write file:///absolute/path or a plain path`, {
-        cause: err,
-      });
+      throw new TypeError(
+        `not a usable file: URL (${(err as Error).message}); write file:///absolute/path or a plain path`,
+        {
+          cause: err,
+        },
+      );
     }
   }
   return resolve(url);

@@ -429,7 +429,8 @@ export interface StoreHealth {
 
 /** Everything Gatehouse keeps. Every backend implements all of it; the contract suite proves it. */
 export interface Storage
-  extends ClientStore,
+  extends
+    ClientStore,
     UserStore,
     KeyStore,
     InteractionStore,

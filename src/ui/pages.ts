@@ -16,7 +16,10 @@ const SCOPE_TEXT: Record<string, string> = {
  * reorder or hide what the user reads, and with runs of white space collapsed.
  */
 export function displayText(value: string): string {
-  return value.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '').replace(/\s+/gu, ' ').trim();
+  return value
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '')
+    .replace(/\s+/gu, ' ')
+    .trim();
 }
 
 /** The name the client gave itself (cleaned), else its id. Never the identity on its own: see clientHost. */
@@ -43,7 +46,10 @@ export function clientHost(client: ClientRecord, redirectUri: string): string {
 function clientIdentity(client: ClientRecord, redirectUri: string): string {
   const host = clientHost(client, redirectUri);
   const label = clientLabel(client);
-  const name = label === host || label === client.clientId ? '' : ` <span class="muted">(calls itself &ldquo;${esc(label)}&rdquo;)</span>`;
+  const name =
+    label === host || label === client.clientId
+      ? ''
+      : ` <span class="muted">(calls itself &ldquo;${esc(label)}&rdquo;)</span>`;
   return `<strong>${esc(host)}</strong>${name}`;
 }
 

@@ -10,7 +10,8 @@ import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-if (!existsSync(CHROMIUM) && process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium)`);
+if (!existsSync(CHROMIUM) && process.env.CI === 'true')
+  throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium)`);
 
 let server: TestServer;
 let browser: Browser;
@@ -29,7 +30,15 @@ beforeAll(async () => {
   callbackUrl = `http://127.0.0.1:${(callbackServer.address() as { port: number }).port}/callback`;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 afterAll(async () => {

@@ -20,7 +20,13 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin/gatehouse.mjs');
 
 function gatehouse(args: string[], env: Record<string, string>, input?: string) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, input, encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }
 
 beforeAll(() => {
@@ -31,7 +37,10 @@ describe('gatehouse CLI', () => {
   it('a bad config stops serve with a message naming the field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ tokens: { accessTokenTtl: -5 }, clients: [{ client_id: 'x', redirect_uris: 'nope' }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({ tokens: { accessTokenTtl: -5 }, clients: [{ client_id: 'x', redirect_uris: 'nope' }] }),
+    );
     const r = gatehouse(['serve'], { GATEHOUSE_CONFIG: file, GATEHOUSE_STORAGE: 'memory', PORT: '0' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('tokens.accessTokenTtl');
@@ -50,7 +59,7 @@ describe('gatehouse CLI', () => {
     expect(await verifyPassword('a very good password', hash)).toBe(true);
   });
 
-  it('hash-password and user add hash at the config\'s passwordHashing.log2N, not a fixed cost', async () => {
+  it("hash-password and user add hash at the config's passwordHashing.log2N, not a fixed cost", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-cli-cost-'));
     const file = join(dir, 'config.json');
     for (const log2N of [14, 16]) {
@@ -61,7 +70,11 @@ describe('gatehouse CLI', () => {
       expect(await verifyPassword('a very good password', r.stdout.trim())).toBe(true);
     }
     const data = join(dir, 'data');
-    const added = gatehouse(['user', 'add', 'dave'], { GATEHOUSE_CONFIG: file, GATEHOUSE_STORAGE: data }, 'daves password\n');
+    const added = gatehouse(
+      ['user', 'add', 'dave'],
+      { GATEHOUSE_CONFIG: file, GATEHOUSE_STORAGE: data },
+      'daves password\n',
+    );
     expect(added.stderr).toBe('');
     expect(added.status).toBe(0);
     const store = await createStorage(data, { clock: systemClock, cleanupIntervalMs: 0 });
@@ -169,13 +182,16 @@ describe('gatehouse key rotate', () => {
 });
 
 describe('gatehouse usage', () => {
-  it.each(['--help', 'help', '-h', 'serve --help'])('`gatehouse %s` prints the usage on stdout and exits 0 without serving', (args) => {
-    const r = gatehouse(args.split(' '), { GATEHOUSE_STORAGE: 'memory', PORT: '0' });
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Usage: gatehouse <command>/);
-    expect(r.stdout).toContain('serve');
-    expect(r.stderr).toBe('');
-  });
+  it.each(['--help', 'help', '-h', 'serve --help'])(
+    '`gatehouse %s` prints the usage on stdout and exits 0 without serving',
+    (args) => {
+      const r = gatehouse(args.split(' '), { GATEHOUSE_STORAGE: 'memory', PORT: '0' });
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: gatehouse <command>/);
+      expect(r.stdout).toContain('serve');
+      expect(r.stderr).toBe('');
+    },
+  );
 
   it('without a command prints the usage on stderr and exits 2 instead of serving', () => {
     const r = gatehouse([], { GATEHOUSE_STORAGE: 'memory', PORT: '0' });
@@ -191,7 +207,10 @@ describe('gatehouse usage', () => {
   });
 
   it('npm start runs `gatehouse serve`', () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+      bin: Record<string, string>;
+    };
     expect(pkg.scripts.start).toBe(`node ${pkg.bin.gatehouse} serve`);
   });
 });
@@ -235,7 +254,9 @@ describe('gatehouse serve start-up failures: one line naming the setting and the
   it('PostgreSQL refusing the connection', async (ctx) => {
     if (!(await postgres)) return ctx.skip();
     const port = await closedPort();
-    const line = oneLine(serveFails({ GATEHOUSE_STORAGE: `postgres://postgres:s3cret@127.0.0.1:${port}/test`, PORT: '0' }));
+    const line = oneLine(
+      serveFails({ GATEHOUSE_STORAGE: `postgres://postgres:s3cret@127.0.0.1:${port}/test`, PORT: '0' }),
+    );
     expect(line).toBe(
       `gatehouse: cannot connect to PostgreSQL at 127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}): start PostgreSQL there or fix the address in GATEHOUSE_STORAGE (config: storage)`,
     );
@@ -243,7 +264,9 @@ describe('gatehouse serve start-up failures: one line naming the setting and the
 
   it('a PostgreSQL database that does not exist', async (ctx) => {
     if (!(await postgres)) return ctx.skip();
-    const line = oneLine(serveFails({ GATEHOUSE_STORAGE: 'postgres://postgres@127.0.0.1:5432/does_not_exist_xyz', PORT: '0' }));
+    const line = oneLine(
+      serveFails({ GATEHOUSE_STORAGE: 'postgres://postgres@127.0.0.1:5432/does_not_exist_xyz', PORT: '0' }),
+    );
     expect(line).toBe(
       'gatehouse: PostgreSQL database "does_not_exist_xyz" does not exist on 127.0.0.1:5432: create it (createdb -h 127.0.0.1 -p 5432 does_not_exist_xyz) or name an existing database in GATEHOUSE_STORAGE (config: storage)',
     );
@@ -264,7 +287,9 @@ describe('gatehouse serve start-up failures: one line naming the setting and the
     const port = (busy.address() as AddressInfo).port;
     try {
       const line = oneLine(serveFails({ GATEHOUSE_STORAGE: 'memory', PORT: String(port), HOST: '127.0.0.1' }));
-      expect(line).toBe(`gatehouse: port ${port} on 127.0.0.1 is already in use: stop the other process or set PORT (config: port) to a free port`);
+      expect(line).toBe(
+        `gatehouse: port ${port} on 127.0.0.1 is already in use: stop the other process or set PORT (config: port) to a free port`,
+      );
     } finally {
       busy.close();
     }
@@ -283,7 +308,8 @@ describe('gatehouse serve start-up failures: one line naming the setting and the
     const r = serveFails({ GATEHOUSE_STORAGE: 'postgress://postgres:s3cret@127.0.0.1:5432/test', PORT: '0' }, cwd);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('storage (GATEHOUSE_STORAGE): unknown storage scheme "postgress:"');
-    for (const form of ['memory', 'redis://', 'rediss://', 'postgres://', 'postgresql://', 'file:']) expect(r.stderr).toContain(form);
+    for (const form of ['memory', 'redis://', 'rediss://', 'postgres://', 'postgresql://', 'file:'])
+      expect(r.stderr).toContain(form);
     expect(r.stderr).not.toContain('s3cret');
     expect(readdirSync(cwd)).toEqual([]);
   });

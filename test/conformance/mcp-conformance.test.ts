@@ -28,7 +28,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const RESOURCE = 'https://mcp.example.com/mcp';
 const SCENARIOS = ['authorization-server-metadata-endpoint', 'authorization-code-grant'];
 const available = existsSync(CHROMIUM) && existsSync(NODE22) && existsSync(TOOL);
-if (!available && process.env.CI === 'true') throw new Error(`the conformance test needs ${CHROMIUM}, ${NODE22} and ${TOOL} in CI`);
+if (!available && process.env.CI === 'true')
+  throw new Error(`the conformance test needs ${CHROMIUM}, ${NODE22} and ${TOOL} in CI`);
 
 interface Check {
   id: string;
@@ -51,7 +52,15 @@ beforeAll(async () => {
   if (!available) return;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 afterAll(async () => {
@@ -94,7 +103,9 @@ async function startGatehouse(hideNone: boolean) {
       const json = String(reply.getHeader('content-type') ?? '').includes('application/json');
       if (!req.url.startsWith('/.well-known/') || !json || typeof payload !== 'string') return payload;
       const metadata = JSON.parse(payload) as { token_endpoint_auth_methods_supported?: string[] };
-      metadata.token_endpoint_auth_methods_supported = metadata.token_endpoint_auth_methods_supported?.filter((m) => m !== 'none');
+      metadata.token_endpoint_auth_methods_supported = metadata.token_endpoint_auth_methods_supported?.filter(
+        (m) => m !== 'none',
+      );
       return JSON.stringify(metadata);
     });
   }
@@ -126,8 +137,27 @@ async function driveBrowser(authorizationUrl: string, callback: string): Promise
 }
 
 /** Runs the tool (both scenarios, in order: the grant reads the metadata the first one fetched), driving the browser step. */
-async function runConformance(args: { issuer: string; clientId: string; clientSecret?: string; callbackPort: number; outputDir: string }) {
-  const argv = [TOOL, 'authorization', '--url', args.issuer, '--client-id', args.clientId, '--port', String(args.callbackPort), '--output-dir', args.outputDir, '--resource', RESOURCE];
+async function runConformance(args: {
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  callbackPort: number;
+  outputDir: string;
+}) {
+  const argv = [
+    TOOL,
+    'authorization',
+    '--url',
+    args.issuer,
+    '--client-id',
+    args.clientId,
+    '--port',
+    String(args.callbackPort),
+    '--output-dir',
+    args.outputDir,
+    '--resource',
+    RESOURCE,
+  ];
   if (args.clientSecret) argv.push('--client-secret', args.clientSecret);
   const child = spawn(NODE22, argv, { cwd: args.outputDir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -158,7 +188,8 @@ async function runConformance(args: { issuer: string; clientId: string; clientSe
   const results: Record<string, Check[]> = {};
   for (const dir of await readdir(args.outputDir)) {
     const scenario = SCENARIOS.find((s) => dir.startsWith(`authorization-server-${s}-`));
-    if (scenario) results[scenario] = JSON.parse(await readFile(join(args.outputDir, dir, 'checks.json'), 'utf8')) as Check[];
+    if (scenario)
+      results[scenario] = JSON.parse(await readFile(join(args.outputDir, dir, 'checks.json'), 'utf8')) as Check[];
   }
   return { exitCode, stdout, stderr, results };
 }
@@ -179,7 +210,9 @@ function expectAllPassed(run: Awaited<ReturnType<typeof runConformance>>) {
   for (const scenario of SCENARIOS) {
     const checks = run.results[scenario]!;
     expect(checks.length, `${scenario} reported no checks\n${report}`).toBeGreaterThan(0);
-    const notPassed = checks.filter((c) => c.status !== 'SUCCESS').map((c) => `${c.id}: ${c.status} ${c.errorMessage ?? ''}`);
+    const notPassed = checks
+      .filter((c) => c.status !== 'SUCCESS')
+      .map((c) => `${c.id}: ${c.status} ${c.errorMessage ?? ''}`);
     expect(notPassed, `${scenario}\n${report}`).toEqual([]);
   }
   expect(run.exitCode, report).toBe(0);
@@ -201,20 +234,24 @@ describe.skipIf(!available)('MCP conformance suite (authorization server)', () =
     }
   });
 
-  it('passes every check for a confidential client (registered client_secret_basic, authenticates with client_secret_post)', { timeout: 60_000 }, async () => {
-    const { gatehouse, issuer, tokenRequests } = await startGatehouse(true);
-    const outputDir = await mkdtemp(join(tmpdir(), 'gatehouse-conformance-'));
-    try {
-      const callbackPort = await freePort();
-      const { clientId, clientSecret } = await registerClient(issuer, 'client_secret_basic', callbackPort);
-      expect(clientSecret).toBeTruthy();
-      const run = await runConformance({ issuer, clientId, clientSecret, callbackPort, outputDir });
-      expectAllPassed(run);
-      // The tool really authenticated with its secret (client_secret_post, since the metadata lists it).
-      expect(tokenRequests).toEqual([{ basic: false, bodySecret: true, bodyClientId: true, resource: [RESOURCE] }]);
-    } finally {
-      await rm(outputDir, { recursive: true, force: true });
-      await gatehouse.close();
-    }
-  });
+  it(
+    'passes every check for a confidential client (registered client_secret_basic, authenticates with client_secret_post)',
+    { timeout: 60_000 },
+    async () => {
+      const { gatehouse, issuer, tokenRequests } = await startGatehouse(true);
+      const outputDir = await mkdtemp(join(tmpdir(), 'gatehouse-conformance-'));
+      try {
+        const callbackPort = await freePort();
+        const { clientId, clientSecret } = await registerClient(issuer, 'client_secret_basic', callbackPort);
+        expect(clientSecret).toBeTruthy();
+        const run = await runConformance({ issuer, clientId, clientSecret, callbackPort, outputDir });
+        expectAllPassed(run);
+        // The tool really authenticated with its secret (client_secret_post, since the metadata lists it).
+        expect(tokenRequests).toEqual([{ basic: false, bodySecret: true, bodyClientId: true, resource: [RESOURCE] }]);
+      } finally {
+        await rm(outputDir, { recursive: true, force: true });
+        await gatehouse.close();
+      }
+    },
+  );
 });

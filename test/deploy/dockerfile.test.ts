@@ -55,7 +55,8 @@ function parseDockerfile(text: string): Instruction[] {
 /** Exec form (`["a", "b"]`) of CMD / HEALTHCHECK CMD; shell form is refused (no shell needed, signals reach node). */
 function execForm(args: string): string[] {
   const parsed: unknown = JSON.parse(args);
-  if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string')) throw new Error(`not an exec form: ${args}`);
+  if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string'))
+    throw new Error(`not an exec form: ${args}`);
   return parsed;
 }
 
@@ -96,7 +97,11 @@ describe('Dockerfile (static)', () => {
     const fromOther = inFinal('COPY').filter((c) => /--from=/.test(c.args));
     expect(fromOther.length).toBeGreaterThan(0);
     for (const c of fromOther) expect(stageNames.slice(0, finalStage)).toContain(/--from=(\S+)/.exec(c.args)![1]);
-    const runs = (stage: number) => dockerfile.filter((i) => i.stage === stage && i.keyword === 'RUN').map((r) => r.args).join('\n');
+    const runs = (stage: number) =>
+      dockerfile
+        .filter((i) => i.stage === stage && i.keyword === 'RUN')
+        .map((r) => r.args)
+        .join('\n');
     expect(runs(0)).toMatch(/\bnpm ci\b/);
     expect(runs(0)).toMatch(/\bnpm run build\b/);
     expect(runs(finalStage)).toMatch(/\bnpm ci\b.*--omit=dev/);
@@ -117,7 +122,9 @@ describe('Dockerfile (static)', () => {
     const env = stageEnv(dockerfile, finalStage);
     expect(env.HOST).toBe('0.0.0.0');
     expect(inFinal('EXPOSE').map((e) => e.args)).toContain(env.PORT ?? '8080');
-    const volumes = inFinal('VOLUME').map((v) => v.args).join(' ');
+    const volumes = inFinal('VOLUME')
+      .map((v) => v.args)
+      .join(' ');
     expect(volumes).toContain(env.GATEHOUSE_STORAGE);
   });
 
@@ -182,10 +189,19 @@ describe("the image's CMD and HEALTHCHECK, run here without Docker", () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-image-'));
     // The runtime stage's ENV, with the two values a test machine must change: a free port, a scratch data dir.
-    const env = { ...stageEnv(dockerfile, finalStage), PORT: String(port), GATEHOUSE_STORAGE: join(dataDir, 'data'), GATEHOUSE_LOG_LEVEL: 'warn' };
+    const env = {
+      ...stageEnv(dockerfile, finalStage),
+      PORT: String(port),
+      GATEHOUSE_STORAGE: join(dataDir, 'data'),
+      GATEHOUSE_LOG_LEVEL: 'warn',
+    };
     const [program, ...args] = execForm(inFinal('CMD')[0]!.args);
     expect(program).toBe('node');
-    const server = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const server = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     server.stderr.on('data', (d) => (stderr += d));
     try {
@@ -411,8 +427,13 @@ const systemdAnalyze = spawnSync('systemd-analyze', ['--version'], { stdio: 'ign
 describe('examples/deploy/gatehouse.service with systemd-analyze', () => {
   // systemd ignores a misspelt key with a warning, so a typo in a hardening key would silently weaken the unit.
   it.skipIf(!systemdAnalyze)('has no unknown key and no unparsable value', () => {
-    const r = spawnSync('systemd-analyze', ['verify', join(DEPLOY, 'gatehouse.service')], { encoding: 'utf8', timeout: 30_000 });
-    const complaints = r.stderr.split('\n').filter((l) => /Unknown key|Unknown section|Failed to parse|Invalid|ignoring/i.test(l));
+    const r = spawnSync('systemd-analyze', ['verify', join(DEPLOY, 'gatehouse.service')], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    const complaints = r.stderr
+      .split('\n')
+      .filter((l) => /Unknown key|Unknown section|Failed to parse|Invalid|ignoring/i.test(l));
     expect(complaints).toEqual([]);
   });
 });
@@ -427,26 +448,33 @@ if (!dockerAvailable) {
 }
 
 describe('the Docker image (needs a Docker engine)', () => {
-  it.skipIf(!dockerAvailable)('builds, starts, answers /health with 200, and runs as a non-root user', async () => {
-    const tag = `gatehouse-test:${process.pid}-${Date.now()}`;
-    const sh = (args: string[], timeout = 60_000) => {
-      const r = spawnSync('docker', args, { encoding: 'utf8', timeout });
-      if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr}`);
-      return r.stdout.trim();
-    };
-    sh(['build', '-t', tag, ROOT], 15 * 60_000);
-    let container: string | undefined;
-    try {
-      container = sh(['run', '-d', '-p', '127.0.0.1::8080', tag]);
-      const port = sh(['port', container, '8080/tcp']).split('\n')[0]!.split(':').pop();
-      const up = await eventually(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, 90_000);
-      expect(up, sh(['logs', container])).toBe(true);
-      expect(sh(['exec', container, 'id', '-u'])).not.toBe('0');
-      // PID 1 is the server itself (CMD), as that user.
-      expect(sh(['exec', container, 'sh', '-c', 'stat -c %u /proc/1'])).not.toBe('0');
-    } finally {
-      if (container) spawnSync('docker', ['rm', '-f', container], { stdio: 'ignore' });
-      spawnSync('docker', ['rmi', '-f', tag], { stdio: 'ignore' });
-    }
-  }, 20 * 60_000);
+  it.skipIf(!dockerAvailable)(
+    'builds, starts, answers /health with 200, and runs as a non-root user',
+    async () => {
+      const tag = `gatehouse-test:${process.pid}-${Date.now()}`;
+      const sh = (args: string[], timeout = 60_000) => {
+        const r = spawnSync('docker', args, { encoding: 'utf8', timeout });
+        if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr}`);
+        return r.stdout.trim();
+      };
+      sh(['build', '-t', tag, ROOT], 15 * 60_000);
+      let container: string | undefined;
+      try {
+        container = sh(['run', '-d', '-p', '127.0.0.1::8080', tag]);
+        const port = sh(['port', container, '8080/tcp']).split('\n')[0]!.split(':').pop();
+        const up = await eventually(
+          async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200,
+          90_000,
+        );
+        expect(up, sh(['logs', container])).toBe(true);
+        expect(sh(['exec', container, 'id', '-u'])).not.toBe('0');
+        // PID 1 is the server itself (CMD), as that user.
+        expect(sh(['exec', container, 'sh', '-c', 'stat -c %u /proc/1'])).not.toBe('0');
+      } finally {
+        if (container) spawnSync('docker', ['rm', '-f', container], { stdio: 'ignore' });
+        spawnSync('docker', ['rmi', '-f', tag], { stdio: 'ignore' });
+      }
+    },
+    20 * 60_000,
+  );
 });

@@ -57,7 +57,11 @@ afterAll(async () => {
 
 /** Authorizes through the real pages for `serverUrl` (discovered from its RFC 9728 metadata) and returns the tokens. */
 async function authorize(serverUrl: string) {
-  const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+  const provider = new TestOAuthProvider({
+    redirectUrl: 'http://127.0.0.1/callback',
+    asOrigin: gatehouse.origin,
+    user: ALICE,
+  });
   expect(await auth(provider, { serverUrl })).toBe('REDIRECT');
   expect(await auth(provider, { serverUrl, authorizationCode: provider.lastCode! })).toBe('AUTHORIZED');
   return provider;
@@ -69,7 +73,11 @@ describe('README Express example (examples/express-resource.ts)', () => {
   beforeAll(async () => {
     const port = await freePort();
     resource = `http://127.0.0.1:${port}/mcp`;
-    child = await run('examples/express-resource.ts', { GATEHOUSE_ISSUER: gatehouse.issuer, RESOURCE_URL: resource, PORT: String(port) }, /listening on/);
+    child = await run(
+      'examples/express-resource.ts',
+      { GATEHOUSE_ISSUER: gatehouse.issuer, RESOURCE_URL: resource, PORT: String(port) },
+      /listening on/,
+    );
   });
   afterAll(() => stop(child));
 
@@ -77,14 +85,23 @@ describe('README Express example (examples/express-resource.ts)', () => {
     const origin = new URL(resource).origin;
     const metadata = await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`);
     expect(metadata.status).toBe(200);
-    expect(await metadata.json()).toMatchObject({ resource, authorization_servers: [gatehouse.issuer], scopes_supported: ['mcp:read'] });
+    expect(await metadata.json()).toMatchObject({
+      resource,
+      authorization_servers: [gatehouse.issuer],
+      scopes_supported: ['mcp:read'],
+    });
 
     const anonymous = await fetch(resource, { method: 'POST' });
     expect(anonymous.status).toBe(401);
-    expect(anonymous.headers.get('www-authenticate')).toContain(`resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"`);
+    expect(anonymous.headers.get('www-authenticate')).toContain(
+      `resource_metadata="${origin}/.well-known/oauth-protected-resource/mcp"`,
+    );
 
     const provider = await authorize(resource);
-    const ok = await fetch(resource, { method: 'POST', headers: { authorization: `Bearer ${provider.tokens()!.access_token}` } });
+    const ok = await fetch(resource, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${provider.tokens()!.access_token}` },
+    });
     expect(ok.status).toBe(200);
     const body = (await ok.json()) as { subject: string; client_id: string; scopes: string[] };
     expect(body.client_id).toBe(provider.clientInformation()!.client_id);
@@ -100,7 +117,11 @@ describe('npm run example:mcp (examples/mcp-server/server.ts)', () => {
   beforeAll(async () => {
     const port = await freePort();
     url = `http://localhost:${port}/mcp`;
-    child = await run('examples/mcp-server/server.ts', { GATEHOUSE_ISSUER: gatehouse.issuer, PORT: String(port) }, /example MCP server at/);
+    child = await run(
+      'examples/mcp-server/server.ts',
+      { GATEHOUSE_ISSUER: gatehouse.issuer, PORT: String(port) },
+      /example MCP server at/,
+    );
   });
   afterAll(() => stop(child));
 
@@ -110,7 +131,9 @@ describe('npm run example:mcp (examples/mcp-server/server.ts)', () => {
     await client.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider }));
     const who = await client.callTool({ name: 'whoami', arguments: {} });
     // Authorized without a 401 challenge, the SDK asked for the metadata's scopes_supported.
-    expect(JSON.parse((who.content as { text: string }[])[0]!.text)).toMatchObject({ scopes: ['mcp:read', 'mcp:write'] });
+    expect(JSON.parse((who.content as { text: string }[])[0]!.text)).toMatchObject({
+      scopes: ['mcp:read', 'mcp:write'],
+    });
     const note = await client.callTool({ name: 'write_note', arguments: { text: 'hi' } });
     expect((note.content as { text: string }[])[0]!.text).toBe('saved: hi');
     await client.close();

@@ -86,14 +86,19 @@ describe('documentation snippets', () => {
     expect(snippets.filter((s) => s.skip).length).toBeLessThanOrEqual(1);
   });
 
-  it.each(checked.map((s) => [`${s.doc}:${s.line}`, s] as const))('%s typechecks against the package exports', (_where, s) => {
-    expect(program.errors(nameOf(s))).toEqual([]);
-  });
+  it.each(checked.map((s) => [`${s.doc}:${s.line}`, s] as const))(
+    '%s typechecks against the package exports',
+    (_where, s) => {
+      expect(program.errors(nameOf(s))).toEqual([]);
+    },
+  );
 
   it.each(snippets.filter((s) => s.file !== undefined).map((s) => [`${s.doc}:${s.line}`, s] as const))(
     '%s is its example file verbatim',
     (_where, s) => {
-      expect(s.code.trimEnd(), `${s.doc}:${s.line} differs from ${s.file}`).toBe(readFileSync(join(ROOT, s.file!), 'utf8').trimEnd());
+      expect(s.code.trimEnd(), `${s.doc}:${s.line} differs from ${s.file}`).toBe(
+        readFileSync(join(ROOT, s.file!), 'utf8').trimEnd(),
+      );
     },
   );
 
@@ -110,12 +115,16 @@ describe('typed auth for consumers of gatehouse/resource', () => {
 
 describe('examples', () => {
   const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    );
 
   it('import gatehouse through the package exports, never from src/', () => {
     const files = walk(join(ROOT, 'examples'));
     expect(files.length).toBeGreaterThan(0);
-    const offenders = files.filter((f) => /from\s+['"](\.\.?\/)+(src|dist)\//.test(readFileSync(f, 'utf8'))).map((f) => relative(ROOT, f));
+    const offenders = files
+      .filter((f) => /from\s+['"](\.\.?\/)+(src|dist)\//.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(ROOT, f));
     expect(offenders).toEqual([]);
     expect(readFileSync(join(ROOT, 'examples/mcp-server/server.ts'), 'utf8')).toContain("from 'gatehouse/resource'");
   });

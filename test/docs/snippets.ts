@@ -27,7 +27,9 @@ const LANGS: Record<string, Snippet['lang']> = { ts: 'ts', typescript: 'ts', js:
 
 /** README.md and the other top-level Markdown files, and docs/ recursively. */
 export function markdownFiles(): string[] {
-  const top = readdirSync(ROOT).filter((f) => f.endsWith('.md')).map((f) => join(ROOT, f));
+  const top = readdirSync(ROOT)
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join(ROOT, f));
   const walk = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
       e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : [],
@@ -53,7 +55,10 @@ export function extractSnippets(doc: string, text = readFileSync(join(ROOT, doc)
         doc,
         line: i + 2,
         lang,
-        code: lines.slice(i + 1, end).map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l)).join('\n'),
+        code: lines
+          .slice(i + 1, end)
+          .map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l))
+          .join('\n'),
         file,
         skip: words.includes('snippet-skip'),
       });
@@ -73,14 +78,27 @@ export interface SnippetProgram {
  * with the repository's compiler options and skipLibCheck off, so dist/'s own .d.ts are checked too. Diagnostics in
  * other libraries' .d.ts are not ours and are ignored.
  */
-export function typecheck(files: { name: string; code: string; lang: 'ts' | 'js' }[], locate: (name: string, line: number) => string): SnippetProgram {
-  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+export function typecheck(
+  files: { name: string; code: string; lang: 'ts' | 'js' }[],
+  locate: (name: string, line: number) => string,
+): SnippetProgram {
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(ROOT, 'tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
     },
-  })!;
-  const options: ts.CompilerOptions = { ...config.options, noEmit: true, skipLibCheck: false, allowJs: true, checkJs: true };
+  )!;
+  const options: ts.CompilerOptions = {
+    ...config.options,
+    noEmit: true,
+    skipLibCheck: false,
+    allowJs: true,
+    checkJs: true,
+  };
   const virtual = new Map<string, string>();
   for (const f of files) virtual.set(join(ROOT, '.snippets', `${f.name}.${f.lang}`), `${f.code}\nexport {};\n`);
   const host = ts.createCompilerHost(options);

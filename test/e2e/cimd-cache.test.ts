@@ -25,13 +25,23 @@ beforeAll(async () => {
   };
   for (const name of ['a', 'b', 'c']) {
     cimd.docs.set(`/${name}.json`, {
-      body: JSON.stringify({ client_id: `${cimd.origin}/${name}.json`, client_name: name, redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }),
+      body: JSON.stringify({
+        client_id: `${cimd.origin}/${name}.json`,
+        client_name: name,
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+      }),
     });
   }
   server = await startServer(
     {
       scopes: ['mcp:read'],
-      clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: cimd.caFile, timeoutMs: 2000, cacheMaxEntries: 2 },
+      clientIdMetadataDocuments: {
+        allowPrivateAddresses: true,
+        trustedCaFile: cimd.caFile,
+        timeoutMs: 2000,
+        cacheMaxEntries: 2,
+      },
     },
     { clock },
   );

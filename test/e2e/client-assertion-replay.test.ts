@@ -50,7 +50,10 @@ beforeAll(async () => {
 afterAll(() => cimd?.close());
 
 /** `n` Gatehouse replicas on one store and one issuer, each listening on its own port. */
-async function startReplicas(n: number, config: Partial<ConfigInput>): Promise<{ issuer: string; origins: string[]; list: Gatehouse[] }> {
+async function startReplicas(
+  n: number,
+  config: Partial<ConfigInput>,
+): Promise<{ issuer: string; origins: string[]; list: Gatehouse[] }> {
   const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
   const issuer = `http://localhost:${ports[0]}`;
   const list: Gatehouse[] = [];
@@ -88,7 +91,11 @@ function assertion(issuer: string, iat = Math.floor(Date.now() / 1000)): Promise
     .sign(privateKey);
 }
 
-const withAssertion = (jwt: string) => ({ client_id: clientId, client_assertion_type: JWT_BEARER, client_assertion: jwt });
+const withAssertion = (jwt: string) => ({
+  client_id: clientId,
+  client_assertion_type: JWT_BEARER,
+  client_assertion: jwt,
+});
 
 interface StoreCase {
   name: string;
@@ -180,7 +187,11 @@ for (const store of cases) {
         const replayed = withAssertion(await assertion(issuer));
         const results = await Promise.all(
           Array.from({ length: 50 }, (_, i) =>
-            postForm(`${origins[i % origins.length]}/token`, { grant_type: 'refresh_token', refresh_token: refreshToken, ...replayed }),
+            postForm(`${origins[i % origins.length]}/token`, {
+              grant_type: 'refresh_token',
+              refresh_token: refreshToken,
+              ...replayed,
+            }),
           ),
         );
         const statuses = results.map((r) => r.status);
@@ -195,7 +206,11 @@ for (const store of cases) {
         // The refusals were the assertion's: the new refresh token works with a fresh assertion, on every replica.
         let latest = results.find((r) => r.status === 200)!.json.refresh_token as string;
         for (const origin of origins) {
-          const next = await postForm(`${origin}/token`, { grant_type: 'refresh_token', refresh_token: latest, ...withAssertion(await assertion(issuer)) });
+          const next = await postForm(`${origin}/token`, {
+            grant_type: 'refresh_token',
+            refresh_token: latest,
+            ...withAssertion(await assertion(issuer)),
+          });
           expect(next.status).toBe(200);
           latest = next.json.refresh_token as string;
         }
@@ -214,7 +229,11 @@ describe('assertion lifetime', () => {
       // Client authentication runs before the grant: a bogus refresh token tells "authenticated" (invalid_grant)
       // from "refused" (invalid_client).
       const refresh = (jwt: string) =>
-        postForm(`${origins[0]}/token`, { grant_type: 'refresh_token', refresh_token: 'not-a-token', ...withAssertion(jwt) });
+        postForm(`${origins[0]}/token`, {
+          grant_type: 'refresh_token',
+          refresh_token: 'not-a-token',
+          ...withAssertion(jwt),
+        });
       const current = await refresh(await assertion(issuer));
       expect([current.status, current.json.error]).toEqual([400, 'invalid_grant']);
       const future = await refresh(await assertion(issuer, Math.floor(Date.now() / 1000) + 86_400));

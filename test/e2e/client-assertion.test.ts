@@ -93,7 +93,8 @@ describe('private_key_jwt client assertions over HTTP', () => {
       code_challenge: challenge(v),
       code_challenge_method: 'S256',
       state: 'st',
-    })) u.searchParams.set(k, val);
+    }))
+      u.searchParams.set(k, val);
     const callback = await new FormBrowser().authorize(u.href, server.origin, ALICE);
     const token = await postForm(`${server.issuer}/token`, {
       grant_type: 'authorization_code',
@@ -109,13 +110,19 @@ describe('private_key_jwt client assertions over HTTP', () => {
 
   it.each([
     ['iat an hour in the future (exp - iat within the cap)', () => ({ iat: now() + 3600, exp: now() + 3600 + 300 })],
-    ['a 10-year assertion with iat 10 years ahead', () => ({ iat: now() + 315_360_000 - 600, exp: now() + 315_360_000 })],
+    [
+      'a 10-year assertion with iat 10 years ahead',
+      () => ({ iat: now() + 315_360_000 - 600, exp: now() + 315_360_000 }),
+    ],
     ['iat beyond the clock skew (now + 61 s)', () => ({ iat: now() + 61, exp: now() + 300 })],
     ['exp - now beyond the cap (now + 661 s, iat now)', () => ({ exp: now() + 661 })],
     ['exp - now beyond the cap with no iat', () => ({ iat: undefined, exp: now() + 3600 })],
     ['exp - iat beyond the cap (iat in the past)', () => ({ iat: now() - 400, exp: now() + 300 })],
     ['aud = the token endpoint URL', () => ({ aud: `${server.issuer}/token` })],
-    ['aud = [issuer, token endpoint URL] (not the sole value)', () => ({ aud: [server.issuer, `${server.issuer}/token`] })],
+    [
+      'aud = [issuer, token endpoint URL] (not the sole value)',
+      () => ({ aud: [server.issuer, `${server.issuer}/token`] }),
+    ],
     ['aud = another issuer', () => ({ aud: 'https://other.example.com' })],
   ])('refuses %s with 401 invalid_client', async (_label, claims) => {
     const res = await revokeWith(await assertion(claims()));

@@ -38,53 +38,62 @@ function tokenRequest(method: SecretMethod, clientId: string, secret: string) {
     : postForm(`${server.issuer}/token`, form, { authorization: basic(clientId, secret) });
 }
 
-const other = (m: SecretMethod): SecretMethod => (m === 'client_secret_basic' ? 'client_secret_post' : 'client_secret_basic');
+const other = (m: SecretMethod): SecretMethod =>
+  m === 'client_secret_basic' ? 'client_secret_post' : 'client_secret_basic';
 
-describe.each<SecretMethod>(['client_secret_basic', 'client_secret_post'])('a client registered for %s', (registered) => {
-  it(`gets a token with its registered method and with ${other(registered)}`, async () => {
-    const { clientId, secret } = await register(registered);
-    for (const method of [registered, other(registered)]) {
-      const res = await tokenRequest(method, clientId, secret!);
-      expect(res.status, method).toBe(200);
-      expect(res.json.token_type).toBe('Bearer');
-      expect(typeof res.json.access_token).toBe('string');
-    }
-  });
+describe.each<SecretMethod>(['client_secret_basic', 'client_secret_post'])(
+  'a client registered for %s',
+  (registered) => {
+    it(`gets a token with its registered method and with ${other(registered)}`, async () => {
+      const { clientId, secret } = await register(registered);
+      for (const method of [registered, other(registered)]) {
+        const res = await tokenRequest(method, clientId, secret!);
+        expect(res.status, method).toBe(200);
+        expect(res.json.token_type).toBe('Bearer');
+        expect(typeof res.json.access_token).toBe('string');
+      }
+    });
 
-  it(`is refused with a wrong secret through ${other(registered)} (401 invalid_client)`, async () => {
-    const { clientId } = await register(registered);
-    const res = await tokenRequest(other(registered), clientId, 'not-the-secret');
-    expect(res.status).toBe(401);
-    expect(res.json.error).toBe('invalid_client');
-    // RFC 6749 §5.2: the Basic challenge answers a failed Basic attempt, and only that.
-    expect(res.headers.get('www-authenticate')).toBe(other(registered) === 'client_secret_basic' ? 'Basic realm="gatehouse"' : null);
-  });
+    it(`is refused with a wrong secret through ${other(registered)} (401 invalid_client)`, async () => {
+      const { clientId } = await register(registered);
+      const res = await tokenRequest(other(registered), clientId, 'not-the-secret');
+      expect(res.status).toBe(401);
+      expect(res.json.error).toBe('invalid_client');
+      // RFC 6749 §5.2: the Basic challenge answers a failed Basic attempt, and only that.
+      expect(res.headers.get('www-authenticate')).toBe(
+        other(registered) === 'client_secret_basic' ? 'Basic realm="gatehouse"' : null,
+      );
+    });
 
-  it('may introspect with the other secret method too', async () => {
-    const { clientId, secret } = await register(registered);
-    const token = (await tokenRequest(registered, clientId, secret!)).json.access_token as string;
-    const via = other(registered);
-    const res =
-      via === 'client_secret_post'
-        ? await postForm(`${server.issuer}/introspect`, { token, client_id: clientId, client_secret: secret! })
-        : await postForm(`${server.issuer}/introspect`, { token }, { authorization: basic(clientId, secret!) });
-    expect(res.status).toBe(200);
-    expect(res.json.active).toBe(true);
-  });
+    it('may introspect with the other secret method too', async () => {
+      const { clientId, secret } = await register(registered);
+      const token = (await tokenRequest(registered, clientId, secret!)).json.access_token as string;
+      const via = other(registered);
+      const res =
+        via === 'client_secret_post'
+          ? await postForm(`${server.issuer}/introspect`, { token, client_id: clientId, client_secret: secret! })
+          : await postForm(`${server.issuer}/introspect`, { token }, { authorization: basic(clientId, secret!) });
+      expect(res.status).toBe(200);
+      expect(res.json.active).toBe(true);
+    });
 
-  it('is refused when it sends no secret at all (client_id only, as a public client would)', async () => {
-    const { clientId } = await register(registered);
-    const res = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', client_id: clientId });
-    expect(res.status).toBe(401);
-    expect(res.json.error).toBe('invalid_client');
-  });
-});
+    it('is refused when it sends no secret at all (client_id only, as a public client would)', async () => {
+      const { clientId } = await register(registered);
+      const res = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', client_id: clientId });
+      expect(res.status).toBe(401);
+      expect(res.json.error).toBe('invalid_client');
+    });
+  },
+);
 
 describe('a public client', () => {
-  it.each<SecretMethod>(['client_secret_basic', 'client_secret_post'])('is refused when it presents a secret with %s', async (method) => {
-    const { clientId } = await register('none');
-    const res = await tokenRequest(method, clientId, 'made-up-secret');
-    expect(res.status).toBe(401);
-    expect(res.json.error).toBe('invalid_client');
-  });
+  it.each<SecretMethod>(['client_secret_basic', 'client_secret_post'])(
+    'is refused when it presents a secret with %s',
+    async (method) => {
+      const { clientId } = await register('none');
+      const res = await tokenRequest(method, clientId, 'made-up-secret');
+      expect(res.status).toBe(401);
+      expect(res.json.error).toBe('invalid_client');
+    },
+  );
 });

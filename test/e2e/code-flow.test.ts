@@ -11,7 +11,10 @@ const insecure = { [oauth.allowInsecureRequests]: true } as const;
 const REDIRECT = 'http://127.0.0.1/callback';
 const RESOURCE = 'https://mcp.example.com/mcp';
 /** The resource server's own client, allowed to introspect any token (introspection.allowedClients). */
-const RS = { client: { client_id: 'mcp-rs', token_endpoint_auth_method: 'client_secret_basic' } as oauth.Client, secret: 'resource-server-secret-0123456789abcdef' };
+const RS = {
+  client: { client_id: 'mcp-rs', token_endpoint_auth_method: 'client_secret_basic' } as oauth.Client,
+  secret: 'resource-server-secret-0123456789abcdef',
+};
 
 let server: TestServer;
 let as: oauth.AuthorizationServer;
@@ -24,17 +27,28 @@ beforeAll(async () => {
     introspection: { allowedClients: [RS.client.client_id] },
   });
   const issuer = new URL(server.issuer);
-  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+  as = await oauth.processDiscoveryResponse(
+    issuer,
+    await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }),
+  );
 });
 afterAll(() => server.close());
 
 async function registerPublicClient(extra: Record<string, unknown> = {}) {
   const res = await oauth.dynamicClientRegistrationRequest(
     as,
-    { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], client_name: 'Test App', ...extra },
+    {
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      client_name: 'Test App',
+      ...extra,
+    },
     insecure,
   );
-  return (await oauth.processDynamicClientRegistrationResponse(res)) as oauth.Client & { registration_access_token: string };
+  return (await oauth.processDynamicClientRegistrationResponse(res)) as oauth.Client & {
+    registration_access_token: string;
+  };
 }
 
 /** Runs authorize -> login -> consent -> code exchange; returns the token response and what was used. */
@@ -58,8 +72,21 @@ async function codeFlow(
   if (opts.nonce) url.searchParams.set('nonce', opts.nonce);
   const callback = await browser.authorize(url.href, server.origin, ALICE);
   const params = oauth.validateAuthResponse(as, client, callback, state);
-  const res = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri, verifier, insecure);
-  const tokens = await oauth.processAuthorizationCodeResponse(as, client, res, opts.nonce ? { expectedNonce: opts.nonce, requireIdToken: true } : undefined);
+  const res = await oauth.authorizationCodeGrantRequest(
+    as,
+    client,
+    oauth.None(),
+    params,
+    redirectUri,
+    verifier,
+    insecure,
+  );
+  const tokens = await oauth.processAuthorizationCodeResponse(
+    as,
+    client,
+    res,
+    opts.nonce ? { expectedNonce: opts.nonce, requireIdToken: true } : undefined,
+  );
   return { tokens, browser, callback };
 }
 
@@ -82,13 +109,21 @@ describe('discovery', () => {
   });
 
   it('answers CORS preflight and simple requests on metadata, token and register', async () => {
-    const pre = await fetch(as.token_endpoint!, { method: 'OPTIONS', headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST' } });
+    const pre = await fetch(as.token_endpoint!, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:6274', 'access-control-request-method': 'POST' },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe('*');
     expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
-    const meta = await fetch(`${server.origin}/.well-known/oauth-authorization-server`, { headers: { origin: 'http://localhost:6274' } });
+    const meta = await fetch(`${server.origin}/.well-known/oauth-authorization-server`, {
+      headers: { origin: 'http://localhost:6274' },
+    });
     expect(meta.headers.get('access-control-allow-origin')).toBe('*');
-    const reg = await fetch(as.registration_endpoint!, { method: 'OPTIONS', headers: { origin: 'http://x', 'access-control-request-method': 'POST' } });
+    const reg = await fetch(as.registration_endpoint!, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://x', 'access-control-request-method': 'POST' },
+    });
     expect(reg.status).toBe(204);
   });
 });
@@ -97,7 +132,11 @@ describe('authorization code flow', () => {
   it('completes with PKCE through login and consent, with an ID token and userinfo', async () => {
     const client = await registerPublicClient();
     const nonce = oauth.generateRandomNonce();
-    const { tokens, callback, browser } = await codeFlow(client, { scope: 'openid profile email mcp:read', resource: RESOURCE, nonce });
+    const { tokens, callback, browser } = await codeFlow(client, {
+      scope: 'openid profile email mcp:read',
+      resource: RESOURCE,
+      nonce,
+    });
     expect(callback.searchParams.get('iss')).toBe(server.issuer);
     expect(tokens.token_type).toBe('bearer');
     expect(tokens.scope).toBe('openid profile email mcp:read');
@@ -120,7 +159,12 @@ describe('authorization code flow', () => {
     // A token bound to no resource is the client's own and reads userinfo.
     const own = await codeFlow(client, { scope: 'openid profile email', browser });
     const ownClaims = oauth.getValidatedIdTokenClaims(own.tokens)!;
-    const info = await oauth.processUserInfoResponse(as, client, ownClaims.sub, await oauth.userInfoRequest(as, client, own.tokens.access_token, insecure));
+    const info = await oauth.processUserInfoResponse(
+      as,
+      client,
+      ownClaims.sub,
+      await oauth.userInfoRequest(as, client, own.tokens.access_token, insecure),
+    );
     expect(info.email).toBe(ALICE.email);
     expect(info.name).toBe(ALICE.name);
   });
@@ -169,14 +213,21 @@ describe('refresh tokens', () => {
   it('rotates on every use and detects reuse, revoking the family', async () => {
     const client = await registerPublicClient();
     const { tokens } = await codeFlow(client, { scope: 'mcp:read mcp:write', resource: RESOURCE });
-    const r1 = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, insecure));
+    const r1 = await oauth.processRefreshTokenResponse(
+      as,
+      client,
+      await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, insecure),
+    );
     expect(r1.refresh_token).toBeTruthy();
     expect(r1.refresh_token).not.toBe(tokens.refresh_token);
     // Scope may narrow...
     const narrowed = await oauth.processRefreshTokenResponse(
       as,
       client,
-      await oauth.refreshTokenGrantRequest(as, client, oauth.None(), r1.refresh_token!, { ...insecure, additionalParameters: { scope: 'mcp:read' } }),
+      await oauth.refreshTokenGrantRequest(as, client, oauth.None(), r1.refresh_token!, {
+        ...insecure,
+        additionalParameters: { scope: 'mcp:read' },
+      }),
     );
     expect(narrowed.scope).toBe('mcp:read');
     // ...but never widen.
@@ -184,7 +235,9 @@ describe('refresh tokens', () => {
       ...insecure,
       additionalParameters: { scope: 'mcp:read openid' },
     });
-    await expect(oauth.processRefreshTokenResponse(as, client, widen)).rejects.toMatchObject({ error: 'invalid_scope' });
+    await expect(oauth.processRefreshTokenResponse(as, client, widen)).rejects.toMatchObject({
+      error: 'invalid_scope',
+    });
   });
 
   it('returns the same new pair to a concurrent retry inside the grace window', async () => {
@@ -192,13 +245,21 @@ describe('refresh tokens', () => {
     const { tokens } = await codeFlow(client, { scope: 'mcp:read' });
     const results = await Promise.all(
       Array.from({ length: 5 }, async () =>
-        oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, insecure)),
+        oauth.processRefreshTokenResponse(
+          as,
+          client,
+          await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, insecure),
+        ),
       ),
     );
     const pairs = new Set(results.map((r) => `${r.access_token}|${r.refresh_token}`));
     expect(pairs.size).toBe(1);
     // The new token works.
-    const next = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, oauth.None(), results[0]!.refresh_token!, insecure));
+    const next = await oauth.processRefreshTokenResponse(
+      as,
+      client,
+      await oauth.refreshTokenGrantRequest(as, client, oauth.None(), results[0]!.refresh_token!, insecure),
+    );
     expect(next.access_token).toBeTruthy();
   });
 });
@@ -209,16 +270,24 @@ describe('revocation and introspection', () => {
     const { tokens } = await codeFlow(client, { scope: 'mcp:read', resource: RESOURCE });
     const rs = RS;
     const introspect = async (token: string) =>
-      oauth.processIntrospectionResponse(as, rs.client, await oauth.introspectionRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), token, insecure));
+      oauth.processIntrospectionResponse(
+        as,
+        rs.client,
+        await oauth.introspectionRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), token, insecure),
+      );
     const before = await introspect(tokens.access_token);
     expect(before.active).toBe(true);
     expect(before.aud).toBe(RESOURCE);
     expect(before.client_id).toBe(client.client_id);
 
-    await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, oauth.None(), tokens.refresh_token!, insecure));
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, client, oauth.None(), tokens.refresh_token!, insecure),
+    );
     expect((await introspect(tokens.access_token)).active).toBe(false);
     const refresh = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, insecure);
-    await expect(oauth.processRefreshTokenResponse(as, client, refresh)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oauth.processRefreshTokenResponse(as, client, refresh)).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
   });
 
   it('revokes a single access token by jti', async () => {
@@ -226,12 +295,24 @@ describe('revocation and introspection', () => {
     const cc = await oauth.processClientCredentialsResponse(
       as,
       rs.client,
-      await oauth.clientCredentialsGrantRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), new URLSearchParams({ resource: RESOURCE }), insecure),
+      await oauth.clientCredentialsGrantRequest(
+        as,
+        rs.client,
+        oauth.ClientSecretBasic(rs.secret),
+        new URLSearchParams({ resource: RESOURCE }),
+        insecure,
+      ),
     );
     const introspect = async (token: string) =>
-      oauth.processIntrospectionResponse(as, RS.client, await oauth.introspectionRequest(as, RS.client, oauth.ClientSecretBasic(RS.secret), token, insecure));
+      oauth.processIntrospectionResponse(
+        as,
+        RS.client,
+        await oauth.introspectionRequest(as, RS.client, oauth.ClientSecretBasic(RS.secret), token, insecure),
+      );
     expect((await introspect(cc.access_token)).active).toBe(true);
-    await oauth.processRevocationResponse(await oauth.revocationRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), cc.access_token, insecure));
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, rs.client, oauth.ClientSecretBasic(rs.secret), cc.access_token, insecure),
+    );
     expect(await introspect(cc.access_token)).toEqual({ active: false });
   });
 
@@ -253,27 +334,65 @@ describe('client_credentials', () => {
     const r = await oauth.processClientCredentialsResponse(
       as,
       basic.client,
-      await oauth.clientCredentialsGrantRequest(as, basic.client, oauth.ClientSecretBasic(basic.secret), new URLSearchParams({ scope: 'mcp:read', resource: RESOURCE }), insecure),
+      await oauth.clientCredentialsGrantRequest(
+        as,
+        basic.client,
+        oauth.ClientSecretBasic(basic.secret),
+        new URLSearchParams({ scope: 'mcp:read', resource: RESOURCE }),
+        insecure,
+      ),
     );
     expect(r.scope).toBe('mcp:read');
     // A scope beyond the client's allow-list is refused, not narrowed (RFC 6749 §5.2).
-    const wider = await oauth.clientCredentialsGrantRequest(as, basic.client, oauth.ClientSecretBasic(basic.secret), new URLSearchParams({ scope: 'mcp:read mcp:write' }), insecure);
-    await expect(oauth.processClientCredentialsResponse(as, basic.client, wider)).rejects.toMatchObject({ error: 'invalid_scope' });
-    const claims = await oauth.validateJwtAccessToken(as, new Request(RESOURCE, { headers: { authorization: `Bearer ${r.access_token}` } }), RESOURCE, insecure);
+    const wider = await oauth.clientCredentialsGrantRequest(
+      as,
+      basic.client,
+      oauth.ClientSecretBasic(basic.secret),
+      new URLSearchParams({ scope: 'mcp:read mcp:write' }),
+      insecure,
+    );
+    await expect(oauth.processClientCredentialsResponse(as, basic.client, wider)).rejects.toMatchObject({
+      error: 'invalid_scope',
+    });
+    const claims = await oauth.validateJwtAccessToken(
+      as,
+      new Request(RESOURCE, { headers: { authorization: `Bearer ${r.access_token}` } }),
+      RESOURCE,
+      insecure,
+    );
     expect(claims.sub).toBe(basic.client.client_id);
-    const post = await registerConfidential({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_post' });
+    const post = await registerConfidential({
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'client_secret_post',
+    });
     const r2 = await oauth.processClientCredentialsResponse(
       as,
       post.client,
-      await oauth.clientCredentialsGrantRequest(as, post.client, oauth.ClientSecretPost(post.secret), new URLSearchParams(), insecure),
+      await oauth.clientCredentialsGrantRequest(
+        as,
+        post.client,
+        oauth.ClientSecretPost(post.secret),
+        new URLSearchParams(),
+        insecure,
+      ),
     );
     expect(r2.access_token).toBeTruthy();
   });
 });
 
 async function registerConfidential(extra: Record<string, unknown>) {
-  const res = await oauth.dynamicClientRegistrationRequest(as, { token_endpoint_auth_method: 'client_secret_basic', ...extra }, insecure);
+  const res = await oauth.dynamicClientRegistrationRequest(
+    as,
+    { token_endpoint_auth_method: 'client_secret_basic', ...extra },
+    insecure,
+  );
   const client = await oauth.processDynamicClientRegistrationResponse(res);
   const secret = client.client_secret as string;
-  return { client: { client_id: client.client_id, token_endpoint_auth_method: client.token_endpoint_auth_method } as oauth.Client, secret };
+  return {
+    client: {
+      client_id: client.client_id,
+      token_endpoint_auth_method: client.token_endpoint_auth_method,
+    } as oauth.Client,
+    secret,
+  };
 }

@@ -30,17 +30,31 @@ afterAll(async () => {
 
 /** The visible text of a page's <main> (tags dropped, quote entities decoded, the template's own newlines spaces). */
 const mainText = (html: string) =>
-  (/<main>([\s\S]*)<\/main>/.exec(html)?.[1] ?? '').replace(/<[^>]+>/g, ' ').replace(/&ldquo;|&rdquo;/g, '"').replace(/\n/g, ' ').replace(/ +/g, ' ');
+  (/<main>([\s\S]*)<\/main>/.exec(html)?.[1] ?? '')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&ldquo;|&rdquo;/g, '"')
+    .replace(/\n/g, ' ')
+    .replace(/ +/g, ' ');
 
 /** Opens the login page, signs in, and returns the text of the login and consent pages. */
 async function pagesFor(clientId: string, redirectUri: string): Promise<{ login: string; consent: string }> {
   const u = new URL(`${server.issuer}/authorize`);
-  u.search = new URLSearchParams({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', code_challenge: challenge(verifier()), code_challenge_method: 'S256', scope: 'openid' }).toString();
+  u.search = new URLSearchParams({
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    response_type: 'code',
+    code_challenge: challenge(verifier()),
+    code_challenge_method: 'S256',
+    scope: 'openid',
+  }).toString();
   const browser = new FormBrowser();
   const step = await browser.follow(u.href, server.origin);
   const loginHtml = await step.res.text();
   expect(loginHtml).toContain('name="password"');
-  const next = await browser.submit(loginHtml, step.url, server.origin, { username: ALICE.username, password: ALICE.password });
+  const next = await browser.submit(loginHtml, step.url, server.origin, {
+    username: ALICE.username,
+    password: ALICE.password,
+  });
   const consentHtml = await next.res.text();
   expect(consentHtml).toContain('name="decision"');
   return { login: mainText(loginHtml), consent: mainText(consentHtml) };
@@ -48,7 +62,11 @@ async function pagesFor(clientId: string, redirectUri: string): Promise<{ login:
 
 describe('client identity on the login and consent pages', () => {
   it('strips bidi, zero-width and control characters from client_name and shows the redirect host first', async () => {
-    const reg = await postJson(`${server.issuer}/register`, { client_name: TRICK_NAME, redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'none' });
+    const reg = await postJson(`${server.issuer}/register`, {
+      client_name: TRICK_NAME,
+      redirect_uris: ['https://app.example/cb'],
+      token_endpoint_auth_method: 'none',
+    });
     expect(reg.status).toBe(201);
     const { login, consent } = await pagesFor(reg.json.client_id, 'https://app.example/cb');
     for (const text of [login, consent]) {
@@ -60,7 +78,12 @@ describe('client identity on the login and consent pages', () => {
   });
 
   it('a native app with a private-use scheme is shown by its scheme', async () => {
-    const reg = await postJson(`${server.issuer}/register`, { client_name: 'Native\u202E App', application_type: 'native', redirect_uris: ['com.example.app:/oauth'], token_endpoint_auth_method: 'none' });
+    const reg = await postJson(`${server.issuer}/register`, {
+      client_name: 'Native\u202E App',
+      application_type: 'native',
+      redirect_uris: ['com.example.app:/oauth'],
+      token_endpoint_auth_method: 'none',
+    });
     expect(reg.status, JSON.stringify(reg.json)).toBe(201);
     const { login, consent } = await pagesFor(reg.json.client_id, 'com.example.app:/oauth');
     for (const text of [login, consent]) {
@@ -72,7 +95,12 @@ describe('client identity on the login and consent pages', () => {
   it('a metadata-document client is shown by its client_id URL host, not its redirect host', async () => {
     const clientId = `${cimd.origin}/identity.json`;
     cimd.docs.set('/identity.json', {
-      body: JSON.stringify({ client_id: clientId, client_name: 'Doc\u200B App\u2067', redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none' }),
+      body: JSON.stringify({
+        client_id: clientId,
+        client_name: 'Doc\u200B App\u2067',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        token_endpoint_auth_method: 'none',
+      }),
     });
     const { login, consent } = await pagesFor(clientId, 'http://127.0.0.1/callback');
     for (const text of [login, consent]) {

@@ -19,7 +19,8 @@ function corsHeaders(res: Response): Record<string, string> {
     if (name.startsWith('access-control-')) out[name] = value;
   });
   const exposed = out['access-control-expose-headers']?.split(/\s*,\s*/).map((h) => h.toLowerCase());
-  if (exposed?.includes('www-authenticate') && exposed.includes('retry-after')) out['access-control-expose-headers'] = EXPOSED;
+  if (exposed?.includes('www-authenticate') && exposed.includes('retry-after'))
+    out['access-control-expose-headers'] = EXPOSED;
   return out;
 }
 
@@ -41,12 +42,20 @@ for (const issuerPath of ['', '/tenant']) {
             `${p}/.well-known/oauth-authorization-server`,
           ]
         : ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration'];
-      return [...wellKnown, ...['/jwks.json', '/token', '/register', '/register/some-client', '/revoke', '/introspect', '/userinfo'].map((x) => p + x)];
+      return [
+        ...wellKnown,
+        ...['/jwks.json', '/token', '/register', '/register/some-client', '/revoke', '/introspect', '/userinfo'].map(
+          (x) => p + x,
+        ),
+      ];
     };
 
     it('answers a preflight on every listed endpoint: 204, any origin, no credentials', async () => {
       for (const path of listed()) {
-        for (const headers of [{ origin: ORIGIN, 'access-control-request-method': 'POST' }, {}] as Record<string, string>[]) {
+        for (const headers of [{ origin: ORIGIN, 'access-control-request-method': 'POST' }, {}] as Record<
+          string,
+          string
+        >[]) {
           const res = await fetch(server.origin + path, { method: 'OPTIONS', headers });
           expect(res.status, path).toBe(204);
           expect(corsHeaders(res), path).toEqual({
@@ -75,11 +84,22 @@ for (const issuerPath of ['', '/tenant']) {
 
     it('sends no CORS header on the pages or on any other path, and no preflight answer there', async () => {
       const p = issuerPath;
-      for (const path of [`${p}/authorize`, `${p}/interaction/x`, `${p}/interaction/x/login`, `${p}/health`, `${p}/nope`, `${p}/tokens`, `${p}/registerx`]) {
+      for (const path of [
+        `${p}/authorize`,
+        `${p}/interaction/x`,
+        `${p}/interaction/x/login`,
+        `${p}/health`,
+        `${p}/nope`,
+        `${p}/tokens`,
+        `${p}/registerx`,
+      ]) {
         const get = await fetch(server.origin + path, { headers: { origin: ORIGIN } });
         expect(corsHeaders(get), `GET ${path} (${get.status})`).toEqual({});
         expect(get.headers.get('vary') ?? '', path).not.toMatch(/origin/i);
-        const pre = await fetch(server.origin + path, { method: 'OPTIONS', headers: { origin: ORIGIN, 'access-control-request-method': 'POST' } });
+        const pre = await fetch(server.origin + path, {
+          method: 'OPTIONS',
+          headers: { origin: ORIGIN, 'access-control-request-method': 'POST' },
+        });
         expect(pre.status, `OPTIONS ${path}`).not.toBe(204);
         expect(corsHeaders(pre), `OPTIONS ${path}`).toEqual({});
       }

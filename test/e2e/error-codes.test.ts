@@ -49,7 +49,8 @@ function edit(base: Params, change: Record<string, string | string[] | undefined
 
 function authorizeUrl(params: Params): string {
   const u = new URL(url('/authorize'));
-  for (const [k, v] of Object.entries(params)) for (const value of Array.isArray(v) ? v : [v]) u.searchParams.append(k, value);
+  for (const [k, v] of Object.entries(params))
+    for (const value of Array.isArray(v) ? v : [v]) u.searchParams.append(k, value);
   return u.href;
 }
 
@@ -57,7 +58,16 @@ function authorizeUrl(params: Params): string {
 async function freshCode(scope = 'openid mcp:read', resource: string[] = [MCP]) {
   const v = verifier();
   const cb = await browser.authorize(
-    authorizeUrl({ client_id: publicClient, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', scope, resource, state: 's' }),
+    authorizeUrl({
+      client_id: publicClient,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(v),
+      code_challenge_method: 'S256',
+      scope,
+      resource,
+      state: 's',
+    }),
     server.origin,
     ALICE,
   );
@@ -68,7 +78,13 @@ async function freshCode(scope = 'openid mcp:read', resource: string[] = [MCP]) 
 
 async function freshTokens(resource?: string[]) {
   const { code, verifier: v } = await freshCode(undefined, resource);
-  const t = await postForm(url('/token'), { grant_type: 'authorization_code', client_id: publicClient, code, code_verifier: v, redirect_uri: REDIRECT });
+  const t = await postForm(url('/token'), {
+    grant_type: 'authorization_code',
+    client_id: publicClient,
+    code,
+    code_verifier: v,
+    redirect_uri: REDIRECT,
+  });
   expect(t.status).toBe(200);
   return t.json as { access_token: string; refresh_token: string };
 }
@@ -98,13 +114,25 @@ describe('POST /token: grant_type', () => {
   const rows: JsonRow[] = [
     { name: 'missing', change: { grant_type: undefined }, error: 'invalid_request', status: 400 },
     { name: 'empty', change: { grant_type: '' }, error: 'invalid_request', status: 400 },
-    { name: 'duplicated', change: { grant_type: ['client_credentials', 'client_credentials'] }, error: 'invalid_request', status: 400 },
+    {
+      name: 'duplicated',
+      change: { grant_type: ['client_credentials', 'client_credentials'] },
+      error: 'invalid_request',
+      status: 400,
+    },
     { name: 'unknown', change: { grant_type: 'password' }, error: 'unsupported_grant_type', status: 400 },
-    { name: 'unknown URN', change: { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' }, error: 'unsupported_grant_type', status: 400 },
+    {
+      name: 'unknown URN',
+      change: { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' },
+      error: 'unsupported_grant_type',
+      status: 400,
+    },
     { name: 'control', change: {}, status: 200 },
   ];
   it.each(rows)('$name → $error $status', async (row) => {
-    const res = await postForm(url('/token'), edit({ grant_type: 'client_credentials' }, row.change), { authorization: basic(RS.id, RS.secret) });
+    const res = await postForm(url('/token'), edit({ grant_type: 'client_credentials' }, row.change), {
+      authorization: basic(RS.id, RS.secret),
+    });
     expectJsonError(res, row);
   });
 });
@@ -120,20 +148,65 @@ describe('POST /token: authorization_code', () => {
     { name: 'code unknown', change: { code: 'not-a-code-this-server-issued' }, error: 'invalid_grant', status: 400 },
     { name: 'code_verifier missing', change: { code_verifier: undefined }, error: 'invalid_request', status: 400 },
     { name: 'code_verifier empty', change: { code_verifier: '' }, error: 'invalid_request', status: 400 },
-    { name: 'code_verifier duplicated', change: { code_verifier: ['VERIFIER', 'VERIFIER'] }, error: 'invalid_request', status: 400 },
+    {
+      name: 'code_verifier duplicated',
+      change: { code_verifier: ['VERIFIER', 'VERIFIER'] },
+      error: 'invalid_request',
+      status: 400,
+    },
     { name: 'code_verifier too short', change: { code_verifier: 'abc' }, error: 'invalid_request', status: 400 },
-    { name: 'code_verifier with an illegal character', change: { code_verifier: `${'a'.repeat(42)}!` }, error: 'invalid_request', status: 400 },
-    { name: 'code_verifier well-formed but wrong', change: { code_verifier: 'b'.repeat(43) }, error: 'invalid_grant', status: 400 },
+    {
+      name: 'code_verifier with an illegal character',
+      change: { code_verifier: `${'a'.repeat(42)}!` },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'code_verifier well-formed but wrong',
+      change: { code_verifier: 'b'.repeat(43) },
+      error: 'invalid_grant',
+      status: 400,
+    },
     // RFC 6749 §4.1.3: REQUIRED when the authorization request included it (freshCode sends it), so missing is §5.2's.
-    { name: 'redirect_uri missing (the authorization request carried it)', change: { redirect_uri: undefined }, error: 'invalid_request', status: 400 },
-    { name: 'redirect_uri duplicated', change: { redirect_uri: [REDIRECT, REDIRECT] }, error: 'invalid_request', status: 400 },
-    { name: 'redirect_uri another registered one', change: { redirect_uri: OTHER_REDIRECT }, error: 'invalid_grant', status: 400 },
-    { name: 'client_id missing (public client)', change: { client_id: undefined }, error: 'invalid_client', status: 401 },
+    {
+      name: 'redirect_uri missing (the authorization request carried it)',
+      change: { redirect_uri: undefined },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'redirect_uri duplicated',
+      change: { redirect_uri: [REDIRECT, REDIRECT] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'redirect_uri another registered one',
+      change: { redirect_uri: OTHER_REDIRECT },
+      error: 'invalid_grant',
+      status: 400,
+    },
+    {
+      name: 'client_id missing (public client)',
+      change: { client_id: undefined },
+      error: 'invalid_client',
+      status: 401,
+    },
     { name: 'client_id empty (public client)', change: { client_id: '' }, error: 'invalid_client', status: 401 },
-    { name: 'client_id duplicated', change: { client_id: ['CLIENT', 'CLIENT'] }, error: 'invalid_request', status: 400 },
+    {
+      name: 'client_id duplicated',
+      change: { client_id: ['CLIENT', 'CLIENT'] },
+      error: 'invalid_request',
+      status: 400,
+    },
     { name: 'client_id unknown', change: { client_id: 'no-such-client' }, error: 'invalid_client', status: 401 },
     { name: 'resource relative', change: { resource: '/mcp' }, error: 'invalid_target', status: 400 },
-    { name: 'resource not authorized', change: { resource: 'https://other.example.com/' }, error: 'invalid_target', status: 400 },
+    {
+      name: 'resource not authorized',
+      change: { resource: 'https://other.example.com/' },
+      error: 'invalid_target',
+      status: 400,
+    },
     { name: 'control', change: {}, status: 200 },
   ];
   it.each(rows)('$name → $error $status', async (row) => {
@@ -143,7 +216,13 @@ describe('POST /token: authorization_code', () => {
     const change = Object.fromEntries(
       Object.entries(row.change).map(([k, val]) => [k, Array.isArray(val) ? val.map((x) => real[x] ?? x) : val]),
     );
-    const base = { grant_type: 'authorization_code', client_id: publicClient, code, code_verifier: v, redirect_uri: REDIRECT };
+    const base = {
+      grant_type: 'authorization_code',
+      client_id: publicClient,
+      code,
+      code_verifier: v,
+      redirect_uri: REDIRECT,
+    };
     expectJsonError(await postForm(url('/token'), edit(base, change)), row);
   });
 
@@ -160,21 +239,44 @@ describe('POST /token: refresh_token', () => {
   const rows: JsonRow[] = [
     { name: 'refresh_token missing', change: { refresh_token: undefined }, error: 'invalid_request', status: 400 },
     { name: 'refresh_token empty', change: { refresh_token: '' }, error: 'invalid_request', status: 400 },
-    { name: 'refresh_token duplicated', change: { refresh_token: ['RT', 'RT'] }, error: 'invalid_request', status: 400 },
-    { name: 'refresh_token unknown', change: { refresh_token: 'not-a-refresh-token' }, error: 'invalid_grant', status: 400 },
+    {
+      name: 'refresh_token duplicated',
+      change: { refresh_token: ['RT', 'RT'] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'refresh_token unknown',
+      change: { refresh_token: 'not-a-refresh-token' },
+      error: 'invalid_grant',
+      status: 400,
+    },
     { name: 'refresh_token is an access token', change: { refresh_token: 'AT' }, error: 'invalid_grant', status: 400 },
     { name: 'scope malformed', change: { scope: 'mcp:read "quoted"' }, error: 'invalid_scope', status: 400 },
     { name: 'scope duplicated', change: { scope: ['mcp:read', 'mcp:read'] }, error: 'invalid_request', status: 400 },
     { name: 'scope never granted', change: { scope: 'mcp:write' }, error: 'invalid_scope', status: 400 },
-    { name: 'resource not authorized', change: { resource: 'https://other.example.com/' }, error: 'invalid_target', status: 400 },
-    { name: 'client_id missing (public client)', change: { client_id: undefined }, error: 'invalid_client', status: 401 },
+    {
+      name: 'resource not authorized',
+      change: { resource: 'https://other.example.com/' },
+      error: 'invalid_target',
+      status: 400,
+    },
+    {
+      name: 'client_id missing (public client)',
+      change: { client_id: undefined },
+      error: 'invalid_client',
+      status: 401,
+    },
     { name: 'control', change: {}, status: 200 },
   ];
   it.each(rows)('$name → $error $status', async (row) => {
     const t = await freshTokens();
     const real: Record<string, string> = { RT: t.refresh_token, AT: t.access_token };
     const change = Object.fromEntries(
-      Object.entries(row.change).map(([k, val]) => [k, Array.isArray(val) ? val.map((x) => real[x] ?? x) : val && (real[val] ?? val)]),
+      Object.entries(row.change).map(([k, val]) => [
+        k,
+        Array.isArray(val) ? val.map((x) => real[x] ?? x) : val && (real[val] ?? val),
+      ]),
     );
     const base = { grant_type: 'refresh_token', client_id: publicClient, refresh_token: t.refresh_token };
     expectJsonError(await postForm(url('/token'), edit(base, change)), row);
@@ -190,13 +292,28 @@ describe('POST /token: client_credentials', () => {
     { name: 'resource relative', change: { resource: 'mcp' }, error: 'invalid_target', status: 400 },
     { name: 'resource with a fragment', change: { resource: `${MCP}#x` }, error: 'invalid_target', status: 400 },
     { name: 'no client authentication', change: {}, authorization: '', error: 'invalid_client', status: 401 },
-    { name: 'wrong secret', change: {}, authorization: basic(RS.id, 'w'.repeat(40)), error: 'invalid_client', status: 401 },
-    { name: 'two authentication methods', change: { client_id: RS.id, client_secret: RS.secret }, error: 'invalid_request', status: 400 },
+    {
+      name: 'wrong secret',
+      change: {},
+      authorization: basic(RS.id, 'w'.repeat(40)),
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'two authentication methods',
+      change: { client_id: RS.id, client_secret: RS.secret },
+      error: 'invalid_request',
+      status: 400,
+    },
     { name: 'control', change: { scope: 'mcp:read' }, status: 200 },
   ];
   it.each(rows)('$name → $error $status', async (row) => {
     const authorization = row.authorization ?? basic(RS.id, RS.secret);
-    const res = await postForm(url('/token'), edit({ grant_type: 'client_credentials' }, row.change), authorization ? { authorization } : {});
+    const res = await postForm(
+      url('/token'),
+      edit({ grant_type: 'client_credentials' }, row.change),
+      authorization ? { authorization } : {},
+    );
     expectJsonError(res, row);
     if (row.status === 401 && authorization) expect(res.headers.get('www-authenticate'), row.name).toMatch(/^Basic /);
   });
@@ -221,28 +338,108 @@ describe('GET /authorize', () => {
   const rows: AuthorizeRow[] = [
     { name: 'client_id missing', change: { client_id: undefined }, expect: 'page', error: 'invalid_request' },
     { name: 'client_id empty', change: { client_id: '' }, expect: 'page', error: 'invalid_request' },
-    { name: 'client_id duplicated', change: { client_id: ['CLIENT', 'CLIENT'] }, expect: 'page', error: 'invalid_request' },
+    {
+      name: 'client_id duplicated',
+      change: { client_id: ['CLIENT', 'CLIENT'] },
+      expect: 'page',
+      error: 'invalid_request',
+    },
     { name: 'client_id unknown', change: { client_id: 'no-such-client' }, expect: 'page', error: 'invalid_request' },
-    { name: 'redirect_uri missing (two registered)', change: { redirect_uri: undefined }, expect: 'page', error: 'invalid_request' },
+    {
+      name: 'redirect_uri missing (two registered)',
+      change: { redirect_uri: undefined },
+      expect: 'page',
+      error: 'invalid_request',
+    },
     { name: 'redirect_uri empty', change: { redirect_uri: '' }, expect: 'page', error: 'invalid_request' },
-    { name: 'redirect_uri duplicated', change: { redirect_uri: [REDIRECT, REDIRECT] }, expect: 'page', error: 'invalid_request' },
-    { name: 'redirect_uri not registered', change: { redirect_uri: 'http://127.0.0.1/elsewhere' }, expect: 'page', error: 'invalid_request' },
+    {
+      name: 'redirect_uri duplicated',
+      change: { redirect_uri: [REDIRECT, REDIRECT] },
+      expect: 'page',
+      error: 'invalid_request',
+    },
+    {
+      name: 'redirect_uri not registered',
+      change: { redirect_uri: 'http://127.0.0.1/elsewhere' },
+      expect: 'page',
+      error: 'invalid_request',
+    },
     { name: 'redirect_uri relative', change: { redirect_uri: '/callback' }, expect: 'page', error: 'invalid_request' },
-    { name: 'response_type missing', change: { response_type: undefined }, expect: 'redirect', error: 'invalid_request' },
+    {
+      name: 'response_type missing',
+      change: { response_type: undefined },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
     { name: 'response_type empty', change: { response_type: '' }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'response_type duplicated', change: { response_type: ['code', 'code'] }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'response_type token', change: { response_type: 'token' }, expect: 'redirect', error: 'unsupported_response_type' },
-    { name: 'response_type code id_token', change: { response_type: 'code id_token' }, expect: 'redirect', error: 'unsupported_response_type' },
-    { name: 'code_challenge missing', change: { code_challenge: undefined }, expect: 'redirect', error: 'invalid_request' },
+    {
+      name: 'response_type duplicated',
+      change: { response_type: ['code', 'code'] },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
+    {
+      name: 'response_type token',
+      change: { response_type: 'token' },
+      expect: 'redirect',
+      error: 'unsupported_response_type',
+    },
+    {
+      name: 'response_type code id_token',
+      change: { response_type: 'code id_token' },
+      expect: 'redirect',
+      error: 'unsupported_response_type',
+    },
+    {
+      name: 'code_challenge missing',
+      change: { code_challenge: undefined },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
     { name: 'code_challenge empty', change: { code_challenge: '' }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'code_challenge duplicated', change: { code_challenge: ['CHALLENGE', 'CHALLENGE'] }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'code_challenge malformed', change: { code_challenge: 'short' }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'code_challenge_method missing (plain by default)', change: { code_challenge_method: undefined }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'code_challenge_method plain', change: { code_challenge_method: 'plain' }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'code_challenge_method unknown', change: { code_challenge_method: 'S512' }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'code_challenge_method duplicated', change: { code_challenge_method: ['S256', 'S256'] }, expect: 'redirect', error: 'invalid_request' },
+    {
+      name: 'code_challenge duplicated',
+      change: { code_challenge: ['CHALLENGE', 'CHALLENGE'] },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
+    {
+      name: 'code_challenge malformed',
+      change: { code_challenge: 'short' },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
+    {
+      name: 'code_challenge_method missing (plain by default)',
+      change: { code_challenge_method: undefined },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
+    {
+      name: 'code_challenge_method plain',
+      change: { code_challenge_method: 'plain' },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
+    {
+      name: 'code_challenge_method unknown',
+      change: { code_challenge_method: 'S512' },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
+    {
+      name: 'code_challenge_method duplicated',
+      change: { code_challenge_method: ['S256', 'S256'] },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
     { name: 'scope malformed', change: { scope: 'mcp:read "x"' }, expect: 'redirect', error: 'invalid_scope' },
-    { name: 'scope duplicated', change: { scope: ['mcp:read', 'mcp:read'] }, expect: 'redirect', error: 'invalid_request' },
+    {
+      name: 'scope duplicated',
+      change: { scope: ['mcp:read', 'mcp:read'] },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
     { name: 'resource relative', change: { resource: '/mcp' }, expect: 'redirect', error: 'invalid_target' },
     { name: 'resource with a fragment', change: { resource: `${MCP}#f` }, expect: 'redirect', error: 'invalid_target' },
     { name: 'prompt unknown', change: { prompt: 'sometimes' }, expect: 'redirect', error: 'invalid_request' },
@@ -252,10 +449,31 @@ describe('GET /authorize', () => {
     { name: 'max_age negative', change: { max_age: '-1' }, expect: 'redirect', error: 'invalid_request' },
     { name: 'max_age fractional', change: { max_age: '1.5' }, expect: 'redirect', error: 'invalid_request' },
     { name: 'max_age duplicated', change: { max_age: ['60', '60'] }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'state duplicated', change: { state: ['st', 'st'] }, expect: 'redirect', error: 'invalid_request', noState: true },
-    { name: 'response_mode fragment', change: { response_mode: 'fragment' }, expect: 'redirect', error: 'invalid_request' },
-    { name: 'request object', change: { request: 'eyJhbGciOiJub25lIn0.e30.' }, expect: 'redirect', error: 'request_not_supported' },
-    { name: 'request_uri', change: { request_uri: 'https://client.example.com/req' }, expect: 'redirect', error: 'request_uri_not_supported' },
+    {
+      name: 'state duplicated',
+      change: { state: ['st', 'st'] },
+      expect: 'redirect',
+      error: 'invalid_request',
+      noState: true,
+    },
+    {
+      name: 'response_mode fragment',
+      change: { response_mode: 'fragment' },
+      expect: 'redirect',
+      error: 'invalid_request',
+    },
+    {
+      name: 'request object',
+      change: { request: 'eyJhbGciOiJub25lIn0.e30.' },
+      expect: 'redirect',
+      error: 'request_not_supported',
+    },
+    {
+      name: 'request_uri',
+      change: { request_uri: 'https://client.example.com/req' },
+      expect: 'redirect',
+      error: 'request_uri_not_supported',
+    },
     { name: 'control', change: {}, expect: 'interaction' },
   ];
   it.each(rows)('$name → $expect $error', async (row) => {
@@ -264,7 +482,16 @@ describe('GET /authorize', () => {
     const change = Object.fromEntries(
       Object.entries(row.change).map(([k, val]) => [k, Array.isArray(val) ? val.map((x) => real[x] ?? x) : val]),
     );
-    const base = { client_id: publicClient, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', scope: 'mcp:read', resource: MCP, state: 'st' };
+    const base = {
+      client_id: publicClient,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(v),
+      code_challenge_method: 'S256',
+      scope: 'mcp:read',
+      resource: MCP,
+      state: 'st',
+    };
     const res = await fetch(authorizeUrl(edit(base, change)), { redirect: 'manual' });
     expect(res.headers.get('cache-control'), row.name).toBe('no-store');
     if (row.expect === 'page') {
@@ -297,7 +524,12 @@ describe('POST /revoke', () => {
     { name: 'token missing', change: { token: undefined }, error: 'invalid_request', status: 400 },
     { name: 'token empty', change: { token: '' }, error: 'invalid_request', status: 400 },
     { name: 'token duplicated', change: { token: ['RT', 'RT'] }, error: 'invalid_request', status: 400 },
-    { name: 'token_type_hint duplicated', change: { token_type_hint: ['refresh_token', 'refresh_token'] }, error: 'invalid_request', status: 400 },
+    {
+      name: 'token_type_hint duplicated',
+      change: { token_type_hint: ['refresh_token', 'refresh_token'] },
+      error: 'invalid_request',
+      status: 400,
+    },
     { name: 'client_id missing', change: { client_id: undefined }, error: 'invalid_client', status: 401 },
     { name: 'token unknown', change: { token: 'not-a-token' }, status: 200 },
   ];
@@ -313,18 +545,33 @@ describe('POST /revoke', () => {
     if (row.error) expect(res.json.error, row.name).toBe(row.error);
     // A refused request revoked nothing.
     if (row.error) {
-      const still = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: publicClient, refresh_token: t.refresh_token });
+      const still = await postForm(url('/token'), {
+        grant_type: 'refresh_token',
+        client_id: publicClient,
+        refresh_token: t.refresh_token,
+      });
       expect(still.status, row.name).toBe(200);
     }
   });
 
-  it.each(['unknown_type', 'access_token', 'refresh_token'])('token_type_hint=%s is a hint only: the refresh token is revoked', async (hint) => {
-    const t = await freshTokens();
-    const res = await postForm(url('/revoke'), { client_id: publicClient, token: t.refresh_token, token_type_hint: hint });
-    expect(res.status).toBe(200);
-    const after = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: publicClient, refresh_token: t.refresh_token });
-    expect(after.json.error).toBe('invalid_grant');
-  });
+  it.each(['unknown_type', 'access_token', 'refresh_token'])(
+    'token_type_hint=%s is a hint only: the refresh token is revoked',
+    async (hint) => {
+      const t = await freshTokens();
+      const res = await postForm(url('/revoke'), {
+        client_id: publicClient,
+        token: t.refresh_token,
+        token_type_hint: hint,
+      });
+      expect(res.status).toBe(200);
+      const after = await postForm(url('/token'), {
+        grant_type: 'refresh_token',
+        client_id: publicClient,
+        refresh_token: t.refresh_token,
+      });
+      expect(after.json.error).toBe('invalid_grant');
+    },
+  );
 });
 
 // RFC 7662 §2.1: token REQUIRED (missing → invalid_request 400); the caller must authenticate (401 invalid_client);
@@ -335,16 +582,29 @@ describe('POST /introspect', () => {
     { name: 'token empty', change: { token: '' }, error: 'invalid_request', status: 400 },
     { name: 'token duplicated', change: { token: ['AT', 'AT'] }, error: 'invalid_request', status: 400 },
     { name: 'no client authentication', change: {}, authorization: '', error: 'invalid_client', status: 401 },
-    { name: 'a public client (nothing to authenticate with)', change: { client_id: 'PUBLIC' }, authorization: '', error: 'invalid_client', status: 401 },
+    {
+      name: 'a public client (nothing to authenticate with)',
+      change: { client_id: 'PUBLIC' },
+      authorization: '',
+      error: 'invalid_client',
+      status: 401,
+    },
     { name: 'token_type_hint unknown', change: { token_type_hint: 'unknown_type' }, status: 200, active: true },
     { name: 'token unknown', change: { token: 'not-a-token' }, status: 200, active: false },
     { name: 'control', change: {}, status: 200, active: true },
   ];
   it.each(rows)('$name → $error $status', async (row) => {
-    const cc = await postForm(url('/token'), { grant_type: 'client_credentials', scope: 'mcp:read' }, { authorization: basic(RS.id, RS.secret) });
+    const cc = await postForm(
+      url('/token'),
+      { grant_type: 'client_credentials', scope: 'mcp:read' },
+      { authorization: basic(RS.id, RS.secret) },
+    );
     const at = cc.json.access_token as string;
     const change = Object.fromEntries(
-      Object.entries(row.change).map(([k, val]) => [k, Array.isArray(val) ? val.map((x) => (x === 'AT' ? at : x)) : val === 'PUBLIC' ? publicClient : val]),
+      Object.entries(row.change).map(([k, val]) => [
+        k,
+        Array.isArray(val) ? val.map((x) => (x === 'AT' ? at : x)) : val === 'PUBLIC' ? publicClient : val,
+      ]),
     );
     const authorization = row.authorization ?? basic(RS.id, RS.secret);
     const res = await postForm(url('/introspect'), edit({ token: at }, change), authorization ? { authorization } : {});
@@ -360,33 +620,129 @@ describe('POST /register', () => {
     { name: 'body an array', body: [1], error: 'invalid_client_metadata' },
     { name: 'redirect_uris a string', body: { redirect_uris: REDIRECT }, error: 'invalid_redirect_uri' },
     { name: 'redirect_uris of numbers', body: { redirect_uris: [1] }, error: 'invalid_redirect_uri' },
-    { name: 'redirect_uris missing for authorization_code', body: { token_endpoint_auth_method: 'none' }, error: 'invalid_redirect_uri' },
+    {
+      name: 'redirect_uris missing for authorization_code',
+      body: { token_endpoint_auth_method: 'none' },
+      error: 'invalid_redirect_uri',
+    },
     { name: 'redirect_uris empty for authorization_code', body: { redirect_uris: [] }, error: 'invalid_redirect_uri' },
     { name: 'redirect_uri relative', body: { redirect_uris: ['/callback'] }, error: 'invalid_redirect_uri' },
-    { name: 'redirect_uri with a fragment', body: { redirect_uris: ['https://app.example.com/cb#x'] }, error: 'invalid_redirect_uri' },
-    { name: 'redirect_uri plain http', body: { redirect_uris: ['http://app.example.com/cb'] }, error: 'invalid_redirect_uri' },
-    { name: 'redirect_uri javascript:', body: { redirect_uris: ['javascript:alert(1)'] }, error: 'invalid_redirect_uri' },
-    { name: 'token_endpoint_auth_method a number', body: { redirect_uris: [REDIRECT], token_endpoint_auth_method: 1 }, error: 'invalid_client_metadata' },
-    { name: 'token_endpoint_auth_method unknown', body: { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'magic' }, error: 'invalid_client_metadata' },
-    { name: 'grant_types a string', body: { redirect_uris: [REDIRECT], grant_types: 'authorization_code' }, error: 'invalid_client_metadata' },
-    { name: 'grant_types unknown', body: { redirect_uris: [REDIRECT], grant_types: ['password'] }, error: 'invalid_client_metadata' },
-    { name: 'response_types a string', body: { redirect_uris: [REDIRECT], response_types: 'code' }, error: 'invalid_client_metadata' },
-    { name: 'response_types token', body: { redirect_uris: [REDIRECT], response_types: ['token'] }, error: 'invalid_client_metadata' },
-    { name: 'grant and response types inconsistent', body: { grant_types: ['client_credentials'], response_types: ['code'] }, error: 'invalid_client_metadata' },
-    { name: 'refresh_token without authorization_code', body: { grant_types: ['refresh_token'] }, error: 'invalid_client_metadata' },
-    { name: 'client_name a number', body: { redirect_uris: [REDIRECT], client_name: 5 }, error: 'invalid_client_metadata' },
-    { name: 'client_uri not a URL', body: { redirect_uris: [REDIRECT], client_uri: 'home page' }, error: 'invalid_client_metadata' },
-    { name: 'client_uri http', body: { redirect_uris: [REDIRECT], client_uri: 'http://app.example.com' }, error: 'invalid_client_metadata' },
-    { name: 'logo_uri javascript:', body: { redirect_uris: [REDIRECT], logo_uri: 'javascript:alert(1)' }, error: 'invalid_client_metadata' },
+    {
+      name: 'redirect_uri with a fragment',
+      body: { redirect_uris: ['https://app.example.com/cb#x'] },
+      error: 'invalid_redirect_uri',
+    },
+    {
+      name: 'redirect_uri plain http',
+      body: { redirect_uris: ['http://app.example.com/cb'] },
+      error: 'invalid_redirect_uri',
+    },
+    {
+      name: 'redirect_uri javascript:',
+      body: { redirect_uris: ['javascript:alert(1)'] },
+      error: 'invalid_redirect_uri',
+    },
+    {
+      name: 'token_endpoint_auth_method a number',
+      body: { redirect_uris: [REDIRECT], token_endpoint_auth_method: 1 },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'token_endpoint_auth_method unknown',
+      body: { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'magic' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'grant_types a string',
+      body: { redirect_uris: [REDIRECT], grant_types: 'authorization_code' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'grant_types unknown',
+      body: { redirect_uris: [REDIRECT], grant_types: ['password'] },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'response_types a string',
+      body: { redirect_uris: [REDIRECT], response_types: 'code' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'response_types token',
+      body: { redirect_uris: [REDIRECT], response_types: ['token'] },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'grant and response types inconsistent',
+      body: { grant_types: ['client_credentials'], response_types: ['code'] },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'refresh_token without authorization_code',
+      body: { grant_types: ['refresh_token'] },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'client_name a number',
+      body: { redirect_uris: [REDIRECT], client_name: 5 },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'client_uri not a URL',
+      body: { redirect_uris: [REDIRECT], client_uri: 'home page' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'client_uri http',
+      body: { redirect_uris: [REDIRECT], client_uri: 'http://app.example.com' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'logo_uri javascript:',
+      body: { redirect_uris: [REDIRECT], logo_uri: 'javascript:alert(1)' },
+      error: 'invalid_client_metadata',
+    },
     { name: 'tos_uri a number', body: { redirect_uris: [REDIRECT], tos_uri: 1 }, error: 'invalid_client_metadata' },
-    { name: 'policy_uri not a URL', body: { redirect_uris: [REDIRECT], policy_uri: 'policy' }, error: 'invalid_client_metadata' },
-    { name: 'scope an array', body: { redirect_uris: [REDIRECT], scope: ['mcp:read'] }, error: 'invalid_client_metadata' },
-    { name: 'scope malformed', body: { redirect_uris: [REDIRECT], scope: 'mcp:read "x"' }, error: 'invalid_client_metadata' },
-    { name: 'contacts a string', body: { redirect_uris: [REDIRECT], contacts: 'ops@example.com' }, error: 'invalid_client_metadata' },
-    { name: 'software_id a number', body: { redirect_uris: [REDIRECT], software_id: 7 }, error: 'invalid_client_metadata' },
-    { name: 'software_version a number', body: { redirect_uris: [REDIRECT], software_version: 7 }, error: 'invalid_client_metadata' },
-    { name: 'application_type unknown', body: { redirect_uris: [REDIRECT], application_type: 'desktop' }, error: 'invalid_client_metadata' },
-    { name: 'public client with client_credentials', body: { grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }, error: 'invalid_client_metadata' },
+    {
+      name: 'policy_uri not a URL',
+      body: { redirect_uris: [REDIRECT], policy_uri: 'policy' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'scope an array',
+      body: { redirect_uris: [REDIRECT], scope: ['mcp:read'] },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'scope malformed',
+      body: { redirect_uris: [REDIRECT], scope: 'mcp:read "x"' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'contacts a string',
+      body: { redirect_uris: [REDIRECT], contacts: 'ops@example.com' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'software_id a number',
+      body: { redirect_uris: [REDIRECT], software_id: 7 },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'software_version a number',
+      body: { redirect_uris: [REDIRECT], software_version: 7 },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'application_type unknown',
+      body: { redirect_uris: [REDIRECT], application_type: 'desktop' },
+      error: 'invalid_client_metadata',
+    },
+    {
+      name: 'public client with client_credentials',
+      body: { grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' },
+      error: 'invalid_client_metadata',
+    },
   ];
   it.each(rows)('$name → $error 400', async (row) => {
     const res = await postJson(url('/register'), row.body);
@@ -396,7 +752,12 @@ describe('POST /register', () => {
   });
 
   it('control: the same server registers a well-formed client', async () => {
-    const res = await postJson(url('/register'), { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', client_name: 'ok', scope: 'mcp:read' });
+    const res = await postJson(url('/register'), {
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: 'none',
+      client_name: 'ok',
+      scope: 'mcp:read',
+    });
     expect(res.status).toBe(201);
   });
 });
@@ -417,7 +778,11 @@ describe('POST /register with an initial access token', () => {
     { name: 'control', authorization: `Bearer ${INITIAL}`, status: 201 },
   ];
   it.each(rows)('$name → $status', async (row) => {
-    const res = await postJson(`${closed.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }, row.authorization ? { authorization: row.authorization } : {});
+    const res = await postJson(
+      `${closed.issuer}/register`,
+      { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' },
+      row.authorization ? { authorization: row.authorization } : {},
+    );
     expect(res.status, row.name).toBe(row.status);
     expect(res.headers.get('cache-control'), row.name).toBe('no-store');
     if (row.status === 201) return;
@@ -450,12 +815,23 @@ describe('RFC 7592 /register/:client_id', () => {
   ];
   for (const method of ['GET', 'PUT', 'DELETE']) {
     it.each(rows)(`${method} $name → invalid_token 401`, async (row) => {
-      const authorization = row.authorization === 'OTHER' ? `Bearer ${otherToken}` : row.authorization === 'OWN' ? `Bearer ${token}` : row.authorization;
+      const authorization =
+        row.authorization === 'OTHER'
+          ? `Bearer ${otherToken}`
+          : row.authorization === 'OWN'
+            ? `Bearer ${token}`
+            : row.authorization;
       const id = row.id ?? clientId;
       const res = await fetch(`${url('/register')}/${id}`, {
         method,
-        headers: { ...(authorization ? { authorization } : {}), ...(method === 'PUT' ? { 'content-type': 'application/json' } : {}) },
-        body: method === 'PUT' ? JSON.stringify({ client_id: id, redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }) : undefined,
+        headers: {
+          ...(authorization ? { authorization } : {}),
+          ...(method === 'PUT' ? { 'content-type': 'application/json' } : {}),
+        },
+        body:
+          method === 'PUT'
+            ? JSON.stringify({ client_id: id, redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
+            : undefined,
       });
       expect(res.status).toBe(401);
       expect(res.headers.get('cache-control')).toBe('no-store');
@@ -476,30 +852,96 @@ describe('RFC 7592 /register/:client_id', () => {
 // two methods, a repeated parameter) → 400 invalid_request; a token that does not verify → 401 invalid_token;
 // a token without the scope → 403 insufficient_scope. §3: the challenge comes with each of them.
 describe('/userinfo', () => {
-  const rows: { name: string; method: 'GET' | 'POST'; authorization?: string; body?: Params; status: number; error?: string; challengeError?: string }[] = [
+  const rows: {
+    name: string;
+    method: 'GET' | 'POST';
+    authorization?: string;
+    body?: Params;
+    status: number;
+    error?: string;
+    challengeError?: string;
+  }[] = [
     { name: 'no token', method: 'GET', status: 401, challengeError: undefined },
     { name: 'no token (POST)', method: 'POST', body: {}, status: 401, challengeError: undefined },
-    { name: 'empty access_token in the body', method: 'POST', body: { access_token: '' }, status: 401, challengeError: undefined },
-    { name: 'Bearer without a token', method: 'GET', authorization: 'Bearer', status: 400, error: 'invalid_request', challengeError: 'invalid_request' },
-    { name: 'Bearer with two words', method: 'GET', authorization: 'Bearer a b', status: 400, error: 'invalid_request', challengeError: 'invalid_request' },
-    { name: 'header and body', method: 'POST', authorization: 'AT', body: { access_token: 'AT' }, status: 400, error: 'invalid_request', challengeError: 'invalid_request' },
-    { name: 'access_token duplicated', method: 'POST', body: { access_token: ['AT', 'AT'] }, status: 400, error: 'invalid_request', challengeError: 'invalid_request' },
-    { name: 'token not ours', method: 'GET', authorization: 'Bearer abc.def.ghi', status: 401, error: 'invalid_token', challengeError: 'invalid_token' },
-    { name: 'token without openid', method: 'GET', authorization: 'CC', status: 403, error: 'insufficient_scope', challengeError: 'insufficient_scope' },
+    {
+      name: 'empty access_token in the body',
+      method: 'POST',
+      body: { access_token: '' },
+      status: 401,
+      challengeError: undefined,
+    },
+    {
+      name: 'Bearer without a token',
+      method: 'GET',
+      authorization: 'Bearer',
+      status: 400,
+      error: 'invalid_request',
+      challengeError: 'invalid_request',
+    },
+    {
+      name: 'Bearer with two words',
+      method: 'GET',
+      authorization: 'Bearer a b',
+      status: 400,
+      error: 'invalid_request',
+      challengeError: 'invalid_request',
+    },
+    {
+      name: 'header and body',
+      method: 'POST',
+      authorization: 'AT',
+      body: { access_token: 'AT' },
+      status: 400,
+      error: 'invalid_request',
+      challengeError: 'invalid_request',
+    },
+    {
+      name: 'access_token duplicated',
+      method: 'POST',
+      body: { access_token: ['AT', 'AT'] },
+      status: 400,
+      error: 'invalid_request',
+      challengeError: 'invalid_request',
+    },
+    {
+      name: 'token not ours',
+      method: 'GET',
+      authorization: 'Bearer abc.def.ghi',
+      status: 401,
+      error: 'invalid_token',
+      challengeError: 'invalid_token',
+    },
+    {
+      name: 'token without openid',
+      method: 'GET',
+      authorization: 'CC',
+      status: 403,
+      error: 'insufficient_scope',
+      challengeError: 'insufficient_scope',
+    },
     { name: 'control', method: 'GET', authorization: 'AT', status: 200 },
   ];
   it.each(rows)('$name → $status $error', async (row) => {
     // No resource: a token bound to a resource server is not for /userinfo.
     const t = await freshTokens([]);
-    const cc = await postForm(url('/token'), { grant_type: 'client_credentials', scope: 'mcp:read' }, { authorization: basic(RS.id, RS.secret) });
+    const cc = await postForm(
+      url('/token'),
+      { grant_type: 'client_credentials', scope: 'mcp:read' },
+      { authorization: basic(RS.id, RS.secret) },
+    );
     const real: Record<string, string> = { AT: t.access_token, CC: cc.json.access_token as string };
-    const authorization = row.authorization && real[row.authorization] ? `Bearer ${real[row.authorization]}` : row.authorization;
+    const authorization =
+      row.authorization && real[row.authorization] ? `Bearer ${real[row.authorization]}` : row.authorization;
     const init: RequestInit = { method: row.method, headers: authorization ? { authorization } : {} };
     if (row.body) {
       const body = new URLSearchParams();
-      for (const [k, v] of Object.entries(row.body)) for (const one of Array.isArray(v) ? v : [v]) body.append(k, real[one] ?? one);
+      for (const [k, v] of Object.entries(row.body))
+        for (const one of Array.isArray(v) ? v : [v]) body.append(k, real[one] ?? one);
       init.body = body.toString();
-      init.headers = { ...(init.headers as Record<string, string>), 'content-type': 'application/x-www-form-urlencoded' };
+      init.headers = {
+        ...(init.headers as Record<string, string>),
+        'content-type': 'application/x-www-form-urlencoded',
+      };
     }
     const res = await fetch(url('/userinfo'), init);
     const json = (await res.json()) as Record<string, unknown>;

@@ -124,14 +124,26 @@ function helpers(server: () => TestServer) {
 
   const redeem = (clientId: string, code: string, v: string, extra: Record<string, string | undefined> = {}) => {
     const params: Record<string, string> = {};
-    for (const [k, value] of Object.entries({ grant_type: 'authorization_code', client_id: clientId, code, code_verifier: v, redirect_uri: REDIRECT, ...extra })) {
+    for (const [k, value] of Object.entries({
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code,
+      code_verifier: v,
+      redirect_uri: REDIRECT,
+      ...extra,
+    })) {
       if (value !== undefined) params[k] = value;
     }
     return postForm(url('/token'), params);
   };
 
   const refresh = (clientId: string, refreshToken: string, extra: Record<string, string> = {}) =>
-    postForm(url('/token'), { grant_type: 'refresh_token', client_id: clientId, refresh_token: refreshToken, ...extra });
+    postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: refreshToken,
+      ...extra,
+    });
 
   return { url, registerPublic, authorizeUrl, getCode, redeem, refresh };
 }
@@ -200,8 +212,12 @@ for (const store of stores) {
         expect(replay.status).toBe(400);
         expect(replay.json.error).toBe('invalid_grant');
         expect((await h.refresh(clientId, first.json.refresh_token as string)).json.error).toBe('invalid_grant');
-        expect(await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(first.json.access_token as string))).toBe(true);
-        const warned = ctx.logs().find((l) => l.msg === 'authorization code replayed; grant revoked' && l.clientId === clientId);
+        expect(
+          await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(first.json.access_token as string)),
+        ).toBe(true);
+        const warned = ctx
+          .logs()
+          .find((l) => l.msg === 'authorization code replayed; grant revoked' && l.clientId === clientId);
         expect(warned).toBeDefined();
       });
 
@@ -217,10 +233,14 @@ for (const store of stores) {
         for (const r of results.filter((x) => x.status !== 200)) expect(r.json.error).toBe('invalid_grant');
         if (won[0]) {
           expect((await h.refresh(clientId, won[0].json.refresh_token as string)).json.error).toBe('invalid_grant');
-          expect(await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(won[0].json.access_token as string))).toBe(true);
+          expect(
+            await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(won[0].json.access_token as string)),
+          ).toBe(true);
         }
         // Exactly one consume won: the other five were each seen as a replay.
-        const replays = ctx.logs().filter((l) => l.msg === 'authorization code replayed; grant revoked' && l.clientId === clientId);
+        const replays = ctx
+          .logs()
+          .filter((l) => l.msg === 'authorization code replayed; grant revoked' && l.clientId === clientId);
         expect(replays).toHaveLength(5);
       });
     });
@@ -244,7 +264,9 @@ for (const store of stores) {
         expect(a.callback.origin + a.callback.pathname).toBe(REDIRECT);
         expect((await h.redeem(clientId, a.code, a.verifier, { redirect_uri: undefined })).status).toBe(200);
         const b = await h.getCode(clientId, { redirectUri: undefined, browser: a.browser });
-        expect((await h.redeem(clientId, b.code, b.verifier, { redirect_uri: OTHER_REDIRECT })).json.error).toBe('invalid_grant');
+        expect((await h.redeem(clientId, b.code, b.verifier, { redirect_uri: OTHER_REDIRECT })).json.error).toBe(
+          'invalid_grant',
+        );
         expect((await h.redeem(clientId, b.code, b.verifier, { redirect_uri: REDIRECT })).status).toBe(200);
       });
     });
@@ -269,13 +291,19 @@ for (const store of stores) {
         expect(retry.json.refresh_token).toBe(rotated.refresh_token);
         expect(retry.json.access_token).toBe(rotated.access_token);
         const grantId = (await ctx.server.gatehouse.deps.storage.getRefreshToken(hashToken(old)))!.grant.id;
-        const warned = ctx.logs().filter((l) => l.msg === 'refresh token replayed inside the grace window; same pair returned' && l.clientId === clientId);
+        const warned = ctx
+          .logs()
+          .filter(
+            (l) =>
+              l.msg === 'refresh token replayed inside the grace window; same pair returned' && l.clientId === clientId,
+          );
         expect(warned).toHaveLength(1);
         expect(warned[0]!.grantId).toBe(grantId);
         expect(warned[0]!.level).toBe(40);
         // No token value in any log line.
         const all = ctx.lines.join('\n');
-        for (const secret of [old, rotated.refresh_token as string, rotated.access_token as string]) expect(all).not.toContain(secret);
+        for (const secret of [old, rotated.refresh_token as string, rotated.access_token as string])
+          expect(all).not.toContain(secret);
         // The family is alive.
         expect((await h.refresh(clientId, rotated.refresh_token as string)).status).toBe(200);
       });
@@ -288,19 +316,26 @@ for (const store of stores) {
         const reuse = await h.refresh(clientId, old);
         expect(reuse.json.error).toBe('invalid_grant');
         expect((await h.refresh(clientId, rotated.refresh_token as string)).json.error).toBe('invalid_grant');
-        expect(await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(rotated.access_token as string))).toBe(true);
+        expect(await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(rotated.access_token as string))).toBe(
+          true,
+        );
       });
 
       it('a retry inside the window with other parameters is reuse: invalid_grant, family revoked', async (t) => {
         if (!(await available)) return t.skip();
-        for (const extra of [{ scope: 'mcp:read' }, { resource: 'https://mcp.example.com/mcp' }] as Record<string, string>[]) {
+        for (const extra of [{ scope: 'mcp:read' }, { resource: 'https://mcp.example.com/mcp' }] as Record<
+          string,
+          string
+        >[]) {
           const { clientId, old, rotated } = await tokens();
           const retry = await h.refresh(clientId, old, extra);
           expect(retry.status).toBe(400);
           expect(retry.json.error).toBe('invalid_grant');
           expect(retry.json.refresh_token).toBeUndefined();
           expect((await h.refresh(clientId, rotated.refresh_token as string)).json.error).toBe('invalid_grant');
-          expect(await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(rotated.access_token as string))).toBe(true);
+          expect(
+            await ctx.server.gatehouse.deps.storage.isAccessTokenRevoked(jti(rotated.access_token as string)),
+          ).toBe(true);
         }
       });
 
@@ -328,7 +363,8 @@ for (const store of stores) {
         const ok = mixed.filter((r) => r.status === 200);
         expect(ok.length).toBeLessThanOrEqual(1);
         for (const r of mixed.filter((x) => x.status !== 200)) expect(r.json.error).toBe('invalid_grant');
-        if (ok[0]) expect((await h.refresh(clientId, ok[0].json.refresh_token as string)).json.error).toBe('invalid_grant');
+        if (ok[0])
+          expect((await h.refresh(clientId, ok[0].json.refresh_token as string)).json.error).toBe('invalid_grant');
       });
     });
   });
@@ -360,7 +396,14 @@ describe('authorization endpoint: loopback ports, state, and access tokens issue
     const clientId = await h.registerPublic([registered]);
     const v = verifier();
     const res = await get(
-      h.authorizeUrl({ client_id: clientId, redirect_uri: requested, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', state: 'st' }),
+      h.authorizeUrl({
+        client_id: clientId,
+        redirect_uri: requested,
+        response_type: 'code',
+        code_challenge: challenge(v),
+        code_challenge_method: 'S256',
+        state: 'st',
+      }),
     );
     expect(res.status).toBe(400);
     expect(res.headers.get('location')).toBeNull();
@@ -377,7 +420,9 @@ describe('authorization endpoint: loopback ports, state, and access tokens issue
       { response_type: 'code', code_challenge_method: 'plain', code_challenge: v },
       { response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256' },
     ]) {
-      const res = await get(h.authorizeUrl({ client_id: clientId, redirect_uri: REDIRECT, state: longState, ...params }));
+      const res = await get(
+        h.authorizeUrl({ client_id: clientId, redirect_uri: REDIRECT, state: longState, ...params }),
+      );
       const location = res.headers.get('location');
       if (location) {
         const to = new URL(location);
@@ -405,7 +450,8 @@ describe('authorization endpoint: loopback ports, state, and access tokens issue
         ctx.clock.advance(-offsetMs);
       }
     };
-    const introspect = async (token: string) => (await postForm(h.url('/introspect'), { token }, { authorization: auth })).json;
+    const introspect = async (token: string) =>
+      (await postForm(h.url('/introspect'), { token }, { authorization: auth })).json;
     const future = await mintAt(30 * 60_000);
     expect(await introspect(future)).toEqual({ active: false });
     const slightlyAhead = await mintAt(5_000);

@@ -158,7 +158,9 @@ describe('connection limits (config http)', () => {
   });
 
   it('refuses a headersTimeoutMs above requestTimeoutMs at start', async () => {
-    await expect(start({ http: { requestTimeoutMs: 1000, headersTimeoutMs: 2000 } })).rejects.toThrow(/headersTimeoutMs/);
+    await expect(start({ http: { requestTimeoutMs: 1000, headersTimeoutMs: 2000 } })).rejects.toThrow(
+      /headersTimeoutMs/,
+    );
   });
 });
 
@@ -179,7 +181,12 @@ const REDIRECT = 'http://127.0.0.1/callback';
 
 /** The stores a NUL byte is driven against: memory keeps it, PostgreSQL (and PGlite) cannot store it. */
 const nulStores = [
-  { name: 'memory', config: () => ({ storage: 'memory' }), available: async () => true, cleanup: async () => undefined },
+  {
+    name: 'memory',
+    config: () => ({ storage: 'memory' }),
+    available: async () => true,
+    cleanup: async () => undefined,
+  },
   {
     name: 'postgres',
     config: (isolation: string) => ({ storage: PG_URL, postgres: { schema: isolation } }),
@@ -212,7 +219,10 @@ for (const store of nulStores) {
       available = await store.available();
       if (!available) return;
       server = await startServer(store.config(isolation), { logger });
-      const reg = await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+      const reg = await postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+      });
       expect(reg.status).toBe(201);
       clientId = reg.json.client_id as string;
       const browser = new FormBrowser();
@@ -241,18 +251,28 @@ for (const store of nulStores) {
       {
         name: 'authorize query',
         page: true,
-        send: (issuer) => fetch(`${issuer}/authorize?client_id=a%00b&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT)}`),
+        send: (issuer) =>
+          fetch(`${issuer}/authorize?client_id=a%00b&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT)}`),
       },
       {
         name: 'token form',
         page: false,
-        send: (issuer) => fetch(`${issuer}/token`, { method: 'POST', headers: form, body: 'grant_type=authorization_code&code=x&code_verifier=y&client_id=a%00b' }),
+        send: (issuer) =>
+          fetch(`${issuer}/token`, {
+            method: 'POST',
+            headers: form,
+            body: 'grant_type=authorization_code&code=x&code_verifier=y&client_id=a%00b',
+          }),
       },
       {
         name: 'Basic header',
         page: false,
         send: (issuer) =>
-          fetch(`${issuer}/token`, { method: 'POST', headers: { ...form, authorization: basic('a\u0000b', 'secret') }, body: 'grant_type=client_credentials' }),
+          fetch(`${issuer}/token`, {
+            method: 'POST',
+            headers: { ...form, authorization: basic('a\u0000b', 'secret') },
+            body: 'grant_type=client_credentials',
+          }),
       },
       {
         name: 'revoke form',
@@ -266,13 +286,18 @@ for (const store of nulStores) {
           fetch(`${issuer}/register`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', client_name: 'a\u0000b' }),
+            body: JSON.stringify({
+              redirect_uris: [REDIRECT],
+              token_endpoint_auth_method: 'none',
+              client_name: 'a\u0000b',
+            }),
           }),
       },
       {
         name: 'RFC 7592 path',
         page: false,
-        send: (issuer) => fetch(`${issuer}/register/a%00b`, { headers: { authorization: 'Bearer some-registration-token' } }),
+        send: (issuer) =>
+          fetch(`${issuer}/register/a%00b`, { headers: { authorization: 'Bearer some-registration-token' } }),
       },
       {
         name: 'login form',
@@ -312,7 +337,11 @@ for (const store of nulStores) {
 
     it('a literal "%00" (sent as %2500) is an ordinary value, not refused', async (ctx) => {
       if (!available) return ctx.skip();
-      const res = await fetch(`${server!.issuer}/revoke`, { method: 'POST', headers: form, body: `token=x%2500y&client_id=${clientId}` });
+      const res = await fetch(`${server!.issuer}/revoke`, {
+        method: 'POST',
+        headers: form,
+        body: `token=x%2500y&client_id=${clientId}`,
+      });
       expect(res.status).toBe(200);
     });
   });
@@ -341,14 +370,22 @@ describe('framework errors are OAuth errors', () => {
     const { lines, logger } = logSink();
     const server = await start({}, { logger });
     await checkJson(await fetch(`${server.origin}/%zzsecret-looking-path`), 400, 'secret-looking-path');
-    await checkJson(await fetch(`${server.origin}/register/%zzsecret`, { headers: { authorization: 'Bearer x' } }), 400, 'zzsecret');
+    await checkJson(
+      await fetch(`${server.origin}/register/%zzsecret`, { headers: { authorization: 'Bearer x' } }),
+      400,
+      'zzsecret',
+    );
     expect(lines.filter((l) => (JSON.parse(l) as { level: number }).level >= 50)).toEqual([]);
   });
 
   it('an over-long path parameter answers 414 invalid_request JSON, without the URL', async () => {
     const server = await start();
     const long = 'L'.repeat(300);
-    await checkJson(await fetch(`${server.origin}/register/${long}`, { headers: { authorization: 'Bearer x' } }), 414, long.slice(0, 50));
+    await checkJson(
+      await fetch(`${server.origin}/register/${long}`, { headers: { authorization: 'Bearer x' } }),
+      414,
+      long.slice(0, 50),
+    );
   });
 
   it('on the browser pages (interaction) the same errors are the error page', async () => {
@@ -364,11 +401,15 @@ describe('registration rate limit and client cap', () => {
   const metadata = { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' };
   const from = (address: string) => ({ 'x-forwarded-for': address });
   /** A clock in the middle of the current window, so a test never straddles a window boundary. */
-  const midWindowClock = () => new ManualClock(Math.floor(Date.now() / (WINDOW * 1000)) * WINDOW * 1000 + (WINDOW * 1000) / 2);
+  const midWindowClock = () =>
+    new ManualClock(Math.floor(Date.now() / (WINDOW * 1000)) * WINDOW * 1000 + (WINDOW * 1000) / 2);
 
   it('N registrations per address, then 429 with Retry-After until the window ends; IPv6 counts per /64', async () => {
     const clock = midWindowClock();
-    const server = await start({ trustProxy: true, registration: { rateLimit: { perIp: 3, windowSeconds: WINDOW } } }, { clock });
+    const server = await start(
+      { trustProxy: true, registration: { rateLimit: { perIp: 3, windowSeconds: WINDOW } } },
+      { clock },
+    );
     const register = (address: string) => postJson(`${server.issuer}/register`, metadata, from(address));
     for (let i = 0; i < 3; i++) expect((await register('203.0.113.7')).status).toBe(201);
     const refused = await register('203.0.113.7');
@@ -388,9 +429,13 @@ describe('registration rate limit and client cap', () => {
 
   it('is not applied when registration requires an initial access token', async () => {
     const token = 'an-initial-access-token-of-enough-length';
-    const server = await start({ registration: { initialAccessToken: token, rateLimit: { perIp: 1, windowSeconds: WINDOW } } });
+    const server = await start({
+      registration: { initialAccessToken: token, rateLimit: { perIp: 1, windowSeconds: WINDOW } },
+    });
     for (let i = 0; i < 3; i++) {
-      expect((await postJson(`${server.issuer}/register`, metadata, { authorization: `Bearer ${token}` })).status).toBe(201);
+      expect((await postJson(`${server.issuer}/register`, metadata, { authorization: `Bearer ${token}` })).status).toBe(
+        201,
+      );
     }
   });
 
@@ -401,7 +446,10 @@ describe('registration rate limit and client cap', () => {
     expect((await postJson(`${server.issuer}/register`, metadata)).status).toBe(201);
     const full = await postJson(`${server.issuer}/register`, metadata);
     expect(full.status).toBe(503);
-    expect(full.json).toEqual({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/cannot register more clients/) });
+    expect(full.json).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: expect.stringMatching(/cannot register more clients/),
+    });
     expect(full.headers.get('cache-control')).toBe('no-store');
     const del = await fetch(first.json.registration_client_uri as string, {
       method: 'DELETE',
@@ -413,18 +461,26 @@ describe('registration rate limit and client cap', () => {
 
   const shared = [
     { kind: 'postgres', config: (isolation: string) => ({ storage: PG_URL, postgres: { schema: isolation } }) },
-    { kind: 'redis', config: (isolation: string) => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }) },
+    {
+      kind: 'redis',
+      config: (isolation: string) => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }),
+    },
   ] as const;
   for (const store of shared) {
     it(`counters and the cap are shared by two instances on one ${store.kind} store`, async (ctx) => {
       if (!(await requireService(store.kind))) return ctx.skip();
       const isolation = `gh_reg_${randomBytes(4).toString('hex')}`;
       const clock = midWindowClock();
-      const config = { ...store.config(isolation), trustProxy: true, registration: { rateLimit: { perIp: 3, windowSeconds: WINDOW }, maxClients: 5 } };
+      const config = {
+        ...store.config(isolation),
+        trustProxy: true,
+        registration: { rateLimit: { perIp: 3, windowSeconds: WINDOW }, maxClients: 5 },
+      };
       try {
         const a = await start(config, { clock });
         const b = await start(config, { clock });
-        const register = (server: TestServer, address: string) => postJson(`${server.issuer}/register`, metadata, from(address));
+        const register = (server: TestServer, address: string) =>
+          postJson(`${server.issuer}/register`, metadata, from(address));
         expect((await register(a, '198.51.100.1')).status).toBe(201);
         expect((await register(b, '198.51.100.1')).status).toBe(201);
         expect((await register(a, '198.51.100.1')).status).toBe(201);

@@ -71,8 +71,10 @@ class Jar {
         continue;
       }
       const pageUrl = (step as { url?: string }).url ?? url;
-      if (step.html.includes('name="password"')) step = await this.submit(step.html, pageUrl, { username: ALICE.username, password: ALICE.password });
-      else if (step.html.includes('name="decision"')) step = await this.submit(step.html, pageUrl, { decision: 'approve' });
+      if (step.html.includes('name="password"'))
+        step = await this.submit(step.html, pageUrl, { username: ALICE.username, password: ALICE.password });
+      else if (step.html.includes('name="decision"'))
+        step = await this.submit(step.html, pageUrl, { decision: 'approve' });
       else throw new Error(`unexpected page (${step.status}): ${step.html.slice(0, 300)}`);
     }
     throw new Error('authorization did not redirect back to the client');
@@ -87,7 +89,11 @@ const stores: { kind: string; service?: 'postgres' | 'redis'; config: () => Part
     service: 'postgres',
     config: () => ({ storage: 'postgres://postgres@127.0.0.1:5432/test', postgres: { schema: isolation } }),
   },
-  { kind: 'redis', service: 'redis', config: () => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }) },
+  {
+    kind: 'redis',
+    service: 'redis',
+    config: () => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }),
+  },
 ];
 
 for (const store of stores) {
@@ -100,7 +106,16 @@ for (const store of stores) {
 
     const authorizeUrl = (codeChallenge: string, extra: Record<string, string> = {}) => {
       const u = new URL(`${server.issuer}/authorize`);
-      u.search = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: codeChallenge, code_challenge_method: 'S256', scope: 'openid mcp:read', state: 's', ...extra }).toString();
+      u.search = new URLSearchParams({
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        code_challenge: codeChallenge,
+        code_challenge_method: 'S256',
+        scope: 'openid mcp:read',
+        state: 's',
+        ...extra,
+      }).toString();
       return u.href;
     };
 
@@ -113,7 +128,13 @@ for (const store of stores) {
     };
 
     const redeem = (code: string, codeVerifier: string) =>
-      postForm(`${server.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code, code_verifier: codeVerifier, redirect_uri: REDIRECT });
+      postForm(`${server.issuer}/token`, {
+        grant_type: 'authorization_code',
+        client_id: clientId,
+        code,
+        code_verifier: codeVerifier,
+        redirect_uri: REDIRECT,
+      });
 
     /** The response is the "expired or opened in another browser" page: no form, no user, no redirect. */
     const expectRefused = (res: { status: number; location?: string; html: string }) => {
@@ -127,7 +148,13 @@ for (const store of stores) {
     beforeAll(async () => {
       if (!(await available)) return;
       server = await startServer({ scopes: ['mcp:read'], ...store.config() });
-      clientId = (await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] })).json.client_id;
+      clientId = (
+        await postJson(`${server.issuer}/register`, {
+          redirect_uris: [REDIRECT],
+          token_endpoint_auth_method: 'none',
+          grant_types: ['authorization_code', 'refresh_token'],
+        })
+      ).json.client_id;
       victim = new Jar();
       const v = verifier();
       const cb = await victim.authorize(authorizeUrl(challenge(v)), server.origin);
@@ -175,7 +202,7 @@ for (const store of stores) {
       return { attacker, attackerVerifier, interactionUrl, opened, before, after, codes };
     }
 
-    it('a victim who is not signed in cannot be made to sign in to the attacker\'s request', async ({ skip }) => {
+    it("a victim who is not signed in cannot be made to sign in to the attacker's request", async ({ skip }) => {
       if (!(await available)) skip();
       const fresh = new Jar();
       const before = victim.locations.length;
@@ -189,7 +216,9 @@ for (const store of stores) {
       expect(victim.locations.length).toBe(before);
     });
 
-    it('a signed-in victim who already approved the client gets no code for the attacker\'s request', async ({ skip }) => {
+    it("a signed-in victim who already approved the client gets no code for the attacker's request", async ({
+      skip,
+    }) => {
       if (!(await available)) skip();
       const mark = victim.locations.length;
       const { opened, after, codes } = await attack(victim);
@@ -199,7 +228,9 @@ for (const store of stores) {
       expect(codes).toEqual([]);
     });
 
-    it('prompt=login: a signed-in victim is not asked to sign in, and the polling attacker gets nothing', async ({ skip }) => {
+    it('prompt=login: a signed-in victim is not asked to sign in, and the polling attacker gets nothing', async ({
+      skip,
+    }) => {
       if (!(await available)) skip();
       const { opened, after, codes } = await attack(victim, { prompt: 'login' });
       expectRefused(opened);
@@ -217,9 +248,13 @@ for (const store of stores) {
       return csrfToken(key, unsignValue(jar.cookies.get(CSRF_COOKIE), key)!, id);
     };
 
-    it('the login and consent POSTs of another browser\'s interaction are refused, even with a valid CSRF token', async ({ skip }) => {
+    it("the login and consent POSTs of another browser's interaction are refused, even with a valid CSRF token", async ({
+      skip,
+    }) => {
       if (!(await available)) skip();
-      const unapproved = (await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })).json.client_id;
+      const unapproved = (
+        await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
+      ).json.client_id;
       const owner = new Jar();
       const u = new URL(authorizeUrl(challenge(verifier())));
       u.searchParams.set('client_id', unapproved);
@@ -231,22 +266,31 @@ for (const store of stores) {
       });
       // The victim's browser (its own nonce, its own session of the same user).
       const sessionBefore = victim.cookies.get(SESSION_COOKIE);
-      const login = await victim.request(`${interactionUrl}/login`, form({ username: ALICE.username, password: ALICE.password }));
+      const login = await victim.request(
+        `${interactionUrl}/login`,
+        form({ username: ALICE.username, password: ALICE.password }),
+      );
       expectRefused(login);
       expect(victim.cookies.get(SESSION_COOKIE)).toBe(sessionBefore);
       // The owner signs in; the victim's browser, signed in as that same user, still cannot approve for it.
       const page = await owner.request(interactionUrl);
-      expect((await owner.submit(page.html, interactionUrl, { username: ALICE.username, password: ALICE.password })).status).toBe(303);
+      expect(
+        (await owner.submit(page.html, interactionUrl, { username: ALICE.username, password: ALICE.password })).status,
+      ).toBe(303);
       const consent = await victim.request(`${interactionUrl}/consent`, form({ decision: 'approve' }));
       expectRefused(consent);
       // The owner's consent page is still there.
       expect((await owner.request(interactionUrl)).html).toContain('name="decision"');
     });
 
-    it('after sign-in, the interaction URL without this browser\'s session issues no code and names no one', async ({ skip }) => {
+    it("after sign-in, the interaction URL without this browser's session issues no code and names no one", async ({
+      skip,
+    }) => {
       if (!(await available)) skip();
       // A second client the user has not approved: after sign-in the browser sees the consent page.
-      const unapproved = (await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })).json.client_id;
+      const unapproved = (
+        await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
+      ).json.client_id;
       for (const approved of [true, false]) {
         const owner = new Jar();
         const v = verifier();
@@ -255,7 +299,10 @@ for (const store of stores) {
         const start = await owner.request(u.href);
         const interactionUrl = start.location!;
         const page = await owner.request(interactionUrl);
-        const login = await owner.submit(page.html, interactionUrl, { username: ALICE.username, password: ALICE.password });
+        const login = await owner.submit(page.html, interactionUrl, {
+          username: ALICE.username,
+          password: ALICE.password,
+        });
         expect(login.status).toBe(303);
         // No cookies at all: the "expired or another browser" page.
         expectRefused(await new Jar().request(interactionUrl));

@@ -14,7 +14,11 @@ afterAll(() => server.close());
 
 describe('issuer with a path', () => {
   it('serves metadata at the RFC 8414 path-inserted and the OIDC forms, with the exact issuer', async () => {
-    for (const path of ['/.well-known/oauth-authorization-server/t', '/.well-known/openid-configuration/t', '/t/.well-known/openid-configuration']) {
+    for (const path of [
+      '/.well-known/oauth-authorization-server/t',
+      '/.well-known/openid-configuration/t',
+      '/t/.well-known/openid-configuration',
+    ]) {
       const res = await fetch(server.origin + path);
       expect(res.status, path).toBe(200);
       const meta = await res.json();
@@ -27,11 +31,21 @@ describe('issuer with a path', () => {
 
   it('runs the code flow under the path, with both discovery algorithms', async () => {
     const issuer = new URL(server.issuer);
-    const oidc = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure }));
-    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+    const oidc = await oauth.processDiscoveryResponse(
+      issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure }),
+    );
+    const as = await oauth.processDiscoveryResponse(
+      issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }),
+    );
     expect(oidc.issuer).toBe(as.issuer);
     const client = (await oauth.processDynamicClientRegistrationResponse(
-      await oauth.dynamicClientRegistrationRequest(as, { redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' }, insecure),
+      await oauth.dynamicClientRegistrationRequest(
+        as,
+        { redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' },
+        insecure,
+      ),
     )) as oauth.Client;
     const verifier = oauth.generateRandomCodeVerifier();
     const url = new URL(as.authorization_endpoint!);
@@ -46,8 +60,19 @@ describe('issuer with a path', () => {
     }).toString();
     const callback = await new FormBrowser().authorize(url.href, server.origin, ALICE);
     const params = oauth.validateAuthResponse(as, client, callback);
-    const res = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, 'http://127.0.0.1/cb', verifier, insecure);
-    const tokens = await oauth.processAuthorizationCodeResponse(as, client, res, { expectedNonce: 'n-0S6_WzA2Mj', requireIdToken: true });
+    const res = await oauth.authorizationCodeGrantRequest(
+      as,
+      client,
+      oauth.None(),
+      params,
+      'http://127.0.0.1/cb',
+      verifier,
+      insecure,
+    );
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, res, {
+      expectedNonce: 'n-0S6_WzA2Mj',
+      requireIdToken: true,
+    });
     expect(oauth.getValidatedIdTokenClaims(tokens)!.iss).toBe(`${server.origin}/t`);
   });
 });

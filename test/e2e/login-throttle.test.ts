@@ -19,7 +19,9 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function start(limits: ConfigInput['loginRateLimit']): Promise<{ server: TestServer; clock: ManualClock; login: () => Promise<LoginForm> }> {
+async function start(
+  limits: ConfigInput['loginRateLimit'],
+): Promise<{ server: TestServer; clock: ManualClock; login: () => Promise<LoginForm> }> {
   const clock = new ManualClock(Date.now());
   const server = await startServer({ loginRateLimit: { windowSeconds: WINDOW_SECONDS, ...limits } }, { clock });
   servers.push(server);
@@ -153,12 +155,24 @@ describe('login throttle', () => {
 
   it('behind a trusted proxy, addresses come from X-Forwarded-For', async () => {
     const clock = new ManualClock(Date.now());
-    const server = await startServer({ trustProxy: true, loginRateLimit: { maxFailuresPerUsername: 100, maxFailuresPerIp: 2 } }, { clock });
+    const server = await startServer(
+      { trustProxy: true, loginRateLimit: { maxFailuresPerUsername: 100, maxFailuresPerIp: 2 } },
+      { clock },
+    );
     servers.push(server);
-    const reg = await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+    const reg = await postJson(`${server.issuer}/register`, {
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: 'none',
+    });
     const browser = new FormBrowser();
     const url = new URL(`${server.issuer}/authorize`);
-    url.search = new URLSearchParams({ client_id: reg.json.client_id, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(verifier()), code_challenge_method: 'S256' }).toString();
+    url.search = new URLSearchParams({
+      client_id: reg.json.client_id,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(verifier()),
+      code_challenge_method: 'S256',
+    }).toString();
     const step = await browser.follow(url.href, server.origin);
     const { action, fields } = FormBrowser.form(await step.res.text(), step.url);
     const post = (from: string, password: string) =>

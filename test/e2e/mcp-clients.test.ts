@@ -38,7 +38,12 @@ async function register(metadata: Record<string, unknown>, origin?: string) {
 }
 
 /** authorize (pages) -> code -> token, with the redirect URI the client uses at run time. */
-async function flow(clientId: string, redirectUri: string, extra: Record<string, string | string[]> = {}, origin?: string) {
+async function flow(
+  clientId: string,
+  redirectUri: string,
+  extra: Record<string, string | string[]> = {},
+  origin?: string,
+) {
   const { callback, verifier: v } = await authorizeThroughPages(server, clientId, redirectUri, ALICE, extra);
   expect(callback.href.startsWith(redirectUri.split('?')[0]!)).toBe(true);
   expect(callback.searchParams.get('iss')).toBe(server.issuer);
@@ -88,14 +93,21 @@ describe('real MCP client fixtures', () => {
         token_endpoint_auth_method: 'none',
       }),
     });
-    const t = await flow(clientId, 'http://localhost:61234/callback', { resource: MCP, scope: 'mcp:read offline_access' });
+    const t = await flow(clientId, 'http://localhost:61234/callback', {
+      resource: MCP,
+      scope: 'mcp:read offline_access',
+    });
     expect(t.scope).toBe('mcp:read offline_access');
     expect(t.refresh_token).toBeTruthy();
     expect((await mcpVerifier().verify(t.access_token as string)).clientId).toBe(clientId);
     // The refresh token rotates: each use returns a new one, which works in turn and keeps the resource.
     let refresh = t.refresh_token as string;
     for (let i = 0; i < 2; i++) {
-      const r = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: refresh });
+      const r = await postForm(`${server.issuer}/token`, {
+        grant_type: 'refresh_token',
+        client_id: clientId,
+        refresh_token: refresh,
+      });
       expect(r.status).toBe(200);
       expect(r.json.refresh_token).toBeTruthy();
       expect(r.json.refresh_token).not.toBe(refresh);
@@ -109,10 +121,19 @@ describe('real MCP client fixtures', () => {
     const clientId = `${cimd.origin}/oauth/claude-client.json`;
     const v = verifier();
     const u = new URL(`${server.issuer}/authorize`);
-    u.search = new URLSearchParams({ client_id: clientId, redirect_uri: 'http://localhost:40000/callback', response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256' }).toString();
+    u.search = new URLSearchParams({
+      client_id: clientId,
+      redirect_uri: 'http://localhost:40000/callback',
+      response_type: 'code',
+      code_challenge: challenge(v),
+      code_challenge_method: 'S256',
+    }).toString();
     const browser = new FormBrowser();
     const step = await browser.follow(u.href, server.origin);
-    const consent = await browser.submit(await step.res.text(), step.url, server.origin, { username: ALICE.username, password: ALICE.password });
+    const consent = await browser.submit(await step.res.text(), step.url, server.origin, {
+      username: ALICE.username,
+      password: ALICE.password,
+    });
     const html = await consent.res.text();
     expect(html).toContain('name="decision"');
     expect(html).toContain(new URL(cimd.origin).host);
@@ -121,7 +142,11 @@ describe('real MCP client fixtures', () => {
   });
 
   it('Cursor: a private-use scheme, an https and a loopback redirect in one registration, each usable', async () => {
-    const uris = ['cursor://anysphere.cursor-mcp/oauth/callback', 'https://www.cursor.com/agents/mcp/oauth/callback', 'http://127.0.0.1:61000/oauth/callback'];
+    const uris = [
+      'cursor://anysphere.cursor-mcp/oauth/callback',
+      'https://www.cursor.com/agents/mcp/oauth/callback',
+      'http://127.0.0.1:61000/oauth/callback',
+    ];
     const id = await register({
       client_name: 'Cursor',
       redirect_uris: uris,
@@ -159,10 +184,19 @@ describe('real MCP client fixtures', () => {
   it('resource sent with or without a trailing slash maps to the configured form', async () => {
     const id = await register({ redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' });
     expect(aud((await flow(id, 'http://127.0.0.1/cb', { resource: `${MCP}/` })).access_token)).toBe(MCP);
-    expect(aud((await flow(id, 'http://127.0.0.1/cb', { resource: 'https://api.example.com' })).access_token)).toBe('https://api.example.com/');
+    expect(aud((await flow(id, 'http://127.0.0.1/cb', { resource: 'https://api.example.com' })).access_token)).toBe(
+      'https://api.example.com/',
+    );
     // A resource the server does not serve is invalid_target.
     const u = new URL(`${server.issuer}/authorize`);
-    u.search = new URLSearchParams({ client_id: id, redirect_uri: 'http://127.0.0.1/cb', response_type: 'code', code_challenge: challenge(verifier()), code_challenge_method: 'S256', resource: 'https://elsewhere.example.com/mcp' }).toString();
+    u.search = new URLSearchParams({
+      client_id: id,
+      redirect_uri: 'http://127.0.0.1/cb',
+      response_type: 'code',
+      code_challenge: challenge(verifier()),
+      code_challenge_method: 'S256',
+      resource: 'https://elsewhere.example.com/mcp',
+    }).toString();
     const res = await fetch(u, { redirect: 'manual' });
     expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_target');
   });

@@ -62,7 +62,11 @@ function claims(jwt: string) {
 
 describe('MCP SDK client against the example server', () => {
   it('discovers, registers (DCR), authorizes, calls whoami, refreshes, and challenges for more scope', async () => {
-    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    const provider = new TestOAuthProvider({
+      redirectUrl: 'http://127.0.0.1/callback',
+      asOrigin: gatehouse.origin,
+      user: ALICE,
+    });
     const client = await connect(provider);
     // The authorization request carried PKCE S256 and the MCP server's resource.
     const authUrl = provider.lastAuthorizationUrl!;
@@ -90,8 +94,17 @@ describe('MCP SDK client against the example server', () => {
     // Step-up: write_note needs mcp:write -> 403 insufficient_scope naming what was granted plus what is missing.
     const direct = await fetch(mcp.url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${provider.tokens()!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'write_note', arguments: { text: 'x' } } }),
+      headers: {
+        authorization: `Bearer ${provider.tokens()!.access_token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'write_note', arguments: { text: 'x' } },
+      }),
     });
     expect(direct.status).toBe(403);
     const challenge = direct.headers.get('www-authenticate')!;
@@ -101,18 +114,27 @@ describe('MCP SDK client against the example server', () => {
   });
 
   it('steps up to more scope through the SDK with the stepUpFetch recipe', async () => {
-    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    const provider = new TestOAuthProvider({
+      redirectUrl: 'http://127.0.0.1/callback',
+      asOrigin: gatehouse.origin,
+      user: ALICE,
+    });
     // The first authorization asks for mcp:read only (what the 401 challenge names).
     const first = await connect(provider);
     await first.close();
     expect(provider.tokens()!.scope).toBe('mcp:read');
     const grantRefresh = provider.tokens()!.refresh_token!;
 
-    const transport = new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider, fetch: stepUpFetch(provider) });
+    const transport = new StreamableHTTPClientTransport(new URL(mcp.url), {
+      authProvider: provider,
+      fetch: stepUpFetch(provider),
+    });
     const client = new Client({ name: 'test', version: '1.0.0' });
     await client.connect(transport);
     // 403 -> the SDK starts a new authorization for the challenge's scope (login and consent in the browser) -> redirect.
-    await expect(client.callTool({ name: 'write_note', arguments: { text: 'hello' } })).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(client.callTool({ name: 'write_note', arguments: { text: 'hello' } })).rejects.toBeInstanceOf(
+      UnauthorizedError,
+    );
     expect(provider.lastAuthorizationUrl!.searchParams.get('scope')).toBe('mcp:read mcp:write');
     expect(provider.lastAuthorizationUrl!.searchParams.get('resource')).toBe(mcp.resource);
     await transport.finishAuth(provider.lastCode!);
@@ -126,18 +148,28 @@ describe('MCP SDK client against the example server', () => {
     await client.close();
     // The earlier grant was not lost, and refresh tokens now carry the wider scope.
     const info = provider.clientInformation()!;
-    const stillValid = await postForm(`${gatehouse.issuer}/token`, { grant_type: 'refresh_token', client_id: info.client_id, refresh_token: grantRefresh });
+    const stillValid = await postForm(`${gatehouse.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: info.client_id,
+      refresh_token: grantRefresh,
+    });
     expect(stillValid.status).toBe(200);
     expect(await auth(provider, { serverUrl: mcp.url })).toBe('AUTHORIZED');
     expect(provider.tokens()!.scope!.split(' ').sort()).toEqual(['mcp:read', 'mcp:write']);
   });
 
   it('without the recipe, MCP SDK 1.x refreshes on 403 and dead-ends (the limitation the README documents)', async () => {
-    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    const provider = new TestOAuthProvider({
+      redirectUrl: 'http://127.0.0.1/callback',
+      asOrigin: gatehouse.origin,
+      user: ALICE,
+    });
     const client = await connect(provider);
     const before = provider.lastAuthorizationUrl;
     const refresh = provider.tokens()!.refresh_token;
-    await expect(client.callTool({ name: 'write_note', arguments: { text: 'x' } })).rejects.toThrow(/403 after trying upscoping/);
+    await expect(client.callTool({ name: 'write_note', arguments: { text: 'x' } })).rejects.toThrow(
+      /403 after trying upscoping/,
+    );
     // It refreshed (a refresh cannot add scope) instead of asking the user: no new authorization, same scope.
     expect(provider.lastAuthorizationUrl).toBe(before);
     expect(provider.tokens()!.refresh_token).not.toBe(refresh);
@@ -148,7 +180,11 @@ describe('MCP SDK client against the example server', () => {
 
 describe('refresh cannot add scope (RFC 6749 §6)', () => {
   it('answers invalid_scope naming the scope that was not granted', async () => {
-    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    const provider = new TestOAuthProvider({
+      redirectUrl: 'http://127.0.0.1/callback',
+      asOrigin: gatehouse.origin,
+      user: ALICE,
+    });
     await (await connect(provider)).close();
     const res = await postForm(`${gatehouse.issuer}/token`, {
       grant_type: 'refresh_token',
@@ -190,11 +226,19 @@ describe('MCP SDK client, other registrations', () => {
   });
 
   it('a token for another MCP server is refused by this one', async () => {
-    const provider = new TestOAuthProvider({ redirectUrl: 'http://127.0.0.1/callback', asOrigin: gatehouse.origin, user: ALICE });
+    const provider = new TestOAuthProvider({
+      redirectUrl: 'http://127.0.0.1/callback',
+      asOrigin: gatehouse.origin,
+      user: ALICE,
+    });
     await connect(provider, other.url);
     const res = await fetch(mcp.url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${provider.tokens()!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      headers: {
+        authorization: `Bearer ${provider.tokens()!.access_token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     expect(res.status).toBe(401);
@@ -217,7 +261,12 @@ describe('Client ID Metadata Document refusals', () => {
   };
 
   it('refuses a document whose client_id lies about its URL', async () => {
-    cimdDocs.set('/liar.json', { body: JSON.stringify({ client_id: `${cimdOrigin}/someone-else.json`, redirect_uris: ['http://localhost/callback'] }) });
+    cimdDocs.set('/liar.json', {
+      body: JSON.stringify({
+        client_id: `${cimdOrigin}/someone-else.json`,
+        redirect_uris: ['http://localhost/callback'],
+      }),
+    });
     const r = await authorizeWith(`${cimdOrigin}/liar.json`);
     expect(r.status).toBe(401);
     expect(r.location).toBeNull();
@@ -226,13 +275,18 @@ describe('Client ID Metadata Document refusals', () => {
 
   it('refuses a document that is too large', async () => {
     const id = `${cimdOrigin}/big.json`;
-    cimdDocs.set('/big.json', { body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'], pad: 'x'.repeat(10_000) }) });
+    cimdDocs.set('/big.json', {
+      body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'], pad: 'x'.repeat(10_000) }),
+    });
     expect((await authorizeWith(id)).html).toContain('larger than');
   });
 
   it('refuses a document that is too slow', async () => {
     const id = `${cimdOrigin}/slow.json`;
-    cimdDocs.set('/slow.json', { delayMs: 2500, body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'] }) });
+    cimdDocs.set('/slow.json', {
+      delayMs: 2500,
+      body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'] }),
+    });
     const started = Date.now();
     const r = await authorizeWith(id);
     expect(Date.now() - started).toBeLessThan(2400);
@@ -249,14 +303,22 @@ describe('Client ID Metadata Document refusals', () => {
         ['https://169.254.169.254/latest/meta-data', 'not allowed'],
       ] as const) {
         const u = new URL(`${strict.issuer}/authorize`);
-        u.search = new URLSearchParams({ client_id: id, redirect_uri: 'http://localhost/callback', response_type: 'code' }).toString();
+        u.search = new URLSearchParams({
+          client_id: id,
+          redirect_uri: 'http://localhost/callback',
+          response_type: 'code',
+        }).toString();
         const res = await fetch(u, { redirect: 'manual' });
         expect(res.status, id).toBe(401);
         expect(await res.text(), id).toContain(expected);
       }
       // http:// client_ids are not metadata documents at all without allowHttp: plain unknown client.
       const u = new URL(`${strict.issuer}/authorize`);
-      u.search = new URLSearchParams({ client_id: 'http://example.com/x.json', redirect_uri: 'http://localhost/callback', response_type: 'code' }).toString();
+      u.search = new URLSearchParams({
+        client_id: 'http://example.com/x.json',
+        redirect_uri: 'http://localhost/callback',
+        response_type: 'code',
+      }).toString();
       expect((await fetch(u, { redirect: 'manual' })).status).toBe(400);
     } finally {
       await strict.close();
@@ -265,7 +327,13 @@ describe('Client ID Metadata Document refusals', () => {
 
   it('refuses documents that carry a secret or a shared-secret auth method', async () => {
     const id = `${cimdOrigin}/secret.json`;
-    cimdDocs.set('/secret.json', { body: JSON.stringify({ client_id: id, redirect_uris: ['http://localhost/callback'], token_endpoint_auth_method: 'client_secret_basic' }) });
+    cimdDocs.set('/secret.json', {
+      body: JSON.stringify({
+        client_id: id,
+        redirect_uris: ['http://localhost/callback'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      }),
+    });
     expect((await authorizeWith(id)).html).toContain('none or private_key_jwt');
   });
 

@@ -43,7 +43,11 @@ afterAll(async () => {
 });
 
 async function register(s: TestServer, extra: Record<string, unknown> = {}): Promise<Record<string, any>> {
-  const r = await postJson(`${s.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', ...extra });
+  const r = await postJson(`${s.issuer}/register`, {
+    redirect_uris: [REDIRECT],
+    token_endpoint_auth_method: 'none',
+    ...extra,
+  });
   expect(r.status, JSON.stringify(r.json)).toBe(201);
   return r.json;
 }
@@ -62,8 +66,26 @@ const pkce = () => {
 /** Code flow as ALICE through the pages; returns the token response. */
 async function tokens(s: TestServer, clientId: string, scope: string, browser = new FormBrowser()) {
   const { v, params } = pkce();
-  const cb = await browser.authorize(authorizeUrl(s, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope, resource: RESOURCE, ...params }), s.origin, ALICE);
-  const res = await postForm(`${s.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code: cb.searchParams.get('code')!, code_verifier: v, redirect_uri: REDIRECT, resource: RESOURCE });
+  const cb = await browser.authorize(
+    authorizeUrl(s, {
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      scope,
+      resource: RESOURCE,
+      ...params,
+    }),
+    s.origin,
+    ALICE,
+  );
+  const res = await postForm(`${s.issuer}/token`, {
+    grant_type: 'authorization_code',
+    client_id: clientId,
+    code: cb.searchParams.get('code')!,
+    code_verifier: v,
+    redirect_uri: REDIRECT,
+    resource: RESOURCE,
+  });
   expect(res.status, JSON.stringify(res.json)).toBe(200);
   return res.json as Record<string, string>;
 }
@@ -84,7 +106,10 @@ describe('discovery and communication security', () => {
     const warnings = async (issuer: string) => {
       const lines: string[] = [];
       const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
-      const g = await createGatehouse(parseConfig({ storage: 'memory', issuer, users: [ALICE], passwordHashing: { log2N: 14 } }), { logger: createLogger('warn', sink) });
+      const g = await createGatehouse(
+        parseConfig({ storage: 'memory', issuer, users: [ALICE], passwordHashing: { log2N: 14 } }),
+        { logger: createLogger('warn', sink) },
+      );
       await g.close();
       return lines.join('');
     };
@@ -101,10 +126,30 @@ describe('resource parameter: canonical server URI', () => {
     const clientId = (await register(server)).client_id;
     const { v, params } = pkce();
     const shouted = 'HTTPS://MCP.EXAMPLE.COM/mcp';
-    const cb = await new FormBrowser().authorize(authorizeUrl(server, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'mcp:read', resource: shouted, ...params }), server.origin, ALICE);
-    const res = await postForm(`${server.issuer}/token`, { grant_type: 'authorization_code', client_id: clientId, code: cb.searchParams.get('code')!, code_verifier: v, redirect_uri: REDIRECT, resource: shouted });
+    const cb = await new FormBrowser().authorize(
+      authorizeUrl(server, {
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        scope: 'mcp:read',
+        resource: shouted,
+        ...params,
+      }),
+      server.origin,
+      ALICE,
+    );
+    const res = await postForm(`${server.issuer}/token`, {
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code: cb.searchParams.get('code')!,
+      code_verifier: v,
+      redirect_uri: REDIRECT,
+      resource: shouted,
+    });
     expect(res.status, JSON.stringify(res.json)).toBe(200);
-    await expect(createResourceVerifier({ issuer: server.issuer, resource: RESOURCE }).verify(res.json.access_token as string)).resolves.toMatchObject({ audience: [RESOURCE] });
+    await expect(
+      createResourceVerifier({ issuer: server.issuer, resource: RESOURCE }).verify(res.json.access_token as string),
+    ).resolves.toMatchObject({ audience: [RESOURCE] });
   });
 });
 
@@ -123,7 +168,10 @@ describe('RFC 9207 iss on every authorization response, errors included', () => 
   ])('an error redirect for %s carries iss and state', async (_name, extra: Record<string, string>) => {
     const clientId = (await register(server)).client_id;
     const params = { client_id: clientId, redirect_uri: REDIRECT, state: 'st-1', ...pkce().params, ...extra };
-    const res = await fetch(authorizeUrl(server, Object.fromEntries(Object.entries(params).filter(([, v]) => v !== ''))), { redirect: 'manual' });
+    const res = await fetch(
+      authorizeUrl(server, Object.fromEntries(Object.entries(params).filter(([, v]) => v !== ''))),
+      { redirect: 'manual' },
+    );
     expect(res.status).toBe(303);
     const cb = new URL(res.headers.get('location')!);
     expect(cb.origin + cb.pathname).toBe(REDIRECT);
@@ -134,10 +182,31 @@ describe('RFC 9207 iss on every authorization response, errors included', () => 
 
   it('access_denied (the user denies) and the success response carry iss', async () => {
     const clientId = (await register(server)).client_id;
-    const denied = await new FormBrowser().authorize(authorizeUrl(server, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', state: 'd', ...pkce().params }), server.origin, ALICE, 'deny');
+    const denied = await new FormBrowser().authorize(
+      authorizeUrl(server, {
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        state: 'd',
+        ...pkce().params,
+      }),
+      server.origin,
+      ALICE,
+      'deny',
+    );
     expect(denied.searchParams.get('error')).toBe('access_denied');
     expect(denied.searchParams.get('iss')).toBe(server.issuer);
-    const ok = await new FormBrowser().authorize(authorizeUrl(server, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', state: 'o', ...pkce().params }), server.origin, ALICE);
+    const ok = await new FormBrowser().authorize(
+      authorizeUrl(server, {
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        state: 'o',
+        ...pkce().params,
+      }),
+      server.origin,
+      ALICE,
+    );
     expect(ok.searchParams.get('code')).toBeTruthy();
     expect(ok.searchParams.get('iss')).toBe(server.issuer);
   });
@@ -147,7 +216,10 @@ describe('Client ID Metadata Document required fields', () => {
   const authorizeWith = async (path: string, doc: Record<string, unknown>) => {
     const clientId = `${cimd.origin}${path}`;
     cimd.docs.set(path, { body: JSON.stringify({ client_id: clientId, ...doc }) });
-    const res = await fetch(authorizeUrl(server, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', ...pkce().params }), { redirect: 'manual' });
+    const res = await fetch(
+      authorizeUrl(server, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', ...pkce().params }),
+      { redirect: 'manual' },
+    );
     return { status: res.status, location: res.headers.get('location'), html: await res.text() };
   };
 
@@ -183,7 +255,10 @@ describe('Client ID Metadata Document caching follows the HTTP caching headers',
     ['a max-age above the maximum', 'max-age=999999999', [24 * 3600 - 1, 24 * 3600 + 1]],
   ])('%s', async (_name, cacheControl, [stillCached, refetched]: number[]) => {
     const clock = new ManualClock(Date.now());
-    const s = await startServer({ clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: cimd.caFile, timeoutMs: 2000 } }, { clock });
+    const s = await startServer(
+      { clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: cimd.caFile, timeoutMs: 2000 } },
+      { clock },
+    );
     try {
       const path = `/cache-${randomBytes(4).toString('hex')}.json`;
       const clientId = `${cimd.origin}${path}`;
@@ -196,7 +271,10 @@ describe('Client ID Metadata Document caching follows the HTTP caching headers',
         },
       });
       const open = async () => {
-        const res = await fetch(authorizeUrl(s, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', ...pkce().params }), { redirect: 'manual' });
+        const res = await fetch(
+          authorizeUrl(s, { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', ...pkce().params }),
+          { redirect: 'manual' },
+        );
         expect(res.status).toBe(303);
       };
       await open();
@@ -226,8 +304,14 @@ describe('dynamic registration: application_type', () => {
   });
 
   it('an explicit application_type is kept, and native is required for a private-use scheme', async () => {
-    expect((await register(server, { application_type: 'native', redirect_uris: ['http://127.0.0.1/cb'] })).application_type).toBe('native');
-    const web = await postJson(`${server.issuer}/register`, { application_type: 'web', redirect_uris: ['com.example.app:/oauth'], token_endpoint_auth_method: 'none' });
+    expect(
+      (await register(server, { application_type: 'native', redirect_uris: ['http://127.0.0.1/cb'] })).application_type,
+    ).toBe('native');
+    const web = await postJson(`${server.issuer}/register`, {
+      application_type: 'web',
+      redirect_uris: ['com.example.app:/oauth'],
+      token_endpoint_auth_method: 'none',
+    });
     expect(web.status).toBe(400);
     expect(web.json.error).toBe('invalid_redirect_uri');
   });
@@ -253,7 +337,11 @@ describe('refresh tokens (SEP-2207)', () => {
   });
 
   it('tokens.refreshRequiresOfflineAccess: only a client that holds the grant and asks offline_access gets one', async () => {
-    const strict = await startServer({ scopes: ['mcp:read'], resources: [RESOURCE], tokens: { refreshRequiresOfflineAccess: true } });
+    const strict = await startServer({
+      scopes: ['mcp:read'],
+      resources: [RESOURCE],
+      tokens: { refreshRequiresOfflineAccess: true },
+    });
     try {
       const clientId = (await register(strict, { grant_types: ['authorization_code', 'refresh_token'] })).client_id;
       expect((await tokens(strict, clientId, 'mcp:read')).refresh_token).toBeUndefined();
@@ -269,16 +357,30 @@ describe('client credentials are bound to the authorization server that issued t
     const other = await startServer({ scopes: ['mcp:read'], resources: [RESOURCE] });
     try {
       const reg = await register(server, { grant_types: ['authorization_code', 'refresh_token'] });
-      const res = await fetch(authorizeUrl(other, { client_id: reg.client_id, redirect_uri: REDIRECT, response_type: 'code', ...pkce().params }), { redirect: 'manual' });
+      const res = await fetch(
+        authorizeUrl(other, {
+          client_id: reg.client_id,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          ...pkce().params,
+        }),
+        { redirect: 'manual' },
+      );
       expect(res.status).toBe(400);
       expect(res.headers.get('location')).toBeNull();
       expect(await res.text()).toContain('unknown client_id');
       const t = await tokens(server, reg.client_id, 'mcp:read');
-      const atOther = await postForm(`${other.issuer}/token`, { grant_type: 'refresh_token', client_id: reg.client_id, refresh_token: t.refresh_token! });
+      const atOther = await postForm(`${other.issuer}/token`, {
+        grant_type: 'refresh_token',
+        client_id: reg.client_id,
+        refresh_token: t.refresh_token!,
+      });
       expect(atOther.status).toBe(401);
       expect(atOther.json.error).toBe('invalid_client');
       // A resource server that trusts the other issuer refuses this issuer's token (iss), same resource or not.
-      await expect(createResourceVerifier({ issuer: other.issuer, resource: RESOURCE }).verify(t.access_token!)).rejects.toMatchObject({ code: 'invalid_token' });
+      await expect(
+        createResourceVerifier({ issuer: other.issuer, resource: RESOURCE }).verify(t.access_token!),
+      ).rejects.toMatchObject({ code: 'invalid_token' });
     } finally {
       await other.close();
     }
@@ -289,8 +391,16 @@ const isolation = `gh_mcp_${randomBytes(4).toString('hex')}`;
 const stores: { kind: string; service?: 'postgres' | 'redis'; config: () => Partial<ConfigInput> }[] = [
   { kind: 'memory', config: () => ({ storage: 'memory' }) },
   { kind: 'embedded', config: () => ({ storage: join(mkdtempSync(join(tmpdir(), 'gh-mcp-')), 'data') }) },
-  { kind: 'postgres', service: 'postgres', config: () => ({ storage: 'postgres://postgres@127.0.0.1:5432/test', postgres: { schema: isolation } }) },
-  { kind: 'redis', service: 'redis', config: () => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }) },
+  {
+    kind: 'postgres',
+    service: 'postgres',
+    config: () => ({ storage: 'postgres://postgres@127.0.0.1:5432/test', postgres: { schema: isolation } }),
+  },
+  {
+    kind: 'redis',
+    service: 'redis',
+    config: () => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }),
+  },
 ];
 
 for (const store of stores) {
@@ -327,14 +437,45 @@ for (const store of stores) {
       const b = (await register(s)).client_id;
       const browser = new FormBrowser();
       await tokens(s, a, 'mcp:read', browser);
-      const again = await browser.follow(authorizeUrl(s, { client_id: a, redirect_uri: REDIRECT, response_type: 'code', scope: 'mcp:read', resource: RESOURCE, ...pkce().params }), s.origin);
+      const again = await browser.follow(
+        authorizeUrl(s, {
+          client_id: a,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          scope: 'mcp:read',
+          resource: RESOURCE,
+          ...pkce().params,
+        }),
+        s.origin,
+      );
       expect(again.callback, 'A was approved: no page').toBeDefined();
       expect(new URL(again.callback!).searchParams.get('code')).toBeTruthy();
-      const other = await browser.follow(authorizeUrl(s, { client_id: b, redirect_uri: REDIRECT, response_type: 'code', scope: 'mcp:read', resource: RESOURCE, ...pkce().params }), s.origin);
+      const other = await browser.follow(
+        authorizeUrl(s, {
+          client_id: b,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          scope: 'mcp:read',
+          resource: RESOURCE,
+          ...pkce().params,
+        }),
+        s.origin,
+      );
       expect(other.callback).toBeUndefined();
       expect(await other.res.text()).toContain('name="decision"');
       // And prompt=none for B tells the client that consent is needed, never a code.
-      const silent = await browser.follow(authorizeUrl(s, { client_id: b, redirect_uri: REDIRECT, response_type: 'code', scope: 'mcp:read', resource: RESOURCE, prompt: 'none', ...pkce().params }), s.origin);
+      const silent = await browser.follow(
+        authorizeUrl(s, {
+          client_id: b,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          scope: 'mcp:read',
+          resource: RESOURCE,
+          prompt: 'none',
+          ...pkce().params,
+        }),
+        s.origin,
+      );
       expect(new URL(silent.callback!).searchParams.get('error')).toBe('consent_required');
     });
   });

@@ -24,7 +24,11 @@ const isolation = `gh_rehash_${randomBytes(4).toString('hex')}`;
 
 const stores: { name: string; available: () => Promise<boolean>; config: () => Partial<ConfigInput> }[] = [
   { name: 'memory', available: async () => true, config: () => ({ storage: 'memory' }) },
-  { name: 'embedded', available: async () => true, config: () => ({ storage: mkdtempSync(join(tmpdir(), 'gh-rehash-')) }) },
+  {
+    name: 'embedded',
+    available: async () => true,
+    config: () => ({ storage: mkdtempSync(join(tmpdir(), 'gh-rehash-')) }),
+  },
   {
     name: 'postgres',
     available: () => requireService('postgres'),
@@ -77,7 +81,10 @@ for (const store of stores) {
       const oldHash = await hashPassword(DORA.password, 15);
       const server = await startServer({
         ...store.config(),
-        users: [{ username: DORA.username, password_hash: oldHash }, { username: 'erin', password: 'erins passphrase' }],
+        users: [
+          { username: DORA.username, password_hash: oldHash },
+          { username: 'erin', password: 'erins passphrase' },
+        ],
       });
       try {
         const storage = server.gatehouse.deps.storage;
@@ -86,7 +93,10 @@ for (const store of stores) {
         // A wrong password: the hash stays as it was.
         const browser = new FormBrowser();
         const page = await browser.follow(await authorizeUrl(server), server.origin);
-        const failed = await browser.submit(await page.res.text(), page.url, server.origin, { username: DORA.username, password: 'wrong' });
+        const failed = await browser.submit(await page.res.text(), page.url, server.origin, {
+          username: DORA.username,
+          password: 'wrong',
+        });
         expect(failed.callback).toBeUndefined();
         expect((await storage.getUserByUsername(DORA.username))!.passwordHash).toBe(oldHash);
 
@@ -100,7 +110,10 @@ for (const store of stores) {
         // Already at the configured cost: a sign-in leaves it alone.
         const erinBefore = (await storage.getUserByUsername('erin'))!;
         expect(hashCost(erinBefore.passwordHash)).toBe(CONFIGURED);
-        await new FormBrowser().authorize(await authorizeUrl(server), server.origin, { username: 'erin', password: 'erins passphrase' });
+        await new FormBrowser().authorize(await authorizeUrl(server), server.origin, {
+          username: 'erin',
+          password: 'erins passphrase',
+        });
         expect((await storage.getUserByUsername('erin'))!.passwordHash).toBe(erinBefore.passwordHash);
       } finally {
         await server.close();

@@ -11,13 +11,23 @@ let browser: FormBrowser;
 
 const authorizeUrl = (extra: Record<string, string> = {}) => {
   const u = new URL(`${server.issuer}/authorize`);
-  u.search = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(verifier()), code_challenge_method: 'S256', scope: 'openid', ...extra }).toString();
+  u.search = new URLSearchParams({
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    code_challenge: challenge(verifier()),
+    code_challenge_method: 'S256',
+    scope: 'openid',
+    ...extra,
+  }).toString();
   return u.href;
 };
 
 beforeAll(async () => {
   server = await startServer();
-  clientId = (await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })).json.client_id;
+  clientId = (
+    await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
+  ).json.client_id;
   browser = new FormBrowser();
   const first = await browser.authorize(authorizeUrl(), server.origin, ALICE);
   expect(first.searchParams.get('code')).toBeTruthy();
@@ -57,7 +67,9 @@ describe('prompt and max_age', () => {
   });
 
   it('prompt=none without consent is consent_required', async () => {
-    const other = (await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })).json.client_id;
+    const other = (
+      await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
+    ).json.client_id;
     const u = new URL(authorizeUrl({ prompt: 'none' }));
     u.searchParams.set('client_id', other);
     const step = await browser.follow(u.href, server.origin);

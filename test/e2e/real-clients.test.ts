@@ -13,7 +13,13 @@ const MCP = 'https://mcp.example.com/mcp';
 type Params = Record<string, string | string[]>;
 
 /** authorize (pages) → code → token; `tokenExtra` adds form fields (client_secret, resource) to the token request. */
-async function flow(server: TestServer, clientId: string, redirectUri: string, extra: Params = {}, tokenExtra: Params = {}) {
+async function flow(
+  server: TestServer,
+  clientId: string,
+  redirectUri: string,
+  extra: Params = {},
+  tokenExtra: Params = {},
+) {
   const { callback, verifier: v } = await authorizeThroughPages(server, clientId, redirectUri, ALICE, extra);
   expect(callback.origin + callback.pathname).toBe(redirectUri);
   expect(callback.searchParams.get('state')).toBe('st');
@@ -32,7 +38,12 @@ async function flow(server: TestServer, clientId: string, redirectUri: string, e
   return token.json as { access_token: string; refresh_token?: string; scope?: string };
 }
 
-const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { aud: string | string[]; client_id: string; scope?: string };
+const claims = (jwt: string) =>
+  JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as {
+    aud: string | string[];
+    client_id: string;
+    scope?: string;
+  };
 const audience = (jwt: string) => [claims(jwt).aud].flat();
 
 async function register(server: TestServer, metadata: Record<string, unknown>) {
@@ -70,7 +81,12 @@ describe('ChatGPT: registers without scope', () => {
     expect(auth.clientId).toBe(reg.client_id);
     expect(auth.audience).toEqual([MCP]);
 
-    const r = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id: reg.client_id, refresh_token: t.refresh_token!, ...secret });
+    const r = await postForm(`${server.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: reg.client_id,
+      refresh_token: t.refresh_token!,
+      ...secret,
+    });
     expect(r.status).toBe(200);
     expect(r.json.refresh_token).not.toBe(t.refresh_token);
     expect((await mcp.verify(r.json.access_token as string)).scopes).toEqual(['mcp:read']);
@@ -79,7 +95,12 @@ describe('ChatGPT: registers without scope', () => {
 
 describe('Gemini: authorizes and redeems without resource', () => {
   const redirectUri = 'http://localhost:7777/oauth/callback';
-  const gemini = { client_name: 'Gemini CLI MCP Client', redirect_uris: [redirectUri], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none' };
+  const gemini = {
+    client_name: 'Gemini CLI MCP Client',
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token'],
+    token_endpoint_auth_method: 'none',
+  };
 
   it('with defaultResource configured: the token is bound to it, also after a refresh', async () => {
     const server = await startServer({ scopes: ['mcp:read'], resources: [MCP], defaultResource: MCP });
@@ -89,7 +110,11 @@ describe('Gemini: authorizes and redeems without resource', () => {
       const t = await flow(server, client_id, redirectUri, { scope: 'mcp:read' });
       expect(audience(t.access_token)).toEqual([MCP]);
       expect((await mcp.verify(t.access_token)).clientId).toBe(client_id);
-      const r = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id, refresh_token: t.refresh_token! });
+      const r = await postForm(`${server.issuer}/token`, {
+        grant_type: 'refresh_token',
+        client_id,
+        refresh_token: t.refresh_token!,
+      });
       expect(r.status).toBe(200);
       expect(audience(r.json.access_token as string)).toEqual([MCP]);
       await mcp.verify(r.json.access_token as string);
@@ -136,7 +161,11 @@ describe('VS Code: its fixed port is taken, so it falls back to another', () => 
     });
     const t = await flow(server, client_id, 'http://127.0.0.1:51234/', { scope: 'mcp:read', resource: MCP });
     expect((await mcp.verify(t.access_token)).clientId).toBe(client_id);
-    const r = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id, refresh_token: t.refresh_token! });
+    const r = await postForm(`${server.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id,
+      refresh_token: t.refresh_token!,
+    });
     expect(r.status).toBe(200);
   });
 });

@@ -70,7 +70,14 @@ async function rawAuthorize(params: Record<string, string>, init: RequestInit = 
 async function tokensFor(clientId: string, scope: string, resource?: string, browser = new FormBrowser()) {
   const { v, params } = pkce();
   const cb = await browser.authorize(
-    authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', scope, ...params, ...(resource ? { resource } : {}) }),
+    authorizeUrl({
+      client_id: clientId,
+      redirect_uri: LOOPBACK,
+      response_type: 'code',
+      scope,
+      ...params,
+      ...(resource ? { resource } : {}),
+    }),
     server.origin,
     ALICE,
   );
@@ -118,7 +125,12 @@ describe('redirect_uri tricks at the authorization endpoint', () => {
     ['another loopback address', 'http://127.0.0.2/callback'],
     ['a loopback with a fragment', 'http://127.0.0.1:5000/callback#x'],
   ])('refuses %s on an error page and never redirects (%s)', async (_name, redirectUri) => {
-    const r = await rawAuthorize({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', ...pkce().params });
+    const r = await rawAuthorize({
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      ...pkce().params,
+    });
     expect(r.status).toBe(400);
     expect(r.location).toBeNull();
     expect(r.html).toContain('redirect_uri is not registered for this client');
@@ -127,14 +139,23 @@ describe('redirect_uri tricks at the authorization endpoint', () => {
   // Open redirect through the error path: an unknown client, or a bad request with an unregistered redirect_uri,
   // must not bounce the browser to that URI with an error (RFC 9700 §4.11.2).
   it('an unknown client_id with an attacker redirect_uri gets an error page, not a redirect', async () => {
-    const r = await rawAuthorize({ client_id: 'no-such-client', redirect_uri: 'https://evil.com/', response_type: 'token' });
+    const r = await rawAuthorize({
+      client_id: 'no-such-client',
+      redirect_uri: 'https://evil.com/',
+      response_type: 'token',
+    });
     expect(r.status).toBe(400);
     expect(r.location).toBeNull();
     expect(r.html).not.toContain('evil.com');
   });
 
   it('a broken request with an unregistered redirect_uri is not redirected (checks run client and redirect first)', async () => {
-    const r = await rawAuthorize({ client_id: clientId, redirect_uri: 'https://evil.com/', response_type: 'token', scope: 'nope' });
+    const r = await rawAuthorize({
+      client_id: clientId,
+      redirect_uri: 'https://evil.com/',
+      response_type: 'token',
+      scope: 'nope',
+    });
     expect(r.status).toBe(400);
     expect(r.location).toBeNull();
   });
@@ -149,10 +170,20 @@ describe('redirect_uri tricks at the authorization endpoint', () => {
 
   // A loopback redirect gets the RFC 8252 port exemption, but nothing else about it may change.
   it('the loopback port exemption does not extend to the host or path', async () => {
-    const ok = await rawAuthorize({ client_id: clientId, redirect_uri: 'http://127.0.0.1:49152/callback', response_type: 'code', ...pkce().params });
+    const ok = await rawAuthorize({
+      client_id: clientId,
+      redirect_uri: 'http://127.0.0.1:49152/callback',
+      response_type: 'code',
+      ...pkce().params,
+    });
     expect(ok.status).toBe(303);
     expect(ok.location).toMatch(/\/interaction\//);
-    const bad = await rawAuthorize({ client_id: clientId, redirect_uri: 'http://localhost:49152/callback', response_type: 'code', ...pkce().params });
+    const bad = await rawAuthorize({
+      client_id: clientId,
+      redirect_uri: 'http://localhost:49152/callback',
+      response_type: 'code',
+      ...pkce().params,
+    });
     expect(bad.status).toBe(400);
   });
 });
@@ -179,8 +210,17 @@ describe('header injection', () => {
 
   // CRLF in redirect_uri: not registered, so never echoed; a URL parser that strips CR/LF must not make it match.
   it('CR/LF or a tab inside the redirect_uri does not match the registered URI', async () => {
-    for (const redirectUri of ['https://good.example.com/c\r\nb', 'https://good.example.com/cb\r\nSet-Cookie: evil=1', 'https://good.exam\tple.com/cb']) {
-      const r = await rawAuthorize({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', ...pkce().params });
+    for (const redirectUri of [
+      'https://good.example.com/c\r\nb',
+      'https://good.example.com/cb\r\nSet-Cookie: evil=1',
+      'https://good.exam\tple.com/cb',
+    ]) {
+      const r = await rawAuthorize({
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        response_type: 'code',
+        ...pkce().params,
+      });
       expect(r.status, JSON.stringify(redirectUri)).toBe(400);
       expect(r.location).toBeNull();
       expect(r.headers.getSetCookie().join('\n')).not.toContain('evil=1');
@@ -208,11 +248,20 @@ describe('Host header injection', () => {
   // browser there): the issuer comes from configuration only.
   it('metadata and the interaction redirect ignore a forged Host and X-Forwarded-Host', async () => {
     const forged = { host: 'evil.example.com', 'x-forwarded-host': 'evil.example.com', 'x-forwarded-proto': 'https' };
-    const meta = await server.gatehouse.app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server', headers: forged });
+    const meta = await server.gatehouse.app.inject({
+      method: 'GET',
+      url: '/.well-known/oauth-authorization-server',
+      headers: forged,
+    });
     expect(meta.body).not.toContain('evil.example.com');
     expect(meta.json().authorization_endpoint).toBe(`${server.issuer}/authorize`);
     const clientId = (await register()).client_id;
-    const q = new URLSearchParams({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params });
+    const q = new URLSearchParams({
+      client_id: clientId,
+      redirect_uri: LOOPBACK,
+      response_type: 'code',
+      ...pkce().params,
+    });
     const res = await server.gatehouse.app.inject({ method: 'GET', url: `/authorize?${q}`, headers: forged });
     expect(res.statusCode).toBe(303);
     expect(String(res.headers.location)).toMatch(/^\/interaction\//);
@@ -226,12 +275,21 @@ describe('XSS through client metadata and reflected input', () => {
   async function pages(clientId: string, redirectUri: string) {
     const browser = new FormBrowser();
     const step = await browser.follow(
-      authorizeUrl({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', scope: 'openid', ...pkce().params }),
+      authorizeUrl({
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        response_type: 'code',
+        scope: 'openid',
+        ...pkce().params,
+      }),
       server.origin,
     );
     const login = await step.res.text();
     const csp = step.res.headers.get('content-security-policy') ?? '';
-    const next = await browser.submit(login, step.url, server.origin, { username: ALICE.username, password: ALICE.password });
+    const next = await browser.submit(login, step.url, server.origin, {
+      username: ALICE.username,
+      password: ALICE.password,
+    });
     return { login, consent: await next.res.text(), csp };
   }
 
@@ -250,23 +308,43 @@ describe('XSS through client metadata and reflected input', () => {
   });
 
   // javascript:/data: URIs in the metadata a page might turn into links: refused at registration.
-  it.each(['client_uri', 'logo_uri', 'tos_uri', 'policy_uri'])('registration refuses a javascript: or data: %s', async (field) => {
-    for (const value of ['javascript:alert(1)', 'data:text/html,<script>alert(1)</script>', 'http://evil.example.com/']) {
-      const r = await postJson(url('/register'), { redirect_uris: [GOOD], token_endpoint_auth_method: 'none', [field]: value });
-      expect(r.status, `${field}=${value}`).toBe(400);
-      expect(r.json.error).toBe('invalid_client_metadata');
-    }
-  });
+  it.each(['client_uri', 'logo_uri', 'tos_uri', 'policy_uri'])(
+    'registration refuses a javascript: or data: %s',
+    async (field) => {
+      for (const value of [
+        'javascript:alert(1)',
+        'data:text/html,<script>alert(1)</script>',
+        'http://evil.example.com/',
+      ]) {
+        const r = await postJson(url('/register'), {
+          redirect_uris: [GOOD],
+          token_endpoint_auth_method: 'none',
+          [field]: value,
+        });
+        expect(r.status, `${field}=${value}`).toBe(400);
+        expect(r.json.error).toBe('invalid_client_metadata');
+      }
+    },
+  );
 
   // The same through a Client ID Metadata Document: the document is validated like a registration.
   it('a metadata document with a javascript: logo_uri is refused; its markup client_name is escaped', async () => {
     const bad = `${cimd.origin}/xss-logo.json`;
-    cimd.docs.set('/xss-logo.json', { body: JSON.stringify({ client_id: bad, client_name: 'x', redirect_uris: [LOOPBACK], logo_uri: 'javascript:alert(1)' }) });
+    cimd.docs.set('/xss-logo.json', {
+      body: JSON.stringify({
+        client_id: bad,
+        client_name: 'x',
+        redirect_uris: [LOOPBACK],
+        logo_uri: 'javascript:alert(1)',
+      }),
+    });
     const r = await rawAuthorize({ client_id: bad, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params });
     expect(r.status).toBe(401);
     expect(r.location).toBeNull();
     const named = `${cimd.origin}/xss-name.json`;
-    cimd.docs.set('/xss-name.json', { body: JSON.stringify({ client_id: named, client_name: XSS, redirect_uris: [LOOPBACK] }) });
+    cimd.docs.set('/xss-name.json', {
+      body: JSON.stringify({ client_id: named, client_name: XSS, redirect_uris: [LOOPBACK] }),
+    });
     const { login, consent } = await pages(named, LOOPBACK);
     for (const html of [login, consent]) expect(html).not.toContain('<script>alert');
   });
@@ -284,8 +362,14 @@ describe('XSS through client metadata and reflected input', () => {
   it('a username with markup is escaped when the login form comes back', async () => {
     const clientId = (await register()).client_id;
     const browser = new FormBrowser();
-    const step = await browser.follow(authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params }), server.origin);
-    const res = await browser.submit(await step.res.text(), step.url, server.origin, { username: `"><script>alert(1)</script>`, password: 'x' });
+    const step = await browser.follow(
+      authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params }),
+      server.origin,
+    );
+    const res = await browser.submit(await step.res.text(), step.url, server.origin, {
+      username: `"><script>alert(1)</script>`,
+      password: 'x',
+    });
     expect(res.res.status).toBe(401);
     const html = await res.res.text();
     expect(html).not.toContain('<script>alert');
@@ -294,7 +378,9 @@ describe('XSS through client metadata and reflected input', () => {
 
   // The consent page names the client by a host the user can check, never only by the name it chose.
   it('a client calling itself by another host is shown under its own redirect host first', async () => {
-    const clientId = (await register({ client_name: 'accounts.google.com', redirect_uris: ['https://evil.example.net/cb'] })).client_id;
+    const clientId = (
+      await register({ client_name: 'accounts.google.com', redirect_uris: ['https://evil.example.net/cb'] })
+    ).client_id;
     const { consent } = await pages(clientId, 'https://evil.example.net/cb');
     const main = consent.replace(/<[^>]+>/g, ' ');
     expect(main.indexOf('evil.example.net')).toBeGreaterThan(-1);
@@ -306,7 +392,13 @@ describe('CSRF and session fixation', () => {
   /** Opens an interaction in `browser` and returns the login page and its URL. */
   async function openLogin(browser: FormBrowser, clientId: string) {
     const step = await browser.follow(
-      authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', scope: 'openid', ...pkce().params }),
+      authorizeUrl({
+        client_id: clientId,
+        redirect_uri: LOOPBACK,
+        response_type: 'code',
+        scope: 'openid',
+        ...pkce().params,
+      }),
       server.origin,
     );
     return { html: await step.res.text(), url: step.url };
@@ -341,7 +433,10 @@ describe('CSRF and session fixation', () => {
     const clientId = (await register()).client_id;
     const victim = new FormBrowser();
     const a = await openLogin(victim, clientId);
-    const consentStep = await victim.submit(a.html, a.url, server.origin, { username: ALICE.username, password: ALICE.password });
+    const consentStep = await victim.submit(a.html, a.url, server.origin, {
+      username: ALICE.username,
+      password: ALICE.password,
+    });
     const consentHtml = await consentStep.res.text();
     expect(consentHtml).toContain('name="decision"');
     const attacker = new FormBrowser();
@@ -366,15 +461,29 @@ describe('CSRF and session fixation', () => {
     const attackerLogin = await attacker.request(FormBrowser.form(ab.html, ab.url).action, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ ...FormBrowser.form(ab.html, ab.url).fields, username: BOB.username, password: BOB.password }).toString(),
+      body: new URLSearchParams({
+        ...FormBrowser.form(ab.html, ab.url).fields,
+        username: BOB.username,
+        password: BOB.password,
+      }).toString(),
     });
     const planted = /gatehouse_session=([^;]+)/.exec(attackerLogin.headers.getSetCookie().join())![1]!;
 
     const victim = new FormBrowser();
-    const u = authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', prompt: 'login', ...pkce().params });
+    const u = authorizeUrl({
+      client_id: clientId,
+      redirect_uri: LOOPBACK,
+      response_type: 'code',
+      prompt: 'login',
+      ...pkce().params,
+    });
     const first = await victim.request(u, { headers: { cookie: `${SESSION_COOKIE}=${planted}` } });
     const interaction = new URL(first.headers.get('location')!, u).href;
-    const cookieHeader = (extra: string) => `${SESSION_COOKIE}=${planted}; ${first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')}${extra}`;
+    const cookieHeader = (extra: string) =>
+      `${SESSION_COOKIE}=${planted}; ${first.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ')}${extra}`;
     const page = await fetch(interaction, { headers: { cookie: cookieHeader('') } });
     const html = await page.text();
     const { action, fields } = FormBrowser.form(html, interaction);
@@ -392,10 +501,15 @@ describe('CSRF and session fixation', () => {
     expect(login.headers.getSetCookie().find((c) => c.startsWith(SESSION_COOKIE))).toMatch(/HttpOnly.*SameSite=Lax/);
     const { storage } = server.gatehouse.deps;
     const sessionId = (signed: string) => signed.slice(0, signed.lastIndexOf('.'));
-    expect((await storage.getSession(sessionId(planted)))?.userId).not.toBe((await storage.getSession(sessionId(fresh!)))?.userId);
+    expect((await storage.getSession(sessionId(planted)))?.userId).not.toBe(
+      (await storage.getSession(sessionId(fresh!)))?.userId,
+    );
 
     // A made-up (unsigned) cookie value is simply ignored: no session comes from the attacker's choice of id.
-    const madeUp = await fetch(u, { redirect: 'manual', headers: { cookie: `${SESSION_COOKIE}=attacker-chosen-id.bad` } });
+    const madeUp = await fetch(u, {
+      redirect: 'manual',
+      headers: { cookie: `${SESSION_COOKIE}=attacker-chosen-id.bad` },
+    });
     expect(madeUp.status).toBe(303);
     expect(madeUp.headers.get('location')).toMatch(/\/interaction\//);
   });
@@ -408,7 +522,12 @@ describe('token confusion', () => {
     // A metadata-document client: its client_id is an https URL, so its ID token's aud could pass for a resource URI.
     clientId = `${cimd.origin}/rp.json`;
     cimd.docs.set('/rp.json', {
-      body: JSON.stringify({ client_id: clientId, client_name: 'RP', redirect_uris: [LOOPBACK], grant_types: ['authorization_code', 'refresh_token'] }),
+      body: JSON.stringify({
+        client_id: clientId,
+        client_name: 'RP',
+        redirect_uris: [LOOPBACK],
+        grant_types: ['authorization_code', 'refresh_token'],
+      }),
     });
     tokens = (await tokensFor(clientId, 'openid profile')).json;
     expect(tokens.id_token).toBeDefined();
@@ -440,7 +559,11 @@ describe('token confusion', () => {
 
   it('an access token or an ID token presented as a refresh token is invalid_grant', async () => {
     for (const token of [tokens.access_token!, tokens.id_token!]) {
-      const res = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: clientId, refresh_token: token });
+      const res = await postForm(url('/token'), {
+        grant_type: 'refresh_token',
+        client_id: clientId,
+        refresh_token: token,
+      });
       expect(res.status).toBe(400);
       expect(res.json.error).toBe('invalid_grant');
     }
@@ -468,7 +591,14 @@ describe('token confusion', () => {
   // Gatehouse does not read id_token_hint: an access token (or ID token) as a hint signs nobody in.
   it('an access token or ID token as id_token_hint with prompt=none does not stand in for a session', async () => {
     for (const hint of [tokens.access_token!, tokens.id_token!]) {
-      const r = await rawAuthorize({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', prompt: 'none', id_token_hint: hint, ...pkce().params });
+      const r = await rawAuthorize({
+        client_id: clientId,
+        redirect_uri: LOOPBACK,
+        response_type: 'code',
+        prompt: 'none',
+        id_token_hint: hint,
+        ...pkce().params,
+      });
       expect(r.status).toBe(303);
       const location = new URL(r.location!);
       expect(location.searchParams.get('error')).toBe('login_required');
@@ -479,7 +609,10 @@ describe('token confusion', () => {
   // The resource toolkit must not take an ID token as an access token either, even one whose aud names it.
   it('the resource verifier refuses an ID token (typ), and a token bound to no resource (aud)', async () => {
     const verify = createResourceVerifier({ issuer: server.issuer, resource: clientId });
-    const err = await verify.verify(tokens.id_token!).then(() => undefined, (e: unknown) => e);
+    const err = await verify.verify(tokens.id_token!).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ResourceAuthError);
     expect((err as ResourceAuthError).code).toBe('invalid_token');
     expect((err as ResourceAuthError).description).toContain('at+jwt');
@@ -500,7 +633,9 @@ describe('audience confusion at the resource toolkit', () => {
   });
 
   it('the token works at resource A (the refusals below are about the audience, not the setup)', async () => {
-    await expect(createResourceVerifier({ issuer: server.issuer, resource: RESOURCE_A }).verify(tokenForA)).resolves.toMatchObject({ audience: [RESOURCE_A] });
+    await expect(
+      createResourceVerifier({ issuer: server.issuer, resource: RESOURCE_A }).verify(tokenForA),
+    ).resolves.toMatchObject({ audience: [RESOURCE_A] });
   });
 
   // A token issued for A replayed at B (token passthrough), or at URIs that share a prefix with A.
@@ -513,25 +648,39 @@ describe('audience confusion at the resource toolkit', () => {
     ['http instead of https', 'http://a.example.com/mcp'],
     ['a suffix host', 'https://a.example.com.evil.com/mcp'],
   ])('a token for A is refused at %s', async (_name, resource) => {
-    await expect(createResourceVerifier({ issuer: server.issuer, resource }).verify(tokenForA)).rejects.toMatchObject({ code: 'invalid_token' });
+    await expect(createResourceVerifier({ issuer: server.issuer, resource }).verify(tokenForA)).rejects.toMatchObject({
+      code: 'invalid_token',
+    });
   });
 
   // The toolkit treats A and A/ as one resource (documented); the trailing slash must not open anything else.
   it('a trailing slash names the same resource, and nothing else', async () => {
-    await expect(createResourceVerifier({ issuer: server.issuer, resource: `${RESOURCE_A}/` }).verify(tokenForA)).resolves.toBeDefined();
-    await expect(createResourceVerifier({ issuer: server.issuer, resource: `${RESOURCE_A}//` }).verify(tokenForA)).rejects.toMatchObject({ code: 'invalid_token' });
+    await expect(
+      createResourceVerifier({ issuer: server.issuer, resource: `${RESOURCE_A}/` }).verify(tokenForA),
+    ).resolves.toBeDefined();
+    await expect(
+      createResourceVerifier({ issuer: server.issuer, resource: `${RESOURCE_A}//` }).verify(tokenForA),
+    ).rejects.toMatchObject({ code: 'invalid_token' });
   });
 
   // Asking the AS for a resource it does not serve, or a look-alike of one it does.
-  it.each(['https://evil.example.com/mcp', 'https://a.example.com/mcp#frag', 'a.example.com/mcp', 'https://a.example.com/mcp/../admin'])(
-    'the authorization endpoint refuses resource=%s with invalid_target',
-    async (resource) => {
-      const clientId = (await register()).client_id;
-      const r = await rawAuthorize({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', resource, ...pkce().params });
-      expect(r.status).toBe(303);
-      expect(new URL(r.location!).searchParams.get('error')).toBe('invalid_target');
-    },
-  );
+  it.each([
+    'https://evil.example.com/mcp',
+    'https://a.example.com/mcp#frag',
+    'a.example.com/mcp',
+    'https://a.example.com/mcp/../admin',
+  ])('the authorization endpoint refuses resource=%s with invalid_target', async (resource) => {
+    const clientId = (await register()).client_id;
+    const r = await rawAuthorize({
+      client_id: clientId,
+      redirect_uri: LOOPBACK,
+      response_type: 'code',
+      resource,
+      ...pkce().params,
+    });
+    expect(r.status).toBe(303);
+    expect(new URL(r.location!).searchParams.get('error')).toBe('invalid_target');
+  });
 });
 
 describe('cross-client use and widening', () => {
@@ -542,7 +691,11 @@ describe('cross-client use and widening', () => {
     const t = (await tokensFor(a, 'mcp:read', RESOURCE_A)).json;
     const revoke = await postForm(url('/revoke'), { client_id: b, token: t.refresh_token! });
     expect(revoke.status).toBe(200);
-    const still = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: a, refresh_token: t.refresh_token! });
+    const still = await postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: a,
+      refresh_token: t.refresh_token!,
+    });
     expect(still.status).toBe(200);
   });
 
@@ -550,7 +703,12 @@ describe('cross-client use and widening', () => {
   it('a refresh token for resource A cannot mint a token for resource B (invalid_target)', async () => {
     const a = (await register()).client_id;
     const t = (await tokensFor(a, 'mcp:read', RESOURCE_A)).json;
-    const wider = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: a, refresh_token: t.refresh_token!, resource: RESOURCE_B });
+    const wider = await postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: a,
+      refresh_token: t.refresh_token!,
+      resource: RESOURCE_B,
+    });
     expect(wider.status).toBe(400);
     expect(wider.json.error).toBe('invalid_target');
   });
@@ -558,8 +716,19 @@ describe('cross-client use and widening', () => {
   it('a code authorized without a resource cannot be exchanged for a resource-bound token', async () => {
     const a = (await register()).client_id;
     const { v, params } = pkce();
-    const cb = await new FormBrowser().authorize(authorizeUrl({ client_id: a, redirect_uri: LOOPBACK, response_type: 'code', scope: 'mcp:read', ...params }), server.origin, ALICE);
-    const res = await postForm(url('/token'), { grant_type: 'authorization_code', client_id: a, code: cb.searchParams.get('code')!, code_verifier: v, redirect_uri: LOOPBACK, resource: RESOURCE_A });
+    const cb = await new FormBrowser().authorize(
+      authorizeUrl({ client_id: a, redirect_uri: LOOPBACK, response_type: 'code', scope: 'mcp:read', ...params }),
+      server.origin,
+      ALICE,
+    );
+    const res = await postForm(url('/token'), {
+      grant_type: 'authorization_code',
+      client_id: a,
+      code: cb.searchParams.get('code')!,
+      code_verifier: v,
+      redirect_uri: LOOPBACK,
+      resource: RESOURCE_A,
+    });
     expect(res.status).toBe(400);
     expect(res.json.error).toBe('invalid_target');
   });
@@ -572,7 +741,17 @@ describe('consent reuse', () => {
     const browser = new FormBrowser();
     await tokensFor(clientId, 'mcp:read', RESOURCE_A, browser);
     const silent = async (extra: Record<string, string>) => {
-      const r = await browser.request(authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', prompt: 'none', scope: 'mcp:read', ...pkce().params, ...extra }));
+      const r = await browser.request(
+        authorizeUrl({
+          client_id: clientId,
+          redirect_uri: LOOPBACK,
+          response_type: 'code',
+          prompt: 'none',
+          scope: 'mcp:read',
+          ...pkce().params,
+          ...extra,
+        }),
+      );
       return new URL(r.headers.get('location')!).searchParams;
     };
     expect((await silent({ resource: RESOURCE_A })).get('code')).toBeTruthy();
@@ -584,8 +763,20 @@ describe('consent reuse', () => {
   it('a replayed consent approval issues no second code', async () => {
     const clientId = (await register()).client_id;
     const browser = new FormBrowser();
-    const step = await browser.follow(authorizeUrl({ client_id: clientId, redirect_uri: LOOPBACK, response_type: 'code', scope: 'openid', ...pkce().params }), server.origin);
-    const consent = await browser.submit(await step.res.text(), step.url, server.origin, { username: ALICE.username, password: ALICE.password });
+    const step = await browser.follow(
+      authorizeUrl({
+        client_id: clientId,
+        redirect_uri: LOOPBACK,
+        response_type: 'code',
+        scope: 'openid',
+        ...pkce().params,
+      }),
+      server.origin,
+    );
+    const consent = await browser.submit(await step.res.text(), step.url, server.origin, {
+      username: ALICE.username,
+      password: ALICE.password,
+    });
     const html = await consent.res.text();
     const first = await browser.submit(html, consent.url, server.origin, { decision: 'approve' });
     expect(new URL(first.callback!).searchParams.get('code')).toBeTruthy();
@@ -608,7 +799,10 @@ describe('user enumeration', () => {
     const started = performance.now();
     const res = await browser.submit(html, step.url, server.origin, { username, password: 'wrong password entirely' });
     const elapsed = performance.now() - started;
-    const page = (await res.res.text()).replaceAll(username, 'USER').replace(/value="[A-Za-z0-9_-]{20,}"/g, 'value="T"').replace(/\/interaction\/[^/"]+/g, '/interaction/I');
+    const page = (await res.res.text())
+      .replaceAll(username, 'USER')
+      .replace(/value="[A-Za-z0-9_-]{20,}"/g, 'value="T"')
+      .replace(/\/interaction\/[^/"]+/g, '/interaction/I');
     return { status: res.res.status, page, elapsed };
   }
 
@@ -637,24 +831,60 @@ describe('user enumeration', () => {
 
 describe('registration abuse', () => {
   it.each([
-    ['51 redirect URIs', { redirect_uris: Array.from({ length: 51 }, (_, i) => `https://good.example.com/cb${i}`) }, 'invalid_redirect_uri'],
-    ['a 3000-character redirect URI', { redirect_uris: [`https://good.example.com/${'a'.repeat(3000)}`] }, 'invalid_redirect_uri'],
-    ['a 1000-character client_name', { redirect_uris: [GOOD], client_name: 'n'.repeat(1000) }, 'invalid_client_metadata'],
-    ['21 contacts', { redirect_uris: [GOOD], contacts: Array.from({ length: 21 }, (_, i) => `a${i}@example.com`) }, 'invalid_client_metadata'],
+    [
+      '51 redirect URIs',
+      { redirect_uris: Array.from({ length: 51 }, (_, i) => `https://good.example.com/cb${i}`) },
+      'invalid_redirect_uri',
+    ],
+    [
+      'a 3000-character redirect URI',
+      { redirect_uris: [`https://good.example.com/${'a'.repeat(3000)}`] },
+      'invalid_redirect_uri',
+    ],
+    [
+      'a 1000-character client_name',
+      { redirect_uris: [GOOD], client_name: 'n'.repeat(1000) },
+      'invalid_client_metadata',
+    ],
+    [
+      '21 contacts',
+      { redirect_uris: [GOOD], contacts: Array.from({ length: 21 }, (_, i) => `a${i}@example.com`) },
+      'invalid_client_metadata',
+    ],
     ['a javascript: redirect URI', { redirect_uris: ['javascript:alert(1)//'] }, 'invalid_redirect_uri'],
     ['a data: redirect URI', { redirect_uris: ['data:text/html,<script>alert(1)</script>'] }, 'invalid_redirect_uri'],
     ['a file: redirect URI', { redirect_uris: ['file:///etc/passwd'] }, 'invalid_redirect_uri'],
-    ['a vbscript: redirect URI', { redirect_uris: ['vbscript:msgbox(1)'], application_type: 'native' }, 'invalid_redirect_uri'],
+    [
+      'a vbscript: redirect URI',
+      { redirect_uris: ['vbscript:msgbox(1)'], application_type: 'native' },
+      'invalid_redirect_uri',
+    ],
     ['an http non-loopback redirect URI', { redirect_uris: ['http://evil.example.com/cb'] }, 'invalid_redirect_uri'],
     ['an http redirect to 0.0.0.0', { redirect_uris: ['http://0.0.0.0/cb'] }, 'invalid_redirect_uri'],
     ['a redirect URI with a fragment', { redirect_uris: ['https://good.example.com/cb#x'] }, 'invalid_redirect_uri'],
     ['a redirect URI with userinfo', { redirect_uris: ['https://user@good.example.com/cb'] }, 'invalid_redirect_uri'],
     ['a relative redirect URI', { redirect_uris: ['/cb'] }, 'invalid_redirect_uri'],
-    ['a custom scheme for a web client', { redirect_uris: ['com.evil.app:/cb'], application_type: 'web' }, 'invalid_redirect_uri'],
+    [
+      'a custom scheme for a web client',
+      { redirect_uris: ['com.evil.app:/cb'], application_type: 'web' },
+      'invalid_redirect_uri',
+    ],
     ['an unknown application_type', { redirect_uris: [GOOD], application_type: 'browser' }, 'invalid_client_metadata'],
-    ['private_key_jwt without a metadata document', { redirect_uris: [GOOD], token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata'],
-    ['client_credentials on open registration', { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' }, 'invalid_client_metadata'],
-    ['an implicit grant', { redirect_uris: [GOOD], grant_types: ['implicit'], response_types: ['token'] }, 'invalid_client_metadata'],
+    [
+      'private_key_jwt without a metadata document',
+      { redirect_uris: [GOOD], token_endpoint_auth_method: 'private_key_jwt' },
+      'invalid_client_metadata',
+    ],
+    [
+      'client_credentials on open registration',
+      { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' },
+      'invalid_client_metadata',
+    ],
+    [
+      'an implicit grant',
+      { redirect_uris: [GOOD], grant_types: ['implicit'], response_types: ['token'] },
+      'invalid_client_metadata',
+    ],
     ['redirect_uris as a string', { redirect_uris: GOOD }, 'invalid_redirect_uri'],
   ])('refuses %s', async (_name, body, error) => {
     const r = await postJson(url('/register'), { token_endpoint_auth_method: 'none', ...body });
@@ -676,10 +906,18 @@ describe('registration abuse', () => {
     expect(r.json.client_id).not.toBe('admin');
     expect(r.json.client_secret).not.toBe('attacker-chosen-secret');
     expect(await server.gatehouse.deps.storage.getClient('admin')).toBeUndefined();
-    const withSent = await postForm(url('/introspect'), { token: 'x' }, { authorization: basic(r.json.client_id, 'attacker-chosen-secret') });
+    const withSent = await postForm(
+      url('/introspect'),
+      { token: 'x' },
+      { authorization: basic(r.json.client_id, 'attacker-chosen-secret') },
+    );
     expect(withSent.status).toBe(401);
     expect(withSent.json.error).toBe('invalid_client');
-    const withIssued = await postForm(url('/introspect'), { token: 'x' }, { authorization: basic(r.json.client_id, r.json.client_secret) });
+    const withIssued = await postForm(
+      url('/introspect'),
+      { token: 'x' },
+      { authorization: basic(r.json.client_id, r.json.client_secret) },
+    );
     expect(withIssued.status).toBe(200);
   });
 
@@ -693,7 +931,11 @@ describe('registration abuse', () => {
     const put = await fetch(url(`/register/${encodeURIComponent(b.client_id)}`), {
       method: 'PUT',
       headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ client_id: b.client_id, redirect_uris: ['https://evil.example.com/cb'], token_endpoint_auth_method: 'none' }),
+      body: JSON.stringify({
+        client_id: b.client_id,
+        redirect_uris: ['https://evil.example.com/cb'],
+        token_endpoint_auth_method: 'none',
+      }),
     });
     expect(put.status).toBe(401);
     const del = await fetch(url(`/register/${encodeURIComponent(b.client_id)}`), { method: 'DELETE', headers: auth });
@@ -703,20 +945,37 @@ describe('registration abuse', () => {
 
   // RFC 7592 §2.2: an update may not choose the client's secret, nor smuggle in what registration refuses.
   it('an RFC 7592 update cannot set a chosen client_secret, a javascript: redirect or another client_id', async () => {
-    const reg = await postJson(url('/register'), { redirect_uris: [GOOD], token_endpoint_auth_method: 'client_secret_basic' });
+    const reg = await postJson(url('/register'), {
+      redirect_uris: [GOOD],
+      token_endpoint_auth_method: 'client_secret_basic',
+    });
     expect(reg.status).toBe(201);
     const { client_id: id, client_secret: secret, registration_access_token: rat } = reg.json;
     const put = (body: Record<string, unknown>) =>
       fetch(url(`/register/${encodeURIComponent(id)}`), {
         method: 'PUT',
         headers: { authorization: `Bearer ${rat}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ client_id: id, redirect_uris: [GOOD], token_endpoint_auth_method: 'client_secret_basic', ...body }),
+        body: JSON.stringify({
+          client_id: id,
+          redirect_uris: [GOOD],
+          token_endpoint_auth_method: 'client_secret_basic',
+          ...body,
+        }),
       });
-    for (const body of [{ client_secret: 'attacker-chosen-secret' }, { client_secret: 42 }, { redirect_uris: ['javascript:alert(1)'] }, { client_id: 'admin' }]) {
+    for (const body of [
+      { client_secret: 'attacker-chosen-secret' },
+      { client_secret: 42 },
+      { redirect_uris: ['javascript:alert(1)'] },
+      { client_id: 'admin' },
+    ]) {
       const res = await put(body);
       expect(res.status, JSON.stringify(body)).toBe(400);
     }
-    const chosen = await postForm(url('/introspect'), { token: 'x' }, { authorization: basic(id, 'attacker-chosen-secret') });
+    const chosen = await postForm(
+      url('/introspect'),
+      { token: 'x' },
+      { authorization: basic(id, 'attacker-chosen-secret') },
+    );
     expect(chosen.status).toBe(401);
     // The current secret may be repeated (RFC 7592 §2.2), and still works afterwards.
     expect((await put({ client_secret: secret, client_name: 'renamed' })).status).toBe(200);
@@ -726,7 +985,11 @@ describe('registration abuse', () => {
   // A registration that tries to plant a metadata-document-shaped client_id to impersonate a CIMD client.
   it('a dynamic client cannot take a URL client_id of a metadata document', async () => {
     const docId = `${cimd.origin}/victim.json`;
-    const r = await postJson(url('/register'), { client_id: docId, redirect_uris: [GOOD], token_endpoint_auth_method: 'none' });
+    const r = await postJson(url('/register'), {
+      client_id: docId,
+      redirect_uris: [GOOD],
+      token_endpoint_auth_method: 'none',
+    });
     expect(r.status).toBe(201);
     expect(r.json.client_id).not.toBe(docId);
   });
@@ -742,7 +1005,9 @@ describe('Client ID Metadata Document URL tricks', () => {
     ['no path', ''],
     ['an upper-case host (not normalized)', '/doc.json', (o: string) => o.replace('localhost', 'LOCALHOST')],
   ])('refuses a client_id URL with %s', async (_name, path, rewrite?: (o: string) => string) => {
-    cimd.docs.set('/doc.json', { body: JSON.stringify({ client_id: `${cimd.origin}/doc.json`, client_name: 'doc', redirect_uris: [LOOPBACK] }) });
+    cimd.docs.set('/doc.json', {
+      body: JSON.stringify({ client_id: `${cimd.origin}/doc.json`, client_name: 'doc', redirect_uris: [LOOPBACK] }),
+    });
     const id = (rewrite ? rewrite(cimd.origin) : cimd.origin) + path;
     const r = await rawAuthorize({ client_id: id, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params });
     expect(r.status, id).toBe(401);
@@ -752,7 +1017,10 @@ describe('Client ID Metadata Document URL tricks', () => {
   // A document served as HTML (an upload on the client's site, say) is not a metadata document.
   it('refuses a document not served as JSON', async () => {
     const id = `${cimd.origin}/html.json`;
-    cimd.docs.set('/html.json', { type: 'text/html', body: JSON.stringify({ client_id: id, client_name: 'x', redirect_uris: [LOOPBACK] }) });
+    cimd.docs.set('/html.json', {
+      type: 'text/html',
+      body: JSON.stringify({ client_id: id, client_name: 'x', redirect_uris: [LOOPBACK] }),
+    });
     const r = await rawAuthorize({ client_id: id, redirect_uri: LOOPBACK, response_type: 'code', ...pkce().params });
     expect(r.status).toBe(401);
     expect(r.html).toContain('application/json');
@@ -761,8 +1029,15 @@ describe('Client ID Metadata Document URL tricks', () => {
   // The redirect URI is checked against the document: a redirect the document does not list is refused on a page.
   it('refuses a redirect_uri the document does not list', async () => {
     const id = `${cimd.origin}/listed.json`;
-    cimd.docs.set('/listed.json', { body: JSON.stringify({ client_id: id, client_name: 'x', redirect_uris: [LOOPBACK] }) });
-    const r = await rawAuthorize({ client_id: id, redirect_uri: 'https://evil.example.com/cb', response_type: 'code', ...pkce().params });
+    cimd.docs.set('/listed.json', {
+      body: JSON.stringify({ client_id: id, client_name: 'x', redirect_uris: [LOOPBACK] }),
+    });
+    const r = await rawAuthorize({
+      client_id: id,
+      redirect_uri: 'https://evil.example.com/cb',
+      response_type: 'code',
+      ...pkce().params,
+    });
     expect(r.status).toBe(400);
     expect(r.location).toBeNull();
   });

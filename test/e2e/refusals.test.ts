@@ -14,7 +14,10 @@ let server: TestServer;
 const clock = new ManualClock(Date.now());
 
 beforeAll(async () => {
-  server = await startServer({ scopes: ['mcp:read', 'mcp:write'], registration: { allowClientCredentials: true } }, { clock });
+  server = await startServer(
+    { scopes: ['mcp:read', 'mcp:write'], registration: { allowClientCredentials: true } },
+    { clock },
+  );
 });
 afterAll(() => server.close());
 
@@ -33,7 +36,8 @@ async function registerPublic(extra: Record<string, unknown> = {}) {
 
 function authorizeUrl(params: Record<string, string | string[]>): string {
   const u = new URL(url('/authorize'));
-  for (const [k, v] of Object.entries(params)) for (const value of Array.isArray(v) ? v : [v]) u.searchParams.append(k, value);
+  for (const [k, v] of Object.entries(params))
+    for (const value of Array.isArray(v) ? v : [v]) u.searchParams.append(k, value);
   return u.href;
 }
 
@@ -41,7 +45,15 @@ function authorizeUrl(params: Record<string, string | string[]>): string {
 async function getCode(clientId: string, scope = 'mcp:read', browser = new FormBrowser()) {
   const v = verifier();
   const cb = await browser.authorize(
-    authorizeUrl({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', scope, state: 's1' }),
+    authorizeUrl({
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(v),
+      code_challenge_method: 'S256',
+      scope,
+      state: 's1',
+    }),
     server.origin,
     ALICE,
   );
@@ -49,7 +61,14 @@ async function getCode(clientId: string, scope = 'mcp:read', browser = new FormB
 }
 
 const redeem = (clientId: string, code: string, v: string, extra: Record<string, string> = {}) =>
-  postForm(url('/token'), { grant_type: 'authorization_code', client_id: clientId, code, code_verifier: v, redirect_uri: REDIRECT, ...extra });
+  postForm(url('/token'), {
+    grant_type: 'authorization_code',
+    client_id: clientId,
+    code,
+    code_verifier: v,
+    redirect_uri: REDIRECT,
+    ...extra,
+  });
 
 describe('token endpoint refusals', () => {
   it('a replayed code is refused and revokes every token the first redemption issued (RFC 6749 §4.1.2)', async () => {
@@ -60,7 +79,11 @@ describe('token endpoint refusals', () => {
     const replay = await redeem(clientId, code, v);
     expect(replay.status).toBe(400);
     expect(replay.json.error).toBe('invalid_grant');
-    const refresh = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: clientId, refresh_token: first.json.refresh_token as string });
+    const refresh = await postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: first.json.refresh_token as string,
+    });
     expect(refresh.json.error).toBe('invalid_grant');
     const revoked = await server.gatehouse.deps.storage.isAccessTokenRevoked(jti(first.json.access_token as string));
     expect(revoked).toBe(true);
@@ -71,7 +94,12 @@ describe('token endpoint refusals', () => {
     const a = await getCode(clientId);
     expect((await redeem(clientId, a.code, verifier())).json.error).toBe('invalid_grant');
     const b = await getCode(clientId, 'mcp:read', a.browser);
-    const res = await postForm(url('/token'), { grant_type: 'authorization_code', client_id: clientId, code: b.code, redirect_uri: REDIRECT });
+    const res = await postForm(url('/token'), {
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code: b.code,
+      redirect_uri: REDIRECT,
+    });
     expect(res.json.error).toBe('invalid_request');
   });
 
@@ -79,7 +107,9 @@ describe('token endpoint refusals', () => {
     const clientId = await registerPublic();
     const other = await registerPublic();
     const a = await getCode(clientId);
-    expect((await redeem(clientId, a.code, a.verifier, { redirect_uri: 'http://127.0.0.1/other' })).json.error).toBe('invalid_grant');
+    expect((await redeem(clientId, a.code, a.verifier, { redirect_uri: 'http://127.0.0.1/other' })).json.error).toBe(
+      'invalid_grant',
+    );
     const b = await getCode(clientId, 'mcp:read', a.browser);
     expect((await redeem(other, b.code, b.verifier)).json.error).toBe('invalid_grant');
   });
@@ -98,30 +128,52 @@ describe('token endpoint refusals', () => {
   });
 
   it('unknown client and wrong secret are invalid_client 401 with WWW-Authenticate for Basic', async () => {
-    const unknown = await postForm(url('/token'), { grant_type: 'client_credentials' }, { authorization: basic('nope', 'x'.repeat(40)) });
+    const unknown = await postForm(
+      url('/token'),
+      { grant_type: 'client_credentials' },
+      { authorization: basic('nope', 'x'.repeat(40)) },
+    );
     expect(unknown.status).toBe(401);
     expect(unknown.json.error).toBe('invalid_client');
     expect(unknown.headers.get('www-authenticate')).toMatch(/^Basic/);
     const reg = await postJson(url('/register'), { grant_types: ['client_credentials'] });
-    const wrong = await postForm(url('/token'), { grant_type: 'client_credentials' }, { authorization: basic(reg.json.client_id, 'wrong') });
+    const wrong = await postForm(
+      url('/token'),
+      { grant_type: 'client_credentials' },
+      { authorization: basic(reg.json.client_id, 'wrong') },
+    );
     expect(wrong.status).toBe(401);
     expect(wrong.json.error).toBe('invalid_client');
     // Registered for basic, a wrong secret via the body is refused too (without the Basic challenge).
-    const wrongViaPost = await postForm(url('/token'), { grant_type: 'client_credentials', client_id: reg.json.client_id, client_secret: 'wrong' });
+    const wrongViaPost = await postForm(url('/token'), {
+      grant_type: 'client_credentials',
+      client_id: reg.json.client_id,
+      client_secret: 'wrong',
+    });
     expect(wrongViaPost.status).toBe(401);
     expect(wrongViaPost.json.error).toBe('invalid_client');
     expect(wrongViaPost.headers.get('www-authenticate')).toBeNull();
-    const ok = await postForm(url('/token'), { grant_type: 'client_credentials' }, { authorization: basic(reg.json.client_id, reg.json.client_secret) });
+    const ok = await postForm(
+      url('/token'),
+      { grant_type: 'client_credentials' },
+      { authorization: basic(reg.json.client_id, reg.json.client_secret) },
+    );
     expect(ok.status).toBe(200);
     expect(ok.headers.get('cache-control')).toBe('no-store');
   });
 
   it('refuses duplicate parameters, unsupported grants, missing grant_type, JSON bodies and oversized bodies', async () => {
     const clientId = await registerPublic();
-    const dup = await postForm(url('/token'), { grant_type: 'authorization_code', client_id: clientId, code: ['a', 'b'] });
+    const dup = await postForm(url('/token'), {
+      grant_type: 'authorization_code',
+      client_id: clientId,
+      code: ['a', 'b'],
+    });
     expect(dup.status).toBe(400);
     expect(dup.json.error).toBe('invalid_request');
-    expect((await postForm(url('/token'), { grant_type: 'password', client_id: clientId })).json.error).toBe('unsupported_grant_type');
+    expect((await postForm(url('/token'), { grant_type: 'password', client_id: clientId })).json.error).toBe(
+      'unsupported_grant_type',
+    );
     expect((await postForm(url('/token'), { client_id: clientId })).json.error).toBe('invalid_request');
     const json = await postJson(url('/token'), { grant_type: 'client_credentials' });
     expect(json.status).toBe(400);
@@ -146,13 +198,25 @@ describe('token endpoint refusals', () => {
     const clientId = await registerPublic();
     const { code, verifier: v } = await getCode(clientId);
     const t = await redeem(clientId, code, v);
-    const r1 = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: clientId, refresh_token: t.json.refresh_token as string });
+    const r1 = await postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: t.json.refresh_token as string,
+    });
     expect(r1.status).toBe(200);
     clock.advance(11_000);
-    const reuse = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: clientId, refresh_token: t.json.refresh_token as string });
+    const reuse = await postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: t.json.refresh_token as string,
+    });
     expect(reuse.json.error).toBe('invalid_grant');
     // The legitimate successor is dead too.
-    const r2 = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: clientId, refresh_token: r1.json.refresh_token as string });
+    const r2 = await postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: r1.json.refresh_token as string,
+    });
     expect(r2.json.error).toBe('invalid_grant');
     expect(await server.gatehouse.deps.storage.isAccessTokenRevoked(jti(r1.json.access_token as string))).toBe(true);
   });
@@ -162,7 +226,11 @@ describe('token endpoint refusals', () => {
     const b = await registerPublic();
     const { code, verifier: v } = await getCode(a);
     const t = await redeem(a, code, v);
-    const res = await postForm(url('/token'), { grant_type: 'refresh_token', client_id: b, refresh_token: t.json.refresh_token as string });
+    const res = await postForm(url('/token'), {
+      grant_type: 'refresh_token',
+      client_id: b,
+      refresh_token: t.json.refresh_token as string,
+    });
     expect(res.json.error).toBe('invalid_grant');
   });
 });
@@ -170,7 +238,14 @@ describe('token endpoint refusals', () => {
 describe('authorization endpoint refusals', () => {
   const base = async (clientId: string) => {
     const v = verifier();
-    return { client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', state: 'st' };
+    return {
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(v),
+      code_challenge_method: 'S256',
+      state: 'st',
+    };
   };
   const get = (u: string) => fetch(u, { redirect: 'manual' });
 
@@ -199,7 +274,10 @@ describe('authorization endpoint refusals', () => {
       { ...(await base(clientId)), code_challenge_method: 'plain' },
       { ...(await base(clientId)), code_challenge: undefined, code_challenge_method: undefined },
     ]) {
-      const clean = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as Record<string, string>;
+      const clean = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined)) as Record<
+        string,
+        string
+      >;
       const res = await get(authorizeUrl(clean));
       expect(res.status).toBe(303);
       const loc = new URL(res.headers.get('location')!);
@@ -241,7 +319,10 @@ describe('authorization endpoint refusals', () => {
     expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_scope');
     const lenient = await startServer({ strictScopes: false, scopes: ['mcp:read'] });
     try {
-      const reg = await postJson(`${lenient.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+      const reg = await postJson(`${lenient.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+      });
       const v = verifier();
       const u = new URL(`${lenient.issuer}/authorize`);
       u.search = new URLSearchParams({
@@ -274,10 +355,17 @@ describe('authorization endpoint refusals', () => {
     const bad = await browser.submit(html, step.url, server.origin, { username: ALICE.username, password: 'wrong' });
     expect(bad.res.status).toBe(401);
     expect(await bad.res.text()).toContain('Invalid username or password');
-    const forged = await browser.submit(html, step.url, server.origin, { username: ALICE.username, password: ALICE.password, csrf: 'forged' });
+    const forged = await browser.submit(html, step.url, server.origin, {
+      username: ALICE.username,
+      password: ALICE.password,
+      csrf: 'forged',
+    });
     expect(forged.res.status).toBe(400);
     // A different browser (no CSRF cookie) cannot post the form either.
-    const other = await new FormBrowser().submit(html, step.url, server.origin, { username: ALICE.username, password: ALICE.password });
+    const other = await new FormBrowser().submit(html, step.url, server.origin, {
+      username: ALICE.username,
+      password: ALICE.password,
+    });
     expect(other.res.status).toBe(400);
   });
 });
@@ -298,18 +386,34 @@ describe('registration refusals', () => {
 describe('input hygiene', () => {
   it('never answers a 500 or leaks a stack trace for garbage input', async () => {
     const probes: Promise<Response>[] = [
-      fetch(url('/token'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '%%%&&&=' }),
+      fetch(url('/token'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: '%%%&&&=',
+      }),
       fetch(url('/token'), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }),
       fetch(url('/token'), { method: 'POST', headers: { authorization: 'Basic !!!' } }),
       fetch(url('/register'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad json' }),
       fetch(url('/register'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[1,2]' }),
-      fetch(url('/register'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: 'x' }) }),
-      fetch(url('/introspect'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=abc' }),
+      fetch(url('/register'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: 'x' }),
+      }),
+      fetch(url('/introspect'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'token=abc',
+      }),
       fetch(url('/revoke'), { method: 'POST' }),
       fetch(url('/userinfo'), { headers: { authorization: 'Bearer not.a.jwt' } }),
       fetch(url('/authorize?client_id=%ZZ'), { redirect: 'manual' }),
       fetch(url('/interaction/nope'), { redirect: 'manual' }),
-      fetch(url('/interaction/nope/login'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'username=a' }),
+      fetch(url('/interaction/nope/login'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'username=a',
+      }),
       fetch(url('/register/abc'), { headers: { authorization: 'Bearer x' } }),
     ];
     for (const res of await Promise.all(probes)) {

@@ -9,7 +9,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const reg = (body: unknown, headers: Record<string, string> = {}) => postJson(`${server.issuer}/register`, body, headers);
+const reg = (body: unknown, headers: Record<string, string> = {}) =>
+  postJson(`${server.issuer}/register`, body, headers);
 
 async function manage(method: string, uri: string, token: string, body?: unknown) {
   const res = await fetch(uri, {
@@ -24,7 +25,11 @@ async function manage(method: string, uri: string, token: string, body?: unknown
 describe('RFC 7591 registration', () => {
   it('registers a confidential client: secret returned once, stored only as a hash', async () => {
     // Strict by default: a scope the server does not know is refused, naming it and the setting that declares scopes.
-    const unknown = await reg({ client_name: 'Svc', grant_types: ['client_credentials'], scope: 'mcp:read unknown:scope' });
+    const unknown = await reg({
+      client_name: 'Svc',
+      grant_types: ['client_credentials'],
+      scope: 'mcp:read unknown:scope',
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.json.error).toBe('invalid_client_metadata');
     expect(unknown.json.error_description).toContain('unknown:scope');
@@ -70,7 +75,10 @@ describe('RFC 7591 registration', () => {
       [{ redirect_uris: ['https://a.example/cb'], response_types: ['token'] }, 'invalid_client_metadata'],
       [{ redirect_uris: ['https://a.example/cb'], grant_types: ['password'] }, 'invalid_client_metadata'],
       [{ grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }, 'invalid_client_metadata'],
-      [{ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'tls_client_auth' }, 'invalid_client_metadata'],
+      [
+        { redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'tls_client_auth' },
+        'invalid_client_metadata',
+      ],
       [{ redirect_uris: ['https://a.example/cb'], application_type: 'desktop' }, 'invalid_client_metadata'],
     ];
     for (const [body, error] of cases) {
@@ -83,8 +91,17 @@ describe('RFC 7591 registration', () => {
 
 describe('RFC 7592 management', () => {
   it('reads, updates and deletes with the registration access token', async () => {
-    const r = await reg({ redirect_uris: ['https://app.example/cb'], client_name: 'App', grant_types: ['authorization_code', 'refresh_token'] });
-    const { registration_client_uri: uri, registration_access_token: rat, client_id: id, client_secret: secret } = r.json;
+    const r = await reg({
+      redirect_uris: ['https://app.example/cb'],
+      client_name: 'App',
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
+    const {
+      registration_client_uri: uri,
+      registration_access_token: rat,
+      client_id: id,
+      client_secret: secret,
+    } = r.json;
 
     const read = await manage('GET', uri, rat);
     expect(read.status).toBe(200);
@@ -94,16 +111,30 @@ describe('RFC 7592 management', () => {
     const otherClient = await reg({ redirect_uris: ['https://b.example/cb'] });
     expect((await manage('GET', uri, otherClient.json.registration_access_token)).status).toBe(401);
 
-    const updated = await manage('PUT', uri, rat, { client_id: id, redirect_uris: ['https://app.example/cb2'], client_name: 'App 2', grant_types: ['authorization_code'] });
+    const updated = await manage('PUT', uri, rat, {
+      client_id: id,
+      redirect_uris: ['https://app.example/cb2'],
+      client_name: 'App 2',
+      grant_types: ['authorization_code'],
+    });
     expect(updated.status).toBe(200);
     expect(updated.json.redirect_uris).toEqual(['https://app.example/cb2']);
     expect(updated.json.client_name).toBe('App 2');
-    expect((await manage('PUT', uri, rat, { client_id: 'someone-else', redirect_uris: ['https://app.example/cb'] })).json.error).toBe('invalid_client_metadata');
-    expect((await manage('PUT', uri, rat, { client_id: id, redirect_uris: ['http://evil.example/cb'] })).json.error).toBe('invalid_redirect_uri');
+    expect(
+      (await manage('PUT', uri, rat, { client_id: 'someone-else', redirect_uris: ['https://app.example/cb'] })).json
+        .error,
+    ).toBe('invalid_client_metadata');
+    expect(
+      (await manage('PUT', uri, rat, { client_id: id, redirect_uris: ['http://evil.example/cb'] })).json.error,
+    ).toBe('invalid_redirect_uri');
 
     expect((await manage('DELETE', uri, rat)).status).toBe(204);
     expect((await manage('GET', uri, rat)).status).toBe(401);
-    const token = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', refresh_token: 'x' }, { authorization: basic(id, secret) });
+    const token = await postForm(
+      `${server.issuer}/token`,
+      { grant_type: 'refresh_token', refresh_token: 'x' },
+      { authorization: basic(id, secret) },
+    );
     expect(token.json.error).toBe('invalid_client');
   });
 });
@@ -116,8 +147,20 @@ describe('closed registration', () => {
       const none = await postJson(url, { redirect_uris: ['https://a.example/cb'] });
       expect(none.status).toBe(401);
       expect(none.json.error).toBe('invalid_token');
-      expect((await postJson(url, { redirect_uris: ['https://a.example/cb'] }, { authorization: 'Bearer wrong-token-value' })).status).toBe(401);
-      const ok = await postJson(url, { grant_types: ['client_credentials'] }, { authorization: 'Bearer initial-access-token-0123456789' });
+      expect(
+        (
+          await postJson(
+            url,
+            { redirect_uris: ['https://a.example/cb'] },
+            { authorization: 'Bearer wrong-token-value' },
+          )
+        ).status,
+      ).toBe(401);
+      const ok = await postJson(
+        url,
+        { grant_types: ['client_credentials'] },
+        { authorization: 'Bearer initial-access-token-0123456789' },
+      );
       expect(ok.status).toBe(201);
     } finally {
       await closed.close();

@@ -70,8 +70,13 @@ describe('request ids', () => {
       { scopes: ['mcp:read'], registration: { allowClientCredentials: true } },
       { logger: captured.logger, storage: storeWithBrokenClient() },
     );
-    publicClient = (await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })).json.client_id;
-    const service = await postJson(`${server.issuer}/register`, { grant_types: ['client_credentials'], scope: 'mcp:read' });
+    publicClient = (
+      await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
+    ).json.client_id;
+    const service = await postJson(`${server.issuer}/register`, {
+      grant_types: ['client_credentials'],
+      scope: 'mcp:read',
+    });
     expect(service.status).toBe(201);
     serviceClient = { id: service.json.client_id, secret: service.json.client_secret };
   });
@@ -79,20 +84,70 @@ describe('request ids', () => {
 
   const authorizeUrl = (clientId: string) => {
     const u = new URL(`${server.issuer}/authorize`);
-    u.search = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(verifier()), code_challenge_method: 'S256' }).toString();
+    u.search = new URLSearchParams({
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(verifier()),
+      code_challenge_method: 'S256',
+    }).toString();
     return u.href;
   };
   const logged = (id: string) => lines.filter((l) => l.reqId === id);
 
   it('a valid incoming id is echoed on token JSON, errors, 404s, error pages, redirects and preflights, and logged', async () => {
     const cases: Array<[string, string, () => Promise<Response | { status: number; headers: Headers }>, number]> = [
-      ['token', 'tok.1:A_b-c', () => postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', scope: 'mcp:read' }, { authorization: basic(serviceClient.id, serviceClient.secret), 'x-request-id': 'tok.1:A_b-c' }), 200],
-      ['token error', 'tok-err-2', () => postForm(`${server.issuer}/token`, { grant_type: 'nonsense' }, { 'x-request-id': 'tok-err-2' }), 400],
+      [
+        'token',
+        'tok.1:A_b-c',
+        () =>
+          postForm(
+            `${server.issuer}/token`,
+            { grant_type: 'client_credentials', scope: 'mcp:read' },
+            { authorization: basic(serviceClient.id, serviceClient.secret), 'x-request-id': 'tok.1:A_b-c' },
+          ),
+        200,
+      ],
+      [
+        'token error',
+        'tok-err-2',
+        () => postForm(`${server.issuer}/token`, { grant_type: 'nonsense' }, { 'x-request-id': 'tok-err-2' }),
+        400,
+      ],
       ['404', 'nf-3', () => fetch(`${server.origin}/no-such-path`, { headers: { 'x-request-id': 'nf-3' } }), 404],
-      ['error page', 'page-4', () => fetch(authorizeUrl('unknown-client'), { headers: { 'x-request-id': 'page-4' }, redirect: 'manual' }), 400],
-      ['redirect', 'redir-5', () => fetch(authorizeUrl(publicClient), { headers: { 'x-request-id': 'redir-5' }, redirect: 'manual' }), 303],
-      ['preflight', 'cors-6', () => fetch(`${server.issuer}/token`, { method: 'OPTIONS', headers: { 'x-request-id': 'cors-6', origin: 'https://inspector.example', 'access-control-request-method': 'POST' } }), 204],
-      ['metadata', 'meta-7', () => fetch(`${server.issuer}/.well-known/oauth-authorization-server`, { headers: { 'x-request-id': 'meta-7' } }), 200],
+      [
+        'error page',
+        'page-4',
+        () => fetch(authorizeUrl('unknown-client'), { headers: { 'x-request-id': 'page-4' }, redirect: 'manual' }),
+        400,
+      ],
+      [
+        'redirect',
+        'redir-5',
+        () => fetch(authorizeUrl(publicClient), { headers: { 'x-request-id': 'redir-5' }, redirect: 'manual' }),
+        303,
+      ],
+      [
+        'preflight',
+        'cors-6',
+        () =>
+          fetch(`${server.issuer}/token`, {
+            method: 'OPTIONS',
+            headers: {
+              'x-request-id': 'cors-6',
+              origin: 'https://inspector.example',
+              'access-control-request-method': 'POST',
+            },
+          }),
+        204,
+      ],
+      [
+        'metadata',
+        'meta-7',
+        () =>
+          fetch(`${server.issuer}/.well-known/oauth-authorization-server`, { headers: { 'x-request-id': 'meta-7' } }),
+        200,
+      ],
       ['health', 'health-8', () => fetch(`${server.origin}/health`, { headers: { 'x-request-id': 'health-8' } }), 200],
     ];
     for (const [name, id, send, status] of cases) {
@@ -112,8 +167,15 @@ describe('request ids', () => {
   });
 
   it('browser clients may read it on CORS responses', async () => {
-    const res = await fetch(`${server.issuer}/.well-known/oauth-authorization-server`, { headers: { origin: 'https://inspector.example' } });
-    expect(res.headers.get('access-control-expose-headers')?.split(/,\s*/).map((h) => h.toLowerCase())).toContain('x-request-id');
+    const res = await fetch(`${server.issuer}/.well-known/oauth-authorization-server`, {
+      headers: { origin: 'https://inspector.example' },
+    });
+    expect(
+      res.headers
+        .get('access-control-expose-headers')
+        ?.split(/,\s*/)
+        .map((h) => h.toLowerCase()),
+    ).toContain('x-request-id');
   });
 
   it('an error page shows the request id (given or generated)', async () => {
@@ -127,7 +189,9 @@ describe('request ids', () => {
     expect(await generated.text()).toContain(`Request id: <code>${id}</code>`);
 
     // The interaction pages' error path (pageError) as well: an unknown interaction.
-    const interaction = await fetch(`${server.issuer}/interaction/not-a-real-interaction`, { headers: { 'x-request-id': 'ix-err-9' } });
+    const interaction = await fetch(`${server.issuer}/interaction/not-a-real-interaction`, {
+      headers: { 'x-request-id': 'ix-err-9' },
+    });
     expect(interaction.status).toBeGreaterThanOrEqual(400);
     expect(interaction.headers.get('x-request-id')).toBe('ix-err-9');
     expect(await interaction.text()).toContain('Request id: <code>ix-err-9</code>');
@@ -154,16 +218,23 @@ describe('request ids', () => {
       const body = await res.text();
       expect(body.includes(value), `${value} reflected on the page`).toBe(false);
       expect(body).toContain(`Request id: <code>${id}</code>`);
-      expect(lines.some((l) => JSON.stringify(l).includes(value)), `${value} reflected in the log`).toBe(false);
+      expect(
+        lines.some((l) => JSON.stringify(l).includes(value)),
+        `${value} reflected in the log`,
+      ).toBe(false);
     }
     // The longest accepted length is kept.
     const longest = 'b'.repeat(128);
-    expect((await fetch(`${server.origin}/health`, { headers: { 'x-request-id': longest } })).headers.get('x-request-id')).toBe(longest);
+    expect(
+      (await fetch(`${server.origin}/health`, { headers: { 'x-request-id': longest } })).headers.get('x-request-id'),
+    ).toBe(longest);
 
     // Two X-Request-Id headers (Node joins them with ", "): replaced.
     const twice = await rawRequest(
       Number(new URL(server.origin).port),
-      Buffer.from('GET /health HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: one\r\nX-Request-Id: two\r\nConnection: close\r\n\r\n'),
+      Buffer.from(
+        'GET /health HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: one\r\nX-Request-Id: two\r\nConnection: close\r\n\r\n',
+      ),
     );
     expect(twice).toMatch(/^HTTP\/1\.1 200/);
     expect(twice).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
@@ -171,21 +242,33 @@ describe('request ids', () => {
     // Non-ASCII bytes on the wire (obs-text): replaced.
     const unicode = await rawRequest(
       Number(new URL(server.origin).port),
-      Buffer.concat([Buffer.from('GET /health HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: '), Buffer.from('caf\u00e9-\u2603', 'utf8'), Buffer.from('\r\nConnection: close\r\n\r\n')]),
+      Buffer.concat([
+        Buffer.from('GET /health HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: '),
+        Buffer.from('caf\u00e9-\u2603', 'utf8'),
+        Buffer.from('\r\nConnection: close\r\n\r\n'),
+      ]),
     );
     expect(unicode).toMatch(/^HTTP\/1\.1 200/);
     expect(unicode).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
 
     // CR/LF inside the value cannot cross a real socket (Node's parser refuses it); in-process injection can carry it.
     for (const value of ['evil\r\nset-cookie: a=b', 'caf\u00e9', '\u2603']) {
-      const res = await server.gatehouse.app.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': value } });
+      const res = await server.gatehouse.app.inject({
+        method: 'GET',
+        url: '/health',
+        headers: { 'x-request-id': value },
+      });
       expect(String(res.headers['x-request-id']), JSON.stringify(value)).toMatch(UUID);
       expect(res.headers['set-cookie']).toBeUndefined();
     }
   });
 
   it('a 500 carries the id in its header and in the error log line', async () => {
-    const res = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', client_id: BROKEN_CLIENT, client_secret: 'x'.repeat(32) }, { 'x-request-id': 'boom-10' });
+    const res = await postForm(
+      `${server.issuer}/token`,
+      { grant_type: 'client_credentials', client_id: BROKEN_CLIENT, client_secret: 'x'.repeat(32) },
+      { 'x-request-id': 'boom-10' },
+    );
     expect(res.status).toBe(500);
     expect(res.json.error).toBe('server_error');
     expect(res.headers.get('x-request-id')).toBe('boom-10');
@@ -208,7 +291,11 @@ describe('request ids at the default log level', () => {
     const { logger, lines } = capture('info');
     const server = await startServer({}, { logger, storage: storeWithBrokenClient() });
     try {
-      const res = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', client_id: BROKEN_CLIENT, client_secret: 'x'.repeat(32) });
+      const res = await postForm(`${server.issuer}/token`, {
+        grant_type: 'client_credentials',
+        client_id: BROKEN_CLIENT,
+        client_secret: 'x'.repeat(32),
+      });
       expect(res.status).toBe(500);
       const id = res.headers.get('x-request-id')!;
       expect(id).toMatch(UUID);

@@ -24,9 +24,19 @@ describe('request logs', () => {
       });
       const server = await startServer({}, { logger: createLogger(level, sink) });
       try {
-        const clientId = (await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })).json.client_id;
+        const clientId = (
+          await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' })
+        ).json.client_id;
         const u = new URL(`${server.issuer}/authorize`);
-        u.search = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(verifier()), code_challenge_method: 'S256', scope: 'openid', access_token: QUERY_SECRET }).toString();
+        u.search = new URLSearchParams({
+          client_id: clientId,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          code_challenge: challenge(verifier()),
+          code_challenge_method: 'S256',
+          scope: 'openid',
+          access_token: QUERY_SECRET,
+        }).toString();
         const browser = new FormBrowser();
         const start = await browser.request(u.href);
         expect(start.status).toBe(303);

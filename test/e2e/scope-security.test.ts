@@ -35,7 +35,12 @@ const STATIC_CLIENTS: ConfigInput['clients'] = [
 
 function authorizeUrl(server: TestServer, params: Record<string, string>): string {
   const u = new URL(`${server.issuer}/authorize`);
-  u.search = new URLSearchParams({ redirect_uri: REDIRECT, response_type: 'code', code_challenge_method: 'S256', ...params }).toString();
+  u.search = new URLSearchParams({
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    code_challenge_method: 'S256',
+    ...params,
+  }).toString();
   return u.href;
 }
 
@@ -60,7 +65,11 @@ async function userTokens(server: TestServer, clientId: string, scope: string, e
 }
 
 const clientCredentials = (server: TestServer, id: string, secret: string, params: Record<string, string> = {}) =>
-  postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', ...params }, { authorization: basic(id, secret) });
+  postForm(
+    `${server.issuer}/token`,
+    { grant_type: 'client_credentials', ...params },
+    { authorization: basic(id, secret) },
+  );
 
 interface StoreCase {
   name: string;
@@ -70,7 +79,12 @@ interface StoreCase {
 }
 
 const STORES: StoreCase[] = [
-  { name: 'memory', available: async () => true, config: () => ({ storage: 'memory' }), cleanup: async () => undefined },
+  {
+    name: 'memory',
+    available: async () => true,
+    config: () => ({ storage: 'memory' }),
+    cleanup: async () => undefined,
+  },
   {
     name: 'embedded',
     available: async () => true,
@@ -131,7 +145,10 @@ for (const store of STORES) {
 
     it('a client registered with only unknown scopes gets nothing through client_credentials, not every scope', async (ctx) => {
       if (!available) return ctx.skip();
-      const reg = await postJson(`${server.issuer}/register`, { grant_types: ['client_credentials'], scope: 'legacy:read legacy:write' });
+      const reg = await postJson(`${server.issuer}/register`, {
+        grant_types: ['client_credentials'],
+        scope: 'legacy:read legacy:write',
+      });
       expect(reg.status).toBe(201);
       expect(reg.json.scope).toBe(''); // told it was narrowed to nothing
       expect((await server.gatehouse.deps.storage.getClient(reg.json.client_id))!.scope).toStrictEqual([]);
@@ -167,7 +184,11 @@ for (const store of STORES) {
 
     it('under enforceRegisteredScope an empty registered allow-list binds user grants too (lenient: narrowed to nothing)', async (ctx) => {
       if (!available) return ctx.skip();
-      const reg = await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', scope: 'legacy:read' });
+      const reg = await postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        scope: 'legacy:read',
+      });
       expect(reg.status).toBe(201);
       const tokens = await userTokens(server, reg.json.client_id, 'admin mcp:read');
       expect(tokens.scope).toBeUndefined();
@@ -198,7 +219,14 @@ describe('scope errors instead of silent narrowing (strict by default)', () => {
   const get = (u: string) => fetch(u, { redirect: 'manual' });
 
   it('/authorize: a scope the server does not know is invalid_scope naming it and the "scopes" setting', async () => {
-    const res = await get(authorizeUrl(server, { client_id: 'web', code_challenge: challenge(verifier()), scope: 'openid mcp:read', state: 'st' }));
+    const res = await get(
+      authorizeUrl(server, {
+        client_id: 'web',
+        code_challenge: challenge(verifier()),
+        scope: 'openid mcp:read',
+        state: 'st',
+      }),
+    );
     expect(res.status).toBe(303);
     const location = new URL(res.headers.get('location')!);
     expect(location.origin + location.pathname).toBe(REDIRECT);
@@ -215,7 +243,10 @@ describe('scope errors instead of silent narrowing (strict by default)', () => {
   });
 
   it('/register: a scope the server does not know is invalid_client_metadata naming it', async () => {
-    const reg = await postJson(`${server.issuer}/register`, { grant_types: ['client_credentials'], scope: 'legacy:read' });
+    const reg = await postJson(`${server.issuer}/register`, {
+      grant_types: ['client_credentials'],
+      scope: 'legacy:read',
+    });
     expect(reg.status).toBe(400);
     expect(reg.json.error).toBe('invalid_client_metadata');
     expect(reg.json.error_description).toContain('legacy:read');
@@ -223,18 +254,37 @@ describe('scope errors instead of silent narrowing (strict by default)', () => {
 
   it('refresh: a scope beyond the grant is invalid_scope (400), also on a retry inside the grace window', async () => {
     // A fresh client, so no earlier consent widens the grant (incremental authorization).
-    const reg = await postJson(`${server.issuer}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] });
+    const reg = await postJson(`${server.issuer}/register`, {
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
     const clientId = reg.json.client_id as string;
     const tokens = await userTokens(server, clientId, 'openid mcp:write');
     expect(tokens.scope).toBe('openid mcp:write');
-    const wider = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token!, scope: 'openid mcp:write profile' });
+    const wider = await postForm(`${server.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: tokens.refresh_token!,
+      scope: 'openid mcp:write profile',
+    });
     expect(wider.status).toBe(400);
     expect(wider.json.error).toBe('invalid_scope');
-    const ok = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token!, scope: 'mcp:write' });
+    const ok = await postForm(`${server.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: tokens.refresh_token!,
+      scope: 'mcp:write',
+    });
     expect(ok.status).toBe(200);
     expect(ok.json.scope).toBe('mcp:write');
     // A concurrent retry of the same (now rotated) token asking for more must not get the pair silently.
-    const retry = await postForm(`${server.issuer}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.refresh_token!, scope: 'mcp:write profile' });
+    const retry = await postForm(`${server.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      refresh_token: tokens.refresh_token!,
+      scope: 'mcp:write profile',
+    });
     expect(retry.status).toBe(400);
     expect(retry.json.error).toBe('invalid_scope');
   });
@@ -243,19 +293,25 @@ describe('scope errors instead of silent narrowing (strict by default)', () => {
     it('refuses a token bound to a resource server (401 invalid_token); accepts one bound to no resource or to the issuer', async () => {
       const bound = await userTokens(server, 'web', 'openid profile', { resource: RESOURCE });
       expect(decodeJwt(bound.access_token!).aud).toEqual(RESOURCE);
-      const refused = await fetch(`${server.issuer}/userinfo`, { headers: { authorization: `Bearer ${bound.access_token}` } });
+      const refused = await fetch(`${server.issuer}/userinfo`, {
+        headers: { authorization: `Bearer ${bound.access_token}` },
+      });
       expect(refused.status).toBe(401);
       expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
       expect((await refused.json()).error).toBe('invalid_token');
 
       const own = await userTokens(server, 'web', 'openid profile');
       expect(decodeJwt(own.access_token!).aud).toEqual('web');
-      const info = await fetch(`${server.issuer}/userinfo`, { headers: { authorization: `Bearer ${own.access_token}` } });
+      const info = await fetch(`${server.issuer}/userinfo`, {
+        headers: { authorization: `Bearer ${own.access_token}` },
+      });
       expect(info.status).toBe(200);
       expect((await info.json()).name).toBe(ALICE.name);
 
       const forIssuer = await userTokens(server, 'web', 'openid profile', { resource: server.issuer });
-      const viaIssuer = await fetch(`${server.issuer}/userinfo`, { headers: { authorization: `Bearer ${forIssuer.access_token}` } });
+      const viaIssuer = await fetch(`${server.issuer}/userinfo`, {
+        headers: { authorization: `Bearer ${forIssuer.access_token}` },
+      });
       expect(viaIssuer.status).toBe(200);
     });
 
@@ -264,7 +320,13 @@ describe('scope errors instead of silent narrowing (strict by default)', () => {
       const users = await server.gatehouse.deps.storage.listUsers();
       const alice = users.find((u) => u.username === ALICE.username)!;
       const now = Math.floor(Date.now() / 1000);
-      const token = await new SignJWT({ sub: alice.id, client_id: 'web', aud: 'web', jti: `forged-${now}`, scope: ['openid', 'profile'] })
+      const token = await new SignJWT({
+        sub: alice.id,
+        client_id: 'web',
+        aud: 'web',
+        jti: `forged-${now}`,
+        scope: ['openid', 'profile'],
+      })
         .setProtectedHeader({ alg: key!.alg, kid: key!.kid, typ: 'at+jwt' })
         .setIssuer(server.issuer)
         .setIssuedAt(now)
@@ -273,7 +335,11 @@ describe('scope errors instead of silent narrowing (strict by default)', () => {
       const res = await fetch(`${server.issuer}/userinfo`, { headers: { authorization: `Bearer ${token}` } });
       expect(res.status).toBe(401);
       expect((await res.json()).error).toBe('invalid_token');
-      const introspected = await postForm(`${server.issuer}/introspect`, { token }, { authorization: basic('mcp-rs', SECRET('mcp-rs')) });
+      const introspected = await postForm(
+        `${server.issuer}/introspect`,
+        { token },
+        { authorization: basic('mcp-rs', SECRET('mcp-rs')) },
+      );
       expect(introspected.status).toBe(200);
       expect(introspected.json).toEqual({ active: false });
     });
@@ -284,26 +350,46 @@ describe('scope errors instead of silent narrowing (strict by default)', () => {
       const tokens = await userTokens(server, 'web', 'openid mcp:write', { resource: RESOURCE });
       const stranger = await postJson(`${server.issuer}/register`, { grant_types: ['client_credentials'] });
       expect(stranger.status).toBe(201);
-      const asStranger = await postForm(`${server.issuer}/introspect`, { token: tokens.access_token! }, { authorization: basic(stranger.json.client_id, stranger.json.client_secret) });
+      const asStranger = await postForm(
+        `${server.issuer}/introspect`,
+        { token: tokens.access_token! },
+        { authorization: basic(stranger.json.client_id, stranger.json.client_secret) },
+      );
       expect(asStranger.status).toBe(200);
       expect(asStranger.json).toEqual({ active: false });
       // Nor about someone else's refresh token.
-      const refresh = await postForm(`${server.issuer}/introspect`, { token: tokens.refresh_token! }, { authorization: basic(stranger.json.client_id, stranger.json.client_secret) });
+      const refresh = await postForm(
+        `${server.issuer}/introspect`,
+        { token: tokens.refresh_token! },
+        { authorization: basic(stranger.json.client_id, stranger.json.client_secret) },
+      );
       expect(refresh.json).toEqual({ active: false });
 
-      const asRs = await postForm(`${server.issuer}/introspect`, { token: tokens.access_token! }, { authorization: basic('mcp-rs', SECRET('mcp-rs')) });
+      const asRs = await postForm(
+        `${server.issuer}/introspect`,
+        { token: tokens.access_token! },
+        { authorization: basic('mcp-rs', SECRET('mcp-rs')) },
+      );
       expect(asRs.json).toMatchObject({ active: true, client_id: 'web', aud: RESOURCE });
       expect(String(asRs.json.scope).split(' ')).toContain('mcp:write');
     });
 
-    it('a client named in the token\'s audience may introspect it (its own token bound to no resource)', async () => {
+    it("a client named in the token's audience may introspect it (its own token bound to no resource)", async () => {
       const own = await clientCredentials(server, 'machine', SECRET('machine'));
       expect(own.status).toBe(200);
-      const self = await postForm(`${server.issuer}/introspect`, { token: own.json.access_token as string }, { authorization: basic('machine', SECRET('machine')) });
+      const self = await postForm(
+        `${server.issuer}/introspect`,
+        { token: own.json.access_token as string },
+        { authorization: basic('machine', SECRET('machine')) },
+      );
       expect(self.json).toMatchObject({ active: true, client_id: 'machine', aud: 'machine' });
       // Bound to a resource, the same client's token is the resource server's to introspect, not the client's.
       const bound = await clientCredentials(server, 'machine', SECRET('machine'), { resource: RESOURCE });
-      const selfBound = await postForm(`${server.issuer}/introspect`, { token: bound.json.access_token as string }, { authorization: basic('machine', SECRET('machine')) });
+      const selfBound = await postForm(
+        `${server.issuer}/introspect`,
+        { token: bound.json.access_token as string },
+        { authorization: basic('machine', SECRET('machine')) },
+      );
       expect(selfBound.json).toEqual({ active: false });
     });
   });

@@ -84,14 +84,28 @@ for (const store of stores) {
       const browser = new FormBrowser();
       const authorizeUrl = (v: string) => {
         const u = new URL(url('/authorize'));
-        const params = { client_id: reg.json.client_id as string, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', scope: 'mcp:read', state: 's' };
+        const params = {
+          client_id: reg.json.client_id as string,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          code_challenge: challenge(v),
+          code_challenge_method: 'S256',
+          scope: 'mcp:read',
+          state: 's',
+        };
         for (const [k, value] of Object.entries(params)) u.searchParams.set(k, value);
         return u.href;
       };
-      const codeFor = async (v: string) => (await browser.authorize(authorizeUrl(v), server.origin, CAROL)).searchParams.get('code')!;
+      const codeFor = async (v: string) =>
+        (await browser.authorize(authorizeUrl(v), server.origin, CAROL)).searchParams.get('code')!;
       const redeem = (code: string, v: string) =>
-        postForm(url('/token'), { grant_type: 'authorization_code', code, code_verifier: v, redirect_uri: REDIRECT }, { authorization: auth });
-      const introspect = async (token: string) => (await postForm(url('/introspect'), { token }, { authorization: auth })).json;
+        postForm(
+          url('/token'),
+          { grant_type: 'authorization_code', code, code_verifier: v, redirect_uri: REDIRECT },
+          { authorization: auth },
+        );
+      const introspect = async (token: string) =>
+        (await postForm(url('/introspect'), { token }, { authorization: auth })).json;
 
       const v1 = verifier();
       const tokens = await redeem(await codeFor(v1), v1);
@@ -108,7 +122,11 @@ for (const store of stores) {
       const carol = await storage.getUserByUsername(CAROL.username);
       expect(await storage.deleteUser(carol!.id)).toBe(true);
 
-      const refreshed = await postForm(url('/token'), { grant_type: 'refresh_token', refresh_token: refresh }, { authorization: auth });
+      const refreshed = await postForm(
+        url('/token'),
+        { grant_type: 'refresh_token', refresh_token: refresh },
+        { authorization: auth },
+      );
       expect(refreshed.status).toBe(400);
       expect(refreshed.json.error).toBe('invalid_grant');
       expect(await introspect(access)).toEqual({ active: false });

@@ -22,7 +22,12 @@ describe('router refusals are OAuth errors', () => {
     ['POST', '/interaction/%/login', 400, 'page'],
     ['GET', `/interaction/${'a'.repeat(101)}`, 414, 'page'],
   ] as const)('%s %s answers %i invalid_request (%s), never echoing the URL', async (method, url, status, kind) => {
-    const res = await fz.inject({ method, url, headers: { authorization: 'Bearer x', 'content-type': 'application/x-www-form-urlencoded' }, payload: method === 'GET' ? undefined : 'a=b' });
+    const res = await fz.inject({
+      method,
+      url,
+      headers: { authorization: 'Bearer x', 'content-type': 'application/x-www-form-urlencoded' },
+      payload: method === 'GET' ? undefined : 'a=b',
+    });
     expect(res.status).toBe(status);
     expect(res.headers['cache-control']).toBe('no-store');
     const segment = url.split('/')[2]!;

@@ -69,7 +69,10 @@ export interface Sent {
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Starts a Gatehouse (not listening) on the store; undefined when the store's service is absent (skip). */
-export async function startFuzzServer(store: FuzzStore, config: Partial<ConfigInput> = {}): Promise<FuzzServer | undefined> {
+export async function startFuzzServer(
+  store: FuzzStore,
+  config: Partial<ConfigInput> = {},
+): Promise<FuzzServer | undefined> {
   if (store.service && !(await requireService(store.service))) return undefined;
   const schema = `gh_fuzz_${randomBytes(4).toString('hex')}`;
   const storage: Partial<ConfigInput> =
@@ -82,9 +85,29 @@ export async function startFuzzServer(store: FuzzStore, config: Partial<ConfigIn
     // No per-address limit: every fuzz case comes from the same address (the limit has its own tests).
     registration: { allowClientCredentials: true, rateLimit: { perIp: 0 } },
     clients: [
-      { client_id: SVC.id, client_secret: SVC.secret, redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token', 'client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile email offline_access mcp:read mcp:write' },
-      { client_id: WEB.id, client_secret: WEB.secret, redirect_uris: [REDIRECT, 'http://127.0.0.1/other'], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_post', scope: 'openid profile mcp:read' },
-      { client_id: APP.id, redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', scope: 'openid mcp:read' },
+      {
+        client_id: SVC.id,
+        client_secret: SVC.secret,
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'openid profile email offline_access mcp:read mcp:write',
+      },
+      {
+        client_id: WEB.id,
+        client_secret: WEB.secret,
+        redirect_uris: [REDIRECT, 'http://127.0.0.1/other'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'client_secret_post',
+        scope: 'openid profile mcp:read',
+      },
+      {
+        client_id: APP.id,
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+        scope: 'openid mcp:read',
+      },
     ],
     ...storage,
     ...config,
@@ -136,7 +159,14 @@ async function timedInject(gatehouse: Gatehouse, opts: InjectOptions): Promise<S
 }
 
 function describeRequest(opts: InjectOptions): string {
-  const payload = opts.payload === undefined ? '' : typeof opts.payload === 'string' ? opts.payload : Buffer.isBuffer(opts.payload) ? opts.payload.toString('latin1') : JSON.stringify(opts.payload);
+  const payload =
+    opts.payload === undefined
+      ? ''
+      : typeof opts.payload === 'string'
+        ? opts.payload
+        : Buffer.isBuffer(opts.payload)
+          ? opts.payload.toString('latin1')
+          : JSON.stringify(opts.payload);
   return `${opts.method ?? 'GET'} ${String(opts.url)} headers=${JSON.stringify(opts.headers ?? {})} body=${JSON.stringify(payload.slice(0, 300))}${payload.length > 300 ? `…(${payload.length})` : ''}`;
 }
 
@@ -150,7 +180,13 @@ export function printStats(label: string): void {
 }
 
 /** A stack frame or an error class name in a body means an internal error leaked. */
-const STACK = [/\bat [^\n]*\([^\n]*:\d+:\d+\)/, /^\s+at [^\n]+:\d+:\d+$/m, /\b(?:Type|Reference|Range|Syntax|Internal|Aggregate)?Error: /, /node_modules\//, /\/src\/[\w/-]+\.ts\b/];
+const STACK = [
+  /\bat [^\n]*\([^\n]*:\d+:\d+\)/,
+  /^\s+at [^\n]+:\d+:\d+$/m,
+  /\b(?:Type|Reference|Range|Syntax|Internal|Aggregate)?Error: /,
+  /node_modules\//,
+  /\/src\/[\w/-]+\.ts\b/,
+];
 
 /**
  * The checks for every response: below 500, within 2 s, no stack trace, and when it is a JSON error its `error` is
@@ -159,8 +195,15 @@ const STACK = [/\bat [^\n]*\([^\n]*:\d+:\d+\)/, /^\s+at [^\n]+:\d+:\d+$/m, /\b(?
 export function expectSafe(res: Sent, allowed: readonly string[]): void {
   if (STATS) {
     // HTML pages: the error code and description of the error page, or the page's alert.
-    const page = /<code>([^<]*)<\/code><\/p><p>([^<]*)/.exec(res.body) ?? /role="alert">([^<]*)/.exec(res.body) ?? /<h1>([^<]*)/.exec(res.body);
-    const detail = res.json ? `${res.json.error ?? ''} ${String(res.json.error_description ?? '')}` : page ? page.slice(1).filter(Boolean).join(' ') : String(res.headers.location ?? '').replace(/[?&](code|state|iss)=[^&]*/g, '');
+    const page =
+      /<code>([^<]*)<\/code><\/p><p>([^<]*)/.exec(res.body) ??
+      /role="alert">([^<]*)/.exec(res.body) ??
+      /<h1>([^<]*)/.exec(res.body);
+    const detail = res.json
+      ? `${res.json.error ?? ''} ${String(res.json.error_description ?? '')}`
+      : page
+        ? page.slice(1).filter(Boolean).join(' ')
+        : String(res.headers.location ?? '').replace(/[?&](code|state|iss)=[^&]*/g, '');
     const key = `${res.status} ${detail.slice(0, 90)}`;
     STATS.set(key, (STATS.get(key) ?? 0) + 1);
   }
@@ -170,7 +213,9 @@ export function expectSafe(res: Sent, allowed: readonly string[]): void {
   for (const pattern of STACK) expect(res.body, where).not.toMatch(pattern);
   if (res.status >= 400 && res.json) {
     expect(allowed, where).toContain(res.json.error);
-    expect(typeof res.json.error_description === 'string' || res.json.error_description === undefined, where).toBe(true);
+    expect(typeof res.json.error_description === 'string' || res.json.error_description === undefined, where).toBe(
+      true,
+    );
   }
 }
 
@@ -179,15 +224,91 @@ export function expectSafe(res: Sent, allowed: readonly string[]): void {
 const LONE_SURROGATES = ['\ud800', '\udbff', '\udc00', '\udfff', 'a\ud800b', '\udc00\ud800'];
 /** Hand-picked values that have broken parsers before. */
 const NASTY = [
-  '', ' ', '  ', '\t', '\r\n', '+', '&', '=', '&=&', '%', '%%', '%ZZ', '%0', '%C0%AF', '%E2%80%AE', '%FF%FE',
-  '\u202e', '\u200f', '\u2066', '\ufeff', '\u00a0', '\u2028', '\ufffd', 'e\u0301', '\u{1f600}', 'ｃｏｄｅ', 'İ', 'ß',
-  'null', 'undefined', 'true', 'false', '0', '-1', '1e309', 'NaN', 'Infinity', '9007199254740993', '0x10',
-  '[]', '{}', '[object Object]', '__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString',
-  '"', "'", '\\', '`', '<', '>', '<script>alert(1)</script>', '${7*7}', '{{7*7}}', "' OR '1'='1", '; DROP TABLE x;--',
-  '../../../etc/passwd', '..%2f..%2f', '/', '//', '.', '..', '*', '?', '#', '#frag',
-  'http://evil.example/', 'https://evil.example/cb', 'javascript:alert(1)', 'data:text/html,x', 'file:///etc/passwd',
-  'http://127.0.0.1/callback#x', 'http://127.0.0.1/callback?x=1', 'http://127.0.0.1:0/callback', 'HTTP://127.0.0.1/callback',
-  'Basic', 'Bearer', 'eyJ', 'a.b.c', 'eyJhbGciOiJub25lIn0.e30.', '...', 'a'.repeat(43), '-_'.repeat(30),
+  '',
+  ' ',
+  '  ',
+  '\t',
+  '\r\n',
+  '+',
+  '&',
+  '=',
+  '&=&',
+  '%',
+  '%%',
+  '%ZZ',
+  '%0',
+  '%C0%AF',
+  '%E2%80%AE',
+  '%FF%FE',
+  '\u202e',
+  '\u200f',
+  '\u2066',
+  '\ufeff',
+  '\u00a0',
+  '\u2028',
+  '\ufffd',
+  'e\u0301',
+  '\u{1f600}',
+  'ｃｏｄｅ',
+  'İ',
+  'ß',
+  'null',
+  'undefined',
+  'true',
+  'false',
+  '0',
+  '-1',
+  '1e309',
+  'NaN',
+  'Infinity',
+  '9007199254740993',
+  '0x10',
+  '[]',
+  '{}',
+  '[object Object]',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'hasOwnProperty',
+  'toString',
+  '"',
+  "'",
+  '\\',
+  '`',
+  '<',
+  '>',
+  '<script>alert(1)</script>',
+  '${7*7}',
+  '{{7*7}}',
+  "' OR '1'='1",
+  '; DROP TABLE x;--',
+  '../../../etc/passwd',
+  '..%2f..%2f',
+  '/',
+  '//',
+  '.',
+  '..',
+  '*',
+  '?',
+  '#',
+  '#frag',
+  'http://evil.example/',
+  'https://evil.example/cb',
+  'javascript:alert(1)',
+  'data:text/html,x',
+  'file:///etc/passwd',
+  'http://127.0.0.1/callback#x',
+  'http://127.0.0.1/callback?x=1',
+  'http://127.0.0.1:0/callback',
+  'HTTP://127.0.0.1/callback',
+  'Basic',
+  'Bearer',
+  'eyJ',
+  'a.b.c',
+  'eyJhbGciOiJub25lIn0.e30.',
+  '...',
+  'a'.repeat(43),
+  '-_'.repeat(30),
   ...LONE_SURROGATES,
 ];
 /** U+0000 as such and percent-encoded (a raw pair sends `%00` as typed). */
@@ -200,9 +321,17 @@ export function stringArb(opts: { nul: boolean }): fc.Arbitrary<string> {
     { weight: 8, arbitrary: fc.constantFrom(...NASTY, ...(opts.nul ? NUL_VALUES : [])) },
     { weight: 6, arbitrary: fc.string({ maxLength: 40 }) },
     { weight: 6, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }).map(clean) },
-    { weight: 2, arbitrary: fc.array(fc.constantFrom(...LONE_SURROGATES, 'x', '\u202e'), { maxLength: 8 }).map((a) => a.join('')) },
+    {
+      weight: 2,
+      arbitrary: fc.array(fc.constantFrom(...LONE_SURROGATES, 'x', '\u202e'), { maxLength: 8 }).map((a) => a.join('')),
+    },
     // Long values; the longest passes the 64 KiB body limit (413).
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(300, 300, 5_000, 5_000, 70_000), fc.constantFrom('x', '%', 'é', '\u{1f600}')).map(([n, c]) => c.repeat(n)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom(300, 300, 5_000, 5_000, 70_000), fc.constantFrom('x', '%', 'é', '\u{1f600}'))
+        .map(([n, c]) => c.repeat(n)),
+    },
   );
 }
 
@@ -272,9 +401,22 @@ export function formArb(
   // Mostly percent-encoded; sometimes as typed, so percent-encoding garbage reaches the parser.
   const raw = fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) });
   const known = fc
-    .tuple(...names.map((name) => occurrencesArb(valueFor(name), absentWeight(name)).chain((vs) => fc.tuple(...vs.map((value) => raw.map((r) => ({ name, value, raw: r })))))))
+    .tuple(
+      ...names.map((name) =>
+        occurrencesArb(valueFor(name), absentWeight(name)).chain((vs) =>
+          fc.tuple(...vs.map((value) => raw.map((r) => ({ name, value, raw: r })))),
+        ),
+      ),
+    )
     .map((l) => l.flat());
-  const extra = fc.array(fc.record({ name: fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...names) }, { weight: 4, arbitrary: str }), value: str, raw }), { maxLength: 3 });
+  const extra = fc.array(
+    fc.record({
+      name: fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...names) }, { weight: 4, arbitrary: str }),
+      value: str,
+      raw,
+    }),
+    { maxLength: 3 },
+  );
   return fc.tuple(known, extra).chain(([k, e]) => {
     const all = [...k, ...e];
     return fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length });
@@ -286,7 +428,12 @@ export function formArb(
  * its value replaced (garbage or another real value), repeated, or a parameter added. These get past the first checks
  * into the code that runs on well-formed requests.
  */
-export function bentArb(templates: fc.Arbitrary<Pair[]>, names: readonly string[], value: fc.Arbitrary<Val>, opts: { nul: boolean }): fc.Arbitrary<Pair[]> {
+export function bentArb(
+  templates: fc.Arbitrary<Pair[]>,
+  names: readonly string[],
+  value: fc.Arbitrary<Val>,
+  opts: { nul: boolean },
+): fc.Arbitrary<Pair[]> {
   const edit = fc.record({
     op: fc.constantFrom('drop', 'replace', 'replace', 'repeat', 'add'),
     at: fc.nat(),
@@ -308,7 +455,11 @@ export function bentArb(templates: fc.Arbitrary<Pair[]>, names: readonly string[
 
 /** Shorthand for a template: name -> value or reference ('=name' is a reference to the real value `name`). */
 export function template(fields: Record<string, string>): Pair[] {
-  return Object.entries(fields).map(([name, v]) => ({ name, value: v.startsWith('=') ? { ref: v.slice(1), m: 'as-is' as const } : v, raw: false }));
+  return Object.entries(fields).map(([name, v]) => ({
+    name,
+    value: v.startsWith('=') ? { ref: v.slice(1), m: 'as-is' as const } : v,
+    raw: false,
+  }));
 }
 
 /** Serializes pairs as application/x-www-form-urlencoded. Lone surrogates become U+FFFD (as in any browser). */
@@ -323,10 +474,29 @@ export function encodeForm(pairs: Pair[], r: Resolver): string {
 }
 
 /** Headers: content type (right, wrong, garbage), Authorization (Basic/Bearer good and bad), a cookie. */
-export type HeaderSpec = { contentType?: string; authorization?: Val | { basic: [Val, Val] }; cookie?: string; extra?: [string, string] };
+export type HeaderSpec = {
+  contentType?: string;
+  authorization?: Val | { basic: [Val, Val] };
+  cookie?: string;
+  extra?: [string, string];
+};
 
 const headerText = fc.string({ maxLength: 60 }).map((s) => s.replace(/[^\x20-\x7e]/g, ''));
-const headerName = fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/).filter((n) => !['host', 'content-length', 'transfer-encoding', 'content-type', 'authorization', 'cookie', 'connection', 'expect'].includes(n));
+const headerName = fc
+  .stringMatching(/^[a-z][a-z0-9-]{0,15}$/)
+  .filter(
+    (n) =>
+      ![
+        'host',
+        'content-length',
+        'transfer-encoding',
+        'content-type',
+        'authorization',
+        'cookie',
+        'connection',
+        'expect',
+      ].includes(n),
+  );
 
 export function contentTypeArb(usual: string): fc.Arbitrary<string | undefined> {
   return fc.oneof(
@@ -358,15 +528,20 @@ export function contentTypeArb(usual: string): fc.Arbitrary<string | undefined> 
 }
 
 /** Authorization header: Basic with real (as [id, secret] reference pairs) or garbage credentials, Bearer garbage, any text. */
-export function authorizationArb(basicPairs: readonly (readonly [string, string])[], opts: { nul: boolean }): fc.Arbitrary<HeaderSpec['authorization']> {
+export function authorizationArb(
+  basicPairs: readonly (readonly [string, string])[],
+  opts: { nul: boolean },
+): fc.Arbitrary<HeaderSpec['authorization']> {
   const str = stringArb(opts);
   const refs = basicPairs.flat();
   const part: fc.Arbitrary<Val> = refs.length ? fc.oneof(refArb(refs, opts), str) : str;
   const pair = basicPairs.length
-    ? fc.tuple(fc.constantFrom(...basicPairs), mutationArb(opts), fc.boolean()).map(([[id, secret], m, bendSecret]): [Val, Val] => [
-        { ref: id, m: bendSecret ? 'as-is' : m },
-        { ref: secret, m: bendSecret ? m : 'as-is' },
-      ])
+    ? fc
+        .tuple(fc.constantFrom(...basicPairs), mutationArb(opts), fc.boolean())
+        .map(([[id, secret], m, bendSecret]): [Val, Val] => [
+          { ref: id, m: bendSecret ? 'as-is' : m },
+          { ref: secret, m: bendSecret ? m : 'as-is' },
+        ])
     : fc.tuple(part, part);
   return fc.oneof(
     { weight: 6, arbitrary: fc.constant(undefined) },
@@ -377,7 +552,21 @@ export function authorizationArb(basicPairs: readonly (readonly [string, string]
       arbitrary: fc.oneof(
         headerText.map((s) => `Basic ${s}`),
         headerText.map((s) => `Bearer ${s}`),
-        fc.constantFrom('Basic', 'Basic ', 'Basic !!!', 'Basic Og==', 'Basic OjpfOg==', 'Bearer', 'Bearer ', 'Bearer a b', 'bearer x', 'Digest x', 'Basic%20eA==', 'Basic eA', 'Basic ' + 'A'.repeat(5000)),
+        fc.constantFrom(
+          'Basic',
+          'Basic ',
+          'Basic !!!',
+          'Basic Og==',
+          'Basic OjpfOg==',
+          'Bearer',
+          'Bearer ',
+          'Bearer a b',
+          'bearer x',
+          'Digest x',
+          'Basic%20eA==',
+          'Basic eA',
+          'Basic ' + 'A'.repeat(5000),
+        ),
         headerText,
         ...(opts.nul ? [fc.constant('Basic ' + Buffer.from('\u0000:\u0000').toString('base64'))] : []),
       ),
@@ -385,12 +574,19 @@ export function authorizationArb(basicPairs: readonly (readonly [string, string]
   );
 }
 
-export function headersArb(usualContentType: string, basicPairs: readonly (readonly [string, string])[], opts: { nul: boolean }): fc.Arbitrary<HeaderSpec> {
+export function headersArb(
+  usualContentType: string,
+  basicPairs: readonly (readonly [string, string])[],
+  opts: { nul: boolean },
+): fc.Arbitrary<HeaderSpec> {
   return fc.record(
     {
       contentType: contentTypeArb(usualContentType),
       authorization: authorizationArb(basicPairs, opts),
-      cookie: fc.oneof(headerText, fc.constantFrom('gatehouse_csrf=x.y', 'gatehouse_session=a.b; gatehouse_session=c', '=;;=', 'gatehouse_csrf=')),
+      cookie: fc.oneof(
+        headerText,
+        fc.constantFrom('gatehouse_csrf=x.y', 'gatehouse_session=a.b; gatehouse_session=c', '=;;=', 'gatehouse_csrf='),
+      ),
       extra: fc.tuple(headerName, headerText),
     },
     { requiredKeys: ['contentType'] },
@@ -398,7 +594,11 @@ export function headersArb(usualContentType: string, basicPairs: readonly (reado
 }
 
 /** Basic credentials are form-encoded then base64'd (RFC 6749 §2.3.1). Header values are latin1 on the wire. */
-export function buildHeaders(spec: HeaderSpec, r: Resolver, opts: { nul: boolean } = { nul: true }): Record<string, string> {
+export function buildHeaders(
+  spec: HeaderSpec,
+  r: Resolver,
+  opts: { nul: boolean } = { nul: true },
+): Record<string, string> {
   const h: Record<string, string> = {};
   if (spec.contentType !== undefined) h['content-type'] = spec.contentType;
   if (spec.authorization !== undefined) {
@@ -413,7 +613,13 @@ export function buildHeaders(spec: HeaderSpec, r: Resolver, opts: { nul: boolean
   if (spec.cookie !== undefined) h.cookie = spec.cookie;
   if (spec.extra) h[spec.extra[0]] = spec.extra[1];
   // Random Basic garbage can decode to U+0000 (see FuzzStore.nul).
-  if (!opts.nul && h.authorization && /^basic /i.test(h.authorization) && Buffer.from(h.authorization.slice(6), 'base64').includes(0)) delete h.authorization;
+  if (
+    !opts.nul &&
+    h.authorization &&
+    /^basic /i.test(h.authorization) &&
+    Buffer.from(h.authorization.slice(6), 'base64').includes(0)
+  )
+    delete h.authorization;
   return h;
 }
 
@@ -434,7 +640,33 @@ export function rawBodyArb(opts: { nul: boolean }): fc.Arbitrary<string | Buffer
 export function segmentArb(opts: { nul: boolean }): fc.Arbitrary<string> {
   return fc.oneof(
     stringArb(opts).map((s) => encodeURIComponent(s.replace(/[\ud800-\udfff]/g, '\ufffd'))),
-    fc.constantFrom('%', '%ZZ', '%00', '%C0%AF', '%FF', '..', '.', '%2e%2e', '%2F', 'a%2Fb', '~', '!', "'", '(', ')', '*', ';', ':', '@', '$', ',', '%20', '+').filter((s) => opts.nul || s !== '%00'),
+    fc
+      .constantFrom(
+        '%',
+        '%ZZ',
+        '%00',
+        '%C0%AF',
+        '%FF',
+        '..',
+        '.',
+        '%2e%2e',
+        '%2F',
+        'a%2Fb',
+        '~',
+        '!',
+        "'",
+        '(',
+        ')',
+        '*',
+        ';',
+        ':',
+        '@',
+        '$',
+        ',',
+        '%20',
+        '+',
+      )
+      .filter((s) => opts.nul || s !== '%00'),
   );
 }
 
@@ -446,7 +678,11 @@ export interface MintedCode {
 }
 
 /** Saves a fresh authorization code for `clientId` (as /authorize + consent would). */
-export async function mintCode(fz: FuzzServer, clientId: string, scope = ['openid', 'offline_access', 'mcp:read']): Promise<MintedCode> {
+export async function mintCode(
+  fz: FuzzServer,
+  clientId: string,
+  scope = ['openid', 'offline_access', 'mcp:read'],
+): Promise<MintedCode> {
   const { storage, clock, config } = fz.gatehouse.deps;
   const alice = await storage.getUserByUsername(ALICE.username);
   const code = randomToken();
@@ -470,20 +706,38 @@ export async function mintCode(fz: FuzzServer, clientId: string, scope = ['openi
 }
 
 /** Client credentials as a form (client_secret_post) or a Basic header. */
-export function clientAuth(client: { id: string; secret?: string }, method: 'basic' | 'post' | 'none'): { headers: Record<string, string>; form: Record<string, string> } {
-  if (method === 'basic') return { headers: { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` }, form: {} };
+export function clientAuth(
+  client: { id: string; secret?: string },
+  method: 'basic' | 'post' | 'none',
+): { headers: Record<string, string>; form: Record<string, string> } {
+  if (method === 'basic')
+    return {
+      headers: { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` },
+      form: {},
+    };
   if (method === 'post') return { headers: {}, form: { client_id: client.id, client_secret: client.secret! } };
   return { headers: {}, form: { client_id: client.id } };
 }
 
 /** Redeems a code at /token; returns the JSON (asserting 200). */
-export async function redeemCode(fz: FuzzServer, client: { id: string; secret?: string }, method: 'basic' | 'post' | 'none', minted: MintedCode) {
+export async function redeemCode(
+  fz: FuzzServer,
+  client: { id: string; secret?: string },
+  method: 'basic' | 'post' | 'none',
+  minted: MintedCode,
+) {
   const auth = clientAuth(client, method);
   const res = await fz.inject({
     method: 'POST',
     url: '/token',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth.headers },
-    payload: new URLSearchParams({ grant_type: 'authorization_code', code: minted.code, code_verifier: minted.verifier, redirect_uri: REDIRECT, ...auth.form }).toString(),
+    payload: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: minted.code,
+      code_verifier: minted.verifier,
+      redirect_uri: REDIRECT,
+      ...auth.form,
+    }).toString(),
   });
   expect(res.status, res.body).toBe(200);
   return res.json as { access_token: string; refresh_token: string; id_token?: string };

@@ -8,11 +8,30 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  buildHeaders, expectSafe, FUZZ_STORES, headersArb, printStats, rawBodyArb, REDIRECT, runsFor, segmentArb, startFuzzServer,
-  stringArb, timeoutFor, type FuzzServer, type HeaderSpec,
+  buildHeaders,
+  expectSafe,
+  FUZZ_STORES,
+  headersArb,
+  printStats,
+  rawBodyArb,
+  REDIRECT,
+  runsFor,
+  segmentArb,
+  startFuzzServer,
+  stringArb,
+  timeoutFor,
+  type FuzzServer,
+  type HeaderSpec,
 } from './harness.js';
 
-const REGISTER_ERRORS = ['invalid_redirect_uri', 'invalid_client_metadata', 'invalid_software_statement', 'unapproved_software_statement', 'invalid_request', 'invalid_token'];
+const REGISTER_ERRORS = [
+  'invalid_redirect_uri',
+  'invalid_client_metadata',
+  'invalid_software_statement',
+  'unapproved_software_statement',
+  'invalid_request',
+  'invalid_token',
+];
 /** The configuration endpoint also answers 404 for paths that name no endpoint. */
 const MANAGE_ERRORS = [...REGISTER_ERRORS, 'not_found'];
 
@@ -24,22 +43,61 @@ for (const store of FUZZ_STORES) {
     const opts = { nul: store.nul };
     const str = stringArb(opts);
     const clean = <T>(a: fc.Arbitrary<T>) => (store.nul ? a : a.map(withoutNul));
-    const wrongType = clean(fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(null, 0, -1, 1e308, true, [], {}, [null], [[]], '')));
+    const wrongType = clean(
+      fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(null, 0, -1, 1e308, true, [], {}, [null], [[]], '')),
+    );
     /** A field: mostly a plausible value, sometimes any JSON value of the wrong type. */
-    const field = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 5, arbitrary: valid }, { weight: 1, arbitrary: wrongType });
+    const field = <T>(valid: fc.Arbitrary<T>) =>
+      fc.oneof({ weight: 5, arbitrary: valid }, { weight: 1, arbitrary: wrongType });
     const uri = fc.oneof(
-      fc.constantFrom(REDIRECT, 'http://localhost:3000/cb', 'http://[::1]/cb', 'https://app.example/cb', 'com.example.app:/cb', 'http://127.0.0.1:0/x', 'javascript:alert(1)', 'https://app.example/cb#f', 'https://*.example/cb', 'http://evil.example/cb', 'https://user:pw@app.example/', 'urn:ietf:wg:oauth:2.0:oob', 'file:///x', ''),
+      fc.constantFrom(
+        REDIRECT,
+        'http://localhost:3000/cb',
+        'http://[::1]/cb',
+        'https://app.example/cb',
+        'com.example.app:/cb',
+        'http://127.0.0.1:0/x',
+        'javascript:alert(1)',
+        'https://app.example/cb#f',
+        'https://*.example/cb',
+        'http://evil.example/cb',
+        'https://user:pw@app.example/',
+        'urn:ietf:wg:oauth:2.0:oob',
+        'file:///x',
+        '',
+      ),
       fc.webUrl({ withQueryParameters: true, withFragments: true }),
       str,
     );
     const list = <T>(a: fc.Arbitrary<T>, maxLength = 3) => fc.array(a, { maxLength });
     const fields: Record<string, fc.Arbitrary<unknown>> = {
       redirect_uris: field(list(uri)),
-      token_endpoint_auth_method: field(fc.oneof(fc.constantFrom('none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'NONE'), str)),
-      grant_types: field(list(fc.oneof(fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'password'), str))),
+      token_endpoint_auth_method: field(
+        fc.oneof(
+          fc.constantFrom(
+            'none',
+            'client_secret_basic',
+            'client_secret_post',
+            'private_key_jwt',
+            'tls_client_auth',
+            'NONE',
+          ),
+          str,
+        ),
+      ),
+      grant_types: field(
+        list(
+          fc.oneof(
+            fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'password'),
+            str,
+          ),
+        ),
+      ),
       response_types: field(list(fc.oneof(fc.constantFrom('code', 'token', 'id_token', 'code id_token'), str))),
       client_name: field(str),
-      scope: field(fc.oneof(fc.constantFrom('mcp:read', 'openid mcp:read', 'admin', 'mcp:read  mcp:write', 'offline_access'), str)),
+      scope: field(
+        fc.oneof(fc.constantFrom('mcp:read', 'openid mcp:read', 'admin', 'mcp:read  mcp:write', 'offline_access'), str),
+      ),
       contacts: field(list(fc.oneof(fc.emailAddress(), str))),
       client_uri: field(uri),
       logo_uri: field(uri),
@@ -57,13 +115,35 @@ for (const store of FUZZ_STORES) {
     const pick = (keys: string[]) => Object.fromEntries(keys.map((k) => [k, fields[k]!]));
     /** Valid registrations, for the bent cases. */
     const bases: Record<string, unknown>[] = [
-      { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] },
-      { redirect_uris: ['http://localhost:3000/cb', 'https://app.example/cb'], client_name: 'App', scope: 'mcp:read', client_uri: 'https://app.example/' },
+      {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+      },
+      {
+        redirect_uris: ['http://localhost:3000/cb', 'https://app.example/cb'],
+        client_name: 'App',
+        scope: 'mcp:read',
+        client_uri: 'https://app.example/',
+      },
       { grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' },
       { redirect_uris: ['com.example.app:/cb'], application_type: 'native', token_endpoint_auth_method: 'none' },
     ];
     const extraKeys = fc.dictionary(
-      fc.oneof({ weight: 1, arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'client_secret_expires_at', 'registration_access_token') }, { weight: 4, arbitrary: str }),
+      fc.oneof(
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom(
+            '__proto__',
+            'constructor',
+            'prototype',
+            'toString',
+            'client_secret_expires_at',
+            'registration_access_token',
+          ),
+        },
+        { weight: 4, arbitrary: str },
+      ),
       wrongType,
       { maxKeys: 2 },
     );
@@ -72,7 +152,11 @@ for (const store of FUZZ_STORES) {
       fc.tuple(fc.record(fields, { requiredKeys: [] }), extraKeys).map(([known, extra]) => ({ ...extra, ...known })),
       // A valid registration with one or two fields bent, sometimes an unknown key.
       fc
-        .tuple(fc.constantFrom(...bases), fc.subarray(Object.keys(fields), { maxLength: 2 }).chain((keys) => fc.record(pick(keys))), fc.option(extraKeys))
+        .tuple(
+          fc.constantFrom(...bases),
+          fc.subarray(Object.keys(fields), { maxLength: 2 }).chain((keys) => fc.record(pick(keys))),
+          fc.option(extraKeys),
+        )
         .map(([base, bent, extra]) => ({ ...(extra ?? {}), ...base, ...bent })),
     );
     /** A JSON body: a metadata object (sometimes with a raw `"__proto__"` key), random JSON, or raw bytes. */
@@ -93,7 +177,12 @@ for (const store of FUZZ_STORES) {
         method: 'POST',
         url: '/register',
         headers: { 'content-type': 'application/json' },
-        payload: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], client_name: 'managed' }),
+        payload: JSON.stringify({
+          redirect_uris: [REDIRECT],
+          token_endpoint_auth_method: 'none',
+          grant_types: ['authorization_code'],
+          client_name: 'managed',
+        }),
       });
       expect(res.status, res.body).toBe(201);
       managed = { id: res.json!.client_id as string, token: res.json!.registration_access_token as string };
@@ -111,27 +200,36 @@ for (const store of FUZZ_STORES) {
     });
 
     const runs = runsFor(store);
-    it(`POST /register: safe answers, and a refused registration adds no client (${runs} cases)`, async () => {
-      if (!fz) return;
-      const server = fz;
-      await fc.assert(
-        fc.asyncProperty(body, headers, async (payload, h) => {
-          const before = await clientCount();
-          const res = await server.inject({ method: 'POST', url: '/register', headers: buildHeaders(h, () => '', opts), payload });
-          expectSafe(res, REGISTER_ERRORS);
-          const after = await clientCount();
-          if (res.status === 201) {
-            expect(after, res.request).toBe(before + 1);
-            expect(typeof res.json?.client_id).toBe('string');
-            expect(await server.gatehouse.deps.storage.getClient(res.json!.client_id as string)).toBeDefined();
-          } else {
-            expect(res.status, res.request).toBeGreaterThanOrEqual(400);
-            expect(after, `a refused registration added a client: ${res.request}`).toBe(before);
-          }
-        }),
-        { numRuns: runs },
-      );
-    }, timeoutFor(runs));
+    it(
+      `POST /register: safe answers, and a refused registration adds no client (${runs} cases)`,
+      async () => {
+        if (!fz) return;
+        const server = fz;
+        await fc.assert(
+          fc.asyncProperty(body, headers, async (payload, h) => {
+            const before = await clientCount();
+            const res = await server.inject({
+              method: 'POST',
+              url: '/register',
+              headers: buildHeaders(h, () => '', opts),
+              payload,
+            });
+            expectSafe(res, REGISTER_ERRORS);
+            const after = await clientCount();
+            if (res.status === 201) {
+              expect(after, res.request).toBe(before + 1);
+              expect(typeof res.json?.client_id).toBe('string');
+              expect(await server.gatehouse.deps.storage.getClient(res.json!.client_id as string)).toBeDefined();
+            } else {
+              expect(res.status, res.request).toBeGreaterThanOrEqual(400);
+              expect(after, `a refused registration added a client: ${res.request}`).toBe(before);
+            }
+          }),
+          { numRuns: runs },
+        );
+      },
+      timeoutFor(runs),
+    );
 
     const manageCase = fc.record({
       method: fc.constantFrom('GET', 'PUT', 'PUT', 'DELETE', 'POST', 'PATCH'),
@@ -139,10 +237,19 @@ for (const store of FUZZ_STORES) {
       path: fc.oneof(
         { weight: 6, arbitrary: fc.constant<string[]>(['managed']) },
         { weight: 2, arbitrary: segmentArb(opts).map((s) => [s]) },
-        { weight: 1, arbitrary: fc.array(segmentArb(opts), { minLength: 0, maxLength: 3 }).map((a) => ['managed', ...a]) },
+        {
+          weight: 1,
+          arbitrary: fc.array(segmentArb(opts), { minLength: 0, maxLength: 3 }).map((a) => ['managed', ...a]),
+        },
       ),
-      auth: fc.oneof({ weight: 6, arbitrary: fc.constant('token' as const) }, { weight: 3, arbitrary: headers.map((h) => h.authorization) }),
-      contentType: fc.oneof({ weight: 6, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: headers.map((h) => h.contentType) }),
+      auth: fc.oneof(
+        { weight: 6, arbitrary: fc.constant('token' as const) },
+        { weight: 3, arbitrary: headers.map((h) => h.authorization) },
+      ),
+      contentType: fc.oneof(
+        { weight: 6, arbitrary: fc.constant('application/json') },
+        { weight: 1, arbitrary: headers.map((h) => h.contentType) },
+      ),
       /** PUT bodies carry the right client_id most of the time, so the update's validation runs. */
       body: fc.oneof(
         { weight: 5, arbitrary: fc.tuple(metadata, fc.boolean()).map(([m, keepId]) => ({ m, keepId })) },
@@ -151,36 +258,52 @@ for (const store of FUZZ_STORES) {
     });
 
     const manageRuns = runsFor(store);
-    it(`RFC 7592 read/update/delete: safe answers, and a refused request changes no client (${manageRuns} cases)`, async () => {
-      if (!fz) return;
-      const server = fz;
-      await fc.assert(
-        fc.asyncProperty(manageCase, async (c) => {
-          const before = await snapshot();
-          const count = await clientCount();
-          const url = '/register/' + c.path.map((s) => (s === 'managed' ? encodeURIComponent(managed.id) : s)).join('/');
-          const h = buildHeaders({ contentType: c.contentType, authorization: c.auth === 'token' ? bearer(managed.token).authorization : c.auth }, () => '');
-          let payload: string | Buffer | undefined;
-          if (c.method === 'PUT' || c.method === 'POST' || c.method === 'PATCH') {
-            payload = 'raw' in c.body ? c.body.raw : JSON.stringify(c.body.keepId ? { ...c.body.m, client_id: managed.id } : c.body.m);
-          }
-          const res = await server.inject({ method: c.method, url, headers: h, payload });
-          expectSafe(res, MANAGE_ERRORS);
-          const after = await snapshot();
-          expect(await clientCount(), `client count changed: ${res.request}`).toBeLessThanOrEqual(count);
-          if (res.status === 204) {
-            expect(after, res.request).toBe('absent');
-            await register();
-          } else if (res.status >= 400) {
-            expect(after, `a refused request changed the client: ${res.request} -> ${res.status} ${res.body}`).toBe(before);
-            expect(await clientCount()).toBe(count);
-          } else {
-            expect(res.status, res.request).toBe(200);
-            if (c.method === 'GET') expect(after).toBe(before);
-          }
-        }),
-        { numRuns: manageRuns },
-      );
-    }, timeoutFor(manageRuns));
+    it(
+      `RFC 7592 read/update/delete: safe answers, and a refused request changes no client (${manageRuns} cases)`,
+      async () => {
+        if (!fz) return;
+        const server = fz;
+        await fc.assert(
+          fc.asyncProperty(manageCase, async (c) => {
+            const before = await snapshot();
+            const count = await clientCount();
+            const url =
+              '/register/' + c.path.map((s) => (s === 'managed' ? encodeURIComponent(managed.id) : s)).join('/');
+            const h = buildHeaders(
+              {
+                contentType: c.contentType,
+                authorization: c.auth === 'token' ? bearer(managed.token).authorization : c.auth,
+              },
+              () => '',
+            );
+            let payload: string | Buffer | undefined;
+            if (c.method === 'PUT' || c.method === 'POST' || c.method === 'PATCH') {
+              payload =
+                'raw' in c.body
+                  ? c.body.raw
+                  : JSON.stringify(c.body.keepId ? { ...c.body.m, client_id: managed.id } : c.body.m);
+            }
+            const res = await server.inject({ method: c.method, url, headers: h, payload });
+            expectSafe(res, MANAGE_ERRORS);
+            const after = await snapshot();
+            expect(await clientCount(), `client count changed: ${res.request}`).toBeLessThanOrEqual(count);
+            if (res.status === 204) {
+              expect(after, res.request).toBe('absent');
+              await register();
+            } else if (res.status >= 400) {
+              expect(after, `a refused request changed the client: ${res.request} -> ${res.status} ${res.body}`).toBe(
+                before,
+              );
+              expect(await clientCount()).toBe(count);
+            } else {
+              expect(res.status, res.request).toBe(200);
+              if (c.method === 'GET') expect(after).toBe(before);
+            }
+          }),
+          { numRuns: manageRuns },
+        );
+      },
+      timeoutFor(manageRuns),
+    );
   });
 }

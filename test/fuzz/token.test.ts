@@ -8,19 +8,77 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/core/crypto.js';
 import {
-  APP, buildHeaders, encodeForm, expectSafe, formArb, FUZZ_STORES, headersArb, mintCode, printStats, rawBodyArb, redeemCode, REDIRECT,
-  refArb, runsFor, startFuzzServer, stringArb, SVC, bentArb, template, timeoutFor, WEB, type FuzzServer, type Val,
+  APP,
+  buildHeaders,
+  encodeForm,
+  expectSafe,
+  formArb,
+  FUZZ_STORES,
+  headersArb,
+  mintCode,
+  printStats,
+  rawBodyArb,
+  redeemCode,
+  REDIRECT,
+  refArb,
+  runsFor,
+  startFuzzServer,
+  stringArb,
+  SVC,
+  bentArb,
+  template,
+  timeoutFor,
+  WEB,
+  type FuzzServer,
+  type Val,
 } from './harness.js';
 
-const TOKEN_ERRORS = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target'];
-const NAMES = ['grant_type', 'code', 'code_verifier', 'redirect_uri', 'client_id', 'client_secret', 'refresh_token', 'scope', 'resource', 'client_assertion', 'client_assertion_type'];
+const TOKEN_ERRORS = [
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'invalid_target',
+];
+const NAMES = [
+  'grant_type',
+  'code',
+  'code_verifier',
+  'redirect_uri',
+  'client_id',
+  'client_secret',
+  'refresh_token',
+  'scope',
+  'resource',
+  'client_assertion',
+  'client_assertion_type',
+];
 /** Real values a case may name; `code`/`verifier` are a fresh code minted for that case (for web), `refresh` the live one. */
 /** Parameters most requests leave out: absent with this weight (against 20 for present). */
-const OPTIONAL: Record<string, number> = { grant_type: 1, client_secret: 12, scope: 20, resource: 30, client_assertion: 200, client_assertion_type: 200 };
+const OPTIONAL: Record<string, number> = {
+  grant_type: 1,
+  client_secret: 12,
+  scope: 20,
+  resource: 30,
+  client_assertion: 200,
+  client_assertion_type: 200,
+};
 /** The real values that belong in a parameter. */
-const OWN_REFS: Record<string, string[]> = { client_id: ['svc.id', 'web.id', 'app.id'], client_secret: ['svc.secret', 'web.secret'], code: ['code'], code_verifier: ['verifier'], refresh_token: ['refresh'] };
+const OWN_REFS: Record<string, string[]> = {
+  client_id: ['svc.id', 'web.id', 'app.id'],
+  client_secret: ['svc.secret', 'web.secret'],
+  code: ['code'],
+  code_verifier: ['verifier'],
+  refresh_token: ['refresh'],
+};
 /** Basic credentials a case may present (mostly matching pairs). */
-const BASIC: [string, string][] = [['svc.id', 'svc.secret'], ['web.id', 'web.secret'], ['app.id', 'svc.secret']];
+const BASIC: [string, string][] = [
+  ['svc.id', 'svc.secret'],
+  ['web.id', 'web.secret'],
+  ['app.id', 'svc.secret'],
+];
 const REFS = ['svc.id', 'svc.secret', 'web.id', 'web.secret', 'app.id', 'code', 'verifier', 'refresh'];
 
 for (const store of FUZZ_STORES) {
@@ -30,17 +88,42 @@ for (const store of FUZZ_STORES) {
     const ref = refArb(REFS, opts);
     const oneOf = (...values: string[]) => fc.constantFrom(...values) as fc.Arbitrary<Val>;
     const specificValues = (): Record<string, fc.Arbitrary<Val>> => ({
-      grant_type: oneOf('authorization_code', 'refresh_token', 'client_credentials', 'password', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', 'AUTHORIZATION_CODE'),
+      grant_type: oneOf(
+        'authorization_code',
+        'refresh_token',
+        'client_credentials',
+        'password',
+        'implicit',
+        'urn:ietf:params:oauth:grant-type:device_code',
+        'AUTHORIZATION_CODE',
+      ),
       redirect_uri: oneOf(REDIRECT, 'http://127.0.0.1/other', REDIRECT + '/', 'http://127.0.0.1:8080/callback'),
-      scope: oneOf('openid', 'mcp:read', 'mcp:write', 'openid mcp:read', 'offline_access', 'admin', 'mcp:read mcp:read', 'openid  profile'),
+      scope: oneOf(
+        'openid',
+        'mcp:read',
+        'mcp:write',
+        'openid mcp:read',
+        'offline_access',
+        'admin',
+        'mcp:read mcp:read',
+        'openid  profile',
+      ),
       resource: oneOf('https://api.example/', 'http://localhost:9999', 'not a uri', 'https://api.example/#f', 'urn:x'),
       client_assertion_type: oneOf('urn:ietf:params:oauth:client-assertion-type:jwt-bearer'),
-      client_assertion: oneOf('eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJzdmMifQ.AAAA', 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJzdmMiLCJzdWIiOiJzdmMifQ.'),
+      client_assertion: oneOf(
+        'eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJzdmMifQ.AAAA',
+        'eyJhbGciOiJub25lIn0.eyJpc3MiOiJzdmMiLCJzdWIiOiJzdmMifQ.',
+      ),
     });
     const valueFor = (name: string): fc.Arbitrary<Val> => {
       const specific = specificValues();
       // grant_type mostly names a real grant, so the cases get past the dispatch into the grants themselves.
-      if (name === 'grant_type') return fc.oneof({ weight: 12, arbitrary: oneOf('authorization_code', 'refresh_token', 'client_credentials') }, { weight: 1, arbitrary: specific.grant_type! }, { weight: 1, arbitrary: str });
+      if (name === 'grant_type')
+        return fc.oneof(
+          { weight: 12, arbitrary: oneOf('authorization_code', 'refresh_token', 'client_credentials') },
+          { weight: 1, arbitrary: specific.grant_type! },
+          { weight: 1, arbitrary: str },
+        );
       const own = OWN_REFS[name];
       return fc.oneof(
         { weight: own ? 8 : 1, arbitrary: own ? refArb(own, opts) : ref },
@@ -49,21 +132,69 @@ for (const store of FUZZ_STORES) {
         { weight: 2, arbitrary: str },
       );
     };
-    const formCase = fc.record({ kind: fc.constant('form' as const), pairs: formArb(NAMES, valueFor, opts, (name) => OPTIONAL[name] ?? 3), headers: headersArb('application/x-www-form-urlencoded', BASIC, opts) });
-    const rawCase = fc.record({ kind: fc.constant('raw' as const), body: rawBodyArb(opts), headers: headersArb('application/x-www-form-urlencoded', BASIC, opts) });
+    const formCase = fc.record({
+      kind: fc.constant('form' as const),
+      pairs: formArb(NAMES, valueFor, opts, (name) => OPTIONAL[name] ?? 3),
+      headers: headersArb('application/x-www-form-urlencoded', BASIC, opts),
+    });
+    const rawCase = fc.record({
+      kind: fc.constant('raw' as const),
+      body: rawBodyArb(opts),
+      headers: headersArb('application/x-www-form-urlencoded', BASIC, opts),
+    });
     /** Valid requests of every grant and client authentication method, then bent. */
     const templates = fc.constantFrom(
-      template({ grant_type: 'authorization_code', code: '=code', code_verifier: '=verifier', redirect_uri: REDIRECT, client_id: '=web.id', client_secret: '=web.secret' }),
-      template({ grant_type: 'authorization_code', code: '=code', code_verifier: '=verifier', redirect_uri: REDIRECT, client_id: '=web.id', client_secret: '=web.secret', resource: 'https://api.example/', scope: 'openid' }),
-      template({ grant_type: 'refresh_token', refresh_token: '=refresh', client_id: '=web.id', client_secret: '=web.secret' }),
-      template({ grant_type: 'refresh_token', refresh_token: '=refresh', client_id: '=web.id', client_secret: '=web.secret', scope: 'mcp:read' }),
+      template({
+        grant_type: 'authorization_code',
+        code: '=code',
+        code_verifier: '=verifier',
+        redirect_uri: REDIRECT,
+        client_id: '=web.id',
+        client_secret: '=web.secret',
+      }),
+      template({
+        grant_type: 'authorization_code',
+        code: '=code',
+        code_verifier: '=verifier',
+        redirect_uri: REDIRECT,
+        client_id: '=web.id',
+        client_secret: '=web.secret',
+        resource: 'https://api.example/',
+        scope: 'openid',
+      }),
+      template({
+        grant_type: 'refresh_token',
+        refresh_token: '=refresh',
+        client_id: '=web.id',
+        client_secret: '=web.secret',
+      }),
+      template({
+        grant_type: 'refresh_token',
+        refresh_token: '=refresh',
+        client_id: '=web.id',
+        client_secret: '=web.secret',
+        scope: 'mcp:read',
+      }),
       template({ grant_type: 'refresh_token', refresh_token: '=refresh', client_id: '=app.id' }),
-      template({ grant_type: 'client_credentials', client_id: '=svc.id', client_secret: '=svc.secret', scope: 'mcp:read' }),
+      template({
+        grant_type: 'client_credentials',
+        client_id: '=svc.id',
+        client_secret: '=svc.secret',
+        scope: 'mcp:read',
+      }),
       template({ grant_type: 'client_credentials', client_id: '=web.id', client_secret: '=web.secret' }),
     );
     const anyValue = fc.oneof(ref, str, ...Object.values(specificValues()));
-    const bentCase = fc.record({ kind: fc.constant('form' as const), pairs: bentArb(templates, NAMES, anyValue, opts), headers: headersArb('application/x-www-form-urlencoded', BASIC, opts) });
-    const tokenCase = fc.oneof({ weight: 4, arbitrary: formCase }, { weight: 4, arbitrary: bentCase }, { weight: 1, arbitrary: rawCase });
+    const bentCase = fc.record({
+      kind: fc.constant('form' as const),
+      pairs: bentArb(templates, NAMES, anyValue, opts),
+      headers: headersArb('application/x-www-form-urlencoded', BASIC, opts),
+    });
+    const tokenCase = fc.oneof(
+      { weight: 4, arbitrary: formCase },
+      { weight: 4, arbitrary: bentCase },
+      { weight: 1, arbitrary: rawCase },
+    );
 
     let fz: FuzzServer | undefined;
     /** The live refresh token of `web`: no refused request may rotate or revoke it. */
@@ -75,7 +206,10 @@ for (const store of FUZZ_STORES) {
       fz = await startFuzzServer(store);
       if (!fz) return;
       const tokens = await redeemCode(fz, WEB, 'post', await mintCode(fz, WEB.id));
-      live = { token: tokens.refresh_token, grantId: (await fz.gatehouse.deps.storage.getRefreshToken(hashToken(tokens.refresh_token)))!.grant.id };
+      live = {
+        token: tokens.refresh_token,
+        grantId: (await fz.gatehouse.deps.storage.getRefreshToken(hashToken(tokens.refresh_token)))!.grant.id,
+      };
       keptCode = await mintCode(fz, WEB.id);
     }, 60_000);
     afterAll(async () => {
@@ -84,62 +218,80 @@ for (const store of FUZZ_STORES) {
     });
 
     const runs = runsFor(store);
-    it(`no 5xx, no stack trace, RFC error codes, no state change from a refusal (${runs} cases)`, async () => {
-      if (!fz) return;
-      const server = fz;
-      const storage = server.gatehouse.deps.storage;
-      await fc.assert(
-        fc.asyncProperty(tokenCase, async (c) => {
-          const minted = await mintCode(server, WEB.id);
-          const values: Record<string, string> = {
-            'svc.id': SVC.id, 'svc.secret': SVC.secret, 'web.id': WEB.id, 'web.secret': WEB.secret, 'app.id': APP.id,
-            code: minted.code, verifier: minted.verifier, refresh: live.token,
-          };
-          const r = (name: string) => values[name]!;
-          const payload = c.kind === 'form' ? encodeForm(c.pairs, r) : c.body;
-          const headers = buildHeaders(c.headers, r, opts);
-          const res = await server.inject({ method: 'POST', url: '/token', headers, payload });
-          expectSafe(res, TOKEN_ERRORS);
-          if (res.status === 200) {
-            expect(typeof res.json?.access_token, res.body).toBe('string');
-            expect(res.headers['cache-control']).toBe('no-store');
-          }
-          // RFC 6749 §5.2: a failed Basic authentication answers 401 with WWW-Authenticate.
-          if (res.status === 401 && /^Basic /i.test(headers.authorization ?? '')) {
-            expect(res.headers['www-authenticate'], res.request).toMatch(/^Basic/);
-          }
+    it(
+      `no 5xx, no stack trace, RFC error codes, no state change from a refusal (${runs} cases)`,
+      async () => {
+        if (!fz) return;
+        const server = fz;
+        const storage = server.gatehouse.deps.storage;
+        await fc.assert(
+          fc.asyncProperty(tokenCase, async (c) => {
+            const minted = await mintCode(server, WEB.id);
+            const values: Record<string, string> = {
+              'svc.id': SVC.id,
+              'svc.secret': SVC.secret,
+              'web.id': WEB.id,
+              'web.secret': WEB.secret,
+              'app.id': APP.id,
+              code: minted.code,
+              verifier: minted.verifier,
+              refresh: live.token,
+            };
+            const r = (name: string) => values[name]!;
+            const payload = c.kind === 'form' ? encodeForm(c.pairs, r) : c.body;
+            const headers = buildHeaders(c.headers, r, opts);
+            const res = await server.inject({ method: 'POST', url: '/token', headers, payload });
+            expectSafe(res, TOKEN_ERRORS);
+            if (res.status === 200) {
+              expect(typeof res.json?.access_token, res.body).toBe('string');
+              expect(res.headers['cache-control']).toBe('no-store');
+            }
+            // RFC 6749 §5.2: a failed Basic authentication answers 401 with WWW-Authenticate.
+            if (res.status === 401 && /^Basic /i.test(headers.authorization ?? '')) {
+              expect(res.headers['www-authenticate'], res.request).toMatch(/^Basic/);
+            }
 
-          const current = await storage.getRefreshToken(hashToken(live.token));
-          expect(current?.grant.revokedAt, `grant revoked by: ${res.request} -> ${res.status}`).toBeUndefined();
-          if (current?.token.rotatedAt !== undefined) {
-            // Only a successful refresh may rotate it; follow the rotation to the new live token.
-            expect(res.status, `rotated by a refused request: ${res.request} -> ${res.body}`).toBe(200);
-            const next = res.json?.refresh_token as string;
-            expect((await storage.getRefreshToken(hashToken(next)))?.grant.id).toBe(live.grantId);
-            live = { ...live, token: next };
-          } else {
-            expect(current, `refresh token gone after: ${res.request}`).toBeDefined();
-          }
-        }),
-        { numRuns: runs },
-      );
+            const current = await storage.getRefreshToken(hashToken(live.token));
+            expect(current?.grant.revokedAt, `grant revoked by: ${res.request} -> ${res.status}`).toBeUndefined();
+            if (current?.token.rotatedAt !== undefined) {
+              // Only a successful refresh may rotate it; follow the rotation to the new live token.
+              expect(res.status, `rotated by a refused request: ${res.request} -> ${res.body}`).toBe(200);
+              const next = res.json?.refresh_token as string;
+              expect((await storage.getRefreshToken(hashToken(next)))?.grant.id).toBe(live.grantId);
+              live = { ...live, token: next };
+            } else {
+              expect(current, `refresh token gone after: ${res.request}`).toBeDefined();
+            }
+          }),
+          { numRuns: runs },
+        );
 
-      // What no case touched still works: the kept code, the live refresh token, the service's credentials.
-      await redeemCode(server, WEB, 'post', keptCode);
-      const refreshed = await server.inject({
-        method: 'POST',
-        url: '/token',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: live.token, client_id: WEB.id, client_secret: WEB.secret }).toString(),
-      });
-      expect(refreshed.status, refreshed.body).toBe(200);
-      const cc = await server.inject({
-        method: 'POST',
-        url: '/token',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${SVC.id}:${SVC.secret}`).toString('base64')}` },
-        payload: 'grant_type=client_credentials',
-      });
-      expect(cc.status, cc.body).toBe(200);
-    }, timeoutFor(runs));
+        // What no case touched still works: the kept code, the live refresh token, the service's credentials.
+        await redeemCode(server, WEB, 'post', keptCode);
+        const refreshed = await server.inject({
+          method: 'POST',
+          url: '/token',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({
+            grant_type: 'refresh_token',
+            refresh_token: live.token,
+            client_id: WEB.id,
+            client_secret: WEB.secret,
+          }).toString(),
+        });
+        expect(refreshed.status, refreshed.body).toBe(200);
+        const cc = await server.inject({
+          method: 'POST',
+          url: '/token',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from(`${SVC.id}:${SVC.secret}`).toString('base64')}`,
+          },
+          payload: 'grant_type=client_credentials',
+        });
+        expect(cc.status, cc.body).toBe(200);
+      },
+      timeoutFor(runs),
+    );
   });
 }

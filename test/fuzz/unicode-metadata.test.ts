@@ -12,10 +12,18 @@ import { FUZZ_STORES, REDIRECT, startFuzzServer, type FuzzServer } from './harne
 
 const stores = [
   ...FUZZ_STORES.map((store) => ({ store, config: {} })),
-  { store: { ...FUZZ_STORES[0]!, kind: 'memory' as const }, config: { storage: join(mkdtempSync(join(tmpdir(), 'gh-fuzz-')), 'data') }, label: 'embedded' },
+  {
+    store: { ...FUZZ_STORES[0]!, kind: 'memory' as const },
+    config: { storage: join(mkdtempSync(join(tmpdir(), 'gh-fuzz-')), 'data') },
+    label: 'embedded',
+  },
 ];
 
-for (const { store, config, label } of stores as { store: (typeof FUZZ_STORES)[number]; config: Record<string, unknown>; label?: string }[]) {
+for (const { store, config, label } of stores as {
+  store: (typeof FUZZ_STORES)[number];
+  config: Record<string, unknown>;
+  label?: string;
+}[]) {
   describe(`unpaired surrogates in client metadata (${label ?? store.kind})`, () => {
     let fz: FuzzServer | undefined;
     beforeAll(async () => {
@@ -25,7 +33,12 @@ for (const { store, config, label } of stores as { store: (typeof FUZZ_STORES)[n
 
     const base = { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code'] };
     const register = (body: Record<string, unknown>) =>
-      fz!.inject({ method: 'POST', url: '/register', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      fz!.inject({
+        method: 'POST',
+        url: '/register',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
 
     it.each([
       ['software_id', { software_id: '\ud800' }, 'invalid_client_metadata'],
@@ -45,9 +58,17 @@ for (const { store, config, label } of stores as { store: (typeof FUZZ_STORES)[n
       if (!fz) return;
       const created = await register({ ...base, client_name: 'ok' });
       expect(created.status).toBe(201);
-      const { client_id, registration_access_token } = created.json as { client_id: string; registration_access_token: string };
+      const { client_id, registration_access_token } = created.json as {
+        client_id: string;
+        registration_access_token: string;
+      };
       const headers = { 'content-type': 'application/json', authorization: `Bearer ${registration_access_token}` };
-      const res = await fz.inject({ method: 'PUT', url: `/register/${client_id}`, headers, payload: JSON.stringify({ ...base, client_id, client_name: '\ud83d' }) });
+      const res = await fz.inject({
+        method: 'PUT',
+        url: `/register/${client_id}`,
+        headers,
+        payload: JSON.stringify({ ...base, client_id, client_name: '\ud83d' }),
+      });
       expect(res.status, res.body).toBe(400);
       expect(res.json?.error).toBe('invalid_client_metadata');
       expect((await fz.gatehouse.deps.storage.getClient(client_id))?.clientName).toBe('ok');

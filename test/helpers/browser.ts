@@ -27,7 +27,11 @@ export class FormBrowser {
   }
 
   /** Follows redirects within `origin`; returns the last response and the first off-origin Location (the client callback). */
-  async follow(url: string, origin: string, init: RequestInit = {}): Promise<{ res: Response; url: string; callback?: string }> {
+  async follow(
+    url: string,
+    origin: string,
+    init: RequestInit = {},
+  ): Promise<{ res: Response; url: string; callback?: string }> {
     let res = await this.request(url, init);
     let current = url;
     for (let i = 0; i < 10 && res.status >= 300 && res.status < 400; i++) {
@@ -44,7 +48,8 @@ export class FormBrowser {
     const action = /<form[^>]*action="([^"]*)"/.exec(html)?.[1];
     if (!action) throw new Error(`no form on page: ${html.slice(0, 200)}`);
     const fields: Record<string, string> = {};
-    for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = unescape(m[2]!);
+    for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g))
+      fields[m[1]!] = unescape(m[2]!);
     return { action: new URL(unescape(action), pageUrl).href, fields };
   }
 
@@ -86,5 +91,10 @@ export class FormBrowser {
 }
 
 function unescape(s: string): string {
-  return s.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
+  return s
+    .replace(/&amp;/g, '&')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'");
 }

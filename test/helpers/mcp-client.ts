@@ -3,7 +3,11 @@
  * authorization in a FormBrowser (real login and consent pages over HTTP), as a desktop MCP client would in a browser.
  */
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
 import { FormBrowser } from './browser.js';
 
 export class TestOAuthProvider implements OAuthClientProvider {

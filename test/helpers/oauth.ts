@@ -5,10 +5,18 @@ export const verifier = () => randomBytes(32).toString('base64url');
 export const challenge = (v: string) => createHash('sha256').update(v).digest('base64url');
 
 /** POSTs a form; returns status, JSON body and headers. */
-export async function postForm(url: string, params: Record<string, string | string[]>, headers: Record<string, string> = {}) {
+export async function postForm(
+  url: string,
+  params: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+) {
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) for (const value of Array.isArray(v) ? v : [v]) body.append(k, value);
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body,
+  });
   const text = await res.text();
   let json: Record<string, unknown>;
   try {
@@ -21,7 +29,11 @@ export async function postForm(url: string, params: Record<string, string | stri
 
 /** POSTs JSON; returns status, JSON body and headers. */
 export async function postJson(url: string, payload: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(payload) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(payload),
+  });
   const text = await res.text();
   return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, any>, headers: res.headers };
 }
@@ -52,6 +64,7 @@ export async function authorizeThroughPages(
     state: 'st',
     ...extra,
   };
-  for (const [k, val] of Object.entries(params)) for (const one of Array.isArray(val) ? val : [val]) u.searchParams.append(k, one);
+  for (const [k, val] of Object.entries(params))
+    for (const one of Array.isArray(val) ? val : [val]) u.searchParams.append(k, one);
   return { callback: await new FormBrowser().authorize(u.href, server.origin, user), verifier: v };
 }

@@ -27,7 +27,12 @@ export interface TestServer {
 }
 
 /** Test users every server starts with. */
-export const ALICE = { username: 'alice', password: 'correct horse battery staple', email: 'alice@example.com', name: 'Alice' };
+export const ALICE = {
+  username: 'alice',
+  password: 'correct horse battery staple',
+  email: 'alice@example.com',
+  name: 'Alice',
+};
 export const BOB = { username: 'bob', password: 'hunter2-but-longer', email: 'bob@example.com', name: 'Bob' };
 
 /** Starts a server (memory store unless given) with the test users; `issuerPath` e.g. `/t`. */

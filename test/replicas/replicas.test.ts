@@ -93,7 +93,11 @@ for (const store of stores) {
       }
       // Started together: migrations, key creation and secrets must agree across them.
       for (const r of replicas) {
-        await waitFor(async () => (await fetch(`${r.origin}/health`)).status === 200, 30_000, () => `${r.origin} to be healthy\n${r.log.join('\n')}`);
+        await waitFor(
+          async () => (await fetch(`${r.origin}/health`)).status === 200,
+          30_000,
+          () => `${r.origin} to be healthy\n${r.log.join('\n')}`,
+        );
       }
     }, 120_000);
 
@@ -114,7 +118,11 @@ for (const store of stores) {
       expect(JSON.parse(jwks[0]!).keys.length).toBeGreaterThanOrEqual(2);
 
       // DCR at A.
-      const reg = await postJson(`${A}/register`, { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] });
+      const reg = await postJson(`${A}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+      });
       expect(reg.status).toBe(201);
       const clientId = reg.json.client_id as string;
 
@@ -122,7 +130,16 @@ for (const store of stores) {
       const codeAt = async (browser: FormBrowser) => {
         const v = verifier();
         const u = new URL(`${B}/authorize`);
-        u.search = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: challenge(v), code_challenge_method: 'S256', scope: 'mcp:read', resource: RESOURCE, state: 's' }).toString();
+        u.search = new URLSearchParams({
+          client_id: clientId,
+          redirect_uri: REDIRECT,
+          response_type: 'code',
+          code_challenge: challenge(v),
+          code_challenge_method: 'S256',
+          scope: 'mcp:read',
+          resource: RESOURCE,
+          state: 's',
+        }).toString();
         const cb = await browser.authorize(u.href, B, ALICE);
         expect(cb.searchParams.get('iss')).toBe(issuer);
         return { code: cb.searchParams.get('code')!, v };
@@ -130,18 +147,40 @@ for (const store of stores) {
       const browser = new FormBrowser();
       const first = await codeAt(browser);
       // Redeem at C.
-      const tokens = await postForm(`${C}/token`, { grant_type: 'authorization_code', client_id: clientId, code: first.code, code_verifier: first.v, redirect_uri: REDIRECT });
+      const tokens = await postForm(`${C}/token`, {
+        grant_type: 'authorization_code',
+        client_id: clientId,
+        code: first.code,
+        code_verifier: first.v,
+        redirect_uri: REDIRECT,
+      });
       expect(tokens.status).toBe(200);
       // Refresh at A.
-      const refreshed = await postForm(`${A}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: tokens.json.refresh_token as string });
+      const refreshed = await postForm(`${A}/token`, {
+        grant_type: 'refresh_token',
+        client_id: clientId,
+        refresh_token: tokens.json.refresh_token as string,
+      });
       expect(refreshed.status).toBe(200);
       // The replayed code at A is caught although C redeemed it.
-      const replay = await postForm(`${A}/token`, { grant_type: 'authorization_code', client_id: clientId, code: first.code, code_verifier: first.v, redirect_uri: REDIRECT });
+      const replay = await postForm(`${A}/token`, {
+        grant_type: 'authorization_code',
+        client_id: clientId,
+        code: first.code,
+        code_verifier: first.v,
+        redirect_uri: REDIRECT,
+      });
       expect(replay.json.error).toBe('invalid_grant');
 
       // A second grant, kept for after the outage.
       const second = await codeAt(browser);
-      const kept = await postForm(`${B}/token`, { grant_type: 'authorization_code', client_id: clientId, code: second.code, code_verifier: second.v, redirect_uri: REDIRECT });
+      const kept = await postForm(`${B}/token`, {
+        grant_type: 'authorization_code',
+        client_id: clientId,
+        code: second.code,
+        code_verifier: second.v,
+        redirect_uri: REDIRECT,
+      });
       expect(kept.status).toBe(200);
 
       // Revocation at B is seen by introspection at C.
@@ -149,12 +188,18 @@ for (const store of stores) {
       const live = await postForm(`${C}/introspect`, { token: kept.json.access_token as string }, auth);
       expect(live.json.active).toBe(true);
       await postForm(`${B}/revoke`, { client_id: clientId, token: refreshed.json.refresh_token as string });
-      expect((await postForm(`${C}/introspect`, { token: refreshed.json.access_token as string }, auth)).json).toEqual({ active: false });
+      expect((await postForm(`${C}/introspect`, { token: refreshed.json.access_token as string }, auth)).json).toEqual({
+        active: false,
+      });
 
       // The store goes away.
       await proxy.stop();
       for (let i = 0; i < 5; i++) {
-        const down = await postForm(`${A}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: kept.json.refresh_token as string });
+        const down = await postForm(`${A}/token`, {
+          grant_type: 'refresh_token',
+          client_id: clientId,
+          refresh_token: kept.json.refresh_token as string,
+        });
         expect(down.status).toBe(503);
         expect(down.json.error).toBe('temporarily_unavailable');
         expect(down.headers.get('retry-after')).toBe('3');
@@ -169,12 +214,31 @@ for (const store of stores) {
 
       // It comes back; no restart.
       await proxy.start();
-      for (const o of [A, B, C]) await waitFor(async () => (await fetch(`${o}/health`)).status === 200, 20_000, () => `${o} to recover`);
-      const after = await postForm(`${C}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: kept.json.refresh_token as string });
+      for (const o of [A, B, C])
+        await waitFor(
+          async () => (await fetch(`${o}/health`)).status === 200,
+          20_000,
+          () => `${o} to recover`,
+        );
+      const after = await postForm(`${C}/token`, {
+        grant_type: 'refresh_token',
+        client_id: clientId,
+        refresh_token: kept.json.refresh_token as string,
+      });
       expect(after.status).toBe(200);
-      expect((await postForm(`${A}/introspect`, { token: after.json.access_token as string }, auth)).json.active).toBe(true);
+      expect((await postForm(`${A}/introspect`, { token: after.json.access_token as string }, auth)).json.active).toBe(
+        true,
+      );
       // The revoked family is still revoked.
-      expect((await postForm(`${B}/token`, { grant_type: 'refresh_token', client_id: clientId, refresh_token: refreshed.json.refresh_token as string })).json.error).toBe('invalid_grant');
+      expect(
+        (
+          await postForm(`${B}/token`, {
+            grant_type: 'refresh_token',
+            client_id: clientId,
+            refresh_token: refreshed.json.refresh_token as string,
+          })
+        ).json.error,
+      ).toBe('invalid_grant');
     }, 120_000);
   });
 }

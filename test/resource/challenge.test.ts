@@ -48,7 +48,10 @@ describe('wwwAuthenticate (RFC 6750 §3)', () => {
   });
 
   it('escapes quotes and backslashes and strips control characters', () => {
-    const header = wwwAuthenticate({ realm: 'a "quoted" \\ realm\r\nX-Injected: 1', errorDescription: 'say "hi" \\ é\n' });
+    const header = wwwAuthenticate({
+      realm: 'a "quoted" \\ realm\r\nX-Injected: 1',
+      errorDescription: 'say "hi" \\ é\n',
+    });
     expect(header).not.toMatch(/[\r\n]/);
     const { scheme, params } = parseChallenge(header);
     expect(scheme).toBe('Bearer');
@@ -157,7 +160,9 @@ describe('protected-resource metadata (RFC 9728)', () => {
       resource_name: 'Example MCP',
       resource_documentation: 'https://docs.example.com',
     });
-    expect(() => protectedResourceMetadata({ resource: 'https://x/#f', authorizationServers: ['https://a'] })).toThrow();
+    expect(() =>
+      protectedResourceMetadata({ resource: 'https://x/#f', authorizationServers: ['https://a'] }),
+    ).toThrow();
     expect(() => protectedResourceMetadata({ resource: 'https://x/', authorizationServers: [] })).toThrow();
   });
 
@@ -166,7 +171,9 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expect(protectedResourceMetadataPath('https://x/')).toBe('/.well-known/oauth-protected-resource');
     expect(protectedResourceMetadataPath('https://x/mcp')).toBe('/.well-known/oauth-protected-resource/mcp');
     expect(protectedResourceMetadataPath('https://x/a/b/')).toBe('/.well-known/oauth-protected-resource/a/b/');
-    expect(protectedResourceMetadataUrl('https://x:8443/mcp')).toBe('https://x:8443/.well-known/oauth-protected-resource/mcp');
+    expect(protectedResourceMetadataUrl('https://x:8443/mcp')).toBe(
+      'https://x:8443/.well-known/oauth-protected-resource/mcp',
+    );
     expect(protectedResourceMetadataUrl('https://x/')).toBe('https://x/.well-known/oauth-protected-resource');
   });
 });

@@ -21,7 +21,9 @@ describeMiddleware('fetch', async (verifier, metadata) => {
       for (const [name, value] of Object.entries(init.headers ?? {})) {
         for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
       }
-      const res = await handle(new Request(new URL(path, 'http://127.0.0.1'), { method: init.method ?? 'GET', headers }));
+      const res = await handle(
+        new Request(new URL(path, 'http://127.0.0.1'), { method: init.method ?? 'GET', headers }),
+      );
       const out: Record<string, string> = {};
       res.headers.forEach((value, name) => {
         out[name] = value;

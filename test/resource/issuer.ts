@@ -140,10 +140,9 @@ export async function startIssuer(options: TestIssuerOptions = {}): Promise<Test
       };
       for (const name of Object.keys(payload)) if (payload[name] === undefined) delete payload[name];
       const protectedHeader: Record<string, unknown> = { alg: key.alg, typ: 'at+jwt', kid: key.kid, ...header };
-      for (const name of Object.keys(protectedHeader)) if (protectedHeader[name] === undefined) delete protectedHeader[name];
-      return new SignJWT(payload)
-        .setProtectedHeader(protectedHeader as { alg: string })
-        .sign(key.privateKey);
+      for (const name of Object.keys(protectedHeader))
+        if (protectedHeader[name] === undefined) delete protectedHeader[name];
+      return new SignJWT(payload).setProtectedHeader(protectedHeader as { alg: string }).sign(key.privateKey);
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -32,7 +32,9 @@ describe('MCP SDK interop', () => {
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     resource = `${base}/mcp`;
     const verifier = createResourceVerifier({ issuer: as.issuer, resource, requiredScopes: ['mcp'] });
-    app.use(expressProtectedResourceMetadata({ resource, authorizationServers: [as.issuer], scopesSupported: ['mcp'] }));
+    app.use(
+      expressProtectedResourceMetadata({ resource, authorizationServers: [as.issuer], scopesSupported: ['mcp'] }),
+    );
     app.post('/mcp', requireBearerAuth(verifier), async (req, res) => {
       const mcp = new McpServer({ name: 'test', version: '1.0.0' });
       mcp.registerTool('whoami', { description: 'Echo the caller' }, async (extra) => ({
@@ -64,7 +66,9 @@ describe('MCP SDK interop', () => {
     const token = await as.sign({ aud: resource, sub: 'carol', client_id: 'mcp-client', scope: 'mcp' });
     const client = new Client({ name: 'test-client', version: '1.0.0' });
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+      new StreamableHTTPClientTransport(new URL(resource), {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
     );
     const result = await client.callTool({ name: 'whoami', arguments: {} });
     const [first] = result.content as { type: string; text: string }[];

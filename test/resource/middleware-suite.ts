@@ -23,7 +23,10 @@ export interface AppUnderTest {
   close(): Promise<void>;
 }
 
-export type AppFactory = (verifier: ResourceVerifier, metadata: ProtectedResourceMetadataOptions) => Promise<AppUnderTest>;
+export type AppFactory = (
+  verifier: ResourceVerifier,
+  metadata: ProtectedResourceMetadataOptions,
+) => Promise<AppUnderTest>;
 
 /** The body every protected route answers with. */
 export function describeAuth(auth: {
@@ -124,7 +127,9 @@ export function describeMiddleware(name: string, factory: AppFactory): void {
         const res = await app.request('/mcp', { headers: bearer(token) });
         expect(res.status).toBe(401);
         expect(res.headers['www-authenticate']).toMatch(
-          new RegExp(`^Bearer resource_metadata="${METADATA_URL}", error="invalid_token", error_description="[^"]+", scope="mcp"$`),
+          new RegExp(
+            `^Bearer resource_metadata="${METADATA_URL}", error="invalid_token", error_description="[^"]+", scope="mcp"$`,
+          ),
         );
         const body = JSON.parse(res.body) as { error: string; error_description: string };
         expect(body.error).toBe('invalid_token');

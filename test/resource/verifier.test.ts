@@ -155,7 +155,9 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
     const as = await issuerFor();
     const second = await as.addKey('ES256');
     const verifier = verifierFor(as);
-    await expect(verifier.verify(await as.sign({ sub: 'k1' }, { kid: undefined }))).resolves.toMatchObject({ subject: 'k1' });
+    await expect(verifier.verify(await as.sign({ sub: 'k1' }, { kid: undefined }))).resolves.toMatchObject({
+      subject: 'k1',
+    });
     await expect(verifier.verify(await as.sign({ sub: 'k2' }, { kid: undefined }, second))).resolves.toMatchObject({
       subject: 'k2',
     });
@@ -164,9 +166,9 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
       /signature/,
     );
     // The typ/aud checks still apply on this path.
-    expect((await rejection(verifier.verify(await as.sign({ aud: 'https://x' }, { kid: undefined }, second)))).description).toMatch(
-      /not issued for this resource/,
-    );
+    expect(
+      (await rejection(verifier.verify(await as.sign({ aud: 'https://x' }, { kid: undefined }, second)))).description,
+    ).toMatch(/not issued for this resource/);
   });
 
   it('refetches the JWKS once for an unknown kid (key rotation)', async () => {
@@ -227,7 +229,9 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
     await expect(verifier.verify(token)).resolves.toBeDefined();
     const step = await rejection(verifier.verify(token, { requiredScopes: ['write'] }));
     expect(step.requiredScopes).toEqual(['mcp', 'write']);
-    await expect(verifier.verify(await as.sign({ scope: 'mcp  write ' }), { requiredScopes: ['write'] })).resolves.toMatchObject({
+    await expect(
+      verifier.verify(await as.sign({ scope: 'mcp  write ' }), { requiredScopes: ['write'] }),
+    ).resolves.toMatchObject({
       scopes: ['mcp', 'write'],
     });
     expect((await rejection(verifier.verify(await as.sign({ scope: undefined })))).code).toBe('insufficient_scope');
@@ -239,16 +243,25 @@ describe('authorization-server discovery', () => {
     const as = await issuerFor({ metadataIssuer: 'https://evil.example.com' });
     const e = await rejection(verifierFor(as).verify(await as.sign()));
     expect(e).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
-    expect(e.description).toBe(`the metadata issuer "https://evil.example.com" differs from the configured issuer "${as.issuer}"`);
+    expect(e.description).toBe(
+      `the metadata issuer "https://evil.example.com" differs from the configured issuer "${as.issuer}"`,
+    );
     expect(as.jwksFetches()).toBe(0);
   });
 
   it('a trailing-slash difference from a real Gatehouse is named as such, and the exact spelling works', async () => {
-    const server = await startServer({ clients: [{ client_id: 'svc', client_secret: 'svc-secret-that-is-long-enough', grant_types: ['client_credentials'] }] });
+    const server = await startServer({
+      clients: [
+        { client_id: 'svc', client_secret: 'svc-secret-that-is-long-enough', grant_types: ['client_credentials'] },
+      ],
+    });
     try {
       const res = await fetch(`${server.origin}/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa('svc:svc-secret-that-is-long-enough')}` },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${btoa('svc:svc-secret-that-is-long-enough')}`,
+        },
         body: new URLSearchParams({ grant_type: 'client_credentials', resource: RESOURCE }),
       });
       expect(res.status).toBe(200);
@@ -309,10 +322,12 @@ describe('authorization-server discovery', () => {
 
   it('validates its configuration eagerly', () => {
     expect(() => createResourceVerifier({ issuer: 'nope', resource: RESOURCE })).toThrow(TypeError);
-    expect(() => createResourceVerifier({ issuer: 'https://as.example.com', resource: `${RESOURCE}#x` })).toThrow(TypeError);
-    expect(() => createResourceVerifier({ issuer: 'https://as.example.com', resource: RESOURCE, mode: 'introspection' })).toThrow(
-      /introspection/,
+    expect(() => createResourceVerifier({ issuer: 'https://as.example.com', resource: `${RESOURCE}#x` })).toThrow(
+      TypeError,
     );
+    expect(() =>
+      createResourceVerifier({ issuer: 'https://as.example.com', resource: RESOURCE, mode: 'introspection' }),
+    ).toThrow(/introspection/);
   });
 });
 
@@ -337,7 +352,13 @@ describe('introspection mode (RFC 7662)', () => {
     const as = await issuerFor();
     as.introspection.set('opaque-token', active(as));
     const info = await introspector(as).verify('opaque-token');
-    expect(info).toMatchObject({ subject: 'bob', clientId: 'cli', scopes: ['mcp', 'read'], audience: [RESOURCE], jti: 'opaque-1' });
+    expect(info).toMatchObject({
+      subject: 'bob',
+      clientId: 'cli',
+      scopes: ['mcp', 'read'],
+      audience: [RESOURCE],
+      jti: 'opaque-1',
+    });
     expect(as.introspectionAuth).toHaveLength(1);
     expect(as.introspectionAuth[0]).toMatch(/^Basic /);
   });
@@ -358,12 +379,19 @@ describe('introspection mode (RFC 7662)', () => {
     as.introspection.set('expired', active(as, { exp: now - 5 }));
     as.introspection.set('refresh', active(as, { token_type: 'refresh_token' }));
     as.introspection.set('read-only', active(as, { scope: 'read' }));
-    const verifier = verifierFor(as, { mode: 'introspection', introspection: INTROSPECTION_CLIENT, requiredScopes: ['mcp'] });
+    const verifier = verifierFor(as, {
+      mode: 'introspection',
+      introspection: INTROSPECTION_CLIENT,
+      requiredScopes: ['mcp'],
+    });
     for (const t of ['wrong-aud', 'no-aud', 'wrong-iss', 'expired', 'refresh']) {
       expect((await rejection(verifier.verify(t))).code).toBe('invalid_token');
     }
     await expect(verifier.verify('slash-aud')).resolves.toBeDefined();
-    expect(await rejection(verifier.verify('read-only'))).toMatchObject({ code: 'insufficient_scope', requiredScopes: ['mcp'] });
+    expect(await rejection(verifier.verify('read-only'))).toMatchObject({
+      code: 'insufficient_scope',
+      requiredScopes: ['mcp'],
+    });
   });
 
   it('caches nothing by default, and active results for cacheTtlSeconds when asked', async () => {
@@ -387,7 +415,10 @@ describe('introspection mode (RFC 7662)', () => {
 
   it('reports a refused introspection call as temporarily_unavailable, not as a bad token', async () => {
     const as = await issuerFor();
-    const verifier = verifierFor(as, { mode: 'introspection', introspection: { clientId: 'rs:api', clientSecret: 'wrong' } });
+    const verifier = verifierFor(as, {
+      mode: 'introspection',
+      introspection: { clientId: 'rs:api', clientSecret: 'wrong' },
+    });
     expect(await rejection(verifier.verify('t'))).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
   });
 });

@@ -116,7 +116,11 @@ describe('embedded storage on disk', () => {
   }, 120_000); // two PGlite starts on disk
 
   it('fails calls after close() with StorageUnavailableError, leaving a shared PGlite open', async () => {
-    const store = createEmbeddedStorageOn(shared, { clock: new ManualClock(), sqlSchema: 'gh_test_closed', cleanupIntervalMs: 0 });
+    const store = createEmbeddedStorageOn(shared, {
+      clock: new ManualClock(),
+      sqlSchema: 'gh_test_closed',
+      cleanupIntervalMs: 0,
+    });
     await store.init();
     await store.close();
     await expect(store.ping()).rejects.toMatchObject({ name: 'StorageUnavailableError' });
@@ -131,7 +135,14 @@ describe('embedded storage on disk', () => {
     await Promise.all(stores.map((s) => s.init()));
     await stores[0]!.init();
     const { rows } = await shared.query('SELECT version FROM gh_test_migrate.gatehouse_migrations');
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }]);
+    expect(rows).toEqual([
+      { version: 1 },
+      { version: 2 },
+      { version: 3 },
+      { version: 4 },
+      { version: 5 },
+      { version: 6 },
+    ]);
     await Promise.all(stores.map((s) => s.close()));
   });
 });

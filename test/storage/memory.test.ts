@@ -180,7 +180,8 @@ describe('MemoryStorage specifics', () => {
   it('bounds and sweeps replay-guard keys like every other expiring map', async () => {
     const clock = new ManualClock(Date.now());
     const store = create(clock, { maxEntries: 10 });
-    for (let i = 0; i < 100; i++) expect(await store.firstUse(`jwt-assertion:${i}`, clock.now() + MINUTE + i)).toBe(true);
+    for (let i = 0; i < 100; i++)
+      expect(await store.firstUse(`jwt-assertion:${i}`, clock.now() + MINUTE + i)).toBe(true);
     const kept = store.stats().replayGuard!;
     expect(kept).toBeGreaterThan(0);
     expect(kept).toBeLessThanOrEqual(10);

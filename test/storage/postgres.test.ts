@@ -67,7 +67,13 @@ function newSchema(): string {
 }
 
 function open(schema: string, clock: ManualClock, extra: Partial<StoreOptions> = {}, url = URL_): Storage {
-  const store = createPostgresStorage(url, { clock, sqlSchema: schema, sqlPoolSize: 4, cleanupIntervalMs: 0, ...extra });
+  const store = createPostgresStorage(url, {
+    clock,
+    sqlSchema: schema,
+    sqlPoolSize: 4,
+    cleanupIntervalMs: 0,
+    ...extra,
+  });
   stores.push(store);
   return store;
 }
@@ -91,7 +97,10 @@ afterAll(async () => {
 
 describe('sslmode in the URL', () => {
   it('maps libpq sslmodes to pg ssl options and strips them from the connection string', () => {
-    expect(sslFromUrl('postgres://u@h/db?sslmode=disable')).toEqual({ connectionString: 'postgres://u@h/db', ssl: false });
+    expect(sslFromUrl('postgres://u@h/db?sslmode=disable')).toEqual({
+      connectionString: 'postgres://u@h/db',
+      ssl: false,
+    });
     expect(sslFromUrl('postgres://u@h/db?sslmode=require&application_name=x')).toEqual({
       connectionString: 'postgres://u@h/db?application_name=x',
       ssl: { rejectUnauthorized: false },
@@ -152,7 +161,14 @@ if (unreachable === undefined) {
       const list = Array.from({ length: 5 }, () => open(schema, clock, { sqlPoolSize: 2 }));
       await Promise.all(list.map((s) => s.init()));
       const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations`);
-      expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }]);
+      expect(rows).toEqual([
+        { version: 1 },
+        { version: 2 },
+        { version: 3 },
+        { version: 4 },
+        { version: 5 },
+        { version: 6 },
+      ]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
         [schema],
@@ -230,16 +246,21 @@ if (unreachable === undefined) {
       const accesses = attempts.map(() => accessTokenFixture(clock));
       await Promise.all([
         ...attempts.map((a, i) =>
-          list[i % list.length]!.rotateRefreshToken(first.record.tokenHash, a.record, 's', accesses[i]!, clock.now(), 0),
+          list[i % list.length]!.rotateRefreshToken(
+            first.record.tokenHash,
+            a.record,
+            's',
+            accesses[i]!,
+            clock.now(),
+            0,
+          ),
         ),
         list[1]!.revokeGrant(grant.id, clock.now()),
       ]);
       for (const a of [first, ...attempts]) expect(await list[2]!.getRefreshToken(a.record.tokenHash)).toBeUndefined();
       expect(await list[2]!.isAccessTokenRevoked(access.jti)).toBe(true);
       // Whatever rotation won before the revocation had its access token recorded, and so revoked.
-      const refs = await admin!.query(`SELECT jti FROM "${schema}".access_token_refs WHERE grant_id = $1`, [
-        grant.id,
-      ]);
+      const refs = await admin!.query(`SELECT jti FROM "${schema}".access_token_refs WHERE grant_id = $1`, [grant.id]);
       for (const { jti } of refs.rows) expect(await list[2]!.isAccessTokenRevoked(jti)).toBe(true);
       await Promise.all(list.map((s) => s.close()));
     });
@@ -293,7 +314,6 @@ if (unreachable === undefined) {
       await expect.poll(count, { timeout: 3_000, interval: 30 }).toBe(0);
       await Promise.all(list.map((s) => s.close()));
     });
-
   });
 
   describe('postgres availability', () => {
@@ -331,13 +351,17 @@ if (unreachable === undefined) {
       const original = pg.Client.prototype.query;
       pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
         const config = args[0];
-        if (typeof config === 'object' && config !== null && 'values' in config) names.push((config as { name?: string }).name);
+        if (typeof config === 'object' && config !== null && 'values' in config)
+          names.push((config as { name?: string }).name);
         return (original as (...a: unknown[]) => unknown).apply(this, args);
       } as typeof original;
       try {
         const run = async (prepared: boolean | undefined) => {
           names.length = 0;
-          const store = open(newSchema(), clock, { sqlPoolSize: 1, ...(prepared === undefined ? {} : { sqlPreparedStatements: prepared }) });
+          const store = open(newSchema(), clock, {
+            sqlPoolSize: 1,
+            ...(prepared === undefined ? {} : { sqlPreparedStatements: prepared }),
+          });
           await store.init();
           names.length = 0;
           const alice = userFixture(clock);
@@ -363,7 +387,9 @@ if (unreachable === undefined) {
       await store.init();
       const alice = userFixture(clock);
       await store.saveUser(alice);
-      const err: unknown = await store.saveUser(userFixture(clock, { username: alice.username })).catch((e: unknown) => e);
+      const err: unknown = await store
+        .saveUser(userFixture(clock, { username: alice.username }))
+        .catch((e: unknown) => e);
       expect(err).not.toBeInstanceOf(StorageUnavailableError);
       expect(err).toMatchObject({ code: '23505' });
       await store.close();
@@ -424,7 +450,9 @@ if (unreachable === undefined) {
             { timeout: 3_000, interval: 20 },
           )
           .toBe(1);
-        await admin!.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [appName]);
+        await admin!.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+          appName,
+        ]);
         expect(await pending).toBeInstanceOf(StorageUnavailableError);
         await holder.query('SELECT pg_advisory_unlock(hashtext($1))', [keysLock]);
         expect(await eventually(() => store.initSigningKeys([key]))).toEqual([key]);

@@ -59,7 +59,12 @@ const SENTINEL = ((): { sentinels: { host: string; port: number }[]; name: strin
 })();
 
 async function probe(url: string): Promise<string | undefined> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -77,8 +82,10 @@ if (unreachable !== undefined) {
   const message = `Redis is not reachable at ${REDIS_URL} (${unreachable})`;
   // In CI a missing Redis is a broken pipeline, not a reason to pass.
   if (process.env.CI === 'true') throw new Error(`${message}; CI=true, so the Redis store tests must run`);
-  console.warn(`\n[test/storage/redis.test.ts] SKIPPING the Redis store tests: ${message}.\n` +
-    'Start one (e.g. `docker run -p 6379:6379 redis:7`) or set GATEHOUSE_TEST_REDIS_URL.\n');
+  console.warn(
+    `\n[test/storage/redis.test.ts] SKIPPING the Redis store tests: ${message}.\n` +
+      'Start one (e.g. `docker run -p 6379:6379 redis:7`) or set GATEHOUSE_TEST_REDIS_URL.\n',
+  );
 }
 const describeRedis = unreachable === undefined ? describe : describe.skip;
 
@@ -421,7 +428,9 @@ describeRedis('Redis store specifics', () => {
       clock.advance(2 * MINUTE);
       const later = consentFixture(clock, { clientId, expiresAt: clock.now() + HOUR });
       await store.saveConsent(later);
-      expect((await admin.zrange(k.clientConsents(clientId), 0, -1)).sort()).toEqual([long.userId, later.userId].sort());
+      expect((await admin.zrange(k.clientConsents(clientId), 0, -1)).sort()).toEqual(
+        [long.userId, later.userId].sort(),
+      );
       await expectTtl(k.clientConsents(clientId), long.expiresAt);
       await store.deleteConsent(long.userId, clientId);
       await expectTtl(k.clientConsents(clientId), later.expiresAt);
@@ -539,7 +548,14 @@ describeRedis('Redis store specifics', () => {
         await store.addAccessToken(grant.id, accessTokenFixture(clock));
         const next = refreshTokenFixture(clock, grant);
         const rotate = (n = refreshTokenFixture(clock, grant)) =>
-          store.rotateRefreshToken(first.record.tokenHash, n.record, successorFixture(first.token, n.token), accessTokenFixture(clock), clock.now(), SECOND);
+          store.rotateRefreshToken(
+            first.record.tokenHash,
+            n.record,
+            successorFixture(first.token, n.token),
+            accessTokenFixture(clock),
+            clock.now(),
+            SECOND,
+          );
         expect((await rotate(next)).status).toBe('rotated');
         expect((await rotate()).status).toBe('grace');
         clock.advance(2 * SECOND);
@@ -583,7 +599,9 @@ describeRedis('Redis store specifics', () => {
         const slots = new Set(keys.filter(mine).map(keySlot));
         if (slots.size > 1) problems.push(`${what}: ${keys.join(' ')}`);
       };
-      const shas = new Map(Object.entries(SCRIPTS).map(([name, lua]) => [createHash('sha1').update(lua).digest('hex'), name]));
+      const shas = new Map(
+        Object.entries(SCRIPTS).map(([name, lua]) => [createHash('sha1').update(lua).digest('hex'), name]),
+      );
       const seen = new Set<string>();
       const transactions = new Map<string, string[]>();
       let run: string[] = [];
@@ -596,7 +614,12 @@ describeRedis('Redis store specifics', () => {
         run = [];
         const name = (args[0] ?? '').toLowerCase();
         if (name === 'eval' || name === 'evalsha') {
-          const sha = name === 'eval' ? createHash('sha1').update(unescapeMonitorArg(args[1] ?? '')).digest('hex') : args[1];
+          const sha =
+            name === 'eval'
+              ? createHash('sha1')
+                  .update(unescapeMonitorArg(args[1] ?? ''))
+                  .digest('hex')
+              : args[1];
           const script = shas.get(sha ?? '');
           if (script && commandKeys(args).some(mine)) seen.add(script);
         }
@@ -649,7 +672,14 @@ describeRedis('Redis store specifics', () => {
       });
       const results = await Promise.all(
         attempts.map((a, i) =>
-          nodes[i % nodes.length]!.rotateRefreshToken(record.tokenHash, a.next.record, a.successor, a.access, clock.now(), 10 * SECOND),
+          nodes[i % nodes.length]!.rotateRefreshToken(
+            record.tokenHash,
+            a.next.record,
+            a.successor,
+            a.access,
+            clock.now(),
+            10 * SECOND,
+          ),
         ),
       );
       const winners = attempts.filter((_, i) => results[i]!.status === 'rotated');
@@ -669,7 +699,14 @@ describeRedis('Redis store specifics', () => {
       clock.advance(11 * SECOND);
       const late = refreshTokenFixture(clock, grant);
       expect(
-        await nodes[3]!.rotateRefreshToken(record.tokenHash, late.record, 'x', accessTokenFixture(clock), clock.now(), 10 * SECOND),
+        await nodes[3]!.rotateRefreshToken(
+          record.tokenHash,
+          late.record,
+          'x',
+          accessTokenFixture(clock),
+          clock.now(),
+          10 * SECOND,
+        ),
       ).toEqual({ status: 'reused', grantId: grant.id });
       for (const node of nodes) {
         expect(await node.getRefreshToken(winner.next.record.tokenHash)).toBeUndefined();

@@ -8,13 +8,25 @@ import { PATHS } from '../../endpoints/metadata.js';
 import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
 import { PAGE_HEADERS } from '../../ui/html.js';
 import type { SessionRecord } from '../../storage/types.js';
-import { browserBinding, checkCsrf, csrfToken, newBrowserNonce, parseCookies, setCookie, signValue, unsignValue } from '../cookies.js';
+import {
+  browserBinding,
+  checkCsrf,
+  csrfToken,
+  newBrowserNonce,
+  parseCookies,
+  setCookie,
+  signValue,
+  unsignValue,
+} from '../cookies.js';
 import { toOAuthError } from '../errors.js';
 import { formParams, queryParams, type RouteContext } from './context.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
 
-export async function authorizationRoutes(app: FastifyInstance, { deps, options, issuerPath }: RouteContext): Promise<void> {
+export async function authorizationRoutes(
+  app: FastifyInstance,
+  { deps, options, issuerPath }: RouteContext,
+): Promise<void> {
   const { config } = deps;
   const secureCookies = new URL(config.issuer).protocol === 'https:';
   const cookiePath = issuerPath || '/';
@@ -33,10 +45,14 @@ export async function authorizationRoutes(app: FastifyInstance, { deps, options,
     const existing = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
     if (existing) return existing;
     const nonce = newBrowserNonce();
-    reply.header('set-cookie', setCookie(CSRF_COOKIE, signValue(nonce, deps.cookieKey), { secure: secureCookies, path: cookiePath }));
+    reply.header(
+      'set-cookie',
+      setCookie(CSRF_COOKIE, signValue(nonce, deps.cookieKey), { secure: secureCookies, path: cookiePath }),
+    );
     return nonce;
   };
-  const sendPage = (reply: FastifyReply, status: number, html: string) => reply.code(status).headers(PAGE_HEADERS).send(html);
+  const sendPage = (reply: FastifyReply, status: number, html: string) =>
+    reply.code(status).headers(PAGE_HEADERS).send(html);
   const pageError = (reply: FastifyReply, err: unknown) => {
     const error = toOAuthError(err, config.retryAfterSeconds);
     if (error.status >= 500) reply.log.error({ err }, 'interaction failed');
@@ -49,7 +65,18 @@ export async function authorizationRoutes(app: FastifyInstance, { deps, options,
     const nonce = browserNonce(request, reply);
     const csrf = csrfToken(deps.cookieKey, nonce, view.interaction.id);
     if (view.stage === 'login') {
-      return sendPage(reply, status, loginPage({ action: `${interactionPath(view.interaction.id)}/login`, csrf, client: view.client, redirectUri: view.interaction.redirectUri, error: view.error, username: view.username }));
+      return sendPage(
+        reply,
+        status,
+        loginPage({
+          action: `${interactionPath(view.interaction.id)}/login`,
+          csrf,
+          client: view.client,
+          redirectUri: view.interaction.redirectUri,
+          error: view.error,
+          username: view.username,
+        }),
+      );
     }
     return sendPage(
       reply,
@@ -73,7 +100,8 @@ export async function authorizationRoutes(app: FastifyInstance, { deps, options,
       const bindBrowser = () => browserBinding(browserNonce(request, reply));
       const outcome = await authorizeEndpoint(raw, await currentSession(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return reply.header('cache-control', 'no-store').redirect(outcome.location, 303);
-      if (outcome.kind === 'interaction') return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
+      if (outcome.kind === 'interaction')
+        return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
       return sendPage(reply, outcome.error.status, errorPage(outcome.error, request.id));
     } catch (err) {
       return pageError(reply, err);
@@ -84,7 +112,11 @@ export async function authorizationRoutes(app: FastifyInstance, { deps, options,
 
   app.get<{ Params: { id: string } }>(`${issuerPath}/interaction/:id`, async (request, reply) => {
     try {
-      return renderView(request, reply, await viewInteraction(request.params.id, await currentSession(request), requestBinding(request), deps));
+      return renderView(
+        request,
+        reply,
+        await viewInteraction(request.params.id, await currentSession(request), requestBinding(request), deps),
+      );
     } catch (err) {
       return pageError(reply, err);
     }
@@ -141,7 +173,13 @@ export async function authorizationRoutes(app: FastifyInstance, { deps, options,
     try {
       const form = formParams(request);
       requireCsrf(request, request.params.id, form);
-      const location = await submitConsent(request.params.id, await currentSession(request), requestBinding(request), field(form, 'decision'), deps);
+      const location = await submitConsent(
+        request.params.id,
+        await currentSession(request),
+        requestBinding(request),
+        field(form, 'decision'),
+        deps,
+      );
       return reply.header('cache-control', 'no-store').redirect(location, 303);
     } catch (err) {
       return pageError(reply, err);

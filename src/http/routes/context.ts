@@ -43,5 +43,10 @@ export function queryParams(request: FastifyRequest): RawParams {
 
 /** A JSON response that no cache may keep (RFC 6749 §5.1). */
 export function json(reply: FastifyReply, status: number, body: unknown) {
-  return reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache').type('application/json').send(JSON.stringify(body));
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .type('application/json')
+    .send(JSON.stringify(body));
 }

@@ -3,7 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import { buildMetadata, metadataPaths, PATHS } from '../../endpoints/metadata.js';
 import type { RouteContext } from './context.js';
 
-export async function discoveryRoutes(app: FastifyInstance, { deps, options, issuerPath }: RouteContext): Promise<void> {
+export async function discoveryRoutes(
+  app: FastifyInstance,
+  { deps, options, issuerPath }: RouteContext,
+): Promise<void> {
   const metadataJson = () => JSON.stringify(buildMetadata(deps, options.metadataExtra));
   let metadataCache = metadataJson();
   let metadataAlgs = deps.keys.algorithms().join();
@@ -19,6 +22,9 @@ export async function discoveryRoutes(app: FastifyInstance, { deps, options, iss
     });
   }
   app.get(issuerPath + PATHS.jwks, async (_request, reply) =>
-    reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(deps.keys.publicJwksJson()),
+    reply
+      .header('cache-control', 'public, max-age=300')
+      .type('application/jwk-set+json')
+      .send(deps.keys.publicJwksJson()),
   );
 }

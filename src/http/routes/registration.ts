@@ -24,7 +24,11 @@ export async function registrationRoutes(app: FastifyInstance, { deps, issuerPat
     json(reply, 200, await readClientRegistration(request.params.id, request.headers.authorization, deps)),
   );
   app.put<{ Params: { id: string } }>(`${issuerPath}${PATHS.register}/:id`, async (request, reply) =>
-    json(reply, 200, await updateClientRegistration(request.params.id, jsonBody(request), request.headers.authorization, deps)),
+    json(
+      reply,
+      200,
+      await updateClientRegistration(request.params.id, jsonBody(request), request.headers.authorization, deps),
+    ),
   );
   app.delete<{ Params: { id: string } }>(`${issuerPath}${PATHS.register}/:id`, async (request, reply) => {
     await deleteClientRegistration(request.params.id, request.headers.authorization, deps);

@@ -10,7 +10,9 @@ import { userinfoEndpoint } from '../../endpoints/userinfo.js';
 import { formParams, json, type RouteContext } from './context.js';
 
 export async function tokenRoutes(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
-  app.post(issuerPath + PATHS.token, async (request, reply) => json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps)));
+  app.post(issuerPath + PATHS.token, async (request, reply) =>
+    json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps)),
+  );
   app.post(issuerPath + PATHS.revoke, async (request, reply) => {
     await revokeEndpoint(formParams(request), request.headers.authorization, deps);
     return reply.code(200).header('cache-control', 'no-store').send();
@@ -20,7 +22,9 @@ export async function tokenRoutes(app: FastifyInstance, { deps, issuerPath }: Ro
   );
   // RFC 6750 §3: a request without a usable token gets the challenge, here with error="invalid_request" (§3.1).
   const malformedBearer = (description: string) =>
-    new InvalidRequest(description, { headers: { 'www-authenticate': 'Bearer realm="gatehouse", error="invalid_request"' } });
+    new InvalidRequest(description, {
+      headers: { 'www-authenticate': 'Bearer realm="gatehouse", error="invalid_request"' },
+    });
   const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers.authorization;
     let token: string | undefined;

@@ -98,7 +98,8 @@ export function describeCascadeContract(current: () => { store: Storage; clock: 
         await holdings({ userId: alice.id, clientId: c2.clientId }),
       ];
       const bobGrant = await holdings({ userId: bob.id, clientId: c1.clientId });
-      for (const c of [c1, c2]) await store.saveConsent(consentFixture(clock, { userId: alice.id, clientId: c.clientId }));
+      for (const c of [c1, c2])
+        await store.saveConsent(consentFixture(clock, { userId: alice.id, clientId: c.clientId }));
       const bobConsent = consentFixture(clock, { userId: bob.id, clientId: c1.clientId });
       await store.saveConsent(bobConsent);
       const aliceSessions = [sessionFixture(clock, { userId: alice.id }), sessionFixture(clock, { userId: alice.id })];

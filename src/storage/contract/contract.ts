@@ -44,7 +44,10 @@ export interface StorageContractOptions {
   teardown?: (store: Storage) => Promise<void>;
 }
 
-const byKey = <T>(key: (item: T) => string) => (a: T, b: T): number => key(a).localeCompare(key(b));
+const byKey =
+  <T>(key: (item: T) => string) =>
+  (a: T, b: T): number =>
+    key(a).localeCompare(key(b));
 /** A would-be successor refresh token: plaintext, stored record, and the sealed rotation response. */
 interface NextToken {
   token: string;
@@ -144,8 +147,12 @@ export function describeStorageContract(
 
       it('reads by a key with a NUL byte find nothing or are refused as invalid_request', async () => {
         await handledOrInvalidRequest('getClient', async () => expect(await store.getClient(NUL)).toBeUndefined());
-        await handledOrInvalidRequest('getUserByUsername', async () => expect(await store.getUserByUsername(NUL)).toBeUndefined());
-        await handledOrInvalidRequest('getInteraction', async () => expect(await store.getInteraction(NUL)).toBeUndefined());
+        await handledOrInvalidRequest('getUserByUsername', async () =>
+          expect(await store.getUserByUsername(NUL)).toBeUndefined(),
+        );
+        await handledOrInvalidRequest('getInteraction', async () =>
+          expect(await store.getInteraction(NUL)).toBeUndefined(),
+        );
         await handledOrInvalidRequest('getSession', async () => expect(await store.getSession(NUL)).toBeUndefined());
         await handledOrInvalidRequest('consumeAuthorizationCode', async () =>
           expect(await store.consumeAuthorizationCode(NUL)).toEqual({ status: 'not_found' }),
@@ -495,7 +502,9 @@ export function describeStorageContract(
         expect(await store.getGrant(grant.id)).toBeUndefined();
         expect(await store.getRefreshToken(refresh.tokenHash)).toBeUndefined();
         expect(await store.isAccessTokenRevoked(access.jti)).toBe(true);
-        expect(await rotate(refresh.tokenHash, successorOf(grant, token), 10 * SECOND)).toEqual({ status: 'not_found' });
+        expect(await rotate(refresh.tokenHash, successorOf(grant, token), 10 * SECOND)).toEqual({
+          status: 'not_found',
+        });
         // Still revoked, still nothing to revoke; a second createGrant is refused too.
         expect(await store.revokeGrant(grant.id, clock.now())).toBe(false);
         expect(await store.createGrant(grant, undefined, accessTokenFixture(clock))).toEqual({ created: false });

@@ -113,9 +113,11 @@ export class RedisStorage implements Storage {
 
   /** Redis expires records on its own; this only drops retired signing keys past their expiry. */
   async cleanup(): Promise<number> {
-    const removed = await this.script<number>('pruneSigningKeys', [this.keys.signingKeys, this.keys.signingMeta], [
-      this.clock.now(),
-    ]);
+    const removed = await this.script<number>(
+      'pruneSigningKeys',
+      [this.keys.signingKeys, this.keys.signingMeta],
+      [this.clock.now()],
+    );
     return Number(removed);
   }
 
@@ -145,7 +147,10 @@ export class RedisStorage implements Storage {
 
   async saveClient(client: ClientRecord): Promise<void> {
     await this.exec(
-      this.client.multi().set(this.keys.client(client.clientId), JSON.stringify(client)).sadd(this.keys.clients, client.clientId),
+      this.client
+        .multi()
+        .set(this.keys.client(client.clientId), JSON.stringify(client))
+        .sadd(this.keys.clients, client.clientId),
     );
   }
 
@@ -297,11 +302,11 @@ export class RedisStorage implements Storage {
   async saveInteraction(interaction: InteractionRecord): Promise<void> {
     const now = this.clock.now();
     await this.setExpiring(this.keys.interaction(interaction.id), interaction, now);
-    await this.script('indexAdd', [this.keys.clientInteractions(interaction.clientId)], [
-      now,
-      interaction.id,
-      interaction.expiresAt,
-    ]);
+    await this.script(
+      'indexAdd',
+      [this.keys.clientInteractions(interaction.clientId)],
+      [now, interaction.id, interaction.expiresAt],
+    );
   }
 
   async getInteraction(id: string): Promise<InteractionRecord | undefined> {
@@ -388,31 +393,31 @@ export class RedisStorage implements Storage {
       refreshToken && this.setPointer(k.refreshPointer(refreshToken.tokenHash), grant.id, refreshToken.expiresAt, now),
       this.setPointer(k.accessPointer(accessToken.jti), grant.id, accessToken.expiresAt, now),
       this.script<number>(
-      'createGrant',
-      [
-        k.grant(grant.id),
-        k.grantRefreshTokens(grant.id),
-        k.grantAccessTokens(grant.id),
-        k.refreshToken(grant.id, refreshToken?.tokenHash ?? ''),
-        k.grantTombstone(grant.id),
-      ],
-      [
-        now,
-        JSON.stringify(stored),
-        grant.expiresAt,
-        revokedAt ?? '',
-        refreshToken?.tokenHash ?? '',
-        refreshToken ? refreshTokenJson(refreshToken) : '',
-        refreshToken?.expiresAt ?? 0,
-        accessToken.jti,
-        accessToken.expiresAt,
-      ],
+        'createGrant',
+        [
+          k.grant(grant.id),
+          k.grantRefreshTokens(grant.id),
+          k.grantAccessTokens(grant.id),
+          k.refreshToken(grant.id, refreshToken?.tokenHash ?? ''),
+          k.grantTombstone(grant.id),
+        ],
+        [
+          now,
+          JSON.stringify(stored),
+          grant.expiresAt,
+          revokedAt ?? '',
+          refreshToken?.tokenHash ?? '',
+          refreshToken ? refreshTokenJson(refreshToken) : '',
+          refreshToken?.expiresAt ?? 0,
+          accessToken.jti,
+          accessToken.expiresAt,
+        ],
       ),
-      this.script('indexAdd', [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)], [
-        now,
-        grant.id,
-        grant.expiresAt,
-      ]),
+      this.script(
+        'indexAdd',
+        [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)],
+        [now, grant.id, grant.expiresAt],
+      ),
       this.script('indexAdd', [k.userGrants(grant.userId)], [now, grant.id, grant.expiresAt]),
     ]);
     if (Number(status) !== -1) return { created: true };
@@ -421,10 +426,11 @@ export class RedisStorage implements Storage {
     await Promise.all([
       refreshToken ? this.dropKey(k.refreshPointer(refreshToken.tokenHash)) : undefined,
       this.dropKey(k.accessPointer(accessToken.jti)),
-      this.script('indexRemove', [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)], [
-        now,
-        grant.id,
-      ]),
+      this.script(
+        'indexRemove',
+        [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)],
+        [now, grant.id],
+      ),
       this.script('indexRemove', [k.userGrants(grant.userId)], [now, grant.id]),
       this.revokeAccessToken(accessToken.jti, accessToken.expiresAt),
     ]);
@@ -469,26 +475,26 @@ export class RedisStorage implements Storage {
       this.setPointer(k.refreshPointer(next.tokenHash), grantId, next.expiresAt, current),
       this.setPointer(k.accessPointer(accessToken.jti), grantId, accessToken.expiresAt, current),
       this.script<[string, ...unknown[]]>(
-      'rotateRefreshToken',
-      [
-        k.grant(grantId),
-        k.grantRefreshTokens(grantId),
-        k.grantAccessTokens(grantId),
-        k.refreshToken(grantId, oldHash),
-        k.refreshToken(grantId, next.tokenHash),
-      ],
-      [
-        current,
-        now,
-        graceMs,
-        k.refreshTokenPrefix(grantId),
-        next.tokenHash,
-        refreshTokenJson(next),
-        next.expiresAt,
-        successor,
-        accessToken.jti,
-        accessToken.expiresAt,
-      ],
+        'rotateRefreshToken',
+        [
+          k.grant(grantId),
+          k.grantRefreshTokens(grantId),
+          k.grantAccessTokens(grantId),
+          k.refreshToken(grantId, oldHash),
+          k.refreshToken(grantId, next.tokenHash),
+        ],
+        [
+          current,
+          now,
+          graceMs,
+          k.refreshTokenPrefix(grantId),
+          next.tokenHash,
+          refreshTokenJson(next),
+          next.expiresAt,
+          successor,
+          accessToken.jti,
+          accessToken.expiresAt,
+        ],
       ),
     ]);
     if (reply[0] === 'rotated') return { status: 'rotated' };
@@ -509,11 +515,11 @@ export class RedisStorage implements Storage {
     if (accessToken.expiresAt <= now) return;
     const pointer = k.accessPointer(accessToken.jti);
     await this.setPointer(pointer, grantId, accessToken.expiresAt, now);
-    const recorded = await this.script<number>('addAccessToken', [k.grant(grantId), k.grantAccessTokens(grantId)], [
-      now,
-      accessToken.jti,
-      accessToken.expiresAt,
-    ]);
+    const recorded = await this.script<number>(
+      'addAccessToken',
+      [k.grant(grantId), k.grantAccessTokens(grantId)],
+      [now, accessToken.jti, accessToken.expiresAt],
+    );
     // Unknown grant: nothing was recorded, so the pointer leads nowhere.
     if (recorded !== 1) await this.dropKey(pointer);
   }
@@ -548,29 +554,31 @@ export class RedisStorage implements Storage {
     if (revokedUntil !== null && Number(revokedUntil) > now) return true;
     if (grantId === null) return false;
     // Tokens of a revoked grant read as revoked from the grant itself: revokeGrant marks them in one atomic step.
-    const revoked = await this.script<number>('grantJtiRevoked', [k.grant(grantId), k.grantAccessTokens(grantId)], [
-      now,
-      jti,
-    ]);
+    const revoked = await this.script<number>(
+      'grantJtiRevoked',
+      [k.grant(grantId), k.grantAccessTokens(grantId)],
+      [now, jti],
+    );
     return revoked === 1;
   }
 
   // ---- consents ----
 
   async getConsent(userId: string, clientId: string): Promise<ConsentRecord | undefined> {
-    return this.live(parse<ConsentRecord>(await this.guard(() => this.client.get(this.keys.consent(userId, clientId)))));
+    return this.live(
+      parse<ConsentRecord>(await this.guard(() => this.client.get(this.keys.consent(userId, clientId)))),
+    );
   }
 
   async saveConsent(consent: ConsentRecord): Promise<void> {
     const k = this.keys;
     const now = this.clock.now();
     const { userId, clientId } = consent;
-    await this.script('putIndexed', [k.consent(userId, clientId), k.userConsents(userId)], [
-      now,
-      JSON.stringify(consent),
-      consent.expiresAt,
-      clientId,
-    ]);
+    await this.script(
+      'putIndexed',
+      [k.consent(userId, clientId), k.userConsents(userId)],
+      [now, JSON.stringify(consent), consent.expiresAt, clientId],
+    );
     await this.script('indexAdd', [k.clientConsents(clientId)], [now, userId, consent.expiresAt]);
   }
 
@@ -605,7 +613,7 @@ export class RedisStorage implements Storage {
     return (await this.script<number>('firstUse', [this.keys.replayGuard(key)], [now, expiresAt])) === 1;
   }
 
-    // ---- internals ----
+  // ---- internals ----
 
   /** Runs revokeGrant's script and drops the deleted tokens' pointers. */
   private async revoke(
@@ -732,7 +740,8 @@ export class RedisStorage implements Storage {
   }
 
   private nodeUp(node: string): void {
-    if (this.nodeLinks.get(node) === 'down') this.logger?.info({ store: 'redis', node }, 'redis: cluster node restored');
+    if (this.nodeLinks.get(node) === 'down')
+      this.logger?.info({ store: 'redis', node }, 'redis: cluster node restored');
     this.nodeLinks.set(node, 'up');
   }
 

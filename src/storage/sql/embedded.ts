@@ -9,14 +9,22 @@ import { StorageUnavailableError } from '../../core/errors.js';
 import { StorageLockedError } from '../errors.js';
 import type { StoreOptions } from '../options.js';
 import type { Storage } from '../types.js';
-import { mapUnstorableValue, SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
+import {
+  mapUnstorableValue,
+  SqlStorage,
+  type SqlExecutor,
+  type SqlQueryable,
+  type SqlResult,
+  type SqlRow,
+} from './sql-storage.js';
 
 /**
  * Creates the embedded store in `dir` (created if missing; `memory://` keeps it in memory, for tests). Call `init()`
  * before use.
  */
 export function createEmbeddedStorage(dir: string, options: StoreOptions): Storage {
-  if (dir.startsWith('memory://')) return new SqlStorage(new PgliteExecutor(new PGlite(dir), true), 'embedded', options);
+  if (dir.startsWith('memory://'))
+    return new SqlStorage(new PgliteExecutor(new PGlite(dir), true), 'embedded', options);
   mkdirSync(dir, { recursive: true });
   const release = lockDirectory(dir);
   try {
@@ -95,7 +103,9 @@ class PgliteExecutor implements SqlExecutor {
 
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     return this.exclusive(() =>
-      this.db.transaction((t) => fn({ query: <R = SqlRow>(text: string, params?: readonly unknown[]) => run<R>(t, text, params) })),
+      this.db.transaction((t) =>
+        fn({ query: <R = SqlRow>(text: string, params?: readonly unknown[]) => run<R>(t, text, params) }),
+      ),
     );
   }
 

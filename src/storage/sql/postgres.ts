@@ -10,7 +10,14 @@ import pg from 'pg';
 import { StorageUnavailableError } from '../../core/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type { Storage } from '../types.js';
-import { mapUnstorableValue, SqlStorage, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './sql-storage.js';
+import {
+  mapUnstorableValue,
+  SqlStorage,
+  type SqlExecutor,
+  type SqlQueryable,
+  type SqlResult,
+  type SqlRow,
+} from './sql-storage.js';
 
 /** Default number of pooled connections per replica. */
 export const DEFAULT_POOL_SIZE = 10;
@@ -80,7 +87,8 @@ export function sslFromUrl(url: string): { connectionString: string; ssl: boolea
       ssl = false;
       break;
     case 'require':
-      ssl = ca === undefined ? { rejectUnauthorized: false } : { ...withCa, rejectUnauthorized: true, ...skipHostCheck };
+      ssl =
+        ca === undefined ? { rejectUnauthorized: false } : { ...withCa, rejectUnauthorized: true, ...skipHostCheck };
       break;
     case 'verify-ca':
       ssl = { ...withCa, rejectUnauthorized: true, ...skipHostCheck };
@@ -115,7 +123,10 @@ const MAX_NAMED_STATEMENTS = 256;
 
 /** "cached plan must not change result type": a table a named statement reads changed shape (a newer migration). */
 function isStalePlan(err: unknown): boolean {
-  return (err as { code?: unknown }).code === '0A000' && /cached plan must not change result type/i.test(String((err as Error).message));
+  return (
+    (err as { code?: unknown }).code === '0A000' &&
+    /cached plan must not change result type/i.test(String((err as Error).message))
+  );
 }
 
 /**

@@ -233,7 +233,16 @@ export class SqlStorage implements Storage {
        ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, password_hash = EXCLUDED.password_hash,
          email = EXCLUDED.email, email_verified = EXCLUDED.email_verified, name = EXCLUDED.name,
          created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
-      [u.id, u.username, u.passwordHash, u.email ?? null, u.emailVerified ?? null, u.name ?? null, u.createdAt, u.updatedAt],
+      [
+        u.id,
+        u.username,
+        u.passwordHash,
+        u.email ?? null,
+        u.emailVerified ?? null,
+        u.name ?? null,
+        u.createdAt,
+        u.updatedAt,
+      ],
     );
   }
 
@@ -246,7 +255,12 @@ export class SqlStorage implements Storage {
          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING id`,
         [id, clockNow],
       );
-      if (rows.length > 0) await this.dropGrantTokens(tx, rows.map((r) => r.id), clockNow);
+      if (rows.length > 0)
+        await this.dropGrantTokens(
+          tx,
+          rows.map((r) => r.id),
+          clockNow,
+        );
       await tx.query(`DELETE FROM ${this.t.consents} WHERE user_id = $1`, [id]);
       await tx.query(`DELETE FROM ${this.t.sessions} WHERE user_id = $1`, [id]);
       const deleted = await tx.query(`DELETE FROM ${this.t.users} WHERE id = $1`, [id]);
@@ -507,10 +521,10 @@ export class SqlStorage implements Storage {
   }
 
   async getGrant(id: string): Promise<GrantRecord | undefined> {
-    const { rows } = await this.db.query(`SELECT * FROM ${this.t.grants} WHERE id = $1 AND expires_at > $2 AND NOT tombstone`, [
-      id,
-      this.clock.now(),
-    ]);
+    const { rows } = await this.db.query(
+      `SELECT * FROM ${this.t.grants} WHERE id = $1 AND expires_at > $2 AND NOT tombstone`,
+      [id, this.clock.now()],
+    );
     return rows[0] && toGrant(rows[0]);
   }
 
@@ -779,7 +793,15 @@ export class SqlStorage implements Storage {
            : `UPDATE SET alg = EXCLUDED.alg, private_jwk = EXCLUDED.private_jwk, public_jwk = EXCLUDED.public_jwk,
               status = EXCLUDED.status, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`
        }`,
-      [k.kid, k.alg, JSON.stringify(k.privateJwk), JSON.stringify(k.publicJwk), k.status, k.createdAt, k.expiresAt ?? null],
+      [
+        k.kid,
+        k.alg,
+        JSON.stringify(k.privateJwk),
+        JSON.stringify(k.publicJwk),
+        k.status,
+        k.createdAt,
+        k.expiresAt ?? null,
+      ],
     );
   }
 
@@ -811,9 +833,8 @@ export class SqlStorage implements Storage {
     ] as const) {
       total += (await tx.query(`DELETE FROM ${this.t[table]} WHERE expires_at <= $1`, [now])).rowCount;
     }
-    total += (
-      await tx.query(`DELETE FROM ${this.t.signing_keys} WHERE status = 'retired' AND expires_at <= $1`, [now])
-    ).rowCount;
+    total += (await tx.query(`DELETE FROM ${this.t.signing_keys} WHERE status = 'retired' AND expires_at <= $1`, [now]))
+      .rowCount;
     return total;
   }
 
