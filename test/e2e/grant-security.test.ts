@@ -5,14 +5,9 @@
  * client and parameters and logged (RFC 9700 §4.14.2). Then, on the memory store: loopback redirect ports
  * (RFC 8252 §7.3), an over-long state is never echoed, and access tokens with a future `iat` are refused.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import { ManualClock } from '../../src/core/clock.js';
 import { hashToken } from '../../src/core/crypto.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -21,43 +16,12 @@ import { FormBrowser } from '../helpers/browser.js';
 import { basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
+import { E2E_STORES } from '../helpers/stores.js';
 
 const REDIRECT = 'http://127.0.0.1/callback';
 const OTHER_REDIRECT = 'http://127.0.0.1/other';
 
-interface StoreCase {
-  kind: string;
-  service?: 'postgres' | 'redis';
-  config(isolation: string): Partial<ConfigInput>;
-  cleanup?(isolation: string): Promise<void>;
-}
-
-const stores: StoreCase[] = [
-  { kind: 'memory', config: () => ({ storage: 'memory' }) },
-  { kind: 'embedded', config: () => ({ storage: mkdtempSync(join(tmpdir(), 'gh-grant-sec-')) }) },
-  {
-    kind: 'postgres',
-    service: 'postgres',
-    config: (schema) => ({ storage: 'postgres://postgres@127.0.0.1:5432/test', postgres: { schema, poolSize: 4 } }),
-    async cleanup(schema) {
-      const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await client.end();
-    },
-  },
-  {
-    kind: 'redis',
-    service: 'redis',
-    config: (prefix) => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${prefix}:` } }),
-    async cleanup(prefix) {
-      const redis = new Redis(6379, '127.0.0.1');
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    },
-  },
-];
+const stores = E2E_STORES;
 
 /** A server with a manual clock and a captured warn-level log. */
 async function start(config: Partial<ConfigInput>) {

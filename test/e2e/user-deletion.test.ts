@@ -4,55 +4,18 @@
  * `openid`, where no user lookup was needed for the ID token), and their browser session no longer signs anyone in:
  * the next authorization request shows the login page instead of issuing a code.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../src/config/schema.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, BOB, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
+import { E2E_STORES } from '../helpers/stores.js';
 
 const REDIRECT = 'http://127.0.0.1/callback';
 const CAROL = { username: 'carol', password: 'carol-has-a-long-password', email: 'carol@example.com', name: 'Carol' };
 
-interface StoreCase {
-  kind: string;
-  service?: 'postgres' | 'redis';
-  config(isolation: string): Partial<ConfigInput>;
-  cleanup?(isolation: string): Promise<void>;
-}
-
-const stores: StoreCase[] = [
-  { kind: 'memory', config: () => ({ storage: 'memory' }) },
-  { kind: 'embedded', config: () => ({ storage: mkdtempSync(join(tmpdir(), 'gh-user-del-')) }) },
-  {
-    kind: 'postgres',
-    service: 'postgres',
-    config: (schema) => ({ storage: 'postgres://postgres@127.0.0.1:5432/test', postgres: { schema, poolSize: 4 } }),
-    async cleanup(schema) {
-      const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await client.end();
-    },
-  },
-  {
-    kind: 'redis',
-    service: 'redis',
-    config: (prefix) => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${prefix}:` } }),
-    async cleanup(prefix) {
-      const redis = new Redis(6379, '127.0.0.1');
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    },
-  },
-];
+const stores = E2E_STORES;
 
 for (const store of stores) {
   describe(`deleting a user on the ${store.kind} store`, () => {
