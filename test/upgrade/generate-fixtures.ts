@@ -79,7 +79,9 @@ async function makeData(server: { issuer: string; origin: string }) {
   const confidentialTokens = await codeFlow(confidentialReg.json.client_id, { authorization: basic(confidentialReg.json.client_id, confidentialReg.json.client_secret) }, {});
   const cc = await postForm(`${server.issuer}/token`, { grant_type: 'client_credentials', scope: FIXTURE_SCOPE }, { authorization: basic(FIXTURE_STATIC_CLIENT.client_id, FIXTURE_STATIC_CLIENT.client_secret) });
   if (cc.status !== 200) throw new Error(`client_credentials failed: ${JSON.stringify(cc.json)}`);
-  const jwks = (await (await fetch(`${server.issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> };
+  const metadata = (await (await fetch(`${server.issuer}/.well-known/oauth-authorization-server`)).json()) as { jwks_uri: string };
+  const jwks = (await (await fetch(metadata.jwks_uri)).json()) as { keys: Array<{ kid: string }> };
+  if (!jwks.keys?.length) throw new Error(`no JWKS: ${JSON.stringify(jwks)}`);
   return {
     issuer: server.issuer,
     createdAt: Date.now(),
