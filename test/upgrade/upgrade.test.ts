@@ -18,10 +18,10 @@ import { parseConfig } from '../../src/config/load.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { migrations } from '../../src/storage/sql/migrations.js';
 import { createGatehouse, createLogger, type Gatehouse } from '../../src/server.js';
-import { basic, postForm } from '../helpers/oauth.js';
+import { authorizeThroughPages, basic, postForm } from '../helpers/oauth.js';
 import { freePort } from '../helpers/server.js';
 import { dropIsolation, requireService } from '../helpers/services.js';
-import { FIXTURE_SCOPE, PG_SCHEMA_PLACEHOLDER, REDIS_PREFIX_PLACEHOLDER, fixtureConfig } from './fixture-config.js';
+import { FIXTURE_SCOPE, FIXTURE_USER, PG_SCHEMA_PLACEHOLDER, REDIS_PREFIX_PLACEHOLDER, fixtureConfig } from './fixture-config.js';
 
 const RELEASE = 'b1715a8';
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -100,6 +100,8 @@ async function startNew(tokens: FixtureTokens, store: Record<string, unknown>, i
     logLevel: 'silent',
     // A resource server allowed to introspect any token: the old static client (RFC 7662).
     introspection: { allowedClients: [tokens.staticClient.client_id] },
+    // So a dynamic client's registered scope (or its absence) decides what a user may grant it.
+    registration: { enforceRegisteredScope: true },
     port,
     host: '127.0.0.1',
     issuer: tokens.issuer,
@@ -187,6 +189,23 @@ for (const s of stores) {
         expect(res.status).toBe(200);
         expect(((await res.json()) as { client_id: string }).client_id).toBe(c.client_id);
       }
+    });
+
+    it('an old client registered without scope still has no allow-list (b1715a8 stored "none" as []; not "nothing")', async () => {
+      const conf = tokens.confidentialClient;
+      const path = registrationPath(tokens.publicClient.registration_client_uri).replace(tokens.publicClient.client_id, conf.client_id);
+      const reg = (await (await fetch(`${server.origin}${path}`, { headers: { authorization: `Bearer ${conf.registration_access_token}` } })).json()) as Record<string, unknown>;
+      expect(reg).not.toHaveProperty('scope');
+      // With enforceRegisteredScope, "no allow-list" lets the user grant any supported scope, as under b1715a8.
+      const redirectUri = 'http://127.0.0.1:9/callback';
+      const { callback, verifier } = await authorizeThroughPages({ issuer: server.origin, origin: server.origin }, conf.client_id, redirectUri, FIXTURE_USER, {
+        scope: `openid ${FIXTURE_SCOPE}`,
+      });
+      const code = callback.searchParams.get('code');
+      expect(code, callback.href).toEqual(expect.any(String));
+      const res = await token({ grant_type: 'authorization_code', code: code!, redirect_uri: redirectUri, code_verifier: verifier }, { authorization: basic(conf.client_id, conf.client_secret) });
+      expect(res.status).toBe(200);
+      expect(String(res.json.scope).split(' ').sort()).toEqual(['openid', FIXTURE_SCOPE].sort());
     });
 
     it('the old refresh tokens rotate (public client; confidential client authenticating with its old secret), and so do their successors', async () => {
