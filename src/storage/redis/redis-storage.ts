@@ -42,6 +42,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 5_000;
 /** Fan-out of cascades (deleteClient, revokeGrantsFor) and the size of MGET batches. */
 const BATCH = 100;
+/** Data layout this code reads and writes (see upgradeLayout). */
+const LAYOUT_VERSION = 2;
 
 /**
  * Replies that mean "Redis is there but cannot serve now" (loading, failover, cluster resharding, out of memory,
@@ -98,6 +100,7 @@ export class RedisStorage implements Storage {
         await withTimeout(client.connect(), CONNECT_TIMEOUT_MS, 'connect');
       }
       await client.ping();
+      await this.upgradeLayout();
     } catch (err) {
       this.linkDown(err);
       // A client whose first connect failed would keep a reconnect timer alive for a store the caller gives up on;
@@ -109,6 +112,29 @@ export class RedisStorage implements Storage {
       this.lastError = undefined;
       throw new StorageUnavailableError(`redis: cannot connect (${errorMessage(reason)})`, { cause: reason });
     }
+  }
+
+  /**
+   * Brings data written by an older release to this layout, once per prefix (idempotent, so replicas starting
+   * together may both run it). Layout 2: b1715a8 stored a client without a scope allow-list as `scope: []`; since
+   * then that is an absent `scope`, and [] means "nothing".
+   */
+  private async upgradeLayout(): Promise<void> {
+    const k = this.keys;
+    if (Number(await this.client.get(k.layoutVersion)) >= LAYOUT_VERSION) return;
+    const ids = await this.client.smembers(k.clients);
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const keys = ids.slice(i, i + BATCH).map((id) => k.client(id));
+      const values = await this.client.mget(keys);
+      for (const [j, value] of values.entries()) {
+        if (value === null) continue;
+        const record = JSON.parse(value) as ClientRecord;
+        if (!Array.isArray(record.scope) || record.scope.length > 0) continue;
+        delete record.scope;
+        await this.script('replaceIfUnchanged', [keys[j]!], [this.clock.now(), value, JSON.stringify(record)]);
+      }
+    }
+    await this.client.set(k.layoutVersion, String(LAYOUT_VERSION));
   }
 
   /** Redis expires records on its own; this only drops retired signing keys past their expiry. */
