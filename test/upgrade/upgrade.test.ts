@@ -115,14 +115,14 @@ const stores = [
   {
     kind: 'postgres' as const,
     store: { storage: PG_URL },
-    isolation: () => ({ schema: `gh_upgrade_${randomBytes(6).toString('hex')}` }),
+    isolation: (): { schema?: string; keyPrefix?: string } => ({ schema: `gh_upgrade_${randomBytes(6).toString('hex')}` }),
     load: (iso: { schema?: string }) => loadPostgres(iso.schema!),
     drop: (iso: { schema?: string }) => dropIsolation('postgres', iso.schema!),
   },
   {
     kind: 'redis' as const,
     store: { storage: 'redis://127.0.0.1:6379' },
-    isolation: () => ({ keyPrefix: `gh_upgrade_${randomBytes(6).toString('hex')}:` }),
+    isolation: (): { schema?: string; keyPrefix?: string } => ({ keyPrefix: `gh_upgrade_${randomBytes(6).toString('hex')}:` }),
     load: (iso: { keyPrefix?: string }) => loadRedis(iso.keyPrefix!),
     drop: (iso: { keyPrefix?: string }) => dropIsolation('redis', iso.keyPrefix!.slice(0, -1)),
   },
