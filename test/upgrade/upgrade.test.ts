@@ -139,6 +139,8 @@ for (const s of stores) {
     const introspect = (t: string) =>
       postForm(`${server.origin}/introspect`, { token: t }, { authorization: basic(tokens.staticClient.client_id, tokens.staticClient.client_secret) });
     const registrationPath = (uri: string) => new URL(uri).pathname;
+    /** The refresh token that replaced the confidential client's old one (a live grant made by the old release). */
+    let confidentialSuccessor = '';
 
     beforeAll(async () => {
       await s.load(iso as never);
@@ -222,6 +224,7 @@ for (const s of stores) {
       const confRes = await token({ grant_type: 'refresh_token', refresh_token: conf.refresh_token }, { authorization: basic(conf.client_id, conf.client_secret) });
       expect(confRes.status).toBe(200);
       expect(confRes.json.refresh_token).not.toBe(conf.refresh_token);
+      confidentialSuccessor = String(confRes.json.refresh_token);
       // The new access token verifies too (the new release signs with the old key or a new one it publishes).
       expect((await introspect(String(confRes.json.access_token))).json).toMatchObject({ active: true, client_id: conf.client_id });
     });
@@ -233,6 +236,22 @@ for (const s of stores) {
       expect(replay.status).toBe(400);
       expect(replay.json.error).toBe('invalid_grant');
       expect((await introspect(tokens.publicClient.access_token)).json).toEqual({ active: false });
+    });
+
+    it('deleting the user revokes the grants the old release made for them (found without the new per-user index)', async () => {
+      const conf = tokens.confidentialClient;
+      const auth = { authorization: basic(conf.client_id, conf.client_secret) };
+      const sub = (await introspect(conf.access_token)).json.sub as string;
+      expect(sub).toEqual(expect.any(String));
+      const ownIntrospect = (t: string) => postForm(`${server.origin}/introspect`, { token: t }, auth);
+      expect((await ownIntrospect(confidentialSuccessor)).json).toMatchObject({ active: true });
+      expect((await introspect(conf.access_token)).json).toMatchObject({ active: true });
+      expect(await server.gatehouse.deps.storage.deleteUser(sub)).toBe(true);
+      expect((await ownIntrospect(confidentialSuccessor)).json).toEqual({ active: false });
+      // The access token the old release issued under that grant is revoked with it.
+      expect((await introspect(conf.access_token)).json).toEqual({ active: false });
+      const refused = await token({ grant_type: 'refresh_token', refresh_token: confidentialSuccessor }, auth);
+      expect(refused.json.error).toBe('invalid_grant');
     });
   });
 
