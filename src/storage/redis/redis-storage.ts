@@ -117,7 +117,8 @@ export class RedisStorage implements Storage {
   /**
    * Brings data written by an older release to this layout, once per prefix (idempotent, so replicas starting
    * together may both run it). Layout 2: b1715a8 stored a client without a scope allow-list as `scope: []`; since
-   * then that is an absent `scope`, and [] means "nothing".
+   * then that is an absent `scope`, and [] means "nothing". And b1715a8 kept no per-user grant index: deleteUser
+   * would miss that release's grants, so each client's grant index is copied into its users' (grant expiry as score).
    */
   private async upgradeLayout(): Promise<void> {
     const k = this.keys;
@@ -132,6 +133,16 @@ export class RedisStorage implements Storage {
         if (!Array.isArray(record.scope) || record.scope.length > 0) continue;
         delete record.scope;
         await this.script('replaceIfUnchanged', [keys[j]!], [this.clock.now(), value, JSON.stringify(record)]);
+      }
+    }
+    for (const clientId of ids) {
+      const entries = await this.client.zrange(k.clientGrants(clientId), 0, -1, 'WITHSCORES');
+      for (let i = 0; i < entries.length; i += 2) {
+        const grantId = entries[i]!;
+        const data = await this.client.hget(k.grant(grantId), 'd');
+        if (data === null) continue;
+        const { userId } = JSON.parse(data) as { userId: string };
+        await this.script('indexAdd', [k.userGrants(userId)], [this.clock.now(), grantId, entries[i + 1]!]);
       }
     }
     await this.client.set(k.layoutVersion, String(LAYOUT_VERSION));
