@@ -131,7 +131,7 @@ describe('embedded storage on disk', () => {
     await Promise.all(stores.map((s) => s.init()));
     await stores[0]!.init();
     const { rows } = await shared.query('SELECT version FROM gh_test_migrate.gatehouse_migrations');
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }]);
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }, { version: 7 }]);
     await Promise.all(stores.map((s) => s.close()));
   });
 });

@@ -152,7 +152,7 @@ if (unreachable === undefined) {
       const list = Array.from({ length: 5 }, () => open(schema, clock, { sqlPoolSize: 2 }));
       await Promise.all(list.map((s) => s.init()));
       const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations`);
-      expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }]);
+      expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }, { version: 6 }, { version: 7 }]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
         [schema],
