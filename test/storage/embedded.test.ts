@@ -142,6 +142,7 @@ describe('embedded storage on disk', () => {
       { version: 4 },
       { version: 5 },
       { version: 6 },
+      { version: 7 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

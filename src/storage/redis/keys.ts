@@ -21,6 +21,8 @@ export interface RedisKeys {
   client(clientId: string): string;
   /** SET of client ids (listClients, countClients). No TTL. Same slot as client records. */
   readonly clients: string;
+  /** STRING: version of the data layout under this prefix (absent = written by b1715a8 or earlier). No TTL. */
+  readonly layoutVersion: string;
 
   /** STRING: user JSON. No TTL. */
   user(userId: string): string;
@@ -104,6 +106,7 @@ export function redisKeys(prefix: string): RedisKeys {
     prefix,
     client: (clientId) => `${p}{clients}:c:${clientId}`,
     clients: `${p}{clients}:all`,
+    layoutVersion: `${p}{clients}:layout`,
     user: (userId) => `${p}{users}:u:${userId}`,
     username: (username) => `${p}{users}:name:${username}`,
     usernamePrefix: `${p}{users}:name:`,

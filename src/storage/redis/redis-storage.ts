@@ -42,6 +42,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const COMMAND_TIMEOUT_MS = 5_000;
 /** Fan-out of cascades (deleteClient, revokeGrantsFor) and the size of MGET batches. */
 const BATCH = 100;
+/** Data layout this code reads and writes (see upgradeLayout). */
+const LAYOUT_VERSION = 2;
 
 /**
  * Replies that mean "Redis is there but cannot serve now" (loading, failover, cluster resharding, out of memory,
@@ -98,6 +100,7 @@ export class RedisStorage implements Storage {
         await withTimeout(client.connect(), CONNECT_TIMEOUT_MS, 'connect');
       }
       await client.ping();
+      await this.upgradeLayout();
     } catch (err) {
       this.linkDown(err);
       // A client whose first connect failed would keep a reconnect timer alive for a store the caller gives up on;
@@ -109,6 +112,40 @@ export class RedisStorage implements Storage {
       this.lastError = undefined;
       throw new StorageUnavailableError(`redis: cannot connect (${errorMessage(reason)})`, { cause: reason });
     }
+  }
+
+  /**
+   * Brings data written by an older release to this layout, once per prefix (idempotent, so replicas starting
+   * together may both run it). Layout 2: b1715a8 stored a client without a scope allow-list as `scope: []`; since
+   * then that is an absent `scope`, and [] means "nothing". And b1715a8 kept no per-user grant index: deleteUser
+   * would miss that release's grants, so each client's grant index is copied into its users' (grant expiry as score).
+   */
+  private async upgradeLayout(): Promise<void> {
+    const k = this.keys;
+    if (Number(await this.client.get(k.layoutVersion)) >= LAYOUT_VERSION) return;
+    const ids = await this.client.smembers(k.clients);
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const keys = ids.slice(i, i + BATCH).map((id) => k.client(id));
+      const values = await this.client.mget(keys);
+      for (const [j, value] of values.entries()) {
+        if (value === null) continue;
+        const record = JSON.parse(value) as ClientRecord;
+        if (!Array.isArray(record.scope) || record.scope.length > 0) continue;
+        delete record.scope;
+        await this.script('replaceIfUnchanged', [keys[j]!], [this.clock.now(), value, JSON.stringify(record)]);
+      }
+    }
+    for (const clientId of ids) {
+      const entries = await this.client.zrange(k.clientGrants(clientId), 0, -1, 'WITHSCORES');
+      for (let i = 0; i < entries.length; i += 2) {
+        const grantId = entries[i]!;
+        const data = await this.client.hget(k.grant(grantId), 'd');
+        if (data === null) continue;
+        const { userId } = JSON.parse(data) as { userId: string };
+        await this.script('indexAdd', [k.userGrants(userId)], [this.clock.now(), grantId, entries[i + 1]!]);
+      }
+    }
+    await this.client.set(k.layoutVersion, String(LAYOUT_VERSION));
   }
 
   /** Redis expires records on its own; this only drops retired signing keys past their expiry. */

@@ -392,6 +392,14 @@ return 1
   },
 
   /** Returns the secret, creating it from the candidate on first use. KEYS: secret. ARGV: now, candidate. */
+  // Layout upgrade: replaces a record only if it is still the one read (a concurrent write wins). ARGV: now, old, new.
+  replaceIfUnchanged: {
+    lua: `
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+return 1
+`,
+  },
   getOrCreateSecret: {
     lua: `
 local v = redis.call('GET', KEYS[1])

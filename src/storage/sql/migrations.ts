@@ -259,6 +259,15 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE ${s}.authorization_codes ADD COLUMN redirect_uri_sent boolean NOT NULL DEFAULT false`,
     ],
   },
+  {
+    version: 7,
+    name: 'clients without a scope allow-list marked scope_unset',
+    up: (s) => [
+      // Up to version 6 an empty scope column meant "no allow-list"; since then that is the scope_unset marker and
+      // an empty column means "nothing". Every row written before this version meant the former.
+      `UPDATE ${s}.clients SET metadata = metadata || '{"scope_unset": true}'::jsonb WHERE cardinality(scope) = 0`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */
