@@ -185,7 +185,7 @@ async function authorizeTrusted(
     expiresAt: now + deps.config.interactionTtl * 1000,
   };
 
-  const user = session && !prompt.includes('login') && !sessionTooOld(session, maxAge, now) ? session : undefined;
+  const user = sessionMayStandIn(session, prompt, maxAge, now);
   if (!user) {
     if (prompt.includes('none')) throw new InteractionRequired('login_required', 'the user is not signed in');
     await deps.storage.saveInteraction({ ...interaction, browserBinding: bindBrowser() });
@@ -212,9 +212,19 @@ async function authorizeTrusted(
   return { kind: 'interaction', interactionId: interaction.id };
 }
 
-/** OIDC Core §3.1.2.1 max_age: the sign-in must be recent enough. */
-function sessionTooOld(session: SessionRecord, maxAge: number | undefined, now: number): boolean {
-  return maxAge !== undefined && now - session.authTime > maxAge * 1000;
+/**
+ * The browser session, when it may stand in for a sign-in (the one rule for /authorize and the interaction pages):
+ * not when prompt=login asked for a fresh one, nor when the sign-in is older than max_age (OIDC Core §3.1.2.1).
+ */
+export function sessionMayStandIn(
+  session: SessionRecord | undefined,
+  prompt: readonly string[],
+  maxAge: number | undefined,
+  now: number,
+): SessionRecord | undefined {
+  if (!session || prompt.includes('login')) return undefined;
+  if (maxAge !== undefined && now - session.authTime > maxAge * 1000) return undefined;
+  return session;
 }
 
 /** True when a remembered consent covers every requested scope and resource. */

@@ -6,7 +6,7 @@ import { randomToken, safeEqual } from '../core/crypto.js';
 import { AccessDenied, InvalidRequest } from '../core/errors.js';
 import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
 import { unionScopes } from '../core/scope.js';
-import { consentCovers, errorRedirect, issueCode } from './authorize.js';
+import { consentCovers, errorRedirect, issueCode, sessionMayStandIn } from './authorize.js';
 import { admitLogin } from './login-throttle.js';
 import { upgradePasswordHash } from './password-upgrade.js';
 import type { Deps } from '../context.js';
@@ -48,18 +48,13 @@ async function load(
   return { interaction, client };
 }
 
-/**
- * The browser session's user, when it may stand in for a sign-in in this interaction: not when prompt=login asked
- * for a fresh one, nor when the sign-in is older than max_age (OIDC Core §3.1.2.1).
- */
+/** The browser session's user, when it may stand in for a sign-in in this interaction (see sessionMayStandIn). */
 function sessionUser(
   interaction: InteractionRecord,
   session: SessionRecord | undefined,
   now: number,
 ): string | undefined {
-  if (!session || interaction.prompt.includes('login')) return undefined;
-  if (interaction.maxAge !== undefined && now - session.authTime > interaction.maxAge * 1000) return undefined;
-  return session.userId;
+  return sessionMayStandIn(session, interaction.prompt, interaction.maxAge, now)?.userId;
 }
 
 /**
