@@ -74,7 +74,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     const path = request.url.split('?', 1)[0]!;
     return path === prefix + PATHS.authorize || path.startsWith(`${prefix}/interaction/`);
   };
-  const errorHandler = makeErrorHandler(logger, storeStatus, config.retryAfterSeconds, isPagePath);
+  const errorHandler = makeErrorHandler(storeStatus, config.retryAfterSeconds, isPagePath);
   app.setErrorHandler(errorHandler);
   // After body parsing, before any handler: no value may carry U+0000.
   app.addHook('preValidation', async (request) => refuseNulCharacters(request));

@@ -85,7 +85,6 @@ export function sendOAuthError(reply: FastifyReply, error: OAuthError): FastifyR
  * OAuth JSON, or to the error page when `isPage` says the request came from a browser page (authorize, interaction).
  */
 export function makeErrorHandler(
-  logger: Logger,
   storeStatus: StoreStatus,
   retryAfterSeconds: number,
   isPage: (request: FastifyRequest) => boolean = () => false,
