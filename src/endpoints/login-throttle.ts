@@ -47,8 +47,19 @@ export function addressBucket(address: string): string {
     .join(':')}::/64`;
 }
 
-function counterKey(pepper: string, kind: 'user' | 'ip', value: string): string {
-  return `login:${kind}:${keyedHash(pepper, `gatehouse login throttle\n${kind}\n${value}`)}`;
+/** What a rate-limit counter limits: its key prefix and the label that keeps its keyed hashes apart from others'. */
+const COUNTERS = {
+  login: { prefix: 'login', label: 'gatehouse login throttle' },
+  register: { prefix: 'register', label: 'gatehouse registration limit' },
+} as const;
+
+/**
+ * The store key of a rate-limit counter: keyed with the pepper, so the store holds no username or address in clear,
+ * and one counter family cannot collide with another.
+ */
+export function counterKey(pepper: string, purpose: keyof typeof COUNTERS, kind: 'user' | 'ip', value: string): string {
+  const { prefix, label } = COUNTERS[purpose];
+  return `${prefix}:${kind}:${keyedHash(pepper, `${label}\n${kind}\n${value}`)}`;
 }
 
 /**
@@ -60,8 +71,8 @@ export async function admitLogin(username: string, address: string, deps: Thrott
   const { maxFailuresPerUsername, maxFailuresPerIp, windowSeconds } = deps.config.loginRateLimit;
   const { storage, clock } = deps;
   const windowMs = windowSeconds * 1000;
-  const userKey = counterKey(deps.pepper, 'user', username.toLowerCase());
-  const ipKey = counterKey(deps.pepper, 'ip', addressBucket(address));
+  const userKey = counterKey(deps.pepper, 'login', 'user', username.toLowerCase());
+  const ipKey = counterKey(deps.pepper, 'login', 'ip', addressBucket(address));
   const refuse = (limit: 'username' | 'ip'): LoginAdmission => ({
     allowed: false,
     limit,

@@ -2,7 +2,7 @@
  * Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592). Secrets and registration access
  * tokens are returned once and stored hashed. Unknown client_ids are never auto-registered.
  */
-import { hashToken, keyedHash, randomId, randomToken, safeEqual } from '../core/crypto.js';
+import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
 import { newClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../core/errors.js';
@@ -10,7 +10,7 @@ import { bearerToken } from '../core/params.js';
 import type { Deps } from '../context.js';
 import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { secondsUntilWindowEnd, type ClientRecord } from '../storage/types.js';
-import { addressBucket } from './login-throttle.js';
+import { addressBucket, counterKey } from './login-throttle.js';
 
 /** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
 export const REGISTRATION_PATH = '/register';
@@ -217,7 +217,7 @@ async function limitOpenRegistration(address: string, deps: Deps): Promise<void>
   const { perIp, windowSeconds } = deps.config.registration.rateLimit;
   if (perIp === 0) return;
   const windowMs = windowSeconds * 1000;
-  const key = `register:ip:${keyedHash(deps.pepper, `gatehouse registration limit\nip\n${addressBucket(address)}`)}`;
+  const key = counterKey(deps.pepper, 'register', 'ip', addressBucket(address));
   if ((await deps.storage.hitRateLimit(key, windowMs, deps.clock.now())) > perIp) {
     throw new RegistrationRateLimited(secondsUntilWindowEnd(deps.clock.now(), windowMs));
   }
