@@ -5,18 +5,13 @@
  * before and after, never sees a code or the victim's name. And a code is only issued to the session of the user who
  * signed in, never to a request that merely knows the id. On every store, since the binding is stored.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../src/config/schema.js';
 import { csrfToken, unsignValue } from '../../src/http/cookies.js';
 import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
+import { E2E_STORES } from '../helpers/stores.js';
 
 const REDIRECT = 'http://127.0.0.1/callback';
 const CSRF_COOKIE = 'gatehouse_csrf';
@@ -81,20 +76,7 @@ class Jar {
   }
 }
 
-const stores: { kind: string; service?: 'postgres' | 'redis'; config: () => Partial<ConfigInput> }[] = [
-  { kind: 'memory', config: () => ({ storage: 'memory' }) },
-  { kind: 'embedded', config: () => ({ storage: join(mkdtempSync(join(tmpdir(), 'gh-bind-')), 'data') }) },
-  {
-    kind: 'postgres',
-    service: 'postgres',
-    config: () => ({ storage: 'postgres://postgres@127.0.0.1:5432/test', postgres: { schema: isolation } }),
-  },
-  {
-    kind: 'redis',
-    service: 'redis',
-    config: () => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }),
-  },
-];
+const stores = E2E_STORES;
 
 for (const store of stores) {
   describe(`interactions are bound to their browser (${store.kind})`, () => {
@@ -147,7 +129,7 @@ for (const store of stores) {
 
     beforeAll(async () => {
       if (!(await available)) return;
-      server = await startServer({ scopes: ['mcp:read'], ...store.config() });
+      server = await startServer({ scopes: ['mcp:read'], ...store.config(isolation) });
       clientId = (
         await postJson(`${server.issuer}/register`, {
           redirect_uris: [REDIRECT],
@@ -164,18 +146,7 @@ for (const store of stores) {
     afterAll(async () => {
       if (!server) return;
       await server.close();
-      if (store.kind === 'postgres') {
-        const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
-        await admin.connect();
-        await admin.query(`DROP SCHEMA IF EXISTS "${isolation}" CASCADE`);
-        await admin.end();
-      }
-      if (store.kind === 'redis') {
-        const redis = new Redis('redis://127.0.0.1:6379');
-        const keys = await redis.keys(`${isolation}:*`);
-        if (keys.length) await redis.del(...keys);
-        redis.disconnect();
-      }
+      await store.cleanup?.(isolation);
     });
 
     /**

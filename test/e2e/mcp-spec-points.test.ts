@@ -4,15 +4,9 @@
  * required fields of a Client ID Metadata Document, application_type for dynamic clients, the refresh-token guidance
  * (SEP-2207), consent per client (confused deputy) on every store, and client credentials bound to one server.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
-import type { ConfigInput } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createGatehouse, createLogger } from '../../src/server.js';
@@ -22,6 +16,7 @@ import { startCimdServer, type CimdServer } from '../helpers/cimd-server.js';
 import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
+import { E2E_STORES } from '../helpers/stores.js';
 
 const REDIRECT = 'http://127.0.0.1/callback';
 const RESOURCE = 'https://mcp.example.com/mcp';
@@ -388,20 +383,7 @@ describe('client credentials are bound to the authorization server that issued t
 });
 
 const isolation = `gh_mcp_${randomBytes(4).toString('hex')}`;
-const stores: { kind: string; service?: 'postgres' | 'redis'; config: () => Partial<ConfigInput> }[] = [
-  { kind: 'memory', config: () => ({ storage: 'memory' }) },
-  { kind: 'embedded', config: () => ({ storage: join(mkdtempSync(join(tmpdir(), 'gh-mcp-')), 'data') }) },
-  {
-    kind: 'postgres',
-    service: 'postgres',
-    config: () => ({ storage: 'postgres://postgres@127.0.0.1:5432/test', postgres: { schema: isolation } }),
-  },
-  {
-    kind: 'redis',
-    service: 'redis',
-    config: () => ({ storage: 'redis://127.0.0.1:6379', redis: { keyPrefix: `${isolation}:` } }),
-  },
-];
+const stores = E2E_STORES;
 
 for (const store of stores) {
   // Confused deputy: consent is remembered per user and client, so a user's approval of one client never lets
@@ -412,23 +394,12 @@ for (const store of stores) {
 
     beforeAll(async () => {
       if (!(await available)) return;
-      s = await startServer({ scopes: ['mcp:read'], resources: [RESOURCE], ...store.config() });
+      s = await startServer({ scopes: ['mcp:read'], resources: [RESOURCE], ...store.config(isolation) });
     }, 60_000);
     afterAll(async () => {
       if (!s) return;
       await s.close();
-      if (store.kind === 'postgres') {
-        const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
-        await admin.connect();
-        await admin.query(`DROP SCHEMA IF EXISTS "${isolation}" CASCADE`);
-        await admin.end();
-      }
-      if (store.kind === 'redis') {
-        const redis = new Redis('redis://127.0.0.1:6379');
-        const keys = await redis.keys(`${isolation}:*`);
-        if (keys.length) await redis.del(...keys);
-        redis.disconnect();
-      }
+      await store.cleanup?.(isolation);
     });
 
     it("a signed-in user's consent to client A is reused for A, and client B still gets the consent page", async (ctx) => {
