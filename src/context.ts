@@ -8,7 +8,7 @@ import type { AssertionVerifier, ClientResolver } from './core/client-auth.js';
 import type { KeyManager } from './core/keys.js';
 import type { TokenMinter } from './core/tokens.js';
 import type { Config } from './config/schema.js';
-import type { Storage } from './storage/types.js';
+import type { Storage } from './model/ports.js';
 
 export interface Deps {
   config: Config;

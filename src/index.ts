@@ -3,7 +3,8 @@ export { createGatehouse, createLogger, STANDARD_SCOPES, type Gatehouse, type Ga
 export { loadConfig, parseConfig, ConfigError } from './config/load.js';
 export type { Config, ConfigInput } from './config/schema.js';
 export { createStorage, storageKind, type StorageKind } from './storage/index.js';
-export type * from './storage/types.js';
+export type * from './model/records.js';
+export type * from './model/ports.js';
 export { ManualClock, systemClock, type Clock } from './core/clock.js';
-export { OAuthError } from './core/errors.js';
+export { OAuthError } from './model/errors.js';
 export { hashPassword, verifyPassword } from './core/password.js';

@@ -24,7 +24,8 @@ import { createAssertionVerifier } from './clients/client-assertion.js';
 import { CachingClientResolver } from './clients/client-cache.js';
 import { createStorage } from './storage/index.js';
 import { withHashedIds } from './storage/hashed-ids.js';
-import type { ClientRecord, Storage } from './storage/types.js';
+import type { ClientRecord } from './model/records.js';
+import type { Storage } from './model/ports.js';
 
 /** Scopes every Gatehouse knows. */
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];

@@ -12,7 +12,7 @@ import { hashPassword } from '../core/password.js';
 import { randomId } from '../core/crypto.js';
 import { createGatehouse, createLogger } from '../server.js';
 import type { Config } from '../config/schema.js';
-import { StorageUnavailableError } from '../core/errors.js';
+import { StorageUnavailableError } from '../model/errors.js';
 import {
   createStorage,
   describeStorage,

@@ -9,7 +9,7 @@ import type { AssertionVerifier } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
 import { hashToken } from '../core/crypto.js';
 import { ExpiringCache } from '../core/expiring-cache.js';
-import type { ReplayGuard } from '../storage/types.js';
+import type { ReplayGuard } from '../model/ports.js';
 import { safeGet, type OutboundPolicy } from './ssrf.js';
 
 /** Longest an assertion may still be valid for, counted from now (bounds the jti replay list too). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.js';
-import type { ClientRecord } from '../storage/types.js';
+import type { ClientRecord } from '../model/records.js';
 import { CachingClientResolver } from './client-cache.js';
 
 function store(records: Record<string, Partial<ClientRecord>>) {

@@ -6,7 +6,7 @@
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
 import { ExpiringCache } from '../core/expiring-cache.js';
-import type { ClientRecord } from '../storage/types.js';
+import type { ClientRecord } from '../model/records.js';
 
 const MAX_ENTRIES = 10_000;
 

@@ -4,14 +4,14 @@
  * (its client_id must equal the URL; client_name and redirect_uris present; no shared secrets), cached per its HTTP
  * caching headers within bounds.
  */
-import { InvalidClient, InvalidClientMetadata, OAuthError } from '../core/errors.js';
+import { InvalidClient, InvalidClientMetadata, OAuthError } from '../model/errors.js';
 import { validateClientMetadata, parseRegistrationRequest, type GrantClientRules } from '../core/client-metadata.js';
 import { isLoopback } from '../core/redirect-uri.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Clock } from '../core/clock.js';
 import { ExpiringCache } from '../core/expiring-cache.js';
 import type { Config } from '../config/schema.js';
-import type { ClientRecord } from '../storage/types.js';
+import type { ClientRecord } from '../model/records.js';
 import { OutboundFetchError, safeGet, type OutboundPolicy } from './ssrf.js';
 
 type CimdConfig = Config['clientIdMetadataDocuments'] & { ca?: string };

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { embeddedDirectory, storageKind } from '../storage/index.js';
 import { configSchema, type Config, type ConfigInput } from './schema.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError } from '../model/errors.js';
 
-export { ConfigError } from '../core/errors.js';
+export { ConfigError } from '../model/errors.js';
 
 /** Formats zod issues as `path: message` lines. */
 function formatIssues(error: z.ZodError): string {

@@ -11,9 +11,9 @@ import {
 } from './client-auth.js';
 import { ManualClock } from './clock.js';
 import { keyedHash } from './crypto.js';
-import { InvalidClient, InvalidRequest, OAuthError } from './errors.js';
+import { InvalidClient, InvalidRequest, OAuthError } from '../model/errors.js';
 import { hashPassword } from './password.js';
-import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js';
+import type { ClientRecord, TokenEndpointAuthMethod } from '../model/records.js';
 import { thrown } from '../../test/helpers/thrown.js';
 
 const PEPPER = 'test-pepper-0123456789';

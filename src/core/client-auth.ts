@@ -3,10 +3,10 @@
  * token_endpoint_auth_method). The HTTP edge extracts what the client presented; this module decides.
  */
 import { safeEqual, keyedHash, randomToken } from './crypto.js';
-import { InvalidClient, InvalidRequest } from './errors.js';
+import { InvalidClient, InvalidRequest } from '../model/errors.js';
 import { hashPassword, verifyPassword } from './password.js';
 import type { Clock } from './clock.js';
-import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js';
+import type { ClientRecord, TokenEndpointAuthMethod } from '../model/records.js';
 
 /** What the client presented, as parsed at the HTTP edge. */
 export interface PresentedClientCredentials {

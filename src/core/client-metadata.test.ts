@@ -5,8 +5,8 @@ import {
   validateClientMetadata,
   type GrantClientRules,
 } from './client-metadata.js';
-import { InvalidClientMetadata, InvalidRedirectUri, OAuthError } from './errors.js';
-import type { ClientRecord } from '../storage/types.js';
+import { InvalidClientMetadata, InvalidRedirectUri, OAuthError } from '../model/errors.js';
+import type { ClientRecord } from '../model/records.js';
 // The real registry, so these tests check the rules the server runs with (core itself never imports grants).
 import { grantModules } from '../grants/index.js';
 import { thrown } from '../../test/helpers/thrown.js';

@@ -4,10 +4,10 @@
  * normalised metadata or throws InvalidClientMetadata / InvalidRedirectUri.
  */
 import { z } from 'zod';
-import { InvalidClientMetadata, InvalidRedirectUri } from './errors.js';
+import { InvalidClientMetadata, InvalidRedirectUri } from '../model/errors.js';
 import { checkRedirectUriForRegistration, describeRedirectUriProblem, isLoopback } from './redirect-uri.js';
 import { parseScope } from './scope.js';
-import type { ClientRecord, TokenEndpointAuthMethod } from '../storage/types.js';
+import type { ClientRecord, TokenEndpointAuthMethod } from '../model/records.js';
 
 const httpsUrl = z
   .string()

@@ -15,7 +15,8 @@ import {
 } from 'jose';
 import type { Clock } from './clock.js';
 import { openStored, type Sealer } from './sealing.js';
-import type { KeyStore, SigningKeyRecord } from '../storage/types.js';
+import type { SigningKeyRecord } from '../model/records.js';
+import type { KeyStore } from '../model/ports.js';
 
 export type SigningAlg = SigningKeyRecord['alg'];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidRequest } from './errors.js';
+import { InvalidRequest } from '../model/errors.js';
 import { collapseParams, parseRawParams, requiredParam } from './params.js';
 
 describe('parseRawParams', () => {

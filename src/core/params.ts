@@ -2,7 +2,7 @@
  * Request parameter rules shared by every endpoint (RFC 6749 §3.1, §3.2): parameters without a value are treated
  * as omitted, and parameters must not be included more than once unless the spec says they repeat.
  */
-import { InvalidRequest } from './errors.js';
+import { InvalidRequest } from '../model/errors.js';
 
 /** Raw parameters: every name with all of its values, as parsed at the HTTP edge. */
 export type RawParams = Record<string, string[]>;

@@ -8,7 +8,7 @@ vi.mock('./crypto.js', async (importOriginal) => {
 });
 
 import { safeEqual } from './crypto.js';
-import { InvalidGrant, InvalidRequest, OAuthError } from './errors.js';
+import { InvalidGrant, InvalidRequest, OAuthError } from '../model/errors.js';
 import { checkCodeChallenge, s256, verifyCodeVerifier } from './pkce.js';
 import { thrown } from '../../test/helpers/thrown.js';
 

@@ -1,5 +1,5 @@
 /** PKCE, RFC 7636. Only S256 is accepted (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1). */
-import { InvalidGrant, InvalidRequest } from './errors.js';
+import { InvalidGrant, InvalidRequest } from '../model/errors.js';
 import { safeEqual, sha256 } from './crypto.js';
 
 // RFC 7636 §4.1: 43..128 chars of [A-Z a-z 0-9 - . _ ~].

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidTarget } from './errors.js';
+import { InvalidTarget } from '../model/errors.js';
 import { resolveResources } from './resource.js';
 
 function targetError(fn: () => unknown): InvalidTarget {

@@ -1,5 +1,5 @@
 /** Resource indicators, RFC 8707: absolute URIs without a fragment, optionally mapped to configured resources. */
-import { InvalidTarget } from './errors.js';
+import { InvalidTarget } from '../model/errors.js';
 
 /**
  * Validates `resource` values (RFC 8707 §2) and maps each to its configured canonical form when it differs from

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidScope } from './errors.js';
+import { InvalidScope } from '../model/errors.js';
 import {
   formatScope,
   intersectScopes,

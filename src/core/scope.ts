@@ -1,5 +1,5 @@
 /** Scope algebra (RFC 6749 §3.3): space-delimited sets, narrowing to what a client may have. */
-import { InvalidScope } from './errors.js';
+import { InvalidScope } from '../model/errors.js';
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;

@@ -6,9 +6,9 @@
  * into another record does not open).
  */
 import { createHash } from 'node:crypto';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../model/errors.js';
 import { SecretBox, randomToken } from './crypto.js';
-import type { KeyStore } from '../storage/types.js';
+import type { KeyStore } from '../model/ports.js';
 
 const PREFIX = 'sealed:v1:';
 

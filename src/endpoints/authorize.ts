@@ -11,14 +11,14 @@ import {
   RequestNotSupported,
   UnauthorizedClient,
   UnsupportedResponseType,
-} from '../core/errors.js';
+} from '../model/errors.js';
 import { checkCodeChallenge } from '../core/pkce.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { isSubset, parseScope, resolveRequestedScopes, unionScopes, type ScopeAllowList } from '../core/scope.js';
 import type { Deps } from '../context.js';
-import type { ClientRecord, ConsentRecord, InteractionRecord, SessionRecord } from '../storage/types.js';
+import type { ClientRecord, ConsentRecord, InteractionRecord, SessionRecord } from '../model/records.js';
 
 /** What the HTTP layer should do next. */
 export type AuthorizeOutcome =

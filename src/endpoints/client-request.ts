@@ -1,8 +1,8 @@
 /** Client authentication for endpoints other than token (revocation RFC 7009 §2.1, introspection RFC 7662 §2.1). */
 import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
-import { InvalidClient } from '../core/errors.js';
+import { InvalidClient } from '../model/errors.js';
 import type { Deps } from '../context.js';
-import type { ClientRecord } from '../storage/types.js';
+import type { ClientRecord } from '../model/records.js';
 
 /** Authenticates the calling client from the Authorization header or the form; fails with invalid_client. */
 export async function requireClient(

@@ -3,14 +3,14 @@
  * the interaction lives in the store. Outcomes are typed; ui/ renders them and http/ sets cookies.
  */
 import { randomToken, safeEqual } from '../core/crypto.js';
-import { AccessDenied, InvalidRequest } from '../core/errors.js';
+import { AccessDenied, InvalidRequest } from '../model/errors.js';
 import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
 import { unionScopes } from '../core/scope.js';
 import { consentCovers, errorRedirect, issueCode, sessionMayStandIn } from './authorize.js';
 import { admitLogin } from './login-throttle.js';
 import { upgradePasswordHash } from './password-upgrade.js';
 import type { Deps } from '../context.js';
-import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../storage/types.js';
+import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../model/records.js';
 
 /**
  * The interaction is gone (expired, finished, or never existed) or belongs to another browser: shown as a page,

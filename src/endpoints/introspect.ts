@@ -5,7 +5,7 @@
  * expired, unknown or not-yours tokens answer `{"active": false}` and nothing more (§2.2).
  */
 import { hashToken } from '../core/crypto.js';
-import { InvalidClient, InvalidRequest } from '../core/errors.js';
+import { InvalidClient, InvalidRequest } from '../model/errors.js';
 import { audienceOf, verifyOwnAccessToken, type AccessTokenPayload } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { formatScope } from '../core/scope.js';

@@ -11,7 +11,7 @@
 import ipaddr from 'ipaddr.js';
 import { keyedHash } from '../core/crypto.js';
 import type { Deps } from '../context.js';
-import { secondsUntilWindowEnd } from '../storage/types.js';
+import { secondsUntilWindowEnd } from '../model/ports.js';
 
 type ThrottleDeps = Pick<Deps, 'storage' | 'config' | 'clock' | 'pepper'>;
 

@@ -5,7 +5,7 @@
  */
 import { hashPassword, needsRehash } from '../core/password.js';
 import type { Deps } from '../context.js';
-import type { UserRecord } from '../storage/types.js';
+import type { UserRecord } from '../model/records.js';
 
 /** Rehashes `user`'s password at the configured cost when needed. Never fails the sign-in: errors are logged. */
 export async function upgradePasswordHash(

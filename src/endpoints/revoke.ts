@@ -4,7 +4,7 @@
  * with no effect (RFC 7009 §2.2), so the endpoint cannot be used to probe tokens.
  */
 import { hashToken } from '../core/crypto.js';
-import { InvalidRequest } from '../core/errors.js';
+import { InvalidRequest } from '../model/errors.js';
 import { verifyOwnAccessToken } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { requireClient } from './client-request.js';

@@ -3,7 +3,7 @@
  * up, check the client may use it, dispatch. The response is a typed object; the HTTP layer serializes it.
  */
 import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
-import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../core/errors.js';
+import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../model/errors.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { grantHandler, type TokenResponse } from '../grants/index.js';
 import type { Deps } from '../context.js';

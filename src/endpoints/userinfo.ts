@@ -1,5 +1,5 @@
 /** OIDC UserInfo endpoint (OIDC Core §5.3), bearer token per RFC 6750 §2.1. */
-import { InsufficientScope, InvalidToken } from '../core/errors.js';
+import { InsufficientScope, InvalidToken } from '../model/errors.js';
 import { audienceOf, verifyOwnAccessToken } from '../core/access-token.js';
 import { PATHS } from './metadata.js';
 import { userClaims } from '../grants/issue.js';

@@ -3,7 +3,7 @@
  * A code is redeemed once; a replay revokes everything the code issued (RFC 9700 §4.5.3.1 / RFC 6749 §4.1.2).
  */
 import { hashToken, randomToken } from '../core/crypto.js';
-import { InvalidGrant, InvalidRequest, InvalidTarget } from '../core/errors.js';
+import { InvalidGrant, InvalidRequest, InvalidTarget } from '../model/errors.js';
 import { requiredParam } from '../core/params.js';
 import { checkCodeVerifierSyntax, verifyCodeVerifier } from '../core/pkce.js';
 import { resolveResources } from '../core/resource.js';

@@ -1,5 +1,5 @@
 /** client_credentials grant (RFC 6749 §4.4, OAuth 2.1 §4.2): confidential clients acting for themselves. */
-import { UnauthorizedClient } from '../core/errors.js';
+import { UnauthorizedClient } from '../model/errors.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, resolveRequestedScopes } from '../core/scope.js';
 import { audienceFor, tokenResponse } from './issue.js';

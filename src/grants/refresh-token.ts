@@ -5,7 +5,7 @@
  * sealWithSecret) together with a hash of the request that rotated; every such replay is logged.
  */
 import { hashToken, openWithSecret, randomToken, safeEqual, sealWithSecret } from '../core/crypto.js';
-import { InvalidGrant, InvalidTarget } from '../core/errors.js';
+import { InvalidGrant, InvalidTarget } from '../model/errors.js';
 import { requiredParam } from '../core/params.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, requireScopeSubset } from '../core/scope.js';

@@ -2,7 +2,7 @@
 import type { GrantClientRules } from '../core/client-metadata.js';
 import type { Config } from '../config/schema.js';
 import type { Deps } from '../context.js';
-import type { ClientRecord } from '../storage/types.js';
+import type { ClientRecord } from '../model/records.js';
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {

@@ -12,7 +12,7 @@ import {
   ServerError,
   StorageUnavailableError,
   TemporarilyUnavailable,
-} from '../core/errors.js';
+} from '../model/errors.js';
 import { PAGE_HEADERS } from '../ui/html.js';
 import { errorPage } from '../ui/pages.js';
 import { REQUEST_ID_HEADER } from './request-id.js';

@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { parseBasicAuth } from '../core/client-auth.js';
-import { InvalidRequest } from '../core/errors.js';
+import { InvalidRequest } from '../model/errors.js';
 
 /** Throws invalid_request (400, never redirected) when the request carries a NUL character. */
 export function refuseNulCharacters(request: FastifyRequest): void {

@@ -4,7 +4,8 @@
  * store only ever sees hashToken(id), and records coming back carry the raw id the caller asked with.
  */
 import { hashToken } from '../core/crypto.js';
-import type { InteractionRecord, SessionRecord, Storage } from './types.js';
+import type { InteractionRecord, SessionRecord } from '../model/records.js';
+import type { Storage } from '../model/ports.js';
 
 const WRAPPED = Symbol('gatehouse.hashedIds');
 

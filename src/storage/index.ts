@@ -1,10 +1,10 @@
 /** Picks a Storage backend from the GATEHOUSE_STORAGE value (DESIGN.md contract). */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Storage } from './types.js';
+import type { Storage } from '../model/ports.js';
 import type { StoreOptions } from './options.js';
 
-export type { Storage } from './types.js';
+export type { Storage } from '../model/ports.js';
 export type { StoreOptions, StoreLogger } from './options.js';
 export { StorageLockedError } from './errors.js';
 

@@ -1,7 +1,7 @@
 /** Server-rendered login, consent and error pages (no JavaScript; field names fixed by DESIGN.md). */
 import { esc, layout } from './html.js';
-import type { ClientRecord, InteractionRecord, UserRecord } from '../storage/types.js';
-import type { OAuthError } from '../core/errors.js';
+import type { ClientRecord, InteractionRecord, UserRecord } from '../model/records.js';
+import type { OAuthError } from '../model/errors.js';
 
 const SCOPE_TEXT: Record<string, string> = {
   openid: 'Confirm your identity',

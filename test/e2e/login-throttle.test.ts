@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { rateLimitWindowEnd } from '../../src/storage/types.js';
+import { rateLimitWindowEnd } from '../../src/model/ports.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { challenge, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, BOB, startServer, type TestServer } from '../helpers/server.js';

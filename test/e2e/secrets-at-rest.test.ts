@@ -27,7 +27,7 @@ import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
 import { redisKeys } from '../../src/storage/redis/keys.js';
 import { createEmbeddedStorageOn } from '../../src/storage/sql/embedded.js';
 import { createStorage } from '../../src/storage/index.js';
-import type { Storage } from '../../src/storage/types.js';
+import type { Storage } from '../../src/model/ports.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, freePort, type TestServer } from '../helpers/server.js';
@@ -91,10 +91,10 @@ function sqlView(query: Query, schema: string): RawView {
       return Object.fromEntries(rows.map((r) => [String(r.name), String(r.value)]));
     },
     async sessionIds() {
-      return (await query(`SELECT id FROM ${schema}.sessions`)).map((r) => String(r.id));
+      return (await query(`SELECT id FROM ${schema}.records WHERE kind = 'session'`)).map((r) => String(r.id));
     },
     async interactionIds() {
-      return (await query(`SELECT id FROM ${schema}.interactions`)).map((r) => String(r.id));
+      return (await query(`SELECT id FROM ${schema}.records WHERE kind = 'interaction'`)).map((r) => String(r.id));
     },
   };
 }
@@ -143,8 +143,17 @@ const BACKENDS: Backend[] = [
           privateJwks: async () =>
             (await store.listSigningKeys()).map((k) => ({ alg: k.alg, privateJwk: k.privateJwk })),
           secrets: async () => Object.fromEntries(entries('secrets') as [string, string][]),
-          sessionIds: async () => entries('sessions').map(([id]) => id),
-          interactionIds: async () => entries('interactions').map(([id]) => id),
+          // records are keyed `<kind>\u0000<id>`
+          sessionIds: async () =>
+            entries('records')
+              .map(([key]) => key.split('\u0000'))
+              .filter(([kind]) => kind === 'session')
+              .map(([, id]) => id!),
+          interactionIds: async () =>
+            entries('records')
+              .map(([key]) => key.split('\u0000'))
+              .filter(([kind]) => kind === 'interaction')
+              .map(([, id]) => id!),
         },
       };
     },
@@ -236,8 +245,8 @@ const BACKENDS: Backend[] = [
             }
             return out;
           },
-          sessionIds: () => strip(k.session('')),
-          interactionIds: () => strip(k.interaction('')),
+          sessionIds: () => strip(k.record('session', '')),
+          interactionIds: () => strip(k.record('interaction', '')),
         },
       };
     },

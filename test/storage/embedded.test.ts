@@ -22,7 +22,7 @@ import {
   userFixture,
 } from '../../src/storage/contract/fixtures.js';
 import { createEmbeddedStorage, createEmbeddedStorageOn } from '../../src/storage/sql/embedded.js';
-import type { Storage } from '../../src/storage/types.js';
+import type { Storage } from '../../src/model/ports.js';
 
 const dirs: string[] = [];
 
@@ -143,6 +143,7 @@ describe('embedded storage on disk', () => {
       { version: 5 },
       { version: 6 },
       { version: 7 },
+      { version: 8 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

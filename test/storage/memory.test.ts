@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { StorageUnavailableError } from '../../src/core/errors.js';
+import { StorageUnavailableError } from '../../src/model/errors.js';
 import { describeStorageContract } from '../../src/storage/contract/contract.js';
 import {
   HOUR,
@@ -57,7 +57,7 @@ describe('MemoryStorage specifics', () => {
     clock.advance(MINUTE);
     expect(await store.cleanup()).toBe(6);
     expect(store.stats()).toMatchObject({
-      sessions: 1,
+      records: 1,
       codes: 0,
       revokedAccessTokens: 0,
       grants: 0,
@@ -101,7 +101,7 @@ describe('MemoryStorage specifics', () => {
     await store.saveSession(sessionFixture(clock, { expiresAt: clock.now() + MINUTE }));
     clock.advance(MINUTE);
     vi.advanceTimersByTime(1000);
-    expect(store.stats().sessions).toBe(0);
+    expect(store.stats().records).toBe(0);
     await store.close();
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -124,7 +124,7 @@ describe('MemoryStorage specifics', () => {
     const extra = sessionFixture(clock);
     await store.saveSession(extra);
     for (const s of [...live, extra]) expect(await store.getSession(s.id)).toEqual(s);
-    expect(store.stats().sessions).toBe(3);
+    expect(store.stats().records).toBe(3);
     expect(logger.warnings).toEqual([]);
   });
 
@@ -139,10 +139,10 @@ describe('MemoryStorage specifics', () => {
     for (const s of [later, soonest, latest]) await store.saveSession(s);
     // Replacing an existing id never evicts.
     await store.saveSession({ ...later, authTime: now + 1 });
-    expect(store.stats().sessions).toBe(3);
+    expect(store.stats().records).toBe(3);
 
     for (let i = 0; i < 50; i++) await store.saveSession(sessionFixture(clock, { expiresAt: now + HOUR + i }));
-    expect(store.stats().sessions).toBe(3);
+    expect(store.stats().records).toBe(3);
     expect(await store.getSession(soonest.id)).toBeUndefined();
     expect(await store.getSession(later.id)).toBeDefined();
     expect(await store.getSession(latest.id)).toEqual(latest);

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it, vi, type Mock } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { StorageUnavailableError } from '../../src/core/errors.js';
+import { StorageUnavailableError } from '../../src/model/errors.js';
 import { describeStorageContract } from '../../src/storage/contract/contract.js';
 import { replayKeyFixture } from '../../src/storage/contract/replay-guard.js';
 import {
@@ -27,7 +27,8 @@ import {
 } from '../../src/storage/contract/fixtures.js';
 import type { StoreLogger, StoreOptions } from '../../src/storage/options.js';
 import { createPostgresStorage, isConnectionError, sslFromUrl } from '../../src/storage/sql/postgres.js';
-import type { RotateResult, Storage } from '../../src/storage/types.js';
+import type { RotateResult } from '../../src/model/records.js';
+import type { Storage } from '../../src/model/ports.js';
 
 const URL_ = process.env.GATEHOUSE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -169,12 +170,13 @@ if (unreachable === undefined) {
         { version: 5 },
         { version: 6 },
         { version: 7 },
+        { version: 8 },
       ]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
         [schema],
       );
-      expect(tables.rows[0].n).toBe(15); // 14 data tables + gatehouse_migrations
+      expect(tables.rows[0].n).toBe(14); // 13 data tables + gatehouse_migrations
       await Promise.all(list.map((s) => s.close()));
     });
 
@@ -300,7 +302,7 @@ if (unreachable === undefined) {
       await list[0]!.saveSession(sessionFixture(clock, { expiresAt: clock.now() + MINUTE }));
       clock.advance(MINUTE);
       const count = async (): Promise<number> =>
-        (await admin!.query(`SELECT count(*)::int AS n FROM "${schema}".sessions`)).rows[0].n;
+        (await admin!.query(`SELECT count(*)::int AS n FROM "${schema}".records WHERE kind = 'session'`)).rows[0].n;
 
       // While another session holds the lock, both replicas skip their rounds.
       const holder = await admin!.connect();

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { StorageUnavailableError } from '../../src/core/errors.js';
+import { StorageUnavailableError } from '../../src/model/errors.js';
 import { describeStorageContract } from '../../src/storage/contract/contract.js';
 import {
   DAY,
@@ -33,10 +33,11 @@ import {
   userFixture,
 } from '../../src/storage/contract/fixtures.js';
 import type { StoreLogger, StoreOptions } from '../../src/storage/options.js';
+import { clientOwner, userOwner } from '../../src/model/record-kinds.js';
 import { redisKeys } from '../../src/storage/redis/keys.js';
 import { SCRIPTS } from '../../src/storage/redis/scripts.js';
 import { createRedisStorage, type RedisStorage } from '../../src/storage/redis/redis-storage.js';
-import { rateLimitWindowEnd, type Storage } from '../../src/storage/types.js';
+import { rateLimitWindowEnd, type Storage } from '../../src/model/ports.js';
 
 const REDIS_URL = process.env.GATEHOUSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CLUSTER_NODES = (process.env.GATEHOUSE_TEST_REDIS_CLUSTER ?? '')
@@ -354,10 +355,10 @@ describeRedis('Redis store specifics', () => {
         [k.consent(user.id, client.clientId), consent.expiresAt],
         [k.userConsents(user.id), consent.expiresAt],
         [k.clientConsents(client.clientId), consent.expiresAt],
-        [k.interaction(interaction.id), interaction.expiresAt],
-        [k.clientInteractions(client.clientId), interaction.expiresAt],
-        [k.session(session.id), session.expiresAt],
-        [k.userSessions(user.id), session.expiresAt],
+        [k.record('interaction', interaction.id), interaction.expiresAt],
+        [k.ownedRecords(clientOwner(client.clientId)), interaction.expiresAt],
+        [k.record('session', session.id), session.expiresAt],
+        [k.ownedRecords(userOwner(user.id)), session.expiresAt],
         [k.userGrants(user.id), grant.expiresAt],
         [k.revokedJti('revoked-jti'), clock.now() + HOUR],
       ];

@@ -1,13 +1,13 @@
 /** The browser side: /authorize and the login / consent interaction (pages, cookies, CSRF). */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidRequest } from '../../core/errors.js';
+import { InvalidRequest } from '../../model/errors.js';
 import type { RawParams } from '../../core/params.js';
 import { authorizeEndpoint } from '../../endpoints/authorize.js';
 import { submitConsent, submitLogin, viewInteraction, type InteractionView } from '../../endpoints/interaction.js';
 import { PATHS } from '../../endpoints/metadata.js';
 import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
 import { PAGE_HEADERS } from '../../ui/html.js';
-import type { SessionRecord } from '../../storage/types.js';
+import type { SessionRecord } from '../../model/records.js';
 import {
   browserBinding,
   checkCsrf,

@@ -1,9 +1,9 @@
 /** What the route plugins share: the deps, the app options, the issuer's path and the HTTP framing helpers. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../../context.js';
-import { InvalidRequest } from '../../core/errors.js';
+import { InvalidRequest } from '../../model/errors.js';
 import { parseRawParams, type RawParams } from '../../core/params.js';
-import type { ClientRecord } from '../../storage/types.js';
+import type { ClientRecord } from '../../model/records.js';
 import type { StoreStatus } from '../errors.js';
 
 /** Options for the HTTP app beyond the deps. */

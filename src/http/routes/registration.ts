@@ -1,6 +1,6 @@
 /** Dynamic client registration (RFC 7591) and its management protocol (RFC 7592). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { InvalidRequest } from '../../core/errors.js';
+import { InvalidRequest } from '../../model/errors.js';
 import { PATHS } from '../../endpoints/metadata.js';
 import {
   deleteClientRegistration,

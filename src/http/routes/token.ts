@@ -1,6 +1,6 @@
 /** The back-channel endpoints: token, revocation, introspection, userinfo. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidRequest } from '../../core/errors.js';
+import { InvalidRequest } from '../../model/errors.js';
 import { bearerToken } from '../../core/params.js';
 import { introspectEndpoint } from '../../endpoints/introspect.js';
 import { PATHS } from '../../endpoints/metadata.js';

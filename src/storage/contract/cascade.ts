@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ManualClock } from '../../core/clock.js';
-import type { AccessTokenRef, GrantRecord, RefreshTokenRecord, Storage } from '../types.js';
+import type { AccessTokenRef, GrantRecord, RefreshTokenRecord } from '../../model/records.js';
+import type { Storage } from '../../model/ports.js';
 import {
   MINUTE,
   SECOND,

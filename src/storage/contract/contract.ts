@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
-import { InvalidRequest } from '../../core/errors.js';
+import { InvalidRequest } from '../../model/errors.js';
 import type {
   AccessTokenRef,
   ClientRecord,
@@ -13,9 +13,9 @@ import type {
   RefreshTokenRecord,
   RotateResult,
   SigningKeyRecord,
-  Storage,
-} from '../types.js';
-import { rateLimitWindowEnd } from '../types.js';
+} from '../../model/records.js';
+import type { Storage } from '../../model/ports.js';
+import { rateLimitWindowEnd } from '../../model/ports.js';
 import {
   DAY,
   HOUR,
@@ -36,6 +36,7 @@ import {
   userFixture,
 } from './fixtures.js';
 import { describeCascadeContract } from './cascade.js';
+import { describeRecordsContract } from './records.js';
 import { describeReplayGuardContract } from './replay-guard.js';
 
 /** Options for {@link describeStorageContract}. */
@@ -857,6 +858,7 @@ export function describeStorageContract(
       });
     });
 
+    describeRecordsContract(() => ({ store, clock }));
     describeReplayGuardContract(() => ({ store, clock }));
     describeCascadeContract(() => ({ store, clock }));
   });

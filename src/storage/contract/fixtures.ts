@@ -16,7 +16,7 @@ import type {
   SessionRecord,
   SigningKeyRecord,
   UserRecord,
-} from '../types.js';
+} from '../../model/records.js';
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;

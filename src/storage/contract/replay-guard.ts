@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ManualClock } from '../../core/clock.js';
 import { hashToken, randomToken } from '../../core/crypto.js';
-import type { Storage } from '../types.js';
+import type { Storage } from '../../model/ports.js';
 import { HOUR, MINUTE } from './fixtures.js';
 
 /** A replay-guard key as the client-assertion check builds it: a namespace and a hash, never the raw jti. */

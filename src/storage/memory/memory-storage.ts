@@ -4,7 +4,7 @@
  * cannot exhaust memory; expired records are swept by a periodic timer and ignored on read before that.
  */
 import type { Clock } from '../../core/clock.js';
-import { StorageUnavailableError } from '../../core/errors.js';
+import { StorageUnavailableError } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type {
   AccessTokenRef,
@@ -14,15 +14,16 @@ import type {
   ConsentRecord,
   ConsumeCodeResult,
   GrantRecord,
-  InteractionRecord,
   RefreshTokenRecord,
   RotateResult,
-  SessionRecord,
   SigningKeyRecord,
-  Storage,
   UserRecord,
-} from '../types.js';
-import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
+} from '../../model/records.js';
+import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import { clientOwner, userOwner } from '../../model/record-kinds.js';
+import { RecordBackedStorage } from '../record-ports.js';
+import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
+import { rateLimitWindowEnd } from '../../model/ports.js';
 
 /** MemoryStorage options: the common store options plus a per-map size cap. */
 export interface MemoryStoreOptions extends StoreOptions {
@@ -218,11 +219,22 @@ interface RateCounter {
   expiresAt: number;
 }
 
+/** An expiring record as kept: its kind (for deleteRecordsOwnedBy's filter), body, expiry and owner. */
+interface StoredRecord {
+  kind: string;
+  value: JsonObject;
+  expiresAt: number;
+  owner: string | undefined;
+}
+
+/** Unambiguous composite key for (kind, id). */
+const recordKey = (kind: string, id: string): string => `${kind}\u0000${id}`;
+
 /** Unambiguous composite key for (user, client). */
 const pairKey = (userId: string, clientId: string): string => JSON.stringify([userId, clientId]);
 
 /** Storage kept in this process's memory (GATEHOUSE_STORAGE=memory). */
-export class MemoryStorage implements Storage {
+export class MemoryStorage extends RecordBackedStorage implements Storage {
   readonly kind = 'memory';
 
   private readonly clock: Clock;
@@ -238,8 +250,10 @@ export class MemoryStorage implements Storage {
   private readonly users: BoundedMap<UserRecord>;
   private readonly signingKeys: BoundedMap<SigningKeyRecord>;
   private readonly secrets: BoundedMap<string>;
-  private readonly interactions: BoundedMap<InteractionRecord>;
-  private readonly sessions: BoundedMap<SessionRecord>;
+  /** Expiring records of every kind, keyed by recordKey(kind, id). */
+  private readonly records: BoundedMap<StoredRecord>;
+  /** owner -> record keys. */
+  private readonly recordsByOwner = new SetIndex();
   private readonly codes: BoundedMap<StoredCode>;
   private readonly grants: BoundedMap<GrantRecord>;
   private readonly refreshTokens: BoundedMap<RefreshTokenRecord>;
@@ -254,6 +268,7 @@ export class MemoryStorage implements Storage {
   private readonly maps: BoundedMap<unknown>[];
 
   constructor(options: MemoryStoreOptions) {
+    super();
     this.clock = options.clock;
     this.logger = options.logger;
     this.cleanupIntervalMs = options.cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS;
@@ -275,8 +290,9 @@ export class MemoryStorage implements Storage {
       log,
     );
     this.secrets = new BoundedMap('secrets', max, never, log);
-    this.interactions = new BoundedMap<InteractionRecord>('interactions', max, byExpiresAt, log);
-    this.sessions = new BoundedMap<SessionRecord>('sessions', max, byExpiresAt, log);
+    this.records = new BoundedMap<StoredRecord>('records', max, byExpiresAt, log, (key, record) => {
+      if (record.owner !== undefined) this.recordsByOwner.remove(record.owner, key);
+    });
     // A consumed code stays (as a marker) until its own expiry, so replays are reported as `reused`.
     this.codes = new BoundedMap('codes', max, (entry) => entry.code.expiresAt, log);
     // A grant that goes (expiry, eviction, client deletion) takes its refresh tokens and access token ids with it.
@@ -306,8 +322,7 @@ export class MemoryStorage implements Storage {
       this.users,
       this.signingKeys,
       this.secrets,
-      this.interactions,
-      this.sessions,
+      this.records,
       this.codes,
       this.refreshTokens,
       this.accessTokens,
@@ -386,9 +401,7 @@ export class MemoryStorage implements Storage {
     }
     for (const [key, consent] of this.consents.live(now)) if (consent.clientId === clientId) this.consents.delete(key);
     for (const [key, entry] of this.codes.live(now)) if (entry.code.clientId === clientId) this.codes.delete(key);
-    for (const [id, interaction] of this.interactions.live(now)) {
-      if (interaction.clientId === clientId) this.interactions.delete(id);
-    }
+    this.deleteOwned(clientOwner(clientId), undefined, now);
     return existed;
   }
 
@@ -426,7 +439,7 @@ export class MemoryStorage implements Storage {
     // Everything of theirs first, the user last (as every store does; see UserStore.deleteUser).
     for (const [grantId, grant] of this.grants.live(now)) if (grant.userId === id) this.revokeGrantNow(grantId, now);
     for (const [key, consent] of this.consents.live(now)) if (consent.userId === id) this.consents.delete(key);
-    for (const [key, session] of this.sessions.live(now)) if (session.userId === id) this.sessions.delete(key);
+    this.deleteOwned(userOwner(id), undefined, now);
     return this.users.delete(id);
   }
 
@@ -472,32 +485,46 @@ export class MemoryStorage implements Storage {
     return candidate;
   }
 
-  // ---- interactions and sessions ----
+  // ---- expiring records ----
 
-  async saveInteraction(interaction: InteractionRecord): Promise<void> {
-    this.interactions.set(interaction.id, copy(interaction), this.clock.now());
+  async putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void> {
+    const key = recordKey(kind, id);
+    const now = this.clock.now();
+    const previous = this.records.raw(key);
+    if (previous?.owner !== undefined && previous.owner !== placement.owner)
+      this.recordsByOwner.remove(previous.owner, key);
+    this.records.set(key, { kind, value: copy(value), expiresAt: placement.expiresAt, owner: placement.owner }, now);
+    if (placement.owner !== undefined) this.recordsByOwner.add(placement.owner, key);
   }
 
-  async getInteraction(id: string): Promise<InteractionRecord | undefined> {
-    return copy(this.interactions.get(id, this.clock.now()));
+  async getRecord(kind: string, id: string): Promise<JsonObject | undefined> {
+    return copy(this.records.get(recordKey(kind, id), this.clock.now())?.value);
   }
 
-  async takeInteraction(id: string): Promise<InteractionRecord | undefined> {
-    const interaction = this.interactions.get(id, this.clock.now());
-    this.interactions.delete(id);
-    return interaction;
+  async takeRecord(kind: string, id: string): Promise<JsonObject | undefined> {
+    const key = recordKey(kind, id);
+    const record = this.records.get(key, this.clock.now());
+    this.records.delete(key);
+    return record?.value;
   }
 
-  async saveSession(session: SessionRecord): Promise<void> {
-    this.sessions.set(session.id, copy(session), this.clock.now());
+  async deleteRecord(kind: string, id: string): Promise<void> {
+    this.records.delete(recordKey(kind, id));
   }
 
-  async getSession(id: string): Promise<SessionRecord | undefined> {
-    return copy(this.sessions.get(id, this.clock.now()));
+  async deleteRecordsOwnedBy(owner: string, kind?: string): Promise<number> {
+    return this.deleteOwned(owner, kind, this.clock.now());
   }
 
-  async deleteSession(id: string): Promise<void> {
-    this.sessions.delete(id);
+  private deleteOwned(owner: string, kind: string | undefined, now: number): number {
+    let removed = 0;
+    for (const key of this.recordsByOwner.members(owner)) {
+      const record = this.records.raw(key);
+      if (!record || (kind !== undefined && record.kind !== kind)) continue;
+      const live = record.expiresAt > now;
+      if (this.records.delete(key) && live) removed++;
+    }
+    return removed;
   }
 
   // ---- authorization codes ----

@@ -1,7 +1,7 @@
 /**
  * The Redis key layout (documented in docs/storage-redis.md). Every key starts with the store's prefix. Keys that one
  * Lua script or MULTI touches together carry the same hash tag, so Redis Cluster puts them in one slot:
- * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents and their grant and session indexes,
+ * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents and grant index, `{o:<owner>}` for the index of an owner's expiring records,
  * and `{clients}`, `{users}`, `{keys}` for the small catalogues that are listed or updated as a whole.
  */
 
@@ -11,6 +11,11 @@
  */
 export function keyPart(id: string): string {
   return id.replace(/[%{}:]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+/** The member naming (kind, id) in an owner's index; also the tail of the record's key. */
+export function ownedMember(kind: string, id: string): string {
+  return `${keyPart(kind)}:${keyPart(id)}`;
 }
 
 /** Every key (and key prefix) the Redis store uses, for one key prefix. */
@@ -42,10 +47,12 @@ export interface RedisKeys {
   /** STRING: a named server secret. No TTL. */
   secret(name: string): string;
 
-  /** STRING: interaction JSON, PX until expiresAt. */
-  interaction(id: string): string;
-  /** STRING: session JSON, PX until expiresAt. */
-  session(id: string): string;
+  /** STRING `{"o":owner,"e":expiresAt,"v":value}`: an expiring record of any kind, PX until expiresAt. */
+  record(kind: string, id: string): string;
+  /** Prefix of `record()` keys: `recordPrefix + ownedMember(kind, id)` is the record's key. */
+  readonly recordPrefix: string;
+  /** ZSET ownedMember -> expiresAt: the expiring records of one owner (deleteRecordsOwnedBy). PX = latest member. */
+  ownedRecords(owner: string): string;
   /** HASH {d, exp, gid, cid, used}: authorization code, PX until expiresAt. */
   code(codeHash: string): string;
 
@@ -81,8 +88,6 @@ export interface RedisKeys {
   clientConsents(clientId: string): string;
   /** ZSET code hash -> expiresAt: a client's outstanding codes (deleteClient). PX = latest member. */
   clientCodes(clientId: string): string;
-  /** ZSET interaction id -> expiresAt: a client's pending interactions (deleteClient). PX = latest member. */
-  clientInteractions(clientId: string): string;
 
   /** STRING: consent JSON, PX until expiresAt. */
   consent(userId: string, clientId: string): string;
@@ -92,8 +97,6 @@ export interface RedisKeys {
   userConsents(userId: string): string;
   /** ZSET grant id -> grant expiresAt: every grant of a user (deleteUser). PX = latest member. */
   userGrants(userId: string): string;
-  /** ZSET session id -> expiresAt: a user's sessions, whose keys live outside this slot (deleteUser). PX = latest member. */
-  userSessions(userId: string): string;
 }
 
 /** Builds the key layout for `prefix`. */
@@ -115,8 +118,9 @@ export function redisKeys(prefix: string): RedisKeys {
     signingMeta: `${p}{keys}:signing:meta`,
     signingSeq: `${p}{keys}:signing:seq`,
     secret: (name) => `${p}secret:${name}`,
-    interaction: (id) => `${p}ix:${id}`,
-    session: (id) => `${p}sess:${id}`,
+    record: (kind, id) => `${p}rec:${ownedMember(kind, id)}`,
+    recordPrefix: `${p}rec:`,
+    ownedRecords: (owner) => `${p}{o:${keyPart(owner)}}:recs`,
     code: (codeHash) => `${p}code:${codeHash}`,
     grant: (grantId) => `${g(grantId)}grant`,
     grantRefreshTokens: (grantId) => `${g(grantId)}rts`,
@@ -133,11 +137,9 @@ export function redisKeys(prefix: string): RedisKeys {
     userClientGrants: (userId, clientId) => `${c(clientId)}ugrants:${userId}`,
     clientConsents: (clientId) => `${c(clientId)}consents`,
     clientCodes: (clientId) => `${c(clientId)}codes`,
-    clientInteractions: (clientId) => `${c(clientId)}ixs`,
     consent: (userId, clientId) => `${u(userId)}consent:${clientId}`,
     consentPrefix: (userId) => `${u(userId)}consent:`,
     userConsents: (userId) => `${u(userId)}consents`,
     userGrants: (userId) => `${u(userId)}grants`,
-    userSessions: (userId) => `${u(userId)}sessions`,
   };
 }

@@ -12,7 +12,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Clock } from '../../core/clock.js';
-import { StorageUnavailableError } from '../../core/errors.js';
+import { StorageUnavailableError } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type {
   AccessTokenRef,
@@ -22,16 +22,17 @@ import type {
   ConsentRecord,
   ConsumeCodeResult,
   GrantRecord,
-  InteractionRecord,
   RefreshTokenRecord,
   RotateResult,
-  SessionRecord,
   SigningKeyRecord,
-  Storage,
   UserRecord,
-} from '../types.js';
-import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
-import { redisKeys, type RedisKeys } from './keys.js';
+} from '../../model/records.js';
+import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import { clientOwner, userOwner } from '../../model/record-kinds.js';
+import { RecordBackedStorage } from '../record-ports.js';
+import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
+import { rateLimitWindowEnd } from '../../model/ports.js';
+import { keyPart, ownedMember, redisKeys, type RedisKeys } from './keys.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 
 /** Default key prefix. */
@@ -61,7 +62,14 @@ export function createRedisStorage(url: string, options: StoreOptions): RedisSto
 }
 
 /** Storage on Redis (standalone, Sentinel or Cluster). */
-export class RedisStorage implements Storage {
+/** A stored expiring record: owner (null when none), expiresAt, body. */
+interface StoredRecord {
+  o: string | null;
+  e: number;
+  v: JsonObject;
+}
+
+export class RedisStorage extends RecordBackedStorage implements Storage {
   readonly kind = 'redis';
 
   private readonly url: string;
@@ -79,6 +87,7 @@ export class RedisStorage implements Storage {
   private lastError: unknown;
 
   constructor(url: string, options: StoreOptions) {
+    super();
     if (!/^rediss?:\/\//i.test(url)) throw new TypeError('Redis storage needs a redis:// or rediss:// URL');
     this.url = url;
     this.options = options;
@@ -206,20 +215,11 @@ export class RedisStorage implements Storage {
     await inBatches(consentUsers, (userId) =>
       this.script('putIndexed', [k.consent(userId, clientId), k.userConsents(userId)], [now, '', 0, clientId]),
     );
-    // Codes and interactions live outside the client's slot (they are looked up by hash / id alone).
-    const [codes, interactions] = await Promise.all([
-      this.guard(() => this.client.zrange(k.clientCodes(clientId), 0, -1)),
-      this.guard(() => this.client.zrange(k.clientInteractions(clientId), 0, -1)),
-    ]);
-    await inBatches([...codes.map((h) => k.code(h)), ...interactions.map((id) => k.interaction(id))], (key) =>
-      this.guard(() => this.client.del(key)),
-    );
-    const indexes = [
-      k.clientGrants(clientId),
-      k.clientConsents(clientId),
-      k.clientCodes(clientId),
-      k.clientInteractions(clientId),
-    ];
+    // Codes and the client's records (pending interactions) live outside the client's slot.
+    const codes = await this.guard(() => this.client.zrange(k.clientCodes(clientId), 0, -1));
+    await inBatches(codes, (h) => this.guard(() => this.client.del(k.code(h))));
+    await this.deleteOwned(clientOwner(clientId), undefined, now);
+    const indexes = [k.clientGrants(clientId), k.clientConsents(clientId), k.clientCodes(clientId)];
     for (const userId of userIds) indexes.push(k.userClientGrants(userId, clientId));
     await this.guard(() => this.client.del(...indexes));
     return deleted === 1;
@@ -269,10 +269,8 @@ export class RedisStorage implements Storage {
     // createGrant has not run yet (a code redeemed right now) is then never created.
     const grantIds = await this.guard(() => this.client.zrange(k.userGrants(id), 0, -1));
     await inBatches(grantIds, (grantId) => this.revoke(grantId, now, true));
-    // 2. Their sessions (each key in its own slot), then the index.
-    const sessionIds = await this.guard(() => this.client.zrange(k.userSessions(id), 0, -1));
-    await inBatches(sessionIds, (sessionId) => this.guard(() => this.client.del(k.session(sessionId))));
-    await this.guard(() => this.client.del(k.userSessions(id)));
+    // 2. Their records (sessions; each key in its own slot), then the index.
+    await this.deleteOwned(userOwner(id), undefined, now);
     // 3. Their consents leave the clients' indexes, then go with the user's index.
     const clientIds = await this.guard(() => this.client.zrange(k.userConsents(id), 0, -1));
     await inBatches(clientIds, (clientId) => this.script('indexRemove', [k.clientConsents(clientId)], [now, id]));
@@ -334,40 +332,65 @@ export class RedisStorage implements Storage {
     return this.script<string>('getOrCreateSecret', [this.keys.secret(name)], [this.clock.now(), candidate]);
   }
 
-  // ---- interactions and sessions ----
+  // ---- expiring records ----
 
-  async saveInteraction(interaction: InteractionRecord): Promise<void> {
+  async putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void> {
     const now = this.clock.now();
-    await this.setExpiring(this.keys.interaction(interaction.id), interaction, now);
-    await this.script(
-      'indexAdd',
-      [this.keys.clientInteractions(interaction.clientId)],
-      [now, interaction.id, interaction.expiresAt],
-    );
+    const ttl = ttlMs(placement.expiresAt, now);
+    const key = this.keys.record(kind, id);
+    if (ttl === undefined) {
+      await this.guard(() => this.client.del(key));
+      return;
+    }
+    const envelope: StoredRecord = { o: placement.owner ?? null, e: placement.expiresAt, v: value };
+    await this.guard(() => this.client.set(key, JSON.stringify(envelope), 'PX', ttl));
+    // After the record, so the index over-approximates (deleteRecordsOwnedBy checks the owner in the record).
+    if (placement.owner !== undefined) {
+      await this.script(
+        'indexAdd',
+        [this.keys.ownedRecords(placement.owner)],
+        [now, ownedMember(kind, id), placement.expiresAt],
+      );
+    }
   }
 
-  async getInteraction(id: string): Promise<InteractionRecord | undefined> {
-    return this.live(parse<InteractionRecord>(await this.guard(() => this.client.get(this.keys.interaction(id)))));
+  async getRecord(kind: string, id: string): Promise<JsonObject | undefined> {
+    return this.liveRecord(await this.guard(() => this.client.get(this.keys.record(kind, id))));
   }
 
-  async takeInteraction(id: string): Promise<InteractionRecord | undefined> {
-    return this.live(parse<InteractionRecord>(await this.guard(() => this.client.getdel(this.keys.interaction(id)))));
+  async takeRecord(kind: string, id: string): Promise<JsonObject | undefined> {
+    // GETDEL is the atomic take; the owner index keeps a stale member until it expires or is pruned.
+    return this.liveRecord(await this.guard(() => this.client.getdel(this.keys.record(kind, id))));
   }
 
-  async saveSession(session: SessionRecord): Promise<void> {
-    const now = this.clock.now();
-    await this.setExpiring(this.keys.session(session.id), session, now);
-    // After the record, so the index over-approximates (deleteUser finds every session).
-    await this.script('indexAdd', [this.keys.userSessions(session.userId)], [now, session.id, session.expiresAt]);
+  async deleteRecord(kind: string, id: string): Promise<void> {
+    await this.guard(() => this.client.del(this.keys.record(kind, id)));
   }
 
-  async getSession(id: string): Promise<SessionRecord | undefined> {
-    return this.live(parse<SessionRecord>(await this.guard(() => this.client.get(this.keys.session(id)))));
+  async deleteRecordsOwnedBy(owner: string, kind?: string): Promise<number> {
+    return this.deleteOwned(owner, kind, this.clock.now());
   }
 
-  async deleteSession(id: string): Promise<void> {
-    const session = parse<SessionRecord>(await this.guard(() => this.client.getdel(this.keys.session(id))));
-    if (session) await this.script('indexRemove', [this.keys.userSessions(session.userId)], [this.clock.now(), id]);
+  /** Deletes an owner's live records (each key in its own slot) as an idempotent sequence, then their index entries. */
+  private async deleteOwned(owner: string, kind: string | undefined, now: number): Promise<number> {
+    const index = this.keys.ownedRecords(owner);
+    const all = await this.guard(() => this.client.zrangebyscore(index, `(${now}`, '+inf'));
+    const prefix = kind === undefined ? undefined : `${keyPart(kind)}:`;
+    const members = prefix === undefined ? all : all.filter((m) => m.startsWith(prefix));
+    let removed = 0;
+    await inBatches(members, async (member) => {
+      const deleted = await this.script<number>('deleteOwnedRecord', [this.keys.recordPrefix + member], [now, owner]);
+      removed += deleted;
+    });
+    if (kind === undefined) await this.guard(() => this.client.del(index));
+    else if (members.length > 0) await this.script('indexRemove', [index], [now, ...members]);
+    return removed;
+  }
+
+  /** The body of a stored record envelope, if it has not expired by the injected clock. */
+  private liveRecord(json: string | null): JsonObject | undefined {
+    const record = parse<StoredRecord>(json);
+    return record !== undefined && record.e > this.clock.now() ? record.v : undefined;
   }
 
   // ---- authorization codes ----

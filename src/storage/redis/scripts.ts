@@ -241,11 +241,27 @@ return 1
 `,
   },
 
-  /** Removes member from each index ZSET. KEYS: indexes (one slot). ARGV: now, member. */
+  /**
+   * Deletes an expiring record if `owner` still owns it (it may have been put again under another owner since the
+   * index entry was written). KEYS: record. ARGV: now, owner. Returns 1 if a live record was deleted, else 0.
+   */
+  deleteOwnedRecord: {
+    lua: `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+if record.o ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(record.e) > tonumber(ARGV[1]) then return 1 end
+return 0
+`,
+  },
+
+  /** Removes the members from each index ZSET. KEYS: indexes (one slot). ARGV: now, member, ... */
   indexRemove: {
     lua: `
 for _, key in ipairs(KEYS) do
-  redis.call('ZREM', key, ARGV[2])
+  for i = 2, #ARGV do redis.call('ZREM', key, ARGV[i]) end
   touch(key, ARGV[1])
 end
 return 1

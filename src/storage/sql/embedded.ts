@@ -5,10 +5,10 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { StorageUnavailableError } from '../../core/errors.js';
+import { StorageUnavailableError } from '../../model/errors.js';
 import { StorageLockedError } from '../errors.js';
 import type { StoreOptions } from '../options.js';
-import type { Storage } from '../types.js';
+import type { Storage } from '../../model/ports.js';
 import {
   mapUnstorableValue,
   SqlStorage,

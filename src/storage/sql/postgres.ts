@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import { StorageUnavailableError } from '../../core/errors.js';
+import { StorageUnavailableError } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
-import type { Storage } from '../types.js';
+import type { Storage } from '../../model/ports.js';
 import {
   mapUnstorableValue,
   SqlStorage,

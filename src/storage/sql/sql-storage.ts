@@ -4,7 +4,7 @@
  * stay exactly-once when many replicas share one database. Lock order is always grant row, then its tokens.
  */
 import type { Clock } from '../../core/clock.js';
-import { InvalidRequest } from '../../core/errors.js';
+import { InvalidRequest } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type {
   AccessTokenRef,
@@ -14,15 +14,16 @@ import type {
   CodeLookupResult,
   ConsumeCodeResult,
   GrantRecord,
-  InteractionRecord,
   RefreshTokenRecord,
   RotateResult,
-  SessionRecord,
   SigningKeyRecord,
-  Storage,
   UserRecord,
-} from '../types.js';
-import { GRANT_TOMBSTONE_TTL_MS, rateLimitWindowEnd } from '../types.js';
+} from '../../model/records.js';
+import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import { clientOwner, userOwner } from '../../model/record-kinds.js';
+import { RecordBackedStorage } from '../record-ports.js';
+import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
+import { rateLimitWindowEnd } from '../../model/ports.js';
 import { lockKey, migrate, quoteIdent } from './migrations.js';
 import { sqlFirstUse } from './replay-guard.js';
 import type { SqlExecutor, SqlQueryable, SqlRow } from './driver.js';
@@ -54,8 +55,7 @@ const TABLES = [
   'users',
   'signing_keys',
   'secrets',
-  'interactions',
-  'sessions',
+  'records',
   'authorization_codes',
   'grants',
   'refresh_tokens',
@@ -84,7 +84,7 @@ const CLIENT_METADATA = {
 const SCOPE_UNSET = 'scope_unset';
 
 /** Storage over SQL; see {@link SqlExecutor}. `kind` is `postgres` or `embedded`. */
-export class SqlStorage implements Storage {
+export class SqlStorage extends RecordBackedStorage implements Storage {
   readonly kind: string;
   private readonly db: SqlExecutor;
   private readonly clock: Clock;
@@ -99,6 +99,7 @@ export class SqlStorage implements Storage {
   private closing: Promise<void> | undefined;
 
   constructor(db: SqlExecutor, kind: string, options: StoreOptions) {
+    super();
     this.db = db;
     this.kind = kind;
     this.clock = options.clock;
@@ -198,7 +199,7 @@ export class SqlStorage implements Storage {
       await tx.query(`DELETE FROM ${this.t.grants} WHERE client_id = $1`, [clientId]); // cascades to tokens and refs
       await tx.query(`DELETE FROM ${this.t.consents} WHERE client_id = $1`, [clientId]);
       await tx.query(`DELETE FROM ${this.t.authorization_codes} WHERE client_id = $1`, [clientId]);
-      await tx.query(`DELETE FROM ${this.t.interactions} WHERE client_id = $1`, [clientId]);
+      await tx.query(`DELETE FROM ${this.t.records} WHERE owner = $1`, [clientOwner(clientId)]);
       return deleted.rowCount > 0;
     });
   }
@@ -262,7 +263,7 @@ export class SqlStorage implements Storage {
           clockNow,
         );
       await tx.query(`DELETE FROM ${this.t.consents} WHERE user_id = $1`, [id]);
-      await tx.query(`DELETE FROM ${this.t.sessions} WHERE user_id = $1`, [id]);
+      await tx.query(`DELETE FROM ${this.t.records} WHERE owner = $1`, [userOwner(id)]);
       const deleted = await tx.query(`DELETE FROM ${this.t.users} WHERE id = $1`, [id]);
       return deleted.rowCount > 0;
     });
@@ -314,88 +315,48 @@ export class SqlStorage implements Storage {
     return rows[0].value;
   }
 
-  // ---- interactions and sessions ----
+  // ---- expiring records ----
 
-  async saveInteraction(i: InteractionRecord): Promise<void> {
+  async putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void> {
     await this.db.query(
-      `INSERT INTO ${this.t.interactions} (id, client_id, redirect_uri, state, nonce, scope, resource, code_challenge,
-         code_challenge_method, prompt, max_age, response_mode, user_id, auth_time, created_at, expires_at, browser_binding,
-         redirect_uri_sent)
-       VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10::text[], $11, $12, $13, $14, $15, $16, $17, $18)
-       ON CONFLICT (id) DO UPDATE SET client_id = EXCLUDED.client_id, redirect_uri = EXCLUDED.redirect_uri,
-         redirect_uri_sent = EXCLUDED.redirect_uri_sent,
-         state = EXCLUDED.state, nonce = EXCLUDED.nonce, scope = EXCLUDED.scope, resource = EXCLUDED.resource,
-         code_challenge = EXCLUDED.code_challenge, code_challenge_method = EXCLUDED.code_challenge_method,
-         prompt = EXCLUDED.prompt, max_age = EXCLUDED.max_age, response_mode = EXCLUDED.response_mode,
-         user_id = EXCLUDED.user_id, auth_time = EXCLUDED.auth_time, created_at = EXCLUDED.created_at,
-         expires_at = EXCLUDED.expires_at, browser_binding = EXCLUDED.browser_binding`,
-      [
-        i.id,
-        i.clientId,
-        i.redirectUri,
-        i.state ?? null,
-        i.nonce ?? null,
-        i.scope,
-        i.resource,
-        i.codeChallenge,
-        i.codeChallengeMethod,
-        i.prompt,
-        i.maxAge ?? null,
-        i.responseMode,
-        i.userId ?? null,
-        i.authTime ?? null,
-        i.createdAt,
-        i.expiresAt,
-        i.browserBinding,
-        i.redirectUriSent,
-      ],
+      `INSERT INTO ${this.t.records} (kind, id, owner, value, expires_at) VALUES ($1, $2, $3, $4::jsonb, $5)
+       ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, value = EXCLUDED.value,
+         expires_at = EXCLUDED.expires_at`,
+      [kind, id, placement.owner ?? null, JSON.stringify(value), placement.expiresAt],
     );
   }
 
-  async getInteraction(id: string): Promise<InteractionRecord | undefined> {
-    const { rows } = await this.db.query(`SELECT * FROM ${this.t.interactions} WHERE id = $1 AND expires_at > $2`, [
-      id,
-      this.clock.now(),
-    ]);
-    return rows[0] && toInteraction(rows[0]);
+  async getRecord(kind: string, id: string): Promise<JsonObject | undefined> {
+    const { rows } = await this.db.query(
+      `SELECT value FROM ${this.t.records} WHERE kind = $1 AND id = $2 AND expires_at > $3`,
+      [kind, id, this.clock.now()],
+    );
+    return rows[0] && jsonObject(rows[0].value);
   }
 
-  async takeInteraction(id: string): Promise<InteractionRecord | undefined> {
-    // DELETE ... RETURNING is the atomic take: of two racing callers only one gets the row.
-    const { rows } = await this.db.query(`DELETE FROM ${this.t.interactions} WHERE id = $1 RETURNING *`, [id]);
+  async takeRecord(kind: string, id: string): Promise<JsonObject | undefined> {
+    // DELETE ... RETURNING is the atomic take: of racing callers only one gets the row.
+    const { rows } = await this.db.query(
+      `DELETE FROM ${this.t.records} WHERE kind = $1 AND id = $2 RETURNING value, expires_at`,
+      [kind, id],
+    );
     const row = rows[0];
     if (!row || Number(row.expires_at) <= this.clock.now()) return undefined;
-    return toInteraction(row);
+    return jsonObject(row.value);
   }
 
-  async saveSession(s: SessionRecord): Promise<void> {
-    await this.db.query(
-      `INSERT INTO ${this.t.sessions} (id, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id, auth_time = EXCLUDED.auth_time,
-         created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
-      [s.id, s.userId, s.authTime, s.createdAt, s.expiresAt],
+  async deleteRecord(kind: string, id: string): Promise<void> {
+    await this.db.query(`DELETE FROM ${this.t.records} WHERE kind = $1 AND id = $2`, [kind, id]);
+  }
+
+  async deleteRecordsOwnedBy(owner: string, kind?: string): Promise<number> {
+    const { rows } = await this.db.query<{ live: unknown }>(
+      `WITH gone AS (DELETE FROM ${this.t.records} WHERE owner = $1 AND ($2::text IS NULL OR kind = $2)
+         RETURNING expires_at)
+       SELECT count(*) FILTER (WHERE expires_at > $3) AS live FROM gone`,
+      [owner, kind ?? null, this.clock.now()],
     );
-  }
-
-  async getSession(id: string): Promise<SessionRecord | undefined> {
-    const { rows } = await this.db.query(`SELECT * FROM ${this.t.sessions} WHERE id = $1 AND expires_at > $2`, [
-      id,
-      this.clock.now(),
-    ]);
-    const r = rows[0];
-    return (
-      r && {
-        id: String(r.id),
-        userId: String(r.user_id),
-        authTime: Number(r.auth_time),
-        createdAt: Number(r.created_at),
-        expiresAt: Number(r.expires_at),
-      }
-    );
-  }
-
-  async deleteSession(id: string): Promise<void> {
-    await this.db.query(`DELETE FROM ${this.t.sessions} WHERE id = $1`, [id]);
+    return Number(rows[0]?.live ?? 0);
   }
 
   // ---- authorization codes ----
@@ -820,8 +781,7 @@ export class SqlStorage implements Storage {
     let total = 0;
     // Children before grants so their rows are counted (ON DELETE CASCADE would remove them silently).
     for (const table of [
-      'interactions',
-      'sessions',
+      'records',
       'authorization_codes',
       'refresh_tokens',
       'access_token_refs',
@@ -933,27 +893,9 @@ function toKey(r: SqlRow): SigningKeyRecord {
   });
 }
 
-function toInteraction(r: SqlRow): InteractionRecord {
-  return compact({
-    id: String(r.id),
-    clientId: String(r.client_id),
-    redirectUri: String(r.redirect_uri),
-    redirectUriSent: r.redirect_uri_sent === true,
-    state: optString(r.state),
-    nonce: optString(r.nonce),
-    scope: strings(r.scope),
-    resource: strings(r.resource),
-    codeChallenge: String(r.code_challenge),
-    codeChallengeMethod: 'S256',
-    prompt: strings(r.prompt),
-    maxAge: optNumber(r.max_age),
-    responseMode: 'query',
-    browserBinding: optString(r.browser_binding) ?? '',
-    userId: optString(r.user_id),
-    authTime: optNumber(r.auth_time),
-    createdAt: Number(r.created_at),
-    expiresAt: Number(r.expires_at),
-  });
+/** A jsonb column as a JSON object (pg parses jsonb; PGlite too, but a string is tolerated). */
+function jsonObject(value: unknown): JsonObject {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as JsonObject;
 }
 
 function toCode(r: SqlRow): AuthorizationCodeRecord {

@@ -11,211 +11,23 @@
  *   SHA-256 (`*Hash` fields); client secrets are stored as a keyed hash or scrypt hash. Above the store (so no
  *   backend knows): session and interaction ids arrive already hashed (storage/hashed-ids.ts), and with
  *   `encryptionKey` private JWKs and named secrets arrive sealed (core/sealing.ts).
- * - Methods throw StorageUnavailableError (core/errors) when the backend cannot be reached.
+ * - Methods throw StorageUnavailableError (model/errors) when the backend cannot be reached.
  */
-
-/** How a client authenticates at the token endpoint (RFC 7591 §2). */
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-
-/** Where a client came from. */
-export type ClientSource = 'dynamic' | 'static' | 'metadata_document';
-
-/** A registered client (RFC 7591 metadata in camelCase, plus server-side fields). */
-export interface ClientRecord {
-  clientId: string;
-  /** `hmac:<b64u>` (server-generated 256-bit secret) or `scrypt:...` (admin-chosen secret); absent for public clients. */
-  clientSecretHash?: string;
-  /** SHA-256 of the RFC 7592 registration access token. */
-  registrationAccessTokenHash?: string;
-  redirectUris: string[];
-  grantTypes: string[];
-  responseTypes: string[];
-  /**
-   * The client's scope allow-list. Absent: none was set (user grants may ask for any scope the server supports;
-   * client_credentials gets none). `[]`: the client may have no scope. Stores keep the two apart.
-   */
-  scope?: string[];
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
-  applicationType: 'web' | 'native';
-  clientName?: string;
-  clientUri?: string;
-  logoUri?: string;
-  contacts?: string[];
-  tosUri?: string;
-  policyUri?: string;
-  softwareId?: string;
-  softwareVersion?: string;
-  /** Public keys for private_key_jwt (CIMD clients). */
-  jwks?: { keys: Record<string, unknown>[] };
-  jwksUri?: string;
-  source: ClientSource;
-  /** Epoch ms. */
-  createdAt: number;
-  updatedAt: number;
-  /** 0 = the secret never expires (RFC 7591 §3.2.1 client_secret_expires_at). */
-  clientSecretExpiresAt: number;
-}
-
-/** A local user. `id` is the stable `sub`. */
-export interface UserRecord {
-  id: string;
-  username: string;
-  /** scrypt hash in PHC-like form (core/password.ts). */
-  passwordHash: string;
-  email?: string;
-  emailVerified?: boolean;
-  name?: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-/** A signing key pair as JWKs. `status` active keys sign; retired keys are only published until `expiresAt`. */
-export interface SigningKeyRecord {
-  kid: string;
-  alg: 'ES256' | 'RS256' | 'EdDSA';
-  /** The private JWK, or `{ sealed: <envelope> }` when written with `encryptionKey` (core/keys.ts sealSigningKey). */
-  privateJwk: Record<string, unknown>;
-  publicJwk: Record<string, unknown>;
-  createdAt: number;
-  status: 'active' | 'retired';
-  /** When a retired key leaves the JWKS (after every token it signed has expired). Undefined for active keys. */
-  expiresAt?: number;
-}
-
-/** A pending authorization request (the "interaction"), finished by any replica. */
-export interface InteractionRecord {
-  id: string;
-  clientId: string;
-  /** The redirect URI as the client sent it (may differ from the registered one by a loopback port). */
-  redirectUri: string;
-  /** The request carried redirect_uri (else the single registered one was used): the token request must repeat it. */
-  redirectUriSent: boolean;
-  state?: string;
-  nonce?: string;
-  scope: string[];
-  resource: string[];
-  codeChallenge: string;
-  codeChallengeMethod: 'S256';
-  prompt: string[];
-  maxAge?: number;
-  responseMode: 'query';
-  /**
-   * Hash of the nonce cookie of the browser that started the request (never the nonce itself): every interaction
-   * step must come from that browser (RFC 9700 §4.7). Empty on records from before it existed, which match nothing.
-   */
-  browserBinding: string;
-  /** Set once the user has signed in for this interaction. */
-  userId?: string;
-  authTime?: number;
-  createdAt: number;
-  expiresAt: number;
-}
-
-/** A browser login session (the cookie carries its id). */
-export interface SessionRecord {
-  id: string;
-  userId: string;
-  authTime: number;
-  createdAt: number;
-  expiresAt: number;
-}
-
-/** An authorization code, keyed by the SHA-256 of the code. */
-export interface AuthorizationCodeRecord {
-  codeHash: string;
-  /** The grant this code starts; pre-allocated so a replayed code can revoke what it issued. */
-  grantId: string;
-  clientId: string;
-  userId: string;
-  redirectUri: string;
-  /** The authorization request carried redirect_uri: the token request must carry the identical value (RFC 6749 §4.1.3). */
-  redirectUriSent: boolean;
-  scope: string[];
-  resource: string[];
-  codeChallenge: string;
-  nonce?: string;
-  authTime: number;
-  createdAt: number;
-  expiresAt: number;
-}
-
-/** Outcome of {@link AuthorizationCodeStore.consumeAuthorizationCode}. */
-export type ConsumeCodeResult =
-  | { status: 'consumed'; code: AuthorizationCodeRecord }
-  /** The code was redeemed before: the caller must revoke the grant it started (RFC 6749 §4.1.2, RFC 9700 §4.5). */
-  | { status: 'reused'; grantId: string; clientId: string }
-  | { status: 'not_found' };
-
-/** Outcome of {@link AuthorizationCodeStore.getAuthorizationCode}. */
-export type CodeLookupResult =
-  | { status: 'live'; code: AuthorizationCodeRecord }
-  /** Redeemed before: as {@link ConsumeCodeResult} `reused`. */
-  | { status: 'reused'; grantId: string; clientId: string }
-  | { status: 'not_found' };
-
-/** A grant: the family of tokens one authorization started. */
-export interface GrantRecord {
-  id: string;
-  clientId: string;
-  userId: string;
-  scope: string[];
-  resource: string[];
-  authTime: number;
-  nonce?: string;
-  createdAt: number;
-  /** Absolute end of the family (refresh tokens cannot outlive it). */
-  expiresAt: number;
-  revokedAt?: number;
-}
-
-/** A refresh token, keyed by its SHA-256. */
-export interface RefreshTokenRecord {
-  tokenHash: string;
-  grantId: string;
-  clientId: string;
-  /** Scope of this token (may be narrower than the grant's). */
-  scope: string[];
-  createdAt: number;
-  expiresAt: number;
-  /** Set when rotated: the time of rotation. */
-  rotatedAt?: number;
-  /**
-   * The response of the rotation, sealed under the old token itself (core/crypto sealWithSecret), so a retry inside
-   * the grace window returns the same pair. Useless to anyone without the old token.
-   */
-  successor?: string;
-}
-
-/** An issued access token id tied to a grant, so revoking the grant revokes it. */
-export interface AccessTokenRef {
-  jti: string;
-  expiresAt: number;
-}
-
-/**
- * How long revokeGrant remembers an id it did not know (ms): at least the longest authorization-code lifetime, since a
- * code's grant can only be created while the code is live.
- */
-export const GRANT_TOMBSTONE_TTL_MS = 10 * 60_000;
-
-/** Outcome of {@link GrantStore.rotateRefreshToken}. */
-export type RotateResult =
-  | { status: 'rotated' }
-  /** Already rotated within the grace window: here is the sealed response of that rotation. */
-  | { status: 'grace'; successor: string }
-  /** Already rotated before the grace window: reuse, the grant has been revoked by the store. */
-  | { status: 'reused'; grantId: string }
-  | { status: 'not_found' };
-
-/** A remembered consent for (user, client). */
-export interface ConsentRecord {
-  userId: string;
-  clientId: string;
-  scope: string[];
-  resource: string[];
-  createdAt: number;
-  expiresAt: number;
-}
+import type {
+  ClientRecord,
+  UserRecord,
+  SigningKeyRecord,
+  InteractionRecord,
+  SessionRecord,
+  AuthorizationCodeRecord,
+  ConsumeCodeResult,
+  CodeLookupResult,
+  GrantRecord,
+  RefreshTokenRecord,
+  AccessTokenRef,
+  RotateResult,
+  ConsentRecord,
+} from './records.js';
 
 export interface ClientStore {
   getClient(clientId: string): Promise<ClientRecord | undefined>;
@@ -223,7 +35,8 @@ export interface ClientStore {
   saveClient(client: ClientRecord): Promise<void>;
   /**
    * Deletes a client and everything issued to it: its grants are revoked (as revokeGrant, so their access token ids
-   * land on the revocation list) and may then be removed, with their refresh tokens; its consents are deleted.
+   * land on the revocation list) and may then be removed, with their refresh tokens; its consents and the expiring
+   * records it owns (clientOwner: pending interactions) are deleted.
    * Returns false if absent.
    */
   deleteClient(clientId: string): Promise<boolean>;
@@ -244,7 +57,8 @@ export interface UserStore {
    * Deletes a user and everything that signs them in or acts for them, identically on every backend:
    * 1. every grant of theirs is revoked as {@link GrantStore.revokeGrant} (refresh tokens gone, recorded access-token
    *    ids on the revocation list until their `exp`; the revoked grants may stay, as revoked, until they expire);
-   * 2. their sessions are deleted (a browser holding one is signed out);
+   * 2. every expiring record they own is deleted (deleteRecordsOwnedBy(userOwner(id)): their sessions, so a browser
+   *    holding one is signed out);
    * 3. their consents are deleted;
    * 4. the user record goes (the username is free again).
    * The user record goes last and the cascade runs even when it is already gone, so a retry after an interrupted call
@@ -273,17 +87,66 @@ export interface KeyStore {
   getOrCreateSecret(name: string, candidate: string): Promise<string>;
 }
 
+/** A JSON value as stored in an expiring record. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+/** The body of an expiring record: one JSON object. */
+export type JsonObject = { [key: string]: JsonValue };
+
+/** Where an expiring record ends and who owns it; see {@link ExpiringRecordStore.putRecord}. */
+export interface RecordPlacement {
+  /** Epoch ms from which the record reads as absent (by the store's injected clock); the store also drops it then. */
+  expiresAt: number;
+  /**
+   * Who the record belongs to (e.g. `user:<id>`, model/record-kinds.ts `userOwner`): deleteRecordsOwnedBy finds it
+   * by this. Opaque to the store.
+   */
+  owner?: string;
+}
+
+/**
+ * Expiring records by kind: the one primitive behind every short-lived record that needs no bespoke atomicity
+ * (interactions, browser sessions, and later PAR requests, pending upstream authorizations, device codes). A record
+ * is one JSON object under (kind, id); kinds are registered in model/record-kinds.ts and are opaque strings to the
+ * store, so a new kind needs no backend code. Ids arrive as the caller made them (hashed where they are secrets,
+ * storage/hashed-ids.ts).
+ *
+ * TTL is the store's: Redis PEXPIREAT, SQL `expires_at` + the cleanup job, memory sweep; reads treat a record whose
+ * `expiresAt <= clock.now()` as absent.
+ */
+export interface ExpiringRecordStore {
+  /** Inserts or replaces the record (kind, id). One with `expiresAt` already past reads as absent at once. */
+  putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void>;
+  getRecord(kind: string, id: string): Promise<JsonObject | undefined>;
+  /**
+   * Removes and returns the record in one atomic step: n concurrent takes of one record, from any number of replicas,
+   * return it exactly once (the others get undefined).
+   */
+  takeRecord(kind: string, id: string): Promise<JsonObject | undefined>;
+  /** Removes the record (idempotent). */
+  deleteRecord(kind: string, id: string): Promise<void>;
+  /**
+   * Removes every live record of `owner` (of one kind, or of every kind) and returns how many were removed (expired
+   * ones need not count). Redis runs it as an idempotent sequence (the records live in many slots).
+   */
+  deleteRecordsOwnedBy(owner: string, kind?: string): Promise<number>;
+}
+
+/** Pending authorization requests, finished by any replica: expiring records of kind `interaction`. */
 export interface InteractionStore {
+  /** Inserts or replaces (the interaction is saved again once the user has signed in). */
   saveInteraction(interaction: InteractionRecord): Promise<void>;
   getInteraction(id: string): Promise<InteractionRecord | undefined>;
   /** Removes and returns the interaction (finishing it twice yields undefined the second time). */
   takeInteraction(id: string): Promise<InteractionRecord | undefined>;
 }
 
+/** Browser sign-in sessions: expiring records of kind `session`, owned by their user. */
 export interface SessionStore {
   saveSession(session: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   deleteSession(id: string): Promise<void>;
+  /** Ends every session of a user (sign out everywhere); returns how many ended. */
+  deleteSessionsOf(userId: string): Promise<number>;
 }
 
 export interface AuthorizationCodeStore {
@@ -427,14 +290,17 @@ export interface StoreHealth {
   ping(): Promise<void>;
 }
 
-/** Everything Gatehouse keeps. Every backend implements all of it; the contract suite proves it. */
-export interface Storage
+/**
+ * What each backend implements: the primitives (expiring records, replay guard, counters) and the bespoke atomic
+ * stores (clients, users, keys, codes + grants + refresh rotation, revocation, consents). The contract suite proves
+ * every backend (storage/contract).
+ */
+export interface StorageBackend
   extends
     ClientStore,
     UserStore,
     KeyStore,
-    InteractionStore,
-    SessionStore,
+    ExpiringRecordStore,
     AuthorizationCodeStore,
     GrantStore,
     RevocationStore,
@@ -450,3 +316,9 @@ export interface Storage
   cleanup(): Promise<number>;
   close(): Promise<void>;
 }
+
+/**
+ * Everything Gatehouse keeps: a backend plus the ports written once over its expiring records
+ * (storage/record-ports.ts), so they behave identically on every backend.
+ */
+export interface Storage extends StorageBackend, InteractionStore, SessionStore {}

@@ -1,0 +1,206 @@
+/**
+ * The records Gatehouse keeps: plain data, no behaviour, below every other layer (docs/architecture.md). The store
+ * ports that hold them are in ./ports.ts; the conventions every backend follows are described there.
+ */
+/** How a client authenticates at the token endpoint (RFC 7591 §2). */
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** Where a client came from. */
+export type ClientSource = 'dynamic' | 'static' | 'metadata_document';
+
+/** A registered client (RFC 7591 metadata in camelCase, plus server-side fields). */
+export interface ClientRecord {
+  clientId: string;
+  /** `hmac:<b64u>` (server-generated 256-bit secret) or `scrypt:...` (admin-chosen secret); absent for public clients. */
+  clientSecretHash?: string;
+  /** SHA-256 of the RFC 7592 registration access token. */
+  registrationAccessTokenHash?: string;
+  redirectUris: string[];
+  grantTypes: string[];
+  responseTypes: string[];
+  /**
+   * The client's scope allow-list. Absent: none was set (user grants may ask for any scope the server supports;
+   * client_credentials gets none). `[]`: the client may have no scope. Stores keep the two apart.
+   */
+  scope?: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  applicationType: 'web' | 'native';
+  clientName?: string;
+  clientUri?: string;
+  logoUri?: string;
+  contacts?: string[];
+  tosUri?: string;
+  policyUri?: string;
+  softwareId?: string;
+  softwareVersion?: string;
+  /** Public keys for private_key_jwt (CIMD clients). */
+  jwks?: { keys: Record<string, unknown>[] };
+  jwksUri?: string;
+  source: ClientSource;
+  /** Epoch ms. */
+  createdAt: number;
+  updatedAt: number;
+  /** 0 = the secret never expires (RFC 7591 §3.2.1 client_secret_expires_at). */
+  clientSecretExpiresAt: number;
+}
+
+/** A local user. `id` is the stable `sub`. */
+export interface UserRecord {
+  id: string;
+  username: string;
+  /** scrypt hash in PHC-like form (core/password.ts). */
+  passwordHash: string;
+  email?: string;
+  emailVerified?: boolean;
+  name?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A signing key pair as JWKs. `status` active keys sign; retired keys are only published until `expiresAt`. */
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'ES256' | 'RS256' | 'EdDSA';
+  /** The private JWK, or `{ sealed: <envelope> }` when written with `encryptionKey` (core/keys.ts sealSigningKey). */
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+  status: 'active' | 'retired';
+  /** When a retired key leaves the JWKS (after every token it signed has expired). Undefined for active keys. */
+  expiresAt?: number;
+}
+
+/** A pending authorization request (the "interaction"), finished by any replica. */
+export interface InteractionRecord {
+  id: string;
+  clientId: string;
+  /** The redirect URI as the client sent it (may differ from the registered one by a loopback port). */
+  redirectUri: string;
+  /** The request carried redirect_uri (else the single registered one was used): the token request must repeat it. */
+  redirectUriSent: boolean;
+  state?: string;
+  nonce?: string;
+  scope: string[];
+  resource: string[];
+  codeChallenge: string;
+  codeChallengeMethod: 'S256';
+  prompt: string[];
+  maxAge?: number;
+  responseMode: 'query';
+  /**
+   * Hash of the nonce cookie of the browser that started the request (never the nonce itself): every interaction
+   * step must come from that browser (RFC 9700 §4.7). Empty on records from before it existed, which match nothing.
+   */
+  browserBinding: string;
+  /** Set once the user has signed in for this interaction. */
+  userId?: string;
+  authTime?: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A browser login session (the cookie carries its id). */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  authTime: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** An authorization code, keyed by the SHA-256 of the code. */
+export interface AuthorizationCodeRecord {
+  codeHash: string;
+  /** The grant this code starts; pre-allocated so a replayed code can revoke what it issued. */
+  grantId: string;
+  clientId: string;
+  userId: string;
+  redirectUri: string;
+  /** The authorization request carried redirect_uri: the token request must carry the identical value (RFC 6749 §4.1.3). */
+  redirectUriSent: boolean;
+  scope: string[];
+  resource: string[];
+  codeChallenge: string;
+  nonce?: string;
+  authTime: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Outcome of {@link AuthorizationCodeStore.consumeAuthorizationCode}. */
+export type ConsumeCodeResult =
+  | { status: 'consumed'; code: AuthorizationCodeRecord }
+  /** The code was redeemed before: the caller must revoke the grant it started (RFC 6749 §4.1.2, RFC 9700 §4.5). */
+  | { status: 'reused'; grantId: string; clientId: string }
+  | { status: 'not_found' };
+
+/** Outcome of {@link AuthorizationCodeStore.getAuthorizationCode}. */
+export type CodeLookupResult =
+  | { status: 'live'; code: AuthorizationCodeRecord }
+  /** Redeemed before: as {@link ConsumeCodeResult} `reused`. */
+  | { status: 'reused'; grantId: string; clientId: string }
+  | { status: 'not_found' };
+
+/** A grant: the family of tokens one authorization started. */
+export interface GrantRecord {
+  id: string;
+  clientId: string;
+  userId: string;
+  scope: string[];
+  resource: string[];
+  authTime: number;
+  nonce?: string;
+  createdAt: number;
+  /** Absolute end of the family (refresh tokens cannot outlive it). */
+  expiresAt: number;
+  revokedAt?: number;
+}
+
+/** A refresh token, keyed by its SHA-256. */
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  grantId: string;
+  clientId: string;
+  /** Scope of this token (may be narrower than the grant's). */
+  scope: string[];
+  createdAt: number;
+  expiresAt: number;
+  /** Set when rotated: the time of rotation. */
+  rotatedAt?: number;
+  /**
+   * The response of the rotation, sealed under the old token itself (core/crypto sealWithSecret), so a retry inside
+   * the grace window returns the same pair. Useless to anyone without the old token.
+   */
+  successor?: string;
+}
+
+/** An issued access token id tied to a grant, so revoking the grant revokes it. */
+export interface AccessTokenRef {
+  jti: string;
+  expiresAt: number;
+}
+
+/**
+ * How long revokeGrant remembers an id it did not know (ms): at least the longest authorization-code lifetime, since a
+ * code's grant can only be created while the code is live.
+ */
+export const GRANT_TOMBSTONE_TTL_MS = 10 * 60_000;
+
+/** Outcome of {@link GrantStore.rotateRefreshToken}. */
+export type RotateResult =
+  | { status: 'rotated' }
+  /** Already rotated within the grace window: here is the sealed response of that rotation. */
+  | { status: 'grace'; successor: string }
+  /** Already rotated before the grace window: reuse, the grant has been revoked by the store. */
+  | { status: 'reused'; grantId: string }
+  | { status: 'not_found' };
+
+/** A remembered consent for (user, client). */
+export interface ConsentRecord {
+  userId: string;
+  clientId: string;
+  scope: string[];
+  resource: string[];
+  createdAt: number;
+  expiresAt: number;
+}

@@ -1,0 +1,48 @@
+/**
+ * The ports written once over the expiring-record primitive, so they behave identically on every backend: a backend
+ * class extends this and implements only the primitive (model/ports.ts ExpiringRecordStore).
+ */
+import type {
+  ExpiringRecordStore,
+  InteractionStore,
+  JsonObject,
+  RecordPlacement,
+  SessionStore,
+} from '../model/ports.js';
+import { RECORD_KINDS, recordsOf, userOwner } from '../model/record-kinds.js';
+import type { InteractionRecord, SessionRecord } from '../model/records.js';
+
+/** A backend extends this and `implements Storage`: it writes the primitive, the base adds the ports. */
+export abstract class RecordBackedStorage implements ExpiringRecordStore, InteractionStore, SessionStore {
+  abstract putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void>;
+  abstract getRecord(kind: string, id: string): Promise<JsonObject | undefined>;
+  abstract takeRecord(kind: string, id: string): Promise<JsonObject | undefined>;
+  abstract deleteRecord(kind: string, id: string): Promise<void>;
+  abstract deleteRecordsOwnedBy(owner: string, kind?: string): Promise<number>;
+
+  private readonly interactions = recordsOf(this, RECORD_KINDS.interaction);
+  private readonly sessions = recordsOf(this, RECORD_KINDS.session);
+
+  saveInteraction(interaction: InteractionRecord): Promise<void> {
+    return this.interactions.put(interaction);
+  }
+  getInteraction(id: string): Promise<InteractionRecord | undefined> {
+    return this.interactions.get(id);
+  }
+  takeInteraction(id: string): Promise<InteractionRecord | undefined> {
+    return this.interactions.take(id);
+  }
+
+  saveSession(session: SessionRecord): Promise<void> {
+    return this.sessions.put(session);
+  }
+  getSession(id: string): Promise<SessionRecord | undefined> {
+    return this.sessions.get(id);
+  }
+  deleteSession(id: string): Promise<void> {
+    return this.sessions.delete(id);
+  }
+  deleteSessionsOf(userId: string): Promise<number> {
+    return this.deleteRecordsOwnedBy(userOwner(userId), RECORD_KINDS.session.name);
+  }
+}
