@@ -35,6 +35,7 @@ export const staticClientSchema = z
     client_id: z.string().min(1).max(255),
     client_secret: z.string().min(1).optional(),
     redirect_uris: z.array(z.string()).optional(),
+    post_logout_redirect_uris: z.array(z.string()).optional(),
     grant_types: z.array(z.enum(knownGrantTypes as [string, ...string[]])).optional(),
     response_types: z.array(z.literal('code')).optional(),
     scope: z.string().optional(),

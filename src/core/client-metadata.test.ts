@@ -78,11 +78,33 @@ describe('parseRegistrationRequest (RFC 7591 §2, §3.2.2)', () => {
 });
 
 describe('validateClientMetadata (RFC 7591 §2)', () => {
+  describe('post_logout_redirect_uris (OIDC RP-Initiated Logout §3.1)', () => {
+    it('kept as registered (deduplicated), held to the redirect-URI rules, and returned in the metadata', () => {
+      const md = validate({
+        redirect_uris: ['https://app.example.com/cb'],
+        post_logout_redirect_uris: ['https://app.example.com/bye', 'https://app.example.com/bye'],
+      });
+      expect(md.postLogoutRedirectUris).toEqual(['https://app.example.com/bye']);
+      for (const bad of ['http://app.example.com/bye', 'https://app.example.com/bye#x', 'relative/path']) {
+        const err = error(() =>
+          validate({ redirect_uris: ['https://app.example.com/cb'], post_logout_redirect_uris: [bad] }),
+        );
+        expect(err).toBeInstanceOf(InvalidClientMetadata);
+        expect(err.description).toMatch(/^post_logout_redirect_uris: /);
+      }
+      expect(
+        validate({ redirect_uris: ['http://127.0.0.1/cb'], post_logout_redirect_uris: ['http://127.0.0.1/bye'] })
+          .postLogoutRedirectUris,
+      ).toEqual(['http://127.0.0.1/bye']);
+    });
+  });
+
   describe('defaults', () => {
     it('authorization_code + code + client_secret_basic + web', () => {
       const md = validate({ redirect_uris: ['https://app.example.com/cb'] });
       expect(md).toEqual({
         redirectUris: ['https://app.example.com/cb'],
+        postLogoutRedirectUris: undefined,
         grantTypes: ['authorization_code'],
         responseTypes: ['code'],
         scope: undefined,

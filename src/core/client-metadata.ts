@@ -17,6 +17,8 @@ const httpsUrl = z
 /** The RFC 7591 registration request as it arrives on the wire (unknown fields are ignored, RFC 7591 §2). */
 export const registrationRequestSchema = z.object({
   redirect_uris: z.array(z.string().max(2000)).max(50).optional(),
+  /** OpenID Connect RP-Initiated Logout 1.0 §3.1: where the end_session endpoint may send the browser back. */
+  post_logout_redirect_uris: z.array(z.string().max(2000)).max(50).optional(),
   token_endpoint_auth_method: z.string().optional(),
   grant_types: z.array(z.string()).max(10).optional(),
   response_types: z.array(z.string()).max(10).optional(),
@@ -37,6 +39,7 @@ export type RegistrationRequest = z.infer<typeof registrationRequestSchema>;
 export type ClientMetadata = Pick<
   ClientRecord,
   | 'redirectUris'
+  | 'postLogoutRedirectUris'
   | 'grantTypes'
   | 'responseTypes'
   | 'scope'
@@ -187,6 +190,15 @@ export function validateClientMetadata(
     if (problem) throw new InvalidRedirectUri(describeRedirectUriProblem(problem, uri));
   }
 
+  // The same rules as redirect URIs (exact match later; https, loopback or a native app's private-use scheme).
+  const postLogoutRedirectUris = req.post_logout_redirect_uris;
+  for (const uri of postLogoutRedirectUris ?? []) {
+    const problem = checkRedirectUriForRegistration(uri, applicationType);
+    if (problem) {
+      throw new InvalidClientMetadata(`post_logout_redirect_uris: ${describeRedirectUriProblem(problem, uri)}`);
+    }
+  }
+
   // Absent stays absent (no allow-list); a scope that narrows to nothing is stored as nothing, never as "everything".
   let scope: string[] | undefined;
   if (req.scope !== undefined) {
@@ -208,6 +220,7 @@ export function validateClientMetadata(
 
   const metadata: ClientMetadata = {
     redirectUris: [...new Set(redirectUris)],
+    postLogoutRedirectUris: postLogoutRedirectUris && [...new Set(postLogoutRedirectUris)],
     grantTypes: [...new Set(grantTypes)],
     responseTypes: [...new Set(responseTypes)],
     scope,
@@ -254,6 +267,7 @@ export function clientMetadataResponse(client: ClientRecord): Record<string, unk
   // An empty allow-list is returned as "" so the client sees it was narrowed to nothing (RFC 7591 §3.2.1).
   if (client.scope !== undefined) out.scope = client.scope.join(' ');
   const optional: [string, unknown][] = [
+    ['post_logout_redirect_uris', client.postLogoutRedirectUris],
     ['client_name', client.clientName],
     ['client_uri', client.clientUri],
     ['logo_uri', client.logoUri],

@@ -16,6 +16,8 @@ export interface ClientRecord {
   /** SHA-256 of the RFC 7592 registration access token. */
   registrationAccessTokenHash?: string;
   redirectUris: string[];
+  /** Where RP-Initiated Logout may return the browser (exact match); absent: nowhere. */
+  postLogoutRedirectUris?: string[];
   grantTypes: string[];
   responseTypes: string[];
   /**

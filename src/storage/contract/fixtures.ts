@@ -31,6 +31,7 @@ export function clientFixture(clock: Clock, overrides: Partial<ClientRecord> = {
     clientSecretHash: `hmac:${randomToken()}`,
     registrationAccessTokenHash: hashToken(randomToken()),
     redirectUris: ['https://notes.example.com/oauth/callback'],
+    postLogoutRedirectUris: ['https://notes.example.com/signed-out'],
     grantTypes: ['authorization_code', 'refresh_token'],
     responseTypes: ['code'],
     scope: ['openid', 'profile', 'email', 'offline_access'],

@@ -70,6 +70,7 @@ type Table = (typeof TABLES)[number];
 /** Client metadata kept in the `metadata` jsonb column, by RFC 7591 name. */
 const CLIENT_METADATA = {
   clientName: 'client_name',
+  postLogoutRedirectUris: 'post_logout_redirect_uris',
   clientUri: 'client_uri',
   logoUri: 'logo_uri',
   contacts: 'contacts',
