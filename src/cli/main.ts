@@ -1,7 +1,9 @@
 /**
- * The `gatehouse` command: serve | hash-password | key rotate | key list | client list | user add.
+ * The `gatehouse` command: serve | hash-password | key rotate | key list | client list |
+ * user add / set-password / sign-out / list.
  * Argument parsing with node:util parseArgs (no dependency).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -9,6 +11,7 @@ import { systemClock } from '../core/clock.js';
 import { generateSigningKey, openPrivateJwk, sealSigningKey } from '../core/keys.js';
 import { sealerFromConfig } from '../core/sealing.js';
 import { hashPassword } from '../core/password.js';
+import { passwordPolicyFrom, passwordProblem, type PasswordPolicy } from '../core/password-policy.js';
 import { randomId } from '../core/crypto.js';
 import { createGatehouse, createLogger } from '../server.js';
 import type { Config } from '../config/schema.js';
@@ -31,7 +34,13 @@ Commands:
   key rotate [--alg A]    add a new active signing key; the old one stays published until its tokens expire
   key list                list signing keys
   client list             list registered clients
-  user add <username>     add or update a user (password from stdin)
+  user add <username> [--email E] [--name N]
+                          add or update a user (password from stdin, held to passwordPolicy)
+  user set-password <username>
+                          reset a user's password (from stdin) and end all their sessions
+  user sign-out <username>
+                          end every browser session of the user (sign out everywhere)
+  user list               list users
   help                    print this text (also --help, -h)
 
 Without a command this text goes to stderr and the exit code is 2. Errors are one line; GATEHOUSE_LOG_LEVEL=debug
@@ -215,6 +224,82 @@ async function serve(): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
 }
 
+/** The policy new passwords are held to (the config's passwordPolicy, its deny list read now). */
+function passwordPolicyOf(config: Config): PasswordPolicy {
+  try {
+    return passwordPolicyFrom(config.passwordPolicy, (path) => readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`passwordPolicy.denyListFile: cannot read it (${(err as Error).message})`);
+  }
+}
+
+/** A new password from stdin, refused (one line, exit 1) when the policy says no. */
+async function newPasswordFromStdin(config: Config, username: string): Promise<string> {
+  const password = await readSecretFromStdin('Password: ');
+  if (!password) throw new ConfigError('no password given on stdin');
+  const problem = passwordProblem(password, passwordPolicyOf(config), username);
+  if (problem) throw new ConfigError(`password refused: ${problem} (passwordPolicy)`);
+  return password;
+}
+
+async function userCommand(sub: string | undefined, rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { email: { type: 'string' }, name: { type: 'string' } },
+    allowPositionals: true,
+  });
+  const username = positionals[0];
+  if (sub === 'list') {
+    const { storage } = await openStore();
+    try {
+      for (const u of await storage.listUsers()) {
+        process.stdout.write(`${u.id}\t${u.username}\t${u.email ?? ''}\t${u.name ?? ''}\n`);
+      }
+    } finally {
+      await storage.close();
+    }
+    return 0;
+  }
+  if (!username || !['add', 'set-password', 'sign-out'].includes(sub ?? '')) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const config = loadConfig();
+  const password = sub === 'sign-out' ? undefined : await newPasswordFromStdin(config, username);
+  const { storage } = await openStore();
+  try {
+    const existing = await storage.getUserByUsername(username);
+    if (sub !== 'add' && !existing) throw new ConfigError(`no user named ${username}`);
+    const now = Date.now();
+    if (sub === 'add') {
+      await storage.saveUser({
+        ...(existing ?? { id: randomId(), username, createdAt: now }),
+        ...(values.email !== undefined && { email: values.email, emailVerified: false }),
+        ...(values.name !== undefined && { name: values.name }),
+        passwordHash: await hashPassword(password!, config.passwordHashing.log2N),
+        updatedAt: now,
+      });
+      process.stdout.write(`user ${username} saved\n`);
+      return 0;
+    }
+    if (sub === 'set-password') {
+      await storage.saveUser({
+        ...existing!,
+        passwordHash: await hashPassword(password!, config.passwordHashing.log2N),
+        updatedAt: now,
+      });
+    }
+    // A reset password ends every session signed in with the old one.
+    const ended = await storage.deleteSessionsOf(existing!.id);
+    process.stdout.write(
+      `${sub === 'set-password' ? `password of ${username} reset; ` : ''}${ended} session(s) of ${username} ended\n`,
+    );
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
 /** Runs the CLI. */
 export async function main(argv: string[]): Promise<number> {
   const [command, sub, ...rest] = argv;
@@ -288,28 +373,8 @@ export async function main(argv: string[]): Promise<number> {
         }
         return 0;
       }
-      case 'user': {
-        if (sub !== 'add' || !rest[0]) {
-          process.stderr.write(USAGE);
-          return 2;
-        }
-        const password = await readSecretFromStdin('Password: ');
-        if (!password) throw new ConfigError('no password given on stdin');
-        const { config, storage } = await openStore();
-        try {
-          const existing = await storage.getUserByUsername(rest[0]);
-          const now = Date.now();
-          await storage.saveUser({
-            ...(existing ?? { id: randomId(), username: rest[0], createdAt: now }),
-            passwordHash: await hashPassword(password, config.passwordHashing.log2N),
-            updatedAt: now,
-          });
-          process.stdout.write(`user ${rest[0]} saved\n`);
-        } finally {
-          await storage.close();
-        }
-        return 0;
-      }
+      case 'user':
+        return await userCommand(sub, rest);
       case 'help':
       case '--help':
       case '-h':

@@ -180,6 +180,19 @@ export const configSchema = z
       .strict()
       .prefault({}),
     /**
+     * What a new local password must satisfy when it is set (CLI, password change): length bounds and, with
+     * `denyListFile`, not one of the listed passwords (one per line; e.g. a list of breached passwords). Passwords
+     * already stored and config-file users are not re-checked.
+     */
+    passwordPolicy: z
+      .object({
+        minLength: z.number().int().min(8).max(128).default(12),
+        maxLength: z.number().int().min(64).max(1024).default(256),
+        denyListFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    /**
      * Throttling of password guessing on the login form. Counters live in the store, so every replica shares them.
      * Over a limit the form answers 429 with Retry-After until the window ends, without checking the password.
      */

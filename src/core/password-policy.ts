@@ -40,3 +40,13 @@ export function parseDenyList(text: string): Set<string> {
   }
   return out;
 }
+
+/** The policy of the `passwordPolicy` setting; `readFile` reads the deny list when one is named. */
+export function passwordPolicyFrom(
+  setting: { minLength: number; maxLength: number; denyListFile?: string },
+  readFile: (path: string) => string,
+): PasswordPolicy {
+  const policy: PasswordPolicy = { minLength: setting.minLength, maxLength: setting.maxLength };
+  if (setting.denyListFile !== undefined) policy.denyList = parseDenyList(readFile(setting.denyListFile));
+  return policy;
+}

@@ -128,3 +128,40 @@ export function errorPage(error: OAuthError, requestId?: string): string {
     `<h1>Something went wrong</h1><p class="error"><code>${esc(error.code)}</code></p><p>${esc(error.description)}</p>${reference}`,
   );
 }
+
+/**
+ * Asks whether to sign out (RP-Initiated Logout §2: the OP asks unless it knows the request comes from the signed-in
+ * user's own client). The form echoes the checked request, so the confirmation ends exactly what was asked.
+ */
+export function logoutPage(input: {
+  action: string;
+  csrf: string;
+  username: string;
+  client?: ClientRecord;
+  params: Record<string, string>;
+}): string {
+  const from = input.client ? ` <span class="muted">(asked by ${esc(clientLabel(input.client))})</span>` : '';
+  const hidden = Object.entries(input.params)
+    .map(([name, value]) => `<input type="hidden" name="${esc(name)}" value="${esc(value)}">`)
+    .join('\n');
+  return layout(
+    'Sign out',
+    `<h1>Sign out?</h1>
+<p>You are signed in as <strong>${esc(input.username)}</strong>.${from}</p>
+<form method="post" action="${esc(input.action)}">
+<input type="hidden" name="csrf" value="${esc(input.csrf)}">
+${hidden}
+<button type="submit" name="decision" value="sign_out">Sign out</button><button type="submit" name="decision" value="stay" class="secondary">Stay signed in</button>
+</form>`,
+  );
+}
+
+/** After signing out with nowhere registered to return to. */
+export function signedOutPage(signedOut: boolean): string {
+  return layout(
+    signedOut ? 'Signed out' : 'Still signed in',
+    signedOut
+      ? '<h1>You are signed out</h1><p class="muted">You can close this window.</p>'
+      : '<h1>You are still signed in</h1><p class="muted">Nothing was changed. You can close this window.</p>',
+  );
+}

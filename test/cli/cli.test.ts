@@ -87,6 +87,69 @@ describe('gatehouse CLI', () => {
     }
   }, 60_000);
 
+  it('user add takes email and name, holds the password to passwordPolicy; set-password and sign-out end sessions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-users-'));
+    const data = join(dir, 'data');
+    const file = join(dir, 'config.json');
+    writeFileSync(join(dir, 'breached.txt'), '# known\ncorrect horse battery\n');
+    writeFileSync(file, JSON.stringify({ passwordPolicy: { minLength: 14, denyListFile: join(dir, 'breached.txt') } }));
+    const env = { GATEHOUSE_CONFIG: file, GATEHOUSE_STORAGE: data };
+
+    const short = gatehouse(['user', 'add', 'erin'], env, 'too short pw\n');
+    expect(short.status).toBe(1);
+    expect(short.stderr).toBe('gatehouse: password refused: use at least 14 characters (passwordPolicy)\n');
+    const breached = gatehouse(['user', 'add', 'erin'], env, 'Correct Horse Battery\n');
+    expect(breached.status).toBe(1);
+    expect(breached.stderr).toMatch(/known from data breaches/);
+
+    const added = gatehouse(
+      ['user', 'add', 'erin', '--email', 'erin@example.com', '--name', 'Erin Example'],
+      env,
+      'erins long password\n',
+    );
+    expect(added.stderr).toBe('');
+    expect(added.status).toBe(0);
+    const listed = gatehouse(['user', 'list'], env);
+    expect(listed.stdout).toMatch(/^\S+\terin\terin@example\.com\tErin Example\n$/);
+
+    // Two browser sessions of erin, one of someone else.
+    const clock = new ManualClock(Date.now());
+    let store = await createStorage(data, { clock, cleanupIntervalMs: 0 });
+    const erin = (await store.getUserByUsername('erin'))!;
+    expect(erin).toMatchObject({ email: 'erin@example.com', emailVerified: false, name: 'Erin Example' });
+    const session = (id: string, userId: string) => ({
+      id,
+      userId,
+      authTime: clock.now(),
+      createdAt: clock.now(),
+      expiresAt: clock.now() + 3600_000,
+    });
+    await store.saveSession(session('s1', erin.id));
+    await store.saveSession(session('s2', erin.id));
+    await store.saveSession(session('s3', 'someone-else'));
+    await store.close();
+
+    const reset = gatehouse(['user', 'set-password', 'erin'], env, 'erins new long password\n');
+    expect(reset.stderr).toBe('');
+    expect(reset.stdout).toBe('password of erin reset; 2 session(s) of erin ended\n');
+    store = await createStorage(data, { clock, cleanupIntervalMs: 0 });
+    try {
+      expect(
+        await verifyPassword('erins new long password', (await store.getUserByUsername('erin'))!.passwordHash),
+      ).toBe(true);
+      expect(await store.getSession('s1')).toBeUndefined();
+      expect(await store.getSession('s3')).toBeDefined();
+      await store.saveSession(session('s4', erin.id));
+    } finally {
+      await store.close();
+    }
+    const signOut = gatehouse(['user', 'sign-out', 'erin'], env);
+    expect(signOut.stdout).toBe('1 session(s) of erin ended\n');
+    const unknown = gatehouse(['user', 'sign-out', 'nobody'], env);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toBe('gatehouse: no user named nobody\n');
+  }, 90_000);
+
   it('user add writes a user into the embedded store', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-cli-data-'));
     const r = gatehouse(['user', 'add', 'carol'], { GATEHOUSE_STORAGE: dir }, 'carols password\n');
