@@ -46,13 +46,8 @@ export async function deleteUser(ctx: SqlContext, id: string): Promise<boolean> 
        WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING id`,
       [id, clockNow],
     );
-    if (rows.length > 0)
-      await dropGrantTokens(
-        ctx,
-        tx,
-        rows.map((r) => r.id),
-        clockNow,
-      );
+    const ids = rows.map((r) => r.id);
+    if (ids.length > 0) await dropGrantTokens(ctx, tx, ids, clockNow);
     await tx.query(`DELETE FROM ${ctx.t.consents} WHERE user_id = $1`, [id]);
     await tx.query(`DELETE FROM ${ctx.t.records} WHERE owner = $1`, [userOwner(id)]);
     const deleted = await tx.query(`DELETE FROM ${ctx.t.users} WHERE id = $1`, [id]);
