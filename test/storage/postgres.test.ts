@@ -19,6 +19,7 @@ import {
   accessTokenFixture,
   codeFixture,
   grantFixture,
+  interactionFixture,
   refreshTokenFixture,
   sessionFixture,
   signingKeyFixture,
@@ -27,7 +28,9 @@ import {
 } from '../../src/storage/contract/fixtures.js';
 import type { StoreLogger, StoreOptions } from '../../src/storage/options.js';
 import { createPostgresStorage, isConnectionError, sslFromUrl } from '../../src/storage/sql/postgres.js';
-import type { RotateResult } from '../../src/model/records.js';
+import { migrate, migrations } from '../../src/storage/sql/migrations.js';
+import type { SqlQueryable } from '../../src/storage/sql/driver.js';
+import type { InteractionRecord, RotateResult, SessionRecord } from '../../src/model/records.js';
 import type { Storage } from '../../src/model/ports.js';
 
 const URL_ = process.env.GATEHOUSE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -316,6 +319,112 @@ if (unreachable === undefined) {
       }
       await expect.poll(count, { timeout: 3_000, interval: 30 }).toBe(0);
       await Promise.all(list.map((s) => s.close()));
+    });
+  });
+
+  describe('postgres migration 8 (interactions and sessions moved into records)', () => {
+    /** Builds the version-7 schema and writes rows with the INSERTs the version-7 store used. */
+    async function version7(
+      schema: string,
+      interactions: InteractionRecord[],
+      sessions: SessionRecord[],
+    ): Promise<void> {
+      const client = await admin!.connect();
+      const tx: SqlQueryable = {
+        query: async (text, params) => {
+          const r = await client.query(text, params as unknown[] | undefined);
+          return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+        },
+      };
+      try {
+        await client.query('BEGIN');
+        expect(
+          await migrate(
+            tx,
+            schema,
+            migrations.filter((m) => m.version <= 7),
+          ),
+        ).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        const s = `"${schema}"`;
+        for (const i of interactions) {
+          await tx.query(
+            `INSERT INTO ${s}.interactions (id, client_id, redirect_uri, state, nonce, scope, resource, code_challenge,
+               code_challenge_method, prompt, max_age, response_mode, user_id, auth_time, created_at, expires_at,
+               browser_binding, redirect_uri_sent)
+             VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10::text[], $11, $12, $13, $14, $15, $16, $17, $18)`,
+            [
+              i.id,
+              i.clientId,
+              i.redirectUri,
+              i.state ?? null,
+              i.nonce ?? null,
+              i.scope,
+              i.resource,
+              i.codeChallenge,
+              i.codeChallengeMethod,
+              i.prompt,
+              i.maxAge ?? null,
+              i.responseMode,
+              i.userId ?? null,
+              i.authTime ?? null,
+              i.createdAt,
+              i.expiresAt,
+              i.browserBinding,
+              i.redirectUriSent,
+            ],
+          );
+        }
+        for (const x of sessions) {
+          await tx.query(
+            `INSERT INTO ${s}.sessions (id, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+            [x.id, x.userId, x.authTime, x.createdAt, x.expiresAt],
+          );
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+
+    it('carries live interactions and sessions over: the ports return them with identical fields, owned as before', async () => {
+      const clock = new ManualClock();
+      const signedIn = interactionFixture(clock, { userId: 'user-1', authTime: clock.now() - MINUTE });
+      // Every optional field absent, and the lists empty: the record must not read back with nulls or extra keys.
+      const { state, nonce, maxAge, ...bare } = interactionFixture(clock, {
+        redirectUriSent: false,
+        scope: [],
+        resource: [],
+        prompt: [],
+      });
+      const sparse: InteractionRecord = bare;
+      const session = sessionFixture(clock, { userId: 'user-1' });
+      const otherSession = sessionFixture(clock);
+      const expired = sessionFixture(clock, { expiresAt: clock.now() - SECOND });
+      const schema = newSchema();
+      await version7(schema, [signedIn, sparse], [session, otherSession, expired]);
+
+      const store = open(schema, clock);
+      await store.init();
+      const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations WHERE version > 7`);
+      expect(rows).toEqual([{ version: 8 }]);
+
+      expect(await store.getInteraction(signedIn.id)).toStrictEqual(signedIn);
+      expect(await store.getInteraction(sparse.id)).toStrictEqual(sparse);
+      expect(await store.getSession(session.id)).toStrictEqual(session);
+      expect(await store.getSession(otherSession.id)).toStrictEqual(otherSession);
+      expect(await store.getSession(expired.id)).toBeUndefined();
+
+      // The owners came along: a client's deletion takes its interactions, a user's sessions go with the user.
+      expect(await store.takeInteraction(sparse.id)).toStrictEqual(sparse);
+      await store.deleteClient(signedIn.clientId);
+      expect(await store.getInteraction(signedIn.id)).toBeUndefined();
+      expect(await store.deleteSessionsOf('user-1')).toBe(1);
+      expect(await store.getSession(session.id)).toBeUndefined();
+      expect(await store.getSession(otherSession.id)).toStrictEqual(otherSession);
+      await store.close();
     });
   });
 

@@ -9,14 +9,8 @@ import { StorageUnavailableError } from '../../model/errors.js';
 import { StorageLockedError } from '../errors.js';
 import type { StoreOptions } from '../options.js';
 import type { Storage } from '../../model/ports.js';
-import {
-  mapUnstorableValue,
-  SqlStorage,
-  type SqlExecutor,
-  type SqlQueryable,
-  type SqlResult,
-  type SqlRow,
-} from './sql-storage.js';
+import { mapUnstorableValue, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './driver.js';
+import { SqlStorage } from './sql-storage.js';
 
 /**
  * Creates the embedded store in `dir` (created if missing; `memory://` keeps it in memory, for tests). Call `init()`

@@ -10,14 +10,8 @@ import pg from 'pg';
 import { StorageUnavailableError } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type { Storage } from '../../model/ports.js';
-import {
-  mapUnstorableValue,
-  SqlStorage,
-  type SqlExecutor,
-  type SqlQueryable,
-  type SqlResult,
-  type SqlRow,
-} from './sql-storage.js';
+import { mapUnstorableValue, type SqlExecutor, type SqlQueryable, type SqlResult, type SqlRow } from './driver.js';
+import { SqlStorage } from './sql-storage.js';
 
 /** Default number of pooled connections per replica. */
 export const DEFAULT_POOL_SIZE = 10;

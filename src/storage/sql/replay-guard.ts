@@ -1,5 +1,5 @@
 /**
- * The SQL replay guard (ReplayGuard.firstUse), table `replay_guard` (migration 4). Kept apart from sql-storage.ts,
+ * The SQL replay guard (ReplayGuard.firstUse), table `replay_guard` (migration 5). Kept apart from sql-storage.ts,
  * which delegates to it.
  */
 import type { SqlQueryable } from './driver.js';

@@ -1,0 +1,284 @@
+/**
+ * Grants and their tokens: tables `grants`, `refresh_tokens`, `access_token_refs`, and the revocation list
+ * `revoked_jtis`. Lock order is always the grant row, then its tokens, so rotation and revocation serialise instead
+ * of deadlocking.
+ */
+import type { AccessTokenRef, GrantRecord, RefreshTokenRecord, RotateResult } from '../../model/records.js';
+import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
+import type { SqlContext } from './context.js';
+import type { SqlQueryable, SqlRow } from './driver.js';
+import { compact, optNumber, optString, strings } from './rows.js';
+
+export async function createGrant(
+  ctx: SqlContext,
+  grant: GrantRecord,
+  refreshToken: RefreshTokenRecord | undefined,
+  accessToken: AccessTokenRef,
+): Promise<{ created: boolean }> {
+  const r = refreshToken;
+  // One statement. ON CONFLICT on the primary key is the race with revokeGrant's tombstone upsert: whichever
+  // inserts the row first makes the other wait for its commit. A tombstoned id inserts nothing (so neither do the
+  // token CTEs, which read from g), and the access token id minted for it goes on the revocation list instead.
+  const { rows } = await ctx.retrying(() =>
+    ctx.db.query<{ created: number }>(
+      `WITH g AS (
+         INSERT INTO ${ctx.t.grants} (id, client_id, user_id, scope, resource, auth_time, nonce, created_at,
+           expires_at, revoked_at)
+         VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id
+       ), rt AS (
+         INSERT INTO ${ctx.t.refresh_tokens} (token_hash, grant_id, client_id, scope, created_at, expires_at,
+           rotated_at, successor)
+         SELECT $11::text, g.id, $12, $13::text[], $14::bigint, $15::bigint, $16::bigint, $17::text FROM g
+         WHERE $11::text IS NOT NULL
+       ), a AS (
+         INSERT INTO ${ctx.t.access_token_refs} AS a (grant_id, jti, expires_at)
+         SELECT g.id, $18::text, $19::bigint FROM g
+         ON CONFLICT (grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at)
+       ), dead AS (
+         INSERT INTO ${ctx.t.revoked_jtis} AS d (jti, expires_at)
+         SELECT $18::text, $19::bigint WHERE NOT EXISTS (SELECT 1 FROM g) AND $19::bigint > $20::bigint
+         ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(d.expires_at, EXCLUDED.expires_at)
+       )
+       SELECT count(*)::int AS created FROM g`,
+      [
+        grant.id,
+        grant.clientId,
+        grant.userId,
+        grant.scope,
+        grant.resource,
+        grant.authTime,
+        grant.nonce ?? null,
+        grant.createdAt,
+        grant.expiresAt,
+        grant.revokedAt ?? null,
+        r?.tokenHash ?? null,
+        r?.clientId ?? null,
+        r?.scope ?? null,
+        r?.createdAt ?? null,
+        r?.expiresAt ?? null,
+        r?.rotatedAt ?? null,
+        r?.successor ?? null,
+        accessToken.jti,
+        accessToken.expiresAt,
+        ctx.clock.now(),
+      ],
+    ),
+  );
+  return { created: Number(rows[0]?.created) > 0 };
+}
+
+export async function getGrant(ctx: SqlContext, id: string): Promise<GrantRecord | undefined> {
+  const { rows } = await ctx.db.query(
+    `SELECT * FROM ${ctx.t.grants} WHERE id = $1 AND expires_at > $2 AND NOT tombstone`,
+    [id, ctx.clock.now()],
+  );
+  return rows[0] && toGrant(rows[0]);
+}
+
+export async function getRefreshToken(
+  ctx: SqlContext,
+  tokenHash: string,
+): Promise<{ token: RefreshTokenRecord; grant: GrantRecord } | undefined> {
+  const { rows } = await ctx.db.query(
+    `SELECT rt.token_hash, rt.grant_id, rt.client_id AS rt_client_id, rt.scope AS rt_scope,
+       rt.created_at AS rt_created_at, rt.expires_at AS rt_expires_at, rt.rotated_at, rt.successor, g.*
+     FROM ${ctx.t.refresh_tokens} rt JOIN ${ctx.t.grants} g ON g.id = rt.grant_id
+     WHERE rt.token_hash = $1 AND rt.expires_at > $2 AND g.expires_at > $2`,
+    [tokenHash, ctx.clock.now()],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  const token = toRefreshToken({
+    token_hash: r.token_hash,
+    grant_id: r.grant_id,
+    client_id: r.rt_client_id,
+    scope: r.rt_scope,
+    created_at: r.rt_created_at,
+    expires_at: r.rt_expires_at,
+    rotated_at: r.rotated_at,
+    successor: r.successor,
+  });
+  return { token, grant: toGrant(r) };
+}
+
+export async function rotateRefreshToken(
+  ctx: SqlContext,
+  oldHash: string,
+  next: RefreshTokenRecord,
+  successor: string,
+  accessToken: AccessTokenRef,
+  now: number,
+  graceMs: number,
+): Promise<RotateResult> {
+  // One call: the function (migration 3) runs the steps of the former transaction, each with a fresh snapshot.
+  // `next.grantId` is the grant the caller read this token with; a token of another grant is not_found.
+  const { rows } = await ctx.retrying(() =>
+    ctx.db.query<{ o_status: string; o_successor: string | null }>(
+      `SELECT o_status, o_successor FROM ${ctx.fn.rotate}($1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10, $11, $12, $13)`,
+      [
+        oldHash,
+        next.grantId,
+        now,
+        ctx.clock.now(),
+        graceMs,
+        successor,
+        next.tokenHash,
+        next.clientId,
+        next.scope,
+        next.createdAt,
+        next.expiresAt,
+        accessToken.jti,
+        accessToken.expiresAt,
+      ],
+    ),
+  );
+  switch (rows[0]?.o_status) {
+    case 'rotated':
+      return { status: 'rotated' };
+    case 'grace':
+      return { status: 'grace', successor: rows[0].o_successor ?? '' };
+    case 'reused':
+      return { status: 'reused', grantId: next.grantId };
+    default:
+      return { status: 'not_found' };
+  }
+}
+
+export async function addAccessToken(ctx: SqlContext, grantId: string, accessToken: AccessTokenRef): Promise<void> {
+  await ctx.tx(async (tx) => {
+    // FOR SHARE holds off a concurrent revokeGrant, so the jti is either copied by it or revoked here.
+    const { rows } = await tx.query<{ revoked_at: unknown }>(
+      `SELECT revoked_at FROM ${ctx.t.grants} WHERE id = $1 FOR SHARE`,
+      [grantId],
+    );
+    const g = rows[0];
+    if (!g) return;
+    await insertAccessRef(ctx, tx, grantId, accessToken);
+    if (g.revoked_at !== null) await upsertRevokedJti(ctx, tx, accessToken.jti, accessToken.expiresAt);
+  });
+}
+
+export async function revokeGrant(ctx: SqlContext, grantId: string, now: number): Promise<boolean> {
+  const clockNow = ctx.clock.now();
+  return ctx.tx((tx) => revokeGrantTx(ctx, tx, grantId, now, clockNow));
+}
+
+export async function revokeGrantsFor(ctx: SqlContext, userId: string, clientId: string, now: number): Promise<number> {
+  const clockNow = ctx.clock.now();
+  return ctx.tx(async (tx) => {
+    const { rows } = await tx.query<{ id: string }>(
+      `UPDATE ${ctx.t.grants} SET revoked_at = $3
+       WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL AND expires_at > $4 RETURNING id`,
+      [userId, clientId, now, clockNow],
+    );
+    const ids = rows.map((r) => r.id);
+    if (ids.length > 0) await dropGrantTokens(ctx, tx, ids, clockNow);
+    return ids.length;
+  });
+}
+
+export async function revokeAccessToken(ctx: SqlContext, jti: string, expiresAt: number): Promise<void> {
+  await upsertRevokedJti(ctx, ctx.db, jti, expiresAt);
+}
+
+export async function isAccessTokenRevoked(ctx: SqlContext, jti: string): Promise<boolean> {
+  const { rows } = await ctx.db.query(`SELECT 1 FROM ${ctx.t.revoked_jtis} WHERE jti = $1 AND expires_at > $2`, [
+    jti,
+    ctx.clock.now(),
+  ]);
+  return rows.length > 0;
+}
+
+/**
+ * Deletes the grants' refresh tokens and copies their live access-token ids to the revocation list. The caller holds
+ * the grant rows' locks (revokeGrant, revokeGrantsFor, deleteUser).
+ */
+export async function dropGrantTokens(
+  ctx: SqlContext,
+  tx: SqlQueryable,
+  grantIds: string[],
+  clockNow: number,
+): Promise<void> {
+  // One statement: the caller already holds the grant rows' locks, so this snapshot sees every token of theirs.
+  await tx.query(
+    `WITH dropped AS (DELETE FROM ${ctx.t.refresh_tokens} WHERE grant_id = ANY($1::text[]))
+     INSERT INTO ${ctx.t.revoked_jtis} (jti, expires_at)
+     SELECT jti, max(expires_at) FROM ${ctx.t.access_token_refs}
+     WHERE grant_id = ANY($1::text[]) AND expires_at > $2 GROUP BY jti
+     ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
+    [grantIds, clockNow],
+  );
+}
+
+/**
+ * Marks the grant revoked, or, when there is no such grant (yet), upserts a tombstone row for its id: the primary
+ * key makes this and a concurrent createGrant of the id serialise. Then drops a real grant's tokens.
+ */
+async function revokeGrantTx(
+  ctx: SqlContext,
+  tx: SqlQueryable,
+  grantId: string,
+  now: number,
+  clockNow: number,
+): Promise<boolean> {
+  // COALESCE keeps the first revocation time, which makes the call idempotent.
+  const { rows } = await tx.query<{ tombstone: boolean }>(
+    `INSERT INTO ${ctx.t.grants} AS g (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at,
+       revoked_at, tombstone)
+     VALUES ($1, '', '', '{}', '{}', 0, $3, $4, $2, true)
+     ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(g.revoked_at, EXCLUDED.revoked_at),
+       expires_at = CASE WHEN g.tombstone THEN GREATEST(g.expires_at, EXCLUDED.expires_at) ELSE g.expires_at END
+     RETURNING tombstone`,
+    [grantId, now, clockNow, clockNow + GRANT_TOMBSTONE_TTL_MS],
+  );
+  if (rows[0]?.tombstone !== false) return false;
+  await dropGrantTokens(ctx, tx, [grantId], clockNow);
+  return true;
+}
+
+async function insertAccessRef(ctx: SqlContext, tx: SqlQueryable, grantId: string, a: AccessTokenRef): Promise<void> {
+  await tx.query(
+    `INSERT INTO ${ctx.t.access_token_refs} (grant_id, jti, expires_at) VALUES ($1, $2, $3)
+     ON CONFLICT (grant_id, jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.access_token_refs}.expires_at,
+       EXCLUDED.expires_at)`,
+    [grantId, a.jti, a.expiresAt],
+  );
+}
+
+async function upsertRevokedJti(ctx: SqlContext, q: SqlQueryable, jti: string, expiresAt: number): Promise<void> {
+  await q.query(
+    `INSERT INTO ${ctx.t.revoked_jtis} (jti, expires_at) VALUES ($1, $2)
+     ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
+    [jti, expiresAt],
+  );
+}
+
+function toGrant(r: SqlRow): GrantRecord {
+  return compact({
+    id: String(r.id),
+    clientId: String(r.client_id),
+    userId: String(r.user_id),
+    scope: strings(r.scope),
+    resource: strings(r.resource),
+    authTime: Number(r.auth_time),
+    nonce: optString(r.nonce),
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    revokedAt: optNumber(r.revoked_at),
+  });
+}
+
+function toRefreshToken(r: SqlRow): RefreshTokenRecord {
+  return compact({
+    tokenHash: String(r.token_hash),
+    grantId: String(r.grant_id),
+    clientId: String(r.client_id),
+    scope: strings(r.scope),
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    rotatedAt: optNumber(r.rotated_at),
+    successor: optString(r.successor),
+  });
+}

@@ -1,0 +1,74 @@
+/** Users (table `users`), and deleteUser's cascade over the user's grants, consents and records. */
+import type { UserRecord } from '../../model/records.js';
+import { userOwner } from '../../model/record-kinds.js';
+import type { SqlContext } from './context.js';
+import type { SqlRow } from './driver.js';
+import { dropGrantTokens } from './grants.js';
+import { compact, optString } from './rows.js';
+
+export async function getUser(ctx: SqlContext, id: string): Promise<UserRecord | undefined> {
+  const { rows } = await ctx.db.query(`SELECT * FROM ${ctx.t.users} WHERE id = $1`, [id]);
+  return rows[0] && toUser(rows[0]);
+}
+
+export async function getUserByUsername(ctx: SqlContext, username: string): Promise<UserRecord | undefined> {
+  const { rows } = await ctx.db.query(`SELECT * FROM ${ctx.t.users} WHERE username = $1`, [username]);
+  return rows[0] && toUser(rows[0]);
+}
+
+export async function saveUser(ctx: SqlContext, u: UserRecord): Promise<void> {
+  // A username taken by another id fails on the UNIQUE constraint (23505), as the contract requires.
+  await ctx.db.query(
+    `INSERT INTO ${ctx.t.users} (id, username, password_hash, email, email_verified, name, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, password_hash = EXCLUDED.password_hash,
+       email = EXCLUDED.email, email_verified = EXCLUDED.email_verified, name = EXCLUDED.name,
+       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
+    [
+      u.id,
+      u.username,
+      u.passwordHash,
+      u.email ?? null,
+      u.emailVerified ?? null,
+      u.name ?? null,
+      u.createdAt,
+      u.updatedAt,
+    ],
+  );
+}
+
+export async function deleteUser(ctx: SqlContext, id: string): Promise<boolean> {
+  const clockNow = ctx.clock.now();
+  // One transaction: the user's grants revoked (as revokeGrant), consents and sessions gone, then the user row.
+  return ctx.tx(async (tx) => {
+    const { rows } = await tx.query<{ id: string }>(
+      `UPDATE ${ctx.t.grants} SET revoked_at = $2
+       WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING id`,
+      [id, clockNow],
+    );
+    const ids = rows.map((r) => r.id);
+    if (ids.length > 0) await dropGrantTokens(ctx, tx, ids, clockNow);
+    await tx.query(`DELETE FROM ${ctx.t.consents} WHERE user_id = $1`, [id]);
+    await tx.query(`DELETE FROM ${ctx.t.records} WHERE owner = $1`, [userOwner(id)]);
+    const deleted = await tx.query(`DELETE FROM ${ctx.t.users} WHERE id = $1`, [id]);
+    return deleted.rowCount > 0;
+  });
+}
+
+export async function listUsers(ctx: SqlContext): Promise<UserRecord[]> {
+  const { rows } = await ctx.db.query(`SELECT * FROM ${ctx.t.users} ORDER BY created_at, id`);
+  return rows.map(toUser);
+}
+
+function toUser(r: SqlRow): UserRecord {
+  return compact({
+    id: String(r.id),
+    username: String(r.username),
+    passwordHash: String(r.password_hash),
+    email: optString(r.email),
+    emailVerified: r.email_verified === null || r.email_verified === undefined ? undefined : Boolean(r.email_verified),
+    name: optString(r.name),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  });
+}
