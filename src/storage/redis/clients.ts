@@ -3,7 +3,7 @@ import { clientOwner } from '../../model/record-kinds.js';
 import type { ClientRecord } from '../../model/records.js';
 import { dropClientCodes } from './codes.js';
 import { dropClientConsents } from './consents.js';
-import { compare, mgetJson, parseJson, type RedisContext } from './context.js';
+import { compare, mgetJson, parseJson, type RedisContext } from './redis-context.js';
 import { purgeClientGrants } from './grants.js';
 import { deleteOwned } from './records.js';
 

@@ -3,7 +3,7 @@
  * by one script on that one key, and listed per client in `{c:<clientId>}:codes` for deleteClient.
  */
 import type { AuthorizationCodeRecord, CodeLookupResult, ConsumeCodeResult } from '../../model/records.js';
-import { inBatches, ttlMs, type RedisContext } from './context.js';
+import { inBatches, ttlMs, type RedisContext } from './redis-context.js';
 
 export async function saveAuthorizationCode(ctx: RedisContext, code: AuthorizationCodeRecord): Promise<void> {
   const now = ctx.clock.now();

@@ -12,7 +12,7 @@ import type { Clock } from '../../core/clock.js';
 import type { ClientRecord } from '../../model/records.js';
 import { StorageUnavailableError } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
-import { BATCH, type RedisClient, type RedisContext, type ScriptArg } from './context.js';
+import { BATCH, type RedisClient, type RedisContext, type ScriptArg } from './redis-context.js';
 import type { RedisKeys } from './keys.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 

@@ -3,7 +3,7 @@
  * `{u:<userId>}:consents` (written together by one script), and the client's index `{c:<clientId>}:consents`.
  */
 import type { ConsentRecord } from '../../model/records.js';
-import { inBatches, parseJson, type RedisContext } from './context.js';
+import { inBatches, parseJson, type RedisContext } from './redis-context.js';
 
 export async function getConsent(
   ctx: RedisContext,

@@ -3,7 +3,7 @@
  * with its window.
  */
 import { rateLimitWindowEnd } from '../../model/ports.js';
-import type { RedisContext } from './context.js';
+import type { RedisContext } from './redis-context.js';
 
 export async function hitRateLimit(ctx: RedisContext, key: string, windowMs: number, now: number): Promise<number> {
   const windowEnd = rateLimitWindowEnd(now, windowMs);

@@ -6,7 +6,7 @@
  */
 import type { AccessTokenRef, GrantRecord, RefreshTokenRecord, RotateResult } from '../../model/records.js';
 import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
-import { inBatches, ttlMs, type RedisContext } from './context.js';
+import { inBatches, ttlMs, type RedisContext } from './redis-context.js';
 
 export async function createGrant(
   ctx: RedisContext,

@@ -3,7 +3,7 @@
  * `rec:<kind>:<id>` with PX until expiresAt, and an owner's records are listed in the ZSET `{o:<owner>}:recs`.
  */
 import type { JsonObject, RecordPlacement } from '../../model/ports.js';
-import { inBatches, parseJson, ttlMs, type RedisContext } from './context.js';
+import { inBatches, parseJson, ttlMs, type RedisContext } from './redis-context.js';
 import { keyPart, ownedMember } from './keys.js';
 
 /** A stored expiring record: owner (null when none), expiresAt, body. */

@@ -3,7 +3,7 @@
  * (`status|alg|expiresAt|seq`) in another, so the rotation scripts change it in place.
  */
 import type { SigningKeyRecord } from '../../model/records.js';
-import type { RedisContext, ScriptArg } from './context.js';
+import type { RedisContext, ScriptArg } from './redis-context.js';
 
 export async function listSigningKeys(ctx: RedisContext): Promise<SigningKeyRecord[]> {
   const k = ctx.keys;

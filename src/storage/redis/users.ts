@@ -2,7 +2,7 @@
 import { userOwner } from '../../model/record-kinds.js';
 import type { UserRecord } from '../../model/records.js';
 import { dropUserConsents } from './consents.js';
-import { compare, mgetJson, parseJson, type RedisContext } from './context.js';
+import { compare, mgetJson, parseJson, type RedisContext } from './redis-context.js';
 import { revokeUserGrants } from './grants.js';
 import { deleteOwned } from './records.js';
 
