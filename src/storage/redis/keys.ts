@@ -1,9 +1,13 @@
 /**
  * The Redis key layout (documented in docs/storage-redis.md). Every key starts with the store's prefix. Keys that one
  * Lua script or MULTI touches together carry the same hash tag, so Redis Cluster puts them in one slot:
- * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents and grant index, `{o:<owner>}` for the index of an owner's expiring records,
- * and `{clients}`, `{users}`, `{keys}` for the small catalogues that are listed or updated as a whole.
+ * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents
+ * and grant index, `{o:<owner>}` for the index of an owner's expiring records, and `{clients}`, `{users}`, `{keys}`
+ * for the small catalogues that are listed or updated as a whole.
  */
+
+/** Default key prefix. */
+export const DEFAULT_REDIS_KEY_PREFIX = 'gatehouse:';
 
 /**
  * Escapes an id that sits inside a hash tag or in the middle of a key, so that no id can close the tag early (`}`)
