@@ -110,7 +110,7 @@ export interface RecordPlacement {
  * store, so a new kind needs no backend code. Ids arrive as the caller made them (hashed where they are secrets,
  * storage/hashed-ids.ts).
  *
- * TTL is the store's: Redis PEXPIREAT, SQL `expires_at` + the cleanup job, memory sweep; reads treat a record whose
+ * TTL is the store's: Redis SET … PX, SQL `expires_at` + the cleanup job, memory sweep; reads treat a record whose
  * `expiresAt <= clock.now()` as absent.
  */
 export interface ExpiringRecordStore {

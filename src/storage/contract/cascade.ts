@@ -4,9 +4,7 @@
  * (user, client) pair held is dead on every store, and nobody else's records change.
  */
 import { describe, expect, it } from 'vitest';
-import type { ManualClock } from '../../core/clock.js';
 import type { AccessTokenRef, GrantRecord, RefreshTokenRecord } from '../../model/records.js';
-import type { Storage } from '../../model/ports.js';
 import {
   MINUTE,
   SECOND,
@@ -19,6 +17,7 @@ import {
   successorFixture,
   userFixture,
 } from './fixtures.js';
+import type { CurrentStore } from './support.js';
 
 /** A live grant with every kind of token a grant can hold: first refresh + access token, a rotation, an extra jti. */
 interface GrantHoldings {
@@ -31,7 +30,7 @@ interface GrantHoldings {
 }
 
 /** Registers the cascade section; `current` returns the test's store and clock (set in beforeEach). */
-export function describeCascadeContract(current: () => { store: Storage; clock: ManualClock }): void {
+export function describeCascadeContract(current: CurrentStore): void {
   async function holdings(overrides: Partial<GrantRecord>): Promise<GrantHoldings> {
     const { store, clock } = current();
     const grant = grantFixture(clock, overrides);

@@ -17,6 +17,7 @@ import type {
   SigningKeyRecord,
   UserRecord,
 } from '../../model/records.js';
+import { RECORD_KINDS, type RecordKind } from '../../model/record-kinds.js';
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
@@ -144,6 +145,21 @@ export function sessionFixture(clock: Clock, overrides: Partial<SessionRecord> =
     ...overrides,
   };
 }
+
+/** The name of a registered record kind (model/record-kinds.ts). */
+export type RecordKindName = keyof typeof RECORD_KINDS;
+
+/** The record type a registered kind holds. */
+export type RecordOfKind<K extends RecordKindName> = (typeof RECORD_KINDS)[K] extends RecordKind<infer T> ? T : never;
+
+/**
+ * A realistic record of every registered kind, for the table-driven record-kinds section: a new kind in RECORD_KINDS
+ * fails the type check until it has a fixture here, and then needs no contract test of its own.
+ */
+export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => RecordOfKind<K> } = {
+  interaction: (clock) => interactionFixture(clock),
+  session: (clock) => sessionFixture(clock),
+};
 
 /** An authorization code (the plaintext `code` is what the client would hold; the store sees only its hash). */
 export function codeFixture(

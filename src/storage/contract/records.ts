@@ -4,10 +4,10 @@
  * here: its fixture goes in fixtures.ts and the typed port (storage/record-ports.ts) is covered by these.
  */
 import { describe, expect, it } from 'vitest';
-import type { ManualClock } from '../../core/clock.js';
 import { randomToken } from '../../core/crypto.js';
-import type { JsonObject, Storage } from '../../model/ports.js';
+import type { JsonObject } from '../../model/ports.js';
 import { HOUR, MINUTE } from './fixtures.js';
+import type { CurrentStore } from './support.js';
 
 const KIND = 'contract-test';
 const OTHER_KIND = 'contract-other';
@@ -17,12 +17,12 @@ function body(n = 1): JsonObject {
     n,
     text: 'naïve ✓ \u202e',
     list: ['a', 'b'],
-    nested: { ok: true, none: null, deep: [{ x: 1.5 }] },
+    nested: { ok: true, off: false, none: null, deep: [{ x: 1.5 }] },
   };
 }
 
 /** Registers the expiring-records section; `current` returns the test's store and clock (set in beforeEach). */
-export function describeRecordsContract(current: () => { store: Storage; clock: ManualClock }): void {
+export function describeRecordsContract(current: CurrentStore): void {
   describe('expiring records', () => {
     it('put then get returns the same JSON; put again replaces; kinds and ids are independent', async () => {
       const { store, clock } = current();

@@ -4,10 +4,9 @@
  * add cross-replica races where they open several stores on one database or key prefix).
  */
 import { describe, expect, it } from 'vitest';
-import type { ManualClock } from '../../core/clock.js';
 import { hashToken, randomToken } from '../../core/crypto.js';
-import type { Storage } from '../../model/ports.js';
 import { HOUR, MINUTE } from './fixtures.js';
+import type { CurrentStore } from './support.js';
 
 /** A replay-guard key as the client-assertion check builds it: a namespace and a hash, never the raw jti. */
 export function replayKeyFixture(namespace = 'jwt-assertion'): string {
@@ -15,7 +14,7 @@ export function replayKeyFixture(namespace = 'jwt-assertion'): string {
 }
 
 /** Registers the replay-guard section; `current` returns the test's store and clock (set in beforeEach). */
-export function describeReplayGuardContract(current: () => { store: Storage; clock: ManualClock }): void {
+export function describeReplayGuardContract(current: CurrentStore): void {
   describe('replay guard', () => {
     it('first use is true, every later use false; keys are independent', async () => {
       const { store, clock } = current();
