@@ -128,18 +128,14 @@ const BACKENDS: Backend[] = [
       const store = new MemoryStorage({ clock: systemClock, cleanupIntervalMs: 0 });
       await store.init();
       // The memory store has no outside reader; its maps stand in for "the store's content".
-      const maps = store as unknown as Record<string, { entries: Map<string, unknown> }>;
-      const entries = (name: string) => [...maps[name]!.entries];
+      // Every map of the store, the split parts' too, by name (memory-storage.ts `maps`).
+      const maps = (store as unknown as { maps: { name: string; entries: Map<string, unknown> }[] }).maps;
+      const entries = (name: string) => [...maps.find((m) => m.name === name)!.entries];
       return {
         config: {},
         backend: async () => store,
         raw: {
-          dump: async () =>
-            JSON.stringify(
-              Object.keys(maps)
-                .filter((k) => maps[k]?.entries instanceof Map)
-                .map((k) => entries(k)),
-            ),
+          dump: async () => JSON.stringify(maps.map((m) => [m.name, [...m.entries]])),
           privateJwks: async () =>
             (await store.listSigningKeys()).map((k) => ({ alg: k.alg, privateJwk: k.privateJwk })),
           secrets: async () => Object.fromEntries(entries('secrets') as [string, string][]),
