@@ -7,11 +7,11 @@ import { newClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../model/errors.js';
 import { bearerToken } from '../core/params.js';
+import { addressBucket, counterKey } from '../core/rate-limit-keys.js';
 import type { Deps } from '../context.js';
 import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { type ClientRecord } from '../model/records.js';
 import { secondsUntilWindowEnd } from '../model/ports.js';
-import { addressBucket, counterKey } from './login-throttle.js';
 
 /** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
 export const REGISTRATION_PATH = '/register';

@@ -2,12 +2,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidRequest } from '../../model/errors.js';
 import type { RawParams } from '../../core/params.js';
-import { authorizeEndpoint } from '../../endpoints/authorize.js';
-import { submitConsent, submitLogin, viewInteraction, type InteractionView } from '../../endpoints/interaction.js';
+import { authorize } from '../../authorization/authorize.js';
+import { submitConsent, submitLogin, viewInteraction, type InteractionView } from '../../authorization/interaction.js';
 import { PATHS } from '../../endpoints/metadata.js';
 import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
 import { PAGE_HEADERS } from '../../ui/html.js';
-import type { SessionRecord } from '../../model/records.js';
 import {
   browserBinding,
   checkCsrf,
@@ -32,10 +31,9 @@ export async function authorizationRoutes(
   const cookiePath = issuerPath || '/';
 
   const cookies = (request: FastifyRequest) => parseCookies(request.headers.cookie);
-  const currentSession = async (request: FastifyRequest): Promise<SessionRecord | undefined> => {
-    const id = unsignValue(cookies(request)[config.session.cookieName], deps.cookieKey);
-    return id ? deps.storage.getSession(id) : undefined;
-  };
+  /** The session id the browser's signed session cookie carries; the flow looks the session up. */
+  const sessionId = (request: FastifyRequest): string | undefined =>
+    unsignValue(cookies(request)[config.session.cookieName], deps.cookieKey);
   /** The binding of the requesting browser, from its signed nonce cookie; undefined without one. */
   const requestBinding = (request: FastifyRequest): string | undefined => {
     const nonce = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
@@ -92,13 +90,13 @@ export async function authorizationRoutes(
     );
   };
 
-  const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
+  const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       const raw = request.method === 'POST' ? formParams(request) : queryParams(request);
       // The nonce cookie is set here, before the 303 to the interaction: a top-level navigation, so SameSite=Lax
       // cookies come back on every interaction step.
       const bindBrowser = () => browserBinding(browserNonce(request, reply));
-      const outcome = await authorizeEndpoint(raw, await currentSession(request), deps, bindBrowser);
+      const outcome = await authorize(raw, sessionId(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return reply.header('cache-control', 'no-store').redirect(outcome.location, 303);
       if (outcome.kind === 'interaction')
         return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
@@ -107,15 +105,15 @@ export async function authorizationRoutes(
       return pageError(reply, err);
     }
   };
-  app.get(issuerPath + PATHS.authorize, authorize);
-  app.post(issuerPath + PATHS.authorize, authorize);
+  app.get(issuerPath + PATHS.authorize, handleAuthorize);
+  app.post(issuerPath + PATHS.authorize, handleAuthorize);
 
   app.get<{ Params: { id: string } }>(`${issuerPath}/interaction/:id`, async (request, reply) => {
     try {
       return renderView(
         request,
         reply,
-        await viewInteraction(request.params.id, await currentSession(request), requestBinding(request), deps),
+        await viewInteraction(request.params.id, sessionId(request), requestBinding(request), deps),
       );
     } catch (err) {
       return pageError(reply, err);
@@ -175,7 +173,7 @@ export async function authorizationRoutes(
       requireCsrf(request, request.params.id, form);
       const location = await submitConsent(
         request.params.id,
-        await currentSession(request),
+        sessionId(request),
         requestBinding(request),
         field(form, 'decision'),
         deps,
