@@ -1,6 +1,8 @@
 /**
- * The dependencies endpoints and grants receive: a typed object, built once at start (no ctx bag, no service
- * locator). Each handler declares the slice it uses with `Pick<Deps, ...>`.
+ * The dependencies endpoints, grants and the authorization flow receive: a typed object, built once at start (no ctx
+ * bag, no service locator). Each handler declares exactly the slice it uses: `Pick<Deps, ...>` for the services, and
+ * for the store only the port methods it calls (`{ storage: Pick<GrantStore, 'revokeGrant'> }`, ports in
+ * model/ports.ts), so tsc refuses a call beyond them. Only the composition root (server.ts, http/) holds the whole.
  */
 import type { Logger } from 'pino';
 import type { Clock } from './core/clock.js';

@@ -34,7 +34,7 @@ export type SubmitLoginDeps = LoadDeps &
   ThrottleDeps &
   PasswordUpgradeDeps &
   SessionStartDeps &
-  Pick<Deps, 'logger' | 'config' | 'clock'> & {
+  Pick<Deps, 'logger' | 'config'> & {
     storage: Pick<UserStore, 'getUserByUsername'> & Pick<InteractionStore, 'saveInteraction'>;
   };
 /** POST /interaction/:id/consent: the session, the consent recorded, the code issued. */

@@ -4,11 +4,14 @@ import { InvalidClient } from '../model/errors.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord } from '../model/records.js';
 
+/** What authenticating a client uses (core/client-auth): the client lookup, the secret pepper, assertion checks. */
+export type ClientAuthDeps = Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion'>;
+
 /** Authenticates the calling client from the Authorization header or the form; fails with invalid_client. */
 export async function requireClient(
   params: Record<string, string | string[] | undefined>,
   authorization: string | undefined,
-  deps: Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion'>,
+  deps: ClientAuthDeps,
 ): Promise<ClientRecord> {
   const presented = presentedCredentials(authorization, formCredentials(params));
   if (!presented) throw new InvalidClient('client authentication is required');

@@ -9,8 +9,15 @@ import { InvalidClient, InvalidRequest } from '../model/errors.js';
 import { audienceOf, verifyOwnAccessToken, type AccessTokenPayload } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { formatScope } from '../core/scope.js';
-import { requireClient } from './client-request.js';
+import { requireClient, type ClientAuthDeps } from './client-request.js';
 import type { Deps } from '../context.js';
+import type { GrantStore, RevocationStore } from '../model/ports.js';
+
+/** What introspection uses: client authentication, access-token verification, and reads only. */
+export type IntrospectDeps = ClientAuthDeps &
+  Pick<Deps, 'keys' | 'config' | 'clock'> & {
+    storage: Pick<GrantStore, 'getRefreshToken'> & Pick<RevocationStore, 'isAccessTokenRevoked'>;
+  };
 
 export type IntrospectionResponse = { active: false } | ({ active: true } & Record<string, unknown>);
 
@@ -19,7 +26,7 @@ const INACTIVE: IntrospectionResponse = { active: false };
 export async function introspectEndpoint(
   raw: RawParams,
   authorization: string | undefined,
-  deps: Deps,
+  deps: IntrospectDeps,
 ): Promise<IntrospectionResponse> {
   const params = collapseParams(raw);
   const client = await requireClient(params, authorization, deps);

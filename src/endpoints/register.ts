@@ -8,10 +8,29 @@ import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadat
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../model/errors.js';
 import { bearerToken } from '../core/params.js';
 import { addressBucket, counterKey } from '../core/rate-limit-keys.js';
+import type { ClientResolver } from '../core/client-auth.js';
 import type { Deps } from '../context.js';
 import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { type ClientRecord } from '../model/records.js';
-import { secondsUntilWindowEnd } from '../model/ports.js';
+import { secondsUntilWindowEnd, type ClientStore, type RateLimitStore } from '../model/ports.js';
+
+/** POST /register: the policy, the registry's size, the per-address counter, and saving the new client. */
+export type RegisterClientDeps = Pick<Deps, 'config' | 'logger' | 'scopesSupported' | 'clock' | 'pepper'> & {
+  storage: Pick<ClientStore, 'countClients' | 'saveClient'> & Pick<RateLimitStore, 'hitRateLimit'>;
+};
+/** RFC 7592 management access: the client as stored, read straight from the store (its registration token's hash). */
+type ManagementDeps = { storage: Pick<ClientStore, 'getClient'> };
+/** GET /register/:id: management access, and the issuer for the client configuration URI. */
+export type ReadRegistrationDeps = ManagementDeps & Pick<Deps, 'config'>;
+/** PUT /register/:id: management access, plus validating and saving the new metadata and dropping cached copies. */
+export type UpdateRegistrationDeps = ReadRegistrationDeps &
+  Pick<Deps, 'scopesSupported' | 'clock' | 'pepper'> & {
+    storage: Pick<ClientStore, 'saveClient'>;
+    clients: Pick<ClientResolver, 'forget'>;
+  };
+/** DELETE /register/:id: management access, plus the client's deletion (with everything issued to it). */
+export type DeleteRegistrationDeps = ManagementDeps &
+  Pick<Deps, 'logger'> & { storage: Pick<ClientStore, 'deleteClient'>; clients: Pick<ClientResolver, 'forget'> };
 
 /** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
 export const REGISTRATION_PATH = '/register';
@@ -57,7 +76,7 @@ class RegistryFull extends OAuthError {
 export async function registerClient(
   body: unknown,
   authorization: string | undefined,
-  deps: Deps,
+  deps: RegisterClientDeps,
   address: string,
 ): Promise<Record<string, unknown>> {
   const { registration } = deps.config;
@@ -122,7 +141,7 @@ function registrationResponse(
 async function authorizeManagement(
   clientId: string,
   authorization: string | undefined,
-  deps: Deps,
+  deps: ManagementDeps,
 ): Promise<ClientRecord> {
   const token = bearerToken(authorization);
   const fail = (challenge = 'Bearer realm="gatehouse", error="invalid_token"') =>
@@ -139,7 +158,7 @@ async function authorizeManagement(
 export async function readClientRegistration(
   clientId: string,
   authorization: string | undefined,
-  deps: Deps,
+  deps: ReadRegistrationDeps,
 ): Promise<Record<string, unknown>> {
   const client = await authorizeManagement(clientId, authorization, deps);
   return registrationResponse(client, deps, undefined, undefined);
@@ -150,7 +169,7 @@ export async function updateClientRegistration(
   clientId: string,
   body: unknown,
   authorization: string | undefined,
-  deps: Deps,
+  deps: UpdateRegistrationDeps,
 ): Promise<Record<string, unknown>> {
   const client = await authorizeManagement(clientId, authorization, deps);
   if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
@@ -202,7 +221,7 @@ export async function updateClientRegistration(
 export async function deleteClientRegistration(
   clientId: string,
   authorization: string | undefined,
-  deps: Deps,
+  deps: DeleteRegistrationDeps,
 ): Promise<void> {
   await authorizeManagement(clientId, authorization, deps);
   await deps.storage.deleteClient(clientId);
@@ -214,7 +233,10 @@ export async function deleteClientRegistration(
  * Counts the attempt against the address (IPv6: its /64, as for the login throttle) in the store's shared counters,
  * before any work, so a burst of parallel requests cannot overshoot; refuses over `registration.rateLimit.perIp`.
  */
-async function limitOpenRegistration(address: string, deps: Deps): Promise<void> {
+async function limitOpenRegistration(
+  address: string,
+  deps: Pick<Deps, 'config' | 'pepper' | 'clock'> & { storage: Pick<RateLimitStore, 'hitRateLimit'> },
+): Promise<void> {
   const { perIp, windowSeconds } = deps.config.registration.rateLimit;
   if (perIp === 0) return;
   const windowMs = windowSeconds * 1000;

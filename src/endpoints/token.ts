@@ -5,15 +5,18 @@
 import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../model/errors.js';
 import { collapseParams, type RawParams } from '../core/params.js';
-import { grantHandler, type TokenResponse } from '../grants/index.js';
+import { grantHandler, type GrantDeps, type TokenResponse } from '../grants/index.js';
 import type { Deps } from '../context.js';
-import { formCredentials } from './client-request.js';
+import { formCredentials, type ClientAuthDeps } from './client-request.js';
+
+/** What the token endpoint uses: client authentication, and what it hands the grants (every grant's slice). */
+export type TokenEndpointDeps = Pick<Deps, 'config'> & ClientAuthDeps & GrantDeps;
 
 /** Handles one token request. */
 export async function tokenEndpoint(
   raw: RawParams,
   authorization: string | undefined,
-  deps: Deps,
+  deps: TokenEndpointDeps,
 ): Promise<TokenResponse> {
   const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
   if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');

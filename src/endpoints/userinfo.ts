@@ -4,12 +4,21 @@ import { audienceOf, verifyOwnAccessToken } from '../core/access-token.js';
 import { PATHS } from './metadata.js';
 import { userClaims } from '../grants/issue.js';
 import type { Deps } from '../context.js';
+import type { RevocationStore, UserStore } from '../model/ports.js';
+
+/** What userinfo uses: access-token verification, the revocation list, and reading the user. */
+export type UserinfoDeps = Pick<Deps, 'keys' | 'config' | 'clock'> & {
+  storage: Pick<RevocationStore, 'isAccessTokenRevoked'> & Pick<UserStore, 'getUser'>;
+};
 
 const challenge = (error?: string) =>
   error ? `Bearer realm="gatehouse", error="${error}"` : 'Bearer realm="gatehouse"';
 
 /** Returns the claims the token's scope allows. `token` was extracted from the Authorization header or form body. */
-export async function userinfoEndpoint(token: string | undefined, deps: Deps): Promise<Record<string, unknown>> {
+export async function userinfoEndpoint(
+  token: string | undefined,
+  deps: UserinfoDeps,
+): Promise<Record<string, unknown>> {
   if (!token) throw new InvalidToken('a bearer token is required', { headers: { 'www-authenticate': challenge() } });
   const claims = await verifyOwnAccessToken(token, deps);
   if (!claims || (await deps.storage.isAccessTokenRevoked(claims.jti))) {
