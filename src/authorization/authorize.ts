@@ -17,7 +17,7 @@ import { collapseParams, type RawParams } from '../core/params.js';
 import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, resolveRequestedScopes } from '../core/scope.js';
-import type { Deps } from '../context.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
 import type { ConsentStore, InteractionStore } from '../model/ports.js';
 import type { ClientRecord, InteractionRecord, SessionRecord } from '../model/records.js';
 import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
@@ -41,6 +41,21 @@ export type AuthorizeOutcome =
 
 const PROMPTS = new Set(['none', 'login', 'consent']);
 const MAX_STATE_LENGTH = 2048;
+
+/** The authorization endpoint: a browser page; what its requests may carry is advertised. */
+export const authorizeDeclaration = {
+  path: '/authorize',
+  pages: true,
+  metadata: (url) => ({
+    authorization_endpoint: url,
+    response_modes_supported: ['query'],
+    authorization_response_iss_parameter_supported: true,
+    prompt_values_supported: [...PROMPTS],
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+    claims_parameter_supported: false,
+  }),
+} satisfies EndpointDeclaration;
 
 /** Single value of a raw parameter for the pre-trust checks (client_id, redirect_uri). */
 function singleRaw(raw: RawParams, name: string): string | undefined | null {

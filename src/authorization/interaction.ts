@@ -5,7 +5,7 @@
 import { safeEqual } from '../core/crypto.js';
 import { AccessDenied, InvalidRequest } from '../model/errors.js';
 import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
-import type { Deps } from '../context.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
 import type { ConsentStore, InteractionStore, UserStore } from '../model/ports.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../model/records.js';
 import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
@@ -43,6 +43,13 @@ export type SubmitConsentDeps = LoadDeps &
   RecordConsentDeps &
   IssueCodeDeps &
   Pick<Deps, 'clock' | 'config'> & { storage: Pick<InteractionStore, 'takeInteraction'> };
+
+/** The sign-in and consent pages of a pending request: `/interaction/:id`, its `login` and `consent` forms. */
+export const interactionDeclaration = {
+  path: '/interaction',
+  subPaths: true,
+  pages: true,
+} satisfies EndpointDeclaration;
 
 /**
  * The interaction is gone (expired, finished, or never existed) or belongs to another browser: shown as a page,

@@ -4,6 +4,9 @@ import { InvalidClient } from '../model/errors.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord } from '../model/records.js';
 
+/** The client authentication methods of the endpoints that authenticate clients (RFC 8414 §2 `*_auth_methods`). */
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+
 /** What authenticating a client uses (core/client-auth): the client lookup, the secret pepper, assertion checks. */
 export type ClientAuthDeps = Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion'>;
 

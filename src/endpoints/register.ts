@@ -9,7 +9,7 @@ import { InvalidClientMetadata, InvalidToken, OAuthError } from '../model/errors
 import { bearerToken } from '../core/params.js';
 import { addressBucket, counterKey } from '../core/rate-limit-keys.js';
 import type { ClientResolver } from '../core/client-auth.js';
-import type { Deps } from '../context.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
 import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { type ClientRecord } from '../model/records.js';
 import { secondsUntilWindowEnd, type ClientStore, type RateLimitStore } from '../model/ports.js';
@@ -32,8 +32,13 @@ export type UpdateRegistrationDeps = ReadRegistrationDeps &
 export type DeleteRegistrationDeps = ManagementDeps &
   Pick<Deps, 'logger'> & { storage: Pick<ClientStore, 'deleteClient'>; clients: Pick<ClientResolver, 'forget'> };
 
-/** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
-export const REGISTRATION_PATH = '/register';
+/** POST /register, and below it each client's RFC 7592 configuration endpoint; advertised only when enabled. */
+export const registerDeclaration = {
+  path: '/register',
+  subPaths: true,
+  cors: true,
+  metadata: (url, config) => (config.registration.enabled ? { registration_endpoint: url } : {}),
+} satisfies EndpointDeclaration;
 
 /**
  * Registration refused: disabled, or the initial access token is missing or wrong (RFC 7591 §3 treats the initial
@@ -133,7 +138,7 @@ function registrationResponse(
   const out = clientMetadataResponse(client);
   if (secret) out.client_secret = secret;
   if (registrationAccessToken) out.registration_access_token = registrationAccessToken;
-  out.registration_client_uri = `${deps.config.issuer}${REGISTRATION_PATH}/${encodeURIComponent(client.clientId)}`;
+  out.registration_client_uri = `${deps.config.issuer}${registerDeclaration.path}/${encodeURIComponent(client.clientId)}`;
   return out;
 }
 

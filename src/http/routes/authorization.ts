@@ -2,9 +2,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidRequest } from '../../model/errors.js';
 import type { RawParams } from '../../core/params.js';
-import { authorize } from '../../authorization/authorize.js';
-import { submitConsent, submitLogin, viewInteraction, type InteractionView } from '../../authorization/interaction.js';
-import { PATHS } from '../../endpoints/metadata.js';
+import { authorize, authorizeDeclaration } from '../../authorization/authorize.js';
+import {
+  interactionDeclaration,
+  submitConsent,
+  submitLogin,
+  viewInteraction,
+  type InteractionView,
+} from '../../authorization/interaction.js';
 import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
 import { PAGE_HEADERS } from '../../ui/html.js';
 import {
@@ -18,14 +23,16 @@ import {
   unsignValue,
 } from '../cookies.js';
 import { toOAuthError } from '../errors.js';
-import { formParams, queryParams, type RouteContext } from './context.js';
+import { formParams, queryParams, type RouteContext, type RoutePlugin } from './context.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
 
-export async function authorizationRoutes(
-  app: FastifyInstance,
-  { deps, options, issuerPath }: RouteContext,
-): Promise<void> {
+export const authorizationRoutes: RoutePlugin = {
+  endpoints: [authorizeDeclaration, interactionDeclaration],
+  routes: authorizationFlow,
+};
+
+async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPath }: RouteContext): Promise<void> {
   const { config } = deps;
   const secureCookies = new URL(config.issuer).protocol === 'https:';
   const cookiePath = issuerPath || '/';
@@ -57,7 +64,8 @@ export async function authorizationRoutes(
     for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
     return sendPage(reply, error.status, errorPage(error, reply.request.id));
   };
-  const interactionPath = (id: string) => `${issuerPath}/interaction/${encodeURIComponent(id)}`;
+  const interactionBase = issuerPath + interactionDeclaration.path;
+  const interactionPath = (id: string) => `${interactionBase}/${encodeURIComponent(id)}`;
   const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
     if (view.stage === 'done') return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
     const nonce = browserNonce(request, reply);
@@ -105,10 +113,10 @@ export async function authorizationRoutes(
       return pageError(reply, err);
     }
   };
-  app.get(issuerPath + PATHS.authorize, handleAuthorize);
-  app.post(issuerPath + PATHS.authorize, handleAuthorize);
+  app.get(issuerPath + authorizeDeclaration.path, handleAuthorize);
+  app.post(issuerPath + authorizeDeclaration.path, handleAuthorize);
 
-  app.get<{ Params: { id: string } }>(`${issuerPath}/interaction/:id`, async (request, reply) => {
+  app.get<{ Params: { id: string } }>(`${interactionBase}/:id`, async (request, reply) => {
     try {
       return renderView(
         request,
@@ -135,7 +143,7 @@ export async function authorizationRoutes(
     return v?.[0];
   };
 
-  app.post<{ Params: { id: string } }>(`${issuerPath}/interaction/:id/login`, async (request, reply) => {
+  app.post<{ Params: { id: string } }>(`${interactionBase}/:id/login`, async (request, reply) => {
     try {
       const form = formParams(request);
       requireCsrf(request, request.params.id, form);
@@ -167,7 +175,7 @@ export async function authorizationRoutes(
     }
   });
 
-  app.post<{ Params: { id: string } }>(`${issuerPath}/interaction/:id/consent`, async (request, reply) => {
+  app.post<{ Params: { id: string } }>(`${interactionBase}/:id/consent`, async (request, reply) => {
     try {
       const form = formParams(request);
       requireCsrf(request, request.params.id, form);
