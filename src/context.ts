@@ -1,6 +1,8 @@
 /**
- * The dependencies endpoints and grants receive: a typed object, built once at start (no ctx bag, no service
- * locator). Each handler declares the slice it uses with `Pick<Deps, ...>`.
+ * The dependencies endpoints, grants and the authorization flow receive: a typed object, built once at start (no ctx
+ * bag, no service locator). Each handler declares exactly the slice it uses: `Pick<Deps, ...>` for the services, and
+ * for the store only the port methods it calls (`{ storage: Pick<GrantStore, 'revokeGrant'> }`, ports in
+ * model/ports.ts), so tsc refuses a call beyond them. Only the composition root (server.ts, http/) holds the whole.
  */
 import type { Logger } from 'pino';
 import type { Clock } from './core/clock.js';
@@ -27,4 +29,31 @@ export interface Deps {
   verifyAssertion: AssertionVerifier;
   /** Every scope the server knows (config + standard + static clients' scopes). */
   scopesSupported: string[];
+}
+
+/**
+ * What an endpoint module declares besides its handler, as grants declare theirs (grants/types.ts). Each route plugin
+ * (http/routes) names the declarations of the endpoints it serves, and that is the one list of endpoints: discovery
+ * (endpoints/metadata.ts buildMetadata), the CORS hook and the page-or-JSON error rule (http/app.ts) read it.
+ */
+export interface EndpointDeclaration {
+  /**
+   * Where it is served: a path below the issuer's path (`'/token'` is served at `<issuer path>/token`), or, for what
+   * is found from the issuer alone (the RFC 8414 §3.1 well-known metadata), the absolute paths for an issuer.
+   */
+  path: string | ((issuer: string) => string[]);
+  /** Every path below `path` is the endpoint's too (`/register/:id`, `/interaction/:id/login`). */
+  subPaths?: boolean;
+  /**
+   * Browser-based clients call it from other origins: the CORS contract (any origin, no credentials, see http/app.ts)
+   * applies to it. No undeclared path gets CORS headers.
+   */
+  cors?: boolean;
+  /** It answers with HTML pages (ui/pages.ts), its errors included, rather than OAuth JSON. */
+  pages?: boolean;
+  /**
+   * Its fields in the discovery document (RFC 8414, OIDC Discovery), e.g. its `*_endpoint` URL and auth methods.
+   * `url` is its absolute URL: the issuer plus `path` (the issuer itself for absolute paths).
+   */
+  metadata?(url: string, config: Config): Record<string, unknown>;
 }

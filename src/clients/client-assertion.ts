@@ -12,6 +12,8 @@ import { ExpiringCache } from '../core/expiring-cache.js';
 import type { ReplayGuard } from '../model/ports.js';
 import { safeGet, type OutboundPolicy } from './ssrf.js';
 
+/** The signature algorithms accepted on an assertion (advertised as token_endpoint_auth_signing_alg_values_supported). */
+export const ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
 /** Longest an assertion may still be valid for, counted from now (bounds the jti replay list too). */
 const MAX_LIFETIME_S = 600;
 /** How far ahead of ours a client's clock may run, for `iat` and the lifetime cap. */
@@ -57,7 +59,7 @@ export function createAssertionVerifier(deps: {
         audience: deps.issuer,
         currentDate: new Date(deps.clock.now()),
         requiredClaims: ['exp', 'jti'],
-        algorithms: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
+        algorithms: ASSERTION_ALGORITHMS,
       });
       if (Array.isArray(payload.aud) && payload.aud.length !== 1) return false;
       const now = Math.floor(deps.clock.now() / 1000);

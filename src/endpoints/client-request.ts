@@ -4,11 +4,17 @@ import { InvalidClient } from '../model/errors.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord } from '../model/records.js';
 
+/** The client authentication methods of the endpoints that authenticate clients (RFC 8414 §2 `*_auth_methods`). */
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+
+/** What authenticating a client uses (core/client-auth): the client lookup, the secret pepper, assertion checks. */
+export type ClientAuthDeps = Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion'>;
+
 /** Authenticates the calling client from the Authorization header or the form; fails with invalid_client. */
 export async function requireClient(
   params: Record<string, string | string[] | undefined>,
   authorization: string | undefined,
-  deps: Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion'>,
+  deps: ClientAuthDeps,
 ): Promise<ClientRecord> {
   const presented = presentedCredentials(authorization, formCredentials(params));
   if (!presented) throw new InvalidClient('client authentication is required');

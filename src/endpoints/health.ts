@@ -1,5 +1,10 @@
 /** GET /health: 200 `{"status":"ok"}` with each dependency's state and latency, or 503 `{"status":"degraded"}`. */
-import type { Deps } from '../context.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
+import type { StorageBackend } from '../model/ports.js';
+import { issuerPath } from './metadata.js';
+
+/** What the health check uses: the store's liveness and name, and the key set. */
+export type HealthDeps = Pick<Deps, 'keys'> & { storage: Pick<StorageBackend, 'kind' | 'ping'> };
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
@@ -7,10 +12,15 @@ export interface HealthReport {
   keys: { status: 'up' | 'down'; count: number };
 }
 
+/** Served at the root, where load balancers look, and under the issuer's path when it has one. */
+export const healthDeclaration = {
+  path: (issuer) => [...new Set(['/health', issuerPath(issuer) + '/health'])],
+} satisfies EndpointDeclaration;
+
 /** A hung store must not hang the health check that load balancers poll. */
 const PING_TIMEOUT_MS = 2000;
 
-export async function healthCheck(deps: Pick<Deps, 'storage' | 'keys'>): Promise<HealthReport> {
+export async function healthCheck(deps: HealthDeps): Promise<HealthReport> {
   const started = performance.now();
   let storage: HealthReport['storage'];
   let timer: NodeJS.Timeout | undefined;

@@ -9,8 +9,25 @@ import { InvalidClient, InvalidRequest } from '../model/errors.js';
 import { audienceOf, verifyOwnAccessToken, type AccessTokenPayload } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { formatScope } from '../core/scope.js';
-import { requireClient } from './client-request.js';
-import type { Deps } from '../context.js';
+import { CLIENT_AUTH_METHODS, requireClient, type ClientAuthDeps } from './client-request.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
+import type { GrantStore, RevocationStore } from '../model/ports.js';
+
+/** What introspection uses: client authentication, access-token verification, and reads only. */
+export type IntrospectDeps = ClientAuthDeps &
+  Pick<Deps, 'keys' | 'config' | 'clock'> & {
+    storage: Pick<GrantStore, 'getRefreshToken'> & Pick<RevocationStore, 'isAccessTokenRevoked'>;
+  };
+
+export const introspectDeclaration = {
+  path: '/introspect',
+  cors: true,
+  metadata: (url) => ({
+    introspection_endpoint: url,
+    // Only confidential clients may introspect (§2.1).
+    introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
+  }),
+} satisfies EndpointDeclaration;
 
 export type IntrospectionResponse = { active: false } | ({ active: true } & Record<string, unknown>);
 
@@ -19,7 +36,7 @@ const INACTIVE: IntrospectionResponse = { active: false };
 export async function introspectEndpoint(
   raw: RawParams,
   authorization: string | undefined,
-  deps: Deps,
+  deps: IntrospectDeps,
 ): Promise<IntrospectionResponse> {
   const params = collapseParams(raw);
   const client = await requireClient(params, authorization, deps);

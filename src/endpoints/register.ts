@@ -7,14 +7,38 @@ import { newClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../model/errors.js';
 import { bearerToken } from '../core/params.js';
-import type { Deps } from '../context.js';
+import { addressBucket, counterKey } from '../core/rate-limit-keys.js';
+import type { ClientResolver } from '../core/client-auth.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
 import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { type ClientRecord } from '../model/records.js';
-import { secondsUntilWindowEnd } from '../model/ports.js';
-import { addressBucket, counterKey } from './login-throttle.js';
+import { secondsUntilWindowEnd, type ClientStore, type RateLimitStore } from '../model/ports.js';
 
-/** Path of the RFC 7592 client configuration endpoint (relative to the issuer). */
-export const REGISTRATION_PATH = '/register';
+/** POST /register: the policy, the registry's size, the per-address counter, and saving the new client. */
+export type RegisterClientDeps = Pick<Deps, 'config' | 'logger' | 'scopesSupported' | 'clock' | 'pepper'> & {
+  storage: Pick<ClientStore, 'countClients' | 'saveClient'> & Pick<RateLimitStore, 'hitRateLimit'>;
+};
+/** RFC 7592 management access: the client as stored, read straight from the store (its registration token's hash). */
+type ManagementDeps = { storage: Pick<ClientStore, 'getClient'> };
+/** GET /register/:id: management access, and the issuer for the client configuration URI. */
+export type ReadRegistrationDeps = ManagementDeps & Pick<Deps, 'config'>;
+/** PUT /register/:id: management access, plus validating and saving the new metadata and dropping cached copies. */
+export type UpdateRegistrationDeps = ReadRegistrationDeps &
+  Pick<Deps, 'scopesSupported' | 'clock' | 'pepper'> & {
+    storage: Pick<ClientStore, 'saveClient'>;
+    clients: Pick<ClientResolver, 'forget'>;
+  };
+/** DELETE /register/:id: management access, plus the client's deletion (with everything issued to it). */
+export type DeleteRegistrationDeps = ManagementDeps &
+  Pick<Deps, 'logger'> & { storage: Pick<ClientStore, 'deleteClient'>; clients: Pick<ClientResolver, 'forget'> };
+
+/** POST /register, and below it each client's RFC 7592 configuration endpoint; advertised only when enabled. */
+export const registerDeclaration = {
+  path: '/register',
+  subPaths: true,
+  cors: true,
+  metadata: (url, config) => (config.registration.enabled ? { registration_endpoint: url } : {}),
+} satisfies EndpointDeclaration;
 
 /**
  * Registration refused: disabled, or the initial access token is missing or wrong (RFC 7591 §3 treats the initial
@@ -57,7 +81,7 @@ class RegistryFull extends OAuthError {
 export async function registerClient(
   body: unknown,
   authorization: string | undefined,
-  deps: Deps,
+  deps: RegisterClientDeps,
   address: string,
 ): Promise<Record<string, unknown>> {
   const { registration } = deps.config;
@@ -114,7 +138,7 @@ function registrationResponse(
   const out = clientMetadataResponse(client);
   if (secret) out.client_secret = secret;
   if (registrationAccessToken) out.registration_access_token = registrationAccessToken;
-  out.registration_client_uri = `${deps.config.issuer}${REGISTRATION_PATH}/${encodeURIComponent(client.clientId)}`;
+  out.registration_client_uri = `${deps.config.issuer}${registerDeclaration.path}/${encodeURIComponent(client.clientId)}`;
   return out;
 }
 
@@ -122,7 +146,7 @@ function registrationResponse(
 async function authorizeManagement(
   clientId: string,
   authorization: string | undefined,
-  deps: Deps,
+  deps: ManagementDeps,
 ): Promise<ClientRecord> {
   const token = bearerToken(authorization);
   const fail = (challenge = 'Bearer realm="gatehouse", error="invalid_token"') =>
@@ -139,7 +163,7 @@ async function authorizeManagement(
 export async function readClientRegistration(
   clientId: string,
   authorization: string | undefined,
-  deps: Deps,
+  deps: ReadRegistrationDeps,
 ): Promise<Record<string, unknown>> {
   const client = await authorizeManagement(clientId, authorization, deps);
   return registrationResponse(client, deps, undefined, undefined);
@@ -150,7 +174,7 @@ export async function updateClientRegistration(
   clientId: string,
   body: unknown,
   authorization: string | undefined,
-  deps: Deps,
+  deps: UpdateRegistrationDeps,
 ): Promise<Record<string, unknown>> {
   const client = await authorizeManagement(clientId, authorization, deps);
   if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
@@ -202,7 +226,7 @@ export async function updateClientRegistration(
 export async function deleteClientRegistration(
   clientId: string,
   authorization: string | undefined,
-  deps: Deps,
+  deps: DeleteRegistrationDeps,
 ): Promise<void> {
   await authorizeManagement(clientId, authorization, deps);
   await deps.storage.deleteClient(clientId);
@@ -214,7 +238,10 @@ export async function deleteClientRegistration(
  * Counts the attempt against the address (IPv6: its /64, as for the login throttle) in the store's shared counters,
  * before any work, so a burst of parallel requests cannot overshoot; refuses over `registration.rateLimit.perIp`.
  */
-async function limitOpenRegistration(address: string, deps: Deps): Promise<void> {
+async function limitOpenRegistration(
+  address: string,
+  deps: Pick<Deps, 'config' | 'pepper' | 'clock'> & { storage: Pick<RateLimitStore, 'hitRateLimit'> },
+): Promise<void> {
   const { perIp, windowSeconds } = deps.config.registration.rateLimit;
   if (perIp === 0) return;
   const windowMs = windowSeconds * 1000;

@@ -7,10 +7,27 @@ import { hashToken } from '../core/crypto.js';
 import { InvalidRequest } from '../model/errors.js';
 import { verifyOwnAccessToken } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
-import { requireClient } from './client-request.js';
-import type { Deps } from '../context.js';
+import { CLIENT_AUTH_METHODS, requireClient, type ClientAuthDeps } from './client-request.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
+import type { GrantStore, RevocationStore } from '../model/ports.js';
 
-export async function revokeEndpoint(raw: RawParams, authorization: string | undefined, deps: Deps): Promise<void> {
+/** What revocation uses: client authentication, access-token verification, and revoking a grant or a token id. */
+export type RevokeDeps = ClientAuthDeps &
+  Pick<Deps, 'keys' | 'config' | 'clock'> & {
+    storage: Pick<GrantStore, 'getRefreshToken' | 'revokeGrant'> & Pick<RevocationStore, 'revokeAccessToken'>;
+  };
+
+export const revokeDeclaration = {
+  path: '/revoke',
+  cors: true,
+  metadata: (url) => ({ revocation_endpoint: url, revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS }),
+} satisfies EndpointDeclaration;
+
+export async function revokeEndpoint(
+  raw: RawParams,
+  authorization: string | undefined,
+  deps: RevokeDeps,
+): Promise<void> {
   const params = collapseParams(raw);
   const client = await requireClient(params, authorization, deps);
   const token = params.token as string | undefined;

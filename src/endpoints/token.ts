@@ -5,15 +5,29 @@
 import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../model/errors.js';
 import { collapseParams, type RawParams } from '../core/params.js';
-import { grantHandler, type TokenResponse } from '../grants/index.js';
-import type { Deps } from '../context.js';
-import { formCredentials } from './client-request.js';
+import { grantHandler, type GrantDeps, type TokenResponse } from '../grants/index.js';
+import { ASSERTION_ALGORITHMS } from '../clients/client-assertion.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
+import { CLIENT_AUTH_METHODS, formCredentials, type ClientAuthDeps } from './client-request.js';
+
+export const tokenDeclaration = {
+  path: '/token',
+  cors: true,
+  metadata: (url) => ({
+    token_endpoint: url,
+    token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+  }),
+} satisfies EndpointDeclaration;
+
+/** What the token endpoint uses: client authentication, and what it hands the grants (every grant's slice). */
+export type TokenEndpointDeps = Pick<Deps, 'config'> & ClientAuthDeps & GrantDeps;
 
 /** Handles one token request. */
 export async function tokenEndpoint(
   raw: RawParams,
   authorization: string | undefined,
-  deps: Deps,
+  deps: TokenEndpointDeps,
 ): Promise<TokenResponse> {
   const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
   if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');

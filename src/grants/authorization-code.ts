@@ -9,14 +9,25 @@ import { checkCodeVerifierSyntax, verifyCodeVerifier } from '../core/pkce.js';
 import { resolveResources } from '../core/resource.js';
 import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './issue.js';
 import type { Deps } from '../context.js';
+import type { AuthorizationCodeStore, GrantStore, UserStore } from '../model/ports.js';
 import { list, single, type GrantHandler } from './types.js';
+
+/** What redeeming a code uses: the code (read, then consumed once), the grant it starts or a replay revokes, the user. */
+export type AuthorizationCodeDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter'> & {
+  storage: Pick<AuthorizationCodeStore, 'getAuthorizationCode' | 'consumeAuthorizationCode'> &
+    Pick<GrantStore, 'createGrant' | 'revokeGrant'> &
+    Pick<UserStore, 'getUser'>;
+};
 
 /**
  * A redeemed code came back: revoke everything it issued. The first redemption may not have created its grant yet:
  * revokeGrant then leaves a tombstone, and that redeemer's createGrant reports created: false instead of storing a
  * live grant (one atomic step in the store).
  */
-async function codeReplayed(replay: { grantId: string; clientId: string }, deps: Deps): Promise<never> {
+async function codeReplayed(
+  replay: { grantId: string; clientId: string },
+  deps: AuthorizationCodeDeps,
+): Promise<never> {
   await deps.storage.revokeGrant(replay.grantId, deps.clock.now());
   deps.logger.warn(
     { clientId: replay.clientId, grantId: replay.grantId },
@@ -25,7 +36,7 @@ async function codeReplayed(replay: { grantId: string; clientId: string }, deps:
   throw new InvalidGrant('the authorization code has already been used');
 }
 
-export const authorizationCodeGrant: GrantHandler = {
+export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
   grantType: 'authorization_code',
   repeatableParams: ['resource'],
   allowsPublicClients: true,

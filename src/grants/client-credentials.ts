@@ -2,10 +2,14 @@
 import { UnauthorizedClient } from '../model/errors.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, resolveRequestedScopes } from '../core/scope.js';
+import type { Deps } from '../context.js';
 import { audienceFor, tokenResponse } from './issue.js';
 import { list, single, type GrantHandler } from './types.js';
 
-export const clientCredentialsGrant: GrantHandler = {
+/** What a machine token uses: no store at all, only the scopes, the resources and the minter. */
+export type ClientCredentialsDeps = Pick<Deps, 'config' | 'minter' | 'scopesSupported'>;
+
+export const clientCredentialsGrant: GrantHandler<ClientCredentialsDeps> = {
   grantType: 'client_credentials',
   repeatableParams: ['resource'],
   allowsPublicClients: false,

@@ -7,22 +7,26 @@ import { refreshTokenGrant } from './refresh-token.js';
 import type { GrantHandler } from './types.js';
 
 /** Every grant module, in the order discovery advertises them and client metadata rules are checked. */
-export const grantModules: readonly GrantHandler[] = [
-  authorizationCodeGrant,
-  refreshTokenGrant,
-  clientCredentialsGrant,
-];
+export const grantModules = [authorizationCodeGrant, refreshTokenGrant, clientCredentialsGrant] as const;
+
+/** A grant's declared deps, in a parameter position: a union of these infers the intersection of the slices. */
+type DeclaredDeps<G> = G extends GrantHandler<infer D> ? (deps: D) => void : never;
+/**
+ * What the token endpoint hands the grants: every registered grant's declared slice, together. Inferred from the
+ * registry, so a new grant's ports reach it with no second list.
+ */
+export type GrantDeps = DeclaredDeps<(typeof grantModules)[number]> extends (deps: infer D) => void ? D : never;
 
 /** Every grant type name the code knows (enabled or not): what a config file's static clients may list. */
 export const knownGrantTypes: readonly string[] = grantModules.map((g) => g.grantType);
 
 /** The grants this configuration offers. */
-export function enabledGrants(config: Config): GrantHandler[] {
+export function enabledGrants(config: Config): GrantHandler<GrantDeps>[] {
   return grantModules.filter((g) => g.enabled?.(config) ?? true);
 }
 
 /** The handler for `grantType`, if this configuration offers it. */
-export function grantHandler(grantType: string, config: Config): GrantHandler | undefined {
+export function grantHandler(grantType: string, config: Config): GrantHandler<GrantDeps> | undefined {
   return enabledGrants(config).find((g) => g.grantType === grantType);
 }
 

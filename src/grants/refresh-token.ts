@@ -9,8 +9,15 @@ import { InvalidGrant, InvalidTarget } from '../model/errors.js';
 import { requiredParam } from '../core/params.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, requireScopeSubset } from '../core/scope.js';
+import type { Deps } from '../context.js';
+import type { GrantStore, UserStore } from '../model/ports.js';
 import { audienceFor, tokenResponse, userClaims } from './issue.js';
 import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
+
+/** What refreshing uses: its grant family's tokens (read, rotated once, or the family revoked on reuse), the user. */
+export type RefreshTokenDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter'> & {
+  storage: Pick<GrantStore, 'getRefreshToken' | 'rotateRefreshToken' | 'revokeGrant'> & Pick<UserStore, 'getUser'>;
+};
 
 // v2: the sealed successor carries the binding of the request that rotated (v1 sealed the bare response).
 const SEAL_CONTEXT = 'gatehouse refresh successor v2';
@@ -34,7 +41,7 @@ function openSuccessor(
   return { response, bound: safeEqual(bind, binding) };
 }
 
-export const refreshTokenGrant: GrantHandler = {
+export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
   grantType: 'refresh_token',
   repeatableParams: ['resource'],
   allowsPublicClients: true,

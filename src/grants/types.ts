@@ -1,7 +1,6 @@
 /** What every grant module exports, and what the token endpoint returns (RFC 6749 §5.1). */
 import type { GrantClientRules } from '../core/client-metadata.js';
 import type { Config } from '../config/schema.js';
-import type { Deps } from '../context.js';
 import type { ClientRecord } from '../model/records.js';
 
 /** RFC 6749 §5.1 successful token response. */
@@ -26,7 +25,7 @@ export type TokenParams = Record<string, string | string[] | undefined>;
  * the token endpoint), `responseTypes`, `requiresGrantTypes`, `requiresRedirectUris`, `registrationDefault`,
  * `metadataDocumentClients`, `checkClient`.
  */
-export interface GrantHandler extends GrantClientRules {
+export interface GrantHandler<D> extends GrantClientRules {
   /** Parameters that may appear more than once (e.g. RFC 8707 `resource`). */
   repeatableParams: readonly string[];
   /** Its config switch: false = the server does not offer it at all (not advertised, refused everywhere). Default on. */
@@ -39,7 +38,12 @@ export interface GrantHandler extends GrantClientRules {
   metadata?(config: Config): Record<string, unknown>;
   /** The token-endpoint error codes it may answer with (RFC 6749 §5.2 and extensions): documentation only. */
   errorCodes: readonly string[];
-  handle(params: TokenParams, client: ClientRecord, deps: Deps): Promise<TokenResponse>;
+  /**
+   * Answers a token request of this grant type. `deps` is the slice of Deps the grant declares (its services and the
+   * store methods it calls, nothing more); the token endpoint passes every grant's slice together (GrantDeps in
+   * grants/index.ts). A property, not a method, so the registry's type checks each grant's slice strictly.
+   */
+  handle: (params: TokenParams, client: ClientRecord, deps: D) => Promise<TokenResponse>;
 }
 
 /** Reads a single-valued parameter. */

@@ -3,15 +3,16 @@
  * detection), the Basic header, cookies, CORS, status codes and headers.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { interactionDeclaration } from '../authorization/interaction.js';
 import type { Deps } from '../context.js';
 import { parseRawParams } from '../core/params.js';
-import { metadataPaths, PATHS } from '../endpoints/metadata.js';
+import { issuerPath } from '../endpoints/metadata.js';
 import { makeErrorHandler, StoreStatus } from './errors.js';
 import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
 import { requestIdFor, sendRequestId } from './request-id.js';
 import { authorizationRoutes } from './routes/authorization.js';
-import type { AppOptions, RouteContext } from './routes/context.js';
+import { endpointPathMatcher, type AppOptions, type RouteContext, type RoutePlugin } from './routes/context.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { healthRoutes } from './routes/health.js';
 import { registrationRoutes } from './routes/registration.js';
@@ -19,15 +20,28 @@ import { tokenRoutes } from './routes/token.js';
 
 export type { AppOptions } from './routes/context.js';
 
-/** The endpoint groups, in registration order: a new endpoint group is one plugin module plus one entry here. */
-const ROUTE_PLUGINS = [discoveryRoutes, healthRoutes, authorizationRoutes, tokenRoutes, registrationRoutes];
+/**
+ * The endpoint groups, in registration order: a new endpoint group is one plugin module plus one entry here. Their
+ * endpoint declarations are the one list of endpoints (discovery fields in this order, CORS, error pages).
+ */
+const ROUTE_PLUGINS: readonly RoutePlugin[] = [
+  discoveryRoutes,
+  healthRoutes,
+  authorizationRoutes,
+  tokenRoutes,
+  registrationRoutes,
+];
+const ENDPOINTS = ROUTE_PLUGINS.flatMap((plugin) => plugin.endpoints);
+
+/** The interaction id in a path: it names a pending sign-in, so it is never logged. */
+const INTERACTION_ID = new RegExp(`${interactionDeclaration.path}/[^/]+`);
 
 /**
  * The request path as logged: without the query (a client may put `?access_token=` in a URL) and with the interaction
  * id redacted (it names a pending sign-in; the browser binding guards it, but logs are read by more people).
  */
 export function loggedPath(url: string): string {
-  return url.split('?', 1)[0]!.replace(/\/interaction\/[^/]+/, '/interaction/[redacted]');
+  return url.split('?', 1)[0]!.replace(INTERACTION_ID, `${interactionDeclaration.path}/[redacted]`);
 }
 
 /** Fastify's request serializer, with the path made safe (see loggedPath). */
@@ -63,17 +77,17 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   });
   app.addHook('onSend', sendRequestId);
   const storeStatus = new StoreStatus(logger);
-  const issuerUrl = new URL(config.issuer);
-  const prefix = issuerUrl.pathname.replace(/\/$/, '');
+  const prefix = issuerPath(config.issuer);
 
   // Form bodies are parsed once here, keeping every value so duplicates can be refused (RFC 6749 §3.1).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, parseRawParams(body as string));
   });
-  const isPagePath = (request: FastifyRequest) => {
-    const path = request.url.split('?', 1)[0]!;
-    return path === prefix + PATHS.authorize || path.startsWith(`${prefix}/interaction/`);
-  };
+  const pagePath = endpointPathMatcher(
+    ENDPOINTS.filter((e) => e.pages),
+    config.issuer,
+  );
+  const isPagePath = (request: FastifyRequest) => pagePath(request.url.split('?', 1)[0]!);
   const errorHandler = makeErrorHandler(storeStatus, config.retryAfterSeconds, isPagePath);
   app.setErrorHandler(errorHandler);
   // After body parsing, before any handler: no value may carry U+0000.
@@ -82,19 +96,13 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     reply.code(404).type('application/json').send('{"error":"not_found","error_description":"no such endpoint"}');
   });
 
-  // CORS for browser-based clients (MCP Inspector): any origin, no credentials.
-  const corsPaths = new Set([
-    ...metadataPaths(config.issuer),
-    prefix + PATHS.jwks,
-    prefix + PATHS.token,
-    prefix + PATHS.register,
-    prefix + PATHS.revoke,
-    prefix + PATHS.introspect,
-    prefix + PATHS.userinfo,
-  ]);
+  // CORS for browser-based clients (MCP Inspector): any origin, no credentials, on the endpoints that declare it.
+  const corsPath = endpointPathMatcher(
+    ENDPOINTS.filter((e) => e.cors),
+    config.issuer,
+  );
   app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?', 1)[0]!;
-    if (!corsPaths.has(path) && !path.startsWith(prefix + PATHS.register + '/')) return;
+    if (!corsPath(request.url.split('?', 1)[0]!)) return;
     reply.header('access-control-allow-origin', '*');
     reply.header('access-control-expose-headers', 'WWW-Authenticate, Retry-After, X-Request-Id');
     if (request.method === 'OPTIONS') {
@@ -112,8 +120,8 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   });
 
   // The endpoint groups, each a Fastify plugin; they inherit every hook, parser and handler set above.
-  const context: RouteContext = { deps, options, issuerPath: prefix, storeStatus };
-  for (const routes of ROUTE_PLUGINS) void app.register(routes, context);
+  const context: RouteContext = { deps, options, issuerPath: prefix, storeStatus, endpoints: ENDPOINTS };
+  for (const plugin of ROUTE_PLUGINS) void app.register(plugin.routes, context);
 
   return app;
 }

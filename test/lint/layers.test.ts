@@ -57,6 +57,34 @@ describe('import boundaries (no-restricted-imports in eslint.config.js)', () => 
     ],
     ['src/grants/issue.ts', "import { x } from '../endpoints/token.js';", /grants\/ may not import endpoints\//],
     ['src/endpoints/token.ts', "import { buildApp } from '../http/app.js';", /endpoints\/ may not import http\//],
+    // The authorization flow sits beside endpoints/: neither imports the other, and the flow renders and stores nothing
+    // itself (pages are http/'s, the store is reached through the model's ports).
+    [
+      'src/authorization/authorize.ts',
+      "import { setCookie } from '../http/cookies.js';",
+      /authorization\/ may not import http\//,
+    ],
+    [
+      'src/authorization/interaction.ts',
+      "import { x } from '../endpoints/metadata.js';",
+      /authorization\/ may not import endpoints\//,
+    ],
+    [
+      'src/authorization/interaction.ts',
+      "import { loginPage } from '../ui/pages.js';",
+      /authorization\/ may not import ui\//,
+    ],
+    [
+      'src/authorization/session.ts',
+      "import { withHashedIds } from '../storage/hashed-ids.js';",
+      /authorization\/ may not import storage\//,
+    ],
+    [
+      'src/endpoints/register.ts',
+      "import { admitLogin } from '../authorization/login-throttle.js';",
+      /endpoints\/ may not import authorization\//,
+    ],
+    ['src/grants/issue.ts', "import { x } from '../authorization/code.js';", /grants\/ may not import authorization\//],
   ];
   it.each(refused)('%s: %s is refused', async (file, line, message) => {
     const messages = await refusals(file, line);
@@ -76,6 +104,9 @@ describe('import boundaries (no-restricted-imports in eslint.config.js)', () => 
     ['src/storage/memory/memory-storage.ts', "import { InvalidGrant } from '../../model/errors.js';"],
     ['src/grants/issue.ts', "import type { Deps } from '../context.js';"],
     ['src/http/app.ts', "import { x } from '../endpoints/token.js';"],
+    ['src/http/routes/authorization.ts', "import { x } from '../../authorization/session.js';"],
+    ['src/authorization/session.ts', "import type { SessionStore } from '../model/ports.js';"],
+    ['src/authorization/code.ts', "import { x } from '../grants/issue.js';"],
     ['src/resource/express.ts', "import { x } from './verifier.js';"],
     // Tests compose whatever they need.
     ['src/core/keys.test.ts', "import { buildApp } from '../http/app.js';"],

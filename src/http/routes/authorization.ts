@@ -2,12 +2,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidRequest } from '../../model/errors.js';
 import type { RawParams } from '../../core/params.js';
-import { authorizeEndpoint } from '../../endpoints/authorize.js';
-import { submitConsent, submitLogin, viewInteraction, type InteractionView } from '../../endpoints/interaction.js';
-import { PATHS } from '../../endpoints/metadata.js';
+import { authorize, authorizeDeclaration } from '../../authorization/authorize.js';
+import {
+  interactionDeclaration,
+  submitConsent,
+  submitLogin,
+  viewInteraction,
+  type InteractionView,
+} from '../../authorization/interaction.js';
 import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
 import { PAGE_HEADERS } from '../../ui/html.js';
-import type { SessionRecord } from '../../model/records.js';
 import {
   browserBinding,
   checkCsrf,
@@ -19,23 +23,24 @@ import {
   unsignValue,
 } from '../cookies.js';
 import { toOAuthError } from '../errors.js';
-import { formParams, queryParams, type RouteContext } from './context.js';
+import { formParams, queryParams, type RouteContext, type RoutePlugin } from './context.js';
 
 const CSRF_COOKIE = 'gatehouse_csrf';
 
-export async function authorizationRoutes(
-  app: FastifyInstance,
-  { deps, options, issuerPath }: RouteContext,
-): Promise<void> {
+export const authorizationRoutes: RoutePlugin = {
+  endpoints: [authorizeDeclaration, interactionDeclaration],
+  routes: authorizationFlow,
+};
+
+async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPath }: RouteContext): Promise<void> {
   const { config } = deps;
   const secureCookies = new URL(config.issuer).protocol === 'https:';
   const cookiePath = issuerPath || '/';
 
   const cookies = (request: FastifyRequest) => parseCookies(request.headers.cookie);
-  const currentSession = async (request: FastifyRequest): Promise<SessionRecord | undefined> => {
-    const id = unsignValue(cookies(request)[config.session.cookieName], deps.cookieKey);
-    return id ? deps.storage.getSession(id) : undefined;
-  };
+  /** The session id the browser's signed session cookie carries; the flow looks the session up. */
+  const sessionId = (request: FastifyRequest): string | undefined =>
+    unsignValue(cookies(request)[config.session.cookieName], deps.cookieKey);
   /** The binding of the requesting browser, from its signed nonce cookie; undefined without one. */
   const requestBinding = (request: FastifyRequest): string | undefined => {
     const nonce = unsignValue(cookies(request)[CSRF_COOKIE], deps.cookieKey);
@@ -59,7 +64,8 @@ export async function authorizationRoutes(
     for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
     return sendPage(reply, error.status, errorPage(error, reply.request.id));
   };
-  const interactionPath = (id: string) => `${issuerPath}/interaction/${encodeURIComponent(id)}`;
+  const interactionBase = issuerPath + interactionDeclaration.path;
+  const interactionPath = (id: string) => `${interactionBase}/${encodeURIComponent(id)}`;
   const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
     if (view.stage === 'done') return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
     const nonce = browserNonce(request, reply);
@@ -92,13 +98,13 @@ export async function authorizationRoutes(
     );
   };
 
-  const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
+  const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       const raw = request.method === 'POST' ? formParams(request) : queryParams(request);
       // The nonce cookie is set here, before the 303 to the interaction: a top-level navigation, so SameSite=Lax
       // cookies come back on every interaction step.
       const bindBrowser = () => browserBinding(browserNonce(request, reply));
-      const outcome = await authorizeEndpoint(raw, await currentSession(request), deps, bindBrowser);
+      const outcome = await authorize(raw, sessionId(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return reply.header('cache-control', 'no-store').redirect(outcome.location, 303);
       if (outcome.kind === 'interaction')
         return reply.header('cache-control', 'no-store').redirect(interactionPath(outcome.interactionId), 303);
@@ -107,15 +113,15 @@ export async function authorizationRoutes(
       return pageError(reply, err);
     }
   };
-  app.get(issuerPath + PATHS.authorize, authorize);
-  app.post(issuerPath + PATHS.authorize, authorize);
+  app.get(issuerPath + authorizeDeclaration.path, handleAuthorize);
+  app.post(issuerPath + authorizeDeclaration.path, handleAuthorize);
 
-  app.get<{ Params: { id: string } }>(`${issuerPath}/interaction/:id`, async (request, reply) => {
+  app.get<{ Params: { id: string } }>(`${interactionBase}/:id`, async (request, reply) => {
     try {
       return renderView(
         request,
         reply,
-        await viewInteraction(request.params.id, await currentSession(request), requestBinding(request), deps),
+        await viewInteraction(request.params.id, sessionId(request), requestBinding(request), deps),
       );
     } catch (err) {
       return pageError(reply, err);
@@ -137,7 +143,7 @@ export async function authorizationRoutes(
     return v?.[0];
   };
 
-  app.post<{ Params: { id: string } }>(`${issuerPath}/interaction/:id/login`, async (request, reply) => {
+  app.post<{ Params: { id: string } }>(`${interactionBase}/:id/login`, async (request, reply) => {
     try {
       const form = formParams(request);
       requireCsrf(request, request.params.id, form);
@@ -169,13 +175,13 @@ export async function authorizationRoutes(
     }
   });
 
-  app.post<{ Params: { id: string } }>(`${issuerPath}/interaction/:id/consent`, async (request, reply) => {
+  app.post<{ Params: { id: string } }>(`${interactionBase}/:id/consent`, async (request, reply) => {
     try {
       const form = formParams(request);
       requireCsrf(request, request.params.id, form);
       const location = await submitConsent(
         request.params.id,
-        await currentSession(request),
+        sessionId(request),
         requestBinding(request),
         field(form, 'decision'),
         deps,

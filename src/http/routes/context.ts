@@ -1,6 +1,10 @@
-/** What the route plugins share: the deps, the app options, the issuer's path and the HTTP framing helpers. */
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Deps } from '../../context.js';
+/**
+ * What the route plugins are and share: their endpoint declarations, the deps, the app options, the issuer's path and
+ * the HTTP framing helpers.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Deps, EndpointDeclaration } from '../../context.js';
+import { issuerPath } from '../../endpoints/metadata.js';
 import { InvalidRequest } from '../../model/errors.js';
 import { parseRawParams, type RawParams } from '../../core/params.js';
 import type { ClientRecord } from '../../model/records.js';
@@ -23,6 +27,38 @@ export interface RouteContext {
   /** The issuer's path without a trailing slash ('' at the root): every endpoint lives under it. */
   issuerPath: string;
   storeStatus: StoreStatus;
+  /** Every route plugin's endpoint declarations, in plugin order (what discovery is built from). */
+  endpoints: readonly EndpointDeclaration[];
+}
+
+/**
+ * An endpoint group: the declarations of the endpoints it serves and the Fastify plugin that serves them. The route
+ * plugins' `endpoints` together are the one list of endpoints (discovery, CORS, error pages read it).
+ */
+export interface RoutePlugin {
+  endpoints: readonly EndpointDeclaration[];
+  routes: (app: FastifyInstance, context: RouteContext) => Promise<void>;
+}
+
+/** The absolute paths `endpoint` is served at for `issuer`. */
+export function servedPaths(endpoint: EndpointDeclaration, issuer: string): string[] {
+  return typeof endpoint.path === 'string' ? [issuerPath(issuer) + endpoint.path] : endpoint.path(issuer);
+}
+
+/** Whether a request path (without its query) is one of `endpoints`' paths, or below one that has subPaths. */
+export function endpointPathMatcher(
+  endpoints: readonly EndpointDeclaration[],
+  issuer: string,
+): (path: string) => boolean {
+  const exact = new Set<string>();
+  const below: string[] = [];
+  for (const endpoint of endpoints) {
+    for (const path of servedPaths(endpoint, issuer)) {
+      exact.add(path);
+      if (endpoint.subPaths) below.push(path + '/');
+    }
+  }
+  return (path) => exact.has(path) || below.some((prefix) => path.startsWith(prefix));
 }
 
 /** The form body as parsed by the app's content-type parser; anything else is invalid_request. */

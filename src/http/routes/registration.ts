@@ -1,36 +1,39 @@
 /** Dynamic client registration (RFC 7591) and its management protocol (RFC 7592). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { InvalidRequest } from '../../model/errors.js';
-import { PATHS } from '../../endpoints/metadata.js';
 import {
   deleteClientRegistration,
   readClientRegistration,
   registerClient,
+  registerDeclaration,
   updateClientRegistration,
 } from '../../endpoints/register.js';
-import { json, type RouteContext } from './context.js';
+import { json, type RouteContext, type RoutePlugin } from './context.js';
 
-export async function registrationRoutes(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
+export const registrationRoutes: RoutePlugin = { endpoints: [registerDeclaration], routes: registration };
+
+async function registration(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
+  const path = issuerPath + registerDeclaration.path;
   const jsonBody = (request: FastifyRequest): unknown => {
     if (!request.headers['content-type']?.toLowerCase().startsWith('application/json')) {
       throw new InvalidRequest('the body must be application/json');
     }
     return request.body;
   };
-  app.post(issuerPath + PATHS.register, async (request, reply) =>
+  app.post(path, async (request, reply) =>
     json(reply, 201, await registerClient(jsonBody(request), request.headers.authorization, deps, request.ip)),
   );
-  app.get<{ Params: { id: string } }>(`${issuerPath}${PATHS.register}/:id`, async (request, reply) =>
+  app.get<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) =>
     json(reply, 200, await readClientRegistration(request.params.id, request.headers.authorization, deps)),
   );
-  app.put<{ Params: { id: string } }>(`${issuerPath}${PATHS.register}/:id`, async (request, reply) =>
+  app.put<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) =>
     json(
       reply,
       200,
       await updateClientRegistration(request.params.id, jsonBody(request), request.headers.authorization, deps),
     ),
   );
-  app.delete<{ Params: { id: string } }>(`${issuerPath}${PATHS.register}/:id`, async (request, reply) => {
+  app.delete<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) => {
     await deleteClientRegistration(request.params.id, request.headers.authorization, deps);
     return reply.code(204).header('cache-control', 'no-store').send();
   });

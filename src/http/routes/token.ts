@@ -2,22 +2,26 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidRequest } from '../../model/errors.js';
 import { bearerToken } from '../../core/params.js';
-import { introspectEndpoint } from '../../endpoints/introspect.js';
-import { PATHS } from '../../endpoints/metadata.js';
-import { revokeEndpoint } from '../../endpoints/revoke.js';
-import { tokenEndpoint } from '../../endpoints/token.js';
-import { userinfoEndpoint } from '../../endpoints/userinfo.js';
-import { formParams, json, type RouteContext } from './context.js';
+import { introspectDeclaration, introspectEndpoint } from '../../endpoints/introspect.js';
+import { revokeDeclaration, revokeEndpoint } from '../../endpoints/revoke.js';
+import { tokenDeclaration, tokenEndpoint } from '../../endpoints/token.js';
+import { userinfoDeclaration, userinfoEndpoint } from '../../endpoints/userinfo.js';
+import { formParams, json, type RouteContext, type RoutePlugin } from './context.js';
 
-export async function tokenRoutes(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
-  app.post(issuerPath + PATHS.token, async (request, reply) =>
+export const tokenRoutes: RoutePlugin = {
+  endpoints: [tokenDeclaration, revokeDeclaration, introspectDeclaration, userinfoDeclaration],
+  routes: backChannel,
+};
+
+async function backChannel(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
+  app.post(issuerPath + tokenDeclaration.path, async (request, reply) =>
     json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps)),
   );
-  app.post(issuerPath + PATHS.revoke, async (request, reply) => {
+  app.post(issuerPath + revokeDeclaration.path, async (request, reply) => {
     await revokeEndpoint(formParams(request), request.headers.authorization, deps);
     return reply.code(200).header('cache-control', 'no-store').send();
   });
-  app.post(issuerPath + PATHS.introspect, async (request, reply) =>
+  app.post(issuerPath + introspectDeclaration.path, async (request, reply) =>
     json(reply, 200, await introspectEndpoint(formParams(request), request.headers.authorization, deps)),
   );
   // RFC 6750 §3: a request without a usable token gets the challenge, here with error="invalid_request" (§3.1).
@@ -42,6 +46,6 @@ export async function tokenRoutes(app: FastifyInstance, { deps, issuerPath }: Ro
     }
     return json(reply, 200, await userinfoEndpoint(token, deps));
   };
-  app.get(issuerPath + PATHS.userinfo, userinfo);
-  app.post(issuerPath + PATHS.userinfo, userinfo);
+  app.get(issuerPath + userinfoDeclaration.path, userinfo);
+  app.post(issuerPath + userinfoDeclaration.path, userinfo);
 }

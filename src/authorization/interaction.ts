@@ -2,15 +2,54 @@
  * The interaction: sign-in and consent for a pending authorization request. Any replica can serve any step, since
  * the interaction lives in the store. Outcomes are typed; ui/ renders them and http/ sets cookies.
  */
-import { randomToken, safeEqual } from '../core/crypto.js';
+import { safeEqual } from '../core/crypto.js';
 import { AccessDenied, InvalidRequest } from '../model/errors.js';
 import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
-import { unionScopes } from '../core/scope.js';
-import { consentCovers, errorRedirect, issueCode, sessionMayStandIn } from './authorize.js';
-import { admitLogin } from './login-throttle.js';
-import { upgradePasswordHash } from './password-upgrade.js';
-import type { Deps } from '../context.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
+import type { ConsentStore, InteractionStore, UserStore } from '../model/ports.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../model/records.js';
+import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
+import { consentCovers, recordConsent, type RecordConsentDeps } from './consent.js';
+import { admitLogin, type ThrottleDeps } from './login-throttle.js';
+import { upgradePasswordHash, type PasswordUpgradeDeps } from './password-upgrade.js';
+import {
+  findSession,
+  sessionMayStandIn,
+  startSession,
+  type SessionLookupDeps,
+  type SessionStartDeps,
+} from './session.js';
+
+/** What loading an interaction for a browser uses. */
+type LoadDeps = Pick<Deps, 'clients'> & { storage: Pick<InteractionStore, 'getInteraction'> };
+/** GET /interaction/:id: the session, the user and their consent; finishing it when the consent covers the request. */
+export type ViewInteractionDeps = LoadDeps &
+  SessionLookupDeps &
+  IssueCodeDeps &
+  Pick<Deps, 'clock'> & {
+    storage: Pick<UserStore, 'getUser'> & Pick<ConsentStore, 'getConsent'> & Pick<InteractionStore, 'takeInteraction'>;
+  };
+/** POST /interaction/:id/login: the throttle, the user's password, the new session, the interaction signed in. */
+export type SubmitLoginDeps = LoadDeps &
+  ThrottleDeps &
+  PasswordUpgradeDeps &
+  SessionStartDeps &
+  Pick<Deps, 'logger' | 'config'> & {
+    storage: Pick<UserStore, 'getUserByUsername'> & Pick<InteractionStore, 'saveInteraction'>;
+  };
+/** POST /interaction/:id/consent: the session, the consent recorded, the code issued. */
+export type SubmitConsentDeps = LoadDeps &
+  SessionLookupDeps &
+  RecordConsentDeps &
+  IssueCodeDeps &
+  Pick<Deps, 'clock' | 'config'> & { storage: Pick<InteractionStore, 'takeInteraction'> };
+
+/** The sign-in and consent pages of a pending request: `/interaction/:id`, its `login` and `consent` forms. */
+export const interactionDeclaration = {
+  path: '/interaction',
+  subPaths: true,
+  pages: true,
+} satisfies EndpointDeclaration;
 
 /**
  * The interaction is gone (expired, finished, or never existed) or belongs to another browser: shown as a page,
@@ -37,7 +76,7 @@ export type InteractionView =
 async function load(
   id: string,
   binding: string | undefined,
-  deps: Pick<Deps, 'storage' | 'clients'>,
+  deps: LoadDeps,
 ): Promise<{ interaction: InteractionRecord; client: ClientRecord }> {
   const interaction = await deps.storage.getInteraction(id);
   if (!interaction || !binding || !interaction.browserBinding || !safeEqual(binding, interaction.browserBinding)) {
@@ -58,14 +97,16 @@ function sessionUser(
 }
 
 /**
- * Decides what the browser sees for GET /interaction/:id. `binding` names the requesting browser (see load).
+ * Decides what the browser sees for GET /interaction/:id. `sessionId` is the id the browser's session cookie carries;
+ * `binding` names the requesting browser (see load).
  */
 export async function viewInteraction(
   id: string,
-  session: SessionRecord | undefined,
+  sessionId: string | undefined,
   binding: string | undefined,
-  deps: Deps,
+  deps: ViewInteractionDeps,
 ): Promise<InteractionView> {
+  const session = await findSession(sessionId, deps);
   const { interaction, client } = await load(id, binding, deps);
   // The interaction's own sign-in wins; else a session counts unless prompt=login demanded a fresh one.
   const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
@@ -99,7 +140,7 @@ export async function submitLogin(
   username: string,
   password: string,
   clientAddress: string,
-  deps: Deps,
+  deps: SubmitLoginDeps,
 ): Promise<LoginOutcome> {
   const { interaction, client } = await load(id, binding, deps);
   // Before any lookup or hashing: a throttled attempt costs no scrypt, and reads the same for every username.
@@ -129,27 +170,20 @@ export async function submitLogin(
   }
   await admission.succeeded();
   await upgradePasswordHash(user, password, deps);
-  const now = deps.clock.now();
-  const session: SessionRecord = {
-    id: randomToken(),
-    userId: user.id,
-    authTime: now,
-    createdAt: now,
-    expiresAt: now + deps.config.session.ttl * 1000,
-  };
-  await deps.storage.saveSession(session);
-  await deps.storage.saveInteraction({ ...interaction, userId: user.id, authTime: now });
+  const session = await startSession(user.id, deps);
+  await deps.storage.saveInteraction({ ...interaction, userId: user.id, authTime: session.authTime });
   return { ok: true, session };
 }
 
 /** POST /interaction/:id/consent: approve issues the code, deny returns access_denied (RFC 6749 §4.1.2.1). */
 export async function submitConsent(
   id: string,
-  session: SessionRecord | undefined,
+  sessionId: string | undefined,
   binding: string | undefined,
   decision: string | undefined,
-  deps: Deps,
+  deps: SubmitConsentDeps,
 ): Promise<string> {
+  const session = await findSession(sessionId, deps);
   const { interaction, client } = await load(id, binding, deps);
   const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
   // Consent must come from the browser that signed in.
@@ -160,17 +194,7 @@ export async function submitConsent(
   if (decision === 'deny') {
     return errorRedirect(taken.redirectUri, new AccessDenied(), taken.state, deps.config.issuer);
   }
-  const now = deps.clock.now();
-  const previous = await deps.storage.getConsent(userId, taken.clientId);
-  const consent = {
-    userId,
-    clientId: taken.clientId,
-    scope: unionScopes(previous?.scope ?? [], taken.scope),
-    resource: unionScopes(previous?.resource ?? [], taken.resource),
-    createdAt: now,
-    expiresAt: now + deps.config.consent.ttl * 1000,
-  };
-  await deps.storage.saveConsent(consent);
+  const consent = await recordConsent(userId, taken, deps);
   const authTime = taken.authTime ?? session.authTime;
   return issueCode({ ...taken, userId, authTime }, client, consent, deps);
 }

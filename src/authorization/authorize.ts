@@ -3,7 +3,7 @@
  * Checks run in order: client and redirect_uri first (errors shown on a page: never redirect to an untrusted
  * URI, RFC 9700 §4.11), then everything else (errors redirected to the client with `iss`).
  */
-import { hashToken, randomId, randomToken } from '../core/crypto.js';
+import { randomToken } from '../core/crypto.js';
 import {
   InteractionRequired,
   InvalidRequest,
@@ -16,9 +16,21 @@ import { checkCodeChallenge } from '../core/pkce.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
-import { isSubset, parseScope, resolveRequestedScopes, unionScopes, type ScopeAllowList } from '../core/scope.js';
-import type { Deps } from '../context.js';
-import type { ClientRecord, ConsentRecord, InteractionRecord, SessionRecord } from '../model/records.js';
+import { parseScope, resolveRequestedScopes } from '../core/scope.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
+import type { ConsentStore, InteractionStore } from '../model/ports.js';
+import type { ClientRecord, InteractionRecord, SessionRecord } from '../model/records.js';
+import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
+import { consentCovers, userGrantAllowList } from './consent.js';
+import { findSession, sessionMayStandIn, type SessionLookupDeps } from './session.js';
+
+/**
+ * What /authorize uses: client lookup, the browser's session, a remembered consent, and a pending interaction or the
+ * code it issues at once.
+ */
+export type AuthorizeDeps = Pick<Deps, 'clients' | 'config' | 'clock' | 'scopesSupported'> &
+  SessionLookupDeps &
+  IssueCodeDeps & { storage: Pick<InteractionStore, 'saveInteraction'> & Pick<ConsentStore, 'getConsent'> };
 
 /** What the HTTP layer should do next. */
 export type AuthorizeOutcome =
@@ -30,27 +42,20 @@ export type AuthorizeOutcome =
 const PROMPTS = new Set(['none', 'login', 'consent']);
 const MAX_STATE_LENGTH = 2048;
 
-/** Builds the redirect back to the client with RFC 9207 `iss` on every response. */
-export function clientRedirect(
-  redirectUri: string,
-  params: Record<string, string | undefined>,
-  issuer: string,
-): string {
-  const url = new URL(redirectUri);
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
-  url.searchParams.append('iss', issuer);
-  return url.href;
-}
-
-/** Redirect carrying an OAuth error (RFC 6749 §4.1.2.1). */
-export function errorRedirect(
-  redirectUri: string,
-  error: OAuthError,
-  state: string | undefined,
-  issuer: string,
-): string {
-  return clientRedirect(redirectUri, { error: error.code, error_description: error.description, state }, issuer);
-}
+/** The authorization endpoint: a browser page; what its requests may carry is advertised. */
+export const authorizeDeclaration = {
+  path: '/authorize',
+  pages: true,
+  metadata: (url) => ({
+    authorization_endpoint: url,
+    response_modes_supported: ['query'],
+    authorization_response_iss_parameter_supported: true,
+    prompt_values_supported: [...PROMPTS],
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+    claims_parameter_supported: false,
+  }),
+} satisfies EndpointDeclaration;
 
 /** Single value of a raw parameter for the pre-trust checks (client_id, redirect_uri). */
 function singleRaw(raw: RawParams, name: string): string | undefined | null {
@@ -60,15 +65,17 @@ function singleRaw(raw: RawParams, name: string): string | undefined | null {
 }
 
 /**
- * Handles GET/POST /authorize. `session` is the browser's signed-in session, if any; `bindBrowser` returns the
- * binding of this browser (http/ sets its nonce cookie when it has none), called only when an interaction is created.
+ * Handles GET/POST /authorize. `sessionId` is the id the browser's session cookie carries, if any; `bindBrowser`
+ * returns the binding of this browser (http/ sets its nonce cookie when it has none), called only when an
+ * interaction is created.
  */
-export async function authorizeEndpoint(
+export async function authorize(
   raw: RawParams,
-  session: SessionRecord | undefined,
-  deps: Deps,
+  sessionId: string | undefined,
+  deps: AuthorizeDeps,
   bindBrowser: () => string,
 ): Promise<AuthorizeOutcome> {
+  const session = await findSession(sessionId, deps);
   const clientId = singleRaw(raw, 'client_id');
   if (clientId === null) return page(new InvalidRequest('client_id must not be included more than once'));
   if (!clientId) return page(new InvalidRequest('client_id is required'));
@@ -126,7 +133,7 @@ async function authorizeTrusted(
   redirectUri: string,
   state: string | undefined,
   session: SessionRecord | undefined,
-  deps: Deps,
+  deps: AuthorizeDeps,
   bindBrowser: () => string,
 ): Promise<AuthorizeOutcome> {
   const params = collapseParams(raw, ['resource']);
@@ -210,74 +217,4 @@ async function authorizeTrusted(
     authTime: user.authTime,
   });
   return { kind: 'interaction', interactionId: interaction.id };
-}
-
-/**
- * The browser session, when it may stand in for a sign-in (the one rule for /authorize and the interaction pages):
- * not when prompt=login asked for a fresh one, nor when the sign-in is older than max_age (OIDC Core §3.1.2.1).
- */
-export function sessionMayStandIn(
-  session: SessionRecord | undefined,
-  prompt: readonly string[],
-  maxAge: number | undefined,
-  now: number,
-): SessionRecord | undefined {
-  if (!session || prompt.includes('login')) return undefined;
-  if (maxAge !== undefined && now - session.authTime > maxAge * 1000) return undefined;
-  return session;
-}
-
-/** True when a remembered consent covers every requested scope and resource. */
-export function consentCovers(
-  consent: ConsentRecord | undefined,
-  scope: readonly string[],
-  resource: readonly string[],
-): boolean {
-  return consent !== undefined && isSubset(scope, consent.scope) && isSubset(resource, consent.resource);
-}
-
-/**
- * Issues the authorization code for a completed interaction and returns the redirect to the client.
- * Incremental authorization: the code carries the union of what the user approved before for this client and
- * what is asked now (a step-up request does not lose earlier scopes); resources are never widened.
- */
-export async function issueCode(
-  interaction: Omit<InteractionRecord, 'browserBinding'> & { userId: string; authTime: number },
-  client: ClientRecord,
-  consent: ConsentRecord | undefined,
-  deps: Pick<Deps, 'storage' | 'clock' | 'config' | 'scopesSupported'>,
-): Promise<string> {
-  const now = deps.clock.now();
-  const code = randomToken();
-  // Earlier consent may name scopes the server or the client's allow-list has dropped since: re-check them.
-  const earlier = consent?.scope.length
-    ? resolveRequestedScopes(consent.scope, userGrantAllowList(client, deps), deps.scopesSupported, false)
-    : [];
-  const scope = unionScopes(interaction.scope, earlier);
-  await deps.storage.saveAuthorizationCode({
-    codeHash: hashToken(code),
-    grantId: randomId(),
-    clientId: interaction.clientId,
-    userId: interaction.userId,
-    redirectUri: interaction.redirectUri,
-    redirectUriSent: interaction.redirectUriSent,
-    scope,
-    resource: interaction.resource,
-    codeChallenge: interaction.codeChallenge,
-    nonce: interaction.nonce,
-    authTime: interaction.authTime,
-    createdAt: now,
-    expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
-  });
-  return clientRedirect(interaction.redirectUri, { code, state: interaction.state }, deps.config.issuer);
-}
-
-/**
- * The scopes a client may ask a user for (undefined = any the server supports): static clients' `scope` is a hard
- * allow-list (none set = no allow-list; an empty one = nothing); a dynamic or metadata-document client's registered
- * scope is only a hint unless `registration.enforceRegisteredScope` (MCP clients register with the first scope they
- * see and later step up; the user's consent is the gate).
- */
-export function userGrantAllowList(client: ClientRecord, deps: Pick<Deps, 'config'>): ScopeAllowList {
-  return client.source === 'static' || deps.config.registration.enforceRegisteredScope ? client.scope : undefined;
 }

@@ -5,13 +5,18 @@
  */
 import { hashPassword, needsRehash } from '../core/password.js';
 import type { Deps } from '../context.js';
+import type { UserStore } from '../model/ports.js';
 import type { UserRecord } from '../model/records.js';
+
+export type PasswordUpgradeDeps = Pick<Deps, 'config' | 'clock' | 'logger'> & {
+  storage: Pick<UserStore, 'getUser' | 'saveUser'>;
+};
 
 /** Rehashes `user`'s password at the configured cost when needed. Never fails the sign-in: errors are logged. */
 export async function upgradePasswordHash(
   user: UserRecord,
   password: string,
-  deps: Pick<Deps, 'config' | 'storage' | 'clock' | 'logger'>,
+  deps: PasswordUpgradeDeps,
 ): Promise<void> {
   const log2N = deps.config.passwordHashing.log2N;
   if (!needsRehash(user.passwordHash, log2N)) return;

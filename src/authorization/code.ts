@@ -1,0 +1,73 @@
+/**
+ * The authorization response (RFC 6749 §4.1.2): the code issued for a completed request, and the redirects back to
+ * the client, success and error alike, each with RFC 9207 `iss`.
+ */
+import { hashToken, randomId, randomToken } from '../core/crypto.js';
+import { resolveRequestedScopes, unionScopes } from '../core/scope.js';
+import type { Deps } from '../context.js';
+import type { OAuthError } from '../model/errors.js';
+import type { AuthorizationCodeStore } from '../model/ports.js';
+import type { ClientRecord, ConsentRecord, InteractionRecord } from '../model/records.js';
+import { userGrantAllowList } from './consent.js';
+
+export type IssueCodeDeps = Pick<Deps, 'clock' | 'config' | 'scopesSupported'> & {
+  storage: Pick<AuthorizationCodeStore, 'saveAuthorizationCode'>;
+};
+
+/** Builds the redirect back to the client with RFC 9207 `iss` on every response. */
+export function clientRedirect(
+  redirectUri: string,
+  params: Record<string, string | undefined>,
+  issuer: string,
+): string {
+  const url = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
+  url.searchParams.append('iss', issuer);
+  return url.href;
+}
+
+/** Redirect carrying an OAuth error (RFC 6749 §4.1.2.1). */
+export function errorRedirect(
+  redirectUri: string,
+  error: OAuthError,
+  state: string | undefined,
+  issuer: string,
+): string {
+  return clientRedirect(redirectUri, { error: error.code, error_description: error.description, state }, issuer);
+}
+
+/**
+ * Issues the authorization code for a completed interaction and returns the redirect to the client.
+ * Incremental authorization: the code carries the union of what the user approved before for this client and
+ * what is asked now (a step-up request does not lose earlier scopes); resources are never widened.
+ */
+export async function issueCode(
+  interaction: Omit<InteractionRecord, 'browserBinding'> & { userId: string; authTime: number },
+  client: ClientRecord,
+  consent: ConsentRecord | undefined,
+  deps: IssueCodeDeps,
+): Promise<string> {
+  const now = deps.clock.now();
+  const code = randomToken();
+  // Earlier consent may name scopes the server or the client's allow-list has dropped since: re-check them.
+  const earlier = consent?.scope.length
+    ? resolveRequestedScopes(consent.scope, userGrantAllowList(client, deps), deps.scopesSupported, false)
+    : [];
+  const scope = unionScopes(interaction.scope, earlier);
+  await deps.storage.saveAuthorizationCode({
+    codeHash: hashToken(code),
+    grantId: randomId(),
+    clientId: interaction.clientId,
+    userId: interaction.userId,
+    redirectUri: interaction.redirectUri,
+    redirectUriSent: interaction.redirectUriSent,
+    scope,
+    resource: interaction.resource,
+    codeChallenge: interaction.codeChallenge,
+    nonce: interaction.nonce,
+    authTime: interaction.authTime,
+    createdAt: now,
+    expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
+  });
+  return clientRedirect(interaction.redirectUri, { code, state: interaction.state }, deps.config.issuer);
+}
