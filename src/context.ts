@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import type { Clock } from './core/clock.js';
 import type { AssertionVerifier, ClientResolver } from './core/client-auth.js';
 import type { KeyManager } from './core/keys.js';
+import type { PasswordPolicy } from './core/password-policy.js';
+import type { Sealer } from './core/sealing.js';
 import type { TokenMinter } from './core/tokens.js';
 import type { Config } from './config/schema.js';
 import type { Storage } from './model/ports.js';
@@ -24,6 +26,10 @@ export interface Deps {
   pepper: string;
   /** Key for signing cookies and CSRF tokens (shared by replicas through the store). */
   cookieKey: string;
+  /** Seals what the store must not reveal (TOTP secrets) with `encryptionKey`; undefined without one. */
+  sealer: Sealer | undefined;
+  /** What a new password must satisfy (config `passwordPolicy`, its deny list read at start). */
+  passwordPolicy: PasswordPolicy;
   logger: Logger;
   /** RFC 7523 private_key_jwt assertion check (signature, iss/sub/aud/exp, single use). */
   verifyAssertion: AssertionVerifier;

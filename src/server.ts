@@ -13,6 +13,7 @@ import { validateClientMetadata } from './core/client-metadata.js';
 import { isLoopback } from './core/redirect-uri.js';
 import { KeyManager, type SigningAlg } from './core/keys.js';
 import { hashCost, hashPassword } from './core/password.js';
+import { passwordPolicyFrom } from './core/password-policy.js';
 import { TokenMinter } from './core/tokens.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -139,6 +140,8 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       minter,
       pepper: pepper.value,
       cookieKey: cookieKey.value,
+      sealer,
+      passwordPolicy: passwordPolicyOf(config),
       logger,
       scopesSupported,
       verifyAssertion,
@@ -207,6 +210,15 @@ function warnSecretsInClear(logger: Logger, kind: string, encrypted: boolean, ki
   );
 }
 
+/** The policy new passwords are held to; the deny list is read once, at start. */
+export function passwordPolicyOf(config: Config) {
+  try {
+    return passwordPolicyFrom(config.passwordPolicy, (path) => readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`passwordPolicy.denyListFile: cannot read it (${(err as Error).message})`);
+  }
+}
+
 /** Upserts the config file's users; a plaintext password is hashed and logged as a warning. */
 async function loadStaticUsers(deps: Deps): Promise<void> {
   const { config, storage, clock, logger } = deps;
@@ -227,7 +239,13 @@ async function loadStaticUsers(deps: Deps): Promise<void> {
       );
     }
     const now = clock.now();
+    // What the user set up themselves (second factors) and an administrator's mfa requirement survive a restart.
+    const { mfaRequired, totp, passkeys, recoveryCodes } = existing ?? {};
     await storage.saveUser({
+      ...(mfaRequired !== undefined && { mfaRequired }),
+      ...(totp && { totp }),
+      ...(passkeys && { passkeys }),
+      ...(recoveryCodes && { recoveryCodes }),
       // Deterministic, so replicas starting together upsert the same user instead of racing on the username.
       id: u.sub ?? existing?.id ?? staticUserId(u.username),
       username: u.username,

@@ -201,7 +201,7 @@ async function authorizeTrusted(
   const consent = await deps.storage.getConsent(user.userId, client.clientId);
   if (!prompt.includes('consent') && consentCovers(consent, scope, resource)) {
     const location = await issueCode(
-      { ...interaction, userId: user.userId, authTime: user.authTime },
+      { ...interaction, userId: user.userId, authTime: user.authTime, amr: user.amr },
       client,
       consent,
       deps,
@@ -215,6 +215,7 @@ async function authorizeTrusted(
     browserBinding: bindBrowser(),
     userId: user.userId,
     authTime: user.authTime,
+    amr: user.amr,
   });
   return { kind: 'interaction', interactionId: interaction.id };
 }

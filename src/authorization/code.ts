@@ -2,6 +2,7 @@
  * The authorization response (RFC 6749 §4.1.2): the code issued for a completed request, and the redirects back to
  * the client, success and error alike, each with RFC 9207 `iss`.
  */
+import { amrOf } from '../core/authentication.js';
 import { hashToken, randomId, randomToken } from '../core/crypto.js';
 import { resolveRequestedScopes, unionScopes } from '../core/scope.js';
 import type { Deps } from '../context.js';
@@ -42,7 +43,7 @@ export function errorRedirect(
  * what is asked now (a step-up request does not lose earlier scopes); resources are never widened.
  */
 export async function issueCode(
-  interaction: Omit<InteractionRecord, 'browserBinding'> & { userId: string; authTime: number },
+  interaction: Omit<InteractionRecord, 'browserBinding'> & { userId: string; authTime: number; amr?: string[] },
   client: ClientRecord,
   consent: ConsentRecord | undefined,
   deps: IssueCodeDeps,
@@ -66,6 +67,7 @@ export async function issueCode(
     codeChallenge: interaction.codeChallenge,
     nonce: interaction.nonce,
     authTime: interaction.authTime,
+    amr: amrOf(interaction.amr),
     createdAt: now,
     expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
   });

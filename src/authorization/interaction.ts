@@ -3,40 +3,47 @@
  * the interaction lives in the store. Outcomes are typed; ui/ renders them and http/ sets cookies.
  */
 import { safeEqual } from '../core/crypto.js';
+import { ACR_VALUES_SUPPORTED, amrOf } from '../core/authentication.js';
 import { AccessDenied, InvalidRequest } from '../model/errors.js';
-import { verifyPassword, verifyPasswordDummy } from '../core/password.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import type { ConsentStore, InteractionStore, UserStore } from '../model/ports.js';
+import type { ConsentStore, InteractionStore, SessionStore, UserStore } from '../model/ports.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../model/records.js';
 import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
 import { consentCovers, recordConsent, type RecordConsentDeps } from './consent.js';
-import { admitLogin, type ThrottleDeps } from './login-throttle.js';
-import { upgradePasswordHash, type PasswordUpgradeDeps } from './password-upgrade.js';
+import { findSession, sessionMayStandIn, type SessionLookupDeps } from './session.js';
 import {
-  findSession,
-  sessionMayStandIn,
-  startSession,
-  type SessionLookupDeps,
-  type SessionStartDeps,
-} from './session.js';
+  cancelSignIn,
+  enrolDuringSignIn,
+  pendingPrompt,
+  signInWithPassword,
+  signInWithSecondFactor,
+  type EnrolForm,
+  type FactorForm,
+  type SignInDeps,
+  type SignInOutcome,
+  type SecondStepPrompt,
+  type SignInPlace,
+} from './sign-in.js';
 
 /** What loading an interaction for a browser uses. */
 type LoadDeps = Pick<Deps, 'clients'> & { storage: Pick<InteractionStore, 'getInteraction'> };
-/** GET /interaction/:id: the session, the user and their consent; finishing it when the consent covers the request. */
+/**
+ * GET /interaction/:id: the session, the user and their consent; finishing it when the consent covers the request;
+ * a pending second step of the sign-in (sign-in.ts).
+ */
 export type ViewInteractionDeps = LoadDeps &
   SessionLookupDeps &
   IssueCodeDeps &
+  SignInDeps &
   Pick<Deps, 'clock'> & {
     storage: Pick<UserStore, 'getUser'> & Pick<ConsentStore, 'getConsent'> & Pick<InteractionStore, 'takeInteraction'>;
   };
-/** POST /interaction/:id/login: the throttle, the user's password, the new session, the interaction signed in. */
-export type SubmitLoginDeps = LoadDeps &
-  ThrottleDeps &
-  PasswordUpgradeDeps &
-  SessionStartDeps &
-  Pick<Deps, 'logger' | 'config'> & {
-    storage: Pick<UserStore, 'getUserByUsername'> & Pick<InteractionStore, 'saveInteraction'>;
-  };
+/** POST /interaction/:id/login, /factor, /enrol: the sign-in steps, then the interaction signed in. */
+export type SubmitLoginDeps = LoadDeps & SignInDeps & { storage: Pick<InteractionStore, 'saveInteraction'> };
+/** POST /interaction/:id/sign-out: the browser's session ended, the interaction back at its login page. */
+export type SignOutDeps = LoadDeps & {
+  storage: Pick<SessionStore, 'deleteSession'> & Pick<InteractionStore, 'saveInteraction'> & SignInDeps['storage'];
+};
 /** POST /interaction/:id/consent: the session, the consent recorded, the code issued. */
 export type SubmitConsentDeps = LoadDeps &
   SessionLookupDeps &
@@ -44,11 +51,15 @@ export type SubmitConsentDeps = LoadDeps &
   IssueCodeDeps &
   Pick<Deps, 'clock' | 'config'> & { storage: Pick<InteractionStore, 'takeInteraction'> };
 
-/** The sign-in and consent pages of a pending request: `/interaction/:id`, its `login` and `consent` forms. */
+/**
+ * The sign-in and consent pages of a pending request: `/interaction/:id`, its `login`, `factor`, `enrol`, `consent`
+ * and `sign-out` forms. The sign-in is where `acr` comes from, so its values are declared here.
+ */
 export const interactionDeclaration = {
   path: '/interaction',
   subPaths: true,
   pages: true,
+  metadata: () => ({ acr_values_supported: [...ACR_VALUES_SUPPORTED] }),
 } satisfies EndpointDeclaration;
 
 /**
@@ -66,6 +77,13 @@ export class InteractionExpired extends InvalidRequest {
 
 export type InteractionView =
   | { stage: 'login'; interaction: InteractionRecord; client: ClientRecord; error?: string; username?: string }
+  /** The password was right; a second factor (or its enrolment) is asked for. */
+  | {
+      stage: 'second_step';
+      interaction: InteractionRecord;
+      client: ClientRecord;
+      prompt: SecondStepPrompt;
+    }
   | { stage: 'consent'; interaction: InteractionRecord; client: ClientRecord; user: UserRecord; newScopes: string[] }
   | { stage: 'done'; location: string };
 
@@ -112,27 +130,83 @@ export async function viewInteraction(
   const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
   // A code, or the consent page naming the user, only for this browser's session of that very user (OIDC Core
   // §3.1.2.3): a sign-in recorded on the interaction is not enough on its own.
-  if (!userId || !session || session.userId !== userId) return { stage: 'login', interaction, client };
+  if (!userId || !session || session.userId !== userId) return signInView(interaction, client, binding!, deps);
   const user = await deps.storage.getUser(userId);
-  if (!user) return { stage: 'login', interaction, client };
+  if (!user) return signInView(interaction, client, binding!, deps);
   const consent = await deps.storage.getConsent(userId, client.clientId);
   if (!interaction.prompt.includes('consent') && consentCovers(consent, interaction.scope, interaction.resource)) {
     const taken = await deps.storage.takeInteraction(id);
     if (!taken) throw new InteractionExpired();
-    const authTime = interaction.authTime ?? session.authTime;
-    return { stage: 'done', location: await issueCode({ ...taken, userId, authTime }, client, consent, deps) };
+    const location = await issueCode({ ...taken, ...signedIn(interaction, session, userId) }, client, consent, deps);
+    return { stage: 'done', location };
   }
   const known = new Set(consent?.scope ?? []);
   return { stage: 'consent', interaction, client, user, newScopes: interaction.scope.filter((s) => !known.has(s)) };
 }
 
-/** Outcome of a sign-in attempt; `retryAfterSeconds` is set when it was refused by the throttle (429). */
-export type LoginOutcome =
-  { ok: true; session: SessionRecord } | { ok: false; view: InteractionView; retryAfterSeconds?: number };
+/** Where the sign-in of an interaction happens (sign-in.ts): keyed by the interaction, bound to its browser. */
+function signInPlace(interaction: InteractionRecord, binding: string): SignInPlace {
+  return { key: `interaction:${interaction.id}`, binding, expiresAt: interaction.expiresAt };
+}
+
+/** The sign-in page this browser is at: the second step when one is pending, else the login form. */
+async function signInView(
+  interaction: InteractionRecord,
+  client: ClientRecord,
+  binding: string,
+  deps: SignInDeps,
+): Promise<InteractionView> {
+  const prompt = await pendingPrompt(signInPlace(interaction, binding), deps);
+  return prompt ? { stage: 'second_step', interaction, client, prompt } : { stage: 'login', interaction, client };
+}
+
+/** Who signed in for this interaction, when and how: its own sign-in, else the session that stands in. */
+function signedIn(interaction: InteractionRecord, session: SessionRecord, userId: string) {
+  return {
+    userId,
+    authTime: interaction.authTime ?? session.authTime,
+    amr: amrOf(interaction.userId ? interaction.amr : session.amr),
+  };
+}
 
 /**
- * Checks the username and password for POST /interaction/:id/login and starts a session. `clientAddress` is the
- * remote address, for the per-address limit of the login throttle (config `loginRateLimit`).
+ * Outcome of a sign-in step: signed in (http/ sets the cookie; new recovery codes are shown once before going on),
+ * `continue` to the next step's page, or a page to show again (with its status; `retryAfterSeconds` when throttled).
+ */
+export type LoginOutcome =
+  | { kind: 'signed_in'; session: SessionRecord; recoveryCodes?: string[] }
+  | { kind: 'continue' }
+  | { kind: 'view'; view: InteractionView; status: number; retryAfterSeconds?: number };
+
+/** A finished sign-in step of the interaction: a new session is recorded on it. */
+async function afterSignIn(
+  interaction: InteractionRecord,
+  client: ClientRecord,
+  outcome: SignInOutcome,
+  deps: SubmitLoginDeps,
+): Promise<LoginOutcome> {
+  if (outcome.kind === 'continue') return outcome;
+  if (outcome.kind === 'prompt') {
+    const { prompt, status, retryAfterSeconds } = outcome;
+    const view: InteractionView =
+      prompt.step === 'password'
+        ? { stage: 'login', interaction, client, error: prompt.error, username: prompt.username }
+        : { stage: 'second_step', interaction, client, prompt };
+    return { kind: 'view', view, status, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) };
+  }
+  const { session } = outcome;
+  await deps.storage.saveInteraction({
+    ...interaction,
+    userId: session.userId,
+    authTime: session.authTime,
+    amr: amrOf(session.amr),
+  });
+  return outcome;
+}
+
+/**
+ * Checks the username and password for POST /interaction/:id/login. `clientAddress` is the remote address, for the
+ * per-address limit of the login throttle (config `loginRateLimit`).
  */
 export async function submitLogin(
   id: string,
@@ -143,36 +217,50 @@ export async function submitLogin(
   deps: SubmitLoginDeps,
 ): Promise<LoginOutcome> {
   const { interaction, client } = await load(id, binding, deps);
-  // Before any lookup or hashing: a throttled attempt costs no scrypt, and reads the same for every username.
-  const admission = await admitLogin(username, clientAddress, deps);
-  if (!admission.allowed) {
-    deps.logger.warn({ clientId: client.clientId, limit: admission.limit }, 'sign-in throttled');
-    const minutes = Math.ceil(admission.retryAfterSeconds / 60);
-    const error = `Too many failed sign-in attempts. Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`;
-    return {
-      ok: false,
-      retryAfterSeconds: admission.retryAfterSeconds,
-      view: { stage: 'login', interaction, client, error, username },
-    };
-  }
-  const user = username ? await deps.storage.getUserByUsername(username) : undefined;
-  // Burn the same time for unknown users so usernames cannot be enumerated by timing.
-  const valid = user
-    ? await verifyPassword(password, user.passwordHash)
-    : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
-  if (!user || !valid) {
-    await admission.failed();
-    deps.logger.info({ clientId: client.clientId }, 'sign-in failed');
-    return {
-      ok: false,
-      view: { stage: 'login', interaction, client, error: 'Invalid username or password.', username },
-    };
-  }
-  await admission.succeeded();
-  await upgradePasswordHash(user, password, deps);
-  const session = await startSession(user.id, deps);
-  await deps.storage.saveInteraction({ ...interaction, userId: user.id, authTime: session.authTime });
-  return { ok: true, session };
+  const outcome = await signInWithPassword(signInPlace(interaction, binding!), username, password, clientAddress, deps);
+  return afterSignIn(interaction, client, outcome, deps);
+}
+
+/** POST /interaction/:id/factor: the second factor after the password. */
+export async function submitSecondFactor(
+  id: string,
+  binding: string | undefined,
+  form: FactorForm,
+  clientAddress: string,
+  deps: SubmitLoginDeps,
+): Promise<LoginOutcome> {
+  const { interaction, client } = await load(id, binding, deps);
+  const outcome = await signInWithSecondFactor(signInPlace(interaction, binding!), form, clientAddress, deps);
+  return afterSignIn(interaction, client, outcome, deps);
+}
+
+/** POST /interaction/:id/enrol: a user who must have a second factor enrols one, and is signed in by it. */
+export async function submitEnrolment(
+  id: string,
+  binding: string | undefined,
+  form: EnrolForm,
+  deps: SubmitLoginDeps,
+): Promise<LoginOutcome> {
+  const { interaction, client } = await load(id, binding, deps);
+  const outcome = await enrolDuringSignIn(signInPlace(interaction, binding!), form, deps);
+  return afterSignIn(interaction, client, outcome, deps);
+}
+
+/**
+ * POST /interaction/:id/sign-out ("Not you?"): ends this browser's session and any pending sign-in, and forgets who
+ * signed in for the interaction, which then shows its login page again.
+ */
+export async function signOutOfInteraction(
+  id: string,
+  sessionId: string | undefined,
+  binding: string | undefined,
+  deps: SignOutDeps,
+): Promise<void> {
+  const { interaction } = await load(id, binding, deps);
+  if (sessionId) await deps.storage.deleteSession(sessionId);
+  await cancelSignIn(signInPlace(interaction, binding!), deps);
+  const { userId: _user, authTime: _time, amr: _amr, ...rest } = interaction;
+  await deps.storage.saveInteraction(rest);
 }
 
 /** POST /interaction/:id/consent: approve issues the code, deny returns access_denied (RFC 6749 §4.1.2.1). */
@@ -195,6 +283,5 @@ export async function submitConsent(
     return errorRedirect(taken.redirectUri, new AccessDenied(), taken.state, deps.config.issuer);
   }
   const consent = await recordConsent(userId, taken, deps);
-  const authTime = taken.authTime ?? session.authTime;
-  return issueCode({ ...taken, userId, authTime }, client, consent, deps);
+  return issueCode({ ...taken, ...signedIn(taken, session, userId) }, client, consent, deps);
 }

@@ -3,28 +3,42 @@
  * and hands over the id), started by a sign-in, and the one rule for when it may stand in for a fresh sign-in.
  */
 import { randomToken } from '../core/crypto.js';
+import { isMultiFactor } from '../core/authentication.js';
 import type { Deps } from '../context.js';
-import type { SessionStore } from '../model/ports.js';
+import type { SessionStore, UserStore } from '../model/ports.js';
 import type { SessionRecord } from '../model/records.js';
+import { needsSecondFactor } from './second-factor.js';
 
-export type SessionLookupDeps = { storage: Pick<SessionStore, 'getSession'> };
+export type SessionLookupDeps = Pick<Deps, 'config'> & {
+  storage: Pick<SessionStore, 'getSession'> & Pick<UserStore, 'getUser'>;
+};
 export type SessionStartDeps = Pick<Deps, 'clock' | 'config'> & { storage: Pick<SessionStore, 'saveSession'> };
 
-/** The session `sessionId` names, if it is live; undefined for a browser without one. */
+/**
+ * The session `sessionId` names, if it is live and still meets its user's sign-in policy; undefined for a browser
+ * without one. A session signed in with a password alone no longer stands for a user who has a second factor since,
+ * or who must have one now (`gatehouse user mfa --require`, config `mfa.required`): they sign in again.
+ */
 export async function findSession(
   sessionId: string | undefined,
   deps: SessionLookupDeps,
 ): Promise<SessionRecord | undefined> {
-  return sessionId ? deps.storage.getSession(sessionId) : undefined;
+  const session = sessionId ? await deps.storage.getSession(sessionId) : undefined;
+  if (!session) return undefined;
+  const user = await deps.storage.getUser(session.userId);
+  if (!user) return undefined;
+  if (!isMultiFactor(session.amr) && needsSecondFactor(user, deps.config)) return undefined;
+  return session;
 }
 
-/** Starts a session for `userId`, signed in now; http/ sets its cookie. */
-export async function startSession(userId: string, deps: SessionStartDeps): Promise<SessionRecord> {
+/** Starts a session for `userId`, signed in now by the methods `amr` (RFC 8176); http/ sets its cookie. */
+export async function startSession(userId: string, amr: string[], deps: SessionStartDeps): Promise<SessionRecord> {
   const now = deps.clock.now();
   const session: SessionRecord = {
     id: randomToken(),
     userId,
     authTime: now,
+    amr,
     createdAt: now,
     expiresAt: now + deps.config.session.ttl * 1000,
   };

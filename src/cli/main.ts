@@ -3,7 +3,6 @@
  * user add / set-password / sign-out / list.
  * Argument parsing with node:util parseArgs (no dependency).
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -11,9 +10,9 @@ import { systemClock } from '../core/clock.js';
 import { generateSigningKey, openPrivateJwk, sealSigningKey } from '../core/keys.js';
 import { sealerFromConfig } from '../core/sealing.js';
 import { hashPassword } from '../core/password.js';
-import { passwordPolicyFrom, passwordProblem, type PasswordPolicy } from '../core/password-policy.js';
+import { passwordProblem } from '../core/password-policy.js';
 import { randomId } from '../core/crypto.js';
-import { createGatehouse, createLogger } from '../server.js';
+import { createGatehouse, createLogger, passwordPolicyOf } from '../server.js';
 import type { Config } from '../config/schema.js';
 import { StorageUnavailableError } from '../model/errors.js';
 import {
@@ -222,15 +221,6 @@ async function serve(): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-}
-
-/** The policy new passwords are held to (the config's passwordPolicy, its deny list read now). */
-function passwordPolicyOf(config: Config): PasswordPolicy {
-  try {
-    return passwordPolicyFrom(config.passwordPolicy, (path) => readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`passwordPolicy.denyListFile: cannot read it (${(err as Error).message})`);
-  }
 }
 
 /** A new password from stdin, refused (one line, exit 1) when the policy says no. */

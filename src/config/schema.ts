@@ -193,8 +193,17 @@ export const configSchema = z
       .strict()
       .prefault({}),
     /**
-     * Throttling of password guessing on the login form. Counters live in the store, so every replica shares them.
-     * Over a limit the form answers 429 with Retry-After until the window ends, without checking the password.
+     * Second factors (TOTP, passkeys, recovery codes). `required`: every user must sign in with one; a user without
+     * one enrols TOTP or a passkey during their next sign-in. Per user: `gatehouse user mfa <name> --require`.
+     */
+    mfa: z
+      .object({ required: z.boolean().default(false) })
+      .strict()
+      .prefault({}),
+    /**
+     * Throttling of password guessing on the login form, and of second-factor codes (on the same counters). Counters
+     * live in the store, so every replica shares them. Over a limit the form answers 429 with Retry-After until the
+     * window ends, without checking the password.
      */
     loginRateLimit: z
       .object({

@@ -7,6 +7,7 @@ import { InvalidGrant, InvalidRequest, InvalidTarget } from '../model/errors.js'
 import { requiredParam } from '../core/params.js';
 import { checkCodeVerifierSyntax, verifyCodeVerifier } from '../core/pkce.js';
 import { resolveResources } from '../core/resource.js';
+import { amrOf, authenticationClaims } from '../core/authentication.js';
 import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './issue.js';
 import type { Deps } from '../context.js';
 import type { AuthorizationCodeStore, GrantStore, UserStore } from '../model/ports.js';
@@ -111,6 +112,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
         scope: record.scope,
         resource: record.resource,
         authTime: record.authTime,
+        amr: amrOf(record.amr),
         nonce: record.nonce,
         createdAt: now,
         expiresAt: grantExpiresAt,
@@ -138,7 +140,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
         nonce: record.nonce,
         authTime: record.authTime,
         accessToken: access.token,
-        claims: userClaims(user, record.scope),
+        claims: { ...userClaims(user, record.scope), ...authenticationClaims(record.amr) },
       });
     }
     return tokenResponse(access, record.scope, { refreshToken, idToken });

@@ -11,6 +11,7 @@ import { resolveResources } from '../core/resource.js';
 import { parseScope, requireScopeSubset } from '../core/scope.js';
 import type { Deps } from '../context.js';
 import type { GrantStore, UserStore } from '../model/ports.js';
+import { authenticationClaims } from '../core/authentication.js';
 import { audienceFor, tokenResponse, userClaims } from './issue.js';
 import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
 
@@ -129,7 +130,8 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
         clientId: client.clientId,
         authTime: grant.authTime,
         accessToken: access.token,
-        claims: userClaims(user, accessScope),
+        // The original sign-in's methods: a refresh is no new authentication.
+        claims: { ...userClaims(user, accessScope), ...authenticationClaims(grant.amr) },
       });
     }
     // RFC 6749 §6: the new refresh token keeps the scope of the one presented.

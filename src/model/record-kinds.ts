@@ -3,7 +3,13 @@
  * (model/records.ts) and one line in RECORD_KINDS: no backend code, no migration, no contract test beyond a fixture.
  */
 import type { ExpiringRecordStore, JsonObject } from './ports.js';
-import type { InteractionRecord, SessionRecord } from './records.js';
+import type {
+  InteractionRecord,
+  PendingSignInRecord,
+  SessionRecord,
+  TotpEnrolmentRecord,
+  WebAuthnChallengeRecord,
+} from './records.js';
 
 /** The owner tag of everything a user owns, for ExpiringRecordStore.deleteRecordsOwnedBy. */
 export function userOwner(userId: string): string {
@@ -33,6 +39,9 @@ function kind<T extends { id: string; expiresAt: number }>(
 export const RECORD_KINDS = {
   interaction: kind<InteractionRecord>('interaction', (i) => clientOwner(i.clientId)),
   session: kind<SessionRecord>('session', (s) => userOwner(s.userId)),
+  pendingSignIn: kind<PendingSignInRecord>('pending_sign_in', (p) => userOwner(p.userId)),
+  totpEnrolment: kind<TotpEnrolmentRecord>('totp_enrolment', (e) => userOwner(e.userId)),
+  webauthnChallenge: kind<WebAuthnChallengeRecord>('webauthn_challenge', (c) => userOwner(c.userId)),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */

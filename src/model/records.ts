@@ -55,8 +55,50 @@ export interface UserRecord {
   email?: string;
   emailVerified?: boolean;
   name?: string;
+  /** The user must sign in with a second factor (set by an administrator; config `mfa.required` for everyone). */
+  mfaRequired?: boolean;
+  /** Their authenticator app (RFC 6238), if enrolled. */
+  totp?: TotpFactor;
+  /** Their registered passkeys (WebAuthn credentials); absent or empty: none. */
+  passkeys?: PasskeyCredential[];
+  /** Hashes of their unused recovery codes (a backup of the factors above, shown once when made). */
+  recoveryCodes?: RecoveryCodes;
   createdAt: number;
   updatedAt: number;
+}
+
+/** A TOTP authenticator (RFC 6238, SHA-1, 6 digits, 30 s: what every app assumes). */
+export interface TotpFactor {
+  /** The base32 secret, or its envelope `sealed:v1:...` when written with `encryptionKey` (core/sealing.ts). */
+  secret: string;
+  createdAt: number;
+}
+
+/** A WebAuthn credential (a passkey) registered for the user, as @simplewebauthn/server verified it. */
+export interface PasskeyCredential {
+  /** Credential ID, base64url. */
+  id: string;
+  /** COSE public key, base64url. */
+  publicKey: string;
+  /** Signature counter at the last use (0 for authenticators that keep none). */
+  counter: number;
+  /** What the authenticator said it speaks (usb, nfc, ble, internal, hybrid), as a hint for the browser. */
+  transports?: string[];
+  /** `multiDevice`: a synced passkey (software-held key, amr `swk`); `singleDevice`: bound to hardware (`hwk`). */
+  deviceType: 'singleDevice' | 'multiDevice';
+  backedUp: boolean;
+  /** A label the user recognises it by. */
+  name: string;
+  createdAt: number;
+  lastUsedAt?: number;
+}
+
+/** One set of recovery codes: keyed hashes of the unused ones (authorization/recovery-codes.ts). */
+export interface RecoveryCodes {
+  /** Random id of the set: part of every hash, so a regenerated set shares nothing with the one before. */
+  batch: string;
+  hashes: string[];
+  createdAt: number;
 }
 
 /** A signing key pair as JWKs. `status` active keys sign; retired keys are only published until `expiresAt`. */
@@ -97,6 +139,8 @@ export interface InteractionRecord {
   /** Set once the user has signed in for this interaction. */
   userId?: string;
   authTime?: number;
+  /** How they signed in (RFC 8176 values, core/authentication.ts); absent on records from before: `pwd`. */
+  amr?: string[];
   createdAt: number;
   expiresAt: number;
 }
@@ -106,7 +150,47 @@ export interface SessionRecord {
   id: string;
   userId: string;
   authTime: number;
+  /** How the user signed in (RFC 8176 values); absent on sessions from before second factors: `pwd`. */
+  amr?: string[];
   createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * A sign-in whose password was right and which waits for the second factor (or for the enrolment of one, when the
+ * user must have one). Bound to the browser like an interaction; kept under a hash of what it belongs to (an
+ * interaction, or the account page of one browser), never under a bearer secret.
+ */
+export interface PendingSignInRecord {
+  id: string;
+  userId: string;
+  /** As InteractionRecord.browserBinding: only that browser may finish it. */
+  browserBinding: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * A TOTP secret shown to the user and not yet confirmed with a code: enrolment finishes when they type one. Kept
+ * under a hash of the sign-in or session it belongs to; the secret sealed when `encryptionKey` is set.
+ */
+export interface TotpEnrolmentRecord {
+  id: string;
+  userId: string;
+  secret: string;
+  expiresAt: number;
+}
+
+/**
+ * A WebAuthn challenge handed to a browser: taken (once) when the browser answers, so a challenge is never accepted
+ * twice. Kept under the hash of the challenge.
+ */
+export interface WebAuthnChallengeRecord {
+  id: string;
+  userId: string;
+  purpose: 'register' | 'authenticate';
+  challenge: string;
+  browserBinding: string;
   expiresAt: number;
 }
 
@@ -125,6 +209,8 @@ export interface AuthorizationCodeRecord {
   codeChallenge: string;
   nonce?: string;
   authTime: number;
+  /** How the user signed in (RFC 8176); absent on codes from before: `pwd`. */
+  amr?: string[];
   createdAt: number;
   expiresAt: number;
 }
@@ -151,6 +237,8 @@ export interface GrantRecord {
   scope: string[];
   resource: string[];
   authTime: number;
+  /** How the user signed in (RFC 8176), from the code: refreshed ID tokens say it again. Absent before: `pwd`. */
+  amr?: string[];
   nonce?: string;
   createdAt: number;
   /** Absolute end of the family (refresh tokens cannot outlive it). */

@@ -12,8 +12,11 @@ import type {
   ConsentRecord,
   GrantRecord,
   InteractionRecord,
+  PendingSignInRecord,
   RefreshTokenRecord,
   SessionRecord,
+  TotpEnrolmentRecord,
+  WebAuthnChallengeRecord,
   SigningKeyRecord,
   UserRecord,
 } from '../../model/records.js';
@@ -63,6 +66,31 @@ export function publicClientFixture(clock: Clock, overrides: Partial<ClientRecor
     softwareVersion: '2.4.1',
     jwks: { keys: [{ ...signingKeyFixture(clock, 'EdDSA').publicJwk }] },
     ...overrides,
+  };
+}
+
+/** A user's second factors as the sign-in stores them: a sealed TOTP secret, a passkey, recovery-code hashes. */
+export function secondFactorsFixture(
+  clock: Clock,
+): Required<Pick<UserRecord, 'mfaRequired' | 'totp' | 'passkeys' | 'recoveryCodes'>> {
+  const now = clock.now();
+  return {
+    mfaRequired: true,
+    totp: { secret: `sealed:v1:0a1b2c3d:${randomToken(48)}`, createdAt: now - DAY },
+    passkeys: [
+      {
+        id: randomToken(16),
+        publicKey: randomToken(77),
+        counter: 3,
+        transports: ['internal', 'hybrid'],
+        deviceType: 'multiDevice',
+        backedUp: true,
+        name: 'Laptop',
+        createdAt: now - DAY,
+        lastUsedAt: now - HOUR,
+      },
+    ],
+    recoveryCodes: { batch: randomId(), hashes: [randomToken(), randomToken()], createdAt: now - DAY },
   };
 }
 
@@ -140,6 +168,7 @@ export function sessionFixture(clock: Clock, overrides: Partial<SessionRecord> =
     id: randomToken(),
     userId: randomId(),
     authTime: now,
+    amr: ['pwd'],
     createdAt: now,
     expiresAt: now + 8 * HOUR,
     ...overrides,
@@ -159,6 +188,30 @@ export type RecordOfKind<K extends RecordKindName> = (typeof RECORD_KINDS)[K] ex
 export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => RecordOfKind<K> } = {
   interaction: (clock) => interactionFixture(clock),
   session: (clock) => sessionFixture(clock),
+  pendingSignIn: (clock): PendingSignInRecord => ({
+    id: hashToken(randomToken()),
+    userId: randomId(),
+    browserBinding: sha256(randomToken()).toString('base64url'),
+    createdAt: clock.now(),
+    expiresAt: clock.now() + 10 * MINUTE,
+  }),
+  totpEnrolment: (clock): TotpEnrolmentRecord => ({
+    id: hashToken(randomToken()),
+    userId: randomId(),
+    secret: `sealed:v1:0a1b2c3d:${randomToken(48)}`,
+    expiresAt: clock.now() + 15 * MINUTE,
+  }),
+  webauthnChallenge: (clock): WebAuthnChallengeRecord => {
+    const challenge = randomToken();
+    return {
+      id: hashToken(challenge),
+      userId: randomId(),
+      purpose: 'authenticate',
+      challenge,
+      browserBinding: sha256(randomToken()).toString('base64url'),
+      expiresAt: clock.now() + 5 * MINUTE,
+    };
+  },
 };
 
 /** An authorization code (the plaintext `code` is what the client would hold; the store sees only its hash). */
@@ -182,6 +235,7 @@ export function codeFixture(
       codeChallenge: sha256(randomToken()).toString('base64url'),
       nonce: randomToken(16),
       authTime: now - MINUTE,
+      amr: ['pwd', 'otp', 'mfa'],
       createdAt: now,
       expiresAt: now + MINUTE,
       ...overrides,
@@ -199,6 +253,7 @@ export function grantFixture(clock: Clock, overrides: Partial<GrantRecord> = {})
     scope: ['openid', 'profile', 'offline_access'],
     resource: ['https://mcp.example.com/'],
     authTime: now - MINUTE,
+    amr: ['pwd', 'hwk', 'user', 'mfa'],
     nonce: randomToken(16),
     createdAt: now,
     expiresAt: now + 30 * DAY,

@@ -3,7 +3,7 @@
  * Registered inside {@link describeStorageContract}, so every backend runs them.
  */
 import { describe, expect, it } from 'vitest';
-import { MINUTE, userFixture } from './fixtures.js';
+import { MINUTE, secondFactorsFixture, userFixture } from './fixtures.js';
 import { byKey, type CurrentStore } from './support.js';
 
 /** Registers the section; `current` returns the test's store and clock. */
@@ -22,6 +22,19 @@ export function describeUsersContract(current: CurrentStore): void {
       expect(await store.getUser('nobody')).toBeUndefined();
       expect(await store.getUserByUsername('nobody')).toBeUndefined();
       expect((await store.listUsers()).sort(byKey((u) => u.id))).toEqual([alice, bob].sort(byKey((u) => u.id)));
+    });
+
+    it('keeps second factors and the mfa requirement, and forgets them when they are left out', async () => {
+      const { store, clock } = current();
+      const alice = userFixture(clock, secondFactorsFixture(clock));
+      await store.saveUser(alice);
+      expect(await store.getUser(alice.id)).toEqual(alice);
+      expect(await store.getUserByUsername(alice.username)).toEqual(alice);
+      const { totp: _t, passkeys: _p, recoveryCodes: _r, ...reset } = alice;
+      const cleared = { ...reset, mfaRequired: false, updatedAt: clock.now() + MINUTE };
+      await store.saveUser(cleared);
+      expect(await store.getUser(alice.id)).toEqual(cleared);
+      expect((await store.listUsers()).find((u) => u.id === alice.id)).toEqual(cleared);
     });
 
     it('replaces by id, and renaming frees the old username', async () => {

@@ -2,14 +2,14 @@
 import type { AuthorizationCodeRecord, CodeLookupResult, ConsumeCodeResult } from '../../model/records.js';
 import type { SqlContext } from './context.js';
 import type { SqlRow } from './driver.js';
-import { compact, optString, strings } from './rows.js';
+import { compact, optString, optStrings, strings } from './rows.js';
 
 export async function saveAuthorizationCode(ctx: SqlContext, c: AuthorizationCodeRecord): Promise<void> {
   // DO NOTHING, not an upsert: re-saving must never reset `consumed`.
   await ctx.db.query(
     `INSERT INTO ${ctx.t.authorization_codes} (code_hash, grant_id, client_id, user_id, redirect_uri, scope, resource,
-       code_challenge, nonce, auth_time, created_at, expires_at, redirect_uri_sent)
-     VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10, $11, $12, $13)
+       code_challenge, nonce, auth_time, created_at, expires_at, redirect_uri_sent, amr)
+     VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10, $11, $12, $13, $14::text[])
      ON CONFLICT (code_hash) DO NOTHING`,
     [
       c.codeHash,
@@ -25,6 +25,7 @@ export async function saveAuthorizationCode(ctx: SqlContext, c: AuthorizationCod
       c.createdAt,
       c.expiresAt,
       c.redirectUriSent,
+      c.amr ?? null,
     ],
   );
 }
@@ -76,6 +77,7 @@ function toCode(r: SqlRow): AuthorizationCodeRecord {
     codeChallenge: String(r.code_challenge),
     nonce: optString(r.nonce),
     authTime: Number(r.auth_time),
+    amr: optStrings(r.amr),
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
   });

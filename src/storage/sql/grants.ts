@@ -7,7 +7,7 @@ import type { AccessTokenRef, GrantRecord, RefreshTokenRecord, RotateResult } fr
 import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
 import type { SqlContext } from './context.js';
 import type { SqlQueryable, SqlRow } from './driver.js';
-import { compact, optNumber, optString, strings } from './rows.js';
+import { compact, optNumber, optString, optStrings, strings } from './rows.js';
 
 export async function createGrant(
   ctx: SqlContext,
@@ -23,8 +23,8 @@ export async function createGrant(
     ctx.db.query<{ created: number }>(
       `WITH g AS (
          INSERT INTO ${ctx.t.grants} (id, client_id, user_id, scope, resource, auth_time, nonce, created_at,
-           expires_at, revoked_at)
-         VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10)
+           expires_at, revoked_at, amr)
+         VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10, $21::text[])
          ON CONFLICT (id) DO NOTHING
          RETURNING id
        ), rt AS (
@@ -63,6 +63,7 @@ export async function createGrant(
         accessToken.jti,
         accessToken.expiresAt,
         ctx.clock.now(),
+        grant.amr ?? null,
       ],
     ),
   );
@@ -263,6 +264,7 @@ function toGrant(r: SqlRow): GrantRecord {
     scope: strings(r.scope),
     resource: strings(r.resource),
     authTime: Number(r.auth_time),
+    amr: optStrings(r.amr),
     nonce: optString(r.nonce),
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),

@@ -301,6 +301,19 @@ export const migrations: readonly Migration[] = [
       `DROP TABLE ${s}.sessions`,
     ],
   },
+  {
+    version: 9,
+    name: 'second factors on users, authentication methods on codes and grants',
+    up: (s) => [
+      // NULL: no requirement set (config mfa.required may still apply). second_factors holds totp, passkeys and
+      // recoveryCodes as one JSON object, read and written with the user; '{}' for users from before.
+      `ALTER TABLE ${s}.users ADD COLUMN mfa_required boolean`,
+      `ALTER TABLE ${s}.users ADD COLUMN second_factors jsonb NOT NULL DEFAULT '{}'::jsonb`,
+      // RFC 8176 amr of the sign-in behind the code and the grant; NULL on rows from before: a password (pwd).
+      `ALTER TABLE ${s}.authorization_codes ADD COLUMN amr text[]`,
+      `ALTER TABLE ${s}.grants ADD COLUMN amr text[]`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

@@ -5,6 +5,11 @@ export function strings(v: unknown): string[] {
   return Array.isArray(v) ? v.map(String) : [];
 }
 
+/** A nullable text[] column: absent when NULL. */
+export function optStrings(v: unknown): string[] | undefined {
+  return v === null || v === undefined ? undefined : strings(v);
+}
+
 export function optString(v: unknown): string | undefined {
   // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a driver value of a text column, never an object
   return v === null || v === undefined ? undefined : String(v);

@@ -4,7 +4,7 @@ import { userOwner } from '../../model/record-kinds.js';
 import type { SqlContext } from './context.js';
 import type { SqlRow } from './driver.js';
 import { dropGrantTokens } from './grants.js';
-import { compact, optString } from './rows.js';
+import { compact, jsonObject, optString } from './rows.js';
 
 export async function getUser(ctx: SqlContext, id: string): Promise<UserRecord | undefined> {
   const { rows } = await ctx.db.query(`SELECT * FROM ${ctx.t.users} WHERE id = $1`, [id]);
@@ -19,11 +19,13 @@ export async function getUserByUsername(ctx: SqlContext, username: string): Prom
 export async function saveUser(ctx: SqlContext, u: UserRecord): Promise<void> {
   // A username taken by another id fails on the UNIQUE constraint (23505), as the contract requires.
   await ctx.db.query(
-    `INSERT INTO ${ctx.t.users} (id, username, password_hash, email, email_verified, name, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    `INSERT INTO ${ctx.t.users} (id, username, password_hash, email, email_verified, name, created_at, updated_at,
+       mfa_required, second_factors)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)
      ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, password_hash = EXCLUDED.password_hash,
        email = EXCLUDED.email, email_verified = EXCLUDED.email_verified, name = EXCLUDED.name,
-       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
+       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, mfa_required = EXCLUDED.mfa_required,
+       second_factors = EXCLUDED.second_factors`,
     [
       u.id,
       u.username,
@@ -33,6 +35,8 @@ export async function saveUser(ctx: SqlContext, u: UserRecord): Promise<void> {
       u.name ?? null,
       u.createdAt,
       u.updatedAt,
+      u.mfaRequired ?? null,
+      JSON.stringify(compact({ totp: u.totp, passkeys: u.passkeys, recoveryCodes: u.recoveryCodes })),
     ],
   );
 }
@@ -61,6 +65,7 @@ export async function listUsers(ctx: SqlContext): Promise<UserRecord[]> {
 }
 
 function toUser(r: SqlRow): UserRecord {
+  const factors = jsonObject(r.second_factors ?? {}) as Pick<UserRecord, 'totp' | 'passkeys' | 'recoveryCodes'>;
   return compact({
     id: String(r.id),
     username: String(r.username),
@@ -68,6 +73,10 @@ function toUser(r: SqlRow): UserRecord {
     email: optString(r.email),
     emailVerified: r.email_verified === null || r.email_verified === undefined ? undefined : Boolean(r.email_verified),
     name: optString(r.name),
+    mfaRequired: r.mfa_required === null || r.mfa_required === undefined ? undefined : Boolean(r.mfa_required),
+    totp: factors.totp,
+    passkeys: factors.passkeys,
+    recoveryCodes: factors.recoveryCodes,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   });
