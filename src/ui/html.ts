@@ -1,5 +1,6 @@
 /** Minimal, safe HTML building: every interpolated value is escaped. */
 import { createHash } from 'node:crypto';
+import { PASSKEY_SCRIPT } from './passkey-script.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -16,10 +17,19 @@ input[type=text],input[type=password]{width:100%;padding:10px;border:1px solid #
 button{margin-top:20px;padding:10px 18px;border:0;border-radius:8px;font-size:1rem;cursor:pointer;background:#1f5eff;color:#fff}
 button.secondary{background:#e7e9ee;color:#1c1f24;margin-left:8px}.error{color:#b00020;margin:8px 0}.warn{background:#fff4e0;border:1px solid #f0c36d;padding:8px 12px;border-radius:8px}
 ul{padding-left:20px}.muted{color:#5b6270;font-size:.9rem}code{background:#f0f1f4;padding:1px 4px;border-radius:4px}
+section{border-top:1px solid #e7e9ee;margin-top:24px;padding-top:8px}h2{font-size:1.1rem;margin:8px 0}
+.codes{font-family:ui-monospace,monospace;columns:2}.secret{font-family:ui-monospace,monospace;word-break:break-all}
+form.inline{display:inline}form.inline button{margin-top:8px}.notice{background:#e8f5e9;padding:8px 12px;border-radius:8px}
 `;
 
 /** CSP hash of the one inline stylesheet, computed once. */
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
+
+/** CSP hash of the passkey script (ui/passkey-script.ts), the only script any page may run. */
+const PASSKEY_SCRIPT_HASH = `'sha256-${createHash('sha256').update(PASSKEY_SCRIPT).digest('base64')}'`;
+
+const csp = (scripts: string) =>
+  `default-src 'none'; script-src ${scripts}; style-src ${STYLE_HASH}; img-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`;
 
 /** Headers every HTML page gets: no framing (clickjacking), no scripts, no caching, no referrer leaks. */
 export const PAGE_HEADERS: Record<string, string> = {
@@ -30,6 +40,34 @@ export const PAGE_HEADERS: Record<string, string> = {
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
 };
+
+/** The headers of a page with a passkey button: PAGE_HEADERS, and that one script allowed by its hash. */
+export const PASSKEY_PAGE_HEADERS: Record<string, string> = {
+  ...PAGE_HEADERS,
+  'content-security-policy': csp(PASSKEY_SCRIPT_HASH),
+};
+
+/**
+ * A passkey button and the form it posts: `mode` get (sign in) or create (register), `options` the server's
+ * options for the browser (a JSON data block, which no CSP runs), `fields` the form's other inputs (HTML).
+ */
+export function passkeyForm(input: {
+  action: string;
+  mode: 'get' | 'create';
+  options: unknown;
+  fields: string;
+  label: string;
+}): string {
+  // In a data block only "</" could end the element early: escape every "<".
+  const json = JSON.stringify(input.options).replace(/</g, '\\u003c');
+  return `<form id="passkey-form" method="post" action="${esc(input.action)}" data-passkey="${input.mode}">
+${input.fields}<input type="hidden" name="credential" value="">
+<button type="button" id="passkey-button">${esc(input.label)}</button>
+<p id="passkey-status" class="error" role="alert"></p>
+</form>
+<script type="application/json" id="passkey-options">${json}</script>
+<script>${PASSKEY_SCRIPT}</script>`;
+}
 
 /** Wraps a page body in the document shell. */
 export function layout(title: string, body: string): string {

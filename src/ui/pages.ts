@@ -63,19 +63,21 @@ function redirectHost(uri: string): string {
   }
 }
 
-/** Login form: `username`, `password`, one submit button. */
+/** Login form: `username`, `password`, one submit button. Without a client it is the account page's sign-in. */
 export function loginPage(input: {
   action: string;
   csrf: string;
-  client: ClientRecord;
-  /** The redirect URI of the request: it names the client (clientHost). */
-  redirectUri: string;
+  /** The client asking, with the redirect URI of its request (which names it: clientHost). */
+  client?: { record: ClientRecord; redirectUri: string };
   error?: string;
   username?: string;
 }): string {
+  const purpose = input.client
+    ? `to continue to ${clientIdentity(input.client.record, input.client.redirectUri)}`
+    : 'to manage your account';
   return layout(
     'Sign in',
-    `<h1>Sign in</h1><p class="muted">to continue to ${clientIdentity(input.client, input.redirectUri)}</p>
+    `<h1>Sign in</h1><p class="muted">${purpose}</p>
 ${input.error ? `<p class="error" role="alert">${esc(input.error)}</p>` : ''}
 <form method="post" action="${esc(input.action)}">
 <input type="hidden" name="csrf" value="${esc(input.csrf)}">
@@ -86,9 +88,14 @@ ${input.error ? `<p class="error" role="alert">${esc(input.error)}</p>` : ''}
   );
 }
 
-/** Consent form: submit buttons `decision=approve` and `decision=deny`. */
+/**
+ * Consent form: submit buttons `decision=approve` and `decision=deny`; below it "Not you?", a form that ends the
+ * session and returns to the login page of the same request.
+ */
 export function consentPage(input: {
   action: string;
+  /** Where "Sign in as someone else" posts. */
+  signOutAction: string;
   csrf: string;
   client: ClientRecord;
   interaction: InteractionRecord;
@@ -113,7 +120,11 @@ ${warnings}
 <form method="post" action="${esc(input.action)}">
 <input type="hidden" name="csrf" value="${esc(input.csrf)}">
 <button type="submit" name="decision" value="approve">Allow</button><button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-</form>`,
+</form>
+<section><form method="post" action="${esc(input.signOutAction)}">
+<input type="hidden" name="csrf" value="${esc(input.csrf)}">
+<p class="muted">Not ${esc(input.user.username)}? <button type="submit" class="secondary" id="sign-out">Sign in as someone else</button></p>
+</form></section>`,
   );
 }
 

@@ -5,13 +5,18 @@ import type { RawParams } from '../../core/params.js';
 import { authorize, authorizeDeclaration } from '../../authorization/authorize.js';
 import {
   interactionDeclaration,
+  signOutOfInteraction,
   submitConsent,
+  submitEnrolment,
   submitLogin,
+  submitSecondFactor,
   viewInteraction,
   type InteractionView,
+  type LoginOutcome,
 } from '../../authorization/interaction.js';
 import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
-import { PAGE_HEADERS } from '../../ui/html.js';
+import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
+import { PAGE_HEADERS, PASSKEY_PAGE_HEADERS } from '../../ui/html.js';
 import {
   browserBinding,
   checkCsrf,
@@ -56,8 +61,8 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
     );
     return nonce;
   };
-  const sendPage = (reply: FastifyReply, status: number, html: string) =>
-    reply.code(status).headers(PAGE_HEADERS).send(html);
+  const sendPage = (reply: FastifyReply, status: number, html: string, headers = PAGE_HEADERS) =>
+    reply.code(status).headers(headers).send(html);
   const pageError = (reply: FastifyReply, err: unknown) => {
     const error = toOAuthError(err, config.retryAfterSeconds);
     if (error.status >= 500) reply.log.error({ err }, 'interaction failed');
@@ -70,25 +75,35 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
     if (view.stage === 'done') return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
     const nonce = browserNonce(request, reply);
     const csrf = csrfToken(deps.cookieKey, nonce, view.interaction.id);
+    const base = interactionPath(view.interaction.id);
     if (view.stage === 'login') {
       return sendPage(
         reply,
         status,
         loginPage({
-          action: `${interactionPath(view.interaction.id)}/login`,
+          action: `${base}/login`,
           csrf,
-          client: view.client,
-          redirectUri: view.interaction.redirectUri,
+          client: { record: view.client, redirectUri: view.interaction.redirectUri },
           error: view.error,
           username: view.username,
         }),
       );
     }
+    if (view.stage === 'second_step') {
+      const { prompt } = view;
+      const actions = { signOut: `${base}/sign-out`, csrf };
+      if (prompt.step === 'enrol') {
+        return sendPage(reply, status, enrolPage({ ...prompt, ...actions, action: `${base}/enrol` }), PASSKEY_PAGE_HEADERS);
+      }
+      const headers = prompt.passkeyOptions ? PASSKEY_PAGE_HEADERS : PAGE_HEADERS;
+      return sendPage(reply, status, secondFactorPage({ ...prompt, ...actions, action: `${base}/factor` }), headers);
+    }
     return sendPage(
       reply,
       status,
       consentPage({
-        action: `${interactionPath(view.interaction.id)}/consent`,
+        action: `${base}/consent`,
+        signOutAction: `${base}/sign-out`,
         csrf,
         client: view.client,
         interaction: view.interaction,
@@ -96,6 +111,32 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
         warnings: options.consentWarnings?.(view.client) ?? [],
       }),
     );
+  };
+  const sessionCookie = (id: string, maxAgeSeconds: number) =>
+    setCookie(config.session.cookieName, maxAgeSeconds > 0 ? signValue(id, deps.cookieKey) : '', {
+      secure: secureCookies,
+      path: cookiePath,
+      maxAgeSeconds,
+    });
+  /** Renders a sign-in step's outcome: the session cookie once signed in, new recovery codes shown once. */
+  const sendSignIn = (request: FastifyRequest, reply: FastifyReply, id: string, outcome: LoginOutcome) => {
+    if (outcome.kind === 'view') {
+      // Throttled: nothing was checked; the form comes back with when to try again.
+      if (outcome.retryAfterSeconds !== undefined) reply.header('retry-after', String(outcome.retryAfterSeconds));
+      return renderView(request, reply, outcome.view, outcome.status);
+    }
+    if (outcome.kind === 'signed_in') {
+      reply.header('set-cookie', sessionCookie(outcome.session.id, config.session.ttl));
+      if (outcome.recoveryCodes) {
+        const page = recoveryCodesPage({
+          codes: outcome.recoveryCodes,
+          continueUrl: interactionPath(id),
+          continueLabel: 'Continue',
+        });
+        return sendPage(reply, 200, page);
+      }
+    }
+    return reply.header('cache-control', 'no-store').redirect(interactionPath(id), 303);
   };
 
   const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -155,20 +196,48 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
         request.ip,
         deps,
       );
-      if (!outcome.ok && outcome.retryAfterSeconds !== undefined) {
-        // Throttled: the password was not checked; the form comes back with when to try again.
-        reply.header('retry-after', String(outcome.retryAfterSeconds));
-        return renderView(request, reply, outcome.view, 429);
-      }
-      if (!outcome.ok) return renderView(request, reply, outcome.view, 401);
-      reply.header(
-        'set-cookie',
-        setCookie(config.session.cookieName, signValue(outcome.session.id, deps.cookieKey), {
-          secure: secureCookies,
-          path: cookiePath,
-          maxAgeSeconds: config.session.ttl,
-        }),
-      );
+      return sendSignIn(request, reply, request.params.id, outcome);
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  });
+
+  app.post<{ Params: { id: string } }>(`${interactionBase}/:id/factor`, async (request, reply) => {
+    try {
+      const form = formParams(request);
+      requireCsrf(request, request.params.id, form);
+      const factor = { method: field(form, 'method'), code: field(form, 'code'), credential: field(form, 'credential') };
+      const outcome = await submitSecondFactor(request.params.id, requestBinding(request), factor, request.ip, deps);
+      return sendSignIn(request, reply, request.params.id, outcome);
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  });
+
+  app.post<{ Params: { id: string } }>(`${interactionBase}/:id/enrol`, async (request, reply) => {
+    try {
+      const form = formParams(request);
+      requireCsrf(request, request.params.id, form);
+      const enrolment = {
+        method: field(form, 'method'),
+        code: field(form, 'code'),
+        credential: field(form, 'credential'),
+        name: field(form, 'name'),
+      };
+      const outcome = await submitEnrolment(request.params.id, requestBinding(request), enrolment, deps);
+      return sendSignIn(request, reply, request.params.id, outcome);
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  });
+
+  // "Not you?": the session ends, and the same request asks who is signing in.
+  app.post<{ Params: { id: string } }>(`${interactionBase}/:id/sign-out`, async (request, reply) => {
+    try {
+      const form = formParams(request);
+      requireCsrf(request, request.params.id, form);
+      await signOutOfInteraction(request.params.id, sessionId(request), requestBinding(request), deps);
+      reply.header('set-cookie', sessionCookie('', 0));
       return reply.header('cache-control', 'no-store').redirect(interactionPath(request.params.id), 303);
     } catch (err) {
       return pageError(reply, err);
