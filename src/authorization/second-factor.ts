@@ -146,7 +146,11 @@ export async function confirmTotpEnrolment(
   // Taken once: two confirmations racing enrol one secret.
   if (!(await records.take(id))) return undefined;
   const now = deps.clock.now();
-  return updateUser(user.id, (u) => ({ ...u, totp: { secret: sealTotpSecret(secret, u.id, deps), createdAt: now } }), deps);
+  return updateUser(
+    user.id,
+    (u) => ({ ...u, totp: { secret: sealTotpSecret(secret, u.id, deps), createdAt: now } }),
+    deps,
+  );
 }
 
 // ---- recovery codes ----
@@ -167,9 +171,7 @@ function recoveryCodeHash(pepper: string, userId: string, batch: string, code: s
 export async function newRecoveryCodes(userId: string, deps: SecondFactorDeps): Promise<string[]> {
   const batch = randomId();
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, () =>
-    base32Encode(randomBytes(10))
-      .match(/.{4}/g)!
-      .join('-'),
+    base32Encode(randomBytes(10)).match(/.{4}/g)!.join('-'),
   );
   const hashes = codes.map((c) => recoveryCodeHash(deps.pepper, userId, batch, c));
   const saved = await updateUser(
@@ -295,7 +297,13 @@ export async function registerPasskey(
   if (!challenge) return undefined;
   const now = deps.clock.now();
   const label = name?.trim().slice(0, 100) || `Passkey added ${new Date(now).toISOString().slice(0, 10)}`;
-  const credential = await verifyPasskeyRegistration(relyingPartyOf(deps.config.issuer), response, challenge, label, now);
+  const credential = await verifyPasskeyRegistration(
+    relyingPartyOf(deps.config.issuer),
+    response,
+    challenge,
+    label,
+    now,
+  );
   if (!credential) return undefined;
   const saved = await updateUser(
     user.id,

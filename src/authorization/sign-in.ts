@@ -260,11 +260,7 @@ export interface EnrolForm extends FactorForm {
 }
 
 /** The second step for a user who must have a factor and has none: enrol one, and be signed in with it. */
-export async function enrolDuringSignIn(
-  place: SignInPlace,
-  form: EnrolForm,
-  deps: SignInDeps,
-): Promise<SignInOutcome> {
+export async function enrolDuringSignIn(place: SignInPlace, form: EnrolForm, deps: SignInDeps): Promise<SignInOutcome> {
   const found = await loadPending(place, deps);
   if (!found || hasSecondFactor(found.user)) return EXPIRED;
   const { pending, user } = found;

@@ -1,6 +1,6 @@
 /**
  * The `gatehouse` command: serve | hash-password | key rotate | key list | client list |
- * user add / set-password / sign-out / list.
+ * user add / set-password / sign-out / mfa / mfa-reset / list.
  * Argument parsing with node:util parseArgs (no dependency).
  */
 import { parseArgs } from 'node:util';
@@ -39,6 +39,12 @@ Commands:
                           reset a user's password (from stdin) and end all their sessions
   user sign-out <username>
                           end every browser session of the user (sign out everywhere)
+  user mfa <username> --require | --no-require
+                          require (or stop requiring) a second factor at the user's sign-in; without one they
+                          set up TOTP or a passkey at their next sign-in (server-wide: config mfa.required)
+  user mfa-reset <username>
+                          remove the user's second factors (TOTP, passkeys, recovery codes) and end their
+                          sessions: for a user who lost them
   user list               list users
   help                    print this text (also --help, -h)
 
@@ -235,7 +241,12 @@ async function newPasswordFromStdin(config: Config, username: string): Promise<s
 async function userCommand(sub: string | undefined, rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { email: { type: 'string' }, name: { type: 'string' } },
+    options: {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      require: { type: 'boolean' },
+      'no-require': { type: 'boolean' },
+    },
     allowPositionals: true,
   });
   const username = positionals[0];
@@ -250,10 +261,11 @@ async function userCommand(sub: string | undefined, rest: string[]): Promise<num
     }
     return 0;
   }
-  if (!username || !['add', 'set-password', 'sign-out'].includes(sub ?? '')) {
+  if (!username || !['add', 'set-password', 'sign-out', 'mfa', 'mfa-reset'].includes(sub ?? '')) {
     process.stderr.write(USAGE);
     return 2;
   }
+  if (sub === 'mfa' || sub === 'mfa-reset') return userMfaCommand(sub, username, values);
   const config = loadConfig();
   const password = sub === 'sign-out' ? undefined : await newPasswordFromStdin(config, username);
   const { storage } = await openStore();
@@ -284,6 +296,41 @@ async function userCommand(sub: string | undefined, rest: string[]): Promise<num
     process.stdout.write(
       `${sub === 'set-password' ? `password of ${username} reset; ` : ''}${ended} session(s) of ${username} ended\n`,
     );
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** `user mfa` (the per-user requirement) and `user mfa-reset` (an administrator's recovery of a user's factors). */
+async function userMfaCommand(
+  sub: 'mfa' | 'mfa-reset',
+  username: string,
+  flags: { require?: boolean; 'no-require'?: boolean },
+): Promise<number> {
+  if (sub === 'mfa' && flags.require === flags['no-require']) {
+    process.stderr.write(`gatehouse: user mfa needs exactly one of --require or --no-require\n${USAGE}`);
+    return 2;
+  }
+  const { storage } = await openStore();
+  try {
+    const user = await storage.getUserByUsername(username);
+    if (!user) throw new ConfigError(`no user named ${username}`);
+    if (sub === 'mfa') {
+      const required = flags.require === true;
+      await storage.saveUser({ ...user, mfaRequired: required, updatedAt: Date.now() });
+      process.stdout.write(
+        required
+          ? `${username} must sign in with a second factor (sessions signed in with a password alone no longer count)\n`
+          : `${username} no longer needs a second factor (unless config mfa.required is set; factors they have stay in use)\n`,
+      );
+      return 0;
+    }
+    const { totp: _totp, passkeys: _passkeys, recoveryCodes: _codes, ...rest } = user;
+    await storage.saveUser({ ...rest, updatedAt: Date.now() });
+    // Whoever holds the lost factor may be signed in with it.
+    const ended = await storage.deleteSessionsOf(user.id);
+    process.stdout.write(`second factors of ${username} removed; ${ended} session(s) ended\n`);
     return 0;
   } finally {
     await storage.close();

@@ -11,6 +11,7 @@ import { makeErrorHandler, StoreStatus } from './errors.js';
 import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
 import { requestIdFor, sendRequestId } from './request-id.js';
+import { accountRoutes } from './routes/account.js';
 import { authorizationRoutes } from './routes/authorization.js';
 import { endpointPathMatcher, type AppOptions, type RouteContext, type RoutePlugin } from './routes/context.js';
 import { discoveryRoutes } from './routes/discovery.js';
@@ -28,6 +29,7 @@ const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   discoveryRoutes,
   healthRoutes,
   authorizationRoutes,
+  accountRoutes,
   tokenRoutes,
   registrationRoutes,
 ];
