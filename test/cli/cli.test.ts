@@ -150,6 +150,59 @@ describe('gatehouse CLI', () => {
     expect(unknown.stderr).toBe('gatehouse: no user named nobody\n');
   }, 90_000);
 
+  it('user mfa sets and clears the requirement; user mfa-reset removes the factors and ends the sessions', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-mfa-'));
+    const env = { GATEHOUSE_STORAGE: join(dir, 'data') };
+    expect(gatehouse(['user', 'add', 'frank'], env, 'franks long password\n').status).toBe(0);
+    const neither = gatehouse(['user', 'mfa', 'frank'], env);
+    expect(neither.status).toBe(2);
+    expect(neither.stderr).toContain('exactly one of --require or --no-require');
+
+    const required = gatehouse(['user', 'mfa', 'frank', '--require'], env);
+    expect(required.stderr).toBe('');
+    expect(required.stdout).toContain('frank must sign in with a second factor');
+    const clock = new ManualClock(Date.now());
+    let store = await createStorage(env.GATEHOUSE_STORAGE, { clock, cleanupIntervalMs: 0 });
+    const frank = (await store.getUserByUsername('frank'))!;
+    expect(frank.mfaRequired).toBe(true);
+    // Factors as the sign-in would have stored them, and a session.
+    await store.saveUser({
+      ...frank,
+      totp: { secret: 'JBSWY3DPEHPK3PXP', createdAt: clock.now() },
+      passkeys: [
+        { id: 'cred', publicKey: 'key', counter: 0, deviceType: 'singleDevice', backedUp: false, name: 'Key', createdAt: 1 },
+      ],
+      recoveryCodes: { batch: 'b', hashes: ['h1'], createdAt: clock.now() },
+    });
+    await store.saveSession({
+      id: 's1',
+      userId: frank.id,
+      authTime: clock.now(),
+      amr: ['pwd', 'otp', 'mfa'],
+      createdAt: clock.now(),
+      expiresAt: clock.now() + 3600_000,
+    });
+    await store.close();
+
+    const reset = gatehouse(['user', 'mfa-reset', 'frank'], env);
+    expect(reset.stderr).toBe('');
+    expect(reset.stdout).toBe('second factors of frank removed; 1 session(s) ended\n');
+    expect(gatehouse(['user', 'mfa', 'frank', '--no-require'], env).status).toBe(0);
+    store = await createStorage(env.GATEHOUSE_STORAGE, { clock, cleanupIntervalMs: 0 });
+    try {
+      const after = (await store.getUserByUsername('frank'))!;
+      expect(after.totp).toBeUndefined();
+      expect(after.passkeys).toBeUndefined();
+      expect(after.recoveryCodes).toBeUndefined();
+      expect(after.mfaRequired).toBe(false);
+      expect(await verifyPassword('franks long password', after.passwordHash)).toBe(true);
+      expect(await store.getSession('s1')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+    expect(gatehouse(['user', 'mfa-reset', 'nobody'], env).stderr).toBe('gatehouse: no user named nobody\n');
+  }, 90_000);
+
   it('user add writes a user into the embedded store', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-cli-data-'));
     const r = gatehouse(['user', 'add', 'carol'], { GATEHOUSE_STORAGE: dir }, 'carols password\n');

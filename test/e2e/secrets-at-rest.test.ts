@@ -16,7 +16,7 @@ import { Redis } from 'ioredis';
 import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/core/clock.js';
+import { ManualClock, systemClock } from '../../src/core/clock.js';
 import { encryptionKeyId } from '../../src/core/sealing.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { signValue } from '../../src/http/cookies.js';
@@ -30,8 +30,9 @@ import { createStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/model/ports.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
-import { ALICE, freePort, type TestServer } from '../helpers/server.js';
+import { ALICE, BOB, freePort, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
+import { enrolTotpOnAccount } from '../helpers/sign-in.js';
 
 const PG_URL = process.env.GATEHOUSE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.GATEHOUSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -283,7 +284,7 @@ async function start(
   const cfg = parseConfig({
     logLevel: 'silent',
     passwordHashing: { log2N: 14 },
-    users: [ALICE],
+    users: [ALICE, BOB],
     scopes: ['mcp:read'],
     ...ns.config,
     ...config,
@@ -411,8 +412,15 @@ for (const backend of BACKENDS) {
           expect(interactionId).toBeTruthy();
           const { cookieKey, pepper } = server.gatehouse.deps;
           const sessionId = sessionCookie.slice(0, sessionCookie.lastIndexOf('.'));
+          // A TOTP factor with its recovery codes: the secret is sealed, the codes kept as keyed hashes.
+          const totp = await enrolTotpOnAccount(server, new ManualClock(Date.now()), BOB);
+          const stored = await server.gatehouse.deps.storage.getUserByUsername(BOB.username);
+          expect(envelopeKeyIds([stored!.totp!.secret])).toEqual([encryptionKeyId(key)]);
 
           const dump = await ns.raw.dump();
+          expect(dump).toContain(stored!.totp!.secret.slice(0, 40));
+          for (const secret of [totp.secret, ...totp.recoveryCodes])
+            expect(dump.includes(secret), 'a second factor is in the store in clear').toBe(false);
           expect(dump.length).toBeGreaterThan(500); // the dump really holds the store's content
           expect(dump).toContain(clientId);
           // No private JWK member `d` (grants and codes in Redis have a `d` field too, but it holds JSON, not base64url).
