@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -278,6 +279,8 @@ for (const s of stores) {
         { authorization: basic(conf.client_id, conf.client_secret) },
       );
       expect(res.status).toBe(200);
+      // The old user signs in with the password alone (no second factor, none required), and the ID token says so.
+      expect(decodeJwt(String(res.json.id_token))).toMatchObject({ amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' });
       // (The user's old consent adds offline_access: consented scopes carry over.)
       expect(String(res.json.scope).split(' ')).toEqual(expect.arrayContaining(['openid', FIXTURE_SCOPE]));
     });
@@ -306,6 +309,8 @@ for (const s of stores) {
       );
       expect(confRes.status).toBe(200);
       expect(confRes.json.refresh_token).not.toBe(conf.refresh_token);
+      // A grant from before amr was recorded was a password sign-in: its refreshed ID token says pwd.
+      expect(decodeJwt(String(confRes.json.id_token))).toMatchObject({ amr: ['pwd'], acr: 'urn:gatehouse:acr:pwd' });
       confidentialSuccessor = String(confRes.json.refresh_token);
       // The new access token verifies too (the new release signs with the old key or a new one it publishes).
       expect((await introspect(String(confRes.json.access_token))).json).toMatchObject({
