@@ -170,7 +170,15 @@ describe('gatehouse CLI', () => {
       ...frank,
       totp: { secret: 'JBSWY3DPEHPK3PXP', createdAt: clock.now() },
       passkeys: [
-        { id: 'cred', publicKey: 'key', counter: 0, deviceType: 'singleDevice', backedUp: false, name: 'Key', createdAt: 1 },
+        {
+          id: 'cred',
+          publicKey: 'key',
+          counter: 0,
+          deviceType: 'singleDevice',
+          backedUp: false,
+          name: 'Key',
+          createdAt: 1,
+        },
       ],
       recoveryCodes: { batch: 'b', hashes: ['h1'], createdAt: clock.now() },
     });

@@ -33,7 +33,11 @@ import { E2E_STORES } from '../helpers/stores.js';
 
 const REDIRECT = 'http://127.0.0.1/callback';
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
-const user = (name: string) => ({ username: name, password: `${name}-has-a-long-password`, email: `${name}@example.com` });
+const user = (name: string) => ({
+  username: name,
+  password: `${name}-has-a-long-password`,
+  email: `${name}@example.com`,
+});
 const CAROL = user('carol');
 const DAVE = user('dave');
 const ERIN = user('erin');
@@ -105,11 +109,20 @@ for (const store of E2E_STORES) {
     /** Approves consent if asked, and redeems the code with oauth4webapi. */
     async function redeem(flow: { browser: FormBrowser; verifier: string; state: string }, page: Page) {
       let at = page;
-      if (onConsentPage(at)) at = await submit(flow.browser, at, server.origin, 'name="decision"', { decision: 'approve' });
+      if (onConsentPage(at))
+        at = await submit(flow.browser, at, server.origin, 'name="decision"', { decision: 'approve' });
       expect(at.callback, at.html.slice(0, 300)).toBeTruthy();
       const c = skewed();
       const params = oauth.validateAuthResponse(as, c, new URL(at.callback!), flow.state);
-      const res = await oauth.authorizationCodeGrantRequest(as, c, oauth.None(), params, REDIRECT, flow.verifier, insecure);
+      const res = await oauth.authorizationCodeGrantRequest(
+        as,
+        c,
+        oauth.None(),
+        params,
+        REDIRECT,
+        flow.verifier,
+        insecure,
+      );
       return oauth.processAuthorizationCodeResponse(as, c, res, { requireIdToken: true });
     }
 
@@ -173,7 +186,9 @@ for (const store of E2E_STORES) {
       expect(replayed.res.headers.getSetCookie().some((c) => c.startsWith('gatehouse_session='))).toBe(false);
 
       nextStep(clock);
-      const fresh = await submit(second.browser, replayed, server.origin, 'value="totp"', { code: codeAt(secret, clock) });
+      const fresh = await submit(second.browser, replayed, server.origin, 'value="totp"', {
+        code: codeAt(secret, clock),
+      });
       expect(onConsentPage(fresh)).toBe(true);
     });
 
@@ -228,7 +243,9 @@ for (const store of E2E_STORES) {
       // After the window: password and code sign in, and the counter starts again.
       clock.advance(WINDOW_SECONDS * 1000);
       const later = await toSecondFactor(ERIN);
-      const ok = await submit(later.browser, later.page, server.origin, 'value="totp"', { code: codeAt(secret, clock) });
+      const ok = await submit(later.browser, later.page, server.origin, 'value="totp"', {
+        code: codeAt(secret, clock),
+      });
       expect(onConsentPage(ok)).toBe(true);
       nextStep(clock);
     });
@@ -257,7 +274,9 @@ for (const store of E2E_STORES) {
       // Reloading shows the same secret until it is confirmed.
       const reloaded = await pageOf(await flow.browser.follow(enrol.url, server.origin));
       expect(totpSecretOf(reloaded.html)).toBe(secret);
-      const codes = await submit(flow.browser, reloaded, server.origin, 'value="totp"', { code: codeAt(secret, clock) });
+      const codes = await submit(flow.browser, reloaded, server.origin, 'value="totp"', {
+        code: codeAt(secret, clock),
+      });
       expect(recoveryCodesOf(codes.html)).toHaveLength(10);
       expect(codes.res.headers.getSetCookie().some((c) => c.startsWith('gatehouse_session='))).toBe(true);
       // Continue: back to the same request, which finishes (consent was given before).

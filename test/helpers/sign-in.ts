@@ -27,12 +27,17 @@ function unescape(s: string): string {
 }
 
 /** The form of `html` that contains `marker`: its absolute action and hidden fields. */
-export function formWith(html: string, pageUrl: string, marker: string): { action: string; fields: Record<string, string> } {
+export function formWith(
+  html: string,
+  pageUrl: string,
+  marker: string,
+): { action: string; fields: Record<string, string> } {
   const form = [...html.matchAll(/<form[\s\S]*?<\/form>/g)].map((m) => m[0]).find((f) => f.includes(marker));
   if (!form) throw new Error(`no form with ${marker} on page: ${html.slice(0, 400)}`);
   const action = /action="([^"]*)"/.exec(form)![1]!;
   const fields: Record<string, string> = {};
-  for (const m of form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = unescape(m[2]!);
+  for (const m of form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g))
+    fields[m[1]!] = unescape(m[2]!);
   return { action: new URL(unescape(action), pageUrl).href, fields };
 }
 

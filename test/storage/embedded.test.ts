@@ -144,6 +144,7 @@ describe('embedded storage on disk', () => {
       { version: 6 },
       { version: 7 },
       { version: 8 },
+      { version: 9 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

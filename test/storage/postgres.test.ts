@@ -174,6 +174,7 @@ if (unreachable === undefined) {
         { version: 6 },
         { version: 7 },
         { version: 8 },
+        { version: 9 },
       ]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
@@ -400,16 +401,21 @@ if (unreachable === undefined) {
         prompt: [],
       });
       const sparse: InteractionRecord = bare;
-      const session = sessionFixture(clock, { userId: 'user-1' });
-      const otherSession = sessionFixture(clock);
-      const expired = sessionFixture(clock, { expiresAt: clock.now() - SECOND });
+      // Sessions from before second factors carry no amr (read as pwd).
+      const v7Session = (overrides: Partial<SessionRecord> = {}): SessionRecord => {
+        const { amr: _amr, ...session } = sessionFixture(clock, overrides);
+        return session;
+      };
+      const session = v7Session({ userId: 'user-1' });
+      const otherSession = v7Session();
+      const expired = v7Session({ expiresAt: clock.now() - SECOND });
       const schema = newSchema();
       await version7(schema, [signedIn, sparse], [session, otherSession, expired]);
 
       const store = open(schema, clock);
       await store.init();
       const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations WHERE version > 7`);
-      expect(rows).toEqual([{ version: 8 }]);
+      expect(rows).toEqual([{ version: 8 }, { version: 9 }]);
 
       expect(await store.getInteraction(signedIn.id)).toStrictEqual(signedIn);
       expect(await store.getInteraction(sparse.id)).toStrictEqual(sparse);
