@@ -18,6 +18,7 @@ const CHROMIUM = '/usr/bin/chromium';
 if (!existsSync(CHROMIUM) && process.env.CI === 'true')
   throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium)`);
 
+const CAROL = { username: 'carol', password: 'carol-has-a-long-password' };
 const clock = new ManualClock(Date.now());
 let server: TestServer;
 let browser: Browser;
@@ -27,7 +28,7 @@ let clientId: string;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return;
-  server = await startServer({}, { clock });
+  server = await startServer({ users: [ALICE, BOB, CAROL] }, { clock });
   callbackServer = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html' }).end('<p id="done">You can close this window.</p>');
   });
@@ -169,6 +170,27 @@ describe.skipIf(!existsSync(CHROMIUM))('second factors in Chromium', () => {
     const claims = await flow.finish();
     expect(claims.amr).toEqual(['pwd', 'hwk', 'user', 'mfa']);
     expect(claims.acr).toBe('urn:gatehouse:acr:mfa');
+    await context.close();
+  });
+
+  it('a user who must have a second factor creates a passkey during sign-in and continues with it', async () => {
+    const storage = server.gatehouse.deps.storage;
+    const carol = (await storage.getUserByUsername(CAROL.username))!;
+    await storage.saveUser({ ...carol, mfaRequired: true, updatedAt: clock.now() });
+    const { context, page } = await withAuthenticator();
+    const flow = await startAuthorization(page);
+    await signInWithPassword(page, CAROL);
+    await expect(page.textContent('h1')).resolves.toBe('Set up two-step verification');
+    await page.click('#passkey-button');
+    await page.waitForSelector('#recovery-codes');
+    await expect(page.locator('#recovery-codes li').count()).resolves.toBe(10);
+    await page.click('button:has-text("Continue")');
+    await page.waitForSelector('button[name=decision][value=approve]');
+    const claims = await flow.finish();
+    expect(claims.amr).toEqual(['pwd', 'hwk', 'user', 'mfa']);
+    const passkeys = (await storage.getUserByUsername(CAROL.username))!.passkeys!;
+    expect(passkeys).toHaveLength(1);
+    expect(passkeys[0]).toMatchObject({ deviceType: 'singleDevice', backedUp: false });
     await context.close();
   });
 });

@@ -45,6 +45,7 @@ const FRANK = user('frank');
 const GRACE = user('grace');
 const HEIDI = user('heidi');
 const IVAN = user('ivan');
+const KATE = user('kate');
 const MAX_FAILURES = 5;
 const WINDOW_SECONDS = 900;
 
@@ -62,7 +63,7 @@ for (const store of E2E_STORES) {
       server = await startServer(
         {
           scopes: ['mcp:read'],
-          users: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HEIDI, IVAN],
+          users: [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, HEIDI, IVAN, KATE],
           loginRateLimit: { maxFailuresPerUsername: MAX_FAILURES, windowSeconds: WINDOW_SECONDS },
           ...store.config(isolation),
         },
@@ -330,6 +331,51 @@ for (const store of E2E_STORES) {
       expect(old.res.status).toBe(401);
       const fresh = await accountSignIn(new FormBrowser(), server, { ...FRANK, password: 'a brand new long password' });
       expect(fresh.html).toContain('id="account-username"');
+    });
+
+    it('on the account page: new recovery codes void the old ones, sign out everywhere, removing TOTP', async (t) => {
+      if (!(await available)) return t.skip();
+      const { secret, recoveryCodes: first, browser } = await enrolTotpOnAccount(server, clock, KATE);
+      const account = await pageOf(await browser.follow(`${server.issuer}/account`, server.origin));
+      expect(account.html).toContain('10 unused recovery codes');
+      const renewed = await submit(browser, account, server.origin, 'Make new recovery codes');
+      const second = recoveryCodesOf(renewed.html);
+      expect(second).toHaveLength(10);
+      expect(second.some((c) => first.includes(c))).toBe(false);
+
+      const old = await toSecondFactor(KATE);
+      const refused = await submit(old.browser, old.page, server.origin, 'value="recovery"', { code: first[0]! });
+      expect(refused.res.status).toBe(401);
+      const other = await submit(old.browser, refused, server.origin, 'value="recovery"', { code: second[0]! });
+      expect(onConsentPage(other)).toBe(true);
+
+      // Sign out everywhere: the other browser's session ends too, and so does this one.
+      const signedIn = await pageOf(await browser.follow(`${server.issuer}/account`, server.origin));
+      const out = await submit(browser, signedIn, server.origin, 'Sign out everywhere');
+      expect(onLoginPage(out)).toBe(true);
+      const elsewhere = await pageOf(await old.browser.follow(`${server.issuer}/account`, server.origin));
+      expect(onLoginPage(elsewhere)).toBe(true);
+
+      // Back in with password and code, the app is removed: the password alone signs in again.
+      const login = await submit(browser, out, server.origin, 'name="password"', KATE);
+      expect(onSecondFactorPage(login)).toBe(true);
+      const back = await submit(browser, login, server.origin, 'value="totp"', { code: codeAt(secret, clock) });
+      expect(back.html).toContain('id="account-username"');
+      const removed = await submit(browser, back, server.origin, 'Remove authenticator app');
+      expect(removed.html).toContain('Your authenticator app was removed.');
+      const stored = (await server.gatehouse.deps.storage.getUserByUsername(KATE.username))!;
+      expect(stored.totp).toBeUndefined();
+      expect(stored.recoveryCodes).toBeUndefined();
+      const plain = await authorize();
+      const consent = await submit(plain.browser, plain.page, server.origin, 'name="password"', KATE);
+      expect(oauth.getValidatedIdTokenClaims(await redeem(plain, consent))!.amr).toEqual(['pwd']);
+      // A plain sign-out ends only this browser's session.
+      // The session of that sign-in shows the account page.
+      const page = await pageOf(await plain.browser.follow(`${server.issuer}/account`, server.origin));
+      expect(page.html).toContain('id="account-username"');
+      const signedOut = await submit(plain.browser, page, server.origin, '>Sign out<');
+      expect(onLoginPage(signedOut)).toBe(true);
+      nextStep(clock);
     });
 
     it('"Not you?" on the consent page ends the session and asks again, in the same request', async (t) => {
