@@ -146,7 +146,12 @@ export async function viewInteraction(
 
 /** Where the sign-in of an interaction happens (sign-in.ts): keyed by the interaction, bound to its browser. */
 function signInPlace(interaction: InteractionRecord, binding: string): SignInPlace {
-  return { key: `interaction:${interaction.id}`, binding, expiresAt: interaction.expiresAt };
+  return {
+    key: `interaction:${interaction.id}`,
+    binding,
+    expiresAt: interaction.expiresAt,
+    clientId: interaction.clientId,
+  };
 }
 
 /** The sign-in page this browser is at: the second step when one is pending, else the login form. */

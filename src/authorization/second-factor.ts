@@ -5,6 +5,7 @@
  * taken once (an expiring record). TOTP secrets are sealed with `encryptionKey` when it is set; recovery codes are
  * kept as keyed hashes only.
  */
+import { randomBytes } from 'node:crypto';
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from '../core/totp.js';
 import { hashToken, keyedHash, randomId, safeEqual } from '../core/crypto.js';
 import { openStored } from '../core/sealing.js';
@@ -19,7 +20,6 @@ import {
   verifyPasskeyRegistration,
   type PasskeyAssertion,
 } from '../core/passkeys.js';
-import { randomBytes } from 'node:crypto';
 import type { Deps } from '../context.js';
 import type { ExpiringRecordStore, ReplayGuard, UserStore } from '../model/ports.js';
 import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
@@ -339,16 +339,3 @@ export async function removeFactor(
 
 /** The amr of a second factor of each kind (the passkey's own depends on the credential: core/passkeys). */
 export const FACTOR_AMR = { totp: [AMR.otp], recoveryCode: [AMR.otp] } as const;
-
-/** What an account page or a CLI listing shows of the user's factors. */
-export function factorSummary(user: UserRecord): {
-  totp: boolean;
-  passkeys: PasskeyCredential[];
-  recoveryCodesLeft: number;
-} {
-  return {
-    totp: user.totp !== undefined,
-    passkeys: user.passkeys ?? [],
-    recoveryCodesLeft: user.recoveryCodes?.hashes.length ?? 0,
-  };
-}

@@ -49,13 +49,15 @@ export type SignInDeps = ThrottleDeps &
   };
 
 /**
- * Where a sign-in happens: `key` names it (`interaction:<id>`, `account:<browser nonce>`), `binding` is the
- * browser's (http/cookies browserBinding), `expiresAt` an end it must not outlive (the interaction's).
+ * Where a sign-in happens: `key` names it (`interaction:<id>`, `account:<browser binding>`), `binding` is the
+ * browser's (http/cookies browserBinding), `expiresAt` an end it must not outlive (the interaction's), `clientId`
+ * the client asking, for the log lines.
  */
 export interface SignInPlace {
   key: string;
   binding: string;
   expiresAt?: number;
+  clientId?: string;
 }
 
 /** How long the second step may wait after the password. */
@@ -129,7 +131,7 @@ export async function signInWithPassword(
   // Before any lookup or hashing: a throttled attempt costs no scrypt, and reads the same for every username.
   const admission = await admitLogin(username, clientAddress, deps);
   if (!admission.allowed) {
-    deps.logger.warn({ limit: admission.limit }, 'sign-in throttled');
+    deps.logger.warn({ clientId: place.clientId, limit: admission.limit }, 'sign-in throttled');
     return throttled(admission.retryAfterSeconds, { step: 'password', username });
   }
   const user = username ? await deps.storage.getUserByUsername(username) : undefined;
@@ -139,7 +141,7 @@ export async function signInWithPassword(
     : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
   if (!user || !valid) {
     await admission.failed();
-    deps.logger.info('sign-in failed');
+    deps.logger.info({ clientId: place.clientId }, 'sign-in failed');
     return {
       kind: 'prompt',
       prompt: { step: 'password', error: 'Invalid username or password.', username },
@@ -152,7 +154,6 @@ export async function signInWithPassword(
     return { kind: 'signed_in', session: await startSession(user.id, [AMR.password], deps) };
   }
   // The username's counter keeps this attempt until the second step succeeds.
-  await pendingRecords(deps).delete(pendingId(place));
   const now = deps.clock.now();
   await pendingRecords(deps).put({
     id: pendingId(place),
@@ -227,7 +228,7 @@ export async function signInWithSecondFactor(
   };
   const admission = await admitLogin(user.username, clientAddress, deps);
   if (!admission.allowed) {
-    deps.logger.warn({ limit: admission.limit }, 'second factor throttled');
+    deps.logger.warn({ clientId: place.clientId, limit: admission.limit }, 'second factor throttled');
     const prompt = await pendingPrompt(place, deps);
     return throttled(admission.retryAfterSeconds, prompt ?? { step: 'password' });
   }
@@ -245,7 +246,7 @@ export async function signInWithSecondFactor(
   }
   if (!amr) {
     await admission.failed();
-    deps.logger.info({ userId: user.id, method: form.method }, 'second factor failed');
+    deps.logger.info({ clientId: place.clientId, userId: user.id, method: form.method }, 'second factor failed');
     return again(form.method === 'passkey' ? 'That passkey was not accepted.' : 'That code is not valid.', 401);
   }
   const session = await complete(place, user, amr, deps);

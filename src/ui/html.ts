@@ -28,9 +28,6 @@ const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64'
 /** CSP hash of the passkey script (ui/passkey-script.ts), the only script any page may run. */
 const PASSKEY_SCRIPT_HASH = `'sha256-${createHash('sha256').update(PASSKEY_SCRIPT).digest('base64')}'`;
 
-const csp = (scripts: string) =>
-  `default-src 'none'; script-src ${scripts}; style-src ${STYLE_HASH}; img-src https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`;
-
 /** Headers every HTML page gets: no framing (clickjacking), no scripts, no caching, no referrer leaks. */
 export const PAGE_HEADERS: Record<string, string> = {
   'content-type': 'text/html; charset=utf-8',
@@ -44,7 +41,8 @@ export const PAGE_HEADERS: Record<string, string> = {
 /** The headers of a page with a passkey button: PAGE_HEADERS, and that one script allowed by its hash. */
 export const PASSKEY_PAGE_HEADERS: Record<string, string> = {
   ...PAGE_HEADERS,
-  'content-security-policy': csp(PASSKEY_SCRIPT_HASH),
+  // No form-action: Chrome applies it to the redirects after a submission too, and a sign-in ends at the client.
+  'content-security-policy': `default-src 'none'; script-src ${PASSKEY_SCRIPT_HASH}; style-src ${STYLE_HASH}; img-src https: data:; frame-ancestors 'none'; base-uri 'none'`,
 };
 
 /**
