@@ -101,6 +101,21 @@ export interface InteractionRecord {
   expiresAt: number;
 }
 
+/**
+ * A pushed authorization request (RFC 9126), kept until its request_uri is used once or expires. Its parameters were
+ * checked when it was pushed; /authorize runs them through the same checks again in place of its own query.
+ */
+export interface PushedRequestRecord {
+  /** The random part of its request_uri (`urn:ietf:params:oauth:request_uri:<id>`); stored under its hash. */
+  id: string;
+  /** The client that pushed it: only that client_id may use it (RFC 9126 §2.2). */
+  clientId: string;
+  /** The authorization request's parameters as pushed, every value kept; client_id and client authentication left out. */
+  params: Record<string, string[]>;
+  createdAt: number;
+  expiresAt: number;
+}
+
 /** A browser login session (the cookie carries its id). */
 export interface SessionRecord {
   id: string;
