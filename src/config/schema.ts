@@ -42,6 +42,8 @@ export const staticClientSchema = z
     token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
     client_name: z.string().max(200).optional(),
     application_type: z.enum(['web', 'native']).optional(),
+    /** RFC 9126 §6: /authorize takes only this client's pushed requests. */
+    require_pushed_authorization_requests: z.boolean().optional(),
   })
   .strict();
 

@@ -38,6 +38,8 @@ export interface ClientRecord {
   /** Public keys for private_key_jwt (CIMD clients). */
   jwks?: { keys: Record<string, unknown>[] };
   jwksUri?: string;
+  /** RFC 9126 §6: /authorize takes only the client's pushed requests (a request_uri from POST /par). Absent: false. */
+  requirePushedAuthorizationRequests?: boolean;
   source: ClientSource;
   /** Epoch ms. */
   createdAt: number;

@@ -43,6 +43,7 @@ export function clientFixture(clock: Clock, overrides: Partial<ClientRecord> = {
     clientUri: 'https://notes.example.com',
     logoUri: 'https://notes.example.com/logo.png',
     contacts: ['ops@notes.example.com'],
+    requirePushedAuthorizationRequests: true,
     source: 'dynamic',
     createdAt: now,
     updatedAt: now,
