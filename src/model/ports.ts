@@ -9,8 +9,8 @@
  *   lets the record disappear on its own (Redis PEXPIRE, SQL cleanup job, memory sweep).
  * - Secrets never reach a store in plaintext: codes, refresh tokens and registration tokens are keyed by their
  *   SHA-256 (`*Hash` fields); client secrets are stored as a keyed hash or scrypt hash. Above the store (so no
- *   backend knows): session, interaction and pushed-request ids arrive already hashed (storage/hashed-ids.ts), and with
- *   `encryptionKey` private JWKs and named secrets arrive sealed (core/sealing.ts).
+ *   backend knows): session, interaction and pushed-request ids arrive already hashed (storage/hashed-ids.ts), and
+ *   with `encryptionKey` private JWKs and named secrets arrive sealed (core/sealing.ts).
  * - Methods throw StorageUnavailableError (model/errors) when the backend cannot be reached.
  */
 import type {
@@ -153,7 +153,7 @@ export interface SessionStore {
 /** Pushed authorization requests (RFC 9126): expiring records of kind `pushed_request`, owned by their client. */
 export interface PushedRequestStore {
   savePushedRequest(request: PushedRequestRecord): Promise<void>;
-  /** Removes and returns it: of n concurrent takes, from any replicas, exactly one gets it (a request_uri is used once). */
+  /** Removes and returns it: of n concurrent takes on any replicas exactly one gets it (a request_uri is used once). */
   takePushedRequest(id: string): Promise<PushedRequestRecord | undefined>;
 }
 

@@ -112,7 +112,7 @@ export interface PushedRequestRecord {
   id: string;
   /** The client that pushed it: only that client_id may use it (RFC 9126 §2.2). */
   clientId: string;
-  /** The authorization request's parameters as pushed, every value kept; client_id and client authentication left out. */
+  /** The authorization request's parameters as pushed (every value), without client_id and client authentication. */
   params: Record<string, string[]>;
   createdAt: number;
   expiresAt: number;

@@ -1,7 +1,8 @@
 /**
  * Sessions, interactions and pushed requests kept under the SHA-256 of their id: the raw id is a bearer secret (the
- * session cookie, the /interaction/<id> URL, the request_uri), so a reader of the store must not find it there. One wrapper over any backend: the
- * store only ever sees hashToken(id), and records coming back carry the raw id the caller asked with.
+ * session cookie, the /interaction/<id> URL, the request_uri), so a reader of the store must not find it there. One
+ * wrapper over any backend: the store only ever sees hashToken(id), and records coming back carry the raw id the
+ * caller asked with.
  */
 import { hashToken } from '../core/crypto.js';
 import type { InteractionRecord, PushedRequestRecord, SessionRecord } from '../model/records.js';
@@ -9,7 +10,10 @@ import type { Storage } from '../model/ports.js';
 
 const WRAPPED = Symbol('gatehouse.hashedIds');
 
-/** `storage` with session, interaction and pushed-request ids hashed on the way in (idempotent: a wrapped store is returned as is). */
+/**
+ * `storage` with session, interaction and pushed-request ids hashed on the way in (idempotent: a wrapped store is
+ * returned as is).
+ */
 export function withHashedIds(storage: Storage): Storage {
   if ((storage as unknown as Record<symbol, unknown>)[WRAPPED]) return storage;
   const withRawId = <T extends { id: string }>(record: T | undefined, id: string): T | undefined =>
