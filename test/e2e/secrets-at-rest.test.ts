@@ -1,9 +1,9 @@
 /**
  * Secrets at rest: with `encryptionKey` set, someone who can only read the store (SQL rows, Redis keys) finds no
- * private key, cookie key or pepper in clear, and nothing there lets them mint an access token, forge a session cookie
- * or take over a pending interaction, and no pushed request's request_uri. Restarts with the same key and with a rotated key keep working; a wrong key
- * stops the start with one line naming encryptionKey. Without a key, one warning at start says what a store reader can
- * do (and the test shows they can).
+ * private key, cookie key or pepper in clear (nor a pushed request's request_uri), and nothing there lets them mint an
+ * access token, forge a session cookie or take over a pending interaction. Restarts with the same key and with a
+ * rotated key keep working; a wrong key stops the start with one line naming encryptionKey. Without a key, one warning
+ * at start says what a store reader can do (and the test shows they can).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
