@@ -106,9 +106,9 @@ export interface RecordPlacement {
 
 /**
  * Expiring records by kind: the one primitive behind every short-lived record that needs no bespoke atomicity
- * (interactions, browser sessions, and later PAR requests, pending upstream authorizations, device codes). A record
- * is one JSON object under (kind, id); kinds are registered in model/record-kinds.ts and are opaque strings to the
- * store, so a new kind needs no backend code. Ids arrive as the caller made them (hashed where they are secrets,
+ * (interactions, browser sessions, pushed authorization requests, and later pending upstream authorizations, device
+ * codes). A record is one JSON object under (kind, id); kinds are registered in model/record-kinds.ts and are opaque
+ * strings to the store, so a new kind needs no backend code. Ids arrive as the caller made them (hashed where they are secrets,
  * storage/hashed-ids.ts).
  *
  * TTL is the store's: Redis SET … PX, SQL `expires_at` + the cleanup job, memory sweep; reads treat a record whose
