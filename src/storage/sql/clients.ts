@@ -18,6 +18,7 @@ const CLIENT_METADATA = {
   softwareVersion: 'software_version',
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
+  requirePushedAuthorizationRequests: 'require_pushed_authorization_requests',
 } as const satisfies Partial<Record<keyof ClientRecord, string>>;
 /** Key in `metadata` marking a client without a scope allow-list (ClientRecord.scope absent, not []). */
 const SCOPE_UNSET = 'scope_unset';
