@@ -12,10 +12,17 @@
  * settings and the client allow; no refresh token: the next access token takes a new assertion.
  */
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import { InvalidClient, InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../model/errors.js';
+import {
+  InvalidClient,
+  InvalidGrant,
+  InvalidRequest,
+  InvalidScope,
+  InvalidTarget,
+  UnauthorizedClient,
+} from '../model/errors.js';
 import { hashToken } from '../core/crypto.js';
 import { resolveResources } from '../core/resource.js';
-import { intersectScopes, parseScope, requireScopeSubset, resolveRequestedScopes } from '../core/scope.js';
+import { intersectScopes, parseScope, resolveRequestedScopes } from '../core/scope.js';
 import { ASSERTION_ALGORITHMS, lifetimeAcceptable, REPLAY_SKEW_MS } from '../clients/client-assertion.js';
 import { isVerificationFailure } from '../clients/remote-jwks.js';
 import { OutboundFetchError } from '../clients/ssrf.js';
@@ -26,9 +33,9 @@ import type { ClientRecord } from '../model/records.js';
 import { audienceFor, tokenResponse } from './issue.js';
 import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
 
-export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** What discovery says about ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §7). */
-export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
+const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 
 /** Verifying against the trusted issuers' keys, claiming the assertion once, minting. */
 export type JwtBearerDeps = Pick<
@@ -197,7 +204,8 @@ async function redeemIdJag(
     throw new InvalidGrant('the ID-JAG scope is malformed');
   }
   const requestedScope = parseScope(single(params, 'scope'));
-  requireScopeSubset(requestedScope, jagScope);
+  const notGranted = requestedScope.filter((s) => !jagScope.includes(s));
+  if (notGranted.length > 0) throw new InvalidScope(`the ID-JAG does not grant the scope ${notGranted.join(' ')}`);
   const allowed = intersectScopes(client.scope ?? deps.scopesSupported, deps.scopesSupported);
   const scope = withoutSessionScopes(intersectScopes(requestedScope.length > 0 ? requestedScope : jagScope, allowed));
 
