@@ -45,6 +45,8 @@ export const staticClientSchema = z
       .optional(),
     client_name: z.string().max(200).optional(),
     application_type: z.enum(['web', 'native']).optional(),
+    /** RFC 9126 §6: /authorize takes only this client's pushed requests. */
+    require_pushed_authorization_requests: z.boolean().optional(),
   })
   .strict();
 
@@ -234,6 +236,20 @@ export const configSchema = z
       .strict()
       .prefault({}),
     interactionTtl: z.number().int().positive().max(3600).default(600),
+    /** Pushed Authorization Requests (RFC 9126): POST /par, and /authorize?client_id=…&request_uri=…. */
+    pushedAuthorizationRequests: z
+      .object({
+        /** Lifetime of a request_uri, seconds (the `expires_in` of RFC 9126 §2.2); it is used at most once. */
+        requestUriTtl: z.number().int().positive().max(600).default(60),
+        /**
+         * Every client must push its authorization requests: /authorize without a request_uri from POST /par is
+         * refused (RFC 9126 §5 `require_pushed_authorization_requests`, advertised). Per client: the client metadata
+         * field of the same name.
+         */
+        required: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /** Maximum request body, bytes. */
     /**
      * Behind a reverse proxy: which hops to trust for X-Forwarded-For (client address for login throttling and logs).

@@ -1,6 +1,7 @@
 /**
- * Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3, RFC 7591 §2
- * token_endpoint_auth_method). The HTTP edge extracts what the client presented; this module decides.
+ * Client authentication at the token, pushed authorization request, revocation and introspection endpoints
+ * (RFC 6749 §2.3, RFC 7591 §2 token_endpoint_auth_method, RFC 9126 §2). The HTTP edge extracts what the client
+ * presented; this module decides.
  */
 import { safeEqual, keyedHash, randomToken } from './crypto.js';
 import { InvalidClient, InvalidRequest } from '../model/errors.js';
@@ -138,6 +139,17 @@ export function parseBasicAuth(header: string): { clientId: string; clientSecret
   } catch {
     throw new InvalidRequest('malformed Basic authorization header encoding');
   }
+}
+
+/** The credential fields of a form (RFC 6749 §2.3.1, RFC 7523 §2.2), for presentedCredentials. */
+export function formCredentials(params: Record<string, string | string[] | undefined>) {
+  const one = (name: string) => params[name] as string | undefined;
+  return {
+    client_id: one('client_id'),
+    client_secret: one('client_secret'),
+    client_assertion: one('client_assertion'),
+    client_assertion_type: one('client_assertion_type'),
+  };
 }
 
 /** Decides which method the client used from the header and form fields; refuses more than one (RFC 6749 §2.3). */

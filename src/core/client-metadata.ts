@@ -32,6 +32,8 @@ export const registrationRequestSchema = z.object({
   software_id: z.string().max(200).optional(),
   software_version: z.string().max(100).optional(),
   application_type: z.string().optional(),
+  /** RFC 9126 §6: the client's authorization requests must be pushed (POST /par) first. */
+  require_pushed_authorization_requests: z.boolean().optional(),
 });
 export type RegistrationRequest = z.infer<typeof registrationRequestSchema>;
 
@@ -53,6 +55,7 @@ export type ClientMetadata = Pick<
   | 'policyUri'
   | 'softwareId'
   | 'softwareVersion'
+  | 'requirePushedAuthorizationRequests'
 >;
 
 /**
@@ -241,6 +244,7 @@ export function validateClientMetadata(
     policyUri: req.policy_uri,
     softwareId: req.software_id,
     softwareVersion: req.software_version,
+    requirePushedAuthorizationRequests: req.require_pushed_authorization_requests,
   };
   for (const g of listed) g.checkClient?.(metadata);
   return metadata;
@@ -283,6 +287,7 @@ export function clientMetadataResponse(client: ClientRecord): Record<string, unk
     ['policy_uri', client.policyUri],
     ['software_id', client.softwareId],
     ['software_version', client.softwareVersion],
+    ['require_pushed_authorization_requests', client.requirePushedAuthorizationRequests],
   ];
   for (const [k, v] of optional) if (v !== undefined) out[k] = v;
   return out;

@@ -1,5 +1,5 @@
 /** Client authentication for endpoints other than token (revocation RFC 7009 §2.1, introspection RFC 7662 §2.1). */
-import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
+import { authenticateClient, formCredentials, presentedCredentials } from '../core/client-auth.js';
 import { InvalidClient } from '../model/errors.js';
 import { ASSERTION_ALGORITHMS, SECRET_ASSERTION_ALGORITHMS } from '../clients/client-assertion.js';
 import type { Config } from '../config/schema.js';
@@ -32,15 +32,4 @@ export async function requireClient(
   const presented = presentedCredentials(authorization, formCredentials(params));
   if (!presented) throw new InvalidClient('client authentication is required');
   return authenticateClient(presented, deps);
-}
-
-/** The credential fields of a form (RFC 6749 §2.3.1, RFC 7523 §2.2). */
-export function formCredentials(params: Record<string, string | string[] | undefined>) {
-  const one = (name: string) => params[name] as string | undefined;
-  return {
-    client_id: one('client_id'),
-    client_secret: one('client_secret'),
-    client_assertion: one('client_assertion'),
-    client_assertion_type: one('client_assertion_type'),
-  };
 }

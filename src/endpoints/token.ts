@@ -2,17 +2,12 @@
  * Token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2): parse, refuse duplicates, authenticate the client, look the grant
  * up, check the client may use it, dispatch. The response is a typed object; the HTTP layer serializes it.
  */
-import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
+import { authenticateClient, formCredentials, presentedCredentials } from '../core/client-auth.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../model/errors.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { grantHandler, type GrantDeps, type TokenResponse } from '../grants/index.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import {
-  clientAssertionAlgorithms,
-  clientAuthMethods,
-  formCredentials,
-  type ClientAuthDeps,
-} from './client-request.js';
+import { clientAssertionAlgorithms, clientAuthMethods, type ClientAuthDeps } from './client-request.js';
 
 export const tokenDeclaration = {
   path: '/token',

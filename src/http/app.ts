@@ -15,6 +15,7 @@ import { authorizationRoutes } from './routes/authorization.js';
 import { endpointPathMatcher, type AppOptions, type RouteContext, type RoutePlugin } from './routes/context.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { healthRoutes } from './routes/health.js';
+import { parRoutes } from './routes/par.js';
 import { registrationRoutes } from './routes/registration.js';
 import { tokenRoutes } from './routes/token.js';
 
@@ -28,6 +29,7 @@ const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   discoveryRoutes,
   healthRoutes,
   authorizationRoutes,
+  parRoutes,
   tokenRoutes,
   registrationRoutes,
 ];

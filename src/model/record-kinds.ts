@@ -3,14 +3,14 @@
  * (model/records.ts) and one line in RECORD_KINDS: no backend code, no migration, no contract test beyond a fixture.
  */
 import type { ExpiringRecordStore, JsonObject } from './ports.js';
-import type { InteractionRecord, SessionRecord } from './records.js';
+import type { InteractionRecord, PushedRequestRecord, SessionRecord } from './records.js';
 
 /** The owner tag of everything a user owns, for ExpiringRecordStore.deleteRecordsOwnedBy. */
 export function userOwner(userId: string): string {
   return `user:${userId}`;
 }
 
-/** The owner tag of what a client owns (its pending interactions), removed with the client. */
+/** The owner tag of what a client owns (its pending interactions and pushed requests), removed with the client. */
 export function clientOwner(clientId: string): string {
   return `client:${clientId}`;
 }
@@ -33,6 +33,7 @@ function kind<T extends { id: string; expiresAt: number }>(
 export const RECORD_KINDS = {
   interaction: kind<InteractionRecord>('interaction', (i) => clientOwner(i.clientId)),
   session: kind<SessionRecord>('session', (s) => userOwner(s.userId)),
+  pushedRequest: kind<PushedRequestRecord>('pushed_request', (p) => clientOwner(p.clientId)),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */

@@ -44,6 +44,8 @@ export interface ClientRecord {
   /** Public keys for private_key_jwt (CIMD clients). */
   jwks?: { keys: Record<string, unknown>[] };
   jwksUri?: string;
+  /** RFC 9126 §6: /authorize takes only the client's pushed requests (a request_uri from POST /par). Absent: false. */
+  requirePushedAuthorizationRequests?: boolean;
   source: ClientSource;
   /** Epoch ms. */
   createdAt: number;
@@ -103,6 +105,21 @@ export interface InteractionRecord {
   /** Set once the user has signed in for this interaction. */
   userId?: string;
   authTime?: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * A pushed authorization request (RFC 9126), kept until its request_uri is used once or expires. Its parameters were
+ * checked when it was pushed; /authorize runs them through the same checks again in place of its own query.
+ */
+export interface PushedRequestRecord {
+  /** The random part of its request_uri (`urn:ietf:params:oauth:request_uri:<id>`); stored under its hash. */
+  id: string;
+  /** The client that pushed it: only that client_id may use it (RFC 9126 §2.2). */
+  clientId: string;
+  /** The authorization request's parameters as pushed (every value), without client_id and client authentication. */
+  params: Record<string, string[]>;
   createdAt: number;
   expiresAt: number;
 }

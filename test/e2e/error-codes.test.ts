@@ -14,6 +14,8 @@ const REDIRECT = 'http://127.0.0.1/callback';
 const OTHER_REDIRECT = 'http://127.0.0.1/other';
 const MCP = 'https://mcp.example.com/mcp';
 const RS = { id: 'resource-server', secret: 'a-resource-server-secret-of-40-characters' };
+/** A confidential web client of the code flow (client_secret_basic). */
+const WEB = { id: 'web-client', secret: 'a-web-client-secret-of-at-least-40-characters' };
 
 let server: TestServer;
 let publicClient: string;
@@ -22,7 +24,10 @@ const browser = new FormBrowser();
 beforeAll(async () => {
   server = await startServer({
     scopes: ['mcp:read', 'mcp:write'],
-    clients: [{ client_id: RS.id, client_secret: RS.secret, grant_types: ['client_credentials'], scope: 'mcp:read' }],
+    clients: [
+      { client_id: RS.id, client_secret: RS.secret, grant_types: ['client_credentials'], scope: 'mcp:read' },
+      { client_id: WEB.id, client_secret: WEB.secret, redirect_uris: [REDIRECT] },
+    ],
   });
   // Two redirect URIs, so redirect_uri is required at /authorize (OAuth 2.1 §4.1.1).
   const reg = await postJson(url('/register'), {
@@ -437,7 +442,9 @@ interface AuthorizeRow {
 // redirected; every other error is redirected with `error`, `state` and (RFC 9207) `iss`. Codes: invalid_request for
 // a missing, repeated or malformed parameter (incl. PKCE, RFC 7636 §4.4.1, OAuth 2.1 §4.1.2.1),
 // unsupported_response_type, invalid_scope (§3.3 syntax), invalid_target (RFC 8707 §2), OIDC Core §3.1.2.6
-// request_not_supported / request_uri_not_supported (discovery says request_parameter_supported: false).
+// request_not_supported / request_uri_not_supported (discovery says request_parameter_supported: false); a request_uri
+// in the PAR namespace that the server did not issue (or that is used up or expired) is invalid_request_uri on a page
+// (RFC 9126 §4: nothing of the request can be trusted).
 describe('GET /authorize', () => {
   const rows: AuthorizeRow[] = [
     { name: 'client_id missing', change: { client_id: undefined }, expect: 'page', error: 'invalid_request' },
@@ -578,6 +585,12 @@ describe('GET /authorize', () => {
       expect: 'redirect',
       error: 'request_uri_not_supported',
     },
+    {
+      name: 'request_uri of a pushed request never pushed',
+      change: { request_uri: 'urn:ietf:params:oauth:request_uri:never-pushed' },
+      expect: 'page',
+      error: 'invalid_request_uri',
+    },
     { name: 'control', change: {}, expect: 'interaction' },
   ];
   it.each(rows)('$name → $expect $error', async (row) => {
@@ -616,6 +629,148 @@ describe('GET /authorize', () => {
     expect(loc.searchParams.get('error_description'), row.name).toBeTruthy();
     expect(loc.searchParams.get('state'), row.name).toBe(row.noState ? null : 'st');
     expect(loc.searchParams.get('iss'), row.name).toBe(server.issuer);
+  });
+});
+
+// RFC 9126 §2.1, §2.3: a push is checked as /authorize checks a request, every refusal answered as RFC 6749 §5.2 JSON:
+// invalid_request where /authorize would show a page (client_id and redirect_uri problems) or for a request_uri in the
+// push, the /authorize codes otherwise; client authentication as at the token endpoint (invalid_client 401).
+describe('POST /par', () => {
+  const rows: (JsonRow & { authorization?: string })[] = [
+    { name: 'client_id missing', change: { client_id: undefined }, error: 'invalid_client', status: 401 },
+    { name: 'client_id empty', change: { client_id: '' }, error: 'invalid_client', status: 401 },
+    {
+      name: 'client_id duplicated',
+      change: { client_id: ['CLIENT', 'CLIENT'] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'client_id unknown', change: { client_id: 'no-such-client' }, error: 'invalid_client', status: 401 },
+    {
+      name: 'client_secret for a public client',
+      change: { client_secret: 'x'.repeat(40) },
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'confidential client without credentials',
+      change: { client_id: WEB.id, redirect_uri: undefined },
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'confidential client with a wrong secret',
+      change: { client_id: WEB.id, redirect_uri: undefined },
+      authorization: basic(WEB.id, 'w'.repeat(40)),
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'redirect_uri missing (two registered)',
+      change: { redirect_uri: undefined },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'redirect_uri empty', change: { redirect_uri: '' }, error: 'invalid_request', status: 400 },
+    {
+      name: 'redirect_uri duplicated',
+      change: { redirect_uri: [REDIRECT, REDIRECT] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'redirect_uri not registered',
+      change: { redirect_uri: 'http://127.0.0.1/elsewhere' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'response_type missing', change: { response_type: undefined }, error: 'invalid_request', status: 400 },
+    {
+      name: 'response_type token',
+      change: { response_type: 'token' },
+      error: 'unsupported_response_type',
+      status: 400,
+    },
+    { name: 'code_challenge missing', change: { code_challenge: undefined }, error: 'invalid_request', status: 400 },
+    { name: 'code_challenge malformed', change: { code_challenge: 'short' }, error: 'invalid_request', status: 400 },
+    {
+      name: 'code_challenge_method missing (plain by default)',
+      change: { code_challenge_method: undefined },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'code_challenge_method plain',
+      change: { code_challenge_method: 'plain' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'scope malformed', change: { scope: 'mcp:read "x"' }, error: 'invalid_scope', status: 400 },
+    { name: 'scope unknown', change: { scope: 'mcp:admin' }, error: 'invalid_scope', status: 400 },
+    { name: 'resource relative', change: { resource: '/mcp' }, error: 'invalid_target', status: 400 },
+    { name: 'prompt unknown', change: { prompt: 'sometimes' }, error: 'invalid_request', status: 400 },
+    { name: 'max_age negative', change: { max_age: '-1' }, error: 'invalid_request', status: 400 },
+    { name: 'nonce too long', change: { nonce: 'n'.repeat(513) }, error: 'invalid_request', status: 400 },
+    { name: 'state duplicated', change: { state: ['st', 'st'] }, error: 'invalid_request', status: 400 },
+    { name: 'state too long', change: { state: 's'.repeat(2049) }, error: 'invalid_request', status: 400 },
+    {
+      name: 'response_mode fragment',
+      change: { response_mode: 'fragment' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'request object',
+      change: { request: 'eyJhbGciOiJub25lIn0.e30.' },
+      error: 'request_not_supported',
+      status: 400,
+    },
+    {
+      name: 'request_uri (a pushed request)',
+      change: { request_uri: 'urn:ietf:params:oauth:request_uri:abc' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'request_uri (a request object)',
+      change: { request_uri: 'https://client.example.com/req' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'control', change: {}, status: 201 },
+    {
+      name: 'control (confidential client, Basic)',
+      change: { client_id: WEB.id, redirect_uri: undefined },
+      authorization: basic(WEB.id, WEB.secret),
+      status: 201,
+    },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const change = Object.fromEntries(
+      Object.entries(row.change).map(([k, val]) => [
+        k,
+        Array.isArray(val) ? val.map((x) => (x === 'CLIENT' ? publicClient : x)) : val,
+      ]),
+    );
+    const base = {
+      client_id: publicClient,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(verifier()),
+      code_challenge_method: 'S256',
+      scope: 'mcp:read',
+      resource: MCP,
+      state: 'st',
+    };
+    const res = await postForm(
+      url('/par'),
+      edit(base, change),
+      row.authorization ? { authorization: row.authorization } : {},
+    );
+    expectJsonError(res, row);
+    if (row.status === 201) expect(res.json.request_uri, row.name).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    if (row.status === 401 && row.authorization)
+      expect(res.headers.get('www-authenticate'), row.name).toMatch(/^Basic /);
   });
 });
 

@@ -10,7 +10,15 @@ import {
   viewInteraction,
   type InteractionView,
 } from '../../authorization/interaction.js';
-import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
+import {
+  endSession,
+  logoutDeclaration,
+  logoutNeedsConfirmation,
+  planLogout,
+  type LogoutPlan,
+} from '../../authorization/logout.js';
+import { findSession } from '../../authorization/session.js';
+import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { PAGE_HEADERS } from '../../ui/html.js';
 import {
   browserBinding,
@@ -28,7 +36,7 @@ import { formParams, queryParams, type RouteContext, type RoutePlugin } from './
 const CSRF_COOKIE = 'gatehouse_csrf';
 
 export const authorizationRoutes: RoutePlugin = {
-  endpoints: [authorizeDeclaration, interactionDeclaration],
+  endpoints: [authorizeDeclaration, interactionDeclaration, logoutDeclaration],
   routes: authorizationFlow,
 };
 
@@ -187,6 +195,68 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
         deps,
       );
       return reply.header('cache-control', 'no-store').redirect(location, 303);
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  });
+
+  // ---- sign-out (RP-Initiated Logout) ----
+  const logoutBase = issuerPath + logoutDeclaration.path;
+  /** The CSRF context of the sign-out form (interaction forms use their interaction id). */
+  const LOGOUT_FORM = 'logout';
+  const clearSessionCookie = (reply: FastifyReply) =>
+    reply.header(
+      'set-cookie',
+      setCookie(config.session.cookieName, '', { secure: secureCookies, path: cookiePath, maxAgeSeconds: 0 }),
+    );
+  /** Where a finished logout goes: the client's registered URI (with state), else a page saying what happened. */
+  const finishLogout = (reply: FastifyReply, plan: LogoutPlan, signedOut: boolean) => {
+    reply.header('cache-control', 'no-store');
+    if (signedOut && plan.returnTo) return reply.redirect(plan.returnTo, 303);
+    return sendPage(reply, 200, signedOutPage(signedOut));
+  };
+  const handleLogout = async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      const plan = await planLogout(request.method === 'POST' ? formParams(request) : queryParams(request), deps);
+      const id = sessionId(request);
+      const session = await findSession(id, deps);
+      if (!logoutNeedsConfirmation(plan, session?.userId)) {
+        await endSession(id, deps);
+        clearSessionCookie(reply);
+        return finishLogout(reply, plan, true);
+      }
+      const user = await deps.storage.getUser(session!.userId);
+      const csrf = csrfToken(deps.cookieKey, browserNonce(request, reply), LOGOUT_FORM);
+      return sendPage(
+        reply,
+        200,
+        logoutPage({
+          action: `${logoutBase}/confirm`,
+          csrf,
+          username: user?.username ?? '',
+          client: plan.client,
+          params: plan.params,
+        }),
+      );
+    } catch (err) {
+      return pageError(reply, err);
+    }
+  };
+  app.get(logoutBase, handleLogout);
+  app.post(logoutBase, handleLogout);
+  app.post(`${logoutBase}/confirm`, async (request, reply) => {
+    try {
+      const form = formParams(request);
+      requireCsrf(request, LOGOUT_FORM, form);
+      const { csrf: _csrf, decision: _decision, ...pushedParams } = form;
+      // Checked again: the form echoes the request, and what comes back is held to the same rules.
+      const plan = await planLogout(pushedParams, deps);
+      const signOut = field(form, 'decision') === 'sign_out';
+      if (signOut) {
+        await endSession(sessionId(request), deps);
+        clearSessionCookie(reply);
+      }
+      return finishLogout(reply, plan, signOut);
     } catch (err) {
       return pageError(reply, err);
     }

@@ -18,6 +18,7 @@ const CLIENT_METADATA = {
   softwareVersion: 'software_version',
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
+  requirePushedAuthorizationRequests: 'require_pushed_authorization_requests',
   clientSecretSealed: 'client_secret_sealed',
 } as const satisfies Partial<Record<keyof ClientRecord, string>>;
 /** Key in `metadata` marking a client without a scope allow-list (ClientRecord.scope absent, not []). */
