@@ -239,6 +239,18 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
       expect(err.description).toBe(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
     });
 
+    it('client_secret_jwt only when the server can keep the secret sealed (the clientSecretJwt option)', () => {
+      const req = parseRegistrationRequest({
+        grant_types: ['client_credentials'],
+        token_endpoint_auth_method: 'client_secret_jwt',
+      });
+      expect(
+        validateClientMetadata(req, SUPPORTED, false, grantModules, { clientSecretJwt: true }).tokenEndpointAuthMethod,
+      ).toBe('client_secret_jwt');
+      const err = error(() => validateClientMetadata(req, SUPPORTED, false, grantModules, { clientSecretJwt: false }));
+      expect(err.description).toBe('token_endpoint_auth_method: unsupported method "client_secret_jwt"');
+    });
+
     it('client_credentials requires a confidential client', () => {
       const err = error(() => validate({ grant_types: ['client_credentials'], token_endpoint_auth_method: 'none' }));
       expect(err.description).toBe('client_credentials requires a confidential client (a client secret)');

@@ -85,6 +85,12 @@ export interface GrantClientRules {
 
 const AUTH_METHODS = new Set<TokenEndpointAuthMethod>(['none', 'client_secret_basic', 'client_secret_post']);
 
+/** What the server can offer besides the plain methods (its configuration decides; this module reads no config). */
+export interface ClientMetadataOptions {
+  /** client_secret_jwt may be registered: the server can keep the secret sealed (it has an encryptionKey). */
+  clientSecretJwt?: boolean;
+}
+
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /**
@@ -128,6 +134,7 @@ export function validateClientMetadata(
   supportedScopes: readonly string[],
   strictScopes: boolean,
   grants: readonly GrantClientRules[],
+  options: ClientMetadataOptions = {},
 ): ClientMetadata {
   const grantTypes = req.grant_types ?? grants.filter((g) => g.registrationDefault).map((g) => g.grantType);
   const known = new Set(grants.map((g) => g.grantType));
@@ -169,7 +176,7 @@ export function validateClientMetadata(
   }
 
   const method = (req.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;
-  if (!AUTH_METHODS.has(method)) {
+  if (!AUTH_METHODS.has(method) && !(method === 'client_secret_jwt' && options.clientSecretJwt)) {
     throw new InvalidClientMetadata(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
   }
   for (const g of listed) {

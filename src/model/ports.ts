@@ -276,8 +276,8 @@ export function rateLimitWindowEnd(now: number, windowMs: number): number {
 }
 
 /**
- * Single-use markers shared by every replica: the replay guard behind private_key_jwt assertions (and later DPoP
- * proofs and ID-JAG assertions). Keys are opaque strings the caller builds, namespaces and hashes (e.g.
+ * Single-use markers shared by every replica: the replay guard behind JWT client assertions and jwt-bearer grant
+ * assertions (ID-JAGs, workload tokens), and later DPoP proofs. Keys are opaque strings the caller builds, namespaces and hashes (e.g.
  * `jwt-assertion:<sha256>`); the store never parses them.
  */
 export interface ReplayGuard {

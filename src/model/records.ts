@@ -3,7 +3,8 @@
  * ports that hold them are in ./ports.ts; the conventions every backend follows are described there.
  */
 /** How a client authenticates at the token endpoint (RFC 7591 §2). */
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export type TokenEndpointAuthMethod =
+  'none' | 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt';
 
 /** Where a client came from. */
 export type ClientSource = 'dynamic' | 'static' | 'metadata_document';
@@ -13,6 +14,11 @@ export interface ClientRecord {
   clientId: string;
   /** `hmac:<b64u>` (server-generated 256-bit secret) or `scrypt:...` (admin-chosen secret); absent for public clients. */
   clientSecretHash?: string;
+  /**
+   * client_secret_jwt clients only: the secret itself, sealed with `encryptionKey` (core/client-auth
+   * sealClientSecret), because an HS256 assertion is checked with the secret and a hash cannot do that.
+   */
+  clientSecretSealed?: string;
   /** SHA-256 of the RFC 7592 registration access token. */
   registrationAccessTokenHash?: string;
   redirectUris: string[];

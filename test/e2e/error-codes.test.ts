@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormBrowser } from '../helpers/browser.js';
+import { startJwtIssuer, type TestIssuer } from '../helpers/jwt-issuer.js';
 import { basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 
@@ -317,6 +318,109 @@ describe('POST /token: client_credentials', () => {
     const res = await postForm(
       url('/token'),
       edit({ grant_type: 'client_credentials' }, row.change),
+      authorization ? { authorization } : {},
+    );
+    expectJsonError(res, row);
+    if (row.status === 401 && authorization) expect(res.headers.get('www-authenticate'), row.name).toMatch(/^Basic /);
+  });
+});
+
+// RFC 7523 §2.1 / §3.1 (assertion required, once; a bad assertion is invalid_grant), RFC 6749 §5.2, RFC 8707 §2;
+// ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §4.3): the client must authenticate. Fresh assertions per
+// row: each is single use.
+describe('POST /token: jwt-bearer', () => {
+  const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+  const AGENT = { id: 'agent', secret: 'an-agent-secret-of-at-least-32-characters' };
+  let idp: TestIssuer;
+  let workloads: TestIssuer;
+  let jb: TestServer;
+  beforeAll(async () => {
+    [idp, workloads] = await Promise.all([startJwtIssuer('idp'), startJwtIssuer('workloads')]);
+    const trusted = (i: TestIssuer) => ({
+      issuer: i.issuer,
+      jwksUri: i.jwksUri,
+      allowPrivateAddresses: true,
+      trustedCaFile: i.caFile,
+    });
+    jb = await startServer({
+      scopes: ['mcp:read'],
+      resources: [MCP],
+      clients: [{ client_id: AGENT.id, client_secret: AGENT.secret, grant_types: [JWT_BEARER], scope: 'mcp:read' }],
+      enterpriseIdps: [{ ...trusted(idp), allowedClients: [AGENT.id] }],
+      workloadIssuers: [{ ...trusted(workloads), scopes: ['mcp:read'] }],
+    });
+  });
+  afterAll(async () => {
+    await jb?.close();
+    idp?.close();
+    workloads?.close();
+  });
+
+  const idJag = () =>
+    idp.sign(
+      { sub: 'alice', aud: jb.issuer, client_id: AGENT.id, resource: MCP, scope: 'mcp:read' },
+      { typ: 'oauth-id-jag+jwt' },
+    );
+  const workloadToken = () => workloads.sign({ sub: 'spiffe://example.org/w', aud: jb.issuer });
+  const rows: (JsonRow & { workload?: boolean; authorization?: string })[] = [
+    { name: 'assertion missing', change: { assertion: undefined }, error: 'invalid_request', status: 400 },
+    { name: 'assertion empty', change: { assertion: '' }, error: 'invalid_request', status: 400 },
+    { name: 'assertion not a JWT', change: { assertion: 'abc.def' }, error: 'invalid_grant', status: 400 },
+    {
+      name: 'assertion duplicated',
+      change: { assertion: ['a.b.c', 'a.b.c'] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'scope malformed', change: { scope: 'mcp:read\\x' }, error: 'invalid_scope', status: 400 },
+    { name: 'scope duplicated', change: { scope: ['mcp:read', 'mcp:read'] }, error: 'invalid_request', status: 400 },
+    { name: 'resource relative', change: { resource: 'mcp' }, error: 'invalid_target', status: 400 },
+    { name: 'resource with a fragment', change: { resource: `${MCP}#x` }, error: 'invalid_target', status: 400 },
+    {
+      name: 'ID-JAG without client authentication',
+      change: {},
+      authorization: '',
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'ID-JAG with a wrong secret',
+      change: {},
+      authorization: basic(AGENT.id, 'w'.repeat(40)),
+      error: 'invalid_client',
+      status: 401,
+    },
+    { name: 'control: ID-JAG', change: { scope: 'mcp:read' }, status: 200 },
+    {
+      name: 'workload token naming another client_id',
+      workload: true,
+      change: { client_id: AGENT.id },
+      authorization: '',
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'workload token, scope outside its allow-list',
+      workload: true,
+      change: { scope: 'openid' },
+      authorization: '',
+      error: 'invalid_scope',
+      status: 400,
+    },
+    {
+      name: 'control: workload token without client authentication',
+      workload: true,
+      change: {},
+      authorization: '',
+      status: 200,
+    },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const authorization = row.authorization ?? basic(AGENT.id, AGENT.secret);
+    const assertion = row.workload ? await workloadToken() : await idJag();
+    const res = await postForm(
+      `${jb.issuer}/token`,
+      edit({ grant_type: JWT_BEARER, assertion, resource: MCP }, row.change),
       authorization ? { authorization } : {},
     );
     expectJsonError(res, row);
