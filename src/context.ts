@@ -4,6 +4,7 @@
  * for the store only the port methods it calls (`{ storage: Pick<GrantStore, 'revokeGrant'> }`, ports in
  * model/ports.ts), so tsc refuses a call beyond them. Only the composition root (server.ts, http/) holds the whole.
  */
+import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import type { Clock } from './core/clock.js';
 import type { AssertionVerifier, ClientResolver } from './core/client-auth.js';
@@ -26,13 +27,18 @@ export interface Deps {
   pepper: string;
   /** Key for signing cookies and CSRF tokens (shared by replicas through the store). */
   cookieKey: string;
-  /** Seals what the store must not reveal (TOTP secrets) with `encryptionKey`; undefined without one. */
-  sealer: Sealer | undefined;
   /** What a new password must satisfy (config `passwordPolicy`, its deny list read at start). */
   passwordPolicy: PasswordPolicy;
   logger: Logger;
-  /** RFC 7523 private_key_jwt assertion check (signature, iss/sub/aud/exp, single use). */
+  /** RFC 7523 client assertion check, private_key_jwt and client_secret_jwt (signature, iss/sub/aud/exp, single use). */
   verifyAssertion: AssertionVerifier;
+  /** Seals what the store must not reveal (`encryptionKey`: client secrets for client_secret_jwt, TOTP secrets). */
+  sealer: Sealer | undefined;
+  /**
+   * The signing keys of the configured enterprise IdPs and workload issuers, by their `jwksUri` (fetched SSRF-safely
+   * under each one's settings, cached: clients/remote-jwks.ts).
+   */
+  trustedIssuerKeys: ReadonlyMap<string, JWTVerifyGetKey>;
   /** Every scope the server knows (config + standard + static clients' scopes). */
   scopesSupported: string[];
 }

@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { getOrCreateSealedSecret, sealerFromConfig } from './core/sealing.js';
+import { getOrCreateSealedSecret, sealerFromConfig, type Sealer } from './core/sealing.js';
 import { systemClock, type Clock } from './core/clock.js';
-import { hashAdminSecret, type ClientResolver } from './core/client-auth.js';
+import { hashAdminSecret, sealClientSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
 import { isLoopback } from './core/redirect-uri.js';
 import { KeyManager, type SigningAlg } from './core/keys.js';
@@ -22,6 +22,8 @@ import { clientRulesOf, staticClientDefaultGrants } from './grants/index.js';
 import { buildApp, type AppOptions } from './http/app.js';
 import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/metadata-document.js';
 import { createAssertionVerifier } from './clients/client-assertion.js';
+import { trustedIssuerKeySets } from './clients/remote-jwks.js';
+import { tokenDeclaration } from './endpoints/token.js';
 import { CachingClientResolver } from './clients/client-cache.js';
 import { createStorage } from './storage/index.js';
 import { withHashedIds } from './storage/hashed-ids.js';
@@ -49,6 +51,10 @@ export const LOG_REDACT_PATHS = [
   '*.id_token',
   'registration_access_token',
   '*.registration_access_token',
+  'assertion',
+  '*.assertion',
+  'client_assertion',
+  '*.client_assertion',
   'req.headers.authorization',
   'req.headers.cookie',
   'headers.authorization',
@@ -121,6 +127,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
         ...STANDARD_SCOPES,
         ...config.scopes,
         ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean)),
+        ...config.workloadIssuers.flatMap((w) => w.scopes),
       ]),
     ];
     const minter = new TokenMinter(config.issuer, keys, clock, config.tokens);
@@ -128,9 +135,11 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     const outboundPolicy = { ...cimd, ca: cimd.trustedCaFile ? readFileSync(cimd.trustedCaFile, 'utf8') : undefined };
     const verifyAssertion = createAssertionVerifier({
       issuer: config.issuer,
+      tokenEndpoint: config.issuer + tokenDeclaration.path,
       clock,
       store: storage,
       policy: outboundPolicy,
+      sealer,
     });
     const base = {
       config,
@@ -140,11 +149,12 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       minter,
       pepper: pepper.value,
       cookieKey: cookieKey.value,
-      sealer,
       passwordPolicy: passwordPolicyOf(config),
       logger,
       scopesSupported,
       verifyAssertion,
+      sealer,
+      trustedIssuerKeys: trustedIssuerKeySets(config, clock),
     };
     const stored =
       config.clientCacheSeconds > 0
@@ -266,9 +276,10 @@ function staticUserId(username: string): string {
 
 /** Upserts the config file's clients, validated by the same rules as registration. */
 async function loadStaticClients(deps: Deps): Promise<void> {
-  const { config, storage, clock, logger, pepper } = deps;
+  const { config, storage, clock, logger, pepper, sealer } = deps;
   for (const c of config.clients) {
     const field = `clients[${c.client_id}]`;
+    if (c.token_endpoint_auth_method === 'client_secret_jwt') checkSecretJwtClient(c, field, sealer);
     const hasRedirects = (c.redirect_uris ?? []).length > 0;
     const grantTypes = c.grant_types ?? staticClientDefaultGrants(hasRedirects, config);
     const method = c.token_endpoint_auth_method ?? (c.client_secret ? 'client_secret_basic' : 'none');
@@ -279,6 +290,7 @@ async function loadStaticClients(deps: Deps): Promise<void> {
         deps.scopesSupported,
         config.strictScopes,
         clientRulesOf(config),
+        { clientSecretJwt: sealer !== undefined },
       );
     } catch (err) {
       throw new ConfigError(`invalid configuration:\n  ${field}: ${(err as Error).message}`);
@@ -304,11 +316,30 @@ async function loadStaticClients(deps: Deps): Promise<void> {
       ...metadata,
       clientId: c.client_id,
       clientSecretHash: c.client_secret ? await hashAdminSecret(c.client_secret, pepper) : undefined,
+      clientSecretSealed:
+        method === 'client_secret_jwt' ? sealClientSecret(sealer!, c.client_id, c.client_secret!) : undefined,
       source: 'static',
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
       clientSecretExpiresAt: 0,
     };
     await storage.saveClient(record);
+  }
+}
+
+/**
+ * A config-file client_secret_jwt client needs what checking its HS256 assertions takes: the secret kept sealed, so
+ * an encryptionKey, and a secret of at least 256 bits (RFC 7518 §3.2).
+ */
+function checkSecretJwtClient(c: Config['clients'][number], field: string, sealer: Sealer | undefined): void {
+  if (!sealer) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${field}.token_endpoint_auth_method: client_secret_jwt needs encryptionKey (the server keeps the secret sealed to check HS256 assertions)`,
+    );
+  }
+  if (c.client_secret !== undefined && Buffer.byteLength(c.client_secret) < 32) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${field}.client_secret: client_secret_jwt needs a secret of at least 32 bytes (the HS256 key, RFC 7518 §3.2)`,
+    );
   }
 }

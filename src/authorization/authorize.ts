@@ -1,12 +1,14 @@
 /**
- * Authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1, RFC 7636, RFC 8707, RFC 9207, OIDC Core §3.1.2).
- * Checks run in order: client and redirect_uri first (errors shown on a page: never redirect to an untrusted
- * URI, RFC 9700 §4.11), then everything else (errors redirected to the client with `iss`).
+ * Authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1, RFC 7636, RFC 8707, RFC 9207, OIDC Core §3.1.2,
+ * RFC 9126 §4). Checks run in order: client and redirect_uri first (errors shown on a page: never redirect to an
+ * untrusted URI, RFC 9700 §4.11), then everything else (errors redirected to the client with `iss`). A pushed request
+ * (par.ts) is put through the same checks when it is pushed, and again here in place of the query.
  */
 import { randomToken } from '../core/crypto.js';
 import {
   InteractionRequired,
   InvalidRequest,
+  InvalidRequestUri,
   OAuthError,
   RequestNotSupported,
   UnauthorizedClient,
@@ -18,19 +20,26 @@ import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, resolveRequestedScopes } from '../core/scope.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import type { ConsentStore, InteractionStore } from '../model/ports.js';
+import type { ConsentStore, InteractionStore, PushedRequestStore } from '../model/ports.js';
 import type { ClientRecord, InteractionRecord, SessionRecord } from '../model/records.js';
 import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
 import { consentCovers, userGrantAllowList } from './consent.js';
 import { findSession, sessionMayStandIn, type SessionLookupDeps } from './session.js';
 
+/** What checking a request's parameters uses (the scope and resource rules). */
+export type CheckRequestDeps = Pick<Deps, 'config' | 'scopesSupported'>;
+
 /**
- * What /authorize uses: client lookup, the browser's session, a remembered consent, and a pending interaction or the
- * code it issues at once.
+ * What /authorize uses: client lookup, a pushed request, the browser's session, a remembered consent, and a pending
+ * interaction or the code it issues at once.
  */
 export type AuthorizeDeps = Pick<Deps, 'clients' | 'config' | 'clock' | 'scopesSupported'> &
   SessionLookupDeps &
-  IssueCodeDeps & { storage: Pick<InteractionStore, 'saveInteraction'> & Pick<ConsentStore, 'getConsent'> };
+  IssueCodeDeps & {
+    storage: Pick<InteractionStore, 'saveInteraction'> &
+      Pick<ConsentStore, 'getConsent'> &
+      Pick<PushedRequestStore, 'takePushedRequest'>;
+  };
 
 /** What the HTTP layer should do next. */
 export type AuthorizeOutcome =
@@ -41,6 +50,8 @@ export type AuthorizeOutcome =
 
 const PROMPTS = new Set(['none', 'login', 'consent']);
 const MAX_STATE_LENGTH = 2048;
+/** A pushed request's request_uri (RFC 9126 §2.2) is this URN prefix and the request's random id. */
+export const PUSHED_REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
 /** The authorization endpoint: a browser page; what its requests may carry is advertised. */
 export const authorizeDeclaration = {
@@ -52,6 +63,7 @@ export const authorizeDeclaration = {
     authorization_response_iss_parameter_supported: true,
     prompt_values_supported: [...PROMPTS],
     request_parameter_supported: false,
+    // Request objects by reference (RFC 9101); pushed requests' request_uris are advertised by par.ts's endpoint.
     request_uri_parameter_supported: false,
     claims_parameter_supported: false,
   }),
@@ -88,30 +100,24 @@ export async function authorize(
   }
   if (!client) return page(new InvalidRequest('unknown client_id'));
 
-  const requestedRedirect = singleRaw(raw, 'redirect_uri');
-  if (requestedRedirect === null) return page(new InvalidRequest('redirect_uri must not be included more than once'));
-  let redirectUri: string | undefined;
-  if (requestedRedirect === undefined) {
-    // OAuth 2.1 §4.1.1: optional only when exactly one URI is registered.
-    if (client.redirectUris.length === 1) redirectUri = client.redirectUris[0];
-  } else if (matchRedirectUri(client.redirectUris, requestedRedirect)) {
-    redirectUri = requestedRedirect;
+  // RFC 9126 §4: a pushed request's parameters replace the query's (client_id aside); its request_uri is used once.
+  const requestUri = singleRaw(raw, 'request_uri');
+  if (requestUri?.startsWith(PUSHED_REQUEST_URI_PREFIX)) {
+    const pushed = await deps.storage.takePushedRequest(requestUri.slice(PUSHED_REQUEST_URI_PREFIX.length));
+    if (!pushed || pushed.clientId !== client.clientId) {
+      return page(new InvalidRequestUri("the request_uri is unknown, expired, already used, or not this client's"));
+    }
+    raw = { ...pushed.params, client_id: [client.clientId] };
+  } else if (client.requirePushedAuthorizationRequests || deps.config.pushedAuthorizationRequests.required) {
+    return page(new InvalidRequest('this client must push its authorization request first (RFC 9126 request_uri)'));
   }
-  if (!redirectUri) {
-    return page(
-      new InvalidRequest(
-        requestedRedirect === undefined ? 'redirect_uri is required' : 'redirect_uri is not registered for this client',
-      ),
-    );
-  }
-  const stateValue = singleRaw(raw, 'state');
-  // An over-long state is never echoed: checked before anything can redirect with it, then left out of the redirect.
-  const stateTooLong = typeof stateValue === 'string' && stateValue.length > MAX_STATE_LENGTH;
-  const state = stateTooLong ? undefined : (stateValue ?? undefined);
+
+  const redirectUri = trustedRedirectUri(raw, client);
+  if (redirectUri instanceof OAuthError) return page(redirectUri);
+  const { state, stateError } = checkedState(raw);
 
   try {
-    if (stateValue === null) throw new InvalidRequest('state must not be included more than once');
-    if (stateTooLong) throw new InvalidRequest('state is too long');
+    if (stateError) throw stateError;
     return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser);
   } catch (err) {
     if (err instanceof OAuthError && err.redirectable) {
@@ -127,15 +133,50 @@ function page(error: OAuthError): AuthorizeOutcome {
   return { kind: 'error_page', error };
 }
 
-async function authorizeTrusted(
-  raw: RawParams,
-  client: ClientRecord,
-  redirectUri: string,
-  state: string | undefined,
-  session: SessionRecord | undefined,
-  deps: AuthorizeDeps,
-  bindBrowser: () => string,
-): Promise<AuthorizeOutcome> {
+/**
+ * Every check of a request that does not look at the browser, each failure thrown: what POST /par runs on a pushed
+ * request (RFC 9126 §2.1) before it stores it, for the client that pushed it.
+ */
+export function checkAuthorizationRequest(raw: RawParams, client: ClientRecord, deps: CheckRequestDeps): void {
+  const redirectUri = trustedRedirectUri(raw, client);
+  if (redirectUri instanceof OAuthError) throw redirectUri;
+  const { stateError } = checkedState(raw);
+  if (stateError) throw stateError;
+  checkTrustedRequest(raw, client, deps);
+}
+
+/** The redirect URI to answer, or the error to show: the client cannot be answered at an untrusted URI. */
+function trustedRedirectUri(raw: RawParams, client: ClientRecord): string | InvalidRequest {
+  const requestedRedirect = singleRaw(raw, 'redirect_uri');
+  if (requestedRedirect === null) return new InvalidRequest('redirect_uri must not be included more than once');
+  let redirectUri: string | undefined;
+  if (requestedRedirect === undefined) {
+    // OAuth 2.1 §4.1.1: optional only when exactly one URI is registered.
+    if (client.redirectUris.length === 1) redirectUri = client.redirectUris[0];
+  } else if (matchRedirectUri(client.redirectUris, requestedRedirect)) {
+    redirectUri = requestedRedirect;
+  }
+  return (
+    redirectUri ??
+    new InvalidRequest(
+      requestedRedirect === undefined ? 'redirect_uri is required' : 'redirect_uri is not registered for this client',
+    )
+  );
+}
+
+/** The state to echo, and the error of a repeated or over-long one. */
+function checkedState(raw: RawParams): { state?: string; stateError?: InvalidRequest } {
+  const stateValue = singleRaw(raw, 'state');
+  if (stateValue === null) return { stateError: new InvalidRequest('state must not be included more than once') };
+  // An over-long state is never echoed: checked before anything can redirect with it, then left out of the redirect.
+  if (stateValue !== undefined && stateValue.length > MAX_STATE_LENGTH) {
+    return { stateError: new InvalidRequest('state is too long') };
+  }
+  return { state: stateValue };
+}
+
+/** The checks that follow a trusted client and redirect URI (their failures are redirected), and what they yield. */
+function checkTrustedRequest(raw: RawParams, client: ClientRecord, deps: CheckRequestDeps) {
   const params = collapseParams(raw, ['resource']);
   const responseType = params.response_type as string | undefined;
   if (!responseType) throw new InvalidRequest('response_type is required');
@@ -172,7 +213,19 @@ async function authorizeTrusted(
   }
   const nonce = params.nonce as string | undefined;
   if (nonce !== undefined && nonce.length > 512) throw new InvalidRequest('nonce is too long');
+  return { scope, resource, codeChallenge, prompt, maxAge, nonce };
+}
 
+async function authorizeTrusted(
+  raw: RawParams,
+  client: ClientRecord,
+  redirectUri: string,
+  state: string | undefined,
+  session: SessionRecord | undefined,
+  deps: AuthorizeDeps,
+  bindBrowser: () => string,
+): Promise<AuthorizeOutcome> {
+  const { scope, resource, codeChallenge, prompt, maxAge, nonce } = checkTrustedRequest(raw, client, deps);
   const now = deps.clock.now();
   const interaction: Omit<InteractionRecord, 'browserBinding'> = {
     id: randomToken(24),

@@ -72,6 +72,7 @@ describe('parseConfig defaults', () => {
     });
     expect(cfg.session).toEqual({ ttl: 86400, cookieName: 'gatehouse_session' });
     expect(cfg.consent).toEqual({ ttl: 2_592_000 });
+    expect(cfg.pushedAuthorizationRequests).toEqual({ requestUriTtl: 60, required: false });
     expect(cfg.passwordHashing).toEqual({ log2N: 15 });
     expect(cfg.loginRateLimit).toEqual({ maxFailuresPerUsername: 10, maxFailuresPerIp: 50, windowSeconds: 900 });
     expect(cfg.redis).toEqual({ keyPrefix: 'gatehouse:' });
@@ -185,6 +186,8 @@ describe('parseConfig errors name the field path', () => {
     [{ registration: { initialAccessToken: 'short' } }, 'registration.initialAccessToken'],
     [{ session: { cookieName: 'bad;name' } }, 'session.cookieName'],
     [{ passwordHashing: { log2N: 10 } }, 'passwordHashing.log2N'],
+    [{ pushedAuthorizationRequests: { requestUriTtl: 601 } }, 'pushedAuthorizationRequests.requestUriTtl'],
+    [{ pushedAuthorizationRequests: { required: 'yes' } }, 'pushedAuthorizationRequests.required'],
     [{ users: [{ username: 'alice' }] }, 'users.0'],
     [{ users: [{ username: 'alice', password: 'x', password_hash: 'scrypt$1' }] }, 'users.0'],
     [{ users: [{ username: 'alice', password_hash: 'bcrypt$x' }] }, 'users.0.password_hash'],
@@ -200,6 +203,10 @@ describe('parseConfig errors name the field path', () => {
     [{ clients: [{ client_id: 'c', redirect_uris: 'https://a.example/cb' }] }, 'clients.0.redirect_uris'],
     [{ clients: [{ client_id: 'c', grant_types: ['implicit'] }] }, 'clients.0.grant_types.0'],
     [{ clients: [{ client_id: '' }] }, 'clients.0.client_id'],
+    [
+      { clients: [{ client_id: 'c', require_pushed_authorization_requests: 'true' }] },
+      'clients.0.require_pushed_authorization_requests',
+    ],
   ])('%j → %s', (input, path) => {
     const err = configError(() => parseConfig(input));
     expect(err.name).toBe('ConfigError');

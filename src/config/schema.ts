@@ -39,9 +39,83 @@ export const staticClientSchema = z
     grant_types: z.array(z.enum(knownGrantTypes as [string, ...string[]])).optional(),
     response_types: z.array(z.literal('code')).optional(),
     scope: z.string().optional(),
-    token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post']).optional(),
+    /** client_secret_jwt needs `encryptionKey` and a client_secret of 32 characters or more (server.ts). */
+    token_endpoint_auth_method: z
+      .enum(['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt'])
+      .optional(),
     client_name: z.string().max(200).optional(),
     application_type: z.enum(['web', 'native']).optional(),
+    /** RFC 9126 §6: /authorize takes only this client's pushed requests. */
+    require_pushed_authorization_requests: z.boolean().optional(),
+  })
+  .strict();
+
+/** Where a trusted issuer's signing keys are: an https jwks_uri, fetched SSRF-safely unless told otherwise. */
+const issuerKeysSource = {
+  /** The `iss` its JWTs carry, compared exactly. */
+  issuer: z.string().min(1),
+  jwksUri: z
+    .string()
+    .url()
+    .refine((u) => u.startsWith('https://'), 'must be an https URL'),
+  /** The jwks_uri is on a private or loopback address (an in-cluster Kubernetes API server, a SPIRE bundle endpoint). */
+  allowPrivateAddresses: z.boolean().default(false),
+  /** PEM file of extra CAs trusted for the jwks_uri (a private PKI, a cluster CA). */
+  trustedCaFile: z.string().min(1).optional(),
+};
+
+const regex = z.string().refine((p) => {
+  try {
+    new RegExp(p, 'u');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
+/**
+ * An enterprise IdP whose Identity Assertion JWT Authorization Grants (ID-JAG, MCP Enterprise-Managed Authorization)
+ * the jwt-bearer grant accepts.
+ */
+export const enterpriseIdpSchema = z
+  .object({
+    ...issuerKeysSource,
+    /** client_ids that may redeem this IdP's ID-JAGs (each ID-JAG also names its client in `client_id`). */
+    allowedClients: z.array(z.string().min(1)).min(1),
+    /** The ID-JAG claim (a string) that becomes the access token's `sub`. */
+    subjectClaim: z.string().min(1).default('sub'),
+    /** Put before it, e.g. `acme|`, to keep this IdP's subjects apart from local users and other IdPs. */
+    subjectPrefix: z.string().default(''),
+    /** Longest lifetime (exp − iat, and exp − now) of an ID-JAG, seconds. */
+    maxLifetimeSeconds: z.number().int().positive().max(3600).default(600),
+  })
+  .strict();
+
+/** A workload identity issuer (Kubernetes service-account tokens, SPIFFE JWT-SVIDs) for the jwt-bearer grant. */
+export const workloadIssuerSchema = z
+  .object({
+    ...issuerKeysSource,
+    /** The `aud` its tokens must carry for this server; default the issuer identifier. */
+    audience: z.string().min(1).optional(),
+    /** A regular expression the whole `sub` must match, e.g. `system:serviceaccount:agents:[a-z0-9-]+`. */
+    subjectPattern: regex.optional(),
+    /** Put before the workload's `sub` in the access token's `sub`. */
+    subjectPrefix: z.string().default(''),
+    /**
+     * The client_id of the tokens issued to these workloads when the request authenticates no client (SEP-1933: the
+     * workload has no client credentials); default the access token's `sub`. A request that authenticates a client
+     * must authenticate this one.
+     */
+    clientId: z.string().min(1).optional(),
+    /** Scopes these workloads may have (their allow-list, as a client's for client_credentials); none by default. */
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default([]),
+    /** Longest lifetime of a workload token, seconds (Kubernetes issues at least 600 s, by default 3600 s). */
+    maxLifetimeSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(24 * 3600)
+      .default(3600),
   })
   .strict();
 
@@ -162,6 +236,20 @@ export const configSchema = z
       .strict()
       .prefault({}),
     interactionTtl: z.number().int().positive().max(3600).default(600),
+    /** Pushed Authorization Requests (RFC 9126): POST /par, and /authorize?client_id=…&request_uri=…. */
+    pushedAuthorizationRequests: z
+      .object({
+        /** Lifetime of a request_uri, seconds (the `expires_in` of RFC 9126 §2.2); it is used at most once. */
+        requestUriTtl: z.number().int().positive().max(600).default(60),
+        /**
+         * Every client must push its authorization requests: /authorize without a request_uri from POST /par is
+         * refused (RFC 9126 §5 `require_pushed_authorization_requests`, advertised). Per client: the client metadata
+         * field of the same name.
+         */
+        required: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /** Maximum request body, bytes. */
     /**
      * Behind a reverse proxy: which hops to trust for X-Forwarded-For (client address for login throttling and logs).
@@ -319,6 +407,10 @@ export const configSchema = z
     clientCacheSeconds: z.number().int().min(0).max(300).default(5),
     /** How often expired rows / records are deleted (SQL, memory), seconds; 0 disables. */
     cleanupIntervalSeconds: z.number().int().min(0).default(60),
+    /** Enterprise IdPs whose ID-JAGs the jwt-bearer grant accepts (MCP Enterprise-Managed Authorization). */
+    enterpriseIdps: z.array(enterpriseIdpSchema).default([]),
+    /** Workload identity issuers whose tokens the jwt-bearer grant accepts (MCP SEP-1933, RFC 7523 §2.1). */
+    workloadIssuers: z.array(workloadIssuerSchema).default([]),
     users: z.array(staticUserSchema).default([]),
     clients: z.array(staticClientSchema).default([]),
   })

@@ -404,6 +404,21 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
       });
     });
 
+    it('an HMAC-signed (HS*) assertion → client_secret_jwt; any other alg → private_key_jwt', () => {
+      const jwt = (alg: unknown) => `${b64({ alg })}.${b64({ iss: 'c', sub: 'c' })}.c2ln`;
+      const method = (alg: unknown) =>
+        presentedCredentials(undefined, { client_assertion: jwt(alg), client_assertion_type: JWT_BEARER })?.method;
+      expect(method('HS256')).toBe('client_secret_jwt');
+      expect(method('HS512')).toBe('client_secret_jwt');
+      for (const alg of ['RS256', 'ES256', 'EdDSA', 'none', 'hs256', 42, undefined])
+        expect(method(alg)).toBe('private_key_jwt');
+      const unreadableHeader = `!!.${b64({ iss: 'c', sub: 'c' })}.c2ln`;
+      expect(
+        presentedCredentials(undefined, { client_assertion: unreadableHeader, client_assertion_type: JWT_BEARER })
+          ?.method,
+      ).toBe('private_key_jwt');
+    });
+
     it('a matching client_id is fine; a different one is invalid_client', () => {
       expect(
         presentedCredentials(undefined, {
@@ -520,6 +535,48 @@ describe('private_key_jwt client assertions (RFC 7523 §2.2, §3)', () => {
       );
       expect(err.detail).toBe('client must use client_secret_post');
       expect(calls).toEqual([]);
+    });
+
+    describe('client_secret_jwt', () => {
+      const signer = client({
+        clientId: 'signer',
+        tokenEndpointAuthMethod: 'client_secret_jwt',
+        clientSecretHash: newClientSecret(PEPPER).hash,
+        clientSecretExpiresAt: NOW + 60_000,
+      });
+      const signers = { ...deps, clients: new MemoryResolver([signer, jwtClient]) };
+
+      it('accepts what the verifier accepts, and no other method', async () => {
+        await expect(
+          authenticateClient({ method: 'client_secret_jwt', clientId: 'signer', clientAssertion: 'valid' }, signers),
+        ).resolves.toBe(signer);
+        for (const presented of [
+          { method: 'private_key_jwt', clientId: 'signer', clientAssertion: 'valid' },
+          { method: 'client_secret_basic', clientId: 'signer', clientSecret: 'x' },
+          { method: 'client_secret_post', clientId: 'signer', clientSecret: 'x' },
+        ] as const) {
+          expect((await rejection(authenticateClient(presented, signers))).detail).toBe(
+            'client must use client_secret_jwt',
+          );
+        }
+        const hmacForKeyClient = await rejection(
+          authenticateClient(
+            { method: 'client_secret_jwt', clientId: 'jwt-client', clientAssertion: 'valid' },
+            signers,
+          ),
+        );
+        expect(hmacForKeyClient.detail).toBe('client must use private_key_jwt');
+      });
+
+      it('refuses every assertion once the secret has expired, without asking the verifier', async () => {
+        calls.length = 0;
+        const later = { ...signers, clock: new ManualClock(NOW + 60_000) };
+        const err = await rejection(
+          authenticateClient({ method: 'client_secret_jwt', clientId: 'signer', clientAssertion: 'valid' }, later),
+        );
+        expect(err.detail).toBe('secret expired');
+        expect(calls).toEqual([]);
+      });
     });
 
     it('refuses an assertion from a public client', async () => {

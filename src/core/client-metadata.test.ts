@@ -99,6 +99,30 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
     });
   });
 
+  describe('require_pushed_authorization_requests (RFC 9126 §6)', () => {
+    it('kept as sent (absent = not required), a boolean only, and returned in the metadata', () => {
+      const registered = (extra: Record<string, unknown>) =>
+        validate({ redirect_uris: ['https://app.example.com/cb'], ...extra });
+      expect(registered({}).requirePushedAuthorizationRequests).toBeUndefined();
+      for (const value of [true, false]) {
+        const md = registered({ require_pushed_authorization_requests: value });
+        expect(md.requirePushedAuthorizationRequests).toBe(value);
+        const out = clientMetadataResponse({
+          ...md,
+          clientId: 'c',
+          source: 'dynamic',
+          createdAt: 0,
+          updatedAt: 0,
+          clientSecretExpiresAt: 0,
+        });
+        expect(out.require_pushed_authorization_requests).toBe(value);
+      }
+      const err = error(() => registered({ require_pushed_authorization_requests: 'true' }));
+      expect(err).toBeInstanceOf(InvalidClientMetadata);
+      expect(err.description).toMatch(/^require_pushed_authorization_requests: /);
+    });
+  });
+
   describe('defaults', () => {
     it('authorization_code + code + client_secret_basic + web', () => {
       const md = validate({ redirect_uris: ['https://app.example.com/cb'] });
@@ -213,6 +237,18 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
       );
       expect(err).toBeInstanceOf(InvalidClientMetadata);
       expect(err.description).toBe(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
+    });
+
+    it('client_secret_jwt only when the server can keep the secret sealed (the clientSecretJwt option)', () => {
+      const req = parseRegistrationRequest({
+        grant_types: ['client_credentials'],
+        token_endpoint_auth_method: 'client_secret_jwt',
+      });
+      expect(
+        validateClientMetadata(req, SUPPORTED, false, grantModules, { clientSecretJwt: true }).tokenEndpointAuthMethod,
+      ).toBe('client_secret_jwt');
+      const err = error(() => validateClientMetadata(req, SUPPORTED, false, grantModules, { clientSecretJwt: false }));
+      expect(err.description).toBe('token_endpoint_auth_method: unsupported method "client_secret_jwt"');
     });
 
     it('client_credentials requires a confidential client', () => {

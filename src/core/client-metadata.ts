@@ -32,6 +32,8 @@ export const registrationRequestSchema = z.object({
   software_id: z.string().max(200).optional(),
   software_version: z.string().max(100).optional(),
   application_type: z.string().optional(),
+  /** RFC 9126 §6: the client's authorization requests must be pushed (POST /par) first. */
+  require_pushed_authorization_requests: z.boolean().optional(),
 });
 export type RegistrationRequest = z.infer<typeof registrationRequestSchema>;
 
@@ -53,6 +55,7 @@ export type ClientMetadata = Pick<
   | 'policyUri'
   | 'softwareId'
   | 'softwareVersion'
+  | 'requirePushedAuthorizationRequests'
 >;
 
 /**
@@ -81,6 +84,12 @@ export interface GrantClientRules {
 }
 
 const AUTH_METHODS = new Set<TokenEndpointAuthMethod>(['none', 'client_secret_basic', 'client_secret_post']);
+
+/** What the server can offer besides the plain methods (its configuration decides; this module reads no config). */
+export interface ClientMetadataOptions {
+  /** client_secret_jwt may be registered: the server can keep the secret sealed (it has an encryptionKey). */
+  clientSecretJwt?: boolean;
+}
 
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -125,6 +134,7 @@ export function validateClientMetadata(
   supportedScopes: readonly string[],
   strictScopes: boolean,
   grants: readonly GrantClientRules[],
+  options: ClientMetadataOptions = {},
 ): ClientMetadata {
   const grantTypes = req.grant_types ?? grants.filter((g) => g.registrationDefault).map((g) => g.grantType);
   const known = new Set(grants.map((g) => g.grantType));
@@ -166,7 +176,7 @@ export function validateClientMetadata(
   }
 
   const method = (req.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;
-  if (!AUTH_METHODS.has(method)) {
+  if (!AUTH_METHODS.has(method) && !(method === 'client_secret_jwt' && options.clientSecretJwt)) {
     throw new InvalidClientMetadata(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
   }
   for (const g of listed) {
@@ -234,6 +244,7 @@ export function validateClientMetadata(
     policyUri: req.policy_uri,
     softwareId: req.software_id,
     softwareVersion: req.software_version,
+    requirePushedAuthorizationRequests: req.require_pushed_authorization_requests,
   };
   for (const g of listed) g.checkClient?.(metadata);
   return metadata;
@@ -276,6 +287,7 @@ export function clientMetadataResponse(client: ClientRecord): Record<string, unk
     ['policy_uri', client.policyUri],
     ['software_id', client.softwareId],
     ['software_version', client.softwareVersion],
+    ['require_pushed_authorization_requests', client.requirePushedAuthorizationRequests],
   ];
   for (const [k, v] of optional) if (v !== undefined) out[k] = v;
   return out;

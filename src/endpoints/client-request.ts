@@ -1,11 +1,24 @@
 /** Client authentication for endpoints other than token (revocation RFC 7009 §2.1, introspection RFC 7662 §2.1). */
-import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
+import { authenticateClient, formCredentials, presentedCredentials } from '../core/client-auth.js';
 import { InvalidClient } from '../model/errors.js';
+import { ASSERTION_ALGORITHMS, SECRET_ASSERTION_ALGORITHMS } from '../clients/client-assertion.js';
+import type { Config } from '../config/schema.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord } from '../model/records.js';
 
-/** The client authentication methods of the endpoints that authenticate clients (RFC 8414 §2 `*_auth_methods`). */
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+/**
+ * The client authentication methods of the endpoints that authenticate clients (RFC 8414 §2 `*_auth_methods`):
+ * client_secret_jwt only with an encryptionKey, which keeps those clients' secrets sealed (core/client-auth).
+ */
+export function clientAuthMethods(config: Pick<Config, 'encryptionKey'>): string[] {
+  const secretJwt = config.encryptionKey ? ['client_secret_jwt'] : [];
+  return ['client_secret_basic', 'client_secret_post', ...secretJwt, 'private_key_jwt', 'none'];
+}
+
+/** The JWS algorithms of client assertions (RFC 8414 §2 `*_auth_signing_alg_values_supported`). */
+export function clientAssertionAlgorithms(config: Pick<Config, 'encryptionKey'>): string[] {
+  return [...ASSERTION_ALGORITHMS, ...(config.encryptionKey ? SECRET_ASSERTION_ALGORITHMS : [])];
+}
 
 /** What authenticating a client uses (core/client-auth): the client lookup, the secret pepper, assertion checks. */
 export type ClientAuthDeps = Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion'>;
@@ -19,15 +32,4 @@ export async function requireClient(
   const presented = presentedCredentials(authorization, formCredentials(params));
   if (!presented) throw new InvalidClient('client authentication is required');
   return authenticateClient(presented, deps);
-}
-
-/** The credential fields of a form (RFC 6749 §2.3.1, RFC 7523 §2.2). */
-export function formCredentials(params: Record<string, string | string[] | undefined>) {
-  const one = (name: string) => params[name] as string | undefined;
-  return {
-    client_id: one('client_id'),
-    client_secret: one('client_secret'),
-    client_assertion: one('client_assertion'),
-    client_assertion_type: one('client_assertion_type'),
-  };
 }

@@ -9,7 +9,7 @@ import { InvalidClient, InvalidRequest } from '../model/errors.js';
 import { audienceOf, verifyOwnAccessToken, type AccessTokenPayload } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { formatScope } from '../core/scope.js';
-import { CLIENT_AUTH_METHODS, requireClient, type ClientAuthDeps } from './client-request.js';
+import { clientAuthMethods, requireClient, type ClientAuthDeps } from './client-request.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
 
@@ -22,10 +22,10 @@ export type IntrospectDeps = ClientAuthDeps &
 export const introspectDeclaration = {
   path: '/introspect',
   cors: true,
-  metadata: (url) => ({
+  metadata: (url, config) => ({
     introspection_endpoint: url,
     // Only confidential clients may introspect (§2.1).
-    introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.filter((m) => m !== 'none'),
+    introspection_endpoint_auth_methods_supported: clientAuthMethods(config).filter((m) => m !== 'none'),
   }),
 } satisfies EndpointDeclaration;
 

@@ -3,7 +3,7 @@
  * tokens are returned once and stored hashed. Unknown client_ids are never auto-registered.
  */
 import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
-import { newClientSecret, verifyClientSecret } from '../core/client-auth.js';
+import { newClientSecret, sealClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../model/errors.js';
 import { bearerToken } from '../core/params.js';
@@ -15,7 +15,7 @@ import { type ClientRecord } from '../model/records.js';
 import { secondsUntilWindowEnd, type ClientStore, type RateLimitStore } from '../model/ports.js';
 
 /** POST /register: the policy, the registry's size, the per-address counter, and saving the new client. */
-export type RegisterClientDeps = Pick<Deps, 'config' | 'logger' | 'scopesSupported' | 'clock' | 'pepper'> & {
+export type RegisterClientDeps = Pick<Deps, 'config' | 'logger' | 'scopesSupported' | 'clock' | 'pepper' | 'sealer'> & {
   storage: Pick<ClientStore, 'countClients' | 'saveClient'> & Pick<RateLimitStore, 'hitRateLimit'>;
 };
 /** RFC 7592 management access: the client as stored, read straight from the store (its registration token's hash). */
@@ -24,7 +24,7 @@ type ManagementDeps = { storage: Pick<ClientStore, 'getClient'> };
 export type ReadRegistrationDeps = ManagementDeps & Pick<Deps, 'config'>;
 /** PUT /register/:id: management access, plus validating and saving the new metadata and dropping cached copies. */
 export type UpdateRegistrationDeps = ReadRegistrationDeps &
-  Pick<Deps, 'scopesSupported' | 'clock' | 'pepper'> & {
+  Pick<Deps, 'scopesSupported' | 'clock' | 'pepper' | 'sealer'> & {
     storage: Pick<ClientStore, 'saveClient'>;
     clients: Pick<ClientResolver, 'forget'>;
   };
@@ -109,15 +109,18 @@ export async function registerClient(
     deps.scopesSupported,
     deps.config.strictScopes,
     clientRulesOf(deps.config),
+    { clientSecretJwt: deps.sealer !== undefined },
   );
   refuseUnallowedGrants(metadata.grantTypes, deps);
   const now = deps.clock.now();
   const registrationAccessToken = randomToken();
   const secret = metadata.tokenEndpointAuthMethod === 'none' ? undefined : newClientSecret(deps.pepper);
+  const clientId = randomId();
   const client: ClientRecord = {
     ...metadata,
-    clientId: randomId(),
+    clientId,
     clientSecretHash: secret?.hash,
+    clientSecretSealed: secret && sealedForSecretJwt(metadata.tokenEndpointAuthMethod, clientId, secret.secret, deps),
     registrationAccessTokenHash: hashToken(registrationAccessToken),
     source: 'dynamic',
     createdAt: now,
@@ -206,17 +209,22 @@ export async function updateClientRegistration(
     deps.scopesSupported,
     deps.config.strictScopes,
     clientRulesOf(deps.config),
+    { clientSecretJwt: deps.sealer !== undefined },
   );
   refuseUnallowedGrants(metadata.grantTypes, deps);
   const now = deps.clock.now();
+  const method = metadata.tokenEndpointAuthMethod;
   let secret: { secret: string; hash: string } | undefined;
-  let clientSecretHash = client.clientSecretHash;
-  if (metadata.tokenEndpointAuthMethod === 'none') clientSecretHash = undefined;
-  else if (!clientSecretHash) {
+  let { clientSecretHash, clientSecretSealed } = client;
+  if (method === 'none') clientSecretHash = clientSecretSealed = undefined;
+  else if (!clientSecretHash || (method === 'client_secret_jwt' && !clientSecretSealed)) {
+    // Turning confidential, or to client_secret_jwt: the current secret exists here only as a hash, which cannot
+    // check an HS256 assertion, so the client gets a new one (returned once, like at registration).
     secret = newClientSecret(deps.pepper);
     clientSecretHash = secret.hash;
-  }
-  const updated: ClientRecord = { ...client, ...metadata, clientSecretHash, updatedAt: now };
+    clientSecretSealed = sealedForSecretJwt(method, clientId, secret.secret, deps);
+  } else if (method !== 'client_secret_jwt') clientSecretSealed = undefined;
+  const updated: ClientRecord = { ...client, ...metadata, clientSecretHash, clientSecretSealed, updatedAt: now };
   await deps.storage.saveClient(updated);
   deps.clients.forget?.(clientId);
   return registrationResponse(updated, deps, secret?.secret, undefined);
@@ -249,6 +257,16 @@ async function limitOpenRegistration(
   if ((await deps.storage.hitRateLimit(key, windowMs, deps.clock.now())) > perIp) {
     throw new RegistrationRateLimited(secondsUntilWindowEnd(deps.clock.now(), windowMs));
   }
+}
+
+/** The sealed copy a client_secret_jwt client's secret needs (validateClientMetadata allowed it only with a sealer). */
+function sealedForSecretJwt(
+  method: ClientRecord['tokenEndpointAuthMethod'],
+  clientId: string,
+  secret: string,
+  deps: Pick<Deps, 'sealer'>,
+): string | undefined {
+  return method === 'client_secret_jwt' && deps.sealer ? sealClientSecret(deps.sealer, clientId, secret) : undefined;
 }
 
 /** Each grant's registration policy (e.g. open registration must not hand out machine tokens). */

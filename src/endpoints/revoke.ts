@@ -7,7 +7,7 @@ import { hashToken } from '../core/crypto.js';
 import { InvalidRequest } from '../model/errors.js';
 import { verifyOwnAccessToken } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
-import { CLIENT_AUTH_METHODS, requireClient, type ClientAuthDeps } from './client-request.js';
+import { clientAuthMethods, requireClient, type ClientAuthDeps } from './client-request.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
 
@@ -20,7 +20,10 @@ export type RevokeDeps = ClientAuthDeps &
 export const revokeDeclaration = {
   path: '/revoke',
   cors: true,
-  metadata: (url) => ({ revocation_endpoint: url, revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS }),
+  metadata: (url, config) => ({
+    revocation_endpoint: url,
+    revocation_endpoint_auth_methods_supported: clientAuthMethods(config),
+  }),
 } satisfies EndpointDeclaration;
 
 export async function revokeEndpoint(

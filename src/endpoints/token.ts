@@ -2,21 +2,20 @@
  * Token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2): parse, refuse duplicates, authenticate the client, look the grant
  * up, check the client may use it, dispatch. The response is a typed object; the HTTP layer serializes it.
  */
-import { authenticateClient, presentedCredentials } from '../core/client-auth.js';
+import { authenticateClient, formCredentials, presentedCredentials } from '../core/client-auth.js';
 import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../model/errors.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { grantHandler, type GrantDeps, type TokenResponse } from '../grants/index.js';
-import { ASSERTION_ALGORITHMS } from '../clients/client-assertion.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import { CLIENT_AUTH_METHODS, formCredentials, type ClientAuthDeps } from './client-request.js';
+import { clientAssertionAlgorithms, clientAuthMethods, type ClientAuthDeps } from './client-request.js';
 
 export const tokenDeclaration = {
   path: '/token',
   cors: true,
-  metadata: (url) => ({
+  metadata: (url, config) => ({
     token_endpoint: url,
-    token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
-    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    token_endpoint_auth_methods_supported: clientAuthMethods(config),
+    token_endpoint_auth_signing_alg_values_supported: clientAssertionAlgorithms(config),
   }),
 } satisfies EndpointDeclaration;
 
@@ -37,6 +36,9 @@ export async function tokenEndpoint(
   const params = collapseParams(raw, handler.repeatableParams);
 
   const presented = presentedCredentials(authorization, formCredentials(params));
+  // RFC 7523 §3.1: an assertion grant may come without client authentication (a client_id at most); the grant decides.
+  if (handler.handleUnauthenticated && (!presented || presented.method === 'none'))
+    return handler.handleUnauthenticated(params, presented?.clientId, deps);
   if (!presented) throw new InvalidClient('client authentication is required', { detail: 'no client credentials' });
   const client = await authenticateClient(presented, deps);
   if (!client.grantTypes.includes(handler.grantType)) {

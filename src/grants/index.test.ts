@@ -3,12 +3,17 @@ import { parseConfig } from '../config/load.js';
 import { createGatehouse, createLogger, type Gatehouse } from '../server.js';
 import { enabledGrants, grantModules, knownGrantTypes } from './index.js';
 
-// The registry is the one list of grant types: discovery, token dispatch and static clients all follow it.
+// The registry is the one list of grant types: discovery, token dispatch and static clients all follow it. The
+// config switches every grant on (the jwt-bearer grant only exists with something to trust; no key set is fetched).
 const config = parseConfig({
   storage: 'memory',
   logLevel: 'silent',
   issuer: 'http://localhost:9999',
   clients: [{ client_id: 'machine', client_secret: 's'.repeat(32), scope: 'mcp:tools' }],
+  enterpriseIdps: [
+    { issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', allowedClients: ['machine'] },
+  ],
+  workloadIssuers: [{ issuer: 'https://k8s.example.com', jwksUri: 'https://k8s.example.com/openid/v1/jwks' }],
 });
 let gatehouse: Gatehouse;
 beforeAll(async () => {
@@ -28,6 +33,10 @@ const REGISTERED_ERRORS = new Set([
 describe('the grant registry', () => {
   it('names each grant type once', () => {
     expect(new Set(knownGrantTypes).size).toBe(grantModules.length);
+  });
+
+  it('this config offers every registered grant (so the rows below cover each)', () => {
+    expect(enabledGrants(config)).toHaveLength(grantModules.length);
   });
 
   it('discovery advertises exactly the registered grants and their response types and fields', async () => {

@@ -3,11 +3,17 @@ import type { GrantClientRules } from '../core/client-metadata.js';
 import type { Config } from '../config/schema.js';
 import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
+import { jwtBearerGrant } from './jwt-bearer.js';
 import { refreshTokenGrant } from './refresh-token.js';
 import type { GrantHandler } from './types.js';
 
 /** Every grant module, in the order discovery advertises them and client metadata rules are checked. */
-export const grantModules = [authorizationCodeGrant, refreshTokenGrant, clientCredentialsGrant] as const;
+export const grantModules = [
+  authorizationCodeGrant,
+  refreshTokenGrant,
+  clientCredentialsGrant,
+  jwtBearerGrant,
+] as const;
 
 /** A grant's declared deps, in a parameter position: a union of these infers the intersection of the slices. */
 type DeclaredDeps<G> = G extends GrantHandler<infer D> ? (deps: D) => void : never;

@@ -44,6 +44,12 @@ export interface GrantHandler<D> extends GrantClientRules {
    * grants/index.ts). A property, not a method, so the registry's type checks each grant's slice strictly.
    */
   handle: (params: TokenParams, client: ClientRecord, deps: D) => Promise<TokenResponse>;
+  /**
+   * Answers a request of this grant type that authenticates no client: none presented, or only a `client_id` (passed
+   * here). RFC 7523 §3.1 makes client authentication optional for assertion grants, where the assertion itself names
+   * who is asking. Without it such a request is invalid_client, as for every grant.
+   */
+  handleUnauthenticated?: (params: TokenParams, clientId: string | undefined, deps: D) => Promise<TokenResponse>;
 }
 
 /** Reads a single-valued parameter. */

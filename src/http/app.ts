@@ -16,6 +16,7 @@ import { authorizationRoutes } from './routes/authorization.js';
 import { endpointPathMatcher, type AppOptions, type RouteContext, type RoutePlugin } from './routes/context.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { healthRoutes } from './routes/health.js';
+import { parRoutes } from './routes/par.js';
 import { registrationRoutes } from './routes/registration.js';
 import { tokenRoutes } from './routes/token.js';
 
@@ -29,6 +30,7 @@ const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   discoveryRoutes,
   healthRoutes,
   authorizationRoutes,
+  parRoutes,
   accountRoutes,
   tokenRoutes,
   registrationRoutes,

@@ -1,6 +1,6 @@
 /**
  * OAuth error types: one class per wire error code (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1; RFC 7591 §3.2.2;
- * RFC 8707 §2). `description` is safe to send to a client; `detail` and `cause` are for logs only.
+ * RFC 8707 §2; OIDC Core §3.1.2.6). `description` is safe to send to a client; `detail` and `cause` are for logs only.
  */
 
 /** Every error code Gatehouse puts on the wire. */
@@ -23,6 +23,7 @@ export type OAuthErrorCode =
   | 'interaction_required'
   | 'request_not_supported'
   | 'request_uri_not_supported'
+  | 'invalid_request_uri'
   | 'server_error'
   | 'temporarily_unavailable';
 
@@ -164,6 +165,17 @@ export class InteractionRequired extends OAuthError {
 export class RequestNotSupported extends OAuthError {
   constructor(code: 'request_not_supported' | 'request_uri_not_supported', description: string) {
     super(code, 400, description);
+  }
+}
+
+/**
+ * invalid_request_uri (400, OIDC Core §3.1.2.6): a pushed request's request_uri that is unknown, expired, already used
+ * or another client's (RFC 9126 §4). Shown on a page, never redirected: nothing of the request can be trusted.
+ */
+export class InvalidRequestUri extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions) {
+    super('invalid_request_uri', 400, description, options);
+    this.redirectable = false;
   }
 }
 

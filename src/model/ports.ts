@@ -9,8 +9,8 @@
  *   lets the record disappear on its own (Redis PEXPIRE, SQL cleanup job, memory sweep).
  * - Secrets never reach a store in plaintext: codes, refresh tokens and registration tokens are keyed by their
  *   SHA-256 (`*Hash` fields); client secrets are stored as a keyed hash or scrypt hash. Above the store (so no
- *   backend knows): session and interaction ids arrive already hashed (storage/hashed-ids.ts), and with
- *   `encryptionKey` private JWKs and named secrets arrive sealed (core/sealing.ts).
+ *   backend knows): session, interaction and pushed-request ids arrive already hashed (storage/hashed-ids.ts), and
+ *   with `encryptionKey` private JWKs and named secrets arrive sealed (core/sealing.ts).
  * - Methods throw StorageUnavailableError (model/errors) when the backend cannot be reached.
  */
 import type {
@@ -19,6 +19,7 @@ import type {
   SigningKeyRecord,
   InteractionRecord,
   SessionRecord,
+  PushedRequestRecord,
   AuthorizationCodeRecord,
   ConsumeCodeResult,
   CodeLookupResult,
@@ -105,9 +106,9 @@ export interface RecordPlacement {
 
 /**
  * Expiring records by kind: the one primitive behind every short-lived record that needs no bespoke atomicity
- * (interactions, browser sessions, and later PAR requests, pending upstream authorizations, device codes). A record
- * is one JSON object under (kind, id); kinds are registered in model/record-kinds.ts and are opaque strings to the
- * store, so a new kind needs no backend code. Ids arrive as the caller made them (hashed where they are secrets,
+ * (interactions, browser sessions, pushed authorization requests, and later pending upstream authorizations, device
+ * codes). A record is one JSON object under (kind, id); kinds are registered in model/record-kinds.ts and are opaque
+ * strings to the store, so a new kind needs no backend code. Ids arrive as the caller made them (hashed where they are secrets,
  * storage/hashed-ids.ts).
  *
  * TTL is the store's: Redis SET … PX, SQL `expires_at` + the cleanup job, memory sweep; reads treat a record whose
@@ -147,6 +148,13 @@ export interface SessionStore {
   deleteSession(id: string): Promise<void>;
   /** Ends every session of a user (sign out everywhere); returns how many ended. */
   deleteSessionsOf(userId: string): Promise<number>;
+}
+
+/** Pushed authorization requests (RFC 9126): expiring records of kind `pushed_request`, owned by their client. */
+export interface PushedRequestStore {
+  savePushedRequest(request: PushedRequestRecord): Promise<void>;
+  /** Removes and returns it: of n concurrent takes on any replicas exactly one gets it (a request_uri is used once). */
+  takePushedRequest(id: string): Promise<PushedRequestRecord | undefined>;
 }
 
 export interface AuthorizationCodeStore {
@@ -268,8 +276,8 @@ export function rateLimitWindowEnd(now: number, windowMs: number): number {
 }
 
 /**
- * Single-use markers shared by every replica: the replay guard behind private_key_jwt assertions (and later DPoP
- * proofs and ID-JAG assertions). Keys are opaque strings the caller builds, namespaces and hashes (e.g.
+ * Single-use markers shared by every replica: the replay guard behind JWT client assertions and jwt-bearer grant
+ * assertions (ID-JAGs, workload tokens), and later DPoP proofs. Keys are opaque strings the caller builds, namespaces and hashes (e.g.
  * `jwt-assertion:<sha256>`); the store never parses them.
  */
 export interface ReplayGuard {
@@ -321,4 +329,4 @@ export interface StorageBackend
  * Everything Gatehouse keeps: a backend plus the ports written once over its expiring records
  * (storage/record-ports.ts), so they behave identically on every backend.
  */
-export interface Storage extends StorageBackend, InteractionStore, SessionStore {}
+export interface Storage extends StorageBackend, InteractionStore, SessionStore, PushedRequestStore {}

@@ -6,6 +6,7 @@ import type { ExpiringRecordStore, JsonObject } from './ports.js';
 import type {
   InteractionRecord,
   PendingSignInRecord,
+  PushedRequestRecord,
   SessionRecord,
   TotpEnrolmentRecord,
   WebAuthnChallengeRecord,
@@ -16,7 +17,7 @@ export function userOwner(userId: string): string {
   return `user:${userId}`;
 }
 
-/** The owner tag of what a client owns (its pending interactions), removed with the client. */
+/** The owner tag of what a client owns (its pending interactions and pushed requests), removed with the client. */
 export function clientOwner(clientId: string): string {
   return `client:${clientId}`;
 }
@@ -39,6 +40,7 @@ function kind<T extends { id: string; expiresAt: number }>(
 export const RECORD_KINDS = {
   interaction: kind<InteractionRecord>('interaction', (i) => clientOwner(i.clientId)),
   session: kind<SessionRecord>('session', (s) => userOwner(s.userId)),
+  pushedRequest: kind<PushedRequestRecord>('pushed_request', (p) => clientOwner(p.clientId)),
   pendingSignIn: kind<PendingSignInRecord>('pending_sign_in', (p) => userOwner(p.userId)),
   totpEnrolment: kind<TotpEnrolmentRecord>('totp_enrolment', (e) => userOwner(e.userId)),
   webauthnChallenge: kind<WebAuthnChallengeRecord>('webauthn_challenge', (c) => userOwner(c.userId)),

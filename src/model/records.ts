@@ -3,7 +3,8 @@
  * ports that hold them are in ./ports.ts; the conventions every backend follows are described there.
  */
 /** How a client authenticates at the token endpoint (RFC 7591 §2). */
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export type TokenEndpointAuthMethod =
+  'none' | 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt';
 
 /** Where a client came from. */
 export type ClientSource = 'dynamic' | 'static' | 'metadata_document';
@@ -13,6 +14,11 @@ export interface ClientRecord {
   clientId: string;
   /** `hmac:<b64u>` (server-generated 256-bit secret) or `scrypt:...` (admin-chosen secret); absent for public clients. */
   clientSecretHash?: string;
+  /**
+   * client_secret_jwt clients only: the secret itself, sealed with `encryptionKey` (core/client-auth
+   * sealClientSecret), because an HS256 assertion is checked with the secret and a hash cannot do that.
+   */
+  clientSecretSealed?: string;
   /** SHA-256 of the RFC 7592 registration access token. */
   registrationAccessTokenHash?: string;
   redirectUris: string[];
@@ -38,6 +44,8 @@ export interface ClientRecord {
   /** Public keys for private_key_jwt (CIMD clients). */
   jwks?: { keys: Record<string, unknown>[] };
   jwksUri?: string;
+  /** RFC 9126 §6: /authorize takes only the client's pushed requests (a request_uri from POST /par). Absent: false. */
+  requirePushedAuthorizationRequests?: boolean;
   source: ClientSource;
   /** Epoch ms. */
   createdAt: number;
@@ -141,6 +149,21 @@ export interface InteractionRecord {
   authTime?: number;
   /** How they signed in (RFC 8176 values, core/authentication.ts); absent on records from before: `pwd`. */
   amr?: string[];
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * A pushed authorization request (RFC 9126), kept until its request_uri is used once or expires. Its parameters were
+ * checked when it was pushed; /authorize runs them through the same checks again in place of its own query.
+ */
+export interface PushedRequestRecord {
+  /** The random part of its request_uri (`urn:ietf:params:oauth:request_uri:<id>`); stored under its hash. */
+  id: string;
+  /** The client that pushed it: only that client_id may use it (RFC 9126 §2.2). */
+  clientId: string;
+  /** The authorization request's parameters as pushed (every value), without client_id and client authentication. */
+  params: Record<string, string[]>;
   createdAt: number;
   expiresAt: number;
 }

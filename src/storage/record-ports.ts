@@ -6,14 +6,17 @@ import type {
   ExpiringRecordStore,
   InteractionStore,
   JsonObject,
+  PushedRequestStore,
   RecordPlacement,
   SessionStore,
 } from '../model/ports.js';
 import { RECORD_KINDS, recordsOf, userOwner } from '../model/record-kinds.js';
-import type { InteractionRecord, SessionRecord } from '../model/records.js';
+import type { InteractionRecord, PushedRequestRecord, SessionRecord } from '../model/records.js';
 
 /** A backend extends this and `implements Storage`: it writes the primitive, the base adds the ports. */
-export abstract class RecordBackedStorage implements ExpiringRecordStore, InteractionStore, SessionStore {
+export abstract class RecordBackedStorage
+  implements ExpiringRecordStore, InteractionStore, SessionStore, PushedRequestStore
+{
   abstract putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void>;
   abstract getRecord(kind: string, id: string): Promise<JsonObject | undefined>;
   abstract takeRecord(kind: string, id: string): Promise<JsonObject | undefined>;
@@ -22,6 +25,7 @@ export abstract class RecordBackedStorage implements ExpiringRecordStore, Intera
 
   private readonly interactions = recordsOf(this, RECORD_KINDS.interaction);
   private readonly sessions = recordsOf(this, RECORD_KINDS.session);
+  private readonly pushedRequests = recordsOf(this, RECORD_KINDS.pushedRequest);
 
   saveInteraction(interaction: InteractionRecord): Promise<void> {
     return this.interactions.put(interaction);
@@ -44,5 +48,12 @@ export abstract class RecordBackedStorage implements ExpiringRecordStore, Intera
   }
   deleteSessionsOf(userId: string): Promise<number> {
     return this.deleteRecordsOwnedBy(userOwner(userId), RECORD_KINDS.session.name);
+  }
+
+  savePushedRequest(request: PushedRequestRecord): Promise<void> {
+    return this.pushedRequests.put(request);
+  }
+  takePushedRequest(id: string): Promise<PushedRequestRecord | undefined> {
+    return this.pushedRequests.take(id);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The CORS contract, over HTTP: browser-based clients (MCP Inspector) may call the metadata, JWKS, token,
- * registration, revocation, introspection and userinfo endpoints from any origin, without credentials; the pages
- * (/authorize, /interaction) and everything else send no CORS headers at all, so no other origin can read them.
+ * The CORS contract, over HTTP: browser-based clients (MCP Inspector) may call the metadata, JWKS, pushed
+ * authorization request, token, registration, revocation, introspection and userinfo endpoints from any origin,
+ * without credentials; the pages (/authorize, /interaction) and everything else send no CORS headers at all, so no
+ * other origin can read them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -44,9 +45,16 @@ for (const issuerPath of ['', '/tenant']) {
         : ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration'];
       return [
         ...wellKnown,
-        ...['/jwks.json', '/token', '/register', '/register/some-client', '/revoke', '/introspect', '/userinfo'].map(
-          (x) => p + x,
-        ),
+        ...[
+          '/jwks.json',
+          '/par',
+          '/token',
+          '/register',
+          '/register/some-client',
+          '/revoke',
+          '/introspect',
+          '/userinfo',
+        ].map((x) => p + x),
       ];
     };
 

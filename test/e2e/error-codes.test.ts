@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormBrowser } from '../helpers/browser.js';
+import { startJwtIssuer, type TestIssuer } from '../helpers/jwt-issuer.js';
 import { basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, startServer, type TestServer } from '../helpers/server.js';
 
@@ -13,6 +14,8 @@ const REDIRECT = 'http://127.0.0.1/callback';
 const OTHER_REDIRECT = 'http://127.0.0.1/other';
 const MCP = 'https://mcp.example.com/mcp';
 const RS = { id: 'resource-server', secret: 'a-resource-server-secret-of-40-characters' };
+/** A confidential web client of the code flow (client_secret_basic). */
+const WEB = { id: 'web-client', secret: 'a-web-client-secret-of-at-least-40-characters' };
 
 let server: TestServer;
 let publicClient: string;
@@ -21,7 +24,10 @@ const browser = new FormBrowser();
 beforeAll(async () => {
   server = await startServer({
     scopes: ['mcp:read', 'mcp:write'],
-    clients: [{ client_id: RS.id, client_secret: RS.secret, grant_types: ['client_credentials'], scope: 'mcp:read' }],
+    clients: [
+      { client_id: RS.id, client_secret: RS.secret, grant_types: ['client_credentials'], scope: 'mcp:read' },
+      { client_id: WEB.id, client_secret: WEB.secret, redirect_uris: [REDIRECT] },
+    ],
   });
   // Two redirect URIs, so redirect_uri is required at /authorize (OAuth 2.1 §4.1.1).
   const reg = await postJson(url('/register'), {
@@ -319,6 +325,109 @@ describe('POST /token: client_credentials', () => {
   });
 });
 
+// RFC 7523 §2.1 / §3.1 (assertion required, once; a bad assertion is invalid_grant), RFC 6749 §5.2, RFC 8707 §2;
+// ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §4.3): the client must authenticate. Fresh assertions per
+// row: each is single use.
+describe('POST /token: jwt-bearer', () => {
+  const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+  const AGENT = { id: 'agent', secret: 'an-agent-secret-of-at-least-32-characters' };
+  let idp: TestIssuer;
+  let workloads: TestIssuer;
+  let jb: TestServer;
+  beforeAll(async () => {
+    [idp, workloads] = await Promise.all([startJwtIssuer('idp'), startJwtIssuer('workloads')]);
+    const trusted = (i: TestIssuer) => ({
+      issuer: i.issuer,
+      jwksUri: i.jwksUri,
+      allowPrivateAddresses: true,
+      trustedCaFile: i.caFile,
+    });
+    jb = await startServer({
+      scopes: ['mcp:read'],
+      resources: [MCP],
+      clients: [{ client_id: AGENT.id, client_secret: AGENT.secret, grant_types: [JWT_BEARER], scope: 'mcp:read' }],
+      enterpriseIdps: [{ ...trusted(idp), allowedClients: [AGENT.id] }],
+      workloadIssuers: [{ ...trusted(workloads), scopes: ['mcp:read'] }],
+    });
+  });
+  afterAll(async () => {
+    await jb?.close();
+    idp?.close();
+    workloads?.close();
+  });
+
+  const idJag = () =>
+    idp.sign(
+      { sub: 'alice', aud: jb.issuer, client_id: AGENT.id, resource: MCP, scope: 'mcp:read' },
+      { typ: 'oauth-id-jag+jwt' },
+    );
+  const workloadToken = () => workloads.sign({ sub: 'spiffe://example.org/w', aud: jb.issuer });
+  const rows: (JsonRow & { workload?: boolean; authorization?: string })[] = [
+    { name: 'assertion missing', change: { assertion: undefined }, error: 'invalid_request', status: 400 },
+    { name: 'assertion empty', change: { assertion: '' }, error: 'invalid_request', status: 400 },
+    { name: 'assertion not a JWT', change: { assertion: 'abc.def' }, error: 'invalid_grant', status: 400 },
+    {
+      name: 'assertion duplicated',
+      change: { assertion: ['a.b.c', 'a.b.c'] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'scope malformed', change: { scope: 'mcp:read\\x' }, error: 'invalid_scope', status: 400 },
+    { name: 'scope duplicated', change: { scope: ['mcp:read', 'mcp:read'] }, error: 'invalid_request', status: 400 },
+    { name: 'resource relative', change: { resource: 'mcp' }, error: 'invalid_target', status: 400 },
+    { name: 'resource with a fragment', change: { resource: `${MCP}#x` }, error: 'invalid_target', status: 400 },
+    {
+      name: 'ID-JAG without client authentication',
+      change: {},
+      authorization: '',
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'ID-JAG with a wrong secret',
+      change: {},
+      authorization: basic(AGENT.id, 'w'.repeat(40)),
+      error: 'invalid_client',
+      status: 401,
+    },
+    { name: 'control: ID-JAG', change: { scope: 'mcp:read' }, status: 200 },
+    {
+      name: 'workload token naming another client_id',
+      workload: true,
+      change: { client_id: AGENT.id },
+      authorization: '',
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'workload token, scope outside its allow-list',
+      workload: true,
+      change: { scope: 'openid' },
+      authorization: '',
+      error: 'invalid_scope',
+      status: 400,
+    },
+    {
+      name: 'control: workload token without client authentication',
+      workload: true,
+      change: {},
+      authorization: '',
+      status: 200,
+    },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const authorization = row.authorization ?? basic(AGENT.id, AGENT.secret);
+    const assertion = row.workload ? await workloadToken() : await idJag();
+    const res = await postForm(
+      `${jb.issuer}/token`,
+      edit({ grant_type: JWT_BEARER, assertion, resource: MCP }, row.change),
+      authorization ? { authorization } : {},
+    );
+    expectJsonError(res, row);
+    if (row.status === 401 && authorization) expect(res.headers.get('www-authenticate'), row.name).toMatch(/^Basic /);
+  });
+});
+
 interface AuthorizeRow {
   name: string;
   change: Record<string, string | string[] | undefined>;
@@ -333,7 +442,9 @@ interface AuthorizeRow {
 // redirected; every other error is redirected with `error`, `state` and (RFC 9207) `iss`. Codes: invalid_request for
 // a missing, repeated or malformed parameter (incl. PKCE, RFC 7636 §4.4.1, OAuth 2.1 §4.1.2.1),
 // unsupported_response_type, invalid_scope (§3.3 syntax), invalid_target (RFC 8707 §2), OIDC Core §3.1.2.6
-// request_not_supported / request_uri_not_supported (discovery says request_parameter_supported: false).
+// request_not_supported / request_uri_not_supported (discovery says request_parameter_supported: false); a request_uri
+// in the PAR namespace that the server did not issue (or that is used up or expired) is invalid_request_uri on a page
+// (RFC 9126 §4: nothing of the request can be trusted).
 describe('GET /authorize', () => {
   const rows: AuthorizeRow[] = [
     { name: 'client_id missing', change: { client_id: undefined }, expect: 'page', error: 'invalid_request' },
@@ -474,6 +585,12 @@ describe('GET /authorize', () => {
       expect: 'redirect',
       error: 'request_uri_not_supported',
     },
+    {
+      name: 'request_uri of a pushed request never pushed',
+      change: { request_uri: 'urn:ietf:params:oauth:request_uri:never-pushed' },
+      expect: 'page',
+      error: 'invalid_request_uri',
+    },
     { name: 'control', change: {}, expect: 'interaction' },
   ];
   it.each(rows)('$name → $expect $error', async (row) => {
@@ -512,6 +629,148 @@ describe('GET /authorize', () => {
     expect(loc.searchParams.get('error_description'), row.name).toBeTruthy();
     expect(loc.searchParams.get('state'), row.name).toBe(row.noState ? null : 'st');
     expect(loc.searchParams.get('iss'), row.name).toBe(server.issuer);
+  });
+});
+
+// RFC 9126 §2.1, §2.3: a push is checked as /authorize checks a request, every refusal answered as RFC 6749 §5.2 JSON:
+// invalid_request where /authorize would show a page (client_id and redirect_uri problems) or for a request_uri in the
+// push, the /authorize codes otherwise; client authentication as at the token endpoint (invalid_client 401).
+describe('POST /par', () => {
+  const rows: (JsonRow & { authorization?: string })[] = [
+    { name: 'client_id missing', change: { client_id: undefined }, error: 'invalid_client', status: 401 },
+    { name: 'client_id empty', change: { client_id: '' }, error: 'invalid_client', status: 401 },
+    {
+      name: 'client_id duplicated',
+      change: { client_id: ['CLIENT', 'CLIENT'] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'client_id unknown', change: { client_id: 'no-such-client' }, error: 'invalid_client', status: 401 },
+    {
+      name: 'client_secret for a public client',
+      change: { client_secret: 'x'.repeat(40) },
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'confidential client without credentials',
+      change: { client_id: WEB.id, redirect_uri: undefined },
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'confidential client with a wrong secret',
+      change: { client_id: WEB.id, redirect_uri: undefined },
+      authorization: basic(WEB.id, 'w'.repeat(40)),
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'redirect_uri missing (two registered)',
+      change: { redirect_uri: undefined },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'redirect_uri empty', change: { redirect_uri: '' }, error: 'invalid_request', status: 400 },
+    {
+      name: 'redirect_uri duplicated',
+      change: { redirect_uri: [REDIRECT, REDIRECT] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'redirect_uri not registered',
+      change: { redirect_uri: 'http://127.0.0.1/elsewhere' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'response_type missing', change: { response_type: undefined }, error: 'invalid_request', status: 400 },
+    {
+      name: 'response_type token',
+      change: { response_type: 'token' },
+      error: 'unsupported_response_type',
+      status: 400,
+    },
+    { name: 'code_challenge missing', change: { code_challenge: undefined }, error: 'invalid_request', status: 400 },
+    { name: 'code_challenge malformed', change: { code_challenge: 'short' }, error: 'invalid_request', status: 400 },
+    {
+      name: 'code_challenge_method missing (plain by default)',
+      change: { code_challenge_method: undefined },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'code_challenge_method plain',
+      change: { code_challenge_method: 'plain' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'scope malformed', change: { scope: 'mcp:read "x"' }, error: 'invalid_scope', status: 400 },
+    { name: 'scope unknown', change: { scope: 'mcp:admin' }, error: 'invalid_scope', status: 400 },
+    { name: 'resource relative', change: { resource: '/mcp' }, error: 'invalid_target', status: 400 },
+    { name: 'prompt unknown', change: { prompt: 'sometimes' }, error: 'invalid_request', status: 400 },
+    { name: 'max_age negative', change: { max_age: '-1' }, error: 'invalid_request', status: 400 },
+    { name: 'nonce too long', change: { nonce: 'n'.repeat(513) }, error: 'invalid_request', status: 400 },
+    { name: 'state duplicated', change: { state: ['st', 'st'] }, error: 'invalid_request', status: 400 },
+    { name: 'state too long', change: { state: 's'.repeat(2049) }, error: 'invalid_request', status: 400 },
+    {
+      name: 'response_mode fragment',
+      change: { response_mode: 'fragment' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'request object',
+      change: { request: 'eyJhbGciOiJub25lIn0.e30.' },
+      error: 'request_not_supported',
+      status: 400,
+    },
+    {
+      name: 'request_uri (a pushed request)',
+      change: { request_uri: 'urn:ietf:params:oauth:request_uri:abc' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'request_uri (a request object)',
+      change: { request_uri: 'https://client.example.com/req' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'control', change: {}, status: 201 },
+    {
+      name: 'control (confidential client, Basic)',
+      change: { client_id: WEB.id, redirect_uri: undefined },
+      authorization: basic(WEB.id, WEB.secret),
+      status: 201,
+    },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const change = Object.fromEntries(
+      Object.entries(row.change).map(([k, val]) => [
+        k,
+        Array.isArray(val) ? val.map((x) => (x === 'CLIENT' ? publicClient : x)) : val,
+      ]),
+    );
+    const base = {
+      client_id: publicClient,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(verifier()),
+      code_challenge_method: 'S256',
+      scope: 'mcp:read',
+      resource: MCP,
+      state: 'st',
+    };
+    const res = await postForm(
+      url('/par'),
+      edit(base, change),
+      row.authorization ? { authorization: row.authorization } : {},
+    );
+    expectJsonError(res, row);
+    if (row.status === 201) expect(res.json.request_uri, row.name).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    if (row.status === 401 && row.authorization)
+      expect(res.headers.get('www-authenticate'), row.name).toMatch(/^Basic /);
   });
 });
 

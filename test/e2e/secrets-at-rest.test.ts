@@ -1,9 +1,9 @@
 /**
  * Secrets at rest: with `encryptionKey` set, someone who can only read the store (SQL rows, Redis keys) finds no
- * private key, cookie key or pepper in clear, and nothing there lets them mint an access token, forge a session cookie
- * or take over a pending interaction. Restarts with the same key and with a rotated key keep working; a wrong key
- * stops the start with one line naming encryptionKey. Without a key, one warning at start says what a store reader can
- * do (and the test shows they can).
+ * private key, cookie key or pepper in clear (nor a pushed request's request_uri), and nothing there lets them mint an
+ * access token, forge a session cookie or take over a pending interaction. Restarts with the same key and with a
+ * rotated key keep working; a wrong key stops the start with one line naming encryptionKey. Without a key, one warning
+ * at start says what a store reader can do (and the test shows they can).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -17,6 +17,7 @@ import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from '../../src/core/clock.js';
+import { hashToken } from '../../src/core/crypto.js';
 import { encryptionKeyId } from '../../src/core/sealing.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { signValue } from '../../src/http/cookies.js';
@@ -410,6 +411,14 @@ for (const backend of BACKENDS) {
           const pending = await second.follow(authorizeUrl(server, clientId, verifier()), server.origin);
           const interactionId = /\/interaction\/([^/?#]+)/.exec(pending.url)?.[1];
           expect(interactionId).toBeTruthy();
+          // A pushed request (RFC 9126) waits for its request_uri: the store holds it under the hash of its random part.
+          const pushed = await postForm(
+            `${server.issuer}/par`,
+            Object.fromEntries(new URL(authorizeUrl(server, clientId, verifier())).searchParams),
+          );
+          expect(pushed.status).toBe(201);
+          const requestUri = pushed.json.request_uri as string;
+          const pushedRequestId = requestUri.slice(requestUri.lastIndexOf(':') + 1);
           const { cookieKey, pepper } = server.gatehouse.deps;
           const sessionId = sessionCookie.slice(0, sessionCookie.lastIndexOf('.'));
           // A TOTP factor with its recovery codes: the secret is sealed, the codes kept as keyed hashes.
@@ -425,9 +434,16 @@ for (const backend of BACKENDS) {
           expect(dump).toContain(clientId);
           // No private JWK member `d` (grants and codes in Redis have a `d` field too, but it holds JSON, not base64url).
           expect(dump).not.toMatch(/\\*"d\\*":\s*\\*"[A-Za-z0-9_-]{40,}/);
-          for (const [name, value] of Object.entries({ cookieKey, pepper, sessionId, interactionId: interactionId! })) {
+          for (const [name, value] of Object.entries({
+            cookieKey,
+            pepper,
+            sessionId,
+            interactionId: interactionId!,
+            pushedRequestId,
+          })) {
             expect(dump.includes(value), `${name} is in the store in clear`).toBe(false);
           }
+          expect(dump).toContain(hashToken(pushedRequestId));
           const secrets = await ns.raw.secrets();
           expect(Object.keys(secrets).sort()).toEqual(SECRET_NAMES);
           expect(envelopeKeyIds(Object.values(secrets))).toEqual([encryptionKeyId(key), encryptionKeyId(key)]);

@@ -49,6 +49,7 @@ const AUTHORIZE_ERRORS = [
   'account_selection_required',
   'request_not_supported',
   'request_uri_not_supported',
+  'invalid_request_uri',
   'registration_not_supported',
 ];
 const NAMES = [
@@ -114,6 +115,8 @@ for (const store of FUZZ_STORES) {
       prompt: ['none', 'login', 'consent', 'select_account', 'none login', 'login consent'],
       max_age: ['0', '60', '-1', '1.5', '1e3', '99999999999999999999'],
       response_mode: ['query', 'fragment', 'form_post'],
+      // A pushed request's URN this server never issued (an error page), and a request object by reference.
+      request_uri: ['urn:ietf:params:oauth:request_uri:x', 'https://client.example/request.jwt'],
     };
     const valueFor = (name: string): fc.Arbitrary<Val> =>
       fc.oneof(

@@ -3,10 +3,16 @@
  * names with hostile values, real and bent credentials, codes and refresh tokens, random headers and raw bodies.
  * No 5xx, no stack trace, answers within 2 s, RFC 6749 §5.2 / RFC 8707 error codes, and a refused request changes
  * nothing: a live refresh token is not rotated or revoked by it, and a code and credentials kept aside still work.
+ * The jwt-bearer grant gets a property of its own: really signed assertions (an ID-JAG or a workload token) whose every
+ * claim and request field is drawn from values its profile accepts or values that break one rule; the answer is 200
+ * exactly when no rule was broken, and then only once.
  */
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import type { JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../src/core/crypto.js';
+import { startJwtIssuer, type TestIssuer } from '../helpers/jwt-issuer.js';
 import {
   APP,
   buildHeaders,
@@ -15,6 +21,7 @@ import {
   formArb,
   FUZZ_STORES,
   headersArb,
+  ISSUER,
   mintCode,
   printStats,
   rawBodyArb,
@@ -290,6 +297,167 @@ for (const store of FUZZ_STORES) {
           payload: 'grant_type=client_credentials',
         });
         expect(cc.status, cc.body).toBe(200);
+      },
+      timeoutFor(runs),
+    );
+  });
+}
+
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const MCP = 'https://mcp.example.com/mcp';
+const AGENT = { id: 'agent', secret: 'an-agent-secret-of-at-least-32-characters' };
+
+/** A field value, and whether the profile accepts it (`ok`) or it breaks a rule. */
+type Drawn<T> = { v: T; ok: boolean };
+/** Mostly a value the profile accepts, sometimes one that breaks its rule. */
+const pick = <T>(goods: readonly T[], bads: readonly T[]): fc.Arbitrary<Drawn<T>> =>
+  bads.length === 0
+    ? fc.constantFrom(...goods).map((v) => ({ v, ok: true }))
+    : fc.oneof(
+        { weight: 10, arbitrary: fc.constantFrom(...goods).map((v) => ({ v, ok: true })) },
+        { weight: 1, arbitrary: fc.constantFrom(...bads).map((v) => ({ v, ok: false })) },
+      );
+
+/** One case of either profile: how its assertion is made and how it is sent. */
+const jwtBearerCase = fc.constantFrom('idp' as const, 'workload' as const).chain((profile) => {
+  const idJag = profile === 'idp';
+  const other = idJag ? 'workload' : 'idp';
+  return fc.record({
+    profile: fc.constant(profile),
+    signer: pick([profile], ['unpublished', 'garbage', other]),
+    typ: pick<string | undefined>(
+      idJag ? ['oauth-id-jag+jwt', 'application/oauth-id-jag+jwt', 'OAUTH-ID-JAG+JWT'] : [undefined, 'JWT', 'jwt'],
+      ['at+jwt', '', idJag ? 'JWT' : 'oauth-id-jag+jwt'],
+    ),
+    iss: pick(['own'], ['other', 'absent']),
+    aud: pick(
+      idJag ? ['issuer', 'issuer-array'] : ['issuer', 'issuer-array', 'issuer-and-other'],
+      idJag ? ['token-endpoint', 'other', 'issuer-and-other', 'absent'] : ['token-endpoint', 'other', 'absent'],
+    ),
+    expIn: pick<number | null>([30, 300, 599], [-120, 700, 5000, null]),
+    iatIn: pick<number | null>(idJag ? [0] : [0, null], idJag ? [120, -700, null] : [120, -700]),
+    jti: pick(idJag ? ['fresh', 'fixed'] : ['fresh', 'fixed', 'absent'], idJag ? ['absent', 'number'] : ['number']),
+    clientIdClaim: pick(idJag ? ['agent'] : ['agent', 'other', 'absent'], idJag ? ['other', 'absent'] : []),
+    sub: pick<unknown>(['alice'], ['', 'absent', 42]),
+    resourceClaim: pick<unknown>(
+      idJag ? [MCP, [MCP], undefined] : [MCP, 7],
+      idJag ? ['https://unknown.example/', 7] : [],
+    ),
+    scopeClaim: pick<unknown>(
+      idJag ? ['mcp:read', 'mcp:read admin', '', undefined] : ['mcp:read', 7],
+      idJag ? [7] : [],
+    ),
+    auth: pick(
+      idJag ? ['agent'] : ['none', 'agent'],
+      idJag ? ['none', 'wrong-secret', 'client-id-only'] : ['wrong-secret', 'client-id-only'],
+    ),
+    scope: pick<string | undefined>([undefined], ['mcp:write', 'mcp read']),
+    resource: pick<string | undefined>([undefined, MCP], ['https://unknown.example/', 'relative']),
+  });
+});
+
+for (const store of FUZZ_STORES) {
+  describe(`fuzz POST /token, jwt-bearer assertions (${store.kind})`, () => {
+    let fz: FuzzServer | undefined;
+    let idp: TestIssuer;
+    let workload: TestIssuer;
+    beforeAll(async () => {
+      [idp, workload] = await Promise.all([startJwtIssuer('idp'), startJwtIssuer('workload')]);
+      const trusted = (i: TestIssuer) => ({
+        issuer: i.issuer,
+        jwksUri: i.jwksUri,
+        allowPrivateAddresses: true,
+        trustedCaFile: i.caFile,
+      });
+      fz = await startFuzzServer(store, {
+        resources: [MCP],
+        clients: [{ client_id: AGENT.id, client_secret: AGENT.secret, grant_types: [JWT_BEARER], scope: 'mcp:read' }],
+        enterpriseIdps: [{ ...trusted(idp), allowedClients: [AGENT.id] }],
+        workloadIssuers: [{ ...trusted(workload), scopes: ['mcp:read'], maxLifetimeSeconds: 600 }],
+      });
+    }, 60_000);
+    afterAll(async () => {
+      printStats(`/token jwt-bearer (${store.kind})`);
+      await fz?.close();
+      idp?.close();
+      workload?.close();
+    });
+
+    const runs = runsFor(store);
+    it(
+      `no 5xx, RFC error codes, 200 exactly when no rule of the profile is broken, and only once (${runs} cases)`,
+      async () => {
+        if (!fz) return;
+        const server = fz;
+        const fixedJti = randomUUID();
+        /** Profiles whose assertion with the one fixed jti was accepted: a second one is a replay. */
+        const fixedUsed = new Set<string>();
+        let accepted = 0;
+        await fc.assert(
+          fc.asyncProperty(jwtBearerCase, async (c) => {
+            const now = Math.floor(Date.now() / 1000);
+            const signer = c.signer.v === 'workload' ? workload : idp;
+            const claims: JWTPayload = {
+              iss: c.iss.v === 'own' ? signer.issuer : c.iss.v === 'other' ? 'https://other.example' : undefined,
+              aud: {
+                issuer: ISSUER,
+                'token-endpoint': `${ISSUER}/token`,
+                other: 'https://other.example',
+                'issuer-array': [ISSUER],
+                'issuer-and-other': [ISSUER, 'https://other.example'],
+                absent: undefined,
+              }[c.aud.v],
+              exp: c.expIn.v === null ? undefined : now + c.expIn.v,
+              iat: c.iatIn.v === null ? undefined : now + c.iatIn.v,
+              jti: { fresh: randomUUID(), fixed: fixedJti, absent: undefined, number: 5 as unknown as string }[c.jti.v],
+              client_id: { agent: AGENT.id, other: 'other', absent: undefined }[c.clientIdClaim.v],
+              sub: c.sub.v === 'absent' ? undefined : (c.sub.v as string),
+              resource: c.resourceClaim.v,
+              scope: c.scopeClaim.v,
+            };
+            const header = { typ: c.typ.v };
+            const assertion =
+              c.signer.v === 'garbage'
+                ? 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.'
+                : c.signer.v === 'unpublished'
+                  ? await (c.profile === 'idp' ? idp : workload).signWithUnpublishedKey(
+                      { ...claims, iss: claims.iss && (c.profile === 'idp' ? idp : workload).issuer },
+                      header,
+                    )
+                  : await signer.sign(claims, header);
+            const form: Record<string, string> = { grant_type: JWT_BEARER, assertion };
+            if (c.scope.v !== undefined) form.scope = c.scope.v;
+            if (c.resource.v !== undefined) form.resource = c.resource.v;
+            if (c.auth.v === 'client-id-only') form.client_id = AGENT.id;
+            const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+            if (c.auth.v === 'agent' || c.auth.v === 'wrong-secret') {
+              const secret = c.auth.v === 'agent' ? AGENT.secret : 'x'.repeat(40);
+              headers.authorization = `Basic ${Buffer.from(`${AGENT.id}:${secret}`).toString('base64')}`;
+            }
+            const send = () =>
+              server.inject({ method: 'POST', url: '/token', headers, payload: new URLSearchParams(form).toString() });
+            const res = await send();
+            expectSafe(res, TOKEN_ERRORS);
+
+            const broken = Object.entries(c)
+              .filter(([, d]) => typeof d === 'object' && !(d as Drawn<unknown>).ok)
+              .map(([name]) => name);
+            const replayed = c.jti.v === 'fixed' && fixedUsed.has(c.profile);
+            const where = `${JSON.stringify(c)}\n-> ${res.status} ${res.body}`;
+            expect(
+              res.status === 200,
+              `broken: ${broken.join(', ') || 'nothing'}${replayed ? ' (replayed jti)' : ''}: ${where}`,
+            ).toBe(broken.length === 0 && !replayed);
+            if (res.status !== 200) return;
+            accepted += 1;
+            if (c.jti.v === 'fixed') fixedUsed.add(c.profile);
+            const again = await send();
+            expect([again.status, again.json?.error], where).toEqual([400, 'invalid_grant']);
+          }),
+          { numRuns: runs },
+        );
+        // The arbitraries reach the success path, not only the refusals.
+        expect(accepted).toBeGreaterThan(0);
       },
       timeoutFor(runs),
     );

@@ -1,4 +1,7 @@
-/** The browser side: /authorize and the interaction: login, second factor, consent, sign-out (pages, cookies, CSRF). */
+/**
+ * The browser side: /authorize, the interaction (login, second factor, consent, "Not you?") and RP-Initiated Logout
+ * (pages, cookies, CSRF).
+ */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorize, authorizeDeclaration } from '../../authorization/authorize.js';
 import {
@@ -12,7 +15,15 @@ import {
   type InteractionView,
   type LoginOutcome,
 } from '../../authorization/interaction.js';
-import { consentPage, errorPage, loginPage } from '../../ui/pages.js';
+import {
+  endSession,
+  logoutDeclaration,
+  logoutNeedsConfirmation,
+  planLogout,
+  type LogoutPlan,
+} from '../../authorization/logout.js';
+import { findSession } from '../../authorization/session.js';
+import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { PAGE_HEADERS, PASSKEY_PAGE_HEADERS } from '../../ui/html.js';
 import { browserPages } from '../browser-pages.js';
@@ -20,7 +31,7 @@ import { browserBinding, csrfToken } from '../cookies.js';
 import { formParams, queryParams, type RouteContext, type RoutePlugin } from './context.js';
 
 export const authorizationRoutes: RoutePlugin = {
-  endpoints: [authorizeDeclaration, interactionDeclaration],
+  endpoints: [authorizeDeclaration, interactionDeclaration, logoutDeclaration],
   routes: authorizationFlow,
 };
 
@@ -171,5 +182,60 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
     const { id } = request.params;
     const location = await submitConsent(id, pages.sessionId(request), pages.binding(request), field('decision'), deps);
     return pages.redirect(reply, location);
+  });
+
+  // ---- sign-out (RP-Initiated Logout) ----
+  const logoutBase = issuerPath + logoutDeclaration.path;
+  /** The CSRF context of the sign-out form (interaction forms use their interaction id). */
+  const LOGOUT_FORM = 'logout';
+  const clearSessionCookie = (reply: FastifyReply) => reply.header('set-cookie', pages.sessionCookie('', 0));
+  /** Where a finished logout goes: the client's registered URI (with state), else a page saying what happened. */
+  const finishLogout = (reply: FastifyReply, plan: LogoutPlan, signedOut: boolean) => {
+    reply.header('cache-control', 'no-store');
+    if (signedOut && plan.returnTo) return reply.redirect(plan.returnTo, 303);
+    return pages.send(reply, 200, signedOutPage(signedOut));
+  };
+  const handleLogout = async (request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      const plan = await planLogout(request.method === 'POST' ? formParams(request) : queryParams(request), deps);
+      const id = pages.sessionId(request);
+      const session = await findSession(id, deps);
+      if (!logoutNeedsConfirmation(plan, session?.userId)) {
+        await endSession(id, deps);
+        clearSessionCookie(reply);
+        return finishLogout(reply, plan, true);
+      }
+      const user = await deps.storage.getUser(session!.userId);
+      const csrf = csrfToken(deps.cookieKey, pages.nonce(request, reply), LOGOUT_FORM);
+      const page = logoutPage({
+        action: `${logoutBase}/confirm`,
+        csrf,
+        username: user?.username ?? '',
+        client: plan.client,
+        params: plan.params,
+      });
+      return pages.send(reply, 200, page);
+    } catch (err) {
+      return pages.error(reply, err);
+    }
+  };
+  app.get(logoutBase, handleLogout);
+  app.post(logoutBase, handleLogout);
+  app.post(`${logoutBase}/confirm`, async (request, reply) => {
+    try {
+      const form = formParams(request);
+      pages.requireCsrf(request, LOGOUT_FORM, form);
+      const { csrf: _csrf, decision: _decision, ...pushedParams } = form;
+      // Checked again: the form echoes the request, and what comes back is held to the same rules.
+      const plan = await planLogout(pushedParams, deps);
+      const signOut = pages.field(form, 'decision') === 'sign_out';
+      if (signOut) {
+        await endSession(pages.sessionId(request), deps);
+        clearSessionCookie(reply);
+      }
+      return finishLogout(reply, plan, signOut);
+    } catch (err) {
+      return pages.error(reply, err);
+    }
   });
 }

@@ -3,6 +3,7 @@
  * Registered inside {@link describeStorageContract}, so every backend runs them.
  */
 import { describe, expect, it } from 'vitest';
+import { randomToken } from '../../core/crypto.js';
 import type { ClientRecord } from '../../model/records.js';
 import { MINUTE, clientFixture, consentFixture, publicClientFixture, userFixture } from './fixtures.js';
 import { byKey, grantHelpers, type CurrentStore } from './support.js';
@@ -29,6 +30,19 @@ export function describeClientsContract(current: CurrentStore): void {
 
       const listed = (await store.listClients()).sort(byKey((c) => c.clientId));
       expect(listed).toEqual([updated, pub].sort(byKey((c) => c.clientId)));
+    });
+
+    it('keeps the sealed secret of a client_secret_jwt client beside its hash', async () => {
+      const { store, clock } = current();
+      const signer = clientFixture(clock, {
+        tokenEndpointAuthMethod: 'client_secret_jwt',
+        clientSecretSealed: `sealed:v1:0a1b2c3d:${randomToken()}`,
+      });
+      await store.saveClient(signer);
+      expect(await store.getClient(signer.clientId)).toEqual(signer);
+      const { clientSecretSealed: _sealed, ...plain } = signer;
+      await store.saveClient({ ...plain, tokenEndpointAuthMethod: 'client_secret_basic' });
+      expect((await store.getClient(signer.clientId))?.clientSecretSealed).toBeUndefined();
     });
 
     it('keeps "no scope allow-list" (absent) apart from "empty allow-list" ([]), also when replacing and listing', async () => {

@@ -13,6 +13,7 @@ import type {
   GrantRecord,
   InteractionRecord,
   PendingSignInRecord,
+  PushedRequestRecord,
   RefreshTokenRecord,
   SessionRecord,
   TotpEnrolmentRecord,
@@ -45,6 +46,7 @@ export function clientFixture(clock: Clock, overrides: Partial<ClientRecord> = {
     clientUri: 'https://notes.example.com',
     logoUri: 'https://notes.example.com/logo.png',
     contacts: ['ops@notes.example.com'],
+    requirePushedAuthorizationRequests: true,
     source: 'dynamic',
     createdAt: now,
     updatedAt: now,
@@ -175,6 +177,28 @@ export function sessionFixture(clock: Clock, overrides: Partial<SessionRecord> =
   };
 }
 
+/** A pushed authorization request (RFC 9126) of a confidential client, as POST /par stores it. */
+export function pushedRequestFixture(clock: Clock, overrides: Partial<PushedRequestRecord> = {}): PushedRequestRecord {
+  const now = clock.now();
+  return {
+    id: randomToken(),
+    clientId: randomId(),
+    params: {
+      response_type: ['code'],
+      redirect_uri: ['https://notes.example.com/oauth/callback'],
+      scope: ['openid profile offline_access'],
+      state: [randomToken(16)],
+      code_challenge: [sha256(randomToken()).toString('base64url')],
+      code_challenge_method: ['S256'],
+      resource: ['https://mcp.example.com/', 'https://files.example.com/'],
+      prompt: ['consent'],
+    },
+    createdAt: now,
+    expiresAt: now + MINUTE,
+    ...overrides,
+  };
+}
+
 /** The name of a registered record kind (model/record-kinds.ts). */
 export type RecordKindName = keyof typeof RECORD_KINDS;
 
@@ -188,6 +212,7 @@ export type RecordOfKind<K extends RecordKindName> = (typeof RECORD_KINDS)[K] ex
 export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => RecordOfKind<K> } = {
   interaction: (clock) => interactionFixture(clock),
   session: (clock) => sessionFixture(clock),
+  pushedRequest: (clock) => pushedRequestFixture(clock),
   pendingSignIn: (clock): PendingSignInRecord => ({
     id: hashToken(randomToken()),
     userId: randomId(),

@@ -1,7 +1,8 @@
 /**
  * Contract tests for the registered kinds of expiring record (model/record-kinds.ts). The primitive itself (expiry,
- * take-once, owners, copies) is proven once in records.ts; here every kind in RECORD_KINDS only round-trips its
- * fixture (fixtures.ts RECORD_KIND_FIXTURES) through its typed port, so a new kind needs a fixture and nothing else.
+ * take-once, owners, copies) is proven once in records.ts; here every kind in RECORD_KINDS round-trips its fixture
+ * (fixtures.ts RECORD_KIND_FIXTURES) through its typed port and, if it has an owner, tags its records with it, so a
+ * new kind needs a fixture and nothing else.
  * What follows the table is specific to a kind's owner: the cascades that remove a client's interactions and a
  * user's sessions, and the Storage methods that name these two kinds.
  * Registered inside {@link describeStorageContract}, so every backend runs them.
@@ -52,6 +53,21 @@ export function describeRecordKindsContract(current: CurrentStore): void {
       await port.delete(record.id);
       expect(await port.get(record.id)).toBeUndefined();
     });
+
+    // deleteClient and deleteUser remove every record of their owner tag, whatever its kind (the cascade tests below):
+    // what a kind adds is that its records carry the tag.
+    it.each(KIND_NAMES.filter((name) => RECORD_KINDS[name].ownerOf))(
+      '%s: a record carries its owner tag, and goes with its owner',
+      async (name) => {
+        const { store, clock } = current();
+        const port = portOf(store, name);
+        const record = RECORD_KIND_FIXTURES[name](clock);
+        const owner = (RECORD_KINDS[name] as RecordKind<Keyed>).ownerOf!(record)!;
+        await port.put(record);
+        expect(await store.deleteRecordsOwnedBy(owner)).toBe(1);
+        expect(await port.get(record.id)).toBeUndefined();
+      },
+    );
 
     it("the Storage methods for interactions and sessions are those kinds' ports", async () => {
       const { store, clock } = current();

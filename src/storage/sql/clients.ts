@@ -5,7 +5,7 @@ import type { SqlContext } from './context.js';
 import type { SqlRow } from './driver.js';
 import { compact, optString, strings } from './rows.js';
 
-/** Client metadata kept in the `metadata` jsonb column, by RFC 7591 name. */
+/** Client fields kept in the `metadata` jsonb column: RFC 7591 metadata by its name, and the sealed secret. */
 const CLIENT_METADATA = {
   clientName: 'client_name',
   postLogoutRedirectUris: 'post_logout_redirect_uris',
@@ -18,6 +18,8 @@ const CLIENT_METADATA = {
   softwareVersion: 'software_version',
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
+  requirePushedAuthorizationRequests: 'require_pushed_authorization_requests',
+  clientSecretSealed: 'client_secret_sealed',
 } as const satisfies Partial<Record<keyof ClientRecord, string>>;
 /** Key in `metadata` marking a client without a scope allow-list (ClientRecord.scope absent, not []). */
 const SCOPE_UNSET = 'scope_unset';

@@ -1,5 +1,5 @@
 /**
- * The end_session endpoint (OpenID Connect RP-Initiated Logout 1.0): what a logout request asks for, checked before
+ * Signing out: the end_session endpoint (OpenID Connect RP-Initiated Logout 1.0). A logout request is checked before
  * anything happens. The browser is only ever sent back to a post_logout_redirect_uri the client registered, compared
  * exactly; with no client to vouch for it (no valid id_token_hint, no client_id) there is no redirect at all, so the
  * endpoint is no open redirector. Ending the session needs the user's confirmation unless the hint names the very
@@ -9,7 +9,16 @@ import { readIdTokenHint, type IdTokenHint } from '../core/id-token-hint.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { InvalidRequest } from '../model/errors.js';
 import type { ClientRecord } from '../model/records.js';
-import type { Deps } from '../context.js';
+import type { Deps, EndpointDeclaration } from '../context.js';
+import type { SessionStore } from '../model/ports.js';
+
+export const logoutDeclaration = {
+  path: '/end_session',
+  // `/end_session/confirm` takes the confirmation form.
+  subPaths: true,
+  pages: true,
+  metadata: (url) => ({ end_session_endpoint: url }),
+} satisfies EndpointDeclaration;
 
 /** A checked logout request. */
 export interface LogoutPlan {
@@ -63,4 +72,12 @@ export async function planLogout(raw: RawParams, deps: Pick<Deps, 'keys' | 'conf
 /** Whether the session may end without asking: the hint names the user who is signed in. */
 export function logoutNeedsConfirmation(plan: LogoutPlan, sessionUserId: string | undefined): boolean {
   return sessionUserId !== undefined && plan.hint?.sub !== sessionUserId;
+}
+
+/** Ends the browser session (idempotent); http/ clears its cookie. */
+export async function endSession(
+  sessionId: string | undefined,
+  deps: { storage: Pick<SessionStore, 'deleteSession'> },
+): Promise<void> {
+  if (sessionId !== undefined) await deps.storage.deleteSession(sessionId);
 }
