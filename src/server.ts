@@ -295,10 +295,14 @@ async function loadStaticClients(deps: Deps): Promise<void> {
     } catch (err) {
       throw new ConfigError(`invalid configuration:\n  ${field}: ${(err as Error).message}`);
     }
-    if (method !== 'none' && !c.client_secret)
+    // A private_key_jwt client proves itself with its own key (jwks / jwks_uri): it has no secret, like a public one.
+    const secretless = method === 'none' || method === 'private_key_jwt';
+    if (!secretless && !c.client_secret)
       throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: required for ${method}`);
-    if (method === 'none' && c.client_secret)
-      throw new ConfigError(`invalid configuration:\n  ${field}.client_secret: a public client (none) has no secret`);
+    if (secretless && c.client_secret)
+      throw new ConfigError(
+        `invalid configuration:\n  ${field}.client_secret: a ${method === 'none' ? 'public' : 'private_key_jwt'} client has no secret`,
+      );
     if (c.client_secret !== undefined && c.client_secret.length < 16) {
       throw new ConfigError(
         `invalid configuration:\n  ${field}.client_secret: too short (at least 16 characters; 32+ random characters recommended)`,

@@ -39,10 +39,16 @@ export const staticClientSchema = z
     grant_types: z.array(z.enum(knownGrantTypes as [string, ...string[]])).optional(),
     response_types: z.array(z.literal('code')).optional(),
     scope: z.string().optional(),
-    /** client_secret_jwt needs `encryptionKey` and a client_secret of 32 characters or more (server.ts). */
+    /**
+     * client_secret_jwt needs `encryptionKey` and a client_secret of 32 characters or more; private_key_jwt needs
+     * `jwks` or `jwks_uri` and no client_secret (server.ts).
+     */
     token_endpoint_auth_method: z
-      .enum(['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt'])
+      .enum(['none', 'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'])
       .optional(),
+    /** The client's public keys for private_key_jwt (RFC 7591 §2), inline or at an https URL. */
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1) }).optional(),
+    jwks_uri: z.string().optional(),
     client_name: z.string().max(200).optional(),
     application_type: z.enum(['web', 'native']).optional(),
     /** RFC 9126 §6: /authorize takes only this client's pushed requests. */

@@ -31,7 +31,6 @@ describe('parseRegistrationRequest (RFC 7591 §2, §3.2.2)', () => {
     const parsed = parseRegistrationRequest({
       redirect_uris: ['https://app.example.com/cb'],
       software_statement_extra: 'x',
-      jwks: { keys: [] },
       frobnicate: true,
     });
     expect(parsed).toEqual({ redirect_uris: ['https://app.example.com/cb'] });
@@ -231,12 +230,37 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
       ).toBe(method);
     });
 
-    it.each(['private_key_jwt', 'client_secret_jwt', 'tls_client_auth', 'NONE', ''])('refuses %j', (method) => {
+    it.each(['client_secret_jwt', 'tls_client_auth', 'NONE', ''])('refuses %j', (method) => {
       const err = error(() =>
         validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: method }),
       );
       expect(err).toBeInstanceOf(InvalidClientMetadata);
       expect(err.description).toBe(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
+    });
+
+    it('private_key_jwt with its public keys (jwks or jwks_uri), which the metadata keeps and returns', () => {
+      const key = { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' };
+      const inline = validate({
+        redirect_uris: ['https://a.example/cb'],
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: { keys: [key] },
+      });
+      expect([inline.tokenEndpointAuthMethod, inline.jwks, inline.jwksUri]).toEqual([
+        'private_key_jwt',
+        { keys: [key] },
+        undefined,
+      ]);
+      const byUri = validate({
+        redirect_uris: ['https://a.example/cb'],
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks_uri: 'https://a.example/jwks.json',
+      });
+      expect(byUri.jwksUri).toBe('https://a.example/jwks.json');
+      expect(
+        error(() =>
+          validate({ redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'private_key_jwt' }),
+        ).description,
+      ).toBe('private_key_jwt requires jwks or jwks_uri');
     });
 
     it('client_secret_jwt only when the server can keep the secret sealed (the clientSecretJwt option)', () => {

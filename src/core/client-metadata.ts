@@ -32,6 +32,9 @@ export const registrationRequestSchema = z.object({
   software_id: z.string().max(200).optional(),
   software_version: z.string().max(100).optional(),
   application_type: z.string().optional(),
+  /** RFC 7591 §2: the client's public keys, inline or by reference (private_key_jwt, RFC 7523 §2.2). */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(10) }).optional(),
+  jwks_uri: httpsUrl.optional(),
   /** RFC 9126 §6: the client's authorization requests must be pushed (POST /par) first. */
   require_pushed_authorization_requests: z.boolean().optional(),
 });
@@ -40,6 +43,8 @@ export type RegistrationRequest = z.infer<typeof registrationRequestSchema>;
 /** The metadata part of a client record (what registration decides). */
 export type ClientMetadata = Pick<
   ClientRecord,
+  | 'jwks'
+  | 'jwksUri'
   | 'redirectUris'
   | 'postLogoutRedirectUris'
   | 'grantTypes'
@@ -83,7 +88,15 @@ export interface GrantClientRules {
   checkClient?(metadata: ClientMetadata): void;
 }
 
-const AUTH_METHODS = new Set<TokenEndpointAuthMethod>(['none', 'client_secret_basic', 'client_secret_post']);
+const AUTH_METHODS = new Set<TokenEndpointAuthMethod>([
+  'none',
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+]);
+
+/** JWK members that only a private or symmetric key has: a client's registered keys must be public. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 /** What the server can offer besides the plain methods (its configuration decides; this module reads no config). */
 export interface ClientMetadataOptions {
@@ -179,6 +192,7 @@ export function validateClientMetadata(
   if (!AUTH_METHODS.has(method) && !(method === 'client_secret_jwt' && options.clientSecretJwt)) {
     throw new InvalidClientMetadata(`token_endpoint_auth_method: unsupported method ${JSON.stringify(method)}`);
   }
+  const keys = checkClientKeys(req, method);
   for (const g of listed) {
     if (!g.allowsPublicClients && method === 'none') {
       throw new InvalidClientMetadata(`${g.grantType} requires a confidential client (a client secret)`);
@@ -231,6 +245,7 @@ export function validateClientMetadata(
   const metadata: ClientMetadata = {
     redirectUris: [...new Set(redirectUris)],
     postLogoutRedirectUris: postLogoutRedirectUris && [...new Set(postLogoutRedirectUris)],
+    ...keys,
     grantTypes: [...new Set(grantTypes)],
     responseTypes: [...new Set(responseTypes)],
     scope,
@@ -248,6 +263,30 @@ export function validateClientMetadata(
   };
   for (const g of listed) g.checkClient?.(metadata);
   return metadata;
+}
+
+/**
+ * RFC 7591 §2 `jwks` / `jwks_uri`: never both; private_key_jwt needs one of them (RFC 7523 §2.2: the keys the
+ * client's assertions are checked against); only public asymmetric keys are accepted, so a registration can never
+ * make the server hold a client's private or shared key. Returns the record fields.
+ */
+function checkClientKeys(
+  req: RegistrationRequest,
+  method: TokenEndpointAuthMethod,
+): Pick<ClientRecord, 'jwks' | 'jwksUri'> {
+  if (req.jwks && req.jwks_uri) throw new InvalidClientMetadata('jwks and jwks_uri must not both be present');
+  if (method === 'private_key_jwt' && !req.jwks && !req.jwks_uri) {
+    throw new InvalidClientMetadata('private_key_jwt requires jwks or jwks_uri');
+  }
+  for (const [i, key] of (req.jwks?.keys ?? []).entries()) {
+    if (key.kty !== 'EC' && key.kty !== 'RSA' && key.kty !== 'OKP') {
+      throw new InvalidClientMetadata(`jwks.keys[${i}]: kty must be EC, RSA or OKP`);
+    }
+    const secret = PRIVATE_JWK_MEMBERS.find((member) => member in key);
+    if (secret)
+      throw new InvalidClientMetadata(`jwks.keys[${i}]: a private key (member "${secret}"): register the public key`);
+  }
+  return { ...(req.jwks && { jwks: req.jwks }), ...(req.jwks_uri && { jwksUri: req.jwks_uri }) };
 }
 
 /** Clients that omit application_type but use loopback or private-use redirects are native apps (RFC 8252). */
@@ -287,6 +326,8 @@ export function clientMetadataResponse(client: ClientRecord): Record<string, unk
     ['policy_uri', client.policyUri],
     ['software_id', client.softwareId],
     ['software_version', client.softwareVersion],
+    ['jwks', client.jwks],
+    ['jwks_uri', client.jwksUri],
     ['require_pushed_authorization_requests', client.requirePushedAuthorizationRequests],
   ];
   for (const [k, v] of optional) if (v !== undefined) out[k] = v;

@@ -114,7 +114,8 @@ export async function registerClient(
   refuseUnallowedGrants(metadata.grantTypes, deps);
   const now = deps.clock.now();
   const registrationAccessToken = randomToken();
-  const secret = metadata.tokenEndpointAuthMethod === 'none' ? undefined : newClientSecret(deps.pepper);
+  // A public client and a private_key_jwt client (it proves itself with its own key) get no secret.
+  const secret = hasSecret(metadata.tokenEndpointAuthMethod) ? newClientSecret(deps.pepper) : undefined;
   const clientId = randomId();
   const client: ClientRecord = {
     ...metadata,
@@ -216,7 +217,7 @@ export async function updateClientRegistration(
   const method = metadata.tokenEndpointAuthMethod;
   let secret: { secret: string; hash: string } | undefined;
   let { clientSecretHash, clientSecretSealed } = client;
-  if (method === 'none') clientSecretHash = clientSecretSealed = undefined;
+  if (!hasSecret(method)) clientSecretHash = clientSecretSealed = undefined;
   else if (!clientSecretHash || (method === 'client_secret_jwt' && !clientSecretSealed)) {
     // Turning confidential, or to client_secret_jwt: the current secret exists here only as a hash, which cannot
     // check an HS256 assertion, so the client gets a new one (returned once, like at registration).
@@ -275,4 +276,9 @@ function refuseUnallowedGrants(grantTypes: readonly string[], deps: Pick<Deps, '
   if (refused.length > 0) {
     throw new InvalidClientMetadata(`${refused[0]} is not available to dynamically registered clients on this server`);
   }
+}
+
+/** Whether clients of this method hold a secret the server issues. */
+function hasSecret(method: ClientRecord['tokenEndpointAuthMethod']): boolean {
+  return method !== 'none' && method !== 'private_key_jwt';
 }
