@@ -6,7 +6,7 @@ import { randomToken } from '../core/crypto.js';
 import { isMultiFactor } from '../core/authentication.js';
 import type { Deps } from '../context.js';
 import type { SessionStore, UserStore } from '../model/ports.js';
-import type { SessionRecord } from '../model/records.js';
+import type { SessionRecord, UserRecord } from '../model/records.js';
 import { needsSecondFactor } from './second-factor.js';
 
 export type SessionLookupDeps = Pick<Deps, 'config'> & {
@@ -23,12 +23,20 @@ export async function findSession(
   sessionId: string | undefined,
   deps: SessionLookupDeps,
 ): Promise<SessionRecord | undefined> {
+  return (await findSignedIn(sessionId, deps))?.session;
+}
+
+/** {@link findSession} with the user it read to apply the policy, for callers that show who is signed in. */
+export async function findSignedIn(
+  sessionId: string | undefined,
+  deps: SessionLookupDeps,
+): Promise<{ session: SessionRecord; user: UserRecord } | undefined> {
   const session = sessionId ? await deps.storage.getSession(sessionId) : undefined;
   if (!session) return undefined;
   const user = await deps.storage.getUser(session.userId);
   if (!user) return undefined;
   if (!isMultiFactor(session.amr) && needsSecondFactor(user, deps.config)) return undefined;
-  return session;
+  return { session, user };
 }
 
 /** Starts a session for `userId`, signed in now by the methods `amr` (RFC 8176); http/ sets its cookie. */

@@ -22,7 +22,7 @@ import {
   planLogout,
   type LogoutPlan,
 } from '../../authorization/logout.js';
-import { findSession } from '../../authorization/session.js';
+import { findSignedIn } from '../../authorization/session.js';
 import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { PAGE_HEADERS, PASSKEY_PAGE_HEADERS } from '../../ui/html.js';
@@ -199,18 +199,17 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
     try {
       const plan = await planLogout(request.method === 'POST' ? formParams(request) : queryParams(request), deps);
       const id = pages.sessionId(request);
-      const session = await findSession(id, deps);
-      if (!logoutNeedsConfirmation(plan, session?.userId)) {
+      const signedIn = await findSignedIn(id, deps);
+      if (!signedIn || !logoutNeedsConfirmation(plan, signedIn.user.id)) {
         await endSession(id, deps);
         clearSessionCookie(reply);
         return finishLogout(reply, plan, true);
       }
-      const user = await deps.storage.getUser(session!.userId);
       const csrf = csrfToken(deps.cookieKey, pages.nonce(request, reply), LOGOUT_FORM);
       const page = logoutPage({
         action: `${logoutBase}/confirm`,
         csrf,
-        username: user?.username ?? '',
+        username: signedIn.user.username,
         client: plan.client,
         params: plan.params,
       });
@@ -225,9 +224,9 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
     try {
       const form = formParams(request);
       pages.requireCsrf(request, LOGOUT_FORM, form);
-      const { csrf: _csrf, decision: _decision, ...pushedParams } = form;
+      const { csrf: _csrf, decision: _decision, ...echoedParams } = form;
       // Checked again: the form echoes the request, and what comes back is held to the same rules.
-      const plan = await planLogout(pushedParams, deps);
+      const plan = await planLogout(echoedParams, deps);
       const signOut = pages.field(form, 'decision') === 'sign_out';
       if (signOut) {
         await endSession(pages.sessionId(request), deps);
