@@ -28,6 +28,7 @@ import type {
   AccessTokenRef,
   RotateResult,
   ConsentRecord,
+  TenantRecord,
 } from './records.js';
 
 export interface ClientStore {
@@ -303,8 +304,42 @@ export interface StoreHealth {
  * stores (clients, users, keys, codes + grants + refresh rotation, revocation, consents). The contract suite proves
  * every backend (storage/contract).
  */
+/**
+ * The deployment's list of tenants (model/tenants.ts): what the registry (tenants/registry.ts) serves and the admin API
+ * and CLI change. Tenant records live in the deployment's own (default) scope; on a tenant's scoped view these methods
+ * still read and write the deployment's list.
+ */
+export interface TenantStore {
+  /** Creates or replaces the tenant `tenant.id`. */
+  saveTenant(tenant: TenantRecord): Promise<void>;
+  getTenant(id: string): Promise<TenantRecord | undefined>;
+  /** Every tenant, in no promised order. */
+  listTenants(): Promise<TenantRecord[]>;
+  /** Deletes the tenant's record (not its data: see purgeTenant); returns whether it existed. */
+  deleteTenant(id: string): Promise<boolean>;
+}
+
+/**
+ * Tenant scoping, enforced by the backend rather than by callers: a scoped view writes the tenant into every key and
+ * row it touches and reads nothing of any other scope (the deployment's default scope included).
+ */
+export interface TenantScopes {
+  /**
+   * The same store (same connection) scoped to tenant `id` (TENANT_ID). Cheap to call; closing the view is a no-op
+   * (the deployment's store owns the connection). Called on a view, it scopes to `id` again (never nests).
+   */
+  forTenant(id: string): Storage;
+  /**
+   * Removes everything tenant `id` owns: clients, users, signing keys, named secrets, expiring records, codes,
+   * grants, refresh tokens, access-token references, revocations, consents, counters and replay-guard entries.
+   * Nothing of another scope changes. Safe to repeat; returns the number of items removed (keys or rows).
+   */
+  purgeTenant(id: string): Promise<number>;
+}
+
 export interface StorageBackend
   extends
+    TenantStore,
     ClientStore,
     UserStore,
     KeyStore,
@@ -329,4 +364,4 @@ export interface StorageBackend
  * Everything Gatehouse keeps: a backend plus the ports written once over its expiring records
  * (storage/record-ports.ts), so they behave identically on every backend.
  */
-export interface Storage extends StorageBackend, InteractionStore, SessionStore, PushedRequestStore {}
+export interface Storage extends StorageBackend, TenantScopes, InteractionStore, SessionStore, PushedRequestStore {}

@@ -317,3 +317,18 @@ export interface ConsentRecord {
   createdAt: number;
   expiresAt: number;
 }
+
+/**
+ * A tenant: an issuer of its own under the deployment's origin, `<deployment issuer>/<id>`, with its own keys,
+ * clients, users and everything else (model/ports.ts TenantScopes). `settings` override the deployment's config for
+ * it (config/tenants.ts names which keys a tenant may set); they are validated before they are saved.
+ */
+export interface TenantRecord {
+  /** TENANT_ID (model/tenants.ts): the issuer's last path segment. */
+  id: string;
+  settings: Record<string, unknown>;
+  /** Where the tenant was declared: the config file (re-applied at every start) or the admin API / CLI. */
+  source: 'config' | 'admin';
+  createdAt: number;
+  updatedAt: number;
+}

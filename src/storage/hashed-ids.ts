@@ -30,6 +30,8 @@ export function withHashedIds(storage: Storage): Storage {
     savePushedRequest: (request: PushedRequestRecord) =>
       storage.savePushedRequest({ ...request, id: hashToken(request.id) }),
     takePushedRequest: async (id: string) => withRawId(await storage.takePushedRequest(hashToken(id)), id),
+    // A tenant's view hashes the same way.
+    forTenant: (id: string) => withHashedIds(storage.forTenant(id)),
   };
   const bound = new Map<PropertyKey, unknown>();
   return new Proxy(storage, {

@@ -21,6 +21,7 @@ import { describeReplayGuardContract } from './replay-guard.js';
 import { describeRevocationContract } from './revocation.js';
 import { describeSigningKeysContract } from './signing-keys.js';
 import type { CurrentStore } from './support.js';
+import { describeTenantsContract } from './tenants.js';
 import { describeUsersContract } from './users.js';
 
 /** Options for {@link describeStorageContract}. */
@@ -67,5 +68,6 @@ export function describeStorageContract(
     describeRecordsContract(current);
     describeReplayGuardContract(current);
     describeCascadeContract(current);
+    describeTenantsContract(current);
   });
 }

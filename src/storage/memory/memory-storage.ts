@@ -18,6 +18,7 @@ import type {
   RefreshTokenRecord,
   RotateResult,
   SigningKeyRecord,
+  TenantRecord,
   UserRecord,
 } from '../../model/records.js';
 import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
@@ -75,8 +76,16 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
   private readonly replayGuard: BoundedMap<number>;
   private readonly maps: BoundedMap<unknown>[];
 
-  constructor(options: MemoryStoreOptions) {
+  /** The deployment's store: holds the tenant list and the tenants' scopes (per-tenant maps); undefined on itself. */
+  private readonly root: MemoryStorage | undefined;
+  private readonly options: MemoryStoreOptions;
+  private readonly tenants = new Map<string, TenantRecord>();
+  private readonly scopes = new Map<string, MemoryStorage>();
+
+  constructor(options: MemoryStoreOptions, root?: MemoryStorage) {
     super();
+    this.options = options;
+    this.root = root;
     this.clock = options.clock;
     this.logger = options.logger;
     this.cleanupIntervalMs = options.cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS;
@@ -142,6 +151,43 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
     this.timer = undefined;
   }
 
+  // ---- tenants: the list lives in the deployment's store, each tenant's items in maps of its own ----
+
+  async saveTenant(tenant: TenantRecord): Promise<void> {
+    (this.root ?? this).tenants.set(tenant.id, copy(tenant));
+  }
+
+  async getTenant(id: string): Promise<TenantRecord | undefined> {
+    return copy((this.root ?? this).tenants.get(id));
+  }
+
+  async listTenants(): Promise<TenantRecord[]> {
+    return [...(this.root ?? this).tenants.values()].map((t) => copy(t));
+  }
+
+  async deleteTenant(id: string): Promise<boolean> {
+    return (this.root ?? this).tenants.delete(id);
+  }
+
+  forTenant(id: string): MemoryStorage {
+    const root = this.root ?? this;
+    let scope = root.scopes.get(id);
+    if (!scope) {
+      // No timer of its own: the deployment store's sweep covers every scope.
+      scope = new MemoryStorage({ ...root.options, cleanupIntervalMs: 0 }, root);
+      root.scopes.set(id, scope);
+    }
+    return scope;
+  }
+
+  async purgeTenant(id: string): Promise<number> {
+    const root = this.root ?? this;
+    const scope = root.scopes.get(id);
+    if (!scope) return 0;
+    root.scopes.delete(id);
+    return scope.totalSize();
+  }
+
   async ping(): Promise<void> {}
 
   /** Record counts per map, for diagnostics and tests. */
@@ -153,8 +199,10 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
     const now = this.clock.now();
     const before = this.totalSize();
     for (const map of this.maps) map.sweep(now);
+    let tenants = 0;
+    for (const scope of this.scopes.values()) tenants += scope.sweepAll();
     // Count cascaded removals too (a swept grant's tokens).
-    return before - this.totalSize();
+    return before - this.totalSize() + tenants;
   }
 
   private totalSize(): number {

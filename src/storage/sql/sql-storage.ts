@@ -69,6 +69,26 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
     await this.ctx.db.query('SELECT 1');
   }
 
+  // ---- tenants (in progress: scoped in a following commit) ----
+  saveTenant(): Promise<void> {
+    throw new Error('tenants are not implemented on this backend yet');
+  }
+  getTenant(): Promise<undefined> {
+    throw new Error('tenants are not implemented on this backend yet');
+  }
+  listTenants(): Promise<never[]> {
+    throw new Error('tenants are not implemented on this backend yet');
+  }
+  deleteTenant(): Promise<boolean> {
+    throw new Error('tenants are not implemented on this backend yet');
+  }
+  forTenant(): SqlStorage {
+    throw new Error('tenants are not implemented on this backend yet');
+  }
+  purgeTenant(): Promise<number> {
+    throw new Error('tenants are not implemented on this backend yet');
+  }
+
   close(): Promise<void> {
     this.periodicCleanup.stop();
     this.closing ??= this.ctx.db.close();
