@@ -125,6 +125,30 @@ export const workloadIssuerSchema = z
   })
   .strict();
 
+const colour = z.string().regex(/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be #rgb or #rrggbb');
+
+export const brandingSchema = z
+  .object({
+    /** Shown beside the logo at the top of every page. */
+    name: z.string().min(1).max(100).optional(),
+    logoUrl: z
+      .string()
+      .url()
+      .refine((u) => u.startsWith('https://'), 'must be an https URL')
+      .optional(),
+    primaryColor: colour.optional(),
+    backgroundColor: colour.optional(),
+  })
+  .strict();
+
+/**
+ * A tenant in the config file: its id and the settings it overrides (config/tenants.ts TENANT_SETTINGS; checked
+ * there, against the merged config).
+ */
+export const tenantDeclarationSchema = z
+  .object({ id: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and hyphens') })
+  .catchall(z.unknown());
+
 export const configSchema = z
   .object({
     port: z.number().int().min(0).max(65535).default(8080),
@@ -419,6 +443,23 @@ export const configSchema = z
     workloadIssuers: z.array(workloadIssuerSchema).default([]),
     users: z.array(staticUserSchema).default([]),
     clients: z.array(staticClientSchema).default([]),
+    /** The sign-in, consent and account pages' look (a tenant sets its own). */
+    branding: brandingSchema.optional(),
+    /** Tenants declared here (more are added at run time: admin API, `gatehouse tenant add`). */
+    tenants: z.array(tenantDeclarationSchema).default([]),
+    /** Most tenants whose keys and settings are kept loaded; the least recently used is unloaded (and reloaded lazily). */
+    tenantCacheSize: z.number().int().positive().default(1000),
+    /** How long a replica serves a tenant's cached settings before re-reading them: the bound on an update's delay. */
+    tenantRefreshSeconds: z.number().int().min(0).max(300).default(5),
+    /**
+     * Bearer token of the admin API (`/admin/...`); unset = no admin API. A SHA-256 hex of the token may be given
+     * instead (`adminTokenSha256`), so the config holds no usable secret.
+     */
+    adminToken: z.string().min(32).optional(),
+    adminTokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
   })
   .strict();
 

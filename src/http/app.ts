@@ -2,6 +2,7 @@
  * The Fastify app: routes -> endpoint handlers. HTTP framing lives here and only here: form bodies (with duplicate
  * detection), the Basic header, cookies, CORS, status codes and headers.
  */
+import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { interactionDeclaration } from '../authorization/interaction.js';
 import type { Deps } from '../context.js';
@@ -13,7 +14,16 @@ import { refuseNulCharacters } from './nul-guard.js';
 import { requestIdFor, sendRequestId } from './request-id.js';
 import { accountRoutes } from './routes/account.js';
 import { authorizationRoutes } from './routes/authorization.js';
-import { endpointPathMatcher, type AppOptions, type RouteContext, type RoutePlugin } from './routes/context.js';
+import {
+  endpointPathMatcher,
+  scopeFor,
+  servedPaths,
+  setScope,
+  type AppOptions,
+  type RouteContext,
+  type RoutePlugin,
+} from './routes/context.js';
+import { reservedSegments, tenantPathRewriter } from './tenant-routing.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { healthRoutes } from './routes/health.js';
 import { parRoutes } from './routes/par.js';
@@ -59,10 +69,32 @@ function serializeRequest(req: FastifyRequest) {
   };
 }
 
+/** The tenant a request's path named (rewriteUrl puts it on the raw request; the scope hook reads it). */
+const TENANT = Symbol('gatehouse.tenant');
+
+/** The first path segments of the deployment's own endpoints: no tenant may be named like one. */
+export function reservedTenantIds(issuer: string): Set<string> {
+  return reservedSegments(
+    issuer,
+    ENDPOINTS.flatMap((endpoint) => servedPaths(endpoint, issuer)),
+  );
+}
+
 /** Builds the Fastify app. Call `listen` on it, or `inject` in tests. */
 export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance {
   const { config, logger } = deps;
+  const tenants = options.tenants;
+  const routeTenant = tenants ? tenantPathRewriter(config.issuer, reservedTenantIds(config.issuer)) : undefined;
+  const rewriteUrl =
+    routeTenant &&
+    ((req: IncomingMessage): string => {
+      const routed = routeTenant(req.url ?? '/');
+      if (routed.tenant) (req as unknown as Record<symbol, string>)[TENANT] = routed.tenant;
+      return routed.url;
+    });
   const app = Fastify({
+    // A tenant's path is served by the deployment's routes: the tenant segment comes out here (http/tenant-routing).
+    ...(rewriteUrl && { rewriteUrl }),
     // A child whose req serializer replaces Fastify's (Fastify merges the instance's serializers over its own).
     loggerInstance: logger.child({}, { serializers: { req: serializeRequest } }) as unknown as FastifyBaseLogger,
     // Per-request lines only at debug: they cost throughput and add nothing an access log does not.
@@ -80,6 +112,20 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     genReqId: requestIdFor,
   });
   app.addHook('onSend', sendRequestId);
+  // First of all hooks: which issuer the request is for; an unknown tenant is a plain 404.
+  const ownScope = scopeFor(deps);
+  app.addHook('onRequest', async (request, reply) => {
+    const tenant = (request.raw as unknown as Record<symbol, string | undefined>)[TENANT];
+    if (tenant === undefined) return setScope(request, ownScope);
+    const tenantDeps = await tenants!.resolve(tenant);
+    if (!tenantDeps) {
+      return reply
+        .code(404)
+        .type('application/json')
+        .send('{"error":"not_found","error_description":"no such issuer"}');
+    }
+    setScope(request, scopeFor(tenantDeps));
+  });
   const storeStatus = new StoreStatus(logger);
   const prefix = issuerPath(config.issuer);
 

@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../context.js';
 import type { RawParams } from '../core/params.js';
 import { InvalidRequest } from '../model/errors.js';
-import { PAGE_HEADERS } from '../ui/html.js';
+import { PAGE_HEADERS, pageBranding } from '../ui/html.js';
 import { errorPage } from '../ui/pages.js';
 import {
   browserBinding,
@@ -27,6 +27,7 @@ export type BrowserPages = ReturnType<typeof browserPages>;
 /** The helpers for `deps`' cookies under the issuer's path. */
 export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey'>, issuerPath: string) {
   const { config, cookieKey } = deps;
+  const branding = pageBranding(config.branding);
   const secure = new URL(config.issuer).protocol === 'https:';
   const path = issuerPath || '/';
   const cookies = (request: FastifyRequest) => parseCookies(request.headers.cookie);
@@ -72,7 +73,7 @@ export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey'>, issuerPat
       return v?.[0];
     },
     send: (reply: FastifyReply, status: number, html: string, headers = PAGE_HEADERS) =>
-      reply.code(status).headers(headers).send(html),
+      reply.code(status).headers(branding.headers(headers)).send(branding.html(html)),
     /** A 303 to `location` that no cache keeps. */
     redirect: (reply: FastifyReply, location: string) =>
       reply.header('cache-control', 'no-store').redirect(location, 303),
@@ -81,7 +82,10 @@ export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey'>, issuerPat
       const error = toOAuthError(err, config.retryAfterSeconds);
       if (error.status >= 500) reply.log.error({ err }, 'page failed');
       for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
-      return reply.code(error.status).headers(PAGE_HEADERS).send(errorPage(error, reply.request.id));
+      return reply
+        .code(error.status)
+        .headers(branding.headers(PAGE_HEADERS))
+        .send(branding.html(errorPage(error, reply.request.id)));
     },
   };
 }

@@ -28,6 +28,52 @@ const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64'
 /** CSP hash of the passkey script (ui/passkey-script.ts), the only script any page may run. */
 const PASSKEY_SCRIPT_HASH = `'sha256-${createHash('sha256').update(PASSKEY_SCRIPT).digest('base64')}'`;
 
+/** A tenant's look on its pages (config `branding`; colours are validated as #rgb / #rrggbb, the logo as https). */
+export interface Branding {
+  name?: string;
+  logoUrl?: string;
+  primaryColor?: string;
+  backgroundColor?: string;
+}
+
+/**
+ * What `branding` changes on a page: a header with the logo and name, and a second stylesheet for the colours, allowed
+ * by its own CSP hash (the pages run no inline style without one). Built once per issuer.
+ */
+export function pageBranding(branding: Branding | undefined): {
+  html: (page: string) => string;
+  headers: (headers: Record<string, string>) => Record<string, string>;
+} {
+  if (!branding || Object.values(branding).every((v) => v === undefined)) {
+    return { html: (page) => page, headers: (headers) => headers };
+  }
+  const css = [
+    branding.primaryColor && `button:not(.secondary){background:${branding.primaryColor}}`,
+    branding.backgroundColor && `body{background:${branding.backgroundColor}}`,
+    '.brand{display:flex;align-items:center;gap:10px;margin-bottom:12px}.brand img{max-height:40px;max-width:160px}',
+  ]
+    .filter(Boolean)
+    .join('');
+  const hash = `'sha256-${createHash('sha256').update(css).digest('base64')}'`;
+  const logo = branding.logoUrl ? `<img src="${esc(branding.logoUrl)}" alt="">` : '';
+  const header = `<header class="brand">${logo}${branding.name ? `<strong>${esc(branding.name)}</strong>` : ''}</header>`;
+  const cache = new Map<Record<string, string>, Record<string, string>>();
+  return {
+    html: (page) => page.replace('</style>', `</style><style>${css}</style>`).replace('<main>', `<main>${header}`),
+    headers(headers) {
+      let branded = cache.get(headers);
+      if (!branded) {
+        const csp = headers['content-security-policy']!.replace(
+          `style-src ${STYLE_HASH}`,
+          `style-src ${STYLE_HASH} ${hash}`,
+        );
+        cache.set(headers, (branded = { ...headers, 'content-security-policy': csp }));
+      }
+      return branded;
+    },
+  };
+}
+
 /** Headers every HTML page gets: no framing (clickjacking), no scripts, no caching, no referrer leaks. */
 export const PAGE_HEADERS: Record<string, string> = {
   'content-type': 'text/html; charset=utf-8',

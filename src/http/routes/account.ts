@@ -33,7 +33,7 @@ import { loginPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { browserPages } from '../browser-pages.js';
 import { browserBinding, csrfToken } from '../cookies.js';
-import { formParams, queryParams, type RouteContext, type RoutePlugin } from './context.js';
+import { formParams, perScope, queryParams, type RouteContext, type RoutePlugin } from './context.js';
 
 export const accountRoutes: RoutePlugin = {
   endpoints: [accountDeclaration],
@@ -45,76 +45,107 @@ const CSRF_ID = 'account';
 
 type Field = (name: string) => string | undefined;
 
-async function accountPages(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
-  const { config } = deps;
-  const pages = browserPages(deps, issuerPath);
-  const base = issuerPath + accountDeclaration.path;
-  const csrfOf = (request: FastifyRequest, reply: FastifyReply) =>
-    csrfToken(deps.cookieKey, pages.nonce(request, reply), CSRF_ID);
+async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext): Promise<void> {
+  /** What every handler derives from its issuer: its cookies, the page's URL, how each outcome is sent. */
+  const accountOf = perScope(({ deps, issuerPath: ownPath }) => {
+    const { config } = deps;
+    const pages = browserPages(deps, ownPath);
+    const base = ownPath + accountDeclaration.path;
+    const csrfOf = (request: FastifyRequest, reply: FastifyReply) =>
+      csrfToken(deps.cookieKey, pages.nonce(request, reply), CSRF_ID);
 
-  const sendPrompt = (request: FastifyRequest, reply: FastifyReply, prompt: SignInPrompt, status = 200) => {
-    const csrf = csrfOf(request, reply);
-    if (prompt.step === 'password') {
-      return pages.send(reply, status, loginPage({ action: `${base}/login`, csrf, ...prompt }));
-    }
-    const actions = { signOut: `${base}/cancel`, csrf };
-    if (prompt.step === 'enrol') {
-      return pages.send(
-        reply,
-        status,
-        enrolPage({ ...prompt, ...actions, action: `${base}/enrol` }),
-        PASSKEY_PAGE_HEADERS,
-      );
-    }
-    const page = secondFactorPage({ ...prompt, ...actions, action: `${base}/factor` });
-    return pages.send(reply, status, page, prompt.passkeyOptions ? PASSKEY_PAGE_HEADERS : PAGE_HEADERS);
-  };
+    const sendPrompt = (request: FastifyRequest, reply: FastifyReply, prompt: SignInPrompt, status = 200) => {
+      const csrf = csrfOf(request, reply);
+      if (prompt.step === 'password') {
+        return pages.send(reply, status, loginPage({ action: `${base}/login`, csrf, ...prompt }));
+      }
+      const actions = { signOut: `${base}/cancel`, csrf };
+      if (prompt.step === 'enrol') {
+        return pages.send(
+          reply,
+          status,
+          enrolPage({ ...prompt, ...actions, action: `${base}/enrol` }),
+          PASSKEY_PAGE_HEADERS,
+        );
+      }
+      const page = secondFactorPage({ ...prompt, ...actions, action: `${base}/factor` });
+      return pages.send(reply, status, page, prompt.passkeyOptions ? PASSKEY_PAGE_HEADERS : PAGE_HEADERS);
+    };
 
-  const sendAccount = async (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    extra: { notice?: string; error?: string; status?: number } = {},
-  ) => {
-    const nonce = pages.nonce(request, reply);
-    const view = await viewAccount(pages.sessionId(request), browserBinding(nonce), deps);
-    if (view.stage === 'sign_in') return sendPrompt(request, reply, view.prompt);
-    const page = accountPage({ base, csrf: csrfOf(request, reply), ...view, ...extra });
-    return pages.send(reply, extra.status ?? 200, page);
-  };
+    const sendAccount = async (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      extra: { notice?: string; error?: string; status?: number } = {},
+    ) => {
+      const nonce = pages.nonce(request, reply);
+      const view = await viewAccount(pages.sessionId(request), browserBinding(nonce), deps);
+      if (view.stage === 'sign_in') return sendPrompt(request, reply, view.prompt);
+      const page = accountPage({ base, csrf: csrfOf(request, reply), ...view, ...extra });
+      return pages.send(reply, extra.status ?? 200, page);
+    };
 
-  /** The result of an account action: new recovery codes shown once, a notice after a redirect, or the error. */
-  const sendResult = (request: FastifyRequest, reply: FastifyReply, result: AccountResult) => {
-    if (!result.ok) {
-      if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
-      return sendAccount(request, reply, { error: result.error, status: result.status });
-    }
-    if (result.recoveryCodes) {
-      const page = recoveryCodesPage({
-        codes: result.recoveryCodes,
-        continueUrl: base,
-        continueLabel: 'Back to your account',
-      });
-      return pages.send(reply, 200, page);
-    }
-    return pages.redirect(reply, `${base}?notice=${result.notice}`);
-  };
-
-  const sendSignIn = (request: FastifyRequest, reply: FastifyReply, outcome: SignInOutcome) => {
-    if (outcome.kind === 'prompt') {
-      if (outcome.retryAfterSeconds !== undefined) reply.header('retry-after', String(outcome.retryAfterSeconds));
-      return sendPrompt(request, reply, outcome.prompt, outcome.status);
-    }
-    if (outcome.kind === 'signed_in') {
-      reply.header('set-cookie', pages.sessionCookie(outcome.session.id, config.session.ttl));
-      if (outcome.recoveryCodes) {
-        const page = recoveryCodesPage({ codes: outcome.recoveryCodes, continueUrl: base, continueLabel: 'Continue' });
+    /** The result of an account action: new recovery codes shown once, a notice after a redirect, or the error. */
+    const sendResult = (request: FastifyRequest, reply: FastifyReply, result: AccountResult) => {
+      if (!result.ok) {
+        if (result.retryAfterSeconds !== undefined) reply.header('retry-after', String(result.retryAfterSeconds));
+        return sendAccount(request, reply, { error: result.error, status: result.status });
+      }
+      if (result.recoveryCodes) {
+        const page = recoveryCodesPage({
+          codes: result.recoveryCodes,
+          continueUrl: base,
+          continueLabel: 'Back to your account',
+        });
         return pages.send(reply, 200, page);
       }
-    }
-    return pages.redirect(reply, base);
-  };
+      return pages.redirect(reply, `${base}?notice=${result.notice}`);
+    };
 
-  app.get(base, async (request, reply) => {
+    const sendSignIn = (request: FastifyRequest, reply: FastifyReply, outcome: SignInOutcome) => {
+      if (outcome.kind === 'prompt') {
+        if (outcome.retryAfterSeconds !== undefined) reply.header('retry-after', String(outcome.retryAfterSeconds));
+        return sendPrompt(request, reply, outcome.prompt, outcome.status);
+      }
+      if (outcome.kind === 'signed_in') {
+        reply.header('set-cookie', pages.sessionCookie(outcome.session.id, config.session.ttl));
+        if (outcome.recoveryCodes) {
+          const page = recoveryCodesPage({
+            codes: outcome.recoveryCodes,
+            continueUrl: base,
+            continueLabel: 'Continue',
+          });
+          return pages.send(reply, 200, page);
+        }
+      }
+      return pages.redirect(reply, base);
+    };
+    const sendTotpPage = async (
+      signedIn: AccountSession,
+      request: FastifyRequest,
+      reply: FastifyReply,
+      error?: string,
+    ) => {
+      const totp = await accountTotpEnrolment(signedIn, deps);
+      const page = accountTotpPage({ base, csrf: csrfOf(request, reply), totp, error });
+      return pages.send(reply, error ? 400 : 200, page);
+    };
+    const sendPasskeyPage = async (
+      signedIn: AccountSession,
+      request: FastifyRequest,
+      reply: FastifyReply,
+      binding: string,
+      error?: string,
+    ) => {
+      const options = await accountPasskeyOptions(signedIn, binding, deps);
+      const page = accountPasskeyPage({ base, csrf: csrfOf(request, reply), options, error });
+      return pages.send(reply, error ? 400 : 200, page, PASSKEY_PAGE_HEADERS);
+    };
+    return { deps, pages, base, sendAccount, sendResult, sendSignIn, sendTotpPage, sendPasskeyPage };
+  });
+  const route = issuerPath + accountDeclaration.path;
+
+  app.get(route, async (request, reply) => {
+    const { pages, sendAccount } = accountOf(request);
     try {
       const notice = queryParams(request).notice;
       return await sendAccount(request, reply, notice?.length === 1 ? { notice: notice[0] } : {});
@@ -123,17 +154,26 @@ async function accountPages(app: FastifyInstance, { deps, issuerPath }: RouteCon
     }
   });
 
+  type Account = ReturnType<typeof accountOf>;
   /** A POST form of the account page: CSRF checked, then `handle` with the form's fields and the browser binding. */
   const formRoute = (
     path: string,
-    handle: (request: FastifyRequest, reply: FastifyReply, field: Field, binding: string) => Promise<unknown>,
+    handle: (
+      account: Account,
+      request: FastifyRequest,
+      reply: FastifyReply,
+      field: Field,
+      binding: string,
+    ) => Promise<unknown>,
   ) =>
-    app.post(`${base}/${path}`, async (request, reply) => {
+    app.post(`${route}/${path}`, async (request, reply) => {
+      const account = accountOf(request);
+      const { pages } = account;
       try {
         const form = formParams(request);
         pages.requireCsrf(request, CSRF_ID, form);
         // The CSRF check passed, so the browser has its nonce cookie and thus a binding.
-        return await handle(request, reply, (name) => pages.field(form, name), pages.binding(request)!);
+        return await handle(account, request, reply, (name) => pages.field(form, name), pages.binding(request)!);
       } catch (err) {
         return pages.error(reply, err);
       }
@@ -144,77 +184,58 @@ async function accountPages(app: FastifyInstance, { deps, issuerPath }: RouteCon
     path: string,
     handle: (
       signedIn: AccountSession,
+      account: Account,
       request: FastifyRequest,
       reply: FastifyReply,
       field: Field,
       binding: string,
     ) => Promise<unknown>,
   ) =>
-    formRoute(path, async (request, reply, field, binding) => {
-      const signedIn = await accountSession(pages.sessionId(request), deps);
-      if (!signedIn) return pages.redirect(reply, base);
-      return handle(signedIn, request, reply, field, binding);
+    formRoute(path, async (account, request, reply, field, binding) => {
+      const signedIn = await accountSession(account.pages.sessionId(request), account.deps);
+      if (!signedIn) return account.pages.redirect(reply, account.base);
+      return handle(signedIn, account, request, reply, field, binding);
     });
 
   // ---- signing in ----
-  formRoute('login', async (request, reply, field, binding) => {
+  formRoute('login', async ({ deps, sendSignIn }, request, reply, field, binding) => {
     const username = field('username') ?? '';
     const password = field('password') ?? '';
     const place = accountSignInPlace(binding);
     return sendSignIn(request, reply, await signInWithPassword(place, username, password, request.ip, deps));
   });
-  formRoute('factor', async (request, reply, field, binding) => {
+  formRoute('factor', async ({ deps, sendSignIn }, request, reply, field, binding) => {
     const form = { method: field('method'), code: field('code'), credential: field('credential') };
     const place = accountSignInPlace(binding);
     return sendSignIn(request, reply, await signInWithSecondFactor(place, form, request.ip, deps));
   });
-  formRoute('enrol', async (request, reply, field, binding) => {
+  formRoute('enrol', async ({ deps, sendSignIn }, request, reply, field, binding) => {
     const form = { method: field('method'), code: field('code'), credential: field('credential'), name: field('name') };
     return sendSignIn(request, reply, await enrolDuringSignIn(accountSignInPlace(binding), form, deps));
   });
-  formRoute('cancel', async (_request, reply, _field, binding) => {
+  formRoute('cancel', async ({ deps, pages, base }, _request, reply, _field, binding) => {
     await cancelSignIn(accountSignInPlace(binding), deps);
     return pages.redirect(reply, base);
   });
 
   // ---- the signed-in user's settings ----
-  signedInRoute('password', async (signedIn, request, reply, field) => {
+  signedInRoute('password', async (signedIn, { deps, sendResult }, request, reply, field) => {
     const current = field('current_password') ?? '';
     const next = field('new_password') ?? '';
     return sendResult(request, reply, await changePassword(signedIn, current, next, request.ip, deps));
   });
 
-  const sendTotpPage = async (
-    signedIn: AccountSession,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    error?: string,
-  ) => {
-    const totp = await accountTotpEnrolment(signedIn, deps);
-    const page = accountTotpPage({ base, csrf: csrfOf(request, reply), totp, error });
-    return pages.send(reply, error ? 400 : 200, page);
-  };
-  signedInRoute('totp', (signedIn, request, reply) => sendTotpPage(signedIn, request, reply));
-  signedInRoute('totp/confirm', async (signedIn, request, reply, field) => {
+  signedInRoute('totp', (signedIn, { sendTotpPage }, request, reply) => sendTotpPage(signedIn, request, reply));
+  signedInRoute('totp/confirm', async (signedIn, { deps, sendResult, sendTotpPage }, request, reply, field) => {
     const result = await confirmAccountTotp(signedIn, field('code') ?? '', deps);
     return result.ok ? sendResult(request, reply, result) : sendTotpPage(signedIn, request, reply, result.error);
   });
-  signedInRoute('totp/remove', async (signedIn, request, reply) =>
+  signedInRoute('totp/remove', async (signedIn, { deps, sendResult }, request, reply) =>
     sendResult(request, reply, await removeAccountFactor(signedIn, { kind: 'totp' }, deps)),
   );
 
-  const sendPasskeyPage = async (
-    signedIn: AccountSession,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    binding: string,
-    error?: string,
-  ) => {
-    const options = await accountPasskeyOptions(signedIn, binding, deps);
-    const page = accountPasskeyPage({ base, csrf: csrfOf(request, reply), options, error });
-    return pages.send(reply, error ? 400 : 200, page, PASSKEY_PAGE_HEADERS);
-  };
-  app.get(`${base}/passkey`, async (request, reply) => {
+  app.get(`${route}/passkey`, async (request, reply) => {
+    const { deps, pages, base, sendPasskeyPage } = accountOf(request);
     try {
       const signedIn = await accountSession(pages.sessionId(request), deps);
       if (!signedIn) return pages.redirect(reply, base);
@@ -223,28 +244,28 @@ async function accountPages(app: FastifyInstance, { deps, issuerPath }: RouteCon
       return pages.error(reply, err);
     }
   });
-  signedInRoute('passkey', async (signedIn, request, reply, field, binding) => {
+  signedInRoute('passkey', async (signedIn, { deps, sendResult, sendPasskeyPage }, request, reply, field, binding) => {
     const result = await addAccountPasskey(signedIn, field('credential'), field('name'), binding, deps);
     return result.ok
       ? sendResult(request, reply, result)
       : sendPasskeyPage(signedIn, request, reply, binding, result.error);
   });
-  signedInRoute('passkey/remove', async (signedIn, request, reply, field) =>
+  signedInRoute('passkey/remove', async (signedIn, { deps, sendResult }, request, reply, field) =>
     sendResult(request, reply, await removeAccountFactor(signedIn, { kind: 'passkey', id: field('id') ?? '' }, deps)),
   );
 
-  signedInRoute('recovery-codes', async (signedIn, request, reply) =>
+  signedInRoute('recovery-codes', async (signedIn, { deps, sendResult }, request, reply) =>
     sendResult(request, reply, await regenerateRecoveryCodes(signedIn, deps)),
   );
 
   // ---- signing out ----
-  formRoute('sign-out', async (request, reply) => {
+  formRoute('sign-out', async ({ deps, pages, base }, request, reply) => {
     const id = pages.sessionId(request);
     if (id) await deps.storage.deleteSession(id);
     reply.header('set-cookie', pages.sessionCookie('', 0));
     return pages.redirect(reply, base);
   });
-  signedInRoute('sign-out-everywhere', async (signedIn, _request, reply) => {
+  signedInRoute('sign-out-everywhere', async (signedIn, { deps, pages, base }, _request, reply) => {
     await signOutEverywhere(signedIn, deps);
     reply.header('set-cookie', pages.sessionCookie('', 0));
     return pages.redirect(reply, base);

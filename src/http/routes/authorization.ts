@@ -26,79 +26,85 @@ import { findSignedIn } from '../../authorization/session.js';
 import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { PAGE_HEADERS, PASSKEY_PAGE_HEADERS } from '../../ui/html.js';
-import { browserPages } from '../browser-pages.js';
+import { browserPages, type BrowserPages } from '../browser-pages.js';
 import { browserBinding, csrfToken } from '../cookies.js';
-import { formParams, queryParams, type RouteContext, type RoutePlugin } from './context.js';
+import { formParams, perScope, queryParams, type RouteContext, type RoutePlugin } from './context.js';
 
 export const authorizationRoutes: RoutePlugin = {
   endpoints: [authorizeDeclaration, interactionDeclaration, logoutDeclaration],
   routes: authorizationFlow,
 };
 
-async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPath }: RouteContext): Promise<void> {
-  const { config } = deps;
-  const pages = browserPages(deps, issuerPath);
-  const interactionBase = issuerPath + interactionDeclaration.path;
-  const interactionPath = (id: string) => `${interactionBase}/${encodeURIComponent(id)}`;
+async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: RouteContext): Promise<void> {
+  /** What every handler derives from its issuer: its cookies, the URLs of its pages, how a view is sent. */
+  const flowOf = perScope(({ deps, issuerPath: ownPath }) => {
+    const { config } = deps;
+    const pages = browserPages(deps, ownPath);
+    const interactionPath = (id: string) => `${ownPath + interactionDeclaration.path}/${encodeURIComponent(id)}`;
 
-  const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
-    if (view.stage === 'done') return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
-    const csrf = csrfToken(deps.cookieKey, pages.nonce(request, reply), view.interaction.id);
-    const base = interactionPath(view.interaction.id);
-    if (view.stage === 'login') {
-      const page = loginPage({
-        action: `${base}/login`,
+    const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
+      if (view.stage === 'done')
+        return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
+      const csrf = csrfToken(deps.cookieKey, pages.nonce(request, reply), view.interaction.id);
+      const base = interactionPath(view.interaction.id);
+      if (view.stage === 'login') {
+        const page = loginPage({
+          action: `${base}/login`,
+          csrf,
+          client: { record: view.client, redirectUri: view.interaction.redirectUri },
+          error: view.error,
+          username: view.username,
+        });
+        return pages.send(reply, status, page);
+      }
+      if (view.stage === 'second_step') {
+        const { prompt } = view;
+        const actions = { signOut: `${base}/sign-out`, csrf };
+        if (prompt.step === 'enrol') {
+          const page = enrolPage({ ...prompt, ...actions, action: `${base}/enrol` });
+          return pages.send(reply, status, page, PASSKEY_PAGE_HEADERS);
+        }
+        const page = secondFactorPage({ ...prompt, ...actions, action: `${base}/factor` });
+        return pages.send(reply, status, page, prompt.passkeyOptions ? PASSKEY_PAGE_HEADERS : PAGE_HEADERS);
+      }
+      const page = consentPage({
+        action: `${base}/consent`,
+        signOutAction: `${base}/sign-out`,
         csrf,
-        client: { record: view.client, redirectUri: view.interaction.redirectUri },
-        error: view.error,
-        username: view.username,
+        client: view.client,
+        interaction: view.interaction,
+        user: view.user,
+        warnings: options.consentWarnings?.(view.client) ?? [],
       });
       return pages.send(reply, status, page);
-    }
-    if (view.stage === 'second_step') {
-      const { prompt } = view;
-      const actions = { signOut: `${base}/sign-out`, csrf };
-      if (prompt.step === 'enrol') {
-        const page = enrolPage({ ...prompt, ...actions, action: `${base}/enrol` });
-        return pages.send(reply, status, page, PASSKEY_PAGE_HEADERS);
-      }
-      const page = secondFactorPage({ ...prompt, ...actions, action: `${base}/factor` });
-      return pages.send(reply, status, page, prompt.passkeyOptions ? PASSKEY_PAGE_HEADERS : PAGE_HEADERS);
-    }
-    const page = consentPage({
-      action: `${base}/consent`,
-      signOutAction: `${base}/sign-out`,
-      csrf,
-      client: view.client,
-      interaction: view.interaction,
-      user: view.user,
-      warnings: options.consentWarnings?.(view.client) ?? [],
-    });
-    return pages.send(reply, status, page);
-  };
+    };
 
-  /** A sign-in step's outcome: the session cookie once signed in (new recovery codes shown once), else a page. */
-  const sendSignIn = (request: FastifyRequest, reply: FastifyReply, id: string, outcome: LoginOutcome) => {
-    if (outcome.kind === 'view') {
-      // Throttled: nothing was checked; the form comes back with when to try again.
-      if (outcome.retryAfterSeconds !== undefined) reply.header('retry-after', String(outcome.retryAfterSeconds));
-      return renderView(request, reply, outcome.view, outcome.status);
-    }
-    if (outcome.kind === 'signed_in') {
-      reply.header('set-cookie', pages.sessionCookie(outcome.session.id, config.session.ttl));
-      if (outcome.recoveryCodes) {
-        const page = recoveryCodesPage({
-          codes: outcome.recoveryCodes,
-          continueUrl: interactionPath(id),
-          continueLabel: 'Continue',
-        });
-        return pages.send(reply, 200, page);
+    /** A sign-in step's outcome: the session cookie once signed in (new recovery codes shown once), else a page. */
+    const sendSignIn = (request: FastifyRequest, reply: FastifyReply, id: string, outcome: LoginOutcome) => {
+      if (outcome.kind === 'view') {
+        // Throttled: nothing was checked; the form comes back with when to try again.
+        if (outcome.retryAfterSeconds !== undefined) reply.header('retry-after', String(outcome.retryAfterSeconds));
+        return renderView(request, reply, outcome.view, outcome.status);
       }
-    }
-    return pages.redirect(reply, interactionPath(id));
-  };
+      if (outcome.kind === 'signed_in') {
+        reply.header('set-cookie', pages.sessionCookie(outcome.session.id, config.session.ttl));
+        if (outcome.recoveryCodes) {
+          const page = recoveryCodesPage({
+            codes: outcome.recoveryCodes,
+            continueUrl: interactionPath(id),
+            continueLabel: 'Continue',
+          });
+          return pages.send(reply, 200, page);
+        }
+      }
+      return pages.redirect(reply, interactionPath(id));
+    };
+    return { deps, pages, interactionPath, renderView, sendSignIn, logoutBase: ownPath + logoutDeclaration.path };
+  });
+  const interactionBase = issuerPath + interactionDeclaration.path;
 
   const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { deps, pages, interactionPath } = flowOf(request);
     try {
       const raw = request.method === 'POST' ? formParams(request) : queryParams(request);
       // The nonce cookie is set here, before the 303 to the interaction: a top-level navigation, so SameSite=Lax
@@ -116,6 +122,7 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
   app.post(issuerPath + authorizeDeclaration.path, handleAuthorize);
 
   app.get<{ Params: { id: string } }>(`${interactionBase}/:id`, async (request, reply) => {
+    const { deps, pages, renderView } = flowOf(request);
     try {
       const view = await viewInteraction(request.params.id, pages.sessionId(request), pages.binding(request), deps);
       return renderView(request, reply, view);
@@ -134,6 +141,7 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
     ) => Promise<unknown>,
   ) =>
     app.post<{ Params: { id: string } }>(`${interactionBase}/:id/${step}`, async (request, reply) => {
+      const { pages } = flowOf(request);
       try {
         const form = formParams(request);
         pages.requireCsrf(request, request.params.id, form);
@@ -144,6 +152,7 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
     });
 
   formRoute('login', async (request, reply, field) => {
+    const { deps, pages, sendSignIn } = flowOf(request);
     const { id } = request.params;
     const username = field('username') ?? '';
     const password = field('password') ?? '';
@@ -152,6 +161,7 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
   });
 
   formRoute('factor', async (request, reply, field) => {
+    const { deps, pages, sendSignIn } = flowOf(request);
     const { id } = request.params;
     const factor = { method: field('method'), code: field('code'), credential: field('credential') };
     const outcome = await submitSecondFactor(id, pages.binding(request), factor, request.ip, deps);
@@ -159,6 +169,7 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
   });
 
   formRoute('enrol', async (request, reply, field) => {
+    const { deps, pages, sendSignIn } = flowOf(request);
     const { id } = request.params;
     const enrolment = {
       method: field('method'),
@@ -172,6 +183,7 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
 
   // "Not you?": the session ends, and the same request asks again who is signing in.
   formRoute('sign-out', async (request, reply) => {
+    const { deps, pages, interactionPath } = flowOf(request);
     const { id } = request.params;
     await signOutOfInteraction(id, pages.sessionId(request), pages.binding(request), deps);
     reply.header('set-cookie', pages.sessionCookie('', 0));
@@ -179,31 +191,34 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
   });
 
   formRoute('consent', async (request, reply, field) => {
+    const { deps, pages } = flowOf(request);
     const { id } = request.params;
     const location = await submitConsent(id, pages.sessionId(request), pages.binding(request), field('decision'), deps);
     return pages.redirect(reply, location);
   });
 
   // ---- sign-out (RP-Initiated Logout) ----
-  const logoutBase = issuerPath + logoutDeclaration.path;
+  const logoutRoute = issuerPath + logoutDeclaration.path;
   /** The CSRF context of the sign-out form (interaction forms use their interaction id). */
   const LOGOUT_FORM = 'logout';
-  const clearSessionCookie = (reply: FastifyReply) => reply.header('set-cookie', pages.sessionCookie('', 0));
+  const clearSessionCookie = (pages: BrowserPages, reply: FastifyReply) =>
+    reply.header('set-cookie', pages.sessionCookie('', 0));
   /** Where a finished logout goes: the client's registered URI (with state), else a page saying what happened. */
-  const finishLogout = (reply: FastifyReply, plan: LogoutPlan, signedOut: boolean) => {
+  const finishLogout = (pages: BrowserPages, reply: FastifyReply, plan: LogoutPlan, signedOut: boolean) => {
     reply.header('cache-control', 'no-store');
     if (signedOut && plan.returnTo) return reply.redirect(plan.returnTo, 303);
     return pages.send(reply, 200, signedOutPage(signedOut));
   };
   const handleLogout = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { deps, pages, logoutBase } = flowOf(request);
     try {
       const plan = await planLogout(request.method === 'POST' ? formParams(request) : queryParams(request), deps);
       const id = pages.sessionId(request);
       const signedIn = await findSignedIn(id, deps);
       if (!signedIn || !logoutNeedsConfirmation(plan, signedIn.user.id)) {
         await endSession(id, deps);
-        clearSessionCookie(reply);
-        return finishLogout(reply, plan, true);
+        clearSessionCookie(pages, reply);
+        return finishLogout(pages, reply, plan, true);
       }
       const csrf = csrfToken(deps.cookieKey, pages.nonce(request, reply), LOGOUT_FORM);
       const page = logoutPage({
@@ -218,9 +233,10 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
       return pages.error(reply, err);
     }
   };
-  app.get(logoutBase, handleLogout);
-  app.post(logoutBase, handleLogout);
-  app.post(`${logoutBase}/confirm`, async (request, reply) => {
+  app.get(logoutRoute, handleLogout);
+  app.post(logoutRoute, handleLogout);
+  app.post(`${logoutRoute}/confirm`, async (request, reply) => {
+    const { deps, pages } = flowOf(request);
     try {
       const form = formParams(request);
       pages.requireCsrf(request, LOGOUT_FORM, form);
@@ -230,9 +246,9 @@ async function authorizationFlow(app: FastifyInstance, { deps, options, issuerPa
       const signOut = pages.field(form, 'decision') === 'sign_out';
       if (signOut) {
         await endSession(pages.sessionId(request), deps);
-        clearSessionCookie(reply);
+        clearSessionCookie(pages, reply);
       }
-      return finishLogout(reply, plan, signOut);
+      return finishLogout(pages, reply, plan, signOut);
     } catch (err) {
       return pages.error(reply, err);
     }

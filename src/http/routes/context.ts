@@ -9,6 +9,7 @@ import { InvalidRequest } from '../../model/errors.js';
 import { parseRawParams, type RawParams } from '../../core/params.js';
 import type { ClientRecord } from '../../model/records.js';
 import type { StoreStatus } from '../errors.js';
+import type { TenantDirectory } from '../tenant-routing.js';
 
 /** Options for the HTTP app beyond the deps. */
 export interface AppOptions {
@@ -16,15 +17,63 @@ export interface AppOptions {
   metadataExtra?: Record<string, unknown>;
   /** Extra consent-page warnings for a client (e.g. CIMD localhost-only redirect URIs). */
   consentWarnings?: (client: ClientRecord) => string[];
+  /** The tenants this deployment serves under its issuer (`<issuer>/<tenant>`); none without. */
+  tenants?: TenantDirectory;
+}
+
+/**
+ * One issuer the app serves: the deployment's own, or a tenant's (`<deployment issuer>/<tenant>`). Routes are
+ * registered once, at the deployment's paths (a tenant's request path is rewritten to them, http/tenant-routing.ts);
+ * every handler takes its deps and the URLs it emits from the scope of the request.
+ */
+export interface IssuerScope {
+  deps: Deps;
+  /** This issuer's path without a trailing slash ('' at the root): the URLs handlers emit start with it. */
+  issuerPath: string;
+}
+
+const SCOPE = Symbol('gatehouse.issuerScope');
+const scopes = new WeakMap<Deps, IssuerScope>();
+
+/** The scope of `deps` (one object per deps, so per-scope memos hold). */
+export function scopeFor(deps: Deps): IssuerScope {
+  let scope = scopes.get(deps);
+  if (!scope) scopes.set(deps, (scope = { deps, issuerPath: issuerPath(deps.config.issuer) }));
+  return scope;
+}
+
+/** Sets the issuer a request is for (the app's tenant hook, before any handler). */
+export function setScope(request: FastifyRequest, scope: IssuerScope): void {
+  (request as unknown as Record<symbol, IssuerScope>)[SCOPE] = scope;
+}
+
+/** The issuer a request is for. */
+export function scopeOf(request: FastifyRequest): IssuerScope {
+  return (request as unknown as Record<symbol, IssuerScope>)[SCOPE]!;
+}
+
+/**
+ * `build` run once per issuer scope and kept as long as the scope lives (a tenant evicted from the registry's cache
+ * takes its memo with it): what a plugin derives from the deps (cookie helpers, the metadata document).
+ */
+export function perScope<T>(build: (scope: IssuerScope) => T): (request: FastifyRequest) => T {
+  const built = new WeakMap<IssuerScope, T>();
+  return (request) => {
+    const scope = scopeOf(request);
+    let value = built.get(scope);
+    if (value === undefined) built.set(scope, (value = build(scope)));
+    return value;
+  };
 }
 
 /**
  * Passed to every route plugin as its options. (Not named `prefix`: Fastify would read that as a route prefix.)
  */
 export interface RouteContext {
+  /** The deployment's own deps: what is the same for every issuer (its config's paths, the store's health). */
   deps: Deps;
   options: AppOptions;
-  /** The issuer's path without a trailing slash ('' at the root): every endpoint lives under it. */
+  /** The deployment issuer's path without a trailing slash ('' at the root): every route is registered under it. */
   issuerPath: string;
   storeStatus: StoreStatus;
   /** Every route plugin's endpoint declarations, in plugin order (what discovery is built from). */

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { jwksDeclaration, jwksDocument } from '../../endpoints/jwks.js';
 import { buildMetadata, discoveryDeclaration } from '../../endpoints/metadata.js';
-import { servedPaths, type RouteContext, type RoutePlugin } from './context.js';
+import { perScope, scopeOf, servedPaths, type RouteContext, type RoutePlugin } from './context.js';
 
 export const discoveryRoutes: RoutePlugin = {
   endpoints: [discoveryDeclaration, jwksDeclaration],
@@ -10,21 +10,29 @@ export const discoveryRoutes: RoutePlugin = {
 };
 
 async function discovery(app: FastifyInstance, { deps, options, issuerPath, endpoints }: RouteContext): Promise<void> {
-  const metadataJson = () => JSON.stringify(buildMetadata(deps, endpoints, options.metadataExtra));
-  let metadataCache = metadataJson();
-  let metadataAlgs = deps.keys.algorithms().join();
-  for (const path of servedPaths(discoveryDeclaration, deps.config.issuer)) {
-    app.get(path, async (_request, reply) => {
-      // Rebuilt only when the key algorithms change (they appear in id_token_signing_alg_values_supported).
-      const algs = deps.keys.algorithms().join();
-      if (algs !== metadataAlgs) {
-        metadataAlgs = algs;
-        metadataCache = metadataJson();
+  // One cached document per issuer, rebuilt only when its key algorithms change (id_token_signing_alg_values_supported).
+  const metadataOf = perScope(({ deps }) => {
+    const build = () => JSON.stringify(buildMetadata(deps, endpoints, options.metadataExtra));
+    let algs = deps.keys.algorithms().join();
+    let document = build();
+    return () => {
+      const now = deps.keys.algorithms().join();
+      if (now !== algs) {
+        algs = now;
+        document = build();
       }
-      return reply.header('cache-control', 'public, max-age=300').type('application/json').send(metadataCache);
-    });
+      return document;
+    };
+  });
+  for (const path of servedPaths(discoveryDeclaration, deps.config.issuer)) {
+    app.get(path, async (request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').type('application/json').send(metadataOf(request)()),
+    );
   }
-  app.get(issuerPath + jwksDeclaration.path, async (_request, reply) =>
-    reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwksDocument(deps)),
+  app.get(issuerPath + jwksDeclaration.path, async (request, reply) =>
+    reply
+      .header('cache-control', 'public, max-age=300')
+      .type('application/jwk-set+json')
+      .send(jwksDocument(scopeOf(request).deps)),
   );
 }

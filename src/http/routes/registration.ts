@@ -8,11 +8,11 @@ import {
   registerDeclaration,
   updateClientRegistration,
 } from '../../endpoints/register.js';
-import { json, type RouteContext, type RoutePlugin } from './context.js';
+import { json, scopeOf, type RouteContext, type RoutePlugin } from './context.js';
 
 export const registrationRoutes: RoutePlugin = { endpoints: [registerDeclaration], routes: registration };
 
-async function registration(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
+async function registration(app: FastifyInstance, { issuerPath }: RouteContext): Promise<void> {
   const path = issuerPath + registerDeclaration.path;
   const jsonBody = (request: FastifyRequest): unknown => {
     if (!request.headers['content-type']?.toLowerCase().startsWith('application/json')) {
@@ -21,20 +21,33 @@ async function registration(app: FastifyInstance, { deps, issuerPath }: RouteCon
     return request.body;
   };
   app.post(path, async (request, reply) =>
-    json(reply, 201, await registerClient(jsonBody(request), request.headers.authorization, deps, request.ip)),
+    json(
+      reply,
+      201,
+      await registerClient(jsonBody(request), request.headers.authorization, scopeOf(request).deps, request.ip),
+    ),
   );
   app.get<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) =>
-    json(reply, 200, await readClientRegistration(request.params.id, request.headers.authorization, deps)),
+    json(
+      reply,
+      200,
+      await readClientRegistration(request.params.id, request.headers.authorization, scopeOf(request).deps),
+    ),
   );
   app.put<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) =>
     json(
       reply,
       200,
-      await updateClientRegistration(request.params.id, jsonBody(request), request.headers.authorization, deps),
+      await updateClientRegistration(
+        request.params.id,
+        jsonBody(request),
+        request.headers.authorization,
+        scopeOf(request).deps,
+      ),
     ),
   );
   app.delete<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) => {
-    await deleteClientRegistration(request.params.id, request.headers.authorization, deps);
+    await deleteClientRegistration(request.params.id, request.headers.authorization, scopeOf(request).deps);
     return reply.code(204).header('cache-control', 'no-store').send();
   });
 }

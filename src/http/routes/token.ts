@@ -6,23 +6,27 @@ import { introspectDeclaration, introspectEndpoint } from '../../endpoints/intro
 import { revokeDeclaration, revokeEndpoint } from '../../endpoints/revoke.js';
 import { tokenDeclaration, tokenEndpoint } from '../../endpoints/token.js';
 import { userinfoDeclaration, userinfoEndpoint } from '../../endpoints/userinfo.js';
-import { formParams, json, type RouteContext, type RoutePlugin } from './context.js';
+import { formParams, json, scopeOf, type RouteContext, type RoutePlugin } from './context.js';
 
 export const tokenRoutes: RoutePlugin = {
   endpoints: [tokenDeclaration, revokeDeclaration, introspectDeclaration, userinfoDeclaration],
   routes: backChannel,
 };
 
-async function backChannel(app: FastifyInstance, { deps, issuerPath }: RouteContext): Promise<void> {
+async function backChannel(app: FastifyInstance, { issuerPath }: RouteContext): Promise<void> {
   app.post(issuerPath + tokenDeclaration.path, async (request, reply) =>
-    json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps)),
+    json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, scopeOf(request).deps)),
   );
   app.post(issuerPath + revokeDeclaration.path, async (request, reply) => {
-    await revokeEndpoint(formParams(request), request.headers.authorization, deps);
+    await revokeEndpoint(formParams(request), request.headers.authorization, scopeOf(request).deps);
     return reply.code(200).header('cache-control', 'no-store').send();
   });
   app.post(issuerPath + introspectDeclaration.path, async (request, reply) =>
-    json(reply, 200, await introspectEndpoint(formParams(request), request.headers.authorization, deps)),
+    json(
+      reply,
+      200,
+      await introspectEndpoint(formParams(request), request.headers.authorization, scopeOf(request).deps),
+    ),
   );
   // RFC 6750 §3: a request without a usable token gets the challenge, here with error="invalid_request" (§3.1).
   const malformedBearer = (description: string) =>
@@ -44,7 +48,7 @@ async function backChannel(app: FastifyInstance, { deps, issuerPath }: RouteCont
         token = bodyToken[0];
       }
     }
-    return json(reply, 200, await userinfoEndpoint(token, deps));
+    return json(reply, 200, await userinfoEndpoint(token, scopeOf(request).deps));
   };
   app.get(issuerPath + userinfoDeclaration.path, userinfo);
   app.post(issuerPath + userinfoDeclaration.path, userinfo);
