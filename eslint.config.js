@@ -13,10 +13,11 @@ import tseslint from 'typescript-eslint';
 const TOP = ['http', 'cli', 'resource', 'server', 'index'];
 const UPPER = {
   // The records, store ports and OAuth errors: the bottom layer, importing nothing else of src/.
-  model: ['core', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
-  core: ['storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  model: ['tenants', 'core', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  core: ['tenants', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
   // storage/sql/x.ts may import `../index.js`: that is storage/index.ts, so `index` is not listed here.
   storage: [
+    'tenants',
     'config',
     'clients',
     'grants',
@@ -29,14 +30,16 @@ const UPPER = {
     'resource',
     'server',
   ],
-  config: ['clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
-  clients: ['grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
-  ui: ['storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'context', ...TOP],
-  grants: ['authorization', 'endpoints', 'ui', ...TOP],
+  config: ['tenants', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  clients: ['tenants', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  ui: ['tenants', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'context', ...TOP],
+  grants: ['tenants', 'authorization', 'endpoints', 'ui', ...TOP],
   // The authorization flow (authorize, login, consent, sessions, codes) sits beside endpoints/: neither imports the
   // other. It reaches the store through the model's ports only, and renders nothing (http/ turns its views into pages).
-  authorization: ['endpoints', 'storage', 'ui', ...TOP],
-  endpoints: ['authorization', ...TOP],
+  authorization: ['endpoints', 'storage', 'ui', 'tenants', ...TOP],
+  endpoints: ['authorization', 'tenants', ...TOP],
+  // The tenant registry and admin operations: composed by server.ts, served by http/ and the CLI.
+  tenants: TOP,
   http: TOP.filter((name) => name !== 'http'),
 };
 const ROOT_MODULES = new Set(['context', 'server', 'index']);

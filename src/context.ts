@@ -17,6 +17,8 @@ import type { Storage } from './model/ports.js';
 
 export interface Deps {
   config: Config;
+  /** The tenant these deps serve (its issuer is `config.issuer`); undefined for the deployment's own issuer. */
+  tenant?: string;
   storage: Storage;
   clock: Clock;
   keys: KeyManager;

@@ -19,7 +19,11 @@ import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Deps } from './context.js';
 import { clientRulesOf, staticClientDefaultGrants } from './grants/index.js';
-import { buildApp, type AppOptions } from './http/app.js';
+import { buildApp, reservedTenantIds, type AppOptions } from './http/app.js';
+import type { AdminOptions } from './http/routes/admin.js';
+import { tenantConfig } from './config/tenants.js';
+import { TenantAdmin } from './tenants/admin.js';
+import { TenantRegistry } from './tenants/registry.js';
 import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/metadata-document.js';
 import { createAssertionVerifier } from './clients/client-assertion.js';
 import { trustedIssuerKeySets } from './clients/remote-jwks.js';
@@ -89,6 +93,8 @@ export interface GatehouseOptions {
 export interface Gatehouse {
   app: FastifyInstance;
   deps: Deps;
+  /** The tenants it serves under its issuer (loaded lazily). */
+  tenants: TenantRegistry;
   close(): Promise<void>;
 }
 
@@ -111,17 +117,88 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     }));
   // Session and interaction ids are bearer secrets: the store only sees their hash.
   const storage = withHashedIds(backend);
+  const closers: (() => void)[] = [];
   try {
-    const sealer = sealerFromConfig(config);
-    const pepper = await getOrCreateSealedSecret(storage, 'client-secret-pepper', sealer);
-    const cookieKey = await getOrCreateSealedSecret(storage, 'cookie-key', sealer);
-    const algs = [...new Set<SigningAlg>([config.signing.alg, ...config.signing.additionalAlgs])];
-    const keys = new KeyManager(storage, clock, algs, sealer);
-    await keys.init(config.signing.keyRefreshSeconds * 1000);
+    const { deps, close: closeKeys, secretsInClear } = await buildDeps(config, storage, clock, logger, options);
+    closers.push(closeKeys);
+    warnSecretsInClear(logger, storage.kind, deps.sealer !== undefined, deps.keys.keysInClear(), secretsInClear);
+    const issuerUrl = new URL(config.issuer);
+    if (issuerUrl.protocol === 'http:' && !isLoopback(issuerUrl)) {
+      logger.warn(
+        { issuer: config.issuer },
+        'the issuer is not https: RFC 8414 requires https outside local development',
+      );
+    }
+    if (config.users.length === 0 && (await storage.listUsers()).length === 0) {
+      logger.warn(
+        'no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`',
+      );
+    }
+    await declareConfigTenants(config, storage, clock);
+    const tenants = new TenantRegistry({
+      deployment: config,
+      store: storage,
+      clock,
+      logger,
+      async build(id, tenantConfig) {
+        const built = await buildDeps(
+          tenantConfig,
+          storage.forTenant(id),
+          clock,
+          logger.child({ tenant: id }),
+          options,
+          id,
+        );
+        return { deps: built.deps, close: built.close };
+      },
+    });
+    closers.push(() => tenants.close());
+    const app = buildApp(deps, {
+      metadataExtra: config.clientIdMetadataDocuments.enabled ? { client_id_metadata_document_supported: true } : {},
+      consentWarnings: metadataDocumentWarnings,
+      tenants,
+      admin: adminOptions(config, storage, tenants, clock),
+      ...options.app,
+    });
+    return {
+      app,
+      deps,
+      tenants,
+      async close() {
+        for (const close of closers) close();
+        await app.close();
+        if (!options.storage) await backend.close();
+      },
+    };
+  } catch (err) {
+    for (const close of closers) close();
+    if (!options.storage) await backend.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The deps of one issuer over `storage` (the deployment's, or a tenant's scoped view): its secrets, keys, client
+ * lookup, and the config file's users and clients written to its scope.
+ */
+export async function buildDeps(
+  config: Config,
+  storage: Storage,
+  clock: Clock,
+  logger: Logger,
+  options: Pick<GatehouseOptions, 'clientResolver'> = {},
+  tenant?: string,
+): Promise<{ deps: Deps; close: () => void; secretsInClear: string[] }> {
+  const sealer = sealerFromConfig(config);
+  const pepper = await getOrCreateSealedSecret(storage, 'client-secret-pepper', sealer);
+  const cookieKey = await getOrCreateSealedSecret(storage, 'cookie-key', sealer);
+  const algs = [...new Set<SigningAlg>([config.signing.alg, ...config.signing.additionalAlgs])];
+  const keys = new KeyManager(storage, clock, algs, sealer);
+  await keys.init(config.signing.keyRefreshSeconds * 1000);
+  try {
     const secretsInClear = [pepper.inClear && 'client-secret-pepper', cookieKey.inClear && 'cookie-key'].filter(
       (n): n is string => !!n,
     );
-    warnSecretsInClear(logger, storage.kind, sealer !== undefined, keys.keysInClear(), secretsInClear);
     const scopesSupported = [
       ...new Set([
         ...STANDARD_SCOPES,
@@ -143,6 +220,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     });
     const base = {
       config,
+      ...(tenant !== undefined && { tenant }),
       storage,
       clock,
       keys,
@@ -168,36 +246,58 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     const deps: Deps = { ...base, clients };
     await loadStaticUsers(deps);
     await loadStaticClients(deps);
-    const issuerUrl = new URL(config.issuer);
-    if (issuerUrl.protocol === 'http:' && !isLoopback(issuerUrl)) {
-      logger.warn(
-        { issuer: config.issuer },
-        'the issuer is not https: RFC 8414 requires https outside local development',
-      );
-    }
-    if (config.users.length === 0 && (await storage.listUsers()).length === 0) {
-      logger.warn(
-        'no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`',
-      );
-    }
-    const app = buildApp(deps, {
-      metadataExtra: cimd.enabled ? { client_id_metadata_document_supported: true } : {},
-      consentWarnings: metadataDocumentWarnings,
-      ...options.app,
-    });
-    return {
-      app,
-      deps,
-      async close() {
-        keys.close();
-        await app.close();
-        if (!options.storage) await backend.close();
-      },
-    };
+    return { deps, close: () => keys.close(), secretsInClear };
   } catch (err) {
-    if (!options.storage) await backend.close().catch(() => undefined);
+    keys.close();
     throw err;
   }
+}
+
+/**
+ * Writes the config file's tenants to the store's tenant list (settings stay in the file: each replica reads its own),
+ * after checking every one's settings; an id the deployment's endpoints use is refused.
+ */
+async function declareConfigTenants(config: Config, storage: Storage, clock: Clock): Promise<void> {
+  const reserved = reservedTenantIds(config.issuer);
+  const seen = new Set<string>();
+  for (const { id, ...settings } of config.tenants) {
+    if (seen.has(id)) throw new ConfigError(`invalid configuration:\n  tenants: ${id} is declared twice`);
+    seen.add(id);
+    if (reserved.has(id)) {
+      throw new ConfigError(`invalid configuration:\n  tenants[${id}]: a path of the deployment's own endpoints`);
+    }
+    tenantConfig(config, id, settings);
+    const existing = await storage.getTenant(id);
+    if (existing?.source === 'config') continue;
+    const now = clock.now();
+    await storage.saveTenant({
+      id,
+      settings: {},
+      source: 'config',
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    });
+  }
+}
+
+/** The admin API's settings: none without an admin token. */
+function adminOptions(
+  config: Config,
+  storage: Storage,
+  tenants: TenantRegistry,
+  clock: Clock,
+): AdminOptions | undefined {
+  const tokenSha256 =
+    config.adminTokenSha256 ?? (config.adminToken && createHash('sha256').update(config.adminToken).digest('hex'));
+  if (!tokenSha256) return undefined;
+  const admin = new TenantAdmin({
+    deployment: config,
+    storage,
+    clock,
+    reserved: reservedTenantIds(config.issuer),
+    changed: (id) => tenants.invalidate(id),
+  });
+  return { tokenSha256, tenants: admin };
 }
 
 /**
@@ -257,7 +357,7 @@ async function loadStaticUsers(deps: Deps): Promise<void> {
       ...(passkeys && { passkeys }),
       ...(recoveryCodes && { recoveryCodes }),
       // Deterministic, so replicas starting together upsert the same user instead of racing on the username.
-      id: u.sub ?? existing?.id ?? staticUserId(u.username),
+      id: u.sub ?? existing?.id ?? staticUserId(u.username, deps.tenant),
       username: u.username,
       passwordHash,
       email: u.email,
@@ -269,9 +369,10 @@ async function loadStaticUsers(deps: Deps): Promise<void> {
   }
 }
 
-/** A stable `sub` for a config user without one. */
-function staticUserId(username: string): string {
-  return createHash('sha256').update(`gatehouse static user:${username}`).digest('base64url').slice(0, 22);
+/** A stable `sub` for a config user without one; a tenant's differs from another's with the same username. */
+function staticUserId(username: string, tenant: string | undefined): string {
+  const name = tenant === undefined ? username : `${tenant}/${username}`;
+  return createHash('sha256').update(`gatehouse static user:${name}`).digest('base64url').slice(0, 22);
 }
 
 /** Upserts the config file's clients, validated by the same rules as registration. */

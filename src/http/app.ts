@@ -13,6 +13,7 @@ import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
 import { requestIdFor, sendRequestId } from './request-id.js';
 import { accountRoutes } from './routes/account.js';
+import { adminRoutes } from './routes/admin.js';
 import { authorizationRoutes } from './routes/authorization.js';
 import {
   endpointPathMatcher,
@@ -172,6 +173,7 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   // The endpoint groups, each a Fastify plugin; they inherit every hook, parser and handler set above.
   const context: RouteContext = { deps, options, issuerPath: prefix, storeStatus, endpoints: ENDPOINTS };
   for (const plugin of ROUTE_PLUGINS) void app.register(plugin.routes, context);
+  void app.register(adminRoutes, context);
 
   return app;
 }

@@ -25,18 +25,22 @@ export const CSRF_COOKIE = 'gatehouse_csrf';
 export type BrowserPages = ReturnType<typeof browserPages>;
 
 /** The helpers for `deps`' cookies under the issuer's path. */
-export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey'>, issuerPath: string) {
+export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey' | 'tenant'>, issuerPath: string) {
   const { config, cookieKey } = deps;
   const branding = pageBranding(config.branding);
   const secure = new URL(config.issuer).protocol === 'https:';
   const path = issuerPath || '/';
   const cookies = (request: FastifyRequest) => parseCookies(request.headers.cookie);
-  const nonceOf = (request: FastifyRequest) => unsignValue(cookies(request)[CSRF_COOKIE], cookieKey);
+  // A tenant's cookies have names of their own as well as its path: a browser signed in at one issuer sends nothing
+  // another issuer's cookies would be read as (its keys differ too).
+  const suffix = deps.tenant === undefined ? '' : `-${deps.tenant}`;
+  const csrfCookie = CSRF_COOKIE + suffix;
+  const sessionCookie = config.session.cookieName + suffix;
+  const nonceOf = (request: FastifyRequest) => unsignValue(cookies(request)[csrfCookie], cookieKey);
 
   return {
     /** The session id the browser's signed session cookie carries; the flow looks the session up. */
-    sessionId: (request: FastifyRequest): string | undefined =>
-      unsignValue(cookies(request)[config.session.cookieName], cookieKey),
+    sessionId: (request: FastifyRequest): string | undefined => unsignValue(cookies(request)[sessionCookie], cookieKey),
     /** The binding of the requesting browser, from its signed nonce cookie; undefined without one. */
     binding(request: FastifyRequest): string | undefined {
       const nonce = nonceOf(request);
@@ -47,12 +51,12 @@ export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey'>, issuerPat
       const existing = nonceOf(request);
       if (existing) return existing;
       const nonce = newBrowserNonce();
-      reply.header('set-cookie', setCookie(CSRF_COOKIE, signValue(nonce, cookieKey), { secure, path }));
+      reply.header('set-cookie', setCookie(csrfCookie, signValue(nonce, cookieKey), { secure, path }));
       return nonce;
     },
     /** Set-Cookie for a new session, or (maxAgeSeconds 0) for ending it. */
     sessionCookie: (id: string, maxAgeSeconds: number) =>
-      setCookie(config.session.cookieName, maxAgeSeconds > 0 ? signValue(id, cookieKey) : '', {
+      setCookie(sessionCookie, maxAgeSeconds > 0 ? signValue(id, cookieKey) : '', {
         secure,
         path,
         maxAgeSeconds,

@@ -10,6 +10,7 @@ import { parseRawParams, type RawParams } from '../../core/params.js';
 import type { ClientRecord } from '../../model/records.js';
 import type { StoreStatus } from '../errors.js';
 import type { TenantDirectory } from '../tenant-routing.js';
+import type { AdminOptions } from './admin.js';
 
 /** Options for the HTTP app beyond the deps. */
 export interface AppOptions {
@@ -19,6 +20,8 @@ export interface AppOptions {
   consentWarnings?: (client: ClientRecord) => string[];
   /** The tenants this deployment serves under its issuer (`<issuer>/<tenant>`); none without. */
   tenants?: TenantDirectory;
+  /** The admin API (`/admin/tenants`); none without. */
+  admin?: AdminOptions;
 }
 
 /**

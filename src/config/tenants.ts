@@ -1,0 +1,85 @@
+/**
+ * A tenant's configuration: the deployment's config with the tenant's settings over it. What a tenant may set is
+ * listed here; deployment-wide settings (listener, store, proxies, limits, encryption, logging) are not a tenant's.
+ * What names an identity or a trust (users, clients, enterprise IdPs, workload issuers, resources, the registration
+ * token) is never inherited: a tenant starts with none of the deployment's.
+ */
+import { ConfigError } from '../model/errors.js';
+import { isTenantId } from '../model/tenants.js';
+import { parseConfig } from './load.js';
+import type { Config } from './schema.js';
+
+/** The config keys a tenant may set. */
+export const TENANT_SETTINGS = [
+  'branding',
+  'scopes',
+  'strictScopes',
+  'resources',
+  'defaultResource',
+  'tokens',
+  'signing',
+  'registration',
+  'introspection',
+  'session',
+  'consent',
+  'interactionTtl',
+  'pushedAuthorizationRequests',
+  'mfa',
+  'loginRateLimit',
+  'clientIdMetadataDocuments',
+  'enterpriseIdps',
+  'workloadIssuers',
+  'users',
+  'clients',
+] as const satisfies readonly (keyof Config)[];
+
+const ALLOWED = new Set<string>(TENANT_SETTINGS);
+
+/** The issuer of tenant `id`: the deployment's issuer plus one path segment. */
+export function tenantIssuer(deploymentIssuer: string, id: string): string {
+  return `${deploymentIssuer}/${id}`;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `over` deep-merged onto `base`: objects key by key, anything else (arrays included) replaced. */
+function merge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) out[key] = merge(base[key], value);
+  return out;
+}
+
+/**
+ * The config tenant `id` runs with. Throws ConfigError naming the setting (prefixed `tenants[<id>]`) when `settings`
+ * has a key a tenant may not set or a value the config schema refuses.
+ */
+export function tenantConfig(deployment: Config, id: string, settings: Record<string, unknown>): Config {
+  if (!isTenantId(id)) throw new ConfigError(`invalid tenant id "${id}": lowercase letters, digits and hyphens`);
+  const refused = Object.keys(settings).filter((key) => !ALLOWED.has(key));
+  if (refused.length > 0) {
+    throw new ConfigError(
+      `invalid configuration:\n  tenants[${id}]: ${refused.join(', ')}: not a tenant setting (a tenant may set ${TENANT_SETTINGS.join(', ')})`,
+    );
+  }
+  const own = {
+    users: [],
+    clients: [],
+    enterpriseIdps: [],
+    workloadIssuers: [],
+    resources: [],
+    defaultResource: undefined,
+    registration: { ...deployment.registration, initialAccessToken: undefined },
+    tenants: [],
+    adminToken: undefined,
+    adminTokenSha256: undefined,
+  };
+  const merged = merge({ ...deployment, ...own }, settings) as Record<string, unknown>;
+  try {
+    return parseConfig({ ...merged, issuer: tenantIssuer(deployment.issuer, id) });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(err.message.replace(/\n {2}/g, `\n  tenants[${id}].`));
+  }
+}
