@@ -1,6 +1,6 @@
 /**
  * The `gatehouse` command: serve | hash-password | key rotate | key list | client list |
- * user add / set-password / sign-out / mfa / mfa-reset / list.
+ * user add / set-password / sign-out / mfa / mfa-reset / list | tenant list / show / add / update / remove.
  * Argument parsing with node:util parseArgs (no dependency).
  */
 import { parseArgs } from 'node:util';
@@ -13,6 +13,9 @@ import { hashPassword } from '../core/password.js';
 import { passwordProblem } from '../core/password-policy.js';
 import { randomId } from '../core/crypto.js';
 import { createGatehouse, createLogger, passwordPolicyOf } from '../server.js';
+import { reservedTenantIds } from '../http/app.js';
+import { TenantAdmin, TenantAdminError } from '../tenants/admin.js';
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { StorageUnavailableError } from '../model/errors.js';
 import {
@@ -46,7 +49,18 @@ Commands:
                           remove the user's second factors (TOTP, passkeys, recovery codes) and end their
                           sessions: for a user who lost them
   user list               list users
+  tenant list             list tenants (id, where declared, issuer)
+  tenant show <id>        print a tenant as JSON
+  tenant add <id> [--settings FILE]
+                          create a tenant, issuer <GATEHOUSE_ISSUER>/<id>; FILE (or - for stdin) holds its settings
+                          as JSON (the config keys a tenant may set)
+  tenant update <id> --settings FILE
+                          replace a tenant's settings; replicas pick them up within tenantRefreshSeconds
+  tenant remove <id>      delete a tenant and everything it owns (keys, clients, users, grants, sessions...)
   help                    print this text (also --help, -h)
+
+Options:
+  --tenant <id>           run key, client and user commands on that tenant instead of the deployment's own issuer
 
 Without a command this text goes to stderr and the exit code is 2. Errors are one line; GATEHOUSE_LOG_LEVEL=debug
 adds the stack trace.
@@ -177,7 +191,47 @@ async function explained<T>(config: Config, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The tenant `--tenant` names: key, client and user commands then work in its scope. */
+let tenantOption: string | undefined;
+
+/** Takes `--tenant <id>` / `--tenant=<id>` out of argv (it may stand anywhere). */
+function takeTenantOption(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--tenant') {
+      tenantOption = argv[++i];
+      if (!tenantOption) throw new ConfigError('--tenant needs a tenant id');
+    } else if (arg.startsWith('--tenant=')) tenantOption = arg.slice('--tenant='.length);
+    else out.push(arg);
+  }
+  return out;
+}
+
+/** The store, scoped to `--tenant` when given (which must exist); closing it closes the deployment's store. */
 async function openStore() {
+  const { config, storage: root } = await openDeploymentStore();
+  if (tenantOption === undefined) return { config, storage: root };
+  try {
+    if (!(await root.getTenant(tenantOption)))
+      throw new ConfigError(`no tenant ${tenantOption} (gatehouse tenant list)`);
+  } catch (err) {
+    await root.close();
+    throw err;
+  }
+  const view = root.forTenant(tenantOption);
+  const storage = new Proxy(view, {
+    get(target, prop) {
+      if (prop === 'close') return () => root.close();
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { config, storage };
+}
+
+/** The deployment's store (default scope). */
+async function openDeploymentStore() {
   const config = loadConfig();
   const logger = createLogger('warn');
   const storage = await explained(config, () =>
@@ -337,8 +391,96 @@ async function userMfaCommand(
   }
 }
 
+/** `gatehouse tenant ...`: the admin API's operations, on the store directly. */
+async function tenantCommand(sub: string | undefined, rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { settings: { type: 'string' } },
+    allowPositionals: true,
+  });
+  const id = positionals[0];
+  if (!['list', 'show', 'add', 'update', 'remove'].includes(sub ?? '') || (sub !== 'list' && !id)) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (sub === 'update' && values.settings === undefined) throw new ConfigError('tenant update needs --settings FILE');
+  const settings = values.settings === undefined ? undefined : await readSettings(values.settings);
+  const { config, storage } = await openDeploymentStore();
+  const pending: Promise<void>[] = [];
+  const admin = new TenantAdmin({
+    deployment: config,
+    storage,
+    clock: systemClock,
+    reserved: reservedTenantIds(config.issuer),
+    // This process ends soon: it waits for the second purge itself.
+    later: (purge, delayMs) => {
+      process.stdout.write(`waiting ${Math.ceil(delayMs / 1000)}s for every replica to drop the tenant…\n`);
+      pending.push(new Promise((resolve) => setTimeout(resolve, delayMs)).then(purge));
+    },
+  });
+  try {
+    switch (sub) {
+      case 'list':
+        for (const t of await admin.list()) {
+          const view = admin.view(t);
+          process.stdout.write(`${view.id}\t${view.source}\t${view.issuer}\t${view.updated_at}\n`);
+        }
+        return 0;
+      case 'show':
+        process.stdout.write(`${JSON.stringify(admin.view(await admin.get(id!)), null, 2)}\n`);
+        return 0;
+      case 'add':
+        process.stdout.write(`tenant ${id} created: issuer ${admin.view(await admin.create(id, settings)).issuer}\n`);
+        return 0;
+      case 'update':
+        await admin.update(id!, settings);
+        process.stdout.write(`tenant ${id} updated; replicas pick it up within ${config.tenantRefreshSeconds}s\n`);
+        return 0;
+      default: {
+        const removed = await admin.remove(id!);
+        await Promise.all(pending);
+        process.stdout.write(`tenant ${id} deleted; ${removed} stored item(s) removed\n`);
+        return 0;
+      }
+    }
+  } catch (err) {
+    if (err instanceof TenantAdminError) throw new ConfigError(err.message);
+    throw err;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** A tenant's settings: a JSON object from FILE, or stdin for `-`. */
+async function readSettings(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read --settings ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`--settings ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** Runs the CLI. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(args: string[]): Promise<number> {
+  let argv: string[];
+  try {
+    argv = takeTenantOption(args);
+  } catch (err) {
+    process.stderr.write(`gatehouse: ${(err as Error).message}\n`);
+    return 2;
+  }
   const [command, sub, ...rest] = argv;
   // `gatehouse <command> --help` asks for help too, and must not run the command.
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -412,6 +554,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'user':
         return await userCommand(sub, rest);
+      case 'tenant':
+        return await tenantCommand(sub, rest);
       case 'help':
       case '--help':
       case '-h':

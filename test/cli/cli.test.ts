@@ -227,6 +227,74 @@ describe('gatehouse CLI', () => {
   }, 60_000);
 });
 
+describe('gatehouse tenant', () => {
+  it('adds, lists, shows, updates and removes tenants; --tenant scopes user and key commands', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-tenants-'));
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ issuer: 'https://auth.example.com', tenantRefreshSeconds: 0 }));
+    const settings = join(dir, 'acme.json');
+    writeFileSync(settings, JSON.stringify({ branding: { name: 'Acme' }, tokens: { accessTokenTtl: 300 } }));
+    const env = { GATEHOUSE_STORAGE: join(dir, 'data'), GATEHOUSE_CONFIG: config };
+
+    const added = gatehouse(['tenant', 'add', 'acme', '--settings', settings], env);
+    expect(added.stderr).toBe('');
+    expect(added.stdout).toContain('issuer https://auth.example.com/acme');
+    expect(gatehouse(['tenant', 'add', 'acme'], env).stderr).toContain('exists already');
+    expect(gatehouse(['tenant', 'add', 'token'], env).stderr).toContain("deployment's own endpoints");
+    const badSettings = join(dir, 'bad.json');
+    writeFileSync(badSettings, JSON.stringify({ storage: 'memory' }));
+    const refused = gatehouse(['tenant', 'add', 'other', '--settings', badSettings], env);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('storage: not a tenant setting');
+    expect(gatehouse(['tenant', 'add', 'globex', '--settings', '-'], env, '{}').status).toBe(0);
+
+    expect(gatehouse(['tenant', 'list'], env).stdout).toMatch(
+      /^acme\tadmin\thttps:\/\/auth\.example\.com\/acme\t.*\nglobex\t/,
+    );
+    const shown = JSON.parse(gatehouse(['tenant', 'show', 'acme'], env).stdout);
+    expect(shown.settings.branding).toEqual({ name: 'Acme' });
+    writeFileSync(settings, JSON.stringify({ branding: { name: 'Acme Corp' } }));
+    expect(gatehouse(['tenant', 'update', 'acme', '--settings', settings], env).status).toBe(0);
+    expect(JSON.parse(gatehouse(['tenant', 'show', 'acme'], env).stdout).settings).toEqual({
+      branding: { name: 'Acme Corp' },
+    });
+
+    // The same username in the tenant and at the deployment: two users.
+    expect(gatehouse(['user', 'add', 'dana', '--tenant', 'acme'], env, 'danas acme password\n').status).toBe(0);
+    expect(gatehouse(['user', 'add', 'dana'], env, 'danas own password\n').status).toBe(0);
+    expect(gatehouse(['user', 'list', '--tenant=acme'], env).stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(gatehouse(['user', 'add', 'x', '--tenant', 'nope'], env, 'some password here\n').stderr).toContain(
+      'no tenant nope',
+    );
+    expect(gatehouse(['key', 'rotate', '--tenant', 'acme'], env).status).toBe(0);
+    const store = await createStorage(env.GATEHOUSE_STORAGE, { clock: systemClock, cleanupIntervalMs: 0 });
+    try {
+      const own = await store.getUserByUsername('dana');
+      const atAcme = await store.forTenant('acme').getUserByUsername('dana');
+      expect(await verifyPassword('danas own password', own!.passwordHash)).toBe(true);
+      expect(await verifyPassword('danas acme password', atAcme!.passwordHash)).toBe(true);
+      expect(atAcme!.id).not.toBe(own!.id);
+      expect((await store.forTenant('acme').listSigningKeys()).length).toBe(1);
+      expect(await store.listSigningKeys()).toEqual([]);
+    } finally {
+      await store.close();
+    }
+
+    const removed = gatehouse(['tenant', 'remove', 'acme'], env);
+    expect(removed.stderr).toBe('');
+    expect(removed.stdout).toMatch(/tenant acme deleted; [1-9]\d* stored item/);
+    expect(gatehouse(['tenant', 'list'], env).stdout).not.toContain('acme');
+    const after = await createStorage(env.GATEHOUSE_STORAGE, { clock: systemClock, cleanupIntervalMs: 0 });
+    try {
+      expect(await after.forTenant('acme').listUsers()).toEqual([]);
+      expect(await after.forTenant('acme').listSigningKeys()).toEqual([]);
+      expect((await after.getUserByUsername('dana'))?.username).toBe('dana');
+    } finally {
+      await after.close();
+    }
+  }, 120_000);
+});
+
 describe('gatehouse key rotate', () => {
   const schema = `gh_cli_${randomBytes(4).toString('hex')}`;
   const available = requireService('postgres');
