@@ -242,6 +242,48 @@ class Proxy {
   }
 }
 
+// ---- tenants: one item of every kind per scope, and which scope a key is of ----
+
+/** One item of every kind in `view`, under the ids `id(name)`. */
+async function populateScope(view: Storage, clock: ManualClock, id: (name: string) => string): Promise<void> {
+  const client = clientFixture(clock, { clientId: id('client') });
+  const user = userFixture(clock, { id: id('user'), username: id('alice') });
+  await view.saveClient(client);
+  await view.saveUser(user);
+  await view.initSigningKeys([signingKeyFixture(clock)]);
+  await view.getOrCreateSecret(id('secret'), 'value');
+  await view.saveSession(sessionFixture(clock, { id: id('session'), userId: user.id }));
+  await view.saveInteraction(interactionFixture(clock, { id: id('interaction'), clientId: client.clientId }));
+  const grant = grantFixture(clock, { id: id('grant'), clientId: client.clientId, userId: user.id });
+  const refresh = refreshTokenFixture(clock, grant, { tokenHash: id('rt') }).record;
+  await view.createGrant(grant, refresh, accessTokenFixture(clock, { jti: id('jti') }));
+  const { record: code } = codeFixture(clock, { codeHash: id('code'), clientId: client.clientId });
+  await view.saveAuthorizationCode(code);
+  await view.revokeAccessToken(id('revoked'), clock.now() + HOUR);
+  await view.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
+  await view.hitRateLimit(id('counter'), MINUTE, clock.now());
+  await view.firstUse(id('once'), clock.now() + MINUTE);
+}
+
+/** Default-scope ids shaped like tenant keys on purpose: none of them may be taken for (or purged as) acme's. */
+const lookalike = (name: string): string => (name.length % 2 === 0 ? `acme/${name}` : `{acme/${name}}`);
+
+/** The scope a key under `prefix` belongs to: a tenant id, `default`, or `list` (the deployment's tenant list). */
+function scopeOf(key: string, prefix: string): string {
+  const rest = key.slice(prefix.length);
+  if (rest === '{tenants}') return 'list';
+  return /^\{?([a-z0-9-]+)\//.exec(rest)?.[1] ?? 'default';
+}
+
+/** The keys under `prefix` (on each of `nodes`), by scope. */
+async function keysInScopes(prefix: string, nodes: Redis[] = [admin]): Promise<Record<string, string[]>> {
+  const byScope: Record<string, string[]> = {};
+  for (const node of nodes)
+    for (const key of await keysUnder(prefix, node)) (byScope[scopeOf(key, prefix)] ??= []).push(key);
+  for (const keys of Object.values(byScope)) keys.sort();
+  return byScope;
+}
+
 // ---- the shared contract ----
 
 describeRedis('Redis store', () => {
@@ -266,6 +308,38 @@ describeRedis('Redis store', () => {
         cluster.disconnect();
       }
     },
+  });
+});
+
+(CLUSTER_NODES.length > 0 ? describe : describe.skip)('Redis Cluster: tenants (GATEHOUSE_TEST_REDIS_CLUSTER)', () => {
+  it('purgeTenant deletes the tenant’s keys on every master, and no key of another scope', async () => {
+    const clock = new ManualClock(Date.now());
+    const store = await openStore(clock, { redisCluster: { nodes: CLUSTER_NODES } });
+    const prefix = prefixes.get(store)!;
+    const cluster = new Cluster(CLUSTER_NODES);
+    try {
+      await cluster.ping();
+      const masters = cluster.nodes('master');
+      await populateScope(store, clock, lookalike);
+      await populateScope(store.forTenant('acme'), clock, (name) => name);
+      await populateScope(store.forTenant('globex'), clock, (name) => name);
+      const before = await keysInScopes(prefix, masters);
+      expect(before.acme!.length).toBe(before.default!.length);
+      // The tenant's keys are spread over the cluster, so a purge that scanned one master only would miss some.
+      const holding = await Promise.all(masters.map(async (node) => (await keysInScopes(prefix, [node])).acme));
+      expect(holding.filter((keys) => keys !== undefined).length).toBeGreaterThan(1);
+
+      expect(await store.purgeTenant('acme')).toBe(before.acme!.length);
+      const after = await keysInScopes(prefix, masters);
+      expect(after.acme).toBeUndefined();
+      expect(after.default).toEqual(before.default);
+      expect(after.globex).toEqual(before.globex);
+      for (const node of masters) for (const key of await keysUnder(prefix, node, true)) await node.unlink(key);
+    } finally {
+      cluster.disconnect();
+      prefixes.delete(store);
+      await store.close();
+    }
   });
 });
 
@@ -519,6 +593,169 @@ describeRedis('Redis store specifics', () => {
     });
   });
 
+  describe('tenants: keys and purge', () => {
+    const populate = (view: Storage, id: (name: string) => string): Promise<void> => populateScope(view, clock, id);
+    const keysByScope = (): Promise<Record<string, string[]>> => keysInScopes(prefix);
+
+    it('builds tenant keys with the tenant in the hash tag or after the prefix, and default keys as before', () => {
+      const k = redisKeys('p:', 'acme');
+      const d = redisKeys('p:');
+      expect(k.grant('a}b')).toBe('p:{acme/g:a%7Db}:grant');
+      expect(k.refreshToken('g', 'h')).toBe('p:{acme/g:g}:rt:h');
+      expect(k.consent('a:b', 'c')).toBe('p:{acme/u:a%3Ab}:consent:c');
+      expect(k.client('c')).toBe('p:{acme/clients}:c:c');
+      expect(k.signingKeys).toBe('p:{acme/keys}:signing');
+      expect(k.ownedRecords('user:u')).toBe('p:{acme/o:user%3Au}:recs');
+      expect(k.code('h')).toBe('p:acme/code:h');
+      expect(k.record('session', 's')).toBe('p:acme/rec:session:s');
+      expect(k.rateLimit('login:user:x')).toBe('p:acme/rl:login:user:x');
+      expect(d.grant('g')).toBe('p:{g:g}:grant');
+      expect(d.code('h')).toBe('p:code:h');
+      expect(k.tenants).toBe('p:{tenants}');
+      expect(d.tenants).toBe(k.tenants);
+      // A grant family still shares one slot inside a tenant; tenants' families of one grant id do not collide.
+      expect(keySlot(k.refreshToken('g', 'h'))).toBe(keySlot(k.grantAccessTokens('g')));
+      expect(k.grant('g')).not.toBe(redisKeys('p:', 'globex').grant('g'));
+      for (const bad of ['', 'Acme', 'a/b', 'a}b', '*', 'acme/', '-a'])
+        expect(() => redisKeys('p:', bad)).toThrow(RangeError);
+    });
+
+    it('no default-scope key, whatever its ids, reads as a tenant key', () => {
+      const d = redisKeys('p:');
+      const ids = ['acme/x', '{acme/x}', 'acme/g:x', '}{acme/', 'acme', '{tenants}', 'x/y'];
+      for (const id of ids) {
+        const keys = [
+          d.client(id),
+          d.user(id),
+          d.username(id),
+          d.secret(id),
+          d.record(id, id),
+          d.ownedRecords(id),
+          d.code(id),
+          d.grant(id),
+          d.refreshToken(id, id),
+          d.grantTombstone(id),
+          d.refreshPointer(id),
+          d.accessPointer(id),
+          d.revokedJti(id),
+          d.rateLimit(id),
+          d.replayGuard(id),
+          d.clientGrants(id),
+          d.userClientGrants(id, id),
+          d.clientCodes(id),
+          d.consent(id, id),
+          d.userGrants(id),
+        ];
+        for (const key of keys) {
+          expect(scopeOf(key, 'p:'), key).toBe('default');
+          expect(key).not.toBe(d.tenants);
+        }
+      }
+    });
+
+    it('a tenant view writes the default layout’s keys, each with the tenant in its hash tag or after the prefix', async () => {
+      await setup();
+      const acme = store.forTenant('acme');
+      await populate(acme, (name) => name);
+      await acme.saveTenant({ id: 'acme', settings: {}, source: 'admin', createdAt: 0, updatedAt: 0 });
+      const keys = await keysUnder(prefix);
+      const others = keys.filter((key) => !key.startsWith(`${prefix}{acme/`) && !key.startsWith(`${prefix}acme/`));
+      expect(others).toEqual([`${prefix}{tenants}`]);
+      for (const key of keys.filter((key) => key.includes('{'))) {
+        expect(key.slice(key.indexOf('{') + 1, key.indexOf('}')), key).toMatch(/^acme\/|^tenants$/);
+      }
+
+      // The same items in the default scope of another prefix: the same keys, without `acme/`.
+      const plain = await openStore(clock);
+      const plainPrefix = prefixes.get(plain)!;
+      await populate(plain, (name) => name);
+      const unscoped = keys
+        .filter((key) => key !== `${prefix}{tenants}`)
+        .map((key) => plainPrefix + key.slice(prefix.length).replace(/^(\{?)acme\//, '$1'));
+      expect(unscoped.sort()).toEqual(await keysUnder(plainPrefix));
+      await teardown(plain);
+    });
+
+    it('purgeTenant removes every key of one tenant and no key of the default scope or another tenant', async () => {
+      await setup();
+      await populate(store, lookalike);
+      await populate(store.forTenant('acme'), (name) => name);
+      await populate(store.forTenant('globex'), (name) => name);
+      await store.saveTenant({ id: 'acme', settings: {}, source: 'admin', createdAt: 0, updatedAt: 0 });
+      const before = await keysByScope();
+      expect(Object.keys(before).sort()).toEqual(['acme', 'default', 'globex', 'list']);
+      // The same items make the same number of keys in every scope (20 of them).
+      expect(before.acme).toHaveLength(before.default!.length);
+      expect(before.globex).toHaveLength(before.default!.length);
+      expect(before.acme!.length).toBeGreaterThanOrEqual(20);
+
+      expect(await store.forTenant('globex').purgeTenant('acme')).toBe(before.acme!.length);
+      const after = await keysByScope();
+      expect(after.acme).toBeUndefined();
+      expect(after.default).toEqual(before.default);
+      expect(after.globex).toEqual(before.globex);
+      expect(after.list).toEqual(before.list);
+      expect((await store.getClient(lookalike('client')))?.clientId).toBe(lookalike('client'));
+      expect(await store.purgeTenant('acme')).toBe(0);
+    });
+
+    it('purgeTenant escapes the prefix for MATCH: a prefix with glob characters purges only its own keys', async () => {
+      await setup();
+      const base = `gh-test:${randomUUID()}:`;
+      const globbing = await openStore(clock, { prefix: `${base}*[a-z]?\\:` });
+      const other = await openStore(clock, { prefix: `${base}xb!:` });
+      await populate(globbing.forTenant('acme'), (name) => name);
+      await populate(other.forTenant('acme'), (name) => name);
+      const otherKeys = await keysUnder(prefixes.get(other)!);
+      expect(otherKeys.length).toBeGreaterThan(0);
+      expect(await globbing.purgeTenant('acme')).toBe(otherKeys.length);
+      expect(await keysUnder(prefixes.get(globbing)!)).toEqual([]);
+      expect(await keysUnder(prefixes.get(other)!)).toEqual(otherKeys);
+      await teardown(globbing);
+      await teardown(other);
+    });
+
+    it('refuses an id that is not a tenant id, so no pattern can reach beyond one tenant', async () => {
+      await setup();
+      await populate(store, lookalike);
+      for (const bad of ['*', 'acme*', '', 'a/b', 'ACME']) {
+        await expect(store.purgeTenant(bad)).rejects.toThrow(RangeError);
+        expect(() => store.forTenant(bad)).toThrow(RangeError);
+      }
+      expect(Object.keys(await keysByScope())).toEqual(['default']);
+    });
+
+    it('views share the store’s one connection: no new connection, and closing a view closes nothing', async () => {
+      await setup();
+      const connections = async (): Promise<number> =>
+        String(await admin.client('LIST'))
+          .split('\n')
+          .filter((line) => line.includes(` name=gatehouse:${prefix} `)).length;
+      const acme = store.forTenant('acme');
+      expect(store.forTenant('acme')).toBe(acme);
+      expect(acme.forTenant('globex')).toBe(store.forTenant('globex'));
+      await populate(acme, (name) => name);
+      await populate(acme.forTenant('globex'), (name) => name);
+      await acme.init();
+      await acme.close();
+      expect(await connections()).toBe(1);
+      expect((await acme.getClient('client'))?.clientId).toBe('client');
+      expect(await store.getClient('client')).toBeUndefined();
+      expect((await keysByScope()).globex!.length).toBeGreaterThan(0);
+    });
+
+    it('cleanup() of the deployment’s store also drops retired signing keys of listed tenants', async () => {
+      await setup();
+      const acme = store.forTenant('acme');
+      await store.saveTenant({ id: 'acme', settings: {}, source: 'admin', createdAt: 0, updatedAt: 0 });
+      await acme.initSigningKeys([signingKeyFixture(clock)]);
+      await acme.rotateSigningKey(signingKeyFixture(clock), clock.now() + HOUR);
+      clock.advance(HOUR);
+      expect(await store.cleanup()).toBe(1);
+      expect(await admin.hlen(redisKeys(prefix, 'acme').signingKeys)).toBe(1);
+    });
+  });
+
   describe('Cluster slots (checked on a single server with MONITOR)', () => {
     it('computes slots like Redis', () => {
       // CLUSTER KEYSLOT values from the Redis documentation.
@@ -526,124 +763,155 @@ describeRedis('Redis store specifics', () => {
       expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
     });
 
-    it('every script run, transaction and multi-key command touches keys of one slot only', async () => {
-      await setup();
-      const monitor = await admin.monitor();
-      // Script bodies run atomically, so the "lua" lines of one run are contiguous in the MONITOR stream.
-      const events: { source: string; args: string[] }[] = [];
-      monitor.on('monitor', (_time: string, args: string[], source: string) => events.push({ source, args }));
-      try {
-        const client = clientFixture(clock);
-        const user = userFixture(clock);
-        await store.saveClient(client);
-        await store.saveUser(user);
-        await store.saveUser({ ...user, username: `${user.username}-renamed` });
-        await store.initSigningKeys([signingKeyFixture(clock)]);
-        await store.rotateSigningKey(signingKeyFixture(clock), clock.now() + HOUR);
-        await store.cleanup();
-        await store.getOrCreateSecret('cookie', 'x');
-        await store.saveInteraction(interactionFixture(clock, { clientId: client.clientId }));
-        const { record: code } = codeFixture(clock, { clientId: client.clientId });
-        await store.saveAuthorizationCode(code);
-        await store.consumeAuthorizationCode(code.codeHash);
-        await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
-        const grant = grantFixture(clock, { clientId: client.clientId, userId: user.id });
-        const first = refreshTokenFixture(clock, grant);
-        await store.createGrant(grant, first.record, accessTokenFixture(clock));
-        await store.addAccessToken(grant.id, accessTokenFixture(clock));
-        const next = refreshTokenFixture(clock, grant);
-        const rotate = (n = refreshTokenFixture(clock, grant)) =>
-          store.rotateRefreshToken(
-            first.record.tokenHash,
-            n.record,
-            successorFixture(first.token, n.token),
-            accessTokenFixture(clock),
-            clock.now(),
-            SECOND,
-          );
-        expect((await rotate(next)).status).toBe('rotated');
-        expect((await rotate()).status).toBe('grace');
-        clock.advance(2 * SECOND);
-        expect((await rotate()).status).toBe('reused');
-        await store.isAccessTokenRevoked('some-jti');
-        await store.revokeAccessToken('some-jti', clock.now() + HOUR);
-        const second = grantFixture(clock, { clientId: client.clientId, userId: user.id });
-        const access = accessTokenFixture(clock);
-        await store.createGrant(second, refreshTokenFixture(clock, second).record, access);
-        await store.isAccessTokenRevoked(access.jti);
-        await store.revokeGrant(second.id, clock.now());
-        await store.revokeGrantsFor(user.id, client.clientId, clock.now());
-        await store.deleteConsent(user.id, client.clientId);
-        await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
-        await store.deleteClient(client.clientId);
-        // deleteUser then has a grant (of another client), a session and a consent to cascade to.
-        const other = clientFixture(clock);
-        await store.saveClient(other);
-        const third = grantFixture(clock, { clientId: other.clientId, userId: user.id });
-        await store.createGrant(third, refreshTokenFixture(clock, third).record, accessTokenFixture(clock));
-        await store.saveConsent(consentFixture(clock, { userId: user.id, clientId: other.clientId }));
-        const [ended, kept] = [sessionFixture(clock, { userId: user.id }), sessionFixture(clock, { userId: user.id })];
-        await store.saveSession(ended);
-        await store.saveSession(kept);
-        await store.deleteSession(ended.id);
-        await store.deleteUser(user.id);
-        await store.hitRateLimit('login:user:x', MINUTE, clock.now());
-        await store.hitRateLimit('login:user:x', MINUTE, clock.now());
-        await store.peekRateLimit('login:user:x', clock.now());
-        await store.resetRateLimit('login:user:x');
-        await store.firstUse('jwt-assertion:x', clock.now() + MINUTE);
-        await store.ping();
-        // init() on data of an older layout (a client whose empty scope meant "no allow-list") upgrades it.
-        await store.saveClient({ ...clientFixture(clock), scope: [] });
-        await admin.del(redisKeys(prefix).layoutVersion);
-        await store.init();
-      } finally {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        monitor.disconnect();
-      }
+    it.each([
+      ['the default scope', undefined],
+      ['a tenant', 'acme'],
+    ])(
+      'every script run, transaction and multi-key command touches keys of one slot only, in %s',
+      async (_, tenant) => {
+        await setup();
+        const view = tenant === undefined ? store : store.forTenant(tenant);
+        const monitor = await admin.monitor();
+        // Script bodies run atomically, so the "lua" lines of one run are contiguous in the MONITOR stream.
+        const events: { source: string; args: string[] }[] = [];
+        monitor.on('monitor', (_time: string, args: string[], source: string) => events.push({ source, args }));
+        try {
+          const client = clientFixture(clock);
+          const user = userFixture(clock);
+          await view.saveClient(client);
+          await view.saveUser(user);
+          await view.saveUser({ ...user, username: `${user.username}-renamed` });
+          await view.initSigningKeys([signingKeyFixture(clock)]);
+          await view.rotateSigningKey(signingKeyFixture(clock), clock.now() + HOUR);
+          await view.cleanup();
+          await view.getOrCreateSecret('cookie', 'x');
+          await view.saveInteraction(interactionFixture(clock, { clientId: client.clientId }));
+          const { record: code } = codeFixture(clock, { clientId: client.clientId });
+          await view.saveAuthorizationCode(code);
+          await view.consumeAuthorizationCode(code.codeHash);
+          await view.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
+          const grant = grantFixture(clock, { clientId: client.clientId, userId: user.id });
+          const first = refreshTokenFixture(clock, grant);
+          await view.createGrant(grant, first.record, accessTokenFixture(clock));
+          await view.addAccessToken(grant.id, accessTokenFixture(clock));
+          const next = refreshTokenFixture(clock, grant);
+          const rotate = (n = refreshTokenFixture(clock, grant)) =>
+            view.rotateRefreshToken(
+              first.record.tokenHash,
+              n.record,
+              successorFixture(first.token, n.token),
+              accessTokenFixture(clock),
+              clock.now(),
+              SECOND,
+            );
+          expect((await rotate(next)).status).toBe('rotated');
+          expect((await rotate()).status).toBe('grace');
+          clock.advance(2 * SECOND);
+          expect((await rotate()).status).toBe('reused');
+          await view.isAccessTokenRevoked('some-jti');
+          await view.revokeAccessToken('some-jti', clock.now() + HOUR);
+          const second = grantFixture(clock, { clientId: client.clientId, userId: user.id });
+          const access = accessTokenFixture(clock);
+          await view.createGrant(second, refreshTokenFixture(clock, second).record, access);
+          await view.isAccessTokenRevoked(access.jti);
+          await view.revokeGrant(second.id, clock.now());
+          await view.revokeGrantsFor(user.id, client.clientId, clock.now());
+          await view.deleteConsent(user.id, client.clientId);
+          await view.saveConsent(consentFixture(clock, { userId: user.id, clientId: client.clientId }));
+          await view.deleteClient(client.clientId);
+          // deleteUser then has a grant (of another client), a session and a consent to cascade to.
+          const other = clientFixture(clock);
+          await view.saveClient(other);
+          const third = grantFixture(clock, { clientId: other.clientId, userId: user.id });
+          await view.createGrant(third, refreshTokenFixture(clock, third).record, accessTokenFixture(clock));
+          await view.saveConsent(consentFixture(clock, { userId: user.id, clientId: other.clientId }));
+          const [ended, kept] = [
+            sessionFixture(clock, { userId: user.id }),
+            sessionFixture(clock, { userId: user.id }),
+          ];
+          await view.saveSession(ended);
+          await view.saveSession(kept);
+          await view.deleteSession(ended.id);
+          await view.deleteUser(user.id);
+          await view.hitRateLimit('login:user:x', MINUTE, clock.now());
+          await view.hitRateLimit('login:user:x', MINUTE, clock.now());
+          await view.peekRateLimit('login:user:x', clock.now());
+          await view.resetRateLimit('login:user:x');
+          await view.firstUse('jwt-assertion:x', clock.now() + MINUTE);
+          await view.ping();
+          if (tenant !== undefined) {
+            await view.saveTenant({
+              id: tenant,
+              settings: {},
+              source: 'admin',
+              createdAt: clock.now(),
+              updatedAt: clock.now(),
+            });
+            await view.forTenant('globex').getClient('x');
+            await store.cleanup();
+            await store.purgeTenant(tenant);
+          }
+          // init() on data of an older layout (a client whose empty scope meant "no allow-list") upgrades it.
+          await store.saveClient({ ...clientFixture(clock), scope: [] });
+          await admin.del(redisKeys(prefix).layoutVersion);
+          await store.init();
+        } finally {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          monitor.disconnect();
+        }
 
-      const mine = (key: string): boolean => key.startsWith(prefix);
-      const problems: string[] = [];
-      const check = (what: string, keys: string[]): void => {
-        const slots = new Set(keys.filter(mine).map(keySlot));
-        if (slots.size > 1) problems.push(`${what}: ${keys.join(' ')}`);
-      };
-      const shas = new Map(
-        Object.entries(SCRIPTS).map(([name, lua]) => [createHash('sha1').update(lua).digest('hex'), name]),
-      );
-      const seen = new Set<string>();
-      const transactions = new Map<string, string[]>();
-      let run: string[] = [];
-      for (const { source, args } of events) {
-        if (source === 'lua') {
-          run.push(...commandKeys(args));
-          continue;
+        const mine = (key: string): boolean => key.startsWith(prefix);
+        const problems: string[] = [];
+        const check = (what: string, keys: string[]): void => {
+          const slots = new Set(keys.filter(mine).map(keySlot));
+          if (slots.size > 1) problems.push(`${what}: ${keys.join(' ')}`);
+        };
+        const shas = new Map(
+          Object.entries(SCRIPTS).map(([name, lua]) => [createHash('sha1').update(lua).digest('hex'), name]),
+        );
+        const seen = new Set<string>();
+        const transactions = new Map<string, string[]>();
+        let run: string[] = [];
+        for (const { source, args } of events) {
+          if (source === 'lua') {
+            run.push(...commandKeys(args));
+            continue;
+          }
+          check('script run', run);
+          run = [];
+          const name = (args[0] ?? '').toLowerCase();
+          if (name === 'eval' || name === 'evalsha') {
+            const sha =
+              name === 'eval'
+                ? createHash('sha1')
+                    .update(unescapeMonitorArg(args[1] ?? ''))
+                    .digest('hex')
+                : args[1];
+            const script = shas.get(sha ?? '');
+            if (script && commandKeys(args).some(mine)) seen.add(script);
+          }
+          check(name, commandKeys(args));
+          if (name === 'multi') transactions.set(source, []);
+          else if (name === 'exec') {
+            check('transaction', transactions.get(source) ?? []);
+            transactions.delete(source);
+          } else transactions.get(source)?.push(...commandKeys(args));
         }
         check('script run', run);
-        run = [];
-        const name = (args[0] ?? '').toLowerCase();
-        if (name === 'eval' || name === 'evalsha') {
-          const sha =
-            name === 'eval'
-              ? createHash('sha1')
-                  .update(unescapeMonitorArg(args[1] ?? ''))
-                  .digest('hex')
-              : args[1];
-          const script = shas.get(sha ?? '');
-          if (script && commandKeys(args).some(mine)) seen.add(script);
+        expect(problems).toEqual([]);
+        if (tenant !== undefined) {
+          // Every key the view touched is the tenant's (or globex's, or the deployment's tenant list); default-scope
+          // keys come only from the deployment store's own cleanup() and layout upgrade at the end.
+          const scoped = [`${prefix}{${tenant}/`, `${prefix}${tenant}/`, `${prefix}{globex/`, `${prefix}{tenants}`];
+          const upgrade = [`${prefix}{keys}`, `${prefix}{clients}`, `${prefix}{c:`];
+          const keys = events.flatMap(({ args }) => commandKeys(args)).filter(mine);
+          expect(keys.filter((key) => ![...scoped, ...upgrade].some((start) => key.startsWith(start)))).toEqual([]);
+          expect(keys.filter((key) => key.startsWith(`${prefix}${tenant}/`)).length).toBeGreaterThan(0);
         }
-        check(name, commandKeys(args));
-        if (name === 'multi') transactions.set(source, []);
-        else if (name === 'exec') {
-          check('transaction', transactions.get(source) ?? []);
-          transactions.delete(source);
-        } else transactions.get(source)?.push(...commandKeys(args));
-      }
-      check('script run', run);
-      expect(problems).toEqual([]);
-      // The scenario exercised every script.
-      expect([...seen].sort()).toEqual(Object.keys(SCRIPTS).sort());
-    });
+        // The scenario exercised every script.
+        expect([...seen].sort()).toEqual(Object.keys(SCRIPTS).sort());
+      },
+    );
   });
 
   describe('races across replicas (separate connections, one key prefix)', () => {

@@ -4,7 +4,14 @@
  * `{g:<grantId>}` for a grant's family, `{c:<clientId>}` for per-client indexes, `{u:<userId>}` for a user's consents
  * and grant index, `{o:<owner>}` for the index of an owner's expiring records, and `{clients}`, `{users}`, `{keys}`
  * for the small catalogues that are listed or updated as a whole.
+ *
+ * Tenants: a tenant T's keys carry `T/` at the start of the hash tag (`{T/g:<grantId>}:grant`) or, for keys without a
+ * tag, right after the prefix (`T/code:<hash>`); the default scope's keys are those of a store without tenants. No
+ * key of one scope can spell a key of another: after the prefix (or after the opening `{`), a tenant id runs up to a
+ * `/`, while every default-scope key has a `:` or `}` there before any `/` (`code:`, `{g:`, `{clients}`), and a tenant
+ * id (TENANT_ID) never contains `/`. The deployment's tenant list, `{tenants}`, belongs to no scope.
  */
+import { isTenantId } from '../../model/tenants.js';
 
 /** Default key prefix. */
 export const DEFAULT_REDIS_KEY_PREFIX = 'gatehouse:';
@@ -22,9 +29,17 @@ export function ownedMember(kind: string, id: string): string {
   return `${keyPart(kind)}:${keyPart(id)}`;
 }
 
-/** Every key (and key prefix) the Redis store uses, for one key prefix. */
+/** Every key (and key prefix) the Redis store uses, for one key prefix and one scope. */
 export interface RedisKeys {
   readonly prefix: string;
+  /** The tenant whose keys these are; undefined for the deployment's default scope. */
+  readonly tenant: string | undefined;
+
+  /**
+   * HASH tenant id -> TenantRecord JSON: the deployment's tenant list. No TTL. Outside every scope: the same key in
+   * the default scope's layout and in every tenant's.
+   */
+  readonly tenants: string;
 
   /** STRING: client JSON. No TTL. */
   client(clientId: string): string;
@@ -103,28 +118,55 @@ export interface RedisKeys {
   userGrants(userId: string): string;
 }
 
-/** Builds the key layout for `prefix`. */
-export function redisKeys(prefix: string): RedisKeys {
-  const p = prefix;
-  const g = (grantId: string): string => `${p}{g:${keyPart(grantId)}}:`;
-  const c = (clientId: string): string => `${p}{c:${keyPart(clientId)}}:`;
-  const u = (userId: string): string => `${p}{u:${keyPart(userId)}}:`;
+/** Escapes `text` for a SCAN MATCH pattern (Redis glob: `*`, `?`, `[...]` and backslash are special). */
+export function matchLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/**
+ * The SCAN MATCH patterns of every key of tenant `tenant` under `prefix`: its tagged keys (`{T/...`) and its untagged
+ * ones (`T/...`). Nothing of another scope matches (see the header), but a deployment whose prefix is this prefix
+ * followed by `T/` or `{T/` would: prefixes shared by several deployments must not nest like that.
+ */
+export function tenantKeyPatterns(prefix: string, tenant: string): [string, string] {
+  const p = matchLiteral(prefix);
+  return [`${p}{${tenant}/*`, `${p}${tenant}/*`];
+}
+
+/**
+ * Builds the key layout for `prefix`, scoped to `tenant` when given (a TENANT_ID; anything else is a RangeError).
+ * Without a tenant every key is exactly that of a store without tenants, so existing data stays where it is.
+ */
+export function redisKeys(prefix: string, tenant?: string): RedisKeys {
+  if (tenant !== undefined && !isTenantId(tenant)) throw new RangeError(`not a tenant id: ${JSON.stringify(tenant)}`);
+  const scope = tenant === undefined ? '' : `${tenant}/`;
+  // Built once per layout: `t` opens the scope's hash tags, `p` starts its untagged keys.
+  const t = `${prefix}{${scope}`;
+  const p = `${prefix}${scope}`;
+  const g = (grantId: string): string => `${t}g:${keyPart(grantId)}}:`;
+  const c = (clientId: string): string => `${t}c:${keyPart(clientId)}}:`;
+  const u = (userId: string): string => `${t}u:${keyPart(userId)}}:`;
+  const clients = `${t}clients}:`;
+  const users = `${t}users}:`;
+  const keys = `${t}keys}:`;
   return {
     prefix,
-    client: (clientId) => `${p}{clients}:c:${clientId}`,
-    clients: `${p}{clients}:all`,
-    layoutVersion: `${p}{clients}:layout`,
-    user: (userId) => `${p}{users}:u:${userId}`,
-    username: (username) => `${p}{users}:name:${username}`,
-    usernamePrefix: `${p}{users}:name:`,
-    users: `${p}{users}:all`,
-    signingKeys: `${p}{keys}:signing`,
-    signingMeta: `${p}{keys}:signing:meta`,
-    signingSeq: `${p}{keys}:signing:seq`,
+    tenant,
+    tenants: `${prefix}{tenants}`,
+    client: (clientId) => `${clients}c:${clientId}`,
+    clients: `${clients}all`,
+    layoutVersion: `${clients}layout`,
+    user: (userId) => `${users}u:${userId}`,
+    username: (username) => `${users}name:${username}`,
+    usernamePrefix: `${users}name:`,
+    users: `${users}all`,
+    signingKeys: `${keys}signing`,
+    signingMeta: `${keys}signing:meta`,
+    signingSeq: `${keys}signing:seq`,
     secret: (name) => `${p}secret:${name}`,
     record: (kind, id) => `${p}rec:${ownedMember(kind, id)}`,
     recordPrefix: `${p}rec:`,
-    ownedRecords: (owner) => `${p}{o:${keyPart(owner)}}:recs`,
+    ownedRecords: (owner) => `${t}o:${keyPart(owner)}}:recs`,
     code: (codeHash) => `${p}code:${codeHash}`,
     grant: (grantId) => `${g(grantId)}grant`,
     grantRefreshTokens: (grantId) => `${g(grantId)}rts`,

@@ -29,6 +29,23 @@ export interface RedisContext {
   exec(multi: ReturnType<RedisClient['multi']>): Promise<unknown[]>;
 }
 
+/**
+ * `base`'s connection and calls under another key layout: a tenant's view. It reads `base.client` at each call (init()
+ * may replace it) and has nothing of its own to open or close.
+ */
+export function withKeys(base: RedisContext, keys: RedisKeys): RedisContext {
+  return {
+    get client() {
+      return base.client;
+    },
+    keys,
+    clock: base.clock,
+    guard: (call) => base.guard(call),
+    script: (name, scriptKeys, args) => base.script(name, scriptKeys, args),
+    exec: (multi) => base.exec(multi),
+  };
+}
+
 /** Fan-out of cascades (deleteClient, deleteUser, revokeGrantsFor) and the size of MGET batches. */
 export const BATCH = 100;
 

@@ -5,7 +5,10 @@
  *
  * This class only composes: the connection (./connection.ts) is the context every feature module works on, and each
  * port's methods delegate to the module of that feature (clients, users, signing keys, records, codes, grants,
- * consents, counters, replay guard).
+ * consents, counters, replay guard, tenants).
+ *
+ * Tenants: forTenant returns a view over the same connection whose context builds the tenant's keys (./keys.ts), so
+ * every feature module runs unchanged, with no extra round trip, in any scope.
  */
 import type {
   AccessTokenRef,
@@ -18,9 +21,11 @@ import type {
   RefreshTokenRecord,
   RotateResult,
   SigningKeyRecord,
+  TenantRecord,
   UserRecord,
 } from '../../model/records.js';
 import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import { isTenantId } from '../../model/tenants.js';
 import type { StoreOptions } from '../options.js';
 import { RecordBackedStorage } from '../record-ports.js';
 import * as clients from './clients.js';
@@ -31,64 +36,116 @@ import * as counters from './counters.js';
 import * as grants from './grants.js';
 import { DEFAULT_REDIS_KEY_PREFIX, redisKeys } from './keys.js';
 import * as records from './records.js';
+import { withKeys, type RedisContext } from './redis-context.js';
 import * as replayGuard from './replay-guard.js';
 import * as signingKeys from './signing-keys.js';
+import * as tenants from './tenants.js';
 import * as users from './users.js';
 
 export { DEFAULT_REDIS_KEY_PREFIX } from './keys.js';
+
+/** Tenant views the deployment's store keeps for reuse. */
+const MAX_CACHED_VIEWS = 1024;
 
 /** Creates the Redis store for a `redis://` or `rediss://` URL; `init()` connects it. */
 export function createRedisStorage(url: string, options: StoreOptions): RedisStorage {
   return new RedisStorage(url, options);
 }
 
-/** Storage on Redis (standalone, Sentinel or Cluster). */
+/** Storage on Redis (standalone, Sentinel or Cluster), or a tenant's view of it. */
 export class RedisStorage extends RecordBackedStorage implements Storage {
   readonly kind = 'redis';
 
-  private readonly redis: RedisConnection;
+  /** The connection: the deployment's store owns it, its tenants' views share it. */
+  private readonly connection: RedisConnection;
+  /** What the feature modules work on: the connection itself, or (on a view) the connection with the tenant's keys. */
+  private readonly redis: RedisContext;
+  /** The deployment's store; undefined on itself. */
+  private readonly root: RedisStorage | undefined;
+  /** The deployment's store's views, one per tenant (they hold no state, so one serves every caller). */
+  private readonly views = new Map<string, RedisStorage>();
 
-  constructor(url: string, options: StoreOptions) {
+  /** A store on its own connection to `url`; or (forTenant) the view of the deployment's store `of` for `tenant`. */
+  constructor(url: string, options: StoreOptions);
+  constructor(of: RedisStorage, tenant: string);
+  constructor(source: string | RedisStorage, scope: StoreOptions | string) {
     super();
-    if (!/^rediss?:\/\//i.test(url)) throw new TypeError('Redis storage needs a redis:// or rediss:// URL');
-    this.redis = new RedisConnection(url, options, redisKeys(options.redisKeyPrefix ?? DEFAULT_REDIS_KEY_PREFIX));
+    if (typeof source !== 'string') {
+      this.root = source.root ?? source;
+      this.connection = source.connection;
+      // Throws RangeError unless `scope` is a TENANT_ID: the keys' separation of scopes depends on it.
+      this.redis = withKeys(source.connection, redisKeys(source.connection.keys.prefix, scope as string));
+      return;
+    }
+    if (!/^rediss?:\/\//i.test(source)) throw new TypeError('Redis storage needs a redis:// or rediss:// URL');
+    const options = scope as StoreOptions;
+    this.root = undefined;
+    this.connection = new RedisConnection(
+      source,
+      options,
+      redisKeys(options.redisKeyPrefix ?? DEFAULT_REDIS_KEY_PREFIX),
+    );
+    this.redis = this.connection;
   }
 
   // ---- lifecycle ----
 
-  /** Connects, checks the server answers and upgrades an older layout; throws StorageUnavailableError if it cannot. */
-  init(): Promise<void> {
-    return this.redis.init();
+  /**
+   * Connects, checks the server answers and upgrades an older layout; throws StorageUnavailableError if it cannot.
+   * A no-op on a tenant's view: the deployment's store connects, and tenants' keys never had an older layout.
+   */
+  async init(): Promise<void> {
+    if (this.root === undefined) await this.connection.init();
   }
-  /** Redis expires records on its own; this only drops retired signing keys past their expiry. */
-  cleanup(): Promise<number> {
-    return signingKeys.pruneSigningKeys(this.redis);
+  /**
+   * Redis expires records on its own; this only drops retired signing keys past their expiry: the deployment's store
+   * does so in its default scope and in every listed tenant's, a view in its tenant's.
+   */
+  async cleanup(): Promise<number> {
+    let removed = await signingKeys.pruneSigningKeys(this.redis);
+    if (this.root !== undefined) return removed;
+    for (const id of await tenants.tenantIds(this.redis)) {
+      if (isTenantId(id)) removed += await signingKeys.pruneSigningKeys(this.forTenant(id).redis);
+    }
+    return removed;
   }
-  // ---- tenants (in progress: scoped in a following commit) ----
-  saveTenant(): Promise<void> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  getTenant(): Promise<undefined> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  listTenants(): Promise<never[]> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  deleteTenant(): Promise<boolean> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  forTenant(): RedisStorage {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  purgeTenant(): Promise<number> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-
-  close(): Promise<void> {
-    return this.redis.close();
+  /** Closes the connection; a no-op on a tenant's view (the deployment's store owns the connection). */
+  async close(): Promise<void> {
+    if (this.root === undefined) await this.connection.close();
   }
   ping(): Promise<void> {
-    return this.redis.ping();
+    return this.connection.ping();
+  }
+
+  // ---- tenants: the deployment's list in every scope; forTenant views over the same connection ----
+
+  saveTenant(tenant: TenantRecord): Promise<void> {
+    return tenants.saveTenant(this.redis, tenant);
+  }
+  getTenant(id: string): Promise<TenantRecord | undefined> {
+    return tenants.getTenant(this.redis, id);
+  }
+  listTenants(): Promise<TenantRecord[]> {
+    return tenants.listTenants(this.redis);
+  }
+  deleteTenant(id: string): Promise<boolean> {
+    return tenants.deleteTenant(this.redis, id);
+  }
+  /** The view scoped to tenant `id` (a TENANT_ID, else RangeError); on a view, the deployment's view of `id`. */
+  forTenant(id: string): RedisStorage {
+    const root = this.root ?? this;
+    let view = root.views.get(id);
+    if (view === undefined) {
+      view = new RedisStorage(root, id);
+      // Bounded even if a caller scopes to ids it made up: past the limit the cache starts over.
+      if (root.views.size >= MAX_CACHED_VIEWS) root.views.clear();
+      root.views.set(id, view);
+    }
+    return view;
+  }
+  purgeTenant(id: string): Promise<number> {
+    (this.root ?? this).views.delete(id);
+    return tenants.purgeTenant(this.redis, id);
   }
 
   // ---- clients ----
