@@ -20,6 +20,14 @@ const REDIRECT = 'http://127.0.0.1/callback';
 const RESOURCE = 'https://mcp.example.com/mcp';
 /** The resource server's client, allowed to introspect any token (introspection.allowedClients). */
 const RS = { id: 'mcp-rs', secret: 'resource-server-secret-0123456789abcdef' };
+const ADMIN_TOKEN = randomBytes(32).toString('base64url');
+const admin = (body?: unknown) => ({
+  headers: {
+    authorization: `Bearer ${ADMIN_TOKEN}`,
+    ...(body !== undefined && { 'content-type': 'application/json' }),
+  },
+  ...(body !== undefined && { body: JSON.stringify(body) }),
+});
 
 interface Replica {
   origin: string;
@@ -69,6 +77,8 @@ for (const store of stores) {
           postgres: { schema: isolation, poolSize: 4 },
           redis: { keyPrefix: `${isolation}:` },
           retryAfterSeconds: 3,
+          adminToken: ADMIN_TOKEN,
+          tenantRefreshSeconds: 1,
         }),
       );
       const ports = [await freePort(), await freePort(), await freePort()];
@@ -239,6 +249,92 @@ for (const store of stores) {
           })
         ).json.error,
       ).toBe('invalid_grant');
+    }, 120_000);
+
+    it('shares tenants created, changed and deleted at run time, within tenantRefreshSeconds', async (ctx) => {
+      if (!(await available)) return ctx.skip();
+      const [A, B, C] = replicas.map((r) => r.origin) as [string, string, string];
+      const metadataAt = (origin: string) => fetch(`${origin}/t1/.well-known/openid-configuration`);
+      // B is asked first, so it remembers t1 as unknown: creation must still reach it within the bound.
+      expect((await metadataAt(B)).status).toBe(404);
+      const created = await fetch(`${A}/admin/tenants`, {
+        method: 'POST',
+        ...admin({ id: 't1', settings: { scopes: ['mcp:read'] } }),
+      });
+      expect(created.status).toBe(201);
+      const within = async (check: () => Promise<boolean>, what: string) => {
+        const started = Date.now();
+        await waitFor(check, 5_000, () => what);
+        // tenantRefreshSeconds is 1: allow for the background re-read and the 100 ms polling.
+        expect(Date.now() - started).toBeLessThan(3_000);
+      };
+      for (const o of [B, C]) {
+        await within(async () => (await metadataAt(o)).status === 200, `${o} to serve t1`);
+        expect((await (await metadataAt(o)).json()).issuer).toBe(`${issuer}/t1`);
+      }
+      // One set of keys for the tenant, whichever replica made them.
+      const jwks = await Promise.all([A, B, C].map(async (o) => (await fetch(`${o}/t1/jwks.json`)).text()));
+      expect(new Set(jwks).size).toBe(1);
+
+      // A flow within the tenant across the replicas: register at A, sign in at B, redeem at C.
+      const reg = await postJson(`${A}/t1/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+      });
+      expect(reg.status).toBe(201);
+      // The tenant has no users yet: the update at C adds one (a password_hash: the store keeps no password).
+      const { hashPassword } = await import('../../src/core/password.js');
+      const dana = { username: 'dana', password: 'dana at t1, long enough' };
+      const updated = await fetch(`${C}/admin/tenants/t1`, {
+        method: 'PUT',
+        ...admin({
+          settings: {
+            scopes: ['mcp:read'],
+            branding: { name: 'Tenant One' },
+            users: [{ username: dana.username, password_hash: await hashPassword(dana.password, 14) }],
+          },
+        }),
+      });
+      expect(updated.status).toBe(200);
+      const v = verifier();
+      const u = new URL(`${B}/t1/authorize`);
+      u.search = new URLSearchParams({
+        client_id: reg.json.client_id as string,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        code_challenge: challenge(v),
+        code_challenge_method: 'S256',
+        scope: 'mcp:read',
+      }).toString();
+      await within(
+        async () => (await (await new FormBrowser().follow(u.href, B)).res.text()).includes('Tenant One'),
+        'B to show the new branding',
+      );
+      const cb = await new FormBrowser().authorize(u.href, B, dana);
+      expect(cb.searchParams.get('iss')).toBe(`${issuer}/t1`);
+      const tokens = await postForm(`${C}/t1/token`, {
+        grant_type: 'authorization_code',
+        client_id: reg.json.client_id as string,
+        code: cb.searchParams.get('code')!,
+        code_verifier: v,
+        redirect_uri: REDIRECT,
+      });
+      expect(tokens.status).toBe(200);
+      expect(
+        JSON.parse(Buffer.from((tokens.json.access_token as string).split('.')[1]!, 'base64url').toString()).iss,
+      ).toBe(`${issuer}/t1`);
+
+      // Deleted at B: gone everywhere within the bound.
+      const deleted = await fetch(`${B}/admin/tenants/t1`, { method: 'DELETE', ...admin() });
+      expect(deleted.status).toBe(200);
+      for (const o of [A, C]) await within(async () => (await metadataAt(o)).status === 404, `${o} to drop t1`);
+      const refresh = await postForm(`${A}/t1/token`, {
+        grant_type: 'refresh_token',
+        client_id: reg.json.client_id as string,
+        refresh_token: tokens.json.refresh_token as string,
+      });
+      expect(refresh.status).toBe(404);
     }, 120_000);
   });
 }
