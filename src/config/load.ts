@@ -45,7 +45,10 @@ export function parseConfig(input: unknown): Config {
   return { ...cfg, issuer };
 }
 
-/** Reads GATEHOUSE_CONFIG (JSON) and applies PORT, HOST, GATEHOUSE_ISSUER, GATEHOUSE_STORAGE, GATEHOUSE_LOG_LEVEL. */
+/**
+ * Reads GATEHOUSE_CONFIG (JSON) and applies PORT, HOST, GATEHOUSE_ISSUER, GATEHOUSE_STORAGE, GATEHOUSE_LOG_LEVEL,
+ * GATEHOUSE_ENCRYPTION_KEY(S_PREVIOUS), GATEHOUSE_ADMIN_TOKEN.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let file: ConfigInput = {};
   const path = env.GATEHOUSE_CONFIG;
@@ -76,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (env.GATEHOUSE_STORAGE) merged.storage = env.GATEHOUSE_STORAGE;
   if (env.GATEHOUSE_LOG_LEVEL) merged.logLevel = env.GATEHOUSE_LOG_LEVEL;
   if (env.GATEHOUSE_ENCRYPTION_KEY) merged.encryptionKey = env.GATEHOUSE_ENCRYPTION_KEY;
+  if (env.GATEHOUSE_ADMIN_TOKEN) merged.adminToken = env.GATEHOUSE_ADMIN_TOKEN;
   if (env.GATEHOUSE_ENCRYPTION_KEYS_PREVIOUS) {
     merged.encryptionKeysPrevious = env.GATEHOUSE_ENCRYPTION_KEYS_PREVIOUS.split(',')
       .map((k) => k.trim())
