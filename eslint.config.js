@@ -13,7 +13,19 @@ import tseslint from 'typescript-eslint';
 const TOP = ['http', 'cli', 'resource', 'server', 'index'];
 const UPPER = {
   // The records, store ports and OAuth errors: the bottom layer, importing nothing else of src/.
-  model: ['tenants', 'core', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  model: [
+    'tenants',
+    'core',
+    'storage',
+    'config',
+    'clients',
+    'grants',
+    'authorization',
+    'endpoints',
+    'ui',
+    'context',
+    ...TOP,
+  ],
   core: ['tenants', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
   // storage/sql/x.ts may import `../index.js`: that is storage/index.ts, so `index` is not listed here.
   storage: [

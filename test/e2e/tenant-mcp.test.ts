@@ -43,9 +43,7 @@ describe('MCP SDK client against a tenant issuer', () => {
       user: DANA,
     });
     const transport = new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider });
-    await expect(new Client({ name: 'test', version: '1.0.0' }).connect(transport)).rejects.toThrow(
-      UnauthorizedError,
-    );
+    await expect(new Client({ name: 'test', version: '1.0.0' }).connect(transport)).rejects.toThrow(UnauthorizedError);
     expect(provider.lastAuthorizationUrl!.href.startsWith(`${gatehouse.origin}/acme/authorize?`)).toBe(true);
     await transport.finishAuth(provider.lastCode!);
     const client = new Client({ name: 'test', version: '1.0.0' });

@@ -6,15 +6,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { safeEqual } from '../../core/crypto.js';
 import { bearerToken } from '../../core/params.js';
-import { TenantAdminError, type TenantAdmin } from '../../tenants/admin.js';
+import { TenantAdminError } from '../../tenants/admin.js';
 import { createHash } from 'node:crypto';
 import { json, scopeOf, type RouteContext } from './context.js';
 
-/** What the admin API needs: the token's SHA-256 (hex) and the tenant operations. */
-export interface AdminOptions {
-  tokenSha256: string;
-  tenants: TenantAdmin;
-}
+export type { AdminOptions } from './context.js';
 
 const CHALLENGE = 'Bearer realm="gatehouse-admin"';
 

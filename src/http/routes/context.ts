@@ -10,7 +10,7 @@ import { parseRawParams, type RawParams } from '../../core/params.js';
 import type { ClientRecord } from '../../model/records.js';
 import type { StoreStatus } from '../errors.js';
 import type { TenantDirectory } from '../tenant-routing.js';
-import type { AdminOptions } from './admin.js';
+import type { TenantAdmin } from '../../tenants/admin.js';
 
 /** Options for the HTTP app beyond the deps. */
 export interface AppOptions {
@@ -22,6 +22,12 @@ export interface AppOptions {
   tenants?: TenantDirectory;
   /** The admin API (`/admin/tenants`); none without. */
   admin?: AdminOptions;
+}
+
+/** What the admin API needs: the admin token's SHA-256 (hex) and the tenant operations. */
+export interface AdminOptions {
+  tokenSha256: string;
+  tenants: TenantAdmin;
 }
 
 /**
