@@ -2,7 +2,8 @@
  * A tenant's configuration: the deployment's config with the tenant's settings over it. What a tenant may set is
  * listed here; deployment-wide settings (listener, store, proxies, limits, encryption, logging) are not a tenant's.
  * What names an identity or a trust (users, clients, enterprise IdPs, workload issuers, resources, the registration
- * token) is never inherited: a tenant starts with none of the deployment's.
+ * token, the resource servers allowed to introspect) is never inherited: a tenant starts with none of the
+ * deployment's.
  */
 import { ConfigError } from '../model/errors.js';
 import { isTenantId } from '../model/tenants.js';
@@ -71,6 +72,7 @@ export function tenantConfig(deployment: Config, id: string, settings: Record<st
     resources: [],
     defaultResource: undefined,
     registration: { ...deployment.registration, initialAccessToken: undefined },
+    introspection: { ...deployment.introspection, allowedClients: [] },
     tenants: [],
     adminToken: undefined,
     adminTokenSha256: undefined,
