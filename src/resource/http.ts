@@ -22,7 +22,7 @@ export interface BearerAuthOptions {
 export interface RequestAuth extends AuthInfo {
   /** RFC 8707 resource the token was accepted for (the verifier's `resource`). */
   resource: URL;
-  /** For SDK consumers: `subject`, `audience`, `jti` and `claims`. */
+  /** For SDK consumers: `subject`, `audience`, `jti`, `claims`, and `tenant` when an issuer template matched. */
   extra: Record<string, unknown>;
 }
 
@@ -56,11 +56,14 @@ export function bearerContext(verifier: ResourceVerifier, options: BearerAuthOpt
 
 /** Adds the MCP SDK `AuthInfo` fields (`resource`, `extra`) to a verified {@link AuthInfo}. */
 export function toRequestAuth(info: AuthInfo, resource: string): RequestAuth {
-  return {
-    ...info,
-    resource: new URL(resource),
-    extra: { subject: info.subject, audience: info.audience, jti: info.jti, claims: info.claims },
+  const extra: Record<string, unknown> = {
+    subject: info.subject,
+    audience: info.audience,
+    jti: info.jti,
+    claims: info.claims,
   };
+  if (info.tenant !== undefined) extra['tenant'] = info.tenant;
+  return { ...info, resource: new URL(resource), extra };
 }
 
 /** @internal Header → token → verified auth. Throws {@link ResourceAuthError}. */

@@ -12,6 +12,7 @@ export type {
   IntrospectionOptions,
   ResourceVerifier,
   ResourceVerifierOptions,
+  SingleIssuerResourceVerifier,
   VerifyOptions,
 } from './verifier.js';
 export { authorizationServerMetadataUrls, discoverAuthorizationServer } from './discovery.js';

@@ -6,7 +6,12 @@ const WELL_KNOWN = '/.well-known/oauth-protected-resource';
 export interface ProtectedResourceMetadataOptions {
   /** This resource's identifier (RFC 8707 canonical URI), e.g. `https://mcp.example.com/mcp`. */
   resource: string;
-  /** Issuer identifiers of the authorization servers that issue tokens for this resource. */
+  /**
+   * Issuer identifiers of the authorization servers that issue tokens for this resource (at least one). For a
+   * verifier, pass `verifier.authorizationServers`: its `issuer` or `issuers`. A verifier made with an
+   * `issuerTemplate` has no finite list: give it `authorizationServers` (the tenants' issuers clients should be
+   * offered), or serve one resource, and one metadata document, per tenant.
+   */
   authorizationServers: readonly string[];
   /** Scopes this resource understands. */
   scopesSupported?: readonly string[];
@@ -50,7 +55,12 @@ function parseResource(resource: string): URL {
  */
 export function protectedResourceMetadata(options: ProtectedResourceMetadataOptions): ProtectedResourceMetadata {
   parseResource(options.resource);
-  if (options.authorizationServers.length === 0) throw new TypeError('authorizationServers must not be empty');
+  if (options.authorizationServers.length === 0) {
+    // RFC 9728 §2 / MCP: clients pick the authorization server from this list, so it needs at least one entry.
+    throw new TypeError(
+      'authorizationServers must not be empty (a verifier with an issuerTemplate lists none unless given authorizationServers)',
+    );
+  }
   const doc: ProtectedResourceMetadata = {
     ...options.extra,
     // RFC 9728 §3.3: `resource` MUST be identical to the identifier the well-known URL was derived from.

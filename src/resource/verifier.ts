@@ -1,20 +1,61 @@
 /**
  * Access-token verification for resource servers: RFC 9068 JWT access tokens checked locally against the issuer's
- * JWKS, or opaque tokens checked by RFC 7662 introspection. Audience binding follows RFC 8707 / MCP.
+ * JWKS, or opaque tokens checked by RFC 7662 introspection. Audience binding follows RFC 8707 / MCP. One verifier may
+ * trust several issuers (a list, or a tenant template); each token is then checked with its own issuer's keys only.
  */
-import { jwtVerify } from 'jose';
+import { decodeJwt, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { CryptoKey, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { discoverAuthorizationServer } from './discovery.js';
 import type { AuthorizationServerMetadata, FetchLike } from './discovery.js';
 import { ResourceAuthError } from './errors.js';
+import { checkIssuer, parseIssuerTemplate, TENANT_PATTERN } from './issuers.js';
+import type { IssuerTemplate } from './issuers.js';
 import { remoteKeys } from './keys.js';
 import { protectedResourceMetadataUrl } from './metadata.js';
 
-/** Options of {@link createResourceVerifier}. */
+/**
+ * Options of {@link createResourceVerifier}. Give exactly one of `issuer`, `issuers` or `issuerTemplate`.
+ */
 export interface ResourceVerifierOptions {
   /** The authorization server's issuer identifier, exactly as it appears in its metadata and in `iss`. */
-  issuer: string;
+  issuer?: string;
+  /**
+   * Several trusted issuers (JWT mode only), each spelt exactly as in its metadata and in `iss`. A token is verified
+   * with the keys of the issuer its `iss` names, and only if that issuer is in this list.
+   */
+  issuers?: readonly string[];
+  /**
+   * A tenant issuer template (JWT mode only), e.g. `https://auth.example.com/{tenant}`: exactly one `{tenant}`, filling
+   * a whole path segment of a normalised URL. A token's `iss` must be exactly the template with a tenant matching
+   * `^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$` (and allowed by `tenants`); its issuer's metadata and keys are then
+   * discovered on first use. Without `tenants`, any such name costs one discovery (then a negative-cache entry): give
+   * `tenants` when the set is known.
+   */
+  issuerTemplate?: string;
+  /**
+   * With `issuerTemplate`: the tenants accepted, as a list or a predicate (called for every token before anything is
+   * fetched; keep it fast, cache it yourself if it queries a store). A predicate that throws fails the request as
+   * `temporarily_unavailable`. Default: every tenant the template matches.
+   */
+  tenants?: readonly string[] | ((tenant: string) => boolean | Promise<boolean>);
+  /**
+   * Issuers to advertise in RFC 9728 `authorization_servers` ({@link ResourceVerifier.authorizationServers}). Each
+   * must be trusted. Default: `[issuer]`, or `issuers`; an `issuerTemplate` has no finite list, so with a template it
+   * is empty unless given here.
+   */
+  authorizationServers?: readonly string[];
+  /**
+   * With `issuers` / `issuerTemplate`: most issuers whose metadata and keys are kept (least recently used dropped
+   * first, rediscovered when needed again). Default: the length of `issuers`, or 100 for a template.
+   */
+  maxIssuers?: number;
+  /**
+   * Seconds a failed discovery of an issuer is remembered: requests naming it fail at once meanwhile instead of
+   * fetching again. Default 0 with `issuer` (the next call retries), 30 with `issuers` / `issuerTemplate`, where a
+   * token can name an issuer that does not exist.
+   */
+  discoveryCooldownSeconds?: number;
   /** This resource's canonical URI (RFC 8707), e.g. `https://mcp.example.com/mcp`; tokens must name it in `aud`. */
   resource: string;
   /** Scopes every request must carry; `verify` may add more per call. */
@@ -75,14 +116,25 @@ export interface AuthInfo {
   expiresAt: number;
   /** `jti` (always present for JWT access tokens; optional in introspection responses). */
   jti: string | undefined;
-  /** Every claim of the token (JWT payload or introspection response). */
+  /** Every claim of the token (JWT payload or introspection response). `claims.iss` is the verified issuer in JWT mode. */
   claims: AccessTokenClaims;
+  /** With `issuerTemplate`: the tenant named by the token's issuer. Absent otherwise. */
+  tenant?: string;
 }
 
 /** Verifies access tokens for one resource; made by {@link createResourceVerifier}. */
 export interface ResourceVerifier {
-  /** The configured issuer. */
-  readonly issuer: string;
+  /** The configured `issuer`; `undefined` when the verifier was made with `issuers` or `issuerTemplate`. */
+  readonly issuer: string | undefined;
+  /** The fixed list of trusted issuers: `[issuer]`, or `issuers`; empty with `issuerTemplate`. */
+  readonly issuers: readonly string[];
+  /** The configured `issuerTemplate`, if any. */
+  readonly issuerTemplate: string | undefined;
+  /**
+   * What RFC 9728 metadata should list in `authorization_servers`: the `authorizationServers` option, else `issuers`
+   * (empty for a template without that option). Pass it as `authorizationServers` to the metadata route.
+   */
+  readonly authorizationServers: readonly string[];
   /** The configured resource (canonical URI). */
   readonly resource: string;
   /** Scopes every request must carry. */
@@ -93,8 +145,16 @@ export interface ResourceVerifier {
   readonly resourceMetadataUrl: string;
   /** Verifies a token; throws {@link ResourceAuthError}. */
   verify(token: string, options?: VerifyOptions): Promise<AuthInfo>;
-  /** The discovered authorization-server metadata (discovering it when not yet done). */
-  authorizationServerMetadata(): Promise<AuthorizationServerMetadata>;
+  /**
+   * The discovered authorization-server metadata of a trusted issuer (discovering it when not yet done); `issuer` is
+   * required when the verifier trusts more than one. Rejects with a TypeError for an issuer it does not trust.
+   */
+  authorizationServerMetadata(issuer?: string): Promise<AuthorizationServerMetadata>;
+}
+
+/** A {@link ResourceVerifier} made with one `issuer`. */
+export interface SingleIssuerResourceVerifier extends ResourceVerifier {
+  readonly issuer: string;
 }
 
 // RFC 9068 §4 / OAuth 2.1: asymmetric signatures only; `none` and HMAC are never accepted.
@@ -118,6 +178,8 @@ interface IntrospectionState {
   endpoint: string;
 }
 
+type IssuerState = JwtState | IntrospectionState;
+
 function invalidToken(description: string, cause?: unknown): ResourceAuthError {
   return new ResourceAuthError('invalid_token', description, { cause });
 }
@@ -125,17 +187,6 @@ function invalidToken(description: string, cause?: unknown): ResourceAuthError {
 /** The other spelling of a URI that differs only by a trailing slash. */
 function slashVariant(uri: string): string {
   return uri.endsWith('/') ? uri.slice(0, -1) : `${uri}/`;
-}
-
-function checkIssuer(issuer: string): void {
-  let url: URL;
-  try {
-    url = new URL(issuer);
-  } catch {
-    throw new TypeError(`issuer must be an absolute URL: ${issuer}`);
-  }
-  // RFC 8414 §2: the issuer identifier has no query or fragment.
-  if (url.search !== '' || issuer.includes('#')) throw new TypeError('issuer must not have a query or fragment');
 }
 
 function checkResource(resource: string): void {
@@ -223,8 +274,30 @@ function hasAll(granted: readonly string[], required: readonly string[]): boolea
   return true;
 }
 
+/** The access token's `iss`, read before its signature is checked: it only picks which issuer's keys to check it with. */
+function unverifiedIssuer(token: string): string {
+  let iss: unknown;
+  try {
+    iss = decodeJwt(token).iss;
+  } catch (error) {
+    throw fromJoseError(error);
+  }
+  if (typeof iss !== 'string') throw invalidToken('the access token lacks the "iss" claim');
+  return iss;
+}
+
+/** What a trusted issuer matched: nothing more for a listed issuer, the tenant for a template. */
+interface Trust {
+  tenant?: string;
+}
+
+const LISTED: Trust = Object.freeze({});
+
 class Verifier implements ResourceVerifier {
-  readonly issuer: string;
+  readonly issuer: string | undefined;
+  readonly issuers: readonly string[];
+  readonly issuerTemplate: string | undefined;
+  readonly authorizationServers: readonly string[];
   readonly resource: string;
   readonly requiredScopes: readonly string[];
   readonly mode: 'jwt' | 'introspection';
@@ -234,21 +307,115 @@ class Verifier implements ResourceVerifier {
   readonly #fetch: FetchLike | undefined;
   readonly #tolerance: number;
   readonly #iatSkew: number;
-  #jwt: JwtState | undefined;
-  #introspection: IntrospectionState | undefined;
-  #pending: Promise<JwtState | IntrospectionState> | undefined;
+  /** With `issuers`: the trusted set. */
+  readonly #trusted: ReadonlySet<string> | undefined;
+  /** With `issuerTemplate`: the parsed template, and the tenants it is narrowed to. */
+  readonly #template: IssuerTemplate | undefined;
+  readonly #allowedTenants: ReadonlySet<string> | undefined;
+  readonly #tenantPredicate: ((tenant: string) => boolean | Promise<boolean>) | undefined;
+  /** With one `issuer`: its state once discovered. */
+  #single: IssuerState | undefined;
+  /**
+   * With several issuers: each one's metadata and keys, created on first use. Bounded, since a template names
+   * unboundedly many issuers; an evicted issuer is simply discovered again.
+   */
+  readonly #states: LRUCache<string, IssuerState> | undefined;
+  /** Discoveries in progress, shared by concurrent callers (at most one per issuer). */
+  readonly #pending = new Map<string, Promise<IssuerState>>();
+  /**
+   * Recently failed discoveries (discoveryCooldownSeconds > 0), kept apart from #states so that tokens naming
+   * issuers that do not exist cannot evict the ones that do.
+   */
+  readonly #failed: LRUCache<string, ResourceAuthError> | undefined;
   /** Active introspection results (introspection mode with cacheTtlSeconds > 0 only). */
   readonly #cache: LRUCache<string, AuthInfo> | undefined;
   readonly #basic: string | undefined;
 
   constructor(opts: ResourceVerifierOptions) {
-    checkIssuer(opts.issuer);
+    const given = (['issuer', 'issuers', 'issuerTemplate'] as const).filter((name) => opts[name] !== undefined);
+    if (given.length !== 1) {
+      throw new TypeError(
+        'createResourceVerifier needs exactly one of issuer, issuers or issuerTemplate; ' +
+          (given.length === 0 ? 'none was given' : `${given.join(' and ')} were given`),
+      );
+    }
+    if (opts.tenants !== undefined && opts.issuerTemplate === undefined) {
+      throw new TypeError('tenants narrows an issuerTemplate; it cannot be used with issuer or issuers');
+    }
     checkResource(opts.resource);
     this.#opts = opts;
-    this.issuer = opts.issuer;
+    this.mode = opts.mode ?? 'jwt';
+    if (this.mode !== 'jwt' && this.mode !== 'introspection') throw new TypeError(`unknown mode: ${String(this.mode)}`);
+    if (this.mode === 'introspection' && opts.issuer === undefined) {
+      // An opaque token does not say who issued it: asking every trusted issuer would hand it to the wrong ones.
+      throw new TypeError(
+        'introspection mode needs a single issuer: an opaque token does not say which issuer to ask ' +
+          '(use JWT mode, or one verifier per issuer)',
+      );
+    }
+    if (opts.issuer !== undefined) {
+      checkIssuer(opts.issuer);
+      this.issuer = opts.issuer;
+      this.issuers = Object.freeze([opts.issuer]);
+    } else if (opts.issuers !== undefined) {
+      const list: readonly string[] = opts.issuers;
+      if (!Array.isArray(list) || list.length === 0) {
+        throw new TypeError('issuers must be a non-empty array of issuer identifiers');
+      }
+      const unique = new Set<string>();
+      for (const issuer of list as readonly unknown[]) {
+        if (typeof issuer !== 'string') throw new TypeError('issuers must hold strings');
+        checkIssuer(issuer, 'each of issuers');
+        unique.add(issuer);
+      }
+      this.issuers = Object.freeze([...unique]);
+      this.#trusted = unique;
+    } else {
+      this.#template = parseIssuerTemplate(opts.issuerTemplate!);
+      this.issuerTemplate = opts.issuerTemplate;
+      this.issuers = Object.freeze([]);
+      const tenants = opts.tenants;
+      if (typeof tenants === 'function') {
+        this.#tenantPredicate = tenants;
+      } else if (tenants !== undefined) {
+        if (!Array.isArray(tenants)) throw new TypeError('tenants must be an array of tenant names or a function');
+        for (const tenant of tenants as readonly unknown[]) {
+          if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) {
+            throw new TypeError(`tenants holds an invalid tenant name: ${String(tenant)}`);
+          }
+        }
+        this.#allowedTenants = new Set(tenants);
+      }
+    }
+    if (opts.authorizationServers !== undefined) {
+      for (const server of opts.authorizationServers) {
+        if (typeof server !== 'string' || this.#match(server) === undefined) {
+          throw new TypeError(`authorizationServers names ${String(server)}, which this verifier does not trust`);
+        }
+      }
+      this.authorizationServers = Object.freeze([...opts.authorizationServers]);
+    } else {
+      this.authorizationServers = this.issuers;
+    }
+    const several = opts.issuer === undefined;
+    const maxIssuers = opts.maxIssuers ?? (this.#template !== undefined ? 100 : this.issuers.length);
+    if (several) {
+      if (!Number.isSafeInteger(maxIssuers) || maxIssuers < 1)
+        throw new TypeError('maxIssuers must be a positive integer');
+      this.#states = new LRUCache({ max: maxIssuers });
+    }
+    const cooldownSeconds = opts.discoveryCooldownSeconds ?? (several ? 30 : 0);
+    if (typeof cooldownSeconds !== 'number' || !(cooldownSeconds >= 0)) {
+      throw new TypeError('discoveryCooldownSeconds must be a number >= 0');
+    }
+    if (cooldownSeconds > 0) {
+      this.#failed = new LRUCache({
+        max: Math.max(1000, several ? maxIssuers : 1),
+        ttl: Math.max(1, Math.floor(cooldownSeconds * 1000)),
+      });
+    }
     this.resource = opts.resource;
     this.requiredScopes = Object.freeze([...(opts.requiredScopes ?? [])]);
-    this.mode = opts.mode ?? 'jwt';
     this.resourceMetadataUrl = protectedResourceMetadataUrl(opts.resource);
     // RFC 8707 / MCP: the token's audience must be this resource; a trailing-slash difference is not a different resource.
     this.#audiences = Object.freeze([opts.resource, slashVariant(opts.resource)]);
@@ -270,36 +437,90 @@ class Verifier implements ResourceVerifier {
           throw new TypeError('introspection.cacheMaxEntries must be a positive integer');
         this.#cache = new LRUCache({ max, ttl: Math.max(1, Math.floor(ttlSeconds * 1000)) });
       }
-    } else if (this.mode !== 'jwt') {
-      throw new TypeError(`unknown mode: ${String(this.mode)}`);
     }
   }
 
-  async authorizationServerMetadata(): Promise<AuthorizationServerMetadata> {
-    return (this.#jwt ?? this.#introspection ?? (await this.#discover())).metadata;
+  /** Whether `iss` is trusted by the configuration alone (the issuer, the list, the template and a tenant list). */
+  #match(iss: string): Trust | undefined {
+    if (this.issuer !== undefined) return iss === this.issuer ? LISTED : undefined;
+    if (this.#trusted !== undefined) return this.#trusted.has(iss) ? LISTED : undefined;
+    const tenant = this.#template!.match(iss);
+    if (tenant === undefined || (this.#allowedTenants !== undefined && !this.#allowedTenants.has(tenant))) {
+      return undefined;
+    }
+    return { tenant };
   }
 
-  /** Discovers once; concurrent callers share the attempt, and a failed attempt is forgotten so the next call retries. */
-  #discover(): Promise<JwtState | IntrospectionState> {
-    this.#pending ??= this.#load().then(
-      (state) => state,
+  /** Whether `iss` is trusted, asking the tenant predicate too; runs before anything is fetched for it. */
+  async #trust(iss: string): Promise<Trust | undefined> {
+    const trust = this.#match(iss);
+    if (trust?.tenant === undefined || this.#tenantPredicate === undefined) return trust;
+    let allowed: boolean;
+    try {
+      allowed = await this.#tenantPredicate(trust.tenant);
+    } catch (cause) {
+      throw new ResourceAuthError('temporarily_unavailable', 'the tenant could not be checked', { cause });
+    }
+    return allowed === true ? trust : undefined;
+  }
+
+  async authorizationServerMetadata(issuer?: string): Promise<AuthorizationServerMetadata> {
+    const name = issuer ?? this.issuer;
+    if (name === undefined) {
+      throw new TypeError('authorizationServerMetadata(issuer) needs the issuer when the verifier trusts several');
+    }
+    if ((await this.#trust(name)) === undefined) throw new TypeError(`${name} is not trusted by this verifier`);
+    return (await this.#stateOf(name)).metadata;
+  }
+
+  /**
+   * A trusted issuer's state: known, or discovered once (concurrent callers share the attempt). A failed attempt is
+   * forgotten at once (the next call retries), or remembered for discoveryCooldownSeconds.
+   */
+  #stateOf(issuer: string): IssuerState | Promise<IssuerState> {
+    const known = this.#states === undefined ? this.#single : this.#states.get(issuer);
+    if (known !== undefined) return known;
+    const pending = this.#pending.get(issuer);
+    if (pending !== undefined) return pending;
+    const failed = this.#failed?.get(issuer);
+    if (failed !== undefined) {
+      return Promise.reject(new ResourceAuthError(failed.code, failed.description, { cause: failed }));
+    }
+    const attempt = this.#load(issuer).then(
+      (state) => {
+        this.#pending.delete(issuer);
+        if (this.#states === undefined) this.#single = state;
+        else this.#states.set(issuer, state);
+        return state;
+      },
       (error: unknown) => {
-        this.#pending = undefined;
-        throw error;
+        this.#pending.delete(issuer);
+        const failure =
+          error instanceof ResourceAuthError
+            ? error
+            : new ResourceAuthError(
+                'temporarily_unavailable',
+                'the authorization server metadata could not be loaded',
+                {
+                  cause: error,
+                },
+              );
+        this.#failed?.set(issuer, failure);
+        throw failure;
       },
     );
-    return this.#pending;
+    this.#pending.set(issuer, attempt);
+    return attempt;
   }
 
-  async #load(): Promise<JwtState | IntrospectionState> {
+  async #load(issuer: string): Promise<IssuerState> {
     const opts = this.#opts;
-    const metadata = await discoverAuthorizationServer(opts.issuer, { fetch: opts.fetch, timeoutMs: opts.timeoutMs });
+    const metadata = await discoverAuthorizationServer(issuer, { fetch: opts.fetch, timeoutMs: opts.timeoutMs });
     if (this.mode === 'introspection') {
-      const state = { metadata, endpoint: endpoint(metadata, 'introspection_endpoint', opts.issuer) };
-      this.#introspection = state;
-      return state;
+      return { metadata, endpoint: endpoint(metadata, 'introspection_endpoint', issuer) };
     }
-    const jwksUri = endpoint(metadata, 'jwks_uri', opts.issuer);
+    // This issuer's own metadata names its keys: a token is never checked with another issuer's.
+    const jwksUri = endpoint(metadata, 'jwks_uri', issuer);
     // Unknown kid → at most one JWKS refetch per cooldown, so forged kids cannot cause a fetch storm.
     const jwks = remoteKeys(jwksUri, {
       fetch: this.#fetch,
@@ -307,13 +528,13 @@ class Verifier implements ResourceVerifier {
       cacheMaxAgeMs: (opts.jwksCacheMaxAgeSeconds ?? 600) * 1000,
       timeoutMs: Math.round(opts.timeoutMs ?? 5000),
     });
-    const state: JwtState = {
+    return {
       metadata,
       jwks,
       options: {
         // RFC 9068 §4: iss MUST exactly match the issuer; aud MUST contain this resource; typ MUST be at+jwt
         // (jose compares media types, so `application/at+jwt` is accepted too); exp MUST be in the future.
-        issuer: opts.issuer,
+        issuer,
         audience: [...this.#audiences],
         typ: 'at+jwt',
         algorithms: ALGORITHMS,
@@ -321,14 +542,23 @@ class Verifier implements ResourceVerifier {
         clockTolerance: this.#tolerance,
       },
     };
-    this.#jwt = state;
-    return state;
   }
 
   async verify(token: string, options?: VerifyOptions): Promise<AuthInfo> {
     if (typeof token !== 'string' || token === '') throw new ResourceAuthError('invalid_request', 'no access token');
     if (this.mode === 'introspection') return this.#verifyIntrospection(token, options);
-    const state = this.#jwt ?? ((await this.#discover()) as JwtState);
+    let state: JwtState;
+    let tenant: string | undefined;
+    if (this.issuer !== undefined) {
+      state = (this.#single ?? (await this.#stateOf(this.issuer))) as JwtState;
+    } else {
+      // The unverified iss only chooses the keys; jwtVerify below checks it again against the same issuer.
+      const iss = unverifiedIssuer(token);
+      const trust = await this.#trust(iss);
+      if (trust === undefined) throw invalidToken('the access token was issued by an untrusted issuer');
+      tenant = trust.tenant;
+      state = (await this.#stateOf(iss)) as JwtState;
+    }
     let payload: AccessTokenClaims;
     try {
       ({ payload } = await jwtVerify<AccessTokenClaims>(token, state.jwks, state.options));
@@ -347,7 +577,7 @@ class Verifier implements ResourceVerifier {
       throw invalidToken('the access token scope claim is not a string');
     const scopes = splitScope(scope);
     this.#checkScopes(scopes, options);
-    return {
+    const info: AuthInfo = {
       token,
       subject: sub,
       clientId,
@@ -357,6 +587,8 @@ class Verifier implements ResourceVerifier {
       jti,
       claims: payload,
     };
+    if (tenant !== undefined) info.tenant = tenant;
+    return info;
   }
 
   #checkScopes(scopes: readonly string[], options: VerifyOptions | undefined): void {
@@ -372,7 +604,7 @@ class Verifier implements ResourceVerifier {
   async #verifyIntrospection(token: string, options: VerifyOptions | undefined): Promise<AuthInfo> {
     let info = this.#cache?.get(token);
     if (info === undefined) {
-      const state = this.#introspection ?? ((await this.#discover()) as IntrospectionState);
+      const state = (this.#single ?? (await this.#stateOf(this.issuer!))) as IntrospectionState;
       info = await this.#introspect(token, state);
       this.#remember(token, info);
     }
@@ -460,11 +692,20 @@ class Verifier implements ResourceVerifier {
 }
 
 /**
- * Creates a verifier for one resource. Authorization-server discovery happens lazily on the first `verify`.
+ * Creates a verifier for one resource, trusting one `issuer`, a list of `issuers`, or an `issuerTemplate` (JWT mode
+ * only for the last two). Authorization-server discovery happens lazily, per issuer, on the first `verify` naming it.
+ * Throws a TypeError for an invalid configuration (e.g. none or more than one of issuer / issuers / issuerTemplate).
  * @example
  * const verifier = createResourceVerifier({ issuer: 'https://auth.example.com', resource: 'https://mcp.example.com/mcp', requiredScopes: ['mcp'] });
  * const auth = await verifier.verify(token); // auth.subject, auth.scopes, ...
+ * @example
+ * const tenants = createResourceVerifier({ issuerTemplate: 'https://auth.example.com/{tenant}', tenants: ['acme'], resource });
+ * const { tenant } = await tenants.verify(token); // 'acme' for a token whose iss is https://auth.example.com/acme
  */
+export function createResourceVerifier(
+  options: ResourceVerifierOptions & { issuer: string },
+): SingleIssuerResourceVerifier;
+export function createResourceVerifier(options: ResourceVerifierOptions): ResourceVerifier;
 export function createResourceVerifier(options: ResourceVerifierOptions): ResourceVerifier {
   return new Verifier(options);
 }

@@ -59,39 +59,55 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function startIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
+/** An issuer's routes, served by a {@link startIssuerHost} server at `origin()`. */
+async function issuerRoutes(
+  origin: () => string,
+  options: TestIssuerOptions,
+): Promise<{
+  issuer: Omit<TestIssuer, 'close'>;
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): boolean;
+}> {
   const path = options.path ?? '';
   const keys: SigningKey[] = [await makeKey('ES256')];
   const hits = new Map<string, number>();
   const introspection = new Map<string, Record<string, unknown>>();
   const introspectionAuth: string[] = [];
   let failures = options.failMetadata ?? 0;
-  let issuer = '';
-  let origin = '';
+  const issuerOf = () => `${origin()}${path}`;
 
   const metadata = () => ({
-    issuer: options.metadataIssuer ?? issuer,
-    authorization_endpoint: `${origin}${path}/authorize`,
-    token_endpoint: `${origin}${path}/token`,
-    jwks_uri: `${origin}${path}/jwks`,
-    introspection_endpoint: `${origin}${path}/introspect`,
+    issuer: options.metadataIssuer ?? issuerOf(),
+    authorization_endpoint: `${issuerOf()}/authorize`,
+    token_endpoint: `${issuerOf()}/token`,
+    jwks_uri: `${issuerOf()}/jwks`,
+    introspection_endpoint: `${issuerOf()}/introspect`,
     introspection_endpoint_auth_methods_supported: ['client_secret_basic'],
     scopes_supported: ['mcp', 'read', 'write'],
   });
 
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', origin);
-    hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+  const handle = (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
     const oauthPath = `/.well-known/oauth-authorization-server${path}`;
     const oidcPath = path === '' ? '/.well-known/openid-configuration' : `${path}/.well-known/openid-configuration`;
+    const mine =
+      url.pathname === oauthPath ||
+      url.pathname === oidcPath ||
+      url.pathname === `${path}/jwks` ||
+      url.pathname === `${path}/introspect`;
+    if (!mine) return false;
+    hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
     if ((url.pathname === oauthPath && !options.oidcOnly) || url.pathname === oidcPath) {
       if (failures > 0) {
         failures--;
-        return json(res, 500, { error: 'server_error' });
+        json(res, 500, { error: 'server_error' });
+      } else {
+        json(res, 200, metadata());
       }
-      return json(res, 200, metadata());
+      return true;
     }
-    if (url.pathname === `${path}/jwks`) return json(res, 200, { keys: keys.map((k) => k.jwk) });
+    if (url.pathname === `${path}/jwks`) {
+      json(res, 200, { keys: keys.map((k) => k.jwk) });
+      return true;
+    }
     if (url.pathname === `${path}/introspect` && req.method === 'POST') {
       void readBody(req).then((body) => {
         const auth = req.headers.authorization ?? '';
@@ -104,17 +120,18 @@ export async function startIssuer(options: TestIssuerOptions = {}): Promise<Test
         const token = params.get('token') ?? '';
         json(res, 200, introspection.get(token) ?? { active: false });
       });
-      return;
+      return true;
     }
-    json(res, 404, { error: 'not_found' });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  issuer = `${origin}${path}`;
+    return false;
+  };
 
-  return {
-    issuer,
-    origin,
+  const issuer: Omit<TestIssuer, 'close'> = {
+    get issuer() {
+      return issuerOf();
+    },
+    get origin() {
+      return origin();
+    },
     keys,
     hits,
     introspection,
@@ -128,7 +145,7 @@ export async function startIssuer(options: TestIssuerOptions = {}): Promise<Test
     async sign(claims = {}, header = {}, key = keys[0]!) {
       const now = Math.floor(Date.now() / 1000);
       const payload: Record<string, unknown> = {
-        iss: issuer,
+        iss: issuerOf(),
         sub: 'user-1',
         aud: 'https://mcp.example.com/mcp',
         client_id: 'client-1',
@@ -144,10 +161,56 @@ export async function startIssuer(options: TestIssuerOptions = {}): Promise<Test
         if (protectedHeader[name] === undefined) delete protectedHeader[name];
       return new SignJWT(payload).setProtectedHeader(protectedHeader as { alg: string }).sign(key.privateKey);
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
   };
+  return { issuer, handle };
+}
+
+/** Several issuers (tenants) on one origin, each under its own path with its own keys and metadata. */
+export interface TestIssuerHost {
+  origin: string;
+  /** Issuers by path ('/a' → the issuer `${origin}/a`). */
+  issuers: Record<string, TestIssuer>;
+  /** Every request the server saw, by path (including 404s). */
+  hits: Map<string, number>;
+  /** Total requests seen. */
+  requests(): number;
+  close(): Promise<void>;
+}
+
+/** Starts one server for several issuers, e.g. paths ['/a', '/b'] (RFC 8414 path-inserted discovery for each). */
+export async function startIssuerHost(issuers: readonly (string | TestIssuerOptions)[]): Promise<TestIssuerHost> {
+  let origin = '';
+  const hits = new Map<string, number>();
+  const routes = await Promise.all(
+    issuers.map((entry) => issuerRoutes(() => origin, typeof entry === 'string' ? { path: entry } : entry)),
+  );
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', origin);
+    hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+    for (const route of routes) if (route.handle(req, res, url)) return;
+    json(res, 404, { error: 'not_found' });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const close = () =>
+    new Promise<void>((resolve, reject) => {
+      server.closeAllConnections();
+      server.close((err) => (err ? reject(err) : resolve()));
+    });
+  const byPath: Record<string, TestIssuer> = {};
+  issuers.forEach((entry, i) => {
+    byPath[typeof entry === 'string' ? entry : (entry.path ?? '')] = Object.assign(routes[i]!.issuer, { close });
+  });
+  return {
+    origin,
+    issuers: byPath,
+    hits,
+    requests: () => [...hits.values()].reduce((a, b) => a + b, 0),
+    close,
+  };
+}
+
+export async function startIssuer(options: TestIssuerOptions = {}): Promise<TestIssuer> {
+  const host = await startIssuerHost([options]);
+  return host.issuers[options.path ?? '']!;
 }

@@ -3,8 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createResourceVerifier } from '../../src/resource/index.js';
 import type { ProtectedResourceMetadataOptions, ResourceVerifier } from '../../src/resource/index.js';
-import { startIssuer } from './issuer.js';
-import type { TestIssuer } from './issuer.js';
+import { startIssuer, startIssuerHost } from './issuer.js';
+import type { TestIssuer, TestIssuerHost } from './issuer.js';
 
 export const RESOURCE = 'https://mcp.example.com/mcp';
 export const METADATA_URL = 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp';
@@ -35,6 +35,7 @@ export function describeAuth(auth: {
   scopes: string[];
   resource: URL;
   expiresAt: number;
+  tenant?: string;
   extra: Record<string, unknown>;
 }): Record<string, unknown> {
   return {
@@ -43,7 +44,9 @@ export function describeAuth(auth: {
     scopes: auth.scopes,
     resource: auth.resource.href,
     expiresAt: auth.expiresAt,
+    tenant: auth.tenant,
     extraSubject: auth.extra['subject'],
+    extraTenant: auth.extra['tenant'],
   };
 }
 
@@ -185,6 +188,43 @@ export function describeMiddleware(name: string, factory: AppFactory): void {
       expect(preflight.status).toBe(204);
       expect(preflight.headers['access-control-allow-origin']).toBe('*');
       expect((await app.request('/.well-known/oauth-protected-resource')).status).not.toBe(200);
+    });
+  });
+
+  describe(`${name} middleware with an issuer template`, () => {
+    let host: TestIssuerHost;
+    let app: AppUnderTest;
+    let servers: string[];
+
+    beforeAll(async () => {
+      host = await startIssuerHost(['/t1', '/t2']);
+      const verifier = createResourceVerifier({
+        issuerTemplate: `${host.origin}/{tenant}`,
+        authorizationServers: [`${host.origin}/t1`, `${host.origin}/t2`],
+        resource: RESOURCE,
+        requiredScopes: ['mcp'],
+      });
+      servers = [...verifier.authorizationServers];
+      app = await factory(verifier, { resource: RESOURCE, authorizationServers: verifier.authorizationServers });
+    });
+    afterAll(async () => {
+      await app?.close();
+      await host?.close();
+    });
+
+    it('200 for each tenant, naming it; 401 for a token one tenant signed for another', async () => {
+      for (const tenant of ['t1', 't2']) {
+        const token = await host.issuers[`/${tenant}`]!.sign({ sub: `user-of-${tenant}` });
+        const res = await app.request('/mcp', { headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(200);
+        expect(JSON.parse(res.body)).toMatchObject({ subject: `user-of-${tenant}`, tenant, extraTenant: tenant });
+      }
+      const forged = await host.issuers['/t1']!.sign({ iss: `${host.origin}/t2` });
+      const res = await app.request('/mcp', { headers: { authorization: `Bearer ${forged}` } });
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toMatch(/error="invalid_token"/);
+      const metadata = await app.request(METADATA_PATH);
+      expect(JSON.parse(metadata.body)).toMatchObject({ authorization_servers: servers });
     });
   });
 }

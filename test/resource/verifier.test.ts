@@ -52,6 +52,9 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
     });
     expect(info.expiresAt).toBeGreaterThan(Date.now() / 1000);
     expect(info.claims.iss).toBe(as.issuer);
+    expect('tenant' in info).toBe(false);
+    expect(verifier).toMatchObject({ issuer: as.issuer, issuers: [as.issuer], authorizationServers: [as.issuer] });
+    expect(verifier.issuerTemplate).toBeUndefined();
     expect(verifier.resourceMetadataUrl).toBe('https://mcp.example.com/.well-known/oauth-protected-resource/mcp');
   });
 
