@@ -145,6 +145,7 @@ describe('embedded storage on disk', () => {
       { version: 7 },
       { version: 8 },
       { version: 9 },
+      { version: 10 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

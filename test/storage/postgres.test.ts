@@ -175,12 +175,13 @@ if (unreachable === undefined) {
         { version: 7 },
         { version: 8 },
         { version: 9 },
+        { version: 10 },
       ]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
         [schema],
       );
-      expect(tables.rows[0].n).toBe(14); // 13 data tables + gatehouse_migrations
+      expect(tables.rows[0].n).toBe(15); // 13 scoped data tables, tenants, gatehouse_migrations
       await Promise.all(list.map((s) => s.close()));
     });
 
@@ -415,7 +416,7 @@ if (unreachable === undefined) {
       const store = open(schema, clock);
       await store.init();
       const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations WHERE version > 7`);
-      expect(rows).toEqual([{ version: 8 }, { version: 9 }]);
+      expect(rows).toEqual([{ version: 8 }, { version: 9 }, { version: 10 }]);
 
       expect(await store.getInteraction(signedIn.id)).toStrictEqual(signedIn);
       expect(await store.getInteraction(sparse.id)).toStrictEqual(sparse);

@@ -203,6 +203,44 @@ for (const s of stores) {
         // The old rows are the fixture's (applied before the fixture was dumped), the new ones were applied now.
         expect(rows[2]!.applied_at.getTime()).toBeLessThan(rows[3]!.applied_at.getTime());
       });
+
+      it("the old rows are the default scope's (tenant ''), in every table that has a tenant column", async () => {
+        const client = new pg.Client({ connectionString: PG_URL });
+        await client.connect();
+        try {
+          const { rows: tables } = await client.query<{ table_name: string }>(
+            `SELECT table_name FROM information_schema.columns WHERE table_schema = $1 AND column_name = 'tenant'`,
+            [iso.schema],
+          );
+          const counts: Record<string, { scoped: number; other: number }> = {};
+          for (const { table_name: table } of tables) {
+            const { rows } = await client.query<{ scoped: number; other: number }>(
+              `SELECT count(*) FILTER (WHERE tenant = '')::int AS scoped,
+                 count(*) FILTER (WHERE tenant <> '')::int AS other
+               FROM ${iso.schema}.${table}`,
+            );
+            counts[table] = rows[0]!;
+          }
+          // What b1715a8 wrote (sessions now live in records) is all there, in the default scope, and nothing else is.
+          for (const table of [
+            'clients',
+            'users',
+            'signing_keys',
+            'secrets',
+            'records',
+            'authorization_codes',
+            'grants',
+            'refresh_tokens',
+            'access_token_refs',
+            'consents',
+          ]) {
+            expect(counts[table]?.scoped, table).toBeGreaterThan(0);
+          }
+          for (const [table, { other }] of Object.entries(counts)) expect(other, table).toBe(0);
+        } finally {
+          await client.end();
+        }
+      });
     }
 
     it('the old signing keys are still published and still verify the old access tokens (introspection active)', async () => {

@@ -1,22 +1,27 @@
 /**
  * Deletion of expired rows: `cleanup()` on demand, and the periodic run each replica schedules, of which one replica
  * at a time does the work (transaction-scoped advisory lock). Reads already ignore expired rows; this reclaims space.
+ * The deployment's store sweeps every tenant at once (the expires_at indexes lead with no tenant for this); a tenant's
+ * view sweeps its own rows only.
  */
 import type { StoreLogger } from '../options.js';
-import type { SqlContext } from './context.js';
+import { DEFAULT_TENANT, type SqlContext } from './context.js';
 import type { SqlQueryable } from './driver.js';
 import { lockKey } from './migrations.js';
 
 /** Default period of the background cleanup, ms. */
 export const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
 
-/** Deletes every expired row in one transaction; returns how many. */
+/** Deletes every expired row in one transaction (of every tenant, or of the view's); returns how many. */
 export async function cleanup(ctx: SqlContext): Promise<number> {
   return ctx.tx((tx) => deleteExpired(ctx, tx));
 }
 
 async function deleteExpired(ctx: SqlContext, tx: SqlQueryable): Promise<number> {
   const now = ctx.clock.now();
+  const all = ctx.tenant === DEFAULT_TENANT;
+  const scope = all ? '' : ' AND tenant = $2';
+  const params = all ? [now] : [now, ctx.tenant];
   let total = 0;
   // Children before grants so their rows are counted (ON DELETE CASCADE would remove them silently).
   for (const table of [
@@ -30,10 +35,11 @@ async function deleteExpired(ctx: SqlContext, tx: SqlQueryable): Promise<number>
     'rate_limits',
     'replay_guard',
   ] as const) {
-    total += (await tx.query(`DELETE FROM ${ctx.t[table]} WHERE expires_at <= $1`, [now])).rowCount;
+    total += (await tx.query(`DELETE FROM ${ctx.t[table]} WHERE expires_at <= $1${scope}`, params)).rowCount;
   }
-  total += (await tx.query(`DELETE FROM ${ctx.t.signing_keys} WHERE status = 'retired' AND expires_at <= $1`, [now]))
-    .rowCount;
+  total += (
+    await tx.query(`DELETE FROM ${ctx.t.signing_keys} WHERE status = 'retired' AND expires_at <= $1${scope}`, params)
+  ).rowCount;
   return total;
 }
 

@@ -25,7 +25,10 @@ const CLIENT_METADATA = {
 const SCOPE_UNSET = 'scope_unset';
 
 export async function getClient(ctx: SqlContext, clientId: string): Promise<ClientRecord | undefined> {
-  const { rows } = await ctx.db.query(`SELECT * FROM ${ctx.t.clients} WHERE client_id = $1`, [clientId]);
+  const { rows } = await ctx.db.query(`SELECT * FROM ${ctx.t.clients} WHERE tenant = $1 AND client_id = $2`, [
+    ctx.tenant,
+    clientId,
+  ]);
   return rows[0] && toClient(rows[0]);
 }
 
@@ -38,11 +41,12 @@ export async function saveClient(ctx: SqlContext, client: ClientRecord): Promise
   // The scope column is NOT NULL (schema v1): "no allow-list" is kept as a marker beside it, so it never reads back as [].
   if (client.scope === undefined) metadata[SCOPE_UNSET] = true;
   await ctx.db.query(
-    `INSERT INTO ${ctx.t.clients} (client_id, client_secret_hash, registration_access_token_hash, redirect_uris,
-       grant_types, response_types, scope, token_endpoint_auth_method, application_type, source, metadata,
-       client_secret_expires_at, created_at, updated_at)
-     VALUES ($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::text[], $8, $9, $10, $11::text::jsonb, $12, $13, $14)
-     ON CONFLICT (client_id) DO UPDATE SET
+    `INSERT INTO ${ctx.t.clients} (tenant, client_id, client_secret_hash, registration_access_token_hash,
+       redirect_uris, grant_types, response_types, scope, token_endpoint_auth_method, application_type, source,
+       metadata, client_secret_expires_at, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8::text[], $9, $10, $11, $12::text::jsonb, $13, $14,
+       $15)
+     ON CONFLICT (tenant, client_id) DO UPDATE SET
        client_secret_hash = EXCLUDED.client_secret_hash,
        registration_access_token_hash = EXCLUDED.registration_access_token_hash,
        redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types,
@@ -52,6 +56,7 @@ export async function saveClient(ctx: SqlContext, client: ClientRecord): Promise
        client_secret_expires_at = EXCLUDED.client_secret_expires_at,
        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
     [
+      ctx.tenant,
       client.clientId,
       client.clientSecretHash ?? null,
       client.registrationAccessTokenHash ?? null,
@@ -74,31 +79,43 @@ export async function saveClient(ctx: SqlContext, client: ClientRecord): Promise
 export async function deleteClient(ctx: SqlContext, clientId: string): Promise<boolean> {
   const now = ctx.clock.now();
   return ctx.tx(async (tx) => {
-    const deleted = await tx.query(`DELETE FROM ${ctx.t.clients} WHERE client_id = $1`, [clientId]);
+    const { tenant } = ctx;
+    const deleted = await tx.query(`DELETE FROM ${ctx.t.clients} WHERE tenant = $1 AND client_id = $2`, [
+      tenant,
+      clientId,
+    ]);
     // Access tokens are self-contained JWTs: revoke their ids before their grants (and refs) disappear.
     await tx.query(
-      `INSERT INTO ${ctx.t.revoked_jtis} (jti, expires_at)
-       SELECT a.jti, max(a.expires_at) FROM ${ctx.t.access_token_refs} a
-       JOIN ${ctx.t.grants} g ON g.id = a.grant_id
-       WHERE g.client_id = $1 AND a.expires_at > $2 GROUP BY a.jti
-       ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
-      [clientId, now],
+      `INSERT INTO ${ctx.t.revoked_jtis} (tenant, jti, expires_at)
+       SELECT $1::text, a.jti, max(a.expires_at) FROM ${ctx.t.access_token_refs} a
+       JOIN ${ctx.t.grants} g ON g.tenant = a.tenant AND g.id = a.grant_id
+       WHERE g.tenant = $1 AND g.client_id = $2 AND a.expires_at > $3 GROUP BY a.jti
+       ON CONFLICT (tenant, jti) DO UPDATE
+         SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
+      [tenant, clientId, now],
     );
-    await tx.query(`DELETE FROM ${ctx.t.grants} WHERE client_id = $1`, [clientId]); // cascades to tokens and refs
-    await tx.query(`DELETE FROM ${ctx.t.consents} WHERE client_id = $1`, [clientId]);
-    await tx.query(`DELETE FROM ${ctx.t.authorization_codes} WHERE client_id = $1`, [clientId]);
-    await tx.query(`DELETE FROM ${ctx.t.records} WHERE owner = $1`, [clientOwner(clientId)]);
+    // Their refresh tokens and access-token refs go with them (ON DELETE CASCADE on (tenant, grant_id)).
+    await tx.query(`DELETE FROM ${ctx.t.grants} WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
+    await tx.query(`DELETE FROM ${ctx.t.consents} WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
+    await tx.query(`DELETE FROM ${ctx.t.authorization_codes} WHERE tenant = $1 AND client_id = $2`, [tenant, clientId]);
+    await tx.query(`DELETE FROM ${ctx.t.records} WHERE tenant = $1 AND owner = $2`, [tenant, clientOwner(clientId)]);
     return deleted.rowCount > 0;
   });
 }
 
 export async function countClients(ctx: SqlContext): Promise<number> {
-  const { rows } = await ctx.db.query<{ count: unknown }>(`SELECT count(*) AS count FROM ${ctx.t.clients}`);
+  const { rows } = await ctx.db.query<{ count: unknown }>(
+    `SELECT count(*) AS count FROM ${ctx.t.clients} WHERE tenant = $1`,
+    [ctx.tenant],
+  );
   return Number(rows[0]?.count ?? 0);
 }
 
 export async function listClients(ctx: SqlContext): Promise<ClientRecord[]> {
-  const { rows } = await ctx.db.query(`SELECT * FROM ${ctx.t.clients} ORDER BY created_at, client_id`);
+  const { rows } = await ctx.db.query(
+    `SELECT * FROM ${ctx.t.clients} WHERE tenant = $1 ORDER BY created_at, client_id`,
+    [ctx.tenant],
+  );
   return rows.map(toClient);
 }
 

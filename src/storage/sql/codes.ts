@@ -7,11 +7,12 @@ import { compact, optString, optStrings, strings } from './rows.js';
 export async function saveAuthorizationCode(ctx: SqlContext, c: AuthorizationCodeRecord): Promise<void> {
   // DO NOTHING, not an upsert: re-saving must never reset `consumed`.
   await ctx.db.query(
-    `INSERT INTO ${ctx.t.authorization_codes} (code_hash, grant_id, client_id, user_id, redirect_uri, scope, resource,
-       code_challenge, nonce, auth_time, created_at, expires_at, redirect_uri_sent, amr)
-     VALUES ($1, $2, $3, $4, $5, $6::text[], $7::text[], $8, $9, $10, $11, $12, $13, $14::text[])
-     ON CONFLICT (code_hash) DO NOTHING`,
+    `INSERT INTO ${ctx.t.authorization_codes} (tenant, code_hash, grant_id, client_id, user_id, redirect_uri, scope,
+       resource, code_challenge, nonce, auth_time, created_at, expires_at, redirect_uri_sent, amr)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12, $13, $14, $15::text[])
+     ON CONFLICT (tenant, code_hash) DO NOTHING`,
     [
+      ctx.tenant,
       c.codeHash,
       c.grantId,
       c.clientId,
@@ -32,8 +33,8 @@ export async function saveAuthorizationCode(ctx: SqlContext, c: AuthorizationCod
 
 export async function getAuthorizationCode(ctx: SqlContext, codeHash: string): Promise<CodeLookupResult> {
   const { rows } = await ctx.db.query(
-    `SELECT * FROM ${ctx.t.authorization_codes} WHERE code_hash = $1 AND expires_at > $2`,
-    [codeHash, ctx.clock.now()],
+    `SELECT * FROM ${ctx.t.authorization_codes} WHERE tenant = $1 AND code_hash = $2 AND expires_at > $3`,
+    [ctx.tenant, codeHash, ctx.clock.now()],
   );
   const r = rows[0];
   if (!r) return { status: 'not_found' };
@@ -50,13 +51,13 @@ export async function consumeAuthorizationCode(ctx: SqlContext, codeHash: string
   const { rows } = await ctx.db.query(
     `WITH won AS (
        UPDATE ${ctx.t.authorization_codes} SET consumed = true
-       WHERE code_hash = $1 AND NOT consumed AND expires_at > $2 RETURNING *
+       WHERE tenant = $1 AND code_hash = $2 AND NOT consumed AND expires_at > $3 RETURNING *
      )
      SELECT true AS won, * FROM won
      UNION ALL
      SELECT false AS won, c.* FROM ${ctx.t.authorization_codes} c
-     WHERE c.code_hash = $1 AND c.expires_at > $2 AND NOT EXISTS (SELECT 1 FROM won)`,
-    [codeHash, now],
+     WHERE c.tenant = $1 AND c.code_hash = $2 AND c.expires_at > $3 AND NOT EXISTS (SELECT 1 FROM won)`,
+    [ctx.tenant, codeHash, now],
   );
   const r = rows[0];
   if (!r) return { status: 'not_found' };

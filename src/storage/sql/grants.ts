@@ -1,7 +1,7 @@
 /**
  * Grants and their tokens: tables `grants`, `refresh_tokens`, `access_token_refs`, and the revocation list
- * `revoked_jtis`. Lock order is always the grant row, then its tokens, so rotation and revocation serialise instead
- * of deadlocking.
+ * `revoked_jtis`, all within the context's tenant (a grant's tokens share its tenant). Lock order is always the grant
+ * row, then its tokens, so rotation and revocation serialise instead of deadlocking.
  */
 import type { AccessTokenRef, GrantRecord, RefreshTokenRecord, RotateResult } from '../../model/records.js';
 import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
@@ -22,27 +22,28 @@ export async function createGrant(
   const { rows } = await ctx.retrying(() =>
     ctx.db.query<{ created: number }>(
       `WITH g AS (
-         INSERT INTO ${ctx.t.grants} (id, client_id, user_id, scope, resource, auth_time, nonce, created_at,
+         INSERT INTO ${ctx.t.grants} (tenant, id, client_id, user_id, scope, resource, auth_time, nonce, created_at,
            expires_at, revoked_at, amr)
-         VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9, $10, $21::text[])
-         ON CONFLICT (id) DO NOTHING
-         RETURNING id
+         VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, $9, $10, $11, $22::text[])
+         ON CONFLICT (tenant, id) DO NOTHING
+         RETURNING tenant, id
        ), rt AS (
-         INSERT INTO ${ctx.t.refresh_tokens} (token_hash, grant_id, client_id, scope, created_at, expires_at,
-           rotated_at, successor)
-         SELECT $11::text, g.id, $12, $13::text[], $14::bigint, $15::bigint, $16::bigint, $17::text FROM g
-         WHERE $11::text IS NOT NULL
+         INSERT INTO ${ctx.t.refresh_tokens} (tenant, token_hash, grant_id, client_id, scope, created_at,
+           expires_at, rotated_at, successor)
+         SELECT g.tenant, $12::text, g.id, $13, $14::text[], $15::bigint, $16::bigint, $17::bigint, $18::text FROM g
+         WHERE $12::text IS NOT NULL
        ), a AS (
-         INSERT INTO ${ctx.t.access_token_refs} AS a (grant_id, jti, expires_at)
-         SELECT g.id, $18::text, $19::bigint FROM g
-         ON CONFLICT (grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at)
+         INSERT INTO ${ctx.t.access_token_refs} AS a (tenant, grant_id, jti, expires_at)
+         SELECT g.tenant, g.id, $19::text, $20::bigint FROM g
+         ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at)
        ), dead AS (
-         INSERT INTO ${ctx.t.revoked_jtis} AS d (jti, expires_at)
-         SELECT $18::text, $19::bigint WHERE NOT EXISTS (SELECT 1 FROM g) AND $19::bigint > $20::bigint
-         ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(d.expires_at, EXCLUDED.expires_at)
+         INSERT INTO ${ctx.t.revoked_jtis} AS d (tenant, jti, expires_at)
+         SELECT $1::text, $19::text, $20::bigint WHERE NOT EXISTS (SELECT 1 FROM g) AND $20::bigint > $21::bigint
+         ON CONFLICT (tenant, jti) DO UPDATE SET expires_at = GREATEST(d.expires_at, EXCLUDED.expires_at)
        )
        SELECT count(*)::int AS created FROM g`,
       [
+        ctx.tenant,
         grant.id,
         grant.clientId,
         grant.userId,
@@ -72,8 +73,8 @@ export async function createGrant(
 
 export async function getGrant(ctx: SqlContext, id: string): Promise<GrantRecord | undefined> {
   const { rows } = await ctx.db.query(
-    `SELECT * FROM ${ctx.t.grants} WHERE id = $1 AND expires_at > $2 AND NOT tombstone`,
-    [id, ctx.clock.now()],
+    `SELECT * FROM ${ctx.t.grants} WHERE tenant = $1 AND id = $2 AND expires_at > $3 AND NOT tombstone`,
+    [ctx.tenant, id, ctx.clock.now()],
   );
   return rows[0] && toGrant(rows[0]);
 }
@@ -85,9 +86,9 @@ export async function getRefreshToken(
   const { rows } = await ctx.db.query(
     `SELECT rt.token_hash, rt.grant_id, rt.client_id AS rt_client_id, rt.scope AS rt_scope,
        rt.created_at AS rt_created_at, rt.expires_at AS rt_expires_at, rt.rotated_at, rt.successor, g.*
-     FROM ${ctx.t.refresh_tokens} rt JOIN ${ctx.t.grants} g ON g.id = rt.grant_id
-     WHERE rt.token_hash = $1 AND rt.expires_at > $2 AND g.expires_at > $2`,
-    [tokenHash, ctx.clock.now()],
+     FROM ${ctx.t.refresh_tokens} rt JOIN ${ctx.t.grants} g ON g.tenant = rt.tenant AND g.id = rt.grant_id
+     WHERE rt.tenant = $1 AND rt.token_hash = $2 AND rt.expires_at > $3 AND g.expires_at > $3`,
+    [ctx.tenant, tokenHash, ctx.clock.now()],
   );
   const r = rows[0];
   if (!r) return undefined;
@@ -113,12 +114,15 @@ export async function rotateRefreshToken(
   now: number,
   graceMs: number,
 ): Promise<RotateResult> {
-  // One call: the function (migration 3) runs the steps of the former transaction, each with a fresh snapshot.
-  // `next.grantId` is the grant the caller read this token with; a token of another grant is not_found.
+  // One call: the function (migration 10) runs the steps of the former transaction, each with a fresh snapshot,
+  // all within the tenant. `next.grantId` is the grant the caller read this token with; a token of another grant is
+  // not_found.
   const { rows } = await ctx.retrying(() =>
     ctx.db.query<{ o_status: string; o_successor: string | null }>(
-      `SELECT o_status, o_successor FROM ${ctx.fn.rotate}($1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10, $11, $12, $13)`,
+      `SELECT o_status, o_successor
+       FROM ${ctx.fn.rotate}($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text[], $11, $12, $13, $14)`,
       [
+        ctx.tenant,
         oldHash,
         next.grantId,
         now,
@@ -151,8 +155,8 @@ export async function addAccessToken(ctx: SqlContext, grantId: string, accessTok
   await ctx.tx(async (tx) => {
     // FOR SHARE holds off a concurrent revokeGrant, so the jti is either copied by it or revoked here.
     const { rows } = await tx.query<{ revoked_at: unknown }>(
-      `SELECT revoked_at FROM ${ctx.t.grants} WHERE id = $1 FOR SHARE`,
-      [grantId],
+      `SELECT revoked_at FROM ${ctx.t.grants} WHERE tenant = $1 AND id = $2 FOR SHARE`,
+      [ctx.tenant, grantId],
     );
     const g = rows[0];
     if (!g) return;
@@ -170,9 +174,9 @@ export async function revokeGrantsFor(ctx: SqlContext, userId: string, clientId:
   const clockNow = ctx.clock.now();
   return ctx.tx(async (tx) => {
     const { rows } = await tx.query<{ id: string }>(
-      `UPDATE ${ctx.t.grants} SET revoked_at = $3
-       WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL AND expires_at > $4 RETURNING id`,
-      [userId, clientId, now, clockNow],
+      `UPDATE ${ctx.t.grants} SET revoked_at = $4
+       WHERE tenant = $1 AND user_id = $2 AND client_id = $3 AND revoked_at IS NULL AND expires_at > $5 RETURNING id`,
+      [ctx.tenant, userId, clientId, now, clockNow],
     );
     const ids = rows.map((r) => r.id);
     if (ids.length > 0) await dropGrantTokens(ctx, tx, ids, clockNow);
@@ -185,10 +189,10 @@ export async function revokeAccessToken(ctx: SqlContext, jti: string, expiresAt:
 }
 
 export async function isAccessTokenRevoked(ctx: SqlContext, jti: string): Promise<boolean> {
-  const { rows } = await ctx.db.query(`SELECT 1 FROM ${ctx.t.revoked_jtis} WHERE jti = $1 AND expires_at > $2`, [
-    jti,
-    ctx.clock.now(),
-  ]);
+  const { rows } = await ctx.db.query(
+    `SELECT 1 FROM ${ctx.t.revoked_jtis} WHERE tenant = $1 AND jti = $2 AND expires_at > $3`,
+    [ctx.tenant, jti, ctx.clock.now()],
+  );
   return rows.length > 0;
 }
 
@@ -204,12 +208,13 @@ export async function dropGrantTokens(
 ): Promise<void> {
   // One statement: the caller already holds the grant rows' locks, so this snapshot sees every token of theirs.
   await tx.query(
-    `WITH dropped AS (DELETE FROM ${ctx.t.refresh_tokens} WHERE grant_id = ANY($1::text[]))
-     INSERT INTO ${ctx.t.revoked_jtis} (jti, expires_at)
-     SELECT jti, max(expires_at) FROM ${ctx.t.access_token_refs}
-     WHERE grant_id = ANY($1::text[]) AND expires_at > $2 GROUP BY jti
-     ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
-    [grantIds, clockNow],
+    `WITH dropped AS (DELETE FROM ${ctx.t.refresh_tokens} WHERE tenant = $1 AND grant_id = ANY($2::text[]))
+     INSERT INTO ${ctx.t.revoked_jtis} (tenant, jti, expires_at)
+     SELECT $1::text, jti, max(expires_at) FROM ${ctx.t.access_token_refs}
+     WHERE tenant = $1 AND grant_id = ANY($2::text[]) AND expires_at > $3 GROUP BY jti
+     ON CONFLICT (tenant, jti) DO UPDATE
+       SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
+    [ctx.tenant, grantIds, clockNow],
   );
 }
 
@@ -226,13 +231,13 @@ async function revokeGrantTx(
 ): Promise<boolean> {
   // COALESCE keeps the first revocation time, which makes the call idempotent.
   const { rows } = await tx.query<{ tombstone: boolean }>(
-    `INSERT INTO ${ctx.t.grants} AS g (id, client_id, user_id, scope, resource, auth_time, created_at, expires_at,
-       revoked_at, tombstone)
-     VALUES ($1, '', '', '{}', '{}', 0, $3, $4, $2, true)
-     ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(g.revoked_at, EXCLUDED.revoked_at),
+    `INSERT INTO ${ctx.t.grants} AS g (tenant, id, client_id, user_id, scope, resource, auth_time, created_at,
+       expires_at, revoked_at, tombstone)
+     VALUES ($1, $2, '', '', '{}', '{}', 0, $4, $5, $3, true)
+     ON CONFLICT (tenant, id) DO UPDATE SET revoked_at = COALESCE(g.revoked_at, EXCLUDED.revoked_at),
        expires_at = CASE WHEN g.tombstone THEN GREATEST(g.expires_at, EXCLUDED.expires_at) ELSE g.expires_at END
      RETURNING tombstone`,
-    [grantId, now, clockNow, clockNow + GRANT_TOMBSTONE_TTL_MS],
+    [ctx.tenant, grantId, now, clockNow, clockNow + GRANT_TOMBSTONE_TTL_MS],
   );
   if (rows[0]?.tombstone !== false) return false;
   await dropGrantTokens(ctx, tx, [grantId], clockNow);
@@ -241,18 +246,19 @@ async function revokeGrantTx(
 
 async function insertAccessRef(ctx: SqlContext, tx: SqlQueryable, grantId: string, a: AccessTokenRef): Promise<void> {
   await tx.query(
-    `INSERT INTO ${ctx.t.access_token_refs} (grant_id, jti, expires_at) VALUES ($1, $2, $3)
-     ON CONFLICT (grant_id, jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.access_token_refs}.expires_at,
+    `INSERT INTO ${ctx.t.access_token_refs} (tenant, grant_id, jti, expires_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.access_token_refs}.expires_at,
        EXCLUDED.expires_at)`,
-    [grantId, a.jti, a.expiresAt],
+    [ctx.tenant, grantId, a.jti, a.expiresAt],
   );
 }
 
 async function upsertRevokedJti(ctx: SqlContext, q: SqlQueryable, jti: string, expiresAt: number): Promise<void> {
   await q.query(
-    `INSERT INTO ${ctx.t.revoked_jtis} (jti, expires_at) VALUES ($1, $2)
-     ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
-    [jti, expiresAt],
+    `INSERT INTO ${ctx.t.revoked_jtis} (tenant, jti, expires_at) VALUES ($1, $2, $3)
+     ON CONFLICT (tenant, jti) DO UPDATE
+       SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
+    [ctx.tenant, jti, expiresAt],
   );
 }
 

@@ -314,6 +314,117 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE ${s}.grants ADD COLUMN amr text[]`,
     ],
   },
+  {
+    version: 10,
+    name: 'tenants: a tenant column leading every key, the list of tenants, rotation per tenant',
+    up: (s) => [
+      // Every row so far belongs to the deployment's own scope, tenant ''. The tenant leads each primary key, unique
+      // constraint and lookup index, so every hot query stays one index lookup within its tenant. The expires_at
+      // indexes keep no tenant: their only reader is the cleanup, which sweeps every tenant at once.
+      // The foreign keys to grants go first: they depend on grants_pkey, and come back on (tenant, grant_id).
+      `ALTER TABLE ${s}.refresh_tokens DROP CONSTRAINT refresh_tokens_grant_id_fkey`,
+      `ALTER TABLE ${s}.access_token_refs DROP CONSTRAINT access_token_refs_grant_id_fkey`,
+      ...(
+        [
+          ['clients', 'client_id'],
+          ['users', 'id'],
+          ['signing_keys', 'kid'],
+          ['secrets', 'name'],
+          ['records', 'kind, id'],
+          ['authorization_codes', 'code_hash'],
+          ['grants', 'id'],
+          ['refresh_tokens', 'token_hash'],
+          ['access_token_refs', 'grant_id, jti'],
+          ['revoked_jtis', 'jti'],
+          ['consents', 'user_id, client_id'],
+          ['rate_limits', 'key'],
+          ['replay_guard', 'key'],
+        ] as const
+      ).map(
+        ([table, key]) =>
+          `ALTER TABLE ${s}.${table} ADD COLUMN tenant text NOT NULL DEFAULT '',
+             DROP CONSTRAINT ${table}_pkey, ADD CONSTRAINT ${table}_pkey PRIMARY KEY (tenant, ${key})`,
+      ),
+      `ALTER TABLE ${s}.users DROP CONSTRAINT users_username_key,
+         ADD CONSTRAINT users_username_key UNIQUE (tenant, username)`,
+      `ALTER TABLE ${s}.refresh_tokens ADD CONSTRAINT refresh_tokens_grant_id_fkey
+         FOREIGN KEY (tenant, grant_id) REFERENCES ${s}.grants (tenant, id) ON DELETE CASCADE`,
+      `ALTER TABLE ${s}.access_token_refs ADD CONSTRAINT access_token_refs_grant_id_fkey
+         FOREIGN KEY (tenant, grant_id) REFERENCES ${s}.grants (tenant, id) ON DELETE CASCADE`,
+      `DROP INDEX ${s}.records_owner_idx`,
+      `CREATE INDEX records_owner_idx ON ${s}.records (tenant, owner, kind) WHERE owner IS NOT NULL`,
+      `DROP INDEX ${s}.authorization_codes_client_id_idx`,
+      `CREATE INDEX authorization_codes_client_id_idx ON ${s}.authorization_codes (tenant, client_id)`,
+      `DROP INDEX ${s}.grants_user_client_idx`,
+      `CREATE INDEX grants_user_client_idx ON ${s}.grants (tenant, user_id, client_id)`,
+      `DROP INDEX ${s}.grants_client_id_idx`,
+      `CREATE INDEX grants_client_id_idx ON ${s}.grants (tenant, client_id)`,
+      `DROP INDEX ${s}.refresh_tokens_grant_id_idx`,
+      `CREATE INDEX refresh_tokens_grant_id_idx ON ${s}.refresh_tokens (tenant, grant_id)`,
+      `DROP INDEX ${s}.consents_client_id_idx`,
+      `CREATE INDEX consents_client_id_idx ON ${s}.consents (tenant, client_id)`,
+      // The deployment's list of tenants (TenantStore): read and written from any scope, so it has no tenant column.
+      `CREATE TABLE ${s}.tenants (
+        id text PRIMARY KEY,
+        settings jsonb NOT NULL DEFAULT '{}'::jsonb,
+        source text NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      )`,
+      // Migration 3's rotation, scoped: every statement matches the tenant. The old signature goes, since its
+      // ON CONFLICT targets no longer exist; only this version's code calls the new one.
+      `DROP FUNCTION ${s}.gatehouse_rotate_refresh_token(text, text, bigint, bigint, bigint, text, text, text, text[],
+        bigint, bigint, text, bigint)`,
+      `CREATE FUNCTION ${s}.gatehouse_rotate_refresh_token(
+        p_tenant text, p_old text, p_grant text, p_now bigint, p_clock bigint, p_grace bigint, p_successor text,
+        p_hash text, p_client text, p_scope text[], p_created bigint, p_expires bigint,
+        p_jti text, p_jti_expires bigint,
+        OUT o_status text, OUT o_successor text)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        g record;
+        t record;
+      BEGIN
+        SELECT revoked_at, expires_at INTO g FROM ${s}.grants WHERE tenant = p_tenant AND id = p_grant FOR UPDATE;
+        IF NOT FOUND OR g.revoked_at IS NOT NULL OR g.expires_at <= p_clock THEN
+          o_status := 'not_found';
+          RETURN;
+        END IF;
+        UPDATE ${s}.refresh_tokens SET rotated_at = p_now, successor = p_successor
+          WHERE tenant = p_tenant AND token_hash = p_old AND grant_id = p_grant AND rotated_at IS NULL
+            AND expires_at > p_clock;
+        IF FOUND THEN
+          INSERT INTO ${s}.refresh_tokens (tenant, token_hash, grant_id, client_id, scope, created_at, expires_at)
+            VALUES (p_tenant, p_hash, p_grant, p_client, p_scope, p_created, p_expires);
+          INSERT INTO ${s}.access_token_refs AS a (tenant, grant_id, jti, expires_at)
+            VALUES (p_tenant, p_grant, p_jti, p_jti_expires)
+            ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at);
+          o_status := 'rotated';
+          RETURN;
+        END IF;
+        SELECT rotated_at, successor INTO t FROM ${s}.refresh_tokens
+          WHERE tenant = p_tenant AND token_hash = p_old AND grant_id = p_grant AND expires_at > p_clock;
+        IF NOT FOUND OR t.rotated_at IS NULL THEN
+          o_status := 'not_found';
+          RETURN;
+        END IF;
+        IF p_now - t.rotated_at <= p_grace THEN
+          o_status := 'grace';
+          o_successor := COALESCE(t.successor, '');
+          RETURN;
+        END IF;
+        -- A token rotated long ago came back: it leaked. Revoke the whole family (RFC 9700 4.14.2), as revokeGrant.
+        UPDATE ${s}.grants SET revoked_at = COALESCE(revoked_at, p_now) WHERE tenant = p_tenant AND id = p_grant;
+        DELETE FROM ${s}.refresh_tokens WHERE tenant = p_tenant AND grant_id = p_grant;
+        INSERT INTO ${s}.revoked_jtis AS r (tenant, jti, expires_at)
+          SELECT p_tenant, jti, max(expires_at) FROM ${s}.access_token_refs
+          WHERE tenant = p_tenant AND grant_id = p_grant AND expires_at > p_clock GROUP BY jti
+          ON CONFLICT (tenant, jti) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at);
+        o_status := 'reused';
+      END
+      $fn$`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */
@@ -322,8 +433,9 @@ export function quoteIdent(name: string): string {
 }
 
 /** Advisory-lock key text for a purpose and schema; hashed server-side with `hashtext`. */
-export function lockKey(purpose: 'migrate' | 'cleanup' | 'keys', schema: string): string {
-  return `gatehouse.${purpose}.${schema}`;
+export function lockKey(purpose: 'migrate' | 'cleanup' | 'keys', schema: string, tenant = ''): string {
+  // The default scope keeps the key it always had; a tenant's key-set changes do not wait for another tenant's.
+  return tenant === '' ? `gatehouse.${purpose}.${schema}` : `gatehouse.${purpose}.${schema}/${tenant}`;
 }
 
 /**

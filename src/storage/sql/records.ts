@@ -14,17 +14,17 @@ export async function putRecord(
   placement: RecordPlacement,
 ): Promise<void> {
   await ctx.db.query(
-    `INSERT INTO ${ctx.t.records} (kind, id, owner, value, expires_at) VALUES ($1, $2, $3, $4::jsonb, $5)
-     ON CONFLICT (kind, id) DO UPDATE SET owner = EXCLUDED.owner, value = EXCLUDED.value,
+    `INSERT INTO ${ctx.t.records} (tenant, kind, id, owner, value, expires_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+     ON CONFLICT (tenant, kind, id) DO UPDATE SET owner = EXCLUDED.owner, value = EXCLUDED.value,
        expires_at = EXCLUDED.expires_at`,
-    [kind, id, placement.owner ?? null, JSON.stringify(value), placement.expiresAt],
+    [ctx.tenant, kind, id, placement.owner ?? null, JSON.stringify(value), placement.expiresAt],
   );
 }
 
 export async function getRecord(ctx: SqlContext, kind: string, id: string): Promise<JsonObject | undefined> {
   const { rows } = await ctx.db.query(
-    `SELECT value FROM ${ctx.t.records} WHERE kind = $1 AND id = $2 AND expires_at > $3`,
-    [kind, id, ctx.clock.now()],
+    `SELECT value FROM ${ctx.t.records} WHERE tenant = $1 AND kind = $2 AND id = $3 AND expires_at > $4`,
+    [ctx.tenant, kind, id, ctx.clock.now()],
   );
   return rows[0] && jsonObject(rows[0].value);
 }
@@ -32,8 +32,8 @@ export async function getRecord(ctx: SqlContext, kind: string, id: string): Prom
 export async function takeRecord(ctx: SqlContext, kind: string, id: string): Promise<JsonObject | undefined> {
   // DELETE ... RETURNING is the atomic take: of racing callers only one gets the row.
   const { rows } = await ctx.db.query(
-    `DELETE FROM ${ctx.t.records} WHERE kind = $1 AND id = $2 RETURNING value, expires_at`,
-    [kind, id],
+    `DELETE FROM ${ctx.t.records} WHERE tenant = $1 AND kind = $2 AND id = $3 RETURNING value, expires_at`,
+    [ctx.tenant, kind, id],
   );
   const row = rows[0];
   if (!row || Number(row.expires_at) <= ctx.clock.now()) return undefined;
@@ -41,15 +41,19 @@ export async function takeRecord(ctx: SqlContext, kind: string, id: string): Pro
 }
 
 export async function deleteRecord(ctx: SqlContext, kind: string, id: string): Promise<void> {
-  await ctx.db.query(`DELETE FROM ${ctx.t.records} WHERE kind = $1 AND id = $2`, [kind, id]);
+  await ctx.db.query(`DELETE FROM ${ctx.t.records} WHERE tenant = $1 AND kind = $2 AND id = $3`, [
+    ctx.tenant,
+    kind,
+    id,
+  ]);
 }
 
 export async function deleteRecordsOwnedBy(ctx: SqlContext, owner: string, kind?: string): Promise<number> {
   const { rows } = await ctx.db.query<{ live: unknown }>(
-    `WITH gone AS (DELETE FROM ${ctx.t.records} WHERE owner = $1 AND ($2::text IS NULL OR kind = $2)
+    `WITH gone AS (DELETE FROM ${ctx.t.records} WHERE tenant = $1 AND owner = $2 AND ($3::text IS NULL OR kind = $3)
        RETURNING expires_at)
-     SELECT count(*) FILTER (WHERE expires_at > $3) AS live FROM gone`,
-    [owner, kind ?? null, ctx.clock.now()],
+     SELECT count(*) FILTER (WHERE expires_at > $4) AS live FROM gone`,
+    [ctx.tenant, owner, kind ?? null, ctx.clock.now()],
   );
   return Number(rows[0]?.live ?? 0);
 }

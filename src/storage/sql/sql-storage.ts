@@ -4,6 +4,10 @@
  * {@link SqlContext}; this class composes them, one line per method. Atomic operations rely on row locks and
  * conditional updates, so they stay exactly-once when many replicas share one database. Lock order is always grant
  * row, then its tokens.
+ *
+ * Tenants: every row carries a `tenant` (migration 10) and every query filters and writes the context's, so the
+ * scoping is the store's, not the callers'. The deployment's store is tenant ''; forTenant returns a view on the same
+ * executor whose context names the tenant.
  */
 import type { StoreLogger, StoreOptions } from '../options.js';
 import type {
@@ -17,15 +21,17 @@ import type {
   RefreshTokenRecord,
   RotateResult,
   SigningKeyRecord,
+  TenantRecord,
   UserRecord,
 } from '../../model/records.js';
 import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import { isTenantId } from '../../model/tenants.js';
 import { RecordBackedStorage } from '../record-ports.js';
 import { DEFAULT_CLEANUP_INTERVAL_MS, PeriodicCleanup, cleanup } from './cleanup.js';
 import * as clients from './clients.js';
 import * as codes from './codes.js';
 import * as consents from './consents.js';
-import { createSqlContext, type SqlContext } from './context.js';
+import { createSqlContext, scopedContext, type SqlContext } from './context.js';
 import * as counters from './counters.js';
 import type { SqlExecutor } from './driver.js';
 import * as grants from './grants.js';
@@ -33,6 +39,7 @@ import * as keys from './keys.js';
 import { migrate } from './migrations.js';
 import * as records from './records.js';
 import { sqlFirstUse } from './replay-guard.js';
+import * as tenants from './tenants.js';
 import * as users from './users.js';
 
 /** Storage over SQL; see {@link SqlExecutor}. `kind` is `postgres` or `embedded`. */
@@ -40,25 +47,41 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
   readonly kind: string;
   private readonly ctx: SqlContext;
   private readonly logger: StoreLogger | undefined;
-  private readonly periodicCleanup: PeriodicCleanup;
+  /** The deployment's store owns the executor and the cleanup timer; a tenant's view has neither (undefined). */
+  private readonly periodicCleanup: PeriodicCleanup | undefined;
+  /** The deployment's store, on a tenant's view; undefined on the deployment's store itself. */
+  private readonly root: SqlStorage | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(db: SqlExecutor, kind: string, options: StoreOptions) {
+  constructor(db: SqlExecutor, kind: string, options: StoreOptions);
+  /** A tenant's view of `root` (forTenant): same executor, context scoped to `tenant`. */
+  constructor(root: SqlStorage, tenant: string);
+  constructor(dbOrRoot: SqlExecutor | SqlStorage, kindOrTenant: string, options?: StoreOptions) {
     super();
-    this.kind = kind;
-    this.ctx = createSqlContext(db, options.sqlSchema ?? 'public', options.clock);
-    this.logger = options.logger;
-    const intervalMs = options.cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS;
-    this.periodicCleanup = new PeriodicCleanup(this.ctx, intervalMs, options.logger);
+    if (dbOrRoot instanceof SqlStorage) {
+      this.root = dbOrRoot;
+      this.kind = dbOrRoot.kind;
+      this.ctx = scopedContext(dbOrRoot.ctx, kindOrTenant);
+      this.logger = dbOrRoot.logger;
+      return;
+    }
+    const opts = options!;
+    this.kind = kindOrTenant;
+    this.ctx = createSqlContext(dbOrRoot, opts.sqlSchema ?? 'public', opts.clock);
+    this.logger = opts.logger;
+    const intervalMs = opts.cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS;
+    this.periodicCleanup = new PeriodicCleanup(this.ctx, intervalMs, opts.logger);
   }
 
   // ---- lifecycle ----
 
+  /** Migrates and starts the cleanup timer; on a tenant's view a no-op (the deployment's store did both). */
   async init(): Promise<void> {
+    if (this.root) return;
     const { db, schema } = this.ctx;
     const applied = await db.transaction((tx) => migrate(tx, schema));
     if (applied.length > 0) this.logger?.info({ schema, versions: applied }, 'storage migrations applied');
-    this.periodicCleanup.start();
+    this.periodicCleanup?.start();
   }
 
   cleanup(): Promise<number> {
@@ -69,30 +92,36 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
     await this.ctx.db.query('SELECT 1');
   }
 
-  // ---- tenants (in progress: scoped in a following commit) ----
-  saveTenant(): Promise<void> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  getTenant(): Promise<undefined> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  listTenants(): Promise<never[]> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  deleteTenant(): Promise<boolean> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  forTenant(): SqlStorage {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-  purgeTenant(): Promise<number> {
-    throw new Error('tenants are not implemented on this backend yet');
-  }
-
+  /** Closes the executor; on a tenant's view a no-op (the deployment's store owns the connection). */
   close(): Promise<void> {
-    this.periodicCleanup.stop();
+    if (this.root) return Promise.resolve();
+    this.periodicCleanup?.stop();
     this.closing ??= this.ctx.db.close();
     return this.closing;
+  }
+
+  // ---- tenants: the list is the deployment's from every view; scopes are views on the same executor ----
+
+  saveTenant(tenant: TenantRecord): Promise<void> {
+    return tenants.saveTenant(this.ctx, tenant);
+  }
+  getTenant(id: string): Promise<TenantRecord | undefined> {
+    return tenants.getTenant(this.ctx, id);
+  }
+  listTenants(): Promise<TenantRecord[]> {
+    return tenants.listTenants(this.ctx);
+  }
+  deleteTenant(id: string): Promise<boolean> {
+    return tenants.deleteTenant(this.ctx, id);
+  }
+  /** A new view of the deployment's store scoped to `id` (never nested); RangeError unless `id` is a TENANT_ID. */
+  forTenant(id: string): SqlStorage {
+    // '' would alias the deployment's scope: a view is always of a real tenant.
+    if (!isTenantId(id)) throw new RangeError(`not a tenant id: ${JSON.stringify(id)}`);
+    return new SqlStorage(this.root ?? this, id);
+  }
+  purgeTenant(id: string): Promise<number> {
+    return tenants.purgeTenant(this.ctx, id);
   }
 
   // ---- clients ----
@@ -244,6 +273,6 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
   // ---- replay guard ----
 
   firstUse(key: string, expiresAt: number): Promise<boolean> {
-    return sqlFirstUse(this.ctx.db, this.ctx.t.replay_guard, key, expiresAt, this.ctx.clock.now());
+    return sqlFirstUse(this.ctx.db, this.ctx.t.replay_guard, this.ctx.tenant, key, expiresAt, this.ctx.clock.now());
   }
 }
