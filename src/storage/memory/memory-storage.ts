@@ -25,6 +25,7 @@ import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js'
 import { clientOwner, userOwner } from '../../model/record-kinds.js';
 import { RecordBackedStorage } from '../record-ports.js';
 import { rateLimitWindowEnd } from '../../model/ports.js';
+import { isTenantId } from '../../model/tenants.js';
 import { BoundedMap, copy, type MapLimits } from './bounded-map.js';
 import { MemoryGrants } from './grants.js';
 import { MemoryKeys } from './keys.js';
@@ -170,6 +171,7 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
   }
 
   forTenant(id: string): MemoryStorage {
+    if (!isTenantId(id)) throw new RangeError(`not a tenant id: ${JSON.stringify(id)}`);
     const root = this.root ?? this;
     let scope = root.scopes.get(id);
     if (!scope) {
@@ -181,6 +183,7 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
   }
 
   async purgeTenant(id: string): Promise<number> {
+    if (!isTenantId(id)) throw new RangeError(`not a tenant id: ${JSON.stringify(id)}`);
     const root = this.root ?? this;
     const scope = root.scopes.get(id);
     if (!scope) return 0;
