@@ -102,5 +102,17 @@ export async function discoverAuthorizationServer(
     }
     return metadata;
   }
-  throw unavailable('no authorization server metadata was found', new Error(tried.join('; ')));
+  throw new MetadataNotFoundError(tried);
+}
+
+/**
+ * Every well-known location answered "not here" (4xx): the server is up and this issuer does not exist there (e.g. a
+ * deleted tenant), which a verifier trusting several issuers reports as a bad token rather than an outage.
+ */
+export class MetadataNotFoundError extends ResourceAuthError {
+  constructor(tried: string[]) {
+    super('temporarily_unavailable', 'no authorization server metadata was found', {
+      cause: new Error(tried.join('; ')),
+    });
+  }
 }

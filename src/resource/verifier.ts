@@ -6,7 +6,7 @@
 import { decodeJwt, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { CryptoKey, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
-import { discoverAuthorizationServer } from './discovery.js';
+import { discoverAuthorizationServer, MetadataNotFoundError } from './discovery.js';
 import type { AuthorizationServerMetadata, FetchLike } from './discovery.js';
 import { ResourceAuthError } from './errors.js';
 import { checkIssuer, parseIssuerTemplate, TENANT_PATTERN } from './issuers.js';
@@ -496,15 +496,22 @@ class Verifier implements ResourceVerifier {
       (error: unknown) => {
         this.#pending.delete(issuer);
         const failure =
-          error instanceof ResourceAuthError
-            ? error
-            : new ResourceAuthError(
-                'temporarily_unavailable',
-                'the authorization server metadata could not be loaded',
-                {
-                  cause: error,
-                },
-              );
+          // One of several trusted issuers answering "no such issuer" (a tenant that does not exist): the token is
+          // what is wrong, and the client should get a new one, not retry. A single configured issuer keeps 503: its
+          // absence is the resource server's misconfiguration or an outage.
+          error instanceof MetadataNotFoundError && this.#states !== undefined
+            ? new ResourceAuthError('invalid_token', 'the token names an issuer that publishes no metadata', {
+                cause: error,
+              })
+            : error instanceof ResourceAuthError
+              ? error
+              : new ResourceAuthError(
+                  'temporarily_unavailable',
+                  'the authorization server metadata could not be loaded',
+                  {
+                    cause: error,
+                  },
+                );
         this.#failed?.set(issuer, failure);
         throw failure;
       },

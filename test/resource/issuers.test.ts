@@ -259,13 +259,13 @@ describe('createResourceVerifier({ issuerTemplate }): tenant issuers', () => {
     expect(await rejection(broken.verify(await t1.sign()))).toMatchObject({ code: 'temporarily_unavailable' });
   });
 
-  it("remembers an unknown tenant's failed discovery instead of fetching on every request", async () => {
+  it("refuses an unknown tenant's token as invalid_token (401, not an outage) and remembers it instead of fetching on every request", async () => {
     const host = await hostOf('/t1');
     const t1 = host.issuers['/t1']!;
     const verifier = createResourceVerifier({ issuerTemplate: `${host.origin}/{tenant}`, resource: RESOURCE });
     const ghost = await t1.sign({ iss: `${host.origin}/t9` });
     for (let i = 0; i < 5; i++) {
-      expect(await rejection(verifier.verify(ghost))).toMatchObject({ code: 'temporarily_unavailable' });
+      expect(await rejection(verifier.verify(ghost))).toMatchObject({ code: 'invalid_token', status: 401 });
     }
     // One discovery: RFC 8414 path-inserted, then both OpenID Connect forms, each once.
     expect(discoveryHits(host, '/t9')).toBe(1);
