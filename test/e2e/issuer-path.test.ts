@@ -76,3 +76,32 @@ describe('issuer with a path', () => {
     expect(oauth.getValidatedIdTokenClaims(tokens)!.iss).toBe(`${server.origin}/t`);
   });
 });
+
+describe('a tenant below an issuer with a path', () => {
+  let below: TestServer;
+  beforeAll(async () => {
+    below = await startServer({ tenants: [{ id: 'acme' }] }, { issuerPath: '/t' });
+  });
+  afterAll(() => below.close());
+
+  it('serves the tenant issuer <issuer>/acme in every discovery form, and its endpoints under /t/acme', async () => {
+    for (const path of [
+      '/.well-known/oauth-authorization-server/t/acme',
+      '/.well-known/openid-configuration/t/acme',
+      '/t/acme/.well-known/openid-configuration',
+      '/t/acme/.well-known/oauth-authorization-server',
+    ]) {
+      const res = await fetch(below.origin + path);
+      expect(res.status, path).toBe(200);
+      const meta = await res.json();
+      expect(meta.issuer).toBe(`${below.origin}/t/acme`);
+      expect(meta.token_endpoint).toBe(`${below.origin}/t/acme/token`);
+      expect((await fetch(meta.jwks_uri)).status).toBe(200);
+    }
+    // Not at the root, and not the deployment's own document.
+    expect((await fetch(`${below.origin}/.well-known/oauth-authorization-server/acme`)).status).toBe(404);
+    expect((await fetch(`${below.origin}/acme/token`, { method: 'POST' })).status).toBe(404);
+    const own = await (await fetch(`${below.origin}/.well-known/oauth-authorization-server/t`)).json();
+    expect(own.issuer).toBe(`${below.origin}/t`);
+  });
+});
