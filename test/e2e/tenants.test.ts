@@ -34,6 +34,19 @@ for (const store of E2E_STORES) {
     const isolation = `gh_ten_${randomBytes(4).toString('hex')}`;
     let server: TestServer;
     const at = (tenant: string) => ({ issuer: `${server.origin}/${tenant}`, origin: server.origin });
+    /** An authorization request of `clientId` at `tenant` (PKCE S256, a verifier nobody keeps). */
+    const authorizeUrl = (tenant: string, clientId: string, extra: Record<string, string> = {}) => {
+      const u = new URL(`${at(tenant).issuer}/authorize`);
+      u.search = new URLSearchParams({
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        code_challenge: challenge(verifier()),
+        code_challenge_method: 'S256',
+        ...extra,
+      }).toString();
+      return u.href;
+    };
 
     /** Registers a client at `tenant`: public (code flow) or confidential (client_secret_basic). */
     const register = async (tenant: string, confidential = false) => {
@@ -139,14 +152,7 @@ for (const store of E2E_STORES) {
       const authB = basic(clientB.client_id, clientB.client_secret!);
 
       // A client of A is unknown at B: at /authorize, at the token endpoint and at its registration URI.
-      const authorizeAtB = new URL(`${at('b').issuer}/authorize`);
-      authorizeAtB.search = new URLSearchParams({
-        client_id: clientA.client_id,
-        redirect_uri: REDIRECT,
-        response_type: 'code',
-        code_challenge: challenge(verifier()),
-        code_challenge_method: 'S256',
-      }).toString();
+      const authorizeAtB = authorizeUrl('b', clientA.client_id);
       const refusedAuthorize = await fetch(authorizeAtB, { redirect: 'manual' });
       expect(refusedAuthorize.status).toBe(400);
       expect(refusedAuthorize.headers.get('location')).toBeNull();
@@ -231,18 +237,7 @@ for (const store of E2E_STORES) {
       const clientA = await register('a');
       const clientB = await register('b');
       const browser = new FormBrowser();
-      const start = (tenant: string, clientId: string) => {
-        const u = new URL(`${at(tenant).issuer}/authorize`);
-        u.search = new URLSearchParams({
-          client_id: clientId,
-          redirect_uri: REDIRECT,
-          response_type: 'code',
-          code_challenge: challenge(verifier()),
-          code_challenge_method: 'S256',
-          scope: 'openid',
-        }).toString();
-        return u.href;
-      };
+      const start = (tenant: string, clientId: string) => authorizeUrl(tenant, clientId, { scope: 'openid' });
       // Signing in at A: its cookies are A's by path and by name.
       const first = await browser.request(start('a', clientA.client_id));
       expect(first.status).toBe(303);
@@ -273,15 +268,7 @@ for (const store of E2E_STORES) {
       if (!(await available)) return ctx.skip();
       const clientA = await register('a');
       const browser = new FormBrowser();
-      const u = new URL(`${at('a').issuer}/authorize`);
-      u.search = new URLSearchParams({
-        client_id: clientA.client_id,
-        redirect_uri: REDIRECT,
-        response_type: 'code',
-        code_challenge: challenge(verifier()),
-        code_challenge_method: 'S256',
-      }).toString();
-      const page = await browser.follow(u.href, server.origin);
+      const page = await browser.follow(authorizeUrl('a', clientA.client_id), server.origin);
       const html = await page.res.text();
       expect(html).toContain('Tenant A Inc.');
       expect(html).toContain('background:#aa0000');
@@ -296,15 +283,7 @@ for (const store of E2E_STORES) {
       const clientB = await register('b');
       const tryPassword = async (tenant: string, clientId: string, password: string) => {
         const browser = new FormBrowser();
-        const u = new URL(`${at(tenant).issuer}/authorize`);
-        u.search = new URLSearchParams({
-          client_id: clientId,
-          redirect_uri: REDIRECT,
-          response_type: 'code',
-          code_challenge: challenge(verifier()),
-          code_challenge_method: 'S256',
-        }).toString();
-        const page = await browser.follow(u.href, server.origin);
+        const page = await browser.follow(authorizeUrl(tenant, clientId), server.origin);
         return browser.submit(await page.res.text(), page.url, server.origin, { username: 'alice', password });
       };
       for (let i = 0; i < 3; i++) await tryPassword('a', clientA.client_id, 'wrong password number ' + i);
@@ -358,15 +337,7 @@ for (const store of E2E_STORES) {
         admin({ method: 'PUT', body: JSON.stringify({ settings: { branding: { name: 'Tenant C' } } }) }),
       );
       expect(updated.status).toBe(200);
-      const u = new URL(`${server.origin}/c/authorize`);
-      u.search = new URLSearchParams({
-        client_id: client.client_id,
-        redirect_uri: REDIRECT,
-        response_type: 'code',
-        code_challenge: challenge(verifier()),
-        code_challenge_method: 'S256',
-      }).toString();
-      const page = await new FormBrowser().follow(u.href, server.origin);
+      const page = await new FormBrowser().follow(authorizeUrl('c', client.client_id), server.origin);
       expect(await page.res.text()).toContain('Tenant C');
 
       const storage = server.gatehouse.deps.storage;

@@ -200,28 +200,23 @@ export function describeTenantsContract(current: CurrentStore): void {
       expect((await acme.consumeAuthorizationCode(hashToken(SAME.code))).status).toBe('consumed');
       expect((await globex.consumeAuthorizationCode(hashToken(SAME.code))).status).toBe('consumed');
 
-      const grantOf = async (view: Storage) => (await view.getGrant(SAME.grantId))!;
-      const next = (grant: Awaited<ReturnType<typeof grantOf>>) => refreshTokenFixture(clock, grant);
-      const acmeNext = next(await grantOf(acme));
-      const rotated = await acme.rotateRefreshToken(
-        hashToken(SAME.refreshToken),
-        acmeNext.record,
-        successorFixture(SAME.refreshToken, acmeNext.token),
-        accessTokenFixture(clock),
-        now,
-        0,
-      );
-      expect(rotated.status).toBe('rotated');
-      const globexNext = next(await grantOf(globex));
-      const globexRotated = await globex.rotateRefreshToken(
-        hashToken(SAME.refreshToken),
-        globexNext.record,
-        successorFixture(SAME.refreshToken, globexNext.token),
-        accessTokenFixture(clock),
-        now,
-        0,
-      );
-      expect(globexRotated.status).toBe('rotated');
+      /** Rotates the SAME refresh token in `view`; returns the successor's record. */
+      const rotateIn = async (view: Storage) => {
+        const next = refreshTokenFixture(clock, (await view.getGrant(SAME.grantId))!);
+        const successor = successorFixture(SAME.refreshToken, next.token);
+        const result = await view.rotateRefreshToken(
+          hashToken(SAME.refreshToken),
+          next.record,
+          successor,
+          accessTokenFixture(clock),
+          now,
+          0,
+        );
+        expect(result.status).toBe('rotated');
+        return next.record;
+      };
+      await rotateIn(acme);
+      const globexNext = { record: await rotateIn(globex) };
       expect(await acme.getRefreshToken(globexNext.record.tokenHash)).toBeUndefined();
 
       expect(await acme.revokeGrant(SAME.grantId, now)).toBe(true);
