@@ -63,7 +63,8 @@ export function loggedPath(url: string): string {
 function serializeRequest(req: FastifyRequest) {
   return {
     method: req.method,
-    url: typeof req.url === 'string' ? loggedPath(req.url) : undefined,
+    // The path as sent: a tenant's requests keep their tenant segment (rewriteUrl takes it out for routing).
+    url: typeof req.originalUrl === 'string' ? loggedPath(req.originalUrl) : undefined,
     host: req.host,
     remoteAddress: req.ip,
     remotePort: req.socket?.remotePort,
