@@ -14,6 +14,7 @@ const TOP = ['http', 'cli', 'resource', 'server', 'index'];
 const UPPER = {
   // The records, store ports and OAuth errors: the bottom layer, importing nothing else of src/.
   model: [
+    'upstream',
     'tenants',
     'core',
     'storage',
@@ -26,9 +27,22 @@ const UPPER = {
     'context',
     ...TOP,
   ],
-  core: ['tenants', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  core: [
+    'upstream',
+    'tenants',
+    'storage',
+    'config',
+    'clients',
+    'grants',
+    'authorization',
+    'endpoints',
+    'ui',
+    'context',
+    ...TOP,
+  ],
   // storage/sql/x.ts may import `../index.js`: that is storage/index.ts, so `index` is not listed here.
   storage: [
+    'upstream',
     'tenants',
     'config',
     'clients',
@@ -42,14 +56,27 @@ const UPPER = {
     'resource',
     'server',
   ],
-  config: ['tenants', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
-  clients: ['tenants', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
-  ui: ['tenants', 'storage', 'config', 'clients', 'grants', 'authorization', 'endpoints', 'context', ...TOP],
+  config: ['upstream', 'tenants', 'clients', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  clients: ['upstream', 'tenants', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
+  ui: [
+    'upstream',
+    'tenants',
+    'storage',
+    'config',
+    'clients',
+    'grants',
+    'authorization',
+    'endpoints',
+    'context',
+    ...TOP,
+  ],
   grants: ['tenants', 'authorization', 'endpoints', 'ui', ...TOP],
   // The authorization flow (authorize, login, consent, sessions, codes) sits beside endpoints/: neither imports the
   // other. It reaches the store through the model's ports only, and renders nothing (http/ turns its views into pages).
   authorization: ['endpoints', 'storage', 'ui', 'tenants', ...TOP],
   endpoints: ['authorization', 'tenants', ...TOP],
+  // Upstream identity providers (the relying-party side): below the flow, beside clients/.
+  upstream: ['tenants', 'grants', 'authorization', 'endpoints', 'ui', 'context', ...TOP],
   // The tenant registry and admin operations: composed by server.ts, served by http/ and the CLI.
   tenants: TOP,
   http: TOP.filter((name) => name !== 'http'),
