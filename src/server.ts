@@ -129,7 +129,8 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
         'the issuer is not https: RFC 8414 requires https outside local development',
       );
     }
-    if (config.users.length === 0 && (await storage.listUsers()).length === 0) {
+    // A deployment that only hosts tenants has no users of its own, and that is fine.
+    if (config.users.length === 0 && config.tenants.length === 0 && (await storage.listUsers()).length === 0) {
       logger.warn(
         'no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`',
       );
