@@ -179,6 +179,11 @@ function storedSecretIn(settings: Record<string, unknown>): string | undefined {
       return `clients[${i}].client_secret: the store keeps no plaintext secret; register confidential clients at the tenant's /register, or declare the tenant in the config file`;
     }
   }
+  for (const [i, upstream] of list('upstreams').entries()) {
+    if (upstream && typeof upstream === 'object' && 'clientSecret' in upstream) {
+      return `upstreams[${i}].clientSecret: the store keeps no plaintext secret; give clientSecretEnv or clientSecretFile (read by every replica)`;
+    }
+  }
   const registration = settings.registration;
   if (registration && typeof registration === 'object' && 'initialAccessToken' in registration) {
     return 'registration.initialAccessToken: the store keeps no plaintext token; declare the tenant in the config file to set one';
