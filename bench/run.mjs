@@ -18,7 +18,9 @@ if (args.includes('--help') || args.includes('-h')) {
   process.stdout.write(`Usage: npm run bench -- [options]
   --quick                 short run (3 × 0.5 s per cell), under 2 minutes: a smoke test, not a measurement
   --stores=a,b            Gatehouse stores: memory, embedded, postgres, redis (default: all)
-  --scenarios=a,b         client_credentials, code_flow, sign_in, refresh, introspect_at, introspect_rt, resource
+  --scenarios=a,b         client_credentials, code_flow, sign_in, refresh, introspect_at, introspect_rt, resource,
+                          tenants (default: all)
+  --tenants=N             tenants in the tenants row's server (default 1000; 100 with --quick)
   --reps=N --duration=S --warmup=S --concurrency=N   override the run shape
   --no-oidc-provider      Gatehouse only
   --profile               instead of the comparison: one server per scenario under node --cpu-prof, top self-time

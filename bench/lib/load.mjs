@@ -62,20 +62,27 @@ export async function runLoop({ vus, iterate, recover, durationMs, warmupMs }) {
   };
 }
 
-/** One autocannon run of a fixed POST; non-2xx answers count as errors. */
-export async function runCannon({ url, headers, body, connections, durationMs, warmupMs }) {
+/**
+ * One autocannon run of a fixed POST; non-2xx answers count as errors. With `paths`, each connection cycles
+ * through those paths (same method, headers and body; autocannon builds every request once, up front), connection
+ * k starting k/connections of the way through the list, so that concurrent requests are spread over it rather than
+ * moving through it together.
+ */
+export async function runCannon({ url, headers, body, paths, connections, durationMs, warmupMs }) {
   const opts = {
     url,
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body,
+    ...(paths && { requests: paths.map((path) => ({ path })), setupClient: staggered(paths, connections) }),
     connections,
     pipelining: 1,
     duration: durationMs / 1000,
     timeout: 10,
     sampleInt: 100, // autocannon stops on a sample tick: the default 1 s tick would round every run up to whole seconds
   };
-  if (warmupMs > 0) await autocannon({ ...opts, duration: warmupMs / 1000 });
+  if (warmupMs > 0)
+    await autocannon({ ...opts, duration: warmupMs / 1000, setupClient: paths && staggered(paths, connections) });
   const t0 = performance.now();
   const result = await autocannon(opts);
   const elapsed = (performance.now() - t0) / 1000;
@@ -88,5 +95,14 @@ export async function runCannon({ url, headers, body, connections, durationMs, w
     p99: result.latency.p99,
     errors,
     error: errors ? `${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts` : undefined,
+  };
+}
+
+/** autocannon setupClient: the n-th connection set up gets `paths` rotated by n/connections of their length. */
+function staggered(paths, connections) {
+  let n = 0;
+  return (client) => {
+    const from = Math.floor(((n++ % connections) * paths.length) / connections);
+    client.setRequests([...paths.slice(from), ...paths.slice(0, from)].map((path) => ({ path })));
   };
 }

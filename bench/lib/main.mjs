@@ -12,6 +12,7 @@ import { profileMarkdown, summarise } from './profile.mjs';
 import { checkTargets, computeRatios, markdown, summariseRuns } from './report.mjs';
 import { prepareResource, RESOURCE_ROWS, runInProcess } from './resource.mjs';
 import { connect, SCENARIOS, signInUsers } from './scenarios.mjs';
+import { profileTenantCell, runTenants, TENANT_CELLS } from './tenants.mjs';
 import {
   BENCH,
   benchIdentity,
@@ -40,9 +41,16 @@ function parseArgs(args) {
     return picked;
   };
   const num = (name, def) => (opt(name) === undefined ? def : Number(opt(name)));
-  const scenarioIds = [...SCENARIOS.map((s) => s.id), 'resource'];
+  const scenarioIds = [...SCENARIOS.map((s) => s.id), 'resource', 'tenants'];
+  const tenantCount = num('tenants', quick ? 100 : 1000);
+  if (!Number.isInteger(tenantCount) || tenantCount < 1) throw new Error(`--tenants must be a positive integer`);
   return {
     quick,
+    tenantCount,
+    tenantCountNote:
+      quick && opt('tenants') === undefined
+        ? '--quick: 100 tenants instead of 1,000 (--tenants=N to choose)'
+        : undefined,
     profile: args.includes('--profile'),
     withOidcProvider: !args.includes('--no-oidc-provider'),
     stores: list('stores', args.includes('--profile') && !opt('stores') ? ['memory'] : STORES),
@@ -155,9 +163,11 @@ async function compare(opts, meta) {
   const workDir = makeWorkDir();
   const runId = `${process.pid}_${Date.now().toString(36)}`;
   const t0 = Date.now();
-  const targets = await startTargets(opts, identity, workDir, runId);
-  const targetOrder = targets.map((t) => t.name);
   const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id));
+  // The tenants row starts servers of its own: with only that row selected, the shared targets are not needed.
+  const needTargets = scenarios.length > 0 || opts.scenarios.includes('resource');
+  const targets = needTargets ? await startTargets(opts, identity, workDir, runId) : [];
+  const targetOrder = targets.map((t) => t.name);
   const rows = scenarios.map((s) => ({
     id: s.id,
     label: s.label,
@@ -166,6 +176,8 @@ async function compare(opts, meta) {
     runs: Object.fromEntries(targets.map((t) => [t.name, []])),
   }));
   let resource;
+  let tenants;
+  let stopped = false;
   try {
     for (const [i, scenario] of scenarios.entries()) {
       for (let rep = 0; rep < opts.settings.reps; rep++) {
@@ -181,8 +193,25 @@ async function compare(opts, meta) {
       }
     }
     if (opts.scenarios.includes('resource')) resource = await runResource(targets, opts.settings);
-  } finally {
     await stopTargets(targets);
+    stopped = true;
+    // After the other rows, with their servers stopped: one dedicated server per store, alone on the machine.
+    if (opts.scenarios.includes('tenants')) {
+      if (opts.tenantCountNote) log(`tenants: ${opts.tenantCountNote}`);
+      tenants = await runTenants({
+        stores: opts.stores,
+        identity,
+        workDir,
+        runId,
+        count: opts.tenantCount,
+        countNote: opts.tenantCountNote,
+        settings: opts.settings,
+        quick: opts.quick,
+        log,
+      });
+    }
+  } finally {
+    if (!stopped) await stopTargets(targets);
     rmSync(workDir, { recursive: true, force: true });
   }
   const gatehouseNames = targets.filter((t) => t.kind === 'gatehouse').map((t) => t.name);
@@ -205,9 +234,10 @@ async function compare(opts, meta) {
     ),
     rows,
     resource,
+    tenants,
   };
   result.machine.loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
-  result.checks = checkTargets(rows, resource);
+  result.checks = checkTargets(rows, resource, tenants);
   return result;
 }
 
@@ -251,6 +281,19 @@ async function profile(opts, meta) {
     `Node ${process.version}, ${meta.machine.cpu} × ${meta.machine.cores}; each server ran one scenario for ${opts.settings.durationMs / 1000} s after ${opts.settings.warmupMs / 1000} s warm-up at concurrency ${opts.settings.concurrency}; setup (sign-ins) included.`,
     '',
   ];
+  // Moves the profile a stopped server wrote in `dir` to outDir as `<name>.cpuprofile` and adds its summary.
+  const keepProfile = (dir, name, what, r, startError, unit) => {
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) {
+      sections.push(`### ${what}`, '', `no profile: ${r.failed ?? startError ?? 'server wrote none'}`, '');
+      return;
+    }
+    const kept = join(outDir, `${name}.cpuprofile`);
+    writeFileSync(kept, readFileSync(join(dir, file)));
+    const title = `${what}: ${r.failed ? `FAILED ${r.failed}` : `${r.rate.toFixed(0)} ${unit}`}`;
+    log(title);
+    sections.push(profileMarkdown(title, summarise(kept, 25, { lastMs: r.profiledLastMs })));
+  };
   try {
     for (const store of opts.stores) {
       for (const scenario of SCENARIOS.filter((s) => opts.scenarios.includes(s.id))) {
@@ -265,21 +308,24 @@ async function profile(opts, meta) {
         );
         const r = await runCell(scenario, target, opts.settings);
         await stopTargets([target]);
-        const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-        if (!file) {
-          sections.push(
-            `### ${store} / ${scenario.id}`,
-            '',
-            `no profile: ${r.failed ?? target.error ?? 'server wrote none'}`,
-            '',
-          );
-          continue;
+        keepProfile(dir, `${store}-${scenario.id}`, `${store} / ${scenario.id}`, r, target.error, scenario.unit);
+      }
+      // The tenants row: one fresh server per cell, so the two profiles can be compared.
+      if (opts.scenarios.includes('tenants')) {
+        for (const cell of TENANT_CELLS) {
+          const dir = join(workDir, `prof-${store}-tenants-${cell.id}`);
+          mkdirSync(dir, { recursive: true });
+          const r = await profileTenantCell(store, cell.id, {
+            identity,
+            workDir,
+            runId: `prof_${process.pid}_tenants_${cell.id}`,
+            count: opts.tenantCount,
+            settings: opts.settings,
+            cpuProfDir: dir,
+          });
+          const what = `${cell.id === 'one' ? 'one tenant' : `${opts.tenantCount} tenants`}, the run only`;
+          keepProfile(dir, `${store}-tenants-${cell.id}`, `${store} / tenants (${what})`, r, undefined, 'req/s');
         }
-        const kept = join(outDir, `${store}-${scenario.id}.cpuprofile`);
-        writeFileSync(kept, readFileSync(join(dir, file)));
-        const title = `${store} / ${scenario.id}: ${r.failed ? `FAILED ${r.failed}` : `${r.rate.toFixed(0)} ${scenario.unit}`}`;
-        log(title);
-        sections.push(profileMarkdown(title, summarise(kept, 25)));
       }
     }
   } finally {

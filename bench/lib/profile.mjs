@@ -28,12 +28,19 @@ function shortUrl(url) {
   return url.replace(/^file:\/\//, '');
 }
 
-/** Self time (ms) by function and by origin; `total` is the profiled wall time. */
-export function summarise(path, top = 25) {
+/**
+ * Self time (ms) by function and by origin; `total` is the profiled wall time. `lastMs`: only the profile's last
+ * `lastMs` milliseconds (the run itself, without the start and setup before it).
+ */
+export function summarise(path, top = 25, { lastMs } = {}) {
   const profile = JSON.parse(readFileSync(path, 'utf8'));
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
+  const from = lastMs === undefined ? -Infinity : profile.endTime - lastMs * 1000;
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < from) continue;
     const id = profile.samples[i];
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }

@@ -55,7 +55,7 @@ export function computeRatios(cells, gatehouseTargets) {
 }
 
 /** The performance targets of the issue, checked on this run's ratios. */
-export function checkTargets(rows, resource) {
+export function checkTargets(rows, resource, tenants) {
   const checks = [];
   const get = (id) => rows.find((r) => r.id === id);
   const vsOp = (id, min, what) => {
@@ -85,8 +85,19 @@ export function checkTargets(rows, resource) {
   if (resource?.ratio !== undefined) {
     checks.push({ target: 'gatehouse/resource ≥ 90% of raw jose', value: resource.ratio, pass: resource.ratio >= 0.9 });
   }
+  for (const [store, t] of Object.entries(tenants?.stores ?? {})) {
+    const v = t.ratio ?? null;
+    checks.push({
+      target: `tenants: ${t.count.toLocaleString('en-US')} tenants ≥ 90% of one tenant (${STORE_NAMES[store] ?? store})`,
+      value: v,
+      pass: v !== null && v >= 0.9,
+      note: t.status === 'failed' ? `failed: ${t.reason}` : undefined,
+    });
+  }
   return checks;
 }
+
+const STORE_NAMES = { memory: 'memory', embedded: 'embedded', postgres: 'PostgreSQL', redis: 'Redis' };
 
 const COLUMN_LABELS = {
   'oidc-provider': 'oidc-provider 8.8.1 (memory)',
@@ -103,6 +114,45 @@ export function markdown(result) {
   const lines = [];
   const cellText = (c) =>
     c === undefined ? '–' : c.status === 'failed' ? 'failed¹' : `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})`;
+  if (result.rows.length) serverTables(result, targets, gh, cellText, lines);
+  if (result.resource) resourceTable(result, lines);
+  if (result.tenants) tenantsTables(result, cellText, lines);
+  if (result.checks.length) {
+    lines.push('', 'Targets (from this run):', '');
+    for (const c of result.checks)
+      lines.push(
+        `- ${c.pass ? 'PASS' : 'FAIL'} ${c.target}: ${c.value === null ? 'n/a' : c.target.includes('%') ? `${(100 * c.value).toFixed(0)}%` : fmtRatio(c.value)}${c.note ? ` (${c.note})` : ''}`,
+      );
+  }
+  const failures = [];
+  for (const row of result.rows)
+    for (const [t, c] of Object.entries(row.cells))
+      if (c.status === 'failed') failures.push(`${row.label} on ${t}: ${c.reason}`);
+  for (const [t, s] of Object.entries(result.targets))
+    if (s.status === 'failed') failures.unshift(`${t} did not start: ${s.reason}`);
+  for (const [store, s] of Object.entries(result.tenants?.stores ?? {})) {
+    if (s.status === 'failed') failures.push(`tenants on ${store}: ${s.reason}`);
+    for (const [cell, c] of Object.entries(s.cells ?? {}))
+      if (c.status === 'failed') failures.push(`tenants (${cell}) on ${store}: ${c.reason}`);
+  }
+  if (failures.length) {
+    lines.push('', '¹ Failed:', '');
+    for (const f of [...new Set(failures)]) lines.push(`- ${f.slice(0, 400)}`);
+  }
+  const errs = [];
+  for (const row of result.rows)
+    for (const [t, c] of Object.entries(row.cells))
+      if (c.status === 'ok' && c.errors > 0) errs.push(`${row.label} on ${t}: ${c.errors} errors (${c.firstError})`);
+  for (const [store, s] of Object.entries(result.tenants?.stores ?? {}))
+    for (const [cell, c] of Object.entries(s.cells ?? {}))
+      if (c.status === 'ok' && c.errors > 0)
+        errs.push(`tenants (${cell}) on ${store}: ${c.errors} errors (${c.firstError})`);
+  if (errs.length) lines.push('', 'Errors during measured runs:', '', ...errs.map((e) => `- ${e.slice(0, 300)}`));
+  return lines.join('\n') + '\n';
+}
+
+/** The per-scenario tables of the shared targets (rows a–d). */
+function serverTables(result, targets, gh, cellText, lines) {
   lines.push(`Throughput, median of ${result.settings.reps} runs (min–max), per second:`, '');
   lines.push(`| Scenario | ${targets.map((t) => COLUMN_LABELS[t] ?? t).join(' | ')} |`);
   lines.push(`|---|${targets.map(() => '---:').join('|')}|`);
@@ -135,43 +185,67 @@ export function markdown(result) {
       `| ${row.label} | ${targets.map((t) => (row.cells[t]?.status === 'ok' ? `${fmtMs(row.cells[t].p50)} / ${fmtMs(row.cells[t].p99)}` : '–')).join(' | ')} |`,
     );
   }
-  if (result.resource) {
-    const r = result.resource;
+}
+
+/** Scenario e. */
+function resourceTable(result, lines) {
+  const r = result.resource;
+  lines.push(
+    '',
+    `In-process bearer verification (scenario e, against ${r.against}; ${result.settings.concurrency} in flight):`,
+    '',
+  );
+  lines.push('| Verifier | verifications/s, median (min–max) | p50 / p99 ms |', '|---|---:|---:|');
+  for (const row of r.rows) {
+    const c = row.cell;
     lines.push(
-      '',
-      `In-process bearer verification (scenario e, against ${r.against}; ${result.settings.concurrency} in flight):`,
-      '',
+      `| ${row.label} | ${c.status === 'ok' ? `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})` : 'failed¹'} | ${c.status === 'ok' ? `${fmtMs(c.p50)} / ${fmtMs(c.p99)}` : '–'} |`,
     );
-    lines.push('| Verifier | verifications/s, median (min–max) | p50 / p99 ms |', '|---|---:|---:|');
-    for (const row of r.rows) {
-      const c = row.cell;
-      lines.push(
-        `| ${row.label} | ${c.status === 'ok' ? `${fmt(c.median)} (${fmt(c.min)}–${fmt(c.max)})` : 'failed¹'} | ${c.status === 'ok' ? `${fmtMs(c.p50)} / ${fmtMs(c.p99)}` : '–'} |`,
-      );
+  }
+  lines.push('', `gatehouse/resource ÷ raw jose: ${fmtRatio(r.ratio)}`);
+}
+
+const fmtMB = (mb) => (Number.isFinite(mb) ? mb.toFixed(0) : 'n/a');
+/** The no-tenants server's RSS: `–` when it was not started (--quick), `n/a` when there is no /proc. */
+const baselineMB = (s) => (s.baseline ? fmtMB(s.baseline.rssMB) : '–');
+
+/** The tenants row: its cost (start, warm-up, memory) and the two cells per store. */
+function tenantsTables(result, cellText, lines) {
+  const t = result.tenants;
+  const n = t.count.toLocaleString('en-US');
+  const stores = Object.entries(t.stores);
+  lines.push(
+    '',
+    `Tenants: ${n} config-file tenants in one Gatehouse process per store (a dedicated server, nothing else running)${t.countNote ? `; ${t.countNote}` : ''}${t.baseline ? '' : '; no server without tenants started (--quick)'}.`,
+    `Start = spawn to healthy; warm-up = each tenant's first client_credentials request (loads it: settings, keys, client), ${t.warmConcurrency} at a time; RSS from /proc/<pid>/status:`,
+    '',
+    `| Store | start, no tenants (ms) | start, ${n} tenants (ms) | warm-up of ${n} tenants (s) | first request p50 / p99 / max (ms) | RSS MB: no tenants / ${n} tenants before warm-up / after / after load |`,
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  for (const [store, s] of stores) {
+    const name = STORE_NAMES[store] ?? store;
+    if (s.status === 'failed' && s.startMs === undefined) {
+      lines.push(`| ${name} | ${fmtMs(s.baseline?.startMs)} | failed¹ | – | – | ${baselineMB(s)} / – / – / – |`);
+      continue;
     }
-    lines.push('', `gatehouse/resource ÷ raw jose: ${fmtRatio(r.ratio)}`);
+    const w = s.warmup;
+    const r = s.rssMB ?? {};
+    lines.push(
+      `| ${name} | ${fmtMs(s.baseline?.startMs)} | ${fmtMs(s.startMs)} | ${w ? w.seconds.toFixed(2) : '–'} | ${w ? `${fmtMs(w.p50)} / ${fmtMs(w.p99)} / ${fmtMs(w.max)}` : '–'} | ${[baselineMB(s), ...[r.beforeWarmup, r.afterWarmup, r.afterLoad].map(fmtMB)].join(' / ')} |`,
+    );
   }
-  if (result.checks.length) {
-    lines.push('', 'Targets (from this run):', '');
-    for (const c of result.checks)
-      lines.push(
-        `- ${c.pass ? 'PASS' : 'FAIL'} ${c.target}: ${c.value === null ? 'n/a' : c.target.includes('%') ? `${(100 * c.value).toFixed(0)}%` : fmtRatio(c.value)}${c.note ? ` (${c.note})` : ''}`,
-      );
+  lines.push(
+    '',
+    `client_credentials (autocannon, ${t.concurrency} connections) on one tenant's /token versus cycling through all ${n} tenants' /token, median of ${result.settings.reps} alternating runs (min–max), req/s; p50 / p99 ms:`,
+    '',
+    `| Store | one tenant | ${n} tenants | one tenant p50 / p99 | ${n} tenants p50 / p99 | ${n} ÷ one |`,
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  const lat = (c) => (c?.status === 'ok' ? `${fmtMs(c.p50)} / ${fmtMs(c.p99)}` : '–');
+  for (const [store, s] of stores) {
+    const { one, spread } = s.cells ?? {};
+    lines.push(
+      `| ${STORE_NAMES[store] ?? store} | ${s.cells ? cellText(one) : 'failed¹'} | ${s.cells ? cellText(spread) : 'failed¹'} | ${lat(one)} | ${lat(spread)} | ${fmtRatio(s.ratio ?? NaN)} |`,
+    );
   }
-  const failures = [];
-  for (const row of result.rows)
-    for (const [t, c] of Object.entries(row.cells))
-      if (c.status === 'failed') failures.push(`${row.label} on ${t}: ${c.reason}`);
-  for (const [t, s] of Object.entries(result.targets))
-    if (s.status === 'failed') failures.unshift(`${t} did not start: ${s.reason}`);
-  if (failures.length) {
-    lines.push('', '¹ Failed:', '');
-    for (const f of [...new Set(failures)]) lines.push(`- ${f.slice(0, 400)}`);
-  }
-  const errs = [];
-  for (const row of result.rows)
-    for (const [t, c] of Object.entries(row.cells))
-      if (c.status === 'ok' && c.errors > 0) errs.push(`${row.label} on ${t}: ${c.errors} errors (${c.firstError})`);
-  if (errs.length) lines.push('', 'Errors during measured runs:', '', ...errs.map((e) => `- ${e.slice(0, 300)}`));
-  return lines.join('\n') + '\n';
 }

@@ -81,15 +81,15 @@ function tail(child) {
   return lines;
 }
 
-/** Polls GET /health until 200, the child exits, or the timeout passes. */
-async function waitHealthy(origin, child, lines, timeoutMs = 60_000) {
+/** Polls GET /health (every `pollMs`) until 200, the child exits, or the timeout passes. */
+async function waitHealthy(origin, child, lines, timeoutMs = 60_000, pollMs = 100) {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      // The error line itself, not the stack frames after it.
+      // The error line itself, not the stack frames after it nor the warnings logged before it.
       const message = lines
-        .filter((l) => !/^\s+at /.test(l))
+        .filter((l) => !/^\s+at /.test(l) && !/^\{"level":[34]0,/.test(l))
         .slice(-3)
         .join(' | ');
       throw new Error(`exited (${child.exitCode ?? child.signalCode}) during start: ${message.slice(0, 600)}`);
@@ -102,7 +102,7 @@ async function waitHealthy(origin, child, lines, timeoutMs = 60_000) {
     } catch (err) {
       last = String(err.cause?.code ?? err.message);
     }
-    await sleep(100);
+    await sleep(pollMs);
   }
   throw new Error(`not healthy after ${timeoutMs / 1000}s (${last}): ${lines.slice(-4).join(' | ').slice(0, 600)}`);
 }
@@ -182,14 +182,36 @@ async function prepareStore(store, runId, workDir, redisPrefix) {
   }
 }
 
+/** Tenant `i` of `n`: t0000, t0001, … (zero-padded so the ids sort and have one length). */
+export function tenantId(i, n) {
+  return `t${String(i).padStart(Math.max(4, String(n - 1).length), '0')}`;
+}
+
+/**
+ * `n` config-file tenants, each with the bench client (same id and secret in every tenant's own scope), the
+ * deployment's scopes and resource, and only an ES256 key (no RSA key generated at each tenant's first request).
+ */
+function benchTenants(identity, n) {
+  return Array.from({ length: n }, (_, i) => ({
+    id: tenantId(i, n),
+    scopes: SCOPES,
+    resources: [RESOURCE],
+    defaultResource: RESOURCE,
+    clients: [identity.client],
+    introspection: { allowedClients: [identity.client.client_id] },
+    signing: { additionalAlgs: [] },
+  }));
+}
+
 /**
  * Starts Gatehouse on `store`. Never throws: a target that cannot start is returned with `error` set, so its rows
- * are reported as failed while the rest of the run goes on.
+ * are reported as failed while the rest of the run goes on. `tenants: n` declares n tenants in its config (the
+ * tenants row); `startMs` is spawn to the first healthy answer.
  */
 export async function startGatehouse(
   store,
   identity,
-  { runId, workDir, cpuProfDir, label, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
+  { runId, workDir, cpuProfDir, label, tenants = 0, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
 ) {
   const name = label ?? `gatehouse:${store}`;
   const target = { name, kind: 'gatehouse', store, error: undefined, child: undefined, cleanup: async () => undefined };
@@ -222,6 +244,9 @@ export async function startGatehouse(
           clients: [identity.client],
           // The bench client also plays the resource server that introspects.
           introspection: { allowedClients: [identity.client.client_id] },
+          ...(tenants > 0 && { tenants: benchTenants(identity, tenants) }),
+          // Every bench tenant stays loaded: the row measures serving cached tenants, not reloading evicted ones.
+          ...(tenants > 1000 && { tenantCacheSize: tenants }),
         },
         null,
         2,
@@ -230,6 +255,7 @@ export async function startGatehouse(
     const args = [];
     if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
     args.push(bin, 'serve');
+    const spawnedAt = performance.now();
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
       env: {
@@ -246,7 +272,8 @@ export async function startGatehouse(
     });
     target.child = child;
     target.log = tail(child);
-    await waitHealthy(origin, child, target.log);
+    await waitHealthy(origin, child, target.log, tenants > 0 ? 180_000 : 60_000, 20);
+    target.startMs = performance.now() - spawnedAt;
     Object.assign(target, { origin, issuer: origin, storage: prepared.storage });
   } catch (err) {
     target.error = `${store} store: ${err.message}`;
@@ -291,8 +318,10 @@ export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) 
   return target;
 }
 
-/** Stops the process and removes what the target created in its store. */
+/** Stops the process and removes what the target created in its store (once; a second call does nothing). */
 export async function stopTarget(target) {
+  if (target.stopped) return;
+  target.stopped = true;
   await stopChild(target.child);
   try {
     await target.cleanup();
