@@ -7,6 +7,7 @@ import { z } from 'zod';
 // The grant registry, not a list of its own. grants/ imports only types from config/ (erased at build), so this adds
 // no runtime cycle.
 import { knownGrantTypes } from '../grants/index.js';
+import { upstreamsSchema } from './upstreams.js';
 
 const seconds = (def: number) => z.number().int().positive().default(def);
 
@@ -441,6 +442,11 @@ export const configSchema = z
     enterpriseIdps: z.array(enterpriseIdpSchema).default([]),
     /** Workload identity issuers whose tokens the jwt-bearer grant accepts (MCP SEP-1933, RFC 7523 §2.1). */
     workloadIssuers: z.array(workloadIssuerSchema).default([]),
+    /**
+     * Identity providers users may sign in at instead of (or besides) a local password: OpenID Connect (`type: oidc`,
+     * presets google, entra, okta, keycloak) or plain OAuth 2.0 (`type: oauth2`, preset github). config/upstreams.ts.
+     */
+    upstreams: upstreamsSchema,
     users: z.array(staticUserSchema).default([]),
     clients: z.array(staticClientSchema).default([]),
     /** The sign-in, consent and account pages' look (a tenant sets its own). */

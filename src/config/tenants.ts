@@ -1,8 +1,8 @@
 /**
  * A tenant's configuration: the deployment's config with the tenant's settings over it. What a tenant may set is
  * listed here; deployment-wide settings (listener, store, proxies, limits, encryption, logging) are not a tenant's.
- * What names an identity or a trust (users, clients, enterprise IdPs, workload issuers, resources, the registration
- * token, the resource servers allowed to introspect) is never inherited: a tenant starts with none of the
+ * What names an identity or a trust (users, clients, enterprise IdPs, workload issuers, upstreams, resources, the
+ * registration token, the resource servers allowed to introspect) is never inherited: a tenant starts with none of the
  * deployment's.
  */
 import { ConfigError } from '../model/errors.js';
@@ -30,6 +30,7 @@ export const TENANT_SETTINGS = [
   'clientIdMetadataDocuments',
   'enterpriseIdps',
   'workloadIssuers',
+  'upstreams',
   'users',
   'clients',
 ] as const satisfies readonly (keyof Config)[];
@@ -69,6 +70,7 @@ export function tenantConfig(deployment: Config, id: string, settings: Record<st
     clients: [],
     enterpriseIdps: [],
     workloadIssuers: [],
+    upstreams: [],
     resources: [],
     defaultResource: undefined,
     registration: { ...deployment.registration, initialAccessToken: undefined },
