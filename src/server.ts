@@ -34,6 +34,7 @@ import { withHashedIds } from './storage/hashed-ids.js';
 import type { ClientRecord } from './model/records.js';
 import type { Storage } from './model/ports.js';
 import type { UpstreamProvider } from './upstream/provider.js';
+import { createUpstreamProviders } from './upstream/client.js';
 
 /** Scopes every Gatehouse knows. */
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
@@ -196,7 +197,7 @@ export async function buildDeps(
   tenant?: string,
 ): Promise<{ deps: Deps; close: () => void; secretsInClear: string[] }> {
   const sealer = sealerFromConfig(config);
-  const upstreams = upstreamProviders(config, storage, sealer, options, tenant);
+  const upstreams = upstreamProviders(config, storage, sealer, { clock, logger }, options, tenant);
   const pepper = await getOrCreateSealedSecret(storage, 'client-secret-pepper', sealer);
   const cookieKey = await getOrCreateSealedSecret(storage, 'cookie-key', sealer);
   const algs = [...new Set<SigningAlg>([config.signing.alg, ...config.signing.additionalAlgs])];
@@ -270,12 +271,11 @@ function upstreamProviders(
   config: Config,
   storage: Storage,
   sealer: Sealer | undefined,
+  services: { clock: Clock; logger: Logger },
   options: Pick<GatehouseOptions, 'upstreams'>,
   tenant: string | undefined,
 ): ReadonlyMap<string, UpstreamProvider> {
-  // TODO(merge wt-upstream-rp): build them from config.upstreams with upstream/client.ts createUpstreamProviders;
-  // until then only an embedder's (or a test's) providers exist.
-  const upstreams = options.upstreams?.(config, tenant) ?? new Map<string, UpstreamProvider>();
+  const upstreams = options.upstreams?.(config, tenant) ?? createUpstreamProviders(config.upstreams, services);
   if (upstreams.size > 0 && !sealer) {
     throw new ConfigError(
       `invalid configuration:\n  encryptionKey: required with upstreams (their tokens are stored sealed; store: ${storage.kind}). Set GATEHOUSE_ENCRYPTION_KEY=$(openssl rand -base64 32)`,
