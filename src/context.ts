@@ -14,6 +14,7 @@ import type { Sealer } from './core/sealing.js';
 import type { TokenMinter } from './core/tokens.js';
 import type { Config } from './config/schema.js';
 import type { Storage } from './model/ports.js';
+import type { UpstreamProvider } from './upstream/provider.js';
 
 export interface Deps {
   config: Config;
@@ -43,6 +44,12 @@ export interface Deps {
   trustedIssuerKeys: ReadonlyMap<string, JWTVerifyGetKey>;
   /** Every scope the server knows (config + standard + static clients' scopes). */
   scopesSupported: string[];
+  /**
+   * The upstream identity providers users may sign in with (config `upstreams`), by id, in the order of the config;
+   * empty without. When there are any, `sealer` is set (their tokens are kept sealed: server.ts refuses to start
+   * otherwise).
+   */
+  upstreams: ReadonlyMap<string, UpstreamProvider>;
 }
 
 /**

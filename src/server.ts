@@ -33,6 +33,8 @@ import { createStorage } from './storage/index.js';
 import { withHashedIds } from './storage/hashed-ids.js';
 import type { ClientRecord } from './model/records.js';
 import type { Storage } from './model/ports.js';
+import type { UpstreamProvider } from './upstream/provider.js';
+import { createUpstreamProviders } from './upstream/client.js';
 
 /** Scopes every Gatehouse knows. */
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
@@ -86,6 +88,11 @@ export interface GatehouseOptions {
   storage?: Storage;
   /** Wrap client lookup (e.g. Client ID Metadata Documents). */
   clientResolver?: (storage: Storage, deps: Omit<Deps, 'clients'>) => ClientResolver;
+  /**
+   * Use these upstream identity providers instead of those `config.upstreams` describes (tests, embedding), for the
+   * deployment (`tenant` undefined) and each tenant.
+   */
+  upstreams?: (config: Config, tenant: string | undefined) => ReadonlyMap<string, UpstreamProvider>;
   app?: AppOptions;
 }
 
@@ -187,10 +194,11 @@ export async function buildDeps(
   storage: Storage,
   clock: Clock,
   logger: Logger,
-  options: Pick<GatehouseOptions, 'clientResolver'> = {},
+  options: Pick<GatehouseOptions, 'clientResolver' | 'upstreams'> = {},
   tenant?: string,
 ): Promise<{ deps: Deps; close: () => void; secretsInClear: string[] }> {
   const sealer = sealerFromConfig(config);
+  const upstreams = upstreamProviders(config, storage, sealer, { clock, logger }, options, tenant);
   const pepper = await getOrCreateSealedSecret(storage, 'client-secret-pepper', sealer);
   const cookieKey = await getOrCreateSealedSecret(storage, 'cookie-key', sealer);
   const algs = [...new Set<SigningAlg>([config.signing.alg, ...config.signing.additionalAlgs])];
@@ -234,6 +242,7 @@ export async function buildDeps(
       verifyAssertion,
       sealer,
       trustedIssuerKeys: trustedIssuerKeySets(config, clock),
+      upstreams,
     };
     const stored =
       config.clientCacheSeconds > 0
@@ -252,6 +261,28 @@ export async function buildDeps(
     keys.close();
     throw err;
   }
+}
+
+/**
+ * The upstream identity providers of one issuer. Their tokens are kept only sealed, so with any upstream an
+ * encryptionKey is required, on every store (the memory store included: one rule, and nothing in clear to forget
+ * about when the store is changed later).
+ */
+function upstreamProviders(
+  config: Config,
+  storage: Storage,
+  sealer: Sealer | undefined,
+  services: { clock: Clock; logger: Logger },
+  options: Pick<GatehouseOptions, 'upstreams'>,
+  tenant: string | undefined,
+): ReadonlyMap<string, UpstreamProvider> {
+  const upstreams = options.upstreams?.(config, tenant) ?? createUpstreamProviders(config.upstreams, services);
+  if (upstreams.size > 0 && !sealer) {
+    throw new ConfigError(
+      `invalid configuration:\n  encryptionKey: required with upstreams (their tokens are stored sealed; store: ${storage.kind}). Set GATEHOUSE_ENCRYPTION_KEY=$(openssl rand -base64 32)`,
+    );
+  }
+  return upstreams;
 }
 
 /**

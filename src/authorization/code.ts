@@ -9,11 +9,13 @@ import type { Deps } from '../context.js';
 import type { OAuthError } from '../model/errors.js';
 import type { AuthorizationCodeStore } from '../model/ports.js';
 import type { ClientRecord, ConsentRecord, InteractionRecord } from '../model/records.js';
+import { saveUpstreamTokens, type SaveUpstreamTokensDeps } from '../grants/upstream-tokens.js';
 import { userGrantAllowList } from './consent.js';
 
-export type IssueCodeDeps = Pick<Deps, 'clock' | 'config' | 'scopesSupported'> & {
-  storage: Pick<AuthorizationCodeStore, 'saveAuthorizationCode'>;
-};
+export type IssueCodeDeps = Pick<Deps, 'clock' | 'config' | 'scopesSupported'> &
+  SaveUpstreamTokensDeps & {
+    storage: Pick<AuthorizationCodeStore, 'saveAuthorizationCode'>;
+  };
 
 /** Builds the redirect back to the client with RFC 9207 `iss` on every response. */
 export function clientRedirect(
@@ -40,7 +42,8 @@ export function errorRedirect(
 /**
  * Issues the authorization code for a completed interaction and returns the redirect to the client.
  * Incremental authorization: the code carries the union of what the user approved before for this client and
- * what is asked now (a step-up request does not lose earlier scopes); resources are never widened.
+ * what is asked now (a step-up request does not lose earlier scopes); resources are never widened. After an
+ * upstream sign-in, the upstream's tokens are stored for the code's grant (grants/upstream-tokens.ts).
  */
 export async function issueCode(
   interaction: Omit<InteractionRecord, 'browserBinding'> & { userId: string; authTime: number; amr?: string[] },
@@ -55,9 +58,12 @@ export async function issueCode(
     ? resolveRequestedScopes(consent.scope, userGrantAllowList(client, deps), deps.scopesSupported, false)
     : [];
   const scope = unionScopes(interaction.scope, earlier);
+  // An upstream sign-in's tokens were sealed for the grant this code starts, for this user only.
+  const upstream = interaction.upstream?.subject === interaction.userId ? interaction.upstream : undefined;
+  if (upstream) await saveUpstreamTokens(upstream, interaction.clientId, deps);
   await deps.storage.saveAuthorizationCode({
     codeHash: hashToken(code),
-    grantId: randomId(),
+    grantId: upstream?.grantId ?? randomId(),
     clientId: interaction.clientId,
     userId: interaction.userId,
     redirectUri: interaction.redirectUri,

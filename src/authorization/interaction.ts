@@ -3,10 +3,11 @@
  * the interaction lives in the store. Outcomes are typed; ui/ renders them and http/ sets cookies.
  */
 import { safeEqual } from '../core/crypto.js';
-import { ACR_VALUES_SUPPORTED, amrOf } from '../core/authentication.js';
+import { ACR, ACR_VALUES_SUPPORTED, amrOf } from '../core/authentication.js';
 import { AccessDenied, InvalidRequest } from '../model/errors.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { ConsentStore, InteractionStore, SessionStore, UserStore } from '../model/ports.js';
+import { upstreamEntries } from '../upstream/flow-settings.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../model/records.js';
 import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
 import { consentCovers, recordConsent, type RecordConsentDeps } from './consent.js';
@@ -24,9 +25,13 @@ import {
   type SecondStepPrompt,
   type SignInPlace,
 } from './sign-in.js';
+import { goUpstream, type GoUpstreamDeps } from './upstream-sign-in.js';
+import { hasLocalUsers, type LocalUsersDeps } from './upstream-users.js';
 
 /** What loading an interaction for a browser uses. */
 type LoadDeps = Pick<Deps, 'clients'> & { storage: Pick<InteractionStore, 'getInteraction'> };
+/** What the login page offers uses: the upstreams, and whether anyone signs in with a password. */
+type LoginOptionsDeps = Pick<Deps, 'upstreams'> & LocalUsersDeps;
 /**
  * GET /interaction/:id: the session, the user and their consent; finishing it when the consent covers the request;
  * a pending second step of the sign-in (sign-in.ts).
@@ -35,11 +40,17 @@ export type ViewInteractionDeps = LoadDeps &
   SessionLookupDeps &
   IssueCodeDeps &
   SignInDeps &
+  LoginOptionsDeps &
+  GoUpstreamDeps &
   Pick<Deps, 'clock'> & {
     storage: Pick<UserStore, 'getUser'> & Pick<ConsentStore, 'getConsent'> & Pick<InteractionStore, 'takeInteraction'>;
   };
 /** POST /interaction/:id/login, /factor, /enrol: the sign-in steps, then the interaction signed in. */
-export type SubmitLoginDeps = LoadDeps & SignInDeps & { storage: Pick<InteractionStore, 'saveInteraction'> };
+export type SubmitLoginDeps = LoadDeps &
+  SignInDeps &
+  LoginOptionsDeps & { storage: Pick<InteractionStore, 'saveInteraction'> };
+/** POST /interaction/:id/upstream: the sign-in sent to the chosen upstream. */
+export type SubmitUpstreamDeps = LoadDeps & GoUpstreamDeps;
 /** POST /interaction/:id/sign-out: the browser's session ended, the interaction back at its login page. */
 export type SignOutDeps = LoadDeps & {
   storage: Pick<SessionStore, 'deleteSession'> & Pick<InteractionStore, 'saveInteraction'> & SignInDeps['storage'];
@@ -59,7 +70,9 @@ export const interactionDeclaration = {
   path: '/interaction',
   subPaths: true,
   pages: true,
-  metadata: () => ({ acr_values_supported: [...ACR_VALUES_SUPPORTED] }),
+  metadata: (_url, config) => ({
+    acr_values_supported: [...ACR_VALUES_SUPPORTED, ...(upstreamEntries(config).length > 0 ? [ACR.federated] : [])],
+  }),
 } satisfies EndpointDeclaration;
 
 /**
@@ -75,8 +88,21 @@ export class InteractionExpired extends InvalidRequest {
   }
 }
 
+/** How the login page lets the user sign in: the upstreams (in config order), and the password form or not. */
+export interface LoginOptions {
+  upstreams: { id: string; name: string }[];
+  passwords: boolean;
+}
+
 export type InteractionView =
-  | { stage: 'login'; interaction: InteractionRecord; client: ClientRecord; error?: string; username?: string }
+  | {
+      stage: 'login';
+      interaction: InteractionRecord;
+      client: ClientRecord;
+      options: LoginOptions;
+      error?: string;
+      username?: string;
+    }
   /** The password was right; a second factor (or its enrolment) is asked for. */
   | {
       stage: 'second_step';
@@ -85,7 +111,9 @@ export type InteractionView =
       prompt: SecondStepPrompt;
     }
   | { stage: 'consent'; interaction: InteractionRecord; client: ClientRecord; user: UserRecord; newScopes: string[] }
-  | { stage: 'done'; location: string };
+  | { stage: 'done'; location: string }
+  /** Gone upstream at once (one upstream, no local users): its authorization URL, or the client's error redirect. */
+  | { stage: 'upstream'; location: string };
 
 /**
  * Loads the interaction for the browser whose binding is `binding` (http/cookies browserBinding of its nonce cookie).
@@ -154,15 +182,31 @@ function signInPlace(interaction: InteractionRecord, binding: string): SignInPla
   };
 }
 
-/** The sign-in page this browser is at: the second step when one is pending, else the login form. */
+/** What the login page offers: every upstream, and the password form unless only upstream users exist. */
+async function loginOptions(deps: LoginOptionsDeps): Promise<LoginOptions> {
+  const upstreams = [...deps.upstreams.values()].map(({ id, name }) => ({ id, name }));
+  return { upstreams, passwords: upstreams.length === 0 || (await hasLocalUsers(deps)) };
+}
+
+/**
+ * The sign-in page this browser is at: the second step when one is pending, else the login form; or, with one
+ * upstream and nobody signing in with a password, that upstream at once (unless this interaction came back from it
+ * already and still needs a sign-in: then the page, so a browser that cannot keep the session never loops).
+ */
 async function signInView(
   interaction: InteractionRecord,
   client: ClientRecord,
   binding: string,
-  deps: SignInDeps,
+  deps: SignInDeps & LoginOptionsDeps & GoUpstreamDeps,
 ): Promise<InteractionView> {
   const prompt = await pendingPrompt(signInPlace(interaction, binding), deps);
-  return prompt ? { stage: 'second_step', interaction, client, prompt } : { stage: 'login', interaction, client };
+  if (prompt) return { stage: 'second_step', interaction, client, prompt };
+  const options = await loginOptions(deps);
+  const only = options.upstreams.length === 1 && !options.passwords ? options.upstreams[0] : undefined;
+  if (only && !interaction.upstream) {
+    return { stage: 'upstream', location: await goUpstream(interaction, only.id, binding, deps) };
+  }
+  return { stage: 'login', interaction, client, options };
 }
 
 /** Who signed in for this interaction, when and how: its own sign-in, else the session that stands in. */
@@ -195,13 +239,22 @@ async function afterSignIn(
     const { prompt, status, retryAfterSeconds } = outcome;
     const view: InteractionView =
       prompt.step === 'password'
-        ? { stage: 'login', interaction, client, error: prompt.error, username: prompt.username }
+        ? {
+            stage: 'login',
+            interaction,
+            client,
+            options: await loginOptions(deps),
+            error: prompt.error,
+            username: prompt.username,
+          }
         : { stage: 'second_step', interaction, client, prompt };
     return { kind: 'view', view, status, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) };
   }
   const { session } = outcome;
+  // A password sign-in replaces an upstream one made earlier in this interaction, and its tokens.
+  const { upstream: _upstream, ...rest } = interaction;
   await deps.storage.saveInteraction({
-    ...interaction,
+    ...rest,
     userId: session.userId,
     authTime: session.authTime,
     amr: amrOf(session.amr),
@@ -264,8 +317,20 @@ export async function signOutOfInteraction(
   const { interaction } = await load(id, binding, deps);
   if (sessionId) await deps.storage.deleteSession(sessionId);
   await cancelSignIn(signInPlace(interaction, binding!), deps);
-  const { userId: _user, authTime: _time, amr: _amr, ...rest } = interaction;
+  const { userId: _user, authTime: _time, amr: _amr, upstream: _upstream, ...rest } = interaction;
   await deps.storage.saveInteraction(rest);
+}
+
+/** POST /interaction/:id/upstream: sends the sign-in to the upstream chosen on the login page; returns where to. */
+export async function submitUpstream(
+  id: string,
+  binding: string | undefined,
+  upstreamId: string | undefined,
+  deps: SubmitUpstreamDeps,
+): Promise<string> {
+  const { interaction } = await load(id, binding, deps);
+  if (!upstreamId) throw new InvalidRequest('upstream is required');
+  return goUpstream(interaction, upstreamId, binding!, deps);
 }
 
 /** POST /interaction/:id/consent: approve issues the code, deny returns access_denied (RFC 6749 §4.1.2.1). */

@@ -3,7 +3,7 @@
  * and hands over the id), started by a sign-in, and the one rule for when it may stand in for a fresh sign-in.
  */
 import { randomToken } from '../core/crypto.js';
-import { isMultiFactor } from '../core/authentication.js';
+import { isFederated, isMultiFactor } from '../core/authentication.js';
 import type { Deps } from '../context.js';
 import type { SessionStore, UserStore } from '../model/ports.js';
 import type { SessionRecord, UserRecord } from '../model/records.js';
@@ -17,7 +17,8 @@ export type SessionStartDeps = Pick<Deps, 'clock' | 'config'> & { storage: Pick<
 /**
  * The session `sessionId` names, if it is live and still meets its user's sign-in policy; undefined for a browser
  * without one. A session signed in with a password alone no longer stands for a user who has a second factor since,
- * or who must have one now (`gatehouse user mfa --require`, config `mfa.required`): they sign in again.
+ * or who must have one now (`gatehouse user mfa --require`, config `mfa.required`): they sign in again. A session
+ * from an upstream sign-in is the upstream's to judge: the local second-factor policy does not apply to it.
  */
 export async function findSession(
   sessionId: string | undefined,
@@ -35,7 +36,9 @@ export async function findSignedIn(
   if (!session) return undefined;
   const user = await deps.storage.getUser(session.userId);
   if (!user) return undefined;
-  if (!isMultiFactor(session.amr) && needsSecondFactor(user, deps.config)) return undefined;
+  if (!isMultiFactor(session.amr) && !isFederated(session.amr) && needsSecondFactor(user, deps.config)) {
+    return undefined;
+  }
   return { session, user };
 }
 
@@ -56,7 +59,9 @@ export async function startSession(userId: string, amr: string[], deps: SessionS
 
 /**
  * The browser session, when it may stand in for a sign-in (the one rule for /authorize and the interaction pages):
- * not when prompt=login asked for a fresh one, nor when the sign-in is older than max_age (OIDC Core §3.1.2.1).
+ * not when prompt=login asked for a fresh one, nor when the sign-in is older than max_age (OIDC Core §3.1.2.1). A
+ * session from an upstream sign-in never stands in for another request: each request goes upstream again (silently
+ * when the upstream remembers the user), so every grant gets its own upstream tokens, bound to its client.
  */
 export function sessionMayStandIn(
   session: SessionRecord | undefined,
@@ -64,7 +69,7 @@ export function sessionMayStandIn(
   maxAge: number | undefined,
   now: number,
 ): SessionRecord | undefined {
-  if (!session || prompt.includes('login')) return undefined;
+  if (!session || prompt.includes('login') || isFederated(session.amr)) return undefined;
   if (maxAge !== undefined && now - session.authTime > maxAge * 1000) return undefined;
   return session;
 }

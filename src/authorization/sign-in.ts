@@ -135,8 +135,9 @@ export async function signInWithPassword(
     return throttled(admission.retryAfterSeconds, { step: 'password', username });
   }
   const user = username ? await deps.storage.getUserByUsername(username) : undefined;
-  // Burn the same time for unknown users so usernames cannot be enumerated by timing.
-  const valid = user
+  // Burn the same time for unknown users (and users of upstreams, who have no password) so usernames cannot be
+  // enumerated by timing.
+  const valid = user?.passwordHash
     ? await verifyPassword(password, user.passwordHash)
     : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
   if (!user || !valid) {

@@ -72,6 +72,12 @@ const common = {
   authorizationParams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string()).optional(),
   /** Time allowed for each call to the upstream (discovery, JWKS, token, userinfo), ms. */
   timeoutMs: z.number().int().positive().max(60_000).default(5000),
+  /**
+   * Sign an identity whose email this upstream says is verified in as the one existing local account (a user with a
+   * password) with that verified email, instead of a user of its own; the link is remembered. Only for an upstream
+   * trusted to verify addresses of that domain. Default false.
+   */
+  linkByVerifiedEmail: z.boolean().default(false),
 };
 
 /** An OpenID Connect provider: endpoints from its discovery document, the identity from its ID token. */

@@ -18,6 +18,11 @@ export const AMR = {
   userPresence: 'user',
   /** More than one factor (password plus one of the above). */
   multiFactor: 'mfa',
+  /**
+   * Signed in at an upstream identity provider (config `upstreams`), which did the authenticating. Not in the RFC 8176
+   * registry (which has no value for it); the value Microsoft Entra ID uses for federated sign-ins.
+   */
+  federated: 'fed',
 } as const;
 
 /** The authentication context classes this server asserts (`acr`), advertised as `acr_values_supported`. */
@@ -26,6 +31,8 @@ export const ACR = {
   password: 'urn:gatehouse:acr:pwd',
   /** A password and a second factor (TOTP, passkey or recovery code). */
   multiFactor: 'urn:gatehouse:acr:mfa',
+  /** At an upstream identity provider: how strongly is the upstream's to say (advertised only with upstreams). */
+  federated: 'urn:gatehouse:acr:fed',
 } as const;
 
 export const ACR_VALUES_SUPPORTED: readonly string[] = [ACR.password, ACR.multiFactor];
@@ -40,6 +47,11 @@ export function isMultiFactor(amr: readonly string[] | undefined): boolean {
   return amrOf(amr).includes(AMR.multiFactor);
 }
 
+/** Whether the sign-in happened at an upstream identity provider. */
+export function isFederated(amr: readonly string[] | undefined): boolean {
+  return amrOf(amr).includes(AMR.federated);
+}
+
 /** The methods of a password followed by a second factor's methods. */
 export function withSecondFactor(factor: readonly string[]): string[] {
   return [AMR.password, ...factor, AMR.multiFactor];
@@ -48,5 +60,6 @@ export function withSecondFactor(factor: readonly string[]): string[] {
 /** The `amr` and `acr` claims of an ID token for a sign-in by `amr`. */
 export function authenticationClaims(amr: readonly string[] | undefined): { amr: string[]; acr: string } {
   const methods = amrOf(amr);
+  if (methods.includes(AMR.federated)) return { amr: methods, acr: ACR.federated };
   return { amr: methods, acr: methods.includes(AMR.multiFactor) ? ACR.multiFactor : ACR.password };
 }

@@ -10,11 +10,13 @@ import { collapseParams, type RawParams } from '../core/params.js';
 import { clientAuthMethods, requireClient, type ClientAuthDeps } from './client-request.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
+import { revokeGrantAndUpstreamTokens, type RevokeGrantDeps } from '../grants/upstream-tokens.js';
 
 /** What revocation uses: client authentication, access-token verification, and revoking a grant or a token id. */
 export type RevokeDeps = ClientAuthDeps &
+  RevokeGrantDeps &
   Pick<Deps, 'keys' | 'config' | 'clock'> & {
-    storage: Pick<GrantStore, 'getRefreshToken' | 'revokeGrant'> & Pick<RevocationStore, 'revokeAccessToken'>;
+    storage: Pick<GrantStore, 'getRefreshToken'> & Pick<RevocationStore, 'revokeAccessToken'>;
   };
 
 export const revokeDeclaration = {
@@ -45,7 +47,7 @@ export async function revokeEndpoint(
       if (token.includes('.')) continue;
       const found = await deps.storage.getRefreshToken(hashToken(token));
       if (found) {
-        if (found.token.clientId === client.clientId) await deps.storage.revokeGrant(found.grant.id, deps.clock.now());
+        if (found.token.clientId === client.clientId) await revokeGrantAndUpstreamTokens(found.grant.id, deps);
         return;
       }
     } else {

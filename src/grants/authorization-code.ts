@@ -12,13 +12,15 @@ import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './is
 import type { Deps } from '../context.js';
 import type { AuthorizationCodeStore, GrantStore, UserStore } from '../model/ports.js';
 import { list, single, type GrantHandler } from './types.js';
+import { revokeGrantAndUpstreamTokens, type RevokeGrantDeps } from './upstream-tokens.js';
 
 /** What redeeming a code uses: the code (read, then consumed once), the grant it starts or a replay revokes, the user. */
-export type AuthorizationCodeDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter'> & {
-  storage: Pick<AuthorizationCodeStore, 'getAuthorizationCode' | 'consumeAuthorizationCode'> &
-    Pick<GrantStore, 'createGrant' | 'revokeGrant'> &
-    Pick<UserStore, 'getUser'>;
-};
+export type AuthorizationCodeDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter'> &
+  RevokeGrantDeps & {
+    storage: Pick<AuthorizationCodeStore, 'getAuthorizationCode' | 'consumeAuthorizationCode'> &
+      Pick<GrantStore, 'createGrant'> &
+      Pick<UserStore, 'getUser'>;
+  };
 
 /**
  * A redeemed code came back: revoke everything it issued. The first redemption may not have created its grant yet:
@@ -29,7 +31,7 @@ async function codeReplayed(
   replay: { grantId: string; clientId: string },
   deps: AuthorizationCodeDeps,
 ): Promise<never> {
-  await deps.storage.revokeGrant(replay.grantId, deps.clock.now());
+  await revokeGrantAndUpstreamTokens(replay.grantId, deps);
   deps.logger.warn(
     { clientId: replay.clientId, grantId: replay.grantId },
     'authorization code replayed; grant revoked',

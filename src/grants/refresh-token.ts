@@ -14,11 +14,13 @@ import type { GrantStore, UserStore } from '../model/ports.js';
 import { authenticationClaims } from '../core/authentication.js';
 import { audienceFor, tokenResponse, userClaims } from './issue.js';
 import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
+import { deleteUpstreamTokens, revokeGrantAndUpstreamTokens, type RevokeGrantDeps } from './upstream-tokens.js';
 
 /** What refreshing uses: its grant family's tokens (read, rotated once, or the family revoked on reuse), the user. */
-export type RefreshTokenDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter'> & {
-  storage: Pick<GrantStore, 'getRefreshToken' | 'rotateRefreshToken' | 'revokeGrant'> & Pick<UserStore, 'getUser'>;
-};
+export type RefreshTokenDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter'> &
+  RevokeGrantDeps & {
+    storage: Pick<GrantStore, 'getRefreshToken' | 'rotateRefreshToken'> & Pick<UserStore, 'getUser'>;
+  };
 
 // v2: the sealed successor carries the binding of the request that rotated (v1 sealed the bare response).
 const SEAL_CONTEXT = 'gatehouse refresh successor v2';
@@ -92,7 +94,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
       return reused('inside the grace window with another client or other parameters');
     };
     const reused = async (reason: string): Promise<never> => {
-      await deps.storage.revokeGrant(grant.id, deps.clock.now());
+      await revokeGrantAndUpstreamTokens(grant.id, deps);
       deps.logger.warn({ clientId: client.clientId, grantId: grant.id, reason }, 'refresh token reused; grant revoked');
       throw new InvalidGrant('the refresh token has already been used');
     };
@@ -158,7 +160,8 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
         // A concurrent request with the same token won the rotation.
         return replayOrReuse(result.successor);
       case 'reused':
-        // The store has revoked the family already.
+        // The store has revoked the family already; its upstream tokens go here.
+        await deleteUpstreamTokens(result.grantId, deps);
         deps.logger.warn({ clientId: client.clientId, grantId: result.grantId }, 'refresh token reused; grant revoked');
         throw new InvalidGrant('the refresh token has already been used');
       case 'not_found':

@@ -9,6 +9,9 @@ import type {
   PushedRequestRecord,
   SessionRecord,
   TotpEnrolmentRecord,
+  UpstreamAuthorizationRecord,
+  UpstreamLinkRecord,
+  UpstreamTokensRecord,
   WebAuthnChallengeRecord,
 } from './records.js';
 
@@ -44,6 +47,9 @@ export const RECORD_KINDS = {
   pendingSignIn: kind<PendingSignInRecord>('pending_sign_in', (p) => userOwner(p.userId)),
   totpEnrolment: kind<TotpEnrolmentRecord>('totp_enrolment', (e) => userOwner(e.userId)),
   webauthnChallenge: kind<WebAuthnChallengeRecord>('webauthn_challenge', (c) => userOwner(c.userId)),
+  upstreamAuthorization: kind<UpstreamAuthorizationRecord>('upstream_authorization', (u) => clientOwner(u.clientId)),
+  upstreamTokens: kind<UpstreamTokensRecord>('upstream_tokens', (t) => userOwner(t.subject)),
+  upstreamLink: kind<UpstreamLinkRecord>('upstream_link', (l) => userOwner(l.userId)),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */

@@ -58,7 +58,10 @@ export interface ClientRecord {
 export interface UserRecord {
   id: string;
   username: string;
-  /** scrypt hash in PHC-like form (core/password.ts). */
+  /**
+   * scrypt hash in PHC-like form (core/password.ts); '' for a user made by an upstream sign-in, whom no password
+   * signs in (authorization/upstream-sign-in.ts).
+   */
   passwordHash: string;
   email?: string;
   emailVerified?: boolean;
@@ -149,6 +152,8 @@ export interface InteractionRecord {
   authTime?: number;
   /** How they signed in (RFC 8176 values, core/authentication.ts); absent on records from before: `pwd`. */
   amr?: string[];
+  /** Set when the sign-in came back from an upstream: its tokens, sealed for the code's grant. */
+  upstream?: InteractionUpstream;
   createdAt: number;
   expiresAt: number;
 }
@@ -214,6 +219,86 @@ export interface WebAuthnChallengeRecord {
   purpose: 'register' | 'authenticate';
   challenge: string;
   browserBinding: string;
+  expiresAt: number;
+}
+
+/**
+ * A sign-in sent to an upstream identity provider (config `upstreams`), kept until its callback comes back once (taken
+ * with takeRecord, so of racing replicas one finishes it) or 10 minutes pass. Kept under the hash of the `state` sent
+ * upstream (a bearer value in a URL); it names the interaction it continues, which holds the client's request.
+ */
+export interface UpstreamAuthorizationRecord {
+  id: string;
+  /** The interaction the callback continues: its id, sealed (it is a bearer value, like the interaction's URL). */
+  interactionId: string;
+  /** Its client: the record goes with the client (clientOwner), like the interaction. */
+  clientId: string;
+  /** The configured upstream sent to, and its issuer then: the callback is completed by that upstream only. */
+  upstreamId: string;
+  upstreamIssuer: string;
+  /** As InteractionRecord.browserBinding: only the browser that went upstream may come back with it. */
+  browserBinding: string;
+  nonce: string;
+  /** The PKCE verifier sent with the code exchange, sealed with `encryptionKey` (core/sealing.ts). */
+  codeVerifier: string;
+  /** The callback URL sent upstream (`<issuer>/upstream/callback`), repeated in the code exchange. */
+  redirectUri: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * An upstream sign-in that has come back and waits for the interaction's code (consent may come first): who the
+ * upstream said it was, and its tokens sealed for the grant the code will start (see UpstreamTokensRecord).
+ */
+export interface InteractionUpstream {
+  upstreamId: string;
+  upstreamIssuer: string;
+  /** The Gatehouse user the identity maps to: the tokens are for a code of this user only. */
+  subject: string;
+  /** Pre-allocated: the code's grant, which the sealed tokens are bound to. */
+  grantId: string;
+  clientGeneration: string;
+  /** The UpstreamTokens JSON, sealed with its binding as AAD (grants/upstream-tokens.ts). */
+  sealedTokens: string;
+}
+
+/**
+ * The upstream's tokens of one grant (access, refresh and ID token), sealed with `encryptionKey` and bound to the
+ * grant: the AAD is (grant, subject, client, upstream, upstream client generation), so the envelope opens for that
+ * binding only, and a read naming another subject, client or grant is refused (grants/upstream-tokens.ts). Kept
+ * under the grant id, owned by the user (deleteUser removes it); revoking the grant deletes it.
+ */
+export interface UpstreamTokensRecord {
+  /** The grant id. */
+  id: string;
+  grantId: string;
+  /** The Gatehouse subject (user id) of the grant. */
+  subject: string;
+  clientId: string;
+  upstreamId: string;
+  upstreamIssuer: string;
+  /** Which upstream client obtained them: tokens of a replaced upstream client are not served. */
+  clientGeneration: string;
+  /** The UpstreamTokens JSON, sealed. */
+  sealedTokens: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * An upstream identity linked to an existing local account by its verified email (`linkByVerifiedEmail`): the next
+ * sign-in of (issuer, subject) finds that account without asking the email again. Kept under a hash of
+ * (issuer, subject), owned by the user; renewed at every sign-in. Identities without a link map to a user whose id is
+ * derived from (issuer, subject) and need no record (authorization/upstream-sign-in.ts).
+ */
+export interface UpstreamLinkRecord {
+  id: string;
+  userId: string;
+  upstreamId: string;
+  upstreamIssuer: string;
+  upstreamSubject: string;
+  linkedAt: number;
   expiresAt: number;
 }
 

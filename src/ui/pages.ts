@@ -63,7 +63,11 @@ function redirectHost(uri: string): string {
   }
 }
 
-/** Login form: `username`, `password`, one submit button. Without a client it is the account page's sign-in. */
+/**
+ * Login form: `username`, `password`, one submit button. Without a client it is the account page's sign-in. With
+ * upstream identity providers, one form each below it (hidden `upstream` = its id, button "Sign in with <name>");
+ * `passwords: false` leaves the password form out (nobody signs in with one).
+ */
 export function loginPage(input: {
   action: string;
   csrf: string;
@@ -71,20 +75,38 @@ export function loginPage(input: {
   client?: { record: ClientRecord; redirectUri: string };
   error?: string;
   username?: string;
+  /** Where the upstream forms post, and the upstreams to offer (their id and display name). */
+  upstreams?: { action: string; options: { id: string; name: string }[] };
+  /** Whether to show the password form (default true). */
+  passwords?: boolean;
 }): string {
   const purpose = input.client
     ? `to continue to ${clientIdentity(input.client.record, input.client.redirectUri)}`
     : 'to manage your account';
-  return layout(
-    'Sign in',
-    `<h1>Sign in</h1><p class="muted">${purpose}</p>
-${input.error ? `<p class="error" role="alert">${esc(input.error)}</p>` : ''}
-<form method="post" action="${esc(input.action)}">
+  const passwords = input.passwords ?? true;
+  const upstreams = (input.upstreams?.options ?? [])
+    .map(
+      (upstream) => `<form method="post" action="${esc(input.upstreams!.action)}">
+<input type="hidden" name="csrf" value="${esc(input.csrf)}">
+<input type="hidden" name="upstream" value="${esc(upstream.id)}">
+<button type="submit">Sign in with ${esc(displayText(upstream.name))}</button>
+</form>`,
+    )
+    .join('\n');
+  const passwordForm = passwords
+    ? `<form method="post" action="${esc(input.action)}">
 <input type="hidden" name="csrf" value="${esc(input.csrf)}">
 <label for="username">Username</label><input id="username" type="text" name="username" autocomplete="username" required autofocus value="${esc(input.username ?? '')}">
 <label for="password">Password</label><input id="password" type="password" name="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>`,
+</form>`
+    : '';
+  const or = upstreams && passwordForm ? '\n<p class="muted">or</p>\n' : '\n';
+  return layout(
+    'Sign in',
+    `<h1>Sign in</h1><p class="muted">${purpose}</p>
+${input.error ? `<p class="error" role="alert">${esc(input.error)}</p>` : ''}
+${passwordForm}${or}${upstreams}`,
   );
 }
 

@@ -35,12 +35,15 @@ export const ALICE = {
 };
 export const BOB = { username: 'bob', password: 'hunter2-but-longer', email: 'bob@example.com', name: 'Bob' };
 
-/** Starts a server (memory store unless given) with the test users; `issuerPath` e.g. `/t`. */
+/**
+ * Starts a server (memory store unless given) with the test users; `issuerPath` e.g. `/t`; `port` one chosen before
+ * (freePort), when something must know the issuer first (an upstream's redirect URI).
+ */
 export async function startServer(
   config: Partial<ConfigInput> = {},
-  options: GatehouseOptions & { issuerPath?: string } = {},
+  options: GatehouseOptions & { issuerPath?: string; port?: number } = {},
 ): Promise<TestServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const origin = `http://localhost:${port}`;
   const issuer = origin + (options.issuerPath ?? '');
   const cfg = parseConfig({

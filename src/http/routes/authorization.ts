@@ -11,6 +11,7 @@ import {
   submitEnrolment,
   submitLogin,
   submitSecondFactor,
+  submitUpstream,
   viewInteraction,
   type InteractionView,
   type LoginOutcome,
@@ -23,6 +24,7 @@ import {
   type LogoutPlan,
 } from '../../authorization/logout.js';
 import { findSignedIn } from '../../authorization/session.js';
+import { completeUpstreamSignIn, upstreamCallbackDeclaration } from '../../authorization/upstream-sign-in.js';
 import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { PAGE_HEADERS, PASSKEY_PAGE_HEADERS } from '../../ui/html.js';
@@ -31,7 +33,7 @@ import { browserBinding, csrfToken } from '../cookies.js';
 import { formParams, perScope, queryParams, type RouteContext, type RoutePlugin } from './context.js';
 
 export const authorizationRoutes: RoutePlugin = {
-  endpoints: [authorizeDeclaration, interactionDeclaration, logoutDeclaration],
+  endpoints: [authorizeDeclaration, interactionDeclaration, upstreamCallbackDeclaration, logoutDeclaration],
   routes: authorizationFlow,
 };
 
@@ -43,7 +45,7 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
     const interactionPath = (id: string) => `${ownPath + interactionDeclaration.path}/${encodeURIComponent(id)}`;
 
     const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
-      if (view.stage === 'done')
+      if (view.stage === 'done' || view.stage === 'upstream')
         return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
       const csrf = csrfToken(deps.cookieKey, pages.nonce(request, reply), view.interaction.id);
       const base = interactionPath(view.interaction.id);
@@ -54,6 +56,8 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
           client: { record: view.client, redirectUri: view.interaction.redirectUri },
           error: view.error,
           username: view.username,
+          upstreams: { action: `${base}/upstream`, options: view.options.upstreams },
+          passwords: view.options.passwords,
         });
         return pages.send(reply, status, page);
       }
@@ -179,6 +183,28 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
     };
     const outcome = await submitEnrolment(id, pages.binding(request), enrolment, deps);
     return sendSignIn(request, reply, id, outcome);
+  });
+
+  // "Sign in with <upstream>": the browser goes upstream (303) with a pending upstream authorization kept.
+  formRoute('upstream', async (request, reply, field) => {
+    const { deps, pages } = flowOf(request);
+    const location = await submitUpstream(request.params.id, pages.binding(request), field('upstream'), deps);
+    return pages.redirect(reply, location);
+  });
+
+  // The upstream's answer: signed in, on to the interaction (consent, then the code); or the client's error redirect.
+  app.get(issuerPath + upstreamCallbackDeclaration.path, async (request, reply) => {
+    const { deps, pages, interactionPath } = flowOf(request);
+    try {
+      const q = request.url.indexOf('?');
+      const query = new URLSearchParams(q < 0 ? '' : request.url.slice(q + 1));
+      const outcome = await completeUpstreamSignIn(query, pages.binding(request), deps);
+      if (outcome.kind === 'redirect') return pages.redirect(reply, outcome.location);
+      reply.header('set-cookie', pages.sessionCookie(outcome.session.id, deps.config.session.ttl));
+      return pages.redirect(reply, interactionPath(outcome.interactionId));
+    } catch (err) {
+      return pages.error(reply, err);
+    }
   });
 
   // "Not you?": the session ends, and the same request asks again who is signing in.

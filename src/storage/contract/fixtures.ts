@@ -17,6 +17,9 @@ import type {
   RefreshTokenRecord,
   SessionRecord,
   TotpEnrolmentRecord,
+  UpstreamAuthorizationRecord,
+  UpstreamLinkRecord,
+  UpstreamTokensRecord,
   WebAuthnChallengeRecord,
   SigningKeyRecord,
   UserRecord,
@@ -237,6 +240,43 @@ export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => Re
       expiresAt: clock.now() + 5 * MINUTE,
     };
   },
+  upstreamAuthorization: (clock): UpstreamAuthorizationRecord => ({
+    id: hashToken(randomToken()),
+    interactionId: randomToken(24),
+    clientId: randomId(),
+    upstreamId: 'corp',
+    upstreamIssuer: 'https://login.corp.example.com',
+    browserBinding: sha256(randomToken()).toString('base64url'),
+    nonce: randomToken(),
+    codeVerifier: `sealed:v1:0a1b2c3d:${randomToken(48)}`,
+    redirectUri: 'https://auth.example.com/upstream/callback',
+    createdAt: clock.now(),
+    expiresAt: clock.now() + 10 * MINUTE,
+  }),
+  upstreamTokens: (clock): UpstreamTokensRecord => {
+    const grantId = randomId();
+    return {
+      id: grantId,
+      grantId,
+      subject: randomId(),
+      clientId: randomId(),
+      upstreamId: 'corp',
+      upstreamIssuer: 'https://login.corp.example.com',
+      clientGeneration: randomToken(8),
+      sealedTokens: `sealed:v1:0a1b2c3d:${randomToken(96)}`,
+      createdAt: clock.now(),
+      expiresAt: clock.now() + 90 * DAY,
+    };
+  },
+  upstreamLink: (clock): UpstreamLinkRecord => ({
+    id: hashToken(randomToken()),
+    userId: randomId(),
+    upstreamId: 'corp',
+    upstreamIssuer: 'https://login.corp.example.com',
+    upstreamSubject: randomId(),
+    linkedAt: clock.now(),
+    expiresAt: clock.now() + 365 * DAY,
+  }),
 };
 
 /** An authorization code (the plaintext `code` is what the client would hold; the store sees only its hash). */
