@@ -51,3 +51,14 @@ describe('tenantConfig', () => {
     }
   });
 });
+
+describe('tenantConfig sharing', () => {
+  it("shares the deployment's objects for what a tenant leaves as it is", () => {
+    const a = tenantConfig(deployment, 'a', { tokens: { accessTokenTtl: 60 } });
+    const b = tenantConfig(deployment, 'b', {});
+    expect(a.signing).toBe(deployment.signing);
+    expect(b.tokens).toBe(deployment.tokens);
+    expect(a.tokens).not.toBe(deployment.tokens);
+    expect(a.registration).not.toBe(deployment.registration);
+  });
+});

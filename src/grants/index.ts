@@ -26,9 +26,14 @@ export type GrantDeps = DeclaredDeps<(typeof grantModules)[number]> extends (dep
 /** Every grant type name the code knows (enabled or not): what a config file's static clients may list. */
 export const knownGrantTypes: readonly string[] = grantModules.map((g) => g.grantType);
 
+const enabledByConfig = new WeakMap<Config, GrantHandler<GrantDeps>[]>();
+
 /** The grants this configuration offers. */
 export function enabledGrants(config: Config): GrantHandler<GrantDeps>[] {
-  return grantModules.filter((g) => g.enabled?.(config) ?? true);
+  // Asked on every token request; a config never changes once loaded (a tenant's change is a new config object).
+  let enabled = enabledByConfig.get(config);
+  if (!enabled) enabledByConfig.set(config, (enabled = grantModules.filter((g) => g.enabled?.(config) ?? true)));
+  return enabled;
 }
 
 /** The handler for `grantType`, if this configuration offers it. */
