@@ -28,7 +28,8 @@ import { MetadataDocumentResolver, metadataDocumentWarnings } from './clients/me
 import { createAssertionVerifier } from './clients/client-assertion.js';
 import { trustedIssuerKeySets } from './clients/remote-jwks.js';
 import { tokenDeclaration } from './endpoints/token.js';
-import { CachingClientResolver } from './clients/client-cache.js';
+import { CachingClientResolver, clientRecordCache } from './clients/client-cache.js';
+import type { ExpiringCache } from './core/expiring-cache.js';
 import { createStorage } from './storage/index.js';
 import { withHashedIds } from './storage/hashed-ids.js';
 import type { ClientRecord } from './model/records.js';
@@ -126,7 +127,13 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
   const storage = withHashedIds(backend);
   const closers: (() => void)[] = [];
   try {
-    const { deps, close: closeKeys, secretsInClear } = await buildDeps(config, storage, clock, logger, options);
+    // One client cache for the process, bounded once however many tenants it serves.
+    const shared: SharedCaches = { clients: clientRecordCache(clock) };
+    const {
+      deps,
+      close: closeKeys,
+      secretsInClear,
+    } = await buildDeps(config, storage, clock, logger, options, undefined, shared);
     closers.push(closeKeys);
     warnSecretsInClear(logger, storage.kind, deps.sealer !== undefined, deps.keys.keysInClear(), secretsInClear);
     const issuerUrl = new URL(config.issuer);
@@ -156,6 +163,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
           logger.child({ tenant: id }),
           options,
           id,
+          shared,
         );
         return { deps: built.deps, close: built.close };
       },
@@ -185,6 +193,11 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
   }
 }
 
+/** Caches every issuer of the process shares (the deployment's and its tenants'), each under keys of its own. */
+interface SharedCaches {
+  clients: ExpiringCache<ClientRecord>;
+}
+
 /**
  * The deps of one issuer over `storage` (the deployment's, or a tenant's scoped view): its secrets, keys, client
  * lookup, and the config file's users and clients written to its scope.
@@ -196,6 +209,7 @@ export async function buildDeps(
   logger: Logger,
   options: Pick<GatehouseOptions, 'clientResolver' | 'upstreams'> = {},
   tenant?: string,
+  shared?: SharedCaches,
 ): Promise<{ deps: Deps; close: () => void; secretsInClear: string[] }> {
   const sealer = sealerFromConfig(config);
   const upstreams = upstreamProviders(config, storage, sealer, { clock, logger }, options, tenant);
@@ -246,7 +260,12 @@ export async function buildDeps(
     };
     const stored =
       config.clientCacheSeconds > 0
-        ? new CachingClientResolver(storage, config.clientCacheSeconds * 1000, clock)
+        ? new CachingClientResolver(
+            storage,
+            config.clientCacheSeconds * 1000,
+            clock,
+            shared && { cache: shared.clients, scope: tenant ?? '' },
+          )
         : storage;
     const clients =
       options.clientResolver?.(storage, base) ??
