@@ -102,7 +102,7 @@ export class UpstreamSignInRequiredError extends Error {
   constructor(
     readonly grantId: string,
     readonly upstreamId: string,
-    readonly reason: 'invalid_grant' | 'spent' | 'expired' | 'marked',
+    readonly reason: 'invalid_grant' | 'invalid_response' | 'spent' | 'expired' | 'marked',
     options?: { cause?: unknown },
   ) {
     super(
@@ -284,7 +284,8 @@ export async function freshUpstreamTokens(
     } catch (err) {
       await markNeedsSignIn();
       if (err instanceof UpstreamError && err.failure !== 'unavailable') {
-        throw new UpstreamSignInRequiredError(grantId, record.upstreamId, 'invalid_grant', { cause: err });
+        const reason = err.failure === 'invalid_grant' ? 'invalid_grant' : 'invalid_response';
+        throw new UpstreamSignInRequiredError(grantId, record.upstreamId, reason, { cause: err });
       }
       throw err;
     }
@@ -293,7 +294,7 @@ export async function freshUpstreamTokens(
     // OpenID Connect Core §12.2: a refreshed ID token is about the same user.
     if (before !== undefined && after !== undefined && before !== after) {
       await markNeedsSignIn();
-      throw new UpstreamSignInRequiredError(grantId, record.upstreamId, 'invalid_grant');
+      throw new UpstreamSignInRequiredError(grantId, record.upstreamId, 'invalid_response');
     }
     const next: UpstreamTokens = {
       ...fresh,

@@ -224,13 +224,13 @@ abstract class UpstreamBase implements UpstreamProvider {
   ): Promise<UpstreamTokens> {
     const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: pending.redirectUri });
     if (endpoints.pkce) form.set('code_verifier', pending.codeVerifier);
-    return this.tokenRequest(endpoints.tokenEndpoint, form, 'the code', [code, pending.codeVerifier]);
+    return this.tokenRequest(endpoints.tokenEndpoint, form, 'the code', [code, pending.codeVerifier], false);
   }
 
   async refresh(refreshToken: string): Promise<UpstreamTokens> {
     const endpoints = await this.endpoints();
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
-    const tokens = await this.tokenRequest(endpoints.tokenEndpoint, form, 'the refresh token', [refreshToken]);
+    const tokens = await this.tokenRequest(endpoints.tokenEndpoint, form, 'the refresh token', [refreshToken], true);
     // RFC 6749 §6: a new refresh token is optional; without one the old one stays valid.
     tokens.refreshToken ??= refreshToken;
     if (tokens.idToken) await this.checkRefreshedIdToken(tokens.idToken);
@@ -252,12 +252,16 @@ abstract class UpstreamBase implements UpstreamProvider {
     return Promise.resolve(this.status());
   }
 
-  /** A token request authenticated with the client secret; `what` names the grant in messages. */
+  /**
+   * A token request authenticated with the client secret; `what` names the grant in messages. For a refresh, a
+   * refused grant is 'invalid_grant' (a new sign-in is needed); for a code it is one more invalid_response.
+   */
   private async tokenRequest(
     url: string,
     form: URLSearchParams,
     what: string,
     secrets: string[],
+    refreshing: boolean,
   ): Promise<UpstreamTokens> {
     const label = this.caller.label;
     const headers: Record<string, string> = {
@@ -280,9 +284,9 @@ abstract class UpstreamBase implements UpstreamProvider {
     });
     const where = `${label}: token endpoint ${safeUrl(url)}`;
     const redact = [...secrets, this.secret];
-    // invalid_grant (RFC 6749 §5.2), and GitHub's bad_refresh_token / bad_verification_code (with HTTP 200).
+    // invalid_grant (RFC 6749 §5.2), and GitHub's bad_refresh_token (with HTTP 200).
     const refused = (json: Record<string, unknown> | undefined) =>
-      json?.error === 'invalid_grant' || json?.error === 'bad_refresh_token' || json?.error === 'bad_verification_code'
+      refreshing && (json?.error === 'invalid_grant' || json?.error === 'bad_refresh_token')
         ? 'invalid_grant'
         : 'invalid_response';
     if (answer.status !== 200) {
