@@ -4,7 +4,8 @@
  * get the winner's tokens; an upstream that does not rotate has its refresh token carried forward; `invalid_grant`
  * marks the grant as needing a new sign-in (typed error, the token never sent again); a holder that crashed after
  * spending the token leaves the grant needing a new sign-in, not a second send; tokens of a previous upstream client
- * generation are refused unrefreshed; /health shows a stopped upstream as degraded while staying 200.
+ * generation are refused unrefreshed; /health (and a tenant's /<tenant>/health, with the tenant's upstreams) shows a
+ * stopped upstream as degraded while staying 200.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +72,8 @@ for (const store of E2E_STORES.filter((s) => s.kind === 'postgres' || s.kind ===
         users: [],
         encryptionKey: randomBytes(32).toString('base64'),
         upstreams: [entry],
+        // A tenant with an upstream of its own: its /acme/health reports that one.
+        tenants: [{ id: 'acme', upstreams: [{ ...entry, id: 'acme-sso', name: 'Acme SSO' }] }],
         ...store.config(isolation),
       };
       a = await startServer(config, { port, clock });
@@ -251,6 +254,10 @@ for (const store of E2E_STORES.filter((s) => s.kind === 'postgres' || s.kind ===
       const up = (await first.json()) as { status: string; upstreams: Record<string, Record<string, string>> };
       expect(up.status).toBe('ok');
       expect(up.upstreams.corp).toMatchObject({ status: 'up', discovery: 'ok' });
+      expect(Object.keys(up.upstreams)).toEqual(['corp']);
+      const tenant = (await (await fetch(`${a.origin}/acme/health`)).json()) as typeof up;
+      expect(Object.keys(tenant.upstreams)).toEqual(['acme-sso']);
+      expect(tenant.upstreams['acme-sso']).toMatchObject({ status: 'up', discovery: 'ok' });
       await upstream.close();
       clock.offset += 20_000; // past the probe interval
       const second = await fetch(`${a.origin}/health`);
@@ -259,6 +266,9 @@ for (const store of E2E_STORES.filter((s) => s.kind === 'postgres' || s.kind ===
       expect(down.status).toBe('ok');
       expect(down.upstreams.corp).toMatchObject({ status: 'degraded', discovery: 'failed' });
       expect(down.upstreams.corp!.error).toBeTruthy();
+      const tenantDown = await fetch(`${a.origin}/acme/health`);
+      expect(tenantDown.status).toBe(200);
+      expect(((await tenantDown.json()) as typeof up).upstreams['acme-sso']).toMatchObject({ status: 'degraded' });
     }, 60_000);
   });
 }
