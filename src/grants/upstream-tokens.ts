@@ -177,8 +177,9 @@ export interface FreshUpstreamTokensOptions {
   /** Tokens expiring within this are refreshed first (default 60 s). */
   marginMs?: number;
   /**
-   * How long a refresh lease is held (default 30 s): longer than the upstream call's deadline (`timeoutMs`), so the
-   * holder has its answer (or has given up) before anyone else may take the lease.
+   * How long a refresh lease is held (default 30 s, or 3 × the upstream's `timeoutMs` when longer: discovery, token
+   * endpoint and JWKS may each take that long), so the holder has its answer (or has given up) before anyone else
+   * may take the lease.
    */
   leaseMs?: number;
   /** How often a caller waiting for another's refresh looks again (default 50 ms). */
@@ -231,7 +232,6 @@ export async function freshUpstreamTokens(
   options: FreshUpstreamTokensOptions = {},
 ): Promise<UpstreamTokens | undefined> {
   const marginMs = options.marginMs ?? 60_000;
-  const leaseMs = options.leaseMs ?? 30_000;
   const pollMs = options.pollMs ?? 50;
   const records = recordsOf(deps.storage, RECORD_KINDS.upstreamTokens);
   // Two leases at most: the holder's, and after it expired without a result, the one that marks the grant.
@@ -247,6 +247,8 @@ export async function freshUpstreamTokens(
       throw new UpstreamSignInRequiredError(grantId, record.upstreamId, 'expired');
     }
     const version = record.version ?? 0;
+    const timeoutMs = deps.config.upstreams.find((u) => u.id === record.upstreamId)?.timeoutMs ?? 0;
+    const leaseMs = options.leaseMs ?? Math.max(30_000, 3 * timeoutMs);
     const leaseEnd = now + leaseMs;
     if (!(await deps.storage.firstUse(`upstream-refresh:${grantId}:${version}`, leaseEnd))) {
       // Another caller holds the lease: its result is the next version.
