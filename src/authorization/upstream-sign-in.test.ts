@@ -19,6 +19,7 @@ import {
   UpstreamError,
   type UpstreamIdentity,
   type UpstreamProvider,
+  type UpstreamStatus,
   type UpstreamRequest,
   type UpstreamTokens,
 } from '../upstream/provider.js';
@@ -54,6 +55,18 @@ class StubUpstream implements UpstreamProvider {
     readonly name = 'Corp',
   ) {
     this.answer = async () => ({ identity: this.identity('u-1'), tokens: TOKENS });
+  }
+
+  refresh(): Promise<UpstreamTokens> {
+    return Promise.reject(new Error('not used'));
+  }
+
+  status(): UpstreamStatus {
+    return { status: 'up', discovery: 'static' };
+  }
+
+  probe(): Promise<UpstreamStatus> {
+    return Promise.resolve(this.status());
   }
 
   identity(subject: string, extra: Partial<UpstreamIdentity> = {}): UpstreamIdentity {

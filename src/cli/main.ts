@@ -1,6 +1,7 @@
 /**
  * The `gatehouse` command: serve | hash-password | key rotate | key list | client list |
- * user add / set-password / sign-out / mfa / mfa-reset / list | tenant list / show / add / update / remove.
+ * user add / set-password / sign-out / mfa / mfa-reset / list | tenant list / show / add / update / remove |
+ * upstream list / links.
  * Argument parsing with node:util parseArgs (no dependency).
  */
 import { parseArgs } from 'node:util';
@@ -15,6 +16,9 @@ import { randomId } from '../core/crypto.js';
 import { createGatehouse, createLogger, passwordPolicyOf } from '../server.js';
 import { reservedTenantIds } from '../http/app.js';
 import { TenantAdmin, TenantAdminError } from '../tenants/admin.js';
+import { tenantConfig } from '../config/tenants.js';
+import { isUpstreamOnly } from '../authorization/upstream-users.js';
+import { createUpstreamProvider } from '../upstream/client.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { StorageUnavailableError } from '../model/errors.js';
@@ -57,10 +61,15 @@ Commands:
   tenant update <id> --settings FILE
                           replace a tenant's settings; replicas pick them up within tenantRefreshSeconds
   tenant remove <id>      delete a tenant and everything it owns (keys, clients, users, grants, sessions...)
+  upstream list [--no-check]
+                          list upstream identity providers (id, name, type, issuer, discovery: ok, failed, or
+                          static for oauth2; --no-check skips the discovery request)
+  upstream links          list users made by upstream sign-ins (id, username, upstream, email)
   help                    print this text (also --help, -h)
 
 Options:
-  --tenant <id>           run key, client and user commands on that tenant instead of the deployment's own issuer
+  --tenant <id>           run key, client, user and upstream commands on that tenant instead of the deployment's
+                          own issuer
 
 Without a command this text goes to stderr and the exit code is 2. Errors are one line; GATEHOUSE_LOG_LEVEL=debug
 adds the stack trace.
@@ -391,6 +400,54 @@ async function userMfaCommand(
   }
 }
 
+/** `gatehouse upstream list | links`: the configured upstreams (of `--tenant`'s settings) and their users. */
+async function upstreamCommand(sub: string | undefined, rest: string[]): Promise<number> {
+  const { values } = parseArgs({ args: rest, options: { 'no-check': { type: 'boolean' } } });
+  if (sub !== 'list' && sub !== 'links') {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  const { config: deployment, storage } = await openStore();
+  try {
+    let config = deployment;
+    if (tenantOption !== undefined) {
+      const tenant = await storage.getTenant(tenantOption);
+      config = tenantConfig(deployment, tenantOption, tenant?.settings ?? {});
+    }
+    if (sub === 'links') {
+      const ids = new Set(config.upstreams.map((u) => u.id));
+      for (const user of await storage.listUsers()) {
+        if (!isUpstreamOnly(user)) continue;
+        // Their username is `<upstream id>:<upstream subject>` (authorization/upstream-users.ts).
+        const prefix = user.username.split(':')[0]!;
+        const upstream = ids.has(prefix) ? prefix : '?';
+        process.stdout.write(`${user.id}\t${user.username}\t${upstream}\t${user.email ?? ''}\n`);
+      }
+      return 0;
+    }
+    const logger = createLogger('silent');
+    const rows = await Promise.all(
+      config.upstreams.map(async (entry) => {
+        let discovery: string;
+        let issuer = entry.issuer ?? '';
+        try {
+          const provider = createUpstreamProvider(entry, { clock: systemClock, logger });
+          issuer = provider.issuer; // a preset's issuer filled in
+          discovery = values['no-check'] ? '-' : (await provider.probe(0)).discovery;
+        } catch (err) {
+          // A client secret that cannot be read here (another environment) says nothing of the upstream.
+          discovery = err instanceof ConfigError ? 'unchecked (client secret not readable)' : 'failed';
+        }
+        return `${entry.id}\t${entry.name}\t${entry.type}\t${issuer}\t${discovery}\n`;
+      }),
+    );
+    for (const row of rows) process.stdout.write(row);
+    return 0;
+  } finally {
+    await storage.close();
+  }
+}
+
 /** `gatehouse tenant ...`: the admin API's operations, on the store directly. */
 async function tenantCommand(sub: string | undefined, rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -556,6 +613,8 @@ export async function main(args: string[]): Promise<number> {
         return await userCommand(sub, rest);
       case 'tenant':
         return await tenantCommand(sub, rest);
+      case 'upstream':
+        return await upstreamCommand(sub, rest);
       case 'help':
       case '--help':
       case '-h':

@@ -36,6 +36,9 @@ const provider = (issuer = 'https://login.corp.example.com'): UpstreamProvider =
   issuer,
   begin: () => Promise.reject(new Error('not used')),
   complete: () => Promise.reject(new Error('not used')),
+  refresh: () => Promise.reject(new Error('not used')),
+  status: () => ({ status: 'up', discovery: 'static' }),
+  probe: () => Promise.resolve({ status: 'up', discovery: 'static' }),
 });
 
 async function setup() {

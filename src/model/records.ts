@@ -280,8 +280,17 @@ export interface UpstreamTokensRecord {
   upstreamIssuer: string;
   /** Which upstream client obtained them: tokens of a replaced upstream client are not served. */
   clientGeneration: string;
-  /** The UpstreamTokens JSON, sealed. */
+  /** The UpstreamTokens JSON, sealed; '' once `needsSignIn` (the tokens are dropped then). */
   sealedTokens: string;
+  /**
+   * Bumped by every write after the first (a refresh, or marking `needsSignIn`); absent reads as 0. Only the holder
+   * of the refresh lease for version v writes v+1 (grants/upstream-tokens.ts freshUpstreamTokens).
+   */
+  version?: number;
+  /** The refresh token of this version was sent upstream (set before sending): it is never sent again. */
+  refreshSpent?: boolean;
+  /** The upstream refused the refresh token (or it was spent and lost): the user has to sign in again. */
+  needsSignIn?: boolean;
   createdAt: number;
   expiresAt: number;
 }

@@ -34,6 +34,7 @@ import {
   type UpstreamIdentity,
   type UpstreamProvider,
   type UpstreamRequest,
+  type UpstreamStatus,
   type UpstreamTokens,
 } from './provider.js';
 
@@ -216,15 +217,53 @@ abstract class UpstreamBase implements UpstreamProvider {
   }
 
   /** The token request (authorization_code), authenticated with the client secret. */
-  private async exchange(
+  private exchange(
     endpoints: Endpoints,
     code: string,
     pending: { codeVerifier: string; redirectUri: string },
   ): Promise<UpstreamTokens> {
-    const label = this.caller.label;
-    const url = endpoints.tokenEndpoint;
     const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: pending.redirectUri });
     if (endpoints.pkce) form.set('code_verifier', pending.codeVerifier);
+    return this.tokenRequest(endpoints.tokenEndpoint, form, 'the code', [code, pending.codeVerifier], false);
+  }
+
+  async refresh(refreshToken: string): Promise<UpstreamTokens> {
+    const endpoints = await this.endpoints();
+    const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
+    const tokens = await this.tokenRequest(endpoints.tokenEndpoint, form, 'the refresh token', [refreshToken], true);
+    // RFC 6749 §6: a new refresh token is optional; without one the old one stays valid.
+    tokens.refreshToken ??= refreshToken;
+    if (tokens.idToken) await this.checkRefreshedIdToken(tokens.idToken);
+    return tokens;
+  }
+
+  /** An ID token in a refresh response (OIDC): validated as at sign-in, without a nonce. */
+  protected checkRefreshedIdToken(idToken: string): Promise<void> {
+    void idToken;
+    return Promise.resolve();
+  }
+
+  status(): UpstreamStatus {
+    return { status: 'up', discovery: 'static' };
+  }
+
+  probe(minIntervalMs?: number): Promise<UpstreamStatus> {
+    void minIntervalMs;
+    return Promise.resolve(this.status());
+  }
+
+  /**
+   * A token request authenticated with the client secret; `what` names the grant in messages. For a refresh, a
+   * refused grant is 'invalid_grant' (a new sign-in is needed); for a code it is one more invalid_response.
+   */
+  private async tokenRequest(
+    url: string,
+    form: URLSearchParams,
+    what: string,
+    secrets: string[],
+    refreshing: boolean,
+  ): Promise<UpstreamTokens> {
+    const label = this.caller.label;
     const headers: Record<string, string> = {
       accept: 'application/json',
       'content-type': 'application/x-www-form-urlencoded',
@@ -244,11 +283,17 @@ abstract class UpstreamBase implements UpstreamProvider {
       body: form.toString(),
     });
     const where = `${label}: token endpoint ${safeUrl(url)}`;
-    const redact = [code, this.secret, pending.codeVerifier];
+    const redact = [...secrets, this.secret];
+    // invalid_grant (RFC 6749 §5.2), and GitHub's bad_refresh_token (with HTTP 200).
+    const refused = (json: Record<string, unknown> | undefined) =>
+      refreshing && (json?.error === 'invalid_grant' || json?.error === 'bad_refresh_token')
+        ? 'invalid_grant'
+        : 'invalid_response';
     if (answer.status !== 200) {
-      const detail = oauthErrorOf(jsonObject(answer), redact);
+      const error = jsonObject(answer);
+      const detail = oauthErrorOf(error, redact);
       if (answer.status >= 400 && answer.status < 500) {
-        throw new UpstreamError('invalid_response', `${where} refused the code: HTTP ${answer.status}${detail}`);
+        throw new UpstreamError(refused(error), `${where} refused ${what}: HTTP ${answer.status}${detail}`);
       }
       throw new UpstreamError('unavailable', `${where} answered HTTP ${answer.status}${detail}`);
     }
@@ -259,7 +304,7 @@ abstract class UpstreamBase implements UpstreamProvider {
     const json = body as Record<string, unknown>;
     // GitHub answers errors with HTTP 200.
     if (json.error !== undefined) {
-      throw new UpstreamError('invalid_response', `${where} refused the code${oauthErrorOf(json, redact)}`);
+      throw new UpstreamError(refused(json), `${where} refused ${what}${oauthErrorOf(json, redact)}`);
     }
     const accessToken = asString(json.access_token);
     if (!accessToken) throw new UpstreamError('invalid_response', `${where} answered no access_token`);
@@ -332,6 +377,9 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 class OidcUpstream extends UpstreamBase {
   private discovered?: Discovered;
   private inflight?: Promise<Discovered>;
+  /** The outcome of the last discovery or probe (for /health; no network to read it). */
+  private lastCheck: UpstreamStatus = { status: 'unknown', discovery: 'unchecked' };
+  private probing?: Promise<UpstreamStatus>;
 
   constructor(
     protected override readonly settings: ResolvedOidcUpstream,
@@ -348,8 +396,11 @@ class OidcUpstream extends UpstreamBase {
     if (current && now < current.refreshAt) return current;
     this.inflight ??= this.fetchMetadata(current).finally(() => (this.inflight = undefined));
     try {
-      return await this.inflight;
+      const found = await this.inflight;
+      this.checked();
+      return found;
     } catch (err) {
+      this.checked(err);
       if (!current) throw err;
       // The upstream may be back by the next sign-in; until then the copy we have still names its endpoints.
       current.refreshAt = now + METADATA_RETRY_MS;
@@ -397,6 +448,59 @@ class OidcUpstream extends UpstreamBase {
       previous && previous.metadata.jwks_uri === metadata.jwks_uri ? previous.keys : this.remoteKeys(metadata.jwks_uri);
     this.discovered = { metadata, keys, refreshAt: this.options.clock.now() + METADATA_TTL_MS };
     return this.discovered;
+  }
+
+  private checked(err?: unknown): void {
+    const checkedAt = this.options.clock.now();
+    this.lastCheck = err
+      ? { status: 'degraded', discovery: 'failed', checkedAt, error: upstreamText((err as Error)?.message, 200) }
+      : { status: 'up', discovery: 'ok', checkedAt };
+  }
+
+  override status(): UpstreamStatus {
+    return { ...this.lastCheck };
+  }
+
+  override probe(minIntervalMs = 10_000): Promise<UpstreamStatus> {
+    const { checkedAt } = this.lastCheck;
+    const elapsed = checkedAt === undefined ? Infinity : this.options.clock.now() - checkedAt;
+    // A clock set back counts as due.
+    if (elapsed >= 0 && elapsed < minIntervalMs) {
+      return Promise.resolve(this.status());
+    }
+    this.probing ??= this.check().finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  /** Discovery fetched again and the JWKS fetched: both must answer and parse. */
+  private async check(): Promise<UpstreamStatus> {
+    try {
+      const found = await this.fetchMetadata(this.discovered);
+      const url = found.metadata.jwks_uri;
+      const answer = await callUpstream(this.caller, 'jwks_uri', url, { headers: { accept: 'application/json' } });
+      if (answer.status !== 200) {
+        throw new UpstreamError(
+          'unavailable',
+          `${this.caller.label}: jwks_uri ${safeUrl(url)} answered HTTP ${answer.status}`,
+        );
+      }
+      const jwks = jsonBody(this.caller, 'jwks_uri', url, answer) as { keys?: unknown } | null;
+      if (!Array.isArray(jwks?.keys)) {
+        throw new UpstreamError(
+          'unavailable',
+          `${this.caller.label}: jwks_uri ${safeUrl(url)} did not serve a JWK Set`,
+        );
+      }
+      this.checked();
+    } catch (err) {
+      this.checked(err);
+    }
+    return this.status();
+  }
+
+  protected override async checkRefreshedIdToken(idToken: string): Promise<void> {
+    const { metadata, keys } = await this.discover();
+    await this.verifyIdToken(idToken, metadata, keys, undefined);
   }
 
   /** jose's remote JWK Set, fetched through callUpstream (deadline, size limit, messages). */
@@ -476,7 +580,8 @@ class OidcUpstream extends UpstreamBase {
     idToken: string,
     metadata: OidcMetadata,
     keys: JWTVerifyGetKey,
-    nonce: string,
+    /** Undefined for a refresh response (OpenID Connect Core §12.2: no nonce asked for then). */
+    nonce: string | undefined,
   ): Promise<JWTPayload> {
     const label = this.caller.label;
     const advertised = metadata.id_token_signing_alg_values_supported;
@@ -509,7 +614,7 @@ class OidcUpstream extends UpstreamBase {
         throw bad('names another authorized party (azp)');
       }
     }
-    if (typeof payload.nonce !== 'string' || !safeEqual(payload.nonce, nonce)) {
+    if (nonce !== undefined && (typeof payload.nonce !== 'string' || !safeEqual(payload.nonce, nonce))) {
       throw bad('nonce is not the one this sign-in sent');
     }
     return payload;

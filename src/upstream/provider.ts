@@ -45,7 +45,9 @@ export type UpstreamFailure =
   /** The upstream answered with an error of its own, or a response that does not validate (bad ID token, nonce, iss). */
   | 'invalid_response'
   /** The upstream did not answer in time, or answered 5xx / garbage. */
-  | 'unavailable';
+  | 'unavailable'
+  /** The upstream refused a refresh token (`invalid_grant`): spent, revoked or expired; a new sign-in is needed. */
+  | 'invalid_grant';
 
 export class UpstreamError extends Error {
   constructor(
@@ -56,6 +58,18 @@ export class UpstreamError extends Error {
     super(message, options);
     this.name = 'UpstreamError';
   }
+}
+
+/** The last discovery / JWKS outcome of an upstream, as known without going to the network. */
+export interface UpstreamStatus {
+  /** 'up': the last check succeeded (or nothing to discover: oauth2); 'degraded': it failed; 'unknown': not yet. */
+  status: 'up' | 'degraded' | 'unknown';
+  /** What was checked: the discovery document and JWKS (oidc), or nothing (oauth2: configured endpoints). */
+  discovery: 'ok' | 'failed' | 'unchecked' | 'static';
+  /** Epoch ms of the last check, when there was one. */
+  checkedAt?: number;
+  /** Why the last check failed (no secrets: the upstream's URL and HTTP status at most). */
+  error?: string;
 }
 
 /** One configured upstream, ready to use (discovery done lazily, cached; timeouts on every call). */
@@ -77,4 +91,17 @@ export interface UpstreamProvider {
     callback: URLSearchParams,
     pending: Pick<UpstreamRequest, 'nonce' | 'codeVerifier'> & { redirectUri: string },
   ): Promise<{ identity: UpstreamIdentity; tokens: UpstreamTokens }>;
+  /**
+   * Refreshes at the token endpoint (grant_type=refresh_token, client authentication as for the code). An upstream
+   * that does not rotate gets its refresh token carried forward; an ID token in the answer is validated as at sign-in
+   * (no nonce). Throws UpstreamError; `invalid_grant` when the upstream refuses the refresh token.
+   */
+  refresh(refreshToken: string): Promise<UpstreamTokens>;
+  /** The last discovery / JWKS outcome, from memory (no network). */
+  status(): UpstreamStatus;
+  /**
+   * Checks discovery and the JWKS now (oidc), at most once per `minIntervalMs` (concurrent callers share one check),
+   * and returns the status after it. Never throws.
+   */
+  probe(minIntervalMs?: number): Promise<UpstreamStatus>;
 }

@@ -11,7 +11,12 @@ import { hashToken, randomToken } from '../../src/core/crypto.js';
 import { RECORD_KINDS } from '../../src/model/record-kinds.js';
 import { upstreamUserId } from '../../src/authorization/upstream-users.js';
 import { getUpstreamTokens } from '../../src/grants/upstream-tokens.js';
-import type { UpstreamIdentity, UpstreamProvider, UpstreamTokens } from '../../src/upstream/provider.js';
+import type {
+  UpstreamIdentity,
+  UpstreamProvider,
+  UpstreamStatus,
+  UpstreamTokens,
+} from '../../src/upstream/provider.js';
 import { UpstreamError } from '../../src/upstream/provider.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { postForm } from '../helpers/oauth.js';
@@ -38,6 +43,18 @@ class StubUpstream implements UpstreamProvider {
   readonly issuer = UPSTREAM_ORIGIN;
   failure?: UpstreamError;
   lastTokens?: UpstreamTokens;
+
+  refresh(): Promise<UpstreamTokens> {
+    return Promise.reject(new Error('not used'));
+  }
+
+  status(): UpstreamStatus {
+    return { status: 'up', discovery: 'static' };
+  }
+
+  probe(): Promise<UpstreamStatus> {
+    return Promise.resolve(this.status());
+  }
 
   async begin() {
     const state = randomToken();

@@ -52,6 +52,12 @@ export interface OidcUpstreamOptions {
   accounts?: UpstreamAccount[];
   /** Put the scopes' claims (email, name) in the ID token too; by default they are only at userinfo. */
   idTokenClaims?: boolean;
+  /** Issue a refresh token at every code exchange (not only with offline_access and consent). */
+  refreshTokens?: boolean;
+  /** Rotate refresh tokens at every refresh (true), never (false), or oidc-provider's default (undefined). */
+  rotateRefreshToken?: boolean | (() => boolean);
+  /** Access token lifetime, seconds (default 3600). */
+  accessTokenTtl?: number;
 }
 
 export interface OidcUpstream {
@@ -59,6 +65,8 @@ export interface OidcUpstream {
   clientId: string;
   clientSecret: string;
   provider: Provider;
+  /** Every token request it answered, in order: `<grant_type>:ok` or `<grant_type>:<error>`. */
+  tokenRequests: string[];
   close(): Promise<void>;
 }
 
@@ -92,9 +100,18 @@ export async function startOidcUpstream(options: OidcUpstreamOptions): Promise<O
     pkce: { methods: ['S256'], required: () => true },
     features: { devInteractions: { enabled: true } },
     conformIdTokenClaims: !options.idTokenClaims,
+    ...(options.refreshTokens ? { issueRefreshToken: () => true } : {}),
+    ...(options.rotateRefreshToken !== undefined
+      ? {
+          rotateRefreshToken: () =>
+            typeof options.rotateRefreshToken === 'function'
+              ? options.rotateRefreshToken()
+              : options.rotateRefreshToken!,
+        }
+      : {}),
     // Set, so oidc-provider does not print a notice for each default it uses.
     ttl: {
-      AccessToken: 3600,
+      AccessToken: options.accessTokenTtl ?? 3600,
       AuthorizationCode: 60,
       IdToken: 3600,
       RefreshToken: 24 * 3600,
@@ -132,6 +149,10 @@ export async function startOidcUpstream(options: OidcUpstreamOptions): Promise<O
     console.warn = warn;
   }
   provider.proxy = false;
+  const tokenRequests: string[] = [];
+  const grantType = (ctx: { oidc?: { params?: Record<string, unknown> } }) => String(ctx.oidc?.params?.grant_type);
+  provider.on('grant.success', (ctx) => tokenRequests.push(`${grantType(ctx)}:ok`));
+  provider.on('grant.error', (ctx, err: { error?: string }) => tokenRequests.push(`${grantType(ctx)}:${err.error}`));
 
   if (mode === 'oauth2') {
     // GitHub's API, answered from oidc-provider's own access tokens.
@@ -160,6 +181,7 @@ export async function startOidcUpstream(options: OidcUpstreamOptions): Promise<O
     clientId,
     clientSecret,
     provider,
+    tokenRequests,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

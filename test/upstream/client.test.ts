@@ -712,6 +712,74 @@ describe('failures of a misbehaving upstream', () => {
     expect(garbage.failure).toBe('unavailable');
   });
 
+  it('refresh: grant_type=refresh_token with client authentication; no rotation carries the token forward', async () => {
+    behave();
+    let form = new URLSearchParams();
+    let authorization = '';
+    fake.routes.set('/token', (q, res, body) => {
+      form = new URLSearchParams(body);
+      authorization = q.headers.authorization ?? '';
+      // A refreshed ID token has no nonce (OpenID Connect Core §12.2).
+      void idToken({}).then((t) => json(res, 200, { access_token: 'at-2', expires_in: 60, id_token: t }));
+    });
+    const p = fakeProvider();
+    const tokens = await p.refresh('rt-1');
+    expect(Object.fromEntries(form)).toEqual({ grant_type: 'refresh_token', refresh_token: 'rt-1' });
+    expect(authorization).toBe(`Basic ${Buffer.from('gh:fake-secret').toString('base64')}`);
+    expect(tokens).toMatchObject({ tokenType: 'Bearer', accessToken: 'at-2', refreshToken: 'rt-1' });
+    expect(tokens.expiresAt).toBeGreaterThan(Date.now());
+    // Rotated: the new one.
+    fake.routes.set('/token', (_q, res) => json(res, 200, { access_token: 'at-3', refresh_token: 'rt-2' }));
+    expect(await p.refresh('rt-1')).toMatchObject({ accessToken: 'at-3', refreshToken: 'rt-2' });
+  });
+
+  it('refresh: invalid_grant (HTTP 400, or GitHub-style in HTTP 200) is its own failure; a bad ID token is refused', async () => {
+    behave();
+    const p = fakeProvider();
+    fake.routes.set('/token', (_q, res) => json(res, 400, { error: 'invalid_grant', error_description: 'rt-1 spent' }));
+    const refused = await failure(p.refresh('rt-1'));
+    expect(refused.failure).toBe('invalid_grant');
+    expect(refused.message).not.toContain('rt-1');
+    fake.routes.set('/token', (_q, res) => json(res, 200, { error: 'bad_refresh_token' }));
+    expect((await failure(p.refresh('rt-1'))).failure).toBe('invalid_grant');
+    fake.routes.set('/token', (_q, res) => json(res, 400, { error: 'invalid_client' }));
+    expect((await failure(p.refresh('rt-1'))).failure).toBe('invalid_response');
+    fake.routes.set('/token', (_q, res) => json(res, 503, {}));
+    expect((await failure(p.refresh('rt-1'))).failure).toBe('unavailable');
+    fake.routes.set(
+      '/token',
+      (_q, res) => void idToken({}, stranger).then((t) => json(res, 200, { access_token: 'a', id_token: t })),
+    );
+    expect((await failure(p.refresh('rt-1'))).failure).toBe('invalid_response');
+  });
+
+  it('status and probe: unknown before any check, up after one, degraded when the JWKS fails', async () => {
+    behave();
+    const p = fakeProvider();
+    expect(p.status()).toEqual({ status: 'unknown', discovery: 'unchecked' });
+    expect(await p.probe()).toMatchObject({ status: 'up', discovery: 'ok', checkedAt: expect.any(Number) });
+    fake.routes.set('/jwks', (_q, res) => json(res, 500, {}));
+    // Within the interval: the last outcome, no request.
+    expect((await p.probe(60_000)).status).toBe('up');
+    const after = await p.probe(0);
+    expect(after).toMatchObject({ status: 'degraded', discovery: 'failed' });
+    expect(after.error).toContain('jwks_uri');
+    expect(p.status()).toEqual(after);
+  });
+
+  it('oauth2: status is static (nothing to discover)', async () => {
+    const p = provider({
+      type: 'oauth2',
+      clientId: 'gh',
+      clientSecret: 'x',
+      issuer: 'https://github.com',
+      authorizationEndpoint: 'https://github.com/login/oauth/authorize',
+      tokenEndpoint: 'https://github.com/login/oauth/access_token',
+      userinfoEndpoint: 'https://api.github.com/user',
+    });
+    expect(await p.probe()).toEqual({ status: 'up', discovery: 'static' });
+  });
+
   it('safeUrl keeps scheme, host and path', () => {
     expect(safeUrl('https://user:pw@idp.example.com:8443/a/b?code=x#frag')).toBe('https://idp.example.com:8443/a/b');
     expect(safeUrl('not a url')).toBe('(not a URL)');
