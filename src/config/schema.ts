@@ -447,6 +447,32 @@ export const configSchema = z
      * presets google, entra, okta, keycloak) or plain OAuth 2.0 (`type: oauth2`, preset github). config/upstreams.ts.
      */
     upstreams: upstreamsSchema,
+    /**
+     * RFC 8693 token exchange at the token endpoint (grants/token-exchange.ts): which confidential clients, as resource
+     * servers, may trade a Gatehouse access token sent to them for the user's upstream access token or for a Gatehouse
+     * token for another audience. None listed = the grant is not offered.
+     */
+    tokenExchange: z
+      .object({
+        resourceServers: z
+          .array(
+            z
+              .object({
+                /** The resource server's confidential client (a config-file or registered client with a secret or keys). */
+                clientId: z.string().min(1),
+                /** The audiences (resource URIs, RFC 8707) of the subject tokens it may exchange: the tokens sent to it. */
+                audiences: z.array(z.string().min(1)).min(1),
+                /** Ids of the `upstreams` whose access token it may get for the token's user and grant. */
+                upstreams: z.array(z.string().min(1)).default([]),
+                /** Gatehouse audiences (resource URIs) it may get a new access token for, same user, scope narrowed. */
+                audiencesOut: z.array(z.string().min(1)).default([]),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
     users: z.array(staticUserSchema).default([]),
     clients: z.array(staticClientSchema).default([]),
     /** The sign-in, consent and account pages' look (a tenant sets its own). */

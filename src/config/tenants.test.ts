@@ -9,6 +9,7 @@ const deployment = parseConfig({
   tokens: { accessTokenTtl: 600, refreshTokenTtl: 7200 },
   registration: { initialAccessToken: 'a-registration-token-of-some-length', allowClientCredentials: true },
   introspection: { allowedClients: ['rs'] },
+  tokenExchange: { resourceServers: [{ clientId: 'svc', audiences: ['https://mcp.example.com/mcp'] }] },
   users: [{ username: 'root', password: 'the deployment admin password' }],
   clients: [
     { client_id: 'svc', client_secret: 'a-secret-of-at-least-32-characters!!', grant_types: ['client_credentials'] },
@@ -35,6 +36,7 @@ describe('tenantConfig', () => {
     expect(config.workloadIssuers).toEqual([]);
     expect(config.registration.initialAccessToken).toBeUndefined();
     expect(config.introspection.allowedClients).toEqual([]);
+    expect(config.tokenExchange.resourceServers).toEqual([]);
     expect(config.tenants).toEqual([]);
   });
 

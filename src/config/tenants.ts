@@ -2,7 +2,7 @@
  * A tenant's configuration: the deployment's config with the tenant's settings over it. What a tenant may set is
  * listed here; deployment-wide settings (listener, store, proxies, limits, encryption, logging) are not a tenant's.
  * What names an identity or a trust (users, clients, enterprise IdPs, workload issuers, upstreams, resources, the
- * registration token, the resource servers allowed to introspect) is never inherited: a tenant starts with none of the
+ * registration token, the resource servers allowed to introspect or to exchange tokens) is never inherited: a tenant starts with none of the
  * deployment's.
  */
 import { ConfigError } from '../model/errors.js';
@@ -31,6 +31,7 @@ export const TENANT_SETTINGS = [
   'enterpriseIdps',
   'workloadIssuers',
   'upstreams',
+  'tokenExchange',
   'users',
   'clients',
 ] as const satisfies readonly (keyof Config)[];
@@ -71,6 +72,7 @@ export function tenantConfig(deployment: Config, id: string, settings: Record<st
     enterpriseIdps: [],
     workloadIssuers: [],
     upstreams: [],
+    tokenExchange: { resourceServers: [] },
     resources: [],
     defaultResource: undefined,
     registration: { ...deployment.registration, initialAccessToken: undefined },

@@ -4,7 +4,8 @@ import { createGatehouse, createLogger, type Gatehouse } from '../server.js';
 import { enabledGrants, grantModules, knownGrantTypes } from './index.js';
 
 // The registry is the one list of grant types: discovery, token dispatch and static clients all follow it. The
-// config switches every grant on (the jwt-bearer grant only exists with something to trust; no key set is fetched).
+// config switches every grant on (the jwt-bearer grant only exists with something to trust; no key set is fetched;
+// token exchange only with a resource server allowed to).
 const config = parseConfig({
   storage: 'memory',
   logLevel: 'silent',
@@ -14,6 +15,7 @@ const config = parseConfig({
     { issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', allowedClients: ['machine'] },
   ],
   workloadIssuers: [{ issuer: 'https://k8s.example.com', jwksUri: 'https://k8s.example.com/openid/v1/jwks' }],
+  tokenExchange: { resourceServers: [{ clientId: 'machine', audiences: ['https://mcp.example.com'] }] },
 });
 let gatehouse: Gatehouse;
 beforeAll(async () => {

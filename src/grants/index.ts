@@ -5,6 +5,7 @@ import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
 import { jwtBearerGrant } from './jwt-bearer.js';
 import { refreshTokenGrant } from './refresh-token.js';
+import { tokenExchangeGrant } from './token-exchange.js';
 import type { GrantHandler } from './types.js';
 
 /** Every grant module, in the order discovery advertises them and client metadata rules are checked. */
@@ -13,6 +14,7 @@ export const grantModules = [
   refreshTokenGrant,
   clientCredentialsGrant,
   jwtBearerGrant,
+  tokenExchangeGrant,
 ] as const;
 
 /** A grant's declared deps, in a parameter position: a union of these infers the intersection of the slices. */

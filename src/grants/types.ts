@@ -7,7 +7,10 @@ import type { ClientRecord } from '../model/records.js';
 export interface TokenResponse {
   access_token: string;
   token_type: 'Bearer';
-  expires_in: number;
+  /** Absent only for an upstream token the upstream gave no lifetime (token exchange; GitHub's OAuth app tokens). */
+  expires_in?: number;
+  /** RFC 8693 §2.2.1: what a token exchange issued. */
+  issued_token_type?: string;
   scope?: string;
   refresh_token?: string;
   id_token?: string;

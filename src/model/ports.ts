@@ -209,6 +209,12 @@ export interface GrantStore {
   /** Records another access token issued under a grant (e.g. re-issued without rotation). */
   addAccessToken(grantId: string, accessToken: AccessTokenRef): Promise<void>;
   /**
+   * The id of the grant access token `jti` was recorded under (createGrant, rotateRefreshToken, addAccessToken), until
+   * the token expires or the grant goes; undefined otherwise (unknown, a machine token, expired). Says nothing about
+   * the grant's state: the caller reads it (getGrant) and checks it against the token's own claims.
+   */
+  getAccessTokenGrantId(jti: string): Promise<string | undefined>;
+  /**
    * Revokes a whole grant in one atomic step: marks it revoked, deletes its refresh tokens, and adds the ids of its
    * access tokens to the revocation list. Idempotent. Returns false if the grant is unknown; an unknown id is then
    * recorded as revoked (a tombstone living at least {@link GRANT_TOMBSTONE_TTL_MS}), so a createGrant of that id

@@ -1,7 +1,8 @@
 /**
  * `gatehouse/resource`: what a resource server (MCP server, API) needs to accept Gatehouse access tokens —
  * RFC 9068 JWT / RFC 7662 introspection verification with RFC 8707 audience binding, RFC 6750 challenges,
- * RFC 9728 protected-resource metadata, and Express / Fastify / fetch middleware.
+ * RFC 9728 protected-resource metadata, Express / Fastify / fetch middleware, and RFC 8693 token exchange (the user's
+ * upstream token for a tool, in one call).
  */
 export { ResourceAuthError } from './errors.js';
 export type { ResourceAuthErrorCode, ResourceAuthErrorOptions } from './errors.js';
@@ -28,4 +29,11 @@ export type { NextLike, NodeMiddleware, NodeRequestLike, NodeResponseLike } from
 export { fastifyBearerAuth, fastifyBearerAuthPlugin, fastifyProtectedResourceMetadata } from './fastify.js';
 export type { AuthenticatedFastifyRequest, FastifyBearerAuthHook } from './fastify.js';
 export { fetchProtectedResourceMetadata, withBearerAuth } from './fetch.js';
+export { createTokenExchangeClient, TokenExchangeError } from './token-exchange.js';
+export type {
+  ExchangeAuth,
+  TokenExchangeClient,
+  TokenExchangeClientOptions,
+  TokenExchangeErrorCode,
+} from './token-exchange.js';
 export type { AuthenticatedFetchHandler } from './fetch.js';

@@ -428,6 +428,93 @@ describe('POST /token: jwt-bearer', () => {
   });
 });
 
+// RFC 8693 §2.1 / §2.2.2: a subject token of type access_token is required (invalid_request), a bad one is
+// invalid_grant, a target not allowed (or two) invalid_target; only configured confidential clients.
+describe('POST /token: token exchange', () => {
+  const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
+  const API = 'https://api.example.com/';
+  const EXCHANGER = { id: 'exchanger', secret: 'an-exchanger-secret-of-at-least-32-chars' };
+  let tx: TestServer;
+  let subject: string;
+  beforeAll(async () => {
+    tx = await startServer({
+      scopes: ['mcp:read'],
+      resources: [MCP, API],
+      clients: [
+        { client_id: EXCHANGER.id, client_secret: EXCHANGER.secret, grant_types: [EXCHANGE] },
+        { client_id: RS.id, client_secret: RS.secret, grant_types: ['client_credentials'], scope: 'mcp:read' },
+      ],
+      tokenExchange: { resourceServers: [{ clientId: EXCHANGER.id, audiences: [MCP], audiencesOut: [API] }] },
+    });
+    const machine = await postForm(
+      `${tx.issuer}/token`,
+      { grant_type: 'client_credentials', resource: MCP, scope: 'mcp:read' },
+      { authorization: basic(RS.id, RS.secret) },
+    );
+    expect(machine.status).toBe(200);
+    subject = machine.json.access_token as string;
+  });
+  afterAll(() => tx?.close());
+
+  const rows: (JsonRow & { authorization?: string })[] = [
+    { name: 'subject_token missing', change: { subject_token: undefined }, error: 'invalid_request', status: 400 },
+    { name: 'subject_token empty', change: { subject_token: '' }, error: 'invalid_request', status: 400 },
+    { name: 'subject_token duplicated', change: { subject_token: ['a', 'a'] }, error: 'invalid_request', status: 400 },
+    { name: 'subject_token not a token', change: { subject_token: 'a.b.c' }, error: 'invalid_grant', status: 400 },
+    {
+      name: 'subject_token_type missing',
+      change: { subject_token_type: undefined },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'subject_token_type an ID token',
+      change: { subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    {
+      name: 'requested_token_type a refresh token',
+      change: { requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'actor_token sent', change: { actor_token: 'x' }, error: 'invalid_request', status: 400 },
+    { name: 'no target', change: { resource: undefined }, error: 'invalid_request', status: 400 },
+    { name: 'two targets', change: { audience: API }, error: 'invalid_target', status: 400 },
+    { name: 'target not allowed', change: { resource: MCP }, error: 'invalid_target', status: 400 },
+    {
+      name: 'upstream not configured',
+      change: { resource: 'urn:gatehouse:upstream:x' },
+      error: 'invalid_target',
+      status: 400,
+    },
+    { name: 'scope not held', change: { scope: 'openid' }, error: 'invalid_scope', status: 400 },
+    { name: 'no client authentication', change: {}, authorization: '', error: 'invalid_client', status: 401 },
+    {
+      name: 'a client that is no resource server here',
+      change: {},
+      authorization: basic(RS.id, RS.secret),
+      error: 'unauthorized_client',
+      status: 400,
+    },
+    { name: 'control: a token for another audience', change: {}, status: 200 },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const authorization = row.authorization ?? basic(EXCHANGER.id, EXCHANGER.secret);
+    const res = await postForm(
+      `${tx.issuer}/token`,
+      edit(
+        { grant_type: EXCHANGE, subject_token: subject, subject_token_type: ACCESS_TOKEN, resource: API },
+        row.change,
+      ),
+      authorization ? { authorization } : {},
+    );
+    expectJsonError(res, row);
+  });
+});
+
 interface AuthorizeRow {
   name: string;
   change: Record<string, string | string[] | undefined>;

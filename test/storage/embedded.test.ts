@@ -146,6 +146,7 @@ describe('embedded storage on disk', () => {
       { version: 8 },
       { version: 9 },
       { version: 10 },
+      { version: 11 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

@@ -45,6 +45,20 @@ export function describeGrantsContract(current: CurrentStore): void {
       expect(await store.isAccessTokenRevoked(second.jti)).toBe(true);
     });
 
+    it('finds the grant an access token id was recorded under, until the token expires', async () => {
+      const { store, clock } = current();
+      const grant = grantFixture(clock, { scope: ['openid'], nonce: undefined });
+      const first = accessTokenFixture(clock);
+      await store.createGrant(grant, undefined, first);
+      const second = accessTokenFixture(clock);
+      await store.addAccessToken(grant.id, second);
+      expect(await store.getAccessTokenGrantId(first.jti)).toBe(grant.id);
+      expect(await store.getAccessTokenGrantId(second.jti)).toBe(grant.id);
+      expect(await store.getAccessTokenGrantId('no-such-jti')).toBeUndefined();
+      clock.advance(Math.max(first.expiresAt, second.expiresAt) - clock.now() + SECOND);
+      expect(await store.getAccessTokenGrantId(first.jti)).toBeUndefined();
+    });
+
     it('rotates once, answers retries inside the grace window, and revokes the family on later reuse', async () => {
       const { store, clock } = current();
       const graceMs = 10 * SECOND;

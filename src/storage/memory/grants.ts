@@ -194,6 +194,10 @@ export class MemoryGrants implements GrantStore, RevocationStore {
     return true;
   }
 
+  async getAccessTokenGrantId(jti: string): Promise<string | undefined> {
+    return this.accessTokens.get(jti, this.clock.now())?.grantId;
+  }
+
   // ---- revocations ----
 
   async revokeAccessToken(jti: string, expiresAt: number): Promise<void> {

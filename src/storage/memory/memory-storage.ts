@@ -377,6 +377,10 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
     return this.grantStore.revokeGrantsFor(userId, clientId, now);
   }
 
+  getAccessTokenGrantId(jti: string): Promise<string | undefined> {
+    return this.grantStore.getAccessTokenGrantId(jti);
+  }
+
   revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
     return this.grantStore.revokeAccessToken(jti, expiresAt);
   }

@@ -179,6 +179,14 @@ export async function revokeGrantsFor(
   return revoked;
 }
 
+/** The pointer `atp:<jti>`, if the grant still lists the jti with an expiry (ZSCORE) after the store's clock. */
+export async function getAccessTokenGrantId(ctx: RedisContext, jti: string): Promise<string | undefined> {
+  const grantId = await ctx.guard(() => ctx.client.get(ctx.keys.accessPointer(jti)));
+  if (grantId === null) return undefined;
+  const expiresAt = await ctx.guard(() => ctx.client.zscore(ctx.keys.grantAccessTokens(grantId), jti));
+  return expiresAt !== null && Number(expiresAt) > ctx.clock.now() ? grantId : undefined;
+}
+
 export async function revokeAccessToken(ctx: RedisContext, jti: string, expiresAt: number): Promise<void> {
   await ctx.script('revokeJti', [ctx.keys.revokedJti(jti)], [ctx.clock.now(), expiresAt]);
 }

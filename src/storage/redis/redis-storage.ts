@@ -263,6 +263,9 @@ export class RedisStorage extends RecordBackedStorage implements Storage {
   revokeGrantsFor(userId: string, clientId: string, now: number): Promise<number> {
     return grants.revokeGrantsFor(this.redis, userId, clientId, now);
   }
+  getAccessTokenGrantId(jti: string): Promise<string | undefined> {
+    return grants.getAccessTokenGrantId(this.redis, jti);
+  }
   revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
     return grants.revokeAccessToken(this.redis, jti, expiresAt);
   }

@@ -184,6 +184,15 @@ export async function revokeGrantsFor(ctx: SqlContext, userId: string, clientId:
   });
 }
 
+/** By (tenant, jti): the index of migration 11. */
+export async function getAccessTokenGrantId(ctx: SqlContext, jti: string): Promise<string | undefined> {
+  const { rows } = await ctx.db.query<{ grant_id: string }>(
+    `SELECT grant_id FROM ${ctx.t.access_token_refs} WHERE tenant = $1 AND jti = $2 AND expires_at > $3 LIMIT 1`,
+    [ctx.tenant, jti, ctx.clock.now()],
+  );
+  return rows[0]?.grant_id;
+}
+
 export async function revokeAccessToken(ctx: SqlContext, jti: string, expiresAt: number): Promise<void> {
   await upsertRevokedJti(ctx, ctx.db, jti, expiresAt);
 }

@@ -425,6 +425,11 @@ export const migrations: readonly Migration[] = [
       $fn$`,
     ],
   },
+  {
+    version: 11,
+    name: 'access token ids looked up by jti (token exchange finds the grant of a subject token)',
+    up: (s) => [`CREATE INDEX access_token_refs_jti_idx ON ${s}.access_token_refs (tenant, jti)`],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

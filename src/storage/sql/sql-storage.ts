@@ -239,6 +239,9 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
   revokeGrantsFor(userId: string, clientId: string, now: number): Promise<number> {
     return grants.revokeGrantsFor(this.ctx, userId, clientId, now);
   }
+  getAccessTokenGrantId(jti: string): Promise<string | undefined> {
+    return grants.getAccessTokenGrantId(this.ctx, jti);
+  }
   revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
     return grants.revokeAccessToken(this.ctx, jti, expiresAt);
   }
