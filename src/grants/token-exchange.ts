@@ -29,7 +29,12 @@ import type { ClientRecord } from '../model/records.js';
 import type { UpstreamTokens } from '../upstream/provider.js';
 import { tokenResponse } from './issue.js';
 import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
-import { getUpstreamTokens, UpstreamTokenBindingError, type ReadUpstreamTokensDeps } from './upstream-tokens.js';
+import {
+  freshUpstreamTokens,
+  UpstreamSignInRequiredError,
+  UpstreamTokenBindingError,
+  type FreshUpstreamTokensDeps,
+} from './upstream-tokens.js';
 
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -38,7 +43,7 @@ export const UPSTREAM_TARGET_PREFIX = 'urn:gatehouse:upstream:';
 
 /** Verifying the subject token, finding its grant, reading its upstream tokens, minting, logging. */
 export type TokenExchangeDeps = Pick<Deps, 'config' | 'clock' | 'keys' | 'logger' | 'minter'> &
-  ReadUpstreamTokensDeps & {
+  FreshUpstreamTokensDeps & {
     storage: Pick<GrantStore, 'getAccessTokenGrantId' | 'addAccessToken'> &
       Pick<RevocationStore, 'isAccessTokenRevoked'>;
   };
@@ -152,14 +157,14 @@ async function verifySubjectToken(
 
 /**
  * The upstream tokens of the subject token's grant, for its user and client: the one place this grant reads them.
- * (A refreshing read replaces getUpstreamTokens here once upstream refresh lands.)
  */
 async function upstreamTokensFor(
   grantId: string,
   binding: { subject: string; clientId: string; upstreamId: string },
   deps: TokenExchangeDeps,
 ): Promise<UpstreamTokens | undefined> {
-  return getUpstreamTokens(grantId, binding, deps);
+  // Refreshed first when they expire within a minute: once across replicas (grants/upstream-tokens.ts).
+  return freshUpstreamTokens(grantId, binding, deps);
 }
 
 async function upstreamTokenResponse(
@@ -173,6 +178,12 @@ async function upstreamTokenResponse(
   try {
     tokens = await upstreamTokensFor(grantId, { subject: claims.sub, clientId: claims.client_id, upstreamId }, deps);
   } catch (err) {
+    // The upstream wants a new sign-in (it refused the refresh, or the refresh token is spent): the caller's user
+    // signs in again, so the client gets invalid_grant (the resource helper's signInAgain), never a 500.
+    if (err instanceof UpstreamSignInRequiredError) {
+      deps.logger.info({ event: 'upstream_sign_in_required', grantId, reason: err.reason }, err.message);
+      throw new InvalidGrant(`the user must sign in at the upstream ${upstreamId} again`);
+    }
     // Bound to another user, client, upstream or upstream client: refused like a missing one, the reason logged.
     if (!(err instanceof UpstreamTokenBindingError)) throw err;
     deps.logger.warn({ event: 'upstream_tokens_binding', grantId, mismatch: err.mismatch }, err.message);
