@@ -158,12 +158,8 @@ abstract class UpstreamBase implements UpstreamProvider {
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
       timeoutMs: settings.timeoutMs,
     };
-    if (settings.registration) {
-      if (!options.registrations) {
-        throw new ConfigError(
-          `invalid configuration:\n  upstreams[${settings.id}].registration: needs a store and an encryptionKey`,
-        );
-      }
+    // Without a store (the CLI's checks) only discovery is usable: credentials() refuses.
+    if (settings.registration && options.registrations) {
       this.registration = {
         settings,
         store: options.registrations,
@@ -182,6 +178,13 @@ abstract class UpstreamBase implements UpstreamProvider {
 
   /** The client id and secret to use now: configured, or the stored registration (registering when there is none). */
   protected credentials(): Promise<UpstreamCredentials> {
+    if (this.settings.registration && !this.registration) {
+      return Promise.reject(
+        new ConfigError(
+          `invalid configuration:\n  upstreams[${this.id}].registration: needs the store and an encryptionKey`,
+        ),
+      );
+    }
     if (!this.registration) {
       return Promise.resolve({ clientId: this.settings.clientId, clientSecret: this.secret, generation: '' });
     }
@@ -378,7 +381,8 @@ abstract class UpstreamBase implements UpstreamProvider {
     const json = body as Record<string, unknown>;
     // GitHub answers errors with HTTP 200.
     if (json.error !== undefined) {
-      throw new UpstreamError(refused(json), `${where} refused ${what}${oauthErrorOf(json, redact)}`);
+      const failure = (await forgotten(json)) && refreshing ? 'invalid_grant' : refused(json);
+      throw new UpstreamError(failure, `${where} refused ${what}${oauthErrorOf(json, redact)}`);
     }
     const accessToken = asString(json.access_token);
     if (!accessToken) throw new UpstreamError('invalid_response', `${where} answered no access_token`);
