@@ -325,7 +325,7 @@ export interface UpstreamRegistrationRecord {
   sealedRegistrationAccessToken?: string;
   /** Epoch ms. */
   issuedAt: number;
-  /** From client_secret_expires_at (0: ten years). */
+  /** 10 minutes before client_secret_expires_at (a sign-in begun with it completes with it); 0: ten years. */
   expiresAt: number;
   /** Random per registration: tokens obtained under another generation are not served. */
   generation: string;

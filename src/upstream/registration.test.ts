@@ -59,9 +59,12 @@ describe('ensureRegistration', () => {
     expect(t.sent).toHaveLength(1);
     expect(t.sent[0]!.body).toMatchObject({ redirect_uris: [REDIRECT], scope: 'openid email profile' });
     const stored = (await t.records.get(t.id))!;
-    expect(stored.expiresAt).toBe(Date.UTC(2030, 0, 2));
+    // Used until 10 minutes before the secret expires.
+    expect(stored.expiresAt).toBe(Date.UTC(2030, 0, 2) - 600_000);
     expect(JSON.stringify(stored)).not.toContain('secret-1');
-    t.clock.advance(86_400_000);
+    t.clock.advance(86_400_000 - 600_000 - 1);
+    expect((await ensureRegistration(t.ctx)).clientId).toBe('client-1');
+    t.clock.advance(1);
     const second = await ensureRegistration(t.ctx);
     expect(second.clientId).toBe('client-2');
     expect(second.generation).not.toBe(first.generation);

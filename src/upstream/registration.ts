@@ -37,6 +37,11 @@ export interface UpstreamCredentials {
 
 /** client_secret_expires_at 0 (never): kept this long. */
 const NEVER_MS = 10 * 365 * 86_400_000;
+/**
+ * A registration is used until this long before its secret expires: a sign-in begun with it (its pending record
+ * lives 10 minutes) completes with the same client.
+ */
+const SIGN_IN_MS = 10 * 60_000;
 /** A tombstone is kept this long (after it, the next round's lease key is the first one's again). */
 const TOMBSTONE_MS = 86_400_000;
 /** A registration older than this is warned about (once per process): rotate it. */
@@ -222,7 +227,7 @@ async function register(ctx: RegistrationContext, id: string): Promise<UpstreamC
   const expiresAtS = body.client_secret_expires_at;
   const expiresAt =
     typeof expiresAtS === 'number' && Number.isFinite(expiresAtS) && expiresAtS > 0
-      ? expiresAtS * 1000
+      ? expiresAtS * 1000 - SIGN_IN_MS
       : now + NEVER_MS;
   const registrationClientUri = asString(body.registration_client_uri);
   const registrationAccessToken = asString(body.registration_access_token);

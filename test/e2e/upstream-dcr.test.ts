@@ -3,7 +3,8 @@
  * and an initial access token), over one Redis store: the first sign-in registers, the next reuses it; two replicas
  * racing the first registration register once; the record is sealed; a secret answered as already expired is not
  * kept (registered again at the next sign-in); an upstream that forgot the client answers invalid_client, the
- * registration is dropped, the next sign-in registers again and the old grant's tokens are refused (generation).
+ * registration is dropped (at a refresh or at the code exchange), the next sign-in registers again and the old
+ * grant's tokens are refused (generation).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -205,6 +206,36 @@ for (const store of E2E_STORES.filter((s) => s.kind === 'redis')) {
       await expect(getUpstreamTokens(grantId, asked, a.gatehouse.deps)).rejects.toMatchObject({
         name: 'UpstreamTokenBindingError',
       });
+    }, 60_000);
+
+    it('invalid_client at the code exchange fails that sign-in; the next one registers again', async (t) => {
+      if (!(await available)) return t.skip();
+      const { records, generation: old } = await record();
+      const stored = (await records.get(recordId()))!;
+      const client = await registerClient(a, 'dcr-exchange');
+      const browser = new FormBrowser();
+      const request = authorizationRequest(a, client);
+      const left = await toUpstream(browser, a, request.url, upstream.issuer);
+      const callback = await signInUpstream(left.upstream!.href, { browser });
+      // Forgotten between the upstream's sign-in and the code exchange.
+      const managementToken = a.gatehouse.deps.sealer!.open(
+        stored.sealedRegistrationAccessToken!,
+        `upstream-registration:${recordId()}:registration_access_token`,
+        'test',
+      );
+      const deleted = await fetch(stored.registrationClientUri!, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${managementToken}` },
+      });
+      expect(deleted.status).toBe(204);
+      const back = await backFromUpstream(browser, a, callback.href);
+      expect(back.client?.searchParams.get('code') ?? null).toBeNull();
+      expect(upstream.tokenRequests.at(-1)).toBe('authorization_code:invalid_client');
+      expect((await record()).generation).toBeUndefined();
+      const before = registrations();
+      await signIn('dcr-after-exchange');
+      expect(registrations()).toBe(before + 1);
+      expect((await record()).generation).not.toBe(old);
     }, 60_000);
 
     it('a secret answered as already expired is not kept: registered again at the next use', async (t) => {
