@@ -166,6 +166,7 @@ abstract class UpstreamBase implements UpstreamProvider {
         caller: this.caller,
         clock: options.clock,
         logger: options.logger,
+        ...(options.env ? { env: options.env } : {}),
         endpoint: async () => (await this.endpoints()).registrationEndpoint,
       };
       const context = this.registration;

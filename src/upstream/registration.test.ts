@@ -106,3 +106,13 @@ describe('ensureRegistration', () => {
     }
   });
 });
+
+describe('ensureRegistration across replicas', () => {
+  it('of concurrent callers one registers; the others get its record', async () => {
+    let n = 0;
+    const t = setup(() => ({ client_id: `c${++n}`, client_secret: 's' }));
+    const all = await Promise.all(Array.from({ length: 5 }, () => ensureRegistration(t.ctx)));
+    expect(t.sent).toHaveLength(1);
+    expect(new Set(all.map((c) => c.generation)).size).toBe(1);
+  });
+});

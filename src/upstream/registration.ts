@@ -61,10 +61,10 @@ export function registrationId(settings: ResolvedUpstream, redirectUri: string):
 
 const aad = (id: string, what: string) => `upstream-registration:${id}:${what}`;
 
-function readInitialAccessToken(settings: ResolvedUpstream): string | undefined {
+function readInitialAccessToken(settings: ResolvedUpstream, env: NodeJS.ProcessEnv): string | undefined {
   const r = settings.registration;
   if (r?.initialAccessTokenEnv !== undefined) {
-    const value = process.env[r.initialAccessTokenEnv];
+    const value = env[r.initialAccessTokenEnv];
     if (!value) {
       throw new ConfigError(
         `invalid configuration:\n  upstreams[${settings.id}].registration.initialAccessTokenEnv: environment variable ${r.initialAccessTokenEnv} is not set`,
@@ -97,6 +97,8 @@ export interface RegistrationContext {
   caller: UpstreamCaller;
   clock: Clock;
   logger: { warn(obj: object, msg?: string): void };
+  /** Where `initialAccessTokenEnv` is read; default process.env. */
+  env?: NodeJS.ProcessEnv;
   /** The registration endpoint: configured, else the discovery document's. */
   endpoint: () => Promise<string | undefined>;
 }
@@ -140,8 +142,8 @@ export async function ensureRegistration(ctx: RegistrationContext): Promise<Upst
     if (again && !again.dropped) return opened(again, ctx);
     return register(ctx, id);
   }
-  const until = ctx.clock.now() + leaseMs;
-  while (ctx.clock.now() < until) {
+  // Counted in polls, not by the clock (an injected clock may stand still).
+  for (let waited = 0; waited < leaseMs; waited += POLL_MS) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     const record = await records.get(id);
     if (record && !record.dropped) return opened(record, ctx);
@@ -187,7 +189,7 @@ async function register(ctx: RegistrationContext, id: string): Promise<UpstreamC
       `${caller.label}: no registration endpoint (not configured, none in the discovery document)`,
     );
   }
-  const initialAccessToken = readInitialAccessToken(settings);
+  const initialAccessToken = readInitialAccessToken(settings, ctx.env ?? process.env);
   const metadata: Record<string, unknown> = {
     redirect_uris: [ctx.store.redirectUri],
     grant_types: ['authorization_code', 'refresh_token'],
