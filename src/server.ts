@@ -35,6 +35,7 @@ import { withHashedIds } from './storage/hashed-ids.js';
 import type { ClientRecord } from './model/records.js';
 import type { Storage } from './model/ports.js';
 import type { UpstreamProvider } from './upstream/provider.js';
+import { upstreamCallbackUrl } from './authorization/upstream-sign-in.js';
 import { createUpstreamProviders } from './upstream/client.js';
 
 /** Scopes every Gatehouse knows. */
@@ -295,7 +296,12 @@ function upstreamProviders(
   options: Pick<GatehouseOptions, 'upstreams'>,
   tenant: string | undefined,
 ): ReadonlyMap<string, UpstreamProvider> {
-  const upstreams = options.upstreams?.(config, tenant) ?? createUpstreamProviders(config.upstreams, services);
+  const upstreams =
+    options.upstreams?.(config, tenant) ??
+    createUpstreamProviders(config.upstreams, {
+      ...services,
+      ...(sealer ? { registrations: { storage, sealer, redirectUri: upstreamCallbackUrl(config.issuer) } } : {}),
+    });
   if (upstreams.size > 0 && !sealer) {
     throw new ConfigError(
       `invalid configuration:\n  encryptionKey: required with upstreams (their tokens are stored sealed; store: ${storage.kind}). Set GATEHOUSE_ENCRYPTION_KEY=$(openssl rand -base64 32)`,

@@ -240,7 +240,7 @@ export async function completeUpstreamSignIn(
   const user = await upstreamUser(identity, deps);
   const session = await startSession(user.id, [AMR.federated], deps);
   const grantId = randomId();
-  const clientGeneration = upstreamClientGeneration(provider, deps.config);
+  const clientGeneration = await upstreamClientGeneration(provider, deps.config);
   const tokenBinding = {
     grantId,
     subject: user.id,

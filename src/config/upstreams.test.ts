@@ -271,6 +271,44 @@ describe('upstreams config', () => {
     });
   });
 
+  it('registration: dynamic needs no client id nor secret, and refuses them', () => {
+    const dynamic = {
+      id: 'corp',
+      name: 'Corp',
+      type: 'oidc',
+      issuer: 'https://idp.example.com',
+      registration: { mode: 'dynamic', initialAccessTokenFile: '/run/secrets/iat', softwareId: 'gatehouse' },
+    } as const;
+    const u = resolved(dynamic);
+    expect(u).toMatchObject({ clientId: '', registration: { mode: 'dynamic', softwareId: 'gatehouse' } });
+    expect(u.secret).toBeUndefined();
+    expect(refused({ ...dynamic, clientId: 'c' })).toMatch(/clientId: not with registration/);
+    expect(refused({ ...dynamic, ...secret })).toMatch(/clientSecretEnv: not with registration/);
+    expect(refused({ ...dynamic, registration: { ...dynamic.registration, initialAccessTokenEnv: 'IAT' } })).toMatch(
+      /at most one of initialAccessTokenEnv or initialAccessTokenFile/,
+    );
+    expect(refused({ ...dynamic, registration: { mode: 'dynamic', endpont: 'https://x.example/reg' } })).toMatch(
+      /endpont/,
+    );
+    expect(refused({ ...dynamic, registration: { mode: 'static' } })).toMatch(/registration\.mode/);
+    expect(refused({ ...dynamic, registration: { mode: 'dynamic', softwareStatement: 'not a jwt' } })).toMatch(
+      /softwareStatement/,
+    );
+    // oauth2 has no discovery: the endpoint is required.
+    const oauth2 = {
+      id: 'gh',
+      name: 'GH',
+      type: 'oauth2',
+      authorizationEndpoint: 'https://x.example/a',
+      tokenEndpoint: 'https://x.example/t',
+      userinfoEndpoint: 'https://x.example/u',
+      registration: { mode: 'dynamic' },
+    };
+    expect(refused(oauth2)).toMatch(/registration\.endpoint: required/);
+    // Without registration, clientId is required.
+    expect(refused({ ...base(), clientId: undefined })).toMatch(/clientId: required/);
+  });
+
   it('a tenant has its own upstreams, never the deployment’s', () => {
     const deployment = parseConfig({ issuer: 'https://auth.example.com', upstreams: [base()] });
     expect(deployment.upstreams.map((u) => u.id)).toEqual(['corp']);

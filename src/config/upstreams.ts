@@ -42,6 +42,29 @@ export const RESERVED_AUTHORIZATION_PARAMS = [
 ] as const;
 const reserved = new Set<string>(RESERVED_AUTHORIZATION_PARAMS);
 
+/** `registration`: dynamic client registration of Gatehouse at the upstream (RFC 7591). */
+const registrationSchema = z
+  .object({
+    mode: z.literal('dynamic'),
+    /** The registration endpoint; default the discovery document's `registration_endpoint` (oidc). */
+    endpoint: endpointUrl.optional(),
+    /** The environment variable holding an initial access token (sent as a Bearer token), if the upstream wants one. */
+    initialAccessTokenEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .optional(),
+    /** A file holding the initial access token (surrounding whitespace is ignored). */
+    initialAccessTokenFile: z.string().min(1).optional(),
+    /** RFC 7591 `software_id`. */
+    softwareId: z.string().min(1).max(255).optional(),
+    /** RFC 7591 `software_statement` (a JWT the upstream may require). */
+    softwareStatement: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/, 'a JWT')
+      .optional(),
+  })
+  .strict();
+
 /** A claim of the userinfo response, or several tried in order (the first present wins). */
 const claimNames = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
@@ -50,8 +73,8 @@ const common = {
   id: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and hyphens'),
   /** Shown on the sign-in page ("Sign in with <name>"). */
   name: z.string().min(1).max(100),
-  /** Gatehouse's client_id at the upstream. */
-  clientId: z.string().min(1).max(255),
+  /** Gatehouse's client_id at the upstream (not with `registration`: the upstream assigns it). */
+  clientId: z.string().min(1).max(255).optional(),
   /** The environment variable holding the client secret. */
   clientSecretEnv: z
     .string()
@@ -70,6 +93,12 @@ const common = {
    * sets itself (state, nonce, PKCE, ...).
    */
   authorizationParams: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string()).optional(),
+  /**
+   * Gatehouse registers itself at the upstream (RFC 7591) on first use instead of a configured client: the
+   * credentials are kept sealed in the store, shared by the replicas, and registered again when they expire or the
+   * upstream no longer knows them (`invalid_client`). Without clientId and client secret.
+   */
+  registration: registrationSchema.optional(),
   /** Time allowed for each call to the upstream (discovery, JWKS, token, userinfo), ms. */
   timeoutMs: z.number().int().positive().max(60_000).default(5000),
   /**
@@ -141,7 +170,30 @@ export const upstreamSchema = z
   .discriminatedUnion('type', [oidcUpstreamSchema, oauth2UpstreamSchema])
   .superRefine((u, ctx) => {
     const secrets = [u.clientSecretEnv, u.clientSecretFile, u.clientSecret].filter((s) => s !== undefined);
-    if (secrets.length !== 1) {
+    if (u.registration !== undefined) {
+      for (const key of ['clientId', 'clientSecretEnv', 'clientSecretFile', 'clientSecret'] as const) {
+        if (u[key] !== undefined) {
+          ctx.addIssue({ code: 'custom', message: 'not with registration (the upstream assigns it)', path: [key] });
+        }
+      }
+      if (u.registration.initialAccessTokenEnv !== undefined && u.registration.initialAccessTokenFile !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'at most one of initialAccessTokenEnv or initialAccessTokenFile',
+          path: ['registration', 'initialAccessTokenEnv'],
+        });
+      }
+      if (u.type === 'oauth2' && u.registration.endpoint === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'required (no discovery for oauth2)',
+          path: ['registration', 'endpoint'],
+        });
+      }
+    } else if (u.clientId === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'required (or registration: dynamic)', path: ['clientId'] });
+    }
+    if (u.registration === undefined && secrets.length !== 1) {
       ctx.addIssue({
         code: 'custom',
         message: 'exactly one of clientSecretEnv, clientSecretFile or clientSecret is required',

@@ -62,7 +62,7 @@ async function setup() {
     createdAt: clock.now(),
     expiresAt: clock.now() + 86_400_000,
   };
-  const generation = upstreamClientGeneration(provider(), config);
+  const generation = await upstreamClientGeneration(provider(), config);
   const upstream: InteractionUpstream = {
     upstreamId: 'corp',
     upstreamIssuer: 'https://login.corp.example.com',

@@ -134,7 +134,7 @@ async function readBound(
   if (grant.userId !== record.subject) throw new UpstreamTokenBindingError('subject', grantId);
   if (grant.clientId !== record.clientId) throw new UpstreamTokenBindingError('client', grantId);
   const provider = deps.upstreams.get(record.upstreamId);
-  if (!provider || upstreamClientGeneration(provider, deps.config) !== record.clientGeneration) {
+  if (!provider || (await upstreamClientGeneration(provider, deps.config)) !== record.clientGeneration) {
     throw new UpstreamTokenBindingError('client_generation', grantId);
   }
   return { record, provider };

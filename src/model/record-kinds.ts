@@ -11,6 +11,7 @@ import type {
   TotpEnrolmentRecord,
   UpstreamAuthorizationRecord,
   UpstreamLinkRecord,
+  UpstreamRegistrationRecord,
   UpstreamTokensRecord,
   WebAuthnChallengeRecord,
 } from './records.js';
@@ -50,6 +51,7 @@ export const RECORD_KINDS = {
   upstreamAuthorization: kind<UpstreamAuthorizationRecord>('upstream_authorization', (u) => clientOwner(u.clientId)),
   upstreamTokens: kind<UpstreamTokensRecord>('upstream_tokens', (t) => userOwner(t.subject)),
   upstreamLink: kind<UpstreamLinkRecord>('upstream_link', (l) => userOwner(l.userId)),
+  upstreamRegistration: kind<UpstreamRegistrationRecord>('upstream_registration'),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */

@@ -311,6 +311,31 @@ export interface UpstreamLinkRecord {
   expiresAt: number;
 }
 
+/**
+ * Gatehouse's own client registration at an upstream (RFC 7591), keyed by the SHA-256 of (issuer, upstream id,
+ * redirect_uri, sorted scopes): upstream/registration.ts. The secret and the RFC 7592 access token are sealed.
+ */
+export interface UpstreamRegistrationRecord {
+  id: string;
+  clientId: string;
+  /** Sealed (encryptionKey), bound to the record id; '' when the upstream issued none. */
+  sealedClientSecret: string;
+  registrationClientUri?: string;
+  /** Sealed, bound to the record id. */
+  sealedRegistrationAccessToken?: string;
+  /** Epoch ms. */
+  issuedAt: number;
+  /** 10 minutes before client_secret_expires_at (a sign-in begun with it completes with it); 0: ten years. */
+  expiresAt: number;
+  /** Random per registration: tokens obtained under another generation are not served. */
+  generation: string;
+  /**
+   * A tombstone: the registration of `generation` was dropped (invalid_client) or answered already expired. Read as
+   * absent; it names the round so the next registration takes a lease of its own.
+   */
+  dropped?: boolean;
+}
+
 /** An authorization code, keyed by the SHA-256 of the code. */
 export interface AuthorizationCodeRecord {
   codeHash: string;

@@ -30,6 +30,14 @@ import {
   type SecretSource,
 } from './presets.js';
 import {
+  dropRegistration,
+  ensureRegistration,
+  registrationGeneration,
+  type RegistrationContext,
+  type RegistrationStore,
+  type UpstreamCredentials,
+} from './registration.js';
+import {
   UpstreamError,
   type UpstreamIdentity,
   type UpstreamProvider,
@@ -50,6 +58,8 @@ export interface UpstreamProviderOptions {
   fetch?: FetchLike;
   /** Where `clientSecretEnv` is read; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Where dynamically registered credentials are kept (required by an upstream with `registration`). */
+  registrations?: RegistrationStore;
 }
 
 /** Metadata is used this long, then fetched again on next use. */
@@ -82,9 +92,12 @@ interface Endpoints {
   issParameterSupported: boolean;
   /** PKCE S256 is sent (the upstream's metadata does not rule it out). */
   pkce: boolean;
+  /** The discovery document's registration_endpoint (RFC 7591), if any. */
+  registrationEndpoint?: string;
 }
 
-function readSecret(id: string, source: SecretSource, env: NodeJS.ProcessEnv): string {
+function readSecret(id: string, source: SecretSource | undefined, env: NodeJS.ProcessEnv): string {
+  if (source === undefined) return '';
   if ('inline' in source) return source.inline;
   if ('env' in source) {
     const value = env[source.env];
@@ -145,13 +158,48 @@ abstract class UpstreamBase implements UpstreamProvider {
       fetch: options.fetch ?? ((input, init) => fetch(input, init)),
       timeoutMs: settings.timeoutMs,
     };
+    // Without a store (the CLI's checks) only discovery is usable: credentials() refuses.
+    if (settings.registration && options.registrations) {
+      this.registration = {
+        settings,
+        store: options.registrations,
+        caller: this.caller,
+        clock: options.clock,
+        logger: options.logger,
+        ...(options.env ? { env: options.env } : {}),
+        endpoint: async () => (await this.endpoints()).registrationEndpoint,
+      };
+      const context = this.registration;
+      this.registrationGeneration = () => registrationGeneration(context);
+    }
   }
+
+  /** With `registration: dynamic`: where the registered credentials are kept. */
+  protected readonly registration?: RegistrationContext;
+
+  /** The client id and secret to use now: configured, or the stored registration (registering when there is none). */
+  protected credentials(): Promise<UpstreamCredentials> {
+    if (this.settings.registration && !this.registration) {
+      return Promise.reject(
+        new ConfigError(
+          `invalid configuration:\n  upstreams[${this.id}].registration: needs the store and an encryptionKey`,
+        ),
+      );
+    }
+    if (!this.registration) {
+      return Promise.resolve({ clientId: this.settings.clientId, clientSecret: this.secret, generation: '' });
+    }
+    return ensureRegistration(this.registration);
+  }
+
+  /** The stored registration's generation (dynamic upstreams only), for the upstream client generation. */
+  readonly registrationGeneration?: () => Promise<string | undefined>;
 
   protected abstract endpoints(): Promise<Endpoints>;
 
   protected abstract identify(
     tokens: UpstreamTokens,
-    pending: { nonce: string },
+    pending: { nonce: string; clientId: string },
   ): Promise<Omit<UpstreamIdentity, 'upstreamId' | 'issuer'>>;
 
   /** Parameters of the authorization request besides the protocol's own. */
@@ -162,6 +210,7 @@ abstract class UpstreamBase implements UpstreamProvider {
 
   async begin(redirectUri: string): Promise<UpstreamRequest> {
     const endpoints = await this.endpoints();
+    const { clientId } = await this.credentials();
     const state = randomToken();
     const nonce = randomToken();
     const codeVerifier = randomToken(32);
@@ -169,7 +218,7 @@ abstract class UpstreamBase implements UpstreamProvider {
     for (const [key, value] of Object.entries(this.settings.authorizationParams)) url.searchParams.set(key, value);
     const params: Record<string, string> = {
       response_type: 'code',
-      client_id: this.settings.clientId,
+      client_id: clientId,
       redirect_uri: redirectUri,
       ...(this.settings.scopes.length > 0 ? { scope: this.settings.scopes.join(' ') } : {}),
       state,
@@ -211,8 +260,9 @@ abstract class UpstreamBase implements UpstreamProvider {
     }
     const code = param(callback, 'code', label);
     if (!code) throw new UpstreamError('invalid_response', `${label}: the callback has neither a code nor an error`);
-    const tokens = await this.exchange(endpoints, code, pending);
-    const who = await this.identify(tokens, pending);
+    const credentials = await this.credentials();
+    const tokens = await this.exchange(endpoints, code, pending, credentials);
+    const who = await this.identify(tokens, { ...pending, clientId: credentials.clientId });
     return { identity: { upstreamId: this.id, issuer: this.issuer, ...who }, tokens };
   }
 
@@ -221,25 +271,42 @@ abstract class UpstreamBase implements UpstreamProvider {
     endpoints: Endpoints,
     code: string,
     pending: { codeVerifier: string; redirectUri: string },
+    credentials: UpstreamCredentials,
   ): Promise<UpstreamTokens> {
     const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: pending.redirectUri });
     if (endpoints.pkce) form.set('code_verifier', pending.codeVerifier);
-    return this.tokenRequest(endpoints.tokenEndpoint, form, 'the code', [code, pending.codeVerifier], false);
+    return this.tokenRequest(
+      endpoints.tokenEndpoint,
+      form,
+      'the code',
+      [code, pending.codeVerifier],
+      false,
+      credentials,
+    );
   }
 
   async refresh(refreshToken: string): Promise<UpstreamTokens> {
     const endpoints = await this.endpoints();
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken });
-    const tokens = await this.tokenRequest(endpoints.tokenEndpoint, form, 'the refresh token', [refreshToken], true);
+    const credentials = await this.credentials();
+    const tokens = await this.tokenRequest(
+      endpoints.tokenEndpoint,
+      form,
+      'the refresh token',
+      [refreshToken],
+      true,
+      credentials,
+    );
     // RFC 6749 §6: a new refresh token is optional; without one the old one stays valid.
     tokens.refreshToken ??= refreshToken;
-    if (tokens.idToken) await this.checkRefreshedIdToken(tokens.idToken);
+    if (tokens.idToken) await this.checkRefreshedIdToken(tokens.idToken, credentials.clientId);
     return tokens;
   }
 
   /** An ID token in a refresh response (OIDC): validated as at sign-in, without a nonce. */
-  protected checkRefreshedIdToken(idToken: string): Promise<void> {
+  protected checkRefreshedIdToken(idToken: string, clientId: string): Promise<void> {
     void idToken;
+    void clientId;
     return Promise.resolve();
   }
 
@@ -262,19 +329,21 @@ abstract class UpstreamBase implements UpstreamProvider {
     what: string,
     secrets: string[],
     refreshing: boolean,
+    credentials: UpstreamCredentials,
   ): Promise<UpstreamTokens> {
     const label = this.caller.label;
+    const { clientId, clientSecret } = credentials;
     const headers: Record<string, string> = {
       accept: 'application/json',
       'content-type': 'application/x-www-form-urlencoded',
       'user-agent': 'gatehouse',
     };
     if (this.settings.tokenEndpointAuthMethod === 'client_secret_post') {
-      form.set('client_id', this.settings.clientId);
-      form.set('client_secret', this.secret);
+      form.set('client_id', clientId);
+      form.set('client_secret', clientSecret);
     } else {
       // RFC 6749 §2.3.1: each part form-urlencoded before base64.
-      const pair = `${encodeURIComponent(this.settings.clientId)}:${encodeURIComponent(this.secret)}`;
+      const pair = `${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`;
       headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
     }
     const answer = await callUpstream(this.caller, 'token endpoint', url, {
@@ -283,7 +352,15 @@ abstract class UpstreamBase implements UpstreamProvider {
       body: form.toString(),
     });
     const where = `${label}: token endpoint ${safeUrl(url)}`;
-    const redact = [...secrets, this.secret];
+    const redact = [...secrets, clientSecret];
+    const forgotten = async (json: Record<string, unknown> | undefined) => {
+      // A registration the upstream no longer knows: registered again at the next use (a new generation).
+      if (this.registration && json?.error === 'invalid_client') {
+        await dropRegistration(this.registration, credentials.generation);
+        return true;
+      }
+      return false;
+    };
     // invalid_grant (RFC 6749 §5.2), and GitHub's bad_refresh_token (with HTTP 200).
     const refused = (json: Record<string, unknown> | undefined) =>
       refreshing && (json?.error === 'invalid_grant' || json?.error === 'bad_refresh_token')
@@ -293,7 +370,8 @@ abstract class UpstreamBase implements UpstreamProvider {
       const error = jsonObject(answer);
       const detail = oauthErrorOf(error, redact);
       if (answer.status >= 400 && answer.status < 500) {
-        throw new UpstreamError(refused(error), `${where} refused ${what}: HTTP ${answer.status}${detail}`);
+        const failure = (await forgotten(error)) && refreshing ? 'invalid_grant' : refused(error);
+        throw new UpstreamError(failure, `${where} refused ${what}: HTTP ${answer.status}${detail}`);
       }
       throw new UpstreamError('unavailable', `${where} answered HTTP ${answer.status}${detail}`);
     }
@@ -304,7 +382,8 @@ abstract class UpstreamBase implements UpstreamProvider {
     const json = body as Record<string, unknown>;
     // GitHub answers errors with HTTP 200.
     if (json.error !== undefined) {
-      throw new UpstreamError(refused(json), `${where} refused ${what}${oauthErrorOf(json, redact)}`);
+      const failure = (await forgotten(json)) && refreshing ? 'invalid_grant' : refused(json);
+      throw new UpstreamError(failure, `${where} refused ${what}${oauthErrorOf(json, redact)}`);
     }
     const accessToken = asString(json.access_token);
     if (!accessToken) throw new UpstreamError('invalid_response', `${where} answered no access_token`);
@@ -354,6 +433,7 @@ interface OidcMetadata {
   code_challenge_methods_supported?: string[];
   id_token_signing_alg_values_supported?: string[];
   authorization_response_iss_parameter_supported?: boolean;
+  registration_endpoint?: string;
 }
 
 interface Discovered {
@@ -443,6 +523,7 @@ class OidcUpstream extends UpstreamBase {
       code_challenge_methods_supported: optionalList('code_challenge_methods_supported'),
       id_token_signing_alg_values_supported: optionalList('id_token_signing_alg_values_supported'),
       authorization_response_iss_parameter_supported: doc.authorization_response_iss_parameter_supported === true,
+      registration_endpoint: optionalUrl('registration_endpoint'),
     };
     const keys =
       previous && previous.metadata.jwks_uri === metadata.jwks_uri ? previous.keys : this.remoteKeys(metadata.jwks_uri);
@@ -498,9 +579,9 @@ class OidcUpstream extends UpstreamBase {
     return this.status();
   }
 
-  protected override async checkRefreshedIdToken(idToken: string): Promise<void> {
+  protected override async checkRefreshedIdToken(idToken: string, clientId: string): Promise<void> {
     const { metadata, keys } = await this.discover();
-    await this.verifyIdToken(idToken, metadata, keys, undefined);
+    await this.verifyIdToken(idToken, metadata, keys, undefined, clientId);
   }
 
   /** jose's remote JWK Set, fetched through callUpstream (deadline, size limit, messages). */
@@ -532,6 +613,7 @@ class OidcUpstream extends UpstreamBase {
       issParameterSupported: metadata.authorization_response_iss_parameter_supported === true,
       // Absent: sent anyway (a server without PKCE ignores it); listed without S256: not sent (never `plain`).
       pkce: methods === undefined || methods.includes('S256'),
+      ...(metadata.registration_endpoint ? { registrationEndpoint: metadata.registration_endpoint } : {}),
     };
   }
 
@@ -541,12 +623,12 @@ class OidcUpstream extends UpstreamBase {
 
   protected async identify(
     tokens: UpstreamTokens,
-    pending: { nonce: string },
+    pending: { nonce: string; clientId: string },
   ): Promise<Omit<UpstreamIdentity, 'upstreamId' | 'issuer'>> {
     const label = this.caller.label;
     if (!tokens.idToken) throw new UpstreamError('invalid_response', `${label}: the token response has no id_token`);
     const { metadata, keys } = await this.discover();
-    const claims = await this.verifyIdToken(tokens.idToken, metadata, keys, pending.nonce);
+    const claims = await this.verifyIdToken(tokens.idToken, metadata, keys, pending.nonce, pending.clientId);
     const subject = claims.sub!;
     let email = asString(claims.email);
     let emailVerified = asBoolean(claims.email_verified);
@@ -582,6 +664,7 @@ class OidcUpstream extends UpstreamBase {
     keys: JWTVerifyGetKey,
     /** Undefined for a refresh response (OpenID Connect Core §12.2: no nonce asked for then). */
     nonce: string | undefined,
+    clientId: string,
   ): Promise<JWTPayload> {
     const label = this.caller.label;
     const advertised = metadata.id_token_signing_alg_values_supported;
@@ -593,7 +676,7 @@ class OidcUpstream extends UpstreamBase {
     try {
       ({ payload } = await jwtVerify(idToken, keys, {
         issuer: [metadata.issuer, ...this.settings.alternateIdTokenIssuers],
-        audience: this.settings.clientId,
+        audience: clientId,
         algorithms,
         clockTolerance: CLOCK_TOLERANCE_S,
         currentDate: new Date(this.options.clock.now()),
@@ -610,7 +693,7 @@ class OidcUpstream extends UpstreamBase {
     const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
     // OpenID Connect Core §3.1.3.7 (and the azp errata): several audiences need an azp, and an azp must be us.
     if (payload.azp !== undefined || audiences.length > 1) {
-      if (typeof payload.azp !== 'string' || payload.azp !== this.settings.clientId) {
+      if (typeof payload.azp !== 'string' || payload.azp !== clientId) {
         throw bad('names another authorized party (azp)');
       }
     }
@@ -729,7 +812,7 @@ class OAuth2Upstream extends UpstreamBase {
 export function createUpstreamProvider(config: UpstreamConfig, options: UpstreamProviderOptions): UpstreamProvider {
   const settings = resolveUpstream(config);
   const secret = readSecret(settings.id, settings.secret, options.env ?? process.env);
-  if ('inline' in settings.secret) {
+  if (settings.secret && 'inline' in settings.secret) {
     options.logger.warn(
       { upstream: settings.id },
       'upstream client secret is inline in the config; use clientSecretEnv or clientSecretFile',
@@ -745,9 +828,11 @@ export function createUpstreamProvider(config: UpstreamConfig, options: Upstream
       'upstream is reached over plain http: its tokens and the client secret cross the network in clear',
     );
   }
-  return settings.type === 'oidc'
-    ? new OidcUpstream(settings, secret, options)
-    : new OAuth2Upstream(settings, secret, options);
+  const provider =
+    settings.type === 'oidc'
+      ? new OidcUpstream(settings, secret, options)
+      : new OAuth2Upstream(settings, secret, options);
+  return provider;
 }
 
 /** The configured upstreams by id. */

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/schema.js';
+import { randomId } from '../core/crypto.js';
 import type { UpstreamProvider } from './provider.js';
 
 /** The configured upstream entries. */
@@ -19,13 +20,17 @@ export function linksByVerifiedEmail(config: Config, id: string): boolean {
 
 /**
  * Which upstream client obtained a token set: a digest of the upstream's issuer and the client id Gatehouse has
- * there. Tokens stored under another generation (the upstream or the client replaced under the same id) are not
+ * there (with `registration: dynamic`, the registration's generation). Tokens stored under another generation (the upstream or the client replaced under the same id) are not
  * served.
  */
-export function upstreamClientGeneration(provider: UpstreamProvider, config: Config): string {
+export async function upstreamClientGeneration(provider: UpstreamProvider, config: Config): Promise<string> {
   const clientId = config.upstreams.find((entry) => entry.id === provider.id)?.clientId ?? '';
+  // A registered client: its registration's generation (none stored: one that matches nothing).
+  const registration = provider.registrationGeneration
+    ? ((await provider.registrationGeneration()) ?? randomId())
+    : undefined;
   return createHash('sha256')
-    .update(JSON.stringify([provider.issuer, clientId]))
+    .update(JSON.stringify(registration === undefined ? [provider.issuer, clientId] : [provider.issuer, registration]))
     .digest('base64url')
     .slice(0, 16);
 }

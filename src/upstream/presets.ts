@@ -28,8 +28,11 @@ interface ResolvedCommon {
   preset?: string;
   /** The issuer (OIDC) or the configured identifier (oauth2): identities are (issuer, subject). */
   issuer: string;
+  /** '' with `registration` (the upstream assigns it: upstream/registration.ts). */
   clientId: string;
-  secret: SecretSource;
+  /** Undefined with `registration`. */
+  secret: SecretSource | undefined;
+  registration?: NonNullable<UpstreamConfig['registration']>;
   tokenEndpointAuthMethod: 'client_secret_basic' | 'client_secret_post';
   scopes: string[];
   /** Extra authorization request parameters, preset's then configured. */
@@ -136,7 +139,8 @@ const DEFAULT_CLAIMS: ClaimMapping = {
 const list = (names: string | string[] | undefined): string[] | undefined =>
   names === undefined ? undefined : typeof names === 'string' ? [names] : names;
 
-function secretSource(c: UpstreamConfig): SecretSource {
+function secretSource(c: UpstreamConfig): SecretSource | undefined {
+  if (c.registration !== undefined) return undefined;
   if (c.clientSecretEnv !== undefined) return { env: c.clientSecretEnv };
   if (c.clientSecretFile !== undefined) return { file: c.clientSecretFile };
   // The schema requires exactly one of the three.
@@ -149,8 +153,9 @@ export function resolveUpstream(c: UpstreamConfig): ResolvedUpstream {
     id: c.id,
     name: c.name,
     ...(c.preset ? { preset: c.preset } : {}),
-    clientId: c.clientId,
+    clientId: c.clientId ?? '',
     secret: secretSource(c),
+    ...(c.registration ? { registration: c.registration } : {}),
     timeoutMs: c.timeoutMs,
   };
   if (c.type === 'oidc') {

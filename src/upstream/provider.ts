@@ -97,6 +97,11 @@ export interface UpstreamProvider {
    * (no nonce). Throws UpstreamError; `invalid_grant` when the upstream refuses the refresh token.
    */
   refresh(refreshToken: string): Promise<UpstreamTokens>;
+  /**
+   * An upstream Gatehouse registered at (`registration: dynamic`): the stored registration's generation, from the
+   * store (no network), undefined when there is none. Part of the upstream client generation of its tokens.
+   */
+  readonly registrationGeneration?: () => Promise<string | undefined>;
   /** The last discovery / JWKS outcome, from memory (no network). */
   status(): UpstreamStatus;
   /**

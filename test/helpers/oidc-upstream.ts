@@ -58,6 +58,12 @@ export interface OidcUpstreamOptions {
   rotateRefreshToken?: boolean | (() => boolean);
   /** Access token lifetime, seconds (default 3600). */
   accessTokenTtl?: number;
+  /**
+   * Dynamic client registration (RFC 7591) at POST /reg, only with this initial access token when one is given, and
+   * its management (RFC 7592: GET / DELETE at the registration_client_uri).
+   * `secretExpiresAt` overrides the client_secret_expires_at answered (epoch seconds; default oidc-provider's 0).
+   */
+  registration?: { initialAccessToken?: string; secretExpiresAt?: () => number | undefined };
 }
 
 export interface OidcUpstream {
@@ -67,6 +73,8 @@ export interface OidcUpstream {
   provider: Provider;
   /** Every token request it answered, in order: `<grant_type>:ok` or `<grant_type>:<error>`. */
   tokenRequests: string[];
+  /** Every registration request (option `registration`): its status, Authorization header and JSON body. */
+  registrations: { status: number; authorization: string; body: Record<string, unknown> }[];
   close(): Promise<void>;
 }
 
@@ -98,7 +106,20 @@ export async function startOidcUpstream(options: OidcUpstreamOptions): Promise<O
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     scopes: ['openid', 'offline_access', ...(mode === 'oauth2' ? ['read:user', 'user:email'] : [])],
     pkce: { methods: ['S256'], required: () => true },
-    features: { devInteractions: { enabled: true } },
+    features: {
+      devInteractions: { enabled: true },
+      ...(options.registration
+        ? {
+            registration: {
+              enabled: true,
+              ...(options.registration.initialAccessToken
+                ? { initialAccessToken: options.registration.initialAccessToken }
+                : {}),
+            },
+            registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+          }
+        : {}),
+    },
     conformIdTokenClaims: !options.idTokenClaims,
     ...(options.refreshTokens ? { issueRefreshToken: () => true } : {}),
     ...(options.rotateRefreshToken !== undefined
@@ -154,6 +175,21 @@ export async function startOidcUpstream(options: OidcUpstreamOptions): Promise<O
   provider.on('grant.success', (ctx) => tokenRequests.push(`${grantType(ctx)}:ok`));
   provider.on('grant.error', (ctx, err: { error?: string }) => tokenRequests.push(`${grantType(ctx)}:${err.error}`));
 
+  const registrations: OidcUpstream['registrations'] = [];
+  if (options.registration) {
+    const { secretExpiresAt } = options.registration;
+    provider.use(async (ctx, next) => {
+      if (ctx.method !== 'POST' || ctx.path !== '/reg') return next();
+      await next();
+      const body = (ctx as unknown as { oidc?: { body?: Record<string, unknown> } }).oidc?.body ?? {};
+      registrations.push({ status: ctx.status, authorization: ctx.get('authorization'), body });
+      const expiresAt = secretExpiresAt?.();
+      if (ctx.status === 201 && expiresAt !== undefined) {
+        ctx.body = { ...(ctx.body as Record<string, unknown>), client_secret_expires_at: expiresAt };
+      }
+    });
+  }
+
   if (mode === 'oauth2') {
     // GitHub's API, answered from oidc-provider's own access tokens.
     provider.use(async (ctx, next) => {
@@ -182,6 +218,7 @@ export async function startOidcUpstream(options: OidcUpstreamOptions): Promise<O
     clientSecret,
     provider,
     tokenRequests,
+    registrations,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

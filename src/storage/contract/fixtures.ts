@@ -18,6 +18,7 @@ import type {
   SessionRecord,
   TotpEnrolmentRecord,
   UpstreamAuthorizationRecord,
+  UpstreamRegistrationRecord,
   UpstreamLinkRecord,
   UpstreamTokensRecord,
   WebAuthnChallengeRecord,
@@ -240,6 +241,16 @@ export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => Re
       expiresAt: clock.now() + 5 * MINUTE,
     };
   },
+  upstreamRegistration: (clock): UpstreamRegistrationRecord => ({
+    id: sha256(randomToken()).toString('hex'),
+    clientId: randomToken(16),
+    sealedClientSecret: `sealed:v1:0a1b2c3d:${randomToken(48)}`,
+    registrationClientUri: 'https://login.corp.example.com/reg/abc',
+    sealedRegistrationAccessToken: `sealed:v1:0a1b2c3d:${randomToken(48)}`,
+    issuedAt: clock.now(),
+    expiresAt: clock.now() + 30 * 86_400_000,
+    generation: randomId(),
+  }),
   upstreamAuthorization: (clock): UpstreamAuthorizationRecord => ({
     id: hashToken(randomToken()),
     interactionId: randomToken(24),
