@@ -21,6 +21,8 @@ import { FormBrowser } from '../helpers/browser.js';
 import { signInUpstream, startOidcUpstream, type OidcUpstream } from '../helpers/oidc-upstream.js';
 import { freePort, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
+import { createStorage, type Storage } from '../../src/storage/index.js';
+import { systemClock } from '../../src/core/clock.js';
 import { E2E_STORES } from '../helpers/stores.js';
 import {
   authorizationRequest,
@@ -33,9 +35,11 @@ import {
 const IAT = `iat-${randomBytes(16).toString('hex')}`;
 const IAT_ENV = 'GH_TEST_UPSTREAM_DCR_IAT';
 
-for (const store of E2E_STORES.filter((s) => s.kind === 'redis')) {
+for (const store of E2E_STORES) {
   describe(`Gatehouse registered dynamically at an upstream, ${store.kind} store`, () => {
-    const available = requireService(store.service!);
+    const available = store.service ? requireService(store.service) : Promise.resolve(true);
+    /** Memory and embedded stores belong to one process: both replicas share one store object there. */
+    let sharedStore: Storage | undefined;
     const isolation = `gh_dcr_${randomBytes(4).toString('hex')}`;
     let secretExpiresAt: number | undefined;
     let upstream: OidcUpstream;
@@ -69,7 +73,10 @@ for (const store of E2E_STORES.filter((s) => s.kind === 'redis')) {
         ],
         ...store.config(isolation),
       };
-      a = await startServer(config, { port });
+      if (!store.service) {
+        sharedStore = await createStorage(config.storage!, { clock: systemClock, cleanupIntervalMs: 0 });
+      }
+      a = await startServer(config, { port, storage: sharedStore });
       b = await createGatehouse(
         parseConfig({
           logLevel: 'silent',
@@ -78,7 +85,7 @@ for (const store of E2E_STORES.filter((s) => s.kind === 'redis')) {
           host: '127.0.0.1',
           issuer: a.issuer,
         }),
-        { logger: createLogger('silent') },
+        { logger: createLogger('silent'), storage: sharedStore },
       );
     }, 60_000);
 
@@ -87,6 +94,7 @@ for (const store of E2E_STORES.filter((s) => s.kind === 'redis')) {
       await a?.close();
       await b?.close();
       await upstream?.close();
+      await sharedStore?.close();
       await store.cleanup?.(isolation);
       delete process.env[IAT_ENV];
     });
