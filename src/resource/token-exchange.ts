@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { discoverAuthorizationServer, type FetchLike } from './discovery.js';
+import { ResourceAuthError } from './errors.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
@@ -73,6 +74,20 @@ export class TokenExchangeError extends Error {
     this.status = status;
     this.description = description;
     this.signInAgain = code === 'invalid_grant';
+  }
+
+  /**
+   * What the resource server answers its own client: when the user must sign in again (at Gatehouse, and so at the
+   * upstream), `invalid_token` (401, with the Bearer challenge `bearerErrorResponse` builds, so the MCP client
+   * authorizes again); anything else is Gatehouse's or the upstream's trouble, `temporarily_unavailable` (503).
+   */
+  toResourceAuthError(): ResourceAuthError {
+    if (this.signInAgain) {
+      return new ResourceAuthError('invalid_token', 'the user must sign in again', { cause: this });
+    }
+    return new ResourceAuthError('temporarily_unavailable', 'the upstream token could not be obtained', {
+      cause: this,
+    });
   }
 }
 

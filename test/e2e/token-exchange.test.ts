@@ -17,7 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/core/clock.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/server.js';
-import { createResourceVerifier, createTokenExchangeClient, TokenExchangeError } from '../../src/resource/index.js';
+import {
+  bearerErrorResponse,
+  createResourceVerifier,
+  createTokenExchangeClient,
+  TokenExchangeError,
+} from '../../src/resource/index.js';
 import { FormBrowser } from '../helpers/browser.js';
 import {
   ALICE as UPSTREAM_ALICE,
@@ -389,6 +394,13 @@ for (const store of E2E_STORES) {
       const gone = await upstreamToken(fresh, 'corp').catch((e: unknown) => e);
       expect(gone).toBeInstanceOf(TokenExchangeError);
       expect(gone).toMatchObject({ code: 'invalid_grant', status: 400, signInAgain: true });
+      // What the resource server answers its client: a 401 challenge, so the MCP client authorizes again.
+      const answer = bearerErrorResponse((gone as TokenExchangeError).toResourceAuthError(), {
+        resourceMetadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource',
+      });
+      expect(answer.status).toBe(401);
+      expect(answer.headers['www-authenticate']).toMatch(/^Bearer resource_metadata="[^"]+", error="invalid_token"/);
+      expect((refused as TokenExchangeError).toResourceAuthError().status).toBe(503);
     });
 
     it('the example MCP server: a tool reads the profile at the upstream, through the MCP SDK client', async (t) => {

@@ -177,6 +177,32 @@ for (const store of E2E_STORES) {
       expect(registrations()).toBe(before);
     }, 60_000);
 
+    it('the upstream callback completes on the other replica, once', async (t) => {
+      if (!(await available)) return t.skip();
+      // Replica B takes the callback (as a load balancer may send it there): the pending record is in the store.
+      await b.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = b.app.server.address();
+      const bOrigin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      const client = await registerClient(a, 'dcr-other-replica');
+      const browser = new FormBrowser();
+      const request = authorizationRequest(a, client);
+      const left = await toUpstream(browser, a, request.url, upstream.issuer);
+      const callback = await signInUpstream(left.upstream!.href, { browser });
+      const atB = new URL(callback.pathname + callback.search, bOrigin).href;
+      const first = await browser.request(atB);
+      // B redirects on to the interaction (a path: the sign-in continues at whichever replica serves it, A here).
+      expect(first.status).toBe(303);
+      const next = new URL(first.headers.get('location')!, a.origin).href;
+      expect(next).toMatch(new RegExp(`^${a.issuer}/interaction/`));
+      // The same callback again, at either replica, is refused: the pending record was taken.
+      expect((await browser.request(atB)).status).toBe(400);
+      expect((await browser.request(callback.href)).status).toBe(400);
+      const back = await backFromUpstream(browser, a, next);
+      const code = back.client?.searchParams.get('code');
+      expect(code).toBeTruthy();
+      expect((await redeem(a, client, code!, request.verifier)).status).toBe(200);
+    }, 60_000);
+
     it('a client the upstream forgot (invalid_client) is registered again; the old tokens are refused', async (t) => {
       if (!(await available)) return t.skip();
       const grantId = await signIn('dcr-forgotten');
