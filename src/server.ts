@@ -20,7 +20,7 @@ import type { Config } from './config/schema.js';
 import type { Deps } from './context.js';
 import { clientRulesOf, staticClientDefaultGrants } from './grants/index.js';
 import { buildApp, reservedTenantIds, type AppOptions } from './http/app.js';
-import type { AdminOptions } from './http/routes/admin.js';
+import { adminTokenDigest, type AdminOptions } from './http/routes/admin.js';
 import { tenantConfig } from './config/tenants.js';
 import { TenantAdmin } from './tenants/admin.js';
 import { TenantRegistry } from './tenants/registry.js';
@@ -344,8 +344,7 @@ function adminOptions(
   tenants: TenantRegistry,
   clock: Clock,
 ): AdminOptions | undefined {
-  const tokenSha256 =
-    config.adminTokenSha256 ?? (config.adminToken && createHash('sha256').update(config.adminToken).digest('hex'));
+  const tokenSha256 = config.adminTokenSha256 ?? (config.adminToken && adminTokenDigest(config.adminToken));
   if (!tokenSha256) return undefined;
   const admin = new TenantAdmin({
     deployment: config,

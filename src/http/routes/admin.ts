@@ -4,15 +4,19 @@
  * by its SHA-256 in constant time.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { safeEqual } from '../../core/crypto.js';
+import { safeEqual, sha256 } from '../../core/crypto.js';
 import { bearerToken } from '../../core/params.js';
 import { TenantAdminError } from '../../tenants/admin.js';
-import { createHash } from 'node:crypto';
 import { json, scopeOf, type RouteContext } from './context.js';
 
 export type { AdminOptions } from './context.js';
 
 const CHALLENGE = 'Bearer realm="gatehouse-admin"';
+
+/** The form the admin token is kept and compared in (config `adminTokenSha256`): SHA-256, hex. */
+export function adminTokenDigest(token: string): string {
+  return sha256(token).toString('hex');
+}
 
 export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, options }: RouteContext): Promise<void> {
   const admin = options.admin;
@@ -30,7 +34,7 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
           .send('{"error":"not_found","error_description":"no such endpoint"}');
       }
       const token = bearerToken(request.headers.authorization);
-      const presented = token ? createHash('sha256').update(token).digest('hex') : '';
+      const presented = token ? adminTokenDigest(token) : '';
       if (!token || !safeEqual(presented, admin.tokenSha256)) {
         reply.header('www-authenticate', token ? `${CHALLENGE}, error="invalid_token"` : CHALLENGE);
         return json(reply, 401, { error: 'invalid_token', error_description: 'the admin token is missing or wrong' });
