@@ -8,6 +8,8 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { getOrCreateSealedSecret, sealerFromConfig, type Sealer } from './core/sealing.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { Auditor, type AuditSink } from './core/audit.js';
+import { AuditWebhook, auditLogSink } from './core/audit-sinks.js';
 import { hashAdminSecret, sealClientSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
 import { isLoopback } from './core/redirect-uri.js';
@@ -96,6 +98,8 @@ export interface GatehouseOptions {
    */
   upstreams?: (config: Config, tenant: string | undefined) => ReadonlyMap<string, UpstreamProvider>;
   app?: AppOptions;
+  /** Also hand every audit event to this sink (tests, embedding: e.g. collect them in an array). */
+  auditSink?: AuditSink;
 }
 
 /** A running Gatehouse: its app (not yet listening), deps, and a close function. */
@@ -104,6 +108,10 @@ export interface Gatehouse {
   deps: Deps;
   /** The tenants it serves under its issuer (loaded lazily). */
   tenants: TenantRegistry;
+  /** The process's audit emitter (`subscribe` to receive every issuer's events). */
+  audit: Auditor;
+  /** The audit webhook, when configured (its `dropped` / `delivered` counters). */
+  auditWebhook?: AuditWebhook;
   close(): Promise<void>;
 }
 
@@ -127,9 +135,10 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
   // Session and interaction ids are bearer secrets: the store only sees their hash.
   const storage = withHashedIds(backend);
   const closers: (() => void)[] = [];
+  const audit = createAuditor(config, clock, logger, options.auditSink);
   try {
     // One client cache for the process, bounded once however many tenants it serves.
-    const shared: SharedCaches = { clients: clientRecordCache(clock) };
+    const shared: SharedCaches = { clients: clientRecordCache(clock), audit: audit.auditor };
     const {
       deps,
       close: closeKeys,
@@ -181,15 +190,19 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       app,
       deps,
       tenants,
+      audit: audit.auditor,
+      ...(audit.webhook && { auditWebhook: audit.webhook }),
       async close() {
         for (const close of closers) close();
         await app.close();
         if (!options.storage) await backend.close();
+        await audit.close();
       },
     };
   } catch (err) {
     for (const close of closers) close();
     if (!options.storage) await backend.close().catch(() => undefined);
+    await audit.close();
     throw err;
   }
 }
@@ -197,6 +210,26 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
 /** Caches every issuer of the process shares (the deployment's and its tenants'), each under keys of its own. */
 interface SharedCaches {
   clients: ExpiringCache<ClientRecord>;
+  /** The process's audit emitter; each issuer gets `forTenant(its id)`. */
+  audit?: Auditor;
+}
+
+/** The audit emitter and its sinks (config `audit`, plus the embedder's). */
+function createAuditor(config: Config, clock: Clock, logger: Logger, extra: AuditSink | undefined) {
+  const sinks: AuditSink[] = [];
+  const log = auditLogSink(config.audit.destination, logger);
+  if (log.sink) sinks.push(log.sink);
+  const webhook = config.audit.webhook && new AuditWebhook(config.audit.webhook, logger);
+  if (webhook) sinks.push(webhook.sink);
+  if (extra) sinks.push(extra);
+  return {
+    auditor: new Auditor(clock, sinks),
+    webhook,
+    async close() {
+      await webhook?.close();
+      log.close();
+    },
+  };
 }
 
 /**
@@ -253,6 +286,7 @@ export async function buildDeps(
       cookieKey: cookieKey.value,
       passwordPolicy: passwordPolicyOf(config),
       logger,
+      audit: (shared?.audit ?? new Auditor(clock)).forTenant(tenant),
       scopesSupported,
       verifyAssertion,
       sealer,

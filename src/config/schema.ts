@@ -487,6 +487,50 @@ export const configSchema = z
      * Bearer token of the admin API (`/admin/...`); unset = no admin API. A SHA-256 hex of the token may be given
      * instead (`adminTokenSha256`), so the config holds no usable secret.
      */
+    /**
+     * Audit events (core/audit.ts lists every type and field): where they are written and, optionally, a webhook.
+     * `destination`: `log` (default: the main log, as `info` lines with `audit: true`, so nothing is lost by
+     * default), `stdout`, `stderr`, a file path (appended, one JSON line per event), or `off`.
+     */
+    audit: z
+      .object({
+        destination: z.string().min(1).default('log'),
+        /** Events POSTed as JSON arrays to an operator-run collector, batched; never blocks a request. */
+        webhook: z
+          .object({
+            /** https, or http to a loopback host only. */
+            url: z
+              .string()
+              .url()
+              .refine(
+                (u) => {
+                  const url = new URL(u);
+                  return (
+                    url.protocol === 'https:' ||
+                    (url.protocol === 'http:' &&
+                      ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname.toLowerCase()))
+                  );
+                },
+                { message: 'must be https (http only to localhost / 127.0.0.1 / [::1])' },
+              ),
+            /** Sent as `Authorization: Bearer <token>`. */
+            bearerToken: z.string().min(1).optional(),
+            /** Signs each body: `X-Gatehouse-Signature: sha256=<hex HMAC-SHA256 of the body>`. */
+            hmacSecret: z.string().min(16).optional(),
+            /** Most events per POST. */
+            batchSize: z.number().int().min(1).max(10000).default(100),
+            /** How often the queue is sent (also sent as soon as a batch is full). */
+            flushIntervalMs: z.number().int().min(10).max(60000).default(1000),
+            /** Most events waiting; beyond it new events are dropped and counted (`droppedEvents`, metrics). */
+            queueSize: z.number().int().min(1).max(1000000).default(10000),
+            /** Per POST; a timed-out or failed batch is put back once if the queue has room, else dropped. */
+            timeoutMs: z.number().int().min(100).max(60000).default(5000),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     adminToken: z.string().min(32).optional(),
     adminTokenSha256: z
       .string()
