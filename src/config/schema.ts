@@ -484,10 +484,6 @@ export const configSchema = z
     /** How long a replica serves a tenant's cached settings before re-reading them: the bound on an update's delay. */
     tenantRefreshSeconds: z.number().int().min(0).max(300).default(5),
     /**
-     * Bearer token of the admin API (`/admin/...`); unset = no admin API. A SHA-256 hex of the token may be given
-     * instead (`adminTokenSha256`), so the config holds no usable secret.
-     */
-    /**
      * Audit events (core/audit.ts lists every type and field): where they are written and, optionally, a webhook.
      * `destination`: `log` (default: the main log, as `info` lines with `audit: true`, so nothing is lost by
      * default), `stdout`, `stderr`, a file path (appended, one JSON line per event), or `off`.
@@ -531,6 +527,10 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Bearer token of the admin API (`/admin/...`); unset = no admin API. A SHA-256 hex of the token may be given
+     * instead (`adminTokenSha256`), so the config holds no usable secret.
+     */
     adminToken: z.string().min(32).optional(),
     adminTokenSha256: z
       .string()

@@ -38,6 +38,8 @@ export type AuditEvent = Subjects &
         type: 'signin.succeeded';
         subject: string;
         method: SignInMethod;
+        /** RFC 8176 authentication method references of the session (`pwd`, `otp`, `mfa`, ...). */
+        amr?: string[];
         /** The upstream IdP id, for `method: 'upstream'`. */
         upstream?: string;
       }
@@ -60,7 +62,7 @@ export type AuditEvent = Subjects &
         /** Why it failed (the IdP's error code or ours), on failure. */
         error?: string;
       }
-    | /** The user approved the client's request on the consent page (or a stored consent covered it). */ {
+    | /** The user approved the client's request on the consent page (a stored consent that covers a request: code.issued only). */ {
         type: 'consent.granted';
         clientId: string;
         subject: string;
@@ -81,6 +83,8 @@ export type AuditEvent = Subjects &
         type: 'code.issued';
         clientId: string;
         subject: string;
+        /** The grant the code starts (its tokens carry it: token.issued, refresh.rotated, grant.revoked). */
+        grantId: string;
         scopes: string[];
         resources: string[];
       }
@@ -97,12 +101,28 @@ export type AuditEvent = Subjects &
         grantId?: string;
         refreshToken?: boolean;
         idToken?: boolean;
+        /** Token exchange (RFC 8693): the upstream whose token was handed out; the subject token's client. */
+        upstream?: string;
+        subjectClientId?: string;
       }
-    | /** The token endpoint refused a request that identified itself (client authenticated or named). */ {
+    | /**
+       * The token endpoint refused a request (any OAuth error). `clientId` is the one presented (not proven when the
+       * error is invalid_client).
+       */ {
         type: 'token.refused';
-        grantType: string;
+        grantType?: string;
         /** The OAuth error code. */
         error: string;
+        grantId?: string;
+        resources?: string[];
+        upstream?: string;
+        /** Why, beyond the code (e.g. `upstream_sign_in_required`). */
+        reason?: string;
+      }
+    | /** An access token was revoked by its id (RFC 7009); a refresh token revokes its grant (grant.revoked). */ {
+        type: 'token.revoked';
+        /** The token's id (its `jti` claim: an identifier, not the token). */
+        jti: string;
       }
     | /** A refresh token was exchanged for a new one (the old one is spent). */ {
         type: 'refresh.rotated';
@@ -168,12 +188,6 @@ export type AuditEvent = Subjects &
         keyKind: 'ip' | 'client' | 'total';
         retryAfterSeconds?: number;
       }
-    | /** A token exchange (RFC 8693) was refused; an issued one is a `token.issued`. */ {
-        type: 'token_exchange.refused';
-        error: string;
-        audience?: string;
-        upstream?: string;
-      }
     | /** A grant's upstream tokens did not belong to it (a binding check failed; nothing was handed out). */ {
         type: 'upstream.binding_mismatch';
         grantId: string;
@@ -197,6 +211,7 @@ export const AUDIT_OUTCOMES: Record<AuditEventType, AuditOutcome> = {
   'code.replayed': 'denied',
   'token.issued': 'success',
   'token.refused': 'failure',
+  'token.revoked': 'success',
   'refresh.rotated': 'success',
   'refresh.reuse_detected': 'denied',
   'grant.revoked': 'success',
@@ -207,7 +222,6 @@ export const AUDIT_OUTCOMES: Record<AuditEventType, AuditOutcome> = {
   'key.rotated': 'success',
   'admin.call': 'success',
   'rate_limit.hit': 'denied',
-  'token_exchange.refused': 'failure',
   'upstream.binding_mismatch': 'denied',
 };
 
