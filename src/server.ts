@@ -214,8 +214,11 @@ interface SharedCaches {
   audit?: Auditor;
 }
 
-/** The audit emitter and its sinks (config `audit`, plus the embedder's). */
-function createAuditor(config: Config, clock: Clock, logger: Logger, extra: AuditSink | undefined) {
+/**
+ * The audit emitter and its sinks (config `audit`, plus the embedder's); `logger` is the main log (`destination: log`).
+ * Also used by the CLI for what it changes itself (a key rotation).
+ */
+export function createAuditor(config: Config, clock: Clock, logger: Logger, extra: AuditSink | undefined) {
   const sinks: AuditSink[] = [];
   const log = auditLogSink(config.audit.destination, logger);
   if (log.sink) sinks.push(log.sink);
