@@ -33,6 +33,9 @@ import { tokenDeclaration } from './endpoints/token.js';
 import { CachingClientResolver, clientRecordCache } from './clients/client-cache.js';
 import type { ExpiringCache } from './core/expiring-cache.js';
 import { createStorage } from './storage/index.js';
+import { GatehouseMetrics, listenMetrics } from './http/metrics.js';
+import { sha256 } from './core/crypto.js';
+import type { Server } from 'node:http';
 import { withHashedIds } from './storage/hashed-ids.js';
 import type { ClientRecord } from './model/records.js';
 import type { Storage } from './model/ports.js';
@@ -112,6 +115,9 @@ export interface Gatehouse {
   audit: Auditor;
   /** The audit webhook, when configured (its `dropped` / `delivered` counters). */
   auditWebhook?: AuditWebhook;
+  /** The metrics (config `metrics`), when on; `metricsServer` is their own listener when `metrics.port` is set. */
+  metrics?: GatehouseMetrics;
+  metricsServer?: Server;
   close(): Promise<void>;
 }
 
@@ -132,10 +138,14 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       sqlPreparedStatements: config.postgres.preparedStatements,
       cleanupIntervalMs: config.cleanupIntervalSeconds * 1000,
     }));
-  // Session and interaction ids are bearer secrets: the store only sees their hash.
-  const storage = withHashedIds(backend);
+  const metrics = metricsOf(config);
+  // Session and interaction ids are bearer secrets: the store only sees their hash. With metrics, every port call
+  // is timed (a proxy; none without metrics).
+  const storage = metrics ? metrics.measuredStorage(withHashedIds(backend)) : withHashedIds(backend);
   const closers: (() => void)[] = [];
   const audit = createAuditor(config, clock, logger, options.auditSink);
+  if (metrics) closers.push(metrics.subscribeTo(audit.auditor));
+  let metricsServer: Server | undefined;
   try {
     // One client cache for the process, bounded once however many tenants it serves.
     const shared: SharedCaches = { clients: clientRecordCache(clock), audit: audit.auditor };
@@ -179,7 +189,35 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       },
     });
     closers.push(() => tenants.close());
+    const metricsToken =
+      config.metrics.tokenSha256 ?? (config.metrics.token && sha256(config.metrics.token).toString('hex'));
+    if (metrics) {
+      metrics.setSources({
+        storage,
+        caches: { client: shared.clients, tenant: tenants },
+        ...(audit.webhook && { auditWebhook: audit.webhook }),
+        tenantsLoaded: () => tenants.size,
+      });
+      if (config.metrics.port !== undefined) {
+        metricsServer = await listenMetrics(metrics, {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          ...(metricsToken && { tokenSha256: metricsToken }),
+        });
+        logger.info(
+          { metrics: `http://${config.metrics.host}:${(metricsServer.address() as { port: number }).port}/metrics` },
+          'metrics listening',
+        );
+      }
+    }
     const app = buildApp(deps, {
+      ...(metrics && {
+        metrics: {
+          observeRequest: metrics.observeRequest,
+          scrape: () => metrics.scrape(),
+          ...(config.metrics.port === undefined && metricsToken && { tokenSha256: metricsToken }),
+        },
+      }),
       metadataExtra: config.clientIdMetadataDocuments.enabled ? { client_id_metadata_document_supported: true } : {},
       consentWarnings: metadataDocumentWarnings,
       tenants,
@@ -192,8 +230,11 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       tenants,
       audit: audit.auditor,
       ...(audit.webhook && { auditWebhook: audit.webhook }),
+      ...(metrics && { metrics }),
+      ...(metricsServer && { metricsServer }),
       async close() {
         for (const close of closers) close();
+        if (metricsServer) await new Promise((resolve) => metricsServer!.close(resolve));
         await app.close();
         if (!options.storage) await backend.close();
         await audit.close();
@@ -201,10 +242,21 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
     };
   } catch (err) {
     for (const close of closers) close();
+    if (metricsServer) metricsServer.close();
     if (!options.storage) await backend.close().catch(() => undefined);
     await audit.close();
     throw err;
   }
+}
+
+/**
+ * The metrics of a config: on with `metrics.port` or a metrics token; without a port, the token is required (the
+ * main port is public).
+ */
+function metricsOf(config: Config): GatehouseMetrics | undefined {
+  const { port, token, tokenSha256, tenantLabel, defaultMetrics } = config.metrics;
+  if (port === undefined && token === undefined && tokenSha256 === undefined) return undefined;
+  return new GatehouseMetrics({ tenantLabel, defaultMetrics });
 }
 
 /** Caches every issuer of the process shares (the deployment's and its tenants'), each under keys of its own. */

@@ -484,6 +484,30 @@ export const configSchema = z
     /** How long a replica serves a tenant's cached settings before re-reading them: the bound on an update's delay. */
     tenantRefreshSeconds: z.number().int().min(0).max(300).default(5),
     /**
+     * Prometheus metrics (http/metrics.ts): off unless `port` or a token is set. With `port`, served at
+     * `http://<host>:<port>/metrics` by a listener of its own (the token, if set, is required there too); without, at
+     * `<issuer>/metrics` on the main port, which then requires the token (Bearer).
+     */
+    metrics: z
+      .object({
+        /** A listener of its own for `/metrics`; unset = the main port (token required). */
+        port: z.number().int().min(0).max(65535).optional(),
+        /** Where that listener binds: loopback by default, so only the host (or a sidecar) can scrape. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Bearer token scrapers send; or its SHA-256 hex as `tokenSha256`, so the config holds no usable secret. */
+        token: z.string().min(32).optional(),
+        tokenSha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .optional(),
+        /** Label request and event series with the tenant (one series per tenant: mind the cardinality). */
+        tenantLabel: z.boolean().default(false),
+        /** Also the process and Node.js runtime metrics (prom-client's defaults: CPU, memory, event-loop lag, GC). */
+        defaultMetrics: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    /**
      * Audit events (core/audit.ts lists every type and field): where they are written and, optionally, a webhook.
      * `destination`: `log` (default: the main log, as `info` lines with `audit: true`, so nothing is lost by
      * default), `stdout`, `stderr`, a file path (appended, one JSON line per event), or `off`.

@@ -13,6 +13,7 @@ import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
 import { auditContextOf, requestIdFor, sendRequestId } from './request-id.js';
 import { runWithAuditContext } from '../core/audit.js';
+import { metricsRoute } from './metrics.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
 import { authorizationRoutes } from './routes/authorization.js';
@@ -171,6 +172,12 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
         .send();
     }
   });
+  // Metrics (off unless configured): every response counted and timed by its route pattern.
+  const metrics = options.metrics;
+  if (metrics) {
+    app.addHook('onResponse', (request, reply) => metrics.observeRequest(request, reply));
+    if (metrics.tokenSha256) metricsRoute(app, `${prefix}/metrics`, metrics, metrics.tokenSha256);
+  }
   // Any successful request proves the store is reachable again (logged once per state change).
   app.addHook('onResponse', async (_request, reply) => {
     if (storeStatus.isDown && reply.statusCode < 500) storeStatus.succeeded();
