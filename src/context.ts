@@ -6,6 +6,7 @@
  */
 import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
+import type { Auditor } from './core/audit.js';
 import type { Clock } from './core/clock.js';
 import type { AssertionVerifier, ClientResolver } from './core/client-auth.js';
 import type { KeyManager } from './core/keys.js';
@@ -33,6 +34,11 @@ export interface Deps {
   /** What a new password must satisfy (config `passwordPolicy`, its deny list read at start). */
   passwordPolicy: PasswordPolicy;
   logger: Logger;
+  /**
+   * Audit events (core/audit.ts: the schema): `audit.emit({ type: 'client.registered', ... })`. This issuer's emitter:
+   * its events carry `tenant`, and the request being served (id, address, user agent).
+   */
+  audit: Auditor;
   /** RFC 7523 client assertion check, private_key_jwt and client_secret_jwt (signature, iss/sub/aud/exp, single use). */
   verifyAssertion: AssertionVerifier;
   /** Seals what the store must not reveal (`encryptionKey`: client secrets for client_secret_jwt, TOTP secrets). */

@@ -8,6 +8,8 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { getOrCreateSealedSecret, sealerFromConfig, type Sealer } from './core/sealing.js';
 import { systemClock, type Clock } from './core/clock.js';
+import { Auditor, type AuditSink } from './core/audit.js';
+import { AuditWebhook, auditLogSink } from './core/audit-sinks.js';
 import { hashAdminSecret, sealClientSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
 import { isLoopback } from './core/redirect-uri.js';
@@ -31,6 +33,9 @@ import { tokenDeclaration } from './endpoints/token.js';
 import { CachingClientResolver, clientRecordCache } from './clients/client-cache.js';
 import type { ExpiringCache } from './core/expiring-cache.js';
 import { createStorage } from './storage/index.js';
+import { GatehouseMetrics, listenMetrics } from './http/metrics.js';
+import { sha256 } from './core/crypto.js';
+import type { Server } from 'node:http';
 import { withHashedIds } from './storage/hashed-ids.js';
 import type { ClientRecord } from './model/records.js';
 import type { Storage } from './model/ports.js';
@@ -96,6 +101,8 @@ export interface GatehouseOptions {
    */
   upstreams?: (config: Config, tenant: string | undefined) => ReadonlyMap<string, UpstreamProvider>;
   app?: AppOptions;
+  /** Also hand every audit event to this sink (tests, embedding: e.g. collect them in an array). */
+  auditSink?: AuditSink;
 }
 
 /** A running Gatehouse: its app (not yet listening), deps, and a close function. */
@@ -104,6 +111,13 @@ export interface Gatehouse {
   deps: Deps;
   /** The tenants it serves under its issuer (loaded lazily). */
   tenants: TenantRegistry;
+  /** The process's audit emitter (`subscribe` to receive every issuer's events). */
+  audit: Auditor;
+  /** The audit webhook, when configured (its `dropped` / `delivered` counters). */
+  auditWebhook?: AuditWebhook;
+  /** The metrics (config `metrics`), when on; `metricsServer` is their own listener when `metrics.port` is set. */
+  metrics?: GatehouseMetrics;
+  metricsServer?: Server;
   close(): Promise<void>;
 }
 
@@ -124,12 +138,17 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       sqlPreparedStatements: config.postgres.preparedStatements,
       cleanupIntervalMs: config.cleanupIntervalSeconds * 1000,
     }));
-  // Session and interaction ids are bearer secrets: the store only sees their hash.
-  const storage = withHashedIds(backend);
+  const metrics = metricsOf(config);
+  // Session and interaction ids are bearer secrets: the store only sees their hash. With metrics, every port call
+  // is timed (a proxy; none without metrics).
+  const storage = metrics ? metrics.measuredStorage(withHashedIds(backend)) : withHashedIds(backend);
   const closers: (() => void)[] = [];
+  const audit = createAuditor(config, clock, logger, options.auditSink);
+  if (metrics) closers.push(metrics.subscribeTo(audit.auditor));
+  let metricsServer: Server | undefined;
   try {
     // One client cache for the process, bounded once however many tenants it serves.
-    const shared: SharedCaches = { clients: clientRecordCache(clock) };
+    const shared: SharedCaches = { clients: clientRecordCache(clock), audit: audit.auditor };
     const {
       deps,
       close: closeKeys,
@@ -170,7 +189,35 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       },
     });
     closers.push(() => tenants.close());
+    const metricsToken =
+      config.metrics.tokenSha256 ?? (config.metrics.token && sha256(config.metrics.token).toString('hex'));
+    if (metrics) {
+      metrics.setSources({
+        storage,
+        caches: { client: shared.clients, tenant: tenants },
+        ...(audit.webhook && { auditWebhook: audit.webhook }),
+        tenantsLoaded: () => tenants.size,
+      });
+      if (config.metrics.port !== undefined) {
+        metricsServer = await listenMetrics(metrics, {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          ...(metricsToken && { tokenSha256: metricsToken }),
+        });
+        logger.info(
+          { metrics: `http://${config.metrics.host}:${(metricsServer.address() as { port: number }).port}/metrics` },
+          'metrics listening',
+        );
+      }
+    }
     const app = buildApp(deps, {
+      ...(metrics && {
+        metrics: {
+          observeRequest: metrics.observeRequest,
+          scrape: () => metrics.scrape(),
+          ...(config.metrics.port === undefined && metricsToken && { tokenSha256: metricsToken }),
+        },
+      }),
       metadataExtra: config.clientIdMetadataDocuments.enabled ? { client_id_metadata_document_supported: true } : {},
       consentWarnings: metadataDocumentWarnings,
       tenants,
@@ -181,22 +228,63 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       app,
       deps,
       tenants,
+      audit: audit.auditor,
+      ...(audit.webhook && { auditWebhook: audit.webhook }),
+      ...(metrics && { metrics }),
+      ...(metricsServer && { metricsServer }),
       async close() {
         for (const close of closers) close();
+        if (metricsServer) await new Promise((resolve) => metricsServer!.close(resolve));
         await app.close();
         if (!options.storage) await backend.close();
+        await audit.close();
       },
     };
   } catch (err) {
     for (const close of closers) close();
+    if (metricsServer) metricsServer.close();
     if (!options.storage) await backend.close().catch(() => undefined);
+    await audit.close();
     throw err;
   }
+}
+
+/**
+ * The metrics of a config: on with `metrics.port` or a metrics token; without a port, the token is required (the
+ * main port is public).
+ */
+function metricsOf(config: Config): GatehouseMetrics | undefined {
+  const { port, token, tokenSha256, tenantLabel, defaultMetrics } = config.metrics;
+  if (port === undefined && token === undefined && tokenSha256 === undefined) return undefined;
+  return new GatehouseMetrics({ tenantLabel, defaultMetrics });
 }
 
 /** Caches every issuer of the process shares (the deployment's and its tenants'), each under keys of its own. */
 interface SharedCaches {
   clients: ExpiringCache<ClientRecord>;
+  /** The process's audit emitter; each issuer gets `forTenant(its id)`. */
+  audit?: Auditor;
+}
+
+/**
+ * The audit emitter and its sinks (config `audit`, plus the embedder's); `logger` is the main log (`destination: log`).
+ * Also used by the CLI for what it changes itself (a key rotation).
+ */
+export function createAuditor(config: Config, clock: Clock, logger: Logger, extra: AuditSink | undefined) {
+  const sinks: AuditSink[] = [];
+  const log = auditLogSink(config.audit.destination, logger);
+  if (log.sink) sinks.push(log.sink);
+  const webhook = config.audit.webhook && new AuditWebhook(config.audit.webhook, logger);
+  if (webhook) sinks.push(webhook.sink);
+  if (extra) sinks.push(extra);
+  return {
+    auditor: new Auditor(clock, sinks),
+    webhook,
+    async close() {
+      await webhook?.close();
+      log.close();
+    },
+  };
 }
 
 /**
@@ -256,6 +344,7 @@ export async function buildDeps(
       cookieKey: cookieKey.value,
       passwordPolicy: passwordPolicyOf(config),
       logger,
+      audit: (shared?.audit ?? new Auditor(clock)).forTenant(tenant),
       scopesSupported,
       verifyAssertion,
       sealer,

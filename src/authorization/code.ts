@@ -12,7 +12,7 @@ import type { ClientRecord, ConsentRecord, InteractionRecord } from '../model/re
 import { saveUpstreamTokens, type SaveUpstreamTokensDeps } from '../grants/upstream-tokens.js';
 import { userGrantAllowList } from './consent.js';
 
-export type IssueCodeDeps = Pick<Deps, 'clock' | 'config' | 'scopesSupported'> &
+export type IssueCodeDeps = Pick<Deps, 'clock' | 'config' | 'scopesSupported' | 'audit'> &
   SaveUpstreamTokensDeps & {
     storage: Pick<AuthorizationCodeStore, 'saveAuthorizationCode'>;
   };
@@ -61,9 +61,10 @@ export async function issueCode(
   // An upstream sign-in's tokens were sealed for the grant this code starts, for this user only.
   const upstream = interaction.upstream?.subject === interaction.userId ? interaction.upstream : undefined;
   if (upstream) await saveUpstreamTokens(upstream, interaction.clientId, deps);
+  const grantId = upstream?.grantId ?? randomId();
   await deps.storage.saveAuthorizationCode({
     codeHash: hashToken(code),
-    grantId: upstream?.grantId ?? randomId(),
+    grantId,
     clientId: interaction.clientId,
     userId: interaction.userId,
     redirectUri: interaction.redirectUri,
@@ -76,6 +77,14 @@ export async function issueCode(
     amr: amrOf(interaction.amr),
     createdAt: now,
     expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
+  });
+  deps.audit.emit({
+    type: 'code.issued',
+    clientId: interaction.clientId,
+    subject: interaction.userId,
+    grantId,
+    scopes: scope,
+    resources: interaction.resource,
   });
   return clientRedirect(interaction.redirectUri, { code, state: interaction.state }, deps.config.issuer);
 }

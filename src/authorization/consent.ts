@@ -4,7 +4,7 @@ import type { Deps } from '../context.js';
 import type { ConsentStore } from '../model/ports.js';
 import type { ClientRecord, ConsentRecord, InteractionRecord } from '../model/records.js';
 
-export type RecordConsentDeps = Pick<Deps, 'clock' | 'config'> & {
+export type RecordConsentDeps = Pick<Deps, 'clock' | 'config' | 'audit'> & {
   storage: Pick<ConsentStore, 'getConsent' | 'saveConsent'>;
 };
 
@@ -47,5 +47,12 @@ export async function recordConsent(
     expiresAt: now + deps.config.consent.ttl * 1000,
   };
   await deps.storage.saveConsent(consent);
+  deps.audit.emit({
+    type: 'consent.granted',
+    clientId: interaction.clientId,
+    subject: userId,
+    scopes: interaction.scope,
+    resources: interaction.resource,
+  });
   return consent;
 }

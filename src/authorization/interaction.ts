@@ -350,6 +350,7 @@ export async function submitConsent(
   const taken = await deps.storage.takeInteraction(id);
   if (!taken) throw new InteractionExpired();
   if (decision === 'deny') {
+    deps.audit.emit({ type: 'consent.denied', clientId: taken.clientId, subject: userId });
     return errorRedirect(taken.redirectUri, new AccessDenied(), taken.state, deps.config.issuer);
   }
   const consent = await recordConsent(userId, taken, deps);

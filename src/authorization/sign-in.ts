@@ -44,7 +44,7 @@ export type SignInDeps = ThrottleDeps &
   PasswordUpgradeDeps &
   SessionStartDeps &
   SecondFactorDeps &
-  Pick<Deps, 'logger' | 'config' | 'clock'> & {
+  Pick<Deps, 'logger' | 'config' | 'clock' | 'audit'> & {
     storage: Pick<UserStore, 'getUserByUsername' | 'getUser' | 'saveUser'> & ExpiringRecordStore;
   };
 
@@ -94,6 +94,32 @@ export type SignInOutcome =
 const pendingRecords = (deps: SignInDeps) => recordsOf(deps.storage, RECORD_KINDS.pendingSignIn);
 const pendingId = (place: SignInPlace) => hashToken(`pending-sign-in:${place.key}`);
 
+/** The audit event of a throttled attempt (the username typed, never the password). */
+function auditThrottled(
+  deps: Pick<Deps, 'audit'>,
+  place: SignInPlace,
+  limit: 'username' | 'ip',
+  username: string | undefined,
+): void {
+  deps.audit.emit({
+    type: 'signin.throttled',
+    key: limit === 'ip' ? 'ip' : 'account',
+    ...(username && { username }),
+    ...(place.clientId !== undefined && { clientId: place.clientId }),
+  });
+}
+
+/** The audit event of a completed sign-in. */
+function auditSignedIn(deps: Pick<Deps, 'audit'>, place: SignInPlace, user: UserRecord, amr: string[]): void {
+  deps.audit.emit({
+    type: 'signin.succeeded',
+    subject: user.id,
+    method: 'password',
+    amr,
+    ...(place.clientId !== undefined && { clientId: place.clientId }),
+  });
+}
+
 function throttled(retryAfterSeconds: number, prompt: SignInPrompt): SignInOutcome {
   const minutes = Math.ceil(retryAfterSeconds / 60);
   const error = `Too many failed sign-in attempts. Wait ${minutes} minute${minutes === 1 ? '' : 's'} and try again.`;
@@ -132,6 +158,7 @@ export async function signInWithPassword(
   const admission = await admitLogin(username, clientAddress, deps);
   if (!admission.allowed) {
     deps.logger.warn({ clientId: place.clientId, limit: admission.limit }, 'sign-in throttled');
+    auditThrottled(deps, place, admission.limit, username);
     return throttled(admission.retryAfterSeconds, { step: 'password', username });
   }
   const user = username ? await deps.storage.getUserByUsername(username) : undefined;
@@ -143,6 +170,12 @@ export async function signInWithPassword(
   if (!user || !valid) {
     await admission.failed();
     deps.logger.info({ clientId: place.clientId }, 'sign-in failed');
+    deps.audit.emit({
+      type: 'signin.failed',
+      reason: 'invalid_credentials',
+      ...(username && { username }),
+      ...(place.clientId !== undefined && { clientId: place.clientId }),
+    });
     return {
       kind: 'prompt',
       prompt: { step: 'password', error: 'Invalid username or password.', username },
@@ -152,7 +185,9 @@ export async function signInWithPassword(
   await upgradePasswordHash(user, password, deps);
   if (!needsSecondFactor(user, deps.config)) {
     await admission.succeeded();
-    return { kind: 'signed_in', session: await startSession(user.id, [AMR.password], deps) };
+    const session = await startSession(user.id, [AMR.password], deps);
+    auditSignedIn(deps, place, user, [AMR.password]);
+    return { kind: 'signed_in', session };
   }
   // The username's counter keeps this attempt until the second step succeeds.
   const now = deps.clock.now();
@@ -230,6 +265,7 @@ export async function signInWithSecondFactor(
   const admission = await admitLogin(user.username, clientAddress, deps);
   if (!admission.allowed) {
     deps.logger.warn({ clientId: place.clientId, limit: admission.limit }, 'second factor throttled');
+    auditThrottled(deps, place, admission.limit, user.username);
     const prompt = await pendingPrompt(place, deps);
     return throttled(admission.retryAfterSeconds, prompt ?? { step: 'password' });
   }
@@ -248,11 +284,19 @@ export async function signInWithSecondFactor(
   if (!amr) {
     await admission.failed();
     deps.logger.info({ clientId: place.clientId, userId: user.id, method: form.method }, 'second factor failed');
+    deps.audit.emit({
+      type: 'signin.failed',
+      reason: 'second_factor',
+      subject: user.id,
+      username: user.username,
+      ...(place.clientId !== undefined && { clientId: place.clientId }),
+    });
     return again(form.method === 'passkey' ? 'That passkey was not accepted.' : 'That code is not valid.', 401);
   }
   const session = await complete(place, user, amr, deps);
   if (!session) return EXPIRED;
   await admission.succeeded();
+  auditSignedIn(deps, place, user, amr);
   return { kind: 'signed_in', session };
 }
 
@@ -284,6 +328,7 @@ export async function enrolDuringSignIn(place: SignInPlace, form: EnrolForm, dep
   }
   const session = await complete(place, enrolled.user, enrolled.amr, deps);
   if (!session) return EXPIRED;
+  auditSignedIn(deps, place, enrolled.user, enrolled.amr);
   const recoveryCodes = enrolled.user.recoveryCodes ? undefined : await newRecoveryCodes(user.id, deps);
   deps.logger.info({ userId: user.id, method: form.method }, 'second factor enrolled during sign-in');
   return { kind: 'signed_in', session, ...(recoveryCodes && { recoveryCodes }) };

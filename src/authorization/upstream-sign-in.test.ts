@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ManualClock } from '../core/clock.js';
+import { silentAuditor } from '../core/audit.js';
 import { hashToken, randomToken } from '../core/crypto.js';
 import { Sealer } from '../core/sealing.js';
 import { MemoryStorage } from '../storage/memory/memory-storage.js';
@@ -105,6 +106,7 @@ function setup(options: { upstreams?: StubUpstream[]; config?: Partial<Config>; 
     storage,
     config: { ...parseConfig({ issuer: ISSUER }), ...options.config },
     logger: pino({ level: 'silent' }),
+    audit: silentAuditor(clock),
     sealer: new Sealer(Buffer.alloc(32, 7).toString('base64')),
     upstreams: new Map(upstreams.map((u) => [u.id, u])),
     ...(options.tenant !== undefined && { tenant: options.tenant }),

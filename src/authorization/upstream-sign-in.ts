@@ -60,7 +60,7 @@ export class UpstreamSignInExpired extends InvalidRequest {
   }
 }
 
-export type GoUpstreamDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'sealer' | 'upstreams'> & {
+export type GoUpstreamDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'audit' | 'sealer' | 'upstreams'> & {
   storage: ExpiringRecordStore & Pick<InteractionStore, 'saveInteraction' | 'takeInteraction'>;
 };
 
@@ -123,6 +123,13 @@ async function endWithError(
   const log = { clientId: taken.clientId, upstreamId, error: error.code, detail: error.detail };
   if (error instanceof ServerError) deps.logger.error(log, 'upstream sign-in failed');
   else deps.logger.warn(log, 'upstream sign-in failed');
+  deps.audit.emit({
+    type: 'upstream.signin',
+    upstream: upstreamId,
+    clientId: taken.clientId,
+    outcome: error instanceof AccessDenied ? 'denied' : 'failure',
+    error: error.code,
+  });
   return errorRedirect(taken.redirectUri, error, taken.state, deps.config.issuer);
 }
 
@@ -263,5 +270,14 @@ export async function completeUpstreamSignIn(
     },
   });
   deps.logger.info({ clientId: interaction.clientId, upstreamId: provider.id, userId: user.id }, 'signed in upstream');
+  deps.audit.emit({ type: 'upstream.signin', upstream: provider.id, clientId: interaction.clientId, subject: user.id });
+  deps.audit.emit({
+    type: 'signin.succeeded',
+    subject: user.id,
+    method: 'upstream',
+    upstream: provider.id,
+    amr: session.amr,
+    clientId: interaction.clientId,
+  });
   return { kind: 'signed_in', session, interactionId: interaction.id };
 }

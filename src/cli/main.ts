@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
+import pino from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
 import { generateSigningKey, openPrivateJwk, sealSigningKey } from '../core/keys.js';
@@ -13,7 +14,7 @@ import { sealerFromConfig } from '../core/sealing.js';
 import { hashPassword } from '../core/password.js';
 import { passwordProblem } from '../core/password-policy.js';
 import { randomId } from '../core/crypto.js';
-import { createGatehouse, createLogger, passwordPolicyOf } from '../server.js';
+import { createAuditor, createGatehouse, createLogger, passwordPolicyOf } from '../server.js';
 import { reservedTenantIds } from '../http/app.js';
 import { TenantAdmin, TenantAdminError } from '../tenants/admin.js';
 import { tenantConfig } from '../config/tenants.js';
@@ -569,11 +570,24 @@ export async function main(args: string[]): Promise<number> {
             if (!['ES256', 'RS256', 'EdDSA'].includes(alg)) throw new ConfigError(`unsupported --alg ${alg}`);
             const sealer = sealerFromConfig(config);
             // Refuse to add a key the servers could not open (or a clear one beside sealed ones): same encryptionKey.
-            for (const existing of await storage.listSigningKeys()) openPrivateJwk(existing, sealer);
+            const existing = await storage.listSigningKeys();
+            for (const record of existing) openPrivateJwk(record, sealer);
+            const previous = existing.find((k) => k.alg === alg && k.status === 'active');
             const key = sealSigningKey(await generateSigningKey(alg, systemClock), sealer);
             // Old keys stay in the JWKS until the longest-lived token they signed has expired, plus a margin.
             const overlap = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl) * 1000 + 5 * 60_000;
             await storage.rotateSigningKey(key, Date.now() + overlap);
+            // The audit event (`audit.destination`; `log` is stderr here, at the config's logLevel).
+            const log = createLogger(config.logLevel, pino.destination(2));
+            const trail = createAuditor(config, systemClock, log, undefined);
+            trail.auditor.forTenant(tenantOption).emit({
+              type: 'key.rotated',
+              kid: key.kid,
+              alg,
+              source: 'cli',
+              ...(previous && { previousKid: previous.kid }),
+            });
+            await trail.close();
             process.stdout.write(
               `new ${alg} key ${key.kid} is active; replicas pick it up within ${config.signing.keyRefreshSeconds}s\n`,
             );

@@ -484,6 +484,74 @@ export const configSchema = z
     /** How long a replica serves a tenant's cached settings before re-reading them: the bound on an update's delay. */
     tenantRefreshSeconds: z.number().int().min(0).max(300).default(5),
     /**
+     * Prometheus metrics (http/metrics.ts): off unless `port` or a token is set. With `port`, served at
+     * `http://<host>:<port>/metrics` by a listener of its own (the token, if set, is required there too); without, at
+     * `<issuer>/metrics` on the main port, which then requires the token (Bearer).
+     */
+    metrics: z
+      .object({
+        /** A listener of its own for `/metrics`; unset = the main port (token required). */
+        port: z.number().int().min(0).max(65535).optional(),
+        /** Where that listener binds: loopback by default, so only the host (or a sidecar) can scrape. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Bearer token scrapers send; or its SHA-256 hex as `tokenSha256`, so the config holds no usable secret. */
+        token: z.string().min(32).optional(),
+        tokenSha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .optional(),
+        /** Label request and event series with the tenant (one series per tenant: mind the cardinality). */
+        tenantLabel: z.boolean().default(false),
+        /** Also the process and Node.js runtime metrics (prom-client's defaults: CPU, memory, event-loop lag, GC). */
+        defaultMetrics: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Audit events (core/audit.ts lists every type and field): where they are written and, optionally, a webhook.
+     * `destination`: `log` (default: the main log, as `info` lines with `audit: true`, so nothing is lost by
+     * default), `stdout`, `stderr`, a file path (appended, one JSON line per event), or `off`.
+     */
+    audit: z
+      .object({
+        destination: z.string().min(1).default('log'),
+        /** Events POSTed as JSON arrays to an operator-run collector, batched; never blocks a request. */
+        webhook: z
+          .object({
+            /** https, or http to a loopback host only. */
+            url: z
+              .string()
+              .url()
+              .refine(
+                (u) => {
+                  const url = new URL(u);
+                  return (
+                    url.protocol === 'https:' ||
+                    (url.protocol === 'http:' &&
+                      ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname.toLowerCase()))
+                  );
+                },
+                { message: 'must be https (http only to localhost / 127.0.0.1 / [::1])' },
+              ),
+            /** Sent as `Authorization: Bearer <token>`. */
+            bearerToken: z.string().min(1).optional(),
+            /** Signs each body: `X-Gatehouse-Signature: sha256=<hex HMAC-SHA256 of the body>`. */
+            hmacSecret: z.string().min(16).optional(),
+            /** Most events per POST. */
+            batchSize: z.number().int().min(1).max(10000).default(100),
+            /** How often the queue is sent (also sent as soon as a batch is full). */
+            flushIntervalMs: z.number().int().min(10).max(60000).default(1000),
+            /** Most events waiting; beyond it new events are dropped and counted (`droppedEvents`, metrics). */
+            queueSize: z.number().int().min(1).max(1000000).default(10000),
+            /** Per POST; a timed-out or failed batch is put back once if the queue has room, else dropped. */
+            timeoutMs: z.number().int().min(100).max(60000).default(5000),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    /**
      * Bearer token of the admin API (`/admin/...`); unset = no admin API. A SHA-256 hex of the token may be given
      * instead (`adminTokenSha256`), so the config holds no usable secret.
      */

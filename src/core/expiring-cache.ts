@@ -10,6 +10,9 @@ import type { Clock } from './clock.js';
 /** `V` is non-nullish: LRUCache stores no undefined or null. */
 export class ExpiringCache<V extends NonNullable<unknown>> {
   private readonly lru: LRUCache<string, { value: V; expiresAt: number }>;
+  /** Lookups that found a live entry, and those that did not (metrics read them on scrape). */
+  hits = 0;
+  misses = 0;
 
   /** `max`: most entries kept; when full, the least recently used entry makes room. */
   constructor(
@@ -24,9 +27,12 @@ export class ExpiringCache<V extends NonNullable<unknown>> {
   /** The value while `now < expiresAt`; an expired entry is dropped on the way. Counts as a use. */
   get(key: string): V | undefined {
     const hit = this.lru.get(key);
-    if (hit === undefined) return undefined;
-    if (hit.expiresAt > this.clock.now()) return hit.value;
-    this.lru.delete(key);
+    if (hit !== undefined && hit.expiresAt > this.clock.now()) {
+      this.hits++;
+      return hit.value;
+    }
+    this.misses++;
+    if (hit !== undefined) this.lru.delete(key);
     return undefined;
   }
 

@@ -52,6 +52,9 @@ export interface AccessTokenClaims {
 export interface MintedAccessToken {
   token: string;
   jti: string;
+  /** Its `sub` and `aud` (for the audit event of the response it goes into). */
+  sub: string;
+  audience: string[];
   expiresAt: number;
   expiresIn: number;
 }
@@ -83,7 +86,14 @@ export class TokenMinter {
     if (claims.scope.length > 0) payload.scope = claims.scope.join(' ');
     if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000);
     const token = await signJws({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }, payload, signer);
-    return { token, jti, expiresAt: exp * 1000, expiresIn: this.ttls.accessTokenTtl };
+    return {
+      token,
+      jti,
+      sub: claims.sub,
+      audience: claims.audience,
+      expiresAt: exp * 1000,
+      expiresIn: this.ttls.accessTokenTtl,
+    };
   }
 
   /** OIDC ID token for `clientId`, with at_hash of the access token it accompanies. */

@@ -15,7 +15,10 @@ import { type ClientRecord } from '../model/records.js';
 import { secondsUntilWindowEnd, type ClientStore, type RateLimitStore } from '../model/ports.js';
 
 /** POST /register: the policy, the registry's size, the per-address counter, and saving the new client. */
-export type RegisterClientDeps = Pick<Deps, 'config' | 'logger' | 'scopesSupported' | 'clock' | 'pepper' | 'sealer'> & {
+export type RegisterClientDeps = Pick<
+  Deps,
+  'config' | 'logger' | 'audit' | 'scopesSupported' | 'clock' | 'pepper' | 'sealer'
+> & {
   storage: Pick<ClientStore, 'countClients' | 'saveClient'> & Pick<RateLimitStore, 'hitRateLimit'>;
 };
 /** RFC 7592 management access: the client as stored, read straight from the store (its registration token's hash). */
@@ -24,13 +27,16 @@ type ManagementDeps = { storage: Pick<ClientStore, 'getClient'> };
 export type ReadRegistrationDeps = ManagementDeps & Pick<Deps, 'config'>;
 /** PUT /register/:id: management access, plus validating and saving the new metadata and dropping cached copies. */
 export type UpdateRegistrationDeps = ReadRegistrationDeps &
-  Pick<Deps, 'scopesSupported' | 'clock' | 'pepper' | 'sealer'> & {
+  Pick<Deps, 'scopesSupported' | 'clock' | 'pepper' | 'sealer' | 'audit'> & {
     storage: Pick<ClientStore, 'saveClient'>;
     clients: Pick<ClientResolver, 'forget'>;
   };
 /** DELETE /register/:id: management access, plus the client's deletion (with everything issued to it). */
 export type DeleteRegistrationDeps = ManagementDeps &
-  Pick<Deps, 'logger'> & { storage: Pick<ClientStore, 'deleteClient'>; clients: Pick<ClientResolver, 'forget'> };
+  Pick<Deps, 'logger' | 'audit'> & {
+    storage: Pick<ClientStore, 'deleteClient'>;
+    clients: Pick<ClientResolver, 'forget'>;
+  };
 
 /** POST /register, and below it each client's RFC 7592 configuration endpoint; advertised only when enabled. */
 export const registerDeclaration = {
@@ -130,6 +136,16 @@ export async function registerClient(
   };
   await deps.storage.saveClient(client);
   deps.logger.info({ clientId: client.clientId, clientName: client.clientName }, 'client registered');
+  deps.audit.emit({
+    type: 'client.registered',
+    clientId,
+    source: 'dynamic',
+    ...(client.clientName !== undefined && { clientName: client.clientName }),
+    redirectUris: client.redirectUris,
+    grantTypes: client.grantTypes,
+    authMethod: client.tokenEndpointAuthMethod,
+    ...(client.softwareId !== undefined && { softwareId: client.softwareId }),
+  });
   return registrationResponse(client, deps, secret?.secret, registrationAccessToken);
 }
 
@@ -228,6 +244,7 @@ export async function updateClientRegistration(
   const updated: ClientRecord = { ...client, ...metadata, clientSecretHash, clientSecretSealed, updatedAt: now };
   await deps.storage.saveClient(updated);
   deps.clients.forget?.(clientId);
+  deps.audit.emit({ type: 'client.updated', clientId, source: 'dynamic', ...(secret && { secretRotated: true }) });
   return registrationResponse(updated, deps, secret?.secret, undefined);
 }
 
@@ -241,6 +258,7 @@ export async function deleteClientRegistration(
   await deps.storage.deleteClient(clientId);
   deps.clients.forget?.(clientId);
   deps.logger.info({ clientId }, 'client deleted');
+  deps.audit.emit({ type: 'client.deleted', clientId, source: 'dynamic' });
 }
 
 /**
@@ -249,14 +267,16 @@ export async function deleteClientRegistration(
  */
 async function limitOpenRegistration(
   address: string,
-  deps: Pick<Deps, 'config' | 'pepper' | 'clock'> & { storage: Pick<RateLimitStore, 'hitRateLimit'> },
+  deps: Pick<Deps, 'config' | 'pepper' | 'clock' | 'audit'> & { storage: Pick<RateLimitStore, 'hitRateLimit'> },
 ): Promise<void> {
   const { perIp, windowSeconds } = deps.config.registration.rateLimit;
   if (perIp === 0) return;
   const windowMs = windowSeconds * 1000;
   const key = counterKey(deps.pepper, 'register', 'ip', addressBucket(address));
   if ((await deps.storage.hitRateLimit(key, windowMs, deps.clock.now())) > perIp) {
-    throw new RegistrationRateLimited(secondsUntilWindowEnd(deps.clock.now(), windowMs));
+    const retryAfterSeconds = secondsUntilWindowEnd(deps.clock.now(), windowMs);
+    deps.audit.emit({ type: 'rate_limit.hit', endpoint: 'register', keyKind: 'ip', retryAfterSeconds });
+    throw new RegistrationRateLimited(retryAfterSeconds);
   }
 }
 

@@ -47,13 +47,22 @@ export async function revokeEndpoint(
       if (token.includes('.')) continue;
       const found = await deps.storage.getRefreshToken(hashToken(token));
       if (found) {
-        if (found.token.clientId === client.clientId) await revokeGrantAndUpstreamTokens(found.grant.id, deps);
+        if (found.token.clientId === client.clientId) {
+          await revokeGrantAndUpstreamTokens(found.grant.id, deps, {
+            reason: 'revocation_endpoint',
+            clientId: client.clientId,
+            subject: found.grant.userId,
+          });
+        }
         return;
       }
     } else {
       const claims = await verifyOwnAccessToken(token, deps);
       if (claims) {
-        if (claims.client_id === client.clientId) await deps.storage.revokeAccessToken(claims.jti, claims.exp * 1000);
+        if (claims.client_id === client.clientId) {
+          await deps.storage.revokeAccessToken(claims.jti, claims.exp * 1000);
+          deps.audit.emit({ type: 'token.revoked', jti: claims.jti, clientId: client.clientId, subject: claims.sub });
+        }
         return;
       }
     }

@@ -3,9 +3,17 @@
  * up, check the client may use it, dispatch. The response is a typed object; the HTTP layer serializes it.
  */
 import { authenticateClient, formCredentials, presentedCredentials } from '../core/client-auth.js';
-import { InvalidClient, InvalidRequest, UnauthorizedClient, UnsupportedGrantType } from '../model/errors.js';
+import {
+  InvalidClient,
+  InvalidRequest,
+  OAuthError,
+  UnauthorizedClient,
+  UnsupportedGrantType,
+} from '../model/errors.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { grantHandler, type GrantDeps, type TokenResponse } from '../grants/index.js';
+import { issuedFacts } from '../grants/issue.js';
+import { parseScope } from '../core/scope.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import { clientAssertionAlgorithms, clientAuthMethods, type ClientAuthDeps } from './client-request.js';
 
@@ -20,22 +28,76 @@ export const tokenDeclaration = {
 } satisfies EndpointDeclaration;
 
 /** What the token endpoint uses: client authentication, and what it hands the grants (every grant's slice). */
-export type TokenEndpointDeps = Pick<Deps, 'config'> & ClientAuthDeps & GrantDeps;
+export type TokenEndpointDeps = Pick<Deps, 'config' | 'audit'> & ClientAuthDeps & GrantDeps;
 
-/** Handles one token request. */
+/** What the audit event of a token request knows from the endpoint itself. */
+interface TokenRequestFacts {
+  grantType?: string;
+  clientId?: string;
+}
+
+/**
+ * Handles one token request, and emits its audit event: token.issued (grant type, client, subject, resources,
+ * scopes, grant) or token.refused (the error code). The event is built from what the request already holds (the
+ * grant's facts ride beside the response in a WeakMap, grants/issue.ts): no store access.
+ */
 export async function tokenEndpoint(
   raw: RawParams,
   authorization: string | undefined,
   deps: TokenEndpointDeps,
+): Promise<TokenResponse> {
+  const facts: TokenRequestFacts = {};
+  try {
+    const response = await handleTokenRequest(raw, authorization, deps, facts);
+    const noted = issuedFacts(response);
+    deps.audit.emit({
+      type: 'token.issued',
+      grantType: facts.grantType!,
+      ...(facts.clientId !== undefined && { clientId: facts.clientId }),
+      scopes: parseScope(response.scope),
+      resources: noted?.resources ?? [],
+      ...(noted?.subject !== undefined && { subject: noted.subject }),
+      ...(noted?.grantId !== undefined && { grantId: noted.grantId }),
+      ...(noted?.upstream !== undefined && { upstream: noted.upstream }),
+      ...(noted?.subjectClientId !== undefined && { subjectClientId: noted.subjectClientId }),
+      ...(response.refresh_token !== undefined && { refreshToken: true }),
+      ...(response.id_token !== undefined && { idToken: true }),
+    });
+    return response;
+  } catch (err) {
+    if (err instanceof OAuthError) {
+      const noted = issuedFacts(err);
+      deps.audit.emit({
+        type: 'token.refused',
+        error: err.code,
+        ...(facts.grantType !== undefined && { grantType: facts.grantType }),
+        ...(facts.clientId !== undefined && { clientId: facts.clientId }),
+        ...(noted?.subject !== undefined && { subject: noted.subject }),
+        ...(noted?.resources !== undefined && { resources: noted.resources }),
+        ...(noted?.upstream !== undefined && { upstream: noted.upstream }),
+        ...(noted?.reason !== undefined && { reason: noted.reason }),
+      });
+    }
+    throw err;
+  }
+}
+
+async function handleTokenRequest(
+  raw: RawParams,
+  authorization: string | undefined,
+  deps: TokenEndpointDeps,
+  facts: TokenRequestFacts,
 ): Promise<TokenResponse> {
   const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
   if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');
   if (grantTypeValues.length > 1) throw new InvalidRequest('parameter grant_type must not be included more than once');
   const handler = grantHandler(grantTypeValues[0]!, deps.config);
   if (!handler) throw new UnsupportedGrantType(`grant_type ${grantTypeValues[0]} is not supported`);
+  facts.grantType = handler.grantType;
   const params = collapseParams(raw, handler.repeatableParams);
 
   const presented = presentedCredentials(authorization, formCredentials(params));
+  if (presented?.clientId !== undefined) facts.clientId = presented.clientId;
   // RFC 7523 §3.1: an assertion grant may come without client authentication (a client_id at most); the grant decides.
   if (handler.handleUnauthenticated && (!presented || presented.method === 'none'))
     return handler.handleUnauthenticated(params, presented?.clientId, deps);

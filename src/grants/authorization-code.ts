@@ -31,7 +31,8 @@ async function codeReplayed(
   replay: { grantId: string; clientId: string },
   deps: AuthorizationCodeDeps,
 ): Promise<never> {
-  await revokeGrantAndUpstreamTokens(replay.grantId, deps);
+  deps.audit.emit({ type: 'code.replayed', clientId: replay.clientId, grantId: replay.grantId });
+  await revokeGrantAndUpstreamTokens(replay.grantId, deps, { reason: 'code_replay', clientId: replay.clientId });
   deps.logger.warn(
     { clientId: replay.clientId, grantId: replay.grantId },
     'authorization code replayed; grant revoked',
@@ -145,6 +146,6 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
         claims: { ...userClaims(user, record.scope), ...authenticationClaims(record.amr) },
       });
     }
-    return tokenResponse(access, record.scope, { refreshToken, idToken });
+    return tokenResponse(access, record.scope, { refreshToken, idToken, grantId: record.grantId });
   },
 };

@@ -4,6 +4,34 @@ import type { MintedAccessToken } from '../core/tokens.js';
 import type { Deps } from '../context.js';
 import type { TokenResponse } from './types.js';
 
+/**
+ * What the audit event of a token response (or of a refusal) says beyond what the token endpoint knows (grant type,
+ * client): kept beside the object in a WeakMap, so nothing of it is serialized into the response.
+ */
+export interface IssuedFacts {
+  subject?: string;
+  resources?: string[];
+  grantId?: string;
+  /** Token exchange: the upstream whose token was handed out, the client the subject token was issued to. */
+  upstream?: string;
+  subjectClientId?: string;
+  /** Why a request was refused, beyond the error code (e.g. the upstream wants a new sign-in). */
+  reason?: string;
+}
+
+const factsOf = new WeakMap<object, IssuedFacts>();
+
+/** Notes facts for the audit event of `target` (a TokenResponse, or an error thrown by a grant). */
+export function noteFacts<T extends object>(target: T, facts: IssuedFacts): T {
+  factsOf.set(target, { ...factsOf.get(target), ...facts });
+  return target;
+}
+
+/** The facts noted for `target`. */
+export function issuedFacts(target: unknown): IssuedFacts | undefined {
+  return typeof target === 'object' && target !== null ? factsOf.get(target) : undefined;
+}
+
 /** RFC 9068 §3 / RFC 8707: the token's aud is the granted resource(s), else the configured default, else the client. */
 export function audienceFor(resources: readonly string[], clientId: string, deps: Pick<Deps, 'config'>): string[] {
   if (resources.length > 0) return [...resources];
@@ -15,9 +43,14 @@ export function audienceFor(resources: readonly string[], clientId: string, deps
 export function tokenResponse(
   access: MintedAccessToken,
   scope: readonly string[],
-  extra: { refreshToken?: string; idToken?: string } = {},
+  extra: { refreshToken?: string; idToken?: string; grantId?: string } = {},
 ): TokenResponse {
   const out: TokenResponse = { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn };
+  noteFacts(out, {
+    subject: access.sub,
+    resources: access.audience,
+    ...(extra.grantId !== undefined && { grantId: extra.grantId }),
+  });
   if (scope.length > 0) out.scope = formatScope(scope);
   if (extra.refreshToken) out.refresh_token = extra.refreshToken;
   if (extra.idToken) out.id_token = extra.idToken;

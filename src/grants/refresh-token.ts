@@ -17,7 +17,7 @@ import { list, single, type GrantHandler, type TokenParams, type TokenResponse }
 import { deleteUpstreamTokens, revokeGrantAndUpstreamTokens, type RevokeGrantDeps } from './upstream-tokens.js';
 
 /** What refreshing uses: its grant family's tokens (read, rotated once, or the family revoked on reuse), the user. */
-export type RefreshTokenDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter'> &
+export type RefreshTokenDeps = Pick<Deps, 'clock' | 'config' | 'logger' | 'minter' | 'audit'> &
   RevokeGrantDeps & {
     storage: Pick<GrantStore, 'getRefreshToken' | 'rotateRefreshToken'> & Pick<UserStore, 'getUser'>;
   };
@@ -94,7 +94,17 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
       return reused('inside the grace window with another client or other parameters');
     };
     const reused = async (reason: string): Promise<never> => {
-      await revokeGrantAndUpstreamTokens(grant.id, deps);
+      deps.audit.emit({
+        type: 'refresh.reuse_detected',
+        grantId: grant.id,
+        clientId: client.clientId,
+        subject: grant.userId,
+      });
+      await revokeGrantAndUpstreamTokens(grant.id, deps, {
+        reason: 'refresh_reuse',
+        clientId: client.clientId,
+        subject: grant.userId,
+      });
       deps.logger.warn({ clientId: client.clientId, grantId: grant.id, reason }, 'refresh token reused; grant revoked');
       throw new InvalidGrant('the refresh token has already been used');
     };
@@ -137,7 +147,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
       });
     }
     // RFC 6749 §6: the new refresh token keeps the scope of the one presented.
-    const response = tokenResponse(access, accessScope, { refreshToken: nextToken, idToken });
+    const response = tokenResponse(access, accessScope, { refreshToken: nextToken, idToken, grantId: grant.id });
     const result = await deps.storage.rotateRefreshToken(
       tokenHash,
       {
@@ -155,6 +165,12 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
     );
     switch (result.status) {
       case 'rotated':
+        deps.audit.emit({
+          type: 'refresh.rotated',
+          grantId: grant.id,
+          clientId: client.clientId,
+          subject: grant.userId,
+        });
         return response;
       case 'grace':
         // A concurrent request with the same token won the rotation.
@@ -162,6 +178,19 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
       case 'reused':
         // The store has revoked the family already; its upstream tokens go here.
         await deleteUpstreamTokens(result.grantId, deps);
+        deps.audit.emit({
+          type: 'refresh.reuse_detected',
+          grantId: result.grantId,
+          clientId: client.clientId,
+          subject: grant.userId,
+        });
+        deps.audit.emit({
+          type: 'grant.revoked',
+          grantId: result.grantId,
+          reason: 'refresh_reuse',
+          clientId: client.clientId,
+          subject: grant.userId,
+        });
         deps.logger.warn({ clientId: client.clientId, grantId: result.grantId }, 'refresh token reused; grant revoked');
         throw new InvalidGrant('the refresh token has already been used');
       case 'not_found':

@@ -27,7 +27,7 @@ import type { Deps } from '../context.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
 import type { ClientRecord } from '../model/records.js';
 import type { UpstreamTokens } from '../upstream/provider.js';
-import { tokenResponse } from './issue.js';
+import { noteFacts, tokenResponse, type IssuedFacts } from './issue.js';
 import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
 import {
   freshUpstreamTokens,
@@ -42,7 +42,7 @@ export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
 export const UPSTREAM_TARGET_PREFIX = 'urn:gatehouse:upstream:';
 
 /** Verifying the subject token, finding its grant, reading its upstream tokens, minting, logging. */
-export type TokenExchangeDeps = Pick<Deps, 'config' | 'clock' | 'keys' | 'logger' | 'minter'> &
+export type TokenExchangeDeps = Pick<Deps, 'config' | 'clock' | 'keys' | 'logger' | 'minter' | 'audit'> &
   FreshUpstreamTokensDeps & {
     storage: Pick<GrantStore, 'getAccessTokenGrantId' | 'addAccessToken'> &
       Pick<RevocationStore, 'isAccessTokenRevoked'>;
@@ -50,13 +50,25 @@ export type TokenExchangeDeps = Pick<Deps, 'config' | 'clock' | 'keys' | 'logger
 
 type ResourceServer = Config['tokenExchange']['resourceServers'][number];
 
-/** What the audit line says of one exchange. */
+/** What the audit event (token.issued / token.refused, emitted by the token endpoint) says of one exchange. */
 interface Audit {
   client_id: string;
   sub?: string;
   subject_client_id?: string;
   audience?: string;
   upstream?: string;
+  reason?: string;
+}
+
+/** The exchange's facts for its audit event (grants/issue.ts noteFacts). */
+function factsOfExchange(audit: Audit): IssuedFacts {
+  return {
+    ...(audit.sub !== undefined && { subject: audit.sub }),
+    ...(audit.subject_client_id !== undefined && { subjectClientId: audit.subject_client_id }),
+    ...(audit.audience !== undefined && { resources: [audit.audience] }),
+    ...(audit.upstream !== undefined && { upstream: audit.upstream }),
+    ...(audit.reason !== undefined && { reason: audit.reason }),
+  };
 }
 
 export const tokenExchangeGrant: GrantHandler<TokenExchangeDeps> = {
@@ -78,12 +90,9 @@ export const tokenExchangeGrant: GrantHandler<TokenExchangeDeps> = {
   async handle(params, client, deps) {
     const audit: Audit = { client_id: client.clientId };
     try {
-      const response = await exchange(params, client, audit, deps);
-      deps.logger.info({ event: 'token_exchange', ...audit, outcome: 'issued' }, 'token exchange');
-      return response;
+      return noteFacts(await exchange(params, client, audit, deps), factsOfExchange(audit));
     } catch (err) {
-      const error = err instanceof OAuthError ? err.code : 'server_error';
-      deps.logger.info({ event: 'token_exchange', ...audit, outcome: 'refused', error }, 'token exchange refused');
+      if (err instanceof OAuthError) noteFacts(err, factsOfExchange(audit));
       throw err;
     }
   },
@@ -136,7 +145,7 @@ async function exchange(
   const claims = await verifySubjectToken(subjectToken, server, deps);
   audit.sub = claims.sub;
   audit.subject_client_id = claims.client_id;
-  if (upstreamId !== undefined) return upstreamTokenResponse(claims, upstreamId, deps);
+  if (upstreamId !== undefined) return upstreamTokenResponse(claims, upstreamId, audit, deps);
   return gatehouseTokenResponse(claims, audience!, single(params, 'scope'), client, deps);
 }
 
@@ -170,6 +179,7 @@ async function upstreamTokensFor(
 async function upstreamTokenResponse(
   claims: AccessTokenPayload,
   upstreamId: string,
+  audit: Audit,
   deps: TokenExchangeDeps,
 ): Promise<TokenResponse> {
   const grantId = await deps.storage.getAccessTokenGrantId(claims.jti);
@@ -181,12 +191,20 @@ async function upstreamTokenResponse(
     // The upstream wants a new sign-in (it refused the refresh, or the refresh token is spent): the caller's user
     // signs in again, so the client gets invalid_grant (the resource helper's signInAgain), never a 500.
     if (err instanceof UpstreamSignInRequiredError) {
-      deps.logger.info({ event: 'upstream_sign_in_required', grantId, reason: err.reason }, err.message);
+      deps.logger.info({ grantId, reason: err.reason }, err.message);
+      audit.reason = `upstream_sign_in_required: ${err.reason}`;
       throw new InvalidGrant(`the user must sign in at the upstream ${upstreamId} again`);
     }
     // Bound to another user, client, upstream or upstream client: refused like a missing one, the reason logged.
     if (!(err instanceof UpstreamTokenBindingError)) throw err;
-    deps.logger.warn({ event: 'upstream_tokens_binding', grantId, mismatch: err.mismatch }, err.message);
+    deps.logger.warn({ grantId, mismatch: err.mismatch }, err.message);
+    deps.audit.emit({
+      type: 'upstream.binding_mismatch',
+      grantId,
+      mismatch: err.mismatch,
+      subject: claims.sub,
+      clientId: claims.client_id,
+    });
     throw new InvalidGrant(`the subject token's grant holds no tokens of the upstream ${upstreamId}`);
   }
   if (!tokens) throw new InvalidGrant(`the subject token's grant holds no tokens of the upstream ${upstreamId}`);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/load.js';
 import { ManualClock } from '../core/clock.js';
+import { silentAuditor } from '../core/audit.js';
 import { Sealer } from '../core/sealing.js';
 import { MemoryStorage } from '../storage/memory/memory-storage.js';
 import { RECORD_KINDS } from '../model/record-kinds.js';
@@ -143,7 +144,13 @@ describe('upstream tokens at rest', () => {
 
   it('revoking the grant deletes them; a grant revoked elsewhere serves nothing and drops them', async () => {
     const { storage, deps, clock, grant, asked } = await setup();
-    expect(await revokeGrantAndUpstreamTokens(grant.id, { clock, storage })).toBe(true);
+    expect(
+      await revokeGrantAndUpstreamTokens(
+        grant.id,
+        { clock, storage, audit: silentAuditor(clock) },
+        { reason: 'revocation_endpoint' },
+      ),
+    ).toBe(true);
     expect(await storage.getRecord(RECORD_KINDS.upstreamTokens.name, grant.id)).toBeUndefined();
     expect(await getUpstreamTokens(grant.id, asked, deps)).toBeUndefined();
 

@@ -323,7 +323,7 @@ export function deleteUpstreamTokens(grantId: string, deps: DeleteUpstreamTokens
   return deps.storage.deleteRecord(RECORD_KINDS.upstreamTokens.name, grantId);
 }
 
-export type RevokeGrantDeps = Pick<Deps, 'clock'> & {
+export type RevokeGrantDeps = Pick<Deps, 'clock' | 'audit'> & {
   storage: Pick<GrantStore, 'revokeGrant'> & Pick<ExpiringRecordStore, 'deleteRecord'>;
 };
 
@@ -332,8 +332,13 @@ export type RevokeGrantDeps = Pick<Deps, 'clock'> & {
  * yet) and deletes its upstream tokens: the one way the token side revokes a grant (revocation endpoint, code replay,
  * refresh-token reuse). Returns what revokeGrant returns.
  */
-export async function revokeGrantAndUpstreamTokens(grantId: string, deps: RevokeGrantDeps): Promise<boolean> {
+export async function revokeGrantAndUpstreamTokens(
+  grantId: string,
+  deps: RevokeGrantDeps,
+  why: { reason: 'revocation_endpoint' | 'code_replay' | 'refresh_reuse'; clientId?: string; subject?: string },
+): Promise<boolean> {
   const revoked = await deps.storage.revokeGrant(grantId, deps.clock.now());
   await deleteUpstreamTokens(grantId, deps);
+  deps.audit.emit({ type: 'grant.revoked', grantId, ...why });
   return revoked;
 }

@@ -11,7 +11,9 @@ import { issuerPath } from '../endpoints/metadata.js';
 import { makeErrorHandler, StoreStatus } from './errors.js';
 import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
-import { requestIdFor, sendRequestId } from './request-id.js';
+import { auditContextOf, requestIdFor, sendRequestId } from './request-id.js';
+import { runWithAuditContext } from '../core/audit.js';
+import { metricsRoute } from './metrics.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
 import { authorizationRoutes } from './routes/authorization.js';
@@ -114,6 +116,10 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     genReqId: requestIdFor,
   });
   app.addHook('onSend', sendRequestId);
+  // Audit events emitted while serving a request carry its id, address and user agent (core/audit.ts). Entered again
+  // before validation: a body is parsed from the socket's events, which do not carry the context on.
+  app.addHook('onRequest', (request, _reply, done) => runWithAuditContext(auditContextOf(request), done));
+  app.addHook('preValidation', (request, _reply, done) => runWithAuditContext(auditContextOf(request), done));
   // First of all hooks: which issuer the request is for; an unknown tenant is a plain 404.
   const ownScope = scopeFor(deps);
   app.addHook('onRequest', async (request, reply) => {
@@ -166,6 +172,12 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
         .send();
     }
   });
+  // Metrics (off unless configured): every response counted and timed by its route pattern.
+  const metrics = options.metrics;
+  if (metrics) {
+    app.addHook('onResponse', (request, reply) => metrics.observeRequest(request, reply));
+    if (metrics.tokenSha256) metricsRoute(app, `${prefix}/metrics`, metrics, metrics.tokenSha256);
+  }
   // Any successful request proves the store is reachable again (logged once per state change).
   app.addHook('onResponse', async (_request, reply) => {
     if (storeStatus.isDown && reply.statusCode < 500) storeStatus.succeeded();

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditRequestContext } from '../core/audit.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -24,4 +25,26 @@ export function requestIdFor(req: IncomingMessage): string {
 /** `onSend` hook: every response that goes through Fastify carries the id (404s, errors, redirects, preflights). */
 export async function sendRequestId(request: FastifyRequest, reply: FastifyReply): Promise<void> {
   reply.header(REQUEST_ID_HEADER, request.id);
+}
+
+const AUDIT_CONTEXT = Symbol('gatehouse.auditContext');
+
+/** What audit events emitted while serving `request` carry (read when an event is emitted; one object per request). */
+export function auditContextOf(request: FastifyRequest): AuditRequestContext {
+  const holder = request as unknown as Record<symbol, AuditRequestContext | undefined>;
+  let context = holder[AUDIT_CONTEXT];
+  if (!context) {
+    context = {
+      requestId: request.id,
+      get ip() {
+        return request.ip;
+      },
+      get userAgent() {
+        const ua = request.headers['user-agent'];
+        return typeof ua === 'string' ? ua : undefined;
+      },
+    };
+    holder[AUDIT_CONTEXT] = context;
+  }
+  return context;
 }

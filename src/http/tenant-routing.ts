@@ -59,7 +59,7 @@ export function tenantPathRewriter(issuer: string, reserved: ReadonlySet<string>
 /** The first path segments below the issuer's path that the deployment's own endpoints use. */
 export function reservedSegments(issuer: string, paths: readonly string[]): Set<string> {
   const base = issuerPath(issuer);
-  const out = new Set<string>(['.well-known', 'admin', 'health']);
+  const out = new Set<string>(['.well-known', 'admin', 'health', 'metrics']);
   for (const path of paths) {
     const below = base && path.startsWith(base + '/') ? path.slice(base.length) : path;
     const segment = below.split('/')[1];

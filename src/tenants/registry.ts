@@ -49,6 +49,9 @@ export class TenantRegistry {
   private readonly refreshMs: number;
   /** The config file's tenants: their settings are read from the file (every replica has it), never from the store. */
   private readonly declared: Map<string, Record<string, unknown>>;
+  /** Resolutions served from memory (a loaded tenant, or one known not to exist), and those that read the store. */
+  hits = 0;
+  misses = 0;
 
   constructor(private readonly options: TenantRegistryOptions) {
     this.declared = new Map(options.deployment.tenants.map(({ id, ...settings }) => [id, settings]));
@@ -65,11 +68,16 @@ export class TenantRegistry {
     const now = this.options.clock.now();
     const entry = this.loaded.get(id);
     if (entry) {
+      this.hits++;
       if (now - entry.checkedAt >= this.refreshMs && !entry.refreshing) this.refreshInBackground(id, entry);
       return entry.instance.deps;
     }
     const missedAt = this.unknown.get(id);
-    if (missedAt !== undefined && now - missedAt < this.refreshMs) return undefined;
+    if (missedAt !== undefined && now - missedAt < this.refreshMs) {
+      this.hits++;
+      return undefined;
+    }
+    this.misses++;
     return (await this.load(id))?.instance.deps;
   }
 

@@ -316,6 +316,8 @@ describe('gatehouse key rotate', () => {
       storage: 'postgres://postgres@127.0.0.1:5432/test',
       postgres: { schema },
       logLevel: 'silent' as const,
+      // The CLI and the server write their audit events to one file.
+      audit: { destination: join(dir, 'audit.log') },
       signing: { keyRefreshSeconds: 1 },
       clients: [{ client_id: 'svc', client_secret: secret, grant_types: ['client_credentials' as const] }],
     };
@@ -324,6 +326,7 @@ describe('gatehouse key rotate', () => {
     // long the CLI processes take (it did with a wall-clock sleep, and failed on a slow machine).
     const clock = new ManualClock();
     const g = await createGatehouse(parseConfig({ ...fileConfig, port: 0 }), { logger: createLogger('silent'), clock });
+    let closed = false;
     try {
       const token = async () => {
         const res = await g.app.inject({
@@ -367,8 +370,19 @@ describe('gatehouse key rotate', () => {
       const currentDate = new Date(clock.now());
       await expect(jwtVerify(before, keySet, { currentDate })).resolves.toBeTruthy();
       await expect(jwtVerify(after, keySet, { currentDate })).resolves.toBeTruthy();
-    } finally {
       await g.close();
+      closed = true;
+      const audit = readFileSync(join(dir, 'audit.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(audit.filter((e) => e.type === 'key.rotated')).toMatchObject([
+        { kid: newKid, previousKid: oldKid, alg: 'ES256', source: 'cli', outcome: 'success', stream: 'audit' },
+      ]);
+      expect(audit.filter((e) => e.type === 'token.issued')).toHaveLength(3);
+      expect(audit.map((e) => JSON.stringify(e)).join('\n')).not.toContain(secret);
+    } finally {
+      if (!closed) await g.close();
     }
   }, 60_000);
 });

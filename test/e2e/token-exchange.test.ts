@@ -179,7 +179,9 @@ for (const store of E2E_STORES) {
     }
 
     const auditLines = () =>
-      lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'token_exchange');
+      lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.audit === true && l.grantType === EXCHANGE);
 
     it('is advertised in the discovery document', async (t) => {
       if (!(await available)) return t.skip();
@@ -220,12 +222,13 @@ for (const store of E2E_STORES) {
 
       const audit = auditLines().at(-1)!;
       expect(audit).toMatchObject({
-        client_id: 'rs',
+        type: 'token.issued',
+        clientId: 'rs',
         upstream: 'corp',
-        outcome: 'issued',
-        subject_client_id: downstream.clientId,
+        outcome: 'success',
+        subjectClientId: downstream.clientId,
       });
-      expect(typeof audit.sub).toBe('string');
+      expect(typeof audit.subject).toBe('string');
       const all = lines.join('\n');
       for (const secret of [tokens.access_token!, tokens.refresh_token!, upstreamToken, RS_SECRET]) {
         expect(all).not.toContain(secret);
@@ -294,7 +297,12 @@ for (const store of E2E_STORES) {
       expect(otherType.json.error).toBe('invalid_request');
       const garbage = await exchange('not-a-token', 'urn:gatehouse:upstream:corp');
       expect(garbage.json.error).toBe('invalid_grant');
-      expect(auditLines().at(-1)).toMatchObject({ client_id: 'rs', outcome: 'refused', error: 'invalid_grant' });
+      expect(auditLines().at(-1)).toMatchObject({
+        type: 'token.refused',
+        clientId: 'rs',
+        outcome: 'failure',
+        error: 'invalid_grant',
+      });
     });
 
     it('refuses a subject token for another audience (another resource server)', async (t) => {

@@ -22,6 +22,16 @@ export interface AppOptions {
   tenants?: TenantDirectory;
   /** The admin API (`/admin/tenants`); none without. */
   admin?: AdminOptions;
+  /** Prometheus metrics (http/metrics.ts): every response observed; `/metrics` on this app when `tokenSha256`. */
+  metrics?: AppMetrics;
+}
+
+/** What the app needs of the metrics (http/metrics.ts GatehouseMetrics). */
+export interface AppMetrics {
+  observeRequest(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  scrape(): Promise<{ contentType: string; body: string }>;
+  /** Serve `<issuer path>/metrics` on the main port behind this token (SHA-256 hex); unset = not on the main port. */
+  tokenSha256?: string;
 }
 
 /** What the admin API needs: the admin token's SHA-256 (hex) and the tenant operations. */

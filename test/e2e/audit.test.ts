@@ -1,0 +1,368 @@
+/**
+ * Audit events (core/audit.ts): each step of a full flow over HTTP emits its event with the request's id, address and
+ * user agent, per tenant; no secret, password, code or token used in the flow appears in any event.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditRecord } from '../../src/core/audit.js';
+import { FormBrowser } from '../helpers/browser.js';
+import { authorizeThroughPages, basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
+import { ALICE, BOB, startServer, type TestServer } from '../helpers/server.js';
+
+const REDIRECT = 'http://127.0.0.1/callback';
+const RESOURCE = 'https://mcp.example.com/mcp';
+const SERVICE = { id: 'audit-service', secret: 'audit-service-secret-0123456789abcdef' };
+const WRONG_PASSWORD = 'not-alices-password-4711';
+const TENANT_USER = { username: 'tina', password: 'tenant user password 0815' };
+
+let server: TestServer;
+const events: AuditRecord[] = [];
+/** Every secret value the tests send or receive: none may appear in any event. */
+const secrets = new Set<string>([ALICE.password, BOB.password, WRONG_PASSWORD, SERVICE.secret, TENANT_USER.password]);
+const keep = <T extends string | undefined>(value: T): T => {
+  if (value) secrets.add(value);
+  return value;
+};
+
+beforeAll(async () => {
+  server = await startServer(
+    {
+      scopes: ['mcp:read'],
+      resources: [RESOURCE],
+      tokens: { refreshGraceSeconds: 0 },
+      loginRateLimit: { maxFailuresPerUsername: 2 },
+      clients: [{ client_id: SERVICE.id, client_secret: SERVICE.secret, grant_types: ['client_credentials'] }],
+      tenants: [{ id: 'acme', users: [TENANT_USER], registration: { rateLimit: { perIp: 1 } } }],
+    },
+    { auditSink: (e) => events.push(e) },
+  );
+});
+afterAll(() => server.close());
+
+const ofType = (type: AuditRecord['type']) => events.filter((e) => e.type === type);
+const since = (mark: number) => events.slice(mark);
+
+async function register(issuer: string, extra: Record<string, unknown> = {}) {
+  const res = await postJson(
+    `${issuer}/register`,
+    {
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      client_name: 'Audit App',
+      ...extra,
+    },
+    { 'user-agent': 'audit-test/1.0' },
+  );
+  keep(res.json.registration_access_token as string | undefined);
+  keep(res.json.client_secret as string | undefined);
+  return res;
+}
+
+/** The code flow through the pages, then the code exchanged; every value is kept as a secret. */
+async function codeFlow(
+  clientId: string,
+  user: { username: string; password: string } = ALICE,
+  issuer = server.issuer,
+) {
+  const { callback, verifier: v } = await authorizeThroughPages(
+    { issuer, origin: server.origin },
+    clientId,
+    REDIRECT,
+    user,
+    {
+      scope: 'openid mcp:read',
+      resource: RESOURCE,
+    },
+  );
+  const code = keep(callback.searchParams.get('code')!);
+  keep(v);
+  const token = await postForm(`${issuer}/token`, {
+    grant_type: 'authorization_code',
+    client_id: clientId,
+    code,
+    code_verifier: v,
+    redirect_uri: REDIRECT,
+  });
+  expect(token.status, JSON.stringify(token.json)).toBe(200);
+  for (const field of ['access_token', 'refresh_token', 'id_token']) keep(token.json[field] as string | undefined);
+  return { code, verifier: v, tokens: token.json as Record<string, string> };
+}
+
+describe('audit events', () => {
+  it('a registration carries the request id, address and user agent', async () => {
+    const res = await fetch(`${server.issuer}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'audit-test/1.0', 'x-request-id': 'req-audit-1' },
+      body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', client_name: 'Audit' }),
+    });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { client_id: string; registration_access_token: string };
+    keep(body.registration_access_token);
+    const event = ofType('client.registered').find((e) => e.clientId === body.client_id);
+    expect(event).toMatchObject({
+      type: 'client.registered',
+      outcome: 'success',
+      source: 'dynamic',
+      clientName: 'Audit',
+      redirectUris: [REDIRECT],
+      authMethod: 'none',
+      requestId: 'req-audit-1',
+      ip: '127.0.0.1',
+      userAgent: 'audit-test/1.0',
+    });
+    expect(event).not.toHaveProperty('tenant');
+    expect(Date.parse(event!.time)).toBeGreaterThan(0);
+  });
+
+  it('sign-in failed, sign-in, consent, code, token, refresh rotation and reuse, each once and in order', async () => {
+    const client = (await register(server.issuer)).json.client_id as string;
+    const mark = events.length;
+    // A wrong password first, then the right one, through the pages.
+    const browser = new FormBrowser();
+    const v = keep(verifier());
+    const url = new URL(`${server.issuer}/authorize`);
+    for (const [k, val] of Object.entries({
+      client_id: client,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      code_challenge: challenge(v),
+      code_challenge_method: 'S256',
+      state: 'st',
+      scope: 'mcp:read',
+      resource: RESOURCE,
+    }))
+      url.searchParams.set(k, val);
+    const login = await browser.follow(url.href, server.origin);
+    const failed = await browser.submit(await login.res.text(), login.url, server.origin, {
+      username: ALICE.username,
+      password: WRONG_PASSWORD,
+    });
+    expect(failed.res.status).toBe(401);
+    const signedIn = await browser.submit(await failed.res.text(), failed.url, server.origin, {
+      username: ALICE.username,
+      password: ALICE.password,
+    });
+    const approved = await browser.submit(await signedIn.res.text(), signedIn.url, server.origin, {
+      decision: 'approve',
+    });
+    const callback = new URL(approved.callback!);
+    const code = keep(callback.searchParams.get('code')!);
+    const token = await postForm(`${server.issuer}/token`, {
+      grant_type: 'authorization_code',
+      client_id: client,
+      code,
+      code_verifier: v,
+      redirect_uri: REDIRECT,
+    });
+    expect(token.status).toBe(200);
+    const refresh = keep(token.json.refresh_token as string);
+    keep(token.json.access_token as string);
+    const rotated = await postForm(`${server.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: client,
+      refresh_token: refresh,
+    });
+    expect(rotated.status).toBe(200);
+    keep(rotated.json.refresh_token as string);
+    keep(rotated.json.access_token as string);
+    // The spent token again (no grace window here): reuse, the grant is revoked.
+    const reused = await postForm(`${server.issuer}/token`, {
+      grant_type: 'refresh_token',
+      client_id: client,
+      refresh_token: refresh,
+    });
+    expect(reused.json.error).toBe('invalid_grant');
+
+    const flow = since(mark).filter((e) => e.clientId === client);
+    expect(flow.map((e) => e.type)).toEqual([
+      'signin.failed',
+      'signin.succeeded',
+      'consent.granted',
+      'code.issued',
+      'token.issued',
+      'refresh.rotated',
+      'token.issued',
+      'refresh.reuse_detected',
+      'grant.revoked',
+      'token.refused',
+    ]);
+    const alice = flow.find((e) => e.type === 'signin.succeeded')?.subject;
+    const code_ = flow.find((e): e is Extract<AuditRecord, { type: 'code.issued' }> => e.type === 'code.issued')!;
+    expect(alice).toMatch(/\S/);
+    expect(flow[0]).toMatchObject({ outcome: 'failure', reason: 'invalid_credentials', username: 'alice' });
+    expect(flow[1]).toMatchObject({ outcome: 'success', method: 'password', amr: ['pwd'] });
+    expect(flow[2]).toMatchObject({ subject: alice, scopes: ['mcp:read'], resources: [RESOURCE] });
+    expect(code_).toMatchObject({ subject: alice, scopes: ['mcp:read'], resources: [RESOURCE] });
+    expect(flow[4]).toMatchObject({
+      grantType: 'authorization_code',
+      subject: alice,
+      scopes: ['mcp:read'],
+      resources: [RESOURCE],
+      grantId: code_.grantId,
+      refreshToken: true,
+    });
+    expect(flow[5]).toMatchObject({ grantId: code_.grantId, subject: alice });
+    expect(flow[6]).toMatchObject({ grantType: 'refresh_token', grantId: code_.grantId, subject: alice });
+    expect(flow[7]).toMatchObject({ outcome: 'denied', grantId: code_.grantId });
+    expect(flow[8]).toMatchObject({ reason: 'refresh_reuse', grantId: code_.grantId });
+    expect(flow[9]).toMatchObject({ outcome: 'failure', grantType: 'refresh_token', error: 'invalid_grant' });
+    // Every event of the browser steps names the request it came from, as its response did.
+    for (const e of flow) {
+      expect(e.requestId).toMatch(/\S/);
+      expect(e.ip).toBe('127.0.0.1');
+    }
+    expect(new Set(flow.map((e) => e.requestId)).size).toBeGreaterThanOrEqual(6);
+  });
+
+  it('a replayed code revokes its grant; revocation of a refresh token and of an access token', async () => {
+    const client = (await register(server.issuer)).json.client_id as string;
+    const first = await codeFlow(client);
+    const mark = events.length;
+    const replay = await postForm(`${server.issuer}/token`, {
+      grant_type: 'authorization_code',
+      client_id: client,
+      code: first.code,
+      code_verifier: first.verifier,
+      redirect_uri: REDIRECT,
+    });
+    expect(replay.json.error).toBe('invalid_grant');
+    expect(since(mark).map((e) => e.type)).toEqual(['code.replayed', 'grant.revoked', 'token.refused']);
+    expect(since(mark)[1]).toMatchObject({ reason: 'code_replay', clientId: client });
+
+    const second = await codeFlow(client);
+    const mark2 = events.length;
+    expect(
+      (await postForm(`${server.issuer}/revoke`, { client_id: client, token: second.tokens.refresh_token! })).status,
+    ).toBe(200);
+    expect(
+      (await postForm(`${server.issuer}/revoke`, { client_id: client, token: second.tokens.access_token! })).status,
+    ).toBe(200);
+    const revoked = since(mark2);
+    expect(revoked.map((e) => e.type)).toEqual(['grant.revoked', 'token.revoked']);
+    expect(revoked[0]).toMatchObject({ reason: 'revocation_endpoint', clientId: client });
+    expect(revoked[1]).toMatchObject({ clientId: client, subject: revoked[0]!.subject });
+  });
+
+  it('consent denied, client credentials, a wrong client secret, the login throttle', async () => {
+    const client = (await register(server.issuer)).json.client_id as string;
+    const mark = events.length;
+    const { callback } = await (async () => {
+      const u = new URL(`${server.issuer}/authorize`);
+      const v = keep(verifier());
+      for (const [k, val] of Object.entries({
+        client_id: client,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        code_challenge: challenge(v),
+        code_challenge_method: 'S256',
+        state: 'st',
+      }))
+        u.searchParams.set(k, val);
+      return { callback: await new FormBrowser().authorize(u.href, server.origin, BOB, 'deny') };
+    })();
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(since(mark).map((e) => e.type)).toEqual(['signin.succeeded', 'consent.denied']);
+    expect(since(mark)[1]).toMatchObject({ outcome: 'denied', clientId: client });
+
+    const mark2 = events.length;
+    const cc = await postForm(
+      `${server.issuer}/token`,
+      { grant_type: 'client_credentials', resource: RESOURCE },
+      { authorization: basic(SERVICE.id, SERVICE.secret) },
+    );
+    expect(cc.status).toBe(200);
+    keep(cc.json.access_token as string);
+    const bad = await postForm(
+      `${server.issuer}/token`,
+      { grant_type: 'client_credentials' },
+      { authorization: basic(SERVICE.id, SERVICE.secret + 'x') },
+    );
+    expect(bad.status).toBe(401);
+    expect(since(mark2)).toMatchObject([
+      {
+        type: 'token.issued',
+        grantType: 'client_credentials',
+        clientId: SERVICE.id,
+        subject: SERVICE.id,
+        resources: [RESOURCE],
+      },
+      { type: 'token.refused', grantType: 'client_credentials', clientId: SERVICE.id, error: 'invalid_client' },
+    ]);
+    secrets.add(SERVICE.secret + 'x');
+
+    // Two failures per username are allowed; the third attempt is throttled before the password is checked.
+    const mark3 = events.length;
+    for (let i = 0; i < 3; i++) {
+      const browser = new FormBrowser();
+      const u = new URL(`${server.issuer}/authorize`);
+      for (const [k, val] of Object.entries({
+        client_id: client,
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        code_challenge: challenge(verifier()),
+        code_challenge_method: 'S256',
+      }))
+        u.searchParams.set(k, val);
+      const page = await browser.follow(u.href, server.origin);
+      await browser.submit(await page.res.text(), page.url, server.origin, {
+        username: 'bob',
+        password: WRONG_PASSWORD,
+      });
+    }
+    expect(since(mark3).map((e) => e.type)).toEqual(['signin.failed', 'signin.failed', 'signin.throttled']);
+    expect(since(mark3)[2]).toMatchObject({ outcome: 'denied', key: 'account', username: 'bob', clientId: client });
+  });
+
+  it('client update and delete (RFC 7592)', async () => {
+    const reg = await register(server.issuer);
+    const {
+      client_id: id,
+      registration_access_token: rat,
+      registration_client_uri: uri,
+    } = reg.json as Record<string, string>;
+    const mark = events.length;
+    const put = await fetch(uri!, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${rat}` },
+      body: JSON.stringify({
+        client_id: id,
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['authorization_code'],
+      }),
+    });
+    expect(put.status).toBe(200);
+    keep(((await put.json()) as { client_secret?: string }).client_secret);
+    const del = await fetch(uri!, { method: 'DELETE', headers: { authorization: `Bearer ${rat}` } });
+    expect(del.status).toBe(204);
+    expect(since(mark)).toMatchObject([
+      { type: 'client.updated', clientId: id, source: 'dynamic', secretRotated: true },
+      { type: 'client.deleted', clientId: id, source: 'dynamic' },
+    ]);
+  });
+
+  it("a tenant's events carry its id; its registration limit hit is audited", async () => {
+    const issuer = `${server.issuer}/acme`;
+    const mark = events.length;
+    const ok = await register(issuer);
+    expect(ok.status).toBe(201);
+    const limited = await register(issuer);
+    expect(limited.status).toBe(429);
+    expect(since(mark)).toMatchObject([
+      { type: 'client.registered', tenant: 'acme', clientId: ok.json.client_id },
+      { type: 'rate_limit.hit', tenant: 'acme', endpoint: 'register', keyKind: 'ip', outcome: 'denied' },
+    ]);
+    const mark2 = events.length;
+    await codeFlow(ok.json.client_id as string, TENANT_USER, issuer);
+    const flow = since(mark2);
+    expect(flow.map((e) => e.type)).toEqual(['signin.succeeded', 'consent.granted', 'code.issued', 'token.issued']);
+    for (const e of flow) expect(e.tenant).toBe('acme');
+  });
+
+  it('no event holds a secret, password, code or token used above', () => {
+    expect(events.length).toBeGreaterThan(40);
+    const all = JSON.stringify(events);
+    expect(secrets.size).toBeGreaterThan(20);
+    for (const secret of secrets) expect(all, 'a secret in an audit event').not.toContain(secret);
+  });
+});
