@@ -71,7 +71,7 @@ export async function listUsers(ctx: SqlContext): Promise<UserRecord[]> {
   return rows.map(toUser);
 }
 
-function toUser(r: SqlRow): UserRecord {
+export function toUser(r: SqlRow): UserRecord {
   const factors = jsonObject(r.second_factors ?? {}) as Pick<UserRecord, 'totp' | 'passkeys' | 'recoveryCodes'>;
   return compact({
     id: String(r.id),
