@@ -66,6 +66,11 @@ export interface UserRecord {
   email?: string;
   emailVerified?: boolean;
   name?: string;
+  /**
+   * Set by an administrator (admin API, `gatehouse user disable`): no sign-in, no session and no code exchange for
+   * them; disabling also revokes their grants and ends their sessions. Absent: false.
+   */
+  disabled?: boolean;
   /** The user must sign in with a second factor (set by an administrator; config `mfa.required` for everyone). */
   mfaRequired?: boolean;
   /** Their authenticator app (RFC 6238), if enrolled. */

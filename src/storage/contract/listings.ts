@@ -220,6 +220,17 @@ export function describeListingsContract(current: CurrentStore): void {
       ]);
     });
 
+    it('keeps a user disabled, and enabled again', async () => {
+      const { store, clock } = current();
+      const user = userFixture(clock, { disabled: true });
+      await store.saveUser(user);
+      expect(await store.getUser(user.id)).toEqual(user);
+      expect((await store.pageUsers({ usernamePrefix: user.username })).items).toEqual([user]);
+      const { disabled: _disabled, ...enabled } = user;
+      await store.saveUser(enabled);
+      expect(await store.getUser(user.id)).toEqual(enabled);
+    });
+
     it('bounds the limit and refuses cursors it did not hand out', async () => {
       const { store, clock } = current();
       for (let i = 0; i < 3; i++) await store.saveUser(userFixture(clock));

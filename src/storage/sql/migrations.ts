@@ -432,7 +432,7 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 12,
-    name: 'listings: grants and consents by user and by client, clients and users paged; grants.last_used_at',
+    name: 'listings: grants and consents by user and by client, clients and users paged; grants.last_used_at; users.disabled',
     up: (s) => [
       // Paging indexes (storage/sql/listings.ts). Ids sort in the "C" collation (code points, as in every backend).
       `CREATE INDEX grants_user_list_idx ON ${s}.grants (tenant, user_id, expires_at, id COLLATE "C")`,
@@ -445,6 +445,8 @@ export const migrations: readonly Migration[] = [
       `UPDATE ${s}.clients SET name_key = lower(metadata->>'client_name')`,
       `CREATE INDEX clients_name_list_idx ON ${s}.clients (tenant, name_key COLLATE "C", client_id COLLATE "C")`,
       `CREATE INDEX users_username_list_idx ON ${s}.users (tenant, username COLLATE "C")`,
+      // Users disabled by an administrator (UserRecord.disabled).
+      `ALTER TABLE ${s}.users ADD COLUMN disabled boolean`,
       // When a grant was last used: its latest refresh-token rotation, written by the rotation function.
       `ALTER TABLE ${s}.grants ADD COLUMN last_used_at bigint`,
       `CREATE OR REPLACE FUNCTION ${s}.gatehouse_rotate_refresh_token(
