@@ -6,8 +6,8 @@
 export type TokenEndpointAuthMethod =
   'none' | 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt';
 
-/** Where a client came from. */
-export type ClientSource = 'dynamic' | 'static' | 'metadata_document';
+/** Where a client came from (`admin`: created through the admin API or the CLI). */
+export type ClientSource = 'dynamic' | 'static' | 'metadata_document' | 'admin';
 
 /** A registered client (RFC 7591 metadata in camelCase, plus server-side fields). */
 export interface ClientRecord {
