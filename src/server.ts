@@ -341,12 +341,7 @@ async function declareConfigTenants(config: Config, storage: Storage, clock: Clo
  * The admin API's settings. Always built: the API answers (per scope) when an admin token is configured or a
  * config-file client may get the admin scope, and is a 404 otherwise (http/routes/admin.ts).
  */
-function adminOptions(
-  config: Config,
-  storage: Storage,
-  tenants: TenantRegistry,
-  clock: Clock,
-): AdminOptions {
+function adminOptions(config: Config, storage: Storage, tenants: TenantRegistry, clock: Clock): AdminOptions {
   const tokenSha256 = config.adminTokenSha256 ?? (config.adminToken && adminTokenDigest(config.adminToken));
   const admin = new TenantAdmin({
     deployment: config,
