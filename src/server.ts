@@ -432,15 +432,12 @@ async function declareConfigTenants(config: Config, storage: Storage, clock: Clo
   }
 }
 
-/** The admin API's settings: none without an admin token. */
-function adminOptions(
-  config: Config,
-  storage: Storage,
-  tenants: TenantRegistry,
-  clock: Clock,
-): AdminOptions | undefined {
+/**
+ * The admin API's settings. Always built: the API answers (per scope) when an admin token is configured or a
+ * config-file client may get the admin scope, and is a 404 otherwise (http/routes/admin.ts).
+ */
+function adminOptions(config: Config, storage: Storage, tenants: TenantRegistry, clock: Clock): AdminOptions {
   const tokenSha256 = config.adminTokenSha256 ?? (config.adminToken && adminTokenDigest(config.adminToken));
-  if (!tokenSha256) return undefined;
   const admin = new TenantAdmin({
     deployment: config,
     storage,
@@ -448,7 +445,7 @@ function adminOptions(
     reserved: reservedTenantIds(config.issuer),
     changed: (id) => tenants.invalidate(id),
   });
-  return { tokenSha256, tenants: admin };
+  return { ...(tokenSha256 && { tokenSha256 }), tenants: admin };
 }
 
 /**

@@ -35,7 +35,7 @@ export async function findSignedIn(
   const session = sessionId ? await deps.storage.getSession(sessionId) : undefined;
   if (!session) return undefined;
   const user = await deps.storage.getUser(session.userId);
-  if (!user) return undefined;
+  if (!user || user.disabled === true) return undefined;
   if (!isMultiFactor(session.amr) && !isFederated(session.amr) && needsSecondFactor(user, deps.config)) {
     return undefined;
   }

@@ -167,7 +167,8 @@ export async function signInWithPassword(
   const valid = user?.passwordHash
     ? await verifyPassword(password, user.passwordHash)
     : (await verifyPasswordDummy(password, deps.config.passwordHashing.log2N), false);
-  if (!user || !valid) {
+  // A disabled user reads as a wrong password (after the same hashing), so the page tells nobody it exists.
+  if (!user || !valid || user.disabled === true) {
     await admission.failed();
     deps.logger.info({ clientId: place.clientId }, 'sign-in failed');
     deps.audit.emit({

@@ -95,6 +95,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
     // Whatever the scope: a code outlives nothing of a deleted user (deleteUser cannot find codes by user).
     const user = await deps.storage.getUser(record.userId);
     if (!user) throw new InvalidGrant('the user no longer exists');
+    if (user.disabled === true) throw new InvalidGrant('the user is disabled');
 
     const now = deps.clock.now();
     const access = await deps.minter.accessToken({

@@ -136,7 +136,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
     let idToken: string | undefined;
     if (accessScope.includes('openid')) {
       const user = await deps.storage.getUser(grant.userId);
-      if (!user) throw new InvalidGrant('the user no longer exists');
+      if (!user || user.disabled === true) throw new InvalidGrant('the user no longer exists or is disabled');
       idToken = await deps.minter.idToken({
         sub: user.id,
         clientId: client.clientId,

@@ -6,8 +6,8 @@
 export type TokenEndpointAuthMethod =
   'none' | 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt';
 
-/** Where a client came from. */
-export type ClientSource = 'dynamic' | 'static' | 'metadata_document';
+/** Where a client came from (`admin`: created through the admin API or the CLI). */
+export type ClientSource = 'dynamic' | 'static' | 'metadata_document' | 'admin';
 
 /** A registered client (RFC 7591 metadata in camelCase, plus server-side fields). */
 export interface ClientRecord {
@@ -66,6 +66,11 @@ export interface UserRecord {
   email?: string;
   emailVerified?: boolean;
   name?: string;
+  /**
+   * Set by an administrator (admin API, `gatehouse user disable`): no sign-in, no session and no code exchange for
+   * them; disabling also revokes their grants and ends their sessions. Absent: false.
+   */
+  disabled?: boolean;
   /** The user must sign in with a second factor (set by an administrator; config `mfa.required` for everyone). */
   mfaRequired?: boolean;
   /** Their authenticator app (RFC 6238), if enrolled. */
@@ -386,6 +391,11 @@ export interface GrantRecord {
   /** Absolute end of the family (refresh tokens cannot outlive it). */
   expiresAt: number;
   revokedAt?: number;
+  /**
+   * When the grant was last used: the time of its latest refresh-token rotation (set by rotateRefreshToken, the store
+   * writes it; callers never pass it). Absent: never refreshed since created (createdAt is then the last use).
+   */
+  lastUsedAt?: number;
 }
 
 /** A refresh token, keyed by its SHA-256. */

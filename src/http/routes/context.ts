@@ -20,7 +20,7 @@ export interface AppOptions {
   consentWarnings?: (client: ClientRecord) => string[];
   /** The tenants this deployment serves under its issuer (`<issuer>/<tenant>`); none without. */
   tenants?: TenantDirectory;
-  /** The admin API (`/admin/tenants`); none without. */
+  /** The admin API (`/admin/...`); none without. */
   admin?: AdminOptions;
   /** Prometheus metrics (http/metrics.ts): every response observed; `/metrics` on this app when `tokenSha256`. */
   metrics?: AppMetrics;
@@ -34,9 +34,12 @@ export interface AppMetrics {
   tokenSha256?: string;
 }
 
-/** What the admin API needs: the admin token's SHA-256 (hex) and the tenant operations. */
+/**
+ * What the admin API needs: the admin token's SHA-256 (hex), if one is configured, and the tenant operations. The API
+ * is on when the token is configured or a config-file client may get the admin scope (tenants/store-admin.ts).
+ */
 export interface AdminOptions {
-  tokenSha256: string;
+  tokenSha256?: string;
   tenants: TenantAdmin;
 }
 

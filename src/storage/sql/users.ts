@@ -23,12 +23,12 @@ export async function saveUser(ctx: SqlContext, u: UserRecord): Promise<void> {
   // A username taken by another id of the tenant fails on the UNIQUE constraint (23505), as the contract requires.
   await ctx.db.query(
     `INSERT INTO ${ctx.t.users} (tenant, id, username, password_hash, email, email_verified, name, created_at,
-       updated_at, mfa_required, second_factors)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb)
+       updated_at, mfa_required, second_factors, disabled)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)
      ON CONFLICT (tenant, id) DO UPDATE SET username = EXCLUDED.username, password_hash = EXCLUDED.password_hash,
        email = EXCLUDED.email, email_verified = EXCLUDED.email_verified, name = EXCLUDED.name,
        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, mfa_required = EXCLUDED.mfa_required,
-       second_factors = EXCLUDED.second_factors`,
+       second_factors = EXCLUDED.second_factors, disabled = EXCLUDED.disabled`,
     [
       ctx.tenant,
       u.id,
@@ -41,6 +41,7 @@ export async function saveUser(ctx: SqlContext, u: UserRecord): Promise<void> {
       u.updatedAt,
       u.mfaRequired ?? null,
       JSON.stringify(compact({ totp: u.totp, passkeys: u.passkeys, recoveryCodes: u.recoveryCodes })),
+      u.disabled ?? null,
     ],
   );
 }
@@ -71,7 +72,7 @@ export async function listUsers(ctx: SqlContext): Promise<UserRecord[]> {
   return rows.map(toUser);
 }
 
-function toUser(r: SqlRow): UserRecord {
+export function toUser(r: SqlRow): UserRecord {
   const factors = jsonObject(r.second_factors ?? {}) as Pick<UserRecord, 'totp' | 'passkeys' | 'recoveryCodes'>;
   return compact({
     id: String(r.id),
@@ -81,6 +82,7 @@ function toUser(r: SqlRow): UserRecord {
     emailVerified: r.email_verified === null || r.email_verified === undefined ? undefined : Boolean(r.email_verified),
     name: optString(r.name),
     mfaRequired: r.mfa_required === null || r.mfa_required === undefined ? undefined : Boolean(r.mfa_required),
+    disabled: r.disabled === null || r.disabled === undefined ? undefined : Boolean(r.disabled),
     totp: factors.totp,
     passkeys: factors.passkeys,
     recoveryCodes: factors.recoveryCodes,
