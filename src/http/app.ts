@@ -29,6 +29,7 @@ import { discoveryRoutes } from './routes/discovery.js';
 import { healthRoutes } from './routes/health.js';
 import { parRoutes } from './routes/par.js';
 import { registrationRoutes } from './routes/registration.js';
+import { setupRoutes } from './routes/setup.js';
 import { tokenRoutes } from './routes/token.js';
 
 export type { AppOptions } from './routes/context.js';
@@ -43,6 +44,7 @@ const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   authorizationRoutes,
   parRoutes,
   accountRoutes,
+  setupRoutes,
   tokenRoutes,
   registrationRoutes,
 ];
