@@ -98,7 +98,7 @@ export function accountPage(input: {
         .join('')}</ul>`
     : `<p class="muted">${html(t, 'account.noPasskeys')}</p>`;
   const recovery = hasFactor
-    ? `<p>${html(t, 'account.codesLeft', { count: String(codesLeft) })}</p>${post(`${base}/recovery-codes`, csrf, `<button type="submit" class="secondary">${html(t, 'account.newCodes')}</button>`)}`
+    ? `<p>${codesLeft === 1 ? html(t, 'account.codesLeftOne') : html(t, 'account.codesLeft', { count: String(codesLeft) })}</p>${post(`${base}/recovery-codes`, csrf, `<button type="submit" class="secondary">${html(t, 'account.newCodes')}</button>`)}`
     : `<p class="muted">${html(t, 'account.codesLater')}</p>`;
   const applications = input.applications
     ? `<section><h2>${html(t, 'account.apps')}</h2>${applicationList(t, base, csrf, input.applications)}</section>`

@@ -80,7 +80,7 @@ function redirectHost(uri: string): string {
 }
 
 const errorLine = (t: Strings, error: string | undefined) =>
-  error ? `<p class="error" role="alert" id="form-error">${esc(message(t, error))}</p>` : '';
+  error ? `<p id="form-error" class="error" role="alert">${esc(message(t, error))}</p>` : '';
 
 /**
  * Login form: `username`, `password`, one submit button. Without a client it is the account page's sign-in. With

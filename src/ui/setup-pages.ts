@@ -13,7 +13,7 @@ export function setupPage(input: {
   strings?: Strings;
 }): string {
   const t = input.strings ?? DEFAULT_STRINGS;
-  const error = input.error ? `<p class="error" role="alert" id="form-error">${esc(input.error)}</p>` : '';
+  const error = input.error ? `<p id="form-error" class="error" role="alert">${esc(input.error)}</p>` : '';
   const describedBy = input.error ? ' aria-describedby="form-error"' : '';
   return layout(
     t['setup.title'],
