@@ -31,6 +31,87 @@ import type {
   TenantRecord,
 } from './records.js';
 
+/**
+ * Paging of the list methods: at most `limit` items (default {@link DEFAULT_PAGE_LIMIT}, capped at
+ * {@link MAX_PAGE_LIMIT}), starting after `cursor` (a page's `nextCursor`, opaque; one the store did not make is a
+ * {@link InvalidCursorError}).
+ */
+export interface PageQuery {
+  limit?: number;
+  cursor?: string;
+}
+
+/**
+ * One page: `items` in the listing's order and, when more may follow, `nextCursor` for the next call. A page may hold
+ * fewer than `limit` items while `nextCursor` is set (an index entry whose record went meanwhile is skipped); the
+ * listing ends when `nextCursor` is absent. Items written or deleted while paging may or may not appear.
+ */
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}
+
+export const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_PAGE_LIMIT = 200;
+
+/** {@link ClientStore.pageClients}: at most one of the two prefixes. */
+export interface ClientQuery extends PageQuery {
+  idPrefix?: string;
+  namePrefix?: string;
+}
+
+/** {@link UserStore.pageUsers}. */
+export interface UserQuery extends PageQuery {
+  usernamePrefix?: string;
+}
+
+/** A cursor the store did not hand out (or one of another listing): the caller's mistake, a 400. */
+export class InvalidCursorError extends RangeError {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+/** The limit of a page query: DEFAULT_PAGE_LIMIT when absent, within 1..MAX_PAGE_LIMIT. */
+export function pageLimit(query: PageQuery): number {
+  const limit = query.limit ?? DEFAULT_PAGE_LIMIT;
+  if (!Number.isFinite(limit)) return DEFAULT_PAGE_LIMIT;
+  return Math.min(MAX_PAGE_LIMIT, Math.max(1, Math.floor(limit)));
+}
+
+/** Encodes a cursor: the sort key of the last item returned, tagged with the listing's name. */
+export function encodeCursor(listing: string, key: (string | number)[]): string {
+  return Buffer.from(JSON.stringify([listing, ...key]), 'utf8').toString('base64url');
+}
+
+/**
+ * Decodes a cursor of `listing` whose key has the given shape ('s' string, 'n' number); undefined for no cursor,
+ * InvalidCursorError for anything else.
+ */
+export function decodeCursor(
+  listing: string,
+  cursor: string | undefined,
+  shape: readonly ('s' | 'n')[],
+): (string | number)[] | undefined {
+  if (cursor === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidCursorError();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== shape.length + 1 || parsed[0] !== listing) {
+    throw new InvalidCursorError();
+  }
+  const key = parsed.slice(1) as unknown[];
+  key.forEach((v, i) => {
+    const ok = shape[i] === 's' ? typeof v === 'string' : typeof v === 'number' && Number.isSafeInteger(v);
+    if (!ok) throw new InvalidCursorError();
+  });
+  return key as (string | number)[];
+}
+
 export interface ClientStore {
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   /** Inserts or replaces a client. */
@@ -43,6 +124,12 @@ export interface ClientStore {
    */
   deleteClient(clientId: string): Promise<boolean>;
   listClients(): Promise<ClientRecord[]>;
+  /**
+   * One page of clients (admin API, CLI). Without `namePrefix`: ordered by client id (code-unit order), filtered by
+   * `idPrefix` when given. With `namePrefix`: clients whose name, lower-cased, starts with it lower-cased, ordered by
+   * (lower-cased name, client id); clients without a name never match. Reads an index, never every client.
+   */
+  pageClients(query: ClientQuery): Promise<Page<ClientRecord>>;
   /** How many clients are stored (every source): cheap enough to ask on every registration. */
   countClients(): Promise<number>;
 }
@@ -70,6 +157,8 @@ export interface UserStore {
    */
   deleteUser(id: string): Promise<boolean>;
   listUsers(): Promise<UserRecord[]>;
+  /** One page of users ordered by username (code-unit order), filtered by `usernamePrefix` (exact case) when given. */
+  pageUsers(query: UserQuery): Promise<Page<UserRecord>>;
 }
 
 export interface KeyStore {
@@ -227,6 +316,13 @@ export interface GrantStore {
    * Returns how many were revoked now (already revoked or expired ones do not count, so a repeat returns 0).
    */
   revokeGrantsFor(userId: string, clientId: string, now: number): Promise<number>;
+  /**
+   * One page of a user's grants that have not expired, revoked ones included (with revokedAt; tombstones never),
+   * ordered by (expiresAt descending, id descending): about newest first. Reads the user's index, never every grant.
+   */
+  listGrantsOfUser(userId: string, query: PageQuery): Promise<Page<GrantRecord>>;
+  /** As {@link listGrantsOfUser}, for the grants of one client. */
+  listGrantsOfClient(clientId: string, query: PageQuery): Promise<Page<GrantRecord>>;
 }
 
 export interface RevocationStore {
@@ -240,6 +336,10 @@ export interface ConsentStore {
   saveConsent(consent: ConsentRecord): Promise<void>;
   /** Deletes that one consent (idempotent). Grants already issued stay: revokeGrantsFor withdraws them. */
   deleteConsent(userId: string, clientId: string): Promise<void>;
+  /** One page of a user's live consents, ordered by (expiresAt descending, client id descending). */
+  listConsentsOfUser(userId: string, query: PageQuery): Promise<Page<ConsentRecord>>;
+  /** One page of the live consents given to a client, ordered by (expiresAt descending, user id descending). */
+  listConsentsOfClient(clientId: string, query: PageQuery): Promise<Page<ConsentRecord>>;
 }
 
 /**

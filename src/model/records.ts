@@ -399,6 +399,11 @@ export interface GrantRecord {
   /** Absolute end of the family (refresh tokens cannot outlive it). */
   expiresAt: number;
   revokedAt?: number;
+  /**
+   * When the grant was last used: the time of its latest refresh-token rotation (set by rotateRefreshToken, the store
+   * writes it; callers never pass it). Absent: never refreshed since created (createdAt is then the last use).
+   */
+  lastUsedAt?: number;
 }
 
 /** A refresh token, keyed by its SHA-256. */

@@ -147,6 +147,7 @@ describe('embedded storage on disk', () => {
       { version: 9 },
       { version: 10 },
       { version: 11 },
+      { version: 12 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

@@ -439,9 +439,13 @@ describeRedis('Redis store specifics', () => {
       const permanent = [
         k.client(client.clientId),
         k.clients,
+        k.clientsById,
+        k.clientsByName,
+        k.clientNames,
         k.user(user.id),
         k.username(user.username),
         k.users,
+        k.usersByName,
         k.signingKeys,
         k.signingMeta,
         k.signingSeq,
@@ -832,7 +836,19 @@ describeRedis('Redis store specifics', () => {
           await view.saveSession(ended);
           await view.saveSession(kept);
           await view.deleteSession(ended.id);
+          await view.listGrantsOfUser(user.id, { limit: 1 });
+          await view.listGrantsOfClient(other.clientId, {});
+          await view.listConsentsOfUser(user.id, {});
+          await view.listConsentsOfClient(other.clientId, {});
           await view.deleteUser(user.id);
+          // The listings of clients and users, with the rebuild of their indexes (data from before them).
+          await view.saveUser(userFixture(clock));
+          const viewKeys = redisKeys(prefix, tenant);
+          await admin.del(viewKeys.clientsById);
+          await admin.del(viewKeys.usersByName);
+          await view.pageClients({ limit: 1 });
+          await view.pageClients({ namePrefix: 'ex' });
+          await view.pageUsers({ usernamePrefix: 'a' });
           await view.hitRateLimit('login:user:x', MINUTE, clock.now());
           await view.hitRateLimit('login:user:x', MINUTE, clock.now());
           await view.peekRateLimit('login:user:x', clock.now());

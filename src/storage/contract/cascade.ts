@@ -50,7 +50,8 @@ export function describeCascadeContract(current: CurrentStore): void {
     expect(rotated).toEqual({ status: 'rotated' });
     access.push(accessTokenFixture(clock));
     await store.addAccessToken(grant.id, access[2]!);
-    return { grant, refresh: next.record, refreshToken: next.token, access };
+    // The rotation is the grant's last use.
+    return { grant: { ...grant, lastUsedAt: clock.now() }, refresh: next.record, refreshToken: next.token, access };
   }
 
   async function expectDead(h: GrantHoldings): Promise<void> {

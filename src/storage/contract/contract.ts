@@ -14,6 +14,7 @@ import { describeConsentsContract } from './consents.js';
 import { describeCountersContract } from './counters.js';
 import { describeGrantsContract } from './grants.js';
 import { describeLifecycleContract } from './lifecycle.js';
+import { describeListingsContract } from './listings.js';
 import { describeNulValuesContract } from './nul-values.js';
 import { describeRecordKindsContract } from './record-kinds.js';
 import { describeRecordsContract } from './records.js';
@@ -69,5 +70,6 @@ export function describeStorageContract(
     describeReplayGuardContract(current);
     describeCascadeContract(current);
     describeTenantsContract(current);
+    describeListingsContract(current);
   });
 }

@@ -67,11 +67,13 @@ export function describeGrantsContract(current: CurrentStore): void {
       const winnerAccess = accessTokenFixture(clock);
       const rotatedAt = clock.now();
       expect(await rotate(refresh.tokenHash, winner, graceMs, winnerAccess)).toEqual({ status: 'rotated' });
+      // The rotation is the grant's latest use.
+      const used = { ...grant, lastUsedAt: rotatedAt };
       expect(await store.getRefreshToken(refresh.tokenHash)).toEqual({
         token: { ...refresh, rotatedAt, successor: winner.successor },
-        grant,
+        grant: used,
       });
-      expect(await store.getRefreshToken(winner.record.tokenHash)).toEqual({ token: winner.record, grant });
+      expect(await store.getRefreshToken(winner.record.tokenHash)).toEqual({ token: winner.record, grant: used });
 
       // A retry (lost response) exactly at the end of the window gets the winner's response; nothing new is stored.
       clock.advance(graceMs);
@@ -103,7 +105,10 @@ export function describeGrantsContract(current: CurrentStore): void {
       clock.advance(HOUR);
       const third = successorOf(grant, second.token);
       expect(await rotate(second.record.tokenHash, third, 0)).toEqual({ status: 'rotated' });
-      expect(await store.getRefreshToken(third.record.tokenHash)).toEqual({ token: third.record, grant });
+      expect(await store.getRefreshToken(third.record.tokenHash)).toEqual({
+        token: third.record,
+        grant: { ...grant, lastUsedAt: clock.now() },
+      });
     });
 
     it('revokeGrant revokes every recorded access token and kills the refresh tokens; idempotent', async () => {
@@ -180,7 +185,7 @@ export function describeGrantsContract(current: CurrentStore): void {
     });
 
     it('50 parallel rotations of one token: one rotated, 49 grace with its successor, one new token', async () => {
-      const { store } = current();
+      const { store, clock } = current();
       const graceMs = 10 * SECOND;
       const { grant, token, refresh } = await liveGrant();
       const attempts = Array.from({ length: 50 }, () => successorOf(grant, token));
@@ -194,7 +199,9 @@ export function describeGrantsContract(current: CurrentStore): void {
       for (const g of graces) expect(g).toEqual({ status: 'grace', successor: winner.successor });
 
       const stored = await Promise.all(attempts.map((a) => store.getRefreshToken(a.record.tokenHash)));
-      expect(stored.filter((s) => s !== undefined)).toEqual([{ token: winner.record, grant }]);
+      expect(stored.filter((s) => s !== undefined)).toEqual([
+        { token: winner.record, grant: { ...grant, lastUsedAt: clock.now() } },
+      ]);
     });
   });
 }

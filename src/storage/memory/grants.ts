@@ -4,9 +4,10 @@
  * it is atomic in one thread.
  */
 import type { Clock } from '../../core/clock.js';
-import type { GrantStore, RevocationStore } from '../../model/ports.js';
+import type { GrantStore, Page, PageQuery, RevocationStore } from '../../model/ports.js';
 import type { AccessTokenRef, GrantRecord, RefreshTokenRecord, RotateResult } from '../../model/records.js';
 import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
+import { LISTINGS, pageOf, type Listing } from '../paging.js';
 import { BoundedMap, SetIndex, copy, type MapLimits } from './bounded-map.js';
 
 /** An access token id recorded under a live grant, so revoking the grant can revoke it. */
@@ -19,6 +20,9 @@ interface StoredAccessToken {
 export class MemoryGrants implements GrantStore, RevocationStore {
   private readonly refreshByGrant = new SetIndex();
   private readonly accessByGrant = new SetIndex();
+  /** Grant ids per user and per client (the listings; revokeGrantsFor and the cascades). */
+  private readonly grantsByUser = new SetIndex();
+  private readonly grantsByClient = new SetIndex();
 
   private readonly grants: BoundedMap<GrantRecord>;
   private readonly refreshTokens: BoundedMap<RefreshTokenRecord>;
@@ -35,7 +39,9 @@ export class MemoryGrants implements GrantStore, RevocationStore {
   ) {
     const byExpiresAt = (record: { expiresAt: number }): number => record.expiresAt;
     // A grant that goes (expiry, eviction, client deletion) takes its refresh tokens and access token ids with it.
-    this.grants = new BoundedMap<GrantRecord>('grants', limits, byExpiresAt, (grantId) => {
+    this.grants = new BoundedMap<GrantRecord>('grants', limits, byExpiresAt, (grantId, grant) => {
+      this.grantsByUser.remove(grant.userId, grantId);
+      this.grantsByClient.remove(grant.clientId, grantId);
       for (const hash of this.refreshByGrant.members(grantId)) this.refreshTokens.delete(hash);
       for (const jti of this.accessByGrant.members(grantId)) this.accessTokens.delete(jti);
     });
@@ -69,7 +75,10 @@ export class MemoryGrants implements GrantStore, RevocationStore {
       this.revokeJti(accessToken.jti, accessToken.expiresAt, now);
       return { created: false };
     }
-    this.grants.set(grant.id, copy(grant), now);
+    const { lastUsedAt: _lastUsedAt, ...stored } = grant;
+    this.grants.set(grant.id, copy(stored), now);
+    this.grantsByUser.add(grant.userId, grant.id);
+    this.grantsByClient.add(grant.clientId, grant.id);
     if (refreshToken) this.putRefreshToken(copy(refreshToken), now);
     this.recordAccessToken(grant.id, accessToken, now);
     return { created: true };
@@ -100,6 +109,7 @@ export class MemoryGrants implements GrantStore, RevocationStore {
       // Mutating the stored record in place is the atomic compare-and-set: nothing can interleave in one thread.
       token.rotatedAt = now;
       token.successor = successor;
+      found.grant.lastUsedAt = now;
       this.putRefreshToken(copy(next), current);
       this.recordAccessToken(token.grantId, accessToken, current);
       return { status: 'rotated' };
@@ -127,18 +137,38 @@ export class MemoryGrants implements GrantStore, RevocationStore {
 
   async revokeGrantsFor(userId: string, clientId: string, now: number): Promise<number> {
     let count = 0;
-    for (const [grantId, grant] of this.grants.live(this.clock.now())) {
-      if (grant.userId !== userId || grant.clientId !== clientId || grant.revokedAt !== undefined) continue;
+    const current = this.clock.now();
+    for (const grantId of this.grantsByUser.members(userId)) {
+      const grant = this.grants.get(grantId, current);
+      if (!grant || grant.clientId !== clientId || grant.revokedAt !== undefined) continue;
       this.revokeGrantNow(grantId, now);
       count++;
     }
     return count;
   }
 
+  async listGrantsOfUser(userId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return this.listed(this.grantsByUser.members(userId), LISTINGS.grantsOfUser, query);
+  }
+
+  async listGrantsOfClient(clientId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return this.listed(this.grantsByClient.members(clientId), LISTINGS.grantsOfClient, query);
+  }
+
+  private listed(ids: string[], listing: Listing, query: PageQuery): Page<GrantRecord> {
+    const now = this.clock.now();
+    const grants: GrantRecord[] = [];
+    for (const id of ids) {
+      const grant = this.grants.get(id, now);
+      if (grant) grants.push(grant);
+    }
+    const page = pageOf(grants, (g) => [g.expiresAt, g.id], listing, query);
+    return { ...page, items: page.items.map((g) => copy(g)) };
+  }
+
   /** deleteClient's part, in the same step: every grant of the client revoked, then removed. */
   removeGrantsOfClient(clientId: string, now: number): void {
-    for (const [grantId, grant] of this.grants.live(now)) {
-      if (grant.clientId !== clientId) continue;
+    for (const grantId of this.grantsByClient.members(clientId)) {
       // Revoke first so the grant's access token ids land on the revocation list, then drop the grant.
       this.revokeGrantNow(grantId, now);
       this.grants.delete(grantId);
@@ -147,9 +177,7 @@ export class MemoryGrants implements GrantStore, RevocationStore {
 
   /** deleteUser's part, in the same step: every grant of the user revoked (kept, as revoked, until it expires). */
   revokeGrantsOfUser(userId: string, now: number): void {
-    for (const [grantId, grant] of this.grants.live(now)) {
-      if (grant.userId === userId) this.revokeGrantNow(grantId, now);
-    }
+    for (const grantId of this.grantsByUser.members(userId)) this.revokeGrantNow(grantId, now);
   }
 
   /** A refresh token with its grant, if both are live and the grant is not revoked. Returns stored objects. */

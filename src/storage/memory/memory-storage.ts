@@ -21,12 +21,21 @@ import type {
   TenantRecord,
   UserRecord,
 } from '../../model/records.js';
-import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import type {
+  ClientQuery,
+  JsonObject,
+  Page,
+  PageQuery,
+  RecordPlacement,
+  Storage,
+  UserQuery,
+} from '../../model/ports.js';
 import { clientOwner, userOwner } from '../../model/record-kinds.js';
 import { RecordBackedStorage } from '../record-ports.js';
 import { rateLimitWindowEnd } from '../../model/ports.js';
 import { isTenantId } from '../../model/tenants.js';
-import { BoundedMap, copy, type MapLimits } from './bounded-map.js';
+import { LISTINGS, pageOf, type Listing } from '../paging.js';
+import { BoundedMap, SetIndex, copy, type MapLimits } from './bounded-map.js';
 import { MemoryGrants } from './grants.js';
 import { MemoryKeys } from './keys.js';
 import { MemoryRecords } from './records.js';
@@ -64,6 +73,9 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
   private timer: NodeJS.Timeout | undefined;
 
   private readonly usernames = new Map<string, string>();
+  /** Consent keys (pairKey) per user and per client. */
+  private readonly consentsByUser = new SetIndex();
+  private readonly consentsByClient = new SetIndex();
 
   private readonly grantStore: MemoryGrants;
   private readonly recordStore: MemoryRecords;
@@ -105,7 +117,10 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
     });
     // A consumed code stays (as a marker) until its own expiry, so replays are reported as `reused`.
     this.codes = new BoundedMap('codes', limits, (entry) => entry.code.expiresAt);
-    this.consents = new BoundedMap<ConsentRecord>('consents', limits, byExpiresAt);
+    this.consents = new BoundedMap<ConsentRecord>('consents', limits, byExpiresAt, (key, consent) => {
+      this.consentsByUser.remove(consent.userId, key);
+      this.consentsByClient.remove(consent.clientId, key);
+    });
     // Full of live counters, it evicts those whose window ends soonest (a flood of distinct keys can thus shorten
     // some lockouts, but never exhaust memory).
     this.rateLimits = new BoundedMap<RateCounter>('rateLimits', limits, byExpiresAt);
@@ -227,7 +242,7 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
     const existed = this.clients.delete(clientId);
     // Cascade even if the client row is gone, so nothing issued to that id can outlive it; no await, one step.
     this.grantStore.removeGrantsOfClient(clientId, now);
-    for (const [key, consent] of this.consents.live(now)) if (consent.clientId === clientId) this.consents.delete(key);
+    for (const key of this.consentsByClient.members(clientId)) this.consents.delete(key);
     for (const [key, entry] of this.codes.live(now)) if (entry.code.clientId === clientId) this.codes.delete(key);
     this.recordStore.deleteOwned(clientOwner(clientId), undefined, now);
     return existed;
@@ -239,6 +254,22 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
 
   async listClients(): Promise<ClientRecord[]> {
     return this.clients.live(this.clock.now()).map(([, client]) => copy(client));
+  }
+
+  /** Filters and sorts the map (bounded by maxEntries): the memory store keeps no sorted index. */
+  async pageClients(query: ClientQuery): Promise<Page<ClientRecord>> {
+    const all = this.clients.live(this.clock.now()).map(([, client]) => client);
+    let page: Page<ClientRecord>;
+    if (query.namePrefix !== undefined && query.namePrefix !== '') {
+      const prefix = query.namePrefix.toLowerCase();
+      const named = all.filter((c) => c.clientName?.toLowerCase().startsWith(prefix));
+      page = pageOf(named, (c) => [(c.clientName ?? '').toLowerCase(), c.clientId], LISTINGS.clientsByName, query);
+    } else {
+      const prefix = query.idPrefix ?? '';
+      const matching = all.filter((c) => c.clientId.startsWith(prefix));
+      page = pageOf(matching, (c) => [c.clientId], LISTINGS.clientsById, query);
+    }
+    return { ...page, items: page.items.map((c) => copy(c)) };
   }
 
   // ---- users ----
@@ -266,13 +297,23 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
     const now = this.clock.now();
     // Everything of theirs first, the user last (as every store does; see UserStore.deleteUser); no await, one step.
     this.grantStore.revokeGrantsOfUser(id, now);
-    for (const [key, consent] of this.consents.live(now)) if (consent.userId === id) this.consents.delete(key);
+    for (const key of this.consentsByUser.members(id)) this.consents.delete(key);
     this.recordStore.deleteOwned(userOwner(id), undefined, now);
     return this.users.delete(id);
   }
 
   async listUsers(): Promise<UserRecord[]> {
     return this.users.live(this.clock.now()).map(([, user]) => copy(user));
+  }
+
+  async pageUsers(query: UserQuery): Promise<Page<UserRecord>> {
+    const prefix = query.usernamePrefix ?? '';
+    const matching = this.users
+      .live(this.clock.now())
+      .map(([, user]) => user)
+      .filter((u) => u.username.startsWith(prefix));
+    const page = pageOf(matching, (u) => [u.username], LISTINGS.users, query);
+    return { ...page, items: page.items.map((u) => copy(u)) };
   }
 
   // ---- signing keys and secrets (keys.ts) ----
@@ -396,7 +437,43 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
   }
 
   async saveConsent(consent: ConsentRecord): Promise<void> {
-    this.consents.set(pairKey(consent.userId, consent.clientId), copy(consent), this.clock.now());
+    const key = pairKey(consent.userId, consent.clientId);
+    this.consents.set(key, copy(consent), this.clock.now());
+    this.consentsByUser.add(consent.userId, key);
+    this.consentsByClient.add(consent.clientId, key);
+  }
+
+  listGrantsOfUser(userId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return this.grantStore.listGrantsOfUser(userId, query);
+  }
+
+  listGrantsOfClient(clientId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return this.grantStore.listGrantsOfClient(clientId, query);
+  }
+
+  async listConsentsOfUser(userId: string, query: PageQuery): Promise<Page<ConsentRecord>> {
+    return this.listedConsents(this.consentsByUser.members(userId), (c) => c.clientId, LISTINGS.consentsOfUser, query);
+  }
+
+  async listConsentsOfClient(clientId: string, query: PageQuery): Promise<Page<ConsentRecord>> {
+    const keys = this.consentsByClient.members(clientId);
+    return this.listedConsents(keys, (c) => c.userId, LISTINGS.consentsOfClient, query);
+  }
+
+  private listedConsents(
+    keys: string[],
+    other: (consent: ConsentRecord) => string,
+    listing: Listing,
+    query: PageQuery,
+  ): Page<ConsentRecord> {
+    const now = this.clock.now();
+    const consents: ConsentRecord[] = [];
+    for (const key of keys) {
+      const consent = this.consents.get(key, now);
+      if (consent) consents.push(consent);
+    }
+    const page = pageOf(consents, (c) => [c.expiresAt, other(c)], listing, query);
+    return { ...page, items: page.items.map((c) => copy(c)) };
   }
 
   async deleteConsent(userId: string, clientId: string): Promise<void> {

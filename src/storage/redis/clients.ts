@@ -11,13 +11,24 @@ export async function getClient(ctx: RedisContext, clientId: string): Promise<Cl
   return parseJson<ClientRecord>(await ctx.guard(() => ctx.client.get(ctx.keys.client(clientId))));
 }
 
+/** The keys a client's record and listing entries live under (one slot: `{clients}`). */
+export function clientKeys(ctx: RedisContext, clientId: string): string[] {
+  const k = ctx.keys;
+  return [k.client(clientId), k.clients, k.clientsById, k.clientsByName, k.clientNames];
+}
+
+/** The client's member of clientsByName: `<lower-cased name>\0<client id>`, '' for an unnamed client. */
+export function nameMember(client: ClientRecord): string {
+  return client.clientName === undefined ? '' : `${client.clientName.toLowerCase()}\0${client.clientId}`;
+}
+
 export async function saveClient(ctx: RedisContext, client: ClientRecord): Promise<void> {
-  await ctx.exec(
-    ctx.client
-      .multi()
-      .set(ctx.keys.client(client.clientId), JSON.stringify(client))
-      .sadd(ctx.keys.clients, client.clientId),
-  );
+  await ctx.script('saveClient', clientKeys(ctx, client.clientId), [
+    ctx.clock.now(),
+    client.clientId,
+    JSON.stringify(client),
+    nameMember(client),
+  ]);
 }
 
 /**
@@ -27,7 +38,7 @@ export async function saveClient(ctx: RedisContext, client: ClientRecord): Promi
 export async function deleteClient(ctx: RedisContext, clientId: string): Promise<boolean> {
   const k = ctx.keys;
   const now = ctx.clock.now();
-  const [deleted] = await ctx.exec(ctx.client.multi().del(k.client(clientId)).srem(k.clients, clientId));
+  const deleted = await ctx.script<number>('deleteClientRecord', clientKeys(ctx, clientId), [now, clientId]);
   const userIds = await purgeClientGrants(ctx, clientId, now);
   await dropClientConsents(ctx, clientId, now);
   // Codes and the client's records (pending interactions) live outside the client's slot.

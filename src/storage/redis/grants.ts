@@ -20,7 +20,7 @@ export async function createGrant(
   if (grant.expiresAt <= now) return { created: true };
   // Pointers, grant and the client and user indexes in one round trip. Nobody can look the new refresh token or jti
   // up before this call returns (the caller has not handed them out yet), so they need not precede the grant.
-  const { revokedAt, ...stored } = grant;
+  const { revokedAt, lastUsedAt: _lastUsedAt, ...stored } = grant;
   const [, , status] = await Promise.all([
     refreshToken && setPointer(ctx, k.refreshPointer(refreshToken.tokenHash), grant.id, refreshToken.expiresAt, now),
     setPointer(ctx, k.accessPointer(accessToken.jti), grant.id, accessToken.expiresAt, now),
@@ -294,10 +294,11 @@ function refreshTokenJson(token: RefreshTokenRecord): string {
   return JSON.stringify(rest);
 }
 
-function toGrant(fields: Record<string, string>, now: number): GrantRecord | undefined {
+export function toGrant(fields: Record<string, string>, now: number): GrantRecord | undefined {
   if (fields.d === undefined || fields.exp === undefined || Number(fields.exp) <= now) return undefined;
   const grant = JSON.parse(fields.d) as GrantRecord;
   if (fields.rev !== undefined) grant.revokedAt = Number(fields.rev);
+  if (fields.used !== undefined) grant.lastUsedAt = Number(fields.used);
   return grant;
 }
 

@@ -45,6 +45,12 @@ export interface RedisKeys {
   client(clientId: string): string;
   /** SET of client ids (listClients, countClients). No TTL. Same slot as client records. */
   readonly clients: string;
+  /** ZSET client id -> 0: the clients by id (pageClients, BYLEX). No TTL. Same slot as client records. */
+  readonly clientsById: string;
+  /** ZSET `<lower-cased name>\0<client id>` -> 0: named clients by name (pageClients). No TTL. Same slot. */
+  readonly clientsByName: string;
+  /** HASH client id -> its member of clientsByName (so a rename drops the old one). No TTL. Same slot. */
+  readonly clientNames: string;
   /** STRING: version of the data layout under this prefix (absent = written by b1715a8 or earlier). No TTL. */
   readonly layoutVersion: string;
 
@@ -56,6 +62,8 @@ export interface RedisKeys {
   readonly usernamePrefix: string;
   /** HASH user id -> username: lists users and frees a renamed user's old username. No TTL. */
   readonly users: string;
+  /** ZSET `<username>\0<user id>` -> 0: users by username (pageUsers, BYLEX). No TTL. Same slot as users. */
+  readonly usersByName: string;
 
   /** HASH kid -> signing key JSON (without status/expiresAt). No TTL. */
   readonly signingKeys: string;
@@ -75,7 +83,7 @@ export interface RedisKeys {
   /** HASH {d, exp, gid, cid, used}: authorization code, PX until expiresAt. */
   code(codeHash: string): string;
 
-  /** HASH {d, exp, rev}: grant. PX until expiresAt (once revoked: until its last access token expires, if later). */
+  /** HASH {d, exp, rev, used}: grant (used: last rotation). PX until expiresAt (once revoked: until its last access token expires, if later). */
   grant(grantId: string): string;
   /** ZSET token hash -> expiresAt: the grant's refresh tokens. PX = latest member. */
   grantRefreshTokens(grantId: string): string;
@@ -155,11 +163,15 @@ export function redisKeys(prefix: string, tenant?: string): RedisKeys {
     tenants: `${prefix}{tenants}`,
     client: (clientId) => `${clients}c:${clientId}`,
     clients: `${clients}all`,
+    clientsById: `${clients}byid`,
+    clientsByName: `${clients}byname`,
+    clientNames: `${clients}names`,
     layoutVersion: `${clients}layout`,
     user: (userId) => `${users}u:${userId}`,
     username: (username) => `${users}name:${username}`,
     usernamePrefix: `${users}name:`,
     users: `${users}all`,
+    usersByName: `${users}byname`,
     signingKeys: `${keys}signing`,
     signingMeta: `${keys}signing:meta`,
     signingSeq: `${keys}signing:seq`,

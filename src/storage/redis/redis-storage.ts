@@ -24,7 +24,15 @@ import type {
   TenantRecord,
   UserRecord,
 } from '../../model/records.js';
-import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import type {
+  ClientQuery,
+  JsonObject,
+  Page,
+  PageQuery,
+  RecordPlacement,
+  Storage,
+  UserQuery,
+} from '../../model/ports.js';
 import { isTenantId } from '../../model/tenants.js';
 import type { StoreOptions } from '../options.js';
 import { RecordBackedStorage } from '../record-ports.js';
@@ -35,6 +43,7 @@ import * as consents from './consents.js';
 import * as counters from './counters.js';
 import * as grants from './grants.js';
 import { DEFAULT_REDIS_KEY_PREFIX, redisKeys } from './keys.js';
+import * as listings from './listings.js';
 import * as records from './records.js';
 import { withKeys, type RedisContext } from './redis-context.js';
 import * as replayGuard from './replay-guard.js';
@@ -283,6 +292,26 @@ export class RedisStorage extends RecordBackedStorage implements Storage {
   }
   deleteConsent(userId: string, clientId: string): Promise<void> {
     return consents.deleteConsent(this.redis, userId, clientId);
+  }
+  // ---- listings ----
+
+  pageClients(query: ClientQuery): Promise<Page<ClientRecord>> {
+    return listings.pageClients(this.redis, query);
+  }
+  pageUsers(query: UserQuery): Promise<Page<UserRecord>> {
+    return listings.pageUsers(this.redis, query);
+  }
+  listGrantsOfUser(userId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return listings.listGrantsOfUser(this.redis, userId, query);
+  }
+  listGrantsOfClient(clientId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return listings.listGrantsOfClient(this.redis, clientId, query);
+  }
+  listConsentsOfUser(userId: string, query: PageQuery): Promise<Page<ConsentRecord>> {
+    return listings.listConsentsOfUser(this.redis, userId, query);
+  }
+  listConsentsOfClient(clientId: string, query: PageQuery): Promise<Page<ConsentRecord>> {
+    return listings.listConsentsOfClient(this.redis, clientId, query);
   }
 
   // ---- rate limits ----

@@ -21,7 +21,7 @@ export async function saveUser(ctx: RedisContext, user: UserRecord): Promise<voi
   const k = ctx.keys;
   const saved = await ctx.script<number>(
     'saveUser',
-    [k.user(user.id), k.username(user.username), k.users],
+    [k.user(user.id), k.username(user.username), k.users, k.usersByName],
     [ctx.clock.now(), user.id, JSON.stringify(user), user.username, k.usernamePrefix],
   );
   if (saved !== 1) throw new Error(`username "${user.username}" is taken`);
@@ -41,7 +41,11 @@ export async function deleteUser(ctx: RedisContext, id: string): Promise<boolean
   // 3. Their consents.
   await dropUserConsents(ctx, id, now);
   // 4. The user.
-  const existed = await ctx.script<number>('deleteUser', [k.user(id), k.users], [now, id, k.usernamePrefix]);
+  const existed = await ctx.script<number>(
+    'deleteUser',
+    [k.user(id), k.users, k.usersByName],
+    [now, id, k.usernamePrefix],
+  );
   return existed === 1;
 }
 

@@ -43,9 +43,9 @@ export async function saveClient(ctx: SqlContext, client: ClientRecord): Promise
   await ctx.db.query(
     `INSERT INTO ${ctx.t.clients} (tenant, client_id, client_secret_hash, registration_access_token_hash,
        redirect_uris, grant_types, response_types, scope, token_endpoint_auth_method, application_type, source,
-       metadata, client_secret_expires_at, created_at, updated_at)
+       metadata, client_secret_expires_at, created_at, updated_at, name_key)
      VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8::text[], $9, $10, $11, $12::text::jsonb, $13, $14,
-       $15)
+       $15, $16)
      ON CONFLICT (tenant, client_id) DO UPDATE SET
        client_secret_hash = EXCLUDED.client_secret_hash,
        registration_access_token_hash = EXCLUDED.registration_access_token_hash,
@@ -54,7 +54,7 @@ export async function saveClient(ctx: SqlContext, client: ClientRecord): Promise
        token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method,
        application_type = EXCLUDED.application_type, source = EXCLUDED.source, metadata = EXCLUDED.metadata,
        client_secret_expires_at = EXCLUDED.client_secret_expires_at,
-       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at`,
+       created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, name_key = EXCLUDED.name_key`,
     [
       ctx.tenant,
       client.clientId,
@@ -71,6 +71,7 @@ export async function saveClient(ctx: SqlContext, client: ClientRecord): Promise
       client.clientSecretExpiresAt,
       client.createdAt,
       client.updatedAt,
+      client.clientName?.toLowerCase() ?? null,
     ],
   );
 }
@@ -119,7 +120,7 @@ export async function listClients(ctx: SqlContext): Promise<ClientRecord[]> {
   return rows.map(toClient);
 }
 
-function toClient(r: SqlRow): ClientRecord {
+export function toClient(r: SqlRow): ClientRecord {
   const meta = (r.metadata ?? {}) as Record<string, unknown>;
   const client: ClientRecord = {
     clientId: String(r.client_id),

@@ -271,7 +271,7 @@ async function upsertRevokedJti(ctx: SqlContext, q: SqlQueryable, jti: string, e
   );
 }
 
-function toGrant(r: SqlRow): GrantRecord {
+export function toGrant(r: SqlRow): GrantRecord {
   return compact({
     id: String(r.id),
     clientId: String(r.client_id),
@@ -284,6 +284,7 @@ function toGrant(r: SqlRow): GrantRecord {
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
     revokedAt: optNumber(r.revoked_at),
+    lastUsedAt: optNumber(r.last_used_at),
   });
 }
 

@@ -430,6 +430,74 @@ export const migrations: readonly Migration[] = [
     name: 'access token ids looked up by jti (token exchange finds the grant of a subject token)',
     up: (s) => [`CREATE INDEX access_token_refs_jti_idx ON ${s}.access_token_refs (tenant, jti)`],
   },
+  {
+    version: 12,
+    name: 'listings: grants and consents by user and by client, clients and users paged; grants.last_used_at',
+    up: (s) => [
+      // Paging indexes (storage/sql/listings.ts). Ids sort in the "C" collation (code points, as in every backend).
+      `CREATE INDEX grants_user_list_idx ON ${s}.grants (tenant, user_id, expires_at, id COLLATE "C")`,
+      `CREATE INDEX grants_client_list_idx ON ${s}.grants (tenant, client_id, expires_at, id COLLATE "C")`,
+      `CREATE INDEX consents_user_list_idx ON ${s}.consents (tenant, user_id, expires_at, client_id COLLATE "C")`,
+      `CREATE INDEX consents_client_list_idx ON ${s}.consents (tenant, client_id, expires_at, user_id COLLATE "C")`,
+      `CREATE INDEX clients_id_list_idx ON ${s}.clients (tenant, client_id COLLATE "C")`,
+      // The lower-cased client name, written by saveClient (JavaScript's toLowerCase); rows from before: SQL lower().
+      `ALTER TABLE ${s}.clients ADD COLUMN name_key text`,
+      `UPDATE ${s}.clients SET name_key = lower(metadata->>'client_name')`,
+      `CREATE INDEX clients_name_list_idx ON ${s}.clients (tenant, name_key COLLATE "C", client_id COLLATE "C")`,
+      `CREATE INDEX users_username_list_idx ON ${s}.users (tenant, username COLLATE "C")`,
+      // When a grant was last used: its latest refresh-token rotation, written by the rotation function.
+      `ALTER TABLE ${s}.grants ADD COLUMN last_used_at bigint`,
+      `CREATE OR REPLACE FUNCTION ${s}.gatehouse_rotate_refresh_token(
+        p_tenant text, p_old text, p_grant text, p_now bigint, p_clock bigint, p_grace bigint, p_successor text,
+        p_hash text, p_client text, p_scope text[], p_created bigint, p_expires bigint,
+        p_jti text, p_jti_expires bigint,
+        OUT o_status text, OUT o_successor text)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        g record;
+        t record;
+      BEGIN
+        SELECT revoked_at, expires_at INTO g FROM ${s}.grants WHERE tenant = p_tenant AND id = p_grant FOR UPDATE;
+        IF NOT FOUND OR g.revoked_at IS NOT NULL OR g.expires_at <= p_clock THEN
+          o_status := 'not_found';
+          RETURN;
+        END IF;
+        UPDATE ${s}.refresh_tokens SET rotated_at = p_now, successor = p_successor
+          WHERE tenant = p_tenant AND token_hash = p_old AND grant_id = p_grant AND rotated_at IS NULL
+            AND expires_at > p_clock;
+        IF FOUND THEN
+          INSERT INTO ${s}.refresh_tokens (tenant, token_hash, grant_id, client_id, scope, created_at, expires_at)
+            VALUES (p_tenant, p_hash, p_grant, p_client, p_scope, p_created, p_expires);
+          UPDATE ${s}.grants SET last_used_at = p_now WHERE tenant = p_tenant AND id = p_grant;
+          INSERT INTO ${s}.access_token_refs AS a (tenant, grant_id, jti, expires_at)
+            VALUES (p_tenant, p_grant, p_jti, p_jti_expires)
+            ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at);
+          o_status := 'rotated';
+          RETURN;
+        END IF;
+        SELECT rotated_at, successor INTO t FROM ${s}.refresh_tokens
+          WHERE tenant = p_tenant AND token_hash = p_old AND grant_id = p_grant AND expires_at > p_clock;
+        IF NOT FOUND OR t.rotated_at IS NULL THEN
+          o_status := 'not_found';
+          RETURN;
+        END IF;
+        IF p_now - t.rotated_at <= p_grace THEN
+          o_status := 'grace';
+          o_successor := COALESCE(t.successor, '');
+          RETURN;
+        END IF;
+        -- A token rotated long ago came back: it leaked. Revoke the whole family (RFC 9700 4.14.2), as revokeGrant.
+        UPDATE ${s}.grants SET revoked_at = COALESCE(revoked_at, p_now) WHERE tenant = p_tenant AND id = p_grant;
+        DELETE FROM ${s}.refresh_tokens WHERE tenant = p_tenant AND grant_id = p_grant;
+        INSERT INTO ${s}.revoked_jtis AS r (tenant, jti, expires_at)
+          SELECT p_tenant, jti, max(expires_at) FROM ${s}.access_token_refs
+          WHERE tenant = p_tenant AND grant_id = p_grant AND expires_at > p_clock GROUP BY jti
+          ON CONFLICT (tenant, jti) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at);
+        o_status := 'reused';
+      END
+      $fn$`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

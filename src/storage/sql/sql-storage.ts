@@ -24,7 +24,15 @@ import type {
   TenantRecord,
   UserRecord,
 } from '../../model/records.js';
-import type { JsonObject, RecordPlacement, Storage } from '../../model/ports.js';
+import type {
+  ClientQuery,
+  JsonObject,
+  Page,
+  PageQuery,
+  RecordPlacement,
+  Storage,
+  UserQuery,
+} from '../../model/ports.js';
 import { isTenantId } from '../../model/tenants.js';
 import { RecordBackedStorage } from '../record-ports.js';
 import { DEFAULT_CLEANUP_INTERVAL_MS, PeriodicCleanup, cleanup } from './cleanup.js';
@@ -36,6 +44,7 @@ import * as counters from './counters.js';
 import type { SqlExecutor } from './driver.js';
 import * as grants from './grants.js';
 import * as keys from './keys.js';
+import * as listings from './listings.js';
 import { migrate } from './migrations.js';
 import * as records from './records.js';
 import { sqlFirstUse } from './replay-guard.js';
@@ -259,6 +268,26 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
   }
   deleteConsent(userId: string, clientId: string): Promise<void> {
     return consents.deleteConsent(this.ctx, userId, clientId);
+  }
+  // ---- listings ----
+
+  pageClients(query: ClientQuery): Promise<Page<ClientRecord>> {
+    return listings.pageClients(this.ctx, query);
+  }
+  pageUsers(query: UserQuery): Promise<Page<UserRecord>> {
+    return listings.pageUsers(this.ctx, query);
+  }
+  listGrantsOfUser(userId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return listings.listGrantsOfUser(this.ctx, userId, query);
+  }
+  listGrantsOfClient(clientId: string, query: PageQuery): Promise<Page<GrantRecord>> {
+    return listings.listGrantsOfClient(this.ctx, clientId, query);
+  }
+  listConsentsOfUser(userId: string, query: PageQuery): Promise<Page<ConsentRecord>> {
+    return listings.listConsentsOfUser(this.ctx, userId, query);
+  }
+  listConsentsOfClient(clientId: string, query: PageQuery): Promise<Page<ConsentRecord>> {
+    return listings.listConsentsOfClient(this.ctx, clientId, query);
   }
 
   // ---- rate limits ----

@@ -71,7 +71,7 @@ export async function listUsers(ctx: SqlContext): Promise<UserRecord[]> {
   return rows.map(toUser);
 }
 
-function toUser(r: SqlRow): UserRecord {
+export function toUser(r: SqlRow): UserRecord {
   // second_factors holds the user's optional JSON extras: the factors, and the admin mark (no column of its own).
   const factors = jsonObject(r.second_factors ?? {}) as Pick<
     UserRecord,

@@ -54,6 +54,7 @@ if t[2] then
   return {'reused', r[2]}
 end
 redis.call('HSET', KEYS[4], 'rot', ARGV[2], 'suc', ARGV[8])
+redis.call('HSET', KEYS[1], 'used', ARGV[2])
 if tonumber(ARGV[7]) > now then
   redis.call('DEL', KEYS[5])
   redis.call('HSET', KEYS[5], 'd', ARGV[6], 'exp', ARGV[7])
