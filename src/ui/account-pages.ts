@@ -51,7 +51,7 @@ function applicationList(t: Strings, base: string, csrf: string, apps: Authorize
     const revoke = post(
       `${base}/applications/revoke`,
       csrf,
-      `${hidden('client_id', app.clientId)}<button type="submit" class="secondary revoke">${html(t, 'account.revoke', { client: esc(app.host) })}</button>`,
+      `${hidden('client_id', app.clientId)}<button type="submit" class="secondary revoke">${html(t, 'account.revoke', { client: esc(app.name ? `${app.name} (${app.host})` : app.host) })}</button>`,
     );
     return `<li data-client-id="${esc(app.clientId)}"><h3>${label}</h3><p class="muted">${when}</p>${scopes}${resources}${revoke}</li>`;
   };

@@ -23,7 +23,7 @@ ul{padding-left:20px}.muted{color:#5b6270;font-size:.9rem}code{background:#f0f1f
 section{border-top:1px solid #e7e9ee;margin-top:24px;padding-top:8px}h2{font-size:1.1rem;margin:8px 0}h3{font-size:1rem;margin:8px 0 0}
 .codes{font-family:ui-monospace,monospace;columns:2}.secret{font-family:ui-monospace,monospace;word-break:break-all}
 form.inline{display:inline}form.inline button{margin-top:8px}.notice{background:#e8f5e9;padding:8px 12px;border-radius:8px}
-.apps{list-style:none;padding:0}.apps li{border:1px solid #e7e9ee;border-radius:8px;padding:8px 12px;margin:8px 0}
+.apps{list-style:none;padding:0}.apps>li{border:1px solid #e7e9ee;border-radius:8px;padding:8px 12px;margin:8px 0}
 `;
 
 /** CSP hash of the one inline stylesheet, computed once. */

@@ -58,6 +58,20 @@ export function clientHost(
   return { host: redirect, source: 'redirect_uri', ...differs(redirect) };
 }
 
+/**
+ * How the account page names an application it has no request of: the host as on the consent page, with the
+ * client's first registered redirect URI standing for the request's; the cleaned name when it is not that host again.
+ */
+export function applicationIdentity(
+  client: ClientRecord | undefined,
+  clientId: string,
+): { host: string; name?: string } {
+  if (!client) return { host: clientId };
+  const { host } = clientHost(client, client.redirectUris[0] ?? '');
+  const label = clientLabel(client);
+  return label === host || label === client.clientId ? { host } : { host, name: label };
+}
+
 /** Host first, then the self-chosen name in quotes (omitted when it is just the host or the id again). */
 function clientIdentity(t: Strings, client: ClientRecord, redirectUri: string): string {
   const { host } = clientHost(client, redirectUri);

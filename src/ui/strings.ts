@@ -113,7 +113,6 @@ export const ENGLISH = {
   'account.noApps': 'No application has access to your account.',
   'account.appGranted': 'Allowed on {date}',
   'account.appLastUsed': 'last used {date}',
-  'account.appNeverUsed': 'not used since',
   'account.appScopes': 'Can:',
   'account.appResources': 'For use with:',
   'account.revoke': 'Remove access for {client}',

@@ -16,6 +16,8 @@ import {
   removeAccountFactor,
   signOutEverywhere,
   viewAccount,
+  listAccountApplications,
+  revokeAccountApplication,
   type AccountResult,
   type AccountSession,
 } from '../../authorization/account.js';
@@ -30,7 +32,7 @@ import {
 import { awaitingFirstUser } from '../../authorization/setup.js';
 import { accountPage, accountPasskeyPage, accountTotpPage } from '../../ui/account-pages.js';
 import { PAGE_HEADERS, PASSKEY_PAGE_HEADERS } from '../../ui/html.js';
-import { loginPage } from '../../ui/pages.js';
+import { applicationIdentity, loginPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { browserPages } from '../browser-pages.js';
 import { browserBinding, csrfToken } from '../cookies.js';
@@ -83,7 +85,11 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
       const nonce = pages.nonce(request, reply);
       const view = await viewAccount(pages.sessionId(request), browserBinding(nonce), deps);
       if (view.stage === 'sign_in') return sendPrompt(request, reply, view.prompt);
-      const page = accountPage({ base, csrf: csrfOf(request, reply), ...view, ...extra, strings });
+      const applications = (await listAccountApplications(view, deps)).map((app) => ({
+        ...app,
+        ...applicationIdentity(app.client, app.clientId),
+      }));
+      const page = accountPage({ base, csrf: csrfOf(request, reply), ...view, ...extra, applications, strings });
       return pages.send(reply, extra.status ?? 200, page);
     };
 
@@ -261,6 +267,11 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
 
   signedInRoute('recovery-codes', async (signedIn, { deps, sendResult }, request, reply) =>
     sendResult(request, reply, await regenerateRecoveryCodes(signedIn, deps)),
+  );
+
+  // ---- the applications the user allowed ----
+  signedInRoute('applications/revoke', async (signedIn, { deps, sendResult }, request, reply, field) =>
+    sendResult(request, reply, await revokeAccountApplication(signedIn, field('client_id'), deps)),
   );
 
   // ---- signing out ----
