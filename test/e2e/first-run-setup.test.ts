@@ -62,6 +62,25 @@ for (const store of E2E_STORES) {
       expect((await open(`${a.issuer}/setup`)).status).toBe(404);
       const token = new URL(a.gatehouse.setupLink!.url).searchParams.get('token')!;
       expect((await open(`${a.issuer}/nosuchtenant/setup?token=${token}`)).status).toBe(404);
+      // A tenant (made at run time, with no users) has no setup page and no hint: its administrator adds its users.
+      const now = clock.now();
+      const tenant = `t${randomBytes(3).toString('hex')}`;
+      await a.gatehouse.deps.storage.saveTenant({
+        id: tenant,
+        settings: {},
+        source: 'admin',
+        createdAt: now,
+        updatedAt: now,
+      });
+      const tenantSetup = await open(`${a.issuer}/${tenant}/setup?token=${token}`);
+      expect(tenantSetup.status).toBe(404);
+      expect(tenantSetup.html).toContain('expired or was already used');
+      const tenantLogin = await open(`${b.issuer}/${tenant}/account`);
+      expect(tenantLogin.status).toBe(200);
+      expect(tenantLogin.html).toContain('name="password"');
+      expect(tenantLogin.html).not.toContain(FIRST_RUN);
+      // Still live for the deployment.
+      expect((await open(a.gatehouse.setupLink!.url)).status).toBe(200);
     });
 
     it('expires after 15 minutes (injected clock)', async (t) => {
