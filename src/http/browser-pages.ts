@@ -85,6 +85,11 @@ export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey' | 'tenant'>
     /** A 303 to `location` that no cache keeps. */
     redirect: (reply: FastifyReply, location: string) =>
       reply.header('cache-control', 'no-store').redirect(location, 303),
+    /** The branded error page of `error` and its headers (for the app's error handler, which has no reply helper). */
+    errorDocument: (error: ReturnType<typeof toOAuthError>, requestId: string) => ({
+      html: branding.html(errorPage(error, requestId, strings)),
+      headers: branding.headers(PAGE_HEADERS),
+    }),
     /** Any failure as an error page with the request id (stack traces only in the log). */
     error(reply: FastifyReply, err: unknown) {
       const error = toOAuthError(err, config.retryAfterSeconds);

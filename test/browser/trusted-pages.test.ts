@@ -270,6 +270,23 @@ describe.skipIf(!existsSync(CHROMIUM))('pages people can trust, in Chromium at 3
     const csp = res!.headers()['content-security-policy']!;
     expect(csp).not.toContain('unsafe-inline');
     expect(csp.match(/'sha256-/g)!.length).toBe(2);
+    // An error the app's error handler answers (a body it cannot parse) is branded and localised too.
+    const framework = await fetch(`${server.issuer}/account/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x',
+    });
+    expect(framework.status).toBeGreaterThanOrEqual(400);
+    expect(framework.status).toBeLessThan(500);
+    const frameworkHtml = await framework.text();
+    expect(frameworkHtml).toContain('<header class="brand">');
+    expect(framework.headers.get('content-security-policy')!.match(/'sha256-/g)!.length).toBe(2);
+    const german = await fetch(`${localised.issuer}/account/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x',
+    });
+    expect(await german.text()).toContain('<html lang="de">');
     await context.close();
   });
 
