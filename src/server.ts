@@ -42,6 +42,7 @@ import type { Storage } from './model/ports.js';
 import type { UpstreamProvider } from './upstream/provider.js';
 import { upstreamCallbackUrl } from './authorization/upstream-sign-in.js';
 import { createUpstreamProviders } from './upstream/client.js';
+import { awaitingFirstUser, issueSetupLink } from './authorization/setup.js';
 
 /** Scopes every Gatehouse knows. */
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
@@ -103,6 +104,8 @@ export interface GatehouseOptions {
   app?: AppOptions;
   /** Also hand every audit event to this sink (tests, embedding: e.g. collect them in an array). */
   auditSink?: AuditSink;
+  /** `false`: make no setup link at a first run (embedding, tests). */
+  setupLink?: boolean;
 }
 
 /** A running Gatehouse: its app (not yet listening), deps, and a close function. */
@@ -118,6 +121,11 @@ export interface Gatehouse {
   /** The metrics (config `metrics`), when on; `metricsServer` is their own listener when `metrics.port` is set. */
   metrics?: GatehouseMetrics;
   metricsServer?: Server;
+  /**
+   * First run (no user, no upstream): the one-time link where the first administrator is made
+   * (authorization/setup.ts). A secret: print it for the operator (cli/setup-link.ts), never log it.
+   */
+  setupLink?: { url: string; expiresAt: number };
   close(): Promise<void>;
 }
 
@@ -163,10 +171,13 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
         'the issuer is not https: RFC 8414 requires https outside local development',
       );
     }
-    // A deployment that only hosts tenants has no users of its own, and that is fine.
-    if (config.users.length === 0 && config.tenants.length === 0 && (await storage.listUsers()).length === 0) {
+    // First run: no user, no upstream. The link is for the operator's eyes (cli/setup-link.ts prints it), never a log.
+    let setupLink: Gatehouse['setupLink'];
+    if (options.setupLink !== false && (await awaitingFirstUser(deps))) {
+      setupLink = await issueSetupLink(deps);
       logger.warn(
-        'no users yet: nobody can sign in. Add `users` to the GATEHOUSE_CONFIG file or run `gatehouse user add <name>`',
+        { expiresAt: new Date(setupLink.expiresAt).toISOString() },
+        'no users yet: open the one-time setup link printed on stderr, or run `gatehouse user add <name>`',
       );
     }
     await declareConfigTenants(config, storage, clock);
@@ -232,6 +243,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       ...(audit.webhook && { auditWebhook: audit.webhook }),
       ...(metrics && { metrics }),
       ...(metricsServer && { metricsServer }),
+      ...(setupLink && { setupLink }),
       async close() {
         for (const close of closers) close();
         if (metricsServer) await new Promise((resolve) => metricsServer!.close(resolve));

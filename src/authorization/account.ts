@@ -9,8 +9,8 @@ import { passwordProblem } from '../core/password-policy.js';
 import { isMultiFactor, withSecondFactor } from '../core/authentication.js';
 import { parseCredentialJson, passkeyAmr, type PasskeyCreationOptions } from '../core/passkeys.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import type { SessionStore } from '../model/ports.js';
-import type { SessionRecord, UserRecord } from '../model/records.js';
+import type { ConsentStore, GrantStore, Page, SessionStore } from '../model/ports.js';
+import type { ClientRecord, SessionRecord, UserRecord } from '../model/records.js';
 import { admitLogin } from './login-throttle.js';
 import {
   confirmTotpEnrolment,
@@ -83,7 +83,13 @@ export type AccountResult =
 
 /** The notices the account page knows (a closed list: the page never echoes text from a URL). */
 export type AccountNotice =
-  'password-changed' | 'totp-added' | 'totp-removed' | 'passkey-added' | 'passkey-removed' | 'recovery-codes';
+  | 'password-changed'
+  | 'totp-added'
+  | 'totp-removed'
+  | 'passkey-added'
+  | 'passkey-removed'
+  | 'recovery-codes'
+  | 'app-revoked';
 
 const refused = (error: string, status = 400): AccountResult => ({ ok: false, error, status });
 
@@ -204,4 +210,101 @@ export async function regenerateRecoveryCodes({ user }: AccountSession, deps: Ac
 /** Ends every session of the user, this one included (sign out everywhere). */
 export async function signOutEverywhere({ user }: AccountSession, deps: AccountDeps): Promise<void> {
   await deps.storage.deleteSessionsOf(user.id);
+}
+
+/** What the account page's applications list and revoke read and write. */
+export type AccountApplicationsDeps = Pick<Deps, 'clock' | 'logger' | 'clients'> & {
+  storage: Pick<GrantStore, 'listGrantsOfUser' | 'revokeGrantsFor'> &
+    Pick<ConsentStore, 'listConsentsOfUser' | 'deleteConsent'>;
+};
+
+/** An application the user allowed: its client (undefined once deleted) and what it was allowed. */
+export interface AccountApplication {
+  clientId: string;
+  client?: ClientRecord;
+  scope: string[];
+  resource: string[];
+  /** The consent's time, else the oldest live grant's. */
+  grantedAt: number;
+  /** The latest token of its live grants (a refresh, else the code's redemption); absent with no live grant. */
+  lastUsedAt?: number;
+}
+
+/** Most pages of grants and of consents read for one account page (200 each): a bound, not a limit users meet. */
+const MAX_PAGES = 10;
+
+async function allPages<T>(read: (cursor: string | undefined) => Promise<Page<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < MAX_PAGES; i++) {
+    const page = await read(cursor);
+    items.push(...page.items);
+    if (!(cursor = page.nextCursor)) break;
+  }
+  return items;
+}
+
+/**
+ * The applications the user allowed, newest first: every client with a live consent or a live (unrevoked, unexpired)
+ * grant of theirs, with the scopes and resources of both together.
+ */
+export async function listAccountApplications(
+  { user }: AccountSession,
+  deps: AccountApplicationsDeps,
+): Promise<AccountApplication[]> {
+  const now = deps.clock.now();
+  const [consents, grants] = await Promise.all([
+    allPages((cursor) => deps.storage.listConsentsOfUser(user.id, { limit: 200, cursor })),
+    allPages((cursor) => deps.storage.listGrantsOfUser(user.id, { limit: 200, cursor })),
+  ]);
+  const byClient = new Map<string, AccountApplication & { scopes: Set<string>; resources: Set<string> }>();
+  const entry = (clientId: string, at: number) => {
+    let app = byClient.get(clientId);
+    if (!app) {
+      app = { clientId, scope: [], resource: [], grantedAt: at, scopes: new Set(), resources: new Set() };
+      byClient.set(clientId, app);
+    }
+    return app;
+  };
+  for (const consent of consents) {
+    const app = entry(consent.clientId, consent.createdAt);
+    app.grantedAt = consent.createdAt;
+    consent.scope.forEach((s) => app.scopes.add(s));
+    consent.resource.forEach((r) => app.resources.add(r));
+  }
+  const consented = new Set(consents.map((c) => c.clientId));
+  for (const grant of grants) {
+    if (grant.revokedAt !== undefined || grant.expiresAt <= now) continue;
+    const app = entry(grant.clientId, grant.createdAt);
+    if (!consented.has(grant.clientId)) app.grantedAt = Math.min(app.grantedAt, grant.createdAt);
+    grant.scope.forEach((s) => app.scopes.add(s));
+    grant.resource.forEach((r) => app.resources.add(r));
+    const used = grant.lastUsedAt ?? grant.createdAt;
+    app.lastUsedAt = Math.max(app.lastUsedAt ?? 0, used);
+  }
+  const apps = await Promise.all(
+    [...byClient.values()].map(async ({ scopes, resources, ...app }) => ({
+      ...app,
+      scope: [...scopes],
+      resource: [...resources],
+      client: await deps.clients.getClient(app.clientId).catch(() => undefined),
+    })),
+  );
+  return apps.sort((a, b) => b.grantedAt - a.grantedAt || (a.clientId < b.clientId ? -1 : 1));
+}
+
+/**
+ * Withdraws an application's access at once: every grant of the user's for it is revoked (refresh tokens gone,
+ * access tokens on the revocation list) and the consent is deleted, so its next authorization asks again.
+ */
+export async function revokeAccountApplication(
+  { user }: AccountSession,
+  clientId: string | undefined,
+  deps: AccountApplicationsDeps,
+): Promise<AccountResult> {
+  if (!clientId) return refused('No application was named.');
+  const revoked = await deps.storage.revokeGrantsFor(user.id, clientId, deps.clock.now());
+  await deps.storage.deleteConsent(user.id, clientId);
+  deps.logger.info({ userId: user.id, clientId, grantsRevoked: revoked }, 'application access revoked by the user');
+  return { ok: true, notice: 'app-revoked' };
 }

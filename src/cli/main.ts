@@ -16,6 +16,7 @@ import { passwordProblem } from '../core/password-policy.js';
 import { randomId } from '../core/crypto.js';
 import { createAuditor, createGatehouse, createLogger, passwordPolicyOf } from '../server.js';
 import { reservedTenantIds } from '../http/app.js';
+import { printSetupLink, setupLinkCommand } from './setup-link.js';
 import { TenantAdmin, TenantAdminError } from '../tenants/admin.js';
 import { tenantConfig } from '../config/tenants.js';
 import { isUpstreamOnly } from '../authorization/upstream-users.js';
@@ -66,6 +67,7 @@ Commands:
                           list upstream identity providers (id, name, type, issuer, discovery: ok, failed, or
                           static for oauth2; --no-check skips the discovery request)
   upstream links          list users made by upstream sign-ins (id, username, upstream, email)
+  setup-link              print a new one-time link for creating the first administrator (no users yet)
   help                    print this text (also --help, -h)
 
 Options:
@@ -284,6 +286,7 @@ async function serve(): Promise<void> {
     { issuer: config.issuer, port, host: config.host, storage: describeStorage(config.storage) },
     'gatehouse listening',
   );
+  printSetupLink(gatehouse);
   const stop = async (signal: string) => {
     deps.logger.info({ signal }, 'shutting down');
     await gatehouse.close();
@@ -553,6 +556,14 @@ export async function main(args: string[]): Promise<number> {
       case 'serve':
         await serve();
         return -1; // keep running
+      case 'setup-link': {
+        const { config, storage } = await openDeploymentStore();
+        try {
+          return await setupLinkCommand(config, storage);
+        } finally {
+          await storage.close();
+        }
+      }
       case 'hash-password': {
         // The configured cost: a hash at another cost is told apart from an unknown username by its timing.
         const { log2N } = loadConfig().passwordHashing;

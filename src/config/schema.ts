@@ -477,6 +477,26 @@ export const configSchema = z
     clients: z.array(staticClientSchema).default([]),
     /** The sign-in, consent and account pages' look (a tenant sets its own). */
     branding: brandingSchema.optional(),
+    /** The pages' language and words (ui/strings.ts; a tenant sets its own). */
+    pages: z
+      .object({
+        /** The pages' `lang` (a BCP 47 tag): set it with a translation in `strings`. */
+        lang: z
+          .string()
+          .regex(/^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$/, 'a language tag such as en or de-CH')
+          .optional(),
+        /**
+         * Replacements of the pages' strings by key (ui/strings.ts ENGLISH, `{name}` placeholders kept); a key that
+         * is not one is the English text of a sign-in message (e.g. `Invalid username or password.`) to translate.
+         */
+        strings: z.record(z.string().min(1), z.string().max(2000)).default({}),
+        /** What the consent and account pages say a scope lets the application do, by scope (beside the scope). */
+        scopeDescriptions: z.record(z.string().min(1), z.string().min(1).max(300)).default({}),
+        /** Display names of resources (RFC 8707 URIs) on the consent and account pages (the URI stays beside it). */
+        resourceNames: z.record(z.string().url(), z.string().min(1).max(100)).default({}),
+      })
+      .strict()
+      .prefault({}),
     /** Tenants declared here (more are added at run time: admin API, `gatehouse tenant add`). */
     tenants: z.array(tenantDeclarationSchema).default([]),
     /** Most tenants whose keys and settings are kept loaded; the least recently used is unloaded (and reloaded lazily). */

@@ -13,6 +13,7 @@ import type { Config } from './schema.js';
 /** The config keys a tenant may set. */
 export const TENANT_SETTINGS = [
   'branding',
+  'pages',
   'scopes',
   'strictScopes',
   'resources',

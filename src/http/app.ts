@@ -9,6 +9,8 @@ import type { Deps } from '../context.js';
 import { parseRawParams } from '../core/params.js';
 import { issuerPath } from '../endpoints/metadata.js';
 import { makeErrorHandler, StoreStatus } from './errors.js';
+import { browserPages, type BrowserPages } from './browser-pages.js';
+import type { OAuthError } from '../model/errors.js';
 import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
 import { auditContextOf, requestIdFor, sendRequestId } from './request-id.js';
@@ -20,8 +22,10 @@ import { authorizationRoutes } from './routes/authorization.js';
 import {
   endpointPathMatcher,
   scopeFor,
+  scopeOf,
   servedPaths,
   setScope,
+  type IssuerScope,
   type AppOptions,
   type RouteContext,
   type RoutePlugin,
@@ -31,6 +35,7 @@ import { discoveryRoutes } from './routes/discovery.js';
 import { healthRoutes } from './routes/health.js';
 import { parRoutes } from './routes/par.js';
 import { registrationRoutes } from './routes/registration.js';
+import { setupRoutes } from './routes/setup.js';
 import { tokenRoutes } from './routes/token.js';
 
 export type { AppOptions } from './routes/context.js';
@@ -45,6 +50,7 @@ const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   authorizationRoutes,
   parRoutes,
   accountRoutes,
+  setupRoutes,
   tokenRoutes,
   registrationRoutes,
 ];
@@ -146,7 +152,15 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     config.issuer,
   );
   const isPagePath = (request: FastifyRequest) => pagePath(request.url.split('?', 1)[0]!);
-  const errorHandler = makeErrorHandler(storeStatus, config.retryAfterSeconds, isPagePath);
+  // The error page in the look and language of the request's issuer (the deployment's before the scope is known).
+  const pagesOfScope = new WeakMap<IssuerScope, BrowserPages>();
+  const renderPage = (request: FastifyRequest, error: OAuthError) => {
+    const scope = scopeOf(request) ?? ownScope;
+    let pages = pagesOfScope.get(scope);
+    if (!pages) pagesOfScope.set(scope, (pages = browserPages(scope.deps, scope.issuerPath)));
+    return pages.errorDocument(error, request.id);
+  };
+  const errorHandler = makeErrorHandler(storeStatus, config.retryAfterSeconds, isPagePath, renderPage);
   app.setErrorHandler(errorHandler);
   // After body parsing, before any handler: no value may carry U+0000.
   app.addHook('preValidation', async (request) => refuseNulCharacters(request));

@@ -8,6 +8,7 @@ import type { RawParams } from '../core/params.js';
 import { InvalidRequest } from '../model/errors.js';
 import { PAGE_HEADERS, pageBranding } from '../ui/html.js';
 import { errorPage } from '../ui/pages.js';
+import { pageStrings, type Strings } from '../ui/strings.js';
 import {
   browserBinding,
   checkCsrf,
@@ -28,6 +29,7 @@ export type BrowserPages = ReturnType<typeof browserPages>;
 export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey' | 'tenant'>, issuerPath: string) {
   const { config, cookieKey } = deps;
   const branding = pageBranding(config.branding);
+  const strings: Strings = pageStrings(config.pages);
   const secure = new URL(config.issuer).protocol === 'https:';
   const path = issuerPath || '/';
   const cookies = (request: FastifyRequest) => parseCookies(request.headers.cookie);
@@ -39,6 +41,8 @@ export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey' | 'tenant'>
   const nonceOf = (request: FastifyRequest) => unsignValue(cookies(request)[csrfCookie], cookieKey);
 
   return {
+    /** The issuer's page strings (config `pages`): every page is rendered with them. */
+    strings,
     /** The session id the browser's signed session cookie carries; the flow looks the session up. */
     sessionId: (request: FastifyRequest): string | undefined => unsignValue(cookies(request)[sessionCookie], cookieKey),
     /** The binding of the requesting browser, from its signed nonce cookie; undefined without one. */
@@ -81,6 +85,11 @@ export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey' | 'tenant'>
     /** A 303 to `location` that no cache keeps. */
     redirect: (reply: FastifyReply, location: string) =>
       reply.header('cache-control', 'no-store').redirect(location, 303),
+    /** The branded error page of `error` and its headers (for the app's error handler, which has no reply helper). */
+    errorDocument: (error: ReturnType<typeof toOAuthError>, requestId: string) => ({
+      html: branding.html(errorPage(error, requestId, strings)),
+      headers: branding.headers(PAGE_HEADERS),
+    }),
     /** Any failure as an error page with the request id (stack traces only in the log). */
     error(reply: FastifyReply, err: unknown) {
       const error = toOAuthError(err, config.retryAfterSeconds);
@@ -89,7 +98,7 @@ export function browserPages(deps: Pick<Deps, 'config' | 'cookieKey' | 'tenant'>
       return reply
         .code(error.status)
         .headers(branding.headers(PAGE_HEADERS))
-        .send(branding.html(errorPage(error, reply.request.id)));
+        .send(branding.html(errorPage(error, reply.request.id, strings)));
     },
   };
 }

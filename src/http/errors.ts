@@ -88,6 +88,11 @@ export function makeErrorHandler(
   storeStatus: StoreStatus,
   retryAfterSeconds: number,
   isPage: (request: FastifyRequest) => boolean = () => false,
+  /** The issuer's branded, localised error page; default the plain one. */
+  renderPage: (request: FastifyRequest, error: OAuthError) => { html: string; headers: Record<string, string> } = (
+    request,
+    error,
+  ) => ({ html: errorPage(error, request.id), headers: PAGE_HEADERS }),
 ) {
   return (err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const error = toOAuthError(err, retryAfterSeconds);
@@ -98,8 +103,9 @@ export function makeErrorHandler(
     else if (error.code === 'server_error')
       request.log.error({ err, url: request.routeOptions?.url, detail: error.detail }, 'request failed');
     if (isPage(request)) {
-      reply.code(error.status).headers({ ...PAGE_HEADERS, ...error.headers });
-      return reply.send(errorPage(error, request.id));
+      const page = renderPage(request, error);
+      reply.code(error.status).headers({ ...page.headers, ...error.headers });
+      return reply.send(page.html);
     }
     return sendOAuthError(reply, error);
   };

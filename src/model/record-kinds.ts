@@ -7,6 +7,7 @@ import type {
   InteractionRecord,
   PendingSignInRecord,
   PushedRequestRecord,
+  SetupLinkRecord,
   SessionRecord,
   TotpEnrolmentRecord,
   UpstreamAuthorizationRecord,
@@ -25,6 +26,9 @@ export function userOwner(userId: string): string {
 export function clientOwner(clientId: string): string {
   return `client:${clientId}`;
 }
+
+/** The owner tag of every setup link (deleted together once the first administrator exists). */
+export const SETUP_OWNER = 'setup';
 
 /** A registered kind: its store name, and who owns a record of it (if anyone). */
 export interface RecordKind<T extends { id: string; expiresAt: number }> {
@@ -52,6 +56,7 @@ export const RECORD_KINDS = {
   upstreamTokens: kind<UpstreamTokensRecord>('upstream_tokens', (t) => userOwner(t.subject)),
   upstreamLink: kind<UpstreamLinkRecord>('upstream_link', (l) => userOwner(l.userId)),
   upstreamRegistration: kind<UpstreamRegistrationRecord>('upstream_registration'),
+  setupLink: kind<SetupLinkRecord>('setup_link', () => SETUP_OWNER),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */

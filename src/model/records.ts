@@ -79,8 +79,21 @@ export interface UserRecord {
   passkeys?: PasskeyCredential[];
   /** Hashes of their unused recovery codes (a backup of the factors above, shown once when made). */
   recoveryCodes?: RecoveryCodes;
+  /** The deployment's first administrator, made on the setup page (authorization/setup.ts); absent: not one. */
+  admin?: boolean;
   createdAt: number;
   updatedAt: number;
+}
+
+/**
+ * A one-time setup link (authorization/setup.ts): printed at the first start of a deployment without users, it lets
+ * the first administrator choose a username and password. Stored by the SHA-256 of its token, taken once.
+ */
+export interface SetupLinkRecord {
+  /** hashToken(token): the token itself is only in the printed URL. */
+  id: string;
+  createdAt: number;
+  expiresAt: number;
 }
 
 /** A TOTP authenticator (RFC 6238, SHA-1, 6 digits, 30 s: what every app assumes). */

@@ -1,6 +1,7 @@
 /** Minimal, safe HTML building: every interpolated value is escaped. */
 import { createHash } from 'node:crypto';
 import { PASSKEY_SCRIPT } from './passkey-script.js';
+import { DEFAULT_STRINGS, type Strings } from './strings.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -11,15 +12,18 @@ export function esc(value: string | number | null | undefined): string {
 
 const STYLE = `
 *{box-sizing:border-box}body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f5f7;color:#1c1f24}
-main{max-width:420px;margin:8vh auto;background:#fff;border-radius:12px;padding:32px;box-shadow:0 2px 12px rgba(0,0,0,.08)}
+main{max-width:420px;margin:8vh auto;background:#fff;border-radius:12px;padding:32px;box-shadow:0 2px 12px rgba(0,0,0,.08);overflow-wrap:anywhere}
+@media (max-width:480px){main{margin:0;border-radius:0;padding:20px 16px;min-height:100vh}}
 h1{font-size:1.35rem;margin:0 0 16px}label{display:block;margin:12px 0 4px;font-weight:600}
-input[type=text],input[type=password]{width:100%;padding:10px;border:1px solid #c4c8d0;border-radius:8px;font-size:1rem}
-button{margin-top:20px;padding:10px 18px;border:0;border-radius:8px;font-size:1rem;cursor:pointer;background:#1f5eff;color:#fff}
+input[type=text],input[type=password]{width:100%;padding:10px;border:1px solid #6b7280;border-radius:8px;font-size:1rem}
+button{margin-top:20px;padding:10px 18px;border:0;border-radius:8px;font-size:1rem;cursor:pointer;background:#1f5eff;color:#fff;max-width:100%}
 button.secondary{background:#e7e9ee;color:#1c1f24;margin-left:8px}.error{color:#b00020;margin:8px 0}.warn{background:#fff4e0;border:1px solid #f0c36d;padding:8px 12px;border-radius:8px}
-ul{padding-left:20px}.muted{color:#5b6270;font-size:.9rem}code{background:#f0f1f4;padding:1px 4px;border-radius:4px}
-section{border-top:1px solid #e7e9ee;margin-top:24px;padding-top:8px}h2{font-size:1.1rem;margin:8px 0}
+a{color:#1a4fd6}:focus-visible{outline:3px solid #1c1f24;outline-offset:2px;box-shadow:0 0 0 5px #fff}
+ul{padding-left:20px}.muted{color:#5b6270;font-size:.9rem}code{background:#f0f1f4;padding:1px 4px;border-radius:4px;word-break:break-all}
+section{border-top:1px solid #e7e9ee;margin-top:24px;padding-top:8px}h2{font-size:1.1rem;margin:8px 0}h3{font-size:1rem;margin:8px 0 0}
 .codes{font-family:ui-monospace,monospace;columns:2}.secret{font-family:ui-monospace,monospace;word-break:break-all}
 form.inline{display:inline}form.inline button{margin-top:8px}.notice{background:#e8f5e9;padding:8px 12px;border-radius:8px}
+.apps{list-style:none;padding:0}.apps>li{border:1px solid #e7e9ee;border-radius:8px;padding:8px 12px;margin:8px 0}
 `;
 
 /** CSP hash of the one inline stylesheet, computed once. */
@@ -48,14 +52,16 @@ export function pageBranding(branding: Branding | undefined): {
     return { html: (page) => page, headers: (headers) => headers };
   }
   const css = [
-    branding.primaryColor && `button:not(.secondary){background:${branding.primaryColor}}`,
+    branding.primaryColor &&
+      `button:not(.secondary){background:${branding.primaryColor};color:${readableTextOn(branding.primaryColor)}}`,
     branding.backgroundColor && `body{background:${branding.backgroundColor}}`,
     '.brand{display:flex;align-items:center;gap:10px;margin-bottom:12px}.brand img{max-height:40px;max-width:160px}',
   ]
     .filter(Boolean)
     .join('');
   const hash = `'sha256-${createHash('sha256').update(css).digest('base64')}'`;
-  const logo = branding.logoUrl ? `<img src="${esc(branding.logoUrl)}" alt="">` : '';
+  // The logo is the name's picture: alt names it when no name is written beside it (else alt="" avoids saying it twice).
+  const logo = branding.logoUrl ? `<img src="${esc(branding.logoUrl)}" alt="${branding.name ? '' : 'Logo'}">` : '';
   const header = `<header class="brand">${logo}${branding.name ? `<strong>${esc(branding.name)}</strong>` : ''}</header>`;
   const cache = new Map<Record<string, string>, Record<string, string>>();
   return {
@@ -113,7 +119,32 @@ ${input.fields}<input type="hidden" name="credential" value="">
 <script>${PASSKEY_SCRIPT}</script>`;
 }
 
-/** Wraps a page body in the document shell. */
-export function layout(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+/** WCAG 2 relative luminance of #rgb / #rrggbb. */
+export function relativeLuminance(colour: string): number {
+  const hex = colour.slice(1);
+  const full = hex.length === 3 ? [...hex].map((c) => c + c).join('') : hex;
+  const [r, g, b] = [0, 2, 4].map((i) => {
+    const c = parseInt(full.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+}
+
+/** WCAG 2 contrast ratio of two colours (1 to 21). */
+export function contrastRatio(a: string, b: string): number {
+  const [hi, lo] = [relativeLuminance(a), relativeLuminance(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
+
+/**
+ * Black or white, whichever reads better on `background`: one of the two always reaches 4.5:1 (WCAG AA for text),
+ * whatever the colour.
+ */
+export function readableTextOn(background: string): '#000000' | '#ffffff' {
+  return contrastRatio(background, '#000000') >= contrastRatio(background, '#ffffff') ? '#000000' : '#ffffff';
+}
+
+/** Wraps a page body in the document shell, in the language of `t`. */
+export function layout(title: string, body: string, t: Strings = DEFAULT_STRINGS): string {
+  return `<!doctype html><html lang="${esc(t['page.lang'])}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${esc(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 }

@@ -4,6 +4,7 @@
  * JavaScript except the passkey button (ui/passkey-script.ts).
  */
 import { esc, layout, passkeyForm } from './html.js';
+import { DEFAULT_STRINGS, html, message, type Strings } from './strings.js';
 import type { UserRecord } from '../model/records.js';
 
 /** Where the forms of the second step post. */
@@ -13,17 +14,18 @@ export interface SecondStepActions {
   /** "Sign in as someone else": ends the pending sign-in. */
   signOut: string;
   csrf: string;
+  strings?: Strings;
 }
 
 const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${esc(value)}">`;
 
-function errorLine(error: string | undefined): string {
-  return error ? `<p class="error" role="alert">${esc(error)}</p>` : '';
+function errorLine(t: Strings, error: string | undefined): string {
+  return error ? `<p class="error" role="alert">${esc(message(t, error))}</p>` : '';
 }
 
-function signOutForm(actions: SecondStepActions): string {
+function signOutForm(t: Strings, actions: SecondStepActions): string {
   return `<section><form method="post" action="${esc(actions.signOut)}">${hidden('csrf', actions.csrf)}
-<button type="submit" class="secondary">Sign in as someone else</button></form></section>`;
+<button type="submit" class="secondary">${html(t, 'factor.switchUser')}</button></form></section>`;
 }
 
 /** Asks for one of the user's factors: a TOTP code, a passkey, or a recovery code. */
@@ -36,10 +38,11 @@ export function secondFactorPage(
     error?: string;
   },
 ): string {
+  const t = input.strings ?? DEFAULT_STRINGS;
   const totp = input.totp
     ? `<form method="post" action="${esc(input.action)}">${hidden('csrf', input.csrf)}${hidden('method', 'totp')}
-<label for="code">Code from your authenticator app</label><input id="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" required autofocus>
-<button type="submit">Verify</button>
+<label for="code">${html(t, 'factor.totpCode')}</label><input id="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" required autofocus>
+<button type="submit">${html(t, 'factor.verify')}</button>
 </form>`
     : '';
   const passkey =
@@ -49,19 +52,20 @@ export function secondFactorPage(
           mode: 'get',
           options: input.passkeyOptions,
           fields: `${hidden('csrf', input.csrf)}${hidden('method', 'passkey')}`,
-          label: 'Use your passkey',
+          label: t['factor.usePasskey'],
         })}</section>`
       : '';
   const recovery = input.recoveryCodes
     ? `<section><form method="post" action="${esc(input.action)}">${hidden('csrf', input.csrf)}${hidden('method', 'recovery')}
-<label for="recovery">Or a recovery code</label><input id="recovery" type="text" name="code" autocomplete="off" spellcheck="false">
-<button type="submit" class="secondary">Use recovery code</button>
+<label for="recovery">${html(t, 'factor.recoveryCode')}</label><input id="recovery" type="text" name="code" autocomplete="off" spellcheck="false">
+<button type="submit" class="secondary">${html(t, 'factor.useRecoveryCode')}</button>
 </form></section>`
     : '';
   return layout(
-    'Verify it is you',
-    `<h1>Verify it is you</h1><p class="muted">Signing in as <strong>${esc(input.user.username)}</strong>.</p>
-${errorLine(input.error)}${totp}${passkey}${recovery}${signOutForm(input)}`,
+    t['factor.title'],
+    `<h1>${html(t, 'factor.title')}</h1><p class="muted">${html(t, 'factor.signingInAs', { username: `<strong>${esc(input.user.username)}</strong>` })}</p>
+${errorLine(t, input.error)}${totp}${passkey}${recovery}${signOutForm(t, input)}`,
+    t,
   );
 }
 
@@ -74,40 +78,49 @@ export function enrolPage(
     error?: string;
   },
 ): string {
+  const t = input.strings ?? DEFAULT_STRINGS;
   const grouped = input.totp.secret.match(/.{1,4}/g)?.join(' ') ?? input.totp.secret;
   return layout(
-    'Set up two-step verification',
-    `<h1>Set up two-step verification</h1>
-<p>Your account <strong>${esc(input.user.username)}</strong> needs a second way to prove it is you.</p>
-${errorLine(input.error)}
-<h2>Authenticator app</h2>
-<p>Add this key to your authenticator app, then type the code it shows.</p>
+    t['enrol.title'],
+    `<h1>${html(t, 'enrol.title')}</h1>
+<p>${html(t, 'enrol.needs', { username: `<strong>${esc(input.user.username)}</strong>` })}</p>
+${errorLine(t, input.error)}
+<h2>${html(t, 'enrol.app')}</h2>
+<p>${html(t, 'enrol.addKey')}</p>
 <p class="secret" id="totp-secret">${esc(grouped)}</p>
-<p class="muted">Or open this link on the device with the app: <code class="secret" id="totp-uri">${esc(input.totp.uri)}</code></p>
+<p class="muted">${html(t, 'enrol.orLink')} <code class="secret" id="totp-uri">${esc(input.totp.uri)}</code></p>
 <form method="post" action="${esc(input.action)}">${hidden('csrf', input.csrf)}${hidden('method', 'totp')}
-<label for="code">Code from the app</label><input id="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required>
-<button type="submit">Confirm</button>
+<label for="code">${html(t, 'enrol.code')}</label><input id="code" type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required>
+<button type="submit">${html(t, 'enrol.confirm')}</button>
 </form>
-<section><h2>Passkey</h2>
+<section><h2>${html(t, 'enrol.passkey')}</h2>
 ${passkeyForm({
   action: input.action,
   mode: 'create',
   options: input.passkeyOptions,
   fields: `${hidden('csrf', input.csrf)}${hidden('method', 'passkey')}
-<label for="passkey-name">Name for this passkey (optional)</label><input id="passkey-name" type="text" name="name" maxlength="100">`,
-  label: 'Create a passkey',
+<label for="passkey-name">${html(t, 'enrol.passkeyName')}</label><input id="passkey-name" type="text" name="name" maxlength="100">`,
+  label: t['enrol.createPasskey'],
 })}</section>
-${signOutForm(input)}`,
+${signOutForm(t, input)}`,
+    t,
   );
 }
 
 /** New recovery codes, shown once: each signs in once when the other factors are lost. */
-export function recoveryCodesPage(input: { codes: string[]; continueUrl: string; continueLabel: string }): string {
+export function recoveryCodesPage(input: {
+  codes: string[];
+  continueUrl: string;
+  continueLabel: string;
+  strings?: Strings;
+}): string {
+  const t = input.strings ?? DEFAULT_STRINGS;
   return layout(
-    'Your recovery codes',
-    `<h1>Save your recovery codes</h1>
-<p>Each code signs you in once if you lose your authenticator app or passkey. Keep them somewhere safe: they are not shown again.</p>
+    t['recovery.title'],
+    `<h1>${html(t, 'recovery.heading')}</h1>
+<p>${html(t, 'recovery.explain')}</p>
 <ol class="codes" id="recovery-codes">${input.codes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ol>
 <form method="get" action="${esc(input.continueUrl)}"><button type="submit">${esc(input.continueLabel)}</button></form>`,
+    t,
   );
 }

@@ -32,7 +32,7 @@ afterAll(async () => {
 const mainText = (html: string) =>
   (/<main>([\s\S]*)<\/main>/.exec(html)?.[1] ?? '')
     .replace(/<[^>]+>/g, ' ')
-    .replace(/&ldquo;|&rdquo;/g, '"')
+    .replace(/&ldquo;|&rdquo;|[“”]/g, '"')
     .replace(/\n/g, ' ')
     .replace(/ +/g, ' ');
 

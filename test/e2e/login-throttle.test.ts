@@ -70,7 +70,7 @@ class LoginForm {
       html,
       retryAfter: res.headers.get('retry-after'),
       setsSession: res.headers.getSetCookie().some((c) => c.startsWith('gatehouse_session=')),
-      error: /<p class="error" role="alert">([^<]*)<\/p>/.exec(html)?.[1],
+      error: /<p[^>]* class="error" role="alert">([^<]*)<\/p>/.exec(html)?.[1],
       /** Signed in: redirected on to the consent page. */
       signedIn: res.status === 200 && html.includes('name="decision"'),
     };

@@ -16,6 +16,8 @@ import {
   removeAccountFactor,
   signOutEverywhere,
   viewAccount,
+  listAccountApplications,
+  revokeAccountApplication,
   type AccountResult,
   type AccountSession,
 } from '../../authorization/account.js';
@@ -27,9 +29,10 @@ import {
   type SignInOutcome,
   type SignInPrompt,
 } from '../../authorization/sign-in.js';
+import { awaitingFirstUser } from '../../authorization/setup.js';
 import { accountPage, accountPasskeyPage, accountTotpPage } from '../../ui/account-pages.js';
 import { PAGE_HEADERS, PASSKEY_PAGE_HEADERS } from '../../ui/html.js';
-import { loginPage } from '../../ui/pages.js';
+import { applicationIdentity, loginPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { browserPages } from '../browser-pages.js';
 import { browserBinding, csrfToken } from '../cookies.js';
@@ -54,12 +57,14 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
     const csrfOf = (request: FastifyRequest, reply: FastifyReply) =>
       csrfToken(deps.cookieKey, pages.nonce(request, reply), CSRF_ID);
 
-    const sendPrompt = (request: FastifyRequest, reply: FastifyReply, prompt: SignInPrompt, status = 200) => {
+    const { strings } = pages;
+    const sendPrompt = async (request: FastifyRequest, reply: FastifyReply, prompt: SignInPrompt, status = 200) => {
       const csrf = csrfOf(request, reply);
       if (prompt.step === 'password') {
-        return pages.send(reply, status, loginPage({ action: `${base}/login`, csrf, ...prompt }));
+        const firstRun = await awaitingFirstUser(deps);
+        return pages.send(reply, status, loginPage({ action: `${base}/login`, csrf, ...prompt, firstRun, strings }));
       }
-      const actions = { signOut: `${base}/cancel`, csrf };
+      const actions = { signOut: `${base}/cancel`, csrf, strings };
       if (prompt.step === 'enrol') {
         return pages.send(
           reply,
@@ -80,7 +85,11 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
       const nonce = pages.nonce(request, reply);
       const view = await viewAccount(pages.sessionId(request), browserBinding(nonce), deps);
       if (view.stage === 'sign_in') return sendPrompt(request, reply, view.prompt);
-      const page = accountPage({ base, csrf: csrfOf(request, reply), ...view, ...extra });
+      const applications = (await listAccountApplications(view, deps)).map((app) => ({
+        ...app,
+        ...applicationIdentity(app.client, app.clientId),
+      }));
+      const page = accountPage({ base, csrf: csrfOf(request, reply), ...view, ...extra, applications, strings });
       return pages.send(reply, extra.status ?? 200, page);
     };
 
@@ -94,7 +103,8 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
         const page = recoveryCodesPage({
           codes: result.recoveryCodes,
           continueUrl: base,
-          continueLabel: 'Back to your account',
+          continueLabel: strings['recovery.backToAccount'],
+          strings,
         });
         return pages.send(reply, 200, page);
       }
@@ -112,7 +122,8 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
           const page = recoveryCodesPage({
             codes: outcome.recoveryCodes,
             continueUrl: base,
-            continueLabel: 'Continue',
+            continueLabel: strings['recovery.continue'],
+            strings,
           });
           return pages.send(reply, 200, page);
         }
@@ -126,7 +137,7 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
       error?: string,
     ) => {
       const totp = await accountTotpEnrolment(signedIn, deps);
-      const page = accountTotpPage({ base, csrf: csrfOf(request, reply), totp, error });
+      const page = accountTotpPage({ base, csrf: csrfOf(request, reply), totp, error, strings });
       return pages.send(reply, error ? 400 : 200, page);
     };
     const sendPasskeyPage = async (
@@ -137,7 +148,7 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
       error?: string,
     ) => {
       const options = await accountPasskeyOptions(signedIn, binding, deps);
-      const page = accountPasskeyPage({ base, csrf: csrfOf(request, reply), options, error });
+      const page = accountPasskeyPage({ base, csrf: csrfOf(request, reply), options, error, strings });
       return pages.send(reply, error ? 400 : 200, page, PASSKEY_PAGE_HEADERS);
     };
     return { deps, pages, base, sendAccount, sendResult, sendSignIn, sendTotpPage, sendPasskeyPage };
@@ -256,6 +267,11 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
 
   signedInRoute('recovery-codes', async (signedIn, { deps, sendResult }, request, reply) =>
     sendResult(request, reply, await regenerateRecoveryCodes(signedIn, deps)),
+  );
+
+  // ---- the applications the user allowed ----
+  signedInRoute('applications/revoke', async (signedIn, { deps, sendResult }, request, reply, field) =>
+    sendResult(request, reply, await revokeAccountApplication(signedIn, field('client_id'), deps)),
   );
 
   // ---- signing out ----

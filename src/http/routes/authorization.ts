@@ -24,6 +24,7 @@ import {
   type LogoutPlan,
 } from '../../authorization/logout.js';
 import { findSignedIn } from '../../authorization/session.js';
+import { awaitingFirstUser } from '../../authorization/setup.js';
 import { completeUpstreamSignIn, upstreamCallbackDeclaration } from '../../authorization/upstream-sign-in.js';
 import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
@@ -44,7 +45,8 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
     const pages = browserPages(deps, ownPath);
     const interactionPath = (id: string) => `${ownPath + interactionDeclaration.path}/${encodeURIComponent(id)}`;
 
-    const renderView = (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
+    const strings = pages.strings;
+    const renderView = async (request: FastifyRequest, reply: FastifyReply, view: InteractionView, status = 200) => {
       if (view.stage === 'done' || view.stage === 'upstream')
         return reply.code(303).header('cache-control', 'no-store').redirect(view.location, 303);
       const csrf = csrfToken(deps.cookieKey, pages.nonce(request, reply), view.interaction.id);
@@ -58,12 +60,14 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
           username: view.username,
           upstreams: { action: `${base}/upstream`, options: view.options.upstreams },
           passwords: view.options.passwords,
+          firstRun: await awaitingFirstUser(deps),
+          strings,
         });
         return pages.send(reply, status, page);
       }
       if (view.stage === 'second_step') {
         const { prompt } = view;
-        const actions = { signOut: `${base}/sign-out`, csrf };
+        const actions = { signOut: `${base}/sign-out`, csrf, strings };
         if (prompt.step === 'enrol') {
           const page = enrolPage({ ...prompt, ...actions, action: `${base}/enrol` });
           return pages.send(reply, status, page, PASSKEY_PAGE_HEADERS);
@@ -79,6 +83,7 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
         interaction: view.interaction,
         user: view.user,
         warnings: options.consentWarnings?.(view.client) ?? [],
+        strings,
       });
       return pages.send(reply, status, page);
     };
@@ -96,7 +101,8 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
           const page = recoveryCodesPage({
             codes: outcome.recoveryCodes,
             continueUrl: interactionPath(id),
-            continueLabel: 'Continue',
+            continueLabel: strings['recovery.continue'],
+            strings,
           });
           return pages.send(reply, 200, page);
         }
@@ -117,7 +123,7 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
       const outcome = await authorize(raw, pages.sessionId(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return pages.redirect(reply, outcome.location);
       if (outcome.kind === 'interaction') return pages.redirect(reply, interactionPath(outcome.interactionId));
-      return pages.send(reply, outcome.error.status, errorPage(outcome.error, request.id));
+      return pages.send(reply, outcome.error.status, errorPage(outcome.error, request.id, pages.strings));
     } catch (err) {
       return pages.error(reply, err);
     }
@@ -233,7 +239,7 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
   const finishLogout = (pages: BrowserPages, reply: FastifyReply, plan: LogoutPlan, signedOut: boolean) => {
     reply.header('cache-control', 'no-store');
     if (signedOut && plan.returnTo) return reply.redirect(plan.returnTo, 303);
-    return pages.send(reply, 200, signedOutPage(signedOut));
+    return pages.send(reply, 200, signedOutPage(signedOut, pages.strings));
   };
   const handleLogout = async (request: FastifyRequest, reply: FastifyReply) => {
     const { deps, pages, logoutBase } = flowOf(request);
@@ -253,6 +259,7 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
         username: signedIn.user.username,
         client: plan.client,
         params: plan.params,
+        strings: pages.strings,
       });
       return pages.send(reply, 200, page);
     } catch (err) {

@@ -20,6 +20,7 @@ import type {
   UpstreamAuthorizationRecord,
   UpstreamRegistrationRecord,
   UpstreamLinkRecord,
+  SetupLinkRecord,
   UpstreamTokensRecord,
   WebAuthnChallengeRecord,
   SigningKeyRecord,
@@ -279,6 +280,11 @@ export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => Re
       expiresAt: clock.now() + 90 * DAY,
     };
   },
+  setupLink: (clock): SetupLinkRecord => ({
+    id: hashToken(randomToken()),
+    createdAt: clock.now(),
+    expiresAt: clock.now() + 15 * MINUTE,
+  }),
   upstreamLink: (clock): UpstreamLinkRecord => ({
     id: hashToken(randomToken()),
     userId: randomId(),

@@ -37,6 +37,17 @@ export function describeUsersContract(current: CurrentStore): void {
       expect((await store.listUsers()).find((u) => u.id === alice.id)).toEqual(cleared);
     });
 
+    it('keeps the admin mark, and forgets it when it is left out', async () => {
+      const { store, clock } = current();
+      const admin = userFixture(clock, { admin: true });
+      await store.saveUser(admin);
+      expect(await store.getUser(admin.id)).toEqual(admin);
+      expect((await store.listUsers()).find((u) => u.id === admin.id)).toEqual(admin);
+      const { admin: _a, ...plain } = admin;
+      await store.saveUser(plain);
+      expect(await store.getUser(admin.id)).toEqual(plain);
+    });
+
     it('replaces by id, and renaming frees the old username', async () => {
       const { store, clock } = current();
       const alice = userFixture(clock);

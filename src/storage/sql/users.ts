@@ -40,7 +40,7 @@ export async function saveUser(ctx: SqlContext, u: UserRecord): Promise<void> {
       u.createdAt,
       u.updatedAt,
       u.mfaRequired ?? null,
-      JSON.stringify(compact({ totp: u.totp, passkeys: u.passkeys, recoveryCodes: u.recoveryCodes })),
+      JSON.stringify(compact({ totp: u.totp, passkeys: u.passkeys, recoveryCodes: u.recoveryCodes, admin: u.admin })),
       u.disabled ?? null,
     ],
   );
@@ -73,7 +73,11 @@ export async function listUsers(ctx: SqlContext): Promise<UserRecord[]> {
 }
 
 export function toUser(r: SqlRow): UserRecord {
-  const factors = jsonObject(r.second_factors ?? {}) as Pick<UserRecord, 'totp' | 'passkeys' | 'recoveryCodes'>;
+  // second_factors holds the user's optional JSON extras: the factors, and the admin mark (no column of its own).
+  const factors = jsonObject(r.second_factors ?? {}) as Pick<
+    UserRecord,
+    'totp' | 'passkeys' | 'recoveryCodes' | 'admin'
+  >;
   return compact({
     id: String(r.id),
     username: String(r.username),
@@ -86,6 +90,7 @@ export function toUser(r: SqlRow): UserRecord {
     totp: factors.totp,
     passkeys: factors.passkeys,
     recoveryCodes: factors.recoveryCodes,
+    admin: factors.admin === true ? true : undefined,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   });
