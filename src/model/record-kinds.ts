@@ -4,9 +4,11 @@
  */
 import type { ExpiringRecordStore, JsonObject } from './ports.js';
 import type {
+  ClientActivityRecord,
   InteractionRecord,
   PendingSignInRecord,
   PushedRequestRecord,
+  RegistrationFingerprintRecord,
   SessionRecord,
   TotpEnrolmentRecord,
   UpstreamAuthorizationRecord,
@@ -52,6 +54,10 @@ export const RECORD_KINDS = {
   upstreamTokens: kind<UpstreamTokensRecord>('upstream_tokens', (t) => userOwner(t.subject)),
   upstreamLink: kind<UpstreamLinkRecord>('upstream_link', (l) => userOwner(l.userId)),
   upstreamRegistration: kind<UpstreamRegistrationRecord>('upstream_registration'),
+  clientActivity: kind<ClientActivityRecord>('client_activity', (a) => clientOwner(a.clientId)),
+  registrationFingerprint: kind<RegistrationFingerprintRecord>('registration_fingerprint', (r) =>
+    clientOwner(r.clientId),
+  ),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */
