@@ -224,14 +224,18 @@ function scheduleClientCollection(
         forget: (id) => clients.forget?.(id),
       });
       for (const tenant of await storage.listTenants()) {
-        const settings = (tenant.source === 'config' && declared.get(tenant.id)) || tenant.settings;
-        const cleanup = tenantConfig(config, tenant.id, settings).registration.cleanup;
-        await collectClients({
-          storage: storage.forTenant(tenant.id),
-          clock,
-          settings: cleanup,
-          logger: logger.child({ tenant: tenant.id }),
-        });
+        const tenantLogger = logger.child({ tenant: tenant.id });
+        try {
+          const settings = (tenant.source === 'config' && declared.get(tenant.id)) || tenant.settings;
+          await collectClients({
+            storage: storage.forTenant(tenant.id),
+            clock,
+            settings: tenantConfig(config, tenant.id, settings).registration.cleanup,
+            logger: tenantLogger,
+          });
+        } catch (err) {
+          tenantLogger.warn({ err }, 'client collection failed; trying again next round');
+        }
       }
     } catch (err) {
       logger.warn({ err }, 'client collection failed; trying again next round');

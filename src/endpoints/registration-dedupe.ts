@@ -31,12 +31,14 @@
  */
 import { keyedHash } from '../core/crypto.js';
 import type { ClientMetadata } from '../core/client-metadata.js';
+import type { ClientResolver } from '../core/client-auth.js';
 import type { Deps } from '../context.js';
 import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
 import type { ClientRecord } from '../model/records.js';
 import type { ClientStore, ExpiringRecordStore, ReplayGuard } from '../model/ports.js';
 
 export type DedupeDeps = Pick<Deps, 'config' | 'clock' | 'pepper' | 'logger'> & {
+  clients: Pick<ClientResolver, 'forget'>;
   storage: Pick<ClientStore, 'getClient' | 'saveClient' | 'deleteClient'> &
     ExpiringRecordStore &
     Pick<ReplayGuard, 'firstUse'>;
@@ -124,6 +126,8 @@ export async function findDuplicate(metadata: ClientMetadata, deps: DedupeDeps):
     if (!(await deps.storage.firstUse(`registration-replace:${client.clientId}`, now + 30_000)))
       return { kind: 'none', fingerprint };
     await deps.storage.deleteClient(client.clientId);
+    // This replica's cached copy goes now; other replicas' within clientCacheSeconds.
+    deps.clients.forget?.(client.clientId);
     logDeduplicated(deps, client.clientId);
     return { kind: 'replace', client, fingerprint };
   }
