@@ -7,7 +7,7 @@
  * record: a client without one had no token since its registration, or none for `idleDays`. Marks only exist from the
  * first version that writes them, so the first collection of a store remembers when it ran (a named value in the
  * store) and a client counts as registered no earlier than that: enabling the collection never deletes a client that
- * was active before marks were written.
+ * was active before marks were written, and such a client without a mark is kept for `idleDays` from then.
  *
  * Every replica schedules it; one per round does the work (a replay-guard lease on the round). Its cost is a listing
  * of the scope's clients and, for each dynamic client old enough to be collected, one record read.
@@ -44,14 +44,16 @@ export async function collectClients(deps: ClientGcDeps, lease = true): Promise<
   const now = deps.clock.now();
   const intervalMs = intervalSeconds * 1000;
   if (lease && !(await deps.storage.firstUse(`client-gc:${Math.floor(now / intervalMs)}`, now + intervalMs))) return [];
-  const since = Number(await deps.storage.getOrCreateSecret(SINCE, String(now)));
-  // A client without a mark is due once it is this old (see CleanupSettings: idle clients wait for unusedDays too).
-  const unmarkedDays = unusedDays > 0 ? unusedDays : idleDays;
+  const stored = Number(await deps.storage.getOrCreateSecret(SINCE, String(now)));
+  const since = Number.isFinite(stored) ? stored : now;
   const marks = recordsOf(deps.storage, RECORD_KINDS.clientActivity);
   const deleted: string[] = [];
   for (const client of await deps.storage.listClients()) {
     if (client.source !== 'dynamic') continue;
-    const registered = Math.max(client.createdAt, Number.isFinite(since) ? since : now);
+    const registered = Math.max(client.createdAt, since);
+    // A client without a mark is due once it is this old (idle clients wait for unusedDays too). One registered
+    // before marks began may have had tokens nobody marked: it gets idleDays from then, not unusedDays.
+    const unmarkedDays = client.createdAt < since && idleDays > 0 ? idleDays : unusedDays > 0 ? unusedDays : idleDays;
     // Younger than either threshold: not due whatever its mark says, so no read.
     if (registered > now - Math.min(unmarkedDays, idleDays > 0 ? idleDays : unmarkedDays) * DAY_MS) continue;
     const mark = await marks.get(client.clientId);
