@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Auditor } from './core/audit.js';
 import type { Clock } from './core/clock.js';
 import type { AssertionVerifier, ClientResolver } from './core/client-auth.js';
+import type { ClientActivity } from './clients/client-activity.js';
 import type { KeyManager } from './core/keys.js';
 import type { PasswordPolicy } from './core/password-policy.js';
 import type { Sealer } from './core/sealing.js';
@@ -56,6 +57,8 @@ export interface Deps {
    * otherwise).
    */
   upstreams: ReadonlyMap<string, UpstreamProvider>;
+  /** The "last token issued" marks of dynamic clients, written at most once a day per client and replica. */
+  clientActivity: ClientActivity;
 }
 
 /**

@@ -31,6 +31,8 @@ import { createAssertionVerifier } from './clients/client-assertion.js';
 import { trustedIssuerKeySets } from './clients/remote-jwks.js';
 import { tokenDeclaration } from './endpoints/token.js';
 import { CachingClientResolver, clientRecordCache } from './clients/client-cache.js';
+import { ClientActivity, clientActivityCache } from './clients/client-activity.js';
+import { collectClients } from './clients/client-gc.js';
 import type { ExpiringCache } from './core/expiring-cache.js';
 import { createStorage } from './storage/index.js';
 import { GatehouseMetrics, listenMetrics } from './http/metrics.js';
@@ -156,7 +158,11 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
   let metricsServer: Server | undefined;
   try {
     // One client cache for the process, bounded once however many tenants it serves.
-    const shared: SharedCaches = { clients: clientRecordCache(clock), audit: audit.auditor };
+    const shared: SharedCaches = {
+      clients: clientRecordCache(clock),
+      activity: clientActivityCache(clock),
+      audit: audit.auditor,
+    };
     const {
       deps,
       close: closeKeys,
@@ -221,6 +227,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
         );
       }
     }
+    closers.push(scheduleClientCollection(config, storage, clock, logger, deps.clients));
     const app = buildApp(deps, {
       ...(metrics && {
         metrics: {
@@ -271,11 +278,64 @@ function metricsOf(config: Config): GatehouseMetrics | undefined {
   return new GatehouseMetrics({ tenantLabel, defaultMetrics });
 }
 
+/**
+ * The garbage collection of dynamic clients (clients/client-gc.ts), every `registration.cleanup.intervalSeconds`,
+ * over the deployment's scope and then every tenant's, each with its own settings; one replica per round does the
+ * work. Returns the function that stops it.
+ */
+function scheduleClientCollection(
+  config: Config,
+  storage: Storage,
+  clock: Clock,
+  logger: Logger,
+  clients: ClientResolver,
+): () => void {
+  const intervalMs = config.registration.cleanup.intervalSeconds * 1000;
+  const declared = new Map(config.tenants.map(({ id, ...settings }) => [id, settings]));
+  let running = false;
+  const run = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await collectClients({
+        storage,
+        clock,
+        settings: config.registration.cleanup,
+        logger,
+        forget: (id) => clients.forget?.(id),
+      });
+      for (const tenant of await storage.listTenants()) {
+        const tenantLogger = logger.child({ tenant: tenant.id });
+        try {
+          const settings = (tenant.source === 'config' && declared.get(tenant.id)) || tenant.settings;
+          await collectClients({
+            storage: storage.forTenant(tenant.id),
+            clock,
+            settings: tenantConfig(config, tenant.id, settings).registration.cleanup,
+            logger: tenantLogger,
+          });
+        } catch (err) {
+          tenantLogger.warn({ err }, 'client collection failed; trying again next round');
+        }
+      }
+    } catch (err) {
+      logger.warn({ err }, 'client collection failed; trying again next round');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void run(), intervalMs);
+  timer.unref(); // never keeps the process alive
+  return () => clearInterval(timer);
+}
+
 /** Caches every issuer of the process shares (the deployment's and its tenants'), each under keys of its own. */
 interface SharedCaches {
   clients: ExpiringCache<ClientRecord>;
   /** The process's audit emitter; each issuer gets `forTenant(its id)`. */
   audit?: Auditor;
+  /** The clients marked active today (clients/client-activity.ts). */
+  activity: ExpiringCache<true>;
 }
 
 /**
@@ -362,6 +422,14 @@ export async function buildDeps(
       sealer,
       trustedIssuerKeys: trustedIssuerKeySets(config, clock),
       upstreams,
+      clientActivity: new ClientActivity(
+        storage,
+        clock,
+        config.registration.cleanup,
+        shared?.activity ?? clientActivityCache(clock),
+        tenant ?? '',
+        logger,
+      ),
     };
     const stored =
       config.clientCacheSeconds > 0

@@ -20,7 +20,8 @@ import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, resolveRequestedScopes } from '../core/scope.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import type { ConsentStore, InteractionStore, PushedRequestStore } from '../model/ports.js';
+import type { ConsentStore, InteractionStore, PushedRequestStore, RateLimitStore } from '../model/ports.js';
+import { limitRequest } from '../core/rate-limit.js';
 import type { ClientRecord, InteractionRecord, SessionRecord } from '../model/records.js';
 import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
 import { consentCovers, userGrantAllowList } from './consent.js';
@@ -33,13 +34,17 @@ export type CheckRequestDeps = Pick<Deps, 'config' | 'scopesSupported'>;
  * What /authorize uses: client lookup, a pushed request, the browser's session, a remembered consent, and a pending
  * interaction or the code it issues at once.
  */
-export type AuthorizeDeps = Pick<Deps, 'clients' | 'config' | 'clock' | 'scopesSupported'> &
+export type AuthorizeDeps = Pick<Deps, 'clients' | 'config' | 'clock' | 'scopesSupported' | 'pepper' | 'logger'> &
+  AuthorizeLimitDeps &
   SessionLookupDeps &
   IssueCodeDeps & {
     storage: Pick<InteractionStore, 'saveInteraction'> &
       Pick<ConsentStore, 'getConsent'> &
       Pick<PushedRequestStore, 'takePushedRequest'>;
   };
+
+/** Counting a request against config `rateLimits.authorize` (nothing while it is off). */
+type AuthorizeLimitDeps = { storage: Pick<RateLimitStore, 'hitRateLimit'> };
 
 /** What the HTTP layer should do next. */
 export type AuthorizeOutcome =
@@ -99,6 +104,14 @@ export async function authorize(
     throw err;
   }
   if (!client) return page(new InvalidRequest('unknown client_id'));
+  // Per registered client (config rateLimits.authorize.perClient), so made-up ids make no counters. Shown as a page
+  // (429, Retry-After), as every error is until the redirect URI is trusted: a person is waiting, not a program.
+  try {
+    await limitRequest(deps, 'authorize', 'client', client.clientId);
+  } catch (err) {
+    if (err instanceof OAuthError) return page(err);
+    throw err;
+  }
 
   // RFC 9126 §4: a pushed request's parameters replace the query's (client_id aside); its request_uri is used once.
   const requestUri = singleRaw(raw, 'request_uri');

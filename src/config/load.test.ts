@@ -54,9 +54,14 @@ describe('parseConfig defaults', () => {
       allowClientCredentials: false,
       enforceRegisteredScope: false,
       clientSecretTtl: 0,
-      rateLimit: { perIp: 100, windowSeconds: 3600 },
+      rateLimit: { perIp: 100, total: 0, windowSeconds: 3600 },
       maxClients: 50_000,
+      dedupe: { windowSeconds: 86_400, confidentialClients: false },
+      cleanup: { unusedDays: 7, idleDays: 90, intervalSeconds: 3600 },
     });
+    // Every endpoint limit is off by default: a limit that is off costs no store call.
+    const off = { perClient: 0, perIp: 0, windowSeconds: 60 };
+    expect(cfg.rateLimits).toEqual({ token: off, authorize: off, introspect: off, revoke: off });
     expect(cfg.http).toEqual({
       requestTimeoutMs: 30_000,
       headersTimeoutMs: 10_000,

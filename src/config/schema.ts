@@ -11,6 +11,22 @@ import { upstreamsSchema } from './upstreams.js';
 
 const seconds = (def: number) => z.number().int().positive().default(def);
 
+/** One endpoint's request limits (config `rateLimits`): per client and per address per window; 0 = off. */
+const endpointRateLimit = z
+  .object({
+    /**
+     * Requests per client per window: the authenticated client at token, introspection and revocation, the named
+     * (registered) client at authorize. 0 = off.
+     */
+    perClient: z.number().int().min(0).default(0),
+    /** Requests per client address (IPv6: its /64) per window; behind a proxy set `trustProxy`. 0 = off. */
+    perIp: z.number().int().min(0).default(0),
+    /** Length of the fixed window, seconds; windows are aligned to multiples of it since the epoch. */
+    windowSeconds: z.number().int().positive().default(60),
+  })
+  .strict()
+  .prefault({});
+
 const encryptionKeySchema = z
   .string()
   .refine((k) => Buffer.from(k, 'base64').length === 32, 'must be 32 random bytes, base64 (openssl rand -base64 32)');
@@ -225,6 +241,12 @@ export const configSchema = z
           .object({
             /** Registration requests (refused ones too, counted before any work) per address per window; 0 = no limit. */
             perIp: z.number().int().min(0).default(100),
+            /**
+             * Registration requests from all addresses together per window (429 with Retry-After over it); 0 = no
+             * limit. Off by default: one abuser could then lock everyone out of registration; maxClients caps the
+             * registry's size, and dedupe keeps re-registrations from piling up.
+             */
+            total: z.number().int().min(0).default(0),
             /** Length of the fixed window, seconds; windows are aligned to multiples of it since the epoch. */
             windowSeconds: seconds(3600),
           })
@@ -236,6 +258,59 @@ export const configSchema = z
          * number. Keep it below the memory store's 100000 records per map.
          */
         maxClients: z.number().int().min(0).default(50_000),
+        /**
+         * A re-registration whose normalized metadata is identical to that of a dynamic client registered within the
+         * window, from the same software (it names a software_id or a client_name), gets that client back instead of
+         * a new one (endpoints/register.ts explains what the response holds and why).
+         */
+        dedupe: z
+          .object({
+            /** How long after its last (re-)registration a client is handed out again, seconds; 0 = never dedupe. */
+            windowSeconds: z.number().int().min(0).default(86_400),
+            /**
+             * Also deduplicate confidential clients: the re-registration replaces the client under the same id (new
+             * secret and registration access token, everything issued under the old ones revoked). Off by default:
+             * whoever knows a confidential client's metadata could then void its secret.
+             */
+            confidentialClients: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * Garbage collection of dynamically registered clients (static and metadata-document clients are never
+         * deleted), run every `intervalSeconds` by one replica: a client deleted is removed with everything issued to
+         * it, as RFC 7592 DELETE does.
+         */
+        cleanup: z
+          .object({
+            /** Delete a client that obtained no token within this many days of its registration; 0 = never. */
+            unusedDays: z.number().int().min(0).default(7),
+            /**
+             * Delete a client whose last token is this many days old; 0 = never. The mark is written once a day per
+             * client and replica, so this is exact to a day. A client idle this long is deleted once it is also
+             * `unusedDays` old.
+             */
+            idleDays: z.number().int().min(0).default(90),
+            /** How often the collection runs, seconds (one replica per round). */
+            intervalSeconds: seconds(3600),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Request limits per endpoint, per authenticated client and per client address (IPv6: per /64), in fixed windows
+     * counted in the store, so every replica (and only the request's tenant) shares them; over a limit the endpoint
+     * answers 429 with Retry-After. 0 = off, the default for each: a limit that is off costs nothing, one that is on
+     * one store round trip per request. Registration's own limits are `registration.rateLimit`.
+     */
+    rateLimits: z
+      .object({
+        token: endpointRateLimit,
+        authorize: endpointRateLimit,
+        introspect: endpointRateLimit,
+        revoke: endpointRateLimit,
       })
       .strict()
       .prefault({}),

@@ -28,6 +28,7 @@ export const TENANT_SETTINGS = [
   'pushedAuthorizationRequests',
   'mfa',
   'loginRateLimit',
+  'rateLimits',
   'clientIdMetadataDocuments',
   'enterpriseIdps',
   'workloadIssuers',

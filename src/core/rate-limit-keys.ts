@@ -1,5 +1,5 @@
 /**
- * Keys of the store's rate-limit counters (login throttle, registration limit): one keyed-hash scheme per counter
+ * Keys of the store's rate-limit counters (login throttle, registration limits, endpoint limits): one keyed-hash scheme per counter
  * family under the server pepper, so the store never holds a username or an address, and the address bucket the
  * per-address limits count.
  */
@@ -30,13 +30,22 @@ export function addressBucket(address: string): string {
 const COUNTERS = {
   login: { prefix: 'login', label: 'gatehouse login throttle' },
   register: { prefix: 'register', label: 'gatehouse registration limit' },
+  token: { prefix: 'rl-token', label: 'gatehouse token endpoint limit' },
+  authorize: { prefix: 'rl-authorize', label: 'gatehouse authorization endpoint limit' },
+  introspect: { prefix: 'rl-introspect', label: 'gatehouse introspection endpoint limit' },
+  revoke: { prefix: 'rl-revoke', label: 'gatehouse revocation endpoint limit' },
 } as const;
+
+/** A counter family (what is limited). */
+export type CounterPurpose = keyof typeof COUNTERS;
+/** What one counter of a family counts: a username, an address bucket, a client id, or everything (`total`). */
+export type CounterKind = 'user' | 'ip' | 'client' | 'total';
 
 /**
  * The store key of a rate-limit counter: keyed with the pepper, so the store holds no username or address in clear,
  * and one counter family cannot collide with another.
  */
-export function counterKey(pepper: string, purpose: keyof typeof COUNTERS, kind: 'user' | 'ip', value: string): string {
+export function counterKey(pepper: string, purpose: CounterPurpose, kind: CounterKind, value: string): string {
   const { prefix, label } = COUNTERS[purpose];
   return `${prefix}:${kind}:${keyedHash(pepper, `${label}\n${kind}\n${value}`)}`;
 }

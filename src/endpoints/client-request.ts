@@ -5,6 +5,15 @@ import { ASSERTION_ALGORITHMS, SECRET_ASSERTION_ALGORITHMS } from '../clients/cl
 import type { Config } from '../config/schema.js';
 import type { Deps } from '../context.js';
 import type { ClientRecord } from '../model/records.js';
+import type { RateLimitStore } from '../model/ports.js';
+
+/**
+ * What counting a request against config `rateLimits` takes (core/rate-limit.ts limitRequest): nothing when the
+ * endpoint's limits are off, one store round trip per limit that is on.
+ */
+export type RequestLimitDeps = Pick<Deps, 'config' | 'pepper' | 'clock' | 'audit'> & {
+  storage: Pick<RateLimitStore, 'hitRateLimit'>;
+};
 
 /**
  * The client authentication methods of the endpoints that authenticate clients (RFC 8414 §2 `*_auth_methods`):

@@ -9,12 +9,14 @@ import { InvalidClient, InvalidRequest } from '../model/errors.js';
 import { audienceOf, verifyOwnAccessToken, type AccessTokenPayload } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { formatScope } from '../core/scope.js';
-import { clientAuthMethods, requireClient, type ClientAuthDeps } from './client-request.js';
+import { clientAuthMethods, requireClient, type ClientAuthDeps, type RequestLimitDeps } from './client-request.js';
+import { limitRequest } from '../core/rate-limit.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
 
 /** What introspection uses: client authentication, access-token verification, and reads only. */
 export type IntrospectDeps = ClientAuthDeps &
+  RequestLimitDeps &
   Pick<Deps, 'keys' | 'config' | 'clock'> & {
     storage: Pick<GrantStore, 'getRefreshToken'> & Pick<RevocationStore, 'isAccessTokenRevoked'>;
   };
@@ -40,6 +42,8 @@ export async function introspectEndpoint(
 ): Promise<IntrospectionResponse> {
   const params = collapseParams(raw);
   const client = await requireClient(params, authorization, deps);
+  // Counted once authenticated, so nobody can spend another client's allowance by naming it.
+  await limitRequest(deps, 'introspect', 'client', client.clientId);
   if (client.tokenEndpointAuthMethod === 'none') {
     throw new InvalidClient('introspection requires an authenticated (confidential) client');
   }

@@ -5,22 +5,25 @@
 import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
 import { newClientSecret, sealClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
-import { InvalidClientMetadata, InvalidToken, OAuthError } from '../model/errors.js';
+import { InvalidClientMetadata, InvalidToken, OAuthError, RateLimited } from '../model/errors.js';
 import { bearerToken } from '../core/params.js';
-import { addressBucket, counterKey } from '../core/rate-limit-keys.js';
+import { addressBucket } from '../core/rate-limit-keys.js';
+import { hitLimit, reportRateLimitHit } from '../core/rate-limit.js';
+import { findDuplicate, hasSecret, remember, type DedupeDeps } from './registration-dedupe.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { type ClientRecord } from '../model/records.js';
-import { secondsUntilWindowEnd, type ClientStore, type RateLimitStore } from '../model/ports.js';
+import type { ClientStore, RateLimitStore } from '../model/ports.js';
 
 /** POST /register: the policy, the registry's size, the per-address counter, and saving the new client. */
 export type RegisterClientDeps = Pick<
   Deps,
   'config' | 'logger' | 'audit' | 'scopesSupported' | 'clock' | 'pepper' | 'sealer'
-> & {
-  storage: Pick<ClientStore, 'countClients' | 'saveClient'> & Pick<RateLimitStore, 'hitRateLimit'>;
-};
+> &
+  DedupeDeps & {
+    storage: Pick<ClientStore, 'countClients' | 'saveClient'> & Pick<RateLimitStore, 'hitRateLimit'>;
+  };
 /** RFC 7592 management access: the client as stored, read straight from the store (its registration token's hash). */
 type ManagementDeps = { storage: Pick<ClientStore, 'getClient'> };
 /** GET /register/:id: management access, and the issuer for the client configuration URI. */
@@ -53,18 +56,6 @@ export const registerDeclaration = {
 class RegistrationForbidden extends OAuthError {
   constructor(description: string, headers: Record<string, string> = {}) {
     super('invalid_token', 401, description, { headers });
-  }
-}
-
-/**
- * Over the per-address registration limit (config `registration.rateLimit`): 429 (RFC 6585) with Retry-After. RFC 7591
- * defines no code for it; temporarily_unavailable (RFC 6749 §4.1.2.1) is the registered code that says "retry later".
- */
-class RegistrationRateLimited extends OAuthError {
-  constructor(retryAfterSeconds: number) {
-    super('temporarily_unavailable', 429, 'too many client registrations from this address; retry later', {
-      headers: { 'retry-after': String(retryAfterSeconds) },
-    });
   }
 }
 
@@ -103,13 +94,6 @@ export async function registerClient(
   } else {
     await limitOpenRegistration(address, deps);
   }
-  if (registration.maxClients > 0 && (await deps.storage.countClients()) >= registration.maxClients) {
-    deps.logger.warn(
-      { maxClients: registration.maxClients },
-      'registration refused: the store holds registration.maxClients clients',
-    );
-    throw new RegistryFull();
-  }
   const metadata = validateClientMetadata(
     parseRegistrationRequest(body),
     deps.scopesSupported,
@@ -118,11 +102,26 @@ export async function registerClient(
     { clientSecretJwt: deps.sealer !== undefined },
   );
   refuseUnallowedGrants(metadata.grantTypes, deps);
+  // A re-registration of a client handed out again adds no client, so the registry's cap does not refuse it.
+  const duplicate = await findDuplicate(metadata, deps);
+  if (duplicate.kind === 'shared') return registrationResponse(duplicate.client, deps, undefined, undefined, false);
+  if (
+    duplicate.kind === 'none' &&
+    registration.maxClients > 0 &&
+    (await deps.storage.countClients()) >= registration.maxClients
+  ) {
+    deps.logger.warn(
+      { maxClients: registration.maxClients },
+      'registration refused: the store holds registration.maxClients clients',
+    );
+    throw new RegistryFull();
+  }
   const now = deps.clock.now();
   const registrationAccessToken = randomToken();
   // A public client and a private_key_jwt client (it proves itself with its own key) get no secret.
   const secret = hasSecret(metadata.tokenEndpointAuthMethod) ? newClientSecret(deps.pepper) : undefined;
-  const clientId = randomId();
+  // A replaced confidential client keeps its id (everything issued to it went with the old record).
+  const clientId = duplicate.kind === 'replace' ? duplicate.client.clientId : randomId();
   const client: ClientRecord = {
     ...metadata,
     clientId,
@@ -135,6 +134,7 @@ export async function registerClient(
     clientSecretExpiresAt: secret && registration.clientSecretTtl > 0 ? now + registration.clientSecretTtl * 1000 : 0,
   };
   await deps.storage.saveClient(client);
+  await remember(duplicate.fingerprint, clientId, deps);
   deps.logger.info({ clientId: client.clientId, clientName: client.clientName }, 'client registered');
   deps.audit.emit({
     type: 'client.registered',
@@ -149,16 +149,19 @@ export async function registerClient(
   return registrationResponse(client, deps, secret?.secret, registrationAccessToken);
 }
 
+/** The registration (or RFC 7592 read) response; `managed` false: a shared client, which no registrant manages. */
 function registrationResponse(
   client: ClientRecord,
   deps: Pick<Deps, 'config'>,
   secret: string | undefined,
   registrationAccessToken: string | undefined,
+  managed = true,
 ): Record<string, unknown> {
   const out = clientMetadataResponse(client);
   if (secret) out.client_secret = secret;
   if (registrationAccessToken) out.registration_access_token = registrationAccessToken;
-  out.registration_client_uri = `${deps.config.issuer}${registerDeclaration.path}/${encodeURIComponent(client.clientId)}`;
+  if (managed)
+    out.registration_client_uri = `${deps.config.issuer}${registerDeclaration.path}/${encodeURIComponent(client.clientId)}`;
   return out;
 }
 
@@ -262,21 +265,27 @@ export async function deleteClientRegistration(
 }
 
 /**
- * Counts the attempt against the address (IPv6: its /64, as for the login throttle) in the store's shared counters,
- * before any work, so a burst of parallel requests cannot overshoot; refuses over `registration.rateLimit.perIp`.
+ * Counts the attempt against the address (IPv6: its /64, as for the login throttle) and against every address
+ * together, in the store's shared counters (core/rate-limit.ts), before any work, so a burst of parallel requests
+ * cannot overshoot; refuses over `registration.rateLimit.perIp` or `.total` with 429 and Retry-After. Each limit
+ * that is on costs one store round trip.
  */
 async function limitOpenRegistration(
   address: string,
-  deps: Pick<Deps, 'config' | 'pepper' | 'clock' | 'audit'> & { storage: Pick<RateLimitStore, 'hitRateLimit'> },
+  deps: Pick<Deps, 'config' | 'pepper' | 'clock' | 'logger' | 'audit'> & {
+    storage: Pick<RateLimitStore, 'hitRateLimit'>;
+  },
 ): Promise<void> {
-  const { perIp, windowSeconds } = deps.config.registration.rateLimit;
-  if (perIp === 0) return;
-  const windowMs = windowSeconds * 1000;
-  const key = counterKey(deps.pepper, 'register', 'ip', addressBucket(address));
-  if ((await deps.storage.hitRateLimit(key, windowMs, deps.clock.now())) > perIp) {
-    const retryAfterSeconds = secondsUntilWindowEnd(deps.clock.now(), windowMs);
-    deps.audit.emit({ type: 'rate_limit.hit', endpoint: 'register', keyKind: 'ip', retryAfterSeconds });
-    throw new RegistrationRateLimited(retryAfterSeconds);
+  const { perIp, total, windowSeconds } = deps.config.registration.rateLimit;
+  const overIp = await hitLimit(deps, 'register', 'ip', addressBucket(address), perIp, windowSeconds);
+  if (overIp !== undefined) {
+    reportRateLimitHit(deps, 'register', 'ip', overIp);
+    throw new RateLimited('too many client registrations from this address; retry later', overIp);
+  }
+  const overTotal = await hitLimit(deps, 'register', 'total', 'all', total, windowSeconds);
+  if (overTotal !== undefined) {
+    reportRateLimitHit(deps, 'register', 'total', overTotal);
+    throw new RateLimited('too many client registrations at the moment; retry later', overTotal);
   }
 }
 
@@ -296,9 +305,4 @@ function refuseUnallowedGrants(grantTypes: readonly string[], deps: Pick<Deps, '
   if (refused.length > 0) {
     throw new InvalidClientMetadata(`${refused[0]} is not available to dynamically registered clients on this server`);
   }
-}
-
-/** Whether clients of this method hold a secret the server issues. */
-function hasSecret(method: ClientRecord['tokenEndpointAuthMethod']): boolean {
-  return method !== 'none' && method !== 'private_key_jwt';
 }

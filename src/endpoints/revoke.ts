@@ -7,13 +7,15 @@ import { hashToken } from '../core/crypto.js';
 import { InvalidRequest } from '../model/errors.js';
 import { verifyOwnAccessToken } from '../core/access-token.js';
 import { collapseParams, type RawParams } from '../core/params.js';
-import { clientAuthMethods, requireClient, type ClientAuthDeps } from './client-request.js';
+import { clientAuthMethods, requireClient, type ClientAuthDeps, type RequestLimitDeps } from './client-request.js';
+import { limitRequest } from '../core/rate-limit.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
 import { revokeGrantAndUpstreamTokens, type RevokeGrantDeps } from '../grants/upstream-tokens.js';
 
 /** What revocation uses: client authentication, access-token verification, and revoking a grant or a token id. */
 export type RevokeDeps = ClientAuthDeps &
+  RequestLimitDeps &
   RevokeGrantDeps &
   Pick<Deps, 'keys' | 'config' | 'clock'> & {
     storage: Pick<GrantStore, 'getRefreshToken'> & Pick<RevocationStore, 'revokeAccessToken'>;
@@ -35,6 +37,8 @@ export async function revokeEndpoint(
 ): Promise<void> {
   const params = collapseParams(raw);
   const client = await requireClient(params, authorization, deps);
+  // Counted once authenticated, so nobody can spend another client's allowance by naming it.
+  await limitRequest(deps, 'revoke', 'client', client.clientId);
   const token = params.token as string | undefined;
   if (!token) throw new InvalidRequest('token is required');
   const hint = params.token_type_hint as string | undefined;

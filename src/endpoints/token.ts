@@ -15,7 +15,13 @@ import { grantHandler, type GrantDeps, type TokenResponse } from '../grants/inde
 import { issuedFacts } from '../grants/issue.js';
 import { parseScope } from '../core/scope.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import { clientAssertionAlgorithms, clientAuthMethods, type ClientAuthDeps } from './client-request.js';
+import {
+  clientAssertionAlgorithms,
+  clientAuthMethods,
+  type ClientAuthDeps,
+  type RequestLimitDeps,
+} from './client-request.js';
+import { limitRequest } from '../core/rate-limit.js';
 
 export const tokenDeclaration = {
   path: '/token',
@@ -28,7 +34,10 @@ export const tokenDeclaration = {
 } satisfies EndpointDeclaration;
 
 /** What the token endpoint uses: client authentication, and what it hands the grants (every grant's slice). */
-export type TokenEndpointDeps = Pick<Deps, 'config' | 'audit'> & ClientAuthDeps & GrantDeps;
+export type TokenEndpointDeps = Pick<Deps, 'config' | 'audit' | 'clientActivity'> &
+  ClientAuthDeps &
+  RequestLimitDeps &
+  GrantDeps;
 
 /** What the audit event of a token request knows from the endpoint itself. */
 interface TokenRequestFacts {
@@ -103,11 +112,16 @@ async function handleTokenRequest(
     return handler.handleUnauthenticated(params, presented?.clientId, deps);
   if (!presented) throw new InvalidClient('client authentication is required', { detail: 'no client credentials' });
   const client = await authenticateClient(presented, deps);
+  // Counted once authenticated, so nobody can spend another client's allowance by naming it.
+  await limitRequest(deps, 'token', 'client', client.clientId);
   if (!client.grantTypes.includes(handler.grantType)) {
     throw new UnauthorizedClient(`the client is not allowed to use ${handler.grantType}`);
   }
   if (!handler.allowsPublicClients && client.tokenEndpointAuthMethod === 'none') {
     throw new UnauthorizedClient(`public clients cannot use ${handler.grantType}`);
   }
-  return handler.handle(params, client, deps);
+  const response = await handler.handle(params, client, deps);
+  // The garbage collection's "last token" mark: a store write at most once a day per client and replica.
+  await deps.clientActivity.tokenIssued(client);
+  return response;
 }

@@ -196,6 +196,19 @@ export class TemporarilyUnavailable extends OAuthError {
   }
 }
 
+/**
+ * Over a request limit (registration, config `rateLimits`): 429 (RFC 6585) with Retry-After. RFC 6749 and RFC 7591
+ * define no code for it; temporarily_unavailable (RFC 6749 §4.1.2.1, registered for every endpoint in the IANA OAuth
+ * extensions error registry) is the registered code that says "retry later", and what other servers answer with
+ * their 429s (e.g. Coder's OAuth2 provider); `slow_down` is the device grant's polling signal only (RFC 8628 §3.5), and
+ * unregistered codes (`too_many_requests`, `rate_limited`) mean nothing to a generic client.
+ */
+export class RateLimited extends OAuthError {
+  constructor(description: string, retryAfterSeconds: number) {
+    super('temporarily_unavailable', 429, description, { headers: { 'retry-after': String(retryAfterSeconds) } });
+  }
+}
+
 /** Thrown by a store when its backend cannot be reached; the HTTP layer maps it to 503. */
 export class StorageUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

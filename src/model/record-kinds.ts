@@ -4,10 +4,12 @@
  */
 import type { ExpiringRecordStore, JsonObject } from './ports.js';
 import type {
+  ClientActivityRecord,
   InteractionRecord,
   PendingSignInRecord,
   PushedRequestRecord,
   SetupLinkRecord,
+  RegistrationFingerprintRecord,
   SessionRecord,
   TotpEnrolmentRecord,
   UpstreamAuthorizationRecord,
@@ -57,6 +59,10 @@ export const RECORD_KINDS = {
   upstreamLink: kind<UpstreamLinkRecord>('upstream_link', (l) => userOwner(l.userId)),
   upstreamRegistration: kind<UpstreamRegistrationRecord>('upstream_registration'),
   setupLink: kind<SetupLinkRecord>('setup_link', () => SETUP_OWNER),
+  clientActivity: kind<ClientActivityRecord>('client_activity', (a) => clientOwner(a.clientId)),
+  registrationFingerprint: kind<RegistrationFingerprintRecord>('registration_fingerprint', (r) =>
+    clientOwner(r.clientId),
+  ),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */

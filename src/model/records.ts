@@ -461,6 +461,30 @@ export interface ConsentRecord {
 }
 
 /**
+ * A dynamically registered client's recent activity (clients/client-activity.ts): when it last obtained a token, as
+ * far as one write a day per replica tells. Owned by the client; it expires `registration.cleanup.idleDays` after that
+ * token, so a client without one has had no token for that long (or never had one). The id is the client id.
+ */
+export interface ClientActivityRecord {
+  id: string;
+  clientId: string;
+  /** Epoch ms of the token that wrote the mark (the first of its day on the replica that wrote it). */
+  lastTokenAt: number;
+  expiresAt: number;
+}
+
+/**
+ * The fingerprint of a dynamic registration's normalized metadata (endpoints/register.ts), pointing at the client it
+ * created, so an identical re-registration within `registration.dedupe.windowSeconds` gets that client back instead
+ * of a new one. The id is a keyed hash of the metadata; owned by the client (deleted with it).
+ */
+export interface RegistrationFingerprintRecord {
+  id: string;
+  clientId: string;
+  expiresAt: number;
+}
+
+/**
  * A tenant: an issuer of its own under the deployment's origin, `<deployment issuer>/<id>`, with its own keys,
  * clients, users and everything else (model/ports.ts TenantScopes). `settings` override the deployment's config for
  * it (config/tenants.ts names which keys a tenant may set); they are validated before they are saved.

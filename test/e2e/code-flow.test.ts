@@ -22,7 +22,9 @@ let as: oauth.AuthorizationServer;
 beforeAll(async () => {
   server = await startServer({
     scopes: ['mcp:read', 'mcp:write'],
-    registration: { allowClientCredentials: true },
+    // Every test registers a client of its own (registration dedupe would hand the same "Test App" out again, with
+    // the consents earlier tests gave it).
+    registration: { allowClientCredentials: true, dedupe: { windowSeconds: 0 } },
     clients: [{ client_id: RS.client.client_id, client_secret: RS.secret, grant_types: ['client_credentials'] }],
     introspection: { allowedClients: [RS.client.client_id] },
   });

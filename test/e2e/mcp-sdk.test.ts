@@ -27,6 +27,8 @@ beforeAll(async () => {
   cimdDocs = cimd.docs;
   gatehouse = await startServer({
     scopes: ['mcp:read', 'mcp:write'],
+    // Every test's SDK client registers a client of its own (dedupe would share one, with earlier tests' consents).
+    registration: { dedupe: { windowSeconds: 0 } },
     clientIdMetadataDocuments: { allowPrivateAddresses: true, trustedCaFile: cimd.caFile, timeoutMs: 1000 },
   });
   mcp = await startExampleMcpServer({ port: 0, issuer: gatehouse.issuer });

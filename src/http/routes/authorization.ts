@@ -25,6 +25,7 @@ import {
 } from '../../authorization/logout.js';
 import { findSignedIn } from '../../authorization/session.js';
 import { awaitingFirstUser } from '../../authorization/setup.js';
+import { limitRequest } from '../../core/rate-limit.js';
 import { completeUpstreamSignIn, upstreamCallbackDeclaration } from '../../authorization/upstream-sign-in.js';
 import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
@@ -116,6 +117,8 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
   const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply) => {
     const { deps, pages, interactionPath } = flowOf(request);
     try {
+      // Per address (config rateLimits.authorize.perIp) before any work; over it, a 429 page with Retry-After.
+      await limitRequest(deps, 'authorize', 'ip', request.ip);
       const raw = request.method === 'POST' ? formParams(request) : queryParams(request);
       // The nonce cookie is set here, before the 303 to the interaction: a top-level navigation, so SameSite=Lax
       // cookies come back on every interaction step.
@@ -123,7 +126,10 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
       const outcome = await authorize(raw, pages.sessionId(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return pages.redirect(reply, outcome.location);
       if (outcome.kind === 'interaction') return pages.redirect(reply, interactionPath(outcome.interactionId));
-      return pages.send(reply, outcome.error.status, errorPage(outcome.error, request.id, pages.strings));
+      return pages.send(reply, outcome.error.status, errorPage(outcome.error, request.id, pages.strings), {
+        ...PAGE_HEADERS,
+        ...outcome.error.headers,
+      });
     } catch (err) {
       return pages.error(reply, err);
     }

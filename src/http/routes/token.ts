@@ -6,6 +6,7 @@ import { introspectDeclaration, introspectEndpoint } from '../../endpoints/intro
 import { revokeDeclaration, revokeEndpoint } from '../../endpoints/revoke.js';
 import { tokenDeclaration, tokenEndpoint } from '../../endpoints/token.js';
 import { userinfoDeclaration, userinfoEndpoint } from '../../endpoints/userinfo.js';
+import { limitRequest } from '../../core/rate-limit.js';
 import { formParams, json, scopeOf, type RouteContext, type RoutePlugin } from './context.js';
 
 export const tokenRoutes: RoutePlugin = {
@@ -14,20 +15,24 @@ export const tokenRoutes: RoutePlugin = {
 };
 
 async function backChannel(app: FastifyInstance, { issuerPath }: RouteContext): Promise<void> {
-  app.post(issuerPath + tokenDeclaration.path, async (request, reply) =>
-    json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, scopeOf(request).deps)),
-  );
+  // Per-address limits (config rateLimits.<endpoint>.perIp) before any work; the per-client ones follow client
+  // authentication in the endpoints. Off: no store call.
+  app.post(issuerPath + tokenDeclaration.path, async (request, reply) => {
+    const { deps } = scopeOf(request);
+    await limitRequest(deps, 'token', 'ip', request.ip);
+    return json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps));
+  });
   app.post(issuerPath + revokeDeclaration.path, async (request, reply) => {
-    await revokeEndpoint(formParams(request), request.headers.authorization, scopeOf(request).deps);
+    const { deps } = scopeOf(request);
+    await limitRequest(deps, 'revoke', 'ip', request.ip);
+    await revokeEndpoint(formParams(request), request.headers.authorization, deps);
     return reply.code(200).header('cache-control', 'no-store').send();
   });
-  app.post(issuerPath + introspectDeclaration.path, async (request, reply) =>
-    json(
-      reply,
-      200,
-      await introspectEndpoint(formParams(request), request.headers.authorization, scopeOf(request).deps),
-    ),
-  );
+  app.post(issuerPath + introspectDeclaration.path, async (request, reply) => {
+    const { deps } = scopeOf(request);
+    await limitRequest(deps, 'introspect', 'ip', request.ip);
+    return json(reply, 200, await introspectEndpoint(formParams(request), request.headers.authorization, deps));
+  });
   // RFC 6750 §3: a request without a usable token gets the challenge, here with error="invalid_request" (§3.1).
   const malformedBearer = (description: string) =>
     new InvalidRequest(description, {

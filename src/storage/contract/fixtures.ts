@@ -7,6 +7,8 @@ import type { Clock } from '../../core/clock.js';
 import { hashToken, randomId, randomToken, sealWithSecret, sha256 } from '../../core/crypto.js';
 import type {
   AccessTokenRef,
+  ClientActivityRecord,
+  RegistrationFingerprintRecord,
   AuthorizationCodeRecord,
   ClientRecord,
   ConsentRecord,
@@ -293,6 +295,15 @@ export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => Re
     upstreamSubject: randomId(),
     linkedAt: clock.now(),
     expiresAt: clock.now() + 365 * DAY,
+  }),
+  clientActivity: (clock): ClientActivityRecord => {
+    const clientId = randomId();
+    return { id: clientId, clientId, lastTokenAt: clock.now(), expiresAt: clock.now() + 90 * DAY };
+  },
+  registrationFingerprint: (clock): RegistrationFingerprintRecord => ({
+    id: sha256(randomToken()).toString('base64url'),
+    clientId: randomId(),
+    expiresAt: clock.now() + DAY,
   }),
 };
 
