@@ -43,6 +43,7 @@ for (const store of E2E_STORES) {
         ...store.config(isolation),
         registration: { allowClientCredentials: true, dedupe: { windowSeconds: 3600 } },
         clients: [{ client_id: STATIC.id, client_secret: STATIC.secret, grant_types: ['client_credentials'] }],
+        tenants: [{ id: 'acme' }],
       };
       // Memory and embedded stores belong to one process: the two replicas share one store object there.
       if (!store.service) sharedStore = await createStorage(config.storage!, { clock, cleanupIntervalMs: 0 });
@@ -88,6 +89,20 @@ for (const store of E2E_STORES) {
       expect(read.status).toBe(401);
       const dynamic = (await storage().listClients()).filter((c) => c.clientName === PUBLIC_APP.client_name);
       expect(dynamic).toHaveLength(1);
+    });
+
+    it("a tenant's registrations are deduplicated among themselves only", async (ctx) => {
+      if (!(await available)) return ctx.skip();
+      const body = { ...PUBLIC_APP, client_name: 'Tenant app' };
+      const deployment = await reg(a, body);
+      const tenant = await postJson(`${a.issuer}/acme/register`, body);
+      expect(tenant.status).toBe(201);
+      expect(tenant.json.client_id).not.toBe(deployment.json.client_id);
+      expect(tenant.json.registration_access_token).toBeTruthy(); // a first registration in its tenant
+      const again = await postJson(`${b.issuer}/acme/register`, body);
+      expect(again.json.client_id).toBe(tenant.json.client_id);
+      expect((await reg(b, body)).json.client_id).toBe(deployment.json.client_id);
+      expect(await storage().getClient(tenant.json.client_id)).toBeUndefined();
     });
 
     it('different metadata, no software identity, or an expired window: a new client', async (ctx) => {
