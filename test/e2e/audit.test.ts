@@ -268,7 +268,8 @@ describe('audit events', () => {
     const cc = await postForm(
       `${server.issuer}/token`,
       { grant_type: 'client_credentials', resource: RESOURCE },
-      { authorization: basic(SERVICE.id, SERVICE.secret) },
+      // A form body is parsed from the socket's events: the request's context must survive it.
+      { authorization: basic(SERVICE.id, SERVICE.secret), 'x-request-id': 'req-cc-1', 'user-agent': 'svc/2' },
     );
     expect(cc.status).toBe(200);
     keep(cc.json.access_token as string);
@@ -278,6 +279,29 @@ describe('audit events', () => {
       { authorization: basic(SERVICE.id, SERVICE.secret + 'x') },
     );
     expect(bad.status).toBe(401);
+    // A body that arrives in two parts, the second later: parsed from socket events outside the request's context.
+    const parts = ['grant_type=client_', 'credentials'];
+    const slow = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(SERVICE.id, SERVICE.secret),
+        'x-request-id': 'req-cc-slow',
+      },
+      body: new ReadableStream({
+        async pull(controller) {
+          const part = parts.shift();
+          if (part === undefined) return controller.close();
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          controller.enqueue(new TextEncoder().encode(part));
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(slow.status).toBe(200);
+    keep(((await slow.json()) as { access_token: string }).access_token);
+    expect(events.at(-1)).toMatchObject({ type: 'token.issued', requestId: 'req-cc-slow' });
+    events.splice(events.length - 1, 1);
     expect(since(mark2)).toMatchObject([
       {
         type: 'token.issued',
@@ -285,6 +309,8 @@ describe('audit events', () => {
         clientId: SERVICE.id,
         subject: SERVICE.id,
         resources: [RESOURCE],
+        requestId: 'req-cc-1',
+        userAgent: 'svc/2',
       },
       { type: 'token.refused', grantType: 'client_credentials', clientId: SERVICE.id, error: 'invalid_client' },
     ]);
