@@ -158,6 +158,8 @@ describe('audit log destination', () => {
       outcome: 'denied',
       grantId: 'g',
     });
+    // One `time` key: the main log's own.
+    expect(lines[0]!.match(/"time":/g)).toHaveLength(1);
     expect(auditLogSink('off', main).sink).toBeUndefined();
   });
 });

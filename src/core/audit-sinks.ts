@@ -14,7 +14,11 @@ export function auditLogSink(
   if (destination === 'off') return { sink: undefined, close: () => undefined };
   if (destination === 'log') {
     const log = mainLogger.child({ audit: true });
-    return { sink: (record) => log.info(record, record.type), close: () => undefined };
+    // The main log's line has its own `time` (a second one would be a duplicate JSON key).
+    return {
+      sink: ({ time: _time, ...record }) => log.info(record, record.type),
+      close: () => undefined,
+    };
   }
   const stream =
     destination === 'stdout'

@@ -2,8 +2,23 @@
  * Audit events (core/audit.ts): each step of a full flow over HTTP emits its event with the request's id, address and
  * user agent, per tenant; no secret, password, code or token used in the flow appears in any event.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
+import { randomToken } from '../../src/core/crypto.js';
+import {
+  UpstreamError,
+  type UpstreamIdentity,
+  type UpstreamProvider,
+  type UpstreamStatus,
+  type UpstreamTokens,
+} from '../../src/upstream/provider.js';
+import {
+  authorizationRequest,
+  backFromUpstream,
+  registerClient as registerUpstreamClient,
+  toUpstream,
+} from '../helpers/upstream-flow.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { authorizeThroughPages, basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, BOB, startServer, type TestServer } from '../helpers/server.js';
@@ -268,7 +283,8 @@ describe('audit events', () => {
     const cc = await postForm(
       `${server.issuer}/token`,
       { grant_type: 'client_credentials', resource: RESOURCE },
-      { authorization: basic(SERVICE.id, SERVICE.secret) },
+      // A form body is parsed from the socket's events: the request's context must survive it.
+      { authorization: basic(SERVICE.id, SERVICE.secret), 'x-request-id': 'req-cc-1', 'user-agent': 'svc/2' },
     );
     expect(cc.status).toBe(200);
     keep(cc.json.access_token as string);
@@ -278,6 +294,29 @@ describe('audit events', () => {
       { authorization: basic(SERVICE.id, SERVICE.secret + 'x') },
     );
     expect(bad.status).toBe(401);
+    // A body that arrives in two parts, the second later: parsed from socket events outside the request's context.
+    const parts = ['grant_type=client_', 'credentials'];
+    const slow = await fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(SERVICE.id, SERVICE.secret),
+        'x-request-id': 'req-cc-slow',
+      },
+      body: new ReadableStream({
+        async pull(controller) {
+          const part = parts.shift();
+          if (part === undefined) return controller.close();
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          controller.enqueue(new TextEncoder().encode(part));
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(slow.status).toBe(200);
+    keep(((await slow.json()) as { access_token: string }).access_token);
+    expect(events.at(-1)).toMatchObject({ type: 'token.issued', requestId: 'req-cc-slow' });
+    events.splice(events.length - 1, 1);
     expect(since(mark2)).toMatchObject([
       {
         type: 'token.issued',
@@ -285,6 +324,8 @@ describe('audit events', () => {
         clientId: SERVICE.id,
         subject: SERVICE.id,
         resources: [RESOURCE],
+        requestId: 'req-cc-1',
+        userAgent: 'svc/2',
       },
       { type: 'token.refused', grantType: 'client_credentials', clientId: SERVICE.id, error: 'invalid_client' },
     ]);
@@ -364,5 +405,88 @@ describe('audit events', () => {
     const all = JSON.stringify(events);
     expect(secrets.size).toBeGreaterThan(20);
     for (const secret of secrets) expect(all, 'a secret in an audit event').not.toContain(secret);
+  });
+});
+
+const UPSTREAM_ORIGIN = 'https://login.corp.example.com';
+
+/** An upstream answering the callback with the user its code names, or the failure set. */
+class StubUpstream implements UpstreamProvider {
+  readonly id = 'corp';
+  readonly name = 'Corp';
+  readonly issuer = UPSTREAM_ORIGIN;
+  failure?: UpstreamError;
+  tokens: string[] = [];
+  refresh(): Promise<UpstreamTokens> {
+    return Promise.reject(new Error('not used'));
+  }
+  status(): UpstreamStatus {
+    return { status: 'up', discovery: 'static' };
+  }
+  probe(): Promise<UpstreamStatus> {
+    return Promise.resolve(this.status());
+  }
+  async begin() {
+    const state = randomToken();
+    return {
+      url: `${UPSTREAM_ORIGIN}/authorize?state=${state}`,
+      state,
+      nonce: randomToken(),
+      codeVerifier: randomToken(),
+    };
+  }
+  async complete(callback: URLSearchParams) {
+    if (this.failure) throw this.failure;
+    const tokens = {
+      tokenType: 'Bearer' as const,
+      accessToken: `up-at-${randomToken(12)}`,
+      refreshToken: `up-rt-${randomToken(12)}`,
+    };
+    this.tokens.push(tokens.accessToken, tokens.refreshToken);
+    const identity: UpstreamIdentity = { upstreamId: this.id, issuer: this.issuer, subject: callback.get('code')! };
+    return { identity, tokens };
+  }
+}
+
+describe('audit events of an upstream sign-in', () => {
+  const stub = new StubUpstream();
+  const upstreamEvents: AuditRecord[] = [];
+  let up: TestServer;
+  beforeAll(async () => {
+    up = await startServer(
+      { users: [], encryptionKey: randomBytes(32).toString('base64') },
+      { upstreams: () => new Map([[stub.id, stub]]), auditSink: (e) => upstreamEvents.push(e) },
+    );
+  });
+  afterAll(() => up.close());
+
+  async function viaUpstream(answer: Record<string, string>) {
+    const client = await registerUpstreamClient(up, 'audit-upstream');
+    const browser = new FormBrowser();
+    const request = authorizationRequest(up, client);
+    const left = await toUpstream(browser, up, request.url, UPSTREAM_ORIGIN, 'Corp');
+    const state = left.upstream!.searchParams.get('state')!;
+    const callback = `${up.issuer}/upstream/callback?${new URLSearchParams({ ...answer, state, iss: UPSTREAM_ORIGIN })}`;
+    return { client, back: await backFromUpstream(browser, up, callback) };
+  }
+
+  it('a sign-in upstream, and one the upstream refused', async () => {
+    const { client, back } = await viaUpstream({ code: 'ann' });
+    expect(back.client?.searchParams.get('code')).toBeTruthy();
+    const ok = upstreamEvents.filter((e) => e.clientId === client.clientId && e.type !== 'client.registered');
+    expect(ok.map((e) => e.type)).toEqual(['upstream.signin', 'signin.succeeded', 'consent.granted', 'code.issued']);
+    expect(ok[0]).toMatchObject({ upstream: 'corp', outcome: 'success', subject: ok[1]!.subject });
+    expect(ok[1]).toMatchObject({ method: 'upstream', upstream: 'corp', amr: ['fed'] });
+
+    stub.failure = new UpstreamError('access_denied', 'no');
+    const refused = await viaUpstream({ code: 'bea' });
+    stub.failure = undefined;
+    expect(refused.back.client?.searchParams.get('error')).toBe('access_denied');
+    expect(
+      upstreamEvents.filter((e) => e.clientId === refused.client.clientId && e.type !== 'client.registered'),
+    ).toMatchObject([{ type: 'upstream.signin', upstream: 'corp', outcome: 'denied', error: 'access_denied' }]);
+    const all = JSON.stringify(upstreamEvents);
+    expect(stub.tokens.length).toBe(2);
+    for (const token of stub.tokens) expect(all).not.toContain(token);
   });
 });
