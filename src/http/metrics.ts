@@ -21,6 +21,7 @@ import type { AuditRecord, Auditor } from '../core/audit.js';
 import { safeEqual, sha256 } from '../core/crypto.js';
 import { bearerToken } from '../core/params.js';
 import type { Storage } from '../model/ports.js';
+import type { ClientSource } from '../model/records.js';
 import { scopeOf } from './routes/context.js';
 
 /** A cache whose hits and misses are counted (core/expiring-cache.ts, the tenant registry). */
@@ -31,7 +32,7 @@ export interface CountedCache {
 
 export interface MetricsSources {
   /** The deployment's store (unwrapped or wrapped alike): registered clients and active signing keys on scrape. */
-  storage: Pick<Storage, 'countClients' | 'listSigningKeys'>;
+  storage: Pick<Storage, 'countClients' | 'listClients' | 'listSigningKeys'>;
   /** Caches by name (`client`, `tenant`): hit and miss counts read on scrape. */
   caches: Record<string, CountedCache>;
   /** The audit webhook's counters, when one is configured. */
@@ -39,6 +40,9 @@ export interface MetricsSources {
   /** How many tenants are loaded now. */
   tenantsLoaded?: () => number;
 }
+
+/** Every ClientRecord source, so each has a series (0 included) from the first scrape. */
+const CLIENT_SOURCES: readonly ClientSource[] = ['static', 'dynamic', 'metadata_document', 'admin'];
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -141,14 +145,30 @@ export class GatehouseMetrics {
         }
       },
     });
+    // By source: the store counts only the total, so the breakdown comes from listing the clients, done again only
+    // when the total changed or a minute passed (a scrape every few seconds must not read 50,000 rows each time).
+    let bySource: { total: number; at: number; counts: Map<string, number> } | undefined;
     new Gauge({
       name: 'gatehouse_registered_clients',
-      help: "Clients in the deployment's store (static, dynamic and stored metadata-document clients)",
+      help: "Clients in the deployment's store, by source (static, dynamic, metadata_document, admin)",
+      labelNames: ['source'],
       registers,
       async collect() {
         const s = sources();
+        if (!s) return;
         // A store that is down leaves the last value (and the store error counter says why): the scrape still answers.
-        if (s) this.set(await s.storage.countClients().catch(() => NaN));
+        const total = await s.storage.countClients().catch(() => undefined);
+        if (total === undefined) return;
+        const now = Date.now();
+        if (!bySource || bySource.total !== total || now - bySource.at > 60_000) {
+          const clients = await s.storage.listClients().catch(() => undefined);
+          if (!clients) return;
+          const counts = new Map<string, number>(CLIENT_SOURCES.map((source) => [source, 0]));
+          for (const c of clients) counts.set(c.source, (counts.get(c.source) ?? 0) + 1);
+          bySource = { total, at: now, counts };
+        }
+        this.reset();
+        for (const [source, n] of bySource.counts) this.set({ source }, n);
       },
     });
     new Gauge({

@@ -140,6 +140,9 @@ describe('metrics on the main port, behind a token', () => {
     // Gauges read on scrape: the static client plus the registered one; one active key per configured algorithm.
     expect(value(after, 'gatehouse_registered_clients')).toBe(value(before, 'gatehouse_registered_clients') + 1);
     expect(value(after, 'gatehouse_registered_clients')).toBe(2);
+    expect(value(after, 'gatehouse_registered_clients', { source: 'static' })).toBe(1);
+    expect(value(after, 'gatehouse_registered_clients', { source: 'dynamic' })).toBe(1);
+    expect(value(before, 'gatehouse_registered_clients', { source: 'dynamic' })).toBe(0);
     expect(value(after, 'gatehouse_signing_keys', { alg: 'ES256', status: 'active' })).toBe(1);
     // Runtime metrics come along by default.
     expect(value(after, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
