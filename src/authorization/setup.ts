@@ -23,15 +23,29 @@ export const setupDeclaration = {
 export const SETUP_LINK_TTL_MS = 15 * 60_000;
 
 export type SetupDeps = Pick<Deps, 'config' | 'clock' | 'passwordPolicy' | 'logger' | 'tenant'> & {
-  storage: Pick<UserStore, 'listUsers' | 'saveUser' | 'getUserByUsername'> & ExpiringRecordStore;
+  storage: Pick<UserStore, 'pageUsers' | 'saveUser'> & ExpiringRecordStore;
 };
+
+/**
+ * Whether the store has a user: a page of one (never the whole list). A page may come back short with more after it
+ * (UserStore.pageUsers), so an empty page with a cursor reads on, a few times, then counts as "yes".
+ */
+export async function anyUser(storage: Pick<UserStore, 'pageUsers'>): Promise<boolean> {
+  let cursor: string | undefined;
+  for (let i = 0; i < 5; i++) {
+    const page = await storage.pageUsers({ limit: 1, ...(cursor !== undefined && { cursor }) });
+    if (page.items.length > 0) return true;
+    if ((cursor = page.nextCursor) === undefined) return false;
+  }
+  return true;
+}
 
 /** Stores that have had a user: a user never un-exists for the sign-in pages' hint (a cheap check once true). */
 const hadUsers = new WeakSet<object>();
 
 /**
  * Whether this issuer still waits for its first user: the deployment (never a tenant) with no user in the store or
- * the config file and no upstream identity provider. One listUsers while true; nothing once a user was seen.
+ * the config file and no upstream identity provider. One page of one user read while true; nothing once a user was seen.
  */
 export async function awaitingFirstUser(deps: SetupDeps & Pick<Deps, 'upstreams'>): Promise<boolean> {
   const { config } = deps;
@@ -40,7 +54,7 @@ export async function awaitingFirstUser(deps: SetupDeps & Pick<Deps, 'upstreams'
     return false;
   }
   if (hadUsers.has(deps.storage)) return false;
-  if ((await deps.storage.listUsers()).length > 0) {
+  if (await anyUser(deps.storage)) {
     hadUsers.add(deps.storage);
     return false;
   }
@@ -100,7 +114,7 @@ export async function completeSetup(
   // Hash before taking: the slow step must not sit between the take and the save.
   const passwordHash = await hashPassword(password, deps.config.passwordHashing.log2N);
   const taken = await links.take(hashToken(token));
-  if (!taken || (await deps.storage.listUsers()).length > 0) return { ok: false, error: 'dead', dead: true };
+  if (!taken || (await anyUser(deps.storage))) return { ok: false, error: 'dead', dead: true };
   const now = deps.clock.now();
   await deps.storage.saveUser({ id: randomId(), username, passwordHash, admin: true, createdAt: now, updatedAt: now });
   hadUsers.add(deps.storage);

@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import type { Storage } from '../model/ports.js';
-import { issueSetupLink, SETUP_LINK_TTL_MS } from '../authorization/setup.js';
+import { anyUser, issueSetupLink, SETUP_LINK_TTL_MS } from '../authorization/setup.js';
 
 /** The banner around a setup link, for a terminal or `docker logs`. */
 export function setupLinkBanner(link: { url: string; expiresAt: number }): string {
@@ -31,7 +31,7 @@ export function printSetupLink(gatehouse: { setupLink?: { url: string; expiresAt
  * line saying so otherwise: `gatehouse user add` or the account page are the ways then).
  */
 export async function setupLinkCommand(config: Config, storage: Storage): Promise<number> {
-  if ((await storage.listUsers()).length > 0) {
+  if (await anyUser(storage)) {
     process.stderr.write('gatehouse: users exist already: no setup link (add more with `gatehouse user add`)\n');
     return 1;
   }

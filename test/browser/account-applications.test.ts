@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
+import { accessibilityProblems, scrollWidth } from '../helpers/page-checks.js';
 import { ALICE, BOB, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
 import { E2E_STORES } from '../helpers/stores.js';
@@ -155,7 +156,8 @@ for (const store of E2E_STORES) {
       expect(text).toContain('Notes MCP server');
       expect(text).toMatch(/Allowed on \d{4}-\d{2}-\d{2}, last used \d{4}-\d{2}-\d{2}/);
       expect(await page.locator('#applications > li').count()).toBe(2);
-      expect(await page.evaluate(() => document.scrollingElement!.scrollWidth)).toBeLessThanOrEqual(375);
+      expect(await scrollWidth(page)).toBeLessThanOrEqual(375);
+      expect(await accessibilityProblems(page)).toEqual([]);
       await page.screenshot({ path: join(ARTIFACTS, `${store.kind}-1-listed.png`), fullPage: true });
 
       // Keyboard: focus the revoke button of "Notes Writer", Enter.
@@ -164,6 +166,7 @@ for (const store of E2E_STORES) {
       expect(await page.textContent('[role=status]')).toContain('access was removed');
       expect(await page.locator(`#applications li[data-client-id="${gone.clientId}"]`).count()).toBe(0);
       expect(await page.locator(`#applications li[data-client-id="${kept.clientId}"]`).count()).toBe(1);
+      expect(await accessibilityProblems(page)).toEqual([]);
       await page.screenshot({ path: join(ARTIFACTS, `${store.kind}-2-revoked.png`), fullPage: true });
 
       const refused = await refresh(gone.clientId, gone.refreshToken);
