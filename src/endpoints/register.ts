@@ -6,6 +6,7 @@ import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
 import { newClientSecret, sealClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError } from '../model/errors.js';
+import { ADMIN_SCOPE } from '../core/scope.js';
 import { bearerToken } from '../core/params.js';
 import { addressBucket, counterKey } from '../core/rate-limit-keys.js';
 import type { ClientResolver } from '../core/client-auth.js';
@@ -112,6 +113,7 @@ export async function registerClient(
     { clientSecretJwt: deps.sealer !== undefined },
   );
   refuseUnallowedGrants(metadata.grantTypes, deps);
+  refuseAdminScope(metadata.scope);
   const now = deps.clock.now();
   const registrationAccessToken = randomToken();
   // A public client and a private_key_jwt client (it proves itself with its own key) get no secret.
@@ -213,6 +215,7 @@ export async function updateClientRegistration(
     { clientSecretJwt: deps.sealer !== undefined },
   );
   refuseUnallowedGrants(metadata.grantTypes, deps);
+  refuseAdminScope(metadata.scope);
   const now = deps.clock.now();
   const method = metadata.tokenEndpointAuthMethod;
   let secret: { secret: string; hash: string } | undefined;
@@ -275,6 +278,13 @@ function refuseUnallowedGrants(grantTypes: readonly string[], deps: Pick<Deps, '
   const refused = refusedForRegistration(grantTypes, deps.config);
   if (refused.length > 0) {
     throw new InvalidClientMetadata(`${refused[0]} is not available to dynamically registered clients on this server`);
+  }
+}
+
+/** The admin scope belongs to config-file clients only (http/routes/admin.ts checks that too). */
+function refuseAdminScope(scope: readonly string[] | undefined): void {
+  if (scope?.includes(ADMIN_SCOPE)) {
+    throw new InvalidClientMetadata(`scope: ${ADMIN_SCOPE} is not available to dynamically registered clients`);
   }
 }
 

@@ -16,6 +16,7 @@ import { generateSigningKey, openPrivateJwk, sealSigningKey } from '../core/keys
 import { hashPassword } from '../core/password.js';
 import { passwordProblem, type PasswordPolicy } from '../core/password-policy.js';
 import type { Sealer } from '../core/sealing.js';
+import { ADMIN_SCOPE } from '../core/scope.js';
 import { clientRulesOf } from '../grants/index.js';
 import { InvalidCursorError, MAX_PAGE_LIMIT, type Page, type Storage } from '../model/ports.js';
 import { OAuthError } from '../model/errors.js';
@@ -550,8 +551,7 @@ function dropUndefined<T extends object>(o: T): T {
   return o;
 }
 
-/** The scope that grants the admin API to a client_credentials token (of a config-file client only). */
-export const ADMIN_SCOPE = 'gatehouse:admin';
+export { ADMIN_SCOPE };
 
 /** The config-file clients of a scope allowed the admin scope: with none, only the admin token opens the API. */
 export function adminClientsOf(config: Pick<Config, 'clients'>): string[] {

@@ -132,6 +132,15 @@ for (const store of E2E_STORES) {
       expect((await call('POST', '/admin/clients', { redirect_uris: ['not a url'] })).status).toBe(400);
       expect((await call('GET', '/admin/clients/nope')).status).toBe(404);
       expect((await call('GET', '/admin/tenants/zzz/clients')).status).toBe(404);
+      // The admin scope is the config file's to give: dynamic registration refuses it.
+      const grab = await postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['authorization_code'],
+        scope: 'openid gatehouse:admin',
+      });
+      expect(grab.status).toBe(400);
+      expect(grab.json.error).toBe('invalid_client_metadata');
     });
 
     it('creates, pages, searches, updates, rotates and deletes clients', async (ctx) => {
