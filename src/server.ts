@@ -49,6 +49,18 @@ import { awaitingFirstUser, issueSetupLink } from './authorization/setup.js';
 /** Scopes every Gatehouse knows. */
 export const STANDARD_SCOPES = ['openid', 'profile', 'email', 'offline_access'];
 
+/** The scopes a scope's server knows: the standard ones, the configured ones, and those its clients are allowed. */
+export function scopesSupportedOf(config: Config): string[] {
+  return [
+    ...new Set([
+      ...STANDARD_SCOPES,
+      ...config.scopes,
+      ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean)),
+      ...config.workloadIssuers.flatMap((w) => w.scopes),
+    ]),
+  ];
+}
+
 /** Paths in log objects that may carry secrets: censored by pino before anything is written. */
 export const LOG_REDACT_PATHS = [
   'password',
@@ -383,14 +395,7 @@ export async function buildDeps(
     const secretsInClear = [pepper.inClear && 'client-secret-pepper', cookieKey.inClear && 'cookie-key'].filter(
       (n): n is string => !!n,
     );
-    const scopesSupported = [
-      ...new Set([
-        ...STANDARD_SCOPES,
-        ...config.scopes,
-        ...config.clients.flatMap((c) => (c.scope ?? '').split(' ').filter(Boolean)),
-        ...config.workloadIssuers.flatMap((w) => w.scopes),
-      ]),
-    ];
+    const scopesSupported = scopesSupportedOf(config);
     const minter = new TokenMinter(config.issuer, keys, clock, config.tokens);
     const cimd = config.clientIdMetadataDocuments;
     // Object.assign, not a spread then `ca`: one shape for every tenant (see `deps` below).

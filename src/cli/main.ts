@@ -1,7 +1,9 @@
 /**
- * The `gatehouse` command: serve | hash-password | key rotate | key list | client list |
- * user add / set-password / sign-out / mfa / mfa-reset / list | tenant list / show / add / update / remove |
- * upstream list / links.
+ * The `gatehouse` command: serve | hash-password | key rotate / list / retire |
+ * client list / show / add / update / remove / rotate-secret |
+ * user add / set-password / sign-out / mfa / mfa-reset / list / disable / enable / remove |
+ * grant list / revoke | consent list / revoke | tenant list / show / add / update / remove | upstream list / links.
+ * The store commands run the shared operations (tenants/operations.ts), here or on a running server's control socket.
  * Argument parsing with node:util parseArgs (no dependency).
  */
 import { parseArgs } from 'node:util';
@@ -9,12 +11,16 @@ import { createInterface } from 'node:readline/promises';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { systemClock } from '../core/clock.js';
-import { generateSigningKey, openPrivateJwk, sealSigningKey } from '../core/keys.js';
 import { sealerFromConfig } from '../core/sealing.js';
 import { hashPassword } from '../core/password.js';
 import { passwordProblem } from '../core/password-policy.js';
-import { randomId } from '../core/crypto.js';
-import { createAuditor, createGatehouse, createLogger, passwordPolicyOf } from '../server.js';
+import { createAuditor, createGatehouse, createLogger, passwordPolicyOf, scopesSupportedOf } from '../server.js';
+import type { Auditor } from '../core/audit.js';
+import { getOrCreateSealedSecret } from '../core/sealing.js';
+import { AdminError, StoreAdmin } from '../tenants/store-admin.js';
+import { runOperation } from '../tenants/operations.js';
+import { ControlError, controlSocketPath, sendControl, startControlSocket } from './control.js';
+import type { Storage } from '../model/ports.js';
 import { reservedTenantIds } from '../http/app.js';
 import { printSetupLink, setupLinkCommand } from './setup-link.js';
 import { TenantAdmin, TenantAdminError } from '../tenants/admin.js';
@@ -27,6 +33,7 @@ import { StorageUnavailableError } from '../model/errors.js';
 import {
   createStorage,
   describeStorage,
+  embeddedDirectory,
   StorageLockedError,
   storageKind,
   UnknownStorageError,
@@ -41,7 +48,21 @@ Commands:
                           (at the config's passwordHashing.log2N, GATEHOUSE_CONFIG)
   key rotate [--alg A]    add a new active signing key; the old one stays published until its tokens expire
   key list                list signing keys
-  client list             list registered clients
+  key retire <kid>        retire an active key now: a new key of its alg takes over (it stays published until
+                          its tokens expire)
+  client list [--client-id-prefix P | --name-prefix P]
+                          list clients (id, source, auth method, name, redirect URIs)
+  client show <client_id> print a client as JSON
+  client add [--metadata FILE] [--client-id ID] [--name N] [--redirect-uri U]... [--grant-type G]...
+             [--auth-method M] [--scope S]
+                          create a client from RFC 7591 metadata (FILE as JSON, - for stdin, or the flags);
+                          prints it as JSON with its client_secret, shown this once
+  client update <client_id> [--metadata FILE | flags as for add]
+                          replace a client's metadata (config-file clients are changed in the file)
+  client remove <client_id>
+                          delete a client and everything issued to it
+  client rotate-secret <client_id>
+                          issue a new secret (printed once; the old one stops working at once)
   user add <username> [--email E] [--name N]
                           add or update a user (password from stdin, held to passwordPolicy)
   user set-password <username>
@@ -54,7 +75,17 @@ Commands:
   user mfa-reset <username>
                           remove the user's second factors (TOTP, passkeys, recovery codes) and end their
                           sessions: for a user who lost them
-  user list               list users
+  user list [--prefix P]  list users (id, username, email, name, and "disabled" for a disabled user)
+  user disable <username> stop the user signing in: every grant of theirs revoked, every session ended
+  user enable <username>  let a disabled user sign in again
+  user remove <username>  delete the user, their grants (revoked), consents and sessions
+  grant list --user <username> | --client <client_id>
+                          list grants (id, user, client, scope, created, last used, state)
+  grant revoke <grant_id> revoke a grant with its refresh and access tokens
+  consent list --user <username> | --client <client_id>
+                          list remembered consents (user, client, scope, given, expires)
+  consent revoke --user <username> --client <client_id>
+                          withdraw a consent and revoke the grants of that user and client
   tenant list             list tenants (id, where declared, issuer)
   tenant show <id>        print a tenant as JSON
   tenant add <id> [--settings FILE]
@@ -73,6 +104,9 @@ Commands:
 Options:
   --tenant <id>           run key, client, user and upstream commands on that tenant instead of the deployment's
                           own issuer
+
+With the embedded store, while a server runs on it the commands above (except tenant, upstream, user mfa and
+mfa-reset) are sent to that server over its control socket (<data directory>/control.sock) and run there.
 
 Without a command this text goes to stderr and the exit code is 2. Errors are one line; GATEHOUSE_LOG_LEVEL=debug
 adds the stack trace.
@@ -268,6 +302,61 @@ async function readSecretFromStdin(prompt: string): Promise<string> {
   return line.replace(/\r?\n$/, '');
 }
 
+/** The StoreAdmin of the CLI's scope (the deployment's, or --tenant's) on a store this process opened. */
+async function localAdmin(config: Config, storage: Storage, audit: Auditor): Promise<StoreAdmin> {
+  let scope = config;
+  if (tenantOption !== undefined) {
+    const tenant = await storage.getTenant(tenantOption);
+    scope = tenantConfig(config, tenantOption, tenant?.settings ?? {});
+  }
+  const sealer = sealerFromConfig(config);
+  const pepper = await getOrCreateSealedSecret(storage, 'client-secret-pepper', sealer);
+  return new StoreAdmin({
+    storage,
+    config: scope,
+    clock: systemClock,
+    pepper: pepper.value,
+    sealer,
+    passwordPolicy: passwordPolicyOf(scope),
+    scopesSupported: scopesSupportedOf(scope),
+    audit: audit.forTenant(tenantOption),
+    actor: 'cli',
+  });
+}
+
+/**
+ * Runs a store operation (tenants/operations.ts): on a running server's control socket when the embedded store is
+ * in use by one, else on the store opened here. A refusal becomes a one-line ConfigError (exit 1).
+ */
+async function execute(op: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const config = loadConfig();
+  try {
+    if (storageKind(config.storage) === 'embedded' && !/^memory:\/\//i.test(config.storage)) {
+      const socket = controlSocketPath(embeddedDirectory(config.storage));
+      try {
+        return (await sendControl(socket, op, tenantOption, args)) as Record<string, unknown>;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        // No server there (no socket, or one left by a process that died): open the store here.
+        if (!(code === 'ENOENT' || code === 'ECONNREFUSED')) throw err;
+      }
+    }
+    const { storage } = await openStore();
+    // The audit events of what the command changes (`audit.destination`; `log` is stderr here, at the config's level).
+    const trail = createAuditor(config, systemClock, createLogger(config.logLevel, pino.destination(2)), undefined);
+    try {
+      const admin = await localAdmin(config, storage, trail.auditor);
+      return (await runOperation({ admin, storage }, op, args)) as Record<string, unknown>;
+    } finally {
+      await trail.close();
+      await storage.close();
+    }
+  } catch (err) {
+    if (err instanceof AdminError || err instanceof ControlError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 async function serve(): Promise<void> {
   const config = loadConfig();
   const gatehouse = await explained(config, () => createGatehouse(config));
@@ -280,6 +369,15 @@ async function serve(): Promise<void> {
       throw err;
     }
   });
+  // The embedded store is this process's alone: the CLI reaches it through this socket while the server runs.
+  let closeControl: (() => Promise<void>) | undefined;
+  if (storageKind(config.storage) === 'embedded' && !/^memory:\/\//i.test(config.storage)) {
+    closeControl = await startControlSocket(
+      embeddedDirectory(config.storage),
+      async (tenant) => (tenant === undefined ? deps : gatehouse.tenants.resolve(tenant)),
+      deps.logger,
+    );
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   deps.logger.info(
@@ -289,6 +387,7 @@ async function serve(): Promise<void> {
   printSetupLink(gatehouse);
   const stop = async (signal: string) => {
     deps.logger.info({ signal }, 'shutting down');
+    await closeControl?.();
     await gatehouse.close();
     process.exit(0);
   };
@@ -311,6 +410,7 @@ async function userCommand(sub: string | undefined, rest: string[]): Promise<num
     options: {
       email: { type: 'string' },
       name: { type: 'string' },
+      prefix: { type: 'string' },
       require: { type: 'boolean' },
       'no-require': { type: 'boolean' },
     },
@@ -318,55 +418,166 @@ async function userCommand(sub: string | undefined, rest: string[]): Promise<num
   });
   const username = positionals[0];
   if (sub === 'list') {
-    const { storage } = await openStore();
-    try {
-      for (const u of await storage.listUsers()) {
-        process.stdout.write(`${u.id}\t${u.username}\t${u.email ?? ''}\t${u.name ?? ''}\n`);
-      }
-    } finally {
-      await storage.close();
+    const { users } = (await execute('user.list', { username_prefix: values.prefix })) as { users: UserRow[] };
+    for (const u of users) {
+      process.stdout.write(
+        `${u.id}\t${u.username}\t${u.email ?? ''}\t${u.name ?? ''}${u.disabled ? '\tdisabled' : ''}\n`,
+      );
     }
     return 0;
   }
-  if (!username || !['add', 'set-password', 'sign-out', 'mfa', 'mfa-reset'].includes(sub ?? '')) {
+  const subs = ['add', 'set-password', 'sign-out', 'mfa', 'mfa-reset', 'disable', 'enable', 'remove'];
+  if (!username || !subs.includes(sub ?? '')) {
     process.stderr.write(USAGE);
     return 2;
   }
   if (sub === 'mfa' || sub === 'mfa-reset') return userMfaCommand(sub, username, values);
-  const config = loadConfig();
-  const password = sub === 'sign-out' ? undefined : await newPasswordFromStdin(config, username);
-  const { storage } = await openStore();
-  try {
-    const existing = await storage.getUserByUsername(username);
-    if (sub !== 'add' && !existing) throw new ConfigError(`no user named ${username}`);
-    const now = Date.now();
-    if (sub === 'add') {
-      await storage.saveUser({
-        ...(existing ?? { id: randomId(), username, createdAt: now }),
-        ...(values.email !== undefined && { email: values.email, emailVerified: false }),
-        ...(values.name !== undefined && { name: values.name }),
-        passwordHash: await hashPassword(password!, config.passwordHashing.log2N),
-        updatedAt: now,
-      });
-      process.stdout.write(`user ${username} saved\n`);
-      return 0;
-    }
-    if (sub === 'set-password') {
-      await storage.saveUser({
-        ...existing!,
-        passwordHash: await hashPassword(password!, config.passwordHashing.log2N),
-        updatedAt: now,
-      });
-    }
-    // A reset password ends every session signed in with the old one.
-    const ended = await storage.deleteSessionsOf(existing!.id);
+  if (sub === 'disable' || sub === 'enable' || sub === 'remove') {
+    const result = await execute(`user.${sub}`, { username });
     process.stdout.write(
-      `${sub === 'set-password' ? `password of ${username} reset; ` : ''}${ended} session(s) of ${username} ended\n`,
+      sub === 'disable'
+        ? `user ${username} disabled; ${String(result.grants_revoked)} grant(s) revoked, ${String(result.sessions_ended)} session(s) ended\n`
+        : sub === 'enable'
+          ? `user ${username} enabled\n`
+          : `user ${username} deleted; their grants are revoked, their consents and sessions gone\n`,
     );
     return 0;
-  } finally {
-    await storage.close();
   }
+  const config = loadConfig();
+  const password = sub === 'sign-out' ? undefined : await newPasswordFromStdin(config, username);
+  if (sub === 'add') {
+    await execute('user.add', { username, password, email: values.email, name: values.name });
+    process.stdout.write(`user ${username} saved\n`);
+    return 0;
+  }
+  const result = await execute(`user.${sub}`, { username, password });
+  process.stdout.write(
+    `${sub === 'set-password' ? `password of ${username} reset; ` : ''}${String(result.sessions_ended)} session(s) of ${username} ended\n`,
+  );
+  return 0;
+}
+
+interface UserRow {
+  id: string;
+  username: string;
+  email?: string;
+  name?: string;
+  disabled?: boolean;
+}
+
+/** `gatehouse client ...`. */
+async function clientCommand(sub: string | undefined, rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: {
+      'client-id-prefix': { type: 'string' },
+      'name-prefix': { type: 'string' },
+      metadata: { type: 'string' },
+      'client-id': { type: 'string' },
+      name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
+      'grant-type': { type: 'string', multiple: true },
+      'auth-method': { type: 'string' },
+      scope: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  const id = positionals[0];
+  const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  const metadata = async (): Promise<Record<string, unknown>> => {
+    const base =
+      values.metadata === undefined
+        ? {}
+        : ((await readSettings(values.metadata, '--metadata')) as Record<string, unknown>);
+    if (typeof base !== 'object' || base === null || Array.isArray(base))
+      throw new ConfigError('--metadata must hold a JSON object');
+    return {
+      ...base,
+      ...(values.name !== undefined && { client_name: values.name }),
+      ...(values['redirect-uri'] !== undefined && { redirect_uris: values['redirect-uri'] }),
+      ...(values['grant-type'] !== undefined && { grant_types: values['grant-type'] }),
+      ...(values['auth-method'] !== undefined && { token_endpoint_auth_method: values['auth-method'] }),
+      ...(values.scope !== undefined && { scope: values.scope }),
+    };
+  };
+  switch (sub) {
+    case 'list': {
+      const { clients } = (await execute('client.list', {
+        client_id_prefix: values['client-id-prefix'],
+        name_prefix: values['name-prefix'],
+      })) as { clients: Record<string, unknown>[] };
+      for (const c of clients) {
+        process.stdout.write(
+          `${String(c.client_id)}\t${String(c.source)}\t${String(c.token_endpoint_auth_method)}\t${(c.client_name as string | undefined) ?? ''}\t${(c.redirect_uris as string[]).join(' ')}\n`,
+        );
+      }
+      return 0;
+    }
+    case 'add': {
+      const m = await metadata();
+      print(
+        await execute('client.add', {
+          metadata: { ...m, ...(values['client-id'] && { client_id: values['client-id'] }) },
+        }),
+      );
+      return 0;
+    }
+    case 'show':
+    case 'update':
+    case 'remove':
+    case 'rotate-secret': {
+      if (!id) break;
+      if (sub === 'show') print(await execute('client.show', { id }));
+      else if (sub === 'update') print(await execute('client.update', { id, metadata: await metadata() }));
+      else if (sub === 'rotate-secret') print(await execute('client.rotate-secret', { id }));
+      else {
+        await execute('client.remove', { id });
+        process.stdout.write(`client ${id} deleted, with everything issued to it\n`);
+      }
+      return 0;
+    }
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}
+
+/** `gatehouse grant ...` and `gatehouse consent ...`. */
+async function grantCommand(noun: 'grant' | 'consent', sub: string | undefined, rest: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { user: { type: 'string' }, client: { type: 'string' } },
+    allowPositionals: true,
+  });
+  if (sub === 'list') {
+    const result = await execute(`${noun}.list`, { user: values.user, client: values.client });
+    if (noun === 'grant') {
+      for (const g of result.grants as Record<string, string | undefined>[]) {
+        const state = g.revoked_at ? `revoked ${g.revoked_at}` : 'active';
+        process.stdout.write(
+          `${g.id}\t${g.user_id}\t${g.client_id}\t${g.scope}\tcreated ${g.created_at}\tlast used ${g.last_used_at}\t${state}\n`,
+        );
+      }
+    } else {
+      for (const c of result.consents as Record<string, string>[]) {
+        process.stdout.write(`${c.user_id}\t${c.client_id}\t${c.scope}\t${c.created_at}\t${c.expires_at}\n`);
+      }
+    }
+    return 0;
+  }
+  if (sub === 'revoke' && noun === 'grant' && positionals[0]) {
+    await execute('grant.revoke', { id: positionals[0] });
+    process.stdout.write(`grant ${positionals[0]} revoked\n`);
+    return 0;
+  }
+  if (sub === 'revoke' && noun === 'consent' && values.user && values.client) {
+    const result = await execute('consent.revoke', { user: values.user, client: values.client });
+    process.stdout.write(
+      `consent of ${values.user} to ${values.client} withdrawn; ${String(result.grants_revoked)} grant(s) revoked\n`,
+    );
+    return 0;
+  }
+  process.stderr.write(USAGE);
+  return 2;
 }
 
 /** `user mfa` (the per-user requirement) and `user mfa-reset` (an administrator's recovery of a user's factors). */
@@ -513,17 +724,17 @@ async function tenantCommand(sub: string | undefined, rest: string[]): Promise<n
 }
 
 /** A tenant's settings: a JSON object from FILE, or stdin for `-`. */
-async function readSettings(file: string): Promise<unknown> {
+async function readSettings(file: string, option = '--settings'): Promise<unknown> {
   let text: string;
   try {
     text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read --settings ${file}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read ${option} ${file}: ${(err as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`--settings ${file} is not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError(`${option} ${file} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -573,67 +784,41 @@ export async function main(args: string[]): Promise<number> {
         return 0;
       }
       case 'key': {
-        const { values } = parseArgs({ args: rest, options: { alg: { type: 'string' } } });
-        const { config, storage } = await openStore();
-        try {
-          if (sub === 'rotate') {
-            const alg = (values.alg ?? config.signing.alg) as 'ES256' | 'RS256' | 'EdDSA';
-            if (!['ES256', 'RS256', 'EdDSA'].includes(alg)) throw new ConfigError(`unsupported --alg ${alg}`);
-            const sealer = sealerFromConfig(config);
-            // Refuse to add a key the servers could not open (or a clear one beside sealed ones): same encryptionKey.
-            const existing = await storage.listSigningKeys();
-            for (const record of existing) openPrivateJwk(record, sealer);
-            const previous = existing.find((k) => k.alg === alg && k.status === 'active');
-            const key = sealSigningKey(await generateSigningKey(alg, systemClock), sealer);
-            // Old keys stay in the JWKS until the longest-lived token they signed has expired, plus a margin.
-            const overlap = Math.max(config.tokens.accessTokenTtl, config.tokens.idTokenTtl) * 1000 + 5 * 60_000;
-            await storage.rotateSigningKey(key, Date.now() + overlap);
-            // The audit event (`audit.destination`; `log` is stderr here, at the config's logLevel).
-            const log = createLogger(config.logLevel, pino.destination(2));
-            const trail = createAuditor(config, systemClock, log, undefined);
-            trail.auditor.forTenant(tenantOption).emit({
-              type: 'key.rotated',
-              kid: key.kid,
-              alg,
-              source: 'cli',
-              ...(previous && { previousKid: previous.kid }),
-            });
-            await trail.close();
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: { alg: { type: 'string' } },
+          allowPositionals: true,
+        });
+        if (sub === 'rotate') {
+          const config = loadConfig();
+          const alg = values.alg ?? config.signing.alg;
+          if (!['ES256', 'RS256', 'EdDSA'].includes(alg)) throw new ConfigError(`unsupported --alg ${alg}`);
+          const key = await execute('key.rotate', { alg });
+          process.stdout.write(
+            `new ${alg} key ${String(key.kid)} is active; replicas pick it up within ${config.signing.keyRefreshSeconds}s\n`,
+          );
+        } else if (sub === 'list') {
+          const { keys } = (await execute('key.list', {})) as { keys: Record<string, string | undefined>[] };
+          for (const k of keys) {
             process.stdout.write(
-              `new ${alg} key ${key.kid} is active; replicas pick it up within ${config.signing.keyRefreshSeconds}s\n`,
+              `${k.kid}\t${k.alg}\t${k.status}\t${k.created_at}${k.unpublished_after ? `\tunpublished after ${k.unpublished_after}` : ''}\n`,
             );
-          } else if (sub === 'list') {
-            for (const k of await storage.listSigningKeys()) {
-              process.stdout.write(
-                `${k.kid}\t${k.alg}\t${k.status}\t${new Date(k.createdAt).toISOString()}${k.expiresAt ? `\tunpublished after ${new Date(k.expiresAt).toISOString()}` : ''}\n`,
-              );
-            }
-          } else {
-            process.stderr.write(USAGE);
-            return 2;
           }
-        } finally {
-          await storage.close();
-        }
-        return 0;
-      }
-      case 'client': {
-        if (sub !== 'list') {
+        } else if (sub === 'retire' && positionals[0]) {
+          const result = await execute('key.retire', { kid: positionals[0] });
+          const active = result.active as Record<string, string>;
+          process.stdout.write(`key ${positionals[0]} retired; new ${active.alg} key ${active.kid} is active\n`);
+        } else {
           process.stderr.write(USAGE);
           return 2;
         }
-        const { storage } = await openStore();
-        try {
-          for (const c of await storage.listClients()) {
-            process.stdout.write(
-              `${c.clientId}\t${c.source}\t${c.tokenEndpointAuthMethod}\t${c.clientName ?? ''}\t${c.redirectUris.join(' ')}\n`,
-            );
-          }
-        } finally {
-          await storage.close();
-        }
         return 0;
       }
+      case 'client':
+        return await clientCommand(sub, rest);
+      case 'grant':
+      case 'consent':
+        return await grantCommand(command, sub, rest);
       case 'user':
         return await userCommand(sub, rest);
       case 'tenant':

@@ -1,6 +1,12 @@
 /** Scope algebra (RFC 6749 §3.3): space-delimited sets, narrowing to what a client may have. */
 import { InvalidScope } from '../model/errors.js';
 
+/**
+ * The scope that opens the admin API to a client_credentials token (http/routes/admin.ts). Only config-file clients
+ * may hold it: dynamic registration refuses it, and the admin API checks the token's client is a config-file one.
+ */
+export const ADMIN_SCOPE = 'gatehouse:admin';
+
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 

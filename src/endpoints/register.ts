@@ -6,6 +6,7 @@ import { hashToken, randomId, randomToken, safeEqual } from '../core/crypto.js';
 import { newClientSecret, sealClientSecret, verifyClientSecret } from '../core/client-auth.js';
 import { clientMetadataResponse, parseRegistrationRequest, validateClientMetadata } from '../core/client-metadata.js';
 import { InvalidClientMetadata, InvalidToken, OAuthError, RateLimited } from '../model/errors.js';
+import { ADMIN_SCOPE } from '../core/scope.js';
 import { bearerToken } from '../core/params.js';
 import { addressBucket } from '../core/rate-limit-keys.js';
 import { hitLimit, reportRateLimitHit } from '../core/rate-limit.js';
@@ -102,6 +103,7 @@ export async function registerClient(
     { clientSecretJwt: deps.sealer !== undefined },
   );
   refuseUnallowedGrants(metadata.grantTypes, deps);
+  refuseAdminScope(metadata.scope);
   // A re-registration of a client handed out again adds no client, so the registry's cap does not refuse it.
   const duplicate = await findDuplicate(metadata, deps);
   if (duplicate.kind === 'shared') return registrationResponse(duplicate.client, deps, undefined, undefined, false);
@@ -232,6 +234,7 @@ export async function updateClientRegistration(
     { clientSecretJwt: deps.sealer !== undefined },
   );
   refuseUnallowedGrants(metadata.grantTypes, deps);
+  refuseAdminScope(metadata.scope);
   const now = deps.clock.now();
   const method = metadata.tokenEndpointAuthMethod;
   let secret: { secret: string; hash: string } | undefined;
@@ -304,5 +307,12 @@ function refuseUnallowedGrants(grantTypes: readonly string[], deps: Pick<Deps, '
   const refused = refusedForRegistration(grantTypes, deps.config);
   if (refused.length > 0) {
     throw new InvalidClientMetadata(`${refused[0]} is not available to dynamically registered clients on this server`);
+  }
+}
+
+/** The admin scope belongs to config-file clients only (http/routes/admin.ts checks that too). */
+function refuseAdminScope(scope: readonly string[] | undefined): void {
+  if (scope?.includes(ADMIN_SCOPE)) {
+    throw new InvalidClientMetadata(`scope: ${ADMIN_SCOPE} is not available to dynamically registered clients`);
   }
 }

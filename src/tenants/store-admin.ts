@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import type { Deps } from '../context.js';
+import type { Auditor } from '../core/audit.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../config/schema.js';
 import { newClientSecret, sealClientSecret } from '../core/client-auth.js';
@@ -16,6 +17,7 @@ import { generateSigningKey, openPrivateJwk, sealSigningKey } from '../core/keys
 import { hashPassword } from '../core/password.js';
 import { passwordProblem, type PasswordPolicy } from '../core/password-policy.js';
 import type { Sealer } from '../core/sealing.js';
+import { ADMIN_SCOPE } from '../core/scope.js';
 import { clientRulesOf } from '../grants/index.js';
 import { InvalidCursorError, MAX_PAGE_LIMIT, type Page, type Storage } from '../model/ports.js';
 import { OAuthError } from '../model/errors.js';
@@ -36,6 +38,9 @@ export class AdminError extends Error {
 export interface StoreAdminOptions {
   /** The scope's store: the deployment's, or storage.forTenant(id). */
   storage: Storage;
+  /** Where the changes are reported (client, key, grant and consent events), and as whose: the API or the CLI. */
+  audit?: Pick<Auditor, 'emit'>;
+  actor?: 'admin' | 'cli';
   /** The scope's effective config (a tenant's is the deployment's with its settings applied). */
   config: Config;
   clock: Clock;
@@ -179,8 +184,18 @@ function hasSecret(method: ClientRecord['tokenEndpointAuthMethod']): boolean {
 export function storeAdminFor(
   deps: Pick<
     Deps,
-    'storage' | 'config' | 'clock' | 'pepper' | 'sealer' | 'passwordPolicy' | 'scopesSupported' | 'clients' | 'keys'
+    | 'storage'
+    | 'config'
+    | 'clock'
+    | 'pepper'
+    | 'sealer'
+    | 'passwordPolicy'
+    | 'scopesSupported'
+    | 'clients'
+    | 'keys'
+    | 'audit'
   >,
+  actor: 'admin' | 'cli' = 'admin',
 ): StoreAdmin {
   return new StoreAdmin({
     storage: deps.storage,
@@ -192,11 +207,18 @@ export function storeAdminFor(
     scopesSupported: deps.scopesSupported,
     clientChanged: (clientId) => deps.clients.forget?.(clientId),
     keysChanged: () => deps.keys.refresh(),
+    audit: deps.audit,
+    actor,
   });
 }
 
 export class StoreAdmin {
   constructor(private readonly o: StoreAdminOptions) {}
+
+  /** Who the audit events name as the source of a change. */
+  private get source(): 'admin' | 'cli' {
+    return this.o.actor ?? 'admin';
+  }
 
   private get storage(): Storage {
     return this.o.storage;
@@ -264,6 +286,15 @@ export class StoreAdmin {
       clientSecretExpiresAt: 0,
     };
     await this.storage.saveClient(dropUndefined(client));
+    this.o.audit?.emit({
+      type: 'client.registered',
+      clientId,
+      source: this.source,
+      clientName: client.clientName,
+      redirectUris: client.redirectUris,
+      grantTypes: client.grantTypes,
+      authMethod: client.tokenEndpointAuthMethod,
+    });
     return { ...clientView(client), ...(secret && { client_secret: secret.secret }) };
   }
 
@@ -295,6 +326,12 @@ export class StoreAdmin {
     });
     await this.storage.saveClient(client);
     this.o.clientChanged?.(client.clientId);
+    this.o.audit?.emit({
+      type: 'client.updated',
+      clientId: client.clientId,
+      source: this.source,
+      ...(secret && { secretRotated: true }),
+    });
     return { ...clientView(client), ...(secret && { client_secret: secret }) };
   }
 
@@ -302,6 +339,7 @@ export class StoreAdmin {
     const client = this.changeable(await this.client(clientId));
     await this.storage.deleteClient(client.clientId);
     this.o.clientChanged?.(client.clientId);
+    this.o.audit?.emit({ type: 'client.deleted', clientId: client.clientId, source: this.source });
     return { client_id: client.clientId, deleted: true };
   }
 
@@ -321,6 +359,7 @@ export class StoreAdmin {
     });
     await this.storage.saveClient(client);
     this.o.clientChanged?.(client.clientId);
+    this.o.audit?.emit({ type: 'client.updated', clientId: client.clientId, source: this.source, secretRotated: true });
     return { ...clientView(client), client_secret: secret.secret };
   }
 
@@ -468,6 +507,13 @@ export class StoreAdmin {
     const grant = await this.storage.getGrant(parse(id, grantId));
     if (!grant) throw new AdminError(404, 'not_found', 'no such grant');
     await this.storage.revokeGrant(grant.id, this.o.clock.now());
+    this.o.audit?.emit({
+      type: 'grant.revoked',
+      grantId: grant.id,
+      reason: 'admin',
+      clientId: grant.clientId,
+      subject: grant.userId,
+    });
     return grantView((await this.storage.getGrant(grant.id)) ?? grant);
   }
 
@@ -488,6 +534,7 @@ export class StoreAdmin {
     const grantsRevoked = await this.storage.revokeGrantsFor(user, client, this.o.clock.now());
     if (!consent && grantsRevoked === 0) throw new AdminError(404, 'not_found', 'no such consent');
     await this.storage.deleteConsent(user, client);
+    if (consent) this.o.audit?.emit({ type: 'consent.revoked', clientId: client, subject: user });
     return { user_id: user, client_id: client, grants_revoked: grantsRevoked };
   }
 
@@ -537,9 +584,17 @@ export class StoreAdmin {
         throw new AdminError(409, 'conflict', 'the stored keys cannot be opened with this encryptionKey');
       }
     }
+    const previous = (await this.storage.listSigningKeys()).find((k) => k.alg === alg && k.status === 'active');
     const key = sealSigningKey(await generateSigningKey(alg, this.o.clock), sealer);
     await this.storage.rotateSigningKey(key, this.o.clock.now() + this.overlapMs());
     await this.o.keysChanged?.();
+    this.o.audit?.emit({
+      type: 'key.rotated',
+      kid: key.kid,
+      alg,
+      source: this.source,
+      ...(previous && { previousKid: previous.kid }),
+    });
     return keyView(key);
   }
 }
@@ -550,8 +605,7 @@ function dropUndefined<T extends object>(o: T): T {
   return o;
 }
 
-/** The scope that grants the admin API to a client_credentials token (of a config-file client only). */
-export const ADMIN_SCOPE = 'gatehouse:admin';
+export { ADMIN_SCOPE };
 
 /** The config-file clients of a scope allowed the admin scope: with none, only the admin token opens the API. */
 export function adminClientsOf(config: Pick<Config, 'clients'>): string[] {

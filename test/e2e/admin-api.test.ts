@@ -132,6 +132,15 @@ for (const store of E2E_STORES) {
       expect((await call('POST', '/admin/clients', { redirect_uris: ['not a url'] })).status).toBe(400);
       expect((await call('GET', '/admin/clients/nope')).status).toBe(404);
       expect((await call('GET', '/admin/tenants/zzz/clients')).status).toBe(404);
+      // The admin scope is the config file's to give: dynamic registration refuses it.
+      const grab = await postJson(`${server.issuer}/register`, {
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['authorization_code'],
+        scope: 'openid gatehouse:admin',
+      });
+      expect(grab.status).toBe(400);
+      expect(grab.json.error).toBe('invalid_client_metadata');
     });
 
     it('creates, pages, searches, updates, rotates and deletes clients', async (ctx) => {
@@ -356,12 +365,13 @@ for (const store of E2E_STORES) {
       const audits = lines
         .slice(before)
         .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .filter((l) => l.event === 'admin.call');
-      expect(audits.map((a) => [a.method, a.route, a.outcome, a.status])).toEqual([
-        ['GET', '/admin/users', 'ok', 200],
-        ['GET', '/admin/users', 'unauthenticated', 401],
-        ['POST', '/admin/users', 'ok', 201],
+        .filter((l) => l.audit === true && l.type === 'admin.call');
+      expect(audits.map((a) => [a.method, a.route, a.outcome, a.status, a.actor])).toEqual([
+        ['GET', '/admin/users', 'success', 200, 'token'],
+        ['GET', '/admin/users', 'failure', 401, 'none'],
+        ['POST', '/admin/users', 'success', 201, 'token'],
       ]);
+      for (const a of audits) expect(a.requestId).toBeDefined();
       expect(created.status).toBe(201);
       const all = lines.join('\n');
       for (const secret of [

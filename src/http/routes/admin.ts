@@ -36,25 +36,20 @@ type Actor = { kind: 'admin_token' } | { kind: 'client'; clientId: string };
  * secret (the path holds ids only; the query is left out).
  */
 export function auditAdminCall(
-  deps: Pick<Deps, 'logger'>,
+  deps: Pick<Deps, 'audit'>,
   request: FastifyRequest,
-  entry: { outcome: 'ok' | 'refused' | 'unauthenticated'; status: number; actor?: Actor; tenant?: string },
+  entry: { outcome: 'ok' | 'refused' | 'unauthenticated'; status: number; actor?: Actor },
 ): void {
-  deps.logger.info(
-    {
-      event: 'admin.call',
-      method: request.method,
-      path: request.url.split('?')[0],
-      route: request.routeOptions.url,
-      tenant: entry.tenant,
-      outcome: entry.outcome,
-      status: entry.status,
-      actor: entry.actor?.kind,
-      clientId: entry.actor?.kind === 'client' ? entry.actor.clientId : undefined,
-      requestId: request.id,
-    },
-    'admin call',
-  );
+  const client = entry.actor?.kind === 'client' ? entry.actor.clientId : undefined;
+  deps.audit.emit({
+    type: 'admin.call',
+    method: request.method,
+    route: request.routeOptions.url ?? 'unmatched',
+    status: entry.status,
+    actor: client ?? (entry.actor ? 'token' : 'none'),
+    outcome: entry.outcome === 'ok' ? 'success' : entry.outcome === 'refused' ? 'denied' : 'failure',
+    ...(client !== undefined && { clientId: client }),
+  });
 }
 
 class Refused extends Error {
@@ -137,21 +132,19 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
       const onTenantPath = own !== deps;
       let scope = own;
       let actor: Actor | undefined;
-      let tenant = own.tenant;
       try {
         if (onTenantPath && (byTenantParam || deploymentOnly)) throw notFound();
         if (byTenantParam) {
-          tenant = request.params.tenant!;
           // The deployment's credentials first: nobody learns which tenants exist without them.
           actor = await authenticate(request, deps, true);
-          const resolved = await options.tenants?.resolve(tenant);
+          const resolved = await options.tenants?.resolve(request.params.tenant!);
           if (!resolved) throw new Refused(404, { error: 'not_found', error_description: 'no such tenant' });
           scope = resolved;
         } else {
           actor = await authenticate(request, scope, !onTenantPath);
         }
         const result = await call(scope, request);
-        auditAdminCall(deps, request, { outcome: 'ok', status, actor, tenant });
+        auditAdminCall(scope, request, { outcome: 'ok', status, actor });
         return json(reply, status, result);
       } catch (err) {
         let refusal: Refused | undefined;
@@ -161,7 +154,7 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
         }
         if (!refusal) throw err;
         const outcome = refusal.status === 401 || actor === undefined ? 'unauthenticated' : 'refused';
-        auditAdminCall(deps, request, { outcome, status: refusal.status, actor, tenant });
+        auditAdminCall(scope, request, { outcome, status: refusal.status, actor });
         for (const [name, value] of Object.entries(refusal.headers)) reply.header(name, value);
         return json(reply, refusal.status, refusal.body);
       }
