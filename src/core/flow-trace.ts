@@ -8,8 +8,9 @@
  * refresh and revocation events land in it too). A client's dynamic registration is kept as a small trace of its own
  * (`client:<client_id>`), which reading a trace adds when the trace names that client.
  *
- * Cost: a step is one store read and one write, never on the request's path: the sink queues it and a per-trace
- * writer drains the queue in the background (steps of one trace in order, several at once in one write; a failed
+ * Cost: one store read and one write per request that adds steps (a refresh: refresh.rotated and token.issued in
+ * one), never on the request's path: the sink queues the steps and a per-trace writer drains the queue in the
+ * background, after the request's turn (steps of one trace in order, several at once in one write; a failed
  * write is logged at debug and its steps dropped). client_credentials and the other machine grants carry no grant id
  * and no reference, so the hottest path (a token per machine request) writes nothing.
  */
@@ -191,6 +192,9 @@ export class FlowTraceWriter {
   }
 
   async #drain(key: string): Promise<void> {
+    // After the current turn: the events one request emits together (refresh.rotated + token.issued, consent.granted
+    // + code.issued) go in one read and one write.
+    await new Promise((resolve) => setImmediate(resolve));
     const queued = this.#queued.get(key)!;
     this.#queued.delete(key);
     try {
