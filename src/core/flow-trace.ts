@@ -13,6 +13,9 @@
  * background, after the request's turn (steps of one trace in order, several at once in one write; a failed
  * write is logged at debug and its steps dropped). client_credentials and the other machine grants carry no grant id
  * and no reference, so the hottest path (a token per machine request) writes nothing.
+ *
+ * Known limit: the writer serializes a trace's writes within one process only. Two replicas adding a step to the
+ * same trace at the same instant (not the case for one browser's sequential requests) may lose one of the steps.
  */
 import type { Logger } from 'pino';
 import type { ExpiringRecordStore } from '../model/ports.js';
