@@ -10,6 +10,7 @@ import { getOrCreateSealedSecret, sealerFromConfig, type Sealer } from './core/s
 import { systemClock, type Clock } from './core/clock.js';
 import { Auditor, type AuditSink } from './core/audit.js';
 import { AuditWebhook, auditLogSink } from './core/audit-sinks.js';
+import { FlowTraceWriter } from './core/flow-trace.js';
 import { hashAdminSecret, sealClientSecret, type ClientResolver } from './core/client-auth.js';
 import { validateClientMetadata } from './core/client-metadata.js';
 import { isLoopback } from './core/redirect-uri.js';
@@ -132,6 +133,8 @@ export interface Gatehouse {
   audit: Auditor;
   /** The audit webhook, when configured (its `dropped` / `delivered` counters). */
   auditWebhook?: AuditWebhook;
+  /** The flow trace writer (config `trace.enabled`): `flush()` waits until every queued step is stored. */
+  traces?: FlowTraceWriter;
   /** The metrics (config `metrics`), when on; `metricsServer` is their own listener when `metrics.port` is set. */
   metrics?: GatehouseMetrics;
   metricsServer?: Server;
@@ -167,6 +170,15 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
   const closers: (() => void)[] = [];
   const audit = createAuditor(config, clock, logger, options.auditSink);
   if (metrics) closers.push(metrics.subscribeTo(audit.auditor));
+  // Flow traces (config `trace`): written from the audit stream in the background, into each issuer's own scope.
+  const traces = config.trace.enabled
+    ? new FlowTraceWriter(
+        (tenant) => (tenant === undefined ? storage : storage.forTenant(tenant)),
+        config.trace,
+        logger,
+      )
+    : undefined;
+  if (traces) closers.push(audit.auditor.subscribe(traces.sink));
   let metricsServer: Server | undefined;
   try {
     // One client cache for the process, bounded once however many tenants it serves.
@@ -260,6 +272,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       tenants,
       audit: audit.auditor,
       ...(audit.webhook && { auditWebhook: audit.webhook }),
+      ...(traces && { traces }),
       ...(metrics && { metrics }),
       ...(metricsServer && { metricsServer }),
       ...(setupLink && { setupLink }),
@@ -267,6 +280,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
         for (const close of closers) close();
         if (metricsServer) await new Promise((resolve) => metricsServer!.close(resolve));
         await app.close();
+        await traces?.flush();
         if (!options.storage) await backend.close();
         await audit.close();
       },

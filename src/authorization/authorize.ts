@@ -4,7 +4,7 @@
  * untrusted URI, RFC 9700 §4.11), then everything else (errors redirected to the client with `iss`). A pushed request
  * (par.ts) is put through the same checks when it is pushed, and again here in place of the query.
  */
-import { randomToken } from '../core/crypto.js';
+import { randomId, randomToken } from '../core/crypto.js';
 import {
   InteractionRequired,
   InvalidRequest,
@@ -34,7 +34,10 @@ export type CheckRequestDeps = Pick<Deps, 'config' | 'scopesSupported'>;
  * What /authorize uses: client lookup, a pushed request, the browser's session, a remembered consent, and a pending
  * interaction or the code it issues at once.
  */
-export type AuthorizeDeps = Pick<Deps, 'clients' | 'config' | 'clock' | 'scopesSupported' | 'pepper' | 'logger'> &
+export type AuthorizeDeps = Pick<
+  Deps,
+  'clients' | 'config' | 'clock' | 'scopesSupported' | 'pepper' | 'logger' | 'audit'
+> &
   AuthorizeLimitDeps &
   SessionLookupDeps &
   IssueCodeDeps & {
@@ -50,8 +53,11 @@ type AuthorizeLimitDeps = { storage: Pick<RateLimitStore, 'hitRateLimit'> };
 export type AuthorizeOutcome =
   | { kind: 'redirect'; location: string }
   | { kind: 'interaction'; interactionId: string }
-  /** The client or redirect_uri cannot be trusted: show the error, do not redirect. */
-  | { kind: 'error_page'; error: OAuthError };
+  /**
+   * The client or redirect_uri cannot be trusted: show the error, do not redirect. `reference`: the flow trace
+   * reference of the request (core/flow-trace.ts), for a known client.
+   */
+  | { kind: 'error_page'; error: OAuthError; reference?: string };
 
 const PROMPTS = new Set(['none', 'login', 'consent']);
 const MAX_STATE_LENGTH = 2048;
@@ -94,22 +100,44 @@ export async function authorize(
 ): Promise<AuthorizeOutcome> {
   const session = await findSession(sessionId, deps);
   const clientId = singleRaw(raw, 'client_id');
-  if (clientId === null) return page(new InvalidRequest('client_id must not be included more than once'));
-  if (!clientId) return page(new InvalidRequest('client_id is required'));
+  // Refusals before a known client are audited but not traced: made-up client ids must not make store writes.
+  const untraced = (error: OAuthError, reason: string) => {
+    deps.audit.emit({ type: 'authorize.refused', error: error.code, reason, shown: 'page' });
+    return page(error);
+  };
+  if (clientId === null) {
+    return untraced(new InvalidRequest('client_id must not be included more than once'), 'client_id sent twice');
+  }
+  if (!clientId) return untraced(new InvalidRequest('client_id is required'), 'no client_id');
   let client: ClientRecord | undefined;
   try {
     client = await deps.clients.getClient(clientId);
   } catch (err) {
-    if (err instanceof OAuthError) return page(err);
+    if (err instanceof OAuthError)
+      return untraced(err, `client ${clip(clientId)} could not be loaded: ${err.description}`);
     throw err;
   }
-  if (!client) return page(new InvalidRequest('unknown client_id'));
+  if (!client) return untraced(new InvalidRequest('unknown client_id'), `unknown client_id ${clip(clientId)}`);
+  // The flow trace reference of this authorization, and the grant id of its code (interaction.grantId).
+  const reference = randomId();
+  const known = client.clientId;
+  const refused = (error: OAuthError, reason?: string): AuthorizeOutcome => {
+    deps.audit.emit({
+      type: 'authorize.refused',
+      clientId: known,
+      reference,
+      error: error.code,
+      reason: reason ?? error.description ?? error.code,
+      shown: 'page',
+    });
+    return { ...page(error), reference };
+  };
   // Per registered client (config rateLimits.authorize.perClient), so made-up ids make no counters. Shown as a page
   // (429, Retry-After), as every error is until the redirect URI is trusted: a person is waiting, not a program.
   try {
     await limitRequest(deps, 'authorize', 'client', client.clientId);
   } catch (err) {
-    if (err instanceof OAuthError) return page(err);
+    if (err instanceof OAuthError) return refused(err, 'rate limit of /authorize for this client');
     throw err;
   }
 
@@ -118,30 +146,56 @@ export async function authorize(
   if (requestUri?.startsWith(PUSHED_REQUEST_URI_PREFIX)) {
     const pushed = await deps.storage.takePushedRequest(requestUri.slice(PUSHED_REQUEST_URI_PREFIX.length));
     if (!pushed || pushed.clientId !== client.clientId) {
-      return page(new InvalidRequestUri("the request_uri is unknown, expired, already used, or not this client's"));
+      return refused(
+        new InvalidRequestUri("the request_uri is unknown, expired, already used, or not this client's"),
+        'pushed request_uri refused: unknown, expired, already used, or pushed by another client',
+      );
     }
     raw = { ...pushed.params, client_id: [client.clientId] };
   } else if (client.requirePushedAuthorizationRequests || deps.config.pushedAuthorizationRequests.required) {
-    return page(new InvalidRequest('this client must push its authorization request first (RFC 9126 request_uri)'));
+    return refused(new InvalidRequest('this client must push its authorization request first (RFC 9126 request_uri)'));
   }
 
   const redirectUri = trustedRedirectUri(raw, client);
-  if (redirectUri instanceof OAuthError) return page(redirectUri);
+  if (redirectUri instanceof OAuthError) return refused(redirectUri, redirectRefusal(raw, client));
   const { state, stateError } = checkedState(raw);
 
   try {
     if (stateError) throw stateError;
-    return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser);
+    return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser, reference);
   } catch (err) {
     if (err instanceof OAuthError && err.redirectable) {
+      deps.audit.emit({
+        type: 'authorize.refused',
+        clientId: known,
+        reference,
+        error: err.code,
+        reason: err.description ?? err.code,
+        shown: 'redirect',
+      });
       return { kind: 'redirect', location: errorRedirect(redirectUri, err, state, deps.config.issuer) };
     }
-    if (err instanceof OAuthError) return page(err);
+    if (err instanceof OAuthError) return refused(err);
     throw err;
   }
 }
 
-function page(error: OAuthError): AuthorizeOutcome {
+/** At most this much of a value sent by the browser goes into a trace's words. */
+const MAX_TRACED_VALUE = 300;
+const clip = (value: string) => (value.length > MAX_TRACED_VALUE ? `${value.slice(0, MAX_TRACED_VALUE)}…` : value);
+
+/** Why the redirect_uri was refused, in plain words: what is registered and what came (URIs are not secrets). */
+function redirectRefusal(raw: RawParams, client: ClientRecord): string {
+  const requested = singleRaw(raw, 'redirect_uri');
+  const registered = client.redirectUris.length > 0 ? client.redirectUris.join(' ') : 'none';
+  if (requested === null) return 'redirect_uri refused: sent more than once';
+  if (requested === undefined) {
+    return `redirect_uri refused: none sent, and the client registered ${client.redirectUris.length} (${registered})`;
+  }
+  return `redirect_uri refused: registered ${registered}, got ${clip(requested)}`;
+}
+
+function page(error: OAuthError): Extract<AuthorizeOutcome, { kind: 'error_page' }> {
   error.redirectable = false;
   return { kind: 'error_page', error };
 }
@@ -237,12 +291,14 @@ async function authorizeTrusted(
   session: SessionRecord | undefined,
   deps: AuthorizeDeps,
   bindBrowser: () => string,
+  reference: string,
 ): Promise<AuthorizeOutcome> {
   const { scope, resource, codeChallenge, prompt, maxAge, nonce } = checkTrustedRequest(raw, client, deps);
   const now = deps.clock.now();
   const interaction: Omit<InteractionRecord, 'browserBinding'> = {
     id: randomToken(24),
     clientId: client.clientId,
+    grantId: reference,
     redirectUri,
     redirectUriSent: singleRaw(raw, 'redirect_uri') !== undefined,
     state,
@@ -258,14 +314,25 @@ async function authorizeTrusted(
     expiresAt: now + deps.config.interactionTtl * 1000,
   };
 
+  const accepted = (next: 'login' | 'consent' | 'code') =>
+    deps.audit.emit({
+      type: 'authorize.accepted',
+      clientId: client.clientId,
+      reference,
+      scopes: scope,
+      resources: resource,
+      next,
+    });
   const user = sessionMayStandIn(session, prompt, maxAge, now);
   if (!user) {
     if (prompt.includes('none')) throw new InteractionRequired('login_required', 'the user is not signed in');
     await deps.storage.saveInteraction({ ...interaction, browserBinding: bindBrowser() });
+    accepted('login');
     return { kind: 'interaction', interactionId: interaction.id };
   }
   const consent = await deps.storage.getConsent(user.userId, client.clientId);
   if (!prompt.includes('consent') && consentCovers(consent, scope, resource)) {
+    accepted('code');
     const location = await issueCode(
       { ...interaction, userId: user.userId, authTime: user.authTime, amr: user.amr },
       client,
@@ -283,5 +350,6 @@ async function authorizeTrusted(
     authTime: user.authTime,
     amr: user.amr,
   });
+  accepted('consent');
   return { kind: 'interaction', interactionId: interaction.id };
 }

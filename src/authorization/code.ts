@@ -61,7 +61,9 @@ export async function issueCode(
   // An upstream sign-in's tokens were sealed for the grant this code starts, for this user only.
   const upstream = interaction.upstream?.subject === interaction.userId ? interaction.upstream : undefined;
   if (upstream) await saveUpstreamTokens(upstream, interaction.clientId, deps);
-  const grantId = upstream?.grantId ?? randomId();
+  // The grant id was fixed at /authorize (the flow trace reference, shown on its error pages); an upstream sign-in's
+  // grant id is that same one (upstream-sign-in.ts).
+  const grantId = upstream?.grantId ?? interaction.grantId ?? randomId();
   await deps.storage.saveAuthorizationCode({
     codeHash: hashToken(code),
     grantId,

@@ -33,7 +33,7 @@ export function consentCovers(
  */
 export async function recordConsent(
   userId: string,
-  interaction: Pick<InteractionRecord, 'clientId' | 'scope' | 'resource'>,
+  interaction: Pick<InteractionRecord, 'clientId' | 'scope' | 'resource' | 'grantId'>,
   deps: RecordConsentDeps,
 ): Promise<ConsentRecord> {
   const now = deps.clock.now();
@@ -53,6 +53,7 @@ export async function recordConsent(
     subject: userId,
     scopes: interaction.scope,
     resources: interaction.resource,
+    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
   });
   return consent;
 }

@@ -179,6 +179,7 @@ function signInPlace(interaction: InteractionRecord, binding: string): SignInPla
     binding,
     expiresAt: interaction.expiresAt,
     clientId: interaction.clientId,
+    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
   };
 }
 
@@ -350,7 +351,12 @@ export async function submitConsent(
   const taken = await deps.storage.takeInteraction(id);
   if (!taken) throw new InteractionExpired();
   if (decision === 'deny') {
-    deps.audit.emit({ type: 'consent.denied', clientId: taken.clientId, subject: userId });
+    deps.audit.emit({
+      type: 'consent.denied',
+      clientId: taken.clientId,
+      subject: userId,
+      ...(taken.grantId !== undefined && { reference: taken.grantId }),
+    });
     return errorRedirect(taken.redirectUri, new AccessDenied(), taken.state, deps.config.issuer);
   }
   const consent = await recordConsent(userId, taken, deps);

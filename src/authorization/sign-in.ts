@@ -58,6 +58,8 @@ export interface SignInPlace {
   binding: string;
   expiresAt?: number;
   clientId?: string;
+  /** The flow trace reference of the authorization signing in (its audit events name it). */
+  reference?: string;
 }
 
 /** How long the second step may wait after the password. */
@@ -106,6 +108,7 @@ function auditThrottled(
     key: limit === 'ip' ? 'ip' : 'account',
     ...(username && { username }),
     ...(place.clientId !== undefined && { clientId: place.clientId }),
+    ...(place.reference !== undefined && { reference: place.reference }),
   });
 }
 
@@ -117,6 +120,7 @@ function auditSignedIn(deps: Pick<Deps, 'audit'>, place: SignInPlace, user: User
     method: 'password',
     amr,
     ...(place.clientId !== undefined && { clientId: place.clientId }),
+    ...(place.reference !== undefined && { reference: place.reference }),
   });
 }
 
@@ -176,6 +180,7 @@ export async function signInWithPassword(
       reason: 'invalid_credentials',
       ...(username && { username }),
       ...(place.clientId !== undefined && { clientId: place.clientId }),
+      ...(place.reference !== undefined && { reference: place.reference }),
     });
     return {
       kind: 'prompt',
@@ -291,6 +296,7 @@ export async function signInWithSecondFactor(
       subject: user.id,
       username: user.username,
       ...(place.clientId !== undefined && { clientId: place.clientId }),
+      ...(place.reference !== undefined && { reference: place.reference }),
     });
     return again(form.method === 'passkey' ? 'That passkey was not accepted.' : 'That code is not valid.', 401);
   }

@@ -129,6 +129,7 @@ async function endWithError(
     clientId: taken.clientId,
     outcome: error instanceof AccessDenied ? 'denied' : 'failure',
     error: error.code,
+    ...(taken.grantId !== undefined && { reference: taken.grantId }),
   });
   return errorRedirect(taken.redirectUri, error, taken.state, deps.config.issuer);
 }
@@ -246,7 +247,8 @@ export async function completeUpstreamSignIn(
 
   const user = await upstreamUser(identity, deps);
   const session = await startSession(user.id, [AMR.federated], deps);
-  const grantId = randomId();
+  // The grant id fixed at /authorize (the flow trace reference), so the trace follows the upstream sign-in too.
+  const grantId = interaction.grantId ?? randomId();
   const clientGeneration = await upstreamClientGeneration(provider, deps.config);
   const tokenBinding = {
     grantId,
@@ -270,9 +272,16 @@ export async function completeUpstreamSignIn(
     },
   });
   deps.logger.info({ clientId: interaction.clientId, upstreamId: provider.id, userId: user.id }, 'signed in upstream');
-  deps.audit.emit({ type: 'upstream.signin', upstream: provider.id, clientId: interaction.clientId, subject: user.id });
+  deps.audit.emit({
+    type: 'upstream.signin',
+    upstream: provider.id,
+    clientId: interaction.clientId,
+    subject: user.id,
+    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
+  });
   deps.audit.emit({
     type: 'signin.succeeded',
+    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
     subject: user.id,
     method: 'upstream',
     upstream: provider.id,

@@ -29,6 +29,7 @@ import { isUpstreamOnly } from '../authorization/upstream-users.js';
 import { createUpstreamProvider } from '../upstream/client.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
+import { TRACE_USAGE, traceCommand } from './trace.js';
 import { StorageUnavailableError } from '../model/errors.js';
 import {
   createStorage,
@@ -99,7 +100,7 @@ Commands:
                           static for oauth2; --no-check skips the discovery request)
   upstream links          list users made by upstream sign-ins (id, username, upstream, email)
   setup-link              print a new one-time link for creating the first administrator (no users yet)
-  help                    print this text (also --help, -h)
+${TRACE_USAGE}  help                    print this text (also --help, -h)
 
 Options:
   --tenant <id>           run key, client, user and upstream commands on that tenant instead of the deployment's
@@ -825,6 +826,8 @@ export async function main(args: string[]): Promise<number> {
         return await tenantCommand(sub, rest);
       case 'upstream':
         return await upstreamCommand(sub, rest);
+      case 'trace':
+        return await traceCommand(sub, rest, openStore);
       case 'help':
       case '--help':
       case '-h':

@@ -647,6 +647,22 @@ export const configSchema = z
       .strict()
       .prefault({}),
     /**
+     * Flow traces (core/flow-trace.ts): the steps of each browser authorization (authorize, sign-in, consent, code,
+     * token, refresh) kept in the store under a reference id shown on error pages; read with `gatehouse trace <id>`
+     * or `GET /admin/traces/<id>`. On by default: a step costs a store write off the request's path, and only the
+     * authorization-code flow and its refreshes write one (client_credentials and other machine grants never do).
+     */
+    trace: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** How long a trace is kept after its first step (one day). */
+        ttlSeconds: z.number().int().min(60).max(2592000).default(86400),
+        /** Most steps kept per trace (later ones are counted, not kept): a long-lived grant's refreshes stop there. */
+        maxSteps: z.number().int().min(1).max(1000).default(50),
+      })
+      .strict()
+      .prefault({}),
+    /**
      * Bearer token of the admin API (`/admin/...`); unset = no admin API. A SHA-256 hex of the token may be given
      * instead (`adminTokenSha256`), so the config holds no usable secret.
      */

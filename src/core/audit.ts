@@ -23,6 +23,11 @@ interface Subjects {
   clientId?: string;
   /** The user concerned (`sub`). */
   subject?: string;
+  /**
+   * The flow trace reference of the authorization the event belongs to (core/flow-trace.ts): fixed at /authorize and
+   * shown on its error pages; it becomes the grant id of the code, so events naming a `grantId` belong to it too.
+   */
+  reference?: string;
 }
 
 /** How a user signed in. */
@@ -61,6 +66,26 @@ export type AuditEvent = Subjects &
         outcome?: AuditOutcome;
         /** Why it failed (the IdP's error code or ours), on failure. */
         error?: string;
+      }
+    | /** /authorize accepted a request: the user is sent to sign in or to consent, or a code is issued at once. */ {
+        type: 'authorize.accepted';
+        clientId: string;
+        reference: string;
+        scopes: string[];
+        resources: string[];
+        /** What comes next: the login page, the consent page, or a code at once (a session and a consent cover it). */
+        next: 'login' | 'consent' | 'code';
+      }
+    | /**
+       * /authorize refused a request, on a page or by redirecting the error to the client. `reason` says why in plain
+       * words (registered and sent redirect URIs, scopes, resources, client ids): never a state, code or verifier.
+       */ {
+        type: 'authorize.refused';
+        /** The OAuth error code. */
+        error: string;
+        reason: string;
+        /** Shown on a page (the client or redirect_uri cannot be trusted) or redirected to the client. */
+        shown: 'page' | 'redirect';
       }
     | /** The user approved the client's request on the consent page (a stored consent that covers a request: code.issued only). */ {
         type: 'consent.granted';
@@ -204,6 +229,8 @@ export const AUDIT_OUTCOMES: Record<AuditEventType, AuditOutcome> = {
   'signin.failed': 'failure',
   'signin.throttled': 'denied',
   'upstream.signin': 'success',
+  'authorize.accepted': 'success',
+  'authorize.refused': 'denied',
   'consent.granted': 'success',
   'consent.denied': 'denied',
   'consent.revoked': 'success',

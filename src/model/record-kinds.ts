@@ -5,6 +5,7 @@
 import type { ExpiringRecordStore, JsonObject } from './ports.js';
 import type {
   ClientActivityRecord,
+  FlowTraceRecord,
   InteractionRecord,
   PendingSignInRecord,
   PushedRequestRecord,
@@ -63,6 +64,8 @@ export const RECORD_KINDS = {
   registrationFingerprint: kind<RegistrationFingerprintRecord>('registration_fingerprint', (r) =>
     clientOwner(r.clientId),
   ),
+  // No owner: a trace outlives the client it names (deleted clients are a common cause of a failed flow).
+  flowTrace: kind<FlowTraceRecord>('flow_trace'),
 } as const;
 
 /** Typed access to one kind's records over the primitive. */

@@ -147,6 +147,11 @@ export interface SigningKeyRecord {
 export interface InteractionRecord {
   id: string;
   clientId: string;
+  /**
+   * The grant id the code will carry, fixed at /authorize: the flow trace reference of this authorization (shown on
+   * error pages, named by its audit events). Absent on interactions stored before it existed.
+   */
+  grantId?: string;
   /** The redirect URI as the client sent it (may differ from the registered one by a loopback port). */
   redirectUri: string;
   /** The request carried redirect_uri (else the single registered one was used): the token request must repeat it. */
@@ -497,4 +502,31 @@ export interface TenantRecord {
   source: 'config' | 'admin';
   createdAt: number;
   updatedAt: number;
+}
+
+/** One step of a flow trace: what happened, when, and why in plain words. */
+export interface FlowTraceStep {
+  /** ISO 8601. */
+  time: string;
+  /** Milliseconds since the trace's first step. */
+  elapsedMs: number;
+  /** The audit event type (`authorize.refused`, `token.issued`, ...). */
+  step: string;
+  outcome: string;
+  /** Why, in plain words; never a secret, code or token. */
+  detail: string;
+  requestId?: string;
+}
+
+/** The steps of one authorization, by its reference id (core/flow-trace.ts); kept for config `trace.ttlSeconds`. */
+export interface FlowTraceRecord {
+  /** The reference id (the grant id once a code is issued). */
+  id: string;
+  clientId?: string;
+  /** When the first step happened (epoch ms). */
+  startedAt: number;
+  steps: FlowTraceStep[];
+  /** Steps left out beyond config `trace.maxSteps`. */
+  droppedSteps?: number;
+  expiresAt: number;
 }

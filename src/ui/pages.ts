@@ -228,12 +228,20 @@ ${warnings}
 
 /**
  * An error that cannot be redirected to the client. Shows the code and a safe description only, and the request id
- * so a user's report can be matched with the server's log line.
+ * so a user's report can be matched with the server's log line; `traceReference`, when the request belongs to an
+ * authorization, names its flow trace (`gatehouse trace <id>`).
  */
-export function errorPage(error: OAuthError, requestId?: string, t: Strings = DEFAULT_STRINGS): string {
-  const reference = requestId
-    ? `<p class="muted">${html(t, 'error.requestId', { id: `<code>${esc(requestId)}</code>` })}</p>`
-    : '';
+export function errorPage(
+  error: OAuthError,
+  requestId?: string,
+  t: Strings = DEFAULT_STRINGS,
+  traceReference?: string,
+): string {
+  const reference =
+    (traceReference
+      ? `<p class="muted">${html(t, 'error.reference', { id: `<code>${esc(traceReference)}</code>` })}</p>`
+      : '') +
+    (requestId ? `<p class="muted">${html(t, 'error.requestId', { id: `<code>${esc(requestId)}</code>` })}</p>` : '');
   return layout(
     t['error.title'],
     `<h1>${html(t, 'error.heading')}</h1><div role="alert"><p class="error"><code>${esc(error.code)}</code></p><p>${esc(message(t, error.description))}</p></div>${reference}`,

@@ -45,6 +45,7 @@ export const ENGLISH = {
   'error.title': 'Authorization error',
   'error.heading': 'Something went wrong',
   'error.requestId': 'Request id: {id}',
+  'error.reference': 'Reference: {id}',
   // Sign-out
   'logout.title': 'Sign out',
   'logout.heading': 'Sign out?',

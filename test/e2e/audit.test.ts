@@ -190,6 +190,7 @@ describe('audit events', () => {
 
     const flow = since(mark).filter((e) => e.clientId === client);
     expect(flow.map((e) => e.type)).toEqual([
+      'authorize.accepted',
       'signin.failed',
       'signin.succeeded',
       'consent.granted',
@@ -201,8 +202,11 @@ describe('audit events', () => {
       'grant.revoked',
       'token.refused',
     ]);
+    // /authorize's event names the flow trace reference, which the code's grant id then carries.
+    const accepted = flow.shift()!;
     const alice = flow.find((e) => e.type === 'signin.succeeded')?.subject;
     const code_ = flow.find((e): e is Extract<AuditRecord, { type: 'code.issued' }> => e.type === 'code.issued')!;
+    expect(accepted).toMatchObject({ next: 'login', reference: code_.grantId, scopes: ['mcp:read'] });
     expect(alice).toMatch(/\S/);
     expect(flow[0]).toMatchObject({ outcome: 'failure', reason: 'invalid_credentials', username: 'alice' });
     expect(flow[1]).toMatchObject({ outcome: 'success', method: 'password', amr: ['pwd'] });
@@ -276,8 +280,8 @@ describe('audit events', () => {
       return { callback: await new FormBrowser().authorize(u.href, server.origin, BOB, 'deny') };
     })();
     expect(callback.searchParams.get('error')).toBe('access_denied');
-    expect(since(mark).map((e) => e.type)).toEqual(['signin.succeeded', 'consent.denied']);
-    expect(since(mark)[1]).toMatchObject({ outcome: 'denied', clientId: client });
+    expect(since(mark).map((e) => e.type)).toEqual(['authorize.accepted', 'signin.succeeded', 'consent.denied']);
+    expect(since(mark)[2]).toMatchObject({ outcome: 'denied', clientId: client });
 
     const mark2 = events.length;
     const cc = await postForm(
@@ -350,8 +354,9 @@ describe('audit events', () => {
         password: WRONG_PASSWORD,
       });
     }
-    expect(since(mark3).map((e) => e.type)).toEqual(['signin.failed', 'signin.failed', 'signin.throttled']);
-    expect(since(mark3)[2]).toMatchObject({ outcome: 'denied', key: 'account', username: 'bob', clientId: client });
+    const attempts = since(mark3).filter((e) => e.type !== 'authorize.accepted');
+    expect(attempts.map((e) => e.type)).toEqual(['signin.failed', 'signin.failed', 'signin.throttled']);
+    expect(attempts[2]).toMatchObject({ outcome: 'denied', key: 'account', username: 'bob', clientId: client });
   });
 
   it('client update and delete (RFC 7592)', async () => {
@@ -396,7 +401,13 @@ describe('audit events', () => {
     const mark2 = events.length;
     await codeFlow(ok.json.client_id as string, TENANT_USER, issuer);
     const flow = since(mark2);
-    expect(flow.map((e) => e.type)).toEqual(['signin.succeeded', 'consent.granted', 'code.issued', 'token.issued']);
+    expect(flow.map((e) => e.type)).toEqual([
+      'authorize.accepted',
+      'signin.succeeded',
+      'consent.granted',
+      'code.issued',
+      'token.issued',
+    ]);
     for (const e of flow) expect(e.tenant).toBe('acme');
   });
 
@@ -474,16 +485,25 @@ describe('audit events of an upstream sign-in', () => {
     const { client, back } = await viaUpstream({ code: 'ann' });
     expect(back.client?.searchParams.get('code')).toBeTruthy();
     const ok = upstreamEvents.filter((e) => e.clientId === client.clientId && e.type !== 'client.registered');
-    expect(ok.map((e) => e.type)).toEqual(['upstream.signin', 'signin.succeeded', 'consent.granted', 'code.issued']);
-    expect(ok[0]).toMatchObject({ upstream: 'corp', outcome: 'success', subject: ok[1]!.subject });
-    expect(ok[1]).toMatchObject({ method: 'upstream', upstream: 'corp', amr: ['fed'] });
+    expect(ok.map((e) => e.type)).toEqual([
+      'authorize.accepted',
+      'upstream.signin',
+      'signin.succeeded',
+      'consent.granted',
+      'code.issued',
+    ]);
+    expect(ok[1]).toMatchObject({ upstream: 'corp', outcome: 'success', subject: ok[2]!.subject });
+    expect(ok[2]).toMatchObject({ method: 'upstream', upstream: 'corp', amr: ['fed'] });
 
     stub.failure = new UpstreamError('access_denied', 'no');
     const refused = await viaUpstream({ code: 'bea' });
     stub.failure = undefined;
     expect(refused.back.client?.searchParams.get('error')).toBe('access_denied');
     expect(
-      upstreamEvents.filter((e) => e.clientId === refused.client.clientId && e.type !== 'client.registered'),
+      upstreamEvents.filter(
+        (e) =>
+          e.clientId === refused.client.clientId && e.type !== 'client.registered' && e.type !== 'authorize.accepted',
+      ),
     ).toMatchObject([{ type: 'upstream.signin', upstream: 'corp', outcome: 'denied', error: 'access_denied' }]);
     const all = JSON.stringify(upstreamEvents);
     expect(stub.tokens.length).toBe(2);

@@ -17,6 +17,7 @@ import { safeEqual, sha256 } from '../../core/crypto.js';
 import { bearerToken } from '../../core/params.js';
 import { TenantAdminError } from '../../tenants/admin.js';
 import { ADMIN_SCOPE, AdminError, adminClientsOf, storeAdminFor, type StoreAdmin } from '../../tenants/store-admin.js';
+import { adminTraceRoutes } from './admin-traces.js';
 import { json, scopeOf, type RouteContext } from './context.js';
 
 export type { AdminOptions } from './context.js';
@@ -191,6 +192,7 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
   route('GET', 'keys', (ops) => ops.listKeys());
   route('POST', 'keys/rotate', (ops, r) => ops.rotateKey(bodyOf(r)));
   route('POST', 'keys/:kid/retire', (ops, r) => ops.retireKey(r.params.kid!));
+  adminTraceRoutes(app, base, handled);
 
   // ---- tenants (the deployment's list) ----
   const tenantsBase = `${base}/tenants`;

@@ -126,10 +126,15 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
       const outcome = await authorize(raw, pages.sessionId(request), deps, bindBrowser);
       if (outcome.kind === 'redirect') return pages.redirect(reply, outcome.location);
       if (outcome.kind === 'interaction') return pages.redirect(reply, interactionPath(outcome.interactionId));
-      return pages.send(reply, outcome.error.status, errorPage(outcome.error, request.id, pages.strings), {
-        ...PAGE_HEADERS,
-        ...outcome.error.headers,
-      });
+      return pages.send(
+        reply,
+        outcome.error.status,
+        errorPage(outcome.error, request.id, pages.strings, outcome.reference),
+        {
+          ...PAGE_HEADERS,
+          ...outcome.error.headers,
+        },
+      );
     } catch (err) {
       return pages.error(reply, err);
     }

@@ -9,6 +9,7 @@ import type {
   AccessTokenRef,
   ClientActivityRecord,
   RegistrationFingerprintRecord,
+  FlowTraceRecord,
   AuthorizationCodeRecord,
   ClientRecord,
   ConsentRecord,
@@ -303,6 +304,22 @@ export const RECORD_KIND_FIXTURES: { [K in RecordKindName]: (clock: Clock) => Re
   registrationFingerprint: (clock): RegistrationFingerprintRecord => ({
     id: sha256(randomToken()).toString('base64url'),
     clientId: randomId(),
+    expiresAt: clock.now() + DAY,
+  }),
+  flowTrace: (clock): FlowTraceRecord => ({
+    id: randomId(),
+    clientId: randomId(),
+    startedAt: clock.now(),
+    steps: [
+      {
+        time: new Date(clock.now()).toISOString(),
+        elapsedMs: 0,
+        step: 'authorize.refused',
+        outcome: 'denied',
+        detail: 'redirect_uri refused: registered http://127.0.0.1:3000/cb, got http://127.0.0.1:3001/cb',
+        requestId: 'req-1',
+      },
+    ],
     expiresAt: clock.now() + DAY,
   }),
 };

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import type { AuditRecord } from './audit.js';
+import { FlowTraceWriter, readTrace } from './flow-trace.js';
+import type { ExpiringRecordStore, JsonObject } from '../model/ports.js';
+
+/** A Map-backed record store; `failing` makes every write throw. */
+function mapStore() {
+  const records = new Map<string, JsonObject>();
+  let writes = 0;
+  const state = { failing: false };
+  const store = {
+    putRecord: async (kind: string, id: string, value: JsonObject) => {
+      await new Promise((r) => setTimeout(r, 1));
+      if (state.failing) throw new Error('store down');
+      writes++;
+      records.set(`${kind}/${id}`, structuredClone(value));
+    },
+    getRecord: async (kind: string, id: string) => structuredClone(records.get(`${kind}/${id}`)),
+  } as unknown as ExpiringRecordStore;
+  return { store, state, writes: () => writes };
+}
+
+const at = (ms: number) => new Date(Date.parse('2026-12-04T10:00:00.000Z') + ms).toISOString();
+const step = (grantId: string, ms: number, tenant?: string): AuditRecord => ({
+  type: 'refresh.rotated',
+  grantId,
+  time: at(ms),
+  outcome: 'success',
+  ...(tenant && { tenant }),
+});
+
+describe('FlowTraceWriter', () => {
+  it('keeps every step of one trace emitted at once, in order, bounded by maxSteps', async () => {
+    const { store, writes } = mapStore();
+    const writer = new FlowTraceWriter(() => store, { ttlSeconds: 60, maxSteps: 5 }, pino({ level: 'silent' }));
+    for (let i = 0; i < 8; i++) writer.sink(step('g1', i * 10));
+    await writer.flush();
+    const trace = await readTrace(store, 'g1');
+    expect(trace!.steps.map((s) => s.elapsedMs)).toEqual([0, 10, 20, 30, 40]);
+    expect(trace!.droppedSteps).toBe(3);
+    expect(trace!.expiresAt).toBe(Date.parse(at(0)) + 60_000);
+    // Emitted in one turn: one write.
+    expect(writes()).toBe(1);
+    // One emitted while a write is under way goes in the next.
+    writer.sink(step('g1', 100));
+    await new Promise((r) => setImmediate(r));
+    writer.sink(step('g1', 110));
+    await writer.flush();
+    expect(writes()).toBe(3);
+    expect((await readTrace(store, 'g1'))!.droppedSteps).toBe(5);
+  });
+
+  it('writes each tenant into its own store; a failed write is dropped, counted, and never thrown', async () => {
+    const a = mapStore();
+    const b = mapStore();
+    const writer = new FlowTraceWriter(
+      (tenant) => (tenant === 'b' ? b.store : a.store),
+      { ttlSeconds: 60, maxSteps: 50 },
+      pino({ level: 'silent' }),
+    );
+    writer.sink(step('g2', 0, 'b'));
+    await writer.flush();
+    expect(await readTrace(b.store, 'g2')).toBeDefined();
+    expect(await readTrace(a.store, 'g2')).toBeUndefined();
+    b.state.failing = true;
+    writer.sink(step('g3', 0, 'b'));
+    await writer.flush();
+    expect(writer.dropped).toBe(1);
+    expect(await readTrace(b.store, 'g3')).toBeUndefined();
+  });
+});

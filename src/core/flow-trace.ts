@@ -1,0 +1,254 @@
+/**
+ * Flow traces (issue 14 item 5): the steps of one authorization, with their timings and the decision at each, kept in
+ * the store for a bounded time (config `trace`) under a reference id shown on the error pages.
+ *
+ * One mechanism: the audit stream. A trace is built by a sink subscribed to the process's Auditor (server.ts), from
+ * the events of the authorization-code flow only: an event belongs to a trace by its `reference` (fixed at
+ * /authorize, stored on the interaction) or its `grantId` (the code's grant id is that same reference, so token,
+ * refresh and revocation events land in it too). A client's dynamic registration is kept as a small trace of its own
+ * (`client:<client_id>`), which reading a trace adds when the trace names that client.
+ *
+ * Cost: one store read and one write per request that adds steps (a refresh: refresh.rotated and token.issued in
+ * one), never on the request's path: the sink queues the steps and a per-trace writer drains the queue in the
+ * background, after the request's turn (steps of one trace in order, several at once in one write; a failed
+ * write is logged at debug and its steps dropped). client_credentials and the other machine grants carry no grant id
+ * and no reference, so the hottest path (a token per machine request) writes nothing.
+ *
+ * Known limit: the writer serializes a trace's writes within one process only. Two replicas adding a step to the
+ * same trace at the same instant (not the case for one browser's sequential requests) may lose one of the steps.
+ */
+import type { Logger } from 'pino';
+import type { ExpiringRecordStore } from '../model/ports.js';
+import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
+import type { FlowTraceRecord, FlowTraceStep } from '../model/records.js';
+import type { AuditEventType, AuditRecord, AuditSink } from './audit.js';
+
+/** The events that make up a trace (the authorization-code flow, its refreshes and its end). */
+const TRACED: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
+  'authorize.accepted',
+  'authorize.refused',
+  'signin.succeeded',
+  'signin.failed',
+  'signin.throttled',
+  'upstream.signin',
+  'consent.granted',
+  'consent.denied',
+  'code.issued',
+  'code.replayed',
+  'token.issued',
+  'token.refused',
+  'refresh.rotated',
+  'refresh.reuse_detected',
+  'grant.revoked',
+  'rate_limit.hit',
+  'upstream.binding_mismatch',
+]);
+
+/** The trace id of a client's registration steps. */
+export function registrationTraceId(clientId: string): string {
+  return `client:${clientId}`;
+}
+
+/** The trace an event belongs to, if any. */
+export function traceIdOf(record: AuditRecord): string | undefined {
+  if (record.type === 'client.registered' || record.type === 'client.deduplicated') {
+    return record.type === 'client.deduplicated' || record.source === 'dynamic'
+      ? registrationTraceId(record.clientId)
+      : undefined;
+  }
+  if (!TRACED.has(record.type)) return undefined;
+  if (record.reference !== undefined) return record.reference;
+  return 'grantId' in record && typeof record.grantId === 'string' ? record.grantId : undefined;
+}
+
+const list = (values: readonly string[] | undefined) => (values && values.length > 0 ? values.join(' ') : 'none');
+
+/** Why, in plain words. Built from the event's fields only, which never hold a secret (core/audit.ts). */
+export function describeStep(record: AuditRecord): string {
+  switch (record.type) {
+    case 'authorize.accepted': {
+      const next = { login: 'the sign-in page', consent: 'the consent page', code: 'a code at once' }[record.next];
+      return `request accepted for client ${record.clientId}: scopes ${list(record.scopes)}; resources ${list(record.resources)}; next: ${next}`;
+    }
+    case 'authorize.refused':
+      return `${record.reason} (${record.error}, ${record.shown === 'page' ? 'shown on the error page' : 'redirected to the client'})`;
+    case 'signin.succeeded':
+      return `signed in as ${record.subject} (${record.method}${record.amr?.length ? `, amr ${record.amr.join(' ')}` : ''}${record.upstream ? `, upstream ${record.upstream}` : ''})`;
+    case 'signin.failed':
+      return `sign-in failed: ${record.reason}${record.username !== undefined ? ` (username ${record.username})` : ''}`;
+    case 'signin.throttled':
+      return `sign-in throttled (too many failures for this ${record.key === 'ip' ? 'address' : 'account'})`;
+    case 'upstream.signin':
+      return record.error
+        ? `upstream ${record.upstream} sign-in failed: ${record.error}`
+        : `back from upstream ${record.upstream}`;
+    case 'consent.granted':
+      return `consent granted: scopes ${list(record.scopes)}; resources ${list(record.resources)}`;
+    case 'consent.denied':
+      return 'consent denied by the user: access_denied redirected to the client';
+    case 'code.issued':
+      return `code issued for ${record.subject}: scopes ${list(record.scopes)}; resources ${list(record.resources)}`;
+    case 'code.replayed':
+      return 'the code was presented a second time: its grant is revoked';
+    case 'token.issued': {
+      const tokens = ['access token', record.refreshToken && 'refresh token', record.idToken && 'ID token'];
+      return `${record.grantType}: ${tokens.filter(Boolean).join(' + ')} issued; scopes ${list(record.scopes)}; resources ${list(record.resources)}`;
+    }
+    case 'token.refused':
+      return `${record.grantType ?? 'token request'} refused: ${record.error}${record.reason ? ` (${record.reason})` : ''}`;
+    case 'refresh.rotated':
+      return 'refresh token rotated (the old one is spent)';
+    case 'refresh.reuse_detected':
+      return 'a spent refresh token came back: the whole grant is revoked';
+    case 'grant.revoked':
+      return `grant revoked (${record.reason})`;
+    case 'rate_limit.hit':
+      return `rate limit of ${record.endpoint} per ${record.keyKind} hit${record.retryAfterSeconds !== undefined ? `: retry after ${record.retryAfterSeconds}s` : ''}`;
+    case 'upstream.binding_mismatch':
+      return `the upstream tokens did not belong to this grant (${record.mismatch})`;
+    case 'client.registered':
+      return `client ${record.clientId} registered (${record.source}${record.clientName ? `, "${record.clientName}"` : ''}); redirect URIs ${list(record.redirectUris)}`;
+    case 'client.deduplicated':
+      return `re-registration answered with the existing client ${record.clientId}`;
+    default:
+      return record.type;
+  }
+}
+
+export interface FlowTraceOptions {
+  ttlSeconds: number;
+  maxSteps: number;
+}
+
+/** The store of a tenant's traces (`undefined`: the deployment's). */
+export type TraceStoreOf = (tenant: string | undefined) => ExpiringRecordStore;
+
+interface QueuedStep {
+  at: number;
+  step: Omit<FlowTraceStep, 'elapsedMs'>;
+}
+
+interface Queued {
+  tenant: string | undefined;
+  id: string;
+  clientId?: string;
+  steps: QueuedStep[];
+}
+
+/** Most traces waiting to be written at once; beyond it new steps are dropped (a store that stopped answering). */
+const MAX_QUEUED_TRACES = 10_000;
+
+/**
+ * The sink that writes traces: subscribe `sink` to the Auditor. Never waits and never throws; `flush()` waits for
+ * what is queued (tests, shutdown).
+ */
+export class FlowTraceWriter {
+  readonly #storeOf: TraceStoreOf;
+  readonly #options: FlowTraceOptions;
+  readonly #logger: Logger;
+  readonly #queued = new Map<string, Queued>();
+  readonly #writing = new Map<string, Promise<void>>();
+  /** Steps dropped: the queue was full, or their write failed. */
+  dropped = 0;
+
+  constructor(storeOf: TraceStoreOf, options: FlowTraceOptions, logger: Logger) {
+    this.#storeOf = storeOf;
+    this.#options = options;
+    this.#logger = logger;
+  }
+
+  readonly sink: AuditSink = (record) => {
+    const id = traceIdOf(record);
+    if (id === undefined) return;
+    const key = `${record.tenant ?? ''}\u0000${id}`;
+    let queued = this.#queued.get(key);
+    if (!queued) {
+      if (this.#queued.size >= MAX_QUEUED_TRACES) {
+        this.dropped++;
+        return;
+      }
+      queued = { tenant: record.tenant, id, steps: [] };
+      this.#queued.set(key, queued);
+    }
+    if (record.clientId !== undefined) queued.clientId ??= record.clientId;
+    queued.steps.push({
+      at: Date.parse(record.time),
+      step: {
+        time: record.time,
+        step: record.type,
+        outcome: record.outcome,
+        detail: describeStep(record),
+        ...(record.requestId !== undefined && { requestId: record.requestId }),
+      },
+    });
+    this.#kick(key);
+  };
+
+  /** Starts the writer of one trace unless it runs (one at a time per trace: a read-modify-write). */
+  #kick(key: string): void {
+    if (this.#writing.has(key) || !this.#queued.has(key)) return;
+    const writing = this.#drain(key).finally(() => {
+      this.#writing.delete(key);
+      this.#kick(key);
+    });
+    this.#writing.set(key, writing);
+  }
+
+  async #drain(key: string): Promise<void> {
+    // After the current turn: the events one request emits together (refresh.rotated + token.issued, consent.granted
+    // + code.issued) go in one read and one write.
+    await new Promise((resolve) => setImmediate(resolve));
+    const queued = this.#queued.get(key)!;
+    this.#queued.delete(key);
+    try {
+      const records = recordsOf(this.#storeOf(queued.tenant), RECORD_KINDS.flowTrace);
+      const existing = await records.get(queued.id);
+      const startedAt = existing?.startedAt ?? queued.steps[0]!.at;
+      const trace: FlowTraceRecord = existing ?? {
+        id: queued.id,
+        startedAt,
+        steps: [],
+        // Bounded from the first step: a grant refreshed for weeks does not keep its trace alive.
+        expiresAt: startedAt + this.#options.ttlSeconds * 1000,
+      };
+      if (trace.clientId === undefined && queued.clientId !== undefined) trace.clientId = queued.clientId;
+      for (const { at, step } of queued.steps) {
+        if (trace.steps.length < this.#options.maxSteps) trace.steps.push({ ...step, elapsedMs: at - startedAt });
+        else trace.droppedSteps = (trace.droppedSteps ?? 0) + 1;
+      }
+      await records.put(trace);
+    } catch (err) {
+      this.dropped += queued.steps.length;
+      this.#logger.debug({ err: (err as Error).message, steps: queued.steps.length }, 'flow trace: write failed');
+    }
+  }
+
+  /** Waits until every queued step is written (or dropped). */
+  async flush(): Promise<void> {
+    while (this.#writing.size > 0) await Promise.all([...this.#writing.values()]);
+  }
+}
+
+/** A trace as read: its steps, and the registration of its client when that is still kept. */
+export type FlowTraceView = FlowTraceRecord & { registration?: FlowTraceStep[] };
+
+/** Reads the trace `id` from one scope's store (a tenant reads its own only: the store is scoped). */
+export async function readTrace(store: ExpiringRecordStore, id: string): Promise<FlowTraceView | undefined> {
+  const records = recordsOf(store, RECORD_KINDS.flowTrace);
+  const trace = await records.get(id);
+  if (!trace) return undefined;
+  if (trace.clientId === undefined || id.startsWith('client:')) return trace;
+  const registration = await records.get(registrationTraceId(trace.clientId));
+  return registration ? { ...trace, registration: registration.steps } : trace;
+}
+
+/** A trace as text lines (the CLI): time, +elapsed, step, outcome, detail. */
+export function formatTrace(trace: FlowTraceView): string {
+  const line = (s: FlowTraceStep, elapsed: string) =>
+    `${s.time}  ${elapsed.padStart(9)}  ${s.step}  ${s.outcome}  ${s.detail}\n`;
+  let out = `trace ${trace.id}${trace.clientId ? ` (client ${trace.clientId})` : ''}, kept until ${new Date(trace.expiresAt).toISOString()}\n`;
+  for (const s of trace.registration ?? []) out += line(s, 'earlier');
+  for (const s of trace.steps) out += line(s, `+${s.elapsedMs}ms`);
+  if (trace.droppedSteps) out += `(${trace.droppedSteps} later step(s) not kept: trace.maxSteps)\n`;
+  return out;
+}
