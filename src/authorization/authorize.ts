@@ -20,6 +20,7 @@ import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, resolveRequestedScopes } from '../core/scope.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { ConsentStore, InteractionStore, PushedRequestStore, RateLimitStore } from '../model/ports.js';
 import { limitRequest } from '../core/rate-limit.js';
 import type { ClientRecord, InteractionRecord, SessionRecord } from '../model/records.js';
@@ -91,6 +92,7 @@ export async function authorize(
   sessionId: string | undefined,
   deps: AuthorizeDeps,
   bindBrowser: () => string,
+  context?: AuditRequestContext,
 ): Promise<AuthorizeOutcome> {
   const session = await findSession(sessionId, deps);
   const clientId = singleRaw(raw, 'client_id');
@@ -107,7 +109,7 @@ export async function authorize(
   // Per registered client (config rateLimits.authorize.perClient), so made-up ids make no counters. Shown as a page
   // (429, Retry-After), as every error is until the redirect URI is trusted: a person is waiting, not a program.
   try {
-    await limitRequest(deps, 'authorize', 'client', client.clientId);
+    await limitRequest(deps, 'authorize', 'client', client.clientId, context);
   } catch (err) {
     if (err instanceof OAuthError) return page(err);
     throw err;
@@ -131,7 +133,7 @@ export async function authorize(
 
   try {
     if (stateError) throw stateError;
-    return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser);
+    return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser, context);
   } catch (err) {
     if (err instanceof OAuthError && err.redirectable) {
       return { kind: 'redirect', location: errorRedirect(redirectUri, err, state, deps.config.issuer) };
@@ -237,6 +239,7 @@ async function authorizeTrusted(
   session: SessionRecord | undefined,
   deps: AuthorizeDeps,
   bindBrowser: () => string,
+  context: AuditRequestContext | undefined,
 ): Promise<AuthorizeOutcome> {
   const { scope, resource, codeChallenge, prompt, maxAge, nonce } = checkTrustedRequest(raw, client, deps);
   const now = deps.clock.now();
@@ -271,6 +274,7 @@ async function authorizeTrusted(
       client,
       consent,
       deps,
+      context,
     );
     return { kind: 'redirect', location };
   }

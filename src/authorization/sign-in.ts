@@ -38,6 +38,7 @@ import {
   type TotpEnrolment,
 } from './second-factor.js';
 import { startSession, type SessionStartDeps } from './session.js';
+import type { AuditRequestContext } from '../core/audit.js';
 
 /** What the sign-in steps use. */
 export type SignInDeps = ThrottleDeps &
@@ -51,13 +52,14 @@ export type SignInDeps = ThrottleDeps &
 /**
  * Where a sign-in happens: `key` names it (`interaction:<id>`, `account:<browser binding>`), `binding` is the
  * browser's (http/cookies browserBinding), `expiresAt` an end it must not outlive (the interaction's), `clientId`
- * the client asking, for the log lines.
+ * the client asking, for the log lines, `context` the request being served, for the audit events (core/audit.ts).
  */
 export interface SignInPlace {
   key: string;
   binding: string;
   expiresAt?: number;
   clientId?: string;
+  context?: AuditRequestContext;
 }
 
 /** How long the second step may wait after the password. */
@@ -101,23 +103,29 @@ function auditThrottled(
   limit: 'username' | 'ip',
   username: string | undefined,
 ): void {
-  deps.audit.emit({
-    type: 'signin.throttled',
-    key: limit === 'ip' ? 'ip' : 'account',
-    ...(username && { username }),
-    ...(place.clientId !== undefined && { clientId: place.clientId }),
-  });
+  deps.audit.emit(
+    {
+      type: 'signin.throttled',
+      key: limit === 'ip' ? 'ip' : 'account',
+      ...(username && { username }),
+      ...(place.clientId !== undefined && { clientId: place.clientId }),
+    },
+    place.context,
+  );
 }
 
 /** The audit event of a completed sign-in. */
 function auditSignedIn(deps: Pick<Deps, 'audit'>, place: SignInPlace, user: UserRecord, amr: string[]): void {
-  deps.audit.emit({
-    type: 'signin.succeeded',
-    subject: user.id,
-    method: 'password',
-    amr,
-    ...(place.clientId !== undefined && { clientId: place.clientId }),
-  });
+  deps.audit.emit(
+    {
+      type: 'signin.succeeded',
+      subject: user.id,
+      method: 'password',
+      amr,
+      ...(place.clientId !== undefined && { clientId: place.clientId }),
+    },
+    place.context,
+  );
 }
 
 function throttled(retryAfterSeconds: number, prompt: SignInPrompt): SignInOutcome {
@@ -171,12 +179,15 @@ export async function signInWithPassword(
   if (!user || !valid || user.disabled === true) {
     await admission.failed();
     deps.logger.info({ clientId: place.clientId }, 'sign-in failed');
-    deps.audit.emit({
-      type: 'signin.failed',
-      reason: 'invalid_credentials',
-      ...(username && { username }),
-      ...(place.clientId !== undefined && { clientId: place.clientId }),
-    });
+    deps.audit.emit(
+      {
+        type: 'signin.failed',
+        reason: 'invalid_credentials',
+        ...(username && { username }),
+        ...(place.clientId !== undefined && { clientId: place.clientId }),
+      },
+      place.context,
+    );
     return {
       kind: 'prompt',
       prompt: { step: 'password', error: 'Invalid username or password.', username },
@@ -285,13 +296,16 @@ export async function signInWithSecondFactor(
   if (!amr) {
     await admission.failed();
     deps.logger.info({ clientId: place.clientId, userId: user.id, method: form.method }, 'second factor failed');
-    deps.audit.emit({
-      type: 'signin.failed',
-      reason: 'second_factor',
-      subject: user.id,
-      username: user.username,
-      ...(place.clientId !== undefined && { clientId: place.clientId }),
-    });
+    deps.audit.emit(
+      {
+        type: 'signin.failed',
+        reason: 'second_factor',
+        subject: user.id,
+        username: user.username,
+        ...(place.clientId !== undefined && { clientId: place.clientId }),
+      },
+      place.context,
+    );
     return again(form.method === 'passkey' ? 'That passkey was not accepted.' : 'That code is not valid.', 401);
   }
   const session = await complete(place, user, amr, deps);
