@@ -6,7 +6,7 @@
  * assertion or cookie (ids of records, client ids, subjects, grant ids, key ids, scopes and resources only). A test
  * (test/e2e/audit.test.ts) runs a full flow and scans every collected event for every secret value it used.
  *
- * Emitting: `deps.audit.emit({ type: 'client.registered', clientId, source: 'dynamic' })`. The emitter fills the
+ * Emitting: `deps.audit.emit({ type: 'client.registered', clientId, source: 'dynamic' }, context)`. The emitter fills the
  * common fields (`AuditRecord`): time, outcome, tenant (the deps' issuer), and, from the `context` argument (the HTTP
  * request being served: `auditContextOf(request)` in http/request-id.ts, passed down explicitly from the route to
  * whatever emits), requestId, ip and userAgent. An event emitted without one (the CLI) has none of the three.
