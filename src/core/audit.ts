@@ -6,9 +6,9 @@
  * assertion or cookie (ids of records, client ids, subjects, grant ids, key ids, scopes and resources only). A test
  * (test/e2e/audit.test.ts) runs a full flow and scans every collected event for every secret value it used.
  *
- * Emitting: `deps.audit.emit({ type: 'client.registered', clientId, source: 'dynamic' }, context)`. The emitter fills the
- * common fields (`AuditRecord`): time, outcome, tenant (the deps' issuer), and, from the `context` argument (the HTTP
- * request being served: `auditContextOf(request)` in http/request-id.ts, passed down explicitly from the route to
+ * Emitting: `deps.audit.emit({ type: 'client.registered', clientId, source: 'dynamic' }, context)`. The emitter fills
+ * the common fields (`AuditRecord`): time, outcome, tenant (the deps' issuer), and, from the `context` argument (the
+ * HTTP request being served: `auditContextOf(request)` in http/request-id.ts, passed down explicitly from the route to
  * whatever emits), requestId, ip and userAgent. An event emitted without one (the CLI) has none of the three.
  * Deliberately no AsyncLocalStorage: on Node 20 an active one runs a promise hook on every promise of the process
  * (+22% instructions per token request, measured); eslint.config.js forbids node:async_hooks in src/.
