@@ -52,7 +52,7 @@ class RequestAuditContext implements AuditRequestContext {
   }
 }
 
-/** The audit context of `request`, for the emitting functions the route calls (core/audit.ts `emit(event, context)`). */
+/** The audit context of `request`, for what the route calls to emit (core/audit.ts `emit(event, context)`). */
 export function auditContextOf(request: FastifyRequest): AuditRequestContext {
   return new RequestAuditContext(request);
 }
