@@ -112,8 +112,10 @@ function forbidden(layer, names, allow) {
 /**
  * No AsyncLocalStorage (nor anything else of async_hooks) in src/: on Node 20 an active one installs a promise hook
  * that runs for every promise of the process. Measured (valgrind, in-process client_credentials loop): 1.52M
- * instructions per token request without, 1.86M with it: +22% on the hottest path. The audit context is passed explicitly instead
- * (core/audit.ts `emit(event, context)`). In every no-restricted-imports entry, since a later one replaces an earlier.
+ * instructions per token request without, 1.86M with it: +22% on the hottest path. Measured again when it was
+ * removed: 1.52-1.56M without, 1.58-1.85M with (a run varies with when V8 compiles; outside the compiler 0.98M
+ * without, 1.04-1.28M with). The audit context is passed explicitly instead (core/audit.ts `emit(event, context)`).
+ * In every no-restricted-imports entry below, since a later entry replaces an earlier one.
  */
 const NO_ASYNC_HOOKS = ['node:async_hooks', 'async_hooks'].map((name) => ({
   name,
