@@ -36,8 +36,8 @@ export interface Deps {
   passwordPolicy: PasswordPolicy;
   logger: Logger;
   /**
-   * Audit events (core/audit.ts: the schema): `audit.emit({ type: 'client.registered', ... })`. This issuer's emitter:
-   * its events carry `tenant`, and the request being served (id, address, user agent).
+   * Audit events (core/audit.ts: the schema): `audit.emit({ type: 'client.registered', ... }, context)`. This issuer's
+   * emitter: its events carry `tenant`, and, from `context` (passed explicitly), the request's id, address, user agent.
    */
   audit: Auditor;
   /** RFC 7523 client assertion check, private_key_jwt and client_secret_jwt (signature, iss/sub/aud/exp, single use). */

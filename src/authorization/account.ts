@@ -8,6 +8,7 @@ import { hashPassword, verifyPassword } from '../core/password.js';
 import { passwordProblem } from '../core/password-policy.js';
 import { isMultiFactor, withSecondFactor } from '../core/authentication.js';
 import { parseCredentialJson, passkeyAmr, type PasskeyCreationOptions } from '../core/passkeys.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { ConsentStore, GrantStore, Page, SessionStore } from '../model/ports.js';
 import type { ClientRecord, SessionRecord, UserRecord } from '../model/records.js';
@@ -40,9 +41,9 @@ export type AccountDeps = SignInDeps &
     storage: Pick<SessionStore, 'saveSession' | 'deleteSession' | 'deleteSessionsOf'>;
   };
 
-/** Where the account page's sign-in happens: one per browser (its binding). */
-export function accountSignInPlace(binding: string): SignInPlace {
-  return { key: `account:${binding}`, binding };
+/** Where the account page's sign-in happens: one per browser (its binding); `context` for its audit events. */
+export function accountSignInPlace(binding: string, context?: AuditRequestContext): SignInPlace {
+  return { key: `account:${binding}`, binding, context };
 }
 
 /** The signed-in user of the account page. */

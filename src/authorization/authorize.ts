@@ -20,6 +20,7 @@ import { matchRedirectUri } from '../core/redirect-uri.js';
 import { resolveResources } from '../core/resource.js';
 import { parseScope, resolveRequestedScopes } from '../core/scope.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { ConsentStore, InteractionStore, PushedRequestStore, RateLimitStore } from '../model/ports.js';
 import { limitRequest } from '../core/rate-limit.js';
 import type { ClientRecord, InteractionRecord, SessionRecord } from '../model/records.js';
@@ -97,12 +98,13 @@ export async function authorize(
   sessionId: string | undefined,
   deps: AuthorizeDeps,
   bindBrowser: () => string,
+  context?: AuditRequestContext,
 ): Promise<AuthorizeOutcome> {
   const session = await findSession(sessionId, deps);
   const clientId = singleRaw(raw, 'client_id');
   // Refusals before a known client are audited but not traced: made-up client ids must not make store writes.
   const untraced = (error: OAuthError, reason: string) => {
-    deps.audit.emit({ type: 'authorize.refused', error: error.code, reason, shown: 'page' });
+    deps.audit.emit({ type: 'authorize.refused', error: error.code, reason, shown: 'page' }, context);
     return page(error);
   };
   if (clientId === null) {
@@ -122,20 +124,23 @@ export async function authorize(
   const reference = randomId();
   const known = client.clientId;
   const refused = (error: OAuthError, reason?: string): AuthorizeOutcome => {
-    deps.audit.emit({
-      type: 'authorize.refused',
-      clientId: known,
-      reference,
-      error: error.code,
-      reason: reason ?? error.description ?? error.code,
-      shown: 'page',
-    });
+    deps.audit.emit(
+      {
+        type: 'authorize.refused',
+        clientId: known,
+        reference,
+        error: error.code,
+        reason: reason ?? error.description ?? error.code,
+        shown: 'page',
+      },
+      context,
+    );
     return { ...page(error), reference };
   };
   // Per registered client (config rateLimits.authorize.perClient), so made-up ids make no counters. Shown as a page
   // (429, Retry-After), as every error is until the redirect URI is trusted: a person is waiting, not a program.
   try {
-    await limitRequest(deps, 'authorize', 'client', client.clientId);
+    await limitRequest(deps, 'authorize', 'client', client.clientId, context);
   } catch (err) {
     if (err instanceof OAuthError) return refused(err, 'rate limit of /authorize for this client');
     throw err;
@@ -162,17 +167,20 @@ export async function authorize(
 
   try {
     if (stateError) throw stateError;
-    return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser, reference);
+    return await authorizeTrusted(raw, client, redirectUri, state, session, deps, bindBrowser, reference, context);
   } catch (err) {
     if (err instanceof OAuthError && err.redirectable) {
-      deps.audit.emit({
-        type: 'authorize.refused',
-        clientId: known,
-        reference,
-        error: err.code,
-        reason: err.description ?? err.code,
-        shown: 'redirect',
-      });
+      deps.audit.emit(
+        {
+          type: 'authorize.refused',
+          clientId: known,
+          reference,
+          error: err.code,
+          reason: err.description ?? err.code,
+          shown: 'redirect',
+        },
+        context,
+      );
       return { kind: 'redirect', location: errorRedirect(redirectUri, err, state, deps.config.issuer) };
     }
     if (err instanceof OAuthError) return refused(err);
@@ -292,6 +300,7 @@ async function authorizeTrusted(
   deps: AuthorizeDeps,
   bindBrowser: () => string,
   reference: string,
+  context: AuditRequestContext | undefined,
 ): Promise<AuthorizeOutcome> {
   const { scope, resource, codeChallenge, prompt, maxAge, nonce } = checkTrustedRequest(raw, client, deps);
   const now = deps.clock.now();
@@ -315,14 +324,17 @@ async function authorizeTrusted(
   };
 
   const accepted = (next: 'login' | 'consent' | 'code') =>
-    deps.audit.emit({
-      type: 'authorize.accepted',
-      clientId: client.clientId,
-      reference,
-      scopes: scope,
-      resources: resource,
-      next,
-    });
+    deps.audit.emit(
+      {
+        type: 'authorize.accepted',
+        clientId: client.clientId,
+        reference,
+        scopes: scope,
+        resources: resource,
+        next,
+      },
+      context,
+    );
   const user = sessionMayStandIn(session, prompt, maxAge, now);
   if (!user) {
     if (prompt.includes('none')) throw new InteractionRequired('login_required', 'the user is not signed in');
@@ -338,6 +350,7 @@ async function authorizeTrusted(
       client,
       consent,
       deps,
+      context,
     );
     return { kind: 'redirect', location };
   }

@@ -5,6 +5,7 @@
 import { amrOf } from '../core/authentication.js';
 import { hashToken, randomId, randomToken } from '../core/crypto.js';
 import { resolveRequestedScopes, unionScopes } from '../core/scope.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { Deps } from '../context.js';
 import type { OAuthError } from '../model/errors.js';
 import type { AuthorizationCodeStore } from '../model/ports.js';
@@ -50,6 +51,7 @@ export async function issueCode(
   client: ClientRecord,
   consent: ConsentRecord | undefined,
   deps: IssueCodeDeps,
+  context?: AuditRequestContext,
 ): Promise<string> {
   const now = deps.clock.now();
   const code = randomToken();
@@ -80,13 +82,16 @@ export async function issueCode(
     createdAt: now,
     expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
   });
-  deps.audit.emit({
-    type: 'code.issued',
-    clientId: interaction.clientId,
-    subject: interaction.userId,
-    grantId,
-    scopes: scope,
-    resources: interaction.resource,
-  });
+  deps.audit.emit(
+    {
+      type: 'code.issued',
+      clientId: interaction.clientId,
+      subject: interaction.userId,
+      grantId,
+      scopes: scope,
+      resources: interaction.resource,
+    },
+    context,
+  );
   return clientRedirect(interaction.redirectUri, { code, state: interaction.state }, deps.config.issuer);
 }

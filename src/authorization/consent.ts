@@ -1,5 +1,6 @@
 /** What a user may be asked to approve for a client, whether an earlier approval covers a request, and recording it. */
 import { isSubset, unionScopes, type ScopeAllowList } from '../core/scope.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { Deps } from '../context.js';
 import type { ConsentStore } from '../model/ports.js';
 import type { ClientRecord, ConsentRecord, InteractionRecord } from '../model/records.js';
@@ -35,6 +36,7 @@ export async function recordConsent(
   userId: string,
   interaction: Pick<InteractionRecord, 'clientId' | 'scope' | 'resource' | 'grantId'>,
   deps: RecordConsentDeps,
+  context?: AuditRequestContext,
 ): Promise<ConsentRecord> {
   const now = deps.clock.now();
   const previous = await deps.storage.getConsent(userId, interaction.clientId);
@@ -47,13 +49,16 @@ export async function recordConsent(
     expiresAt: now + deps.config.consent.ttl * 1000,
   };
   await deps.storage.saveConsent(consent);
-  deps.audit.emit({
-    type: 'consent.granted',
-    clientId: interaction.clientId,
-    subject: userId,
-    scopes: interaction.scope,
-    resources: interaction.resource,
-    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
-  });
+  deps.audit.emit(
+    {
+      type: 'consent.granted',
+      clientId: interaction.clientId,
+      subject: userId,
+      scopes: interaction.scope,
+      resources: interaction.resource,
+      ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
+    },
+    context,
+  );
   return consent;
 }

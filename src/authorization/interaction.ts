@@ -6,6 +6,7 @@ import { safeEqual } from '../core/crypto.js';
 import { ACR, ACR_VALUES_SUPPORTED, amrOf } from '../core/authentication.js';
 import { AccessDenied, InvalidRequest } from '../model/errors.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { ConsentStore, InteractionStore, SessionStore, UserStore } from '../model/ports.js';
 import { upstreamEntries } from '../upstream/flow-settings.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../model/records.js';
@@ -151,6 +152,7 @@ export async function viewInteraction(
   sessionId: string | undefined,
   binding: string | undefined,
   deps: ViewInteractionDeps,
+  context?: AuditRequestContext,
 ): Promise<InteractionView> {
   const session = await findSession(sessionId, deps);
   const { interaction, client } = await load(id, binding, deps);
@@ -158,14 +160,20 @@ export async function viewInteraction(
   const userId = interaction.userId ?? sessionUser(interaction, session, deps.clock.now());
   // A code, or the consent page naming the user, only for this browser's session of that very user (OIDC Core
   // §3.1.2.3): a sign-in recorded on the interaction is not enough on its own.
-  if (!userId || !session || session.userId !== userId) return signInView(interaction, client, binding!, deps);
+  if (!userId || !session || session.userId !== userId) return signInView(interaction, client, binding!, deps, context);
   const user = await deps.storage.getUser(userId);
-  if (!user) return signInView(interaction, client, binding!, deps);
+  if (!user) return signInView(interaction, client, binding!, deps, context);
   const consent = await deps.storage.getConsent(userId, client.clientId);
   if (!interaction.prompt.includes('consent') && consentCovers(consent, interaction.scope, interaction.resource)) {
     const taken = await deps.storage.takeInteraction(id);
     if (!taken) throw new InteractionExpired();
-    const location = await issueCode({ ...taken, ...signedIn(interaction, session, userId) }, client, consent, deps);
+    const location = await issueCode(
+      { ...taken, ...signedIn(interaction, session, userId) },
+      client,
+      consent,
+      deps,
+      context,
+    );
     return { stage: 'done', location };
   }
   const known = new Set(consent?.scope ?? []);
@@ -173,13 +181,14 @@ export async function viewInteraction(
 }
 
 /** Where the sign-in of an interaction happens (sign-in.ts): keyed by the interaction, bound to its browser. */
-function signInPlace(interaction: InteractionRecord, binding: string): SignInPlace {
+function signInPlace(interaction: InteractionRecord, binding: string, context?: AuditRequestContext): SignInPlace {
   return {
     key: `interaction:${interaction.id}`,
     binding,
     expiresAt: interaction.expiresAt,
     clientId: interaction.clientId,
-    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
+    reference: interaction.grantId,
+    context,
   };
 }
 
@@ -199,13 +208,14 @@ async function signInView(
   client: ClientRecord,
   binding: string,
   deps: SignInDeps & LoginOptionsDeps & GoUpstreamDeps,
+  context: AuditRequestContext | undefined,
 ): Promise<InteractionView> {
-  const prompt = await pendingPrompt(signInPlace(interaction, binding), deps);
+  const prompt = await pendingPrompt(signInPlace(interaction, binding, context), deps);
   if (prompt) return { stage: 'second_step', interaction, client, prompt };
   const options = await loginOptions(deps);
   const only = options.upstreams.length === 1 && !options.passwords ? options.upstreams[0] : undefined;
   if (only && !interaction.upstream) {
-    return { stage: 'upstream', location: await goUpstream(interaction, only.id, binding, deps) };
+    return { stage: 'upstream', location: await goUpstream(interaction, only.id, binding, deps, context) };
   }
   return { stage: 'login', interaction, client, options };
 }
@@ -274,9 +284,11 @@ export async function submitLogin(
   password: string,
   clientAddress: string,
   deps: SubmitLoginDeps,
+  context?: AuditRequestContext,
 ): Promise<LoginOutcome> {
   const { interaction, client } = await load(id, binding, deps);
-  const outcome = await signInWithPassword(signInPlace(interaction, binding!), username, password, clientAddress, deps);
+  const place = signInPlace(interaction, binding!, context);
+  const outcome = await signInWithPassword(place, username, password, clientAddress, deps);
   return afterSignIn(interaction, client, outcome, deps);
 }
 
@@ -287,9 +299,10 @@ export async function submitSecondFactor(
   form: FactorForm,
   clientAddress: string,
   deps: SubmitLoginDeps,
+  context?: AuditRequestContext,
 ): Promise<LoginOutcome> {
   const { interaction, client } = await load(id, binding, deps);
-  const outcome = await signInWithSecondFactor(signInPlace(interaction, binding!), form, clientAddress, deps);
+  const outcome = await signInWithSecondFactor(signInPlace(interaction, binding!, context), form, clientAddress, deps);
   return afterSignIn(interaction, client, outcome, deps);
 }
 
@@ -299,9 +312,10 @@ export async function submitEnrolment(
   binding: string | undefined,
   form: EnrolForm,
   deps: SubmitLoginDeps,
+  context?: AuditRequestContext,
 ): Promise<LoginOutcome> {
   const { interaction, client } = await load(id, binding, deps);
-  const outcome = await enrolDuringSignIn(signInPlace(interaction, binding!), form, deps);
+  const outcome = await enrolDuringSignIn(signInPlace(interaction, binding!, context), form, deps);
   return afterSignIn(interaction, client, outcome, deps);
 }
 
@@ -328,10 +342,11 @@ export async function submitUpstream(
   binding: string | undefined,
   upstreamId: string | undefined,
   deps: SubmitUpstreamDeps,
+  context?: AuditRequestContext,
 ): Promise<string> {
   const { interaction } = await load(id, binding, deps);
   if (!upstreamId) throw new InvalidRequest('upstream is required');
-  return goUpstream(interaction, upstreamId, binding!, deps);
+  return goUpstream(interaction, upstreamId, binding!, deps, context);
 }
 
 /** POST /interaction/:id/consent: approve issues the code, deny returns access_denied (RFC 6749 §4.1.2.1). */
@@ -341,6 +356,7 @@ export async function submitConsent(
   binding: string | undefined,
   decision: string | undefined,
   deps: SubmitConsentDeps,
+  context?: AuditRequestContext,
 ): Promise<string> {
   const session = await findSession(sessionId, deps);
   const { interaction, client } = await load(id, binding, deps);
@@ -351,14 +367,17 @@ export async function submitConsent(
   const taken = await deps.storage.takeInteraction(id);
   if (!taken) throw new InteractionExpired();
   if (decision === 'deny') {
-    deps.audit.emit({
-      type: 'consent.denied',
-      clientId: taken.clientId,
-      subject: userId,
-      ...(taken.grantId !== undefined && { reference: taken.grantId }),
-    });
+    deps.audit.emit(
+      {
+        type: 'consent.denied',
+        clientId: taken.clientId,
+        subject: userId,
+        ...(taken.grantId !== undefined && { reference: taken.grantId }),
+      },
+      context,
+    );
     return errorRedirect(taken.redirectUri, new AccessDenied(), taken.state, deps.config.issuer);
   }
-  const consent = await recordConsent(userId, taken, deps);
-  return issueCode({ ...taken, ...signedIn(taken, session, userId) }, client, consent, deps);
+  const consent = await recordConsent(userId, taken, deps, context);
+  return issueCode({ ...taken, ...signedIn(taken, session, userId) }, client, consent, deps, context);
 }

@@ -38,6 +38,7 @@ import {
   type TotpEnrolment,
 } from './second-factor.js';
 import { startSession, type SessionStartDeps } from './session.js';
+import type { AuditRequestContext } from '../core/audit.js';
 
 /** What the sign-in steps use. */
 export type SignInDeps = ThrottleDeps &
@@ -51,7 +52,7 @@ export type SignInDeps = ThrottleDeps &
 /**
  * Where a sign-in happens: `key` names it (`interaction:<id>`, `account:<browser binding>`), `binding` is the
  * browser's (http/cookies browserBinding), `expiresAt` an end it must not outlive (the interaction's), `clientId`
- * the client asking, for the log lines.
+ * the client asking, for the log lines, `context` the request being served, for the audit events (core/audit.ts).
  */
 export interface SignInPlace {
   key: string;
@@ -60,6 +61,8 @@ export interface SignInPlace {
   clientId?: string;
   /** The flow trace reference of the authorization signing in (its audit events name it). */
   reference?: string;
+  /** The request signing in: its audit events carry its id, address and user agent. */
+  context?: AuditRequestContext;
 }
 
 /** How long the second step may wait after the password. */
@@ -103,25 +106,31 @@ function auditThrottled(
   limit: 'username' | 'ip',
   username: string | undefined,
 ): void {
-  deps.audit.emit({
-    type: 'signin.throttled',
-    key: limit === 'ip' ? 'ip' : 'account',
-    ...(username && { username }),
-    ...(place.clientId !== undefined && { clientId: place.clientId }),
-    ...(place.reference !== undefined && { reference: place.reference }),
-  });
+  deps.audit.emit(
+    {
+      type: 'signin.throttled',
+      key: limit === 'ip' ? 'ip' : 'account',
+      ...(username && { username }),
+      ...(place.clientId !== undefined && { clientId: place.clientId }),
+      ...(place.reference !== undefined && { reference: place.reference }),
+    },
+    place.context,
+  );
 }
 
 /** The audit event of a completed sign-in. */
 function auditSignedIn(deps: Pick<Deps, 'audit'>, place: SignInPlace, user: UserRecord, amr: string[]): void {
-  deps.audit.emit({
-    type: 'signin.succeeded',
-    subject: user.id,
-    method: 'password',
-    amr,
-    ...(place.clientId !== undefined && { clientId: place.clientId }),
-    ...(place.reference !== undefined && { reference: place.reference }),
-  });
+  deps.audit.emit(
+    {
+      type: 'signin.succeeded',
+      subject: user.id,
+      method: 'password',
+      amr,
+      ...(place.clientId !== undefined && { clientId: place.clientId }),
+      ...(place.reference !== undefined && { reference: place.reference }),
+    },
+    place.context,
+  );
 }
 
 function throttled(retryAfterSeconds: number, prompt: SignInPrompt): SignInOutcome {
@@ -175,13 +184,16 @@ export async function signInWithPassword(
   if (!user || !valid || user.disabled === true) {
     await admission.failed();
     deps.logger.info({ clientId: place.clientId }, 'sign-in failed');
-    deps.audit.emit({
-      type: 'signin.failed',
-      reason: 'invalid_credentials',
-      ...(username && { username }),
-      ...(place.clientId !== undefined && { clientId: place.clientId }),
-      ...(place.reference !== undefined && { reference: place.reference }),
-    });
+    deps.audit.emit(
+      {
+        type: 'signin.failed',
+        reason: 'invalid_credentials',
+        ...(username && { username }),
+        ...(place.clientId !== undefined && { clientId: place.clientId }),
+        ...(place.reference !== undefined && { reference: place.reference }),
+      },
+      place.context,
+    );
     return {
       kind: 'prompt',
       prompt: { step: 'password', error: 'Invalid username or password.', username },
@@ -290,14 +302,17 @@ export async function signInWithSecondFactor(
   if (!amr) {
     await admission.failed();
     deps.logger.info({ clientId: place.clientId, userId: user.id, method: form.method }, 'second factor failed');
-    deps.audit.emit({
-      type: 'signin.failed',
-      reason: 'second_factor',
-      subject: user.id,
-      username: user.username,
-      ...(place.clientId !== undefined && { clientId: place.clientId }),
-      ...(place.reference !== undefined && { reference: place.reference }),
-    });
+    deps.audit.emit(
+      {
+        type: 'signin.failed',
+        reason: 'second_factor',
+        subject: user.id,
+        username: user.username,
+        ...(place.clientId !== undefined && { clientId: place.clientId }),
+        ...(place.reference !== undefined && { reference: place.reference }),
+      },
+      place.context,
+    );
     return again(form.method === 'passkey' ? 'That passkey was not accepted.' : 'That code is not valid.', 401);
   }
   const session = await complete(place, user, amr, deps);

@@ -17,6 +17,7 @@ import { safeEqual, hashToken, randomId } from '../core/crypto.js';
 import { AMR } from '../core/authentication.js';
 import { openStored } from '../core/sealing.js';
 import { AccessDenied, InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable } from '../model/errors.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import type { ExpiringRecordStore, InteractionStore } from '../model/ports.js';
 import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
@@ -117,20 +118,24 @@ async function endWithError(
   error: OAuthError,
   upstreamId: string,
   deps: GoUpstreamDeps,
+  context: AuditRequestContext | undefined,
 ): Promise<string> {
   const taken = await deps.storage.takeInteraction(interaction.id);
   if (!taken) throw new UpstreamSignInExpired();
   const log = { clientId: taken.clientId, upstreamId, error: error.code, detail: error.detail };
   if (error instanceof ServerError) deps.logger.error(log, 'upstream sign-in failed');
   else deps.logger.warn(log, 'upstream sign-in failed');
-  deps.audit.emit({
-    type: 'upstream.signin',
-    upstream: upstreamId,
-    clientId: taken.clientId,
-    outcome: error instanceof AccessDenied ? 'denied' : 'failure',
-    error: error.code,
-    ...(taken.grantId !== undefined && { reference: taken.grantId }),
-  });
+  deps.audit.emit(
+    {
+      type: 'upstream.signin',
+      upstream: upstreamId,
+      clientId: taken.clientId,
+      outcome: error instanceof AccessDenied ? 'denied' : 'failure',
+      error: error.code,
+      ...(taken.grantId !== undefined && { reference: taken.grantId }),
+    },
+    context,
+  );
   return errorRedirect(taken.redirectUri, error, taken.state, deps.config.issuer);
 }
 
@@ -144,6 +149,7 @@ export async function goUpstream(
   upstreamId: string,
   binding: string,
   deps: GoUpstreamDeps,
+  context?: AuditRequestContext,
 ): Promise<string> {
   const provider = deps.upstreams.get(upstreamId);
   if (!provider) {
@@ -156,7 +162,7 @@ export async function goUpstream(
   try {
     request = await withDeadline(() => provider.begin(redirectUri), `upstream ${upstreamId}`);
   } catch (err) {
-    return endWithError(interaction, clientErrorFor(err, provider), upstreamId, deps);
+    return endWithError(interaction, clientErrorFor(err, provider), upstreamId, deps, context);
   }
   const now = deps.clock.now();
   const id = pendingId(request.state);
@@ -196,6 +202,7 @@ export async function completeUpstreamSignIn(
   query: URLSearchParams,
   binding: string | undefined,
   deps: CompleteUpstreamDeps,
+  context?: AuditRequestContext,
 ): Promise<UpstreamCallbackOutcome> {
   const states = query.getAll('state');
   if (states.length !== 1 || !states[0]) throw new UpstreamSignInExpired();
@@ -220,7 +227,7 @@ export async function completeUpstreamSignIn(
   }
   const fail = async (error: OAuthError): Promise<UpstreamCallbackOutcome> => ({
     kind: 'redirect',
-    location: await endWithError(interaction, error, pending.upstreamId, deps),
+    location: await endWithError(interaction, error, pending.upstreamId, deps, context),
   });
 
   // Mix-up defence: only the upstream the record names completes it, and only while it is the same issuer.
@@ -272,21 +279,27 @@ export async function completeUpstreamSignIn(
     },
   });
   deps.logger.info({ clientId: interaction.clientId, upstreamId: provider.id, userId: user.id }, 'signed in upstream');
-  deps.audit.emit({
-    type: 'upstream.signin',
-    upstream: provider.id,
-    clientId: interaction.clientId,
-    subject: user.id,
-    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
-  });
-  deps.audit.emit({
-    type: 'signin.succeeded',
-    ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
-    subject: user.id,
-    method: 'upstream',
-    upstream: provider.id,
-    amr: session.amr,
-    clientId: interaction.clientId,
-  });
+  deps.audit.emit(
+    {
+      type: 'upstream.signin',
+      upstream: provider.id,
+      clientId: interaction.clientId,
+      subject: user.id,
+      ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
+    },
+    context,
+  );
+  deps.audit.emit(
+    {
+      type: 'signin.succeeded',
+      ...(interaction.grantId !== undefined && { reference: interaction.grantId }),
+      subject: user.id,
+      method: 'upstream',
+      upstream: provider.id,
+      amr: session.amr,
+      clientId: interaction.clientId,
+    },
+    context,
+  );
   return { kind: 'signed_in', session, interactionId: interaction.id };
 }

@@ -6,12 +6,15 @@
  * assertion or cookie (ids of records, client ids, subjects, grant ids, key ids, scopes and resources only). A test
  * (test/e2e/audit.test.ts) runs a full flow and scans every collected event for every secret value it used.
  *
- * Emitting: `deps.audit.emit({ type: 'client.registered', clientId, source: 'dynamic' })`. The emitter fills the
- * common fields (`AuditRecord`): time, outcome, tenant (the deps' issuer), and, from the HTTP request being served
- * (an AsyncLocalStorage set by http/app.ts), requestId, ip and userAgent. Emitting never throws and never waits: the
- * sinks (the audit log, the webhook queue, the metrics counters) take the record synchronously.
+ * Emitting: `deps.audit.emit({ type: 'client.registered', clientId, source: 'dynamic' }, context)`. The emitter fills
+ * the common fields (`AuditRecord`): time, outcome, tenant (the deps' issuer), and, from the `context` argument (the
+ * HTTP request being served: `auditContextOf(request)` in http/request-id.ts, passed down explicitly from the route to
+ * whatever emits), requestId, ip and userAgent. An event emitted without one (the CLI) has none of the three.
+ * Deliberately no AsyncLocalStorage: on Node 20 an active one runs a promise hook on every promise of the process
+ * (+22% instructions per token request, measured); eslint.config.js forbids node:async_hooks in src/.
+ * Emitting never throws and never waits: the sinks (the audit log, the webhook queue, the metrics counters) take the
+ * record synchronously.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Clock } from './clock.js';
 
 /** How a step ended. */
@@ -274,17 +277,6 @@ export type AuditRecord = AuditEvent & {
 /** Takes a record synchronously; must not throw (a throwing sink is caught and ignored). */
 export type AuditSink = (record: AuditRecord) => void;
 
-/**
- * The request an event belongs to. http/app.ts enters it for each request (`runWithAuditContext`); anything emitted
- * while serving it (hooks, handlers, the store calls they await) carries its id, address and user agent.
- */
-const requestContext = new AsyncLocalStorage<AuditRequestContext>();
-
-/** Runs `fn` with `context` as the current request of the audit events it emits. */
-export function runWithAuditContext<T>(context: AuditRequestContext, fn: () => T): T {
-  return requestContext.run(context, fn);
-}
-
 /** The longest user agent kept (the rest is cut): a header is not a place to store a novel in the audit log. */
 const MAX_USER_AGENT = 256;
 
@@ -317,10 +309,12 @@ export class Auditor {
     };
   }
 
-  /** Records one event: fills the common fields and hands the record to every sink. Never throws. */
-  emit(event: AuditEvent): void {
+  /**
+   * Records one event: fills the common fields and hands the record to every sink. Never throws. `context`: the
+   * request being served (its id, address and user agent go on the record); absent outside a request.
+   */
+  emit(event: AuditEvent, context?: AuditRequestContext): void {
     if (this.#sinks.length === 0) return;
-    const context = requestContext.getStore();
     const userAgent = context?.userAgent;
     const record: AuditRecord = {
       time: new Date(this.#clock.now()).toISOString(),

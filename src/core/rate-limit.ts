@@ -9,7 +9,7 @@
 import { addressBucket, counterKey, type CounterKind, type CounterPurpose } from './rate-limit-keys.js';
 import { RateLimited } from '../model/errors.js';
 import { secondsUntilWindowEnd, type RateLimitStore } from '../model/ports.js';
-import type { Auditor } from './audit.js';
+import type { AuditRequestContext, Auditor } from './audit.js';
 import type { Clock } from './clock.js';
 
 /** One endpoint's limits, as config `rateLimits.<endpoint>` holds them (0 = off). */
@@ -60,6 +60,7 @@ export async function limitRequest(
   endpoint: LimitedEndpoint,
   keyKind: 'client' | 'ip',
   value: string,
+  context?: AuditRequestContext,
 ): Promise<void> {
   const limits = deps.config.rateLimits[endpoint];
   const limit = keyKind === 'client' ? limits.perClient : limits.perIp;
@@ -67,7 +68,7 @@ export async function limitRequest(
   const bucket = keyKind === 'ip' ? addressBucket(value) : value;
   const retryAfter = await hitLimit(deps, endpoint, keyKind, bucket, limit, limits.windowSeconds);
   if (retryAfter === undefined) return;
-  reportRateLimitHit(deps, endpoint, keyKind, retryAfter);
+  reportRateLimitHit(deps, endpoint, keyKind, retryAfter, context);
   throw new RateLimited(
     keyKind === 'client'
       ? 'too many requests from this client; retry later'
@@ -82,7 +83,8 @@ export function reportRateLimitHit(
   endpoint: CounterPurpose,
   keyKind: CounterKind,
   retryAfterSeconds: number,
+  context?: AuditRequestContext,
 ): void {
   if (keyKind === 'user') return; // sign-in throttling has events of its own (signin.throttled)
-  deps.audit.emit({ type: 'rate_limit.hit', endpoint, keyKind, retryAfterSeconds });
+  deps.audit.emit({ type: 'rate_limit.hit', endpoint, keyKind, retryAfterSeconds }, context);
 }

@@ -12,6 +12,7 @@ import { formatScope } from '../core/scope.js';
 import { clientAuthMethods, requireClient, type ClientAuthDeps, type RequestLimitDeps } from './client-request.js';
 import { limitRequest } from '../core/rate-limit.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
 
 /** What introspection uses: client authentication, access-token verification, and reads only. */
@@ -39,11 +40,12 @@ export async function introspectEndpoint(
   raw: RawParams,
   authorization: string | undefined,
   deps: IntrospectDeps,
+  context?: AuditRequestContext,
 ): Promise<IntrospectionResponse> {
   const params = collapseParams(raw);
   const client = await requireClient(params, authorization, deps);
   // Counted once authenticated, so nobody can spend another client's allowance by naming it.
-  await limitRequest(deps, 'introspect', 'client', client.clientId);
+  await limitRequest(deps, 'introspect', 'client', client.clientId, context);
   if (client.tokenEndpointAuthMethod === 'none') {
     throw new InvalidClient('introspection requires an authenticated (confidential) client');
   }

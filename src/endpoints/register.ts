@@ -13,6 +13,7 @@ import { hitLimit, reportRateLimitHit } from '../core/rate-limit.js';
 import { findDuplicate, hasSecret, remember, type DedupeDeps } from './registration-dedupe.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import { clientRulesOf, refusedForRegistration } from '../grants/index.js';
 import { type ClientRecord } from '../model/records.js';
 import type { ClientStore, RateLimitStore } from '../model/ports.js';
@@ -81,6 +82,7 @@ export async function registerClient(
   authorization: string | undefined,
   deps: RegisterClientDeps,
   address: string,
+  context?: AuditRequestContext,
 ): Promise<Record<string, unknown>> {
   const { registration } = deps.config;
   if (!registration.enabled) throw new RegistrationForbidden('dynamic client registration is disabled');
@@ -93,7 +95,7 @@ export async function registerClient(
       });
     }
   } else {
-    await limitOpenRegistration(address, deps);
+    await limitOpenRegistration(address, deps, context);
   }
   const metadata = validateClientMetadata(
     parseRegistrationRequest(body),
@@ -105,7 +107,7 @@ export async function registerClient(
   refuseUnallowedGrants(metadata.grantTypes, deps);
   refuseAdminScope(metadata.scope);
   // A re-registration of a client handed out again adds no client, so the registry's cap does not refuse it.
-  const duplicate = await findDuplicate(metadata, deps);
+  const duplicate = await findDuplicate(metadata, deps, context);
   if (duplicate.kind === 'shared') return registrationResponse(duplicate.client, deps, undefined, undefined, false);
   if (
     duplicate.kind === 'none' &&
@@ -138,16 +140,19 @@ export async function registerClient(
   await deps.storage.saveClient(client);
   await remember(duplicate.fingerprint, clientId, deps);
   deps.logger.info({ clientId: client.clientId, clientName: client.clientName }, 'client registered');
-  deps.audit.emit({
-    type: 'client.registered',
-    clientId,
-    source: 'dynamic',
-    ...(client.clientName !== undefined && { clientName: client.clientName }),
-    redirectUris: client.redirectUris,
-    grantTypes: client.grantTypes,
-    authMethod: client.tokenEndpointAuthMethod,
-    ...(client.softwareId !== undefined && { softwareId: client.softwareId }),
-  });
+  deps.audit.emit(
+    {
+      type: 'client.registered',
+      clientId,
+      source: 'dynamic',
+      ...(client.clientName !== undefined && { clientName: client.clientName }),
+      redirectUris: client.redirectUris,
+      grantTypes: client.grantTypes,
+      authMethod: client.tokenEndpointAuthMethod,
+      ...(client.softwareId !== undefined && { softwareId: client.softwareId }),
+    },
+    context,
+  );
   return registrationResponse(client, deps, secret?.secret, registrationAccessToken);
 }
 
@@ -200,6 +205,7 @@ export async function updateClientRegistration(
   body: unknown,
   authorization: string | undefined,
   deps: UpdateRegistrationDeps,
+  context?: AuditRequestContext,
 ): Promise<Record<string, unknown>> {
   const client = await authorizeManagement(clientId, authorization, deps);
   if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
@@ -250,7 +256,10 @@ export async function updateClientRegistration(
   const updated: ClientRecord = { ...client, ...metadata, clientSecretHash, clientSecretSealed, updatedAt: now };
   await deps.storage.saveClient(updated);
   deps.clients.forget?.(clientId);
-  deps.audit.emit({ type: 'client.updated', clientId, source: 'dynamic', ...(secret && { secretRotated: true }) });
+  deps.audit.emit(
+    { type: 'client.updated', clientId, source: 'dynamic', ...(secret && { secretRotated: true }) },
+    context,
+  );
   return registrationResponse(updated, deps, secret?.secret, undefined);
 }
 
@@ -259,12 +268,13 @@ export async function deleteClientRegistration(
   clientId: string,
   authorization: string | undefined,
   deps: DeleteRegistrationDeps,
+  context?: AuditRequestContext,
 ): Promise<void> {
   await authorizeManagement(clientId, authorization, deps);
   await deps.storage.deleteClient(clientId);
   deps.clients.forget?.(clientId);
   deps.logger.info({ clientId }, 'client deleted');
-  deps.audit.emit({ type: 'client.deleted', clientId, source: 'dynamic' });
+  deps.audit.emit({ type: 'client.deleted', clientId, source: 'dynamic' }, context);
 }
 
 /**
@@ -278,16 +288,17 @@ async function limitOpenRegistration(
   deps: Pick<Deps, 'config' | 'pepper' | 'clock' | 'logger' | 'audit'> & {
     storage: Pick<RateLimitStore, 'hitRateLimit'>;
   },
+  context: AuditRequestContext | undefined,
 ): Promise<void> {
   const { perIp, total, windowSeconds } = deps.config.registration.rateLimit;
   const overIp = await hitLimit(deps, 'register', 'ip', addressBucket(address), perIp, windowSeconds);
   if (overIp !== undefined) {
-    reportRateLimitHit(deps, 'register', 'ip', overIp);
+    reportRateLimitHit(deps, 'register', 'ip', overIp, context);
     throw new RateLimited('too many client registrations from this address; retry later', overIp);
   }
   const overTotal = await hitLimit(deps, 'register', 'total', 'all', total, windowSeconds);
   if (overTotal !== undefined) {
-    reportRateLimitHit(deps, 'register', 'total', overTotal);
+    reportRateLimitHit(deps, 'register', 'total', overTotal, context);
     throw new RateLimited('too many client registrations at the moment; retry later', overTotal);
   }
 }

@@ -33,6 +33,7 @@ import { keyedHash } from '../core/crypto.js';
 import type { ClientMetadata } from '../core/client-metadata.js';
 import type { ClientResolver } from '../core/client-auth.js';
 import type { Deps } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
 import type { ClientRecord } from '../model/records.js';
 import type { ClientStore, ExpiringRecordStore, ReplayGuard } from '../model/ports.js';
@@ -107,7 +108,11 @@ export type Duplicate =
   | { kind: 'replace'; client: ClientRecord; fingerprint: string };
 
 /** Looks for a live client the registration of `metadata` duplicates, and prepares it to be handed out. */
-export async function findDuplicate(metadata: ClientMetadata, deps: DedupeDeps): Promise<Duplicate> {
+export async function findDuplicate(
+  metadata: ClientMetadata,
+  deps: DedupeDeps,
+  context?: AuditRequestContext,
+): Promise<Duplicate> {
   const { windowSeconds, confidentialClients } = deps.config.registration.dedupe;
   if (windowSeconds === 0 || (metadata.softwareId === undefined && metadata.clientName === undefined))
     return { kind: 'none', fingerprint: undefined };
@@ -128,7 +133,7 @@ export async function findDuplicate(metadata: ClientMetadata, deps: DedupeDeps):
     await deps.storage.deleteClient(client.clientId);
     // This replica's cached copy goes now; other replicas' within clientCacheSeconds.
     deps.clients.forget?.(client.clientId);
-    logDeduplicated(deps, client.clientId);
+    logDeduplicated(deps, client.clientId, context);
     return { kind: 'replace', client, fingerprint };
   }
   if (client.registrationAccessTokenHash !== undefined) {
@@ -136,7 +141,7 @@ export async function findDuplicate(metadata: ClientMetadata, deps: DedupeDeps):
     await deps.storage.saveClient({ ...shared, updatedAt: now });
   }
   await remember(fingerprint, client.clientId, deps);
-  logDeduplicated(deps, client.clientId);
+  logDeduplicated(deps, client.clientId, context);
   const { registrationAccessTokenHash: _omitted, ...answered } = client;
   return { kind: 'shared', client: answered, fingerprint };
 }
@@ -157,6 +162,6 @@ export async function remember(
 }
 
 /** The one place a deduplicated registration is reported: the audit event `client.deduplicated`. */
-function logDeduplicated(deps: Pick<Deps, 'audit'>, clientId: string): void {
-  deps.audit.emit({ type: 'client.deduplicated', clientId });
+function logDeduplicated(deps: Pick<Deps, 'audit'>, clientId: string, context?: AuditRequestContext): void {
+  deps.audit.emit({ type: 'client.deduplicated', clientId }, context);
 }

@@ -10,6 +10,7 @@ import { collapseParams, type RawParams } from '../core/params.js';
 import { clientAuthMethods, requireClient, type ClientAuthDeps, type RequestLimitDeps } from './client-request.js';
 import { limitRequest } from '../core/rate-limit.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { GrantStore, RevocationStore } from '../model/ports.js';
 import { revokeGrantAndUpstreamTokens, type RevokeGrantDeps } from '../grants/upstream-tokens.js';
 
@@ -34,11 +35,12 @@ export async function revokeEndpoint(
   raw: RawParams,
   authorization: string | undefined,
   deps: RevokeDeps,
+  context?: AuditRequestContext,
 ): Promise<void> {
   const params = collapseParams(raw);
   const client = await requireClient(params, authorization, deps);
   // Counted once authenticated, so nobody can spend another client's allowance by naming it.
-  await limitRequest(deps, 'revoke', 'client', client.clientId);
+  await limitRequest(deps, 'revoke', 'client', client.clientId, context);
   const token = params.token as string | undefined;
   if (!token) throw new InvalidRequest('token is required');
   const hint = params.token_type_hint as string | undefined;
@@ -52,11 +54,16 @@ export async function revokeEndpoint(
       const found = await deps.storage.getRefreshToken(hashToken(token));
       if (found) {
         if (found.token.clientId === client.clientId) {
-          await revokeGrantAndUpstreamTokens(found.grant.id, deps, {
-            reason: 'revocation_endpoint',
-            clientId: client.clientId,
-            subject: found.grant.userId,
-          });
+          await revokeGrantAndUpstreamTokens(
+            found.grant.id,
+            deps,
+            {
+              reason: 'revocation_endpoint',
+              clientId: client.clientId,
+              subject: found.grant.userId,
+            },
+            context,
+          );
         }
         return;
       }
@@ -65,7 +72,10 @@ export async function revokeEndpoint(
       if (claims) {
         if (claims.client_id === client.clientId) {
           await deps.storage.revokeAccessToken(claims.jti, claims.exp * 1000);
-          deps.audit.emit({ type: 'token.revoked', jti: claims.jti, clientId: client.clientId, subject: claims.sub });
+          deps.audit.emit(
+            { type: 'token.revoked', jti: claims.jti, clientId: client.clientId, subject: claims.sub },
+            context,
+          );
         }
         return;
       }

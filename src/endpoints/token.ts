@@ -15,6 +15,7 @@ import { grantHandler, type GrantDeps, type TokenResponse } from '../grants/inde
 import { issuedFacts } from '../grants/issue.js';
 import { parseScope } from '../core/scope.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import {
   clientAssertionAlgorithms,
   clientAuthMethods,
@@ -54,38 +55,45 @@ export async function tokenEndpoint(
   raw: RawParams,
   authorization: string | undefined,
   deps: TokenEndpointDeps,
+  context?: AuditRequestContext,
 ): Promise<TokenResponse> {
   const facts: TokenRequestFacts = {};
   try {
-    const response = await handleTokenRequest(raw, authorization, deps, facts);
+    const response = await handleTokenRequest(raw, authorization, deps, facts, context);
     const noted = issuedFacts(response);
-    deps.audit.emit({
-      type: 'token.issued',
-      grantType: facts.grantType!,
-      ...(facts.clientId !== undefined && { clientId: facts.clientId }),
-      scopes: parseScope(response.scope),
-      resources: noted?.resources ?? [],
-      ...(noted?.subject !== undefined && { subject: noted.subject }),
-      ...(noted?.grantId !== undefined && { grantId: noted.grantId }),
-      ...(noted?.upstream !== undefined && { upstream: noted.upstream }),
-      ...(noted?.subjectClientId !== undefined && { subjectClientId: noted.subjectClientId }),
-      ...(response.refresh_token !== undefined && { refreshToken: true }),
-      ...(response.id_token !== undefined && { idToken: true }),
-    });
+    deps.audit.emit(
+      {
+        type: 'token.issued',
+        grantType: facts.grantType!,
+        ...(facts.clientId !== undefined && { clientId: facts.clientId }),
+        scopes: parseScope(response.scope),
+        resources: noted?.resources ?? [],
+        ...(noted?.subject !== undefined && { subject: noted.subject }),
+        ...(noted?.grantId !== undefined && { grantId: noted.grantId }),
+        ...(noted?.upstream !== undefined && { upstream: noted.upstream }),
+        ...(noted?.subjectClientId !== undefined && { subjectClientId: noted.subjectClientId }),
+        ...(response.refresh_token !== undefined && { refreshToken: true }),
+        ...(response.id_token !== undefined && { idToken: true }),
+      },
+      context,
+    );
     return response;
   } catch (err) {
     if (err instanceof OAuthError) {
       const noted = issuedFacts(err);
-      deps.audit.emit({
-        type: 'token.refused',
-        error: err.code,
-        ...(facts.grantType !== undefined && { grantType: facts.grantType }),
-        ...(facts.clientId !== undefined && { clientId: facts.clientId }),
-        ...(noted?.subject !== undefined && { subject: noted.subject }),
-        ...(noted?.resources !== undefined && { resources: noted.resources }),
-        ...(noted?.upstream !== undefined && { upstream: noted.upstream }),
-        ...(noted?.reason !== undefined && { reason: noted.reason }),
-      });
+      deps.audit.emit(
+        {
+          type: 'token.refused',
+          error: err.code,
+          ...(facts.grantType !== undefined && { grantType: facts.grantType }),
+          ...(facts.clientId !== undefined && { clientId: facts.clientId }),
+          ...(noted?.subject !== undefined && { subject: noted.subject }),
+          ...(noted?.resources !== undefined && { resources: noted.resources }),
+          ...(noted?.upstream !== undefined && { upstream: noted.upstream }),
+          ...(noted?.reason !== undefined && { reason: noted.reason }),
+        },
+        context,
+      );
     }
     throw err;
   }
@@ -96,6 +104,7 @@ async function handleTokenRequest(
   authorization: string | undefined,
   deps: TokenEndpointDeps,
   facts: TokenRequestFacts,
+  context: AuditRequestContext | undefined,
 ): Promise<TokenResponse> {
   const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
   if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');
@@ -113,14 +122,14 @@ async function handleTokenRequest(
   if (!presented) throw new InvalidClient('client authentication is required', { detail: 'no client credentials' });
   const client = await authenticateClient(presented, deps);
   // Counted once authenticated, so nobody can spend another client's allowance by naming it.
-  await limitRequest(deps, 'token', 'client', client.clientId);
+  await limitRequest(deps, 'token', 'client', client.clientId, context);
   if (!client.grantTypes.includes(handler.grantType)) {
     throw new UnauthorizedClient(`the client is not allowed to use ${handler.grantType}`);
   }
   if (!handler.allowsPublicClients && client.tokenEndpointAuthMethod === 'none') {
     throw new UnauthorizedClient(`public clients cannot use ${handler.grantType}`);
   }
-  const response = await handler.handle(params, client, deps);
+  const response = await handler.handle(params, client, deps, context);
   // The garbage collection's "last token" mark: a store write at most once a day per client and replica.
   await deps.clientActivity.tokenIssued(client);
   return response;

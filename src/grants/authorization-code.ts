@@ -10,6 +10,7 @@ import { resolveResources } from '../core/resource.js';
 import { amrOf, authenticationClaims } from '../core/authentication.js';
 import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './issue.js';
 import type { Deps } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { AuthorizationCodeStore, GrantStore, UserStore } from '../model/ports.js';
 import { list, single, type GrantHandler } from './types.js';
 import { revokeGrantAndUpstreamTokens, type RevokeGrantDeps } from './upstream-tokens.js';
@@ -30,9 +31,15 @@ export type AuthorizationCodeDeps = Pick<Deps, 'clock' | 'config' | 'logger' | '
 async function codeReplayed(
   replay: { grantId: string; clientId: string },
   deps: AuthorizationCodeDeps,
+  context: AuditRequestContext | undefined,
 ): Promise<never> {
-  deps.audit.emit({ type: 'code.replayed', clientId: replay.clientId, grantId: replay.grantId });
-  await revokeGrantAndUpstreamTokens(replay.grantId, deps, { reason: 'code_replay', clientId: replay.clientId });
+  deps.audit.emit({ type: 'code.replayed', clientId: replay.clientId, grantId: replay.grantId }, context);
+  await revokeGrantAndUpstreamTokens(
+    replay.grantId,
+    deps,
+    { reason: 'code_replay', clientId: replay.clientId },
+    context,
+  );
   deps.logger.warn(
     { clientId: replay.clientId, grantId: replay.grantId },
     'authorization code replayed; grant revoked',
@@ -52,7 +59,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
   // PKCE is mandatory and S256 only (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1).
   metadata: () => ({ code_challenge_methods_supported: ['S256'] }),
   errorCodes: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'invalid_target'],
-  async handle(params, client, deps) {
+  async handle(params, client, deps, context) {
     const code = requiredParam(params, 'code');
     // Syntax first (invalid_request): a malformed request must not spend the code.
     checkCodeVerifierSyntax(requiredParam(params, 'code_verifier'));
@@ -62,7 +69,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
     // saved, so checks made on the read still hold when the atomic consume below wins.
     const found = await deps.storage.getAuthorizationCode(codeHash);
     if (found.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
-    if (found.status === 'reused') return codeReplayed(found, deps);
+    if (found.status === 'reused') return codeReplayed(found, deps, context);
     const record = found.code;
     if (record.clientId !== client.clientId)
       throw new InvalidGrant('the authorization code was issued to another client');
@@ -91,7 +98,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
     // Exactly one redemption wins; a concurrent one that lost is a replay (another holder of the code).
     const result = await deps.storage.consumeAuthorizationCode(codeHash);
     if (result.status === 'not_found') throw new InvalidGrant('the authorization code is invalid or expired');
-    if (result.status === 'reused') return codeReplayed(result, deps);
+    if (result.status === 'reused') return codeReplayed(result, deps, context);
     // Whatever the scope: a code outlives nothing of a deleted user (deleteUser cannot find codes by user).
     const user = await deps.storage.getUser(record.userId);
     if (!user) throw new InvalidGrant('the user no longer exists');

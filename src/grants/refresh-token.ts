@@ -59,7 +59,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
     'invalid_scope',
     'invalid_target',
   ],
-  async handle(params, client, deps) {
+  async handle(params, client, deps, context) {
     const presented = requiredParam(params, 'refresh_token');
     const tokenHash = hashToken(presented);
     const found = await deps.storage.getRefreshToken(tokenHash);
@@ -94,17 +94,25 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
       return reused('inside the grace window with another client or other parameters');
     };
     const reused = async (reason: string): Promise<never> => {
-      deps.audit.emit({
-        type: 'refresh.reuse_detected',
-        grantId: grant.id,
-        clientId: client.clientId,
-        subject: grant.userId,
-      });
-      await revokeGrantAndUpstreamTokens(grant.id, deps, {
-        reason: 'refresh_reuse',
-        clientId: client.clientId,
-        subject: grant.userId,
-      });
+      deps.audit.emit(
+        {
+          type: 'refresh.reuse_detected',
+          grantId: grant.id,
+          clientId: client.clientId,
+          subject: grant.userId,
+        },
+        context,
+      );
+      await revokeGrantAndUpstreamTokens(
+        grant.id,
+        deps,
+        {
+          reason: 'refresh_reuse',
+          clientId: client.clientId,
+          subject: grant.userId,
+        },
+        context,
+      );
       deps.logger.warn({ clientId: client.clientId, grantId: grant.id, reason }, 'refresh token reused; grant revoked');
       throw new InvalidGrant('the refresh token has already been used');
     };
@@ -165,12 +173,15 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
     );
     switch (result.status) {
       case 'rotated':
-        deps.audit.emit({
-          type: 'refresh.rotated',
-          grantId: grant.id,
-          clientId: client.clientId,
-          subject: grant.userId,
-        });
+        deps.audit.emit(
+          {
+            type: 'refresh.rotated',
+            grantId: grant.id,
+            clientId: client.clientId,
+            subject: grant.userId,
+          },
+          context,
+        );
         return response;
       case 'grace':
         // A concurrent request with the same token won the rotation.
@@ -178,19 +189,25 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
       case 'reused':
         // The store has revoked the family already; its upstream tokens go here.
         await deleteUpstreamTokens(result.grantId, deps);
-        deps.audit.emit({
-          type: 'refresh.reuse_detected',
-          grantId: result.grantId,
-          clientId: client.clientId,
-          subject: grant.userId,
-        });
-        deps.audit.emit({
-          type: 'grant.revoked',
-          grantId: result.grantId,
-          reason: 'refresh_reuse',
-          clientId: client.clientId,
-          subject: grant.userId,
-        });
+        deps.audit.emit(
+          {
+            type: 'refresh.reuse_detected',
+            grantId: result.grantId,
+            clientId: client.clientId,
+            subject: grant.userId,
+          },
+          context,
+        );
+        deps.audit.emit(
+          {
+            type: 'grant.revoked',
+            grantId: result.grantId,
+            reason: 'refresh_reuse',
+            clientId: client.clientId,
+            subject: grant.userId,
+          },
+          context,
+        );
         deps.logger.warn({ clientId: client.clientId, grantId: result.grantId }, 'refresh token reused; grant revoked');
         throw new InvalidGrant('the refresh token has already been used');
       case 'not_found':

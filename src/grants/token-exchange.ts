@@ -21,6 +21,7 @@ import {
 } from '../model/errors.js';
 import { audienceOf, verifyOwnAccessToken, type AccessTokenPayload } from '../core/access-token.js';
 import { resolveResources } from '../core/resource.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import { parseScope } from '../core/scope.js';
 import type { Config } from '../config/schema.js';
 import type { Deps } from '../context.js';
@@ -87,10 +88,10 @@ export const tokenExchangeGrant: GrantHandler<TokenExchangeDeps> = {
     'invalid_scope',
     'invalid_target',
   ],
-  async handle(params, client, deps) {
+  async handle(params, client, deps, context) {
     const audit: Audit = { client_id: client.clientId };
     try {
-      return noteFacts(await exchange(params, client, audit, deps), factsOfExchange(audit));
+      return noteFacts(await exchange(params, client, audit, deps, context), factsOfExchange(audit));
     } catch (err) {
       if (err instanceof OAuthError) noteFacts(err, factsOfExchange(audit));
       throw err;
@@ -103,6 +104,7 @@ async function exchange(
   client: ClientRecord,
   audit: Audit,
   deps: TokenExchangeDeps,
+  context: AuditRequestContext | undefined,
 ): Promise<TokenResponse> {
   // The token endpoint refuses public clients already (allowsPublicClients); this grant is never theirs.
   if (client.tokenEndpointAuthMethod === 'none') throw new UnauthorizedClient('public clients cannot exchange tokens');
@@ -145,7 +147,7 @@ async function exchange(
   const claims = await verifySubjectToken(subjectToken, server, deps);
   audit.sub = claims.sub;
   audit.subject_client_id = claims.client_id;
-  if (upstreamId !== undefined) return upstreamTokenResponse(claims, upstreamId, audit, deps);
+  if (upstreamId !== undefined) return upstreamTokenResponse(claims, upstreamId, audit, deps, context);
   return gatehouseTokenResponse(claims, audience!, single(params, 'scope'), client, deps);
 }
 
@@ -181,6 +183,7 @@ async function upstreamTokenResponse(
   upstreamId: string,
   audit: Audit,
   deps: TokenExchangeDeps,
+  context: AuditRequestContext | undefined,
 ): Promise<TokenResponse> {
   const grantId = await deps.storage.getAccessTokenGrantId(claims.jti);
   if (grantId === undefined) throw new InvalidGrant('the subject token has no grant with upstream tokens');
@@ -198,13 +201,16 @@ async function upstreamTokenResponse(
     // Bound to another user, client, upstream or upstream client: refused like a missing one, the reason logged.
     if (!(err instanceof UpstreamTokenBindingError)) throw err;
     deps.logger.warn({ grantId, mismatch: err.mismatch }, err.message);
-    deps.audit.emit({
-      type: 'upstream.binding_mismatch',
-      grantId,
-      mismatch: err.mismatch,
-      subject: claims.sub,
-      clientId: claims.client_id,
-    });
+    deps.audit.emit(
+      {
+        type: 'upstream.binding_mismatch',
+        grantId,
+        mismatch: err.mismatch,
+        subject: claims.sub,
+        clientId: claims.client_id,
+      },
+      context,
+    );
     throw new InvalidGrant(`the subject token's grant holds no tokens of the upstream ${upstreamId}`);
   }
   if (!tokens) throw new InvalidGrant(`the subject token's grant holds no tokens of the upstream ${upstreamId}`);

@@ -1,6 +1,7 @@
 /** What every grant module exports, and what the token endpoint returns (RFC 6749 §5.1). */
 import type { GrantClientRules } from '../core/client-metadata.js';
 import type { Config } from '../config/schema.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import type { ClientRecord } from '../model/records.js';
 
 /** RFC 6749 §5.1 successful token response. */
@@ -44,9 +45,10 @@ export interface GrantHandler<D> extends GrantClientRules {
   /**
    * Answers a token request of this grant type. `deps` is the slice of Deps the grant declares (its services and the
    * store methods it calls, nothing more); the token endpoint passes every grant's slice together (GrantDeps in
-   * grants/index.ts). A property, not a method, so the registry's type checks each grant's slice strictly.
+   * grants/index.ts). A property, not a method, so the registry's type checks each grant's slice strictly. `context`:
+   * the request being served, for the audit events the grant emits (core/audit.ts).
    */
-  handle: (params: TokenParams, client: ClientRecord, deps: D) => Promise<TokenResponse>;
+  handle: (params: TokenParams, client: ClientRecord, deps: D, context?: AuditRequestContext) => Promise<TokenResponse>;
   /**
    * Answers a request of this grant type that authenticates no client: none presented, or only a `client_id` (passed
    * here). RFC 7523 §3.1 makes client authentication optional for assertion grants, where the assertion itself names

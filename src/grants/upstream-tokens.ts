@@ -10,6 +10,7 @@
  */
 import { ConfigError, ServerError } from '../model/errors.js';
 import type { Deps } from '../context.js';
+import type { AuditRequestContext } from '../core/audit.js';
 import { decodeJwt } from 'jose';
 import type { ExpiringRecordStore, GrantStore, ReplayGuard } from '../model/ports.js';
 import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
@@ -336,9 +337,10 @@ export async function revokeGrantAndUpstreamTokens(
   grantId: string,
   deps: RevokeGrantDeps,
   why: { reason: 'revocation_endpoint' | 'code_replay' | 'refresh_reuse'; clientId?: string; subject?: string },
+  context?: AuditRequestContext,
 ): Promise<boolean> {
   const revoked = await deps.storage.revokeGrant(grantId, deps.clock.now());
   await deleteUpstreamTokens(grantId, deps);
-  deps.audit.emit({ type: 'grant.revoked', grantId, ...why });
+  deps.audit.emit({ type: 'grant.revoked', grantId, ...why }, context);
   return revoked;
 }

@@ -13,8 +13,7 @@ import { browserPages, type BrowserPages } from './browser-pages.js';
 import type { OAuthError } from '../model/errors.js';
 import { serverLimitOptions } from './limits.js';
 import { refuseNulCharacters } from './nul-guard.js';
-import { auditContextOf, requestIdFor, sendRequestId } from './request-id.js';
-import { runWithAuditContext } from '../core/audit.js';
+import { requestIdFor, sendRequestId } from './request-id.js';
 import { metricsRoute } from './metrics.js';
 import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
@@ -122,11 +121,6 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
     genReqId: requestIdFor,
   });
   app.addHook('onSend', sendRequestId);
-  // Audit events emitted while serving a request carry its id, address and user agent (core/audit.ts). Entered again
-  // before validation, after the body is read: with Node 20 and Fastify 5 the context survives a body sent in parts
-  // anyway (test/e2e/audit.test.ts), the second entry keeps it so should a body parser's stream events not carry it.
-  app.addHook('onRequest', (request, _reply, done) => runWithAuditContext(auditContextOf(request), done));
-  app.addHook('preValidation', (request, _reply, done) => runWithAuditContext(auditContextOf(request), done));
   // First of all hooks: which issuer the request is for; an unknown tenant is a plain 404.
   const ownScope = scopeFor(deps);
   app.addHook('onRequest', async (request, reply) => {

@@ -27,24 +27,32 @@ export async function sendRequestId(request: FastifyRequest, reply: FastifyReply
   reply.header(REQUEST_ID_HEADER, request.id);
 }
 
-const AUDIT_CONTEXT = Symbol('gatehouse.auditContext');
+/**
+ * What audit events emitted while serving a request carry: its id, address and user agent, read only when an event is
+ * emitted. One small object holding the request; the routes pass it explicitly to what they call (core/audit.ts).
+ */
+class RequestAuditContext implements AuditRequestContext {
+  readonly #request: FastifyRequest;
 
-/** What audit events emitted while serving `request` carry (read when an event is emitted; one object per request). */
-export function auditContextOf(request: FastifyRequest): AuditRequestContext {
-  const holder = request as unknown as Record<symbol, AuditRequestContext | undefined>;
-  let context = holder[AUDIT_CONTEXT];
-  if (!context) {
-    context = {
-      requestId: request.id,
-      get ip() {
-        return request.ip;
-      },
-      get userAgent() {
-        const ua = request.headers['user-agent'];
-        return typeof ua === 'string' ? ua : undefined;
-      },
-    };
-    holder[AUDIT_CONTEXT] = context;
+  constructor(request: FastifyRequest) {
+    this.#request = request;
   }
-  return context;
+
+  get requestId(): string {
+    return this.#request.id;
+  }
+
+  get ip(): string {
+    return this.#request.ip;
+  }
+
+  get userAgent(): string | undefined {
+    const ua = this.#request.headers['user-agent'];
+    return typeof ua === 'string' ? ua : undefined;
+  }
+}
+
+/** The audit context of `request`, for what the route calls to emit (core/audit.ts `emit(event, context)`). */
+export function auditContextOf(request: FastifyRequest): AuditRequestContext {
+  return new RequestAuditContext(request);
 }

@@ -360,7 +360,8 @@ describe('audit events', () => {
   });
 
   it('client update and delete (RFC 7592)', async () => {
-    const reg = await register(server.issuer);
+    // A name of its own: the same metadata again would get the shared client of registration dedupe (no management).
+    const reg = await register(server.issuer, { client_name: 'Audit Managed App' });
     const {
       client_id: id,
       registration_access_token: rat,
@@ -416,6 +417,15 @@ describe('audit events', () => {
     const all = JSON.stringify(events);
     expect(secrets.size).toBeGreaterThan(20);
     for (const secret of secrets) expect(all, 'a secret in an audit event').not.toContain(secret);
+  });
+
+  it('every event above names the HTTP request it was emitted for (the context is passed down explicitly)', () => {
+    const types = new Set(events.map((e) => e.type));
+    expect(types.size).toBeGreaterThan(15);
+    for (const e of events) {
+      expect(e.requestId, e.type).toMatch(/\S/);
+      expect(e.ip, e.type).toBe('127.0.0.1');
+    }
   });
 });
 

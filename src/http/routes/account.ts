@@ -36,6 +36,7 @@ import { applicationIdentity, loginPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
 import { browserPages } from '../browser-pages.js';
 import { browserBinding, csrfToken } from '../cookies.js';
+import { auditContextOf } from '../request-id.js';
 import { formParams, perScope, queryParams, type RouteContext, type RoutePlugin } from './context.js';
 
 export const accountRoutes: RoutePlugin = {
@@ -212,17 +213,21 @@ async function accountPages(app: FastifyInstance, { issuerPath }: RouteContext):
   formRoute('login', async ({ deps, sendSignIn }, request, reply, field, binding) => {
     const username = field('username') ?? '';
     const password = field('password') ?? '';
-    const place = accountSignInPlace(binding);
+    const place = accountSignInPlace(binding, auditContextOf(request));
     return sendSignIn(request, reply, await signInWithPassword(place, username, password, request.ip, deps));
   });
   formRoute('factor', async ({ deps, sendSignIn }, request, reply, field, binding) => {
     const form = { method: field('method'), code: field('code'), credential: field('credential') };
-    const place = accountSignInPlace(binding);
+    const place = accountSignInPlace(binding, auditContextOf(request));
     return sendSignIn(request, reply, await signInWithSecondFactor(place, form, request.ip, deps));
   });
   formRoute('enrol', async ({ deps, sendSignIn }, request, reply, field, binding) => {
     const form = { method: field('method'), code: field('code'), credential: field('credential'), name: field('name') };
-    return sendSignIn(request, reply, await enrolDuringSignIn(accountSignInPlace(binding), form, deps));
+    return sendSignIn(
+      request,
+      reply,
+      await enrolDuringSignIn(accountSignInPlace(binding, auditContextOf(request)), form, deps),
+    );
   });
   formRoute('cancel', async ({ deps, pages, base }, _request, reply, _field, binding) => {
     await cancelSignIn(accountSignInPlace(binding), deps);

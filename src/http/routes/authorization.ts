@@ -26,6 +26,7 @@ import {
 import { findSignedIn } from '../../authorization/session.js';
 import { awaitingFirstUser } from '../../authorization/setup.js';
 import { limitRequest } from '../../core/rate-limit.js';
+import { auditContextOf } from '../request-id.js';
 import { completeUpstreamSignIn, upstreamCallbackDeclaration } from '../../authorization/upstream-sign-in.js';
 import { consentPage, errorPage, loginPage, logoutPage, signedOutPage } from '../../ui/pages.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from '../../ui/sign-in-pages.js';
@@ -118,12 +119,13 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
     const { deps, pages, interactionPath } = flowOf(request);
     try {
       // Per address (config rateLimits.authorize.perIp) before any work; over it, a 429 page with Retry-After.
-      await limitRequest(deps, 'authorize', 'ip', request.ip);
+      const context = auditContextOf(request);
+      await limitRequest(deps, 'authorize', 'ip', request.ip, context);
       const raw = request.method === 'POST' ? formParams(request) : queryParams(request);
       // The nonce cookie is set here, before the 303 to the interaction: a top-level navigation, so SameSite=Lax
       // cookies come back on every interaction step.
       const bindBrowser = () => browserBinding(pages.nonce(request, reply));
-      const outcome = await authorize(raw, pages.sessionId(request), deps, bindBrowser);
+      const outcome = await authorize(raw, pages.sessionId(request), deps, bindBrowser, context);
       if (outcome.kind === 'redirect') return pages.redirect(reply, outcome.location);
       if (outcome.kind === 'interaction') return pages.redirect(reply, interactionPath(outcome.interactionId));
       return pages.send(
@@ -145,7 +147,13 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
   app.get<{ Params: { id: string } }>(`${interactionBase}/:id`, async (request, reply) => {
     const { deps, pages, renderView } = flowOf(request);
     try {
-      const view = await viewInteraction(request.params.id, pages.sessionId(request), pages.binding(request), deps);
+      const view = await viewInteraction(
+        request.params.id,
+        pages.sessionId(request),
+        pages.binding(request),
+        deps,
+        auditContextOf(request),
+      );
       return renderView(request, reply, view);
     } catch (err) {
       return pages.error(reply, err);
@@ -177,7 +185,8 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
     const { id } = request.params;
     const username = field('username') ?? '';
     const password = field('password') ?? '';
-    const outcome = await submitLogin(id, pages.binding(request), username, password, request.ip, deps);
+    const context = auditContextOf(request);
+    const outcome = await submitLogin(id, pages.binding(request), username, password, request.ip, deps, context);
     return sendSignIn(request, reply, id, outcome);
   });
 
@@ -185,7 +194,8 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
     const { deps, pages, sendSignIn } = flowOf(request);
     const { id } = request.params;
     const factor = { method: field('method'), code: field('code'), credential: field('credential') };
-    const outcome = await submitSecondFactor(id, pages.binding(request), factor, request.ip, deps);
+    const context = auditContextOf(request);
+    const outcome = await submitSecondFactor(id, pages.binding(request), factor, request.ip, deps, context);
     return sendSignIn(request, reply, id, outcome);
   });
 
@@ -198,14 +208,15 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
       credential: field('credential'),
       name: field('name'),
     };
-    const outcome = await submitEnrolment(id, pages.binding(request), enrolment, deps);
+    const outcome = await submitEnrolment(id, pages.binding(request), enrolment, deps, auditContextOf(request));
     return sendSignIn(request, reply, id, outcome);
   });
 
   // "Sign in with <upstream>": the browser goes upstream (303) with a pending upstream authorization kept.
   formRoute('upstream', async (request, reply, field) => {
     const { deps, pages } = flowOf(request);
-    const location = await submitUpstream(request.params.id, pages.binding(request), field('upstream'), deps);
+    const context = auditContextOf(request);
+    const location = await submitUpstream(request.params.id, pages.binding(request), field('upstream'), deps, context);
     return pages.redirect(reply, location);
   });
 
@@ -215,7 +226,7 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
     try {
       const q = request.url.indexOf('?');
       const query = new URLSearchParams(q < 0 ? '' : request.url.slice(q + 1));
-      const outcome = await completeUpstreamSignIn(query, pages.binding(request), deps);
+      const outcome = await completeUpstreamSignIn(query, pages.binding(request), deps, auditContextOf(request));
       if (outcome.kind === 'redirect') return pages.redirect(reply, outcome.location);
       reply.header('set-cookie', pages.sessionCookie(outcome.session.id, deps.config.session.ttl));
       return pages.redirect(reply, interactionPath(outcome.interactionId));
@@ -236,7 +247,9 @@ async function authorizationFlow(app: FastifyInstance, { options, issuerPath }: 
   formRoute('consent', async (request, reply, field) => {
     const { deps, pages } = flowOf(request);
     const { id } = request.params;
-    const location = await submitConsent(id, pages.sessionId(request), pages.binding(request), field('decision'), deps);
+    const decision = field('decision');
+    const context = auditContextOf(request);
+    const location = await submitConsent(id, pages.sessionId(request), pages.binding(request), decision, deps, context);
     return pages.redirect(reply, location);
   });
 

@@ -9,6 +9,7 @@ import {
   updateClientRegistration,
 } from '../../endpoints/register.js';
 import { json, scopeOf, type RouteContext, type RoutePlugin } from './context.js';
+import { auditContextOf } from '../request-id.js';
 
 export const registrationRoutes: RoutePlugin = { endpoints: [registerDeclaration], routes: registration };
 
@@ -24,7 +25,13 @@ async function registration(app: FastifyInstance, { issuerPath }: RouteContext):
     json(
       reply,
       201,
-      await registerClient(jsonBody(request), request.headers.authorization, scopeOf(request).deps, request.ip),
+      await registerClient(
+        jsonBody(request),
+        request.headers.authorization,
+        scopeOf(request).deps,
+        request.ip,
+        auditContextOf(request),
+      ),
     ),
   );
   app.get<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) =>
@@ -43,11 +50,17 @@ async function registration(app: FastifyInstance, { issuerPath }: RouteContext):
         jsonBody(request),
         request.headers.authorization,
         scopeOf(request).deps,
+        auditContextOf(request),
       ),
     ),
   );
   app.delete<{ Params: { id: string } }>(`${path}/:id`, async (request, reply) => {
-    await deleteClientRegistration(request.params.id, request.headers.authorization, scopeOf(request).deps);
+    await deleteClientRegistration(
+      request.params.id,
+      request.headers.authorization,
+      scopeOf(request).deps,
+      auditContextOf(request),
+    );
     return reply.code(204).header('cache-control', 'no-store').send();
   });
 }

@@ -7,6 +7,7 @@ import { revokeDeclaration, revokeEndpoint } from '../../endpoints/revoke.js';
 import { tokenDeclaration, tokenEndpoint } from '../../endpoints/token.js';
 import { userinfoDeclaration, userinfoEndpoint } from '../../endpoints/userinfo.js';
 import { limitRequest } from '../../core/rate-limit.js';
+import { auditContextOf } from '../request-id.js';
 import { formParams, json, scopeOf, type RouteContext, type RoutePlugin } from './context.js';
 
 export const tokenRoutes: RoutePlugin = {
@@ -19,19 +20,26 @@ async function backChannel(app: FastifyInstance, { issuerPath }: RouteContext): 
   // authentication in the endpoints. Off: no store call.
   app.post(issuerPath + tokenDeclaration.path, async (request, reply) => {
     const { deps } = scopeOf(request);
-    await limitRequest(deps, 'token', 'ip', request.ip);
-    return json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps));
+    const context = auditContextOf(request);
+    await limitRequest(deps, 'token', 'ip', request.ip, context);
+    return json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps, context));
   });
   app.post(issuerPath + revokeDeclaration.path, async (request, reply) => {
     const { deps } = scopeOf(request);
-    await limitRequest(deps, 'revoke', 'ip', request.ip);
-    await revokeEndpoint(formParams(request), request.headers.authorization, deps);
+    const context = auditContextOf(request);
+    await limitRequest(deps, 'revoke', 'ip', request.ip, context);
+    await revokeEndpoint(formParams(request), request.headers.authorization, deps, context);
     return reply.code(200).header('cache-control', 'no-store').send();
   });
   app.post(issuerPath + introspectDeclaration.path, async (request, reply) => {
     const { deps } = scopeOf(request);
-    await limitRequest(deps, 'introspect', 'ip', request.ip);
-    return json(reply, 200, await introspectEndpoint(formParams(request), request.headers.authorization, deps));
+    const context = auditContextOf(request);
+    await limitRequest(deps, 'introspect', 'ip', request.ip, context);
+    return json(
+      reply,
+      200,
+      await introspectEndpoint(formParams(request), request.headers.authorization, deps, context),
+    );
   });
   // RFC 6750 §3: a request without a usable token gets the challenge, here with error="invalid_request" (§3.1).
   const malformedBearer = (description: string) =>
