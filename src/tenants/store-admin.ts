@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { Deps } from '../context.js';
-import type { Auditor } from '../core/audit.js';
+import type { AuditEvent, AuditRequestContext, Auditor } from '../core/audit.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../config/schema.js';
 import { newClientSecret, sealClientSecret } from '../core/client-auth.js';
@@ -41,6 +41,8 @@ export interface StoreAdminOptions {
   /** Where the changes are reported (client, key, grant and consent events), and as whose: the API or the CLI. */
   audit?: Pick<Auditor, 'emit'>;
   actor?: 'admin' | 'cli';
+  /** The admin API request making the changes (its id, address and user agent go on their events). */
+  context?: AuditRequestContext;
   /** The scope's effective config (a tenant's is the deployment's with its settings applied). */
   config: Config;
   clock: Clock;
@@ -196,6 +198,7 @@ export function storeAdminFor(
     | 'audit'
   >,
   actor: 'admin' | 'cli' = 'admin',
+  context?: AuditRequestContext,
 ): StoreAdmin {
   return new StoreAdmin({
     storage: deps.storage,
@@ -209,11 +212,17 @@ export function storeAdminFor(
     keysChanged: () => deps.keys.refresh(),
     audit: deps.audit,
     actor,
+    context,
   });
 }
 
 export class StoreAdmin {
   constructor(private readonly o: StoreAdminOptions) {}
+
+  /** Reports a change as an audit event, with the request that made it (if any). */
+  private report(event: AuditEvent): void {
+    this.o.audit?.emit(event, this.o.context);
+  }
 
   /** Who the audit events name as the source of a change. */
   private get source(): 'admin' | 'cli' {
@@ -286,7 +295,7 @@ export class StoreAdmin {
       clientSecretExpiresAt: 0,
     };
     await this.storage.saveClient(dropUndefined(client));
-    this.o.audit?.emit({
+    this.report({
       type: 'client.registered',
       clientId,
       source: this.source,
@@ -326,7 +335,7 @@ export class StoreAdmin {
     });
     await this.storage.saveClient(client);
     this.o.clientChanged?.(client.clientId);
-    this.o.audit?.emit({
+    this.report({
       type: 'client.updated',
       clientId: client.clientId,
       source: this.source,
@@ -339,7 +348,7 @@ export class StoreAdmin {
     const client = this.changeable(await this.client(clientId));
     await this.storage.deleteClient(client.clientId);
     this.o.clientChanged?.(client.clientId);
-    this.o.audit?.emit({ type: 'client.deleted', clientId: client.clientId, source: this.source });
+    this.report({ type: 'client.deleted', clientId: client.clientId, source: this.source });
     return { client_id: client.clientId, deleted: true };
   }
 
@@ -359,7 +368,7 @@ export class StoreAdmin {
     });
     await this.storage.saveClient(client);
     this.o.clientChanged?.(client.clientId);
-    this.o.audit?.emit({ type: 'client.updated', clientId: client.clientId, source: this.source, secretRotated: true });
+    this.report({ type: 'client.updated', clientId: client.clientId, source: this.source, secretRotated: true });
     return { ...clientView(client), client_secret: secret.secret };
   }
 
@@ -507,7 +516,7 @@ export class StoreAdmin {
     const grant = await this.storage.getGrant(parse(id, grantId));
     if (!grant) throw new AdminError(404, 'not_found', 'no such grant');
     await this.storage.revokeGrant(grant.id, this.o.clock.now());
-    this.o.audit?.emit({
+    this.report({
       type: 'grant.revoked',
       grantId: grant.id,
       reason: 'admin',
@@ -534,7 +543,7 @@ export class StoreAdmin {
     const grantsRevoked = await this.storage.revokeGrantsFor(user, client, this.o.clock.now());
     if (!consent && grantsRevoked === 0) throw new AdminError(404, 'not_found', 'no such consent');
     await this.storage.deleteConsent(user, client);
-    if (consent) this.o.audit?.emit({ type: 'consent.revoked', clientId: client, subject: user });
+    if (consent) this.report({ type: 'consent.revoked', clientId: client, subject: user });
     return { user_id: user, client_id: client, grants_revoked: grantsRevoked };
   }
 
@@ -588,7 +597,7 @@ export class StoreAdmin {
     const key = sealSigningKey(await generateSigningKey(alg, this.o.clock), sealer);
     await this.storage.rotateSigningKey(key, this.o.clock.now() + this.overlapMs());
     await this.o.keysChanged?.();
-    this.o.audit?.emit({
+    this.report({
       type: 'key.rotated',
       kid: key.kid,
       alg,

@@ -276,7 +276,8 @@ describe('gatehouse admin commands while a server runs on the embedded store', (
       expect(ok(['user', 'list'], env)).toContain('\tdave\t');
       expect(gatehouse(['client', 'show', 'nope'], env).stderr).toBe('gatehouse: no such client\n');
       // Each call is in the server's audit log, without the password.
-      expect(log).toContain('"via":"control-socket"');
+      expect(log).toMatch(/"type":"admin\.call"[^\n]*"route":"control:client\.add"[^\n]*"actor":"cli"/);
+      expect(log).toMatch(/"type":"key\.rotated"[^\n]*"source":"cli"/);
       expect(log).not.toContain('dave has a long password');
       expect(log).not.toContain(rotated.client_secret);
     } finally {

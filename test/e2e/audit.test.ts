@@ -482,7 +482,8 @@ describe('audit events of an upstream sign-in', () => {
   afterAll(() => up.close());
 
   async function viaUpstream(answer: Record<string, string>) {
-    const client = await registerUpstreamClient(up, 'audit-upstream');
+    // A client of its own per flow (another name: an identical registration would get the earlier client back).
+    const client = await registerUpstreamClient(up, `audit-upstream-${answer.code}`);
     const browser = new FormBrowser();
     const request = authorizationRequest(up, client);
     const left = await toUpstream(browser, up, request.url, UPSTREAM_ORIGIN, 'Corp');

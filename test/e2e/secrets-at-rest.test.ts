@@ -622,8 +622,10 @@ describe('gatehouse key rotate with encryptionKey', () => {
     await first.close();
 
     const ok = cli(['key', 'rotate'], { GATEHOUSE_STORAGE: dir, GATEHOUSE_ENCRYPTION_KEY: key });
-    expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
+    // stderr holds the rotation's audit event (audit.destination `log` is stderr in the CLI) and nothing else.
+    const lines = ok.stderr.split('\n').filter(Boolean);
+    expect(lines.map((l) => (JSON.parse(l) as { type?: string }).type)).toEqual(['key.rotated']);
     for (const env of [{ GATEHOUSE_ENCRYPTION_KEY: newKey() }, {}]) {
       const refused = cli(['key', 'rotate'], { GATEHOUSE_STORAGE: dir, GATEHOUSE_ENCRYPTION_KEY: '', ...env });
       expect(refused.status).toBe(1);

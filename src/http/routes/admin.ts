@@ -18,6 +18,7 @@ import { bearerToken } from '../../core/params.js';
 import { TenantAdminError } from '../../tenants/admin.js';
 import { ADMIN_SCOPE, AdminError, adminClientsOf, storeAdminFor, type StoreAdmin } from '../../tenants/store-admin.js';
 import { adminTraceRoutes } from './admin-traces.js';
+import { auditContextOf } from '../request-id.js';
 import { json, scopeOf, type RouteContext } from './context.js';
 
 export type { AdminOptions } from './context.js';
@@ -42,15 +43,18 @@ export function auditAdminCall(
   entry: { outcome: 'ok' | 'refused' | 'unauthenticated'; status: number; actor?: Actor },
 ): void {
   const client = entry.actor?.kind === 'client' ? entry.actor.clientId : undefined;
-  deps.audit.emit({
-    type: 'admin.call',
-    method: request.method,
-    route: request.routeOptions.url ?? 'unmatched',
-    status: entry.status,
-    actor: client ?? (entry.actor ? 'token' : 'none'),
-    outcome: entry.outcome === 'ok' ? 'success' : entry.outcome === 'refused' ? 'denied' : 'failure',
-    ...(client !== undefined && { clientId: client }),
-  });
+  deps.audit.emit(
+    {
+      type: 'admin.call',
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status: entry.status,
+      actor: client ?? (entry.actor ? 'token' : 'none'),
+      outcome: entry.outcome === 'ok' ? 'success' : entry.outcome === 'refused' ? 'denied' : 'failure',
+      ...(client !== undefined && { clientId: client }),
+    },
+    auditContextOf(request),
+  );
 }
 
 class Refused extends Error {
@@ -163,7 +167,8 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
 
   /** Registers one store operation at `/admin/<path>` and `/admin/tenants/:tenant/<path>`. */
   const route = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, call: Call, status = 200) => {
-    const run = (scope: Deps, request: FastifyRequest<{ Params: Params }>) => call(storeAdminFor(scope), request);
+    const run = (scope: Deps, request: FastifyRequest<{ Params: Params }>) =>
+      call(storeAdminFor(scope, 'admin', auditContextOf(request)), request);
     app.route({ method, url: `${base}/${path}`, handler: handled(run, status) });
     app.route({ method, url: `${base}/tenants/:tenant/${path}`, handler: handled(run, status, true) });
   };
