@@ -10,6 +10,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { Deps } from '../context.js';
 import type { Logger } from 'pino';
+import { TenantAdminError, type TenantAdmin } from '../tenants/admin.js';
 import { AdminError, storeAdminFor } from '../tenants/store-admin.js';
 import { runOperation } from '../tenants/operations.js';
 
@@ -34,12 +35,14 @@ export class ControlError extends Error {
 
 /**
  * Listens on the control socket of `directory` for the running server. `scope` gives the deps of the deployment
- * (undefined) or of a tenant (undefined when there is none). Returns a closer that also removes the socket.
+ * (undefined) or of a tenant (undefined when there is none); `tenants`, the deployment's tenant operations (run in
+ * the deployment's scope only). Returns a closer that also removes the socket.
  */
 export async function startControlSocket(
   directory: string,
   scope: (tenant: string | undefined) => Promise<Deps | undefined>,
   logger: Logger,
+  tenants?: TenantAdmin,
 ): Promise<() => Promise<void>> {
   const path = controlSocketPath(directory);
   // A socket left by a process that died: this process holds the store's lock, so nobody else listens on it.
@@ -76,11 +79,26 @@ export async function startControlSocket(
           const deps = await scope(tenant);
           if (!deps) throw new AdminError(404, 'not_found', `no tenant ${tenant ?? ''}`);
           auditDeps = deps;
-          const result = await runOperation({ admin: storeAdminFor(deps, 'cli'), storage: deps.storage }, op, args);
+          const result = await runOperation(
+            {
+              admin: storeAdminFor(deps, 'cli'),
+              storage: deps.storage,
+              config: deps.config,
+              upstream: (entry) => deps.upstreams.get(entry.id),
+              ...(tenant === undefined && tenants && { tenants }),
+            },
+            op,
+            args,
+          );
           audit(deps, op, 'success', 200);
           answer(200, { result });
         } catch (err) {
-          const status = err instanceof AdminError ? err.status : err instanceof SyntaxError ? 400 : 500;
+          const status =
+            err instanceof AdminError || err instanceof TenantAdminError
+              ? err.status
+              : err instanceof SyntaxError
+                ? 400
+                : 500;
           if (auditDeps) audit(auditDeps, op, 'failure', status);
           if (status === 500) logger.error({ err, op }, 'control socket: operation failed');
           answer(status, {

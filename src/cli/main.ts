@@ -25,7 +25,6 @@ import { reservedTenantIds } from '../http/app.js';
 import { printSetupLink, setupLinkCommand } from './setup-link.js';
 import { TenantAdmin, TenantAdminError } from '../tenants/admin.js';
 import { tenantConfig } from '../config/tenants.js';
-import { isUpstreamOnly } from '../authorization/upstream-users.js';
 import { createUpstreamProvider } from '../upstream/client.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
@@ -106,8 +105,8 @@ Options:
   --tenant <id>           run key, client, user and upstream commands on that tenant instead of the deployment's
                           own issuer
 
-With the embedded store, while a server runs on it the commands above (except tenant, upstream, user mfa and
-mfa-reset) are sent to that server over its control socket (<data directory>/control.sock) and run there.
+With the embedded store, while a server runs on it the commands above (except serve, hash-password, setup-link and
+trace) are sent to that server over its control socket (<data directory>/control.sock) and run there.
 
 Without a command this text goes to stderr and the exit code is 2. Errors are one line; GATEHOUSE_LOG_LEVEL=debug
 adds the stack trace.
@@ -303,16 +302,21 @@ async function readSecretFromStdin(prompt: string): Promise<string> {
   return line.replace(/\r?\n$/, '');
 }
 
-/** The StoreAdmin of the CLI's scope (the deployment's, or --tenant's) on a store this process opened. */
-async function localAdmin(config: Config, storage: Storage, audit: Auditor): Promise<StoreAdmin> {
+/** The StoreAdmin of a scope (the deployment's, or a tenant's) on a store this process opened, and its config. */
+async function localAdmin(
+  config: Config,
+  storage: Storage,
+  audit: Auditor,
+  tenant: string | undefined,
+): Promise<{ admin: StoreAdmin; scope: Config }> {
   let scope = config;
-  if (tenantOption !== undefined) {
-    const tenant = await storage.getTenant(tenantOption);
-    scope = tenantConfig(config, tenantOption, tenant?.settings ?? {});
+  if (tenant !== undefined) {
+    const record = await storage.getTenant(tenant);
+    scope = tenantConfig(config, tenant, record?.settings ?? {});
   }
   const sealer = sealerFromConfig(config);
   const pepper = await getOrCreateSealedSecret(storage, 'client-secret-pepper', sealer);
-  return new StoreAdmin({
+  const admin = new StoreAdmin({
     storage,
     config: scope,
     clock: systemClock,
@@ -320,40 +324,75 @@ async function localAdmin(config: Config, storage: Storage, audit: Auditor): Pro
     sealer,
     passwordPolicy: passwordPolicyOf(scope),
     scopesSupported: scopesSupportedOf(scope),
-    audit: audit.forTenant(tenantOption),
+    audit: audit.forTenant(tenant),
     actor: 'cli',
   });
+  return { admin, scope };
 }
 
 /**
  * Runs a store operation (tenants/operations.ts): on a running server's control socket when the embedded store is
- * in use by one, else on the store opened here. A refusal becomes a one-line ConfigError (exit 1).
+ * in use by one, else on the store opened here. It runs in `--tenant`'s scope, or the deployment's with
+ * `deployment` (the `tenant` commands). A refusal becomes a one-line ConfigError (exit 1).
  */
-async function execute(op: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function execute(
+  op: string,
+  args: Record<string, unknown>,
+  { deployment = false }: { deployment?: boolean } = {},
+): Promise<Record<string, unknown>> {
   const config = loadConfig();
+  const tenant = deployment ? undefined : tenantOption;
   try {
     if (storageKind(config.storage) === 'embedded' && !/^memory:\/\//i.test(config.storage)) {
       const socket = controlSocketPath(embeddedDirectory(config.storage));
       try {
-        return (await sendControl(socket, op, tenantOption, args)) as Record<string, unknown>;
+        return (await sendControl(socket, op, tenant, args)) as Record<string, unknown>;
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         // No server there (no socket, or one left by a process that died): open the store here.
         if (!(code === 'ENOENT' || code === 'ECONNREFUSED')) throw err;
       }
     }
-    const { storage } = await openStore();
+    const { storage } = deployment ? await openDeploymentStore() : await openStore();
     // The audit events of what the command changes (`audit.destination`; `log` is stderr here, at the config's level).
     const trail = createAuditor(config, systemClock, createLogger(config.logLevel, pino.destination(2)), undefined);
+    const pending: Promise<void>[] = [];
     try {
-      const admin = await localAdmin(config, storage, trail.auditor);
-      return (await runOperation({ admin, storage }, op, args)) as Record<string, unknown>;
+      const { admin, scope } = await localAdmin(config, storage, trail.auditor, tenant);
+      const logger = createLogger('silent');
+      const result = (await runOperation(
+        {
+          admin,
+          storage,
+          config: scope,
+          upstream: (entry) => createUpstreamProvider(entry, { clock: systemClock, logger }),
+          ...(tenant === undefined && {
+            tenants: new TenantAdmin({
+              deployment: config,
+              storage,
+              clock: systemClock,
+              reserved: reservedTenantIds(config.issuer),
+              // This process ends soon: it waits for the second purge itself.
+              later: (purge, delayMs) => {
+                process.stdout.write(`waiting ${Math.ceil(delayMs / 1000)}s for every replica to drop the tenant…\n`);
+                pending.push(new Promise((resolve) => setTimeout(resolve, delayMs)).then(purge));
+              },
+            }),
+          }),
+        },
+        op,
+        args,
+      )) as Record<string, unknown>;
+      await Promise.all(pending);
+      return result;
     } finally {
       await trail.close();
       await storage.close();
     }
   } catch (err) {
-    if (err instanceof AdminError || err instanceof ControlError) throw new ConfigError(err.message);
+    if (err instanceof AdminError || err instanceof TenantAdminError || err instanceof ControlError) {
+      throw new ConfigError(err.message);
+    }
     throw err;
   }
 }
@@ -377,6 +416,14 @@ async function serve(): Promise<void> {
       embeddedDirectory(config.storage),
       async (tenant) => (tenant === undefined ? deps : gatehouse.tenants.resolve(tenant)),
       deps.logger,
+      // As the admin API's: a tenant changed here is seen by this server at once.
+      new TenantAdmin({
+        deployment: config,
+        storage: deps.storage,
+        clock: deps.clock,
+        reserved: reservedTenantIds(config.issuer),
+        changed: (id) => gatehouse.tenants.invalidate(id),
+      }),
     );
   }
   const address = app.server.address();
@@ -591,29 +638,19 @@ async function userMfaCommand(
     process.stderr.write(`gatehouse: user mfa needs exactly one of --require or --no-require\n${USAGE}`);
     return 2;
   }
-  const { storage } = await openStore();
-  try {
-    const user = await storage.getUserByUsername(username);
-    if (!user) throw new ConfigError(`no user named ${username}`);
-    if (sub === 'mfa') {
-      const required = flags.require === true;
-      await storage.saveUser({ ...user, mfaRequired: required, updatedAt: Date.now() });
-      process.stdout.write(
-        required
-          ? `${username} must sign in with a second factor (sessions signed in with a password alone no longer count)\n`
-          : `${username} no longer needs a second factor (unless config mfa.required is set; factors they have stay in use)\n`,
-      );
-      return 0;
-    }
-    const { totp: _totp, passkeys: _passkeys, recoveryCodes: _codes, ...rest } = user;
-    await storage.saveUser({ ...rest, updatedAt: Date.now() });
-    // Whoever holds the lost factor may be signed in with it.
-    const ended = await storage.deleteSessionsOf(user.id);
-    process.stdout.write(`second factors of ${username} removed; ${ended} session(s) ended\n`);
+  if (sub === 'mfa') {
+    const required = flags.require === true;
+    await execute('user.mfa', { username, required });
+    process.stdout.write(
+      required
+        ? `${username} must sign in with a second factor (sessions signed in with a password alone no longer count)\n`
+        : `${username} no longer needs a second factor (unless config mfa.required is set; factors they have stay in use)\n`,
+    );
     return 0;
-  } finally {
-    await storage.close();
   }
+  const { sessions_ended: ended } = await execute('user.mfa-reset', { username });
+  process.stdout.write(`second factors of ${username} removed; ${String(ended)} session(s) ended\n`);
+  return 0;
 }
 
 /** `gatehouse upstream list | links`: the configured upstreams (of `--tenant`'s settings) and their users. */
@@ -623,48 +660,24 @@ async function upstreamCommand(sub: string | undefined, rest: string[]): Promise
     process.stderr.write(USAGE);
     return 2;
   }
-  const { config: deployment, storage } = await openStore();
-  try {
-    let config = deployment;
-    if (tenantOption !== undefined) {
-      const tenant = await storage.getTenant(tenantOption);
-      config = tenantConfig(deployment, tenantOption, tenant?.settings ?? {});
+  const str = (value: unknown) => (typeof value === 'string' ? value : '');
+  if (sub === 'links') {
+    const { links } = (await execute('upstream.links', {})) as { links: Record<string, unknown>[] };
+    for (const l of links) {
+      process.stdout.write(`${str(l.id)}\t${str(l.username)}\t${str(l.upstream)}\t${str(l.email)}\n`);
     }
-    if (sub === 'links') {
-      const ids = new Set(config.upstreams.map((u) => u.id));
-      for (const user of await storage.listUsers()) {
-        if (!isUpstreamOnly(user)) continue;
-        // Their username is `<upstream id>:<upstream subject>` (authorization/upstream-users.ts).
-        const prefix = user.username.split(':')[0]!;
-        const upstream = ids.has(prefix) ? prefix : '?';
-        process.stdout.write(`${user.id}\t${user.username}\t${upstream}\t${user.email ?? ''}\n`);
-      }
-      return 0;
-    }
-    const logger = createLogger('silent');
-    const rows = await Promise.all(
-      config.upstreams.map(async (entry) => {
-        let discovery: string;
-        let issuer = entry.issuer ?? '';
-        try {
-          const provider = createUpstreamProvider(entry, { clock: systemClock, logger });
-          issuer = provider.issuer; // a preset's issuer filled in
-          discovery = values['no-check'] ? '-' : (await provider.probe(0)).discovery;
-        } catch (err) {
-          // A client secret that cannot be read here (another environment) says nothing of the upstream.
-          discovery = err instanceof ConfigError ? 'unchecked (client secret not readable)' : 'failed';
-        }
-        return `${entry.id}\t${entry.name}\t${entry.type}\t${issuer}\t${discovery}\n`;
-      }),
-    );
-    for (const row of rows) process.stdout.write(row);
     return 0;
-  } finally {
-    await storage.close();
   }
+  const { upstreams } = (await execute('upstream.list', { check: !values['no-check'] })) as {
+    upstreams: Record<string, unknown>[];
+  };
+  for (const u of upstreams) {
+    process.stdout.write(`${str(u.id)}\t${str(u.name)}\t${str(u.type)}\t${str(u.issuer)}\t${str(u.discovery)}\n`);
+  }
+  return 0;
 }
 
-/** `gatehouse tenant ...`: the admin API's operations, on the store directly. */
+/** `gatehouse tenant ...`: the admin API's operations (tenant.* in tenants/operations.ts), in the deployment's scope. */
 async function tenantCommand(sub: string | undefined, rest: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
@@ -678,49 +691,31 @@ async function tenantCommand(sub: string | undefined, rest: string[]): Promise<n
   }
   if (sub === 'update' && values.settings === undefined) throw new ConfigError('tenant update needs --settings FILE');
   const settings = values.settings === undefined ? undefined : await readSettings(values.settings);
-  const { config, storage } = await openDeploymentStore();
-  const pending: Promise<void>[] = [];
-  const admin = new TenantAdmin({
-    deployment: config,
-    storage,
-    clock: systemClock,
-    reserved: reservedTenantIds(config.issuer),
-    // This process ends soon: it waits for the second purge itself.
-    later: (purge, delayMs) => {
-      process.stdout.write(`waiting ${Math.ceil(delayMs / 1000)}s for every replica to drop the tenant…\n`);
-      pending.push(new Promise((resolve) => setTimeout(resolve, delayMs)).then(purge));
-    },
-  });
-  try {
-    switch (sub) {
-      case 'list':
-        for (const t of await admin.list()) {
-          const view = admin.view(t);
-          process.stdout.write(`${view.id}\t${view.source}\t${view.issuer}\t${view.updated_at}\n`);
-        }
-        return 0;
-      case 'show':
-        process.stdout.write(`${JSON.stringify(admin.view(await admin.get(id!)), null, 2)}\n`);
-        return 0;
-      case 'add':
-        process.stdout.write(`tenant ${id} created: issuer ${admin.view(await admin.create(id, settings)).issuer}\n`);
-        return 0;
-      case 'update':
-        await admin.update(id!, settings);
-        process.stdout.write(`tenant ${id} updated; replicas pick it up within ${config.tenantRefreshSeconds}s\n`);
-        return 0;
-      default: {
-        const removed = await admin.remove(id!);
-        await Promise.all(pending);
-        process.stdout.write(`tenant ${id} deleted; ${removed} stored item(s) removed\n`);
-        return 0;
+  const run = (op: string, args: Record<string, unknown>) => execute(op, args, { deployment: true });
+  const str = (value: unknown) => (typeof value === 'string' ? value : '');
+  switch (sub) {
+    case 'list': {
+      const { tenants } = (await run('tenant.list', {})) as { tenants: Record<string, unknown>[] };
+      for (const view of tenants) {
+        process.stdout.write(`${str(view.id)}\t${str(view.source)}\t${str(view.issuer)}\t${str(view.updated_at)}\n`);
       }
+      return 0;
     }
-  } catch (err) {
-    if (err instanceof TenantAdminError) throw new ConfigError(err.message);
-    throw err;
-  } finally {
-    await storage.close();
+    case 'show':
+      process.stdout.write(`${JSON.stringify(await run('tenant.show', { id }), null, 2)}\n`);
+      return 0;
+    case 'add':
+      process.stdout.write(`tenant ${id} created: issuer ${str((await run('tenant.add', { id, settings })).issuer)}\n`);
+      return 0;
+    case 'update':
+      await run('tenant.update', { id, settings });
+      process.stdout.write(`tenant ${id} updated; replicas pick it up within ${loadConfig().tenantRefreshSeconds}s\n`);
+      return 0;
+    default: {
+      const { removed } = await run('tenant.remove', { id });
+      process.stdout.write(`tenant ${id} deleted; ${String(removed)} stored item(s) removed\n`);
+      return 0;
+    }
   }
 }
 

@@ -3,14 +3,28 @@
  * it opened, or sent to a running server over the embedded store's control socket (cli/control.ts), which runs the
  * same function on its own store. Users are named by username here (the CLI's way); everything else is StoreAdmin.
  */
+import { isUpstreamOnly } from '../authorization/upstream-users.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../model/errors.js';
 import { MAX_PAGE_LIMIT } from '../model/ports.js';
 import type { Storage } from '../model/ports.js';
+import type { UpstreamProvider } from '../upstream/provider.js';
+import type { TenantAdmin } from './admin.js';
 import { AdminError, type StoreAdmin } from './store-admin.js';
 
-/** What an operation runs with: the scope's admin operations and store. */
+/** What an operation runs with: the scope's admin operations, store and effective config. */
 export interface OperationContext {
   admin: StoreAdmin;
   storage: Storage;
+  /** The scope's effective config (a tenant's is the deployment's with its settings applied). */
+  config: Config;
+  /**
+   * The scope's provider of a configured upstream: the server's own (deps.upstreams), or one the CLI builds. Throws
+   * a ConfigError when its client secret cannot be read here.
+   */
+  upstream: (entry: Config['upstreams'][number]) => UpstreamProvider | undefined;
+  /** The deployment's tenant operations: only in the deployment's scope (`tenant` commands take no --tenant). */
+  tenants?: TenantAdmin;
 }
 
 type Args = Record<string, unknown>;
@@ -96,10 +110,72 @@ export const OPERATIONS: Record<string, Operation> = {
   'consent.list': async (ctx, a) => all((q) => ctx.admin.listConsents(q), 'consents', await owner(ctx, a)),
   'consent.revoke': async (ctx, a) => ctx.admin.revokeConsent(await userId(ctx, a, 'user'), str(a, 'client')),
 
+  /** The per-user second-factor requirement (`--require` / `--no-require`); the user's sessions stay. */
+  'user.mfa': async (ctx, a) => {
+    if (typeof a.required !== 'boolean') throw new AdminError(400, 'invalid_request', 'required is required');
+    const user = await ctx.storage.getUser(await userId(ctx, a));
+    await ctx.storage.saveUser({ ...user!, mfaRequired: a.required, updatedAt: Date.now() });
+    return { username: user!.username, mfa_required: a.required };
+  },
+  /** An administrator's recovery of a user's factors: TOTP, passkeys and recovery codes go, so do their sessions. */
+  'user.mfa-reset': async (ctx, a) => {
+    const user = (await ctx.storage.getUser(await userId(ctx, a)))!;
+    const { totp: _totp, passkeys: _passkeys, recoveryCodes: _codes, ...rest } = user;
+    await ctx.storage.saveUser({ ...rest, updatedAt: Date.now() });
+    // Whoever holds the lost factor may be signed in with it.
+    return { username: user.username, sessions_ended: await ctx.storage.deleteSessionsOf(user.id) };
+  },
+
+  'upstream.list': async (ctx, a) => ({
+    upstreams: await Promise.all(
+      ctx.config.upstreams.map(async (entry) => {
+        let discovery: string;
+        let issuer = entry.issuer ?? '';
+        try {
+          const provider = ctx.upstream(entry);
+          if (!provider) throw new Error(`no upstream provider ${entry.id}`);
+          issuer = provider.issuer; // a preset's issuer filled in
+          discovery = a.check === false ? '-' : (await provider.probe(0)).discovery;
+        } catch (err) {
+          // A client secret that cannot be read here (another environment) says nothing of the upstream.
+          discovery = err instanceof ConfigError ? 'unchecked (client secret not readable)' : 'failed';
+        }
+        return { id: entry.id, name: entry.name, type: entry.type, issuer, discovery };
+      }),
+    ),
+  }),
+  /** The users made by upstream sign-ins, with the configured upstream their username names ('?' for none). */
+  'upstream.links': async (ctx) => {
+    const ids = new Set(ctx.config.upstreams.map((u) => u.id));
+    const links: Record<string, unknown>[] = [];
+    for (const user of await ctx.storage.listUsers()) {
+      if (!isUpstreamOnly(user)) continue;
+      // Their username is `<upstream id>:<upstream subject>` (authorization/upstream-users.ts).
+      const prefix = user.username.split(':')[0]!;
+      links.push({ id: user.id, username: user.username, upstream: ids.has(prefix) ? prefix : '?', email: user.email });
+    }
+    return { links };
+  },
+
+  'tenant.list': async (ctx) => {
+    const admin = tenantsOf(ctx);
+    return { tenants: (await admin.list()).map((t) => admin.view(t)) };
+  },
+  'tenant.show': async (ctx, a) => tenantsOf(ctx).view(await tenantsOf(ctx).get(str(a, 'id'))),
+  'tenant.add': async (ctx, a) => tenantsOf(ctx).view(await tenantsOf(ctx).create(a.id, a.settings)),
+  'tenant.update': async (ctx, a) => tenantsOf(ctx).view(await tenantsOf(ctx).update(str(a, 'id'), a.settings)),
+  'tenant.remove': async (ctx, a) => ({ id: str(a, 'id'), removed: await tenantsOf(ctx).remove(str(a, 'id')) }),
+
   'key.list': (ctx) => ctx.admin.listKeys(),
   'key.rotate': (ctx, a) => ctx.admin.rotateKey(opt(a, 'alg') ? { alg: opt(a, 'alg') } : {}),
   'key.retire': (ctx, a) => ctx.admin.retireKey(str(a, 'kid')),
 };
+
+/** The deployment's tenant operations; a tenant's scope has none. */
+function tenantsOf(ctx: OperationContext): TenantAdmin {
+  if (!ctx.tenants) throw new AdminError(400, 'invalid_request', 'tenants are managed in the deployment scope');
+  return ctx.tenants;
+}
 
 /** `--user <username>` or `--client <id>` as the listing's query. */
 async function owner(ctx: OperationContext, a: Args): Promise<Args> {

@@ -6,6 +6,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -288,5 +289,113 @@ describe('gatehouse admin commands while a server runs on the embedded store', (
     // The socket goes with the server; the CLI opens the store itself again.
     expect(existsSync(join(dir, 'control.sock'))).toBe(false);
     expect(ok(['user', 'list'], env)).toContain('\tdave\t');
+  }, 300_000);
+
+  it('tenant, upstream and user mfa commands go over the socket too; a tenant added there is served at once', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'gh-cli-live-'));
+    const dir = join(cwd, 'data');
+    // Nothing listens on port 9: its discovery fails at once.
+    const down = {
+      id: 'down',
+      name: 'Down',
+      type: 'oidc',
+      issuer: 'http://127.0.0.1:9',
+      clientId: 'gatehouse',
+      clientSecretEnv: 'DOWN_SECRET',
+      timeoutMs: 1000,
+    };
+    const config = join(cwd, 'config.json');
+    writeFileSync(config, JSON.stringify({ upstreams: [down] }));
+    const env = {
+      GATEHOUSE_STORAGE: dir,
+      GATEHOUSE_CONFIG: config,
+      GATEHOUSE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      DOWN_SECRET: 'down-client-secret',
+    };
+    const server = spawn(process.execPath, [BIN, 'serve'], {
+      cwd,
+      env: { ...process.env, ...env, PORT: '0', GATEHOUSE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    try {
+      const listening = await new Promise<{ port: number }>((resolve, reject) => {
+        server.stdout.on('data', (chunk: Buffer) => {
+          log += chunk.toString();
+          for (const line of log.split('\n')) {
+            if (line.includes('"gatehouse listening"')) resolve(JSON.parse(line) as { port: number });
+          }
+        });
+        server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${log}`)));
+      });
+      const origin = `http://localhost:${listening.port}`;
+      // A new connection each time: spawnSync blocks this process, so a pooled one may have been closed meanwhile.
+      const discovery = () =>
+        new Promise<{ status: number; json: () => Promise<unknown> }>((resolve, reject) => {
+          httpGet(`${origin}/acme/.well-known/openid-configuration`, { agent: false }, (res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, json: async () => JSON.parse(body) }));
+          }).on('error', reject);
+        });
+      expect((await discovery()).status).toBe(404);
+
+      // Tenants: added through the server, served by it at once (its registry entry dropped, as the admin API does).
+      const settings = join(cwd, 'acme.json');
+      writeFileSync(settings, JSON.stringify({ scopes: ['orders'] }));
+      expect(ok(['tenant', 'add', 'acme', '--settings', settings], env)).toMatch(
+        /^tenant acme created: issuer \S+\/acme\n$/,
+      );
+      const served = await discovery();
+      expect(served.status).toBe(200);
+      const metadata = (await served.json()) as { issuer: string; scopes_supported: string[] };
+      expect(metadata.issuer).toMatch(/\/acme$/);
+      expect(metadata.scopes_supported).toContain('orders');
+      expect(gatehouse(['tenant', 'add', 'acme'], env).stderr).toBe('gatehouse: tenant acme exists already\n');
+      expect(ok(['tenant', 'list'], env)).toMatch(/^acme\tadmin\t\S+\/acme\t\S+\n$/);
+      expect(JSON.parse(ok(['tenant', 'show', 'acme'], env)).settings).toEqual({ scopes: ['orders'] });
+      writeFileSync(settings, JSON.stringify({ scopes: ['invoices'] }));
+      expect(ok(['tenant', 'update', 'acme', '--settings', settings], env)).toMatch(/^tenant acme updated; /);
+      const updated = (await (await discovery()).json()) as { scopes_supported: string[] };
+      expect(updated.scopes_supported).toContain('invoices');
+      expect(updated.scopes_supported).not.toContain('orders');
+
+      // --tenant scopes the user commands run over the socket.
+      ok(['user', 'add', 'erin', '--tenant', 'acme'], env, 'erin has a long password\n');
+      expect(ok(['user', 'list', '--tenant', 'acme'], env)).toContain('\terin\t');
+      expect(ok(['user', 'list'], env)).not.toContain('erin');
+      expect(ok(['user', 'mfa', 'erin', '--require', '--tenant', 'acme'], env)).toBe(
+        'erin must sign in with a second factor (sessions signed in with a password alone no longer count)\n',
+      );
+      expect(gatehouse(['user', 'mfa', 'erin', '--require'], env).stderr).toBe('gatehouse: no user named erin\n');
+      expect(ok(['user', 'mfa-reset', 'erin', '--tenant', 'acme'], env)).toBe(
+        'second factors of erin removed; 0 session(s) ended\n',
+      );
+
+      // Upstreams: the server's own providers.
+      expect(ok(['upstream', 'list', '--no-check'], env)).toBe('down\tDown\toidc\thttp://127.0.0.1:9\t-\n');
+      expect(ok(['upstream', 'list'], env)).toBe('down\tDown\toidc\thttp://127.0.0.1:9\tfailed\n');
+      expect(ok(['upstream', 'links'], env)).toBe('');
+
+      expect(ok(['tenant', 'remove', 'acme'], env)).toMatch(
+        /^tenant acme deleted; [1-9]\d* stored item\(s\) removed\n$/,
+      );
+      expect((await discovery()).status).toBe(404);
+      expect(ok(['tenant', 'list'], env)).toBe('');
+    } finally {
+      // 'close': its output read to the end too.
+      const exited = new Promise((resolve) => server.once('close', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    // Each call is in the server's audit log (read once it exited: its log is written asynchronously).
+    for (const op of ['tenant.add', 'tenant.remove', 'user.mfa', 'user.mfa-reset', 'upstream.list']) {
+      expect(log).toContain(`"route":"control:${op}"`);
+    }
+    expect(log).not.toContain('erin has a long password');
+    expect(existsSync(join(dir, 'control.sock'))).toBe(false);
+    // Without the server, the same commands open the store themselves.
+    expect(ok(['tenant', 'list'], env)).toBe('');
+    expect(ok(['upstream', 'list', '--no-check'], env)).toBe('down\tDown\toidc\thttp://127.0.0.1:9\t-\n');
   }, 300_000);
 });
