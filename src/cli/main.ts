@@ -6,7 +6,7 @@
  * The store commands run the shared operations (tenants/operations.ts), here or on a running server's control socket.
  * Argument parsing with node:util parseArgs (no dependency).
  */
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './args.js';
 import { createInterface } from 'node:readline/promises';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -453,7 +453,7 @@ async function newPasswordFromStdin(config: Config, username: string): Promise<s
 }
 
 async function userCommand(sub: string | undefined, rest: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: rest,
     options: {
       email: { type: 'string' },
@@ -515,7 +515,7 @@ interface UserRow {
 
 /** `gatehouse client ...`. */
 async function clientCommand(sub: string | undefined, rest: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: rest,
     options: {
       'client-id-prefix': { type: 'string' },
@@ -591,7 +591,7 @@ async function clientCommand(sub: string | undefined, rest: string[]): Promise<n
 
 /** `gatehouse grant ...` and `gatehouse consent ...`. */
 async function grantCommand(noun: 'grant' | 'consent', sub: string | undefined, rest: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: rest,
     options: { user: { type: 'string' }, client: { type: 'string' } },
     allowPositionals: true,
@@ -655,7 +655,7 @@ async function userMfaCommand(
 
 /** `gatehouse upstream list | links`: the configured upstreams (of `--tenant`'s settings) and their users. */
 async function upstreamCommand(sub: string | undefined, rest: string[]): Promise<number> {
-  const { values } = parseArgs({ args: rest, options: { 'no-check': { type: 'boolean' } } });
+  const { values } = parseCliArgs({ args: rest, options: { 'no-check': { type: 'boolean' } } });
   if (sub !== 'list' && sub !== 'links') {
     process.stderr.write(USAGE);
     return 2;
@@ -679,7 +679,7 @@ async function upstreamCommand(sub: string | undefined, rest: string[]): Promise
 
 /** `gatehouse tenant ...`: the admin API's operations (tenant.* in tenants/operations.ts), in the deployment's scope. */
 async function tenantCommand(sub: string | undefined, rest: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseCliArgs({
     args: rest,
     options: { settings: { type: 'string' } },
     allowPositionals: true,
@@ -780,7 +780,7 @@ export async function main(args: string[]): Promise<number> {
         return 0;
       }
       case 'key': {
-        const { values, positionals } = parseArgs({
+        const { values, positionals } = parseCliArgs({
           args: rest,
           options: { alg: { type: 'string' } },
           allowPositionals: true,

@@ -2,7 +2,7 @@
  * `gatehouse trace <id> [--json]`: the steps of one authorization (core/flow-trace.ts) by the reference id its error
  * page showed, from the store (`--tenant <id>` for a tenant's: each scope holds its own traces).
  */
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './args.js';
 import { formatTrace, readTrace } from '../core/flow-trace.js';
 import type { ExpiringRecordStore } from '../model/ports.js';
 
@@ -15,7 +15,7 @@ export async function traceCommand(
   out: (text: string) => void = (text) => process.stdout.write(text),
   err: (text: string) => void = (text) => process.stderr.write(text),
 ): Promise<number> {
-  const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' } } });
+  const { values } = parseCliArgs({ args: rest, options: { json: { type: 'boolean' } } });
   if (!id) {
     err(`usage:\n${TRACE_USAGE}`);
     return 2;
