@@ -15,6 +15,16 @@ import { requireService } from '../helpers/services.js';
 import { E2E_STORES } from '../helpers/stores.js';
 
 const REDIRECT = 'http://127.0.0.1/callback';
+/** An upstream of tenant b that nothing answers (its discovery fails fast). */
+const DOWN_UPSTREAM = {
+  id: 'down',
+  name: 'Down',
+  type: 'oidc',
+  issuer: 'http://127.0.0.1:9',
+  clientId: 'gatehouse',
+  clientSecret: 'a-down-upstream-client-secret-of-length',
+  timeoutMs: 1000,
+};
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 const OPS_SECRET = randomBytes(24).toString('base64url');
 const TENANT_OPS_SECRET = randomBytes(24).toString('base64url');
@@ -96,11 +106,12 @@ for (const store of E2E_STORES) {
         {
           ...store.config(isolation),
           adminToken: ADMIN_TOKEN,
+          encryptionKey: randomBytes(32).toString('base64'),
           passwordPolicy: { minLength: 12 },
           clients: [opsClient(OPS_SECRET)],
           tenants: [
             { id: 'a', clients: [opsClient(TENANT_OPS_SECRET)], users: [CAROL] },
-            { id: 'b', clients: [opsClient(B_OPS_SECRET)] },
+            { id: 'b', clients: [opsClient(B_OPS_SECRET)], upstreams: [DOWN_UPSTREAM] },
             { id: 'c' },
           ],
         },
@@ -309,6 +320,20 @@ for (const store of E2E_STORES) {
       expect(retired.json.retired).toBe(rotated.json.kid);
       expect((await call('POST', '/admin/keys/nope/retire')).status).toBe(404);
       expect((await call('POST', '/admin/keys/rotate', { alg: 'HS256' })).status).toBe(400);
+    });
+
+    it("lists a scope's upstreams, their discovery checked now", async (ctx) => {
+      if (!(await available)) return ctx.skip();
+      expect((await call('GET', '/admin/upstreams')).json).toEqual({ upstreams: [] });
+      const listed = await call('GET', '/admin/tenants/b/upstreams');
+      expect(listed.status).toBe(200);
+      expect(listed.json).toEqual({
+        upstreams: [{ id: 'down', name: 'Down', type: 'oidc', issuer: 'http://127.0.0.1:9', discovery: 'failed' }],
+      });
+      const unchecked = await call('GET', '/admin/tenants/b/upstreams?check=false');
+      expect((unchecked.json.upstreams as { discovery: string }[])[0]!.discovery).toBe('-');
+      expect((await call('GET', '/admin/tenants/b/upstreams/links')).json).toEqual({ links: [] });
+      expect(JSON.stringify(listed.json)).not.toContain(DOWN_UPSTREAM.clientSecret);
     });
 
     it('reaches a tenant with the deployment token, and with its own client token only there', async (ctx) => {

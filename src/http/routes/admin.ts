@@ -17,6 +17,7 @@ import { safeEqual, sha256 } from '../../core/crypto.js';
 import { bearerToken } from '../../core/params.js';
 import { TenantAdminError } from '../../tenants/admin.js';
 import { ADMIN_SCOPE, AdminError, adminClientsOf, storeAdminFor, type StoreAdmin } from '../../tenants/store-admin.js';
+import { runOperation } from '../../tenants/operations.js';
 import { adminTraceRoutes } from './admin-traces.js';
 import { auditContextOf } from '../request-id.js';
 import { json, scopeOf, type RouteContext } from './context.js';
@@ -119,7 +120,7 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
   };
 
   type Params = Record<string, string>;
-  type Call = (ops: StoreAdmin, request: FastifyRequest<{ Params: Params }>) => Promise<unknown>;
+  type Call = (ops: StoreAdmin, request: FastifyRequest<{ Params: Params }>, scope: Deps) => Promise<unknown>;
 
   /**
    * Runs an admin call: picks the scope (the deployment's, a tenant's by `/admin/tenants/:tenant`, or the tenant whose
@@ -168,7 +169,7 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
   /** Registers one store operation at `/admin/<path>` and `/admin/tenants/:tenant/<path>`. */
   const route = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, call: Call, status = 200) => {
     const run = (scope: Deps, request: FastifyRequest<{ Params: Params }>) =>
-      call(storeAdminFor(scope, 'admin', auditContextOf(request)), request);
+      call(storeAdminFor(scope, 'admin', auditContextOf(request)), request, scope);
     app.route({ method, url: `${base}/${path}`, handler: handled(run, status) });
     app.route({ method, url: `${base}/tenants/:tenant/${path}`, handler: handled(run, status, true) });
   };
@@ -197,6 +198,20 @@ export async function adminRoutes(app: FastifyInstance, { deps, issuerPath, opti
   route('GET', 'keys', (ops) => ops.listKeys());
   route('POST', 'keys/rotate', (ops, r) => ops.rotateKey(bodyOf(r)));
   route('POST', 'keys/:kid/retire', (ops, r) => ops.retireKey(r.params.kid!));
+  // Upstreams are settings (the config file's, a tenant's `upstreams`): read here, with their discovery checked now.
+  const upstreamOp = (name: 'upstream.list' | 'upstream.links') => (ops: StoreAdmin, r: FastifyRequest, scope: Deps) =>
+    runOperation(
+      {
+        admin: ops,
+        storage: scope.storage,
+        config: scope.config,
+        upstream: (entry) => scope.upstreams.get(entry.id),
+      },
+      name,
+      { check: query(r).check !== 'false' },
+    );
+  route('GET', 'upstreams', upstreamOp('upstream.list'));
+  route('GET', 'upstreams/links', upstreamOp('upstream.links'));
   adminTraceRoutes(app, base, handled);
 
   // ---- tenants (the deployment's list) ----
