@@ -19,7 +19,7 @@ import { registrationId } from '../../src/upstream/registration.js';
 import { createGatehouse, createLogger, type Gatehouse } from '../../src/server.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { signInUpstream, startOidcUpstream, type OidcUpstream } from '../helpers/oidc-upstream.js';
-import { freePort, startServer, type TestServer } from '../helpers/server.js';
+import { reservePort, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
 import { createStorage, type Storage } from '../../src/storage/index.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -51,7 +51,9 @@ for (const store of E2E_STORES) {
     beforeAll(async () => {
       if (!(await available)) return;
       process.env[IAT_ENV] = IAT;
-      const port = await freePort();
+      // Held until Gatehouse listens: the upstream starts first (it needs our redirect URI), and another test's
+      // server must not take the port meanwhile (CI once failed here with EADDRINUSE).
+      const { port, release } = await reservePort();
       upstream = await startOidcUpstream({
         redirectUris: [`http://localhost:${port}/upstream/callback`],
         refreshTokens: true,
@@ -76,6 +78,7 @@ for (const store of E2E_STORES) {
       if (!store.service) {
         sharedStore = await createStorage(config.storage!, { clock: systemClock, cleanupIntervalMs: 0 });
       }
+      await release();
       a = await startServer(config, { port, storage: sharedStore });
       b = await createGatehouse(
         parseConfig({

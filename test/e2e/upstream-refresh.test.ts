@@ -23,7 +23,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import type { UpstreamTokens } from '../../src/upstream/provider.js';
 import { FormBrowser } from '../helpers/browser.js';
 import { signInUpstream, startOidcUpstream, type OidcUpstream } from '../helpers/oidc-upstream.js';
-import { freePort, startServer, type TestServer } from '../helpers/server.js';
+import { reservePort, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
 import { createStorage, type Storage } from '../../src/storage/index.js';
 import { E2E_STORES } from '../helpers/stores.js';
@@ -56,7 +56,8 @@ for (const store of E2E_STORES) {
 
     beforeAll(async () => {
       if (!(await available)) return;
-      const port = await freePort();
+      // Held until Gatehouse listens (the upstream, started first, needs our redirect URI).
+      const { port, release } = await reservePort();
       upstream = await startOidcUpstream({
         redirectUris: [`http://localhost:${port}/upstream/callback`],
         refreshTokens: true,
@@ -83,6 +84,7 @@ for (const store of E2E_STORES) {
         ...store.config(isolation),
       };
       if (!store.service) sharedStore = await createStorage(config.storage!, { clock, cleanupIntervalMs: 0 });
+      await release();
       a = await startServer(config, { port, clock, storage: sharedStore });
       b = await startServer(config, { clock, storage: sharedStore });
     }, 60_000);

@@ -5,6 +5,23 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { createGatehouse, createLogger, type Gatehouse, type GatehouseOptions } from '../../src/server.js';
 
 /** A free TCP port on 127.0.0.1 (bound and released). */
+/**
+ * A port held open until `release()`: for a test that must know its port long before it listens (an upstream
+ * started first with our redirect URI), so no other server of the parallel tests takes it meanwhile.
+ */
+export async function reservePort(): Promise<{ port: number; release: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      resolve({ port, release: () => new Promise<void>((done) => srv.close(() => done())) });
+    });
+  });
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
