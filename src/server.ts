@@ -129,6 +129,8 @@ export interface Gatehouse {
   deps: Deps;
   /** The tenants it serves under its issuer (loaded lazily). */
   tenants: TenantRegistry;
+  /** Tenant create / change / delete, as the admin API does them (a change is seen by this server at once). */
+  tenantAdmin: TenantAdmin;
   /** The process's audit emitter (`subscribe` to receive every issuer's events). */
   audit: Auditor;
   /** The audit webhook, when configured (its `dropped` / `delivered` counters). */
@@ -252,6 +254,13 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       }
     }
     closers.push(scheduleClientCollection(config, storage, clock, logger, deps.clients));
+    const tenantAdmin = new TenantAdmin({
+      deployment: config,
+      storage,
+      clock,
+      reserved: reservedTenantIds(config.issuer),
+      changed: (id) => tenants.invalidate(id),
+    });
     const app = buildApp(deps, {
       ...(metrics && {
         metrics: {
@@ -263,13 +272,14 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       metadataExtra: config.clientIdMetadataDocuments.enabled ? { client_id_metadata_document_supported: true } : {},
       consentWarnings: metadataDocumentWarnings,
       tenants,
-      admin: adminOptions(config, storage, tenants, clock),
+      admin: adminOptions(config, tenantAdmin),
       ...options.app,
     });
     return {
       app,
       deps,
       tenants,
+      tenantAdmin,
       audit: audit.auditor,
       ...(audit.webhook && { auditWebhook: audit.webhook }),
       ...(traces && { traces }),
@@ -535,16 +545,9 @@ async function declareConfigTenants(config: Config, storage: Storage, clock: Clo
  * The admin API's settings. Always built: the API answers (per scope) when an admin token is configured or a
  * config-file client may get the admin scope, and is a 404 otherwise (http/routes/admin.ts).
  */
-function adminOptions(config: Config, storage: Storage, tenants: TenantRegistry, clock: Clock): AdminOptions {
+function adminOptions(config: Config, tenants: TenantAdmin): AdminOptions {
   const tokenSha256 = config.adminTokenSha256 ?? (config.adminToken && adminTokenDigest(config.adminToken));
-  const admin = new TenantAdmin({
-    deployment: config,
-    storage,
-    clock,
-    reserved: reservedTenantIds(config.issuer),
-    changed: (id) => tenants.invalidate(id),
-  });
-  return { ...(tokenSha256 && { tokenSha256 }), tenants: admin };
+  return { ...(tokenSha256 && { tokenSha256 }), tenants };
 }
 
 /**

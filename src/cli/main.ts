@@ -416,14 +416,8 @@ async function serve(): Promise<void> {
       embeddedDirectory(config.storage),
       async (tenant) => (tenant === undefined ? deps : gatehouse.tenants.resolve(tenant)),
       deps.logger,
-      // As the admin API's: a tenant changed here is seen by this server at once.
-      new TenantAdmin({
-        deployment: config,
-        storage: deps.storage,
-        clock: deps.clock,
-        reserved: reservedTenantIds(config.issuer),
-        changed: (id) => gatehouse.tenants.invalidate(id),
-      }),
+      // The admin API's: a tenant changed here is seen by this server at once.
+      gatehouse.tenantAdmin,
     );
   }
   const address = app.server.address();

@@ -19,6 +19,7 @@ import { passwordProblem, type PasswordPolicy } from '../core/password-policy.js
 import type { Sealer } from '../core/sealing.js';
 import { ADMIN_SCOPE } from '../core/scope.js';
 import { clientRulesOf } from '../grants/index.js';
+import { hasSecret } from '../endpoints/registration-dedupe.js';
 import { InvalidCursorError, MAX_PAGE_LIMIT, type Page, type Storage } from '../model/ports.js';
 import { OAuthError } from '../model/errors.js';
 import type { ClientRecord, ConsentRecord, GrantRecord, SigningKeyRecord, UserRecord } from '../model/records.js';
@@ -175,11 +176,6 @@ export function keyView(key: SigningKeyRecord): Record<string, unknown> {
     created_at: iso(key.createdAt),
     unpublished_after: iso(key.expiresAt),
   };
-}
-
-/** Whether clients of this method hold a secret the server issues. */
-function hasSecret(method: ClientRecord['tokenEndpointAuthMethod']): boolean {
-  return method !== 'none' && method !== 'private_key_jwt';
 }
 
 /** A StoreAdmin over one issuer scope's deps (the request's, in the admin API). */

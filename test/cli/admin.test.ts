@@ -214,28 +214,48 @@ for (const store of STORES) {
   });
 }
 
+/** `gatehouse serve` on the embedded store in `cwd`, until stop(); log() is everything it wrote to stdout so far. */
+async function startLiveServer(
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ origin: string; log: () => string; stop: () => Promise<void> }> {
+  const server = spawn(process.execPath, [BIN, 'serve'], {
+    cwd,
+    env: { ...process.env, ...env, PORT: '0', GATEHOUSE_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  // 'close': its output read to the end too (the audit log is written asynchronously).
+  const closed = new Promise((resolve) => server.once('close', resolve));
+  const stop = async () => {
+    server.kill('SIGTERM');
+    await closed;
+  };
+  try {
+    const listening = await new Promise<{ port: number }>((resolve, reject) => {
+      server.stdout.on('data', (chunk: Buffer) => {
+        log += chunk.toString();
+        for (const line of log.split('\n')) {
+          if (line.includes('"gatehouse listening"')) resolve(JSON.parse(line) as { port: number });
+        }
+      });
+      server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${log}`)));
+    });
+    return { origin: `http://localhost:${listening.port}`, log: () => log, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
 describe('gatehouse admin commands while a server runs on the embedded store', () => {
   it('are sent to the server over its control socket; their effect shows over HTTP', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'gh-cli-live-'));
     const dir = join(cwd, 'data');
     const env = { GATEHOUSE_STORAGE: dir };
-    const server = spawn(process.execPath, [BIN, 'serve'], {
-      cwd,
-      env: { ...process.env, ...env, PORT: '0', GATEHOUSE_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
+    const server = await startLiveServer(cwd, env);
+    const { origin } = server;
     try {
-      const listening = await new Promise<{ port: number }>((resolve, reject) => {
-        server.stdout.on('data', (chunk: Buffer) => {
-          log += chunk.toString();
-          for (const line of log.split('\n')) {
-            if (line.includes('"gatehouse listening"')) resolve(JSON.parse(line) as { port: number });
-          }
-        });
-        server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${log}`)));
-      });
-      const origin = `http://localhost:${listening.port}`;
       const socket = join(dir, 'control.sock');
       expect(statSync(socket).mode & 0o777).toBe(0o600);
 
@@ -277,14 +297,13 @@ describe('gatehouse admin commands while a server runs on the embedded store', (
       expect(ok(['user', 'list'], env)).toContain('\tdave\t');
       expect(gatehouse(['client', 'show', 'nope'], env).stderr).toBe('gatehouse: no such client\n');
       // Each call is in the server's audit log, without the password.
+      const log = server.log();
       expect(log).toMatch(/"type":"admin\.call"[^\n]*"route":"control:client\.add"[^\n]*"actor":"cli"/);
       expect(log).toMatch(/"type":"key\.rotated"[^\n]*"source":"cli"/);
       expect(log).not.toContain('dave has a long password');
       expect(log).not.toContain(rotated.client_secret);
     } finally {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
+      await server.stop();
     }
     // The socket goes with the server; the CLI opens the store itself again.
     expect(existsSync(join(dir, 'control.sock'))).toBe(false);
@@ -312,23 +331,9 @@ describe('gatehouse admin commands while a server runs on the embedded store', (
       GATEHOUSE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       DOWN_SECRET: 'down-client-secret',
     };
-    const server = spawn(process.execPath, [BIN, 'serve'], {
-      cwd,
-      env: { ...process.env, ...env, PORT: '0', GATEHOUSE_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
+    const server = await startLiveServer(cwd, env);
+    const { origin } = server;
     try {
-      const listening = await new Promise<{ port: number }>((resolve, reject) => {
-        server.stdout.on('data', (chunk: Buffer) => {
-          log += chunk.toString();
-          for (const line of log.split('\n')) {
-            if (line.includes('"gatehouse listening"')) resolve(JSON.parse(line) as { port: number });
-          }
-        });
-        server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${log}`)));
-      });
-      const origin = `http://localhost:${listening.port}`;
       // A new connection each time: spawnSync blocks this process, so a pooled one may have been closed meanwhile.
       const discovery = () =>
         new Promise<{ status: number; json: () => Promise<unknown> }>((resolve, reject) => {
@@ -383,12 +388,10 @@ describe('gatehouse admin commands while a server runs on the embedded store', (
       expect((await discovery()).status).toBe(404);
       expect(ok(['tenant', 'list'], env)).toBe('');
     } finally {
-      // 'close': its output read to the end too.
-      const exited = new Promise((resolve) => server.once('close', resolve));
-      server.kill('SIGTERM');
-      await exited;
+      await server.stop();
     }
     // Each call is in the server's audit log (read once it exited: its log is written asynchronously).
+    const log = server.log();
     for (const op of ['tenant.add', 'tenant.remove', 'user.mfa', 'user.mfa-reset', 'upstream.list']) {
       expect(log).toContain(`"route":"control:${op}"`);
     }
