@@ -10,7 +10,7 @@ import { hashPassword } from '../core/password.js';
 import { passwordProblem } from '../core/password-policy.js';
 import { hashToken, randomId, randomToken } from '../core/crypto.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
-import type { ExpiringRecordStore, UserStore } from '../model/ports.js';
+import type { ExpiringRecordStore, ReplayGuard, UserStore } from '../model/ports.js';
 import { RECORD_KINDS, SETUP_OWNER, recordsOf } from '../model/record-kinds.js';
 
 /** The setup page and its form (`GET /setup?token=`, `POST /setup`): HTML, its errors included. */
@@ -23,7 +23,7 @@ export const setupDeclaration = {
 export const SETUP_LINK_TTL_MS = 15 * 60_000;
 
 export type SetupDeps = Pick<Deps, 'config' | 'clock' | 'passwordPolicy' | 'logger' | 'tenant'> & {
-  storage: Pick<UserStore, 'pageUsers' | 'saveUser'> & ExpiringRecordStore;
+  storage: Pick<UserStore, 'pageUsers' | 'saveUser'> & ExpiringRecordStore & ReplayGuard;
 };
 
 /**
@@ -116,6 +116,12 @@ export async function completeSetup(
   const taken = await links.take(hashToken(token));
   if (!taken || (await anyUser(deps.storage))) return { ok: false, error: 'dead', dead: true };
   const now = deps.clock.now();
+  // Replicas that started together each printed a link: two taken at once would both see no user yet. One claim in
+  // the replay guard lets one of them through. It lasts as long as a link does, so it outlives every link alive now;
+  // after that, anyUser above suffices (the winner's user is saved right below).
+  if (!(await deps.storage.firstUse('setup:first-administrator', now + SETUP_LINK_TTL_MS))) {
+    return { ok: false, error: 'dead', dead: true };
+  }
   await deps.storage.saveUser({ id: randomId(), username, passwordHash, admin: true, createdAt: now, updatedAt: now });
   hadUsers.add(deps.storage);
   await deps.storage.deleteRecordsOwnedBy(SETUP_OWNER, RECORD_KINDS.setupLink.name);

@@ -122,16 +122,20 @@ for (const store of E2E_STORES) {
       });
       expect(forged.status).toBe(400);
 
+      // Each replica printed its own link: both used at the same moment make one administrator, not two.
+      const linkOfB = b.gatehouse.setupLink!.url;
+      expect(linkOfB).not.toBe(onB);
       const pageA = await open(url);
-      const pageB = await open(onB);
+      const pageB = await open(linkOfB);
       const [ra, rb] = await Promise.all([
         pageA.browser.submit(pageA.html, url, a.origin, ADMIN),
-        pageB.browser.submit(pageB.html, onB, b.origin, { username: 'other-admin', password: ADMIN.password }),
+        pageB.browser.submit(pageB.html, linkOfB, b.origin, { username: 'other-admin', password: ADMIN.password }),
       ]);
       expect([ra.res.status, rb.res.status].sort()).toEqual([200, 404]);
       const users = await b.gatehouse.deps.storage.listUsers();
       expect(users).toHaveLength(1);
       expect(users[0]!.admin).toBe(true);
+      expect(users[0]!.username).toBe(ra.res.status === 200 ? ADMIN.username : 'other-admin');
       expect(await verifyPassword(ADMIN.password, users[0]!.passwordHash)).toBe(true);
 
       // Used: dead on both replicas, and so is the link the other replica printed.
