@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import type { AuditRecord } from './audit.js';
-import { FlowTraceWriter, readTrace } from './flow-trace.js';
+import {
+  FlowTraceWriter,
+  readTrace,
+  REFUSED_TRACES_PER_CLIENT_PER_MINUTE,
+  REFUSED_TRACES_PER_MINUTE,
+} from './flow-trace.js';
 import type { ExpiringRecordStore, JsonObject } from '../model/ports.js';
 
 /** A Map-backed record store; `failing` makes every write throw. */
@@ -68,5 +73,39 @@ describe('FlowTraceWriter', () => {
     await writer.flush();
     expect(writer.dropped).toBe(1);
     expect(await readTrace(b.store, 'g3')).toBeUndefined();
+  });
+
+  it('caps the traces refusals open, per client and in all, per minute; steps of open traces still go in', async () => {
+    const { store } = mapStore();
+    const writer = new FlowTraceWriter(() => store, { ttlSeconds: 60, maxSteps: 50 }, pino({ level: 'silent' }));
+    const refused = (reference: string, clientId: string, ms: number): AuditRecord => ({
+      type: 'authorize.refused',
+      error: 'invalid_scope',
+      reason: 'unknown scope',
+      shown: 'redirect',
+      reference,
+      clientId,
+      time: at(ms),
+      outcome: 'denied',
+    });
+    for (let i = 0; i < REFUSED_TRACES_PER_CLIENT_PER_MINUTE + 5; i++) writer.sink(refused(`r${i}`, 'spray', i));
+    // An open trace takes more steps whatever the cap.
+    writer.sink(step('g-open', 0));
+    writer.sink(step('g-open', 1));
+    await writer.flush();
+    expect(writer.dropped).toBe(5);
+    expect(await readTrace(store, `r${REFUSED_TRACES_PER_CLIENT_PER_MINUTE - 1}`)).toBeDefined();
+    expect(await readTrace(store, `r${REFUSED_TRACES_PER_CLIENT_PER_MINUTE}`)).toBeUndefined();
+    expect((await readTrace(store, 'g-open'))!.steps).toHaveLength(2);
+    // Another client is not held back by the first one's cap; the next minute opens again.
+    writer.sink(refused('other-0', 'other', 100));
+    writer.sink(refused('later-0', 'spray', 60_000));
+    await writer.flush();
+    expect(await readTrace(store, 'other-0')).toBeDefined();
+    expect(await readTrace(store, 'later-0')).toBeDefined();
+    // In all: many clients together stop at the deployment-wide cap.
+    for (let i = 0; i < REFUSED_TRACES_PER_MINUTE + 3; i++) writer.sink(refused(`m${i}`, `c${i}`, 120_000 + i));
+    await writer.flush();
+    expect(writer.dropped).toBe(5 + 3);
   });
 });

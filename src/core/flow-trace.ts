@@ -139,6 +139,14 @@ interface Queued {
 const MAX_QUEUED_TRACES = 10_000;
 
 /**
+ * A refused /authorize opens a trace of its own (its reference is on the error page), and anyone can send refused
+ * requests naming a known client: without a cap each one is a stored record kept `ttlSeconds`. Per process and per
+ * minute: this many new traces opened by a refusal per (issuer, client), and this many in all.
+ */
+export const REFUSED_TRACES_PER_CLIENT_PER_MINUTE = 30;
+export const REFUSED_TRACES_PER_MINUTE = 600;
+
+/**
  * The sink that writes traces: subscribe `sink` to the Auditor. Never waits and never throws; `flush()` waits for
  * what is queued (tests, shutdown).
  */
@@ -148,8 +156,11 @@ export class FlowTraceWriter {
   readonly #logger: Logger;
   readonly #queued = new Map<string, Queued>();
   readonly #writing = new Map<string, Promise<void>>();
-  /** Steps dropped: the queue was full, or their write failed. */
+  /** Steps dropped: the queue was full, their write failed, or too many refusals opened traces (see above). */
   dropped = 0;
+  #refusalMinute = -1;
+  #refusalsInMinute = 0;
+  readonly #refusalsPerClient = new Map<string, number>();
 
   constructor(storeOf: TraceStoreOf, options: FlowTraceOptions, logger: Logger) {
     this.#storeOf = storeOf;
@@ -163,7 +174,7 @@ export class FlowTraceWriter {
     const key = `${record.tenant ?? ''}\u0000${id}`;
     let queued = this.#queued.get(key);
     if (!queued) {
-      if (this.#queued.size >= MAX_QUEUED_TRACES) {
+      if (this.#queued.size >= MAX_QUEUED_TRACES || (record.type === 'authorize.refused' && !this.#mayOpen(record))) {
         this.dropped++;
         return;
       }
@@ -183,6 +194,23 @@ export class FlowTraceWriter {
     });
     this.#kick(key);
   };
+
+  /** Whether a refusal may open a new trace now (the caps above, counted in the minute of the event's time). */
+  #mayOpen(record: AuditRecord): boolean {
+    const minute = Math.floor(Date.parse(record.time) / 60_000);
+    if (minute !== this.#refusalMinute) {
+      this.#refusalMinute = minute;
+      this.#refusalsInMinute = 0;
+      this.#refusalsPerClient.clear();
+    }
+    if (this.#refusalsInMinute >= REFUSED_TRACES_PER_MINUTE) return false;
+    const client = `${record.tenant ?? ''}\u0000${record.clientId ?? ''}`;
+    const opened = this.#refusalsPerClient.get(client) ?? 0;
+    if (opened >= REFUSED_TRACES_PER_CLIENT_PER_MINUTE) return false;
+    this.#refusalsPerClient.set(client, opened + 1);
+    this.#refusalsInMinute++;
+    return true;
+  }
 
   /** Starts the writer of one trace unless it runs (one at a time per trace: a read-modify-write). */
   #kick(key: string): void {
