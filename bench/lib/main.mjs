@@ -202,7 +202,7 @@ async function runCell(scenario, target, settings) {
 }
 
 async function compare(opts, meta) {
-  const identity = benchIdentity({ log2N: opts.quick ? 12 : 15 });
+  const identity = benchIdentity({ log2N: opts.quick ? 14 : 15 });
   const workDir = makeWorkDir();
   const runId = `${process.pid}_${Date.now().toString(36)}`;
   const t0 = Date.now();
@@ -322,7 +322,7 @@ async function runResource(targets, settings) {
 
 /** --profile: for each store and scenario, a fresh server under --cpu-prof runs that scenario alone. */
 async function profile(opts, meta) {
-  const identity = benchIdentity({ log2N: opts.quick ? 12 : 15 });
+  const identity = benchIdentity({ log2N: opts.quick ? 14 : 15 });
   const workDir = makeWorkDir();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const outDir = join(BENCH, 'results', `profile-${stamp}`);
