@@ -13,6 +13,7 @@ import { checkTargets, computeRatios, crossRowRatios, markdown, summariseRuns } 
 import { startIdp } from './idp.mjs';
 import { prepareResource, RESOURCE_ROWS, runInProcess } from './resource.mjs';
 import { connect, SCENARIOS, signInUsers } from './scenarios.mjs';
+import { runGrowth } from './growth.mjs';
 import { profileTenantCell, runTenants, TENANT_CELLS } from './tenants.mjs';
 import {
   BENCH,
@@ -35,9 +36,9 @@ const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 function parseArgs(args) {
   const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const quick = args.includes('--quick');
-  const list = (name, all) => {
+  const list = (name, all, def = all) => {
     const v = opt(name);
-    if (!v) return all;
+    if (!v) return def;
     const picked = v
       .split(',')
       .map((s) => s.trim())
@@ -48,6 +49,7 @@ function parseArgs(args) {
   };
   const num = (name, def) => (opt(name) === undefined ? def : Number(opt(name)));
   const scenarioIds = [...SCENARIOS.map((s) => s.id), 'resource', 'tenants'];
+  // growth is opt-in (--scenarios=growth): it preloads 10^6 grants.
   const tenantCount = num('tenants', quick ? 100 : 1000);
   if (!Number.isInteger(tenantCount) || tenantCount < 1) throw new Error(`--tenants must be a positive integer`);
   return {
@@ -62,7 +64,7 @@ function parseArgs(args) {
     pin: args.includes('--no-pin') ? 'off' : args.includes('--pin') ? 'required' : 'auto',
     withOidcProvider: !args.includes('--no-oidc-provider'),
     stores: list('stores', args.includes('--profile') && !opt('stores') ? ['memory'] : STORES),
-    scenarios: list('scenarios', scenarioIds),
+    scenarios: list('scenarios', [...scenarioIds, 'growth'], scenarioIds),
     settings: {
       reps: num('reps', args.includes('--profile') ? 1 : 3),
       durationMs: num('duration', quick ? 0.5 : args.includes('--profile') ? 6 : 8) * 1000,
@@ -220,6 +222,7 @@ async function compare(opts, meta) {
   }));
   let resource;
   let tenants;
+  let growth;
   let stopped = false;
   try {
     for (const [i, scenario] of scenarios.entries()) {
@@ -254,6 +257,17 @@ async function compare(opts, meta) {
         log,
       });
     }
+    // Opt-in, last: a dedicated server per store, with its store preloaded.
+    if (opts.scenarios.includes('growth'))
+      growth = await runGrowth({
+        stores: opts.stores,
+        identity,
+        workDir,
+        runId,
+        settings: opts.settings,
+        quick: opts.quick,
+        log,
+      });
   } finally {
     if (!stopped) await stopTargets(targets);
     (await idpStarted)?.close();
@@ -282,9 +296,10 @@ async function compare(opts, meta) {
     rows,
     resource,
     tenants,
+    growth,
   };
   result.machine.loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
-  result.checks = checkTargets(rows, resource, tenants, opts.settings);
+  result.checks = checkTargets(rows, resource, tenants, opts.settings, growth);
   return result;
 }
 
@@ -410,6 +425,8 @@ export function estimateSeconds(opts) {
     ms += cells * reps * (run * (MINTING_ROWS.has(scenario.id) ? 2.3 : 1) + 300);
   }
   if (opts.scenarios.includes('resource')) ms += RESOURCE_ROWS.length * reps * (warmupMs + durationMs);
+  if (opts.scenarios.includes('growth') && opts.stores.includes('postgres'))
+    ms += 8 * reps * (warmupMs + durationMs) + (opts.quick ? 30_000 : 180_000);
   if (opts.scenarios.includes('tenants'))
     ms += opts.stores.length * (2 * reps * (warmupMs + durationMs) + (opts.quick ? 6_000 : 12_000));
   return Math.round(ms / 1000);

@@ -87,7 +87,7 @@ const STORE_TARGETS = { postgres: 0.7, redis: 0.85, embedded: 0.5 };
  * The performance targets of the issue, checked on this run's ratios. Each check: { kind, target, value, pass }
  * (`pass` null: no target, the value is reported); kinds `vs` (ratio targets), `latency`, `gc`, `info`.
  */
-export function checkTargets(rows, resource, tenants, settings = {}) {
+export function checkTargets(rows, resource, tenants, settings = {}, growth = undefined) {
   const checks = [];
   const get = (id) => rows.find((r) => r.id === id);
   const vsOp = (id, min, what) => {
@@ -196,6 +196,27 @@ export function checkTargets(rows, resource, tenants, settings = {}) {
       note: t.status === 'failed' ? `failed: ${t.reason}` : undefined,
     });
   }
+  for (const [store, g] of Object.entries(growth?.stores ?? {})) {
+    if (g.status === 'not implemented') continue;
+    const name = STORE_NAMES[store] ?? store;
+    for (const [id, v] of Object.entries(g.ratios ?? {}))
+      checks.push({
+        kind: 'vs',
+        target: `growth: ${id} with ${growth.grants.toLocaleString('en-US')} grants within 10% of the empty store (${name})`,
+        value: v,
+        pass: v !== null && v >= 0.9,
+        percent: true,
+      });
+    if (g.cleanup)
+      checks.push({
+        kind: 'vs',
+        target: `growth: refresh p99 during the cleanup of ${g.cleanup.deletedRows.toLocaleString('en-US')} expired rows ≤ 2× p99 without (${name})`,
+        value: g.cleanup.ratio,
+        pass: g.cleanup.ratio <= 2,
+      });
+    if (g.status === 'failed')
+      checks.push({ kind: 'vs', target: `growth (${name})`, value: null, pass: false, note: `failed: ${g.reason}` });
+  }
   return checks;
 }
 
@@ -220,6 +241,7 @@ export function markdown(result) {
   if (result.rows.length) serverTables(result, targets, gh, cellText, lines);
   if (result.resource) resourceTable(result, lines);
   if (result.tenants) tenantsTables(result, cellText, lines);
+  if (result.growth) growthTables(result, cellText, lines);
   if (result.checks.length) {
     const listed = result.checks.filter((c) => c.kind !== 'latency' && c.kind !== 'gc');
     const under = (kind) => result.checks.filter((c) => c.kind === kind);
@@ -395,6 +417,36 @@ function tenantsTables(result, cellText, lines) {
     const { one, spread } = s.cells ?? {};
     lines.push(
       `| ${STORE_NAMES[store] ?? store} | ${s.cells ? cellText(one) : 'failed¹'} | ${s.cells ? cellText(spread) : 'failed¹'} | ${lat(one)} | ${lat(spread)} | ${fmtRatio(s.ratio ?? NaN)} |`,
+    );
+  }
+}
+
+/** The growth row: empty versus preloaded store, and the cleanup of expired rows under load. */
+function growthTables(result, cellText, lines) {
+  const g = result.growth;
+  const n = g.grants.toLocaleString('en-US');
+  lines.push(
+    '',
+    `Growth: ${n} live grants with a refresh token each and ${g.clients.toLocaleString('en-US')} clients bulk-loaded into the store's schema, then the same cells again; then ${n} expired grants + refresh tokens, deleted by the SQL store's cleanup statements during a refresh run${g.note ? `; ${g.note}` : ''}:`,
+    '',
+    '| Store | row | empty store | grown store | grown ÷ empty |',
+    '|---|---|---:|---:|---:|',
+  );
+  for (const [store, s] of Object.entries(g.stores)) {
+    const name = STORE_NAMES[store] ?? store;
+    if (s.status !== 'ok') {
+      lines.push(`| ${name} | – | ${s.status}: ${s.reason} | | |`);
+      continue;
+    }
+    for (const id of Object.keys(s.empty))
+      lines.push(`| ${name} | ${id} | ${cellText(s.empty[id])} | ${cellText(s.grown[id])} | ${pct(s.ratios[id])} |`);
+  }
+  for (const [store, s] of Object.entries(g.stores)) {
+    if (!s.cleanup) continue;
+    const c = s.cleanup;
+    lines.push(
+      '',
+      `${STORE_NAMES[store]}: preload ${s.preloadSeconds.grants.toFixed(1)} s (grants + refresh tokens), ${s.preloadSeconds.clients.toFixed(1)} s (clients); cleanup deleted ${c.deletedRows.toLocaleString('en-US')} rows in ${c.seconds.toFixed(1)} s (window ${c.windowSeconds} s); refresh p99 ${fmtMs(c.p99Without)} ms without, ${fmtMs(c.p99During)} ms during (${fmtRatio(c.ratio)}), ${fmt(c.rateWithout)} → ${fmt(c.rateDuring)} rotations/s; server RSS after: ${fmtMB(s.rssMB)} MB`,
     );
   }
 }

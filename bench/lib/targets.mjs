@@ -310,7 +310,7 @@ function benchTenants(identity, n) {
 export async function startGatehouse(
   store,
   identity,
-  { runId, workDir, cpuProfDir, label, tenants = 0, idp, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
+  { runId, workDir, cpuProfDir, label, tenants = 0, idp, extraConfig, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
 ) {
   const name = label ?? `gatehouse:${store}`;
   const target = { name, kind: 'gatehouse', store, error: undefined, child: undefined, cleanup: async () => undefined };
@@ -363,6 +363,7 @@ export async function startGatehouse(
           ...(tenants > 0 && { tenants: benchTenants(identity, tenants) }),
           // Every bench tenant stays loaded: the row measures serving cached tenants, not reloading evicted ones.
           ...(tenants > 1000 && { tenantCacheSize: tenants }),
+          ...extraConfig,
         },
         null,
         2,
