@@ -464,7 +464,7 @@ export async function main(args, { build }) {
   };
   if (opts.profile) return profile(opts, meta);
   log(
-    `${opts.quick ? 'quick' : 'full'} run: stores ${opts.stores.join(', ')}${opts.withOidcProvider ? ' + oidc-provider' : ''}; ${opts.settings.reps} × ${opts.settings.durationMs / 1000} s (+${opts.settings.warmupMs / 1000} s warm-up) per cell, concurrency ${opts.settings.concurrency}`,
+    `${opts.quick ? 'quick' : 'full'} run: stores ${opts.stores.join(', ')}${opts.withOidcProvider && opts.scenarios.some((id) => id === 'resource' || SCENARIOS.some((x) => x.id === id)) ? ' + oidc-provider' : ''}; ${opts.settings.reps} × ${opts.settings.durationMs / 1000} s (+${opts.settings.warmupMs / 1000} s warm-up) per cell, concurrency ${opts.settings.concurrency}`,
   );
   const estimate = estimateSeconds(opts);
   log(`estimated duration: about ${estimate >= 120 ? `${Math.round(estimate / 60)} min` : `${estimate} s`}`);
