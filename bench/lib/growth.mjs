@@ -1,23 +1,26 @@
 /**
  * The growth row (opt-in: `--scenarios=growth`): does a store that holds a lot of data serve as fast as an empty one?
- * PostgreSQL only so far. One dedicated Gatehouse on its own database (its own periodic cleanup off:
- * `cleanupIntervalSeconds: 0`), then:
+ * PostgreSQL and Redis (bench/README.md, "The growth row"). One dedicated Gatehouse per store on its own database or
+ * key prefix (its own periodic cleanup off: `cleanupIntervalSeconds: 0`), then:
  * 1. refresh rotation, refresh-token introspection and client_credentials on the empty store (`--reps` runs each);
- * 2. a bulk preload straight into the store's real schema (src/storage/sql/migrations.ts, tenant '' = the
- *    deployment's own scope): N live grants with a refresh token each (`INSERT … SELECT … FROM generate_series`,
- *    one statement per table, so PostgreSQL builds the rows itself) and N/10 registered clients; then ANALYZE;
+ * 2. a bulk preload: PostgreSQL straight into the store's real schema (src/storage/sql/migrations.ts, tenant '' =
+ *    the deployment's own scope): N live grants with a refresh token each (`INSERT … SELECT … FROM generate_series`,
+ *    one statement per table, so PostgreSQL builds the rows itself) and N/10 registered clients, then ANALYZE;
+ *    Redis through the store's own createGrant (preloadRedisGrants);
  * 3. the same cells on the grown store: target within 10% of the empty store (grown ÷ empty ≥ 90%);
- * 4. N more grants and refresh tokens, already expired; refresh rotation once without cleanup and once while the
- *    bench runs, on its own connection, the statements of the SQL store's cleanup (src/storage/sql/cleanup.ts
+ * 4. PostgreSQL: N more grants and refresh tokens, already expired; refresh rotation once without cleanup and once
+ *    while the bench runs, on its own connection, the statements of the SQL store's cleanup (src/storage/sql/cleanup.ts
  *    deleteExpired: one DELETE … WHERE expires_at <= now per table, in one transaction), started when the measured
  *    window starts: target p99 during cleanup ≤ 2 × p99 without.
  * N = 10^6 (10^5 with --quick, which says so). The empty cells run first and the grown ones after (the store cannot
  * be un-grown), each cell primed once before; the cleanup's own duration is reported next to the window's, since a
- * cleanup shorter than the window dilutes the p99. Redis and memory stores: not implemented (reported as such).
+ * cleanup shorter than the window dilutes the p99. Memory and embedded stores: not implemented (reported as such).
  */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { connect, SCENARIOS, signInUsers } from './scenarios.mjs';
 import { summariseRuns } from './report.mjs';
-import { startGatehouse, stopTarget } from './targets.mjs';
+import { ROOT, startGatehouse, stopTarget } from './targets.mjs';
 import { rssMB } from './tenants.mjs';
 
 const CELLS = ['refresh', 'introspect_rt', 'client_credentials'];
@@ -63,6 +66,50 @@ async function preloadClients(db, n, now) {
      FROM generate_series(0, $2::int - 1) AS i`,
     [now, n],
   );
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * Redis: N grants with a refresh token each written through the store's own createGrant (dist/storage/redis, the
+ * bench process's own connection with the server's key prefix), 500 in flight over ioredis: exactly the keys,
+ * hashes, pointers and client/user indexes Gatehouse writes (src/storage/redis/grants.ts), one grant after another.
+ */
+async function preloadRedisGrants(target, n, now, expiresAt) {
+  const { createRedisStorage } = await import(pathToFileURL(join(ROOT, 'dist/storage/redis/redis-storage.js')).href);
+  const store = createRedisStorage(target.storage, {
+    clock: { now: () => Date.now() },
+    redisKeyPrefix: target.redisPrefix,
+  });
+  await store.init();
+  const t0 = performance.now();
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: 500 }, async () => {
+        while (next < n) {
+          const i = next++;
+          const grant = {
+            id: `growth-${i}`,
+            clientId: `growth-client-${i % 100_000}`,
+            userId: `growth-user-${i % 50_000}`,
+            scope: ['offline_access', 'bench:read'],
+            resource: ['https://api.bench.example/'],
+            authTime: now,
+            createdAt: now,
+            expiresAt,
+          };
+          const tokenHash = `growth${String(i).padStart(37, '0')}`;
+          await store.createGrant(
+            grant,
+            { tokenHash, grantId: grant.id, clientId: grant.clientId, scope: grant.scope, createdAt: now, expiresAt },
+            { jti: `growth-at-${i}`, expiresAt: now + 3_600_000 },
+          );
+        }
+      }),
+    );
+  } finally {
+    await store.close();
+  }
   return (performance.now() - t0) / 1000;
 }
 
@@ -116,8 +163,11 @@ export async function runGrowth({ stores, identity, workDir, runId, settings, qu
     stores: {},
   };
   for (const store of stores) {
-    if (store !== 'postgres') {
-      result.stores[store] = { status: 'not implemented', reason: 'the growth preload exists for PostgreSQL only' };
+    if (store !== 'postgres' && store !== 'redis') {
+      result.stores[store] = {
+        status: 'not implemented',
+        reason: 'the growth preload exists for PostgreSQL and Redis only',
+      };
       continue;
     }
     const target = await startGatehouse(store, identity, {
@@ -132,18 +182,26 @@ export async function runGrowth({ stores, identity, workDir, runId, settings, qu
       if (target.error) throw new Error(target.error);
       await connect(target, identity, settings.concurrency);
       await signInUsers(target, settings.concurrency);
-      db = await pgClient(target.storage);
+      if (store === 'postgres') db = await pgClient(target.storage);
       // Each cell primed once (a fresh server: JIT), then the empty store's cells.
       for (const id of CELLS) await SCENARIOS.find((x) => x.id === id).run(target, settings);
       s.empty = await cells(target, settings, settings.reps, log, 'empty');
       const now = Date.now();
-      s.preloadSeconds = {
-        grants: await preloadGrants(db, n, 'growth-', now, now + 86_400_000),
-        clients: await preloadClients(db, n / 10, now),
-      };
-      await db.query('ANALYZE');
+      if (store === 'postgres') {
+        s.preloadSeconds = {
+          grants: await preloadGrants(db, n, 'growth-', now, now + 86_400_000),
+          clients: await preloadClients(db, n / 10, now),
+        };
+        await db.query('ANALYZE');
+      } else {
+        s.preloadSeconds = { grants: await preloadRedisGrants(target, n, now, now + 86_400_000) };
+        s.notes = [
+          'no clients preloaded (the store keeps only registered clients; not done here)',
+          'no cleanup cell: Redis expires keys itself (PX on every key), the store has no cleanup to measure',
+        ];
+      }
       log(
-        `growth: preloaded ${n} grants + refresh tokens in ${s.preloadSeconds.grants.toFixed(1)} s, ${n / 10} clients in ${s.preloadSeconds.clients.toFixed(1)} s`,
+        `growth ${store}: preloaded ${n} grants + refresh tokens in ${s.preloadSeconds.grants.toFixed(1)} s${s.preloadSeconds.clients === undefined ? '' : `, ${n / 10} clients in ${s.preloadSeconds.clients.toFixed(1)} s`}`,
       );
       s.grown = await cells(target, settings, settings.reps, log, 'grown');
       s.ratios = Object.fromEntries(
@@ -152,6 +210,8 @@ export async function runGrowth({ stores, identity, workDir, runId, settings, qu
           s.empty[id].status === 'ok' && s.grown[id].status === 'ok' ? s.grown[id].median / s.empty[id].median : null,
         ]),
       );
+      s.rssMB = target.child ? rssMB(target.child.pid) : undefined;
+      if (store !== 'postgres') continue;
       // Cleanup of N expired rows while refresh rotations run.
       s.expiredPreloadSeconds = await preloadGrants(db, n, 'expired-', now - 7_200_000, now - 3_600_000);
       await db.query('ANALYZE');

@@ -425,8 +425,10 @@ export function estimateSeconds(opts) {
     ms += cells * reps * (run * (MINTING_ROWS.has(scenario.id) ? 2.3 : 1) + 300);
   }
   if (opts.scenarios.includes('resource')) ms += RESOURCE_ROWS.length * reps * (warmupMs + durationMs);
-  if (opts.scenarios.includes('growth') && opts.stores.includes('postgres'))
-    ms += 8 * reps * (warmupMs + durationMs) + (opts.quick ? 30_000 : 180_000);
+  if (opts.scenarios.includes('growth')) {
+    if (opts.stores.includes('postgres')) ms += 8 * reps * (warmupMs + durationMs) + (opts.quick ? 30_000 : 180_000);
+    if (opts.stores.includes('redis')) ms += 6 * reps * (warmupMs + durationMs) + (opts.quick ? 45_000 : 330_000);
+  }
   if (opts.scenarios.includes('tenants'))
     ms += opts.stores.length * (2 * reps * (warmupMs + durationMs) + (opts.quick ? 6_000 : 12_000));
   return Math.round(ms / 1000);

@@ -427,7 +427,7 @@ function growthTables(result, cellText, lines) {
   const n = g.grants.toLocaleString('en-US');
   lines.push(
     '',
-    `Growth: ${n} live grants with a refresh token each and ${g.clients.toLocaleString('en-US')} clients bulk-loaded into the store's schema, then the same cells again; then ${n} expired grants + refresh tokens, deleted by the SQL store's cleanup statements during a refresh run${g.note ? `; ${g.note}` : ''}:`,
+    `Growth: ${n} live grants with a refresh token each (PostgreSQL: and ${g.clients.toLocaleString('en-US')} clients) loaded into the store, then the same cells again; PostgreSQL: then ${n} expired grants + refresh tokens, deleted by the SQL store's cleanup statements during a refresh run${g.note ? `; ${g.note}` : ''}:`,
     '',
     '| Store | row | empty store | grown store | grown ÷ empty |',
     '|---|---|---:|---:|---:|',
@@ -442,6 +442,11 @@ function growthTables(result, cellText, lines) {
       lines.push(`| ${name} | ${id} | ${cellText(s.empty[id])} | ${cellText(s.grown[id])} | ${pct(s.ratios[id])} |`);
   }
   for (const [store, s] of Object.entries(g.stores)) {
+    if (s.status === 'ok' && !s.cleanup)
+      lines.push(
+        '',
+        `${STORE_NAMES[store]}: preload ${s.preloadSeconds.grants.toFixed(1)} s (grants + refresh tokens); server RSS after: ${fmtMB(s.rssMB)} MB${s.notes ? `; ${s.notes.join('; ')}` : ''}`,
+      );
     if (!s.cleanup) continue;
     const c = s.cleanup;
     lines.push(

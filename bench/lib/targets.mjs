@@ -391,7 +391,7 @@ export async function startGatehouse(
     target.log = tail(child);
     await waitHealthy(origin, child, target.log, tenants > 0 ? 180_000 : 60_000, 20);
     target.startMs = performance.now() - spawnedAt;
-    Object.assign(target, { origin, issuer: origin, storage: prepared.storage });
+    Object.assign(target, { origin, issuer: origin, storage: prepared.storage, redisPrefix });
   } catch (err) {
     target.error = `${store} store: ${err.message}`;
     await stopChild(target.child, 2000);
