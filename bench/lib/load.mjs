@@ -11,15 +11,23 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** What `iterate` returns when its supply (pre-minted tokens, pre-signed assertions) is used up: that user stops. */
+export const DONE = Symbol('done');
+
 /**
  * Runs `iterate(vu)` for every virtual user back to back: `warmupMs` unmeasured, then `durationMs` measured.
- * `iterate` may return a number: the latency (ms) to record instead of the iteration's own duration.
- * A failed iteration is counted and, when `recover` is given, the user is reset by it before going on.
+ * `iterate` may return a number: the latency (ms) to record instead of the iteration's own duration, or DONE: this
+ * user stops. When every user has stopped before the end, the measured window ends when the last one stopped (the
+ * run is marked `exhausted`), so the rate stays ops ÷ the time they took. A failed iteration is counted and, when
+ * `recover` is given, the user is reset by it before going on. `onMeasured` is called when the measured window
+ * starts.
  */
-export async function runLoop({ vus, iterate, recover, durationMs, warmupMs }) {
+export async function runLoop({ vus, iterate, recover, durationMs, warmupMs, onMeasured }) {
   const start = performance.now();
   const from = start + warmupMs;
   const end = from + durationMs;
+  const mark = onMeasured ? setTimeout(onMeasured, warmupMs) : undefined;
+  let exhausted = false;
   const latencies = [];
   let ops = 0;
   let errors = 0;
@@ -30,6 +38,10 @@ export async function runLoop({ vus, iterate, recover, durationMs, warmupMs }) {
         const t0 = performance.now();
         try {
           const custom = await iterate(vu);
+          if (custom === DONE) {
+            exhausted = true;
+            return;
+          }
           const t1 = performance.now();
           if (t1 >= from && t1 <= end) {
             ops++;
@@ -51,10 +63,15 @@ export async function runLoop({ vus, iterate, recover, durationMs, warmupMs }) {
       }
     }),
   );
+  clearTimeout(mark);
+  const stoppedAt = performance.now();
+  const windowMs = exhausted ? Math.min(end, stoppedAt) - from : durationMs;
+  if (exhausted && windowMs <= 0) firstError ??= new Error('supply used up during the warm-up');
   latencies.sort((a, b) => a - b);
   return {
-    rate: ops / (durationMs / 1000),
+    rate: windowMs > 0 ? ops / (windowMs / 1000) : 0,
     ops,
+    ...(exhausted && stoppedAt < end && { exhausted: true, windowMs }),
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     errors,
@@ -68,7 +85,7 @@ export async function runLoop({ vus, iterate, recover, durationMs, warmupMs }) {
  * k starting k/connections of the way through the list, so that concurrent requests are spread over it rather than
  * moving through it together.
  */
-export async function runCannon({ url, headers, body, paths, connections, durationMs, warmupMs }) {
+export async function runCannon({ url, headers, body, paths, connections, durationMs, warmupMs, onMeasured }) {
   const opts = {
     url,
     method: 'POST',
@@ -83,6 +100,7 @@ export async function runCannon({ url, headers, body, paths, connections, durati
   };
   if (warmupMs > 0)
     await autocannon({ ...opts, duration: warmupMs / 1000, setupClient: paths && staggered(paths, connections) });
+  onMeasured?.();
   const t0 = performance.now();
   const result = await autocannon(opts);
   const elapsed = (performance.now() - t0) / 1000;

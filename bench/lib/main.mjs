@@ -9,15 +9,22 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import { join } from 'node:path';
 import { profileMarkdown, summarise } from './profile.mjs';
-import { checkTargets, computeRatios, markdown, summariseRuns } from './report.mjs';
+import { checkTargets, computeRatios, crossRowRatios, markdown, summariseRuns } from './report.mjs';
+import { startIdp } from './idp.mjs';
 import { prepareResource, RESOURCE_ROWS, runInProcess } from './resource.mjs';
 import { connect, SCENARIOS, signInUsers } from './scenarios.mjs';
+import { runGrowth } from './growth.mjs';
 import { profileTenantCell, runTenants, TENANT_CELLS } from './tenants.mjs';
 import {
   BENCH,
   benchIdentity,
+  enablePinning,
+  gcStats,
   makeWorkDir,
+  setupAffinity,
+  pinningAvailable,
   ROOT,
+  startFloor,
   startGatehouse,
   startOidcProvider,
   STORES,
@@ -29,9 +36,9 @@ const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
 function parseArgs(args) {
   const opt = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const quick = args.includes('--quick');
-  const list = (name, all) => {
+  const list = (name, all, def = all) => {
     const v = opt(name);
-    if (!v) return all;
+    if (!v) return def;
     const picked = v
       .split(',')
       .map((s) => s.trim())
@@ -42,6 +49,7 @@ function parseArgs(args) {
   };
   const num = (name, def) => (opt(name) === undefined ? def : Number(opt(name)));
   const scenarioIds = [...SCENARIOS.map((s) => s.id), 'resource', 'tenants'];
+  // growth is opt-in (--scenarios=growth): it preloads 10^6 grants.
   const tenantCount = num('tenants', quick ? 100 : 1000);
   if (!Number.isInteger(tenantCount) || tenantCount < 1) throw new Error(`--tenants must be a positive integer`);
   return {
@@ -52,14 +60,17 @@ function parseArgs(args) {
         ? '--quick: 100 tenants instead of 1,000 (--tenants=N to choose)'
         : undefined,
     profile: args.includes('--profile'),
+    // On by default where it can be: `--no-pin` turns it off, `--pin` makes its absence an error.
+    pin: args.includes('--no-pin') ? 'off' : args.includes('--pin') ? 'required' : 'auto',
     withOidcProvider: !args.includes('--no-oidc-provider'),
     stores: list('stores', args.includes('--profile') && !opt('stores') ? ['memory'] : STORES),
-    scenarios: list('scenarios', scenarioIds),
+    scenarios: list('scenarios', [...scenarioIds, 'growth'], scenarioIds),
     settings: {
       reps: num('reps', args.includes('--profile') ? 1 : 3),
       durationMs: num('duration', quick ? 0.5 : args.includes('--profile') ? 6 : 8) * 1000,
       warmupMs: num('warmup', quick ? 0.2 : 1.5) * 1000,
-      concurrency: num('concurrency', 20),
+      // 50: the concurrency of the issue's latency target (p99 ≤ 3 × p50), so every row is measured there.
+      concurrency: num('concurrency', 50),
     },
   };
 }
@@ -107,12 +118,25 @@ function versions() {
   };
 }
 
+/** The ID-JAG row's enterprise IdP (bench/lib/idp.mjs), started once when that row is selected. */
+let idpStarted;
+const idpFor = (opts, workDir) =>
+  opts.scenarios.includes('id_jag') ? (idpStarted ??= startIdp(workDir)) : Promise.resolve(undefined);
+
 /** Starts the targets (in parallel), then connects and signs in each one's virtual users. */
 async function startTargets(opts, identity, workDir, runId, cpuProfDir) {
-  const starting = opts.stores.map((store) => startGatehouse(store, identity, { runId, workDir, cpuProfDir }));
+  const idp = await idpFor(opts, workDir);
+  const starting = opts.stores.map((store) =>
+    startGatehouse(store, identity, { runId, workDir, cpuProfDir, idp }).then((t) => Object.assign(t, { idp })),
+  );
   if (opts.withOidcProvider) starting.splice(1, 0, startOidcProvider(identity, { workDir, cpuProfDir }));
+  // The floor is a column of the client_credentials row only.
+  if (opts.withFloor && opts.scenarios.includes('client_credentials'))
+    starting.push(startFloor(identity, { workDir, cpuProfDir }));
   const targets = await Promise.all(starting);
-  // Sign-ins are scrypt-bound: all targets at once keeps both cores busy and the setup short.
+  // Sign-ins are scrypt-bound: all targets at once, each allowed on both cores meanwhile (pinned back below), keeps
+  // both cores busy and the setup short.
+  for (const t of targets) setupAffinity(t.child, 'widen');
   await Promise.all(
     targets.map(async (t) => {
       if (t.error) {
@@ -122,9 +146,9 @@ async function startTargets(opts, identity, workDir, runId, cpuProfDir) {
       try {
         const t0 = Date.now();
         await connect(t, identity, opts.settings.concurrency);
-        await signInUsers(t, opts.settings.concurrency);
+        if (t.kind !== 'floor') await signInUsers(t, opts.settings.concurrency);
         log(
-          `${t.name} ready at ${t.origin} (${opts.settings.concurrency} users signed in, ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+          `${t.name} ready at ${t.origin} (${t.kind === 'floor' ? 'no users' : `${opts.settings.concurrency} users signed in`}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
         );
       } catch (err) {
         t.error = `setup: ${err.message}`;
@@ -132,6 +156,7 @@ async function startTargets(opts, identity, workDir, runId, cpuProfDir) {
       }
     }),
   );
+  for (const t of targets) setupAffinity(t.child, 'narrow');
   return targets;
 }
 
@@ -142,7 +167,14 @@ async function stopTargets(targets) {
 
 const alive = (t) => !t.error && t.child && t.child.exitCode === null && t.child.signalCode === null;
 
-/** Runs one cell; a failure becomes a failed run, never an exception. */
+/** The targets a scenario runs on (its `kinds`; default Gatehouse and oidc-provider). */
+const DEFAULT_KINDS = ['gatehouse', 'oidc-provider'];
+export const runsOn = (scenario, target) => (scenario.kinds ?? DEFAULT_KINDS).includes(target.kind);
+
+/**
+ * Runs one cell; a failure becomes a failed run, never an exception. The server's GC pauses are those of the
+ * measured window: its counters are reset when the window starts (`onMeasured`) and read when the run ends.
+ */
 async function runCell(scenario, target, settings) {
   if (!alive(target))
     return {
@@ -150,16 +182,29 @@ async function runCell(scenario, target, settings) {
         target.error ??
         `${target.name} is not running (exit ${target.child?.exitCode}): ${target.log?.slice(-3).join(' | ')}`,
     };
-  const s = { ...settings, durationMs: Math.max(settings.durationMs, scenario.minDurationMs ?? 0) };
+  let reset;
+  const s = {
+    ...settings,
+    durationMs: Math.max(settings.durationMs, scenario.minDurationMs ?? 0),
+    onMeasured: () => {
+      reset = gcStats(target.child);
+    },
+  };
   try {
-    return await scenario.run(target, s);
+    const r = await scenario.run(target, s);
+    await reset;
+    const gc = reset ? await gcStats(target.child) : undefined;
+    target.observed ??= {};
+    if (Number.isFinite(r.rate)) target.observed[scenario.id] = Math.max(target.observed[scenario.id] ?? 0, r.rate);
+    return gc ? { ...r, gc } : r;
   } catch (err) {
+    await reset;
     return { failed: err.message };
   }
 }
 
 async function compare(opts, meta) {
-  const identity = benchIdentity();
+  const identity = benchIdentity({ log2N: opts.quick ? 14 : 15 });
   const workDir = makeWorkDir();
   const runId = `${process.pid}_${Date.now().toString(36)}`;
   const t0 = Date.now();
@@ -173,21 +218,23 @@ async function compare(opts, meta) {
     label: s.label,
     unit: s.unit,
     driver: s.driver,
-    runs: Object.fromEntries(targets.map((t) => [t.name, []])),
+    runs: Object.fromEntries(targets.filter((t) => runsOn(s, t)).map((t) => [t.name, []])),
   }));
   let resource;
   let tenants;
+  let growth;
   let stopped = false;
   try {
     for (const [i, scenario] of scenarios.entries()) {
       for (let rep = 0; rep < opts.settings.reps; rep++) {
-        const order = rep % 2 === 0 ? targets : [...targets].reverse();
+        const on = targets.filter((t) => runsOn(scenario, t));
+        const order = rep % 2 === 0 ? on : [...on].reverse();
         for (const target of order) {
           const c0 = Date.now();
           const r = await runCell(scenario, target, opts.settings);
           rows[i].runs[target.name].push(r);
           log(
-            `${scenario.id} #${rep + 1} ${target.name}: ${r.failed ? `FAILED ${r.failed}` : `${r.rate.toFixed(0)} ${scenario.unit}, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.errors ? `, ${r.errors} errors` : ''}`} [${((Date.now() - c0) / 1000).toFixed(1)} s]`,
+            `${scenario.id} #${rep + 1} ${target.name}: ${r.failed ? `FAILED ${r.failed}` : `${r.rate.toFixed(0)} ${scenario.unit}, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${r.gc ? `, GC max ${r.gc.maxMs} ms` : ''}${r.supply ? `, ${r.ops}/${r.supply} of the supply${r.exhausted ? ' (USED UP)' : ''}` : ''}${r.errors ? `, ${r.errors} errors` : ''}`} [${((Date.now() - c0) / 1000).toFixed(1)} s]`,
           );
         }
       }
@@ -210,8 +257,20 @@ async function compare(opts, meta) {
         log,
       });
     }
+    // Opt-in, last: a dedicated server per store, with its store preloaded.
+    if (opts.scenarios.includes('growth'))
+      growth = await runGrowth({
+        stores: opts.stores,
+        identity,
+        workDir,
+        runId,
+        settings: opts.settings,
+        quick: opts.quick,
+        log,
+      });
   } finally {
     if (!stopped) await stopTargets(targets);
+    (await idpStarted)?.close();
     rmSync(workDir, { recursive: true, force: true });
   }
   const gatehouseNames = targets.filter((t) => t.kind === 'gatehouse').map((t) => t.name);
@@ -220,11 +279,13 @@ async function compare(opts, meta) {
     row.ratios = computeRatios(row.cells, gatehouseNames);
     delete row.runs;
   }
+  crossRowRatios(rows);
   const result = {
     ...meta,
     mode: opts.quick ? 'quick' : 'full',
     durationSeconds: Math.round((Date.now() - t0) / 1000),
-    settings: opts.settings,
+    settings: { ...opts.settings, passwordCost: identity.user.passwordCost },
+    pinning: opts.pinning,
     targetOrder,
     targets: Object.fromEntries(
       targets.map((t) => [
@@ -235,9 +296,10 @@ async function compare(opts, meta) {
     rows,
     resource,
     tenants,
+    growth,
   };
   result.machine.loadAverageAtEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
-  result.checks = checkTargets(rows, resource, tenants);
+  result.checks = checkTargets(rows, resource, tenants, opts.settings, growth);
   return result;
 }
 
@@ -260,17 +322,22 @@ async function runResource(targets, settings) {
     for (const row of RESOURCE_ROWS) runs[row.id].push({ failed: err.message });
   }
   const rows = RESOURCE_ROWS.map((r) => ({ ...r, cell: summariseRuns(runs[r.id]) }));
-  const [gh, floor] = rows.map((r) => r.cell);
+  const cell = (id) => rows.find((r) => r.id === id).cell;
+  const vsJose = (id) =>
+    cell(id).status === 'ok' && cell('jose_floor').status === 'ok'
+      ? cell(id).median / cell('jose_floor').median
+      : undefined;
   return {
     against: target.name,
     rows,
-    ratio: gh.status === 'ok' && floor.status === 'ok' ? gh.median / floor.median : undefined,
+    ratio: vsJose('resource_verifier'),
+    introspectionRatio: vsJose('resource_introspection'),
   };
 }
 
 /** --profile: for each store and scenario, a fresh server under --cpu-prof runs that scenario alone. */
 async function profile(opts, meta) {
-  const identity = benchIdentity();
+  const identity = benchIdentity({ log2N: opts.quick ? 14 : 15 });
   const workDir = makeWorkDir();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const outDir = join(BENCH, 'results', `profile-${stamp}`);
@@ -300,7 +367,7 @@ async function profile(opts, meta) {
         const dir = join(workDir, `prof-${store}-${scenario.id}`);
         mkdirSync(dir, { recursive: true });
         const [target] = await startTargets(
-          { ...opts, stores: [store], withOidcProvider: false },
+          { ...opts, stores: [store], withOidcProvider: false, withFloor: false, scenarios: [scenario.id] },
           identity,
           workDir,
           `prof_${process.pid}_${scenario.id}`,
@@ -329,6 +396,7 @@ async function profile(opts, meta) {
       }
     }
   } finally {
+    (await idpStarted)?.close();
     rmSync(workDir, { recursive: true, force: true });
   }
   const md = sections.join('\n');
@@ -336,6 +404,34 @@ async function profile(opts, meta) {
   process.stdout.write(md);
   log(`profiles and summary in ${outDir}`);
   return 0;
+}
+
+/** Rows that mint their supply (tokens, assertions) before each run: about 1.3 × the run's length more. */
+const MINTING_ROWS = new Set(['introspect_distinct', 'revoke_distinct', 'id_jag']);
+
+/**
+ * A rough duration of the run for these options, in seconds: every cell's warm-up and window, ~0.3 s per cell of
+ * overhead, the minting rows' supply (minted at about the rate the row runs at), the resource row, the tenants row
+ * (start, warm-up, priming, cells per store) and ~30 s of start and sign-ins. Printed when the run starts.
+ */
+export function estimateSeconds(opts) {
+  const { reps, durationMs, warmupMs } = opts.settings;
+  const kinds = ['gatehouse', ...(opts.withOidcProvider ? ['oidc-provider'] : []), 'floor'];
+  let ms = 30_000;
+  for (const scenario of SCENARIOS.filter((s) => opts.scenarios.includes(s.id))) {
+    const on = (scenario.kinds ?? DEFAULT_KINDS).filter((k) => kinds.includes(k));
+    const cells = on.reduce((n, k) => n + (k === 'gatehouse' ? opts.stores.length : 1), 0);
+    const run = warmupMs + Math.max(durationMs, scenario.minDurationMs ?? 0);
+    ms += cells * reps * (run * (MINTING_ROWS.has(scenario.id) ? 2.3 : 1) + 300);
+  }
+  if (opts.scenarios.includes('resource')) ms += RESOURCE_ROWS.length * reps * (warmupMs + durationMs);
+  if (opts.scenarios.includes('growth')) {
+    if (opts.stores.includes('postgres')) ms += 8 * reps * (warmupMs + durationMs) + (opts.quick ? 30_000 : 180_000);
+    if (opts.stores.includes('redis')) ms += 6 * reps * (warmupMs + durationMs) + (opts.quick ? 45_000 : 330_000);
+  }
+  if (opts.scenarios.includes('tenants'))
+    ms += opts.stores.length * (2 * reps * (warmupMs + durationMs) + (opts.quick ? 6_000 : 12_000));
+  return Math.round(ms / 1000);
 }
 
 export async function main(args, { build }) {
@@ -346,6 +442,21 @@ export async function main(args, { build }) {
     log(err.message);
     return 2;
   }
+  const avail = pinningAvailable();
+  if (opts.pin === 'required' && !avail.ok) {
+    log(`--pin: cannot pin (${avail.reason})`);
+    return 2;
+  }
+  opts.pinning =
+    opts.pin !== 'off' && avail.ok
+      ? { enabled: true, ...enablePinning() }
+      : { enabled: false, reason: opts.pin === 'off' ? '--no-pin' : avail.reason };
+  log(
+    opts.pinning.enabled
+      ? `pinned: this process (load generator) to core ${opts.pinning.benchCore}, servers to core ${opts.pinning.serverCore} (PostgreSQL and Redis are not pinned)`
+      : `not pinned (${opts.pinning.reason})`,
+  );
+  opts.withFloor = true;
   const meta = {
     timestamp: new Date().toISOString(),
     node: process.version,
@@ -355,9 +466,12 @@ export async function main(args, { build }) {
   };
   if (opts.profile) return profile(opts, meta);
   log(
-    `${opts.quick ? 'quick' : 'full'} run: stores ${opts.stores.join(', ')}${opts.withOidcProvider ? ' + oidc-provider' : ''}; ${opts.settings.reps} × ${opts.settings.durationMs / 1000} s (+${opts.settings.warmupMs / 1000} s warm-up) per cell, concurrency ${opts.settings.concurrency}`,
+    `${opts.quick ? 'quick' : 'full'} run: stores ${opts.stores.join(', ')}${opts.withOidcProvider && opts.scenarios.some((id) => id === 'resource' || SCENARIOS.some((x) => x.id === id)) ? ' + oidc-provider' : ''}; ${opts.settings.reps} × ${opts.settings.durationMs / 1000} s (+${opts.settings.warmupMs / 1000} s warm-up) per cell, concurrency ${opts.settings.concurrency}`,
   );
+  const estimate = estimateSeconds(opts);
+  log(`estimated duration: about ${estimate >= 120 ? `${Math.round(estimate / 60)} min` : `${estimate} s`}`);
   const result = await compare(opts, meta);
+  result.estimatedSeconds = estimate;
   const header = `Gatehouse benchmark, ${result.mode} run, ${result.timestamp} — Node ${result.node}, ${result.machine.cpu} × ${result.machine.cores} cores, ${result.machine.memoryGiB} GiB; load average ${result.machine.loadAverageAtStart.join(' ')} at start; ${result.durationSeconds} s.\n\n`;
   const md = header + markdown(result);
   process.stdout.write(md);

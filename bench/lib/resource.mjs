@@ -13,6 +13,11 @@ import { RESOURCE, ROOT } from './targets.mjs';
 export const RESOURCE_ROWS = [
   { id: 'resource_verifier', label: 'e. gatehouse/resource verify()', unit: 'verifications/s' },
   { id: 'jose_floor', label: 'e. raw jose jwtVerify (floor)', unit: 'verifications/s' },
+  {
+    id: 'resource_introspection',
+    label: "e. gatehouse/resource verify(), mode 'introspection' (revocation-aware, no cache)",
+    unit: 'verifications/s',
+  },
 ];
 
 /** Prepares both verifiers against `target`; returns { resource_verifier, jose_floor } functions to time. */
@@ -33,11 +38,24 @@ export async function prepareResource(target) {
     clockTolerance: 0,
   };
   for (const t of tokens) await jose.jwtVerify(t, jwks, options);
+  // RFC 7662 mode: every verify() asks the server's introspection endpoint (no cache: cacheTtlSeconds 0, the
+  // default), so a revoked token is refused at once. The bench client is allowed to introspect.
+  const introspecting = createResourceVerifier({
+    issuer: target.issuer,
+    resource: RESOURCE,
+    mode: 'introspection',
+    introspection: {
+      clientId: target.identity.client.client_id,
+      clientSecret: target.identity.client.client_secret,
+    },
+  });
+  for (const t of tokens) await introspecting.verify(t);
   let i = 0;
   const next = () => tokens[i++ & 7];
   return {
     resource_verifier: () => verifier.verify(next()),
     jose_floor: () => jose.jwtVerify(next(), jwks, options),
+    resource_introspection: () => introspecting.verify(next()),
   };
 }
 

@@ -2,7 +2,7 @@
  * The scenarios, each written once against standard OAuth endpoints found through discovery, so Gatehouse and
  * oidc-provider are driven by exactly the same requests.
  */
-import { OPAQUE_RESOURCE, RESOURCE } from './targets.mjs';
+import { JWT_BEARER, OPAQUE_RESOURCE, RESOURCE } from './targets.mjs';
 import {
   basicAuth,
   browserAuthorize,
@@ -14,12 +14,20 @@ import {
   readForm,
   send,
 } from './http.mjs';
-import { runCannon, runLoop } from './load.mjs';
+import { DONE, runCannon, runLoop } from './load.mjs';
 
 const REQUEST_SCOPE = 'offline_access bench:read';
 
 /** Discovery, a connection pool and client credentials for a started target. */
 export async function connect(target, identity, concurrency) {
+  if (target.kind === 'floor') {
+    // The floor serves POST /token only (bench/servers/floor.mjs): no discovery, no users.
+    target.endpoints = { token: '/token' };
+    target.pool = createPool(target.origin, concurrency + 2);
+    target.identity = identity;
+    target.auth = { authorization: basicAuth(identity.client.client_id, identity.client.client_secret) };
+    return;
+  }
   const res = await fetch(`${target.origin}/.well-known/openid-configuration`);
   if (res.status !== 200) throw new Error(`discovery: HTTP ${res.status}`);
   const meta = await res.json();
@@ -33,6 +41,7 @@ export async function connect(target, identity, concurrency) {
     authorize: path(meta.authorization_endpoint),
     token: path(meta.token_endpoint),
     introspect: path(meta.introspection_endpoint),
+    revoke: meta.revocation_endpoint ? path(meta.revocation_endpoint) : undefined,
     jwks: meta.jwks_uri,
   };
   target.pool = createPool(target.origin, concurrency + 2);
@@ -134,9 +143,108 @@ const ccBody = new URLSearchParams({
   resource: RESOURCE,
 }).toString();
 
+/** First-run guess of a distinct-token row's rate (per s) when neither it nor its hint row was measured yet. */
+const DEFAULT_RATE = 10_000;
+/**
+ * Headroom over the expected rate when minting a run's supply: 1.5 × the row's own earlier rate or a similar row's.
+ * What a run leaves unsent is kept for the next one, so the headroom costs minting once, not every run; a run that
+ * still runs dry (a loaded machine swings by 2×) is measured over the time its supply lasted.
+ */
+const SUPPLY_HEADROOM = 1.5;
+const HINT_HEADROOM = 1.5;
+/** Most tokens or assertions minted for one run. */
+const MAX_SUPPLY = 300_000;
+
+/**
+ * How many distinct tokens (or assertions) one run of row `own` on `target` needs: over the warm-up and the measured
+ * window, 1.5 × the highest rate this target reached on that row so far (`target.observed`, filled in by the run
+ * loop), else 1.5 × the highest on the `hints` rows, else DEFAULT_RATE; plus one per connection. Should a run still use them all up, its users stop
+ * and the run is measured over the time it took (`exhausted` in the JSON): a token is never sent twice.
+ */
+function supplySize(target, s, [own, ...hints]) {
+  const seen = target.observed?.[own];
+  const rate = seen
+    ? seen * SUPPLY_HEADROOM
+    : Math.max(0, ...hints.map((id) => target.observed?.[id] ?? 0)) * HINT_HEADROOM || DEFAULT_RATE;
+  return Math.min(MAX_SUPPLY, Math.ceil((rate * (s.warmupMs + s.durationMs)) / 1000) + s.concurrency);
+}
+
+/** `n` results of `mintOne()`, `concurrency` at a time (outside any measured window). */
+async function mintMany(n, concurrency, mintOne) {
+  const out = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await mintOne(i);
+      }
+    }),
+  );
+  return out;
+}
+
+/**
+ * The unsent items of one kind on one target (`access`: access tokens, `id_jag`: assertions), kept from run to run:
+ * a token minted and never sent is still never-seen, so a run tops the supply up to what it needs instead of minting
+ * it all, and what it leaves goes to the next run. Items older than `maxAgeMs` are dropped (assertions expire).
+ */
+function supplyOf(target, kind, maxAgeMs = Infinity) {
+  target.supplies ??= {};
+  let sup = target.supplies[kind];
+  if (!sup || performance.now() - sup.oldest > maxAgeMs) sup = target.supplies[kind] = { items: [], next: 0 };
+  return sup;
+}
+
+/** Tops `sup` up to `n` unsent items with `mintOne()`, `concurrency` at a time; returns how many it minted. */
+async function topUp(sup, n, concurrency, mintOne) {
+  sup.items = sup.items.slice(sup.next);
+  sup.next = 0;
+  const missing = n - sup.items.length;
+  if (missing <= 0) return 0;
+  if (sup.items.length === 0) sup.oldest = performance.now();
+  sup.items = sup.items.concat(await mintMany(missing, concurrency, mintOne));
+  return missing;
+}
+
+/**
+ * Distinct, never-seen access tokens for the introspection and revocation rows: client_credentials tokens minted
+ * before the run (outside the warm-up and the measured window), each sent once. oidc-provider gets opaque ones (the
+ * only access tokens it introspects).
+ */
+async function distinctAccessTokens(target, s, rowIds) {
+  const resource = target.kind === 'oidc-provider' ? OPAQUE_RESOURCE : RESOURCE;
+  const sup = supplyOf(target, 'access');
+  const t0 = performance.now();
+  const minted = await topUp(sup, supplySize(target, s, rowIds), s.concurrency, () =>
+    clientCredentialsToken(target, resource),
+  );
+  return { sup, supply: sup.items.length, minted, mintedMs: performance.now() - t0 };
+}
+
+/**
+ * A closed loop of `concurrency` users, each taking the next unsent item of `sup` every time (and never putting it
+ * back); DONE when none is left.
+ */
+function consumeOnce(sup, s, send1) {
+  return runLoop({
+    vus: Array.from({ length: s.concurrency }, () => ({})),
+    durationMs: s.durationMs,
+    warmupMs: s.warmupMs,
+    onMeasured: s.onMeasured,
+    iterate: async () => {
+      if (sup.next >= sup.items.length) return DONE;
+      const item = sup.items[sup.next];
+      sup.items[sup.next++] = undefined; // never sent again, and garbage once sent
+      await send1(item);
+    },
+  });
+}
+
 /**
  * Each scenario: `run(target, settings)` returns { rate, p50, p99, errors, error }. `settings` holds
- * concurrency, durationMs and warmupMs.
+ * concurrency, durationMs, warmupMs and onMeasured (call it when the measured window starts). `kinds`: the targets
+ * a row runs on (default Gatehouse and oidc-provider; the floor only serves client_credentials).
  */
 export const SCENARIOS = [
   {
@@ -144,6 +252,7 @@ export const SCENARIOS = [
     label: 'a. client_credentials token',
     unit: 'req/s',
     driver: 'autocannon',
+    kinds: ['gatehouse', 'oidc-provider', 'floor'],
     async run(target, s) {
       await clientCredentialsToken(target); // fails loudly if the grant does not work at all
       return runCannon({
@@ -153,6 +262,7 @@ export const SCENARIOS = [
         connections: s.concurrency,
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
+        onMeasured: s.onMeasured,
       });
     },
   },
@@ -166,6 +276,7 @@ export const SCENARIOS = [
         vus: target.vus,
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
+        onMeasured: s.onMeasured,
         iterate: async (vu) => {
           const tokens = await silentCode(target, vu);
           const next = await postJson(
@@ -193,6 +304,7 @@ export const SCENARIOS = [
         vus,
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
+        onMeasured: s.onMeasured,
         // New browser each time: authorize → login page → POST username/password; the POST's latency is recorded.
         iterate: async () => {
           const jar = new CookieJar();
@@ -237,6 +349,7 @@ export const SCENARIOS = [
         vus: target.vus,
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
+        onMeasured: s.onMeasured,
         iterate: async (vu) => {
           const next = await postJson(
             target.pool,
@@ -270,6 +383,7 @@ export const SCENARIOS = [
         connections: s.concurrency,
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
+        onMeasured: s.onMeasured,
       });
     },
   },
@@ -289,7 +403,94 @@ export const SCENARIOS = [
         connections: s.concurrency,
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
+        onMeasured: s.onMeasured,
       });
+    },
+  },
+  {
+    id: 'introspect_distinct',
+    label: 'd. introspection of distinct, never-seen access tokens',
+    unit: 'req/s',
+    driver: 'undici',
+    async run(target, s) {
+      const { sup, ...supply } = await distinctAccessTokens(target, s, [this.id, 'client_credentials']);
+      const r = await consumeOnce(sup, s, async (token) => {
+        const res = await send(target.pool, {
+          path: target.endpoints.introspect,
+          method: 'POST',
+          headers: target.auth,
+          body: `token=${encodeURIComponent(token)}&token_type_hint=access_token`,
+        });
+        if (res.status !== 200 || !res.text.includes('"active":true'))
+          throw new Error(`introspection: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+      });
+      return { ...r, ...supply };
+    },
+  },
+  {
+    id: 'revoke_distinct',
+    label: 'd. revocation of distinct, never-seen access tokens',
+    unit: 'req/s',
+    driver: 'undici',
+    async run(target, s) {
+      if (!target.endpoints.revoke) throw new Error('no revocation_endpoint in discovery');
+      const { sup, ...supply } = await distinctAccessTokens(target, s, [this.id, 'introspect_distinct']);
+      const first = sup.items[sup.next];
+      const r = await consumeOnce(sup, s, async (token) => {
+        const res = await send(target.pool, {
+          path: target.endpoints.revoke,
+          method: 'POST',
+          headers: target.auth,
+          body: `token=${encodeURIComponent(token)}&token_type_hint=access_token`,
+        });
+        if (res.status !== 200) throw new Error(`revocation: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+      });
+      // A revocation answers 200 whatever it did (RFC 7009 §2.2): check that the first token is really revoked.
+      const check = await send(target.pool, {
+        path: target.endpoints.introspect,
+        method: 'POST',
+        headers: target.auth,
+        body: `token=${encodeURIComponent(first)}&token_type_hint=access_token`,
+      });
+      if (check.status !== 200 || JSON.parse(check.text).active !== false)
+        throw new Error(`a revoked token still introspects active: HTTP ${check.status} ${check.text.slice(0, 200)}`);
+      return { ...r, ...supply };
+    },
+  },
+  {
+    id: 'id_jag',
+    label: 'g. ID-JAG: jwt-bearer grant with an Identity Assertion JWT Authorization Grant',
+    unit: 'req/s',
+    driver: 'undici',
+    // oidc-provider has no ID-JAG: the row is compared with Gatehouse's own client_credentials row, per store.
+    kinds: ['gatehouse'],
+    async run(target, s) {
+      const idp = target.idp;
+      if (!idp) throw new Error('no enterprise IdP configured for this target');
+      // Distinct assertions (each jti is single use), signed before the run by the bench's IdP; unsent ones are kept
+      // for the next run for 4 minutes of their 5-minute lifetime.
+      const sup = supplyOf(target, 'id_jag', 240_000);
+      const t0 = performance.now();
+      const sign1 = async () =>
+        idp.sign({
+          sub: 'alice@idp.bench.example',
+          aud: target.issuer,
+          client_id: target.identity.client.client_id,
+          resource: RESOURCE,
+          scope: 'bench:read',
+        });
+      const minted = await topUp(sup, supplySize(target, s, [this.id, 'client_credentials']), 1, sign1);
+      const supply = { supply: sup.items.length, minted, mintedMs: performance.now() - t0 };
+      const r = await consumeOnce(sup, s, async (assertion) => {
+        const tokens = await postJson(
+          target.pool,
+          target.endpoints.token,
+          { grant_type: JWT_BEARER, assertion },
+          target.auth,
+        );
+        if (!tokens.access_token) throw new Error('jwt-bearer gave no access token');
+      });
+      return { ...r, ...supply };
     },
   },
 ];

@@ -3,16 +3,107 @@
  * (`node bin/gatehouse.mjs serve`), configured only through the documented env vars and a generated config file;
  * oidc-provider runs bench/servers/oidc-provider.mjs. Each target is one Node process on its own loopback port.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes, scryptSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const BENCH = join(ROOT, 'bench');
+
+/** The preload every server runs under (`--import`): GC pauses through perf_hooks, reported on SIGUSR2. */
+const GC_PRELOAD = join(BENCH, 'lib/gc-preload.mjs');
+const GC_LINE = '[bench-gc] ';
+
+/**
+ * CPU pinning (`--pin`, on by default where `taskset` exists and there are at least 2 cores): every server under
+ * test is spawned under `taskset -c 1`, and the bench process (the load generator) pins all its threads to core 0.
+ * PostgreSQL and Redis are external processes and are not pinned.
+ */
+const pinning = { enabled: false, serverCore: 1, benchCore: 0 };
+
+/** Whether pinning can be used here: taskset on the PATH and ≥ 2 cores. */
+export function pinningAvailable() {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+  } catch {
+    return { ok: false, reason: 'taskset not found (util-linux)' };
+  }
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  if (cores < 2) return { ok: false, reason: `${cores} core(s)` };
+  return { ok: true };
+}
+
+/** Turns pinning on: this process (all its threads) to core 0 from now on, servers spawned later to core 1. */
+export function enablePinning() {
+  execFileSync('taskset', ['-apc', String(pinning.benchCore), String(process.pid)], { stdio: 'ignore' });
+  pinning.enabled = true;
+  return { benchCore: pinning.benchCore, serverCore: pinning.serverCore };
+}
+
+/**
+ * During setup (sign-ins: scrypt, before anything is measured) a pinned server may use every core:
+ * `widen` lets all its threads run anywhere, `narrow` pins them (including threadpool threads started meanwhile)
+ * back to the server core. No-ops without pinning.
+ */
+export function setupAffinity(child, mode) {
+  if (!pinning.enabled || !child || child.exitCode !== null || child.signalCode !== null) return;
+  const cores = mode === 'widen' ? `${pinning.benchCore},${pinning.serverCore}` : String(pinning.serverCore);
+  try {
+    execFileSync('taskset', ['-apc', cores, String(child.pid)], { stdio: 'ignore' });
+  } catch {
+    /* exited meanwhile */
+  }
+}
+
+/**
+ * Spawns a Node server (`nodeArgs` after the node binary) with the GC preload, pinned to the server core when
+ * pinning is on (taskset execs node, so the child's pid is node's). Collects its `[bench-gc]` report lines.
+ */
+export function spawnServer(nodeArgs, options) {
+  const args = ['--import', pathToFileURL(GC_PRELOAD).href, ...nodeArgs];
+  const child = pinning.enabled
+    ? spawn('taskset', ['-c', String(pinning.serverCore), process.execPath, ...args], options)
+    : spawn(process.execPath, args, options);
+  child.gcWaiters = [];
+  let buf = '';
+  child.stderr.on('data', (chunk) => {
+    buf += String(chunk);
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const at = line.indexOf(GC_LINE);
+      if (at >= 0) child.gcWaiters.shift()?.(JSON.parse(line.slice(at + GC_LINE.length)));
+    }
+  });
+  return child;
+}
+
+/**
+ * The server's GC pauses since the previous call (max and total ms, count), from its preload; undefined when the
+ * process does not answer within a second (exited, or not ours).
+ */
+export async function gcStats(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      const i = child.gcWaiters.indexOf(done);
+      if (i >= 0) child.gcWaiters.splice(i, 1);
+      resolve(undefined);
+    }, 1000);
+    const done = (stats) => {
+      clearTimeout(timer);
+      resolve(stats);
+    };
+    child.gcWaiters.push(done);
+    child.kill('SIGUSR2');
+  });
+}
 
 export const STORES = ['memory', 'embedded', 'postgres', 'redis'];
 export const STORE_LABELS = { memory: 'memory', embedded: 'embedded (PGlite)', postgres: 'PostgreSQL', redis: 'Redis' };
@@ -20,6 +111,7 @@ export const STORE_LABELS = { memory: 'memory', embedded: 'embedded (PGlite)', p
 export const RESOURCE = 'https://api.bench.example/';
 export const OPAQUE_RESOURCE = 'urn:bench:opaque';
 export const SCOPES = ['bench:read', 'bench:write'];
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /** A scrypt hash in Gatehouse's format (core/password.ts), cost as Gatehouse's default (N = 2^15). */
 function scryptHash(password, log2N = 15) {
@@ -29,15 +121,22 @@ function scryptHash(password, log2N = 15) {
   return `scrypt$${log2N}$8$1$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
 
-/** The bench identity shared by every target: one user, one confidential client (48-char secret). */
-export function benchIdentity() {
+/**
+ * The bench identity shared by every target: one user, one confidential client (48-char secret). The password hash
+ * costs N = 2^15 (Gatehouse's default); `log2N` lowers it (--quick: 2^14, the lowest Gatehouse's
+ * `passwordHashing.log2N` accepts, set to match so it does not rehash at sign-in; half the setup time, and a quick
+ * run's sign-in row is then not comparable with a full run's).
+ */
+export function benchIdentity({ log2N = 15 } = {}) {
   const password = 'bench-password-' + randomBytes(8).toString('hex');
   return {
     user: {
       username: 'bench',
       sub: 'bench-user-1',
       password,
-      password_hash: scryptHash(password),
+      password_hash: scryptHash(password, log2N),
+      log2N,
+      passwordCost: `scrypt N = 2^${log2N}`,
       email: 'bench@example.com',
       name: 'Bench User',
     },
@@ -211,7 +310,7 @@ function benchTenants(identity, n) {
 export async function startGatehouse(
   store,
   identity,
-  { runId, workDir, cpuProfDir, label, tenants = 0, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
+  { runId, workDir, cpuProfDir, label, tenants = 0, idp, extraConfig, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
 ) {
   const name = label ?? `gatehouse:${store}`;
   const target = { name, kind: 'gatehouse', store, error: undefined, child: undefined, cleanup: async () => undefined };
@@ -232,6 +331,8 @@ export async function startGatehouse(
           resources: [RESOURCE],
           defaultResource: RESOURCE,
           redis: { keyPrefix: redisPrefix },
+          // The cost of the bench user's hash, so a sign-in never rehashes it (--quick lowers both).
+          ...(identity.user.log2N !== 15 && { passwordHashing: { log2N: identity.user.log2N } }),
           users: [
             {
               username: identity.user.username,
@@ -241,12 +342,28 @@ export async function startGatehouse(
               name: identity.user.name,
             },
           ],
-          clients: [identity.client],
+          // With the ID-JAG row's enterprise IdP, the bench client may also redeem its ID-JAGs (jwt-bearer).
+          clients: [
+            idp ? { ...identity.client, grant_types: [...identity.client.grant_types, JWT_BEARER] } : identity.client,
+          ],
+          ...(idp && {
+            enterpriseIdps: [
+              {
+                issuer: idp.issuer,
+                jwksUri: idp.jwksUri,
+                allowPrivateAddresses: true, // the bench serves the IdP's JWKS on a loopback port
+                trustedCaFile: idp.caFile,
+                allowedClients: [identity.client.client_id],
+                subjectPrefix: 'idp|',
+              },
+            ],
+          }),
           // The bench client also plays the resource server that introspects.
           introspection: { allowedClients: [identity.client.client_id] },
           ...(tenants > 0 && { tenants: benchTenants(identity, tenants) }),
           // Every bench tenant stays loaded: the row measures serving cached tenants, not reloading evicted ones.
           ...(tenants > 1000 && { tenantCacheSize: tenants }),
+          ...extraConfig,
         },
         null,
         2,
@@ -256,7 +373,7 @@ export async function startGatehouse(
     if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
     args.push(bin, 'serve');
     const spawnedAt = performance.now();
-    const child = spawn(process.execPath, args, {
+    const child = spawnServer(args, {
       cwd: ROOT,
       env: {
         ...process.env,
@@ -274,7 +391,7 @@ export async function startGatehouse(
     target.log = tail(child);
     await waitHealthy(origin, child, target.log, tenants > 0 ? 180_000 : 60_000, 20);
     target.startMs = performance.now() - spawnedAt;
-    Object.assign(target, { origin, issuer: origin, storage: prepared.storage });
+    Object.assign(target, { origin, issuer: origin, storage: prepared.storage, redisPrefix });
   } catch (err) {
     target.error = `${store} store: ${err.message}`;
     await stopChild(target.child, 2000);
@@ -302,7 +419,7 @@ export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) 
     const args = [];
     if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
     args.push(join(BENCH, 'servers/oidc-provider.mjs'));
-    const child = spawn(process.execPath, args, {
+    const child = spawnServer(args, {
       cwd: BENCH,
       env: { ...process.env, PORT: String(port), ISSUER: origin, BENCH_CONFIG: configPath, NODE_ENV: 'production' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -313,6 +430,38 @@ export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) 
     Object.assign(target, { origin, issuer: origin });
   } catch (err) {
     target.error = `oidc-provider: ${err.message}`;
+    await stopChild(target.child, 2000);
+  }
+  return target;
+}
+
+/**
+ * Starts the floor (bench/servers/floor.mjs): a bare Fastify route doing the client_credentials row's irreducible
+ * work (form parsing, Basic auth with an HMAC-SHA256 secret check, one ES256 JWT). Never throws.
+ */
+export async function startFloor(identity, { workDir, cpuProfDir } = {}) {
+  const target = { name: 'floor', kind: 'floor', error: undefined, child: undefined, cleanup: async () => undefined };
+  try {
+    const dir = join(workDir, 'floor');
+    mkdirSync(dir, { recursive: true });
+    const configPath = join(dir, 'bench.json');
+    writeFileSync(configPath, JSON.stringify(identity));
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const args = [];
+    if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
+    args.push(join(BENCH, 'servers/floor.mjs'));
+    const child = spawnServer(args, {
+      cwd: BENCH,
+      env: { ...process.env, PORT: String(port), ISSUER: origin, BENCH_CONFIG: configPath, NODE_ENV: 'production' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    target.child = child;
+    target.log = tail(child);
+    await waitHealthy(origin, child, target.log);
+    Object.assign(target, { origin, issuer: origin });
+  } catch (err) {
+    target.error = `floor: ${err.message}`;
     await stopChild(target.child, 2000);
   }
   return target;

@@ -1,0 +1,251 @@
+/**
+ * The growth row (opt-in: `--scenarios=growth`): does a store that holds a lot of data serve as fast as an empty one?
+ * PostgreSQL and Redis (bench/README.md, "The growth row"). One dedicated Gatehouse per store on its own database or
+ * key prefix (its own periodic cleanup off: `cleanupIntervalSeconds: 0`), then:
+ * 1. refresh rotation, refresh-token introspection and client_credentials on the empty store (`--reps` runs each);
+ * 2. a bulk preload: PostgreSQL straight into the store's real schema (src/storage/sql/migrations.ts, tenant '' =
+ *    the deployment's own scope): N live grants with a refresh token each (`INSERT … SELECT … FROM generate_series`,
+ *    one statement per table, so PostgreSQL builds the rows itself) and N/10 registered clients, then ANALYZE;
+ *    Redis through the store's own createGrant (preloadRedisGrants);
+ * 3. the same cells on the grown store: target within 10% of the empty store (grown ÷ empty ≥ 90%);
+ * 4. PostgreSQL: N more grants and refresh tokens, already expired; refresh rotation once without cleanup and once
+ *    while the bench runs, on its own connection, the statements of the SQL store's cleanup (src/storage/sql/cleanup.ts
+ *    deleteExpired: one DELETE … WHERE expires_at <= now per table, in one transaction), started when the measured
+ *    window starts: target p99 during cleanup ≤ 2 × p99 without.
+ * N = 10^6 (10^5 with --quick, which says so). The empty cells run first and the grown ones after (the store cannot
+ * be un-grown), each cell primed once before; the cleanup's own duration is reported next to the window's, since a
+ * cleanup shorter than the window dilutes the p99. Memory and embedded stores: not implemented (reported as such).
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { connect, SCENARIOS, signInUsers } from './scenarios.mjs';
+import { summariseRuns } from './report.mjs';
+import { ROOT, startGatehouse, stopTarget } from './targets.mjs';
+import { rssMB } from './tenants.mjs';
+
+const CELLS = ['refresh', 'introspect_rt', 'client_credentials'];
+
+async function pgClient(url) {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await c.connect();
+  return c;
+}
+
+/** N grants (+ one refresh token each) expiring at `expiresAt`, ids prefixed `tag`; returns the seconds it took. */
+async function preloadGrants(db, n, tag, now, expiresAt) {
+  const t0 = performance.now();
+  await db.query(
+    `INSERT INTO public.grants (tenant, id, client_id, user_id, scope, resource, auth_time, nonce, created_at,
+       expires_at)
+     SELECT '', $1 || i, 'growth-client-' || (i % 100000), 'growth-user-' || (i % 50000),
+       ARRAY['offline_access','bench:read'], ARRAY['https://api.bench.example/'], $2::bigint, NULL, $2::bigint,
+       $3::bigint
+     FROM generate_series(1, $4::int) AS i`,
+    [tag, now, expiresAt, n],
+  );
+  await db.query(
+    `INSERT INTO public.refresh_tokens (tenant, token_hash, grant_id, client_id, scope, created_at, expires_at)
+     SELECT '', md5($1 || i) || md5(i || $1), $1 || i, 'growth-client-' || (i % 100000),
+       ARRAY['offline_access','bench:read'], $2::bigint, $3::bigint
+     FROM generate_series(1, $4::int) AS i`,
+    [tag, now, expiresAt, n],
+  );
+  return (performance.now() - t0) / 1000;
+}
+
+async function preloadClients(db, n, now) {
+  const t0 = performance.now();
+  await db.query(
+    `INSERT INTO public.clients (tenant, client_id, client_secret_hash, registration_access_token_hash,
+       redirect_uris, grant_types, response_types, scope, token_endpoint_auth_method, application_type, source,
+       metadata, client_secret_expires_at, created_at, updated_at)
+     SELECT '', 'growth-client-' || i, 'hmac:' || md5(i::text), NULL, ARRAY['https://app' || i || '.example/cb'],
+       ARRAY['authorization_code','refresh_token'], ARRAY['code'], ARRAY['bench:read'], 'client_secret_basic',
+       'web', 'dynamic', '{"client_name":"growth"}'::jsonb, 0, $1::bigint, $1::bigint
+     FROM generate_series(0, $2::int - 1) AS i`,
+    [now, n],
+  );
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * Redis: N grants with a refresh token each written through the store's own createGrant (dist/storage/redis, the
+ * bench process's own connection with the server's key prefix), 500 in flight over ioredis: exactly the keys,
+ * hashes, pointers and client/user indexes Gatehouse writes (src/storage/redis/grants.ts), one grant after another.
+ */
+async function preloadRedisGrants(target, n, now, expiresAt) {
+  const { createRedisStorage } = await import(pathToFileURL(join(ROOT, 'dist/storage/redis/redis-storage.js')).href);
+  const store = createRedisStorage(target.storage, {
+    clock: { now: () => Date.now() },
+    redisKeyPrefix: target.redisPrefix,
+  });
+  await store.init();
+  const t0 = performance.now();
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: 500 }, async () => {
+        while (next < n) {
+          const i = next++;
+          const grant = {
+            id: `growth-${i}`,
+            clientId: `growth-client-${i % 100_000}`,
+            userId: `growth-user-${i % 50_000}`,
+            scope: ['offline_access', 'bench:read'],
+            resource: ['https://api.bench.example/'],
+            authTime: now,
+            createdAt: now,
+            expiresAt,
+          };
+          const tokenHash = `growth${String(i).padStart(37, '0')}`;
+          await store.createGrant(
+            grant,
+            { tokenHash, grantId: grant.id, clientId: grant.clientId, scope: grant.scope, createdAt: now, expiresAt },
+            { jti: `growth-at-${i}`, expiresAt: now + 3_600_000 },
+          );
+        }
+      }),
+    );
+  } finally {
+    await store.close();
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+/** The SQL store's cleanup statements (cleanup.ts deleteExpired), in one transaction; returns rows and seconds. */
+async function runCleanup(db) {
+  const now = Date.now();
+  const t0 = performance.now();
+  let rows = 0;
+  await db.query('BEGIN');
+  for (const table of [
+    'records',
+    'authorization_codes',
+    'refresh_tokens',
+    'access_token_refs',
+    'revoked_jtis',
+    'consents',
+    'grants',
+    'rate_limits',
+    'replay_guard',
+  ])
+    rows += (await db.query(`DELETE FROM public.${table} WHERE expires_at <= $1`, [now])).rowCount;
+  await db.query('COMMIT');
+  return { rows, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function cells(target, settings, reps, log, phase) {
+  const out = {};
+  for (const id of CELLS) {
+    const scenario = SCENARIOS.find((s) => s.id === id);
+    const runs = [];
+    for (let rep = 0; rep < reps; rep++) {
+      try {
+        const r = await scenario.run(target, settings);
+        runs.push(r);
+        log(`growth ${phase} ${id} #${rep + 1}: ${r.rate.toFixed(0)} ${scenario.unit}, p99 ${r.p99.toFixed(1)} ms`);
+      } catch (err) {
+        runs.push({ failed: err.message });
+      }
+    }
+    out[id] = summariseRuns(runs);
+  }
+  return out;
+}
+
+export async function runGrowth({ stores, identity, workDir, runId, settings, quick, log }) {
+  const n = quick ? 100_000 : 1_000_000;
+  const result = {
+    grants: n,
+    clients: n / 10,
+    note: quick ? '--quick: 10^5 grants and 10^4 clients instead of 10^6 and 10^5' : undefined,
+    stores: {},
+  };
+  for (const store of stores) {
+    if (store !== 'postgres' && store !== 'redis') {
+      result.stores[store] = {
+        status: 'not implemented',
+        reason: 'the growth preload exists for PostgreSQL and Redis only',
+      };
+      continue;
+    }
+    const target = await startGatehouse(store, identity, {
+      runId: `${runId}_growth`,
+      workDir,
+      label: `gatehouse:${store}:growth`,
+      extraConfig: { cleanupIntervalSeconds: 0 },
+    });
+    const s = (result.stores[store] = { status: 'ok' });
+    let db;
+    try {
+      if (target.error) throw new Error(target.error);
+      await connect(target, identity, settings.concurrency);
+      await signInUsers(target, settings.concurrency);
+      if (store === 'postgres') db = await pgClient(target.storage);
+      // Each cell primed once (a fresh server: JIT), then the empty store's cells.
+      for (const id of CELLS) await SCENARIOS.find((x) => x.id === id).run(target, settings);
+      s.empty = await cells(target, settings, settings.reps, log, 'empty');
+      const now = Date.now();
+      if (store === 'postgres') {
+        s.preloadSeconds = {
+          grants: await preloadGrants(db, n, 'growth-', now, now + 86_400_000),
+          clients: await preloadClients(db, n / 10, now),
+        };
+        await db.query('ANALYZE');
+      } else {
+        s.preloadSeconds = { grants: await preloadRedisGrants(target, n, now, now + 86_400_000) };
+        s.notes = [
+          'no clients preloaded (the store keeps only registered clients; not done here)',
+          'no cleanup cell: Redis expires keys itself (PX on every key), the store has no cleanup to measure',
+        ];
+      }
+      log(
+        `growth ${store}: preloaded ${n} grants + refresh tokens in ${s.preloadSeconds.grants.toFixed(1)} s${s.preloadSeconds.clients === undefined ? '' : `, ${n / 10} clients in ${s.preloadSeconds.clients.toFixed(1)} s`}`,
+      );
+      s.grown = await cells(target, settings, settings.reps, log, 'grown');
+      s.ratios = Object.fromEntries(
+        CELLS.map((id) => [
+          id,
+          s.empty[id].status === 'ok' && s.grown[id].status === 'ok' ? s.grown[id].median / s.empty[id].median : null,
+        ]),
+      );
+      s.rssMB = target.child ? rssMB(target.child.pid) : undefined;
+      if (store !== 'postgres') continue;
+      // Cleanup of N expired rows while refresh rotations run.
+      s.expiredPreloadSeconds = await preloadGrants(db, n, 'expired-', now - 7_200_000, now - 3_600_000);
+      await db.query('ANALYZE');
+      const refresh = SCENARIOS.find((x) => x.id === 'refresh');
+      const without = await refresh.run(target, settings);
+      let cleaning;
+      const during = await refresh.run(target, {
+        ...settings,
+        onMeasured: () => {
+          cleaning = runCleanup(db);
+        },
+      });
+      const cleanup = await cleaning;
+      s.cleanup = {
+        deletedRows: cleanup.rows,
+        seconds: cleanup.seconds,
+        windowSeconds: settings.durationMs / 1000,
+        p99Without: without.p99,
+        p99During: during.p99,
+        rateWithout: without.rate,
+        rateDuring: during.rate,
+        ratio: during.p99 / without.p99,
+      };
+      log(
+        `growth: cleanup of ${cleanup.rows} rows took ${cleanup.seconds.toFixed(1)} s; refresh p99 ${without.p99.toFixed(1)} → ${during.p99.toFixed(1)} ms`,
+      );
+      s.rssMB = target.child ? rssMB(target.child.pid) : undefined;
+    } catch (err) {
+      Object.assign(s, { status: 'failed', reason: err.message });
+    } finally {
+      await db?.end().catch(() => undefined);
+      await target.pool?.close().catch(() => undefined);
+      await stopTarget(target);
+    }
+  }
+  return result;
+}
