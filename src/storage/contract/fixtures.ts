@@ -166,7 +166,6 @@ export function interactionFixture(clock: Clock, overrides: Partial<InteractionR
     maxAge: 3600,
     responseMode: 'query',
     browserBinding: sha256(randomToken()).toString('base64url'),
-    dpopJkt: hashToken(randomToken()),
     createdAt: now,
     expiresAt: now + 10 * MINUTE,
     ...overrides,

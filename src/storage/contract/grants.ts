@@ -37,7 +37,7 @@ export function describeGrantsContract(current: CurrentStore): void {
       const bound = grantFixture(clock);
       await store.createGrant(bound, refreshTokenFixture(clock, bound).record, accessTokenFixture(clock));
       expect((await store.getGrant(bound.id))?.dpopJkt).toBe(bound.dpopJkt);
-      const unbound = grantFixture(clock, { dpopJkt: undefined });
+      const { dpopJkt: _grantJkt, ...unbound } = grantFixture(clock);
       const refresh = refreshTokenFixture(clock, unbound).record;
       await store.createGrant(unbound, refresh, accessTokenFixture(clock));
       expect(Object.keys((await store.getGrant(unbound.id))!)).not.toContain('dpopJkt');
@@ -46,7 +46,7 @@ export function describeGrantsContract(current: CurrentStore): void {
       await store.saveAuthorizationCode(record);
       const live = await store.getAuthorizationCode(record.codeHash);
       expect(live.status === 'live' && live.code.dpopJkt).toBe(record.dpopJkt);
-      const plain = codeFixture(clock, { dpopJkt: undefined }).record;
+      const { dpopJkt: _codeJkt, ...plain } = codeFixture(clock).record;
       await store.saveAuthorizationCode(plain);
       const consumed = await store.consumeAuthorizationCode(plain.codeHash);
       expect(consumed.status === 'consumed' && Object.keys(consumed.code)).not.toContain('dpopJkt');
