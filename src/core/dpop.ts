@@ -6,7 +6,7 @@
  * under a server secret, so every replica issues and accepts the same ones.
  */
 import { createHmac } from 'node:crypto';
-import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, EmbeddedJWK, errors, type JWK } from 'jose';
+import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, EmbeddedJWK, type JWK } from 'jose';
 import { InvalidDpopProof, UseDpopNonce } from '../model/errors.js';
 import type { ReplayGuard } from '../model/ports.js';
 import type { Clock } from './clock.js';
@@ -164,9 +164,8 @@ export async function verifyDpopProof(
     const verified = await compactVerify(proof, EmbeddedJWK, { algorithms: [...policy.algorithms] });
     payload = JSON.parse(decoder.decode(verified.payload)) as Record<string, unknown>;
   } catch (cause) {
-    if (cause instanceof errors.JOSEError || cause instanceof TypeError || cause instanceof SyntaxError)
-      throw invalid('the DPoP proof signature is invalid', request, cause);
-    throw cause;
+    // Everything here is the proof's doing: jose's errors, and WebCrypto's DataError for a malformed embedded key.
+    throw invalid('the DPoP proof signature is invalid', request, cause);
   }
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
     throw invalid('the DPoP proof payload is not a JSON object', request);
