@@ -2,7 +2,7 @@
  * DPoP proof validation (RFC 9449 §4.3) with real jose-signed proofs over the real memory store's replay guard: what
  * passes, and every refusal of the RFC's checklist, each one a proof that differs from a good one in one respect.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, sign as nodeSign } from 'node:crypto';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair, SignJWT, calculateJwkThumbprint, type CryptoKey, type JWK } from 'jose';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -107,6 +107,35 @@ describe('verifyDpopProof', () => {
     const other = await signer();
     expect((await refused(await sign(es256, {}, { jwk: other.jwk }))).description).toMatch(/signature/);
     expect((await refused('not.a.jws')).description).toMatch(/JWS|signature/);
+  });
+
+  it('refuses a key that does not fit the algorithm, a short RSA key, a critical extension', async () => {
+    const ed = await signer('EdDSA');
+    // An Ed25519 key under alg ES256: signed with the EC key, so only the key rule can refuse it.
+    expect((await refused(await sign(es256, {}, { jwk: ed.jwk }))).description).toMatch(/fit its algorithm/);
+    // jose will not sign with a 1024-bit key: node:crypto does.
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const input = `${b64({ alg: 'RS256', typ: 'dpop+jwt', jwk: rsa.publicKey.export({ format: 'jwk' }) })}.${b64({
+      htm: 'POST',
+      htu: HTU,
+      jti: randomUUID(),
+      iat: Math.floor(clock.now() / 1000),
+    })}`;
+    const shortProof = `${input}.${nodeSign('sha256', Buffer.from(input), rsa.privateKey).toString('base64url')}`;
+    expect((await refused(shortProof)).description).toMatch(/too short/);
+    const critical = await new SignJWT({
+      htm: 'POST',
+      htu: HTU,
+      jti: randomUUID(),
+      iat: Math.floor(clock.now() / 1000),
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: es256.jwk, crit: ['x-ext'], 'x-ext': 1 })
+      .sign(es256.privateKey, { crit: { 'x-ext': true } });
+    expect((await refused(critical)).description).toMatch(/extension/);
+    expect((await refused(await sign(es256, {}, { jwk: { ...es256.jwk, alg: 'ES384' } }))).description).toMatch(
+      /not for this algorithm/,
+    );
   });
 
   it('refuses htm and htu mismatches, and compares htu without query and fragment, normalised', async () => {
