@@ -549,3 +549,39 @@ for (const store of E2E_STORES) {
     });
   });
 }
+
+describe('DPoP at a tenant', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({
+      tenants: [
+        {
+          id: 'acme',
+          clients: [{ client_id: MACHINE.id, client_secret: MACHINE.secret, grant_types: ['client_credentials'] }],
+        },
+      ],
+    });
+  });
+  afterAll(() => server?.close());
+
+  it("binds a tenant's token to the proof, whose htu is the tenant's own token endpoint", async () => {
+    const key = await proofKey();
+    const tenantToken = `${server.issuer}/acme/token`;
+    const send = async (htu: string) =>
+      postForm(
+        tenantToken,
+        { grant_type: 'client_credentials' },
+        { authorization: basic(MACHINE.id, MACHINE.secret), dpop: await proof(key, 'POST', htu) },
+      );
+    const ok = await send(tenantToken);
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    expect(ok.json.token_type).toBe('DPoP');
+    expect(claimsOf(ok.json.access_token as string)).toMatchObject({
+      iss: `${server.issuer}/acme`,
+      cnf: { jkt: key.jkt },
+    });
+    // The deployment's token endpoint is another URL: a proof for it is refused at the tenant.
+    const other = await send(`${server.issuer}/token`);
+    expect(other.json.error).toBe('invalid_dpop_proof');
+  });
+});
