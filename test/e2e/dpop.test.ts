@@ -16,6 +16,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { createGatehouse, createLogger, type Gatehouse } from '../../src/server.js';
 import { hashToken } from '../../src/core/crypto.js';
 import { FormBrowser } from '../helpers/browser.js';
+import { startJwtIssuer, type TestIssuer as JwtIssuer } from '../helpers/jwt-issuer.js';
 import { basic, challenge, postForm, postJson, verifier } from '../helpers/oauth.js';
 import { ALICE, freePort, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
@@ -583,5 +584,91 @@ describe('DPoP at a tenant', () => {
     // The deployment's token endpoint is another URL: a proof for it is refused at the tenant.
     const other = await send(`${server.issuer}/token`);
     expect(other.json.error).toBe('invalid_dpop_proof');
+  });
+});
+
+describe('DPoP with the jwt-bearer and token-exchange grants', () => {
+  let server: TestServer;
+  let workload: JwtIssuer;
+  const R = 'https://mcp.example.com/mcp';
+  const R2 = 'https://api.example.com/';
+  const RS_CLIENT = { id: 'rs', secret: 'rs-secret-0123456789abcdef-0123456789abc' };
+  beforeAll(async () => {
+    workload = await startJwtIssuer('k8s');
+    server = await startServer({
+      scopes: ['mcp:read'],
+      resources: [R, R2],
+      workloadIssuers: [
+        {
+          issuer: workload.issuer,
+          jwksUri: workload.jwksUri,
+          allowPrivateAddresses: true,
+          trustedCaFile: workload.caFile,
+          scopes: ['mcp:read'],
+        },
+      ],
+      clients: [
+        {
+          client_id: MACHINE.id,
+          client_secret: MACHINE.secret,
+          grant_types: ['client_credentials'],
+          scope: 'mcp:read',
+        },
+        {
+          client_id: RS_CLIENT.id,
+          client_secret: RS_CLIENT.secret,
+          grant_types: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+        },
+      ],
+      tokenExchange: {
+        resourceServers: [{ clientId: RS_CLIENT.id, audiences: [R], upstreams: [], audiencesOut: [R2] }],
+      },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    workload?.close();
+  });
+
+  it('a workload token redeemed without client authentication, with a proof: a DPoP token', async () => {
+    const key = await proofKey();
+    const res = await postForm(
+      `${server.origin}/token`,
+      {
+        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        assertion: await workload.sign({ sub: 'agent', aud: server.issuer }),
+        scope: 'mcp:read',
+      },
+      { dpop: await proof(key, 'POST', `${server.issuer}/token`) },
+    );
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    expect(res.json.token_type).toBe('DPoP');
+    expect(claimsOf(res.json.access_token as string).cnf).toEqual({ jkt: key.jkt });
+  });
+
+  it('token exchange with a proof: the exchanged token is bound to the exchanging key', async () => {
+    const subject = await postForm(
+      `${server.origin}/token`,
+      { grant_type: 'client_credentials', scope: 'mcp:read', resource: R },
+      { authorization: basic(MACHINE.id, MACHINE.secret) },
+    );
+    expect(subject.status).toBe(200);
+    const key = await proofKey();
+    const res = await postForm(
+      `${server.origin}/token`,
+      {
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        subject_token: subject.json.access_token as string,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        resource: R2,
+      },
+      {
+        authorization: basic(RS_CLIENT.id, RS_CLIENT.secret),
+        dpop: await proof(key, 'POST', `${server.issuer}/token`),
+      },
+    );
+    expect(res.status, JSON.stringify(res.json)).toBe(200);
+    expect(res.json.token_type).toBe('DPoP');
+    expect(claimsOf(res.json.access_token as string)).toMatchObject({ aud: R2, cnf: { jkt: key.jkt } });
   });
 });
