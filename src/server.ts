@@ -88,6 +88,9 @@ export const LOG_REDACT_PATHS = [
   'req.headers.cookie',
   'headers.authorization',
   'headers.cookie',
+  // RFC 9449: a DPoP proof is a credential for its request until it expires.
+  'req.headers.dpop',
+  'headers.dpop',
 ];
 
 /** Creates the pino logger with redaction. */

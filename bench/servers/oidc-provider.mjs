@@ -79,6 +79,8 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true, allowedPolicy: async () => true },
     revocation: { enabled: true },
+    // RFC 9449, as Gatehouse: proofs single use (its in-memory replay store), no nonce, ES256 among the algorithms.
+    dPoP: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: async () => resource,

@@ -288,7 +288,13 @@ function checkTrustedRequest(raw: RawParams, client: ClientRecord, deps: CheckRe
   }
   const nonce = params.nonce as string | undefined;
   if (nonce !== undefined && nonce.length > 512) throw new InvalidRequest('nonce is too long');
-  return { scope, resource, codeChallenge, prompt, maxAge, nonce };
+  // RFC 9449 §10: the code is bound to this key thumbprint (RFC 7638, SHA-256: 43 base64url characters).
+  const dpopJkt = params.dpop_jkt as string | undefined;
+  if (dpopJkt !== undefined && (!deps.config.dpop.enabled || !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt)))
+    throw new InvalidRequest(
+      deps.config.dpop.enabled ? 'dpop_jkt is not a JWK SHA-256 thumbprint' : 'dpop_jkt is not supported',
+    );
+  return { scope, resource, codeChallenge, prompt, maxAge, nonce, dpopJkt };
 }
 
 async function authorizeTrusted(
@@ -302,7 +308,7 @@ async function authorizeTrusted(
   reference: string,
   context: AuditRequestContext | undefined,
 ): Promise<AuthorizeOutcome> {
-  const { scope, resource, codeChallenge, prompt, maxAge, nonce } = checkTrustedRequest(raw, client, deps);
+  const { scope, resource, codeChallenge, prompt, maxAge, nonce, dpopJkt } = checkTrustedRequest(raw, client, deps);
   const now = deps.clock.now();
   const interaction: Omit<InteractionRecord, 'browserBinding'> = {
     id: randomToken(24),
@@ -319,6 +325,7 @@ async function authorizeTrusted(
     prompt,
     maxAge,
     responseMode: 'query',
+    ...(dpopJkt !== undefined && { dpopJkt }),
     createdAt: now,
     expiresAt: now + deps.config.interactionTtl * 1000,
   };

@@ -79,6 +79,7 @@ export async function issueCode(
     nonce: interaction.nonce,
     authTime: interaction.authTime,
     amr: amrOf(interaction.amr),
+    ...(interaction.dpopJkt !== undefined && { dpopJkt: interaction.dpopJkt }),
     createdAt: now,
     expiresAt: now + deps.config.tokens.authorizationCodeTtl * 1000,
   });

@@ -7,14 +7,16 @@
 import { authenticateClient, formCredentials, presentedCredentials } from '../core/client-auth.js';
 import { randomToken } from '../core/crypto.js';
 import { collapseParams, type RawParams } from '../core/params.js';
-import { InvalidClient, InvalidRequest } from '../model/errors.js';
+import { InvalidClient, InvalidDpopProof, InvalidRequest } from '../model/errors.js';
+import { endpointProof, type EndpointDpopDeps, type DpopInput } from '../core/dpop.js';
 import type { PushedRequestStore } from '../model/ports.js';
 import type { Deps, EndpointDeclaration } from '../context.js';
 import { checkAuthorizationRequest, PUSHED_REQUEST_URI_PREFIX, type CheckRequestDeps } from './authorize.js';
 
 /** What a push uses: client authentication, the checks of an authorization request, and storing the request. */
 export type PushAuthorizationDeps = Pick<Deps, 'clients' | 'pepper' | 'clock' | 'verifyAssertion' | 'config'> &
-  CheckRequestDeps & { storage: Pick<PushedRequestStore, 'savePushedRequest'> };
+  CheckRequestDeps &
+  EndpointDpopDeps & { storage: Pick<PushedRequestStore, 'savePushedRequest'> };
 
 /**
  * POST /par, called like the token endpoint (browser-based clients included); discovery names it and, when every
@@ -43,6 +45,7 @@ export async function pushAuthorizationRequest(
   raw: RawParams,
   authorization: string | undefined,
   deps: PushAuthorizationDeps,
+  dpop?: DpopInput,
 ): Promise<PushedAuthorizationResponse> {
   const params = collapseParams(raw, ['resource']);
   const presented = presentedCredentials(authorization, formCredentials(params));
@@ -51,6 +54,14 @@ export async function pushAuthorizationRequest(
   if (params.request_uri !== undefined) throw new InvalidRequest('request_uri must not be pushed (RFC 9126 §2.1)');
 
   const pushed = Object.fromEntries(Object.entries(raw).filter(([name]) => !CLIENT_AUTHENTICATION.has(name)));
+  // RFC 9449 §10.1: a proof on the push binds the code to its key, as dpop_jkt does; with both, they must agree.
+  const proof = await endpointProof(dpop, parDeclaration.path, deps);
+  if (proof) {
+    const named = pushed.dpop_jkt;
+    if (named !== undefined && (named.length !== 1 || named[0] !== proof.jkt))
+      throw new InvalidDpopProof('dpop_jkt does not match the key of the DPoP proof');
+    pushed.dpop_jkt = [proof.jkt];
+  }
   checkAuthorizationRequest(pushed, client, deps);
   const now = deps.clock.now();
   const ttl = deps.config.pushedAuthorizationRequests.requestUriTtl;

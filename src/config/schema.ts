@@ -6,6 +6,7 @@
 import { z } from 'zod';
 // The grant registry, not a list of its own. grants/ imports only types from config/ (erased at build), so this adds
 // no runtime cycle.
+import { DPOP_ALGORITHMS } from '../core/dpop.js';
 import { knownGrantTypes } from '../grants/index.js';
 import { upstreamsSchema } from './upstreams.js';
 
@@ -70,6 +71,8 @@ export const staticClientSchema = z
     application_type: z.enum(['web', 'native']).optional(),
     /** RFC 9126 §6: /authorize takes only this client's pushed requests. */
     require_pushed_authorization_requests: z.boolean().optional(),
+    /** RFC 9449 §5.2: every token request of this client must carry a DPoP proof. */
+    dpop_bound_access_tokens: z.boolean().optional(),
   })
   .strict();
 
@@ -353,6 +356,36 @@ export const configSchema = z
          * field of the same name.
          */
         required: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * DPoP (RFC 9449): a token request with a valid `DPoP` proof gets sender-constrained tokens (`cnf.jkt`,
+     * `token_type: DPoP`), a public client's refresh tokens bound to the key; `dpop_jkt` at /authorize and /par binds
+     * the code. Proofs are single use through the store's replay guard (every replica).
+     */
+    dpop: z
+      .object({
+        /** Accept proofs and issue DPoP-bound tokens (advertised as dpop_signing_alg_values_supported). */
+        enabled: z.boolean().default(true),
+        /** Proof algorithms accepted (asymmetric only). */
+        algorithms: z
+          .array(z.enum(DPOP_ALGORITHMS))
+          .min(1)
+          .default([...DPOP_ALGORITHMS]),
+        /** How old a proof's `iat` may be, seconds; its `jti` is remembered that long. */
+        iatWindowSeconds: z.number().int().min(1).max(600).default(60),
+        /** How far ahead of this server's clock a proof's `iat` may be, seconds (client clock drift). */
+        iatFutureSkewSeconds: z.number().int().min(0).max(300).default(5),
+        /**
+         * Server nonces (RFC 9449 §8): a proof must carry the nonce of the `DPoP-Nonce` header (a first request gets
+         * `use_dpop_nonce`). Stateless (an HMAC of the time window under the cookie key), so every replica accepts them.
+         */
+        nonce: z.boolean().default(false),
+        /** Lifetime of a nonce window, seconds; the previous window's nonce is still accepted. */
+        nonceWindowSeconds: z.number().int().min(10).max(3600).default(300),
+        /** Refuse token requests of public clients without a proof (per client: `dpop_bound_access_tokens`). */
+        requireForPublicClients: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

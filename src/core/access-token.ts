@@ -12,6 +12,8 @@ export interface AccessTokenPayload extends JWTPayload {
   exp: number;
   iat: number;
   scope?: string;
+  /** RFC 9449 §6.1: the DPoP key the token is bound to. */
+  cnf?: { jkt?: string };
 }
 
 /** What verifying needs (a slice of the server's Deps, declared here so core does not import the composition root). */
@@ -76,6 +78,8 @@ function isWellFormed(p: JWTPayload): p is AccessTokenPayload {
     typeof p.jti === 'string' &&
     (p.scope === undefined || typeof p.scope === 'string') &&
     (p.auth_time === undefined || typeof p.auth_time === 'number') &&
+    (p.cnf === undefined ||
+      (typeof p.cnf === 'object' && p.cnf !== null && typeof (p.cnf as { jkt?: unknown }).jkt === 'string')) &&
     (aud === undefined || typeof aud === 'string' || (Array.isArray(aud) && aud.every((a) => typeof a === 'string')))
   );
 }

@@ -37,6 +37,8 @@ export const registrationRequestSchema = z.object({
   jwks_uri: httpsUrl.optional(),
   /** RFC 9126 §6: the client's authorization requests must be pushed (POST /par) first. */
   require_pushed_authorization_requests: z.boolean().optional(),
+  /** RFC 9449 §5.2: the client always uses DPoP at the token endpoint. */
+  dpop_bound_access_tokens: z.boolean().optional(),
 });
 export type RegistrationRequest = z.infer<typeof registrationRequestSchema>;
 
@@ -61,6 +63,7 @@ export type ClientMetadata = Pick<
   | 'softwareId'
   | 'softwareVersion'
   | 'requirePushedAuthorizationRequests'
+  | 'dpopBoundAccessTokens'
 >;
 
 /**
@@ -260,6 +263,7 @@ export function validateClientMetadata(
     softwareId: req.software_id,
     softwareVersion: req.software_version,
     requirePushedAuthorizationRequests: req.require_pushed_authorization_requests,
+    dpopBoundAccessTokens: req.dpop_bound_access_tokens,
   };
   for (const g of listed) g.checkClient?.(metadata);
   return metadata;
@@ -329,6 +333,7 @@ export function clientMetadataResponse(client: ClientRecord): Record<string, unk
     ['jwks', client.jwks],
     ['jwks_uri', client.jwksUri],
     ['require_pushed_authorization_requests', client.requirePushedAuthorizationRequests],
+    ['dpop_bound_access_tokens', client.dpopBoundAccessTokens],
   ];
   for (const [k, v] of optional) if (v !== undefined) out[k] = v;
   return out;

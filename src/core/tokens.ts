@@ -46,6 +46,8 @@ export interface AccessTokenClaims {
   audience: string[];
   /** When the user signed in, epoch ms. */
   authTime?: number;
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`). */
+  jkt?: string;
 }
 
 /** A minted access token with its id and expiry (epoch ms). */
@@ -57,6 +59,8 @@ export interface MintedAccessToken {
   audience: string[];
   expiresAt: number;
   expiresIn: number;
+  /** Set when the token is DPoP-bound (its `cnf.jkt`). */
+  jkt?: string;
 }
 
 /** Mints JWT access and ID tokens with the current keys. */
@@ -85,6 +89,7 @@ export class TokenMinter {
     };
     if (claims.scope.length > 0) payload.scope = claims.scope.join(' ');
     if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000);
+    if (claims.jkt !== undefined) payload.cnf = { jkt: claims.jkt };
     const token = await signJws({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }, payload, signer);
     return {
       token,
@@ -93,6 +98,7 @@ export class TokenMinter {
       audience: claims.audience,
       expiresAt: exp * 1000,
       expiresIn: this.ttls.accessTokenTtl,
+      ...(claims.jkt !== undefined && { jkt: claims.jkt }),
     };
   }
 

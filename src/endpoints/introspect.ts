@@ -57,9 +57,11 @@ export async function introspectEndpoint(
     // RFC 7662 §2.2: a caller not allowed to introspect this token is told it is inactive, like for an unknown one.
     if (!claims || !mayIntrospect(client.clientId, claims, deps)) return INACTIVE;
     if (await deps.storage.isAccessTokenRevoked(claims.jti)) return INACTIVE;
+    const jkt = claims.cnf?.jkt;
     const out: Record<string, unknown> = {
       active: true,
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a DPoP-bound token says so, with the key it is bound to.
+      token_type: jkt !== undefined ? 'DPoP' : 'Bearer',
       client_id: claims.client_id,
       sub: claims.sub,
       aud: claims.aud,
@@ -70,6 +72,7 @@ export async function introspectEndpoint(
     };
     if (claims.scope) out.scope = claims.scope;
     if (claims.auth_time !== undefined) out.auth_time = claims.auth_time;
+    if (jkt !== undefined) out.cnf = { jkt };
     return out as IntrospectionResponse;
   }
 

@@ -65,6 +65,7 @@ const METADATA_FIELDS: Record<keyof ClientMetadata, 'set' | 'value'> = {
   softwareId: 'value',
   softwareVersion: 'value',
   requirePushedAuthorizationRequests: 'value',
+  dpopBoundAccessTokens: 'value',
 };
 
 /** JSON with object keys sorted, so equal values have one spelling. */

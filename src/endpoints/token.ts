@@ -23,6 +23,8 @@ import {
   type RequestLimitDeps,
 } from './client-request.js';
 import { limitRequest } from '../core/rate-limit.js';
+import type { DpopBinding } from '../grants/types.js';
+import { dpopMetadata, endpointProof, type EndpointDpopDeps, type DpopInput } from '../core/dpop.js';
 
 export const tokenDeclaration = {
   path: '/token',
@@ -31,12 +33,14 @@ export const tokenDeclaration = {
     token_endpoint: url,
     token_endpoint_auth_methods_supported: clientAuthMethods(config),
     token_endpoint_auth_signing_alg_values_supported: clientAssertionAlgorithms(config),
+    ...dpopMetadata(config),
   }),
 } satisfies EndpointDeclaration;
 
 /** What the token endpoint uses: client authentication, and what it hands the grants (every grant's slice). */
 export type TokenEndpointDeps = Pick<Deps, 'config' | 'audit' | 'clientActivity'> &
   ClientAuthDeps &
+  EndpointDpopDeps &
   RequestLimitDeps &
   GrantDeps;
 
@@ -56,10 +60,11 @@ export async function tokenEndpoint(
   authorization: string | undefined,
   deps: TokenEndpointDeps,
   context?: AuditRequestContext,
+  dpop?: DpopInput,
 ): Promise<TokenResponse> {
   const facts: TokenRequestFacts = {};
   try {
-    const response = await handleTokenRequest(raw, authorization, deps, facts, context);
+    const response = await handleTokenRequest(raw, authorization, deps, facts, context, dpop);
     const noted = issuedFacts(response);
     deps.audit.emit(
       {
@@ -99,12 +104,19 @@ export async function tokenEndpoint(
   }
 }
 
+/** The token request's DPoP proof (htu: this issuer's token endpoint), as the grants receive it. */
+async function tokenProof(dpop: DpopInput | undefined, deps: TokenEndpointDeps): Promise<DpopBinding | undefined> {
+  const proof = await endpointProof(dpop, tokenDeclaration.path, deps);
+  return proof && { jkt: proof.jkt };
+}
+
 async function handleTokenRequest(
   raw: RawParams,
   authorization: string | undefined,
   deps: TokenEndpointDeps,
   facts: TokenRequestFacts,
   context: AuditRequestContext | undefined,
+  dpop: DpopInput | undefined,
 ): Promise<TokenResponse> {
   const grantTypeValues = raw.grant_type?.filter((v) => v !== '') ?? [];
   if (grantTypeValues.length === 0) throw new InvalidRequest('grant_type is required');
@@ -118,7 +130,7 @@ async function handleTokenRequest(
   if (presented?.clientId !== undefined) facts.clientId = presented.clientId;
   // RFC 7523 §3.1: an assertion grant may come without client authentication (a client_id at most); the grant decides.
   if (handler.handleUnauthenticated && (!presented || presented.method === 'none'))
-    return handler.handleUnauthenticated(params, presented?.clientId, deps);
+    return handler.handleUnauthenticated(params, presented?.clientId, deps, await tokenProof(dpop, deps));
   if (!presented) throw new InvalidClient('client authentication is required', { detail: 'no client credentials' });
   const client = await authenticateClient(presented, deps);
   // Counted once authenticated, so nobody can spend another client's allowance by naming it.
@@ -129,7 +141,16 @@ async function handleTokenRequest(
   if (!handler.allowsPublicClients && client.tokenEndpointAuthMethod === 'none') {
     throw new UnauthorizedClient(`public clients cannot use ${handler.grantType}`);
   }
-  const response = await handler.handle(params, client, deps, context);
+  // RFC 9449 §5: the proof is checked once here, for whichever grant; the grant binds what it mints to its key.
+  const proof = await tokenProof(dpop, deps);
+  const isPublic = client.tokenEndpointAuthMethod === 'none';
+  if (
+    !proof &&
+    deps.config.dpop.enabled &&
+    (client.dpopBoundAccessTokens === true || (isPublic && deps.config.dpop.requireForPublicClients))
+  )
+    throw new InvalidRequest('a DPoP proof is required for this client', { detail: 'dpop proof missing' });
+  const response = await handler.handle(params, client, deps, context, proof);
   // The garbage collection's "last token" mark: a store write at most once a day per client and replica.
   await deps.clientActivity.tokenIssued(client);
   return response;

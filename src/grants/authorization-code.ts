@@ -59,7 +59,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
   // PKCE is mandatory and S256 only (OAuth 2.1 §4.1.1, RFC 9700 §2.1.1).
   metadata: () => ({ code_challenge_methods_supported: ['S256'] }),
   errorCodes: ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'invalid_target'],
-  async handle(params, client, deps, context) {
+  async handle(params, client, deps, context, dpop) {
     const code = requiredParam(params, 'code');
     // Syntax first (invalid_request): a malformed request must not spend the code.
     checkCodeVerifierSyntax(requiredParam(params, 'code_verifier'));
@@ -85,6 +85,13 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
       throw new InvalidGrant('redirect_uri does not match the authorization request');
     }
     verifyCodeVerifier(single(params, 'code_verifier'), record.codeChallenge);
+    // RFC 9449 §10: a code bound to a key (dpop_jkt) is redeemed only with a proof of that key.
+    if (record.dpopJkt !== undefined && dpop?.jkt !== record.dpopJkt)
+      throw new InvalidGrant(
+        dpop
+          ? 'the DPoP proof key does not match the dpop_jkt of the authorization request'
+          : 'a DPoP proof is required',
+      );
 
     // RFC 8707 §2.2: the token request may narrow the resources to a subset of those authorized.
     let resources = record.resource;
@@ -111,6 +118,7 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
       scope: record.scope,
       audience: audienceFor(resources, client.clientId, deps),
       authTime: record.authTime,
+      ...(dpop && { jkt: dpop.jkt }),
     });
     const grantExpiresAt = now + deps.config.tokens.grantTtl * 1000;
     let refreshToken: string | undefined;
@@ -125,6 +133,8 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
         authTime: record.authTime,
         amr: amrOf(record.amr),
         nonce: record.nonce,
+        // RFC 9449 §5: a public client's refresh tokens are bound to the proof's key; a confidential client's are not.
+        ...(dpop && client.tokenEndpointAuthMethod === 'none' && { dpopJkt: dpop.jkt }),
         createdAt: now,
         expiresAt: grantExpiresAt,
       },

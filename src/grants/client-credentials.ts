@@ -21,7 +21,7 @@ export const clientCredentialsGrant: GrantHandler<ClientCredentialsDeps> = {
   // A config-file client without redirect URIs is a machine client.
   staticClientDefault: (hasRedirectUris) => !hasRedirectUris,
   errorCodes: ['invalid_request', 'invalid_client', 'unauthorized_client', 'invalid_scope', 'invalid_target'],
-  async handle(params, client, deps) {
+  async handle(params, client, deps, _context, dpop) {
     if (client.tokenEndpointAuthMethod === 'none')
       throw new UnauthorizedClient('public clients cannot use client_credentials');
     const requested = parseScope(single(params, 'scope'));
@@ -36,6 +36,7 @@ export const clientCredentialsGrant: GrantHandler<ClientCredentialsDeps> = {
       clientId: client.clientId,
       scope,
       audience: audienceFor(resources, client.clientId, deps),
+      ...(dpop && { jkt: dpop.jkt }),
     });
     return tokenResponse(access, scope);
   },

@@ -75,4 +75,4 @@ export function grantMetadata(config: Config): {
     fields: Object.assign({}, ...grants.map((g) => g.metadata?.(config) ?? {})) as Record<string, unknown>,
   };
 }
-export type { GrantHandler, TokenResponse, TokenParams } from './types.js';
+export type { DpopBinding, GrantHandler, TokenResponse, TokenParams } from './types.js';

@@ -45,7 +45,11 @@ export function tokenResponse(
   scope: readonly string[],
   extra: { refreshToken?: string; idToken?: string; grantId?: string } = {},
 ): TokenResponse {
-  const out: TokenResponse = { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn };
+  const out: TokenResponse = {
+    access_token: access.token,
+    token_type: access.jkt !== undefined ? 'DPoP' : 'Bearer',
+    expires_in: access.expiresIn,
+  };
   noteFacts(out, {
     subject: access.sub,
     resources: access.audience,

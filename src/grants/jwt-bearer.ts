@@ -31,7 +31,7 @@ import type { Deps } from '../context.js';
 import type { ReplayGuard } from '../model/ports.js';
 import type { ClientRecord } from '../model/records.js';
 import { audienceFor, tokenResponse } from './issue.js';
-import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
+import { list, single, type DpopBinding, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
 
 const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 /** What discovery says about ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §7). */
@@ -70,17 +70,17 @@ export const jwtBearerGrant: GrantHandler<JwtBearerDeps> = {
     'invalid_scope',
     'invalid_target',
   ],
-  async handle(params, client, deps) {
+  async handle(params, client, deps, _context, dpop) {
     const assertion = readAssertion(params);
-    if (assertion.profile === 'id-jag') return redeemIdJag(assertion, params, client, deps);
-    return redeemWorkloadToken(assertion, params, { client }, deps);
+    if (assertion.profile === 'id-jag') return redeemIdJag(assertion, params, client, deps, dpop);
+    return redeemWorkloadToken(assertion, params, { client }, deps, dpop);
   },
-  async handleUnauthenticated(params, clientId, deps) {
+  async handleUnauthenticated(params, clientId, deps, dpop) {
     const assertion = readAssertion(params);
     if (assertion.profile === 'id-jag') {
       throw new InvalidClient('an ID-JAG is redeemed by the client it was issued to, which must authenticate');
     }
-    return redeemWorkloadToken(assertion, params, { clientId }, deps);
+    return redeemWorkloadToken(assertion, params, { clientId }, deps, dpop);
   },
 };
 
@@ -172,6 +172,7 @@ async function redeemIdJag(
   params: TokenParams,
   client: ClientRecord,
   deps: JwtBearerDeps,
+  dpop: DpopBinding | undefined,
 ): Promise<TokenResponse> {
   const idp = deps.config.enterpriseIdps.find((i) => i.issuer === assertion.issuer);
   if (!idp) throw new InvalidGrant('the ID-JAG issuer is not a trusted enterprise IdP');
@@ -216,6 +217,7 @@ async function redeemIdJag(
     scope,
     audience: audienceFor(resources, client.clientId, deps),
     authTime: typeof payload.auth_time === 'number' ? payload.auth_time * 1000 : undefined,
+    ...(dpop && { jkt: dpop.jkt }),
   });
   return tokenResponse(access, scope);
 }
@@ -225,6 +227,7 @@ async function redeemWorkloadToken(
   params: TokenParams,
   caller: { client?: ClientRecord; clientId?: string },
   deps: JwtBearerDeps,
+  dpop: DpopBinding | undefined,
 ): Promise<TokenResponse> {
   const issuer = deps.config.workloadIssuers.find((w) => w.issuer === assertion.issuer);
   if (!issuer) throw new InvalidGrant('the assertion issuer is not a trusted workload issuer');
@@ -258,6 +261,7 @@ async function redeemWorkloadToken(
     clientId,
     scope,
     audience: audienceFor(resources, clientId, deps),
+    ...(dpop && { jkt: dpop.jkt }),
   });
   return tokenResponse(access, scope);
 }

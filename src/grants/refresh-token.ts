@@ -59,7 +59,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
     'invalid_scope',
     'invalid_target',
   ],
-  async handle(params, client, deps, context) {
+  async handle(params, client, deps, context, dpop) {
     const presented = requiredParam(params, 'refresh_token');
     const tokenHash = hashToken(presented);
     const found = await deps.storage.getRefreshToken(tokenHash);
@@ -68,6 +68,12 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
     const now = deps.clock.now();
     const graceMs = deps.config.tokens.refreshGraceSeconds * 1000;
     if (grant.revokedAt !== undefined) throw new InvalidGrant('the refresh token is invalid, expired or revoked');
+    // RFC 9449 §5: a refresh token bound to a DPoP key (a public client's) is used only with a proof of that key;
+    // checked before anything else, a grace retry included, so a stolen token is worth nothing without the key.
+    if (grant.dpopJkt !== undefined && dpop?.jkt !== grant.dpopJkt)
+      throw new InvalidGrant(
+        dpop ? 'the refresh token is bound to another DPoP key' : 'the refresh token is DPoP-bound: send a proof',
+      );
     const binding = requestBinding(client.clientId, params);
 
     // RFC 6749 §6: only narrowing of what the presented token carries; anything more is invalid_scope, never dropped
@@ -139,6 +145,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
       scope: accessScope,
       audience: audienceFor(resources, client.clientId, deps),
       authTime: grant.authTime,
+      ...(dpop && { jkt: dpop.jkt }),
     });
     const nextToken = randomToken();
     let idToken: string | undefined;

@@ -29,7 +29,7 @@ import type { GrantStore, RevocationStore } from '../model/ports.js';
 import type { ClientRecord } from '../model/records.js';
 import type { UpstreamTokens } from '../upstream/provider.js';
 import { noteFacts, tokenResponse, type IssuedFacts } from './issue.js';
-import { list, single, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
+import { list, single, type DpopBinding, type GrantHandler, type TokenParams, type TokenResponse } from './types.js';
 import {
   freshUpstreamTokens,
   UpstreamSignInRequiredError,
@@ -88,10 +88,10 @@ export const tokenExchangeGrant: GrantHandler<TokenExchangeDeps> = {
     'invalid_scope',
     'invalid_target',
   ],
-  async handle(params, client, deps, context) {
+  async handle(params, client, deps, context, dpop) {
     const audit: Audit = { client_id: client.clientId };
     try {
-      return noteFacts(await exchange(params, client, audit, deps, context), factsOfExchange(audit));
+      return noteFacts(await exchange(params, client, audit, deps, context, dpop), factsOfExchange(audit));
     } catch (err) {
       if (err instanceof OAuthError) noteFacts(err, factsOfExchange(audit));
       throw err;
@@ -105,6 +105,7 @@ async function exchange(
   audit: Audit,
   deps: TokenExchangeDeps,
   context: AuditRequestContext | undefined,
+  dpop: DpopBinding | undefined,
 ): Promise<TokenResponse> {
   // The token endpoint refuses public clients already (allowsPublicClients); this grant is never theirs.
   if (client.tokenEndpointAuthMethod === 'none') throw new UnauthorizedClient('public clients cannot exchange tokens');
@@ -148,7 +149,8 @@ async function exchange(
   audit.sub = claims.sub;
   audit.subject_client_id = claims.client_id;
   if (upstreamId !== undefined) return upstreamTokenResponse(claims, upstreamId, audit, deps, context);
-  return gatehouseTokenResponse(claims, audience!, single(params, 'scope'), client, deps);
+  // An upstream's token is the upstream's: it cannot be bound to the proof's key here, so it stays Bearer.
+  return gatehouseTokenResponse(claims, audience!, single(params, 'scope'), client, deps, dpop);
 }
 
 /** The subject token's claims if it is a live Gatehouse access token sent to this resource server. */
@@ -235,6 +237,7 @@ async function gatehouseTokenResponse(
   scopeParam: string | undefined,
   client: ClientRecord,
   deps: TokenExchangeDeps,
+  dpop: DpopBinding | undefined,
 ): Promise<TokenResponse> {
   const held = parseScope(claims.scope);
   const requested = parseScope(scopeParam);
@@ -248,6 +251,7 @@ async function gatehouseTokenResponse(
     scope,
     audience: [audience],
     authTime: typeof claims.auth_time === 'number' ? claims.auth_time * 1000 : undefined,
+    ...(dpop && { jkt: dpop.jkt }),
   });
   // Under the subject token's grant, if it has one: revoking that grant revokes this token too.
   const grantId = await deps.storage.getAccessTokenGrantId(claims.jti);

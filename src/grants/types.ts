@@ -7,7 +7,8 @@ import type { ClientRecord } from '../model/records.js';
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` when the access token is bound to the proof's key (RFC 9449 §5, `cnf.jkt`). */
+  token_type: 'Bearer' | 'DPoP';
   /** Absent only for an upstream token the upstream gave no lifetime (token exchange; GitHub's OAuth app tokens). */
   expires_in?: number;
   /** RFC 8693 §2.2.1: what a token exchange issued. */
@@ -15,6 +16,14 @@ export interface TokenResponse {
   scope?: string;
   refresh_token?: string;
   id_token?: string;
+}
+
+/**
+ * The DPoP proof the token endpoint checked for this request (RFC 9449 §4.3), once for every grant: the thumbprint
+ * of its key. A grant mints its access token with it (`cnf.jkt`); absent: no proof, a Bearer token.
+ */
+export interface DpopBinding {
+  jkt: string;
 }
 
 /** Form parameters after the HTTP edge rejected duplicates: single values, or lists for repeatable ones. */
@@ -46,15 +55,28 @@ export interface GrantHandler<D> extends GrantClientRules {
    * Answers a token request of this grant type. `deps` is the slice of Deps the grant declares (its services and the
    * store methods it calls, nothing more); the token endpoint passes every grant's slice together (GrantDeps in
    * grants/index.ts). A property, not a method, so the registry's type checks each grant's slice strictly. `context`:
-   * the request being served, for the audit events the grant emits (core/audit.ts).
+   * the request being served, for the audit events the grant emits (core/audit.ts). `dpop`: the key of the request's
+   * valid DPoP proof, checked by the token endpoint; a grant that mints an access token passes its `jkt` to the
+   * minter (AccessTokenClaims.jkt).
    */
-  handle: (params: TokenParams, client: ClientRecord, deps: D, context?: AuditRequestContext) => Promise<TokenResponse>;
+  handle: (
+    params: TokenParams,
+    client: ClientRecord,
+    deps: D,
+    context?: AuditRequestContext,
+    dpop?: DpopBinding,
+  ) => Promise<TokenResponse>;
   /**
    * Answers a request of this grant type that authenticates no client: none presented, or only a `client_id` (passed
    * here). RFC 7523 §3.1 makes client authentication optional for assertion grants, where the assertion itself names
    * who is asking. Without it such a request is invalid_client, as for every grant.
    */
-  handleUnauthenticated?: (params: TokenParams, clientId: string | undefined, deps: D) => Promise<TokenResponse>;
+  handleUnauthenticated?: (
+    params: TokenParams,
+    clientId: string | undefined,
+    deps: D,
+    dpop?: DpopBinding,
+  ) => Promise<TokenResponse>;
 }
 
 /** Reads a single-valued parameter. */

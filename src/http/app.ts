@@ -171,12 +171,12 @@ export function buildApp(deps: Deps, options: AppOptions = {}): FastifyInstance 
   app.addHook('onRequest', async (request, reply) => {
     if (!corsPath(request.url.split('?', 1)[0]!)) return;
     reply.header('access-control-allow-origin', '*');
-    reply.header('access-control-expose-headers', 'WWW-Authenticate, Retry-After, X-Request-Id');
+    reply.header('access-control-expose-headers', 'WWW-Authenticate, Retry-After, X-Request-Id, DPoP-Nonce');
     if (request.method === 'OPTIONS') {
       reply
         .code(204)
         .header('access-control-allow-methods', 'GET, POST, PUT, DELETE, OPTIONS')
-        .header('access-control-allow-headers', 'Authorization, Content-Type, MCP-Protocol-Version')
+        .header('access-control-allow-headers', 'Authorization, Content-Type, MCP-Protocol-Version, DPoP')
         .header('access-control-max-age', '86400')
         .send();
     }

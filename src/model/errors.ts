@@ -24,6 +24,8 @@ export type OAuthErrorCode =
   | 'request_not_supported'
   | 'request_uri_not_supported'
   | 'invalid_request_uri'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'server_error'
   | 'temporarily_unavailable';
 
@@ -176,6 +178,26 @@ export class InvalidRequestUri extends OAuthError {
   constructor(description: string, options?: OAuthErrorOptions) {
     super('invalid_request_uri', 400, description, options);
     this.redirectable = false;
+  }
+}
+
+/**
+ * invalid_dpop_proof (RFC 9449 §5, §7.1): the DPoP proof is missing where required, malformed, badly signed, for
+ * another request, too old or replayed. 400 at the token endpoint; 401 (with a DPoP challenge) at a protected resource.
+ */
+export class InvalidDpopProof extends OAuthError {
+  constructor(description: string, options?: OAuthErrorOptions & { status?: 400 | 401 }) {
+    super('invalid_dpop_proof', options?.status ?? 400, description, options);
+  }
+}
+
+/** use_dpop_nonce (RFC 9449 §8, §9): the server wants a nonce in the proof; the `DPoP-Nonce` header carries it. */
+export class UseDpopNonce extends OAuthError {
+  constructor(nonce: string, options?: OAuthErrorOptions & { status?: 400 | 401 }) {
+    super('use_dpop_nonce', options?.status ?? 400, 'a DPoP nonce is required: use the one in the DPoP-Nonce header', {
+      ...options,
+      headers: { 'dpop-nonce': nonce, ...(options?.headers ?? {}) },
+    });
   }
 }
 

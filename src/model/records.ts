@@ -46,6 +46,8 @@ export interface ClientRecord {
   jwksUri?: string;
   /** RFC 9126 §6: /authorize takes only the client's pushed requests (a request_uri from POST /par). Absent: false. */
   requirePushedAuthorizationRequests?: boolean;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of this client must carry a DPoP proof. */
+  dpopBoundAccessTokens?: boolean;
   source: ClientSource;
   /** Epoch ms. */
   createdAt: number;
@@ -177,6 +179,8 @@ export interface InteractionRecord {
   amr?: string[];
   /** Set when the sign-in came back from an upstream: its tokens, sealed for the code's grant. */
   upstream?: InteractionUpstream;
+  /** RFC 9449 §10 `dpop_jkt`: the code is bound to that key. */
+  dpopJkt?: string;
   createdAt: number;
   expiresAt: number;
 }
@@ -376,6 +380,8 @@ export interface AuthorizationCodeRecord {
   authTime: number;
   /** How the user signed in (RFC 8176); absent on codes from before: `pwd`. */
   amr?: string[];
+  /** RFC 9449 §10 `dpop_jkt` of the authorization request: the token request must prove possession of that key. */
+  dpopJkt?: string;
   createdAt: number;
   expiresAt: number;
 }
@@ -405,6 +411,11 @@ export interface GrantRecord {
   /** How the user signed in (RFC 8176), from the code: refreshed ID tokens say it again. Absent before: `pwd`. */
   amr?: string[];
   nonce?: string;
+  /**
+   * RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are bound to; every refresh must
+   * prove possession of it. Absent: not bound (confidential clients, or no proof when the grant began).
+   */
+  dpopJkt?: string;
   createdAt: number;
   /** Absolute end of the family (refresh tokens cannot outlive it). */
   expiresAt: number;

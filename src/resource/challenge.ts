@@ -53,6 +53,35 @@ export function wwwAuthenticate(challenge: BearerChallenge = {}): string {
   return params.length === 0 ? 'Bearer' : `Bearer ${params.join(', ')}`;
 }
 
+/** Parameters of a `WWW-Authenticate: DPoP` challenge (RFC 9449 §7.1). */
+export interface DpopChallenge {
+  /** The proof algorithms accepted (`algs`). */
+  algorithms: readonly string[];
+  /** `invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce`, ...; unset when the request carried no token. */
+  error?: string;
+  errorDescription?: string;
+  scope?: string | readonly string[];
+  realm?: string;
+}
+
+/**
+ * Builds a `WWW-Authenticate` DPoP challenge: `DPoP error="...", error_description="...", algs="ES256 ..."`.
+ * @example
+ * res.setHeader('WWW-Authenticate', `${wwwAuthenticate({ resourceMetadata })}, ${dpopWwwAuthenticate({ algorithms: ['ES256'] })}`);
+ */
+export function dpopWwwAuthenticate(challenge: DpopChallenge): string {
+  const params: string[] = [];
+  if (challenge.realm !== undefined) params.push(`realm=${quoted(challenge.realm)}`);
+  if (challenge.error !== undefined) params.push(`error=${quoted(restricted(challenge.error))}`);
+  if (challenge.errorDescription !== undefined) {
+    params.push(`error_description=${quoted(restricted(challenge.errorDescription))}`);
+  }
+  const scope = typeof challenge.scope === 'string' ? challenge.scope : challenge.scope?.join(' ');
+  if (scope !== undefined && scope !== '') params.push(`scope=${quoted(scope)}`);
+  params.push(`algs=${quoted(challenge.algorithms.join(' '))}`);
+  return `DPoP ${params.join(', ')}`;
+}
+
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 // RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
@@ -64,6 +93,24 @@ const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?$/s;
  * invalid_request when the header is malformed, repeated or names two schemes.
  */
 export function extractBearerToken(authorization: string | readonly string[] | null | undefined): string {
+  return readCredentials(authorization, false).token;
+}
+
+/**
+ * Reads the access token and its scheme from an Authorization header value: `Bearer` (RFC 6750 §2.1) or `DPoP`
+ * (RFC 9449 §7.1). Errors as {@link extractBearerToken}.
+ */
+export function extractAccessToken(authorization: string | readonly string[] | null | undefined): {
+  token: string;
+  scheme: 'Bearer' | 'DPoP';
+} {
+  return readCredentials(authorization, true);
+}
+
+function readCredentials(
+  authorization: string | readonly string[] | null | undefined,
+  dpop: boolean,
+): { token: string; scheme: 'Bearer' | 'DPoP' } {
   let value: string | null | undefined;
   if (typeof authorization === 'string' || authorization == null) {
     value = authorization;
@@ -82,9 +129,11 @@ export function extractBearerToken(authorization: string | readonly string[] | n
     throw new ResourceAuthError('invalid_request', 'the Authorization header is malformed');
   }
   // RFC 9110 §11.1: the auth-scheme is case-insensitive.
-  if (scheme.toLowerCase() !== 'bearer') {
+  const lower = scheme.toLowerCase();
+  const isDpop = dpop && lower === 'dpop';
+  if (lower !== 'bearer' && !isDpop) {
     // "Basic x, Bearer y": two sets of credentials in one field (RFC 6750 §3.1: more than one method).
-    if (/,\s*bearer(?:\s|$)/i.test(value)) {
+    if (/,\s*(?:bearer|dpop)(?:\s|$)/i.test(value)) {
       throw new ResourceAuthError('invalid_request', 'the Authorization header carries more than one scheme');
     }
     // RFC 6750 §3.1: a request using another method "lacks any authentication information" for Bearer.
@@ -102,7 +151,7 @@ export function extractBearerToken(authorization: string | readonly string[] | n
         : 'the Authorization header is malformed',
     );
   }
-  return token;
+  return { token, scheme: isDpop ? 'DPoP' : 'Bearer' };
 }
 
 /**

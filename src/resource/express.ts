@@ -65,7 +65,12 @@ export function requireBearerAuth(verifier: ResourceVerifier, options: BearerAut
   const ctx = bearerContext(verifier, options);
   return async (req, res, next) => {
     try {
-      (req as { auth?: RequestAuth }).auth = await authenticate(ctx, authorizationOf(req), req.originalUrl ?? req.url);
+      (req as { auth?: RequestAuth }).auth = await authenticate(ctx, {
+        authorization: authorizationOf(req),
+        url: req.originalUrl ?? req.url,
+        method: req.method,
+        dpop: req.headersDistinct?.['dpop'] ?? req.headers['dpop'],
+      });
     } catch (error) {
       if (!(error instanceof ResourceAuthError)) return next(error);
       const out = contextErrorResponse(ctx, error);

@@ -31,7 +31,12 @@ export function fastifyBearerAuth(verifier: ResourceVerifier, options: BearerAut
     const distinct = request.raw.headersDistinct?.['authorization'];
     const header = distinct !== undefined && distinct.length > 1 ? distinct : request.headers.authorization;
     try {
-      request.auth = await authenticate(ctx, header, request.url);
+      request.auth = await authenticate(ctx, {
+        authorization: header,
+        url: request.url,
+        method: request.method,
+        dpop: request.raw.headersDistinct?.['dpop'] ?? request.headers.dpop,
+      });
       return undefined;
     } catch (error) {
       if (!(error instanceof ResourceAuthError)) throw error;

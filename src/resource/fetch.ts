@@ -28,7 +28,13 @@ export function withBearerAuth<A extends unknown[] = []>(
     let auth: RequestAuth;
     try {
       // Repeated Authorization fields arrive joined by ", ", which the header parser refuses (400).
-      auth = await authenticate(ctx, request.headers.get('authorization'), request.url);
+      auth = await authenticate(ctx, {
+        authorization: request.headers.get('authorization'),
+        url: request.url,
+        method: request.method,
+        // Repeated DPoP fields arrive joined by ", ": no JWS contains a comma, so the proof check refuses them.
+        dpop: request.headers.get('dpop'),
+      });
     } catch (error) {
       if (!(error instanceof ResourceAuthError)) throw error;
       const out = contextErrorResponse(ctx, error);

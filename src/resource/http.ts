@@ -1,5 +1,11 @@
 /** Framework-neutral request authentication shared by the Express, Fastify and fetch adapters. */
-import { extractBearerToken, hasQueryAccessToken, wwwAuthenticate } from './challenge.js';
+import {
+  dpopWwwAuthenticate,
+  extractAccessToken,
+  extractBearerToken,
+  hasQueryAccessToken,
+  wwwAuthenticate,
+} from './challenge.js';
 import { ResourceAuthError } from './errors.js';
 import { protectedResourceMetadata, protectedResourceMetadataPath } from './metadata.js';
 import type { ProtectedResourceMetadataOptions } from './metadata.js';
@@ -13,6 +19,22 @@ export interface BearerAuthOptions {
   resourceMetadataUrl?: string;
   /** Optional `realm` for challenges. */
   realm?: string;
+  /**
+   * The public base URL clients call this server at (scheme, host, port, and a path prefix a proxy strips), for the
+   * `htu` of DPoP proofs: the request's path is appended to it. Default: the origin of the verifier's `resource`, so
+   * a server behind a TLS-terminating proxy checks the URL the client signed, not the one the proxy forwarded.
+   */
+  publicBaseUrl?: string;
+}
+
+/** What an adapter reads from a request for {@link authenticate}. */
+export interface RequestParts {
+  authorization: string | readonly string[] | null | undefined;
+  /** The request target as received (a path, or an absolute URL for fetch-style requests). */
+  url: string | undefined;
+  method: string | undefined;
+  /** Every value of the `DPoP` header. */
+  dpop: string | readonly string[] | null | undefined;
 }
 
 /**
@@ -40,6 +62,10 @@ export interface BearerContext {
   challengeScopes: readonly string[];
   resourceMetadataUrl: string;
   realm: string | undefined;
+  /** DPoP proof algorithms for the challenge; empty when the verifier does not take DPoP. */
+  dpopAlgorithms: readonly string[];
+  /** The public base URL without a trailing slash (DPoP htu). */
+  publicBaseUrl: string;
 }
 
 /** @internal Precomputes what each request needs. */
@@ -51,6 +77,8 @@ export function bearerContext(verifier: ResourceVerifier, options: BearerAuthOpt
     challengeScopes: [...new Set([...verifier.requiredScopes, ...extra])],
     resourceMetadataUrl: options.resourceMetadataUrl ?? verifier.resourceMetadataUrl,
     realm: options.realm,
+    dpopAlgorithms: verifier.dpopAlgorithms,
+    publicBaseUrl: (options.publicBaseUrl ?? new URL(verifier.resource).origin).replace(/\/+$/, ''),
   };
 }
 
@@ -66,12 +94,24 @@ export function toRequestAuth(info: AuthInfo, resource: string): RequestAuth {
   return { ...info, resource: new URL(resource), extra };
 }
 
+/** The path of a request target (a path or an absolute URL), without query and fragment. */
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  let path = url;
+  if (!path.startsWith('/')) {
+    try {
+      path = new URL(path).pathname;
+    } catch {
+      return '/';
+    }
+  }
+  const end = path.search(/[?#]/);
+  return end === -1 ? path : path.slice(0, end);
+}
+
 /** @internal Header → token → verified auth. Throws {@link ResourceAuthError}. */
-export async function authenticate(
-  ctx: BearerContext,
-  authorization: string | readonly string[] | null | undefined,
-  url: string | undefined,
-): Promise<RequestAuth> {
+export async function authenticate(ctx: BearerContext, request: RequestParts): Promise<RequestAuth> {
+  const { authorization, url } = request;
   // RFC 6750 §2.3 / §5.3 and MCP: tokens MUST NOT travel in the query string; only the header (§2.1) is accepted.
   if (hasQueryAccessToken(url)) {
     throw new ResourceAuthError(
@@ -79,9 +119,34 @@ export async function authenticate(
       'access tokens must be sent in the Authorization header, not the URL',
     );
   }
-  const token = extractBearerToken(authorization);
-  const info = await ctx.verifier.verify(token, ctx.verifyOptions);
-  return toRequestAuth(info, ctx.verifier.resource);
+  if (ctx.dpopAlgorithms.length === 0) {
+    const token = extractBearerToken(authorization);
+    return toRequestAuth(await ctx.verifier.verify(token, ctx.verifyOptions), ctx.verifier.resource);
+  }
+  const { token, scheme } = extractAccessToken(authorization);
+  if (scheme === 'Bearer') {
+    // The hot path: nothing DPoP-specific is read unless the token turns out to be bound.
+    return toRequestAuth(await ctx.verifier.verify(token, ctx.verifyOptions), ctx.verifier.resource);
+  }
+  try {
+    const info = await ctx.verifier.verify(token, {
+      ...ctx.verifyOptions,
+      scheme,
+      dpop: { proof: request.dpop, method: request.method ?? 'GET', url: ctx.publicBaseUrl + pathOf(url) },
+    });
+    return toRequestAuth(info, ctx.verifier.resource);
+  } catch (error) {
+    // The request used DPoP: its challenge carries the error (RFC 9449 §7.1).
+    if (error instanceof ResourceAuthError && error.scheme !== 'DPoP' && !error.credentialsMissing) {
+      throw new ResourceAuthError(error.code, error.description, {
+        cause: error,
+        scheme: 'DPoP',
+        ...(error.requiredScopes !== undefined && { requiredScopes: error.requiredScopes }),
+        ...(error.dpopNonce !== undefined && { dpopNonce: error.dpopNonce }),
+      });
+    }
+    throw error;
+  }
 }
 
 /**
@@ -90,7 +155,13 @@ export async function authenticate(
  */
 export function bearerErrorResponse(
   error: ResourceAuthError,
-  options: { resourceMetadataUrl?: string; scope?: readonly string[]; realm?: string } = {},
+  options: {
+    resourceMetadataUrl?: string;
+    scope?: readonly string[];
+    realm?: string;
+    /** The DPoP proof algorithms accepted: adds a `DPoP` challenge beside Bearer (RFC 9449 §7.1). */
+    dpopAlgorithms?: readonly string[];
+  } = {},
 ): BearerErrorResponse {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -99,13 +170,29 @@ export function bearerErrorResponse(
   if (error.status !== 503) {
     const scope = error.code === 'insufficient_scope' ? (error.requiredScopes ?? options.scope) : options.scope;
     // RFC 6750 §3: a 401 MUST carry WWW-Authenticate; §3.1: no error code when the request had no credentials.
-    headers['www-authenticate'] = wwwAuthenticate({
+    // With DPoP both schemes are offered; the error goes with the scheme it concerns (RFC 9449 §7.1).
+    const dpop = options.dpopAlgorithms !== undefined && options.dpopAlgorithms.length > 0;
+    const bearerError = !error.credentialsMissing && (!dpop || error.scheme === 'Bearer');
+    const bearer = wwwAuthenticate({
       realm: options.realm,
       resourceMetadata: options.resourceMetadataUrl,
-      error: error.credentialsMissing ? undefined : error.code,
-      errorDescription: error.credentialsMissing ? undefined : error.description,
+      error: bearerError ? error.code : undefined,
+      errorDescription: bearerError ? error.description : undefined,
       scope,
     });
+    if (dpop) {
+      const dpopError = !error.credentialsMissing && error.scheme === 'DPoP';
+      headers['www-authenticate'] = `${bearer}, ${dpopWwwAuthenticate({
+        algorithms: options.dpopAlgorithms!,
+        realm: options.realm,
+        error: dpopError ? error.code : undefined,
+        errorDescription: dpopError ? error.description : undefined,
+        ...(dpopError && { scope }),
+      })}`;
+      if (error.dpopNonce !== undefined) headers['dpop-nonce'] = error.dpopNonce;
+    } else {
+      headers['www-authenticate'] = bearer;
+    }
   }
   return { status: error.status, headers, body: error.toJSON() };
 }
@@ -116,6 +203,7 @@ export function contextErrorResponse(ctx: BearerContext, error: ResourceAuthErro
     resourceMetadataUrl: ctx.resourceMetadataUrl,
     scope: ctx.challengeScopes,
     realm: ctx.realm,
+    dpopAlgorithms: ctx.dpopAlgorithms,
   });
 }
 

@@ -18,8 +18,16 @@ export type {
 } from './verifier.js';
 export { authorizationServerMetadataUrls, discoverAuthorizationServer } from './discovery.js';
 export type { AuthorizationServerMetadata, DiscoveryOptions, FetchLike } from './discovery.js';
-export { extractBearerToken, hasQueryAccessToken, wwwAuthenticate } from './challenge.js';
-export type { BearerChallenge } from './challenge.js';
+export {
+  dpopWwwAuthenticate,
+  extractAccessToken,
+  extractBearerToken,
+  hasQueryAccessToken,
+  wwwAuthenticate,
+} from './challenge.js';
+export type { BearerChallenge, DpopChallenge } from './challenge.js';
+export { DEFAULT_DPOP_ALGORITHMS, dpopAccessTokenHash } from './dpop.js';
+export type { DpopNonceOptions, DpopOptions, DpopReplayStore, DpopRequest } from './dpop.js';
 export { protectedResourceMetadata, protectedResourceMetadataPath, protectedResourceMetadataUrl } from './metadata.js';
 export type { ProtectedResourceMetadata, ProtectedResourceMetadataOptions } from './metadata.js';
 export { bearerErrorResponse, toRequestAuth } from './http.js';

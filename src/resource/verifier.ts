@@ -12,6 +12,7 @@ import { ResourceAuthError } from './errors.js';
 import { checkIssuer, parseIssuerTemplate, TENANT_PATTERN } from './issuers.js';
 import type { IssuerTemplate } from './issuers.js';
 import { remoteKeys } from './keys.js';
+import { DpopChecker, type DpopOptions, type DpopRequest } from './dpop.js';
 import { protectedResourceMetadataUrl } from './metadata.js';
 
 /**
@@ -74,6 +75,12 @@ export interface ResourceVerifierOptions {
   jwksCacheMaxAgeSeconds?: number;
   /** Timeout of each HTTP request to the authorization server, in milliseconds. Default 5000. */
   timeoutMs?: number;
+  /**
+   * DPoP (RFC 9449): tokens with `cnf.jkt` are accepted only as `Authorization: DPoP` with a valid proof of that key
+   * (never as Bearer). On by default with in-process replay detection; give `replayStore` to share it between
+   * replicas. `false`: DPoP-bound tokens are refused altogether and challenges name only Bearer.
+   */
+  dpop?: DpopOptions | false;
 }
 
 /** Introspection-mode settings (RFC 7662). */
@@ -92,12 +99,18 @@ export interface IntrospectionOptions {
 export interface VerifyOptions {
   /** Scopes this request needs, in addition to the verifier's `requiredScopes`. */
   requiredScopes?: readonly string[];
+  /** The scheme the token came with (the adapters set it): a DPoP-bound token is accepted only with `DPoP`. */
+  scheme?: 'Bearer' | 'DPoP';
+  /** With scheme `DPoP`: the request's proof, method and public URL (RFC 9449 §7). */
+  dpop?: DpopRequest;
 }
 
 /** Claims of a verified token: the RFC 9068 JWT payload, or the RFC 7662 introspection response. */
 export interface AccessTokenClaims extends JWTPayload {
   client_id?: string;
   scope?: string;
+  /** RFC 9449 §6: the key a DPoP-bound token is bound to. */
+  cnf?: { jkt?: string };
 }
 
 /** What a verified access token says. */
@@ -120,6 +133,8 @@ export interface AuthInfo {
   claims: AccessTokenClaims;
   /** With `issuerTemplate`: the tenant named by the token's issuer. Absent otherwise. */
   tenant?: string;
+  /** RFC 9449: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`), whose proof came with it. */
+  dpopJkt?: string;
 }
 
 /** Verifies access tokens for one resource; made by {@link createResourceVerifier}. */
@@ -143,6 +158,8 @@ export interface ResourceVerifier {
   readonly mode: 'jwt' | 'introspection';
   /** RFC 9728 metadata URL of the resource, for `resource_metadata` in challenges. */
   readonly resourceMetadataUrl: string;
+  /** The DPoP proof algorithms accepted (for `WWW-Authenticate: DPoP algs`); empty with `dpop: false`. */
+  readonly dpopAlgorithms: readonly string[];
   /** Verifies a token; throws {@link ResourceAuthError}. */
   verify(token: string, options?: VerifyOptions): Promise<AuthInfo>;
   /**
@@ -302,6 +319,8 @@ class Verifier implements ResourceVerifier {
   readonly requiredScopes: readonly string[];
   readonly mode: 'jwt' | 'introspection';
   readonly resourceMetadataUrl: string;
+  readonly dpopAlgorithms: readonly string[];
+  readonly #dpop: DpopChecker | undefined;
   readonly #opts: ResourceVerifierOptions;
   readonly #audiences: readonly string[];
   readonly #fetch: FetchLike | undefined;
@@ -344,6 +363,8 @@ class Verifier implements ResourceVerifier {
     }
     checkResource(opts.resource);
     this.#opts = opts;
+    this.#dpop = opts.dpop === false ? undefined : new DpopChecker(opts.dpop);
+    this.dpopAlgorithms = this.#dpop?.algorithms ?? Object.freeze([]);
     this.mode = opts.mode ?? 'jwt';
     if (this.mode !== 'jwt' && this.mode !== 'introspection') throw new TypeError(`unknown mode: ${String(this.mode)}`);
     if (this.mode === 'introspection' && opts.issuer === undefined) {
@@ -583,6 +604,11 @@ class Verifier implements ResourceVerifier {
     if (scope !== undefined && typeof scope !== 'string')
       throw invalidToken('the access token scope claim is not a string');
     const scopes = splitScope(scope);
+    // Bearer tokens without cnf (the common case) pay one property read and one comparison here.
+    const jkt =
+      payload.cnf !== undefined || options?.scheme === 'DPoP' || this.#dpop?.required === true
+        ? await this.#checkBinding(token, payload.cnf, options)
+        : undefined;
     this.#checkScopes(scopes, options);
     const info: AuthInfo = {
       token,
@@ -595,7 +621,43 @@ class Verifier implements ResourceVerifier {
       claims: payload,
     };
     if (tenant !== undefined) info.tenant = tenant;
+    if (jkt !== undefined) info.dpopJkt = jkt;
     return info;
+  }
+
+  /**
+   * RFC 9449 §7: a token bound to a key (`cnf.jkt`) needs the DPoP scheme and a valid proof of that key for this
+   * request; the DPoP scheme needs a bound token. Returns the thumbprint, or undefined for a bearer token.
+   */
+  async #checkBinding(token: string, cnf: unknown, options: VerifyOptions | undefined): Promise<string | undefined> {
+    const jkt = typeof cnf === 'object' && cnf !== null ? (cnf as { jkt?: unknown }).jkt : undefined;
+    if (cnf !== undefined && typeof jkt !== 'string')
+      throw new ResourceAuthError('invalid_token', 'the access token has an unsupported confirmation (cnf)');
+    const checker = this.#dpop;
+    if (options?.scheme === 'DPoP') {
+      if (checker === undefined) {
+        throw new ResourceAuthError('invalid_token', 'no Bearer access token was sent', { credentialsMissing: true });
+      }
+      if (jkt === undefined)
+        throw new ResourceAuthError('invalid_token', 'the access token is not DPoP-bound', { scheme: 'DPoP' });
+      if (options.dpop === undefined)
+        throw new ResourceAuthError('invalid_dpop_proof', 'a DPoP proof is required', { scheme: 'DPoP' });
+      await checker.check(options.dpop, token, jkt as string);
+      return jkt as string;
+    }
+    if (jkt !== undefined) {
+      // RFC 9449 §7.1: a DPoP-bound token used as a bearer token is refused, with the DPoP challenge.
+      throw new ResourceAuthError(
+        'invalid_token',
+        checker === undefined
+          ? 'DPoP-bound access tokens are not accepted here'
+          : 'the access token is DPoP-bound: send it with the DPoP scheme and a proof',
+        { scheme: 'DPoP' },
+      );
+    }
+    if (checker?.required === true)
+      throw new ResourceAuthError('invalid_token', 'only DPoP-bound access tokens are accepted', { scheme: 'DPoP' });
+    return undefined;
   }
 
   #checkScopes(scopes: readonly string[], options: VerifyOptions | undefined): void {
@@ -615,8 +677,13 @@ class Verifier implements ResourceVerifier {
       info = await this.#introspect(token, state);
       this.#remember(token, info);
     }
+    const cnf = info.claims.cnf;
+    const jkt =
+      cnf !== undefined || options?.scheme === 'DPoP' || this.#dpop?.required === true
+        ? await this.#checkBinding(token, cnf, options)
+        : undefined;
     this.#checkScopes(info.scopes, options);
-    return { ...info };
+    return jkt === undefined ? { ...info } : { ...info, dpopJkt: jkt };
   }
 
   /** Caches an active result for cacheTtlSeconds, never past the token's exp (lru-cache's own per-entry TTL). */
@@ -666,7 +733,7 @@ class Verifier implements ResourceVerifier {
     const claims = body as AccessTokenClaims & { active?: unknown; token_type?: unknown };
     // RFC 7662 §2.2: `active` is REQUIRED; anything but true means the token must not be accepted.
     if (claims.active !== true) throw invalidToken('the access token is not active');
-    if (typeof claims.token_type === 'string' && !/^(bearer|access_token)$/i.test(claims.token_type)) {
+    if (typeof claims.token_type === 'string' && !/^(bearer|dpop|access_token)$/i.test(claims.token_type)) {
       throw invalidToken('the token is not a bearer access token');
     }
     if (claims.iss !== undefined && claims.iss !== this.issuer) {

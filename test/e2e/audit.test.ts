@@ -3,6 +3,7 @@
  * user agent, per tenant; no secret, password, code or token used in the flow appears in any event.
  */
 import { randomBytes } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRecord } from '../../src/core/audit.js';
 import { randomToken } from '../../src/core/crypto.js';
@@ -334,6 +335,34 @@ describe('audit events', () => {
       { type: 'token.refused', grantType: 'client_credentials', clientId: SERVICE.id, error: 'invalid_client' },
     ]);
     secrets.add(SERVICE.secret + 'x');
+
+    // A DPoP proof (RFC 9449) is a credential too: neither it nor the bound token appears in an event, nor its jti.
+    const markDpop = events.length;
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jti = randomToken(16);
+    const proof = await new SignJWT({
+      htm: 'POST',
+      htu: `${server.issuer}/token`,
+      jti,
+      iat: Math.floor(Date.now() / 1000),
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey) })
+      .sign(privateKey);
+    keep(proof);
+    keep(jti);
+    for (const expected of [200, 400]) {
+      const res = await postForm(
+        `${server.issuer}/token`,
+        { grant_type: 'client_credentials' },
+        { authorization: basic(SERVICE.id, SERVICE.secret), dpop: proof },
+      );
+      expect(res.status).toBe(expected);
+      keep(res.json.access_token as string | undefined);
+    }
+    expect(since(markDpop)).toMatchObject([
+      { type: 'token.issued', grantType: 'client_credentials' },
+      { type: 'token.refused', grantType: 'client_credentials', error: 'invalid_dpop_proof' },
+    ]);
 
     // Two failures per username are allowed; the third attempt is throttled before the password is checked.
     const mark3 = events.length;

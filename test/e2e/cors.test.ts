@@ -70,7 +70,7 @@ for (const issuerPath of ['', '/tenant']) {
             'access-control-allow-origin': '*',
             'access-control-expose-headers': EXPOSED,
             'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
-            'access-control-allow-headers': 'Authorization, Content-Type, MCP-Protocol-Version',
+            'access-control-allow-headers': 'Authorization, Content-Type, MCP-Protocol-Version, DPoP',
             'access-control-max-age': '86400',
           });
         }

@@ -4,6 +4,8 @@
  * has a control row (the untouched request succeeds), so a row fails for the reason it names and not another.
  * The behaviour under test is request parsing, not storage, so one in-memory server is enough.
  */
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormBrowser } from '../helpers/browser.js';
 import { startJwtIssuer, type TestIssuer } from '../helpers/jwt-issuer.js';
@@ -322,6 +324,65 @@ describe('POST /token: client_credentials', () => {
     );
     expectJsonError(res, row);
     if (row.status === 401 && authorization) expect(res.headers.get('www-authenticate'), row.name).toMatch(/^Basic /);
+  });
+});
+
+// RFC 9449 §4.3 / §5 (invalid_dpop_proof 400 at the token endpoint); §8 (use_dpop_nonce is in test/e2e/dpop.test.ts,
+// on a server with nonces on).
+describe('POST /token: DPoP proofs', () => {
+  const dpopProof = async (claims: Record<string, unknown>, header: Record<string, unknown> = {}) => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    return new SignJWT({
+      htm: 'POST',
+      htu: url('/token'),
+      jti: randomUUID(),
+      iat: Math.floor(Date.now() / 1000),
+      ...claims,
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(publicKey), ...header })
+      .sign(privateKey);
+  };
+  const rows: { name: string; proof: () => Promise<string | string[]>; error?: string; status: number }[] = [
+    { name: 'not a JWS', proof: async () => 'x', error: 'invalid_dpop_proof', status: 400 },
+    { name: 'typ JWT', proof: () => dpopProof({}, { typ: 'JWT' }), error: 'invalid_dpop_proof', status: 400 },
+    { name: 'htm GET', proof: () => dpopProof({ htm: 'GET' }), error: 'invalid_dpop_proof', status: 400 },
+    {
+      name: 'htu another endpoint',
+      proof: () => dpopProof({ htu: url('/par') }),
+      error: 'invalid_dpop_proof',
+      status: 400,
+    },
+    {
+      name: 'iat 10 minutes old',
+      proof: () => dpopProof({ iat: Math.floor(Date.now() / 1000) - 600 }),
+      error: 'invalid_dpop_proof',
+      status: 400,
+    },
+    { name: 'no jti', proof: () => dpopProof({ jti: undefined }), error: 'invalid_dpop_proof', status: 400 },
+    {
+      name: 'two DPoP headers',
+      proof: async () => [await dpopProof({}), await dpopProof({})],
+      error: 'invalid_dpop_proof',
+      status: 400,
+    },
+    { name: 'control', proof: () => dpopProof({}), status: 200 },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const proof = await row.proof();
+    const headers = new Headers({
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: basic(RS.id, RS.secret),
+    });
+    for (const p of Array.isArray(proof) ? proof : [proof]) headers.append('dpop', p);
+    const res = await fetch(url('/token'), {
+      method: 'POST',
+      headers,
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'mcp:read' }),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    expect(res.status, row.name).toBe(row.status);
+    if (row.error) expect(json.error, row.name).toBe(row.error);
+    else expect(json.token_type, row.name).toBe('DPoP');
   });
 });
 

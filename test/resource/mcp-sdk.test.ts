@@ -84,7 +84,10 @@ describe('MCP SDK interop', () => {
     });
     expect(res.status).toBe(401);
     const metadataUrl = `${base}${protectedResourceMetadataPath(resource)}`;
-    expect(res.headers.get('www-authenticate')).toBe(`Bearer resource_metadata="${metadataUrl}", scope="mcp"`);
+    // The SDK reads resource_metadata from the Bearer challenge; the DPoP one follows it (RFC 9449 §7.1).
+    expect(res.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${metadataUrl}", scope="mcp", DPoP algs="ES256 EdDSA RS256 PS256"`,
+    );
     const metadata = (await (await fetch(metadataUrl)).json()) as { resource: string; authorization_servers: string[] };
     expect(metadata).toMatchObject({ resource, authorization_servers: [as.issuer] });
     // The SDK client finds the same document from the server URL alone (RFC 9728 path-inserted well-known URL).

@@ -1,7 +1,9 @@
 /** The same HTTP-level scenarios, run against each framework adapter. */
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createResourceVerifier } from '../../src/resource/index.js';
+import { createResourceVerifier, dpopAccessTokenHash } from '../../src/resource/index.js';
 import type { ProtectedResourceMetadataOptions, ResourceVerifier } from '../../src/resource/index.js';
 import { startIssuer, startIssuerHost } from './issuer.js';
 import type { TestIssuer, TestIssuerHost } from './issuer.js';
@@ -9,6 +11,8 @@ import type { TestIssuer, TestIssuerHost } from './issuer.js';
 export const RESOURCE = 'https://mcp.example.com/mcp';
 export const METADATA_URL = 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp';
 export const METADATA_PATH = '/.well-known/oauth-protected-resource/mcp';
+/** The DPoP challenge every 401 and 403 carries beside Bearer (RFC 9449 §7.1), without an error of its own. */
+export const DPOP_CHALLENGE = 'DPoP algs="ES256 EdDSA RS256 PS256"';
 
 export interface TestResponse {
   status: number;
@@ -113,7 +117,9 @@ export function describeMiddleware(name: string, factory: AppFactory): void {
       for (const headers of variants) {
         const res = await app.request('/mcp', { headers });
         expect(res.status).toBe(401);
-        expect(res.headers['www-authenticate']).toBe(`Bearer resource_metadata="${METADATA_URL}", scope="mcp"`);
+        expect(res.headers['www-authenticate']).toBe(
+          `Bearer resource_metadata="${METADATA_URL}", scope="mcp", ${DPOP_CHALLENGE}`,
+        );
         expect(res.headers['content-type']).toMatch(/^application\/json/);
         expect(JSON.parse(res.body)).toMatchObject({ error: 'invalid_token' });
       }
@@ -131,7 +137,7 @@ export function describeMiddleware(name: string, factory: AppFactory): void {
         expect(res.status).toBe(401);
         expect(res.headers['www-authenticate']).toMatch(
           new RegExp(
-            `^Bearer resource_metadata="${METADATA_URL}", error="invalid_token", error_description="[^"]+", scope="mcp"$`,
+            `^Bearer resource_metadata="${METADATA_URL}", error="invalid_token", error_description="[^"]+", scope="mcp", ${DPOP_CHALLENGE}$`,
           ),
         );
         const body = JSON.parse(res.body) as { error: string; error_description: string };
@@ -144,7 +150,7 @@ export function describeMiddleware(name: string, factory: AppFactory): void {
       const res = await app.request('/mcp/admin', { headers: bearer(await as.sign({ scope: 'mcp read' })) });
       expect(res.status).toBe(403);
       expect(res.headers['www-authenticate']).toBe(
-        `Bearer resource_metadata="${METADATA_URL}", error="insufficient_scope", error_description="the access token lacks a required scope", scope="mcp admin"`,
+        `Bearer resource_metadata="${METADATA_URL}", error="insufficient_scope", error_description="the access token lacks a required scope", scope="mcp admin", ${DPOP_CHALLENGE}`,
       );
       expect(JSON.parse(res.body)).toEqual({
         error: 'insufficient_scope',
@@ -170,6 +176,91 @@ export function describeMiddleware(name: string, factory: AppFactory): void {
         expect(JSON.parse(res.body)).toMatchObject({ error: 'invalid_request' });
         expect(res.headers['www-authenticate']).toMatch(/^Bearer resource_metadata="[^"]+", error="invalid_request"/);
       }
+    });
+
+    describe('DPoP (RFC 9449 §7)', () => {
+      // The proof names the URL the client called: the resource's public origin (the adapters' default base URL).
+      const HTU = RESOURCE;
+      let key: { privateKey: CryptoKey; jwk: JWK; jkt: string };
+      beforeAll(async () => {
+        const pair = await generateKeyPair('ES256');
+        const jwk = await exportJWK(pair.publicKey);
+        key = { privateKey: pair.privateKey, jwk, jkt: await calculateJwkThumbprint(jwk, 'sha256') };
+      });
+      const proof = (token: string, claims: Record<string, unknown> = {}, signer = key) =>
+        new SignJWT({ htm: 'GET', htu: HTU, jti: randomUUID(), ath: dpopAccessTokenHash(token), ...claims })
+          .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: signer.jwk })
+          .setIssuedAt()
+          .sign(signer.privateKey);
+      const dpop = async (token: string, claims?: Record<string, unknown>) => ({
+        authorization: `DPoP ${token}`,
+        dpop: await proof(token, claims),
+      });
+      const boundToken = () => as.sign({ sub: 'alice', scope: 'mcp read', cnf: { jkt: key.jkt } });
+      const challengeOf = (res: TestResponse) => res.headers['www-authenticate'] ?? '';
+
+      it('200 for a bound token with a good proof; the handler sees the verified auth', async () => {
+        const token = await boundToken();
+        const res = await app.request('/mcp', { headers: await dpop(token) });
+        expect(res.status, res.body).toBe(200);
+        expect(JSON.parse(res.body)).toMatchObject({ subject: 'alice', scopes: ['mcp', 'read'] });
+        // The scheme is case-insensitive (RFC 9110 §11.1); the query is no part of htu.
+        const lower = await app.request('/mcp?page=2', {
+          headers: { authorization: `dpop ${token}`, dpop: await proof(token) },
+        });
+        expect(lower.status).toBe(200);
+      });
+
+      it('a bound token used as Bearer is refused with a DPoP invalid_token challenge', async () => {
+        const res = await app.request('/mcp', { headers: bearer(await boundToken()) });
+        expect(res.status).toBe(401);
+        expect(challengeOf(res)).toMatch(/^Bearer resource_metadata="[^"]+", scope="mcp", DPoP error="invalid_token"/);
+        expect(challengeOf(res)).toMatch(/algs="ES256 EdDSA RS256 PS256"$/);
+        expect(JSON.parse(res.body)).toMatchObject({ error: 'invalid_token' });
+      });
+
+      it('refuses a wrong ath, another key, a replay, a wrong htu or htm, no proof, two proofs: invalid_dpop_proof', async () => {
+        const token = await boundToken();
+        const other = await generateKeyPair('ES256');
+        const otherJwk = await exportJWK(other.publicKey);
+        const otherKey = { privateKey: other.privateKey, jwk: otherJwk, jkt: '' };
+        const replayed = await dpop(token);
+        expect((await app.request('/mcp', { headers: replayed })).status).toBe(200);
+        const cases: [string, Record<string, string | string[]>, string][] = [
+          ['wrong ath', await dpop(token, { ath: dpopAccessTokenHash('another token') }), 'invalid_dpop_proof'],
+          ['replay', replayed, 'invalid_dpop_proof'],
+          ['wrong htu', await dpop(token, { htu: 'https://mcp.example.com/other' }), 'invalid_dpop_proof'],
+          ['internal htu', await dpop(token, { htu: 'http://127.0.0.1/mcp' }), 'invalid_dpop_proof'],
+          ['wrong htm', await dpop(token, { htm: 'POST' }), 'invalid_dpop_proof'],
+          ['no proof', { authorization: `DPoP ${token}` }, 'invalid_dpop_proof'],
+          [
+            'two proofs',
+            { authorization: `DPoP ${token}`, dpop: [await proof(token), await proof(token)] },
+            'invalid_dpop_proof',
+          ],
+          ['another key', { authorization: `DPoP ${token}`, dpop: await proof(token, {}, otherKey) }, 'invalid_token'],
+          [
+            'unbound token as DPoP',
+            { authorization: `DPoP ${await as.sign({ scope: 'mcp' })}`, dpop: await proof(token) },
+            'invalid_token',
+          ],
+        ];
+        for (const [name, headers, error] of cases) {
+          const res = await app.request('/mcp', { headers });
+          expect(res.status, name).toBe(401);
+          expect(JSON.parse(res.body).error, name).toBe(error);
+          expect(challengeOf(res), name).toContain(`DPoP error="${error}"`);
+          // The error goes with the DPoP challenge; the Bearer one offers itself without an error.
+          expect(challengeOf(res), name).toMatch(/^Bearer resource_metadata="[^"]+", scope="mcp", DPoP /);
+        }
+      });
+
+      it('403 insufficient_scope on a DPoP request carries the error on the DPoP challenge', async () => {
+        const token = await boundToken();
+        const res = await app.request('/mcp/admin', { headers: await dpop(token, { htu: `${RESOURCE}/admin` }) });
+        expect(res.status).toBe(403);
+        expect(challengeOf(res)).toContain('DPoP error="insufficient_scope"');
+      });
     });
 
     it('serves the RFC 9728 metadata at the path-inserted well-known URL', async () => {

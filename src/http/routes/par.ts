@@ -11,7 +11,10 @@ async function pushedAuthorization(app: FastifyInstance, { issuerPath }: RouteCo
     json(
       reply,
       201,
-      await pushAuthorizationRequest(formParams(request), request.headers.authorization, scopeOf(request).deps),
+      await pushAuthorizationRequest(formParams(request), request.headers.authorization, scopeOf(request).deps, {
+        header: request.raw.headersDistinct?.dpop ?? request.headers.dpop,
+        method: request.method,
+      }),
     ),
   );
 }

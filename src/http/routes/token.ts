@@ -7,6 +7,7 @@ import { revokeDeclaration, revokeEndpoint } from '../../endpoints/revoke.js';
 import { tokenDeclaration, tokenEndpoint } from '../../endpoints/token.js';
 import { userinfoDeclaration, userinfoEndpoint } from '../../endpoints/userinfo.js';
 import { limitRequest } from '../../core/rate-limit.js';
+import { currentDpopNonce } from '../../core/dpop.js';
 import { auditContextOf } from '../request-id.js';
 import { formParams, json, scopeOf, type RouteContext, type RoutePlugin } from './context.js';
 
@@ -22,7 +23,13 @@ async function backChannel(app: FastifyInstance, { issuerPath }: RouteContext): 
     const { deps } = scopeOf(request);
     const context = auditContextOf(request);
     await limitRequest(deps, 'token', 'ip', request.ip, context);
-    return json(reply, 200, await tokenEndpoint(formParams(request), request.headers.authorization, deps, context));
+    const response = await tokenEndpoint(formParams(request), request.headers.authorization, deps, context, {
+      header: dpopHeader(request),
+      method: request.method,
+    });
+    const nonce = currentDpopNonce(deps);
+    if (nonce !== undefined) reply.header('dpop-nonce', nonce);
+    return json(reply, 200, response);
   });
   app.post(issuerPath + revokeDeclaration.path, async (request, reply) => {
     const { deps } = scopeOf(request);
@@ -49,9 +56,17 @@ async function backChannel(app: FastifyInstance, { issuerPath }: RouteContext): 
   const userinfo = async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers.authorization;
     let token: string | undefined;
+    let scheme: 'Bearer' | 'DPoP' = 'Bearer';
     if (header !== undefined) {
-      token = bearerToken(header);
-      if (!token) throw malformedBearer('malformed Authorization header');
+      // RFC 9449 §7.1: `Authorization: DPoP <token>` with a proof; Bearer otherwise (RFC 6750 §2.1).
+      const dpop = dpopToken(header);
+      if (dpop !== undefined) {
+        token = dpop;
+        scheme = 'DPoP';
+      } else {
+        token = bearerToken(header);
+        if (!token) throw malformedBearer('malformed Authorization header');
+      }
     }
     if (request.method === 'POST') {
       const bodyToken = formParams(request).access_token;
@@ -61,8 +76,25 @@ async function backChannel(app: FastifyInstance, { issuerPath }: RouteContext): 
         token = bodyToken[0];
       }
     }
-    return json(reply, 200, await userinfoEndpoint(token, scopeOf(request).deps));
+    return json(
+      reply,
+      200,
+      await userinfoEndpoint(token, scopeOf(request).deps, {
+        scheme,
+        dpop: { header: dpopHeader(request), method: request.method },
+      }),
+    );
   };
   app.get(issuerPath + userinfoDeclaration.path, userinfo);
   app.post(issuerPath + userinfoDeclaration.path, userinfo);
+}
+
+/** Every value of the `DPoP` header: node joins repeated unknown headers with ", ", so read them apart. */
+function dpopHeader(request: FastifyRequest): string | string[] | undefined {
+  return request.raw.headersDistinct?.dpop ?? request.headers.dpop;
+}
+
+/** The token of an `Authorization: DPoP <token>` header (RFC 9449 §7.1, token68 syntax), else undefined. */
+function dpopToken(authorization: string): string | undefined {
+  return /^DPoP ([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim())?.[1];
 }

@@ -10,6 +10,7 @@ import {
   MINUTE,
   SECOND,
   accessTokenFixture,
+  codeFixture,
   clientFixture,
   grantFixture,
   refreshTokenFixture,
@@ -29,6 +30,26 @@ export function describeGrantsContract(current: CurrentStore): void {
       expect(await store.getRefreshToken(refresh.tokenHash)).toEqual({ token: refresh, grant });
       expect(await store.getGrant('no-such-grant')).toBeUndefined();
       expect(await store.getRefreshToken('no-such-token')).toBeUndefined();
+    });
+
+    it('keeps the DPoP key thumbprint of a grant and of a code, and reads an unbound one without it', async () => {
+      const { store, clock } = current();
+      const bound = grantFixture(clock);
+      await store.createGrant(bound, refreshTokenFixture(clock, bound).record, accessTokenFixture(clock));
+      expect((await store.getGrant(bound.id))?.dpopJkt).toBe(bound.dpopJkt);
+      const { dpopJkt: _grantJkt, ...unbound } = grantFixture(clock);
+      const refresh = refreshTokenFixture(clock, unbound).record;
+      await store.createGrant(unbound, refresh, accessTokenFixture(clock));
+      expect(Object.keys((await store.getGrant(unbound.id))!)).not.toContain('dpopJkt');
+      expect(Object.keys((await store.getRefreshToken(refresh.tokenHash))!.grant)).not.toContain('dpopJkt');
+      const { record } = codeFixture(clock);
+      await store.saveAuthorizationCode(record);
+      const live = await store.getAuthorizationCode(record.codeHash);
+      expect(live.status === 'live' && live.code.dpopJkt).toBe(record.dpopJkt);
+      const { dpopJkt: _codeJkt, ...plain } = codeFixture(clock).record;
+      await store.saveAuthorizationCode(plain);
+      const consumed = await store.consumeAuthorizationCode(plain.codeHash);
+      expect(consumed.status === 'consumed' && Object.keys(consumed.code)).not.toContain('dpopJkt');
     });
 
     it('creates a grant without a refresh token, and records access tokens added later', async () => {

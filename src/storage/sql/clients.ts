@@ -19,6 +19,7 @@ const CLIENT_METADATA = {
   jwks: 'jwks',
   jwksUri: 'jwks_uri',
   requirePushedAuthorizationRequests: 'require_pushed_authorization_requests',
+  dpopBoundAccessTokens: 'dpop_bound_access_tokens',
   clientSecretSealed: 'client_secret_sealed',
 } as const satisfies Partial<Record<keyof ClientRecord, string>>;
 /** Key in `metadata` marking a client without a scope allow-list (ClientRecord.scope absent, not []). */

@@ -8,8 +8,8 @@ export async function saveAuthorizationCode(ctx: SqlContext, c: AuthorizationCod
   // DO NOTHING, not an upsert: re-saving must never reset `consumed`.
   await ctx.db.query(
     `INSERT INTO ${ctx.t.authorization_codes} (tenant, code_hash, grant_id, client_id, user_id, redirect_uri, scope,
-       resource, code_challenge, nonce, auth_time, created_at, expires_at, redirect_uri_sent, amr)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12, $13, $14, $15::text[])
+       resource, code_challenge, nonce, auth_time, created_at, expires_at, redirect_uri_sent, amr, dpop_jkt)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::text[], $9, $10, $11, $12, $13, $14, $15::text[], $16)
      ON CONFLICT (tenant, code_hash) DO NOTHING`,
     [
       ctx.tenant,
@@ -27,6 +27,7 @@ export async function saveAuthorizationCode(ctx: SqlContext, c: AuthorizationCod
       c.expiresAt,
       c.redirectUriSent,
       c.amr ?? null,
+      c.dpopJkt ?? null,
     ],
   );
 }
@@ -79,6 +80,7 @@ function toCode(r: SqlRow): AuthorizationCodeRecord {
     nonce: optString(r.nonce),
     authTime: Number(r.auth_time),
     amr: optStrings(r.amr),
+    dpopJkt: optString(r.dpop_jkt),
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
   });

@@ -23,8 +23,8 @@ export async function createGrant(
     ctx.db.query<{ created: number }>(
       `WITH g AS (
          INSERT INTO ${ctx.t.grants} (tenant, id, client_id, user_id, scope, resource, auth_time, nonce, created_at,
-           expires_at, revoked_at, amr)
-         VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, $9, $10, $11, $22::text[])
+           expires_at, revoked_at, amr, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7, $8, $9, $10, $11, $22::text[], $23)
          ON CONFLICT (tenant, id) DO NOTHING
          RETURNING tenant, id
        ), rt AS (
@@ -65,6 +65,7 @@ export async function createGrant(
         accessToken.expiresAt,
         ctx.clock.now(),
         grant.amr ?? null,
+        grant.dpopJkt ?? null,
       ],
     ),
   );
@@ -281,6 +282,7 @@ export function toGrant(r: SqlRow): GrantRecord {
     authTime: Number(r.auth_time),
     amr: optStrings(r.amr),
     nonce: optString(r.nonce),
+    dpopJkt: optString(r.dpop_jkt),
     createdAt: Number(r.created_at),
     expiresAt: Number(r.expires_at),
     revokedAt: optNumber(r.revoked_at),

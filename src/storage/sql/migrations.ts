@@ -500,6 +500,16 @@ export const migrations: readonly Migration[] = [
       $fn$`,
     ],
   },
+  {
+    version: 13,
+    name: "DPoP: the key thumbprint a code (dpop_jkt) and a public client's grant are bound to (RFC 9449)",
+    up: (s) => [
+      // NULL: not bound. A code's from the authorization request's dpop_jkt (§10); a grant's from the proof of the
+      // token request that began it, for public clients only (§5): every refresh must prove the same key.
+      `ALTER TABLE ${s}.authorization_codes ADD COLUMN dpop_jkt text`,
+      `ALTER TABLE ${s}.grants ADD COLUMN dpop_jkt text`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */
