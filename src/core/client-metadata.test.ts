@@ -211,7 +211,9 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
 
     it('refresh_token alone (without authorization_code) is refused', () => {
       const err = error(() => validate({ grant_types: ['refresh_token'], response_types: [] }));
-      expect(err.description).toBe('grant_types: refresh_token requires authorization_code');
+      expect(err.description).toBe(
+        'grant_types: refresh_token requires authorization_code or urn:ietf:params:oauth:grant-type:device_code',
+      );
     });
 
     it('an empty grant_types list is consistent (response_types then defaults to [])', () => {
