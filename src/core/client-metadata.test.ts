@@ -181,8 +181,8 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
   });
 
   describe('grant_types / response_types consistency (RFC 7591 §2.1)', () => {
-    it('refuses an unsupported grant type (implicit, password, device code)', () => {
-      for (const g of ['implicit', 'password', 'urn:ietf:params:oauth:grant-type:device_code']) {
+    it('refuses an unsupported grant type (implicit, password, SAML 2.0 bearer)', () => {
+      for (const g of ['implicit', 'password', 'urn:ietf:params:oauth:grant-type:saml2-bearer']) {
         const err = error(() =>
           validate({ redirect_uris: ['https://a.example/cb'], grant_types: ['authorization_code', g] }),
         );
