@@ -16,7 +16,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { createGatehouse, createLogger, type Gatehouse } from '../../src/server.js';
 import { FormBrowser } from '../helpers/browser.js';
-import { basic, postForm } from '../helpers/oauth.js';
+import { basic, postForm, postJson } from '../helpers/oauth.js';
 import { ALICE, freePort, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
 import { E2E_STORES } from '../helpers/stores.js';
@@ -361,6 +361,29 @@ for (const store of E2E_STORES) {
       await userApproves(new FormBrowser(), verification_uri_complete, server.origin, ALICE);
       clock.advance(5_000);
       expect((await poll(device_code)).status).toBe(200);
+    });
+
+    it('dynamic registration gives the grant to public and confidential clients without redirect URIs', async (t) => {
+      if (!(await available)) return t.skip();
+      const pub = await postJson(url('/register'), {
+        client_name: 'Registered CLI',
+        token_endpoint_auth_method: 'none',
+        grant_types: [DEVICE_GRANT, 'refresh_token'],
+      });
+      expect(pub.status, JSON.stringify(pub.json)).toBe(201);
+      expect(pub.json.grant_types).toEqual([DEVICE_GRANT, 'refresh_token']);
+      const conf = await postJson(url('/register'), {
+        client_name: 'Registered agent',
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: [DEVICE_GRANT],
+      });
+      expect(conf.status, JSON.stringify(conf.json)).toBe(201);
+      const r = await deviceRequest(
+        { scope: 'mcp:read' },
+        { authorization: basic(conf.json.client_id as string, conf.json.client_secret as string) },
+      );
+      expect(r.status).toBe(200);
+      expect((await poll(r.json.device_code as string, pub.json.client_id as string)).json.error).toBe('invalid_grant');
     });
 
     it('the device authorization endpoint refuses as the token endpoint and /authorize would', async (t) => {
