@@ -476,3 +476,30 @@ for (const store of E2E_STORES) {
     });
   });
 }
+
+describe('device authorization switched off (deviceAuthorization.enabled: false)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ deviceAuthorization: { enabled: false } });
+  });
+  afterAll(() => server?.close());
+
+  it('is not advertised, its endpoints are 404, the grant type is unsupported and cannot be registered', async () => {
+    const md = (await (await fetch(`${server.issuer}/.well-known/oauth-authorization-server`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(md.device_authorization_endpoint).toBeUndefined();
+    expect(md.grant_types_supported).not.toContain(DEVICE_GRANT);
+    expect((await postForm(`${server.issuer}/device_authorization`, { client_id: 'x' })).status).toBe(404);
+    expect((await fetch(`${server.issuer}/device`)).status).toBe(404);
+    const token = await postForm(`${server.issuer}/token`, { grant_type: DEVICE_GRANT, device_code: 'x' });
+    expect(token.json.error).toBe('unsupported_grant_type');
+    const reg = await postJson(`${server.issuer}/register`, {
+      token_endpoint_auth_method: 'none',
+      grant_types: [DEVICE_GRANT],
+    });
+    expect(reg.status).toBe(400);
+    expect(reg.json.error).toBe('invalid_client_metadata');
+  });
+});
