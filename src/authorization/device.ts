@@ -10,7 +10,7 @@
  * is malformed, unknown, used or expired.
  */
 import { authenticateClient, formCredentials, presentedCredentials } from '../core/client-auth.js';
-import { randomToken } from '../core/crypto.js';
+import { randomId, randomToken } from '../core/crypto.js';
 import {
   DEVICE_CODE_GRANT_TYPE,
   formatUserCode,
@@ -23,7 +23,6 @@ import {
 import { collapseParams, type RawParams } from '../core/params.js';
 import { addressBucket } from '../core/rate-limit-keys.js';
 import { hitLimit, reportRateLimitHit } from '../core/rate-limit.js';
-import { randomId } from '../core/crypto.js';
 import { amrOf } from '../core/authentication.js';
 import type { AuditRequestContext } from '../core/audit.js';
 import { InvalidClient, InvalidRequest, ServerError, UnauthorizedClient } from '../model/errors.js';
@@ -178,12 +177,22 @@ export async function enterUserCode(
   context?: AuditRequestContext,
 ): Promise<EnterUserCodeOutcome> {
   const limits = deps.config.deviceAuthorization.userCodeAttempts;
-  const throttled = async (): Promise<number | undefined> =>
-    (await hitLimit(deps, 'device', 'ip', addressBucket(clientAddress), limits.perIp, limits.windowSeconds)) ??
-    (await hitLimit(deps, 'device', 'browser', binding, limits.perBrowser, limits.windowSeconds));
-  const retryAfter = await throttled();
+  // The address first: a browser over its own limit still counts against its address.
+  let keyKind: 'ip' | 'browser' = 'ip';
+  let retryAfter = await hitLimit(
+    deps,
+    'device',
+    'ip',
+    addressBucket(clientAddress),
+    limits.perIp,
+    limits.windowSeconds,
+  );
+  if (retryAfter === undefined) {
+    keyKind = 'browser';
+    retryAfter = await hitLimit(deps, 'device', 'browser', binding, limits.perBrowser, limits.windowSeconds);
+  }
   if (retryAfter !== undefined) {
-    reportRateLimitHit(deps, 'device', 'ip', retryAfter, context);
+    reportRateLimitHit(deps, 'device', keyKind, retryAfter, context);
     deps.audit.emit({ type: 'device.code_refused', reason: 'throttled' }, context);
     return { kind: 'retry', error: USER_CODE_THROTTLED, status: 429, retryAfterSeconds: retryAfter };
   }
