@@ -5,7 +5,8 @@
  * token and a refresh token that refreshes. Denial is access_denied; polling within the interval is slow_down and the
  * interval grows by 5 s; expiry (an injected clock) is expired_token; of polls racing on two replicas (PostgreSQL,
  * Redis) exactly one is answered with tokens; another client's device code is invalid_grant; a malformed, unknown or
- * used user code is "not recognised", and the user-code page is limited per browser and per address.
+ * used user code is "not recognised", and the user-code page is limited per browser and per address. Also: the grant
+ * switched off, dynamic registration of it, and a device approved after an upstream (OpenID provider) sign-in.
  */
 import { randomBytes } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
@@ -15,7 +16,14 @@ import { parseConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { createGatehouse, createLogger, type Gatehouse } from '../../src/server.js';
+import { upstreamUserId } from '../../src/authorization/upstream-users.js';
 import { FormBrowser } from '../helpers/browser.js';
+import {
+  ALICE as UPSTREAM_ALICE,
+  signInUpstream,
+  startOidcUpstream,
+  type OidcUpstream,
+} from '../helpers/oidc-upstream.js';
 import { basic, postForm, postJson } from '../helpers/oauth.js';
 import { ALICE, freePort, startServer, type TestServer } from '../helpers/server.js';
 import { requireService } from '../helpers/services.js';
@@ -501,5 +509,67 @@ describe('device authorization switched off (deviceAuthorization.enabled: false)
     });
     expect(reg.status).toBe(400);
     expect(reg.json.error).toBe('invalid_client_metadata');
+  });
+});
+
+describe('a device approved after an upstream sign-in (one upstream, no local users)', () => {
+  let upstream: OidcUpstream;
+  let server: TestServer;
+  beforeAll(async () => {
+    const port = await freePort();
+    upstream = await startOidcUpstream({ redirectUris: [`http://localhost:${port}/upstream/callback`] });
+    server = await startServer(
+      {
+        users: [],
+        encryptionKey: randomBytes(32).toString('base64'),
+        upstreams: [
+          {
+            id: 'corp',
+            name: 'Corp',
+            type: 'oidc',
+            issuer: upstream.issuer,
+            clientId: upstream.clientId,
+            clientSecret: upstream.clientSecret,
+            scopes: ['openid', 'email', 'profile'],
+          },
+        ],
+        clients: [{ client_id: CLI, token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT, 'refresh_token'] }],
+      },
+      { port },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await server?.close();
+    await upstream?.close();
+  });
+
+  it('the code goes to the upstream, back to the device consent, and the device gets tokens for the mapped user', async () => {
+    const r = await postForm(`${server.issuer}/device_authorization`, {
+      client_id: CLI,
+      scope: 'openid offline_access',
+    });
+    expect(r.status).toBe(200);
+    const browser = new FormBrowser();
+    const form = await browser.follow(r.json.verification_uri_complete as string, server.origin);
+    const entered = await browser.submit(await form.res.text(), form.url, server.origin, {
+      user_code: r.json.user_code as string,
+    });
+    expect(entered.callback?.startsWith(upstream.issuer)).toBe(true);
+    const back = await signInUpstream(entered.callback!, { browser });
+    expect(back.pathname).toBe('/upstream/callback');
+    const consent = await browser.follow(back.href, server.origin);
+    const html = await consent.res.text();
+    expect(html).toContain('id="device-notice"');
+    const done = await browser.submit(html, consent.url, server.origin, { decision: 'approve' });
+    expect(await done.res.text()).toContain('data-result="approved"');
+    const tokens = await postForm(`${server.issuer}/token`, {
+      grant_type: DEVICE_GRANT,
+      client_id: CLI,
+      device_code: r.json.device_code as string,
+    });
+    expect(tokens.status, JSON.stringify(tokens.json)).toBe(200);
+    const claims = JSON.parse(Buffer.from((tokens.json.access_token as string).split('.')[1]!, 'base64url').toString());
+    expect(claims.sub).toBe(upstreamUserId(upstream.issuer, UPSTREAM_ALICE.sub, undefined));
+    expect(tokens.json.refresh_token).toBeTruthy();
   });
 });
