@@ -22,7 +22,7 @@ import {
 } from '../core/device-codes.js';
 import { collapseParams, type RawParams } from '../core/params.js';
 import { addressBucket } from '../core/rate-limit-keys.js';
-import { hitLimit, reportRateLimitHit } from '../core/rate-limit.js';
+import { hitLimit, limitRequest, reportRateLimitHit } from '../core/rate-limit.js';
 import { amrOf } from '../core/authentication.js';
 import type { AuditRequestContext } from '../core/audit.js';
 import { InvalidClient, InvalidRequest, ServerError, UnauthorizedClient } from '../model/errors.js';
@@ -63,7 +63,9 @@ export type DeviceAuthorizationDeps = Pick<
   'clients' | 'pepper' | 'clock' | 'verifyAssertion' | 'config' | 'audit'
 > &
   CheckRequestDeps & {
-    storage: Pick<DeviceAuthorizationStore, 'saveDeviceAuthorization'> & Pick<ReplayGuard, 'firstUse'>;
+    storage: Pick<DeviceAuthorizationStore, 'saveDeviceAuthorization'> &
+      Pick<ReplayGuard, 'firstUse'> &
+      Pick<RateLimitStore, 'hitRateLimit'>;
   };
 
 /** The §3.2 response. */
@@ -93,6 +95,8 @@ export async function requestDeviceAuthorization(
   const presented = presentedCredentials(authorization, formCredentials(params));
   if (!presented) throw new InvalidClient('client authentication is required', { detail: 'no client credentials' });
   const client = await authenticateClient(presented, deps);
+  // Counted once authenticated (config rateLimits.deviceAuthorization.perClient), as at the token endpoint.
+  await limitRequest(deps, 'deviceAuthorization', 'client', client.clientId, context);
   if (!client.grantTypes.includes(DEVICE_CODE_GRANT_TYPE)) {
     throw new UnauthorizedClient(`the client is not allowed to use ${DEVICE_CODE_GRANT_TYPE}`);
   }

@@ -311,6 +311,8 @@ export const configSchema = z
         authorize: endpointRateLimit,
         introspect: endpointRateLimit,
         revoke: endpointRateLimit,
+        /** POST /device_authorization (RFC 8628): each accepted request stores a device authorization. */
+        deviceAuthorization: endpointRateLimit,
       })
       .strict()
       .prefault({}),

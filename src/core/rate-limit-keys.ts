@@ -34,6 +34,7 @@ const COUNTERS = {
   authorize: { prefix: 'rl-authorize', label: 'gatehouse authorization endpoint limit' },
   introspect: { prefix: 'rl-introspect', label: 'gatehouse introspection endpoint limit' },
   revoke: { prefix: 'rl-revoke', label: 'gatehouse revocation endpoint limit' },
+  deviceAuthorization: { prefix: 'rl-device', label: 'gatehouse device authorization endpoint limit' },
   device: { prefix: 'device-code', label: 'gatehouse device user code attempts' },
   deviceSlowDown: { prefix: 'device-slow', label: 'gatehouse device polling slow_down' },
 } as const;

@@ -573,3 +573,31 @@ describe('a device approved after an upstream sign-in (one upstream, no local us
     expect(tokens.json.refresh_token).toBeTruthy();
   });
 });
+
+describe('rateLimits.deviceAuthorization', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({
+      clients: [
+        { client_id: CLI, token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT] },
+        { client_id: 'other-cli', token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT] },
+      ],
+      rateLimits: { deviceAuthorization: { perClient: 2, perIp: 5, windowSeconds: 3600 } },
+    });
+  });
+  afterAll(() => server?.close());
+
+  it('limits requests per authenticated client, then per address: 429 with Retry-After', async () => {
+    const ask = (clientId: string) => postForm(`${server.issuer}/device_authorization`, { client_id: clientId });
+    expect((await ask(CLI)).status).toBe(200);
+    expect((await ask(CLI)).status).toBe(200);
+    const limited = await ask(CLI);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await ask('other-cli')).status).toBe(200);
+    expect((await ask('other-cli')).status).toBe(200);
+    // Five from this address so far: the sixth is refused before any client is looked at.
+    const address = await ask('no-such-client');
+    expect(address.status).toBe(429);
+  });
+});

@@ -12,6 +12,7 @@ import {
 } from '../../authorization/device.js';
 import { interactionDeclaration } from '../../authorization/interaction.js';
 import { deviceCodePage, deviceDonePage } from '../../ui/device-pages.js';
+import { limitRequest } from '../../core/rate-limit.js';
 import { auditContextOf } from '../request-id.js';
 import { browserPages } from '../browser-pages.js';
 import { csrfToken } from '../cookies.js';
@@ -37,11 +38,14 @@ async function deviceFlow(app: FastifyInstance, { issuerPath }: RouteContext): P
   app.post(issuerPath + deviceAuthorizationDeclaration.path, async (request, reply) => {
     if (!offered(request)) return reply.callNotFound();
     const { deps } = scopeOf(request);
+    const context = auditContextOf(request);
+    // Per address (config rateLimits.deviceAuthorization.perIp) before any work; per client after authentication.
+    await limitRequest(deps, 'deviceAuthorization', 'ip', request.ip, context);
     const response = await requestDeviceAuthorization(
       formParams(request),
       request.headers.authorization,
       deps,
-      auditContextOf(request),
+      context,
     );
     return json(reply, 200, response);
   });
