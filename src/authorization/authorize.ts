@@ -250,6 +250,25 @@ function checkedState(raw: RawParams): { state?: string; stateError?: InvalidReq
   return { state: stateValue };
 }
 
+/**
+ * The scopes and resources a user may be asked to grant `client` (RFC 6749 §3.3, RFC 8707 §2): what /authorize checks,
+ * and what a device authorization request (RFC 8628 §3.1, device.ts) is held to.
+ */
+export function checkScopeAndResource(
+  params: Record<string, string | string[] | undefined>,
+  client: ClientRecord,
+  deps: CheckRequestDeps,
+): { scope: string[]; resource: string[] } {
+  const scope = resolveRequestedScopes(
+    parseScope(params.scope as string | undefined),
+    userGrantAllowList(client, deps),
+    deps.scopesSupported,
+    deps.config.strictScopes,
+  );
+  const resource = resolveResources((params.resource as string[] | undefined) ?? [], deps.config.resources);
+  return { scope, resource };
+}
+
 /** The checks that follow a trusted client and redirect URI (their failures are redirected), and what they yield. */
 function checkTrustedRequest(raw: RawParams, client: ClientRecord, deps: CheckRequestDeps) {
   const params = collapseParams(raw, ['resource']);
@@ -270,14 +289,7 @@ function checkTrustedRequest(raw: RawParams, client: ClientRecord, deps: CheckRe
     params.code_challenge as string | undefined,
     params.code_challenge_method as string | undefined,
   );
-  const requestedScope = parseScope(params.scope as string | undefined);
-  const scope = resolveRequestedScopes(
-    requestedScope,
-    userGrantAllowList(client, deps),
-    deps.scopesSupported,
-    deps.config.strictScopes,
-  );
-  const resource = resolveResources((params.resource as string[] | undefined) ?? [], deps.config.resources);
+  const { scope, resource } = checkScopeAndResource(params, client, deps);
   const prompt = ((params.prompt as string | undefined) ?? '').split(' ').filter(Boolean);
   for (const p of prompt) if (!PROMPTS.has(p)) throw new InvalidRequest(`unsupported prompt value ${p}`);
   if (prompt.includes('none') && prompt.length > 1) throw new InvalidRequest('prompt=none cannot be combined');

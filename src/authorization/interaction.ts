@@ -12,6 +12,7 @@ import { upstreamEntries } from '../upstream/flow-settings.js';
 import type { ClientRecord, InteractionRecord, SessionRecord, UserRecord } from '../model/records.js';
 import { errorRedirect, issueCode, type IssueCodeDeps } from './code.js';
 import { consentCovers, recordConsent, type RecordConsentDeps } from './consent.js';
+import { finishDeviceInteraction, type FinishDeviceDeps } from './device.js';
 import { findSession, sessionMayStandIn, type SessionLookupDeps } from './session.js';
 import {
   cancelSignIn,
@@ -61,6 +62,7 @@ export type SubmitConsentDeps = LoadDeps &
   SessionLookupDeps &
   RecordConsentDeps &
   IssueCodeDeps &
+  FinishDeviceDeps &
   Pick<Deps, 'clock' | 'config'> & { storage: Pick<InteractionStore, 'takeInteraction'> };
 
 /**
@@ -366,6 +368,18 @@ export async function submitConsent(
   if (decision !== 'approve' && decision !== 'deny') throw new InvalidRequest('decision must be approve or deny');
   const taken = await deps.storage.takeInteraction(id);
   if (!taken) throw new InteractionExpired();
+  // A device's interaction (RFC 8628) records the decision for the device's poll instead of redirecting.
+  if (taken.deviceCodeHash !== undefined) {
+    const device = { ...taken, deviceCodeHash: taken.deviceCodeHash };
+    return finishDeviceInteraction(
+      device,
+      client,
+      signedIn(taken, session, userId),
+      decision === 'approve',
+      deps,
+      context,
+    );
+  }
   if (decision === 'deny') {
     deps.audit.emit(
       {

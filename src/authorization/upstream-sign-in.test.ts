@@ -195,6 +195,16 @@ describe('going upstream', () => {
     expect(await deps.storage.getInteraction(interaction.id)).toBeUndefined();
   });
 
+  it("a device's interaction (RFC 8628) has no redirect: an upstream failure ends on the device page's failed result", async () => {
+    const { deps, upstream } = setup();
+    upstream.beginFails = new UpstreamError('unavailable', 'discovery failed');
+    const interaction = await newInteraction(deps);
+    const device = { ...interaction, redirectUri: '', redirectUriSent: false, deviceCodeHash: hashToken('device') };
+    await deps.storage.saveInteraction(device);
+    expect(await goUpstream(device, 'corp', BINDING, deps)).toBe(`${ISSUER}/device/done?result=failed`);
+    expect(await deps.storage.getInteraction(interaction.id)).toBeUndefined();
+  });
+
   it('an unknown upstream id is a page error', async () => {
     const { deps } = setup();
     const interaction = await newInteraction(deps);

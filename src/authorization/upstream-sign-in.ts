@@ -25,6 +25,7 @@ import type { InteractionRecord, SessionRecord, UpstreamAuthorizationRecord } fr
 import { UpstreamError, type UpstreamProvider } from '../upstream/provider.js';
 import { upstreamClientGeneration } from '../upstream/flow-settings.js';
 import { sealUpstreamTokens } from '../grants/upstream-tokens.js';
+import { deviceDoneUrl } from './device.js';
 import { errorRedirect } from './code.js';
 import { startSession, type SessionStartDeps } from './session.js';
 import { upstreamUser, type UpstreamUserDeps } from './upstream-users.js';
@@ -136,6 +137,8 @@ async function endWithError(
     },
     context,
   );
+  // A device's interaction has no redirect: the browser learns it failed; the device's poll stays pending until expiry.
+  if (taken.deviceCodeHash !== undefined) return deviceDoneUrl(deps.config.issuer, 'failed');
   return errorRedirect(taken.redirectUri, error, taken.state, deps.config.issuer);
 }
 

@@ -61,7 +61,19 @@ describe('parseConfig defaults', () => {
     });
     // Every endpoint limit is off by default: a limit that is off costs no store call.
     const off = { perClient: 0, perIp: 0, windowSeconds: 60 };
-    expect(cfg.rateLimits).toEqual({ token: off, authorize: off, introspect: off, revoke: off });
+    expect(cfg.rateLimits).toEqual({
+      token: off,
+      authorize: off,
+      introspect: off,
+      revoke: off,
+      deviceAuthorization: off,
+    });
+    expect(cfg.deviceAuthorization).toEqual({
+      enabled: true,
+      expiresInSeconds: 600,
+      intervalSeconds: 5,
+      userCodeAttempts: { perIp: 20, perBrowser: 10, windowSeconds: 600 },
+    });
     expect(cfg.http).toEqual({
       requestTimeoutMs: 30_000,
       headersTimeoutMs: 10_000,

@@ -314,6 +314,8 @@ export const configSchema = z
         authorize: endpointRateLimit,
         introspect: endpointRateLimit,
         revoke: endpointRateLimit,
+        /** POST /device_authorization (RFC 8628): each accepted request stores a device authorization. */
+        deviceAuthorization: endpointRateLimit,
       })
       .strict()
       .prefault({}),
@@ -386,6 +388,33 @@ export const configSchema = z
         nonceWindowSeconds: z.number().int().min(10).max(3600).default(300),
         /** Refuse token requests of public clients without a proof (per client: `dpop_bound_access_tokens`). */
         requireForPublicClients: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * The device authorization grant (RFC 8628): POST /device_authorization, the user-code page /device, and the
+     * grant `urn:ietf:params:oauth:grant-type:device_code` at the token endpoint, for clients that register it.
+     */
+    deviceAuthorization: z
+      .object({
+        /** Offer it (advertised in discovery; clients still need the grant type registered). */
+        enabled: z.boolean().default(true),
+        /** Lifetime of a device code and its user code, seconds (the `expires_in` of RFC 8628 §3.2). */
+        expiresInSeconds: z.number().int().min(60).max(1800).default(600),
+        /** The polling interval given to devices, seconds (§3.2 `interval`); each slow_down adds 5. */
+        intervalSeconds: z.number().int().min(1).max(60).default(5),
+        /**
+         * Attempts at the user-code page per window, per client address (IPv6: its /64) and per browser: user codes
+         * are short (RFC 8628 §5.1), so guessing is limited here. 0 = off.
+         */
+        userCodeAttempts: z
+          .object({
+            perIp: z.number().int().min(0).default(20),
+            perBrowser: z.number().int().min(0).default(10),
+            windowSeconds: z.number().int().positive().default(600),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

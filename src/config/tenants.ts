@@ -26,6 +26,7 @@ export const TENANT_SETTINGS = [
   'consent',
   'interactionTtl',
   'pushedAuthorizationRequests',
+  'deviceAuthorization',
   'mfa',
   'loginRateLimit',
   'rateLimits',

@@ -213,8 +213,41 @@ export type AuditEvent = Subjects &
         /** The endpoint (`register`, `token`, `authorize`, `introspect`, `revoke`, ...). */
         endpoint: string;
         /** What the limit counts by. */
-        keyKind: 'ip' | 'client' | 'total';
+        keyKind: 'ip' | 'client' | 'total' | 'browser';
         retryAfterSeconds?: number;
+      }
+    | /** A device asked for authorization (RFC 8628 §3.1): its codes were issued (their values are never recorded). */ {
+        type: 'device.requested';
+        clientId: string;
+        reference: string;
+        scopes: string[];
+        resources: string[];
+      }
+    | /**
+       * A user code was refused at the device page: `reason` says why (never the code typed): malformed, unknown
+       * (also used or expired), throttled.
+       */ {
+        type: 'device.code_refused';
+        reason: 'malformed' | 'unknown' | 'throttled';
+      }
+    | /** A user entered a valid user code: the sign-in and consent for the device follow. */ {
+        type: 'device.code_accepted';
+        clientId: string;
+        reference: string;
+      }
+    | /** The user approved the device on the consent page; it may now redeem its device code once. */ {
+        type: 'device.authorized';
+        clientId: string;
+        subject: string;
+        reference: string;
+        scopes: string[];
+        resources: string[];
+      }
+    | /** The user denied the device; its polls get access_denied. */ {
+        type: 'device.denied';
+        clientId: string;
+        subject: string;
+        reference: string;
       }
     | /** A grant's upstream tokens did not belong to it (a binding check failed; nothing was handed out). */ {
         type: 'upstream.binding_mismatch';
@@ -253,6 +286,11 @@ export const AUDIT_OUTCOMES: Record<AuditEventType, AuditOutcome> = {
   'admin.call': 'success',
   'rate_limit.hit': 'denied',
   'upstream.binding_mismatch': 'denied',
+  'device.requested': 'success',
+  'device.code_refused': 'denied',
+  'device.code_accepted': 'success',
+  'device.authorized': 'success',
+  'device.denied': 'denied',
 };
 
 /** Where an event happened: the HTTP request being served, when there is one. */

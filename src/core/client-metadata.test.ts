@@ -181,8 +181,8 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
   });
 
   describe('grant_types / response_types consistency (RFC 7591 §2.1)', () => {
-    it('refuses an unsupported grant type (implicit, password, device code)', () => {
-      for (const g of ['implicit', 'password', 'urn:ietf:params:oauth:grant-type:device_code']) {
+    it('refuses an unsupported grant type (implicit, password, SAML 2.0 bearer)', () => {
+      for (const g of ['implicit', 'password', 'urn:ietf:params:oauth:grant-type:saml2-bearer']) {
         const err = error(() =>
           validate({ redirect_uris: ['https://a.example/cb'], grant_types: ['authorization_code', g] }),
         );
@@ -211,7 +211,9 @@ describe('validateClientMetadata (RFC 7591 §2)', () => {
 
     it('refresh_token alone (without authorization_code) is refused', () => {
       const err = error(() => validate({ grant_types: ['refresh_token'], response_types: [] }));
-      expect(err.description).toBe('grant_types: refresh_token requires authorization_code');
+      expect(err.description).toBe(
+        'grant_types: refresh_token requires authorization_code or urn:ietf:params:oauth:grant-type:device_code',
+      );
     });
 
     it('an empty grant_types list is consistent (response_types then defaults to [])', () => {

@@ -77,7 +77,7 @@ export interface GrantClientRules {
    * (the default when response_types is absent), and a response type needs a grant that declares it.
    */
   responseTypes?: readonly string[];
-  /** Grant types a client listing this one must list too. */
+  /** Grant types a client listing this one must list at least one of (those the server offers). */
   requiresGrantTypes?: readonly string[];
   /** False: public clients (token_endpoint_auth_method none) cannot list it (also enforced at the token endpoint). */
   allowsPublicClients: boolean;
@@ -186,9 +186,10 @@ export function validateClientMetadata(
     }
   }
   for (const g of listed) {
-    const missing = (g.requiresGrantTypes ?? []).filter((other) => !grantTypes.includes(other));
-    if (missing.length > 0)
-      throw new InvalidClientMetadata(`grant_types: ${g.grantType} requires ${missing.join(', ')}`);
+    // At least one of them, among the grants offered (refresh tokens come from the code or the device grant).
+    const needed = (g.requiresGrantTypes ?? []).filter((other) => known.has(other));
+    if (needed.length > 0 && !needed.some((other) => grantTypes.includes(other)))
+      throw new InvalidClientMetadata(`grant_types: ${g.grantType} requires ${needed.join(' or ')}`);
   }
 
   const method = (req.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;

@@ -23,7 +23,10 @@ import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
 import type { FlowTraceRecord, FlowTraceStep } from '../model/records.js';
 import type { AuditEventType, AuditRecord, AuditSink } from './audit.js';
 
-/** The events that make up a trace (the authorization-code flow, its refreshes and its end). */
+/**
+ * The events that make up a trace (the authorization-code flow and the device flow, their refreshes and their end).
+ * A device's polls are not traced: a pending or slow poll names no reference (a poll every few seconds would fill it).
+ */
 const TRACED: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'authorize.accepted',
   'authorize.refused',
@@ -42,6 +45,10 @@ const TRACED: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'grant.revoked',
   'rate_limit.hit',
   'upstream.binding_mismatch',
+  'device.requested',
+  'device.code_accepted',
+  'device.authorized',
+  'device.denied',
 ]);
 
 /** The trace id of a client's registration steps. */
@@ -110,6 +117,16 @@ export function describeStep(record: AuditRecord): string {
       return `client ${record.clientId} registered (${record.source}${record.clientName ? `, "${record.clientName}"` : ''}); redirect URIs ${list(record.redirectUris)}`;
     case 'client.deduplicated':
       return `re-registration answered with the existing client ${record.clientId}`;
+    case 'device.requested':
+      return `device authorization requested by client ${record.clientId}: scopes ${list(record.scopes)}; resources ${list(record.resources)}; waiting for the user code`;
+    case 'device.code_refused':
+      return `user code refused (${record.reason})`;
+    case 'device.code_accepted':
+      return 'user code entered: the sign-in and consent for the device follow';
+    case 'device.authorized':
+      return `device approved by ${record.subject}: scopes ${list(record.scopes)}; resources ${list(record.resources)}; the next poll gets the tokens`;
+    case 'device.denied':
+      return `device denied by ${record.subject}: its polls get access_denied`;
     default:
       return record.type;
   }

@@ -34,12 +34,18 @@ const COUNTERS = {
   authorize: { prefix: 'rl-authorize', label: 'gatehouse authorization endpoint limit' },
   introspect: { prefix: 'rl-introspect', label: 'gatehouse introspection endpoint limit' },
   revoke: { prefix: 'rl-revoke', label: 'gatehouse revocation endpoint limit' },
+  deviceAuthorization: { prefix: 'rl-device', label: 'gatehouse device authorization endpoint limit' },
+  device: { prefix: 'device-code', label: 'gatehouse device user code attempts' },
+  deviceSlowDown: { prefix: 'device-slow', label: 'gatehouse device polling slow_down' },
 } as const;
 
 /** A counter family (what is limited). */
 export type CounterPurpose = keyof typeof COUNTERS;
-/** What one counter of a family counts: a username, an address bucket, a client id, or everything (`total`). */
-export type CounterKind = 'user' | 'ip' | 'client' | 'total';
+/**
+ * What one counter of a family counts: a username, an address bucket, a client id, a browser (its binding), or
+ * everything (`total`).
+ */
+export type CounterKind = 'user' | 'ip' | 'client' | 'total' | 'browser';
 
 /**
  * The store key of a rate-limit counter: keyed with the pepper, so the store holds no username or address in clear,

@@ -13,7 +13,7 @@ function depsWith(token: EndpointLimits) {
   let calls = 0;
   const infos: AuditRecord[] = [];
   const deps: RateLimitDeps = {
-    config: { rateLimits: { token, authorize: off, introspect: off, revoke: off } },
+    config: { rateLimits: { token, authorize: off, introspect: off, revoke: off, deviceAuthorization: off } },
     pepper: 'pepper',
     clock,
     audit: new Auditor(clock, [(record) => infos.push(record)]),

@@ -20,7 +20,7 @@ export interface EndpointLimits {
 }
 
 /** The endpoints config `rateLimits` limits. */
-export type LimitedEndpoint = 'token' | 'authorize' | 'introspect' | 'revoke';
+export type LimitedEndpoint = 'token' | 'authorize' | 'introspect' | 'revoke' | 'deviceAuthorization';
 
 /** What counting a request takes (structurally a slice of Deps; core/ cannot name Deps). */
 export interface RateLimitDeps {

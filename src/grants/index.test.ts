@@ -30,6 +30,11 @@ const REGISTERED_ERRORS = new Set([
   'unauthorized_client',
   'invalid_scope',
   'invalid_target',
+  // RFC 8628 §3.5, in the IANA OAuth Extensions Error Registry.
+  'authorization_pending',
+  'slow_down',
+  'access_denied',
+  'expired_token',
 ]);
 
 describe('the grant registry', () => {

@@ -3,6 +3,7 @@ import type { GrantClientRules } from '../core/client-metadata.js';
 import type { Config } from '../config/schema.js';
 import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
+import { deviceCodeGrant } from './device-code.js';
 import { jwtBearerGrant } from './jwt-bearer.js';
 import { refreshTokenGrant } from './refresh-token.js';
 import { tokenExchangeGrant } from './token-exchange.js';
@@ -15,6 +16,7 @@ export const grantModules = [
   clientCredentialsGrant,
   jwtBearerGrant,
   tokenExchangeGrant,
+  deviceCodeGrant,
 ] as const;
 
 /** A grant's declared deps, in a parameter position: a union of these infers the intersection of the slices. */

@@ -4,6 +4,7 @@
  * the same client with identical parameters gets the very same new pair, sealed under the old token (core/crypto
  * sealWithSecret) together with a hash of the request that rotated; every such replay is logged.
  */
+import { DEVICE_CODE_GRANT_TYPE } from '../core/device-codes.js';
 import { hashToken, openWithSecret, randomToken, safeEqual, sealWithSecret } from '../core/crypto.js';
 import { InvalidGrant, InvalidTarget } from '../model/errors.js';
 import { requiredParam } from '../core/params.js';
@@ -48,8 +49,8 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenDeps> = {
   grantType: 'refresh_token',
   repeatableParams: ['resource'],
   allowsPublicClients: true,
-  // Refresh tokens are only issued by the code grant, so the grant alone would be useless.
-  requiresGrantTypes: ['authorization_code'],
+  // Refresh tokens are only issued by the code grant and the device grant, so the grant alone would be useless.
+  requiresGrantTypes: ['authorization_code', DEVICE_CODE_GRANT_TYPE],
   staticClientDefault: (hasRedirectUris) => hasRedirectUris,
   errorCodes: [
     'invalid_request',

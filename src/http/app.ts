@@ -32,6 +32,7 @@ import {
 import { reservedSegments, tenantPathRewriter } from './tenant-routing.js';
 import { discoveryRoutes } from './routes/discovery.js';
 import { healthRoutes } from './routes/health.js';
+import { deviceRoutes } from './routes/device.js';
 import { parRoutes } from './routes/par.js';
 import { registrationRoutes } from './routes/registration.js';
 import { setupRoutes } from './routes/setup.js';
@@ -48,6 +49,7 @@ const ROUTE_PLUGINS: readonly RoutePlugin[] = [
   healthRoutes,
   authorizationRoutes,
   parRoutes,
+  deviceRoutes,
   accountRoutes,
   setupRoutes,
   tokenRoutes,

@@ -26,6 +26,9 @@ export type OAuthErrorCode =
   | 'invalid_request_uri'
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
   | 'server_error'
   | 'temporarily_unavailable';
 
@@ -117,6 +120,34 @@ export class InvalidScope extends OAuthError {
 export class AccessDenied extends OAuthError {
   constructor(description = 'the resource owner denied the request', options?: OAuthErrorOptions) {
     super('access_denied', 403, description, options);
+  }
+}
+
+/** RFC 8628 §3.5 authorization_pending (400): the user has not yet approved or denied the device. */
+export class AuthorizationPending extends OAuthError {
+  constructor(description = 'the user has not yet completed the authorization') {
+    super('authorization_pending', 400, description);
+  }
+}
+
+/** RFC 8628 §3.5 slow_down (400): the device polls too fast; its interval grows by 5 seconds. */
+export class SlowDown extends OAuthError {
+  constructor(description = 'polling too fast: wait 5 seconds more between requests') {
+    super('slow_down', 400, description);
+  }
+}
+
+/** RFC 8628 §3.5 access_denied at the token endpoint (400, as every §5.2 error): the user denied the device. */
+export class DeviceAccessDenied extends OAuthError {
+  constructor(description = 'the user denied the authorization') {
+    super('access_denied', 400, description);
+  }
+}
+
+/** RFC 8628 §3.5 expired_token (400): the device code expired; the device must start again. */
+export class ExpiredToken extends OAuthError {
+  constructor(description = 'the device code has expired') {
+    super('expired_token', 400, description);
   }
 }
 

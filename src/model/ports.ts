@@ -20,6 +20,9 @@ import type {
   InteractionRecord,
   SessionRecord,
   PushedRequestRecord,
+  DeviceAuthorizationRecord,
+  DeviceDecisionRecord,
+  DeviceUserCodeRecord,
   AuthorizationCodeRecord,
   ConsumeCodeResult,
   CodeLookupResult,
@@ -247,6 +250,24 @@ export interface PushedRequestStore {
   takePushedRequest(id: string): Promise<PushedRequestRecord | undefined>;
 }
 
+/**
+ * The device authorization grant (RFC 8628): expiring records of kinds `device_authorization` and `device_user_code`
+ * (owned by their client) and `device_decision` (owned by its user). Callers pass hashes only: the SHA-256 of the
+ * device code, the keyed hash of the user code; the store never sees either code.
+ */
+export interface DeviceAuthorizationStore {
+  /** Stores a new device authorization and the lookup record of its user code. */
+  saveDeviceAuthorization(authorization: DeviceAuthorizationRecord, userCode: DeviceUserCodeRecord): Promise<void>;
+  getDeviceAuthorization(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined>;
+  deleteDeviceAuthorization(deviceCodeHash: string): Promise<void>;
+  /** Removes and returns the user code's record: of n concurrent takes on any replicas exactly one gets it. */
+  takeDeviceUserCode(userCodeHash: string): Promise<DeviceUserCodeRecord | undefined>;
+  saveDeviceDecision(decision: DeviceDecisionRecord): Promise<void>;
+  getDeviceDecision(deviceCodeHash: string): Promise<DeviceDecisionRecord | undefined>;
+  /** Removes and returns the decision: a device code is redeemed once even when replicas race. */
+  takeDeviceDecision(deviceCodeHash: string): Promise<DeviceDecisionRecord | undefined>;
+}
+
 export interface AuthorizationCodeStore {
   saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>;
   /**
@@ -470,4 +491,5 @@ export interface StorageBackend
  * Everything Gatehouse keeps: a backend plus the ports written once over its expiring records
  * (storage/record-ports.ts), so they behave identically on every backend.
  */
-export interface Storage extends StorageBackend, TenantScopes, InteractionStore, SessionStore, PushedRequestStore {}
+export interface Storage
+  extends StorageBackend, TenantScopes, InteractionStore, SessionStore, PushedRequestStore, DeviceAuthorizationStore {}

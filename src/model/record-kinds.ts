@@ -5,6 +5,9 @@
 import type { ExpiringRecordStore, JsonObject } from './ports.js';
 import type {
   ClientActivityRecord,
+  DeviceAuthorizationRecord,
+  DeviceDecisionRecord,
+  DeviceUserCodeRecord,
   FlowTraceRecord,
   InteractionRecord,
   PendingSignInRecord,
@@ -64,6 +67,10 @@ export const RECORD_KINDS = {
   registrationFingerprint: kind<RegistrationFingerprintRecord>('registration_fingerprint', (r) =>
     clientOwner(r.clientId),
   ),
+  deviceAuthorization: kind<DeviceAuthorizationRecord>('device_authorization', (d) => clientOwner(d.clientId)),
+  deviceUserCode: kind<DeviceUserCodeRecord>('device_user_code', (u) => clientOwner(u.clientId)),
+  // The user's: deleting the user withdraws an approval the device has not redeemed yet.
+  deviceDecision: kind<DeviceDecisionRecord>('device_decision', (d) => userOwner(d.userId)),
   // No owner: a trace outlives the client it names (deleted clients are a common cause of a failed flow).
   flowTrace: kind<FlowTraceRecord>('flow_trace'),
 } as const;

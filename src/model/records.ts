@@ -181,6 +181,63 @@ export interface InteractionRecord {
   upstream?: InteractionUpstream;
   /** RFC 9449 §10 `dpop_jkt`: the code is bound to that key. */
   dpopJkt?: string;
+  /**
+   * Set when the interaction approves a device (RFC 8628 device authorization grant): the hash of its device code.
+   * Such an interaction has no redirect: it ends by recording the user's decision for the device to poll for.
+   */
+  deviceCodeHash?: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/**
+ * A pending device authorization (RFC 8628 §3.2), kept under the SHA-256 of its device code until the device redeems
+ * the user's approval or it expires. The record lives one lifetime longer than the code (`codeExpiresAt`), so a late
+ * poll is told `expired_token` rather than `invalid_grant`.
+ */
+export interface DeviceAuthorizationRecord {
+  /** SHA-256 of the device code (base64url). */
+  id: string;
+  clientId: string;
+  /** The keyed hash of its user code (the id of its `device_user_code` record). */
+  userCodeHash: string;
+  /** The scopes and resources requested, checked as /authorize checks them. */
+  scope: string[];
+  resource: string[];
+  /** The flow trace reference, and the grant id of the tokens it ends in. */
+  grantId: string;
+  /** The polling interval first given to the device, seconds (each slow_down adds 5, counted in the store). */
+  interval: number;
+  createdAt: number;
+  /** When the device code stops working (its expires_in). */
+  codeExpiresAt: number;
+  expiresAt: number;
+}
+
+/** The user code of a pending device authorization, under its keyed hash: taken once, when a user enters it. */
+export interface DeviceUserCodeRecord {
+  /** Keyed hash of the normalised user code (the pepper: a store reader cannot enumerate 20^8 codes). */
+  id: string;
+  deviceCodeHash: string;
+  clientId: string;
+  expiresAt: number;
+}
+
+/**
+ * What the user decided for a device authorization, under the SHA-256 of its device code: the device's poll takes an
+ * approval once (of racing replicas one gets it); a denial stays until it expires.
+ */
+export interface DeviceDecisionRecord {
+  /** SHA-256 of the device code. */
+  id: string;
+  clientId: string;
+  approved: boolean;
+  userId: string;
+  authTime: number;
+  amr?: string[];
+  scope: string[];
+  resource: string[];
+  grantId: string;
   createdAt: number;
   expiresAt: number;
 }

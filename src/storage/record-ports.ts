@@ -3,6 +3,7 @@
  * class extends this and implements only the primitive (model/ports.ts ExpiringRecordStore).
  */
 import type {
+  DeviceAuthorizationStore,
   ExpiringRecordStore,
   InteractionStore,
   JsonObject,
@@ -11,11 +12,18 @@ import type {
   SessionStore,
 } from '../model/ports.js';
 import { RECORD_KINDS, recordsOf, userOwner } from '../model/record-kinds.js';
-import type { InteractionRecord, PushedRequestRecord, SessionRecord } from '../model/records.js';
+import type {
+  DeviceAuthorizationRecord,
+  DeviceDecisionRecord,
+  DeviceUserCodeRecord,
+  InteractionRecord,
+  PushedRequestRecord,
+  SessionRecord,
+} from '../model/records.js';
 
 /** A backend extends this and `implements Storage`: it writes the primitive, the base adds the ports. */
 export abstract class RecordBackedStorage
-  implements ExpiringRecordStore, InteractionStore, SessionStore, PushedRequestStore
+  implements ExpiringRecordStore, InteractionStore, SessionStore, PushedRequestStore, DeviceAuthorizationStore
 {
   abstract putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void>;
   abstract getRecord(kind: string, id: string): Promise<JsonObject | undefined>;
@@ -26,6 +34,9 @@ export abstract class RecordBackedStorage
   private readonly interactions = recordsOf(this, RECORD_KINDS.interaction);
   private readonly sessions = recordsOf(this, RECORD_KINDS.session);
   private readonly pushedRequests = recordsOf(this, RECORD_KINDS.pushedRequest);
+  private readonly deviceAuthorizations = recordsOf(this, RECORD_KINDS.deviceAuthorization);
+  private readonly deviceUserCodes = recordsOf(this, RECORD_KINDS.deviceUserCode);
+  private readonly deviceDecisions = recordsOf(this, RECORD_KINDS.deviceDecision);
 
   saveInteraction(interaction: InteractionRecord): Promise<void> {
     return this.interactions.put(interaction);
@@ -55,5 +66,32 @@ export abstract class RecordBackedStorage
   }
   takePushedRequest(id: string): Promise<PushedRequestRecord | undefined> {
     return this.pushedRequests.take(id);
+  }
+
+  async saveDeviceAuthorization(
+    authorization: DeviceAuthorizationRecord,
+    userCode: DeviceUserCodeRecord,
+  ): Promise<void> {
+    // The authorization first: a user code found always leads to its authorization.
+    await this.deviceAuthorizations.put(authorization);
+    await this.deviceUserCodes.put(userCode);
+  }
+  getDeviceAuthorization(deviceCodeHash: string): Promise<DeviceAuthorizationRecord | undefined> {
+    return this.deviceAuthorizations.get(deviceCodeHash);
+  }
+  deleteDeviceAuthorization(deviceCodeHash: string): Promise<void> {
+    return this.deviceAuthorizations.delete(deviceCodeHash);
+  }
+  takeDeviceUserCode(userCodeHash: string): Promise<DeviceUserCodeRecord | undefined> {
+    return this.deviceUserCodes.take(userCodeHash);
+  }
+  saveDeviceDecision(decision: DeviceDecisionRecord): Promise<void> {
+    return this.deviceDecisions.put(decision);
+  }
+  getDeviceDecision(deviceCodeHash: string): Promise<DeviceDecisionRecord | undefined> {
+    return this.deviceDecisions.get(deviceCodeHash);
+  }
+  takeDeviceDecision(deviceCodeHash: string): Promise<DeviceDecisionRecord | undefined> {
+    return this.deviceDecisions.take(deviceCodeHash);
   }
 }

@@ -76,6 +76,8 @@ export function applicationIdentity(
 function clientIdentity(t: Strings, client: ClientRecord, redirectUri: string): string {
   const { host } = clientHost(client, redirectUri);
   const label = clientLabel(client);
+  // No host to name it by (a device's request has no redirect URI, and the client no client_uri): its name.
+  if (!host) return `<strong>${esc(label)}</strong>`;
   const name =
     label === host || label === client.clientId
       ? ''
@@ -203,15 +205,23 @@ export function consentPage(input: {
     ? `<p>${html(t, 'consent.resources')}</p><ul>${interaction.resource.map((r) => resourceItem(t, r)).join('')}</ul>`
     : '';
   const warnings = input.warnings.map((w) => `<p class="warn">${esc(message(t, w))}</p>`).join('');
-  return layout(
-    t['consent.title'],
-    `<h1>${html(t, 'consent.heading')}</h1>
+  // A device's request (RFC 8628): no redirect to name it by, and the user is told it is a device they authorize.
+  const intro =
+    interaction.deviceCodeHash !== undefined
+      ? `<h1>${html(t, 'device.consentHeading')}</h1>
+<p id="consent-client">${html(t, 'device.consentWants', { client: clientIdentity(t, client, '') })}</p>
+<p class="warn" id="device-notice">${html(t, 'device.consentCheck')}</p>
+<p class="muted">${html(t, 'device.consentSignedInAs', { username: `<strong>${esc(input.user.username)}</strong>` })}</p>`
+      : `<h1>${html(t, 'consent.heading')}</h1>
 <p id="consent-client">${html(t, 'consent.wants', { client: clientIdentity(t, client, interaction.redirectUri) })}</p>
 <p class="muted" id="host-source">${html(t, hostNote)}</p>
 ${differ}<p class="muted">${html(t, 'consent.signedInAs', {
-      username: `<strong>${esc(input.user.username)}</strong>`,
-      host: `<strong>${esc(redirectHost(interaction.redirectUri))}</strong>`,
-    })}</p>
+          username: `<strong>${esc(input.user.username)}</strong>`,
+          host: `<strong>${esc(redirectHost(interaction.redirectUri))}</strong>`,
+        })}</p>`;
+  return layout(
+    t['consent.title'],
+    `${intro}
 ${warnings}
 <p>${html(t, 'consent.asks')}</p>${scopes}${resources}
 <form method="post" action="${esc(input.action)}">

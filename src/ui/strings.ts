@@ -36,6 +36,25 @@ export const ENGLISH = {
   'consent.deny': 'Deny',
   'consent.notYou': 'Not {username}?',
   'consent.switchUser': 'Sign in as someone else',
+  // Device authorization (RFC 8628): the user-code page, the device's consent, the page it ends on
+  'device.title': 'Connect a device',
+  'device.heading': 'Connect a device',
+  'device.explain': 'Enter the code shown on your device or in your terminal.',
+  'device.code': 'Code',
+  'device.submit': 'Continue',
+  'device.phishing':
+    'Only enter a code from a device or program you are setting up yourself, right now. Never enter a code that someone sent you.',
+  'device.consentHeading': 'Allow a device?',
+  'device.consentWants': 'A device or command-line program, {client}, asks for access to your account.',
+  'device.consentCheck':
+    'This authorizes a device, not this browser. Allow it only if you started it yourself on a device you control.',
+  'device.consentSignedInAs': 'Signed in as {username}.',
+  'device.approvedTitle': 'Device connected',
+  'device.approved': 'You may now return to your device: it is signed in. You can close this window.',
+  'device.deniedTitle': 'Device not connected',
+  'device.denied': 'You denied the request: the device gets no access. You can close this window.',
+  'device.failedTitle': 'Device not connected',
+  'device.failed': 'The sign-in did not complete. Start again on your device to get a new code.',
   // Scope descriptions (config `pages.scopeDescriptions` adds and replaces them)
   'scope.openid': 'Confirm your identity',
   'scope.profile': 'See your name and username',

@@ -441,6 +441,63 @@ describe('audit events', () => {
     for (const e of flow) expect(e.tenant).toBe('acme');
   });
 
+  it('the device grant: requested, a code refused, accepted, authorized, tokens (no code in any event)', async () => {
+    const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+    const reg = await postJson(`${server.issuer}/register`, {
+      client_name: 'Audit Device CLI',
+      token_endpoint_auth_method: 'none',
+      grant_types: [DEVICE_GRANT, 'refresh_token'],
+    });
+    expect(reg.status, JSON.stringify(reg.json)).toBe(201);
+    const clientId = reg.json.client_id as string;
+    const mark = events.length;
+    const device = await postForm(`${server.issuer}/device_authorization`, {
+      client_id: clientId,
+      scope: 'openid offline_access mcp:read',
+      resource: RESOURCE,
+    });
+    expect(device.status).toBe(200);
+    const deviceCode = keep(device.json.device_code as string);
+    const userCode = keep(device.json.user_code as string);
+    keep(userCode.replace('-', ''));
+    const browser = new FormBrowser();
+    const wrong = keep('BCDF-BCDF' === userCode ? 'CDFG-CDFG' : 'BCDF-BCDF');
+    let step = await browser.follow(`${server.issuer}/device`, server.origin);
+    step = await browser.submit(await step.res.text(), step.url, server.origin, { user_code: wrong });
+    expect(step.res.status).toBe(400);
+    step = await browser.submit(await step.res.text(), step.url, server.origin, { user_code: userCode });
+    step = await browser.submit(await step.res.text(), step.url, server.origin, ALICE);
+    step = await browser.submit(await step.res.text(), step.url, server.origin, { decision: 'approve' });
+    expect(await step.res.text()).toContain('data-result="approved"');
+    const token = await postForm(`${server.issuer}/token`, {
+      grant_type: DEVICE_GRANT,
+      client_id: clientId,
+      device_code: deviceCode,
+    });
+    expect(token.status, JSON.stringify(token.json)).toBe(200);
+    for (const field of ['access_token', 'refresh_token', 'id_token']) keep(token.json[field] as string);
+    const flow = since(mark);
+    expect(flow.map((e) => e.type)).toEqual([
+      'device.requested',
+      'device.code_refused',
+      'device.code_accepted',
+      'signin.succeeded',
+      'consent.granted',
+      'device.authorized',
+      'token.issued',
+    ]);
+    const reference = (flow[0] as { reference: string }).reference;
+    expect(flow).toMatchObject([
+      { clientId, reference, scopes: ['openid', 'offline_access', 'mcp:read'], resources: [RESOURCE] },
+      { reason: 'unknown', outcome: 'denied' },
+      { clientId, reference },
+      { subject: expect.any(String) },
+      { clientId, reference },
+      { clientId, reference, outcome: 'success' },
+      { grantType: DEVICE_GRANT, clientId, grantId: reference, refreshToken: true, idToken: true },
+    ]);
+  });
+
   it('no event holds a secret, password, code or token used above', () => {
     expect(events.length).toBeGreaterThan(40);
     const all = JSON.stringify(events);

@@ -48,6 +48,7 @@ for (const issuerPath of ['', '/tenant']) {
         ...[
           '/jwks.json',
           '/par',
+          '/device_authorization',
           '/token',
           '/register',
           '/register/some-client',
@@ -94,6 +95,8 @@ for (const issuerPath of ['', '/tenant']) {
       const p = issuerPath;
       for (const path of [
         `${p}/authorize`,
+        `${p}/device`,
+        `${p}/device/done`,
         `${p}/interaction/x`,
         `${p}/interaction/x/login`,
         `${p}/health`,

@@ -18,6 +18,9 @@ const MCP = 'https://mcp.example.com/mcp';
 const RS = { id: 'resource-server', secret: 'a-resource-server-secret-of-40-characters' };
 /** A confidential web client of the code flow (client_secret_basic). */
 const WEB = { id: 'web-client', secret: 'a-web-client-secret-of-at-least-40-characters' };
+/** A public client of the device authorization grant (RFC 8628). */
+const DEVICE_CLI = 'device-cli';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 let server: TestServer;
 let publicClient: string;
@@ -29,6 +32,7 @@ beforeAll(async () => {
     clients: [
       { client_id: RS.id, client_secret: RS.secret, grant_types: ['client_credentials'], scope: 'mcp:read' },
       { client_id: WEB.id, client_secret: WEB.secret, redirect_uris: [REDIRECT] },
+      { client_id: DEVICE_CLI, token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT, 'refresh_token'] },
     ],
   });
   // Two redirect URIs, so redirect_uri is required at /authorize (OAuth 2.1 §4.1.1).
@@ -131,7 +135,7 @@ describe('POST /token: grant_type', () => {
     { name: 'unknown', change: { grant_type: 'password' }, error: 'unsupported_grant_type', status: 400 },
     {
       name: 'unknown URN',
-      change: { grant_type: 'urn:ietf:params:oauth:grant-type:device_code' },
+      change: { grant_type: 'urn:ietf:params:oauth:grant-type:saml2-bearer' },
       error: 'unsupported_grant_type',
       status: 400,
     },
@@ -919,6 +923,126 @@ describe('POST /par', () => {
     if (row.status === 201) expect(res.json.request_uri, row.name).toMatch(/^urn:ietf:params:oauth:request_uri:/);
     if (row.status === 401 && row.authorization)
       expect(res.headers.get('www-authenticate'), row.name).toMatch(/^Basic /);
+  });
+});
+
+// RFC 8628 §3.1: client authentication as at the token endpoint (public clients by client_id, §3.1 / RFC 6749
+// §2.3), the client must hold the grant (unauthorized_client), scope and resource checked as at /authorize
+// (invalid_scope, invalid_target); a repeated parameter is invalid_request.
+describe('POST /device_authorization', () => {
+  const rows: (JsonRow & { authorization?: string })[] = [
+    { name: 'client_id missing', change: { client_id: undefined }, error: 'invalid_client', status: 401 },
+    { name: 'client_id empty', change: { client_id: '' }, error: 'invalid_client', status: 401 },
+    {
+      name: 'client_id duplicated',
+      change: { client_id: [DEVICE_CLI, DEVICE_CLI] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'client_id unknown', change: { client_id: 'no-such-client' }, error: 'invalid_client', status: 401 },
+    {
+      name: 'client_secret for a public client',
+      change: { client_secret: 'x'.repeat(40) },
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'confidential client with a wrong secret',
+      change: { client_id: WEB.id },
+      authorization: basic(WEB.id, 'w'.repeat(40)),
+      error: 'invalid_client',
+      status: 401,
+    },
+    {
+      name: 'a client without the device grant',
+      change: { client_id: WEB.id },
+      authorization: basic(WEB.id, WEB.secret),
+      error: 'unauthorized_client',
+      status: 400,
+    },
+    { name: 'scope duplicated', change: { scope: ['mcp:read', 'mcp:read'] }, error: 'invalid_request', status: 400 },
+    { name: 'scope malformed', change: { scope: 'mcp:read "x"' }, error: 'invalid_scope', status: 400 },
+    { name: 'scope unknown', change: { scope: 'mcp:admin' }, error: 'invalid_scope', status: 400 },
+    { name: 'resource relative', change: { resource: '/mcp' }, error: 'invalid_target', status: 400 },
+    { name: 'resource with a fragment', change: { resource: `${MCP}#x` }, error: 'invalid_target', status: 400 },
+    { name: 'control', change: {}, status: 200 },
+    { name: 'control (no scope, no resource)', change: { scope: undefined, resource: undefined }, status: 200 },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const base = { client_id: DEVICE_CLI, scope: 'mcp:read', resource: MCP };
+    const res = await postForm(
+      url('/device_authorization'),
+      edit(base, row.change),
+      row.authorization ? { authorization: row.authorization } : {},
+    );
+    expectJsonError(res, row);
+    if (row.status === 200) {
+      expect(res.json.user_code, row.name).toMatch(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+      expect(res.json.verification_uri, row.name).toBe(url('/device'));
+    }
+  });
+});
+
+/** A device code of DEVICE_CLI, approved through the real pages by the shared browser when `approve`. */
+async function freshDeviceCode(approve: boolean): Promise<string> {
+  const r = await postForm(url('/device_authorization'), { client_id: DEVICE_CLI, scope: 'mcp:read' });
+  expect(r.status).toBe(200);
+  if (approve) {
+    let step = await browser.follow(r.json.verification_uri_complete as string, server.origin);
+    let html = await step.res.text();
+    step = await browser.submit(html, step.url, server.origin, { user_code: r.json.user_code as string });
+    for (let i = 0; i < 3 && !html.includes('data-result='); i++) {
+      html = await step.res.text();
+      if (html.includes('name="password"')) {
+        step = await browser.submit(html, step.url, server.origin, ALICE);
+      } else if (html.includes('name="decision"')) {
+        step = await browser.submit(html, step.url, server.origin, { decision: 'approve' });
+      }
+    }
+    expect(html).toContain('data-result="approved"');
+  }
+  return r.json.device_code as string;
+}
+
+// RFC 8628 §3.4–3.5: device_code REQUIRED (missing, empty, repeated: invalid_request); an unknown one invalid_grant;
+// not yet decided authorization_pending; a client without the grant unauthorized_client; approved: the tokens.
+describe('POST /token: device_code', () => {
+  const rows: (JsonRow & { client?: string; approved?: boolean })[] = [
+    { name: 'device_code missing', change: { device_code: undefined }, error: 'invalid_request', status: 400 },
+    { name: 'device_code empty', change: { device_code: '' }, error: 'invalid_request', status: 400 },
+    {
+      name: 'device_code duplicated',
+      change: { device_code: ['CODE', 'CODE'] },
+      error: 'invalid_request',
+      status: 400,
+    },
+    { name: 'device_code unknown', change: { device_code: 'not-a-device-code' }, error: 'invalid_grant', status: 400 },
+    { name: 'not decided yet', change: {}, error: 'authorization_pending', status: 400 },
+    {
+      name: 'a client without the grant',
+      change: {},
+      client: 'PUBLIC',
+      error: 'unauthorized_client',
+      status: 400,
+    },
+    { name: 'control (approved)', change: {}, approved: true, status: 200 },
+  ];
+  it.each(rows)('$name → $error $status', async (row) => {
+    const deviceCode = await freshDeviceCode(row.approved === true);
+    const change = Object.fromEntries(
+      Object.entries(row.change).map(([k, val]) => [
+        k,
+        Array.isArray(val) ? val.map((x) => (x === 'CODE' ? deviceCode : x)) : val,
+      ]),
+    );
+    const base = {
+      grant_type: DEVICE_GRANT,
+      client_id: row.client === 'PUBLIC' ? publicClient : DEVICE_CLI,
+      device_code: deviceCode,
+    };
+    const res = await postForm(url('/token'), edit(base, change));
+    expectJsonError(res, row);
+    if (row.status === 200) expect(res.json.access_token, row.name).toBeTruthy();
   });
 });
 

@@ -38,6 +38,7 @@ import { enrolTotpOnAccount } from '../helpers/sign-in.js';
 const PG_URL = process.env.GATEHOUSE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.GATEHOUSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIRECT = 'http://127.0.0.1/callback';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const RESOURCE = 'https://mcp.example.com/mcp';
 const SECRET_NAMES = ['client-secret-pepper', 'cookie-key'];
 const newKey = () => randomBytes(32).toString('base64');
@@ -403,7 +404,10 @@ for (const backend of BACKENDS) {
       async () => {
         const ns = await backend.namespace();
         const key = newKey();
-        const server = await start(ns, { encryptionKey: key });
+        const server = await start(ns, {
+          encryptionKey: key,
+          clients: [{ client_id: 'device-cli', token_endpoint_auth_method: 'none', grant_types: [DEVICE_GRANT] }],
+        });
         try {
           const { clientId, sessionCookie } = await signIn(server);
           // A second browser leaves a pending interaction (on its login page).
@@ -419,6 +423,11 @@ for (const backend of BACKENDS) {
           expect(pushed.status).toBe(201);
           const requestUri = pushed.json.request_uri as string;
           const pushedRequestId = requestUri.slice(requestUri.lastIndexOf(':') + 1);
+          // A device authorization (RFC 8628) waits for its user: both codes are stored hashed only.
+          const device = await postForm(`${server.issuer}/device_authorization`, { client_id: 'device-cli' });
+          expect(device.status).toBe(200);
+          const deviceCode = device.json.device_code as string;
+          const userCode = device.json.user_code as string;
           const { cookieKey, pepper } = server.gatehouse.deps;
           const sessionId = sessionCookie.slice(0, sessionCookie.lastIndexOf('.'));
           // A TOTP factor with its recovery codes: the secret is sealed, the codes kept as keyed hashes.
@@ -440,10 +449,14 @@ for (const backend of BACKENDS) {
             sessionId,
             interactionId: interactionId!,
             pushedRequestId,
+            deviceCode,
+            userCode,
+            userCodeNormalised: userCode.replace('-', ''),
           })) {
             expect(dump.includes(value), `${name} is in the store in clear`).toBe(false);
           }
           expect(dump).toContain(hashToken(pushedRequestId));
+          expect(dump).toContain(hashToken(deviceCode));
           const secrets = await ns.raw.secrets();
           expect(Object.keys(secrets).sort()).toEqual(SECRET_NAMES);
           expect(envelopeKeyIds(Object.values(secrets))).toEqual([encryptionKeyId(key), encryptionKeyId(key)]);
