@@ -170,6 +170,7 @@ export class RedisConnection implements RedisContext {
   private createClient(): RedisClient {
     const client = connectRedis(this.url, this.options, this.keys.prefix);
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
+    if (this.options.onRoundTrip) countRoundTrips(client, this.options.onRoundTrip);
     client.on('ready', () => this.linkUp());
     client.on('error', (err: unknown) => {
       this.lastError = err;
@@ -282,4 +283,23 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Reports each round trip of `client` to `onRoundTrip` (StoreOptions.onRoundTrip). Every command goes through
+ * sendCommand; the commands of one pipeline or MULTI share the `stream` object ioredis writes them to in one go, so
+ * they count once. A script is one EVALSHA (plus an EVAL when Redis had not cached it: also a round trip).
+ */
+function countRoundTrips(client: RedisClient, onRoundTrip: (what: string) => void): void {
+  const target = client as unknown as { sendCommand: (command: { name: string }, stream?: object) => unknown };
+  const send = target.sendCommand.bind(client);
+  const pipelines = new WeakSet<object>();
+  target.sendCommand = (command, stream) => {
+    if (stream === undefined || !(stream as { isPipeline?: boolean }).isPipeline) onRoundTrip(command.name);
+    else if (!pipelines.has(stream)) {
+      pipelines.add(stream);
+      onRoundTrip(`pipeline(${command.name}…)`);
+    }
+    return send(command, stream);
+  };
 }
