@@ -58,13 +58,13 @@ const EXPECTED: Record<'postgres' | 'embedded' | 'redis', Record<Step, number>> 
   },
   redis: {
     client_credentials: 0,
-    authorize: 5,
-    code: 8,
-    refresh: 6,
-    introspect_access: 3,
-    introspect_refresh: 3,
+    authorize: 4,
+    code: 4,
+    refresh: 3,
+    introspect_access: 2,
+    introspect_refresh: 2,
     revoke_access: 1,
-    revoke_refresh: 6,
+    revoke_refresh: 5,
   },
 };
 

@@ -12,7 +12,7 @@ import type { Clock } from '../../core/clock.js';
 import type { ClientRecord } from '../../model/records.js';
 import { StorageUnavailableError } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
-import { BATCH, type RedisClient, type RedisContext, type ScriptArg } from './redis-context.js';
+import { BATCH, type RedisCall, type RedisClient, type RedisContext, type ScriptArg } from './redis-context.js';
 import type { RedisKeys } from './keys.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 
@@ -134,6 +134,25 @@ export class RedisConnection implements RedisContext {
 
   async ping(): Promise<void> {
     await this.guard(() => this.client.ping());
+  }
+
+  async batch(calls: readonly RedisCall[], sameSlot = false): Promise<unknown[]> {
+    const client = this.client;
+    type Method = (...args: ScriptArg[]) => Promise<unknown>;
+    if (calls.length === 1 || (client instanceof Cluster && !sameSlot)) {
+      const methods = client as unknown as Record<string, Method>;
+      return Promise.all(calls.map(([method, ...args]) => this.guard(() => methods[method]!.call(client, ...args))));
+    }
+    const pipeline = client.pipeline();
+    // Queuing returns the pipeline itself; the replies come from exec().
+    const queued = pipeline as unknown as Record<string, (...args: ScriptArg[]) => unknown>;
+    for (const [method, ...args] of calls) queued[method]!.call(pipeline, ...args);
+    const results = await this.guard(() => pipeline.exec());
+    if (results === null) throw new StorageUnavailableError('redis: pipeline not sent');
+    return results.map(([err, value]) => {
+      if (err) throw this.translate(err);
+      return value;
+    });
   }
 
   async exec(multi: ReturnType<RedisClient['multi']>): Promise<unknown[]> {
