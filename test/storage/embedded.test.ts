@@ -148,6 +148,7 @@ describe('embedded storage on disk', () => {
       { version: 10 },
       { version: 11 },
       { version: 12 },
+      { version: 14 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

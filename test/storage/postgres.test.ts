@@ -178,6 +178,7 @@ if (unreachable === undefined) {
         { version: 10 },
         { version: 11 },
         { version: 12 },
+        { version: 14 },
       ]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
@@ -418,7 +419,14 @@ if (unreachable === undefined) {
       const store = open(schema, clock);
       await store.init();
       const { rows } = await admin!.query(`SELECT version FROM "${schema}".gatehouse_migrations WHERE version > 7`);
-      expect(rows).toEqual([{ version: 8 }, { version: 9 }, { version: 10 }, { version: 11 }, { version: 12 }]);
+      expect(rows).toEqual([
+        { version: 8 },
+        { version: 9 },
+        { version: 10 },
+        { version: 11 },
+        { version: 12 },
+        { version: 14 },
+      ]);
 
       expect(await store.getInteraction(signedIn.id)).toStrictEqual(signedIn);
       expect(await store.getInteraction(sparse.id)).toStrictEqual(sparse);

@@ -44,7 +44,7 @@ const EXPECTED: Record<'postgres' | 'embedded' | 'redis', Record<Step, number>> 
     introspect_access: 1,
     introspect_refresh: 1,
     revoke_access: 1,
-    revoke_refresh: 6,
+    revoke_refresh: 3,
   },
   embedded: {
     client_credentials: 0,
@@ -54,7 +54,7 @@ const EXPECTED: Record<'postgres' | 'embedded' | 'redis', Record<Step, number>> 
     introspect_access: 1,
     introspect_refresh: 1,
     revoke_access: 1,
-    revoke_refresh: 6,
+    revoke_refresh: 3,
   },
   redis: {
     client_credentials: 0,

@@ -167,7 +167,18 @@ export async function addAccessToken(ctx: SqlContext, grantId: string, accessTok
 
 export async function revokeGrant(ctx: SqlContext, grantId: string, now: number): Promise<boolean> {
   const clockNow = ctx.clock.now();
-  return ctx.tx((tx) => revokeGrantTx(ctx, tx, grantId, now, clockNow));
+  // One call (migration 14): the upsert of the grant (or its tombstone) that takes the row lock, then, for a real
+  // grant, the deletion of its refresh tokens and the copy of its access-token ids, each with a fresh snapshot.
+  const { rows } = await ctx.retrying(() =>
+    ctx.db.query<{ revoked: boolean }>(`SELECT ${ctx.fn.revoke}($1, $2, $3, $4, $5) AS revoked`, [
+      ctx.tenant,
+      grantId,
+      now,
+      clockNow,
+      clockNow + GRANT_TOMBSTONE_TTL_MS,
+    ]),
+  );
+  return rows[0]?.revoked === true;
 }
 
 export async function revokeGrantsFor(ctx: SqlContext, userId: string, clientId: string, now: number): Promise<number> {
@@ -225,32 +236,6 @@ export async function dropGrantTokens(
        SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
     [ctx.tenant, grantIds, clockNow],
   );
-}
-
-/**
- * Marks the grant revoked, or, when there is no such grant (yet), upserts a tombstone row for its id: the primary
- * key makes this and a concurrent createGrant of the id serialise. Then drops a real grant's tokens.
- */
-async function revokeGrantTx(
-  ctx: SqlContext,
-  tx: SqlQueryable,
-  grantId: string,
-  now: number,
-  clockNow: number,
-): Promise<boolean> {
-  // COALESCE keeps the first revocation time, which makes the call idempotent.
-  const { rows } = await tx.query<{ tombstone: boolean }>(
-    `INSERT INTO ${ctx.t.grants} AS g (tenant, id, client_id, user_id, scope, resource, auth_time, created_at,
-       expires_at, revoked_at, tombstone)
-     VALUES ($1, $2, '', '', '{}', '{}', 0, $4, $5, $3, true)
-     ON CONFLICT (tenant, id) DO UPDATE SET revoked_at = COALESCE(g.revoked_at, EXCLUDED.revoked_at),
-       expires_at = CASE WHEN g.tombstone THEN GREATEST(g.expires_at, EXCLUDED.expires_at) ELSE g.expires_at END
-     RETURNING tombstone`,
-    [ctx.tenant, grantId, now, clockNow, clockNow + GRANT_TOMBSTONE_TTL_MS],
-  );
-  if (rows[0]?.tombstone !== false) return false;
-  await dropGrantTokens(ctx, tx, [grantId], clockNow);
-  return true;
 }
 
 async function insertAccessRef(ctx: SqlContext, tx: SqlQueryable, grantId: string, a: AccessTokenRef): Promise<void> {
