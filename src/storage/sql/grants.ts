@@ -152,17 +152,24 @@ export async function rotateRefreshToken(
 }
 
 export async function addAccessToken(ctx: SqlContext, grantId: string, accessToken: AccessTokenRef): Promise<void> {
-  await ctx.tx(async (tx) => {
-    // FOR SHARE holds off a concurrent revokeGrant, so the jti is either copied by it or revoked here.
-    const { rows } = await tx.query<{ revoked_at: unknown }>(
-      `SELECT revoked_at FROM ${ctx.t.grants} WHERE tenant = $1 AND id = $2 FOR SHARE`,
-      [ctx.tenant, grantId],
-    );
-    const g = rows[0];
-    if (!g) return;
-    await insertAccessRef(ctx, tx, grantId, accessToken);
-    if (g.revoked_at !== null) await upsertRevokedJti(ctx, tx, accessToken.jti, accessToken.expiresAt);
-  });
+  // One statement, no BEGIN/COMMIT. FOR SHARE holds off a concurrent revokeGrant, so the jti is either copied by it or
+  // revoked here: a locking read that waited for a revocation's commit returns the row as that commit left it (READ
+  // COMMITTED re-reads a locked row's latest version), so `revoked_at` is current when the two inserts use it.
+  await ctx.retrying(() =>
+    ctx.db.query(
+      `WITH g AS (
+         SELECT revoked_at FROM ${ctx.t.grants} WHERE tenant = $1 AND id = $2 FOR SHARE
+       ), a AS (
+         INSERT INTO ${ctx.t.access_token_refs} AS a (tenant, grant_id, jti, expires_at)
+         SELECT $1::text, $2::text, $3::text, $4::bigint FROM g
+         ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at)
+       )
+       INSERT INTO ${ctx.t.revoked_jtis} AS r (tenant, jti, expires_at)
+       SELECT $1::text, $3::text, $4::bigint FROM g WHERE g.revoked_at IS NOT NULL
+       ON CONFLICT (tenant, jti) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at)`,
+      [ctx.tenant, grantId, accessToken.jti, accessToken.expiresAt],
+    ),
+  );
 }
 
 export async function revokeGrant(ctx: SqlContext, grantId: string, now: number): Promise<boolean> {
@@ -235,15 +242,6 @@ export async function dropGrantTokens(
      ON CONFLICT (tenant, jti) DO UPDATE
        SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
     [ctx.tenant, grantIds, clockNow],
-  );
-}
-
-async function insertAccessRef(ctx: SqlContext, tx: SqlQueryable, grantId: string, a: AccessTokenRef): Promise<void> {
-  await tx.query(
-    `INSERT INTO ${ctx.t.access_token_refs} (tenant, grant_id, jti, expires_at) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.access_token_refs}.expires_at,
-       EXCLUDED.expires_at)`,
-    [ctx.tenant, grantId, a.jti, a.expiresAt],
   );
 }
 
