@@ -423,7 +423,9 @@ export async function buildDeps(
       (n): n is string => !!n,
     );
     const scopesSupported = scopesSupportedOf(config);
-    const minter = new TokenMinter(config.issuer, keys, clock, config.tokens);
+    // The jti MAC key (core/access-token-mac.ts) is derived from the issuer's own stored cookie key: per tenant, and
+    // nothing for the operator to set.
+    const minter = new TokenMinter(config.issuer, keys, clock, config.tokens, cookieKey.value);
     const cimd = config.clientIdMetadataDocuments;
     // Object.assign, not a spread then `ca`: one shape for every tenant (see `deps` below).
     const outboundPolicy = Object.assign({}, cimd, {

@@ -6,6 +6,8 @@ import { createHash, KeyObject, sign } from 'node:crypto';
 import { epochSeconds, type Clock } from './clock.js';
 import { randomId, sha256 } from './crypto.js';
 import type { ActiveKey, KeyManager, SigningAlg } from './keys.js';
+import { rememberIssued, type AccessTokenPayload } from './access-token.js';
+import { AccessTokenMac } from './access-token-mac.js';
 
 /** node:crypto form of each imported signing key, converted once. */
 const keyObjects = new WeakMap<object, KeyObject>();
@@ -25,7 +27,7 @@ function signJws(
     key = KeyObject.from(signer.key);
     keyObjects.set(signer.key, key);
   }
-  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  const input = `${b64json(header)}.${b64json(payload)}`;
   const data = Buffer.from(input);
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, signature: Buffer) =>
@@ -35,6 +37,8 @@ function signJws(
     else sign('sha256', data, key, done); // RS256: RSASSA-PKCS1-v1_5
   });
 }
+
+const b64json = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** What an access token says. */
 export interface AccessTokenClaims {
@@ -65,19 +69,26 @@ export interface MintedAccessToken {
 
 /** Mints JWT access and ID tokens with the current keys. */
 export class TokenMinter {
+  /** Tags access-token ids (core/access-token-mac.ts) when the server gave a secret; absent, jtis are plain. */
+  readonly accessTokenMac: AccessTokenMac | undefined;
+
   constructor(
     private readonly issuer: string,
     private readonly keys: KeyManager,
     private readonly clock: Clock,
     private readonly ttls: { accessTokenTtl: number; idTokenTtl: number },
-  ) {}
+    /** The issuer's stored secret the jti MAC key is derived from (server.ts passes its cookie key). */
+    macSecret?: string,
+  ) {
+    this.accessTokenMac = macSecret === undefined ? undefined : new AccessTokenMac(macSecret, issuer);
+  }
 
   /** RFC 9068 access token. */
   async accessToken(claims: AccessTokenClaims, alg?: SigningAlg): Promise<MintedAccessToken> {
     const signer = this.keys.signer(alg);
     const iat = epochSeconds(this.clock);
     const exp = iat + this.ttls.accessTokenTtl;
-    const jti = randomId();
+    const random = randomId();
     const payload: Record<string, unknown> = {
       iss: this.issuer,
       sub: claims.sub,
@@ -85,12 +96,20 @@ export class TokenMinter {
       client_id: claims.clientId,
       iat,
       exp,
-      jti,
+      jti: random,
     };
     if (claims.scope.length > 0) payload.scope = claims.scope.join(' ');
     if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000);
     if (claims.jkt !== undefined) payload.cnf = { jkt: claims.jkt };
-    const token = await signJws({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' }, payload, signer);
+    const header = { alg: signer.alg, kid: signer.kid, typ: 'at+jwt' };
+    // The tag covers the header and every claim (the jti as `random` while tagging); it goes into the jti itself.
+    const jti = this.accessTokenMac
+      ? `${random}.${this.accessTokenMac.tag(b64json(header), JSON.stringify(payload))}`
+      : random;
+    payload.jti = jti;
+    const token = await signJws(header, payload, signer);
+    // This process produced exactly this string, so it needs no verification here (exact-string cache).
+    rememberIssued(this.keys, token, payload as AccessTokenPayload, this.clock);
     return {
       token,
       jti,

@@ -184,6 +184,9 @@ const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'client_id', 'jti'];
  */
 const IAT_FUTURE_SKEW_SECONDS = 60;
 
+/** Longest a verified token is remembered (see ResourceVerifier #verified). */
+const VERIFIED_TTL_MS = 60_000;
+
 interface JwtState {
   metadata: AuthorizationServerMetadata;
   jwks: JWTVerifyGetKey;
@@ -348,6 +351,14 @@ class Verifier implements ResourceVerifier {
   readonly #failed: LRUCache<string, ResourceAuthError> | undefined;
   /** Active introspection results (introspection mode with cacheTtlSeconds > 0 only). */
   readonly #cache: LRUCache<string, AuthInfo> | undefined;
+  /**
+   * JWT mode: tokens whose signature and claims already verified, keyed by the whole token string (signature
+   * included, so a tampered copy never hits), each with the issuer state it verified under (a re-fetched key set is a
+   * new state, so its tokens verify again). Kept until the token's exp, at most VERIFIED_TTL_MS and never longer than
+   * jwksCacheMaxAgeSeconds (a key the issuer drops stops being trusted about as soon as before: within twice that);
+   * scopes, the issuer's trust and iat are still checked on every call.
+   */
+  readonly #verified = new LRUCache<string, { payload: AccessTokenClaims; state: JwtState }>({ max: 10_000 });
   readonly #basic: string | undefined;
 
   constructor(opts: ResourceVerifierOptions) {
@@ -588,10 +599,19 @@ class Verifier implements ResourceVerifier {
       state = (await this.#stateOf(iss)) as JwtState;
     }
     let payload: AccessTokenClaims;
-    try {
-      ({ payload } = await jwtVerify<AccessTokenClaims>(token, state.jwks, state.options));
-    } catch (error) {
-      payload = await retryEachKey(token, state.options, error);
+    const known = this.#verified.get(token);
+    if (known !== undefined && known.state === state && (known.payload.exp as number) * 1000 > Date.now()) {
+      payload = known.payload;
+    } else {
+      try {
+        ({ payload } = await jwtVerify<AccessTokenClaims>(token, state.jwks, state.options));
+      } catch (error) {
+        payload = await retryEachKey(token, state.options, error);
+      }
+      // Never longer than the key set is cached: a key the issuer drops stops verifying within that time, as before.
+      const jwksMaxAgeMs = (this.#opts.jwksCacheMaxAgeSeconds ?? 600) * 1000;
+      const ttl = Math.min(VERIFIED_TTL_MS, jwksMaxAgeMs, (payload.exp as number) * 1000 - Date.now());
+      if (ttl > 0) this.#verified.set(token, { payload, state }, { ttl });
     }
     // jose checks iat only when given maxTokenAge: refuse a token issued in the future, beyond the clock skew.
     if (typeof payload.iat !== 'number' || payload.iat > Date.now() / 1000 + this.#iatSkew) {

@@ -24,4 +24,10 @@ export interface StoreOptions {
   sqlPreparedStatements?: boolean;
   /** How often the periodic cleanup of expired rows runs, ms (SQL, memory). 0 disables it. */
   cleanupIntervalMs?: number;
+  /**
+   * Called once per round trip to the database (tests, diagnostics): SQL, once per statement, BEGIN and COMMIT
+   * included; Redis, once per command sent on its own, once per pipeline or MULTI, once per script call. `what` names
+   * it (the statement's first words, the command name) for messages.
+   */
+  onRoundTrip?: (what: string) => void;
 }

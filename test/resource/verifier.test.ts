@@ -203,6 +203,27 @@ describe('createResourceVerifier: JWT access tokens (RFC 9068)', () => {
     expect(as.jwksFetches()).toBe(2);
   });
 
+  it('remembers a verified token by its whole string: a copy with a changed signature or payload is still refused', async () => {
+    const as = await issuerFor();
+    const verifier = verifierFor(as);
+    const token = await as.sign();
+    const first = await verifier.verify(token);
+    // Served from the verified-token cache: the same answer, a fresh AuthInfo.
+    const again = await verifier.verify(token);
+    expect(again).toEqual(first);
+    const [h, p, sig] = token.split('.') as [string, string, string];
+    const bytes = Buffer.from(sig, 'base64url');
+    bytes[5] = bytes[5]! ^ 0x01;
+    expect((await rejection(verifier.verify(`${h}.${p}.${bytes.toString('base64url')}`))).code).toBe('invalid_token');
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const edited = Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url');
+    expect((await rejection(verifier.verify(`${h}.${edited}.${sig}`))).code).toBe('invalid_token');
+    // Scopes are checked on every call, cached or not.
+    expect((await rejection(verifier.verify(token, { requiredScopes: ['not-granted'] }))).code).toBe(
+      'insufficient_scope',
+    );
+  });
+
   it('does not let a flood of unknown kids cause a fetch storm', async () => {
     const as = await issuerFor();
     const verifier = verifierFor(as, { jwksCooldownSeconds: 0.2 });

@@ -149,6 +149,7 @@ describe('embedded storage on disk', () => {
       { version: 11 },
       { version: 12 },
       { version: 13 },
+      { version: 14 },
     ]);
     await Promise.all(stores.map((s) => s.close()));
   });

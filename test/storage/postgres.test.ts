@@ -179,6 +179,7 @@ if (unreachable === undefined) {
         { version: 11 },
         { version: 12 },
         { version: 13 },
+        { version: 14 },
       ]);
       const tables = await admin!.query(
         'SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1',
@@ -426,6 +427,7 @@ if (unreachable === undefined) {
         { version: 11 },
         { version: 12 },
         { version: 13 },
+        { version: 14 },
       ]);
 
       expect(await store.getInteraction(signedIn.id)).toStrictEqual(signedIn);

@@ -3,7 +3,7 @@
  * by one script on that one key, and listed per client in `{c:<clientId>}:codes` for deleteClient.
  */
 import type { AuthorizationCodeRecord, CodeLookupResult, ConsumeCodeResult } from '../../model/records.js';
-import { inBatches, ttlMs, type RedisContext } from './redis-context.js';
+import { inBatches, scriptCall, ttlMs, type RedisContext } from './redis-context.js';
 
 export async function saveAuthorizationCode(ctx: RedisContext, code: AuthorizationCodeRecord): Promise<void> {
   const now = ctx.clock.now();
@@ -13,14 +13,11 @@ export async function saveAuthorizationCode(ctx: RedisContext, code: Authorizati
     await ctx.guard(() => ctx.client.del(key));
     return;
   }
-  await ctx.exec(
-    ctx.client
-      .multi()
-      .del(key)
-      .hset(key, { d: JSON.stringify(code), exp: code.expiresAt, gid: code.grantId, cid: code.clientId })
-      .pexpire(key, ttl),
-  );
-  await ctx.script('indexAdd', [ctx.keys.clientCodes(code.clientId)], [now, code.codeHash, code.expiresAt]);
+  // One round trip: the code's script (one key, atomic) and its index entry (another slot) in one pipeline.
+  await ctx.batch([
+    scriptCall('saveCode', [key], [JSON.stringify(code), code.expiresAt, code.grantId, code.clientId, ttl]),
+    scriptCall('indexAdd', [ctx.keys.clientCodes(code.clientId)], [now, code.codeHash, code.expiresAt]),
+  ]);
 }
 
 export async function getAuthorizationCode(ctx: RedisContext, codeHash: string): Promise<CodeLookupResult> {

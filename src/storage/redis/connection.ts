@@ -12,7 +12,7 @@ import type { Clock } from '../../core/clock.js';
 import type { ClientRecord } from '../../model/records.js';
 import { StorageUnavailableError } from '../../model/errors.js';
 import type { StoreLogger, StoreOptions } from '../options.js';
-import { BATCH, type RedisClient, type RedisContext, type ScriptArg } from './redis-context.js';
+import { BATCH, type RedisCall, type RedisClient, type RedisContext, type ScriptArg } from './redis-context.js';
 import type { RedisKeys } from './keys.js';
 import { SCRIPTS, type ScriptName } from './scripts.js';
 
@@ -136,6 +136,25 @@ export class RedisConnection implements RedisContext {
     await this.guard(() => this.client.ping());
   }
 
+  async batch(calls: readonly RedisCall[], sameSlot = false): Promise<unknown[]> {
+    const client = this.client;
+    type Method = (...args: ScriptArg[]) => Promise<unknown>;
+    if (calls.length === 1 || (client instanceof Cluster && !sameSlot)) {
+      const methods = client as unknown as Record<string, Method>;
+      return Promise.all(calls.map(([method, ...args]) => this.guard(() => methods[method]!.call(client, ...args))));
+    }
+    const pipeline = client.pipeline();
+    // Queuing returns the pipeline itself; the replies come from exec().
+    const queued = pipeline as unknown as Record<string, (...args: ScriptArg[]) => unknown>;
+    for (const [method, ...args] of calls) queued[method]!.call(pipeline, ...args);
+    const results = await this.guard(() => pipeline.exec());
+    if (results === null) throw new StorageUnavailableError('redis: pipeline not sent');
+    return results.map(([err, value]) => {
+      if (err) throw this.translate(err);
+      return value;
+    });
+  }
+
   async exec(multi: ReturnType<RedisClient['multi']>): Promise<unknown[]> {
     const results = await this.guard(() => multi.exec());
     if (results === null) throw new StorageUnavailableError('redis: transaction aborted');
@@ -170,6 +189,7 @@ export class RedisConnection implements RedisContext {
   private createClient(): RedisClient {
     const client = connectRedis(this.url, this.options, this.keys.prefix);
     for (const [name, lua] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua });
+    if (this.options.onRoundTrip) countRoundTrips(client, this.options.onRoundTrip);
     client.on('ready', () => this.linkUp());
     client.on('error', (err: unknown) => {
       this.lastError = err;
@@ -282,4 +302,23 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Reports each round trip of `client` to `onRoundTrip` (StoreOptions.onRoundTrip). Every command goes through
+ * sendCommand; the commands of one pipeline or MULTI share the `stream` object ioredis writes them to in one go, so
+ * they count once. A script is one EVALSHA (plus an EVAL when Redis had not cached it: also a round trip).
+ */
+function countRoundTrips(client: RedisClient, onRoundTrip: (what: string) => void): void {
+  const target = client as unknown as { sendCommand: (command: { name: string }, stream?: object) => unknown };
+  const send = target.sendCommand.bind(client);
+  const pipelines = new WeakSet<object>();
+  target.sendCommand = (command, stream) => {
+    if (stream === undefined || !(stream as { isPipeline?: boolean }).isPipeline) onRoundTrip(command.name);
+    else if (!pipelines.has(stream)) {
+      pipelines.add(stream);
+      onRoundTrip(`pipeline(${command.name}…)`);
+    }
+    return send(command, stream);
+  };
 }

@@ -6,7 +6,7 @@
  */
 import type { AccessTokenRef, GrantRecord, RefreshTokenRecord, RotateResult } from '../../model/records.js';
 import { GRANT_TOMBSTONE_TTL_MS } from '../../model/records.js';
-import { inBatches, ttlMs, type RedisContext } from './redis-context.js';
+import { inBatches, scriptCall, ttlMs, type RedisCall, type RedisContext } from './redis-context.js';
 
 export async function createGrant(
   ctx: RedisContext,
@@ -21,10 +21,8 @@ export async function createGrant(
   // Pointers, grant and the client and user indexes in one round trip. Nobody can look the new refresh token or jti
   // up before this call returns (the caller has not handed them out yet), so they need not precede the grant.
   const { revokedAt, lastUsedAt: _lastUsedAt, ...stored } = grant;
-  const [, , status] = await Promise.all([
-    refreshToken && setPointer(ctx, k.refreshPointer(refreshToken.tokenHash), grant.id, refreshToken.expiresAt, now),
-    setPointer(ctx, k.accessPointer(accessToken.jti), grant.id, accessToken.expiresAt, now),
-    ctx.script<number>(
+  const calls: RedisCall[] = [
+    scriptCall(
       'createGrant',
       [
         k.grant(grant.id),
@@ -45,13 +43,20 @@ export async function createGrant(
         accessToken.expiresAt,
       ],
     ),
-    ctx.script(
+    scriptCall(
       'indexAdd',
       [k.clientGrants(grant.clientId), k.userClientGrants(grant.userId, grant.clientId)],
       [now, grant.id, grant.expiresAt],
     ),
-    ctx.script('indexAdd', [k.userGrants(grant.userId)], [now, grant.id, grant.expiresAt]),
-  ]);
+    scriptCall('indexAdd', [k.userGrants(grant.userId)], [now, grant.id, grant.expiresAt]),
+    ...pointerCalls(refreshToken && [k.refreshPointer(refreshToken.tokenHash), grant.id, refreshToken.expiresAt, now], [
+      k.accessPointer(accessToken.jti),
+      grant.id,
+      accessToken.expiresAt,
+      now,
+    ]),
+  ];
+  const [status] = await ctx.batch(calls);
   if (Number(status) !== -1) return { created: true };
   // Revoked before it existed (a replayed code): nothing was written in the grant's slot. Undo the rest, and put
   // the jti minted for it on the revocation list.
@@ -79,10 +84,14 @@ export async function getRefreshToken(
 ): Promise<{ token: RefreshTokenRecord; grant: GrantRecord } | undefined> {
   const grantId = await ctx.guard(() => ctx.client.get(ctx.keys.refreshPointer(tokenHash)));
   if (grantId === null) return undefined;
-  const [tokenHashFields, grantFields] = await Promise.all([
-    ctx.guard(() => ctx.client.hgetall(ctx.keys.refreshToken(grantId, tokenHash))),
-    ctx.guard(() => ctx.client.hgetall(ctx.keys.grant(grantId))),
-  ]);
+  // Both keys are in the grant's slot: one pipeline, on a Cluster too.
+  const [tokenHashFields, grantFields] = (await ctx.batch(
+    [
+      ['hgetall', ctx.keys.refreshToken(grantId, tokenHash)],
+      ['hgetall', ctx.keys.grant(grantId)],
+    ],
+    true,
+  )) as [Record<string, string>, Record<string, string>];
   const now = ctx.clock.now();
   const token = toRefreshToken(tokenHashFields, now);
   const grant = toGrant(grantFields, now);
@@ -107,10 +116,8 @@ export async function rotateRefreshToken(
   const grantId = next.grantId;
   // Pointers and script in one round trip: nobody can present the new token or jti before this call returns. If
   // the rotation loses, they point at a grant that never lists them, which reads as absent, and are dropped below.
-  const [, , reply] = await Promise.all([
-    setPointer(ctx, k.refreshPointer(next.tokenHash), grantId, next.expiresAt, current),
-    setPointer(ctx, k.accessPointer(accessToken.jti), grantId, accessToken.expiresAt, current),
-    ctx.script<[string, ...unknown[]]>(
+  const [reply] = (await ctx.batch([
+    scriptCall(
       'rotateRefreshToken',
       [
         k.grant(grantId),
@@ -132,7 +139,11 @@ export async function rotateRefreshToken(
         accessToken.expiresAt,
       ],
     ),
-  ]);
+    ...pointerCalls(
+      [k.refreshPointer(next.tokenHash), grantId, next.expiresAt, current],
+      [k.accessPointer(accessToken.jti), grantId, accessToken.expiresAt, current],
+    ),
+  ])) as [[string, ...unknown[]]];
   if (reply[0] === 'rotated') return { status: 'rotated' };
   // The losing attempt's pointers lead nowhere; drop them rather than leave them for the token's lifetime.
   await Promise.all([
@@ -194,10 +205,10 @@ export async function revokeAccessToken(ctx: RedisContext, jti: string, expiresA
 export async function isAccessTokenRevoked(ctx: RedisContext, jti: string): Promise<boolean> {
   const k = ctx.keys;
   const now = ctx.clock.now();
-  const [revokedUntil, grantId] = await Promise.all([
-    ctx.guard(() => ctx.client.get(k.revokedJti(jti))),
-    ctx.guard(() => ctx.client.get(k.accessPointer(jti))),
-  ]);
+  const [revokedUntil, grantId] = (await ctx.batch([
+    ['get', k.revokedJti(jti)],
+    ['get', k.accessPointer(jti)],
+  ])) as [string | null, string | null];
   if (revokedUntil !== null && Number(revokedUntil) > now) return true;
   if (grantId === null) return false;
   // Tokens of a revoked grant read as revoked from the grant itself: revokeGrant marks them in one atomic step.
@@ -245,7 +256,10 @@ async function revoke(
     [k.grant(grantId), k.grantRefreshTokens(grantId), k.grantAccessTokens(grantId), k.grantTombstone(grantId)],
     [ctx.clock.now(), now, k.refreshTokenPrefix(grantId), tombstone ? GRANT_TOMBSTONE_TTL_MS : ''],
   );
-  await Promise.all(dropPointers(ctx, hashes));
+  await dropKeys(
+    ctx,
+    hashes.map((hash) => k.refreshPointer(hash)),
+  );
   const jtis: [string, number][] = [];
   for (let i = 0; i + 1 < pairs.length; i += 2) jtis.push([pairs[i] as string, Number(pairs[i + 1])]);
   return { status: Number(status), jtis, grant };
@@ -270,6 +284,23 @@ async function purgeGrant(ctx: RedisContext, grantId: string, now: number): Prom
 /** Deletes refresh-token pointers whose tokens are gone. */
 function dropPointers(ctx: RedisContext, hashes: string[]): Promise<void>[] {
   return hashes.map((hash) => dropKey(ctx, ctx.keys.refreshPointer(hash)));
+}
+
+/** Best-effort delete of keys that lead nowhere (one round trip); leftovers still expire with their tokens. */
+async function dropKeys(ctx: RedisContext, keys: string[]): Promise<void> {
+  if (keys.length === 0) return;
+  await ctx.batch(keys.map((key) => ['del', key] as const)).catch(() => undefined);
+}
+
+/** SET PX calls for pointers (`[key, grantId, expiresAt, now]`) whose token has not expired yet. */
+function pointerCalls(...pointers: ([string, string, number, number] | undefined)[]): RedisCall[] {
+  const calls: RedisCall[] = [];
+  for (const p of pointers) {
+    if (!p) continue;
+    const ttl = ttlMs(p[2], p[3]);
+    if (ttl !== undefined) calls.push(['set', p[0], p[1], 'PX', ttl]);
+  }
+  return calls;
 }
 
 /** Best-effort delete of a key that leads nowhere; a leftover one still expires with its token. */

@@ -15,6 +15,14 @@ export type RedisClient = Redis | Cluster;
 /** One ARGV value of a script. */
 export type ScriptArg = string | number;
 
+/** One command of a {@link RedisContext.batch}: its ioredis method name (a command, or a script's name) and arguments. */
+export type RedisCall = readonly [method: string, ...args: ScriptArg[]];
+
+/** A script call for {@link RedisContext.batch} (as RedisContext.script runs it: key count, keys, then ARGV). */
+export function scriptCall(name: ScriptName, keys: string[], args: ScriptArg[]): RedisCall {
+  return [name, keys.length, ...keys, ...args];
+}
+
 /** The shared state and calls of one store; each feature module's functions take it first. */
 export interface RedisContext {
   /** The current client: a failed init() replaces it, so read it at each call rather than keeping it. */
@@ -25,6 +33,13 @@ export interface RedisContext {
   guard<T>(call: () => Promise<T>): Promise<T>;
   /** Runs a registered script (./scripts.ts) by name, guarded. */
   script<T = unknown>(name: ScriptName, keys: string[], args: ScriptArg[]): Promise<T>;
+  /**
+   * Sends independent calls in one round trip (a pipeline), guarded, and returns their replies in order; a failed
+   * command throws. On a Cluster a pipeline must stay in one slot, so calls with keys in several slots (`sameSlot`
+   * false) are sent concurrently there instead (one round trip of latency, several writes). Not atomic: use a
+   * script or `exec` for that.
+   */
+  batch(calls: readonly RedisCall[], sameSlot?: boolean): Promise<unknown[]>;
   /** Runs a MULTI, guarded; an aborted transaction or a failed command throws. */
   exec(multi: ReturnType<RedisClient['multi']>): Promise<unknown[]>;
 }
@@ -42,6 +57,7 @@ export function withKeys(base: RedisContext, keys: RedisKeys): RedisContext {
     clock: base.clock,
     guard: (call) => base.guard(call),
     script: (name, scriptKeys, args) => base.script(name, scriptKeys, args),
+    batch: (calls, sameSlot) => base.batch(calls, sameSlot),
     exec: (multi) => base.exec(multi),
   };
 }

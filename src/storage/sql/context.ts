@@ -49,8 +49,8 @@ export interface SqlContext {
   readonly tenant: string;
   /** Schema-qualified table names. */
   readonly t: Readonly<Record<Table, string>>;
-  /** Schema-qualified functions (migration 10). */
-  readonly fn: { readonly rotate: string };
+  /** Schema-qualified functions (migrations 10 and 14). */
+  readonly fn: { readonly rotate: string; readonly revoke: string };
   /** Runs one statement, retrying a few times on deadlock / serialization failure. */
   retrying<T>(fn: () => Promise<T>): Promise<T>;
   /** Runs `fn` in a transaction, retrying a few times on deadlock / serialization failure. */
@@ -80,7 +80,7 @@ export function createSqlContext(db: SqlExecutor, schema: string, clock: Clock):
     schema,
     tenant: DEFAULT_TENANT,
     t,
-    fn: { rotate: `${s}.gatehouse_rotate_refresh_token` },
+    fn: { rotate: `${s}.gatehouse_rotate_refresh_token`, revoke: `${s}.gatehouse_revoke_grant` },
     retrying,
     tx: (fn) => retrying(() => db.transaction(fn)),
   };

@@ -38,3 +38,35 @@ export function mapUnstorableValue(err: unknown): unknown {
   if (typeof code !== 'string' || !UNSTORABLE_VALUE_SQLSTATES.has(code)) return err;
   return new InvalidRequest('the request contains a character that is not allowed (U+0000)', { cause: err });
 }
+
+/** The first words of a statement, for round-trip messages (never its parameters). */
+function statementLabel(text: string): string {
+  return text.trim().split(/\s+/).slice(0, 4).join(' ');
+}
+
+/**
+ * `db` with every statement reported to `onRoundTrip` (StoreOptions.onRoundTrip): this is the SQL store's single
+ * entry point to the database, so each call here is one round trip; a transaction adds its BEGIN and COMMIT.
+ */
+export function countingExecutor(db: SqlExecutor, onRoundTrip: (what: string) => void): SqlExecutor {
+  return {
+    query<R = SqlRow>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
+      onRoundTrip(statementLabel(text));
+      return db.query<R>(text, params);
+    },
+    transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
+      onRoundTrip('BEGIN');
+      return db
+        .transaction((tx) =>
+          fn({
+            query<R = SqlRow>(text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
+              onRoundTrip(statementLabel(text));
+              return tx.query<R>(text, params);
+            },
+          }),
+        )
+        .finally(() => onRoundTrip('COMMIT'));
+    },
+    close: () => db.close(),
+  };
+}

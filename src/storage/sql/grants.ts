@@ -153,22 +153,40 @@ export async function rotateRefreshToken(
 }
 
 export async function addAccessToken(ctx: SqlContext, grantId: string, accessToken: AccessTokenRef): Promise<void> {
-  await ctx.tx(async (tx) => {
-    // FOR SHARE holds off a concurrent revokeGrant, so the jti is either copied by it or revoked here.
-    const { rows } = await tx.query<{ revoked_at: unknown }>(
-      `SELECT revoked_at FROM ${ctx.t.grants} WHERE tenant = $1 AND id = $2 FOR SHARE`,
-      [ctx.tenant, grantId],
-    );
-    const g = rows[0];
-    if (!g) return;
-    await insertAccessRef(ctx, tx, grantId, accessToken);
-    if (g.revoked_at !== null) await upsertRevokedJti(ctx, tx, accessToken.jti, accessToken.expiresAt);
-  });
+  // One statement, no BEGIN/COMMIT. FOR SHARE holds off a concurrent revokeGrant, so the jti is either copied by it or
+  // revoked here: a locking read that waited for a revocation's commit returns the row as that commit left it (READ
+  // COMMITTED re-reads a locked row's latest version), so `revoked_at` is current when the two inserts use it.
+  await ctx.retrying(() =>
+    ctx.db.query(
+      `WITH g AS (
+         SELECT revoked_at FROM ${ctx.t.grants} WHERE tenant = $1 AND id = $2 FOR SHARE
+       ), a AS (
+         INSERT INTO ${ctx.t.access_token_refs} AS a (tenant, grant_id, jti, expires_at)
+         SELECT $1::text, $2::text, $3::text, $4::bigint FROM g
+         ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(a.expires_at, EXCLUDED.expires_at)
+       )
+       INSERT INTO ${ctx.t.revoked_jtis} AS r (tenant, jti, expires_at)
+       SELECT $1::text, $3::text, $4::bigint FROM g WHERE g.revoked_at IS NOT NULL
+       ON CONFLICT (tenant, jti) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at)`,
+      [ctx.tenant, grantId, accessToken.jti, accessToken.expiresAt],
+    ),
+  );
 }
 
 export async function revokeGrant(ctx: SqlContext, grantId: string, now: number): Promise<boolean> {
   const clockNow = ctx.clock.now();
-  return ctx.tx((tx) => revokeGrantTx(ctx, tx, grantId, now, clockNow));
+  // One call (migration 14): the upsert of the grant (or its tombstone) that takes the row lock, then, for a real
+  // grant, the deletion of its refresh tokens and the copy of its access-token ids, each with a fresh snapshot.
+  const { rows } = await ctx.retrying(() =>
+    ctx.db.query<{ revoked: boolean }>(`SELECT ${ctx.fn.revoke}($1, $2, $3, $4, $5) AS revoked`, [
+      ctx.tenant,
+      grantId,
+      now,
+      clockNow,
+      clockNow + GRANT_TOMBSTONE_TTL_MS,
+    ]),
+  );
+  return rows[0]?.revoked === true;
 }
 
 export async function revokeGrantsFor(ctx: SqlContext, userId: string, clientId: string, now: number): Promise<number> {
@@ -225,41 +243,6 @@ export async function dropGrantTokens(
      ON CONFLICT (tenant, jti) DO UPDATE
        SET expires_at = GREATEST(${ctx.t.revoked_jtis}.expires_at, EXCLUDED.expires_at)`,
     [ctx.tenant, grantIds, clockNow],
-  );
-}
-
-/**
- * Marks the grant revoked, or, when there is no such grant (yet), upserts a tombstone row for its id: the primary
- * key makes this and a concurrent createGrant of the id serialise. Then drops a real grant's tokens.
- */
-async function revokeGrantTx(
-  ctx: SqlContext,
-  tx: SqlQueryable,
-  grantId: string,
-  now: number,
-  clockNow: number,
-): Promise<boolean> {
-  // COALESCE keeps the first revocation time, which makes the call idempotent.
-  const { rows } = await tx.query<{ tombstone: boolean }>(
-    `INSERT INTO ${ctx.t.grants} AS g (tenant, id, client_id, user_id, scope, resource, auth_time, created_at,
-       expires_at, revoked_at, tombstone)
-     VALUES ($1, $2, '', '', '{}', '{}', 0, $4, $5, $3, true)
-     ON CONFLICT (tenant, id) DO UPDATE SET revoked_at = COALESCE(g.revoked_at, EXCLUDED.revoked_at),
-       expires_at = CASE WHEN g.tombstone THEN GREATEST(g.expires_at, EXCLUDED.expires_at) ELSE g.expires_at END
-     RETURNING tombstone`,
-    [ctx.tenant, grantId, now, clockNow, clockNow + GRANT_TOMBSTONE_TTL_MS],
-  );
-  if (rows[0]?.tombstone !== false) return false;
-  await dropGrantTokens(ctx, tx, [grantId], clockNow);
-  return true;
-}
-
-async function insertAccessRef(ctx: SqlContext, tx: SqlQueryable, grantId: string, a: AccessTokenRef): Promise<void> {
-  await tx.query(
-    `INSERT INTO ${ctx.t.access_token_refs} (tenant, grant_id, jti, expires_at) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (tenant, grant_id, jti) DO UPDATE SET expires_at = GREATEST(${ctx.t.access_token_refs}.expires_at,
-       EXCLUDED.expires_at)`,
-    [ctx.tenant, grantId, a.jti, a.expiresAt],
   );
 }
 

@@ -510,6 +510,42 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE ${s}.grants ADD COLUMN dpop_jkt text`,
     ],
   },
+  {
+    version: 14,
+    name: 'revokeGrant in one call: the function gatehouse_revoke_grant',
+    up: (s) => [
+      // The statements of the former revokeGrant transaction, in one call (one round trip instead of BEGIN, two
+      // statements and COMMIT). Each statement of a VOLATILE plpgsql function takes a fresh snapshot, as the
+      // transaction's did under READ COMMITTED: once the upsert holds the grant row's lock, the DELETE and the copy of
+      // the access-token ids see every token a rotation committed before it (one statement with CTEs would not: its
+      // one snapshot predates the lock wait).
+      `CREATE FUNCTION ${s}.gatehouse_revoke_grant(
+        p_tenant text, p_grant text, p_now bigint, p_clock bigint, p_tombstone_expires bigint)
+      RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        v_tombstone boolean;
+      BEGIN
+        -- COALESCE keeps the first revocation time (idempotent); no grant (yet) leaves a tombstone, which a racing
+        -- createGrant of the id queues behind on the primary key.
+        INSERT INTO ${s}.grants AS g (tenant, id, client_id, user_id, scope, resource, auth_time, created_at,
+            expires_at, revoked_at, tombstone)
+          VALUES (p_tenant, p_grant, '', '', '{}', '{}', 0, p_clock, p_tombstone_expires, p_now, true)
+          ON CONFLICT (tenant, id) DO UPDATE SET revoked_at = COALESCE(g.revoked_at, EXCLUDED.revoked_at),
+            expires_at = CASE WHEN g.tombstone THEN GREATEST(g.expires_at, EXCLUDED.expires_at) ELSE g.expires_at END
+          RETURNING tombstone INTO v_tombstone;
+        IF v_tombstone IS DISTINCT FROM false THEN
+          RETURN false;
+        END IF;
+        DELETE FROM ${s}.refresh_tokens WHERE tenant = p_tenant AND grant_id = p_grant;
+        INSERT INTO ${s}.revoked_jtis AS r (tenant, jti, expires_at)
+          SELECT p_tenant, jti, max(expires_at) FROM ${s}.access_token_refs
+          WHERE tenant = p_tenant AND grant_id = p_grant AND expires_at > p_clock GROUP BY jti
+          ON CONFLICT (tenant, jti) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at);
+        RETURN true;
+      END
+      $fn$`,
+    ],
+  },
 ];
 
 /** Double-quotes an SQL identifier (schema names come from configuration). */

@@ -41,7 +41,7 @@ import * as codes from './codes.js';
 import * as consents from './consents.js';
 import { createSqlContext, scopedContext, type SqlContext } from './context.js';
 import * as counters from './counters.js';
-import type { SqlExecutor } from './driver.js';
+import { countingExecutor, type SqlExecutor } from './driver.js';
 import * as grants from './grants.js';
 import * as keys from './keys.js';
 import * as listings from './listings.js';
@@ -76,7 +76,8 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
     }
     const opts = options!;
     this.kind = kindOrTenant;
-    this.ctx = createSqlContext(dbOrRoot, opts.sqlSchema ?? 'public', opts.clock);
+    const db = opts.onRoundTrip ? countingExecutor(dbOrRoot, opts.onRoundTrip) : dbOrRoot;
+    this.ctx = createSqlContext(db, opts.sqlSchema ?? 'public', opts.clock);
     this.logger = opts.logger;
     const intervalMs = opts.cleanupIntervalMs ?? DEFAULT_CLEANUP_INTERVAL_MS;
     this.periodicCleanup = new PeriodicCleanup(this.ctx, intervalMs, opts.logger);
