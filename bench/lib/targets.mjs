@@ -399,18 +399,15 @@ export async function startGatehouse(
   return target;
 }
 
-/** Starts oidc-provider (its built-in in-memory adapter). Never throws, like {@link startGatehouse}. */
-export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) {
-  const target = {
-    name: 'oidc-provider',
-    kind: 'oidc-provider',
-    store: 'memory',
-    error: undefined,
-    child: undefined,
-    cleanup: async () => undefined,
-  };
+/**
+ * Starts one of bench/servers/<name>.mjs (the bench identity in a JSON file, PORT and ISSUER in its environment) and
+ * waits until it is healthy. Never throws, like {@link startGatehouse}: a failure is the target's `error`.
+ */
+async function startBenchServer(name, identity, { workDir, cpuProfDir } = {}) {
+  const target = { name, kind: name, error: undefined, child: undefined, cleanup: async () => undefined };
+  if (name === 'oidc-provider') target.store = 'memory';
   try {
-    const dir = join(workDir, 'oidc-provider');
+    const dir = join(workDir, name);
     mkdirSync(dir, { recursive: true });
     const configPath = join(dir, 'bench.json');
     writeFileSync(configPath, JSON.stringify(identity));
@@ -418,7 +415,7 @@ export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) 
     const origin = `http://127.0.0.1:${port}`;
     const args = [];
     if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
-    args.push(join(BENCH, 'servers/oidc-provider.mjs'));
+    args.push(join(BENCH, `servers/${name}.mjs`));
     const child = spawnServer(args, {
       cwd: BENCH,
       env: { ...process.env, PORT: String(port), ISSUER: origin, BENCH_CONFIG: configPath, NODE_ENV: 'production' },
@@ -429,42 +426,23 @@ export async function startOidcProvider(identity, { workDir, cpuProfDir } = {}) 
     await waitHealthy(origin, child, target.log);
     Object.assign(target, { origin, issuer: origin });
   } catch (err) {
-    target.error = `oidc-provider: ${err.message}`;
+    target.error = `${name}: ${err.message}`;
     await stopChild(target.child, 2000);
   }
   return target;
 }
 
+/** Starts oidc-provider (its built-in in-memory adapter). */
+export function startOidcProvider(identity, options) {
+  return startBenchServer('oidc-provider', identity, options);
+}
+
 /**
  * Starts the floor (bench/servers/floor.mjs): a bare Fastify route doing the client_credentials row's irreducible
- * work (form parsing, Basic auth with an HMAC-SHA256 secret check, one ES256 JWT). Never throws.
+ * work (form parsing, Basic auth with an HMAC-SHA256 secret check, one ES256 JWT).
  */
-export async function startFloor(identity, { workDir, cpuProfDir } = {}) {
-  const target = { name: 'floor', kind: 'floor', error: undefined, child: undefined, cleanup: async () => undefined };
-  try {
-    const dir = join(workDir, 'floor');
-    mkdirSync(dir, { recursive: true });
-    const configPath = join(dir, 'bench.json');
-    writeFileSync(configPath, JSON.stringify(identity));
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    const args = [];
-    if (cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
-    args.push(join(BENCH, 'servers/floor.mjs'));
-    const child = spawnServer(args, {
-      cwd: BENCH,
-      env: { ...process.env, PORT: String(port), ISSUER: origin, BENCH_CONFIG: configPath, NODE_ENV: 'production' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    target.child = child;
-    target.log = tail(child);
-    await waitHealthy(origin, child, target.log);
-    Object.assign(target, { origin, issuer: origin });
-  } catch (err) {
-    target.error = `floor: ${err.message}`;
-    await stopChild(target.child, 2000);
-  }
-  return target;
+export function startFloor(identity, options) {
+  return startBenchServer('floor', identity, options);
 }
 
 /** Stops the process and removes what the target created in its store (once; a second call does nothing). */

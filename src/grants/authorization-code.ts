@@ -2,13 +2,12 @@
  * authorization_code grant (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, RFC 7636 §4.6, RFC 8707 §2.2).
  * A code is redeemed once; a replay revokes everything the code issued (RFC 9700 §4.5.3.1 / RFC 6749 §4.1.2).
  */
-import { hashToken, randomToken } from '../core/crypto.js';
+import { hashToken } from '../core/crypto.js';
 import { InvalidGrant, InvalidRequest, InvalidTarget } from '../model/errors.js';
 import { requiredParam } from '../core/params.js';
 import { checkCodeVerifierSyntax, verifyCodeVerifier } from '../core/pkce.js';
 import { resolveResources } from '../core/resource.js';
-import { amrOf, authenticationClaims } from '../core/authentication.js';
-import { audienceFor, issuesRefreshToken, tokenResponse, userClaims } from './issue.js';
+import { issueUserGrant } from './issue.js';
 import type { Deps } from '../context.js';
 import type { AuditRequestContext } from '../core/audit.js';
 import type { AuthorizationCodeStore, GrantStore, UserStore } from '../model/ports.js';
@@ -111,59 +110,14 @@ export const authorizationCodeGrant: GrantHandler<AuthorizationCodeDeps> = {
     if (!user) throw new InvalidGrant('the user no longer exists');
     if (user.disabled === true) throw new InvalidGrant('the user is disabled');
 
-    const now = deps.clock.now();
-    const access = await deps.minter.accessToken({
-      sub: record.userId,
-      clientId: client.clientId,
-      scope: record.scope,
-      audience: audienceFor(resources, client.clientId, deps),
-      authTime: record.authTime,
-      ...(dpop && { jkt: dpop.jkt }),
-    });
-    const grantExpiresAt = now + deps.config.tokens.grantTtl * 1000;
-    let refreshToken: string | undefined;
-    if (issuesRefreshToken(client.grantTypes, record.scope, deps)) refreshToken = randomToken();
-    const { created } = await deps.storage.createGrant(
-      {
-        id: record.grantId,
-        clientId: client.clientId,
-        userId: record.userId,
-        scope: record.scope,
-        resource: record.resource,
-        authTime: record.authTime,
-        amr: amrOf(record.amr),
-        nonce: record.nonce,
-        // RFC 9449 §5: a public client's refresh tokens are bound to the proof's key; a confidential client's are not.
-        ...(dpop && client.tokenEndpointAuthMethod === 'none' && { dpopJkt: dpop.jkt }),
-        createdAt: now,
-        expiresAt: grantExpiresAt,
-      },
-      refreshToken
-        ? {
-            tokenHash: hashToken(refreshToken),
-            grantId: record.grantId,
-            clientId: client.clientId,
-            scope: record.scope,
-            createdAt: now,
-            expiresAt: Math.min(now + deps.config.tokens.refreshTokenTtl * 1000, grantExpiresAt),
-          }
-        : undefined,
-      { jti: access.jti, expiresAt: access.expiresAt },
+    // A replay that revoked the grant while this redemption was in flight leaves nothing stored: invalid_grant.
+    return issueUserGrant(
+      { ...record, audienceResources: resources },
+      user,
+      client,
+      dpop,
+      deps,
+      'the authorization code has already been used',
     );
-    // The code was replayed (and its grant revoked) while this redemption was in flight: nothing was stored.
-    if (!created) throw new InvalidGrant('the authorization code has already been used');
-
-    let idToken: string | undefined;
-    if (record.scope.includes('openid')) {
-      idToken = await deps.minter.idToken({
-        sub: user.id,
-        clientId: client.clientId,
-        nonce: record.nonce,
-        authTime: record.authTime,
-        accessToken: access.token,
-        claims: { ...userClaims(user, record.scope), ...authenticationClaims(record.amr) },
-      });
-    }
-    return tokenResponse(access, record.scope, { refreshToken, idToken, grantId: record.grantId });
   },
 };

@@ -6,15 +6,13 @@
  * refresh token under the same rule, ID token with `openid`). An approval is taken once from the store, so a device
  * code is redeemed exactly once even when replicas race.
  */
-import { amrOf, authenticationClaims } from '../core/authentication.js';
-import { hashToken, randomToken } from '../core/crypto.js';
 import { DEVICE_CODE_GRANT_TYPE, hashDeviceCode } from '../core/device-codes.js';
 import { requiredParam } from '../core/params.js';
 import { counterKey } from '../core/rate-limit-keys.js';
 import { AuthorizationPending, DeviceAccessDenied, ExpiredToken, InvalidGrant, SlowDown } from '../model/errors.js';
 import type { DeviceAuthorizationStore, GrantStore, RateLimitStore, ReplayGuard, UserStore } from '../model/ports.js';
 import type { Deps } from '../context.js';
-import { audienceFor, issuesRefreshToken, noteFacts, tokenResponse, userClaims } from './issue.js';
+import { issueUserGrant, noteFacts } from './issue.js';
 import type { GrantHandler } from './types.js';
 
 /** What a poll uses: the device records, the replay guard and a counter for its speed, the grant it starts. */
@@ -99,54 +97,13 @@ export const deviceCodeGrant: GrantHandler<DeviceCodeDeps> = {
     if (!user) throw new InvalidGrant('the user no longer exists');
     if (user.disabled === true) throw new InvalidGrant('the user is disabled');
 
-    const access = await deps.minter.accessToken({
-      sub: approval.userId,
-      clientId: client.clientId,
-      scope: approval.scope,
-      audience: audienceFor(approval.resource, client.clientId, deps),
-      authTime: approval.authTime,
-      ...(dpop && { jkt: dpop.jkt }),
-    });
-    const grantExpiresAt = now + deps.config.tokens.grantTtl * 1000;
-    const refreshToken = issuesRefreshToken(client.grantTypes, approval.scope, deps) ? randomToken() : undefined;
-    const { created } = await deps.storage.createGrant(
-      {
-        id: approval.grantId,
-        clientId: client.clientId,
-        userId: approval.userId,
-        scope: approval.scope,
-        resource: approval.resource,
-        authTime: approval.authTime,
-        amr: amrOf(approval.amr),
-        // RFC 9449 §5: a public client's refresh tokens are bound to the proof's key (as for a code).
-        ...(dpop && client.tokenEndpointAuthMethod === 'none' && { dpopJkt: dpop.jkt }),
-        createdAt: now,
-        expiresAt: grantExpiresAt,
-      },
-      refreshToken
-        ? {
-            tokenHash: hashToken(refreshToken),
-            grantId: approval.grantId,
-            clientId: client.clientId,
-            scope: approval.scope,
-            createdAt: now,
-            expiresAt: Math.min(now + deps.config.tokens.refreshTokenTtl * 1000, grantExpiresAt),
-          }
-        : undefined,
-      { jti: access.jti, expiresAt: access.expiresAt },
+    return issueUserGrant(
+      { ...approval, audienceResources: approval.resource },
+      user,
+      client,
+      dpop,
+      deps,
+      'the device code is invalid, expired or already used',
     );
-    if (!created) throw new InvalidGrant('the device code is invalid, expired or already used');
-
-    let idToken: string | undefined;
-    if (approval.scope.includes('openid')) {
-      idToken = await deps.minter.idToken({
-        sub: user.id,
-        clientId: client.clientId,
-        authTime: approval.authTime,
-        accessToken: access.token,
-        claims: { ...userClaims(user, approval.scope), ...authenticationClaims(approval.amr) },
-      });
-    }
-    return tokenResponse(access, approval.scope, { refreshToken, idToken, grantId: approval.grantId });
   },
 };

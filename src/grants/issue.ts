@@ -1,8 +1,13 @@
-/** Shared by the grants: the audience rule and building the token response. */
+/** Shared by the grants: the audience rule, building the token response, and starting a user's grant. */
+import { amrOf, authenticationClaims } from '../core/authentication.js';
+import { hashToken, randomToken } from '../core/crypto.js';
 import { formatScope } from '../core/scope.js';
 import type { MintedAccessToken } from '../core/tokens.js';
 import type { Deps } from '../context.js';
-import type { TokenResponse } from './types.js';
+import { InvalidGrant } from '../model/errors.js';
+import type { GrantStore } from '../model/ports.js';
+import type { ClientRecord, UserRecord } from '../model/records.js';
+import type { DpopBinding, TokenResponse } from './types.js';
 
 /**
  * What the audit event of a token response (or of a refusal) says beyond what the token endpoint knows (grant type,
@@ -86,4 +91,87 @@ export function userClaims(
     claims.email_verified = user.emailVerified ?? false;
   }
   return claims;
+}
+
+/** What starting a user's grant uses: the minter and the store's createGrant. */
+export type UserGrantDeps = Pick<Deps, 'clock' | 'config' | 'minter'> & { storage: Pick<GrantStore, 'createGrant'> };
+
+/** What the user approved (a redeemed code, an approved device): the grant to start and how the user signed in. */
+export interface UserApproval {
+  grantId: string;
+  scope: string[];
+  /** The resources granted (stored on the grant). */
+  resource: string[];
+  /** The resources this token is for (the granted ones, or the narrower set the token request asked for). */
+  audienceResources: readonly string[];
+  authTime: number;
+  amr?: string[];
+  nonce?: string;
+}
+
+/**
+ * The tokens of a user's approval: a resource-bound access token, a refresh token under the client's rule, an ID
+ * token with `openid`, and the grant holding them, created once. `created: false` (the grant was revoked while this
+ * was in flight, e.g. a replayed code) stores nothing and is invalid_grant with `usedMessage`.
+ */
+export async function issueUserGrant(
+  approval: UserApproval,
+  user: UserRecord,
+  client: ClientRecord,
+  dpop: DpopBinding | undefined,
+  deps: UserGrantDeps,
+  usedMessage: string,
+): Promise<TokenResponse> {
+  const now = deps.clock.now();
+  const access = await deps.minter.accessToken({
+    sub: user.id,
+    clientId: client.clientId,
+    scope: approval.scope,
+    audience: audienceFor(approval.audienceResources, client.clientId, deps),
+    authTime: approval.authTime,
+    ...(dpop && { jkt: dpop.jkt }),
+  });
+  const grantExpiresAt = now + deps.config.tokens.grantTtl * 1000;
+  const refreshToken = issuesRefreshToken(client.grantTypes, approval.scope, deps) ? randomToken() : undefined;
+  const { created } = await deps.storage.createGrant(
+    {
+      id: approval.grantId,
+      clientId: client.clientId,
+      userId: user.id,
+      scope: approval.scope,
+      resource: approval.resource,
+      authTime: approval.authTime,
+      amr: amrOf(approval.amr),
+      ...(approval.nonce !== undefined && { nonce: approval.nonce }),
+      // RFC 9449 §5: a public client's refresh tokens are bound to the proof's key; a confidential client's are not.
+      ...(dpop && client.tokenEndpointAuthMethod === 'none' && { dpopJkt: dpop.jkt }),
+      createdAt: now,
+      expiresAt: grantExpiresAt,
+    },
+    refreshToken
+      ? {
+          tokenHash: hashToken(refreshToken),
+          grantId: approval.grantId,
+          clientId: client.clientId,
+          scope: approval.scope,
+          createdAt: now,
+          expiresAt: Math.min(now + deps.config.tokens.refreshTokenTtl * 1000, grantExpiresAt),
+        }
+      : undefined,
+    { jti: access.jti, expiresAt: access.expiresAt },
+  );
+  if (!created) throw new InvalidGrant(usedMessage);
+
+  let idToken: string | undefined;
+  if (approval.scope.includes('openid')) {
+    idToken = await deps.minter.idToken({
+      sub: user.id,
+      clientId: client.clientId,
+      ...(approval.nonce !== undefined && { nonce: approval.nonce }),
+      authTime: approval.authTime,
+      accessToken: access.token,
+      claims: { ...userClaims(user, approval.scope), ...authenticationClaims(approval.amr) },
+    });
+  }
+  return tokenResponse(access, approval.scope, { refreshToken, idToken, grantId: approval.grantId });
 }

@@ -316,9 +316,10 @@ for (const b of backends) {
       const user = userFixture(clock);
       const key = signingKeyFixture(clock, 'ES256');
       const session = sessionFixture(clock, { userId: user.id });
-      const grant = grantFixture(clock, { clientId: client.clientId, userId: user.id });
+      // Written before DPoP (migration 13): no key binding on the grant or the code.
+      const { dpopJkt: _grantKey, ...grant } = grantFixture(clock, { clientId: client.clientId, userId: user.id });
       const refresh = refreshTokenFixture(clock, grant);
-      const { record: code } = codeFixture(clock, { clientId: client.clientId, userId: user.id });
+      const { dpopJkt: _codeKey, ...code } = codeFixture(clock, { clientId: client.clientId, userId: user.id }).record;
       const consent = consentFixture(clock, { userId: user.id, clientId: client.clientId });
       const jti = accessTokenFixture(clock);
 
@@ -434,7 +435,7 @@ for (const b of backends) {
       const versions = await b.rows<{ version: number }>(
         `SELECT version FROM "${schema}".gatehouse_migrations WHERE version > 9 ORDER BY 1`,
       );
-      expect(versions.map((v) => Number(v.version))).toEqual([10, 11, 12, 14]);
+      expect(versions.map((v) => Number(v.version))).toEqual([10, 11, 12, 13, 14]);
 
       // Every row of every table is the default scope's; none is missing.
       const counts = await rowsByTenant(b, schema);
