@@ -20,11 +20,12 @@
  * key lookup are per key set (KeyManager.publicJwks() is a new object on every key change), and the MAC path checks
  * the header's kid against it too.
  */
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { JWK, JWTPayload } from 'jose';
 import type { AccessTokenMac } from './access-token-mac.js';
 import type { Clock } from './clock.js';
 import { ExpiringCache } from './expiring-cache.js';
+import { decodeCompactJws, isJsonObject, verifyJwsSignature } from './jws.js';
 import type { KeyManager } from './keys.js';
 
 /** The claims of a valid RFC 9068 access token. */
@@ -51,7 +52,6 @@ export interface AccessTokenVerifierDeps {
 const VERIFIED_MAX = 10_000;
 /** How far in the future `iat` may be: clock drift between replicas. */
 const IAT_FUTURE_SKEW_SECONDS = 60;
-const B64URL = /^[A-Za-z0-9_-]+$/;
 
 interface VerificationKey {
   alg: string;
@@ -151,58 +151,26 @@ interface ParsedToken {
 
 /** The token's parts when it is a compact JWS of ours in form: header checks and a current key; else undefined. */
 function parse(token: string, state: KeySetState): ParsedToken | undefined {
-  const first = token.indexOf('.');
-  const second = token.indexOf('.', first + 1);
-  if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0) return undefined;
-  const headerB64 = token.slice(0, first);
-  const payloadB64 = token.slice(first + 1, second);
-  const signatureB64 = token.slice(second + 1);
-  if (!B64URL.test(headerB64) || !B64URL.test(payloadB64) || !B64URL.test(signatureB64)) return undefined;
-  const header = jsonObject(Buffer.from(headerB64, 'base64url').toString('utf8'));
-  if (!header || header.typ !== 'at+jwt' || header.crit !== undefined || typeof header.kid !== 'string')
+  const jws = decodeCompactJws(token);
+  if (!jws || jws.signature.length === 0) return undefined;
+  const header = jws.header;
+  if (!isJsonObject(header) || header.typ !== 'at+jwt' || header.crit !== undefined || typeof header.kid !== 'string')
     return undefined;
   const key = state.byKid.get(header.kid);
-  if (!key || header.alg !== key.alg) return undefined;
-  const payloadJson = Buffer.from(payloadB64, 'base64url').toString('utf8');
-  const payload = jsonObject(payloadJson);
-  if (!payload) return undefined;
+  if (!key || header.alg !== key.alg || !isJsonObject(jws.payload)) return undefined;
   return {
-    headerB64,
-    payloadJson,
-    payload,
-    signingInput: token.slice(0, second),
-    signature: Buffer.from(signatureB64, 'base64url'),
+    headerB64: jws.headerB64,
+    payloadJson: jws.payloadJson,
+    payload: jws.payload,
+    signingInput: jws.signingInput,
+    signature: jws.signature,
     key,
   };
 }
 
-function jsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The signature under the kid's key, on the threadpool. */
 function signatureValid(t: ParsedToken): Promise<boolean> {
-  const data = Buffer.from(t.signingInput);
-  return new Promise((resolve) => {
-    const done = (err: Error | null, ok: boolean) => resolve(!err && ok);
-    try {
-      if (t.key.alg === 'ES256') {
-        if (t.signature.length !== 64) return resolve(false);
-        verify('sha256', data, { key: t.key.key, dsaEncoding: 'ieee-p1363' }, t.signature, done);
-      } else if (t.key.alg === 'EdDSA') verify(null, data, t.key.key, t.signature, done);
-      else if (t.key.alg === 'RS256') verify('sha256', data, t.key.key, t.signature, done);
-      else resolve(false);
-    } catch {
-      resolve(false);
-    }
-  });
+  return verifyJwsSignature(t.key.alg, t.key.key, t.signingInput, t.signature);
 }
 
 /** Issuer, times, required claims and their types (the claims are authentic by now: signature or MAC). */

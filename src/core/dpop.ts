@@ -5,13 +5,14 @@
  * back the RFC 7638 thumbprint (`jkt`) of the proof's key. Server nonces (§8) are stateless: an HMAC of a time window
  * under a server secret, so every replica issues and accepts the same ones.
  */
-import { constants, createHash, createHmac, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, type KeyObject } from 'node:crypto';
 import type { JsonWebKeyInput } from 'node:crypto';
 import type { JWK } from 'jose';
 import { InvalidDpopProof, UseDpopNonce } from '../model/errors.js';
 import type { ReplayGuard } from '../model/ports.js';
 import type { Clock } from './clock.js';
 import { hashToken, safeEqual } from './crypto.js';
+import { decodeCompactJws, isJsonObject, verifyJwsSignature } from './jws.js';
 
 /** Every DPoP proof algorithm Gatehouse can check: asymmetric only (§4.2: never `none` or a MAC). */
 export const DPOP_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
@@ -32,43 +33,6 @@ const KEY_RULES: Record<DpopAlgorithm, { kty: string; crv?: string; members: rea
 };
 /** RFC 7518 §3.3: RSA keys of 2048 bits or more. */
 const MIN_RSA_BITS = 2048;
-
-/** The protected header's JSON, or undefined when the compact JWS is not three base64url parts. */
-function parseCompact(
-  proof: string,
-): { header: unknown; payload: unknown; input: string; signature: Buffer } | undefined {
-  const parts = proof.split('.');
-  if (parts.length !== 3) return undefined;
-  const [h, p, s] = parts as [string, string, string];
-  if (!/^[A-Za-z0-9_-]+$/.test(h) || !/^[A-Za-z0-9_-]+$/.test(p) || !/^[A-Za-z0-9_-]*$/.test(s)) return undefined;
-  try {
-    return {
-      header: JSON.parse(Buffer.from(h, 'base64url').toString('utf8')),
-      payload: JSON.parse(Buffer.from(p, 'base64url').toString('utf8')),
-      input: `${h}.${p}`,
-      signature: Buffer.from(s, 'base64url'),
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Verifies the JWS signature with node:crypto's callback `verify`, on the libuv threadpool (as core/tokens.ts signs):
- * jose's WebCrypto verification runs on the event loop in Node 20 (measured: ~190 µs of wall time per ES256 proof
- * this way, ~520 µs through jose, on the 2-core bench machine under load). The key is imported once.
- */
-function verifySignature(alg: DpopAlgorithm, key: KeyObject, input: string, signature: Buffer): Promise<boolean> {
-  const data = Buffer.from(input);
-  return new Promise((resolve) => {
-    const done = (err: Error | null, ok: boolean) => resolve(err === null && ok);
-    if (alg === 'EdDSA') verify(null, data, key, signature, done);
-    else if (alg === 'ES256') verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature, done);
-    else if (alg === 'PS256')
-      verify('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature, done);
-    else verify('sha256', data, key, signature, done);
-  });
-}
 
 /** RFC 7638 §3: SHA-256 over the required members, in lexicographic order, without whitespace. */
 function thumbprintOf(jwk: Record<string, unknown>, members: readonly string[]): string {
@@ -197,11 +161,9 @@ export async function verifyDpopProof(
   if (proof.length === 0 || proof.length > MAX_PROOF_LENGTH) throw invalid('the DPoP proof is malformed', request);
 
   // Header first, without touching the key: a compact JWS, typ, alg, and a public jwk (§4.3 steps 2-7).
-  const jws = parseCompact(proof);
-  if (jws === undefined) throw invalid('the DPoP proof is not a JWS', request);
-  const header = jws.header as Record<string, unknown>;
-  if (typeof header !== 'object' || header === null || Array.isArray(header))
-    throw invalid('the DPoP proof is not a JWS', request);
+  const jws = decodeCompactJws(proof);
+  if (jws === undefined || !isJsonObject(jws.header)) throw invalid('the DPoP proof is not a JWS', request);
+  const header = jws.header;
   if (header.typ !== 'dpop+jwt') throw invalid('the DPoP proof typ must be dpop+jwt', request);
   const alg = header.alg;
   if (typeof alg !== 'string' || !policy.algorithms.includes(alg) || !(alg in KEY_RULES))
@@ -231,11 +193,10 @@ export async function verifyDpopProof(
   if (key.type !== 'public') throw invalid('the DPoP proof jwk must be a public key', request);
   if (rule.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS)
     throw invalid('the DPoP proof RSA key is too short', request);
-  if (!(await verifySignature(alg as DpopAlgorithm, key, jws.input, jws.signature)))
+  if (!(await verifyJwsSignature(alg, key, jws.signingInput, jws.signature)))
     throw invalid('the DPoP proof signature is invalid', request);
-  const payload = jws.payload as Record<string, unknown>;
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
-    throw invalid('the DPoP proof payload is not a JSON object', request);
+  const payload = jws.payload;
+  if (!isJsonObject(payload)) throw invalid('the DPoP proof payload is not a JSON object', request);
 
   // Claims (§4.3 steps 8-12).
   const { jti, htm, htu, iat, ath, nonce } = payload;
