@@ -113,26 +113,22 @@ async function preloadRedisGrants(target, n, now, expiresAt) {
   return (performance.now() - t0) / 1000;
 }
 
-/** The SQL store's cleanup statements (cleanup.ts deleteExpired), in one transaction; returns rows and seconds. */
-async function runCleanup(db) {
-  const now = Date.now();
-  const t0 = performance.now();
-  let rows = 0;
-  await db.query('BEGIN');
-  for (const table of [
-    'records',
-    'authorization_codes',
-    'refresh_tokens',
-    'access_token_refs',
-    'revoked_jtis',
-    'consents',
-    'grants',
-    'rate_limits',
-    'replay_guard',
-  ])
-    rows += (await db.query(`DELETE FROM public.${table} WHERE expires_at <= $1`, [now])).rowCount;
-  await db.query('COMMIT');
-  return { rows, seconds: (performance.now() - t0) / 1000 };
+/**
+ * The SQL store's own cleanup (Storage.cleanup: the statements and transaction of src/storage/sql/cleanup.ts) on a
+ * store opened by the bench process on the server's database, so the server's connection pool is not the one busy
+ * deleting; returns rows and seconds.
+ */
+async function runCleanup(url) {
+  const { createStorage } = await import(pathToFileURL(join(ROOT, 'dist/storage/index.js')).href);
+  const store = await createStorage(url, { clock: { now: () => Date.now() }, cleanupIntervalMs: 0 });
+  try {
+    await store.init();
+    const t0 = performance.now();
+    const rows = await store.cleanup();
+    return { rows, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await store.close();
+  }
 }
 
 async function cells(target, settings, reps, log, phase) {
@@ -221,7 +217,7 @@ export async function runGrowth({ stores, identity, workDir, runId, settings, qu
       const during = await refresh.run(target, {
         ...settings,
         onMeasured: () => {
-          cleaning = runCleanup(db);
+          cleaning = runCleanup(target.storage);
         },
       });
       const cleanup = await cleaning;
