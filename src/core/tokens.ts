@@ -13,21 +13,17 @@ import { AccessTokenMac } from './access-token-mac.js';
 const keyObjects = new WeakMap<object, KeyObject>();
 
 /**
- * Compact JWS (RFC 7515 §7.1) of `header` and `payload`. Signed with node:crypto's callback `sign`, which runs on
- * the libuv threadpool: WebCrypto (what jose's SignJWT uses) does the ECDSA work on the event loop in Node 20 and
+ * Compact JWS (RFC 7515 §7.1) of an encoded header and payload. Signed with node:crypto's callback `sign`, which runs
+ * on the libuv threadpool: WebCrypto (what jose's SignJWT uses) does the ECDSA work on the event loop in Node 20 and
  * costs about three times the main-thread time per token.
  */
-function signJws(
-  header: Record<string, unknown>,
-  payload: Record<string, unknown>,
-  signer: ActiveKey,
-): Promise<string> {
+function signEncodedJws(headerB64: string, payloadB64: string, signer: ActiveKey): Promise<string> {
   let key = keyObjects.get(signer.key);
   if (!key) {
     key = KeyObject.from(signer.key);
     keyObjects.set(signer.key, key);
   }
-  const input = `${b64json(header)}.${b64json(payload)}`;
+  const input = `${headerB64}.${payloadB64}`;
   const data = Buffer.from(input);
   return new Promise((resolve, reject) => {
     const done = (err: Error | null, signature: Buffer) =>
@@ -36,6 +32,15 @@ function signJws(
     else if (signer.alg === 'ES256') sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, done);
     else sign('sha256', data, key, done); // RS256: RSASSA-PKCS1-v1_5
   });
+}
+
+/** Compact JWS of `header` and `payload` (see {@link signEncodedJws}). */
+function signJws(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  signer: ActiveKey,
+): Promise<string> {
+  return signEncodedJws(b64json(header), b64json(payload), signer);
 }
 
 const b64json = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -101,13 +106,18 @@ export class TokenMinter {
     if (claims.scope.length > 0) payload.scope = claims.scope.join(' ');
     if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000);
     if (claims.jkt !== undefined) payload.cnf = { jkt: claims.jkt };
-    const header = { alg: signer.alg, kid: signer.kid, typ: 'at+jwt' };
-    // The tag covers the header and every claim (the jti as `random` while tagging); it goes into the jti itself.
-    const jti = this.accessTokenMac
-      ? `${random}.${this.accessTokenMac.tag(b64json(header), JSON.stringify(payload))}`
-      : random;
-    payload.jti = jti;
-    const token = await signJws(header, payload, signer);
+    const headerB64 = b64json({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' });
+    let json = JSON.stringify(payload);
+    let jti = random;
+    if (this.accessTokenMac) {
+      // The tag covers the header and every claim (the jti as `random` while tagging); it goes into the jti itself.
+      // Put in place in the JSON (the bytes JSON.stringify gives for the tagged jti: base64url and '.' need no
+      // escaping), as AccessTokenMac.verify puts it back, instead of serialising the payload a second time.
+      jti = `${random}.${this.accessTokenMac.tag(headerB64, json)}`;
+      json = json.replace(`"jti":"${random}"`, `"jti":"${jti}"`);
+      payload.jti = jti;
+    }
+    const token = await signEncodedJws(headerB64, Buffer.from(json).toString('base64url'), signer);
     // This process produced exactly this string, so it needs no verification here (exact-string cache).
     rememberIssued(this.keys, token, payload as AccessTokenPayload, this.clock);
     return {
