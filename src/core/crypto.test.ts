@@ -1,6 +1,9 @@
+import { hkdfSync } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   hashToken,
+  hkdfSha256,
   keyedHash,
   openWithSecret,
   randomId,
@@ -70,6 +73,18 @@ describe('safeEqual', () => {
     expect(safeEqual('é', 'e')).toBe(false);
     // NFC vs NFD are different byte strings.
     expect(safeEqual('\u00e9', 'e\u0301')).toBe(false);
+  });
+});
+
+describe('hkdfSha256', () => {
+  it("gives node:crypto hkdfSync's bytes (empty salt, 32 bytes) for any secret and info", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string(), (secret, info) => {
+        const expected = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), info, 32));
+        expect(hkdfSha256(secret, info).equals(expected)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

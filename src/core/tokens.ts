@@ -2,36 +2,30 @@
  * Token minting. Access tokens are RFC 9068 JWTs (`typ: at+jwt`); ID tokens follow OIDC Core §2 with at_hash
  * (§3.1.3.6). Refresh tokens and codes are opaque random strings (core/crypto).
  */
-import { createHash, KeyObject, sign } from 'node:crypto';
+import { createHash, KeyObject } from 'node:crypto';
 import { epochSeconds, type Clock } from './clock.js';
 import { randomId, sha256 } from './crypto.js';
 import type { ActiveKey, KeyManager, SigningAlg } from './keys.js';
 import { rememberIssued, type AccessTokenPayload } from './access-token.js';
 import { AccessTokenMac } from './access-token-mac.js';
+import { signJwsInput } from './jws.js';
 
 /** node:crypto form of each imported signing key, converted once. */
 const keyObjects = new WeakMap<object, KeyObject>();
 
 /**
- * Compact JWS (RFC 7515 §7.1) of an encoded header and payload. Signed with node:crypto's callback `sign`, which runs
- * on the libuv threadpool: WebCrypto (what jose's SignJWT uses) does the ECDSA work on the event loop in Node 20 and
- * costs about three times the main-thread time per token.
+ * Compact JWS (RFC 7515 §7.1) of an encoded header and payload. Signed with node:crypto (core/jws.ts signJwsInput: on
+ * the libuv threadpool when there is a core to spare): WebCrypto (what jose's SignJWT uses) does the ECDSA work on
+ * the event loop in Node 20 and costs about three times the main-thread time per token.
  */
-function signEncodedJws(headerB64: string, payloadB64: string, signer: ActiveKey): Promise<string> {
+async function signEncodedJws(headerB64: string, payloadB64: string, signer: ActiveKey): Promise<string> {
   let key = keyObjects.get(signer.key);
   if (!key) {
     key = KeyObject.from(signer.key);
     keyObjects.set(signer.key, key);
   }
   const input = `${headerB64}.${payloadB64}`;
-  const data = Buffer.from(input);
-  return new Promise((resolve, reject) => {
-    const done = (err: Error | null, signature: Buffer) =>
-      err ? reject(err) : resolve(`${input}.${signature.toString('base64url')}`);
-    if (signer.alg === 'EdDSA') sign(null, data, key, done);
-    else if (signer.alg === 'ES256') sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, done);
-    else sign('sha256', data, key, done); // RS256: RSASSA-PKCS1-v1_5
-  });
+  return `${input}.${await signJwsInput(signer.alg, key, input)}`;
 }
 
 /** Compact JWS of `header` and `payload` (see {@link signEncodedJws}). */
