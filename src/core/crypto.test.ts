@@ -26,6 +26,13 @@ describe('randomToken / randomId', () => {
     expect(randomToken(16)).toHaveLength(22);
   });
 
+  it('stays unique across many refills of the pool, mixed sizes included', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 20_000; i++) seen.add(i % 3 === 0 ? randomToken() : i % 3 === 1 ? randomId() : randomToken(7));
+    expect(seen.size).toBe(20_000);
+    expect(Buffer.from(randomToken(5000), 'base64url')).toHaveLength(5000);
+  });
+
   it('randomId is 128 bits (22 base64url chars)', () => {
     expect(randomId()).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(randomId()).not.toBe(randomId());

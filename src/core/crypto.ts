@@ -3,16 +3,42 @@
  * Server-generated 256-bit secrets need only a fast keyed hash (no brute force is possible); user passwords
  * and admin-chosen secrets use scrypt (core/password.ts).
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  randomFillSync,
+  timingSafeEqual,
+} from 'node:crypto';
+
+/**
+ * Random bytes from a 4 KiB pool refilled by randomFillSync (the CSPRNG, as randomBytes): ~0.2 µs a call instead of
+ * ~2.3 µs for a small randomBytes, several times per token request (Node's randomUUID pools the same way). The view
+ * is only valid until the next call: callers turn it into a string (or copy it) at once and never keep it.
+ */
+const RANDOM_POOL = Buffer.alloc(4096);
+let randomPoolOffset = RANDOM_POOL.length;
+function pooledRandom(bytes: number): Buffer {
+  if (bytes > RANDOM_POOL.length) return randomBytes(bytes);
+  if (randomPoolOffset + bytes > RANDOM_POOL.length) {
+    randomFillSync(RANDOM_POOL);
+    randomPoolOffset = 0;
+  }
+  const view = RANDOM_POOL.subarray(randomPoolOffset, randomPoolOffset + bytes);
+  randomPoolOffset += bytes;
+  return view;
+}
 
 /** A 256-bit random token, base64url (43 chars). Used for codes, refresh tokens, secrets. */
 export function randomToken(bytes = 32): string {
-  return randomBytes(bytes).toString('base64url');
+  return pooledRandom(bytes).toString('base64url');
 }
 
 /** A shorter random identifier (128 bits) for ids that are not secrets on their own. */
 export function randomId(): string {
-  return randomBytes(16).toString('base64url');
+  return pooledRandom(16).toString('base64url');
 }
 
 /** SHA-256 of a high-entropy token, base64url. Lookup key for codes, refresh tokens, registration tokens. */
@@ -63,7 +89,7 @@ export function hkdfSha256(secret: string, info: string): Buffer {
  */
 export function sealWithSecret(secret: string, context: string, plaintext: string): string {
   const key = hkdfSha256(secret, context);
-  const iv = randomBytes(12);
+  const iv = Buffer.from(pooledRandom(12));
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
