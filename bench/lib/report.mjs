@@ -149,7 +149,7 @@ export function checkTargets(rows, resource, tenants, settings = {}, growth = un
       if (vsOp !== undefined)
         checks.push({
           kind: 'info',
-          target: `${COLUMN_LABELS[floor]} ÷ oidc-provider: ${row.label} (the most any server could reach here on one core; no target)`,
+          target: `${COLUMN_LABELS[floor]} ÷ oidc-provider: ${row.label} (the most a Node + Fastify server doing this work could reach on one core; no target)`,
           value: vsOp,
           pass: null,
         });
