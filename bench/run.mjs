@@ -35,6 +35,9 @@ if (args.includes('--help') || args.includes('-h')) {
 Duration: a full run (all stores and rows) takes about 35 minutes: ~45 cells × 3 × 9.5 s, plus minting the
 distinct tokens of the introspection and revocation rows (~6 min), the resource row and the tenants row (~5 min);
 the estimate for the chosen options is printed when the run starts.
+Output: markdown tables on stdout (throughput, ratios, latency and GC, CPU µs per operation of the server, the
+databases and the load generator, read from /proc on Linux: no option, always on) and bench/results/<time>.json.
+The floor (bench/servers/floor.mjs) runs on client_credentials, introspect_distinct and revoke_distinct.
 Env: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_REDIS_URL (default redis://127.0.0.1:6379)
 `);
   process.exit(0);

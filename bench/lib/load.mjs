@@ -20,13 +20,20 @@ export const DONE = Symbol('done');
  * user stops. When every user has stopped before the end, the measured window ends when the last one stopped (the
  * run is marked `exhausted`), so the rate stays ops ÷ the time they took. A failed iteration is counted and, when
  * `recover` is given, the user is reset by it before going on. `onMeasured` is called when the measured window
- * starts.
+ * starts, `onWindowEnd` when it ends (or when the last user stopped, if earlier).
  */
-export async function runLoop({ vus, iterate, recover, durationMs, warmupMs, onMeasured }) {
+export async function runLoop({ vus, iterate, recover, durationMs, warmupMs, onMeasured, onWindowEnd }) {
   const start = performance.now();
   const from = start + warmupMs;
   const end = from + durationMs;
   const mark = onMeasured ? setTimeout(onMeasured, warmupMs) : undefined;
+  let ended = false;
+  const endWindow = () => {
+    if (ended) return;
+    ended = true;
+    onWindowEnd?.();
+  };
+  const endMark = onWindowEnd ? setTimeout(endWindow, warmupMs + durationMs) : undefined;
   let exhausted = false;
   const latencies = [];
   let ops = 0;
@@ -64,7 +71,9 @@ export async function runLoop({ vus, iterate, recover, durationMs, warmupMs, onM
     }),
   );
   clearTimeout(mark);
+  clearTimeout(endMark);
   const stoppedAt = performance.now();
+  if (onWindowEnd && stoppedAt >= from) endWindow();
   const windowMs = exhausted ? Math.min(end, stoppedAt) - from : durationMs;
   if (exhausted && windowMs <= 0) firstError ??= new Error('supply used up during the warm-up');
   latencies.sort((a, b) => a - b);
@@ -80,12 +89,23 @@ export async function runLoop({ vus, iterate, recover, durationMs, warmupMs, onM
 }
 
 /**
- * One autocannon run of a fixed POST; non-2xx answers count as errors. With `paths`, each connection cycles
+ * One autocannon run of a fixed POST; non-2xx answers count as errors. `onMeasured` and `onWindowEnd` are called
+ * right before and right after the measured run. With `paths`, each connection cycles
  * through those paths (same method, headers and body; autocannon builds every request once, up front), connection
  * k starting k/connections of the way through the list, so that concurrent requests are spread over it rather than
  * moving through it together.
  */
-export async function runCannon({ url, headers, body, paths, connections, durationMs, warmupMs, onMeasured }) {
+export async function runCannon({
+  url,
+  headers,
+  body,
+  paths,
+  connections,
+  durationMs,
+  warmupMs,
+  onMeasured,
+  onWindowEnd,
+}) {
   const opts = {
     url,
     method: 'POST',
@@ -103,6 +123,7 @@ export async function runCannon({ url, headers, body, paths, connections, durati
   onMeasured?.();
   const t0 = performance.now();
   const result = await autocannon(opts);
+  onWindowEnd?.();
   const elapsed = (performance.now() - t0) / 1000;
   const ok = result['2xx'];
   const errors = result.non2xx + result.errors + result.timeouts;

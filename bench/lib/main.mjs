@@ -12,7 +12,8 @@ import { profileMarkdown, summarise } from './profile.mjs';
 import { checkTargets, computeRatios, crossRowRatios, markdown, summariseRuns } from './report.mjs';
 import { startIdp } from './idp.mjs';
 import { prepareResource, RESOURCE_ROWS, runInProcess } from './resource.mjs';
-import { connect, SCENARIOS, signInUsers } from './scenarios.mjs';
+import { connect, FLOOR_KINDS, SCENARIOS, signInUsers } from './scenarios.mjs';
+import { cpuPerOperation, cpuSnapshot } from './cpu.mjs';
 import { runGrowth } from './growth.mjs';
 import { profileTenantCell, runTenants, TENANT_CELLS } from './tenants.mjs';
 import {
@@ -130,10 +131,22 @@ async function startTargets(opts, identity, workDir, runId, cpuProfDir) {
     startGatehouse(store, identity, { runId, workDir, cpuProfDir, idp }).then((t) => Object.assign(t, { idp })),
   );
   if (opts.withOidcProvider) starting.splice(1, 0, startOidcProvider(identity, { workDir, cpuProfDir }));
-  // The floor is a column of the client_credentials row only.
-  if (opts.withFloor && opts.scenarios.includes('client_credentials'))
-    starting.push(startFloor(identity, { workDir, cpuProfDir }));
-  const targets = await Promise.all(starting);
+  // The floor is a column of the rows that declare it (client_credentials, introspect_distinct, revoke_distinct).
+  const floorKinds = new Set(
+    SCENARIOS.filter((s) => opts.scenarios.includes(s.id)).flatMap((s) =>
+      (s.kinds ?? []).filter((k) => FLOOR_KINDS.has(k)),
+    ),
+  );
+  if (opts.withFloor && floorKinds.size)
+    starting.push(
+      startFloor(identity, { workDir, cpuProfDir }).then((floor) =>
+        // The HTTP-only cells are the same process, on its /http-only routes: a second target sharing the child.
+        floorKinds.has('floor-http')
+          ? [floor, { ...floor, name: 'floor:http', kind: 'floor-http', sharesChild: true }]
+          : [floor],
+      ),
+    );
+  const targets = (await Promise.all(starting)).flat();
   // Sign-ins are scrypt-bound: all targets at once, each allowed on both cores meanwhile (pinned back below), keeps
   // both cores busy and the setup short.
   for (const t of targets) setupAffinity(t.child, 'widen');
@@ -146,9 +159,9 @@ async function startTargets(opts, identity, workDir, runId, cpuProfDir) {
       try {
         const t0 = Date.now();
         await connect(t, identity, opts.settings.concurrency);
-        if (t.kind !== 'floor') await signInUsers(t, opts.settings.concurrency);
+        if (!FLOOR_KINDS.has(t.kind)) await signInUsers(t, opts.settings.concurrency);
         log(
-          `${t.name} ready at ${t.origin} (${t.kind === 'floor' ? 'no users' : `${opts.settings.concurrency} users signed in`}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+          `${t.name} ready at ${t.origin} (${FLOOR_KINDS.has(t.kind) ? 'no users' : `${opts.settings.concurrency} users signed in`}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
         );
       } catch (err) {
         t.error = `setup: ${err.message}`;
@@ -162,7 +175,7 @@ async function startTargets(opts, identity, workDir, runId, cpuProfDir) {
 
 async function stopTargets(targets) {
   for (const t of targets) await t.pool?.close().catch(() => undefined);
-  await Promise.all(targets.map(stopTarget));
+  await Promise.all(targets.filter((t) => !t.sharesChild).map(stopTarget));
 }
 
 const alive = (t) => !t.error && t.child && t.child.exitCode === null && t.child.signalCode === null;
@@ -173,7 +186,9 @@ export const runsOn = (scenario, target) => (scenario.kinds ?? DEFAULT_KINDS).in
 
 /**
  * Runs one cell; a failure becomes a failed run, never an exception. The server's GC pauses are those of the
- * measured window: its counters are reset when the window starts (`onMeasured`) and read when the run ends.
+ * measured window: its counters are reset when the window starts (`onMeasured`) and read when the run ends. At the
+ * same two moments (`onMeasured`, `onWindowEnd`) the CPU time of the server, the load generator and the database
+ * processes is read (bench/lib/cpu.mjs): the run's `cpu`, in µs per operation.
  */
 async function runCell(scenario, target, settings) {
   if (!alive(target))
@@ -183,20 +198,27 @@ async function runCell(scenario, target, settings) {
         `${target.name} is not running (exit ${target.child?.exitCode}): ${target.log?.slice(-3).join(' | ')}`,
     };
   let reset;
+  let cpuStart;
+  let cpuEnd;
   const s = {
     ...settings,
     durationMs: Math.max(settings.durationMs, scenario.minDurationMs ?? 0),
     onMeasured: () => {
+      cpuStart = cpuSnapshot(target.child.pid);
       reset = gcStats(target.child);
+    },
+    onWindowEnd: () => {
+      cpuEnd ??= cpuSnapshot(target.child.pid);
     },
   };
   try {
     const r = await scenario.run(target, s);
     await reset;
     const gc = reset ? await gcStats(target.child) : undefined;
+    const cpu = cpuPerOperation(cpuStart, cpuEnd, r.rate);
     target.observed ??= {};
     if (Number.isFinite(r.rate)) target.observed[scenario.id] = Math.max(target.observed[scenario.id] ?? 0, r.rate);
-    return gc ? { ...r, gc } : r;
+    return { ...r, ...(gc && { gc }), ...(cpu && { cpu }) };
   } catch (err) {
     await reset;
     return { failed: err.message };
@@ -416,7 +438,7 @@ const MINTING_ROWS = new Set(['introspect_distinct', 'revoke_distinct', 'id_jag'
  */
 export function estimateSeconds(opts) {
   const { reps, durationMs, warmupMs } = opts.settings;
-  const kinds = ['gatehouse', ...(opts.withOidcProvider ? ['oidc-provider'] : []), 'floor'];
+  const kinds = ['gatehouse', ...(opts.withOidcProvider ? ['oidc-provider'] : []), ...FLOOR_KINDS];
   let ms = 30_000;
   for (const scenario of SCENARIOS.filter((s) => opts.scenarios.includes(s.id))) {
     const on = (scenario.kinds ?? DEFAULT_KINDS).filter((k) => kinds.includes(k));

@@ -21,6 +21,7 @@ export function summariseRuns(runs) {
   const good = ok.filter((r) => !r.failed);
   const rates = good.map((r) => r.rate);
   const gc = good.map((r) => r.gc).filter(Boolean);
+  const cpu = summariseCpu(good.map((r) => r.cpu).filter(Boolean));
   return {
     status: 'ok',
     median: median(rates),
@@ -31,10 +32,25 @@ export function summariseRuns(runs) {
     // The longest GC pause of the server in any measured window of this cell (bench/lib/gc-preload.mjs).
     gcMaxMs: gc.length ? Math.max(...gc.map((g) => g.maxMs)) : undefined,
     exhaustedRuns: good.filter((r) => r.exhausted).length || undefined,
+    // CPU per operation (bench/lib/cpu.mjs), the median of each figure over the runs that have one.
+    cpu,
     errors: runs.reduce((n, r) => n + (r.errors ?? 0), 0),
     firstError: runs.find((r) => r.error)?.error,
     runs,
   };
+}
+
+/** The median of each `cpu` figure over runs (idle shares per core too); undefined when no run has one. */
+function summariseCpu(cpus) {
+  if (cpus.length === 0) return undefined;
+  const out = { runs: cpus.length };
+  for (const k of Object.keys(cpus[0])) {
+    if (k === 'idle') {
+      out.idle = {};
+      for (const c of Object.keys(cpus[0].idle)) out.idle[c] = median(cpus.map((x) => x.idle?.[c]));
+    } else out[k] = median(cpus.map((x) => x[k]));
+  }
+  return out;
 }
 
 const fmt = (n) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)) : '–');
@@ -43,7 +59,16 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a /
 const fmtRatio = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '–');
 const pct = (r) => (Number.isFinite(r) ? `${(100 * r).toFixed(0)}%` : '–');
 
-/** Ratios for every Gatehouse store: vs oidc-provider and vs the memory store. */
+/** The floor's cells and the name of "Gatehouse ÷ that cell" in a row's ratios. */
+const FLOOR_RATIOS = [
+  ['floor', 'vsFloor'],
+  ['floor:http', 'vsFloorHttp'],
+];
+
+/**
+ * Ratios for every Gatehouse store: vs oidc-provider, vs the memory store, vs the floor's cells (where the row has
+ * them); and for the floor's cells, vs oidc-provider.
+ */
 export function computeRatios(cells, gatehouseTargets) {
   const op = cells['oidc-provider'];
   const mem = cells['gatehouse:memory'];
@@ -55,7 +80,14 @@ export function computeRatios(cells, gatehouseTargets) {
       vsOidcProvider: op?.status === 'ok' ? ratio(c.median, op.median) : null,
       vsMemory: mem?.status === 'ok' ? ratio(c.median, mem.median) : null,
     };
-    if (cells.floor) out[t].vsFloor = cells.floor.status === 'ok' ? ratio(c.median, cells.floor.median) : null;
+    for (const [floor, key] of FLOOR_RATIOS)
+      if (cells[floor]) out[t][key] = cells[floor].status === 'ok' ? ratio(c.median, cells[floor].median) : null;
+  }
+  // How far from physically possible on one core a multiple of oidc-provider is: the floor ÷ oidc-provider.
+  for (const [floor] of FLOOR_RATIOS) {
+    const c = cells[floor];
+    if (c?.status === 'ok' && op)
+      out[floor] = { vsOidcProvider: op.status === 'ok' ? ratio(c.median, op.median) : null };
   }
   return out;
 }
@@ -110,6 +142,28 @@ export function checkTargets(rows, resource, tenants, settings = {}, growth = un
       pass: floor !== null && floor >= 0.5,
       percent: true,
     });
+  // The floor's rows: where the ceiling on one core is, as a multiple of oidc-provider and of Gatehouse (no target).
+  for (const row of rows) {
+    for (const [floor, key] of FLOOR_RATIOS) {
+      const vsOp = row.ratios?.[floor]?.vsOidcProvider;
+      if (vsOp !== undefined)
+        checks.push({
+          kind: 'info',
+          target: `${COLUMN_LABELS[floor]} ÷ oidc-provider: ${row.label} (the most a Node + Fastify server doing this work could reach on one core; no target)`,
+          value: vsOp,
+          pass: null,
+        });
+      const gh = row.ratios?.['gatehouse:memory']?.[key];
+      if (gh !== undefined && !(row.id === 'client_credentials' && floor === 'floor'))
+        checks.push({
+          kind: 'info',
+          target: `Gatehouse memory ÷ ${COLUMN_LABELS[floor]}: ${row.label} (no target)`,
+          value: gh,
+          pass: null,
+          percent: true,
+        });
+    }
+  }
   vsOp('code_flow', 4, 'code flows (authorize with a session → code → token → refresh)');
   vsOp('refresh', 3, 'refresh rotation');
   vsOp('introspect_distinct', 3, 'introspection of distinct, never-seen access tokens');
@@ -225,6 +279,7 @@ const STORE_NAMES = { memory: 'memory', embedded: 'embedded', postgres: 'Postgre
 const COLUMN_LABELS = {
   'oidc-provider': 'oidc-provider 8.8.1 (memory)',
   floor: 'floor (bare Fastify route)',
+  'floor:http': 'floor, HTTP + client auth only',
   'gatehouse:memory': 'Gatehouse memory',
   'gatehouse:embedded': 'Gatehouse embedded',
   'gatehouse:postgres': 'Gatehouse PostgreSQL',
@@ -321,8 +376,15 @@ function serverTables(result, targets, gh, cellText, lines) {
   }
   const extra = [];
   for (const row of result.rows) {
-    const floor = row.ratios['gatehouse:memory']?.vsFloor;
-    if (floor !== undefined) extra.push(`- ${row.label}: Gatehouse memory ÷ floor ${pct(floor)}`);
+    const floors = [];
+    for (const [floor, key] of FLOOR_RATIOS) {
+      const gh = row.ratios['gatehouse:memory']?.[key];
+      const op = row.ratios[floor]?.vsOidcProvider;
+      const name = floor === 'floor' ? 'floor' : 'HTTP-only floor';
+      if (gh !== undefined) floors.push(`Gatehouse memory ÷ ${name} ${pct(gh)}`);
+      if (op !== undefined) floors.push(`${name} ÷ oidc-provider ${fmtRatio(op ?? NaN)}`);
+    }
+    if (floors.length) extra.push(`- ${row.label}: ${floors.join('; ')}`);
     if (row.id === 'id_jag')
       for (const t of gh)
         if (row.ratios[t]?.vsClientCredentials !== undefined)
@@ -352,6 +414,37 @@ function serverTables(result, targets, gh, cellText, lines) {
       return out;
     };
     lines.push(`| ${row.label} | ${targets.map(cellOf).join(' | ')} |`);
+  }
+  cpuTable(result, targets, lines);
+}
+
+/** CPU per operation, per row and target (bench/lib/cpu.mjs); nothing when no run has CPU figures (no /proc). */
+function cpuTable(result, targets, lines) {
+  const cells = result.rows.flatMap((row) =>
+    targets.filter((t) => row.cells[t]?.cpu).map((t) => ({ row, t, c: row.cells[t], cpu: row.cells[t].cpu })),
+  );
+  if (!cells.length) return;
+  // Pinned, every thread of the server runs on its core: the core's busy share minus the server's is everybody else.
+  const core = result.pinning?.enabled ? result.pinning.serverCore : undefined;
+  const us = (x) => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1)) : '–');
+  const share = (x) => (Number.isFinite(x) ? `${Math.round(100 * Math.max(0, x))}%` : '–');
+  const onCore = (cpu) => {
+    const idle = cpu.idle?.[`core${core}`];
+    return `${share(cpu.serverCores)} / ${share(1 - idle - cpu.serverCores)} / ${share(idle)}`;
+  };
+  lines.push(
+    '',
+    `CPU per operation in µs (median over runs; /proc read at each measured window's start and end). Wall = 1e6 ÷ rate: what one core has per operation at this rate. Server = the process under test, all threads (main thread / the others: libuv threadpool for signing, verifying, hashing, and V8's helpers). PostgreSQL = every \`postgres\` process on the machine, Redis = every \`redis-server\`: they serve the bench during a run, but whatever else uses them meanwhile is counted too. Load generator = the bench process${core === undefined ? ". Server cores = the server's CPU ÷ wall time (1.00: one core busy throughout)" : `, on core ${result.pinning.benchCore}. Core ${core} = the server's core: the share of the window the server used, the share anything else used (/proc/stat busy minus the server), idle; near 0% idle means the core was saturated, and by the server alone when "others" is near 0%`}; machine idle = all cores (/proc/stat):`,
+    '',
+    `| Scenario | Target | rate | wall µs/op | server µs/op (main / other) | PostgreSQL µs/op | Redis µs/op | load generator µs/op | ${core === undefined ? 'server cores' : `core ${core}: server / others / idle`} | machine idle |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const { row, t, c, cpu } of cells) {
+    const coreText =
+      core === undefined ? (Number.isFinite(cpu.serverCores) ? cpu.serverCores.toFixed(2) : '–') : onCore(cpu);
+    lines.push(
+      `| ${row.label} | ${COLUMN_LABELS[t] ?? t} | ${fmt(c.median)} | ${us(1e6 / c.median)} | ${us(cpu.serverUs)} (${us(cpu.serverMainUs)} / ${us(cpu.serverOtherUs)}) | ${us(cpu.postgresUs)} | ${us(cpu.redisUs)} | ${us(cpu.loadgenUs)} | ${coreText} | ${share(cpu.idle?.machine)} |`,
+    );
   }
 }
 

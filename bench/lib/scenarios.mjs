@@ -19,11 +19,16 @@ import { DONE, runCannon, runLoop } from './load.mjs';
 
 const REQUEST_SCOPE = 'offline_access bench:read';
 
+/** The floor's target kinds: `floor` (the irreducible work of the row) and `floor-http` (HTTP + client auth only). */
+export const FLOOR_KINDS = new Set(['floor', 'floor-http']);
+
 /** Discovery, a connection pool and client credentials for a started target. */
 export async function connect(target, identity, concurrency) {
-  if (target.kind === 'floor') {
-    // The floor serves POST /token only (bench/servers/floor.mjs): no discovery, no users.
-    target.endpoints = { token: '/token' };
+  if (FLOOR_KINDS.has(target.kind)) {
+    // The floor (bench/servers/floor.mjs) has no discovery and no users. Its HTTP-only cells (kind `floor-http`) use
+    // the routes under /http-only: the same request handling and client authentication, a constant answer.
+    const prefix = target.kind === 'floor-http' ? '/http-only' : '';
+    target.endpoints = { token: `${prefix}/token`, introspect: `${prefix}/introspect`, revoke: '/revoke' };
     target.pool = createPool(target.origin, concurrency + 2);
     target.identity = identity;
     target.auth = { authorization: basicAuth(identity.client.client_id, identity.client.client_secret) };
@@ -257,6 +262,7 @@ function consumeOnce(sup, s, send1) {
     durationMs: s.durationMs,
     warmupMs: s.warmupMs,
     onMeasured: s.onMeasured,
+    onWindowEnd: s.onWindowEnd,
     iterate: async () => {
       if (sup.next >= sup.items.length) return DONE;
       const item = sup.items[sup.next];
@@ -267,9 +273,10 @@ function consumeOnce(sup, s, send1) {
 }
 
 /**
- * Each scenario: `run(target, settings)` returns { rate, p50, p99, errors, error }. `settings` holds
- * concurrency, durationMs, warmupMs and onMeasured (call it when the measured window starts). `kinds`: the targets
- * a row runs on (default Gatehouse and oidc-provider; the floor only serves client_credentials).
+ * Each scenario: `run(target, settings)` returns { rate, p50, p99, errors, error }. `settings` holds concurrency,
+ * durationMs, warmupMs, onMeasured and onWindowEnd (call them when the measured window starts and when it ends).
+ * `kinds`: the targets a row runs on (default Gatehouse and oidc-provider; the floor's kinds `floor` and
+ * `floor-http` serve client_credentials, introspect_distinct and revoke_distinct).
  */
 export const SCENARIOS = [
   {
@@ -277,7 +284,7 @@ export const SCENARIOS = [
     label: 'a. client_credentials token',
     unit: 'req/s',
     driver: 'autocannon',
-    kinds: ['gatehouse', 'oidc-provider', 'floor'],
+    kinds: ['gatehouse', 'oidc-provider', 'floor', 'floor-http'],
     async run(target, s) {
       await clientCredentialsToken(target); // fails loudly if the grant does not work at all
       return runCannon({
@@ -288,6 +295,7 @@ export const SCENARIOS = [
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
         onMeasured: s.onMeasured,
+        onWindowEnd: s.onWindowEnd,
       });
     },
   },
@@ -317,6 +325,8 @@ export const SCENARIOS = [
         vus: Array.from({ length: s.concurrency }, () => ({})),
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
+        onMeasured: s.onMeasured,
+        onWindowEnd: s.onWindowEnd,
         iterate: request,
       });
     },
@@ -332,6 +342,7 @@ export const SCENARIOS = [
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
         onMeasured: s.onMeasured,
+        onWindowEnd: s.onWindowEnd,
         iterate: async (vu) => {
           const tokens = await silentCode(target, vu);
           const next = await postJson(
@@ -360,6 +371,7 @@ export const SCENARIOS = [
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
         onMeasured: s.onMeasured,
+        onWindowEnd: s.onWindowEnd,
         // New browser each time: authorize → login page → POST username/password; the POST's latency is recorded.
         iterate: async () => {
           const jar = new CookieJar();
@@ -405,6 +417,7 @@ export const SCENARIOS = [
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
         onMeasured: s.onMeasured,
+        onWindowEnd: s.onWindowEnd,
         iterate: async (vu) => {
           const next = await postJson(
             target.pool,
@@ -439,6 +452,7 @@ export const SCENARIOS = [
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
         onMeasured: s.onMeasured,
+        onWindowEnd: s.onWindowEnd,
       });
     },
   },
@@ -459,6 +473,7 @@ export const SCENARIOS = [
         durationMs: s.durationMs,
         warmupMs: s.warmupMs,
         onMeasured: s.onMeasured,
+        onWindowEnd: s.onWindowEnd,
       });
     },
   },
@@ -467,6 +482,7 @@ export const SCENARIOS = [
     label: 'd. introspection of distinct, never-seen access tokens',
     unit: 'req/s',
     driver: 'undici',
+    kinds: ['gatehouse', 'oidc-provider', 'floor', 'floor-http'],
     async run(target, s) {
       const { sup, ...supply } = await distinctAccessTokens(target, s, [this.id, 'client_credentials']);
       const r = await consumeOnce(sup, s, async (token) => {
@@ -487,6 +503,8 @@ export const SCENARIOS = [
     label: 'd. revocation of distinct, never-seen access tokens',
     unit: 'req/s',
     driver: 'undici',
+    // The floor's revocation is already HTTP + client auth only: no `floor-http` cell.
+    kinds: ['gatehouse', 'oidc-provider', 'floor'],
     async run(target, s) {
       if (!target.endpoints.revoke) throw new Error('no revocation_endpoint in discovery');
       const { sup, ...supply } = await distinctAccessTokens(target, s, [this.id, 'introspect_distinct']);
@@ -500,7 +518,9 @@ export const SCENARIOS = [
         });
         if (res.status !== 200) throw new Error(`revocation: HTTP ${res.status} ${res.text.slice(0, 200)}`);
       });
-      // A revocation answers 200 whatever it did (RFC 7009 §2.2): check that the first token is really revoked.
+      // A revocation answers 200 whatever it did (RFC 7009 §2.2): check that the first token is really revoked. The
+      // floor has no store (its ceiling is "answer 200"), so it has nothing to check.
+      if (target.kind === 'floor') return { ...r, ...supply };
       const check = await send(target.pool, {
         path: target.endpoints.introspect,
         method: 'POST',
