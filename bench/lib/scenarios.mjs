@@ -238,9 +238,17 @@ async function topUp(sup, n, concurrency, mintOne) {
 }
 
 /**
+ * Gatehouse remembers the last tokens it minted as verified (src/core/access-token.ts VERIFIED_MAX, 10,000 per key
+ * set: a token introspected by the process that minted it skips the signature check). After minting a supply, this
+ * many more tokens are minted and thrown away, so that no token the row sends is still in that cache: every one
+ * costs what a token minted by another replica costs.
+ */
+const ISSUED_CACHE_FLUSH = 10_000;
+
+/**
  * Distinct, never-seen access tokens for the introspection and revocation rows: client_credentials tokens minted
  * before the run (outside the warm-up and the measured window), each sent once. oidc-provider gets opaque ones (the
- * only access tokens it introspects).
+ * only access tokens it introspects). On Gatehouse, ISSUED_CACHE_FLUSH throwaway tokens follow any new ones.
  */
 async function distinctAccessTokens(target, s, rowIds) {
   const resource = target.kind === 'oidc-provider' ? OPAQUE_RESOURCE : RESOURCE;
@@ -249,7 +257,12 @@ async function distinctAccessTokens(target, s, rowIds) {
   const minted = await topUp(sup, supplySize(target, s, rowIds), s.concurrency, () =>
     clientCredentialsToken(target, resource),
   );
-  return { sup, supply: sup.items.length, minted, mintedMs: performance.now() - t0 };
+  let flushed = 0;
+  if (minted > 0 && target.kind === 'gatehouse') {
+    await mintMany(ISSUED_CACHE_FLUSH, s.concurrency, () => clientCredentialsToken(target, resource));
+    flushed = ISSUED_CACHE_FLUSH;
+  }
+  return { sup, supply: sup.items.length, minted, flushed, mintedMs: performance.now() - t0 };
 }
 
 /**

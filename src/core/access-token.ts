@@ -49,6 +49,7 @@ export interface AccessTokenVerifierDeps {
   minter?: { readonly accessTokenMac: AccessTokenMac | undefined };
 }
 
+// bench/lib/scenarios.mjs ISSUED_CACHE_FLUSH mints this many throwaway tokens so its distinct tokens miss the cache.
 const VERIFIED_MAX = 10_000;
 /** How far in the future `iat` may be: clock drift between replicas. */
 const IAT_FUTURE_SKEW_SECONDS = 60;
