@@ -258,7 +258,7 @@ export const configSchema = z
         /**
          * Most clients the store may hold (all sources); at this many, open registration answers 503
          * temporarily_unavailable until clients are deleted. 0 = no cap. Parallel registrations may overshoot by their
-         * number. Keep it below the memory store's 100000 records per map.
+         * number. Keep it below the memory store's `memory.maxEntries` (records per map).
          */
         maxClients: z.number().int().min(0).default(50_000),
         /**
