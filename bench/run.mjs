@@ -22,7 +22,8 @@ if (args.includes('--help') || args.includes('-h')) {
   --scenarios=a,b         client_credentials, dpop_client_credentials, code_flow, sign_in, refresh,
                           introspect_at, introspect_rt, introspect_distinct, revoke_distinct, id_jag, resource,
                           tenants (default: all of these); growth (opt-in: PostgreSQL and Redis preloaded with
-                          10^6 grants each, about 5 more minutes for PostgreSQL and 8 for Redis)
+                          10^6 grants each, about 5 more minutes for PostgreSQL and 8 for Redis; memory: 10^6
+                          grants over a bound of 250,000 in the server process)
   --tenants=N             tenants in the tenants row's server (default 1000; 100 with --quick)
   --reps=N --duration=S --warmup=S --concurrency=N   override the run shape (default 3 × 8 s after 1.5 s, 50
                           concurrent: the concurrency the latency target p99 ≤ 3 × p50 is set at)

@@ -166,6 +166,7 @@ export async function createGatehouse(config: Config, options: GatehouseOptions 
       sqlSchema: config.postgres.schema,
       sqlPoolSize: config.postgres.poolSize,
       sqlPreparedStatements: config.postgres.preparedStatements,
+      maxEntries: config.memory.maxEntries,
       cleanupIntervalMs: config.cleanupIntervalSeconds * 1000,
     }));
   const metrics = metricsOf(config);

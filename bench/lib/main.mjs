@@ -450,6 +450,8 @@ export function estimateSeconds(opts) {
   if (opts.scenarios.includes('growth')) {
     if (opts.stores.includes('postgres')) ms += 8 * reps * (warmupMs + durationMs) + (opts.quick ? 30_000 : 180_000);
     if (opts.stores.includes('redis')) ms += 6 * reps * (warmupMs + durationMs) + (opts.quick ? 45_000 : 330_000);
+    // Two servers (empty, preloaded), each signing in and priming; the preload and its read-back in the second.
+    if (opts.stores.includes('memory')) ms += 8 * reps * (warmupMs + durationMs) + (opts.quick ? 30_000 : 90_000);
   }
   if (opts.scenarios.includes('tenants'))
     ms += opts.stores.length * (2 * reps * (warmupMs + durationMs) + (opts.quick ? 6_000 : 12_000));

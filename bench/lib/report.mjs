@@ -270,9 +270,38 @@ export function checkTargets(rows, resource, tenants, settings = {}, growth = un
       });
     if (g.status === 'failed')
       checks.push({ kind: 'vs', target: `growth (${name})`, value: null, pass: false, note: `failed: ${g.reason}` });
+    if (store === 'memory' && g.status === 'ok') {
+      const count = (v) => v.toLocaleString('en-US');
+      checks.push({
+        kind: 'vs',
+        target: `growth: the memory store holds at most memory.maxEntries = ${count(g.maxEntries)} grants (and their refresh tokens, access token ids) after ${count(growth.grants)} inserted, and after the row`,
+        value: null,
+        text: `${count(g.held)} held after the preload, ${count(grantMapsOf(g.statsAfterRow))} after the row`,
+        pass: g.boundHeld,
+      });
+      checks.push({
+        kind: 'vs',
+        target:
+          'growth: the memory store evicts as documented (the grants closest to expiry first, their refresh tokens and access token ids with them)',
+        value: null,
+        text: `${count(g.evicted)} evicted, every held grant expires after every evicted one: ${g.newestKept ? 'yes' : 'no'}; tokens left without their grant: ${g.cascade.tokensWithoutGrant}; /introspect of ${g.probes.probes} probe refresh tokens: ${g.probes.wrong.length} not as expected`,
+        pass: g.evictionAsDocumented,
+      });
+    }
+    if (g.rssMB && g.status === 'ok')
+      checks.push({
+        kind: 'info',
+        target: `growth: server RSS (${name}; no target)`,
+        value: null,
+        text: `${fmtMB(g.rssMB.afterEmptyRow)} MB after the empty store's cells (${store === 'memory' ? 'its own server' : 'same server'}), ${fmtMB(g.rssMB.afterPreload)} MB after the preload, ${fmtMB(g.rssMB.afterRow)} MB after the row`,
+        pass: null,
+      });
   }
   return checks;
 }
+
+/** The largest of the memory store's grant-related map counts (MemoryStorage.stats()), NaN when unknown. */
+const grantMapsOf = (stats) => (stats ? Math.max(stats.grants, stats.refreshTokens, stats.grantAccessTokens) : NaN);
 
 const STORE_NAMES = { memory: 'memory', embedded: 'embedded', postgres: 'PostgreSQL', redis: 'Redis' };
 
@@ -303,7 +332,7 @@ export function markdown(result) {
     lines.push('', 'Targets (from this run):', '');
     for (const c of listed)
       lines.push(
-        `- ${c.pass === null ? 'INFO' : c.pass ? 'PASS' : 'FAIL'} ${c.target}: ${c.value === null ? 'n/a' : c.percent ? `${(100 * c.value).toFixed(0)}%` : fmtRatio(c.value)}${c.note ? ` (${c.note})` : ''}`,
+        `- ${c.pass === null ? 'INFO' : c.pass ? 'PASS' : 'FAIL'} ${c.target}: ${c.text ?? (c.value === null ? 'n/a' : c.percent ? `${(100 * c.value).toFixed(0)}%` : fmtRatio(c.value))}${c.note ? ` (${c.note})` : ''}`,
       );
     for (const [kind, what] of [
       [
@@ -520,7 +549,7 @@ function growthTables(result, cellText, lines) {
   const n = g.grants.toLocaleString('en-US');
   lines.push(
     '',
-    `Growth: ${n} live grants with a refresh token each (PostgreSQL: and ${g.clients.toLocaleString('en-US')} clients) loaded into the store, then the same cells again; PostgreSQL: then ${n} expired grants + refresh tokens, deleted by the SQL store's cleanup statements during a refresh run${g.note ? `; ${g.note}` : ''}:`,
+    `Growth: ${n} live grants with a refresh token each (PostgreSQL: and ${g.clients.toLocaleString('en-US')} clients) loaded into the store, then the same cells again (memory: in the server process, over a bound of a quarter of that, so the store evicts); PostgreSQL: then ${n} expired grants + refresh tokens, deleted by the SQL store's cleanup statements during a refresh run${g.note ? `; ${g.note}` : ''}:`,
     '',
     '| Store | row | empty store | grown store | grown ÷ empty |',
     '|---|---|---:|---:|---:|',
@@ -534,17 +563,28 @@ function growthTables(result, cellText, lines) {
     for (const id of Object.keys(s.empty))
       lines.push(`| ${name} | ${id} | ${cellText(s.empty[id])} | ${cellText(s.grown[id])} | ${pct(s.ratios[id])} |`);
   }
+  const rss = (r) =>
+    `server RSS ${fmtMB(r.afterEmptyRow)} MB after the empty cells, ${fmtMB(r.afterPreload)} MB after the preload, ${fmtMB(r.afterRow)} MB after the row`;
   for (const [store, s] of Object.entries(g.stores)) {
-    if (s.status === 'ok' && !s.cleanup)
+    if (s.status !== 'ok') continue;
+    if (store === 'memory') {
+      const c = (v) => (Number.isFinite(v) ? v.toLocaleString('en-US') : 'n/a');
       lines.push(
         '',
-        `${STORE_NAMES[store]}: preload ${s.preloadSeconds.grants.toFixed(1)} s (grants + refresh tokens); server RSS after: ${fmtMB(s.rssMB)} MB${s.notes ? `; ${s.notes.join('; ')}` : ''}`,
+        `memory: preload ${s.preloadSeconds.grants.toFixed(1)} s (${n} createGrant calls in the server process, memory.maxEntries ${c(s.maxEntries)}; read-back of every grant, refresh token and access token id ${s.readBackSeconds.toFixed(1)} s); held ${c(s.held)}, evicted ${c(s.evicted)} (#0–#${c(s.newestMissing)}; oldest held #${c(s.oldestHeld)}, newest #${c(g.grants - 1)}), every held grant expires after every evicted one: ${s.newestKept ? 'yes' : 'NO'}, refresh tokens / access token ids left without their grant: ${s.cascade.tokensWithoutGrant}, grants without theirs: ${s.cascade.grantsWithoutToken}; /introspect of ${s.probes.probes} probe refresh tokens: ${s.probes.active} active, ${s.probes.inactive} inactive, ${s.probes.wrong.length} not as expected; after the row ${s.probesAfterRow.active} active (the row's own later-expiring tokens evict more of the preload), still a suffix: ${s.probesAfterRow.suffix ? 'yes' : 'NO'}; grants held after the row ${c(s.statsAfterRow?.grants)}, refresh tokens ${c(s.statsAfterRow?.refreshTokens)}; ${rss(s.rssMB)} (heap used after the preload ${fmtMB(s.heapMBAfterPreload)} MB)`,
+      );
+      continue;
+    }
+    if (!s.cleanup)
+      lines.push(
+        '',
+        `${STORE_NAMES[store]}: preload ${s.preloadSeconds.grants.toFixed(1)} s (grants + refresh tokens); ${rss(s.rssMB)}${s.notes ? `; ${s.notes.join('; ')}` : ''}`,
       );
     if (!s.cleanup) continue;
     const c = s.cleanup;
     lines.push(
       '',
-      `${STORE_NAMES[store]}: preload ${s.preloadSeconds.grants.toFixed(1)} s (grants + refresh tokens), ${s.preloadSeconds.clients.toFixed(1)} s (clients); cleanup deleted ${c.deletedRows.toLocaleString('en-US')} rows in ${c.seconds.toFixed(1)} s (window ${c.windowSeconds} s); refresh p99 ${fmtMs(c.p99Without)} ms without, ${fmtMs(c.p99During)} ms during (${fmtRatio(c.ratio)}), ${fmt(c.rateWithout)} → ${fmt(c.rateDuring)} rotations/s; server RSS after: ${fmtMB(s.rssMB)} MB`,
+      `${STORE_NAMES[store]}: preload ${s.preloadSeconds.grants.toFixed(1)} s (grants + refresh tokens), ${s.preloadSeconds.clients.toFixed(1)} s (clients); cleanup deleted ${c.deletedRows.toLocaleString('en-US')} rows in ${c.seconds.toFixed(1)} s (window ${c.windowSeconds} s); refresh p99 ${fmtMs(c.p99Without)} ms without, ${fmtMs(c.p99During)} ms during (${fmtRatio(c.ratio)}), ${fmt(c.rateWithout)} → ${fmt(c.rateDuring)} rotations/s; ${rss(s.rssMB)} (after the cleanup)`,
     );
   }
 }

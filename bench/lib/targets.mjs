@@ -305,12 +305,24 @@ function benchTenants(identity, n) {
 /**
  * Starts Gatehouse on `store`. Never throws: a target that cannot start is returned with `error` set, so its rows
  * are reported as failed while the rest of the run goes on. `tenants: n` declares n tenants in its config (the
- * tenants row); `startMs` is spawn to the first healthy answer.
+ * tenants row); `startMs` is spawn to the first healthy answer. `bin` replaces bin/gatehouse.mjs (run with `serve`),
+ * `env` adds to the server's environment, `startTimeoutMs` how long it may take to answer /health.
  */
 export async function startGatehouse(
   store,
   identity,
-  { runId, workDir, cpuProfDir, label, tenants = 0, idp, extraConfig, bin = join(ROOT, 'bin/gatehouse.mjs') } = {},
+  {
+    runId,
+    workDir,
+    cpuProfDir,
+    label,
+    tenants = 0,
+    idp,
+    extraConfig,
+    bin = join(ROOT, 'bin/gatehouse.mjs'),
+    env = {},
+    startTimeoutMs,
+  } = {},
 ) {
   const name = label ?? `gatehouse:${store}`;
   const target = { name, kind: 'gatehouse', store, error: undefined, child: undefined, cleanup: async () => undefined };
@@ -384,12 +396,13 @@ export async function startGatehouse(
         GATEHOUSE_LOG_LEVEL: 'warn',
         GATEHOUSE_CONFIG: configPath,
         NODE_ENV: 'production',
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     target.child = child;
     target.log = tail(child);
-    await waitHealthy(origin, child, target.log, tenants > 0 ? 180_000 : 60_000, 20);
+    await waitHealthy(origin, child, target.log, startTimeoutMs ?? (tenants > 0 ? 180_000 : 60_000), 20);
     target.startMs = performance.now() - spawnedAt;
     Object.assign(target, { origin, issuer: origin, storage: prepared.storage, redisPrefix });
   } catch (err) {

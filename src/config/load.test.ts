@@ -93,6 +93,7 @@ describe('parseConfig defaults', () => {
     expect(cfg.passwordHashing).toEqual({ log2N: 15 });
     expect(cfg.loginRateLimit).toEqual({ maxFailuresPerUsername: 10, maxFailuresPerIp: 50, windowSeconds: 900 });
     expect(cfg.redis).toEqual({ keyPrefix: 'gatehouse:' });
+    expect(cfg.memory).toEqual({ maxEntries: 100_000 });
   });
 
   it('a partial section keeps the other defaults', () => {
@@ -203,6 +204,9 @@ describe('parseConfig errors name the field path', () => {
     [{ registration: { initialAccessToken: 'short' } }, 'registration.initialAccessToken'],
     [{ session: { cookieName: 'bad;name' } }, 'session.cookieName'],
     [{ passwordHashing: { log2N: 10 } }, 'passwordHashing.log2N'],
+    [{ memory: { maxEntries: 0 } }, 'memory.maxEntries'],
+    [{ memory: { maxEntries: 2.5 } }, 'memory.maxEntries'],
+    [{ memory: { maxEntries: '250000' } }, 'memory.maxEntries'],
     [{ pushedAuthorizationRequests: { requestUriTtl: 601 } }, 'pushedAuthorizationRequests.requestUriTtl'],
     [{ pushedAuthorizationRequests: { required: 'yes' } }, 'pushedAuthorizationRequests.required'],
     [{ users: [{ username: 'alice' }] }, 'users.0'],

@@ -258,7 +258,7 @@ export const configSchema = z
         /**
          * Most clients the store may hold (all sources); at this many, open registration answers 503
          * temporarily_unavailable until clients are deleted. 0 = no cap. Parallel registrations may overshoot by their
-         * number. Keep it below the memory store's 100000 records per map.
+         * number. Keep it below the memory store's `memory.maxEntries` (records per map).
          */
         maxClients: z.number().int().min(0).default(50_000),
         /**
@@ -575,6 +575,17 @@ export const configSchema = z
     clientCacheSeconds: z.number().int().min(0).max(300).default(5),
     /** How often expired rows / records are deleted (SQL, memory), seconds; 0 disables. */
     cleanupIntervalSeconds: z.number().int().min(0).default(60),
+    /**
+     * The memory store (`storage: memory`). `maxEntries`: the most records any one of its maps may hold (grants,
+     * refresh tokens, access token ids, revocations, codes, sessions, …, each map on its own, and each tenant's scope
+     * on its own). A full map sweeps its expired records, then evicts the live ones closest to expiry, 1% of the bound
+     * at once (those sessions, grants and tokens stop working early); clients, users and keys are never evicted: a map
+     * full of them refuses new ones (503). Ignored by the other stores.
+     */
+    memory: z
+      .object({ maxEntries: z.number().int().positive().max(100_000_000).default(100_000) })
+      .strict()
+      .prefault({}),
     /** Enterprise IdPs whose ID-JAGs the jwt-bearer grant accepts (MCP Enterprise-Managed Authorization). */
     enterpriseIdps: z.array(enterpriseIdpSchema).default([]),
     /** Workload identity issuers whose tokens the jwt-bearer grant accepts (MCP SEP-1933, RFC 7523 §2.1). */

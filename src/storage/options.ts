@@ -22,6 +22,8 @@ export interface StoreOptions {
   sqlPoolSize?: number;
   /** SQL: use named prepared statements (default true); turn off behind PgBouncer < 1.21 in transaction mode. */
   sqlPreparedStatements?: boolean;
+  /** Memory: the most records any single map may hold (default 100000; config `memory.maxEntries`). */
+  maxEntries?: number;
   /** How often the periodic cleanup of expired rows runs, ms (SQL, memory). 0 disables it. */
   cleanupIntervalMs?: number;
   /**

@@ -3,6 +3,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { StorageUnavailableError } from '../../src/model/errors.js';
 import { describeStorageContract } from '../../src/storage/contract/contract.js';
 import {
+  DAY,
   HOUR,
   MINUTE,
   accessTokenFixture,
@@ -16,6 +17,8 @@ import {
 } from '../../src/storage/contract/fixtures.js';
 import { MemoryStorage, type MemoryStoreOptions } from '../../src/storage/memory/memory-storage.js';
 import type { StoreLogger } from '../../src/storage/options.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createGatehouse } from '../../src/server.js';
 
 describeStorageContract('memory', async (clock) => {
   const store = new MemoryStorage({ clock, cleanupIntervalMs: 0 });
@@ -205,6 +208,97 @@ describe('MemoryStorage specifics', () => {
     expect(store.stats()).toMatchObject({ grants: 2, refreshTokens: 0, grantAccessTokens: 2 });
   });
 
+  /** N grants with one refresh token and one access token id each, expiring at `expiries[i]`; checked on every insert. */
+  async function fillGrants(store: MemoryStorage, clock: ManualClock, expiries: number[], bound: number) {
+    const entries = [];
+    for (const expiresAt of expiries) {
+      const grant = grantFixture(clock, { expiresAt });
+      const refresh = refreshTokenFixture(clock, grant, { expiresAt });
+      const access = accessTokenFixture(clock);
+      await store.createGrant(grant, refresh.record, access);
+      const { grants, refreshTokens, grantAccessTokens } = store.stats();
+      if (grants! > bound || refreshTokens! > bound || grantAccessTokens! > bound)
+        throw new Error(`over the bound after ${entries.length + 1} inserts: ${JSON.stringify(store.stats())}`);
+      entries.push({ grant, tokenHash: refresh.record.tokenHash, jti: access.jti });
+    }
+    return entries;
+  }
+
+  /** Which of `entries` the store still holds, looked up through the port: grant, refresh token, access token id. */
+  async function held(store: MemoryStorage, entries: Awaited<ReturnType<typeof fillGrants>>) {
+    const out: { grant: boolean; refresh: boolean; access: boolean }[] = [];
+    for (const e of entries) {
+      out.push({
+        grant: (await store.getGrant(e.grant.id)) !== undefined,
+        refresh: (await store.getRefreshToken(e.tokenHash)) !== undefined,
+        access: (await store.getAccessTokenGrantId(e.jti)) === e.grant.id,
+      });
+    }
+    return out;
+  }
+
+  it('10x more grants than its bound: stays within it, evicts the oldest-expiring first, their tokens with them', async () => {
+    const clock = new ManualClock(Date.now());
+    const bound = 1000;
+    const logger = recordingLogger();
+    const store = create(clock, { maxEntries: bound, logger });
+    // Increasing expiry (the bench's growth preload): the survivors must be exactly the newest ones.
+    const n = 10 * bound;
+    const entries = await fillGrants(
+      store,
+      clock,
+      Array.from({ length: n }, (_, i) => clock.now() + DAY + i),
+      bound,
+    );
+    const { grants, refreshTokens, grantAccessTokens } = store.stats();
+    // Full, it frees 1% of the bound at once: between 99% (+1) and 100% of it stays.
+    expect(grants).toBeGreaterThan(bound - bound / 100);
+    expect(grants).toBeLessThanOrEqual(bound);
+    expect(refreshTokens).toBe(grants);
+    expect(grantAccessTokens).toBe(grants);
+    const found = await held(store, entries);
+    const firstKept = n - grants!;
+    found.forEach((f, i) =>
+      expect(f, `grant #${i}`).toEqual({ grant: i >= firstKept, refresh: i >= firstKept, access: i >= firstKept }),
+    );
+    expect(logger.warnings.length).toBe((n - grants!) / (bound / 100));
+  });
+
+  it('evicts by expiry, not by age: the survivors are those the documented policy keeps (ties: older first)', async () => {
+    const clock = new ManualClock(Date.now());
+    const bound = 500;
+    const store = create(clock, { maxEntries: bound });
+    // Shuffled expiries with many ties (a small LCG, so a failure reproduces).
+    let seed = 12345;
+    const expiries = Array.from({ length: 6 * bound }, () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return clock.now() + HOUR + (seed % 700) * 1000;
+    });
+    const entries = await fillGrants(store, clock, expiries, bound);
+    // The policy as documented (bounded-map.ts), with a plain stable sort instead of the store's selection: on an
+    // insert into a full map, the ceil(1%) of held entries closest to expiry go, equal expiries in insertion order.
+    let kept: number[] = [];
+    const batch = Math.max(1, Math.ceil(bound / 100));
+    expiries.forEach((_, i) => {
+      if (kept.length >= bound) {
+        const doomed = new Set([...kept].sort((a, b) => expiries[a]! - expiries[b]! || a - b).slice(0, batch));
+        kept = kept.filter((j) => !doomed.has(j));
+      }
+      kept.push(i);
+    });
+    const expected = new Set(kept);
+    expect(store.stats()).toMatchObject({ grants: expected.size, refreshTokens: expected.size });
+    const found = await held(store, entries);
+    found.forEach((f, i) => {
+      const want = expected.has(i);
+      expect(f, `grant #${i} (expires +${expiries[i]! - clock.now()} ms)`).toEqual({
+        grant: want,
+        refresh: want,
+        access: want,
+      });
+    });
+  });
+
   it('never evicts clients or users: a full map rejects new ones with StorageUnavailableError', async () => {
     const clock = new ManualClock(Date.now());
     const store = create(clock, { maxEntries: 2 });
@@ -236,5 +330,23 @@ describe('MemoryStorage specifics', () => {
 
   it('rejects a non-positive maxEntries', () => {
     expect(() => new MemoryStorage({ clock: new ManualClock(), maxEntries: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('config memory.maxEntries', () => {
+  it('bounds the store a server built from the config creates', async () => {
+    const config = parseConfig({ storage: 'memory', logLevel: 'silent', memory: { maxEntries: 200 } });
+    const gatehouse = await createGatehouse(config, { setupLink: false });
+    try {
+      const { storage, clock } = gatehouse.deps;
+      const grants = Array.from({ length: 300 }, (_, i) => grantFixture(clock, { expiresAt: clock.now() + DAY + i }));
+      for (const grant of grants) await storage.createGrant(grant, undefined, accessTokenFixture(clock));
+      // Full at 200, it frees 2 (1%) at once, every other insert: the first 100 (closest to expiry) go, 200 stay.
+      expect(await storage.getGrant(grants[99]!.id)).toBeUndefined();
+      expect(await storage.getGrant(grants[100]!.id)).toBeDefined();
+      expect(await storage.getGrant(grants[299]!.id)).toBeDefined();
+    } finally {
+      await gatehouse.close();
+    }
   });
 });

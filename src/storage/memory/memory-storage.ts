@@ -40,11 +40,8 @@ import { MemoryGrants } from './grants.js';
 import { MemoryKeys } from './keys.js';
 import { MemoryRecords } from './records.js';
 
-/** MemoryStorage options: the common store options plus a per-map size cap. */
-export interface MemoryStoreOptions extends StoreOptions {
-  /** Most records any single map may hold (default 100000). */
-  maxEntries?: number;
-}
+/** MemoryStorage options: the common store options (its per-map size cap, `maxEntries`, among them). */
+export type MemoryStoreOptions = StoreOptions;
 
 const DEFAULT_MAX_ENTRIES = 100_000;
 const DEFAULT_CLEANUP_INTERVAL_MS = 60_000;
