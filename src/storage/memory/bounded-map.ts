@@ -69,7 +69,9 @@ export class BoundedMap<V> {
   /** Removes expired entries; returns how many. */
   sweep(now: number): number {
     let removed = 0;
-    for (const [key, value] of [...this.entries]) {
+    // No snapshot: a Map's iteration skips entries deleted meanwhile (here or by a cascade), and copying a map of
+    // hundreds of thousands of entries cost more than the sweep (and its garbage).
+    for (const [key, value] of this.entries) {
       // An entry may already be gone via another entry's onRemove cascade; count only what this call removed.
       if (this.isExpired(value, now) && this.delete(key)) removed++;
     }
@@ -82,36 +84,41 @@ export class BoundedMap<V> {
   }
 
   private makeRoom(now: number): void {
-    // Free 1% of the capacity at once: a full map then costs one sort per hundred inserts, not a scan per insert.
+    // Free 1% of the capacity at once: a full map then costs one pass per hundred inserts, not a scan per insert.
     const target = this.max - Math.max(1, Math.ceil(this.max / 100));
-    this.sweep(now);
-    if (this.entries.size > target) {
-      // The victims are the expiring entries closest to expiry, ties in insertion order (what a stable sort by
-      // expiry gives), found with a linear selection instead of sorting the whole map: at the default cap that
-      // sort took ~150 ms on the event loop every thousand inserts.
-      const expiries = new Float64Array(this.entries.size);
-      let n = 0;
-      for (const value of this.entries.values()) {
-        const expiresAt = this.expiryOf(value);
-        if (expiresAt !== undefined) expiries[n++] = expiresAt;
+    // One pass: expired entries are removed on the way (as sweep does), the live expiring ones noted in insertion
+    // order. The victims are the expiring entries closest to expiry, ties in insertion order (what a stable sort by
+    // expiry gives), found with a linear selection over the noted expiries instead of a sort (at the default cap a
+    // sort took ~150 ms on the event loop) and without a second walk of the map.
+    const keys: string[] = [];
+    const expiries = new Float64Array(this.entries.size);
+    for (const [key, value] of this.entries) {
+      const expiresAt = this.expiryOf(value);
+      if (expiresAt === undefined) continue;
+      if (expiresAt <= now) this.delete(key);
+      else {
+        expiries[keys.length] = expiresAt;
+        keys.push(key);
       }
-      const count = Math.min(this.entries.size - target, n);
-      const victims: string[] = [];
-      if (count > 0) {
-        const threshold = kthSmallest(expiries.subarray(0, n), count - 1);
-        let ties = count;
-        for (let i = 0; i < n; i++) if (expiries[i]! < threshold) ties--;
-        for (const [key, value] of this.entries) {
-          const expiresAt = this.expiryOf(value);
-          if (expiresAt === undefined || expiresAt > threshold) continue;
-          if (expiresAt === threshold && ties-- <= 0) continue;
-          victims.push(key);
-        }
+    }
+    const n = keys.length;
+    const count = Math.min(this.entries.size - target, n);
+    if (count > 0) {
+      const noted = expiries.slice(0, n);
+      const threshold = kthSmallest(expiries.subarray(0, n), count - 1);
+      let ties = count;
+      for (let i = 0; i < n; i++) if (noted[i]! < threshold) ties--;
+      let evicted = 0;
+      for (let i = 0; i < n; i++) {
+        const expiresAt = noted[i]!;
+        if (expiresAt > threshold) continue;
+        if (expiresAt === threshold && ties-- <= 0) continue;
+        // A cascade of an earlier victim may have removed this one already.
+        if (this.delete(keys[i]!)) evicted++;
       }
-      for (const key of victims) this.delete(key);
-      if (victims.length > 0) {
+      if (evicted > 0) {
         this.logger?.warn(
-          { map: this.name, evicted: victims.length, maxEntries: this.max },
+          { map: this.name, evicted, maxEntries: this.max },
           'memory store full: evicted the live records closest to expiry',
         );
       }
