@@ -829,6 +829,17 @@ describeRedis('Redis store specifics', () => {
           await view.cleanup();
           await view.getOrCreateSecret('cookie', 'x');
           await view.saveInteraction(interactionFixture(clock, { clientId: client.clientId }));
+          // A flow trace's appends: the one that creates the record, then one that splices into it.
+          for (const item of ['first', 'second']) {
+            await view.appendToRecord('flow_trace', 'trace-1', {
+              field: 'steps',
+              items: [item],
+              maxItems: 10,
+              droppedField: 'droppedSteps',
+              create: { id: 'trace-1', steps: [] },
+              placement: { expiresAt: clock.now() + MINUTE },
+            });
+          }
           const { record: code } = codeFixture(clock, { clientId: client.clientId });
           await view.saveAuthorizationCode(code);
           await view.consumeAuthorizationCode(code.codeHash);
