@@ -113,6 +113,18 @@ describe('FlowTraceWriter', () => {
     expect(read.registration!.map((s) => s.elapsedMs)).toEqual([0]);
   });
 
+  it('two replicas adding steps to one trace at once lose none (one append each, no read)', async () => {
+    const { store, writes } = recordStore();
+    const replicas = [0, 1].map(
+      () => new FlowTraceWriter(() => store, { ttlSeconds: 60, maxSteps: 50 }, pino({ level: 'silent' })),
+    );
+    for (let i = 0; i < 6; i++) replicas[i % 2]!.sink(step('g-shared', i * 10));
+    await Promise.all(replicas.map((writer) => writer.flush()));
+    const trace = (await readTrace(store, 'g-shared'))!;
+    expect(trace.steps.map((s) => s.time).sort()).toEqual([0, 10, 20, 30, 40, 50].map(at));
+    expect(writes()).toBe(2);
+  });
+
   it('writes each tenant into its own store; a failed write is dropped, counted, and never thrown', async () => {
     const a = recordStore();
     const b = recordStore();
