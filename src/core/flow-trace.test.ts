@@ -7,26 +7,37 @@ import {
   REFUSED_TRACES_PER_CLIENT_PER_MINUTE,
   REFUSED_TRACES_PER_MINUTE,
 } from './flow-trace.js';
-import type { ExpiringRecordStore, JsonObject } from '../model/ports.js';
+import type { ExpiringRecordStore, RecordAppend } from '../model/ports.js';
+import { ManualClock } from './clock.js';
+import { MemoryRecords } from '../storage/memory/records.js';
 
-/** A Map-backed record store; `failing` makes every write throw. */
-function mapStore() {
-  const records = new Map<string, JsonObject>();
+const T0 = Date.parse('2026-12-04T10:00:00.000Z');
+
+/**
+ * The memory store's records (the real primitive, at the steps' time); each append waits 1 ms first, so steps can
+ * queue behind a write; `failing` makes every append throw.
+ */
+function recordStore() {
+  const records = new MemoryRecords(new ManualClock(T0), { max: 100_000, logger: undefined });
   let writes = 0;
   const state = { failing: false };
-  const store = {
-    putRecord: async (kind: string, id: string, value: JsonObject) => {
+  const store: ExpiringRecordStore = {
+    putRecord: (...args) => records.putRecord(...args),
+    getRecord: (...args) => records.getRecord(...args),
+    takeRecord: (...args) => records.takeRecord(...args),
+    deleteRecord: (...args) => records.deleteRecord(...args),
+    deleteRecordsOwnedBy: (...args) => records.deleteRecordsOwnedBy(...args),
+    appendToRecord: async (kind: string, id: string, append: RecordAppend) => {
       await new Promise((r) => setTimeout(r, 1));
       if (state.failing) throw new Error('store down');
       writes++;
-      records.set(`${kind}/${id}`, structuredClone(value));
+      return records.appendToRecord(kind, id, append);
     },
-    getRecord: async (kind: string, id: string) => structuredClone(records.get(`${kind}/${id}`)),
-  } as unknown as ExpiringRecordStore;
+  };
   return { store, state, writes: () => writes };
 }
 
-const at = (ms: number) => new Date(Date.parse('2026-12-04T10:00:00.000Z') + ms).toISOString();
+const at = (ms: number) => new Date(T0 + ms).toISOString();
 const step = (grantId: string, ms: number, tenant?: string): AuditRecord => ({
   type: 'refresh.rotated',
   grantId,
@@ -37,7 +48,7 @@ const step = (grantId: string, ms: number, tenant?: string): AuditRecord => ({
 
 describe('FlowTraceWriter', () => {
   it('keeps every step of one trace emitted at once, in order, bounded by maxSteps', async () => {
-    const { store, writes } = mapStore();
+    const { store, writes } = recordStore();
     const writer = new FlowTraceWriter(() => store, { ttlSeconds: 60, maxSteps: 5 }, pino({ level: 'silent' }));
     for (let i = 0; i < 8; i++) writer.sink(step('g1', i * 10));
     await writer.flush();
@@ -56,9 +67,67 @@ describe('FlowTraceWriter', () => {
     expect((await readTrace(store, 'g1'))!.droppedSteps).toBe(5);
   });
 
+  it('computes elapsedMs when read, from the trace start; a trace stored with elapsedMs reads as stored', async () => {
+    const { store } = recordStore();
+    const writer = new FlowTraceWriter(() => store, { ttlSeconds: 60, maxSteps: 50 }, pino({ level: 'silent' }));
+    writer.sink(step('g-late', 250));
+    await writer.flush();
+    writer.sink(step('g-late', 1_500));
+    writer.sink(step('g-late', 1_700));
+    await writer.flush();
+    const trace = (await readTrace(store, 'g-late'))!;
+    expect(trace.startedAt).toBe(T0 + 250);
+    expect(trace.expiresAt).toBe(T0 + 250 + 60_000);
+    expect(trace.steps.map((s) => [s.time, s.elapsedMs])).toEqual([
+      [at(250), 0],
+      [at(1_500), 1_250],
+      [at(1_700), 1_450],
+    ]);
+    // Stored steps carry no elapsedMs (nothing is read before an append).
+    const stored = (await store.getRecord('flow_trace', 'g-late'))!;
+    expect((stored.steps as object[]).every((s) => !('elapsedMs' in s))).toBe(true);
+
+    // A trace written before appends (elapsedMs stored) and its registration trace read unchanged.
+    const old = (ms: number, elapsedMs: number) => ({
+      time: at(ms),
+      elapsedMs,
+      step: 'x',
+      outcome: 'success',
+      detail: 'd',
+    });
+    const until = { expiresAt: T0 + 60_000 };
+    await store.putRecord(
+      'flow_trace',
+      'client:c-old',
+      { id: 'client:c-old', startedAt: T0, steps: [old(0, 0)], ...until },
+      until,
+    );
+    await store.putRecord(
+      'flow_trace',
+      'g-old',
+      { id: 'g-old', clientId: 'c-old', startedAt: T0 + 5, steps: [old(5, 0), old(30, 25)], ...until },
+      until,
+    );
+    const read = (await readTrace(store, 'g-old'))!;
+    expect(read.steps.map((s) => s.elapsedMs)).toEqual([0, 25]);
+    expect(read.registration!.map((s) => s.elapsedMs)).toEqual([0]);
+  });
+
+  it('two replicas adding steps to one trace at once lose none (one append each, no read)', async () => {
+    const { store, writes } = recordStore();
+    const replicas = [0, 1].map(
+      () => new FlowTraceWriter(() => store, { ttlSeconds: 60, maxSteps: 50 }, pino({ level: 'silent' })),
+    );
+    for (let i = 0; i < 6; i++) replicas[i % 2]!.sink(step('g-shared', i * 10));
+    await Promise.all(replicas.map((writer) => writer.flush()));
+    const trace = (await readTrace(store, 'g-shared'))!;
+    expect(trace.steps.map((s) => s.time).sort()).toEqual([0, 10, 20, 30, 40, 50].map(at));
+    expect(writes()).toBe(2);
+  });
+
   it('writes each tenant into its own store; a failed write is dropped, counted, and never thrown', async () => {
-    const a = mapStore();
-    const b = mapStore();
+    const a = recordStore();
+    const b = recordStore();
     const writer = new FlowTraceWriter(
       (tenant) => (tenant === 'b' ? b.store : a.store),
       { ttlSeconds: 60, maxSteps: 50 },
@@ -76,7 +145,7 @@ describe('FlowTraceWriter', () => {
   });
 
   it('caps the traces refusals open, per client and in all, per minute; steps of open traces still go in', async () => {
-    const { store } = mapStore();
+    const { store } = recordStore();
     const writer = new FlowTraceWriter(() => store, { ttlSeconds: 60, maxSteps: 50 }, pino({ level: 'silent' }));
     const refused = (reference: string, clientId: string, ms: number): AuditRecord => ({
       type: 'authorize.refused',

@@ -8,19 +8,21 @@
  * refresh and revocation events land in it too). A client's dynamic registration is kept as a small trace of its own
  * (`client:<client_id>`), which reading a trace adds when the trace names that client.
  *
- * Cost: one store read and one write per request that adds steps (a refresh: refresh.rotated and token.issued in
- * one), never on the request's path: the sink queues the steps and a per-trace writer drains the queue in the
- * background, after the request's turn (steps of one trace in order, several at once in one write; a failed
- * write is logged at debug and its steps dropped). client_credentials and the other machine grants carry no grant id
- * and no reference, so the hottest path (a token per machine request) writes nothing.
+ * Cost: one store round trip per request that adds steps (a refresh: refresh.rotated and token.issued in one),
+ * never on the request's path: the sink queues the steps and a per-trace writer drains the queue in the background,
+ * after the request's turn, as one ExpiringRecordStore.appendToRecord (an upsert on SQL, a script on Redis) that
+ * creates the trace at its first step and appends without reading it, atomically, so replicas adding steps to one
+ * trace at once lose none. A failed write is logged at debug and its steps dropped. client_credentials and the other
+ * machine grants carry no grant id and no reference, so the hottest path (a token per machine request) writes
+ * nothing.
  *
- * Known limit: the writer serializes a trace's writes within one process only. Two replicas adding a step to the
- * same trace at the same instant (not the case for one browser's sequential requests) may lose one of the steps.
+ * Because nothing is read before the append, a step's time since the trace started is computed when the trace is
+ * read (readTrace). The trace's client is the one of the write that created it.
  */
 import type { Logger } from 'pino';
 import type { ExpiringRecordStore } from '../model/ports.js';
 import { RECORD_KINDS, recordsOf } from '../model/record-kinds.js';
-import type { FlowTraceRecord, FlowTraceStep } from '../model/records.js';
+import type { FlowTraceRecord, FlowTraceStep, FlowTraceStoredStep } from '../model/records.js';
 import type { AuditEventType, AuditRecord, AuditSink } from './audit.js';
 
 /**
@@ -140,16 +142,11 @@ export interface FlowTraceOptions {
 /** The store of a tenant's traces (`undefined`: the deployment's). */
 export type TraceStoreOf = (tenant: string | undefined) => ExpiringRecordStore;
 
-interface QueuedStep {
-  at: number;
-  step: Omit<FlowTraceStep, 'elapsedMs'>;
-}
-
 interface Queued {
   tenant: string | undefined;
   id: string;
   clientId?: string;
-  steps: QueuedStep[];
+  steps: FlowTraceStoredStep[];
 }
 
 /** Most traces waiting to be written at once; beyond it new steps are dropped (a store that stopped answering). */
@@ -200,14 +197,11 @@ export class FlowTraceWriter {
     }
     if (record.clientId !== undefined) queued.clientId ??= record.clientId;
     queued.steps.push({
-      at: Date.parse(record.time),
-      step: {
-        time: record.time,
-        step: record.type,
-        outcome: record.outcome,
-        detail: describeStep(record),
-        ...(record.requestId !== undefined && { requestId: record.requestId }),
-      },
+      time: record.time,
+      step: record.type,
+      outcome: record.outcome,
+      detail: describeStep(record),
+      ...(record.requestId !== undefined && { requestId: record.requestId }),
     });
     this.#kick(key);
   };
@@ -229,7 +223,10 @@ export class FlowTraceWriter {
     return true;
   }
 
-  /** Starts the writer of one trace unless it runs (one at a time per trace: a read-modify-write). */
+  /**
+   * Starts the writer of one trace unless it runs. One at a time per trace, so a process appends a trace's steps in
+   * the order they happened, and the steps queued during a write go together in the next.
+   */
   #kick(key: string): void {
     if (this.#writing.has(key) || !this.#queued.has(key)) return;
     const writing = this.#drain(key).finally(() => {
@@ -241,27 +238,30 @@ export class FlowTraceWriter {
 
   async #drain(key: string): Promise<void> {
     // After the current turn: the events one request emits together (refresh.rotated + token.issued, consent.granted
-    // + code.issued) go in one read and one write.
+    // + code.issued) go in one append.
     await new Promise((resolve) => setImmediate(resolve));
     const queued = this.#queued.get(key)!;
     this.#queued.delete(key);
     try {
-      const records = recordsOf(this.#storeOf(queued.tenant), RECORD_KINDS.flowTrace);
-      const existing = await records.get(queued.id);
-      const startedAt = existing?.startedAt ?? queued.steps[0]!.at;
-      const trace: FlowTraceRecord = existing ?? {
+      const startedAt = Date.parse(queued.steps[0]!.time);
+      // Bounded from the first step: a grant refreshed for weeks does not keep its trace alive (an append to an
+      // existing trace keeps its expiry, and its startedAt and clientId).
+      const expiresAt = startedAt + this.#options.ttlSeconds * 1000;
+      const created: Omit<FlowTraceRecord, 'steps'> & { steps: [] } = {
         id: queued.id,
+        ...(queued.clientId !== undefined && { clientId: queued.clientId }),
         startedAt,
         steps: [],
-        // Bounded from the first step: a grant refreshed for weeks does not keep its trace alive.
-        expiresAt: startedAt + this.#options.ttlSeconds * 1000,
+        expiresAt,
       };
-      if (trace.clientId === undefined && queued.clientId !== undefined) trace.clientId = queued.clientId;
-      for (const { at, step } of queued.steps) {
-        if (trace.steps.length < this.#options.maxSteps) trace.steps.push({ ...step, elapsedMs: at - startedAt });
-        else trace.droppedSteps = (trace.droppedSteps ?? 0) + 1;
-      }
-      await records.put(trace);
+      await this.#storeOf(queued.tenant).appendToRecord(RECORD_KINDS.flowTrace.name, queued.id, {
+        field: 'steps',
+        items: queued.steps,
+        maxItems: this.#options.maxSteps,
+        droppedField: 'droppedSteps',
+        create: created,
+        placement: { expiresAt },
+      });
     } catch (err) {
       this.dropped += queued.steps.length;
       this.#logger.debug({ err: (err as Error).message, steps: queued.steps.length }, 'flow trace: write failed');
@@ -274,17 +274,26 @@ export class FlowTraceWriter {
   }
 }
 
-/** A trace as read: its steps, and the registration of its client when that is still kept. */
-export type FlowTraceView = FlowTraceRecord & { registration?: FlowTraceStep[] };
+/** A trace as read: its steps with their time since the first, and the registration of its client when kept. */
+export type FlowTraceView = Omit<FlowTraceRecord, 'steps'> & { steps: FlowTraceStep[]; registration?: FlowTraceStep[] };
+
+/** The stored steps with `elapsedMs` (stored by traces written before appends, else from the step's time). */
+function withElapsed(trace: FlowTraceRecord): FlowTraceStep[] {
+  return trace.steps.map((step) => ({
+    ...step,
+    elapsedMs: step.elapsedMs ?? Date.parse(step.time) - trace.startedAt,
+  }));
+}
 
 /** Reads the trace `id` from one scope's store (a tenant reads its own only: the store is scoped). */
 export async function readTrace(store: ExpiringRecordStore, id: string): Promise<FlowTraceView | undefined> {
   const records = recordsOf(store, RECORD_KINDS.flowTrace);
   const trace = await records.get(id);
   if (!trace) return undefined;
-  if (trace.clientId === undefined || id.startsWith('client:')) return trace;
+  const view: FlowTraceView = { ...trace, steps: withElapsed(trace) };
+  if (trace.clientId === undefined || id.startsWith('client:')) return view;
   const registration = await records.get(registrationTraceId(trace.clientId));
-  return registration ? { ...trace, registration: registration.steps } : trace;
+  return registration ? { ...view, registration: withElapsed(registration) } : view;
 }
 
 /** A trace as text lines (the CLI): time, +elapsed, step, outcome, detail. */

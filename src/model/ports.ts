@@ -197,6 +197,22 @@ export interface RecordPlacement {
   owner?: string;
 }
 
+/** What {@link ExpiringRecordStore.appendToRecord} appends, and the record it starts when there is none. */
+export interface RecordAppend {
+  /** The array field of the record the items go to (absent or not an array: it starts empty). */
+  field: string;
+  /** Appended in order, as far as `maxItems` allows. */
+  items: JsonValue[];
+  /** Most items `field` holds; the items beyond are not kept but counted into `droppedField`. */
+  maxItems: number;
+  /** The numeric field counting the items not kept (absent until one is dropped). */
+  droppedField: string;
+  /** The record put first when (kind, id) is absent or expired; `items` are then appended to it. */
+  create: JsonObject;
+  /** Where the record ends and who owns it: used only when the append creates it (an append never extends it). */
+  placement: RecordPlacement;
+}
+
 /**
  * Expiring records by kind: the one primitive behind every short-lived record that needs no bespoke atomicity
  * (interactions, browser sessions, pushed authorization requests, and later pending upstream authorizations, device
@@ -216,6 +232,15 @@ export interface ExpiringRecordStore {
    * return it exactly once (the others get undefined).
    */
   takeRecord(kind: string, id: string): Promise<JsonObject | undefined>;
+  /**
+   * Appends to an array field of the record (kind, id) in one atomic step, without a read by the caller: if the record
+   * is absent or expired it is first created as `append.create` with `append.placement`; then `append.items` go to
+   * the end of `append.field`, the ones beyond `maxItems` counted into `droppedField`. The record's expiry and owner
+   * stay as they are (a flow trace is bounded from its first step). n concurrent appends, from any number of
+   * replicas, all land (up to the bound). One store round trip (Redis: two when it creates a record with an owner,
+   * as putRecord).
+   */
+  appendToRecord(kind: string, id: string, append: RecordAppend): Promise<void>;
   /** Removes the record (idempotent). */
   deleteRecord(kind: string, id: string): Promise<void>;
   /**

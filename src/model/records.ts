@@ -586,14 +586,21 @@ export interface FlowTraceStep {
   requestId?: string;
 }
 
+/**
+ * A step as stored. Steps are appended without reading the trace (ExpiringRecordStore.appendToRecord), so the time
+ * since the first step is computed when the trace is read (core/flow-trace.ts readTrace); traces written before
+ * that still hold `elapsedMs`.
+ */
+export type FlowTraceStoredStep = Omit<FlowTraceStep, 'elapsedMs'> & { elapsedMs?: number };
+
 /** The steps of one authorization, by its reference id (core/flow-trace.ts); kept for config `trace.ttlSeconds`. */
 export interface FlowTraceRecord {
   /** The reference id (the grant id once a code is issued). */
   id: string;
   clientId?: string;
-  /** When the first step happened (epoch ms). */
+  /** When the first step happened (epoch ms): the first step of the write that created the trace. */
   startedAt: number;
-  steps: FlowTraceStep[];
+  steps: FlowTraceStoredStep[];
   /** Steps left out beyond config `trace.maxSteps`. */
   droppedSteps?: number;
   expiresAt: number;

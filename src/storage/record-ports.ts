@@ -8,6 +8,7 @@ import type {
   InteractionStore,
   JsonObject,
   PushedRequestStore,
+  RecordAppend,
   RecordPlacement,
   SessionStore,
 } from '../model/ports.js';
@@ -28,6 +29,7 @@ export abstract class RecordBackedStorage
   abstract putRecord(kind: string, id: string, value: JsonObject, placement: RecordPlacement): Promise<void>;
   abstract getRecord(kind: string, id: string): Promise<JsonObject | undefined>;
   abstract takeRecord(kind: string, id: string): Promise<JsonObject | undefined>;
+  abstract appendToRecord(kind: string, id: string, append: RecordAppend): Promise<void>;
   abstract deleteRecord(kind: string, id: string): Promise<void>;
   abstract deleteRecordsOwnedBy(owner: string, kind?: string): Promise<number>;
 

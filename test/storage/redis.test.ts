@@ -462,6 +462,45 @@ describeRedis('Redis store specifics', () => {
       expect(k.consent(user.id, client.clientId)).toContain(`{u:${user.id}}`);
     });
 
+    it('appendToRecord: one key, PX from its creation kept by appends; later items spliced beside the value', async () => {
+      await setup();
+      const k = redisKeys(prefix);
+      const created = clock.now() + MINUTE;
+      const append = (items: string[], expiresAt: number) =>
+        store.appendToRecord('flow_trace', 'g-1', {
+          field: 'steps',
+          items,
+          maxItems: 3,
+          droppedField: 'droppedSteps',
+          create: { id: 'g-1', steps: [], empty: [] },
+          placement: { expiresAt },
+        });
+      await append(['a'], created);
+      const before = await keysUnder(prefix);
+      expect(before).toEqual([k.record('flow_trace', 'g-1')]);
+      expect(JSON.parse((await admin.get(k.record('flow_trace', 'g-1')))!)).toEqual({
+        o: null,
+        e: created,
+        v: { id: 'g-1', steps: ['a'], empty: [] },
+      });
+      await append(['b', 'c', 'd'], clock.now() + HOUR);
+      expect(await keysUnder(prefix)).toEqual(before);
+      await expectTtl(k.record('flow_trace', 'g-1'), created);
+      expect(JSON.parse((await admin.get(k.record('flow_trace', 'g-1')))!)).toEqual({
+        o: null,
+        e: created,
+        v: { id: 'g-1', steps: ['a'], empty: [] },
+        a: ['b', 'c'],
+        h: ['"b","c"'.length, 3, 1, 'steps', 'droppedSteps'],
+      });
+      expect(await store.getRecord('flow_trace', 'g-1')).toEqual({
+        id: 'g-1',
+        steps: ['a', 'b', 'c'],
+        empty: [],
+        droppedSteps: 1,
+      });
+    });
+
     it('escapes ids inside hash tags so no id can close a tag or collide with another key', () => {
       const k = redisKeys('p:');
       expect(k.grant('a}b')).toBe('p:{g:a%7Db}:grant');
@@ -790,6 +829,17 @@ describeRedis('Redis store specifics', () => {
           await view.cleanup();
           await view.getOrCreateSecret('cookie', 'x');
           await view.saveInteraction(interactionFixture(clock, { clientId: client.clientId }));
+          // A flow trace's appends: the one that creates the record, then one that splices into it.
+          for (const item of ['first', 'second']) {
+            await view.appendToRecord('flow_trace', 'trace-1', {
+              field: 'steps',
+              items: [item],
+              maxItems: 10,
+              droppedField: 'droppedSteps',
+              create: { id: 'trace-1', steps: [] },
+              placement: { expiresAt: clock.now() + MINUTE },
+            });
+          }
           const { record: code } = codeFixture(clock, { clientId: client.clientId });
           await view.saveAuthorizationCode(code);
           await view.consumeAuthorizationCode(code.codeHash);

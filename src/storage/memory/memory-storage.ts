@@ -26,6 +26,7 @@ import type {
   JsonObject,
   Page,
   PageQuery,
+  RecordAppend,
   RecordPlacement,
   Storage,
   UserQuery,
@@ -343,6 +344,10 @@ export class MemoryStorage extends RecordBackedStorage implements Storage {
 
   takeRecord(kind: string, id: string): Promise<JsonObject | undefined> {
     return this.recordStore.takeRecord(kind, id);
+  }
+
+  appendToRecord(kind: string, id: string, append: RecordAppend): Promise<void> {
+    return this.recordStore.appendToRecord(kind, id, append);
   }
 
   deleteRecord(kind: string, id: string): Promise<void> {

@@ -3,7 +3,8 @@
  * (kind, id), with an owner index so a client's or user's records go with them.
  */
 import type { Clock } from '../../core/clock.js';
-import type { ExpiringRecordStore, JsonObject, RecordPlacement } from '../../model/ports.js';
+import type { ExpiringRecordStore, JsonObject, RecordAppend, RecordPlacement } from '../../model/ports.js';
+import { appendedValue } from '../record-append.js';
 import { BoundedMap, SetIndex, copy, type MapLimits } from './bounded-map.js';
 
 /** An expiring record as kept: its kind (for deleteRecordsOwnedBy's filter), body, expiry and owner. */
@@ -57,6 +58,19 @@ export class MemoryRecords implements ExpiringRecordStore {
     const record = this.map.get(key, this.clock.now());
     this.map.delete(key);
     return record?.value;
+  }
+
+  async appendToRecord(kind: string, id: string, append: RecordAppend): Promise<void> {
+    const key = recordKey(kind, id);
+    const now = this.clock.now();
+    const live = this.map.get(key, now);
+    if (!live) {
+      // Absent or expired: start it (putRecord also moves the owner index off a previous owner).
+      await this.putRecord(kind, id, appendedValue(append.create, append), append.placement);
+      return;
+    }
+    // In place, so the expiry and the owner stay; items are copied in, like putRecord's value.
+    live.value = appendedValue(live.value, { ...append, items: copy(append.items) });
   }
 
   async deleteRecord(kind: string, id: string): Promise<void> {

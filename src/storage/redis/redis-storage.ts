@@ -29,6 +29,7 @@ import type {
   JsonObject,
   Page,
   PageQuery,
+  RecordAppend,
   RecordPlacement,
   Storage,
   UserQuery,
@@ -218,6 +219,9 @@ export class RedisStorage extends RecordBackedStorage implements Storage {
   }
   takeRecord(kind: string, id: string): Promise<JsonObject | undefined> {
     return records.takeRecord(this.redis, kind, id);
+  }
+  appendToRecord(kind: string, id: string, append: RecordAppend): Promise<void> {
+    return records.appendToRecord(this.redis, kind, id, append);
   }
   deleteRecord(kind: string, id: string): Promise<void> {
     return records.deleteRecord(this.redis, kind, id);

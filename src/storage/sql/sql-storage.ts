@@ -29,6 +29,7 @@ import type {
   JsonObject,
   Page,
   PageQuery,
+  RecordAppend,
   RecordPlacement,
   Storage,
   UserQuery,
@@ -195,6 +196,9 @@ export class SqlStorage extends RecordBackedStorage implements Storage {
   }
   takeRecord(kind: string, id: string): Promise<JsonObject | undefined> {
     return records.takeRecord(this.ctx, kind, id);
+  }
+  appendToRecord(kind: string, id: string, append: RecordAppend): Promise<void> {
+    return records.appendToRecord(this.ctx, kind, id, append);
   }
   deleteRecord(kind: string, id: string): Promise<void> {
     return records.deleteRecord(this.ctx, kind, id);
