@@ -732,6 +732,11 @@ export const configSchema = z
         ttlSeconds: z.number().int().min(60).max(2592000).default(86400),
         /** Most steps kept per trace (later ones are counted, not kept): a long-lived grant's refreshes stop there. */
         maxSteps: z.number().int().min(1).max(1000).default(50),
+        /**
+         * How long a trace's steps wait to be written together (one store write per trace per window): a client
+         * refreshing in a tight loop costs one write per window, not one per refresh. 0 writes after each request.
+         */
+        coalesceMilliseconds: z.number().int().min(0).max(10000).default(250),
       })
       .strict()
       .prefault({}),

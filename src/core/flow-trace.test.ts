@@ -113,6 +113,32 @@ describe('FlowTraceWriter', () => {
     expect(read.registration!.map((s) => s.elapsedMs)).toEqual([0]);
   });
 
+  it('coalesces the steps of a trace arriving within coalesceMilliseconds into one write, other traces apart', async () => {
+    const { store, writes } = recordStore();
+    const writer = new FlowTraceWriter(
+      () => store,
+      { ttlSeconds: 60, maxSteps: 50, coalesceMilliseconds: 40 },
+      pino({ level: 'silent' }),
+    );
+    // Five requests of one grant, each in its own turn, 5 ms apart, plus one of another grant.
+    for (let i = 0; i < 5; i++) {
+      writer.sink(step('g1', i * 10));
+      writer.sink(step('g1', i * 10 + 1));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    writer.sink(step('g2', 0));
+    expect(writes()).toBe(0);
+    await writer.flush();
+    expect(writes()).toBe(2);
+    expect((await readTrace(store, 'g1'))!.steps).toHaveLength(10);
+    expect((await readTrace(store, 'g2'))!.steps).toHaveLength(1);
+    // Once written, a later step opens a new window (a write of its own).
+    writer.sink(step('g1', 100));
+    await writer.flush();
+    expect(writes()).toBe(3);
+    expect((await readTrace(store, 'g1'))!.steps.map((s) => s.elapsedMs).at(-1)).toBe(100);
+  });
+
   it('two replicas adding steps to one trace at once lose none (one append each, no read)', async () => {
     const { store, writes } = recordStore();
     const replicas = [0, 1].map(

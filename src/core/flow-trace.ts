@@ -8,9 +8,10 @@
  * refresh and revocation events land in it too). A client's dynamic registration is kept as a small trace of its own
  * (`client:<client_id>`), which reading a trace adds when the trace names that client.
  *
- * Cost: one store round trip per request that adds steps (a refresh: refresh.rotated and token.issued in one),
- * never on the request's path: the sink queues the steps and a per-trace writer drains the queue in the background,
- * after the request's turn, as one ExpiringRecordStore.appendToRecord (an upsert on SQL, a script on Redis) that
+ * Cost: at most one store round trip per trace per `coalesceMilliseconds` (config `trace`, 250 ms by default), never
+ * on the request's path: the sink queues the steps and a per-trace writer drains the queue in the background, that
+ * long after the first queued step (the steps arriving meanwhile — a refresh's refresh.rotated and token.issued, a
+ * client rotating in a tight loop — go along), as one ExpiringRecordStore.appendToRecord (an upsert on SQL, a script on Redis) that
  * creates the trace at its first step and appends without reading it, atomically, so replicas adding steps to one
  * trace at once lose none. A failed write is logged at debug and its steps dropped. client_credentials and the other
  * machine grants carry no grant id and no reference, so the hottest path (a token per machine request) writes
@@ -137,6 +138,8 @@ export function describeStep(record: AuditRecord): string {
 export interface FlowTraceOptions {
   ttlSeconds: number;
   maxSteps: number;
+  /** How long a trace's first queued step waits for more before they are written together (0: after the turn). */
+  coalesceMilliseconds?: number;
 }
 
 /** The store of a tenant's traces (`undefined`: the deployment's). */
@@ -237,9 +240,10 @@ export class FlowTraceWriter {
   }
 
   async #drain(key: string): Promise<void> {
-    // After the current turn: the events one request emits together (refresh.rotated + token.issued, consent.granted
-    // + code.issued) go in one append.
-    await new Promise((resolve) => setImmediate(resolve));
+    // The events one request emits together (refresh.rotated + token.issued, consent.granted + code.issued) and those
+    // of the trace's next requests within the window go in one append: a trace is read by people, a moment later.
+    const delay = this.#options.coalesceMilliseconds ?? 0;
+    await new Promise((resolve) => (delay > 0 ? setTimeout(resolve, delay) : setImmediate(resolve)));
     const queued = this.#queued.get(key)!;
     this.#queued.delete(key);
     try {
