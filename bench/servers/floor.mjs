@@ -6,13 +6,12 @@
  * verifyClientSecret: HMAC-SHA256 with a pepper, compared with timingSafeEqual). Then:
  * - `POST /token` (client_credentials): the grant type, scope and resource checked against the bench client; one
  *   ES256 JWT with the claims of Gatehouse's client_credentials access token (src/core/tokens.ts accessToken: header
- *   alg, kid, typ at+jwt; iss, sub, aud, client_id, iat, exp, jti, scope), signed with node:crypto's `sign`,
- *   dispatched as Gatehouse dispatches it (src/core/jws.ts ELLIPTIC_INLINE: inline when the process has one usable
- *   core, the callback form on the libuv threadpool otherwise); the same JSON answer and cache headers.
+ *   alg, kid, typ at+jwt; iss, sub, aud, client_id, iat, exp, jti, scope), signed with node:crypto's callback
+ *   `sign` (the libuv threadpool), as Gatehouse signs (src/core/jws.ts); the same JSON answer and cache headers.
  * - `POST /introspect` (RFC 7662, an access token never seen before): the caller checked against the allowed
  *   introspecting clients; the compact JWS decoded and its header checked as src/core/jws.ts and access-token.ts do
  *   (three base64url parts, JSON header with typ at+jwt, no crit, the kid of our key and its alg); the ES256
- *   signature checked with node:crypto's `verify`, dispatched as the signing is; the claims checked (iss, exp, nbf, iat,
+ *   signature checked with node:crypto's callback `verify` (threadpool); the claims checked (iss, exp, nbf, iat,
  *   required claims and their types); the answer Gatehouse gives (`active`, token_type, client_id, sub, aud, iss,
  *   exp, iat, jti, scope). No revocation lookup (no store) and no verified-token cache.
  * - `POST /revoke` (RFC 7009): a `token` parameter present, 200 with an empty body: what any server must do before
@@ -26,7 +25,6 @@
  */
 import { createHmac, generateKeyPairSync, randomBytes, sign, timingSafeEqual, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import Fastify from 'fastify';
 
 const port = Number(process.env.PORT);
@@ -55,15 +53,8 @@ const kid = randomBytes(16).toString('base64url');
 const introspectors = new Set([client.client_id]);
 const IAT_FUTURE_SKEW_SECONDS = 60;
 
-// As src/core/jws.ts: with one usable core (the bench pins servers to one) the threadpool hop only adds a switch.
-const INLINE = availableParallelism() === 1;
-
 function signJws(header, payload) {
   const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  if (INLINE)
-    return Promise.resolve(
-      `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`,
-    );
   return new Promise((resolve, reject) => {
     sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }, (err, sig) =>
       err ? reject(err) : resolve(`${input}.${sig.toString('base64url')}`),
@@ -95,17 +86,15 @@ async function verifyAccessToken(token) {
   if (header.alg !== 'ES256' || !isObject(p)) return undefined;
   const signature = Buffer.from(signatureB64, 'base64url');
   if (signature.length !== 64) return undefined;
-  const valid = INLINE
-    ? verify('sha256', Buffer.from(token.slice(0, second)), { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
-    : await new Promise((resolve) =>
-        verify(
-          'sha256',
-          Buffer.from(token.slice(0, second)),
-          { key: publicKey, dsaEncoding: 'ieee-p1363' },
-          signature,
-          (err, ok) => resolve(err === null && ok),
-        ),
-      );
+  const valid = await new Promise((resolve) =>
+    verify(
+      'sha256',
+      Buffer.from(token.slice(0, second)),
+      { key: publicKey, dsaEncoding: 'ieee-p1363' },
+      signature,
+      (err, ok) => resolve(err === null && ok),
+    ),
+  );
   if (!valid) return undefined;
   const now = Date.now() / 1000;
   if (p.iss !== issuer || typeof p.exp !== 'number' || !(p.exp > now)) return undefined;
