@@ -736,7 +736,7 @@ export const configSchema = z
          * How long a trace's steps wait to be written together (one store write per trace per window): a client
          * refreshing in a tight loop costs one write per window, not one per refresh. 0 writes after each request.
          */
-        coalesceMilliseconds: z.number().int().min(0).max(10000).default(250),
+        coalesceMilliseconds: z.number().int().min(0).max(10000).default(1000),
       })
       .strict()
       .prefault({}),

@@ -8,7 +8,7 @@
  * refresh and revocation events land in it too). A client's dynamic registration is kept as a small trace of its own
  * (`client:<client_id>`), which reading a trace adds when the trace names that client.
  *
- * Cost: at most one store round trip per trace per `coalesceMilliseconds` (config `trace`, 250 ms by default), never
+ * Cost: at most one store round trip per trace per `coalesceMilliseconds` (config `trace`, one second by default), never
  * on the request's path: the sink queues the steps and a per-trace writer drains the queue in the background, that
  * long after the first queued step (the steps arriving meanwhile — a refresh's refresh.rotated and token.issued, a
  * client rotating in a tight loop — go along), as one ExpiringRecordStore.appendToRecord (an upsert on SQL, a script on Redis) that
