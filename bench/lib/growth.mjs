@@ -261,12 +261,7 @@ async function growMemory({ identity, workDir, runId, settings, log, n }) {
     await signInUsers(target, settings.concurrency);
     for (const id of CELLS) await SCENARIOS.find((x) => x.id === id).run(target, settings);
     s.grown = await cells(target, settings, settings.reps, log, 'grown');
-    s.ratios = Object.fromEntries(
-      CELLS.map((id) => [
-        id,
-        s.empty[id].status === 'ok' && s.grown[id].status === 'ok' ? s.grown[id].median / s.empty[id].median : null,
-      ]),
-    );
+    s.ratios = grownOverEmpty(s);
     s.rssMB.afterRow = rssMB(target.child.pid);
     // The row's own grants and rotations (which expire later) evict more of the preload: still oldest first.
     s.probesAfterRow = await introspectProbes(target, n, probeEvery);
@@ -289,6 +284,16 @@ async function growMemory({ identity, workDir, runId, settings, log, n }) {
     if (target) await stopTarget(target);
   }
   return s;
+}
+
+/** Per cell, grown ÷ empty median (null where either cell failed). */
+function grownOverEmpty(s) {
+  return Object.fromEntries(
+    CELLS.map((id) => [
+      id,
+      s.empty[id].status === 'ok' && s.grown[id].status === 'ok' ? s.grown[id].median / s.empty[id].median : null,
+    ]),
+  );
 }
 
 export async function runGrowth({ stores, identity, workDir, runId, settings, quick, log }) {
@@ -348,12 +353,7 @@ export async function runGrowth({ stores, identity, workDir, runId, settings, qu
       // The preload ran outside the server (its store is PostgreSQL or Redis): this is the server's own memory then.
       s.rssMB.afterPreload = rssMB(target.child.pid);
       s.grown = await cells(target, settings, settings.reps, log, 'grown');
-      s.ratios = Object.fromEntries(
-        CELLS.map((id) => [
-          id,
-          s.empty[id].status === 'ok' && s.grown[id].status === 'ok' ? s.grown[id].median / s.empty[id].median : null,
-        ]),
-      );
+      s.ratios = grownOverEmpty(s);
       s.rssMB.afterRow = rssMB(target.child.pid);
       if (store !== 'postgres') continue;
       // Cleanup of N expired rows while refresh rotations run.
